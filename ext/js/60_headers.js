@@ -1,0 +1,255 @@
+// Headers (Fetch Standard §5.2) and the WebIDL pair-iterator used by Headers and FormData.
+"use strict";
+
+const { webidl } = internal;
+
+const IteratorPrototype = Object.getPrototypeOf(Object.getPrototypeOf([][Symbol.iterator]()));
+
+// Adds entries/keys/values/forEach/@@iterator to `ctor`, iterating the live list that
+// `getPairs(object)` returns each step (WebIDL "value pairs to iterate over").
+internal.definePairIterable = function definePairIterable(ctor, name, check, getPairs) {
+  class PairIterator {
+    #target;
+    #kind;
+    #index = 0;
+
+    constructor(target, kind) {
+      this.#target = target;
+      this.#kind = kind;
+    }
+
+    next() {
+      if (!(webidl.isObject(this) && #target in this)) throw webidl.illegalInvocation();
+      const pairs = getPairs(this.#target);
+      if (this.#index >= pairs.length) return { value: undefined, done: true };
+      const [key, value] = pairs[this.#index++];
+      if (this.#kind === "key") return { value: key, done: false };
+      if (this.#kind === "value") return { value, done: false };
+      return { value: [key, value], done: false };
+    }
+  }
+  Object.setPrototypeOf(PairIterator.prototype, IteratorPrototype);
+  delete PairIterator.prototype.constructor;
+  Object.defineProperty(PairIterator.prototype, "next", { enumerable: true });
+  internal.setToStringTag(PairIterator, `${name} Iterator`);
+
+  const methods = {
+    entries() {
+      return new PairIterator(check(this), "key+value");
+    },
+    keys() {
+      return new PairIterator(check(this), "key");
+    },
+    values() {
+      return new PairIterator(check(this), "value");
+    },
+    forEach(callback, thisArg = undefined) {
+      const self = check(this);
+      if (typeof callback !== "function") {
+        throw new TypeError(`Failed to execute 'forEach' on '${name}': parameter 1 is not of type 'Function'.`);
+      }
+      let pairs = getPairs(self);
+      for (let i = 0; i < pairs.length; i++) {
+        callback.call(thisArg, pairs[i][1], pairs[i][0], self);
+        pairs = getPairs(self);
+      }
+    },
+  };
+  for (const key of Object.keys(methods)) {
+    Object.defineProperty(ctor.prototype, key, {
+      value: methods[key],
+      writable: true,
+      enumerable: true,
+      configurable: true,
+    });
+  }
+  Object.defineProperty(ctor.prototype, Symbol.iterator, {
+    value: methods.entries,
+    writable: true,
+    configurable: true,
+  });
+};
+
+// token (RFC 9110) as used for header names and methods.
+const tokenRe = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+const leadingWs = /^[\t\n\r ]+/;
+const trailingWs = /[\t\n\r ]+$/;
+
+function toByteString(value, what) {
+  const s = webidl.toDOMString(value);
+  // eslint-disable-next-line no-control-regex
+  if (/[^\x00-\xff]/.test(s)) {
+    throw new TypeError(`${what} ${JSON.stringify(s)} contains a character above U+00FF`);
+  }
+  return s;
+}
+
+function headerName(name) {
+  const s = toByteString(name, "Header name");
+  if (!tokenRe.test(s)) throw new TypeError(`Invalid header name: ${JSON.stringify(s)}`);
+  return s.toLowerCase();
+}
+
+function headerValue(value) {
+  const s = toByteString(value, "Header value").replace(leadingWs, "").replace(trailingWs, "");
+  if (/[\0\r\n]/.test(s)) throw new TypeError(`Invalid header value: ${JSON.stringify(s)}`);
+  return s;
+}
+
+internal.isToken = (s) => tokenRe.test(s);
+
+let headersOf;
+
+class Headers {
+  // The header list: [lowercase name, value] in insertion order.
+  #list = [];
+  #guard = "none";
+  // Sorted-and-combined view, rebuilt after each change.
+  #sorted = null;
+
+  static {
+    headersOf = (v) => {
+      if (!(webidl.isObject(v) && #list in v)) throw webidl.illegalInvocation();
+      return v;
+    };
+    internal.isHeaders = (v) => webidl.isObject(v) && #list in v;
+    internal.headerList = (h) => h.#list;
+    internal.setHeadersGuard = (h, guard) => {
+      h.#guard = guard;
+    };
+    internal.sortedHeaders = (h) => h.#sortAndCombine();
+  }
+
+  constructor(init = undefined) {
+    if (init !== undefined) fillHeaders(this, init);
+  }
+
+  #mutable() {
+    if (this.#guard === "immutable") throw new TypeError("Headers are immutable");
+    this.#sorted = null;
+  }
+
+  #sortAndCombine() {
+    if (this.#sorted !== null) return this.#sorted;
+    const names = [...new Set(this.#list.map((p) => p[0]))].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+    const out = [];
+    for (const name of names) {
+      if (name === "set-cookie") {
+        for (const [n, v] of this.#list) if (n === name) out.push([n, v]);
+      } else {
+        out.push([name, this.#get(name)]);
+      }
+    }
+    this.#sorted = out;
+    return out;
+  }
+
+  #get(name) {
+    let result = null;
+    for (const [n, v] of this.#list) {
+      if (n === name) result = result === null ? v : `${result}, ${v}`;
+    }
+    return result;
+  }
+
+  append(name, value) {
+    const self = headersOf(this);
+    webidl.requiredArguments(arguments.length, 2, "Failed to execute 'append' on 'Headers'");
+    const n = headerName(name);
+    const v = headerValue(value);
+    self.#mutable();
+    self.#list.push([n, v]);
+  }
+
+  delete(name) {
+    const self = headersOf(this);
+    webidl.requiredArguments(arguments.length, 1, "Failed to execute 'delete' on 'Headers'");
+    const n = headerName(name);
+    self.#mutable();
+    self.#list = self.#list.filter((p) => p[0] !== n);
+  }
+
+  get(name) {
+    const self = headersOf(this);
+    webidl.requiredArguments(arguments.length, 1, "Failed to execute 'get' on 'Headers'");
+    return self.#get(headerName(name));
+  }
+
+  getSetCookie() {
+    const self = headersOf(this);
+    return self.#list.filter((p) => p[0] === "set-cookie").map((p) => p[1]);
+  }
+
+  has(name) {
+    const self = headersOf(this);
+    webidl.requiredArguments(arguments.length, 1, "Failed to execute 'has' on 'Headers'");
+    const n = headerName(name);
+    return self.#list.some((p) => p[0] === n);
+  }
+
+  set(name, value) {
+    const self = headersOf(this);
+    webidl.requiredArguments(arguments.length, 2, "Failed to execute 'set' on 'Headers'");
+    const n = headerName(name);
+    const v = headerValue(value);
+    self.#mutable();
+    const i = self.#list.findIndex((p) => p[0] === n);
+    if (i === -1) {
+      self.#list.push([n, v]);
+    } else {
+      self.#list[i] = [n, v];
+      self.#list = self.#list.filter((p, j) => j <= i || p[0] !== n);
+    }
+  }
+}
+
+internal.setToStringTag(Headers);
+internal.definePairIterable(Headers, "Headers", headersOf, (h) => internal.sortedHeaders(h));
+
+// Fills headers from HeadersInit: a sequence of [name, value] pairs (including another
+// Headers) or a record of names to values.
+function fillHeaders(headers, init) {
+  if (!webidl.isObject(init)) {
+    throw new TypeError(
+      "Failed to construct 'Headers': The provided value is not of type '(record<ByteString, ByteString> or sequence<sequence<ByteString>>)'.",
+    );
+  }
+  const method = init[Symbol.iterator];
+  if (method !== undefined && method !== null) {
+    if (typeof method !== "function") throw new TypeError("Failed to construct 'Headers': @@iterator is not a function");
+    const pairs = webidl.toSequence(
+      init,
+      (pair) => webidl.toSequence(pair, (x) => toByteString(x, "Header item"), "Failed to construct 'Headers': header pair"),
+      "Failed to construct 'Headers'",
+    );
+    for (const pair of pairs) {
+      if (pair.length !== 2) {
+        throw new TypeError(
+          `Failed to construct 'Headers': a header pair must be [name, value], got ${pair.length} item${pair.length === 1 ? "" : "s"}`,
+        );
+      }
+      headers.append(pair[0], pair[1]);
+    }
+    return;
+  }
+  for (const key of Reflect.ownKeys(init)) {
+    const desc = Reflect.getOwnPropertyDescriptor(init, key);
+    if (desc === undefined || !desc.enumerable) continue;
+    if (typeof key === "symbol") throw new TypeError("Failed to construct 'Headers': header names cannot be symbols");
+    headers.append(key, init[key]);
+  }
+}
+internal.fillHeaders = fillHeaders;
+
+// Builds Headers from raw [name, value] pairs, as the host hands them over.
+internal.headersFromPairs = function headersFromPairs(pairs, guard = "none") {
+  const h = new Headers();
+  for (const [name, value] of pairs) h.append(name, value);
+  internal.setHeadersGuard(h, guard);
+  return h;
+};
+
+// The header list as fresh [name, value] pairs (lowercase names, set-cookie kept apart).
+internal.headerPairs = (h) => internal.headerList(h).map((p) => [p[0], p[1]]);
+
+internal.defineGlobals({ Headers });
