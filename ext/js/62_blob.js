@@ -1,0 +1,194 @@
+// Blob and File (File API §3, §4). A Blob holds one immutable Uint8Array.
+"use strict";
+
+const { webidl } = internal;
+
+const kChunkSize = 65536;
+
+// A type is kept only when every character is printable ASCII; it is lowercased.
+function normalizeType(type) {
+  return /^[\x20-\x7e]*$/.test(type) ? type.toLowerCase() : "";
+}
+
+function concatBytes(chunks) {
+  let length = 0;
+  for (const c of chunks) length += c.length;
+  const out = new Uint8Array(length);
+  let offset = 0;
+  for (const c of chunks) {
+    out.set(c, offset);
+    offset += c.length;
+  }
+  return out;
+}
+internal.concatBytes = concatBytes;
+
+// A ReadableStream of copies of `bytes` in chunks (the bytes stay untouched).
+function bytesToStream(bytes) {
+  let offset = 0;
+  let s;
+  s = internal.streams.createReadableStream(
+    () => {},
+    () => {
+      if (offset >= bytes.length) {
+        internal.streams.rsdcClose(s.controller);
+      } else {
+        const end = Math.min(offset + kChunkSize, bytes.length);
+        internal.streams.rsdcEnqueue(s.controller, bytes.slice(offset, end));
+        offset = end;
+        if (offset >= bytes.length) internal.streams.rsdcClose(s.controller);
+      }
+      return Promise.resolve();
+    },
+    () => Promise.resolve(),
+    0,
+  );
+  return s.pub;
+}
+internal.bytesToStream = bytesToStream;
+
+// UTF-8 decoding with the BOM stripped, as Body and Blob text() do.
+function utf8DecodeStripBOM(bytes) {
+  const start = bytes.length >= 3 && bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf ? 3 : 0;
+  return native.utf8Decode(start === 0 ? bytes : bytes.subarray(start), false);
+}
+internal.utf8DecodeStripBOM = utf8DecodeStripBOM;
+
+function relativeIndex(value, size) {
+  let n = Number(value);
+  if (!Number.isFinite(n)) n = Number.isNaN(n) ? 0 : n;
+  n = Math.trunc(n);
+  return n < 0 ? Math.max(size + n, 0) : Math.min(n, size);
+}
+
+function blobPartsToBytes(blobParts, endings, context) {
+  if (blobParts === undefined) return new Uint8Array(0);
+  const chunks = webidl.toSequence(
+    blobParts,
+    (part) => {
+      if (internal.isBlob(part)) return internal.blobBytes(part);
+      if (webidl.isBufferSource(part)) return webidl.bufferSourceCopy(part);
+      let s = webidl.toUSVString(part, context);
+      if (endings === "native") s = s.replace(/\r\n?/g, "\n");
+      return native.utf8Encode(s);
+    },
+    context,
+  );
+  // Parts are fresh or immutable Blob bytes, so a single one can be used as is.
+  return chunks.length === 1 ? chunks[0] : concatBytes(chunks);
+}
+
+function blobOptions(options, context) {
+  const dict = webidl.toDictionary(options, context);
+  const endings = dict.endings === undefined ? "transparent" : webidl.toEnum(dict.endings, ["transparent", "native"], "EndingType", context);
+  return { dict, endings };
+}
+
+let blobOf;
+
+class Blob {
+  #bytes;
+  #type;
+
+  static {
+    blobOf = (v) => {
+      if (!(webidl.isObject(v) && #bytes in v)) throw webidl.illegalInvocation();
+      return v;
+    };
+    internal.isBlob = (v) => webidl.isObject(v) && #bytes in v;
+    internal.blobBytes = (b) => b.#bytes;
+    internal.createBlob = (bytes, type) => {
+      const b = new Blob();
+      b.#bytes = bytes;
+      b.#type = normalizeType(type);
+      return b;
+    };
+  }
+
+  constructor(blobParts = undefined, options = undefined) {
+    const context = "Failed to construct 'Blob'";
+    const { dict, endings } = blobOptions(options, context);
+    this.#bytes = blobPartsToBytes(blobParts, endings, context);
+    this.#type = dict.type === undefined ? "" : normalizeType(webidl.toDOMString(dict.type, context));
+  }
+
+  get size() {
+    return blobOf(this).#bytes.length;
+  }
+
+  get type() {
+    return blobOf(this).#type;
+  }
+
+  slice(start = undefined, end = undefined, contentType = undefined) {
+    const self = blobOf(this);
+    const size = self.#bytes.length;
+    const from = start === undefined ? 0 : relativeIndex(start, size);
+    const to = end === undefined ? size : relativeIndex(end, size);
+    const type = contentType === undefined ? "" : webidl.toDOMString(contentType);
+    return internal.createBlob(self.#bytes.subarray(from, Math.max(from, to)), type);
+  }
+
+  stream() {
+    return bytesToStream(blobOf(this).#bytes);
+  }
+
+  text() {
+    try {
+      return Promise.resolve(utf8DecodeStripBOM(blobOf(this).#bytes));
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+
+  arrayBuffer() {
+    try {
+      return Promise.resolve(blobOf(this).#bytes.slice().buffer);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+
+  bytes() {
+    try {
+      return Promise.resolve(blobOf(this).#bytes.slice());
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+}
+
+class File extends Blob {
+  #name;
+  #lastModified;
+
+  static {
+    internal.isFile = (v) => webidl.isObject(v) && #name in v;
+    // A File over existing bytes: a single Blob part is shared, not copied.
+    internal.createFile = (bytes, name, type, lastModified = Date.now()) =>
+      new File([internal.createBlob(bytes, "")], name, { type, lastModified });
+  }
+
+  constructor(fileBits, fileName, options = undefined) {
+    webidl.requiredArguments(arguments.length, 2, "Failed to construct 'File'");
+    super(fileBits, options);
+    this.#name = webidl.toUSVString(fileName);
+    const dict = webidl.toDictionary(options);
+    this.#lastModified =
+      dict.lastModified === undefined ? Date.now() : webidl.toInteger(dict.lastModified, { bits: 64, signed: true });
+  }
+
+  get name() {
+    if (!internal.isFile(this)) throw webidl.illegalInvocation();
+    return this.#name;
+  }
+
+  get lastModified() {
+    if (!internal.isFile(this)) throw webidl.illegalInvocation();
+    return this.#lastModified;
+  }
+}
+
+internal.setToStringTag(Blob);
+internal.setToStringTag(File);
+internal.defineGlobals({ Blob, File });

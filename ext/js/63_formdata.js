@@ -1,0 +1,97 @@
+// FormData (XMLHttpRequest Standard §5). Entries are [name, string | File].
+"use strict";
+
+const { webidl } = internal;
+
+// "Create an entry": Blobs become Files, named "blob" unless a filename is given.
+function createEntry(name, value, filename, method, hasFilename) {
+  name = webidl.toUSVString(name);
+  if (internal.isBlob(value)) {
+    const isFile = internal.isFile(value);
+    if (!isFile || hasFilename) {
+      const fileName = hasFilename ? webidl.toUSVString(filename) : isFile ? value.name : "blob";
+      value = new File([value], fileName, {
+        type: value.type,
+        lastModified: isFile ? value.lastModified : undefined,
+      });
+    }
+    return [name, value];
+  }
+  if (hasFilename) {
+    throw new TypeError(`Failed to execute '${method}' on 'FormData': parameter 2 is not of type 'Blob'.`);
+  }
+  return [name, webidl.toUSVString(value)];
+}
+
+let formDataOf;
+
+class FormData {
+  #entries = [];
+
+  static {
+    formDataOf = (v) => {
+      if (!(webidl.isObject(v) && #entries in v)) throw webidl.illegalInvocation();
+      return v;
+    };
+    internal.isFormData = (v) => webidl.isObject(v) && #entries in v;
+    internal.formDataEntries = (fd) => fd.#entries;
+  }
+
+  constructor(form = undefined) {
+    if (form !== undefined) {
+      throw new TypeError("Failed to construct 'FormData': parameter 1 is not of type 'HTMLFormElement'.");
+    }
+  }
+
+  append(name, value, filename = undefined) {
+    const self = formDataOf(this);
+    webidl.requiredArguments(arguments.length, 2, "Failed to execute 'append' on 'FormData'");
+    self.#entries.push(createEntry(name, value, filename, "append", arguments.length > 2));
+  }
+
+  delete(name) {
+    const self = formDataOf(this);
+    webidl.requiredArguments(arguments.length, 1, "Failed to execute 'delete' on 'FormData'");
+    const n = webidl.toUSVString(name);
+    self.#entries = self.#entries.filter((e) => e[0] !== n);
+  }
+
+  get(name) {
+    const self = formDataOf(this);
+    webidl.requiredArguments(arguments.length, 1, "Failed to execute 'get' on 'FormData'");
+    const n = webidl.toUSVString(name);
+    const entry = self.#entries.find((e) => e[0] === n);
+    return entry === undefined ? null : entry[1];
+  }
+
+  getAll(name) {
+    const self = formDataOf(this);
+    webidl.requiredArguments(arguments.length, 1, "Failed to execute 'getAll' on 'FormData'");
+    const n = webidl.toUSVString(name);
+    return self.#entries.filter((e) => e[0] === n).map((e) => e[1]);
+  }
+
+  has(name) {
+    const self = formDataOf(this);
+    webidl.requiredArguments(arguments.length, 1, "Failed to execute 'has' on 'FormData'");
+    const n = webidl.toUSVString(name);
+    return self.#entries.some((e) => e[0] === n);
+  }
+
+  set(name, value, filename = undefined) {
+    const self = formDataOf(this);
+    webidl.requiredArguments(arguments.length, 2, "Failed to execute 'set' on 'FormData'");
+    const entry = createEntry(name, value, filename, "set", arguments.length > 2);
+    const i = self.#entries.findIndex((e) => e[0] === entry[0]);
+    if (i === -1) {
+      self.#entries.push(entry);
+    } else {
+      self.#entries[i] = entry;
+      self.#entries = self.#entries.filter((e, j) => j <= i || e[0] !== entry[0]);
+    }
+  }
+}
+
+internal.setToStringTag(FormData);
+internal.definePairIterable(FormData, "FormData", formDataOf, (fd) => internal.formDataEntries(fd));
+internal.defineGlobals({ FormData });
