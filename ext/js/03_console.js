@@ -146,7 +146,7 @@ function functionBase(fn) {
   if (tag === "AsyncFunction") kind = "AsyncFunction";
   else if (tag === "GeneratorFunction") kind = "GeneratorFunction";
   else if (tag === "AsyncGeneratorFunction") kind = "AsyncGeneratorFunction";
-  return `[${kind}: ${name || "(anonymous)"}]`;
+  return name ? `[${kind}: ${name}]` : `[${kind} (anonymous)]`;
 }
 
 function errorBase(err) {
