@@ -117,6 +117,7 @@ class Headers {
     internal.setHeadersGuard = (h, guard) => {
       h.#guard = guard;
     };
+    internal.headersGuard = (h) => h.#guard;
     internal.sortedHeaders = (h) => h.#sortAndCombine();
   }
 

@@ -1,0 +1,247 @@
+// Request (Fetch Standard §5.4). There is no document base URL, so URLs must be absolute.
+"use strict";
+
+const { webidl } = internal;
+
+const kCreate = Symbol("create");
+const forbiddenMethods = ["CONNECT", "TRACE", "TRACK"];
+const normalizedMethods = ["DELETE", "GET", "HEAD", "OPTIONS", "POST", "PUT"];
+const enums = {
+  cache: ["default", "no-store", "reload", "no-cache", "force-cache", "only-if-cached"],
+  credentials: ["omit", "same-origin", "include"],
+  duplex: ["half"],
+  mode: ["navigate", "same-origin", "no-cors", "cors"],
+  priority: ["high", "low", "auto"],
+  redirect: ["follow", "error", "manual"],
+  referrerPolicy: [
+    "",
+    "no-referrer",
+    "no-referrer-when-downgrade",
+    "same-origin",
+    "origin",
+    "strict-origin",
+    "origin-when-cross-origin",
+    "strict-origin-when-cross-origin",
+    "unsafe-url",
+  ],
+};
+const enumNames = {
+  cache: "RequestCache",
+  credentials: "RequestCredentials",
+  duplex: "RequestDuplex",
+  mode: "RequestMode",
+  priority: "RequestPriority",
+  redirect: "RequestRedirect",
+  referrerPolicy: "ReferrerPolicy",
+};
+
+// Parses an absolute URL; relative ones fail since there is no base URL.
+function parseURL(input, context) {
+  const parts = native.urlParse(input);
+  if (parts === null) {
+    throw new TypeError(`${context}: Invalid URL ${JSON.stringify(input)} (an absolute URL is required)`);
+  }
+  return parts;
+}
+internal.parseAbsoluteURL = parseURL;
+
+function normalizeMethod(value, context) {
+  const method = webidl.toDOMString(value, context);
+  if (!internal.isToken(method)) throw new TypeError(`${context}: '${method}' is not a valid HTTP method.`);
+  const upper = method.toUpperCase();
+  if (forbiddenMethods.includes(upper)) throw new TypeError(`${context}: '${method}' HTTP method is unsupported.`);
+  return normalizedMethods.includes(upper) ? upper : method;
+}
+
+// A signal that follows `parent` (or never aborts when there is none).
+function followingSignal(parent) {
+  return parent == null ? internal.createAbortSignal() : globalThis.AbortSignal.any([parent]);
+}
+
+let stateOf;
+
+class Request {
+  #state;
+
+  static {
+    stateOf = (v) => {
+      if (!(webidl.isObject(v) && #state in v)) throw webidl.illegalInvocation();
+      return v.#state;
+    };
+    internal.isRequest = (v) => webidl.isObject(v) && #state in v;
+    internal.requestState = (r) => r.#state;
+  }
+
+  constructor(input, init = undefined) {
+    if (input === kCreate) {
+      this.#state = init;
+      return;
+    }
+    const context = "Failed to construct 'Request'";
+    webidl.requiredArguments(arguments.length, 1, context);
+    const dict = webidl.toDictionary(init, context);
+    const from = internal.isRequest(input) ? input.#state : null;
+    let url;
+    if (from !== null) {
+      url = from.url;
+    } else {
+      const parts = parseURL(webidl.toUSVString(input, context), context);
+      if (parts[3] !== "" || parts[4] !== "") {
+        throw new TypeError(`${context}: Request cannot be constructed from a URL that includes credentials`);
+      }
+      url = parts[0];
+    }
+
+    const opt = (key) => (dict[key] === undefined ? undefined : webidl.toEnum(dict[key], enums[key], enumNames[key], context));
+    const state = {
+      method: from?.method ?? "GET",
+      url,
+      headers: null,
+      body: null,
+      cache: opt("cache") ?? from?.cache ?? "default",
+      credentials: opt("credentials") ?? from?.credentials ?? "same-origin",
+      duplex: opt("duplex") ?? "half",
+      integrity: dict.integrity === undefined ? (from?.integrity ?? "") : webidl.toDOMString(dict.integrity, context),
+      keepalive: dict.keepalive === undefined ? (from?.keepalive ?? false) : Boolean(dict.keepalive),
+      mode: opt("mode") ?? from?.mode ?? "cors",
+      priority: opt("priority") ?? from?.priority ?? "auto",
+      redirect: opt("redirect") ?? from?.redirect ?? "follow",
+      referrer: from?.referrer ?? "client",
+      referrerPolicy: opt("referrerPolicy") ?? from?.referrerPolicy ?? "",
+      signal: null,
+    };
+    if (dict.method !== undefined) state.method = normalizeMethod(dict.method, context);
+    if (state.mode === "navigate") throw new TypeError(`${context}: Cannot construct a Request with a RequestInit whose mode member is set as 'navigate'.`);
+    if (state.cache === "only-if-cached" && state.mode !== "same-origin") {
+      throw new TypeError(`${context}: 'only-if-cached' can be set only with 'same-origin' mode`);
+    }
+    if (dict.referrer !== undefined) {
+      const referrer = webidl.toUSVString(dict.referrer, context);
+      if (referrer === "") {
+        state.referrer = "no-referrer";
+      } else {
+        const href = parseURL(referrer, context)[0];
+        state.referrer = href === "about:client" ? "client" : href;
+      }
+    }
+    if (dict.window !== undefined && dict.window !== null) {
+      throw new TypeError(`${context}: 'window' can only be null`);
+    }
+    let parentSignal = from?.signal ?? null;
+    if (dict.signal !== undefined) {
+      if (dict.signal !== null && !internal.isAbortSignal(dict.signal)) {
+        throw new TypeError(`${context}: member signal is not of type AbortSignal.`);
+      }
+      parentSignal = dict.signal;
+    }
+    state.signal = followingSignal(parentSignal);
+
+    state.headers = new Headers();
+    if (dict.headers !== undefined) internal.fillHeaders(state.headers, dict.headers);
+    else if (from !== null) for (const [n, v] of internal.headerList(from.headers)) state.headers.append(n, v);
+
+    const initBody = dict.body ?? null;
+    if ((initBody !== null || (from !== null && from.body !== null)) && (state.method === "GET" || state.method === "HEAD")) {
+      throw new TypeError(`${context}: Request with GET/HEAD method cannot have body.`);
+    }
+    if (initBody !== null) {
+      const { body, type } = internal.extractBody(initBody);
+      state.body = body;
+      if (type !== null && !state.headers.has("content-type")) state.headers.append("content-type", type);
+    } else if (from !== null && from.body !== null) {
+      if (internal.bodyUnusable(from.body)) {
+        throw new TypeError(`${context}: Cannot construct a Request with a Request object that has already been used.`);
+      }
+      state.body = internal.proxyBody(from.body);
+    }
+    this.#state = state;
+  }
+
+  get method() {
+    return stateOf(this).method;
+  }
+
+  get url() {
+    return stateOf(this).url;
+  }
+
+  get headers() {
+    return stateOf(this).headers;
+  }
+
+  get destination() {
+    stateOf(this);
+    return "";
+  }
+
+  get referrer() {
+    const referrer = stateOf(this).referrer;
+    if (referrer === "no-referrer") return "";
+    if (referrer === "client") return "about:client";
+    return referrer;
+  }
+
+  get referrerPolicy() {
+    return stateOf(this).referrerPolicy;
+  }
+
+  get mode() {
+    return stateOf(this).mode;
+  }
+
+  get credentials() {
+    return stateOf(this).credentials;
+  }
+
+  get cache() {
+    return stateOf(this).cache;
+  }
+
+  get redirect() {
+    return stateOf(this).redirect;
+  }
+
+  get integrity() {
+    return stateOf(this).integrity;
+  }
+
+  get keepalive() {
+    return stateOf(this).keepalive;
+  }
+
+  get isReloadNavigation() {
+    stateOf(this);
+    return false;
+  }
+
+  get isHistoryNavigation() {
+    stateOf(this);
+    return false;
+  }
+
+  get signal() {
+    return stateOf(this).signal;
+  }
+
+  get duplex() {
+    return stateOf(this).duplex;
+  }
+
+  clone() {
+    const state = stateOf(this);
+    if (internal.bodyUnusable(state.body)) {
+      throw new TypeError("Failed to execute 'clone' on 'Request': Request body is already used");
+    }
+    const headers = internal.headersFromPairs(internal.headerList(state.headers));
+    return new Request(kCreate, {
+      ...state,
+      headers,
+      body: internal.cloneBody(state.body),
+      signal: followingSignal(state.signal),
+    });
+  }
+}
+
+internal.setToStringTag(Request);
+internal.defineBodyMixin(Request, stateOf);
+internal.defineGlobals({ Request });

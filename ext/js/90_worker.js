@@ -1,0 +1,174 @@
+// Worker dispatch: how the host hands an HTTP request to the app. Module workers export
+// `default { fetch(request, env, ctx) }`; service-worker scripts listen for "fetch" events.
+"use strict";
+
+const { webidl } = internal;
+
+let workerHandler = null;
+let waitUntilPromises = [];
+// True only while "fetch" listeners run, when respondWith() may be called.
+let dispatchingEvent = null;
+
+function describe(value) {
+  if (value === undefined || value === null) return String(value);
+  if (typeof value === "function") return "a function";
+  if (typeof value !== "object") return `a ${typeof value}`;
+  let name;
+  try {
+    name = value.constructor?.name;
+  } catch {
+    name = undefined;
+  }
+  return typeof name === "string" && name !== "" && name !== "Object" ? `an instance of ${name}` : "an object";
+}
+
+function addWaitUntil(promise) {
+  // Failures of background work are reported, not silently dropped.
+  waitUntilPromises.push(Promise.resolve(promise).then(undefined, (e) => internal.reportError(e)));
+}
+
+class ExecutionContext {
+  constructor(token) {
+    if (token !== ExecutionContext) throw new TypeError("Illegal constructor");
+  }
+
+  waitUntil(promise) {
+    webidl.requiredArguments(arguments.length, 1, "Failed to execute 'waitUntil' on 'ExecutionContext'");
+    addWaitUntil(promise);
+  }
+
+  // Accepted for compatibility: there is no origin to fall back to, so it changes nothing.
+  passThroughOnException() {}
+}
+internal.setToStringTag(ExecutionContext);
+
+class FetchEvent extends internal.Event {
+  #request;
+  #response = null;
+  #handled;
+
+  constructor(type, eventInitDict) {
+    const context = "Failed to construct 'FetchEvent'";
+    webidl.requiredArguments(arguments.length, 2, context);
+    const dict = webidl.toDictionary(eventInitDict, context);
+    if (!internal.isRequest(dict.request)) {
+      throw new TypeError(`${context}: required member request is not of type Request.`);
+    }
+    super(type, dict);
+    this.#request = dict.request;
+    this.#handled = Promise.resolve();
+  }
+
+  static {
+    internal.fetchEventResponse = (event) => event.#response;
+  }
+
+  get request() {
+    if (!(webidl.isObject(this) && #request in this)) throw webidl.illegalInvocation();
+    return this.#request;
+  }
+
+  get clientId() {
+    if (!(webidl.isObject(this) && #request in this)) throw webidl.illegalInvocation();
+    return "";
+  }
+
+  get resultingClientId() {
+    if (!(webidl.isObject(this) && #request in this)) throw webidl.illegalInvocation();
+    return "";
+  }
+
+  get handled() {
+    if (!(webidl.isObject(this) && #request in this)) throw webidl.illegalInvocation();
+    return this.#handled;
+  }
+
+  respondWith(r) {
+    if (!(webidl.isObject(this) && #request in this)) throw webidl.illegalInvocation();
+    webidl.requiredArguments(arguments.length, 1, "Failed to execute 'respondWith' on 'FetchEvent'");
+    if (dispatchingEvent !== this) {
+      throw new internal.DOMException(
+        "Failed to execute 'respondWith' on 'FetchEvent': The event handler is already finished.",
+        "InvalidStateError",
+      );
+    }
+    if (this.#response !== null) {
+      throw new internal.DOMException(
+        "Failed to execute 'respondWith' on 'FetchEvent': The event has already been responded to.",
+        "InvalidStateError",
+      );
+    }
+    this.#response = Promise.resolve(r);
+    this.stopImmediatePropagation();
+  }
+
+  waitUntil(promise) {
+    if (!(webidl.isObject(this) && #request in this)) throw webidl.illegalInvocation();
+    webidl.requiredArguments(arguments.length, 1, "Failed to execute 'waitUntil' on 'FetchEvent'");
+    addWaitUntil(promise);
+  }
+
+  passThroughOnException() {
+    if (!(webidl.isObject(this) && #request in this)) throw webidl.illegalInvocation();
+  }
+}
+internal.setToStringTag(FetchEvent);
+
+internal.setWorkerModule = function setWorkerModule(namespace) {
+  if (!webidl.isObject(namespace)) {
+    throw new TypeError(`setWorkerModule() expects a module namespace object, got ${describe(namespace)}`);
+  }
+  if (!("default" in namespace)) throw new TypeError("the module has no default export");
+  const handler = namespace.default;
+  if (!webidl.isObject(handler)) {
+    throw new TypeError(`the default export is ${describe(handler)}, expected an object with a fetch() method`);
+  }
+  if (typeof handler.fetch !== "function") throw new TypeError("the default export has no fetch() method");
+  workerHandler = handler;
+};
+
+// Runs the app for one request; resolves to the handler's Response.
+function runHandler(request, env) {
+  if (workerHandler !== null) {
+    const ctx = new ExecutionContext(ExecutionContext);
+    return workerHandler.fetch(request, env, ctx);
+  }
+  if (!internal.hasEventListeners(internal.globalEventTarget, "fetch")) {
+    throw new TypeError(
+      'no fetch handler: the worker has no default export with a fetch() method and no "fetch" event listener',
+    );
+  }
+  const event = new FetchEvent("fetch", { request, cancelable: true });
+  dispatchingEvent = event;
+  try {
+    internal.dispatchGlobalEvent(event);
+  } finally {
+    dispatchingEvent = null;
+  }
+  const response = internal.fetchEventResponse(event);
+  if (response === null) throw new TypeError('no "fetch" event listener called event.respondWith()');
+  return response;
+}
+
+internal.dispatchFetch = async function dispatchFetch(method, url, headers, body, env) {
+  // GET and HEAD requests cannot carry a body in the Request API; a body sent anyway is dropped.
+  const hasBody = body !== null && body !== undefined && method !== "GET" && method !== "HEAD";
+  const request = new Request(url, { method, headers, body: hasBody ? body : null });
+  const response = await runHandler(request, env);
+  if (!internal.isResponse(response)) {
+    throw new TypeError(`fetch handler returned ${describe(response)}, expected a Response`);
+  }
+  const state = internal.responseState(response);
+  if (state.type === "error") throw new TypeError("fetch handler returned a network error (Response.error())");
+  if (internal.bodyUnusable(state.body)) throw new TypeError("fetch handler returned a Response whose body was already used");
+  const bytes = await internal.readBody(state.body);
+  return [state.status, state.statusText, internal.headerPairs(state.headers), bytes];
+};
+
+internal.pendingWaitUntil = function pendingWaitUntil() {
+  const promises = waitUntilPromises;
+  waitUntilPromises = [];
+  return Promise.allSettled(promises).then(() => undefined);
+};
+
+internal.defineGlobals({ FetchEvent });
