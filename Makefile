@@ -1,0 +1,49 @@
+# `make serve` and `make test` set everything up from a fresh Debian 12 clone (as root).
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+BUILD_DEPS := cython "setuptools>=68" ada-url==4.0.0
+# Rebuilds after the first are incremental through ccache.
+export CC := ccache gcc
+export CXX := ccache g++
+
+SOURCES := setup.py pyproject.toml $(wildcard ext/*.cc ext/*.h ext/*.pyx ext/*.py ext/js/*.js pyruntime/*.py)
+
+.PHONY: install system test test-cpp test-py serve bench lint clean
+
+install: $(VENV)/.installed
+
+system:
+	bash scripts/install_system_packages.sh
+
+$(VENV)/bin/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.installed: $(SOURCES) | system $(VENV)/bin/python
+	$(PY) -m pip install -q --upgrade pip $(BUILD_DEPS)
+	$(PY) -m pip install -q --no-build-isolation ".[test]"
+	touch $@
+
+test: install test-cpp test-py
+
+test-cpp: install
+	CXX=g++ cmake -S . -B build/cmake -DPython3_EXECUTABLE=$(abspath $(PY)) -DCMAKE_BUILD_TYPE=Release -DCMAKE_CXX_COMPILER_LAUNCHER=ccache >/dev/null
+	cmake --build build/cmake -j2
+	ctest --test-dir build/cmake --output-on-failure
+
+# pytest runs from tests/ so that `import pyruntime` finds the installed package, not the sources.
+test-py: install
+	cd tests && ../$(VENV)/bin/pytest -q
+
+serve: install
+	$(PY) -m pyruntime serve examples/hello/worker.js
+
+bench: install
+	$(PY) -m pip install -q mini-racer
+	$(PY) benchmarks/bench_core.py
+
+lint: install
+	$(VENV)/bin/ruff check pyruntime tests benchmarks setup.py ext/embed_js.py
+
+clean:
+	rm -rf build $(VENV) pyruntime.egg-info ext/core.cpp

@@ -1,0 +1,359 @@
+# cython: language_level=3
+# distutils: language = c++
+"""pyruntime._core: the binding between Python and the C++ runtime (ext/runtime.h).
+
+It only converts values (Python <-> HostValue, see host_value.h for the JS side) and
+releases the GIL around every call into V8. Errors are returned as data in an Outcome;
+pyruntime.isolate turns them into the public exceptions.
+"""
+
+from libc.stdint cimport int64_t, uint64_t
+from libcpp cimport bool as cbool
+from libcpp.string cimport string
+from libcpp.utility cimport pair
+from libcpp.vector cimport vector
+from libcpp.utility cimport move
+
+
+cdef extern from "isolate_limits.h" namespace "pyruntime":
+    cdef cppclass IsolateLimits:
+        size_t memory_limit_bytes
+        double timeout_ms
+        double cpu_limit_ms
+
+
+cdef extern from "host_value.h" namespace "pyruntime":
+    cdef enum class Kind "pyruntime::HostValue::Kind":
+        kNull, kUndefined, kBool, kInt, kFloat, kBigInt, kString, kBytes, kList, kDict
+
+    cdef cppclass HostValue:
+        Kind kind
+        cbool boolean
+        int64_t integer
+        double number
+        vector[uint64_t] words
+        string text
+        vector[HostValue] items
+        vector[pair[string, HostValue]] entries
+
+
+cdef extern from "runtime.h" namespace "pyruntime":
+    cdef enum class Status "pyruntime::Status":
+        kOk, kJsError, kTimeout, kCpuLimit, kMemoryLimit, kUnsettled, kPending, kClosed, kConversionError
+
+    cdef cppclass ConsoleLine:
+        string level
+        string text
+
+    cdef cppclass HostOp:
+        uint64_t id
+        string name
+        HostValue payload
+
+    cdef cppclass COutcome "pyruntime::Outcome":
+        Status status
+        HostValue value
+        string error_name
+        string error_message
+        string error_stack
+        double wall_ms
+        double cpu_ms
+        double next_timer_ms
+        vector[HostOp] ops
+        vector[ConsoleLine] console
+
+    cdef cppclass ModuleLink:
+        string referrer
+        string specifier
+        string resolved
+
+    cdef cppclass HeapStats:
+        size_t used_heap_size
+        size_t total_heap_size
+        size_t heap_size_limit
+        size_t external_memory
+        size_t array_buffer_bytes
+        size_t malloced_memory
+        size_t memory_limit
+
+    cdef cppclass CRuntime "pyruntime::Runtime":
+        CRuntime(const IsolateLimits&) except + nogil
+        COutcome Eval(const string&, const string&) nogil
+        COutcome Call(const string&, const vector[HostValue]&) nogil
+        COutcome CallInternal(const string&, const vector[HostValue]&) nogil
+        COutcome CompileModule(const string&, const string&) nogil
+        COutcome EvaluateModule(const string&, const vector[ModuleLink]&) nogil
+        COutcome BindWorkerModule(const string&) nogil
+        COutcome RunLoop() nogil
+        COutcome Continue() nogil
+        void CancelCall() nogil
+        void CompleteOp(uint64_t, cbool, HostValue) nogil
+        HeapStats Stats() nogil
+        cbool alive()
+        void Dispose() nogil
+
+
+_STATUS_NAMES = {
+    Status.kOk: "ok",
+    Status.kJsError: "js_error",
+    Status.kTimeout: "timeout",
+    Status.kCpuLimit: "cpu",
+    Status.kMemoryLimit: "memory",
+    Status.kUnsettled: "unsettled",
+    Status.kPending: "pending",
+    Status.kClosed: "closed",
+    Status.kConversionError: "conversion",
+}
+
+# Python values nested deeper than this are refused, as on the JS side.
+cdef int MAX_DEPTH = 512
+cdef double MAX_SAFE_INTEGER = 9007199254740991.0
+
+
+cdef object to_python(const HostValue& value):
+    cdef size_t i
+    cdef Kind kind = value.kind
+    if kind == Kind.kNull or kind == Kind.kUndefined:
+        return None
+    if kind == Kind.kBool:
+        return bool(value.boolean)
+    if kind == Kind.kInt:
+        return value.integer
+    if kind == Kind.kFloat:
+        return value.number
+    if kind == Kind.kBigInt:
+        magnitude = 0
+        for i in range(value.words.size()):
+            word = value.words[i]
+            magnitude |= word << (64 * i)
+        return -magnitude if value.boolean else magnitude
+    if kind == Kind.kString:
+        return value.text.decode("utf-8", "surrogatepass")
+    if kind == Kind.kBytes:
+        return <bytes>value.text
+    if kind == Kind.kList:
+        return [to_python(value.items[i]) for i in range(value.items.size())]
+    result = {}
+    for i in range(value.entries.size()):
+        result[value.entries[i].first.decode("utf-8", "surrogatepass")] = to_python(value.entries[i].second)
+    return result
+
+
+cdef HostValue from_python(object value, list path, int depth) except *:
+    cdef HostValue out
+    cdef HostValue item
+    if depth > MAX_DEPTH:
+        raise TypeError(f"value is nested more than {MAX_DEPTH} levels deep")
+    if value is None:
+        out.kind = Kind.kNull
+    elif value is True or value is False:
+        out.kind = Kind.kBool
+        out.boolean = value
+    elif isinstance(value, int):
+        if -MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER:
+            out.kind = Kind.kInt
+            out.integer = value
+        else:
+            out.kind = Kind.kBigInt
+            out.boolean = value < 0
+            magnitude = -value if value < 0 else value
+            while magnitude:
+                out.words.push_back(magnitude & 0xFFFFFFFFFFFFFFFF)
+                magnitude >>= 64
+    elif isinstance(value, float):
+        out.kind = Kind.kFloat
+        out.number = value
+    elif isinstance(value, str):
+        out.kind = Kind.kString
+        out.text = value.encode("utf-8", "surrogatepass")
+    elif isinstance(value, (bytes, bytearray, memoryview)):
+        out.kind = Kind.kBytes
+        out.text = bytes(value)
+    elif isinstance(value, (list, tuple, dict)):
+        if any(seen is value for seen in path):
+            raise TypeError("value contains a cycle")
+        path.append(value)
+        if isinstance(value, dict):
+            out.kind = Kind.kDict
+            for key, entry in value.items():
+                if not isinstance(key, str):
+                    raise TypeError(f"dict keys must be str to become JS object keys, not {type(key).__name__}")
+                item = from_python(entry, path, depth + 1)
+                out.entries.push_back(pair[string, HostValue](key.encode("utf-8", "surrogatepass"), item))
+        else:
+            out.kind = Kind.kList
+            for entry in value:
+                out.items.push_back(from_python(entry, path, depth + 1))
+        path.pop()
+    else:
+        raise TypeError(f"cannot convert a Python {type(value).__name__} to a JS value")
+    return out
+
+
+def convert_round_trip(value):
+    """Python -> HostValue -> Python, without V8: lets tests check the Python half alone."""
+    return to_python(from_python(value, [], 0))
+
+
+cdef class Outcome:
+    """What one slice of a call produced (see runtime.h)."""
+    cdef readonly str status
+    cdef readonly object value
+    cdef readonly str error_name
+    cdef readonly str error_message
+    cdef readonly str error_stack
+    cdef readonly double wall_ms
+    cdef readonly double cpu_ms
+    cdef readonly object next_timer_ms
+    cdef readonly list ops
+    cdef readonly list console
+
+    def __repr__(self):
+        return f"Outcome({self.status!r}, value={self.value!r}, error={self.error_name!r}: {self.error_message!r})"
+
+
+cdef Outcome wrap(COutcome& c):
+    cdef Outcome out = Outcome.__new__(Outcome)
+    cdef size_t i
+    out.status = _STATUS_NAMES[c.status]
+    out.value = to_python(c.value) if c.status == Status.kOk else None
+    out.error_name = c.error_name.decode("utf-8", "replace")
+    out.error_message = c.error_message.decode("utf-8", "replace")
+    out.error_stack = c.error_stack.decode("utf-8", "replace")
+    out.wall_ms = c.wall_ms
+    out.cpu_ms = c.cpu_ms
+    out.next_timer_ms = c.next_timer_ms if c.next_timer_ms >= 0 else None
+    out.ops = [(c.ops[i].id, c.ops[i].name.decode("utf-8", "replace"), to_python(c.ops[i].payload))
+               for i in range(c.ops.size())]
+    out.console = [(c.console[i].level.decode("utf-8", "replace"), c.console[i].text.decode("utf-8", "replace"))
+                   for i in range(c.console.size())]
+    return out
+
+
+cdef vector[HostValue] convert_args(tuple args) except *:
+    cdef vector[HostValue] out
+    for arg in args:
+        out.push_back(from_python(arg, [], 0))
+    return out
+
+
+cdef class Runtime:
+    """One V8 isolate (ext/runtime.h). Not thread-safe by itself: callers serialise calls."""
+    cdef CRuntime* c
+
+    def __cinit__(self, size_t memory_limit_bytes, double timeout_ms, double cpu_limit_ms):
+        cdef IsolateLimits limits
+        limits.memory_limit_bytes = memory_limit_bytes
+        limits.timeout_ms = timeout_ms
+        limits.cpu_limit_ms = cpu_limit_ms
+        with nogil:
+            self.c = new CRuntime(limits)
+
+    def __dealloc__(self):
+        if self.c != NULL:
+            with nogil:
+                del self.c
+            self.c = NULL
+
+    @property
+    def alive(self):
+        return self.c != NULL and self.c.alive()
+
+    def close(self):
+        if self.c != NULL:
+            with nogil:
+                self.c.Dispose()
+
+    def eval(self, str source, str filename):
+        cdef string src = source.encode("utf-8", "surrogatepass")
+        cdef string name = filename.encode("utf-8", "surrogatepass")
+        cdef COutcome out
+        with nogil:
+            out = self.c.Eval(src, name)
+        return wrap(out)
+
+    def call(self, str function, tuple args):
+        cdef string name = function.encode("utf-8")
+        cdef vector[HostValue] argv = convert_args(args)
+        cdef COutcome out
+        with nogil:
+            out = self.c.Call(name, argv)
+        return wrap(out)
+
+    def call_internal(self, str function, tuple args):
+        cdef string name = function.encode("utf-8")
+        cdef vector[HostValue] argv = convert_args(args)
+        cdef COutcome out
+        with nogil:
+            out = self.c.CallInternal(name, argv)
+        return wrap(out)
+
+    def compile_module(self, str name, str source):
+        cdef string cname = name.encode("utf-8", "surrogatepass")
+        cdef string src = source.encode("utf-8", "surrogatepass")
+        cdef COutcome out
+        with nogil:
+            out = self.c.CompileModule(cname, src)
+        return wrap(out)
+
+    def evaluate_module(self, str name, list links):
+        """`links`: (referrer, specifier, resolved module name) for every import."""
+        cdef string cname = name.encode("utf-8", "surrogatepass")
+        cdef vector[ModuleLink] clinks
+        cdef ModuleLink link
+        for referrer, specifier, resolved in links:
+            link.referrer = referrer.encode("utf-8", "surrogatepass")
+            link.specifier = specifier.encode("utf-8", "surrogatepass")
+            link.resolved = resolved.encode("utf-8", "surrogatepass")
+            clinks.push_back(link)
+        cdef COutcome out
+        with nogil:
+            out = self.c.EvaluateModule(cname, clinks)
+        return wrap(out)
+
+    def bind_worker_module(self, str name):
+        cdef string cname = name.encode("utf-8", "surrogatepass")
+        cdef COutcome out
+        with nogil:
+            out = self.c.BindWorkerModule(cname)
+        return wrap(out)
+
+    def run_loop(self):
+        cdef COutcome out
+        with nogil:
+            out = self.c.RunLoop()
+        return wrap(out)
+
+    def resume(self):
+        cdef COutcome out
+        with nogil:
+            out = self.c.Continue()
+        return wrap(out)
+
+    def cancel_call(self):
+        with nogil:
+            self.c.CancelCall()
+
+    def complete_op(self, uint64_t op_id, bint ok, object value):
+        cdef HostValue cvalue
+        if ok:
+            cvalue = from_python(value, [], 0)
+        else:
+            cvalue.kind = Kind.kString
+            cvalue.text = str(value).encode("utf-8", "surrogatepass")
+        with nogil:
+            self.c.CompleteOp(op_id, ok, cvalue)
+
+    def heap_statistics(self):
+        cdef HeapStats s
+        with nogil:
+            s = self.c.Stats()
+        return {
+            "used_heap_size": s.used_heap_size,
+            "total_heap_size": s.total_heap_size,
+            "heap_size_limit": s.heap_size_limit,
+            "external_memory": s.external_memory,
+            "array_buffer_bytes": s.array_buffer_bytes,
+            "malloced_memory": s.malloced_memory,
+            "memory_limit": s.memory_limit,
+        }

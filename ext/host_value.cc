@@ -1,0 +1,305 @@
+#include "host_value.h"
+
+#include <cmath>
+
+#include "js_util.h"
+
+namespace pyruntime {
+
+namespace {
+
+// Deeper values than this are refused rather than risk the C++ stack.
+constexpr int kMaxDepth = 512;
+constexpr double kMaxSafeInteger = 9007199254740991.0;
+
+class Reader {
+ public:
+  explicit Reader(v8::Local<v8::Context> context) : context_(context), isolate_(context->GetIsolate()) {}
+
+  bool Read(v8::Local<v8::Value> value, HostValue* out, int depth) {
+    if (value->IsUndefined()) {
+      *out = HostValue::Undefined();
+      return true;
+    }
+    if (value->IsNull()) {
+      *out = HostValue::Null();
+      return true;
+    }
+    if (value->IsBoolean()) {
+      *out = HostValue::Bool(value->IsTrue());
+      return true;
+    }
+    if (value->IsNumber()) {
+      double number = value.As<v8::Number>()->Value();
+      if (std::isfinite(number) && std::trunc(number) == number && std::fabs(number) <= kMaxSafeInteger) {
+        *out = HostValue::Int(static_cast<int64_t>(number));
+      } else {
+        *out = HostValue::Float(number);
+      }
+      return true;
+    }
+    if (value->IsBigInt()) {
+      auto big = value.As<v8::BigInt>();
+      int count = big->WordCount();
+      out->kind = HostValue::Kind::kBigInt;
+      out->words.resize(count);
+      int sign = 0;
+      big->ToWordsArray(&sign, &count, out->words.data());
+      out->words.resize(count);
+      out->boolean = sign != 0;
+      return true;
+    }
+    if (value->IsString()) {
+      *out = HostValue::String(Utf8(isolate_, value));
+      return true;
+    }
+    if (value->IsUint8Array()) {
+      auto view = value.As<v8::Uint8Array>();
+      std::string bytes(view->ByteLength(), '\0');
+      view->CopyContents(bytes.data(), bytes.size());
+      *out = HostValue::Bytes(std::move(bytes));
+      return true;
+    }
+    if (value->IsArrayBuffer()) {
+      auto buffer = value.As<v8::ArrayBuffer>();
+      auto* data = static_cast<const char*>(buffer->Data());
+      *out = HostValue::Bytes(std::string(data, data + buffer->ByteLength()));
+      return true;
+    }
+    if (value->IsArray()) return ReadArray(value.As<v8::Array>(), out, depth);
+    if (value->IsObject() && IsPlainObject(value.As<v8::Object>())) {
+      return ReadObject(value.As<v8::Object>(), out, depth);
+    }
+    return Refuse(value);
+  }
+
+  std::string error;
+
+ private:
+  bool IsPlainObject(v8::Local<v8::Object> object) {
+    if (object->IsProxy() || object->IsCallable()) return false;
+    v8::Local<v8::Value> proto = object->GetPrototype();
+    if (proto->IsNull()) return true;
+    v8::Local<v8::Value> object_proto =
+        context_->Global()->Get(context_, v8::String::NewFromUtf8Literal(isolate_, "Object")).ToLocalChecked();
+    if (!object_proto->IsObject()) return false;
+    v8::Local<v8::Value> prototype;
+    if (!object_proto.As<v8::Object>()
+             ->Get(context_, v8::String::NewFromUtf8Literal(isolate_, "prototype"))
+             .ToLocal(&prototype)) {
+      return false;
+    }
+    return proto->StrictEquals(prototype);
+  }
+
+  bool Enter(v8::Local<v8::Object> object, int depth) {
+    if (depth > kMaxDepth) {
+      error = "value is nested more than " + std::to_string(kMaxDepth) + " levels deep";
+      return false;
+    }
+    for (auto& seen : path_) {
+      if (seen->StrictEquals(object)) {
+        error = "value contains a cycle";
+        return false;
+      }
+    }
+    path_.push_back(object);
+    return true;
+  }
+
+  bool ReadArray(v8::Local<v8::Array> array, HostValue* out, int depth) {
+    if (!Enter(array, depth)) return false;
+    out->kind = HostValue::Kind::kList;
+    uint32_t length = array->Length();
+    out->items.resize(length);
+    for (uint32_t i = 0; i < length; ++i) {
+      v8::Local<v8::Value> item;
+      if (!array->Get(context_, i).ToLocal(&item)) return Thrown();
+      if (!Read(item, &out->items[i], depth + 1)) return false;
+      if (out->items[i].kind == HostValue::Kind::kUndefined) out->items[i] = HostValue::Null();
+    }
+    path_.pop_back();
+    return true;
+  }
+
+  bool ReadObject(v8::Local<v8::Object> object, HostValue* out, int depth) {
+    if (!Enter(object, depth)) return false;
+    out->kind = HostValue::Kind::kDict;
+    v8::Local<v8::Array> keys;
+    if (!object
+             ->GetOwnPropertyNames(context_, v8::ONLY_ENUMERABLE,
+                                   v8::KeyConversionMode::kConvertToString)
+             .ToLocal(&keys)) {
+      return Thrown();
+    }
+    uint32_t length = keys->Length();
+    out->entries.reserve(length);
+    for (uint32_t i = 0; i < length; ++i) {
+      v8::Local<v8::Value> key;
+      v8::Local<v8::Value> item;
+      if (!keys->Get(context_, i).ToLocal(&key) || !object->Get(context_, key).ToLocal(&item)) {
+        return Thrown();
+      }
+      HostValue converted;
+      if (!Read(item, &converted, depth + 1)) return false;
+      if (converted.kind == HostValue::Kind::kUndefined) converted = HostValue::Null();
+      out->entries.emplace_back(Utf8(isolate_, key), std::move(converted));
+    }
+    path_.pop_back();
+    return true;
+  }
+
+  bool Refuse(v8::Local<v8::Value> value) {
+    error = "cannot convert a JS " + JsTypeName(context_, value) + " to a Python value";
+    return false;
+  }
+
+  bool Thrown() {
+    error = "a getter threw while converting the value";
+    return false;
+  }
+
+  v8::Local<v8::Context> context_;
+  v8::Isolate* isolate_;
+  std::vector<v8::Local<v8::Object>> path_;
+};
+
+}  // namespace
+
+HostValue HostValue::Undefined() {
+  HostValue v;
+  v.kind = Kind::kUndefined;
+  return v;
+}
+HostValue HostValue::Bool(bool value) {
+  HostValue v;
+  v.kind = Kind::kBool;
+  v.boolean = value;
+  return v;
+}
+HostValue HostValue::Int(int64_t value) {
+  HostValue v;
+  v.kind = Kind::kInt;
+  v.integer = value;
+  return v;
+}
+HostValue HostValue::Float(double value) {
+  HostValue v;
+  v.kind = Kind::kFloat;
+  v.number = value;
+  return v;
+}
+HostValue HostValue::String(std::string value) {
+  HostValue v;
+  v.kind = Kind::kString;
+  v.text = std::move(value);
+  return v;
+}
+HostValue HostValue::Bytes(std::string value) {
+  HostValue v;
+  v.kind = Kind::kBytes;
+  v.text = std::move(value);
+  return v;
+}
+
+bool FromJs(v8::Local<v8::Context> context, v8::Local<v8::Value> value, HostValue* out,
+            std::string* error) {
+  Reader reader(context);
+  if (reader.Read(value, out, 0)) return true;
+  *error = reader.error;
+  return false;
+}
+
+std::string JsTypeName(v8::Local<v8::Context> context, v8::Local<v8::Value> value) {
+  v8::Isolate* isolate = context->GetIsolate();
+  if (value->IsSymbol()) return "symbol";
+  if (value->IsFunction()) return "function";
+  if (value->IsProxy()) return "Proxy";
+  if (value->IsObject()) {
+    v8::Local<v8::String> name = value.As<v8::Object>()->GetConstructorName();
+    std::string text = Utf8(isolate, name);
+    return text.empty() ? "object" : text;
+  }
+  v8::Local<v8::String> type = value->TypeOf(isolate);
+  return Utf8(isolate, type);
+}
+
+v8::MaybeLocal<v8::Value> ToJs(v8::Local<v8::Context> context, const HostValue& value) {
+  v8::Isolate* isolate = context->GetIsolate();
+  v8::EscapableHandleScope scope(isolate);
+  v8::Local<v8::Value> result;
+  switch (value.kind) {
+    case HostValue::Kind::kNull:
+      result = v8::Null(isolate);
+      break;
+    case HostValue::Kind::kUndefined:
+      result = v8::Undefined(isolate);
+      break;
+    case HostValue::Kind::kBool:
+      result = v8::Boolean::New(isolate, value.boolean);
+      break;
+    case HostValue::Kind::kInt:
+      result = v8::Number::New(isolate, static_cast<double>(value.integer));
+      break;
+    case HostValue::Kind::kFloat:
+      result = v8::Number::New(isolate, value.number);
+      break;
+    case HostValue::Kind::kBigInt: {
+      v8::Local<v8::BigInt> big;
+      if (!v8::BigInt::NewFromWords(context, value.boolean ? 1 : 0, static_cast<int>(value.words.size()),
+                                    value.words.data())
+               .ToLocal(&big)) {
+        return {};
+      }
+      result = big;
+      break;
+    }
+    case HostValue::Kind::kString: {
+      v8::Local<v8::String> string;
+      if (!v8::String::NewFromUtf8(isolate, value.text.data(), v8::NewStringType::kNormal,
+                                   static_cast<int>(value.text.size()))
+               .ToLocal(&string)) {
+        return {};
+      }
+      result = string;
+      break;
+    }
+    case HostValue::Kind::kBytes: {
+      v8::Local<v8::Uint8Array> bytes;
+      if (!NewUint8Array(isolate, value.text.data(), value.text.size()).ToLocal(&bytes)) return {};
+      result = bytes;
+      break;
+    }
+    case HostValue::Kind::kList: {
+      auto array = v8::Array::New(isolate, static_cast<int>(value.items.size()));
+      for (size_t i = 0; i < value.items.size(); ++i) {
+        v8::Local<v8::Value> item;
+        if (!ToJs(context, value.items[i]).ToLocal(&item) ||
+            array->Set(context, static_cast<uint32_t>(i), item).IsNothing()) {
+          return {};
+        }
+      }
+      result = array;
+      break;
+    }
+    case HostValue::Kind::kDict: {
+      auto object = v8::Object::New(isolate);
+      for (const auto& [key, item_value] : value.entries) {
+        v8::Local<v8::String> name;
+        v8::Local<v8::Value> item;
+        if (!v8::String::NewFromUtf8(isolate, key.data(), v8::NewStringType::kNormal,
+                                     static_cast<int>(key.size()))
+                 .ToLocal(&name) ||
+            !ToJs(context, item_value).ToLocal(&item) ||
+            object->CreateDataProperty(context, name, item).IsNothing()) {
+          return {};
+        }
+      }
+      result = object;
+      break;
+    }
+  }
+  return scope.Escape(result);
+}
+
+}  // namespace pyruntime

@@ -1,0 +1,56 @@
+// The values that cross between JS and Python, and the one place that decides how
+// each JS type converts. The Python side (core.pyx) maps HostValue to Python objects
+// one to one, so JS values are read here, inside the isolate, without holding the GIL.
+//
+// JS -> host: undefined and null -> kNull; booleans; numbers that are safe integers ->
+// kInt, other numbers -> kFloat; BigInt -> kBigInt; strings; Arrays -> kList (holes ->
+// kNull); plain objects (prototype Object.prototype or null) -> kDict of own enumerable
+// string keys; Uint8Array and ArrayBuffer -> kBytes. Everything else (functions,
+// symbols, Maps, Dates, other typed arrays...) and cycles are refused with an error
+// naming the JS type.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <v8.h>
+
+namespace pyruntime {
+
+struct HostValue {
+  enum class Kind { kNull, kUndefined, kBool, kInt, kFloat, kBigInt, kString, kBytes, kList, kDict };
+
+  Kind kind = Kind::kNull;
+  bool boolean = false;
+  int64_t integer = 0;
+  double number = 0;
+  // kBigInt: magnitude as little-endian 64-bit words; `boolean` holds the sign (true = negative).
+  std::vector<uint64_t> words;
+  // kString (UTF-8) and kBytes.
+  std::string text;
+  std::vector<HostValue> items;
+  std::vector<std::pair<std::string, HostValue>> entries;
+
+  static HostValue Null() { return HostValue{}; }
+  static HostValue Undefined();
+  static HostValue Bool(bool value);
+  static HostValue Int(int64_t value);
+  static HostValue Float(double value);
+  static HostValue String(std::string value);
+  static HostValue Bytes(std::string value);
+};
+
+// Converts a JS value; on refusal returns false and sets `error` to a message that names
+// the JS type (the caller raises it as a TypeError).
+bool FromJs(v8::Local<v8::Context> context, v8::Local<v8::Value> value, HostValue* out,
+            std::string* error);
+
+// Builds the JS value; returns empty if V8 throws (for example out of memory).
+v8::MaybeLocal<v8::Value> ToJs(v8::Local<v8::Context> context, const HostValue& value);
+
+// A readable name of a JS value's type: "Map", "function", "symbol", "Int32Array"...
+std::string JsTypeName(v8::Local<v8::Context> context, v8::Local<v8::Value> value);
+
+}  // namespace pyruntime

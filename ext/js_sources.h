@@ -1,0 +1,17 @@
+// The bootstrap JS files of ext/js/, embedded at build time by embed_js.py.
+#pragma once
+
+#include <cstddef>
+
+namespace pyruntime {
+
+struct JsSource {
+  const char* name;
+  const char* text;
+  size_t length;
+};
+
+extern const JsSource kJsSources[];
+extern const size_t kJsSourceCount;
+
+}  // namespace pyruntime

@@ -1,0 +1,58 @@
+#include "js_util.h"
+
+#include <cstring>
+
+namespace pyruntime {
+
+std::string Utf8(v8::Isolate* isolate, v8::Local<v8::Value> value) {
+  v8::Local<v8::String> string;
+  if (value->IsString()) {
+    string = value.As<v8::String>();
+  } else if (!value->ToString(isolate->GetCurrentContext()).ToLocal(&string)) {
+    return {};
+  }
+  std::string out;
+  out.resize(string->Utf8Length(isolate));
+  string->WriteUtf8(isolate, out.data(), static_cast<int>(out.size()), nullptr,
+                    v8::String::NO_NULL_TERMINATION | v8::String::REPLACE_INVALID_UTF8);
+  return out;
+}
+
+v8::Local<v8::String> NewString(v8::Isolate* isolate, std::string_view text) {
+  return v8::String::NewFromUtf8(isolate, text.data(), v8::NewStringType::kNormal,
+                                 static_cast<int>(text.size()))
+      .ToLocalChecked();
+}
+
+v8::MaybeLocal<v8::ArrayBuffer> NewArrayBuffer(v8::Isolate* isolate, size_t length) {
+  v8::ArrayBuffer::Allocator* allocator = isolate->GetArrayBufferAllocator();
+  void* data = allocator->Allocate(length);
+  if (data == nullptr) {
+    ThrowRangeError(isolate, "Array buffer allocation failed");
+    return {};
+  }
+  auto store = v8::ArrayBuffer::NewBackingStore(
+      data, length,
+      [](void* bytes, size_t size, void* owner) {
+        static_cast<v8::ArrayBuffer::Allocator*>(owner)->Free(bytes, size);
+      },
+      allocator);
+  return v8::ArrayBuffer::New(isolate, std::move(store));
+}
+
+v8::MaybeLocal<v8::Uint8Array> NewUint8Array(v8::Isolate* isolate, const void* data, size_t length) {
+  v8::Local<v8::ArrayBuffer> buffer;
+  if (!NewArrayBuffer(isolate, length).ToLocal(&buffer)) return {};
+  if (length > 0) std::memcpy(buffer->Data(), data, length);
+  return v8::Uint8Array::New(buffer, 0, length);
+}
+
+void ThrowTypeError(v8::Isolate* isolate, std::string_view message) {
+  isolate->ThrowException(v8::Exception::TypeError(NewString(isolate, message)));
+}
+
+void ThrowRangeError(v8::Isolate* isolate, std::string_view message) {
+  isolate->ThrowException(v8::Exception::RangeError(NewString(isolate, message)));
+}
+
+}  // namespace pyruntime

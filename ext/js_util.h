@@ -1,0 +1,23 @@
+// Small helpers shared by the C++ files that talk to V8.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include <v8.h>
+
+namespace pyruntime {
+
+std::string Utf8(v8::Isolate* isolate, v8::Local<v8::Value> value);
+v8::Local<v8::String> NewString(v8::Isolate* isolate, std::string_view text);
+
+// An ArrayBuffer of `length` bytes, zeroed, allocated through the isolate's counting
+// allocator; on refusal throws a RangeError in the isolate and returns empty (V8's own
+// ArrayBuffer::New would abort the process instead).
+v8::MaybeLocal<v8::ArrayBuffer> NewArrayBuffer(v8::Isolate* isolate, size_t length);
+v8::MaybeLocal<v8::Uint8Array> NewUint8Array(v8::Isolate* isolate, const void* data, size_t length);
+
+void ThrowTypeError(v8::Isolate* isolate, std::string_view message);
+void ThrowRangeError(v8::Isolate* isolate, std::string_view message);
+
+}  // namespace pyruntime

@@ -1,0 +1,368 @@
+#include "native_bindings.h"
+
+#include <cstring>
+#include <string>
+#include <string_view>
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <openssl/rand.h>
+
+#include "host_value.h"
+#include "js_util.h"
+#include "runtime.h"
+#include "utf8.h"
+
+// ada_c.h declares a C API without extern "C" guards of its own.
+extern "C" {
+#include "ada_c.h"
+}
+
+namespace pyruntime {
+
+namespace {
+
+using Args = v8::FunctionCallbackInfo<v8::Value>;
+
+Runtime* RuntimeOf(const Args& args) { return static_cast<Runtime*>(args.GetIsolate()->GetData(0)); }
+
+// The bytes of an ArrayBuffer, SharedArrayBuffer or any view on one; false otherwise.
+bool BytesOf(v8::Local<v8::Value> value, std::string_view* out) {
+  if (value->IsArrayBufferView()) {
+    auto view = value.As<v8::ArrayBufferView>();
+    auto store = view->Buffer()->GetBackingStore();
+    *out = std::string_view(static_cast<const char*>(store->Data()) + view->ByteOffset(), view->ByteLength());
+    return true;
+  }
+  if (value->IsArrayBuffer()) {
+    auto store = value.As<v8::ArrayBuffer>()->GetBackingStore();
+    *out = std::string_view(static_cast<const char*>(store->Data()), store->ByteLength());
+    return true;
+  }
+  if (value->IsSharedArrayBuffer()) {
+    auto store = value.As<v8::SharedArrayBuffer>()->GetBackingStore();
+    *out = std::string_view(static_cast<const char*>(store->Data()), store->ByteLength());
+    return true;
+  }
+  return false;
+}
+
+bool RequireBytes(const Args& args, int index, std::string_view* out) {
+  if (args.Length() > index && BytesOf(args[index], out)) return true;
+  ThrowTypeError(args.GetIsolate(), "expected an ArrayBuffer or a view on one");
+  return false;
+}
+
+void ReturnBuffer(const Args& args, const void* data, size_t length) {
+  v8::Local<v8::ArrayBuffer> buffer;
+  if (!NewArrayBuffer(args.GetIsolate(), length).ToLocal(&buffer)) return;
+  if (length > 0) std::memcpy(buffer->Data(), data, length);
+  args.GetReturnValue().Set(buffer);
+}
+
+// --- console, time, timers, host operations -------------------------------------------
+
+void Print(const Args& args) {
+  v8::Isolate* isolate = args.GetIsolate();
+  RuntimeOf(args)->Print(Utf8(isolate, args[0]), Utf8(isolate, args[1]));
+}
+
+void Now(const Args& args) { args.GetReturnValue().Set(RuntimeOf(args)->NowMs()); }
+
+void TimerStart(const Args& args) {
+  if (!args[0]->IsFunction()) return ThrowTypeError(args.GetIsolate(), "timer callback must be a function");
+  double delay = args[1]->NumberValue(args.GetIsolate()->GetCurrentContext()).FromMaybe(0);
+  int64_t id = RuntimeOf(args)->StartTimer(args[0].As<v8::Function>(), delay, args[2]->BooleanValue(args.GetIsolate()));
+  args.GetReturnValue().Set(static_cast<double>(id));
+}
+
+void TimerClear(const Args& args) {
+  double id = args[0]->NumberValue(args.GetIsolate()->GetCurrentContext()).FromMaybe(0);
+  RuntimeOf(args)->ClearTimer(static_cast<int64_t>(id));
+}
+
+void HostOp(const Args& args) {
+  v8::Isolate* isolate = args.GetIsolate();
+  v8::Local<v8::Context> context = isolate->GetCurrentContext();
+  HostValue payload;
+  std::string error;
+  if (!FromJs(context, args[1], &payload, &error)) return ThrowTypeError(isolate, error);
+  args.GetReturnValue().Set(RuntimeOf(args)->StartHostOp(context, Utf8(isolate, args[0]), std::move(payload)));
+}
+
+// --- UTF-8 -----------------------------------------------------------------------------
+
+void Utf8Encode(const Args& args) {
+  v8::Isolate* isolate = args.GetIsolate();
+  std::string text = Utf8(isolate, args[0]);
+  v8::Local<v8::Uint8Array> bytes;
+  if (NewUint8Array(isolate, text.data(), text.size()).ToLocal(&bytes)) args.GetReturnValue().Set(bytes);
+}
+
+void Utf8EncodeInto(const Args& args) {
+  v8::Isolate* isolate = args.GetIsolate();
+  v8::Local<v8::Context> context = isolate->GetCurrentContext();
+  if (!args[0]->IsString() || !args[1]->IsUint8Array()) {
+    return ThrowTypeError(isolate, "encodeInto expects a string and a Uint8Array");
+  }
+  auto string = args[0].As<v8::String>();
+  auto view = args[1].As<v8::Uint8Array>();
+  auto store = view->Buffer()->GetBackingStore();
+  char* dest = static_cast<char*>(store->Data()) + view->ByteOffset();
+  int read = 0;
+  int written = string->WriteUtf8(isolate, dest, static_cast<int>(view->ByteLength()), &read,
+                                  v8::String::NO_NULL_TERMINATION | v8::String::REPLACE_INVALID_UTF8);
+  auto result = v8::Array::New(isolate, 2);
+  result->Set(context, 0, v8::Number::New(isolate, read)).FromMaybe(false);
+  result->Set(context, 1, v8::Number::New(isolate, written)).FromMaybe(false);
+  args.GetReturnValue().Set(result);
+}
+
+void Utf8Decode(const Args& args) {
+  v8::Isolate* isolate = args.GetIsolate();
+  std::string_view bytes;
+  if (!RequireBytes(args, 0, &bytes)) return;
+  bool fatal = args[1]->BooleanValue(isolate);
+  if (fatal && !IsValidUtf8(bytes)) return ThrowTypeError(isolate, "The encoded data was not valid for encoding utf-8");
+  v8::Local<v8::String> text;
+  if (v8::String::NewFromUtf8(isolate, bytes.data(), v8::NewStringType::kNormal, static_cast<int>(bytes.size()))
+          .ToLocal(&text)) {
+    args.GetReturnValue().Set(text);
+  } else {
+    ThrowRangeError(isolate, "string too long");
+  }
+}
+
+// --- URL (ada) ---------------------------------------------------------------------------
+
+v8::Local<v8::Value> UrlComponents(v8::Isolate* isolate, ada_url url) {
+  auto text = [&](ada_string s) { return NewString(isolate, std::string_view(s.data, s.length)); };
+  ada_owned_string origin = ada_get_origin(url);
+  v8::Local<v8::Value> parts[] = {
+      text(ada_get_href(url)),     NewString(isolate, std::string_view(origin.data, origin.length)),
+      text(ada_get_protocol(url)), text(ada_get_username(url)),
+      text(ada_get_password(url)), text(ada_get_host(url)),
+      text(ada_get_hostname(url)), text(ada_get_port(url)),
+      text(ada_get_pathname(url)), text(ada_get_search(url)),
+      text(ada_get_hash(url)),
+  };
+  ada_free_owned_string(origin);
+  return v8::Array::New(isolate, parts, sizeof(parts) / sizeof(parts[0]));
+}
+
+void UrlParse(const Args& args) {
+  v8::Isolate* isolate = args.GetIsolate();
+  std::string input = Utf8(isolate, args[0]);
+  ada_url url;
+  if (args.Length() > 1 && !args[1]->IsUndefined() && !args[1]->IsNull()) {
+    std::string base = Utf8(isolate, args[1]);
+    url = ada_parse_with_base(input.data(), input.size(), base.data(), base.size());
+  } else {
+    url = ada_parse(input.data(), input.size());
+  }
+  if (ada_is_valid(url)) {
+    args.GetReturnValue().Set(UrlComponents(isolate, url));
+  } else {
+    args.GetReturnValue().SetNull();
+  }
+  ada_free(url);
+}
+
+void UrlSet(const Args& args) {
+  v8::Isolate* isolate = args.GetIsolate();
+  std::string href = Utf8(isolate, args[0]);
+  std::string attribute = Utf8(isolate, args[1]);
+  std::string value = Utf8(isolate, args[2]);
+  ada_url url = ada_parse(href.data(), href.size());
+  if (!ada_is_valid(url)) {
+    ada_free(url);
+    return args.GetReturnValue().SetNull();
+  }
+  const char* v = value.data();
+  size_t n = value.size();
+  bool ok = true;
+  if (attribute == "href") {
+    ok = ada_set_href(url, v, n);
+  } else if (attribute == "protocol") {
+    ada_set_protocol(url, v, n);
+  } else if (attribute == "username") {
+    ada_set_username(url, v, n);
+  } else if (attribute == "password") {
+    ada_set_password(url, v, n);
+  } else if (attribute == "host") {
+    ada_set_host(url, v, n);
+  } else if (attribute == "hostname") {
+    ada_set_hostname(url, v, n);
+  } else if (attribute == "port") {
+    if (n == 0) {
+      ada_clear_port(url);
+    } else {
+      ada_set_port(url, v, n);
+    }
+  } else if (attribute == "pathname") {
+    ada_set_pathname(url, v, n);
+  } else if (attribute == "search") {
+    if (n == 0) {
+      ada_clear_search(url);
+    } else {
+      ada_set_search(url, v, n);
+    }
+  } else if (attribute == "hash") {
+    if (n == 0) {
+      ada_clear_hash(url);
+    } else {
+      ada_set_hash(url, v, n);
+    }
+  } else {
+    ok = false;
+  }
+  if (ok && ada_is_valid(url)) {
+    args.GetReturnValue().Set(UrlComponents(isolate, url));
+  } else {
+    args.GetReturnValue().SetNull();
+  }
+  ada_free(url);
+}
+
+// --- crypto (OpenSSL) ----------------------------------------------------------------------
+
+const EVP_MD* DigestNamed(const std::string& name) {
+  if (name == "SHA-1") return EVP_sha1();
+  if (name == "SHA-256") return EVP_sha256();
+  if (name == "SHA-384") return EVP_sha384();
+  if (name == "SHA-512") return EVP_sha512();
+  return nullptr;
+}
+
+void RandomFill(const Args& args) {
+  std::string_view bytes;
+  if (!RequireBytes(args, 0, &bytes)) return;
+  if (RAND_bytes(reinterpret_cast<unsigned char*>(const_cast<char*>(bytes.data())), static_cast<int>(bytes.size())) != 1) {
+    ThrowTypeError(args.GetIsolate(), "the random number generator failed");
+  }
+}
+
+void Digest(const Args& args) {
+  v8::Isolate* isolate = args.GetIsolate();
+  const EVP_MD* md = DigestNamed(Utf8(isolate, args[0]));
+  if (md == nullptr) return ThrowTypeError(isolate, "unsupported digest algorithm");
+  std::string_view data;
+  if (!RequireBytes(args, 1, &data)) return;
+  unsigned char out[EVP_MAX_MD_SIZE];
+  unsigned int length = 0;
+  if (EVP_Digest(data.data(), data.size(), out, &length, md, nullptr) != 1) {
+    return ThrowTypeError(isolate, "digest failed");
+  }
+  ReturnBuffer(args, out, length);
+}
+
+void Hmac(const Args& args) {
+  v8::Isolate* isolate = args.GetIsolate();
+  const EVP_MD* md = DigestNamed(Utf8(isolate, args[0]));
+  if (md == nullptr) return ThrowTypeError(isolate, "unsupported digest algorithm");
+  std::string_view key;
+  std::string_view data;
+  if (!RequireBytes(args, 1, &key) || !RequireBytes(args, 2, &data)) return;
+  unsigned char out[EVP_MAX_MD_SIZE];
+  unsigned int length = 0;
+  static const unsigned char kEmpty = 0;
+  const void* key_data = key.empty() ? static_cast<const void*>(&kEmpty) : key.data();
+  if (HMAC(md, key_data, static_cast<int>(key.size()), reinterpret_cast<const unsigned char*>(data.data()), data.size(),
+           out, &length) == nullptr) {
+    return ThrowTypeError(isolate, "HMAC failed");
+  }
+  ReturnBuffer(args, out, length);
+}
+
+void TimingSafeEqual(const Args& args) {
+  std::string_view a;
+  std::string_view b;
+  if (!RequireBytes(args, 0, &a) || !RequireBytes(args, 1, &b)) return;
+  args.GetReturnValue().Set(a.size() == b.size() && CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0);
+}
+
+// --- structuredClone ------------------------------------------------------------------------
+
+// Serializer buffers live outside the V8 heap: they count against the memory limit.
+class CloneDelegate final : public v8::ValueSerializer::Delegate {
+ public:
+  explicit CloneDelegate(v8::Isolate* isolate, size_t limit) : isolate_(isolate), limit_(limit) {}
+  void ThrowDataCloneError(v8::Local<v8::String> message) override {
+    v8::Local<v8::Value> error = v8::Exception::Error(message);
+    error.As<v8::Object>()
+        ->Set(isolate_->GetCurrentContext(), NewString(isolate_, "name"), NewString(isolate_, "DataCloneError"))
+        .FromMaybe(false);
+    isolate_->ThrowException(error);
+  }
+  void* ReallocateBufferMemory(void* old_buffer, size_t size, size_t* actual_size) override {
+    if (size > limit_) return nullptr;
+    void* buffer = std::realloc(old_buffer, size);
+    *actual_size = buffer == nullptr ? 0 : size;
+    return buffer;
+  }
+  void FreeBufferMemory(void* buffer) override { std::free(buffer); }
+
+ private:
+  v8::Isolate* isolate_;
+  size_t limit_;
+};
+
+void StructuredClone(const Args& args) {
+  v8::Isolate* isolate = args.GetIsolate();
+  v8::Local<v8::Context> context = isolate->GetCurrentContext();
+  CloneDelegate delegate(isolate, RuntimeOf(args)->memory_limit_bytes());
+  v8::ValueSerializer serializer(isolate, &delegate);
+  serializer.WriteHeader();
+  if (serializer.WriteValue(context, args[0]).IsNothing()) return;
+  std::pair<uint8_t*, size_t> data = serializer.Release();
+  v8::ValueDeserializer deserializer(isolate, data.first, data.second);
+  v8::Local<v8::Value> copy;
+  if (deserializer.ReadHeader(context).FromMaybe(false) && deserializer.ReadValue(context).ToLocal(&copy)) {
+    args.GetReturnValue().Set(copy);
+  }
+  std::free(data.first);
+}
+
+struct NativeFunction {
+  const char* name;
+  v8::FunctionCallback callback;
+};
+
+constexpr NativeFunction kFunctions[] = {
+    {"print", Print},
+    {"now", Now},
+    {"timerStart", TimerStart},
+    {"timerClear", TimerClear},
+    {"hostOp", HostOp},
+    {"utf8Encode", Utf8Encode},
+    {"utf8EncodeInto", Utf8EncodeInto},
+    {"utf8Decode", Utf8Decode},
+    {"urlParse", UrlParse},
+    {"urlSet", UrlSet},
+    {"randomFill", RandomFill},
+    {"digest", Digest},
+    {"hmac", Hmac},
+    {"timingSafeEqual", TimingSafeEqual},
+    {"structuredClone", StructuredClone},
+};
+
+}  // namespace
+
+v8::Local<v8::Object> NewNativeBinding(v8::Local<v8::Context> context) {
+  v8::Isolate* isolate = context->GetIsolate();
+  v8::Local<v8::Object> native = v8::Object::New(isolate);
+  for (const auto& function : kFunctions) {
+    v8::Local<v8::Function> fn = v8::Function::New(context, function.callback, v8::Local<v8::Value>(), 0,
+                                                   v8::ConstructorBehavior::kThrow)
+                                     .ToLocalChecked();
+    native->Set(context, NewString(isolate, function.name), fn).FromMaybe(false);
+  }
+  native
+      ->Set(context, NewString(isolate, "timeOrigin"),
+            v8::Number::New(isolate, static_cast<Runtime*>(isolate->GetData(0))->TimeOriginMs()))
+      .FromMaybe(false);
+  return native;
+}
+
+}  // namespace pyruntime

@@ -1,0 +1,190 @@
+// Runtime: one V8 isolate with its context, limits, event loop and host operations.
+//
+// Every public method locks the isolate (v8::Locker), so a Runtime may be driven from
+// any thread, one call at a time. None of them touch Python: the Cython binding calls
+// them with the GIL released.
+//
+// A *call* (Eval, Call, CallInternal, EvaluateModule, BindWorkerModule, RunLoop) runs JS in
+// *slices*. Each slice runs under the watchdog with what remains of the call's wall-clock
+// and CPU budgets. When the call waits for a promise that timers or host operations may
+// still settle, it returns kPending: the caller waits (off the isolate, no budget spent),
+// then calls Continue() for the next slice. I/O stays on the caller's side.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <v8.h>
+
+#include "counting_allocator.h"
+#include "host_value.h"
+#include "isolate_limits.h"
+#include "watchdog.h"
+
+namespace pyruntime {
+
+enum class Status {
+  kOk,
+  kJsError,          // uncaught exception or rejection: error_* fields
+  kTimeout,          // wall-clock limit of JS execution
+  kCpuLimit,         // CPU-time limit
+  kMemoryLimit,      // heap limit; the isolate is disposed
+  kUnsettled,        // awaited promise can never settle
+  kPending,          // waiting on timers or host operations: call Continue()
+  kClosed,           // the runtime was disposed
+  kConversionError,  // the result cannot become a host value
+};
+
+struct ConsoleLine {
+  std::string level;
+  std::string text;
+};
+
+struct HostOp {
+  uint64_t id = 0;
+  std::string name;
+  HostValue payload;
+};
+
+struct Outcome {
+  Status status = Status::kOk;
+  HostValue value;
+  std::string error_name;
+  std::string error_message;
+  std::string error_stack;
+  double wall_ms = 0;         // JS time of the whole call so far (waits excluded)
+  double cpu_ms = 0;
+  double next_timer_ms = -1;  // kPending: until the next timer is due; -1 if none
+  std::vector<HostOp> ops;    // host operations started since the last return
+  std::vector<ConsoleLine> console;
+};
+
+struct ModuleLink {
+  std::string referrer;
+  std::string specifier;
+  std::string resolved;
+};
+
+struct HeapStats {
+  size_t used_heap_size = 0;
+  size_t total_heap_size = 0;
+  size_t heap_size_limit = 0;
+  size_t external_memory = 0;
+  size_t array_buffer_bytes = 0;
+  size_t malloced_memory = 0;
+  size_t memory_limit = 0;
+};
+
+class Runtime {
+ public:
+  explicit Runtime(const IsolateLimits& limits);
+  ~Runtime();
+  Runtime(const Runtime&) = delete;
+  Runtime& operator=(const Runtime&) = delete;
+
+  Outcome Eval(const std::string& source, const std::string& filename);
+  Outcome Call(const std::string& function, const std::vector<HostValue>& args);
+  // Calls a function the bootstrap put on its private `internal` object.
+  Outcome CallInternal(const std::string& function, const std::vector<HostValue>& args);
+  // Compiles a module; the value lists its import specifiers in order.
+  Outcome CompileModule(const std::string& name, const std::string& source);
+  // Links (with every import resolved by the caller) and evaluates a compiled module.
+  Outcome EvaluateModule(const std::string& name, const std::vector<ModuleLink>& links);
+  // Hands an evaluated module's namespace to internal.setWorkerModule.
+  Outcome BindWorkerModule(const std::string& name);
+  // Runs timers until none are left (like a script's process lifetime).
+  Outcome RunLoop();
+  // Next slice of a call that returned kPending.
+  Outcome Continue();
+  // Drops what a pending call waits for (the caller gave up on it), and its timers.
+  void CancelCall();
+  // Completes a host operation; `value` is its result, or the error message if !ok.
+  // Applied at the start of the next slice.
+  void CompleteOp(uint64_t id, bool ok, HostValue value);
+
+  HeapStats Stats();
+  bool alive() const { return isolate_ != nullptr; }
+  void Dispose();
+
+  // Used by the native bindings.
+  void Print(std::string level, std::string text);
+  int64_t StartTimer(v8::Local<v8::Function> callback, double delay_ms, bool repeat);
+  void ClearTimer(int64_t id);
+  v8::Local<v8::Promise> StartHostOp(v8::Local<v8::Context> context, std::string name, HostValue payload);
+  double NowMs() const;
+  double TimeOriginMs() const { return time_origin_ms_; }
+  size_t memory_limit_bytes() const { return limits_.memory_limit_bytes; }
+
+ private:
+  using Clock = std::chrono::steady_clock;
+  struct Timer {
+    int64_t id;
+    Clock::time_point due;
+    double interval_ms;
+    bool repeat;
+    v8::Global<v8::Function> callback;
+  };
+  struct Completion {
+    uint64_t id;
+    bool ok;
+    HostValue value;
+  };
+  enum class Goal { kValue, kPromise, kDrain };
+  class Slice;
+
+  void Bootstrap();
+  void BeginCall();
+  Outcome Finish(Slice& slice, v8::TryCatch& try_catch, v8::MaybeLocal<v8::Value> result);
+  Outcome Pump(Slice& slice);
+  Outcome Settle(Slice& slice, Outcome outcome);
+  bool FireDueTimers();
+  void ApplyCompletions(v8::Local<v8::Context> context);
+  void ReportUnhandledRejections(v8::Local<v8::Context> context);
+  void ResetLoop();
+  Outcome ErrorOutcome(v8::TryCatch& try_catch);
+  Outcome ClosedOutcome() const;
+  v8::Local<v8::Value> InternalFunction(v8::Local<v8::Context> context, const std::string& name);
+
+  static size_t NearHeapLimit(void* data, size_t current_limit, size_t initial_limit);
+  static void OnPromiseReject(v8::PromiseRejectMessage message);
+  static v8::MaybeLocal<v8::Module> ResolveModule(v8::Local<v8::Context> context,
+                                                  v8::Local<v8::String> specifier,
+                                                  v8::Local<v8::FixedArray> import_assertions,
+                                                  v8::Local<v8::Module> referrer);
+
+  IsolateLimits limits_;
+  std::unique_ptr<CountingAllocator> allocator_;
+  v8::Isolate* isolate_ = nullptr;
+  std::unique_ptr<Watchdog> watchdog_;
+  v8::Global<v8::Context> context_;
+  v8::Global<v8::Object> internal_;
+  Clock::time_point start_;
+  double time_origin_ms_ = 0;
+  bool memory_exceeded_ = false;
+
+  // The call in progress.
+  Goal goal_ = Goal::kValue;
+  v8::Global<v8::Promise> awaited_;
+  double call_wall_ms_ = 0;
+  double call_cpu_ms_ = 0;
+
+  // Event loop.
+  int64_t next_timer_id_ = 1;
+  std::map<int64_t, Timer> timers_;
+  uint64_t next_op_id_ = 1;
+  std::map<uint64_t, v8::Global<v8::Promise::Resolver>> ops_;
+  std::vector<HostOp> new_ops_;
+  std::vector<Completion> completions_;
+  std::vector<std::pair<v8::Global<v8::Promise>, v8::Global<v8::Value>>> rejections_;
+  std::vector<ConsoleLine> console_;
+
+  // Modules by name, and the caller's resolution of each (referrer, specifier).
+  std::map<std::string, v8::Global<v8::Module>> modules_;
+  std::map<std::pair<std::string, std::string>, std::string> links_;
+};
+
+}  // namespace pyruntime

@@ -1,0 +1,181 @@
+"""`Isolate`: run JS in one V8 isolate, under limits, from synchronous Python code.
+
+The C++ core (pyruntime._core) returns outcomes as data; this module owns the user-facing
+API: the limits' defaults and validation, waiting between slices of a call, and turning
+outcomes into values or exceptions.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from . import _core
+from .errors import (
+    IsolateClosed,
+    JSError,
+    MemoryLimitExceeded,
+    TimeLimitExceeded,
+    UnsettledPromise,
+)
+
+ConsoleSink = Callable[[str, str], None]
+OpHandler = Callable[[str, Any], Any]
+
+_console_logger = logging.getLogger("pyruntime.console")
+_LOG_LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "log": logging.INFO,
+               "warn": logging.WARNING, "error": logging.ERROR}
+
+# Below this V8 cannot set up a context with the full global scope.
+MIN_MEMORY_LIMIT_MB = 16
+
+
+def log_console(level: str, text: str) -> None:
+    """Default console sink: the `pyruntime.console` logger."""
+    _console_logger.log(_LOG_LEVELS.get(level, logging.INFO), "%s", text)
+
+
+def _budget(name: str, value: float | None) -> float:
+    if value is None:
+        return 0.0
+    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+        raise ValueError(f"{name} must be a positive number of milliseconds or None, not {value!r}")
+    return float(value)
+
+
+def check_outcome(outcome: _core.Outcome) -> Any:
+    """Returns a finished outcome's value, or raises the error it reports."""
+    status = outcome.status
+    if status == "ok":
+        return outcome.value
+    if status == "js_error":
+        raise JSError(outcome.error_name, outcome.error_message, outcome.error_stack)
+    if status == "timeout":
+        raise TimeLimitExceeded(f"{outcome.error_message} (ran {outcome.wall_ms:.1f} ms)", "timeout",
+                                outcome.wall_ms)
+    if status == "cpu":
+        raise TimeLimitExceeded(f"{outcome.error_message} (used {outcome.cpu_ms:.1f} ms of CPU)", "cpu",
+                                outcome.cpu_ms)
+    if status == "memory":
+        raise MemoryLimitExceeded(outcome.error_message)
+    if status == "unsettled":
+        raise UnsettledPromise(outcome.error_message)
+    if status == "closed":
+        raise IsolateClosed(outcome.error_message)
+    if status == "conversion":
+        raise TypeError(outcome.error_message)
+    raise RuntimeError(f"unexpected outcome {status!r}")
+
+
+class Isolate:
+    """A V8 isolate with its own heap, global scope, event loop and limits.
+
+    Limits apply to each call (`eval`, `call`): `timeout_ms` is the wall-clock time it may
+    spend running JS, `cpu_limit_ms` the CPU time of that JS, `memory_limit_mb` the V8 heap
+    plus ArrayBuffer memory. `total_timeout_ms` bounds the whole call including waits for
+    timers and host operations. `None` disables a time limit.
+
+    One call runs at a time; calls from several threads wait for each other. The GIL is
+    released while JS runs, so isolates in different threads run in parallel.
+    """
+
+    def __init__(
+        self,
+        memory_limit_mb: int = 128,
+        timeout_ms: float | None = 50,
+        cpu_limit_ms: float | None = 50,
+        *,
+        total_timeout_ms: float | None = 30_000,
+        console: ConsoleSink | None = None,
+        op_handler: OpHandler | None = None,
+    ) -> None:
+        if isinstance(memory_limit_mb, bool) or not isinstance(memory_limit_mb, int) \
+                or memory_limit_mb < MIN_MEMORY_LIMIT_MB:
+            raise ValueError(f"memory_limit_mb must be an integer >= {MIN_MEMORY_LIMIT_MB}, "
+                             f"not {memory_limit_mb!r}")
+        self.memory_limit_mb = memory_limit_mb
+        self.timeout_ms = timeout_ms
+        self.cpu_limit_ms = cpu_limit_ms
+        self.total_timeout_ms = total_timeout_ms
+        self._total_budget_s = _budget("total_timeout_ms", total_timeout_ms) / 1000
+        self._console = console or log_console
+        self._op_handler = op_handler
+        self._lock = threading.Lock()
+        self._runtime = _core.Runtime(memory_limit_mb * 1024 * 1024,
+                                      _budget("timeout_ms", timeout_ms),
+                                      _budget("cpu_limit_ms", cpu_limit_ms))
+
+    @property
+    def alive(self) -> bool:
+        """False once closed, or discarded after hitting the memory limit."""
+        return self._runtime.alive
+
+    def eval(self, source: str, filename: str = "<eval>") -> Any:
+        """Runs a classic script; returns its completion value (awaited if a Promise)."""
+        if not isinstance(source, str):
+            raise TypeError(f"source must be str, not {type(source).__name__}")
+        with self._lock:
+            return self._drive(self._runtime.eval(source, filename))
+
+    def call(self, name: str, *args: Any) -> Any:
+        """Calls the global function `name` with converted arguments; awaits a Promise result."""
+        with self._lock:
+            return self._drive(self._runtime.call(name, args))
+
+    def run_loop(self) -> None:
+        """Runs pending timers until none are left, as a script's process would."""
+        with self._lock:
+            self._drive(self._runtime.run_loop())
+
+    def heap_statistics(self) -> dict[str, int]:
+        """V8 heap numbers plus `array_buffer_bytes` (off-heap) and `memory_limit`."""
+        if not self.alive:
+            raise IsolateClosed("the isolate is closed")
+        return self._runtime.heap_statistics()
+
+    def close(self) -> None:
+        """Frees the V8 isolate now rather than at garbage collection."""
+        with self._lock:
+            self._runtime.close()
+
+    def __enter__(self) -> Isolate:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def _drive(self, outcome: _core.Outcome) -> Any:
+        deadline = time.monotonic() + self._total_budget_s if self._total_budget_s else None
+        while True:
+            for level, text in outcome.console:
+                self._console(level, text)
+            for op_id, name, payload in outcome.ops:
+                self._complete_op(op_id, name, payload)
+            if outcome.status != "pending":
+                return check_outcome(outcome)
+            wait = 0.0 if outcome.ops else (outcome.next_timer_ms or 0.0) / 1000
+            if deadline is not None:
+                remaining = deadline - time.monotonic()
+                if remaining <= wait:
+                    time.sleep(max(remaining, 0))
+                    self._runtime.cancel_call()
+                    raise TimeLimitExceeded(
+                        f"the call did not finish within its total time limit of {self.total_timeout_ms} ms",
+                        "total", float(self.total_timeout_ms))
+            if wait > 0:
+                time.sleep(wait)
+            outcome = self._runtime.resume()
+
+    def _complete_op(self, op_id: int, name: str, payload: Any) -> None:
+        if self._op_handler is None:
+            self._runtime.complete_op(op_id, False, f"{name} is not available in this isolate")
+            return
+        try:
+            result = self._op_handler(name, payload)
+        except Exception as exc:  # the JS promise rejects with the host's error message
+            self._runtime.complete_op(op_id, False, f"{type(exc).__name__}: {exc}")
+        else:
+            self._runtime.complete_op(op_id, True, result)

@@ -1,0 +1,82 @@
+// The Runtime's limits and event loop, driven directly from C++ (no Python).
+#include <chrono>
+#include <string>
+
+#include "check.h"
+#include "runtime.h"
+
+using pyruntime::IsolateLimits;
+using pyruntime::Outcome;
+using pyruntime::Runtime;
+using pyruntime::Status;
+
+namespace {
+
+IsolateLimits Limits(double timeout_ms, double cpu_ms, size_t memory_mb) {
+  IsolateLimits limits;
+  limits.timeout_ms = timeout_ms;
+  limits.cpu_limit_ms = cpu_ms;
+  limits.memory_limit_bytes = memory_mb * 1024 * 1024;
+  return limits;
+}
+
+void TestValues() {
+  Runtime runtime(Limits(1000, 1000, 64));
+  Outcome out = runtime.Eval("[1, 2.5, 'é', null, {a: true}]", "values.js");
+  CHECK(out.status == Status::kOk);
+  CHECK(out.value.items.size() == 5);
+  CHECK(out.value.items[0].integer == 1);
+  CHECK(out.value.items[1].number == 2.5);
+  CHECK(out.value.items[2].text == "\xC3\xA9");
+  CHECK(out.value.items[4].entries[0].first == "a");
+  out = runtime.Eval("const o = {}; o.self = o; o", "cycle.js");
+  CHECK(out.status == Status::kConversionError);
+}
+
+void TestTimeLimit() {
+  Runtime runtime(Limits(50, 0, 64));
+  auto start = std::chrono::steady_clock::now();
+  Outcome out = runtime.Eval("try { while (true) {} } catch (e) {}", "loop.js");
+  double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+  CHECK(out.status == Status::kTimeout);
+  CHECK(ms >= 50);
+  CHECK(runtime.Eval("6 * 7", "after.js").value.integer == 42);
+}
+
+void TestCpuLimit() {
+  Runtime runtime(Limits(0, 30, 64));
+  Outcome out = runtime.Eval("function f() { Promise.resolve().then(f) } f()", "flood.js");
+  CHECK(out.status == Status::kCpuLimit);
+  CHECK(out.cpu_ms >= 30);
+  CHECK(runtime.Eval("1 + 1", "after.js").value.integer == 2);
+}
+
+void TestMemoryLimit() {
+  Runtime runtime(Limits(0, 0, 32));
+  Outcome out = runtime.Eval("const a = []; while (true) a.push({x: a.length})", "hog.js");
+  CHECK(out.status == Status::kMemoryLimit);
+  CHECK(!runtime.alive());
+  CHECK(runtime.Eval("1", "after.js").status == Status::kClosed);
+  Runtime fresh(Limits(0, 0, 32));
+  CHECK(fresh.Eval("1", "fresh.js").value.integer == 1);
+}
+
+void TestEventLoop() {
+  Runtime runtime(Limits(1000, 1000, 64));
+  Outcome out = runtime.Eval("new Promise(() => {})", "never.js");
+  CHECK(out.status == Status::kUnsettled);
+  out = runtime.Eval("Promise.reject(new RangeError('no'))", "reject.js");
+  CHECK(out.status == Status::kJsError);
+  CHECK(out.error_name == "RangeError");
+}
+
+}  // namespace
+
+int main() {
+  TestValues();
+  TestTimeLimit();
+  TestCpuLimit();
+  TestMemoryLimit();
+  TestEventLoop();
+  return TEST_EXIT_CODE();
+}
