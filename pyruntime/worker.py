@@ -1,0 +1,191 @@
+"""`WorkerIsolate`: one isolate with a worker app loaded, answering HTTP requests.
+
+The app's code is loaded once (`WorkerScript`, top-level code under the request limits),
+then each request goes through `internal.dispatchFetch` in the bootstrap JS. Calls into
+V8 run in a worker thread with the GIL released; between slices, this module waits on
+asyncio for timers and performs host operations (outbound fetch) with httpx.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from . import _core
+from .errors import JSError, TimeLimitExceeded
+from .isolate import ConsoleSink, check_outcome, log_console
+from .scripts import (
+    ScriptLoadError,
+    WorkerScript,
+    module_name,
+    read_script,
+    resolve_import,
+    script_kind,
+)
+
+AsyncOpHandler = Callable[[str, Any], Awaitable[Any]]
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Per-request limits of an app (see `Isolate` for the first three)."""
+
+    timeout_ms: float | None = 50
+    cpu_limit_ms: float | None = 50
+    memory_limit_mb: int = 128
+    request_timeout_s: float = 30.0
+
+
+@dataclass
+class HttpResult:
+    """What the app's fetch handler answered, with the JS time it took."""
+
+    status: int
+    status_text: str
+    headers: list[tuple[str, str]]
+    body: bytes
+    wall_ms: float
+    cpu_ms: float
+
+
+def _raise_load_error(outcome: _core.Outcome, what: str) -> None:
+    if outcome.status == "js_error":
+        raise JSError(outcome.error_name, f"{what}: {outcome.error_message}", outcome.error_stack)
+    check_outcome(outcome)
+
+
+def load_script(path: str | Path, runtime: _core.Runtime | None = None,
+                kind: str | None = None) -> WorkerScript:
+    """Reads an app's entry script and, for a module worker, every module it imports.
+
+    Imports are discovered by compiling each module (in `runtime`, or a throwaway one).
+    """
+    path = Path(path).resolve()
+    source = read_script(path)
+    kind = kind or script_kind(path, source)
+    if kind not in ("module", "service-worker"):
+        raise ScriptLoadError(f"unknown script type {kind!r}: expected 'module' or 'service-worker'")
+    root = path.parent
+    main = module_name(root, path)
+    script = WorkerScript(path=path, kind=kind, main=main, sources={main: source})
+    if kind == "service-worker":
+        return script
+    probe = runtime or _core.Runtime(128 * 1024 * 1024, 0, 0)
+    pending = [main]
+    while pending:
+        name = pending.pop()
+        outcome = probe.compile_module(name, script.sources[name])
+        if outcome.status != "ok":
+            _raise_load_error(outcome, f"cannot load {name}")
+        for specifier in outcome.value:
+            target = resolve_import(root, name, specifier)
+            resolved = module_name(root, target)
+            script.links.append((name, specifier, resolved))
+            if resolved not in script.sources:
+                script.sources[resolved] = read_script(target)
+                pending.append(resolved)
+    return script
+
+
+class WorkerIsolate:
+    """An isolate running one app. One request at a time: pools hold several."""
+
+    def __init__(self, script: WorkerScript, *, env: dict[str, Any] | None = None,
+                 limits: Limits = Limits(), console: ConsoleSink | None = None,
+                 op_handler: AsyncOpHandler | None = None) -> None:
+        self.script = script
+        self.env = dict(env or {})
+        self.limits = limits
+        self.console = console or log_console
+        self.op_handler = op_handler
+        # Set when a host operation completes, to end the wait between slices early.
+        self._work_ready = asyncio.Event()
+        self._runtime = _core.Runtime(limits.memory_limit_mb * 1024 * 1024,
+                                      limits.timeout_ms or 0, limits.cpu_limit_ms or 0)
+
+    @property
+    def alive(self) -> bool:
+        return self._runtime.alive
+
+    def heap_statistics(self) -> dict[str, int]:
+        return self._runtime.heap_statistics()
+
+    def close(self) -> None:
+        self._runtime.close()
+
+    async def load(self) -> None:
+        """Runs the app's top-level code, under the same limits as a request."""
+        rt = self._runtime
+        if self.script.kind == "service-worker":
+            await self._drive(lambda: rt.eval(self.script.sources[self.script.main], self.script.main))
+            return
+        for name, source in self.script.sources.items():
+            outcome = await asyncio.to_thread(rt.compile_module, name, source)
+            if outcome.status != "ok":
+                _raise_load_error(outcome, f"cannot load {name}")
+        await self._drive(lambda: rt.evaluate_module(self.script.main, self.script.links))
+        await self._drive(lambda: rt.bind_worker_module(self.script.main))
+
+    async def fetch(self, method: str, url: str, headers: list[tuple[str, str]], body: bytes | None,
+                    *, console: ConsoleSink | None = None) -> HttpResult:
+        """Runs the app's fetch handler for one request, then its `ctx.waitUntil` work."""
+        rt = self._runtime
+        header_pairs = [[name, value] for name, value in headers]
+        args = (method, url, header_pairs, body or None, self.env)
+        started = time.monotonic()
+        outcome = await self._drive(lambda: rt.call_internal("dispatchFetch", args), console=console,
+                                    started=started)
+        status, status_text, response_headers, response_body = outcome.value
+        result = HttpResult(status, status_text, [(n, v) for n, v in response_headers], response_body or b"",
+                            outcome.wall_ms, outcome.cpu_ms)
+        return result
+
+    async def wait_until(self, *, console: ConsoleSink | None = None) -> None:
+        """Finishes the work handlers passed to `ctx.waitUntil`, within the request limits."""
+        rt = self._runtime
+        await self._drive(lambda: rt.call_internal("pendingWaitUntil", ()), console=console)
+
+    async def _drive(self, start: Callable[[], _core.Outcome], *, console: ConsoleSink | None = None,
+                     started: float | None = None) -> _core.Outcome:
+        sink = console or self.console
+        deadline = (started or time.monotonic()) + self.limits.request_timeout_s
+        outcome = await asyncio.to_thread(start)
+        while True:
+            for level, text in outcome.console:
+                sink(level, text)
+            for op_id, name, payload in outcome.ops:
+                asyncio.ensure_future(self._complete_op(op_id, name, payload))
+            if outcome.status != "pending":
+                check_outcome(outcome)
+                return outcome
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                await asyncio.to_thread(self._runtime.cancel_call)
+                raise TimeLimitExceeded(
+                    f"the request did not finish within {self.limits.request_timeout_s} s", "total",
+                    self.limits.request_timeout_s * 1000)
+            wait = outcome.next_timer_ms / 1000 if outcome.next_timer_ms is not None else remaining
+            await self._wait_for_work(min(wait, remaining))
+            outcome = await asyncio.to_thread(self._runtime.resume)
+
+    async def _wait_for_work(self, timeout: float) -> None:
+        if timeout > 0:
+            try:
+                await asyncio.wait_for(self._work_ready.wait(), timeout)
+            except TimeoutError:
+                pass
+        self._work_ready.clear()
+
+    async def _complete_op(self, op_id: int, name: str, payload: Any) -> None:
+        ok, value = False, f"{name} is not available in this runtime"
+        if self.op_handler is not None:
+            try:
+                ok, value = True, await self.op_handler(name, payload)
+            except Exception as exc:  # becomes the JS promise's rejection
+                ok, value = False, f"{type(exc).__name__}: {exc}"
+        await asyncio.to_thread(self._runtime.complete_op, op_id, ok, value)
+        self._work_ready.set()
