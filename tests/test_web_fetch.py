@@ -1,0 +1,603 @@
+"""Behaviour of the fetch family (ext/js/50-99) seen from inside an isolate: streams, Blob,
+File, FormData, Headers, Request, Response, fetch() and the worker dispatch."""
+
+import pytest
+
+import pyruntime
+from pyruntime.errors import JSError
+
+
+@pytest.fixture(scope="module")
+def iso():
+    isolate = pyruntime.Isolate(timeout_ms=1000, cpu_limit_ms=1000)
+    yield isolate
+    isolate.close()
+
+
+@pytest.fixture
+def fresh():
+    isolate = pyruntime.Isolate(timeout_ms=1000, cpu_limit_ms=1000)
+    yield isolate
+    isolate.close()
+
+
+def run(iso, body):
+    """Runs `body` as the body of an async function and returns its result."""
+    return iso.eval(f"(async () => {{ {body} }})()")
+
+
+def error_of(iso, code):
+    """[name, message] of what `code` throws or rejects with, or None."""
+    return run(iso, f"try {{ await (async () => {{ {code} }})(); return null; }}"
+                    " catch (e) { return [e.name, e.message]; }")
+
+
+# --- streams --------------------------------------------------------------------------
+
+
+def test_readable_stream_pull_and_reader(iso):
+    assert run(iso, """
+        let n = 0;
+        const rs = new ReadableStream({ pull(c) { if (n < 3) c.enqueue(n++); else c.close(); } });
+        const reader = rs.getReader();
+        const out = [];
+        for (;;) { const { value, done } = await reader.read(); if (done) break; out.push(value); }
+        await reader.closed;
+        return [out, rs.locked];
+    """) == [[0, 1, 2], True]
+
+
+def test_readable_stream_strategy_and_desired_size(iso):
+    assert run(iso, """
+        let ctrl;
+        new ReadableStream({ start(c) { ctrl = c; } }, { highWaterMark: 5, size: (s) => s.length });
+        const before = ctrl.desiredSize;
+        ctrl.enqueue("abc");
+        return [before, ctrl.desiredSize];
+    """) == [5, 2]
+    assert error_of(iso, "new ReadableStream({}, { highWaterMark: -1 })")[0] == "RangeError"
+    assert error_of(iso, "new ReadableStream({ pull: 1 })")[0] == "TypeError"
+
+
+def test_readable_stream_async_iteration_and_from(iso):
+    assert run(iso, """
+        async function* gen() { yield 1; yield 2; }
+        const out = [];
+        for await (const x of ReadableStream.from(gen())) out.push(x);
+        for await (const x of ReadableStream.from(["a", Promise.resolve("b")])) out.push(x);
+        return out;
+    """) == [1, 2, "a", "b"]
+
+
+def test_breaking_out_of_iteration_cancels_unless_prevented(iso):
+    assert run(iso, """
+        let canceled = 0;
+        const make = () => new ReadableStream({ pull(c) { c.enqueue(1); }, cancel() { canceled++; } });
+        const a = make();
+        for await (const x of a) break;
+        const b = make();
+        for await (const x of b.values({ preventCancel: true })) break;
+        return [canceled, a.locked, b.locked];
+    """) == [1, False, False]
+
+
+def test_tee_delivers_every_chunk_to_both_branches(iso):
+    assert run(iso, """
+        const [a, b] = ReadableStream.from([1, 2, 3]).tee();
+        const read = async (s) => { const out = []; for await (const x of s) out.push(x); return out; };
+        return await Promise.all([read(a), read(b)]);
+    """) == [[1, 2, 3], [1, 2, 3]]
+
+
+def test_pipe_through_transform_stream(iso):
+    assert run(iso, """
+        const ts = new TransformStream({
+          transform(chunk, c) { c.enqueue(chunk * 10); },
+          flush(c) { c.enqueue("done"); },
+        });
+        const out = [];
+        for await (const x of ReadableStream.from([1, 2]).pipeThrough(ts)) out.push(x);
+        return out;
+    """) == [10, 20, "done"]
+
+
+def test_pipe_to_respects_backpressure_and_closes(iso):
+    assert run(iso, """
+        const log = [];
+        let inFlight = 0, maxInFlight = 0;
+        const ws = new WritableStream({
+          async write(chunk) {
+            inFlight++; maxInFlight = Math.max(maxInFlight, inFlight);
+            await new Promise((r) => setTimeout(r, 1));
+            inFlight--; log.push(chunk);
+          },
+          close() { log.push("closed"); },
+        }, new CountQueuingStrategy({ highWaterMark: 2 }));
+        await ReadableStream.from([1, 2, 3, 4]).pipeTo(ws);
+        return [log, maxInFlight];
+    """) == [[1, 2, 3, 4, "closed"], 1]
+
+
+def test_pipe_to_propagates_errors_both_ways(iso):
+    assert run(iso, """
+        let aborted, canceled;
+        const bad = new ReadableStream({ start(c) { c.error(new Error("src")); } });
+        const r1 = await bad.pipeTo(new WritableStream({ abort(e) { aborted = e.message; } })).catch((e) => e.message);
+        const src = new ReadableStream({ pull(c) { c.enqueue(1); }, cancel(e) { canceled = e.message; } });
+        const r2 = await src.pipeTo(new WritableStream({ write() { throw new Error("sink"); } })).catch((e) => e.message);
+        return [r1, aborted, r2, canceled];
+    """) == ["src", "src", "sink", "sink"]
+
+
+def test_pipe_to_honours_abort_signal(iso):
+    assert run(iso, """
+        const ac = new AbortController();
+        const src = new ReadableStream({ pull: (c) => new Promise((r) => setTimeout(() => { try { c.enqueue(1); } catch {} r(); }, 2)) });
+        const p = src.pipeTo(new WritableStream(), { signal: ac.signal });
+        setTimeout(() => ac.abort(new Error("stop")), 10);
+        return await p.catch((e) => e.message);
+    """) == "stop"
+
+
+def test_writable_stream_writer(iso):
+    assert run(iso, """
+        const chunks = [];
+        const ws = new WritableStream({ write(c) { chunks.push(c); } });
+        const w = ws.getWriter();
+        const size = w.desiredSize;
+        await w.write("a"); await w.write("b"); await w.close();
+        await w.closed;
+        const lockedError = await ws.close().catch((e) => e.name);
+        return [size, chunks, lockedError];
+    """) == [1, ["a", "b"], "TypeError"]
+
+
+def test_transform_terminate_closes_readable(iso):
+    assert run(iso, """
+        const ts = new TransformStream({ transform(chunk, c) { c.enqueue(chunk); c.terminate(); } });
+        ts.writable.getWriter().write("x").catch(() => {});
+        const r = ts.readable.getReader();
+        return [await r.read(), await r.read()];
+    """) == [{"value": "x", "done": False}, {"value": None, "done": True}]
+
+
+def test_text_encoder_and_decoder_streams(iso):
+    assert run(iso, """
+        const s = ReadableStream.from(["h\u00e9", "\\ud83d", "\\ude00!"])
+          .pipeThrough(new TextEncoderStream())
+          .pipeThrough(new TextDecoderStream());
+        let out = "";
+        for await (const x of s) out += x;
+        return out;
+    """) == "h\u00e9\U0001F600!"
+
+
+def test_stream_brand_checks_and_tags(iso):
+    assert run(iso, """
+        const tags = [new ReadableStream(), new WritableStream(), new TransformStream(),
+                      new CountQueuingStrategy({ highWaterMark: 1 })].map((o) => Object.prototype.toString.call(o));
+        let err;
+        try { ReadableStream.prototype.getReader.call({}); } catch (e) { err = e.name; }
+        let ctor;
+        try { new ReadableStreamDefaultController(); } catch (e) { ctor = e.name; }
+        return [tags, err, ctor];
+    """) == [["[object ReadableStream]", "[object WritableStream]", "[object TransformStream]",
+              "[object CountQueuingStrategy]"], "TypeError", "TypeError"]
+
+
+def test_locked_stream_errors(iso):
+    assert run(iso, """
+        const rs = new ReadableStream();
+        rs.getReader();
+        let again;
+        try { rs.getReader(); } catch (e) { again = e.name; }
+        return [again, await rs.cancel().catch((e) => e.name)];
+    """) == ["TypeError", "TypeError"]
+
+
+# --- Blob, File, FormData -------------------------------------------------------------
+
+
+def test_blob_parts_type_and_slicing(iso):
+    assert run(iso, """
+        const b = new Blob(["ab", new Uint8Array([67]), new Blob(["d"])], { type: "Text/Plain" });
+        return [b.size, b.type, await b.text(), await b.slice(-2).text(), b.slice(1, 2, "X/Y").type,
+                [...await b.bytes()], (await b.arrayBuffer()).byteLength, new Blob([], { type: "\u00e9" }).type];
+    """) == [4, "text/plain", "abCd", "Cd", "x/y", [97, 98, 67, 100], 4, ""]
+
+
+def test_blob_stream_and_file(iso):
+    assert run(iso, """
+        let s = "";
+        for await (const chunk of new Blob(["stream me"]).stream()) s += new TextDecoder().decode(chunk);
+        const f = new File(["x"], "a.txt", { type: "text/plain", lastModified: 7 });
+        return [s, f.name, f.lastModified, f.type, f instanceof Blob, Object.prototype.toString.call(f)];
+    """) == ["stream me", "a.txt", 7, "text/plain", True, "[object File]"]
+
+
+def test_form_data_entries(iso):
+    assert run(iso, """
+        const fd = new FormData();
+        fd.append("a", "1");
+        fd.append("b", new Blob(["z"], { type: "x/y" }));
+        fd.append("c", new File(["q"], "orig.txt"), "renamed.txt");
+        fd.append("a", "2");
+        const got = [fd.get("a"), fd.getAll("a"), fd.get("b").name, fd.get("b").type, fd.get("c").name, fd.has("z")];
+        fd.set("a", "3");
+        fd.delete("b");
+        return [got, [...fd].map(([k, v]) => [k, typeof v === "string" ? v : v.name])];
+    """) == [["1", ["1", "2"], "blob", "x/y", "renamed.txt", False], [["a", "3"], ["c", "renamed.txt"]]]
+    assert error_of(iso, "new FormData().append('x', 'str', 'name.txt')")[0] == "TypeError"
+
+
+# --- Headers --------------------------------------------------------------------------
+
+
+def test_headers_combining_sorting_and_set_cookie(iso):
+    assert run(iso, """
+        const h = new Headers({ "X-B": " 2 ", "x-a": "1" });
+        h.append("X-A", "3");
+        h.append("Set-Cookie", "a=1");
+        h.append("Set-Cookie", "b=2");
+        return [h.get("x-a"), [...h], h.getSetCookie(), h.get("set-cookie")];
+    """) == ["1, 3", [["set-cookie", "a=1"], ["set-cookie", "b=2"], ["x-a", "1, 3"], ["x-b", "2"]],
+             ["a=1", "b=2"], "a=1, b=2"]
+
+
+def test_headers_constructor_errors(iso):
+    assert error_of(iso, "new Headers([['only-name']])") == [
+        "TypeError", "Failed to construct 'Headers': a header pair must be [name, value], got 1 item"]
+    assert error_of(iso, "new Headers('a: b')")[0] == "TypeError"
+    assert error_of(iso, "new Headers({ 'bad name': 'x' })")[0] == "TypeError"
+    assert error_of(iso, "new Headers({ a: 'x\\ny' })")[0] == "TypeError"
+
+
+# --- Request --------------------------------------------------------------------------
+
+
+def test_request_defaults_and_normalisation(iso):
+    assert run(iso, """
+        const r = new Request("https://example.com/p?q#h", { method: "post", body: "hi" });
+        return [r.method, r.url, r.headers.get("content-type"), r.redirect, r.mode, r.credentials,
+                r.cache, r.referrer, r.signal.aborted, new Request("https://x/", { method: "patch" }).method];
+    """) == ["POST", "https://example.com/p?q#h", "text/plain;charset=UTF-8", "follow", "cors",
+             "same-origin", "default", "about:client", False, "patch"]
+
+
+@pytest.mark.parametrize("code", [
+    "new Request('/relative')",
+    "new Request('https://x/', { method: 'TRACE' })",
+    "new Request('https://x/', { method: 'connect' })",
+    "new Request('https://x/', { method: 'GET', body: 'x' })",
+    "new Request('https://x/', { method: 'HEAD', body: 'x' })",
+    "new Request('https://x/', { method: 'no spaces' })",
+    "new Request('https://x/', { redirect: 'sometimes' })",
+    "new Request('https://user:pw@x/')",
+])
+def test_request_rejects(iso, code):
+    assert error_of(iso, code)[0] == "TypeError"
+
+
+def test_request_clone_and_reuse(iso):
+    assert run(iso, """
+        const r = new Request("https://x/", { method: "PUT", body: "data" });
+        const c = r.clone();
+        const texts = [await r.text(), await c.text()];
+        const used = await r.text().catch((e) => e.name);
+        const src = new Request("https://x/", { method: "PUT", body: "moved" });
+        const copy = new Request(src, { headers: { a: "b" } });
+        let reuse;
+        try { new Request(src); } catch (e) { reuse = e.name; }
+        return [texts, used, r.bodyUsed, await copy.text(), copy.headers.get("a"), src.bodyUsed, reuse];
+    """) == [["data", "data"], "TypeError", True, "moved", "b", True, "TypeError"]
+
+
+def test_request_signal_follows_init_signal(iso):
+    assert run(iso, """
+        const ac = new AbortController();
+        const r = new Request("https://x/", { signal: ac.signal });
+        ac.abort("why");
+        return [r.signal.aborted, r.signal.reason];
+    """) == [True, "why"]
+
+
+# --- Response -------------------------------------------------------------------------
+
+
+def test_response_basics(iso):
+    assert run(iso, """
+        const r = new Response("body", { status: 201, statusText: "Created", headers: { a: "b" } });
+        return [r.status, r.ok, r.statusText, r.headers.get("a"), r.headers.get("content-type"),
+                r.type, r.url, r.redirected, await r.clone().text(), await r.text()];
+    """) == [201, True, "Created", "b", "text/plain;charset=UTF-8", "default", "", False, "body", "body"]
+
+
+@pytest.mark.parametrize("code,name", [
+    ("new Response('', { status: 199 })", "RangeError"),
+    ("new Response('', { status: 600 })", "RangeError"),
+    ("new Response('x', { status: 204 })", "TypeError"),
+    ("new Response('x', { status: 304 })", "TypeError"),
+    ("new Response('', { statusText: 'a\\nb' })", "TypeError"),
+    ("Response.redirect('https://x/', 200)", "RangeError"),
+    ("Response.redirect('/relative')", "TypeError"),
+    ("Response.json(undefined)", "TypeError"),
+])
+def test_response_rejects(iso, code, name):
+    assert error_of(iso, code)[0] == name
+
+
+def test_response_static_constructors(iso):
+    assert run(iso, """
+        const j = Response.json({ a: [1] }, { status: 202 });
+        const red = Response.redirect("https://x/next", 307);
+        const err = Response.error();
+        const immutable = (h) => { try { h.set("a", "b"); return false; } catch (e) { return e.name; } };
+        return [j.status, j.headers.get("content-type"), await j.json(),
+                red.status, red.headers.get("location"), immutable(red.headers),
+                err.type, err.status, err.body, immutable(err.headers),
+                new Response(null, { status: 204 }).body];
+    """) == [202, "application/json", {"a": [1]}, 307, "https://x/next", "TypeError",
+             "error", 0, None, "TypeError", None]
+
+
+# --- body mixin -----------------------------------------------------------------------
+
+
+def test_body_init_types_and_content_types(iso):
+    assert run(iso, """
+        const ct = (b) => new Response(b).headers.get("content-type");
+        return [
+          ct("s"), ct(new Uint8Array(1)), ct(new Blob([], { type: "x/y" })), ct(new Blob([])),
+          ct(new URLSearchParams("a=1")), ct(new ReadableStream()), ct(null),
+          [...await new Response(new Uint16Array([258])).bytes()],
+          await new Response(new DataView(new Uint8Array([104, 105]).buffer)).text(),
+          await new Response(new URLSearchParams({ a: "1 2" })).text(),
+          await new Response({}).text(),
+          await new Response().text(),
+        ];
+    """) == ["text/plain;charset=UTF-8", None, "x/y", None,
+             "application/x-www-form-urlencoded;charset=UTF-8", None, None,
+             [2, 1], "hi", "a=1+2", "[object Object]", ""]
+
+
+def test_body_consumers(iso):
+    assert run(iso, """
+        const bytes = new Uint8Array([0xEF, 0xBB, 0xBF, 0x7B, 0x7D]);
+        const blob = await new Response("xyz", { headers: { "content-type": "text/x" } }).blob();
+        return [
+          await new Response(bytes).text(),
+          await new Response(bytes).json(),
+          (await new Response("abc").arrayBuffer()).byteLength,
+          [...await new Response("ab").bytes()],
+          [blob.type, await blob.text()],
+        ];
+    """) == ["{}", {}, 3, [97, 98], ["text/x", "xyz"]]
+
+
+def test_body_is_consumed_once(iso):
+    assert run(iso, """
+        const r = new Response("x");
+        const before = r.bodyUsed;
+        await r.text();
+        return [before, r.bodyUsed, await r.text().catch((e) => e.name), await r.json().catch((e) => e.name)];
+    """) == [False, True, "TypeError", "TypeError"]
+
+
+def test_body_from_readable_stream(iso):
+    assert run(iso, """
+        const ok = new Response(ReadableStream.from([new Uint8Array([104]), new Uint8Array([105])]));
+        const bad = new Response(ReadableStream.from(["not bytes"]));
+        const locked = new ReadableStream(); locked.getReader();
+        let lockedError;
+        try { new Response(locked); } catch (e) { lockedError = e.name; }
+        return [await ok.text(), await bad.text().catch((e) => e.name), lockedError];
+    """) == ["hi", "TypeError", "TypeError"]
+
+
+def test_form_data_round_trip_through_multipart(iso):
+    assert run(iso, """
+        const fd = new FormData();
+        fd.append("text", "line1\\nline2");
+        fd.append("q\\"name", "v");
+        fd.append("file", new Blob([new Uint8Array([0, 255, 13, 10])], { type: "application/x-bin" }), "a\\"b.bin");
+        const r = new Response(fd);
+        const type = r.headers.get("content-type");
+        const parsed = await r.clone().formData();
+        const file = parsed.get("file");
+        const raw = await r.text();
+        return [/^multipart\\/form-data; boundary=[-\\w]+$/.test(type), parsed.get("text"), parsed.get('q"name'),
+                file.name, file.type, [...await file.bytes()], raw.includes('filename="a%22b.bin"')];
+    """) == [True, "line1\r\nline2", "v", 'a"b.bin', "application/x-bin", [0, 255, 13, 10], True]
+
+
+def test_form_data_parsing(iso):
+    assert run(iso, """
+        const urlencoded = await new Response("a=1&b=%C3%A9+x", {
+          headers: { "content-type": "application/x-www-form-urlencoded" } }).formData();
+        const body = '--XyZ\\r\\nContent-Disposition: form-data; name="f"; filename="t.txt"\\r\\n\\r\\nhello\\r\\n'
+          + '--XyZ\\r\\nContent-Disposition: form-data; name="n"\\r\\n\\r\\nv\\r\\n--XyZ--\\r\\n';
+        const multi = await new Response(body, { headers: { "content-type": 'multipart/form-data; boundary="XyZ"' } }).formData();
+        return [[...urlencoded], multi.get("f").name, multi.get("f").type, await multi.get("f").text(), multi.get("n")];
+    """) == [[["a", "1"], ["b", "\u00e9 x"]], "t.txt", "text/plain", "hello", "v"]
+
+
+def test_form_data_rejects_other_content_types(iso):
+    name, message = error_of(iso, "await new Response('x', { headers: { 'content-type': 'text/plain' } }).formData()")
+    assert name == "TypeError"
+    assert "multipart/form-data" in message and "text/plain" in message
+    assert error_of(iso, "await new Response('garbage', { headers: { 'content-type': "
+                         "'multipart/form-data; boundary=b' } }).formData()")[0] == "TypeError"
+
+
+# --- fetch() --------------------------------------------------------------------------
+
+
+def test_fetch_uses_the_host_operation():
+    seen = []
+
+    def handler(name, payload):
+        seen.append((name, payload))
+        return {"status": 200, "statusText": "OK", "body": b"pong", "url": "https://example.com/final",
+                "headers": [["content-type", "text/plain"], ["set-cookie", "a=1"], ["set-cookie", "b=2"]]}
+
+    iso = pyruntime.Isolate(op_handler=handler)
+    try:
+        result = run(iso, """
+            const r = await fetch("https://example.com/start", { method: "POST", body: "ping", headers: { "x-y": "z" } });
+            let immutable;
+            try { r.headers.set("a", "b"); } catch (e) { immutable = e.name; }
+            return [r.status, r.statusText, await r.text(), r.url, r.redirected, r.headers.getSetCookie(), immutable];
+        """)
+    finally:
+        iso.close()
+    assert result == [200, "OK", "pong", "https://example.com/final", True, ["a=1", "b=2"], "TypeError"]
+    assert seen == [("fetch", {"method": "POST", "url": "https://example.com/start", "body": b"ping",
+                               "headers": [["x-y", "z"], ["content-type", "text/plain;charset=UTF-8"]]})]
+
+
+def test_fetch_null_body_status_and_get_without_body():
+    def handler(name, payload):
+        assert payload["body"] is None
+        return {"status": 204, "statusText": "No Content", "headers": [], "body": b"", "url": payload["url"]}
+
+    iso = pyruntime.Isolate(op_handler=handler)
+    try:
+        assert run(iso, "const r = await fetch('https://x/'); return [r.status, r.body, r.redirected];") \
+            == [204, None, False]
+    finally:
+        iso.close()
+
+
+def test_fetch_failure_is_type_error_with_cause(iso):
+    assert run(iso, """
+        try { await fetch("https://example.com/"); return null; }
+        catch (e) { return [e.name, e.message, e.cause instanceof Error]; }
+    """) == ["TypeError", "fetch failed", True]
+    assert error_of(iso, "await fetch('/relative')")[0] == "TypeError"
+
+
+def test_fetch_honours_abort_signal(iso):
+    assert run(iso, """
+        const before = await fetch("https://x/", { signal: AbortSignal.abort(new Error("early")) }).catch((e) => e.message);
+        const ac = new AbortController();
+        const p = fetch("https://x/", { signal: ac.signal });
+        ac.abort();
+        return [before, await p.catch((e) => e.name)];
+    """) == ["early", "AbortError"]
+
+
+# --- worker dispatch ------------------------------------------------------------------
+# The server reaches internal.dispatchFetch and friends through the runtime's internal
+# calls; these tests drive them the same way.
+
+
+def internal_call(iso, name, *args):
+    return iso._drive(iso._runtime.call_internal(name, args))
+
+
+def load_module(iso, source, name="worker.js"):
+    iso._drive(iso._runtime.compile_module(name, source))
+    iso._drive(iso._runtime.evaluate_module(name, []))
+    iso._drive(iso._runtime.bind_worker_module(name))
+
+
+MODULE = """
+export default {
+  async fetch(request, env, ctx) {
+    const url = new URL(request.url);
+    ctx.passThroughOnException();
+    if (url.pathname === "/echo") {
+      return new Response(`${request.method} ${await request.text()} ${env.NAME}`, {
+        status: 201, statusText: "Made", headers: { "x-in": request.headers.get("x-in") ?? "none" } });
+    }
+    if (url.pathname === "/later") {
+      ctx.waitUntil(new Promise((r) => setTimeout(() => { globalThis.later = "ran"; r(); }, 5)));
+      return new Response(null, { status: 204 });
+    }
+    if (url.pathname === "/stream") {
+      return new Response(ReadableStream.from(["a", "b"]).pipeThrough(new TextEncoderStream()));
+    }
+    if (url.pathname === "/undefined") return undefined;
+    if (url.pathname === "/object") return { status: 200 };
+    if (url.pathname === "/throw") throw new RangeError("handler broke");
+    return new Response("other");
+  },
+};
+"""
+
+
+def test_module_worker_dispatch(fresh):
+    load_module(fresh, MODULE)
+    status, text, headers, body = internal_call(
+        fresh, "dispatchFetch", "POST", "https://app.test/echo", [["X-In", "yes"]], b"payload", {"NAME": "env"})
+    assert [status, text, body] == [201, "Made", b"POST payload env"]
+    assert headers == [["x-in", "yes"], ["content-type", "text/plain;charset=UTF-8"]]
+    assert internal_call(fresh, "dispatchFetch", "GET", "https://app.test/stream", [], None, {})[3] == b"ab"
+
+
+def test_module_worker_wait_until(fresh):
+    load_module(fresh, MODULE)
+    assert internal_call(fresh, "dispatchFetch", "GET", "https://app.test/later", [], None, {}) == [204, "", [], None]
+    assert fresh.eval("globalThis.later") is None
+    internal_call(fresh, "pendingWaitUntil")
+    assert fresh.eval("globalThis.later") == "ran"
+
+
+@pytest.mark.parametrize("path,name,message", [
+    ("/undefined", "TypeError", "fetch handler returned undefined, expected a Response"),
+    ("/object", "TypeError", "fetch handler returned an object, expected a Response"),
+    ("/throw", "RangeError", "handler broke"),
+])
+def test_module_worker_bad_results(fresh, path, name, message):
+    load_module(fresh, MODULE)
+    with pytest.raises(JSError) as info:
+        internal_call(fresh, "dispatchFetch", "GET", "https://app.test" + path, [], None, {})
+    assert info.value.name == name
+    assert message in str(info.value)
+
+
+@pytest.mark.parametrize("source,message", [
+    ("export const x = 1;", "the module has no default export"),
+    ("export default {};", "the default export has no fetch() method"),
+    ("export default 42;", "the default export is a number, expected an object with a fetch() method"),
+])
+def test_set_worker_module_explains_what_is_wrong(fresh, source, message):
+    with pytest.raises(JSError) as info:
+        load_module(fresh, source)
+    assert info.value.name == "TypeError"
+    assert message in str(info.value)
+
+
+def test_service_worker_fetch_event(fresh):
+    fresh.eval("""
+        addEventListener("fetch", (event) => {
+          const ok = event instanceof FetchEvent && event.request instanceof Request;
+          event.waitUntil(Promise.resolve());
+          event.respondWith((async () => new Response(`${ok} ${event.request.method} ${await event.request.text()}`))());
+        });
+    """)
+    result = internal_call(fresh, "dispatchFetch", "PUT", "https://sw.test/", [], b"data", {})
+    assert result == [200, "", [["content-type", "text/plain;charset=UTF-8"]], b"true PUT data"]
+    internal_call(fresh, "pendingWaitUntil")
+
+
+def test_no_fetch_handler(fresh):
+    with pytest.raises(JSError, match="no fetch handler"):
+        internal_call(fresh, "dispatchFetch", "GET", "https://x/", [], None, {})
+    fresh.eval("addEventListener('fetch', () => {})")
+    with pytest.raises(JSError, match="respondWith"):
+        internal_call(fresh, "dispatchFetch", "GET", "https://x/", [], None, {})
+
+
+def test_respond_with_after_dispatch_is_invalid_state(fresh):
+    fresh.eval("""
+        globalThis.late = "unset";
+        addEventListener("fetch", (e) => {
+          e.respondWith(new Response("first"));
+          try { e.respondWith(new Response("second")); } catch (err) { globalThis.twice = err.name; }
+          setTimeout(() => { try { e.respondWith(new Response("x")); } catch (err) { globalThis.late = err.name; } });
+        });
+    """)
+    assert internal_call(fresh, "dispatchFetch", "GET", "https://x/", [], None, {})[3] == b"first"
+    fresh.run_loop()
+    assert fresh.eval("[globalThis.twice, globalThis.late]") == ["InvalidStateError", "InvalidStateError"]
