@@ -1,6 +1,7 @@
 #include "native_bindings.h"
 
 #include <cstring>
+#include <iterator>
 #include <string>
 #include <string_view>
 
@@ -12,6 +13,7 @@
 #include "host_value.h"
 #include "js_util.h"
 #include "runtime.h"
+#include "startup_snapshot.h"
 #include "utf8.h"
 
 // ada_c.h declares a C API without extern "C" guards of its own.
@@ -25,6 +27,8 @@ namespace {
 
 using Args = v8::FunctionCallbackInfo<v8::Value>;
 
+// The runtime owning the calling isolate. Bootstrap files must not call natives that
+// need it at load time: the startup snapshot is built in an isolate without one.
 Runtime* RuntimeOf(const Args& args) { return static_cast<Runtime*>(args.GetIsolate()->GetData(0)); }
 
 // The bytes of an ArrayBuffer, SharedArrayBuffer or any view on one; false otherwise.
@@ -358,11 +362,17 @@ v8::Local<v8::Object> NewNativeBinding(v8::Local<v8::Context> context) {
                                      .ToLocalChecked();
     native->Set(context, NewString(isolate, function.name), fn).FromMaybe(false);
   }
-  native
-      ->Set(context, NewString(isolate, "timeOrigin"),
-            v8::Number::New(isolate, static_cast<Runtime*>(isolate->GetData(0))->TimeOriginMs()))
-      .FromMaybe(false);
   return native;
+}
+
+const intptr_t* ExternalReferences() {
+  static const auto* references = [] {
+    auto* list = new intptr_t[std::size(kFunctions) + 1];
+    for (size_t i = 0; i < std::size(kFunctions); ++i) list[i] = reinterpret_cast<intptr_t>(kFunctions[i].callback);
+    list[std::size(kFunctions)] = 0;
+    return list;
+  }();
+  return references;
 }
 
 }  // namespace pyruntime

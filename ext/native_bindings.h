@@ -5,6 +5,7 @@
 
 namespace pyruntime {
 
+// `native.timeOrigin` is set per isolate by the Runtime, after the snapshot is loaded.
 v8::Local<v8::Object> NewNativeBinding(v8::Local<v8::Context> context);
 
 }  // namespace pyruntime

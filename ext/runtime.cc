@@ -3,10 +3,9 @@
 #include <algorithm>
 #include <stdexcept>
 
-#include "js_sources.h"
 #include "js_util.h"
 #include "native_bindings.h"
-#include "v8_platform.h"
+#include "startup_snapshot.h"
 
 namespace pyruntime {
 
@@ -103,9 +102,11 @@ class Runtime::Slice {
   v8::Context::Scope context_scope(context)
 
 Runtime::Runtime(const IsolateLimits& limits) : limits_(limits) {
-  EnsureV8Initialized();
+  v8::StartupData* snapshot = StartupSnapshot();
   allocator_ = std::make_unique<CountingAllocator>(limits.memory_limit_bytes);
   v8::Isolate::CreateParams params;
+  params.snapshot_blob = snapshot;
+  params.external_references = ExternalReferences();
   params.array_buffer_allocator = allocator_.get();
   params.constraints.ConfigureDefaultsFromHeapSize(0, limits.memory_limit_bytes);
   isolate_ = v8::Isolate::New(params);
@@ -119,12 +120,7 @@ Runtime::Runtime(const IsolateLimits& limits) : limits_(limits) {
   start_ = Clock::now();
   time_origin_ms_ =
       std::chrono::duration<double, std::milli>(std::chrono::system_clock::now().time_since_epoch()).count();
-  try {
-    Bootstrap();
-  } catch (...) {
-    Dispose();
-    throw;
-  }
+  Bootstrap();
 }
 
 Runtime::~Runtime() { Dispose(); }
@@ -136,28 +132,10 @@ void Runtime::Bootstrap() {
   v8::Local<v8::Context> context = v8::Context::New(isolate_);
   context_.Reset(isolate_, context);
   v8::Context::Scope context_scope(context);
-  v8::Local<v8::Object> native = NewNativeBinding(context);
-  v8::Local<v8::Object> internal = v8::Object::New(isolate_);
-  internal_.Reset(isolate_, internal);
-  v8::TryCatch try_catch(isolate_);
-  for (size_t i = 0; i < kJsSourceCount; ++i) {
-    const JsSource& file = kJsSources[i];
-    std::string wrapped = "(function (native, internal) {";
-    wrapped.append(file.text, file.length);
-    wrapped += "\n})";
-    v8::ScriptOrigin origin(isolate_, NewString(isolate_, std::string("pyruntime:") + file.name));
-    v8::Local<v8::Script> script;
-    v8::Local<v8::Value> function;
-    v8::Local<v8::Value> args[] = {native, internal};
-    if (!v8::Script::Compile(context, NewString(isolate_, wrapped), &origin).ToLocal(&script) ||
-        !script->Run(context).ToLocal(&function) ||
-        function.As<v8::Function>()->Call(context, context->Global(), 2, args).IsEmpty()) {
-      Outcome error;
-      DescribeError(context, try_catch.Exception(), try_catch.Message(), &error);
-      throw std::runtime_error("bootstrap file " + std::string(file.name) + " failed: " + error.error_stack);
-    }
-  }
-  isolate_->PerformMicrotaskCheckpoint();
+  v8::Local<v8::Object> native = context->GetDataFromSnapshotOnce<v8::Object>(kNativeSlot).ToLocalChecked();
+  internal_.Reset(isolate_, context->GetDataFromSnapshotOnce<v8::Object>(kInternalSlot).ToLocalChecked());
+  native->Set(context, NewString(isolate_, "timeOrigin"), v8::Number::New(isolate_, time_origin_ms_))
+      .FromMaybe(false);
 }
 
 void Runtime::Dispose() {

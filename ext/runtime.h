@@ -136,6 +136,7 @@ class Runtime {
   enum class Goal { kValue, kPromise, kDrain };
   class Slice;
 
+  // Enters the snapshot's context and finds the bootstrap's private objects.
   void Bootstrap();
   void BeginCall();
   Outcome Finish(Slice& slice, v8::TryCatch& try_catch, v8::MaybeLocal<v8::Value> result);

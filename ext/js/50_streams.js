@@ -201,6 +201,12 @@ function rsCancel(s, reason) {
   if (s.state === "closed") return Promise.resolve();
   if (s.state === "errored") return Promise.reject(s.storedError);
   rsClose(s);
+  const r = s.reader;
+  if (r !== undefined && r.kind === "byob") {
+    const requests = r.readIntoRequests;
+    r.readIntoRequests = [];
+    for (const req of requests) req.close(undefined);
+  }
   return s.controller.cancelSteps(reason).then(noop);
 }
 
@@ -209,6 +215,7 @@ function rsClose(s) {
   const r = s.reader;
   if (r === undefined) return;
   r.closed.resolve();
+  if (r.kind === "byob") return;
   const requests = r.readRequests;
   r.readRequests = [];
   for (const req of requests) req.close();
@@ -221,8 +228,9 @@ function rsError(s, e) {
   if (r === undefined) return;
   r.closed.reject(e);
   markHandled(r.closed.promise);
-  const requests = r.readRequests;
-  r.readRequests = [];
+  const key = r.kind === "byob" ? "readIntoRequests" : "readRequests";
+  const requests = r[key];
+  r[key] = [];
   for (const req of requests) req.error(e);
 }
 
@@ -233,7 +241,7 @@ function rsFulfillReadRequest(s, chunk, done) {
 }
 
 function rsNumReadRequests(s) {
-  return s.reader.readRequests.length;
+  return s.reader.kind === "default" ? s.reader.readRequests.length : 0;
 }
 
 // ---- ReadableStreamDefaultController ------------------------------------------------
@@ -319,6 +327,7 @@ function rsdcHasBackpressure(c) {
 
 function setUpReadableStreamDefaultController(s, start, pull, cancel, hwm, size) {
   const c = {
+    kind: "default",
     stream: s,
     started: false,
     closeRequested: false,
@@ -404,7 +413,7 @@ function readerGenericRelease(r) {
 
 function acquireDefaultReader(s) {
   if (rsLocked(s)) throw new TypeError("ReadableStream is locked to a reader");
-  const r = { stream: undefined, closed: undefined, readRequests: [], pub: undefined };
+  const r = { kind: "default", stream: undefined, closed: undefined, readRequests: [], pub: undefined };
   readerGenericInitialize(r, s);
   return r;
 }
@@ -438,7 +447,9 @@ function readIntoPromise(r) {
 
 // ---- tee ----------------------------------------------------------------------------
 
-function rsDefaultTee(s, cloneForBranch2) {
+// ReadableStreamDefaultTee. `branches` (optional) creates the branch streams and feeds
+// them, so that byte streams can get byte-stream branches fed by default reads.
+function rsDefaultTee(s, cloneForBranch2, branches = defaultBranches) {
   const reader = acquireDefaultReader(s);
   let reading = false;
   let readAgain = false;
@@ -465,22 +476,22 @@ function rsDefaultTee(s, cloneForBranch2) {
             try {
               chunk2 = cloneForBranch2(chunk);
             } catch (e) {
-              rsdcError(branch1.controller, e);
-              rsdcError(branch2.controller, e);
+              branches.error(branch1, e);
+              branches.error(branch2, e);
               cancelPromise.resolve(rsCancel(s, e));
               return;
             }
           }
-          if (!canceled1) rsdcEnqueue(branch1.controller, chunk);
-          if (!canceled2) rsdcEnqueue(branch2.controller, chunk2);
+          if (!canceled1) branches.enqueue(branch1, chunk);
+          if (!canceled2) branches.enqueue(branch2, chunk2);
           reading = false;
           if (readAgain) pullAlgorithm();
         });
       },
       close() {
         reading = false;
-        if (!canceled1) rsdcClose(branch1.controller);
-        if (!canceled2) rsdcClose(branch2.controller);
+        if (!canceled1) branches.close(branch1);
+        if (!canceled2) branches.close(branch2);
         if (!canceled1 || !canceled2) cancelPromise.resolve();
       },
       error() {
@@ -504,15 +515,22 @@ function rsDefaultTee(s, cloneForBranch2) {
     return cancelPromise.promise;
   }
 
-  branch1 = createReadableStream(noop, pullAlgorithm, cancel1);
-  branch2 = createReadableStream(noop, pullAlgorithm, cancel2);
+  branch1 = branches.create(pullAlgorithm, cancel1);
+  branch2 = branches.create(pullAlgorithm, cancel2);
   reader.closed.promise.then(undefined, (e) => {
-    rsdcError(branch1.controller, e);
-    rsdcError(branch2.controller, e);
+    branches.error(branch1, e);
+    branches.error(branch2, e);
     if (!canceled1 || !canceled2) cancelPromise.resolve();
   });
   return [branch1, branch2];
 }
+
+const defaultBranches = {
+  create: (pull, cancel) => createReadableStream(noop, pull, cancel),
+  enqueue: (b, chunk) => rsdcEnqueue(b.controller, chunk),
+  close: (b) => rsdcClose(b.controller),
+  error: (b, e) => rsdcError(b.controller, e),
+};
 
 // ---- pipeTo -------------------------------------------------------------------------
 
@@ -1944,9 +1962,14 @@ internal.streams = {
   rsdcClose,
   rsdcError,
   rsDefaultTee,
+  enqueueValueWithSize,
+  extractHighWaterMark,
+  toDictionary,
+  noop,
 };
-// Tee for any readable record; the byte-stream file widens it to byte streams.
-internal.teeReadable = (s) => rsDefaultTee(s, undefined);
+// Tee for any readable record; the byte-stream file handles byte streams.
+internal.teeReadable = (s) =>
+  s.controller.kind === "byte" ? internal.byteStreamTee(s) : rsDefaultTee(s, undefined);
 
 internal.defineGlobals({
   ReadableStream,
