@@ -11,16 +11,13 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from . import _core
-from .errors import (
-    IsolateClosed,
-    JSError,
-    MemoryLimitExceeded,
-    TimeLimitExceeded,
-    UnsettledPromise,
-)
+from .errors import IsolateClosed, TimeLimitExceeded
+from .outcome import check_outcome
+from .scripts import load_script
 
 ConsoleSink = Callable[[str, str], None]
 OpHandler = Callable[[str, Any], Any]
@@ -44,30 +41,6 @@ def _budget(name: str, value: float | None) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
         raise ValueError(f"{name} must be a positive number of milliseconds or None, not {value!r}")
     return float(value)
-
-
-def check_outcome(outcome: _core.Outcome) -> Any:
-    """Returns a finished outcome's value, or raises the error it reports."""
-    status = outcome.status
-    if status == "ok":
-        return outcome.value
-    if status == "js_error":
-        raise JSError(outcome.error_name, outcome.error_message, outcome.error_stack)
-    if status == "timeout":
-        raise TimeLimitExceeded(f"{outcome.error_message} (ran {outcome.wall_ms:.1f} ms)", "timeout",
-                                outcome.wall_ms)
-    if status == "cpu":
-        raise TimeLimitExceeded(f"{outcome.error_message} (used {outcome.cpu_ms:.1f} ms of CPU)", "cpu",
-                                outcome.cpu_ms)
-    if status == "memory":
-        raise MemoryLimitExceeded(outcome.error_message)
-    if status == "unsettled":
-        raise UnsettledPromise(outcome.error_message)
-    if status == "closed":
-        raise IsolateClosed(outcome.error_message)
-    if status == "conversion":
-        raise TypeError(outcome.error_message)
-    raise RuntimeError(f"unexpected outcome {status!r}")
 
 
 class Isolate:
@@ -124,6 +97,18 @@ class Isolate:
         """Calls the global function `name` with converted arguments; awaits a Promise result."""
         with self._lock:
             return self._drive(self._runtime.call(name, args))
+
+    def run_file(self, path: str | Path) -> Any:
+        """Runs a script or an ES module file (with its relative imports): its top-level code.
+
+        A module's top-level await is awaited; the completion value of a classic script is
+        returned.
+        """
+        with self._lock:
+            script = load_script(path, runtime=self._runtime)
+            if script.kind == "service-worker":
+                return self._drive(self._runtime.eval(script.sources[script.main], script.main))
+            return self._drive(self._runtime.evaluate_module(script.main, script.links))
 
     def run_loop(self) -> None:
         """Runs pending timers until none are left, as a script's process would."""

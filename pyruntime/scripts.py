@@ -11,7 +11,9 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-from .errors import Error
+from . import _core
+from .errors import Error, JSError
+from .outcome import check_outcome
 
 # A top-level `import`/`export` statement marks an ES module.
 _MODULE_SYNTAX = re.compile(r"^\s*(import\s*[\w{*'\"]|export\s)", re.MULTILINE)
@@ -72,3 +74,43 @@ def resolve_import(root: Path, referrer: str, specifier: str) -> Path:
     if not target.is_file():
         raise ScriptLoadError(f"{referrer}: imported module {specifier!r} not found")
     return target
+
+
+def raise_load_error(outcome: _core.Outcome, what: str) -> None:
+    """Raises the error of a failed load step, naming what was being loaded."""
+    if outcome.status == "js_error":
+        raise JSError(outcome.error_name, f"{what}: {outcome.error_message}", outcome.error_stack)
+    check_outcome(outcome)
+
+
+def load_script(path: str | Path, runtime: _core.Runtime | None = None,
+                kind: str | None = None) -> WorkerScript:
+    """Reads an app's entry script and, for a module worker, every module it imports.
+
+    Imports are discovered by compiling each module (in `runtime`, or a throwaway one).
+    """
+    path = Path(path).resolve()
+    source = read_script(path)
+    kind = kind or script_kind(path, source)
+    if kind not in ("module", "service-worker"):
+        raise ScriptLoadError(f"unknown script type {kind!r}: expected 'module' or 'service-worker'")
+    root = path.parent
+    main = module_name(root, path)
+    script = WorkerScript(path=path, kind=kind, main=main, sources={main: source})
+    if kind == "service-worker":
+        return script
+    probe = runtime or _core.Runtime(128 * 1024 * 1024, 0, 0)
+    pending = [main]
+    while pending:
+        name = pending.pop()
+        outcome = probe.compile_module(name, script.sources[name])
+        if outcome.status != "ok":
+            raise_load_error(outcome, f"cannot load {name}")
+        for specifier in outcome.value:
+            target = resolve_import(root, name, specifier)
+            resolved = module_name(root, target)
+            script.links.append((name, specifier, resolved))
+            if resolved not in script.sources:
+                script.sources[resolved] = read_script(target)
+                pending.append(resolved)
+    return script

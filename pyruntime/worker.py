@@ -12,20 +12,15 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from . import _core
-from .errors import JSError, TimeLimitExceeded
-from .isolate import ConsoleSink, check_outcome, log_console
-from .scripts import (
-    ScriptLoadError,
-    WorkerScript,
-    module_name,
-    read_script,
-    resolve_import,
-    script_kind,
-)
+from .errors import TimeLimitExceeded
+from .isolate import ConsoleSink, log_console
+from .outcome import check_outcome
+from .scripts import WorkerScript, load_script, raise_load_error
+
+__all__ = ["HttpResult", "Limits", "WorkerIsolate", "WorkerScript", "load_script"]
 
 AsyncOpHandler = Callable[[str, Any], Awaitable[Any]]
 
@@ -50,45 +45,6 @@ class HttpResult:
     body: bytes
     wall_ms: float
     cpu_ms: float
-
-
-def _raise_load_error(outcome: _core.Outcome, what: str) -> None:
-    if outcome.status == "js_error":
-        raise JSError(outcome.error_name, f"{what}: {outcome.error_message}", outcome.error_stack)
-    check_outcome(outcome)
-
-
-def load_script(path: str | Path, runtime: _core.Runtime | None = None,
-                kind: str | None = None) -> WorkerScript:
-    """Reads an app's entry script and, for a module worker, every module it imports.
-
-    Imports are discovered by compiling each module (in `runtime`, or a throwaway one).
-    """
-    path = Path(path).resolve()
-    source = read_script(path)
-    kind = kind or script_kind(path, source)
-    if kind not in ("module", "service-worker"):
-        raise ScriptLoadError(f"unknown script type {kind!r}: expected 'module' or 'service-worker'")
-    root = path.parent
-    main = module_name(root, path)
-    script = WorkerScript(path=path, kind=kind, main=main, sources={main: source})
-    if kind == "service-worker":
-        return script
-    probe = runtime or _core.Runtime(128 * 1024 * 1024, 0, 0)
-    pending = [main]
-    while pending:
-        name = pending.pop()
-        outcome = probe.compile_module(name, script.sources[name])
-        if outcome.status != "ok":
-            _raise_load_error(outcome, f"cannot load {name}")
-        for specifier in outcome.value:
-            target = resolve_import(root, name, specifier)
-            resolved = module_name(root, target)
-            script.links.append((name, specifier, resolved))
-            if resolved not in script.sources:
-                script.sources[resolved] = read_script(target)
-                pending.append(resolved)
-    return script
 
 
 class WorkerIsolate:
@@ -126,7 +82,7 @@ class WorkerIsolate:
         for name, source in self.script.sources.items():
             outcome = await asyncio.to_thread(rt.compile_module, name, source)
             if outcome.status != "ok":
-                _raise_load_error(outcome, f"cannot load {name}")
+                raise_load_error(outcome, f"cannot load {name}")
         await self._drive(lambda: rt.evaluate_module(self.script.main, self.script.links))
         await self._drive(lambda: rt.bind_worker_module(self.script.main))
 
