@@ -732,7 +732,7 @@ class ReadableStream {
     const mode = toDictionary(options, "getReader options").mode;
     if (mode === undefined) return new ReadableStreamDefaultReader(this);
     if (String(mode) !== "byob") throw new TypeError(`getReader: mode must be "byob" or undefined`);
-    return new globalThis.ReadableStreamBYOBReader(this);
+    return new internal.ReadableStreamBYOBReader(this);
   }
 
   pipeThrough(transform, options = undefined) {

@@ -23,25 +23,23 @@ function concatBytes(chunks) {
 }
 internal.concatBytes = concatBytes;
 
-// A ReadableStream of copies of `bytes` in chunks (the bytes stay untouched).
+// A readable byte stream of copies of `bytes` in chunks (the bytes stay untouched).
 function bytesToStream(bytes) {
+  const { createByteStream, enqueue, close } = internal.byteStreams;
   let offset = 0;
   let s;
-  s = internal.streams.createReadableStream(
+  s = createByteStream(
     () => {},
     () => {
-      if (offset >= bytes.length) {
-        internal.streams.rsdcClose(s.controller);
-      } else {
+      if (offset < bytes.length) {
         const end = Math.min(offset + kChunkSize, bytes.length);
-        internal.streams.rsdcEnqueue(s.controller, bytes.slice(offset, end));
+        enqueue(s.controller, bytes.slice(offset, end));
         offset = end;
-        if (offset >= bytes.length) internal.streams.rsdcClose(s.controller);
       }
+      if (offset >= bytes.length) close(s.controller);
       return Promise.resolve();
     },
     () => Promise.resolve(),
-    0,
   );
   return s.pub;
 }
