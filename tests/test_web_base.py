@@ -916,3 +916,62 @@ def test_unhandled_rejection_is_printed(logged):
     iso.eval("Promise.reject(new Error('nobody')); new Promise((r) => setTimeout(r, 5))")
     errors = [text for level, text in lines if level == "error"]
     assert len(errors) == 1 and errors[0].startswith("Uncaught (in promise) Error: nobody")
+
+
+# --- URLPattern --------------------------------------------------------------------------------
+
+
+def test_urlpattern_components_and_match(iso):
+    assert iso.eval(
+        """(() => {
+        const p = new URLPattern({ pathname: '/books/:id' });
+        const m = p.exec('https://example.com/books/123');
+        return [p.protocol, p.hostname, p.pathname, p.hasRegExpGroups, m.pathname, m.hostname.groups,
+                p.test('https://example.com/books'), p.test({ pathname: '/books/x' })];
+    })()"""
+    ) == [
+        "*", "*", "/books/:id", False, {"input": "/books/123", "groups": {"id": "123"}}, {"0": "example.com"},
+        False, True,
+    ]
+
+
+def test_urlpattern_constructor_strings(iso):
+    assert iso.eval(
+        """(() => {
+        const p = new URLPattern('https://:sub.example.com/users/:user(\\\\d+)');
+        const r = new URLPattern('/api/*', 'https://example.com');
+        const q = new URLPattern('?bar#baz', 'https://example.com/foo');
+        return [p.protocol, p.hostname, p.pathname, p.port, p.hasRegExpGroups,
+                p.exec('https://api.example.com/users/42').hostname.groups,
+                p.test('https://api.example.com/users/abc'),
+                [r.protocol, r.hostname, r.pathname], r.exec('https://example.com/api/a/b').pathname.groups,
+                [q.pathname, q.search, q.hash]];
+    })()"""
+    ) == [
+        "https", ":sub.example.com", "/users/:user(\\d+)", "", True, {"sub": "api"}, False,
+        ["https", "example.com", "/api/*"], {"0": "a/b"}, ["/foo", "bar", "baz"],
+    ]
+
+
+def test_urlpattern_modifiers_and_options(iso):
+    assert iso.eval(
+        """(() => {
+        const opt = new URLPattern({ pathname: '/foo/:bar?' });
+        const plus = new URLPattern({ pathname: '/files/:path+' });
+        const ci = new URLPattern({ pathname: '/FOO' }, { ignoreCase: true });
+        return [opt.test({ pathname: '/foo' }), opt.test({ pathname: '/foo/' }), 'bar' in opt.exec({ pathname: '/foo' }).pathname.groups,
+                plus.exec({ pathname: '/files/a/b' }).pathname.groups.path, plus.test({ pathname: '/files' }),
+                ci.test({ pathname: '/foo' }), new URLPattern({ pathname: '/foo/(.*)' }).pathname,
+                new URLPattern('http://example.com:80/').port];
+    })()"""
+    ) == [True, False, True, "a/b", False, True, "/foo/*", ""]
+
+
+@pytest.mark.parametrize(
+    "code",
+    ["new URLPattern('/relative')", "new URLPattern({ pathname: '/:' })", "new URLPattern({ pathname: '/(' })",
+     "new URLPattern({ pathname: '/:a/:a' })", "new URLPattern('data:foobar')", "new URLPattern('(café)://foo')",
+     "new URLPattern({ pathname: '/x' }, 'https://example.com')"],
+)
+def test_urlpattern_errors(iso, code):
+    assert error_name(iso, code) == "TypeError"

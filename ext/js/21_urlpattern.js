@@ -625,12 +625,15 @@ function toInit(value, context) {
   return init;
 }
 
+let patternOf;
+
 class URLPattern {
   #components = {};
 
   constructor(input = undefined, baseURL = undefined, options = undefined) {
     const context = "Failed to construct 'URLPattern'";
-    if (webidl.isObject(baseURL) || (baseURL === undefined && options === undefined && false)) {
+    // Overloads: (input, baseURL, options) and (input, options).
+    if (arguments.length < 3 && (baseURL === undefined || baseURL === null || webidl.isObject(baseURL))) {
       options = baseURL;
       baseURL = undefined;
     }
@@ -671,6 +674,13 @@ class URLPattern {
 
   static #check(self) {
     if (!webidl.isObject(self) || !(#components in self)) throw webidl.illegalInvocation();
+  }
+
+  static {
+    patternOf = (pattern, key) => {
+      URLPattern.#check(pattern);
+      return pattern.#components[key].pattern;
+    };
   }
 
   #match(input, baseURL) {
@@ -742,7 +752,6 @@ for (const key of components) {
   Object.defineProperty(URLPattern.prototype, key, {
     get: {
       [key]() {
-        if (!webidl.isObject(this)) throw webidl.illegalInvocation();
         return patternOf(this, key);
       },
     }[key],
