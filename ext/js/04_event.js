@@ -374,7 +374,7 @@ internal.EventTarget = EventTarget;
 // `on<type>` event handler attributes (HTML §8.1.8) on a prototype.
 internal.defineEventHandler = function defineEventHandler(proto, type) {
   const handlers = new WeakMap();
-  Object.defineProperty(proto, `on${type}`, {
+  const accessors = {
     get() {
       if (!internal.isEventTarget(this)) throw webidl.illegalInvocation();
       return handlers.get(this)?.handler ?? null;
@@ -397,9 +397,10 @@ internal.defineEventHandler = function defineEventHandler(proto, type) {
       }
       record.handler = handler;
     },
-    enumerable: true,
-    configurable: true,
-  });
+  };
+  Object.defineProperty(accessors.get, "name", { value: `get on${type}` });
+  Object.defineProperty(accessors.set, "name", { value: `set on${type}` });
+  Object.defineProperty(proto, `on${type}`, { ...accessors, enumerable: true, configurable: true });
 };
 
 class CustomEvent extends Event {

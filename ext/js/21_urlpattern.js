@@ -749,15 +749,11 @@ class URLPattern {
 }
 
 for (const key of components) {
-  Object.defineProperty(URLPattern.prototype, key, {
-    get: {
-      [key]() {
-        return patternOf(this, key);
-      },
-    }[key],
-    enumerable: true,
-    configurable: true,
-  });
+  const get = function () {
+    return patternOf(this, key);
+  };
+  Object.defineProperty(get, "name", { value: `get ${key}` });
+  Object.defineProperty(URLPattern.prototype, key, { get, enumerable: true, configurable: true });
 }
 internal.setToStringTag(URLPattern);
 
