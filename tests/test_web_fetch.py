@@ -195,6 +195,73 @@ def test_locked_stream_errors(iso):
     """) == ["TypeError", "TypeError"]
 
 
+def test_byte_stream_byob_reader(iso):
+    assert run(iso, """
+        let i = 0;
+        const rs = new ReadableStream({
+          type: "bytes",
+          pull(c) {
+            const req = c.byobRequest;
+            if (i >= 3) { c.close(); req.respond(0); return; }
+            req.view[0] = 65 + i++;
+            req.respond(1);
+          },
+        });
+        const reader = rs.getReader({ mode: "byob" });
+        const out = [];
+        for (;;) {
+          const { value, done } = await reader.read(new Uint8Array(4));
+          if (done) break;
+          out.push(...value);
+        }
+        return out;
+    """) == [65, 66, 67]
+
+
+def test_byte_stream_queue_feeds_byob_reads_with_min(iso):
+    assert run(iso, """
+        const rs = new ReadableStream({ type: "bytes", start(c) { c.enqueue(new Uint8Array([1, 2, 3, 4, 5])); c.close(); } });
+        const r = rs.getReader({ mode: "byob" });
+        const a = await r.read(new Uint8Array(2));
+        const b = await r.read(new Uint8Array(4), { min: 1 });
+        const c = await r.read(new Uint8Array(4));
+        return [[...a.value], [...b.value], c.done, c.value.byteLength];
+    """) == [[1, 2], [3, 4, 5], True, 0]
+
+
+def test_byte_stream_auto_allocate_and_default_reader(iso):
+    assert run(iso, """
+        let n = 0;
+        const rs = new ReadableStream({
+          type: "bytes",
+          autoAllocateChunkSize: 8,
+          pull(c) {
+            const req = c.byobRequest;
+            if (n++ < 2) { req.view.set([7, 7]); req.respond(2); } else { c.close(); req.respond(0); }
+          },
+        });
+        const sizes = [];
+        for await (const chunk of rs) sizes.push(chunk.length);
+        let notBytes;
+        try { new ReadableStream().getReader({ mode: "byob" }); } catch (e) { notBytes = e.name; }
+        return [sizes, notBytes];
+    """) == [[2, 2], "TypeError"]
+
+
+def test_body_streams_are_byte_streams(iso):
+    assert run(iso, """
+        const res = new Response("hello world");
+        const reader = res.body.getReader({ mode: "byob" });
+        const first = await reader.read(new Uint8Array(5));
+        reader.releaseLock();
+        let rest = "";
+        for await (const chunk of res.body) rest += new TextDecoder().decode(chunk);
+        const [a, b] = new Blob(["xy"]).stream().tee();
+        const fromB = await b.getReader({ mode: "byob" }).read(new Uint8Array(8));
+        return [new TextDecoder().decode(first.value), rest, [...fromB.value], await new Response(a).text()];
+    """) == ["hello", " world", [120, 121], "xy"]
+
+
 # --- Blob, File, FormData -------------------------------------------------------------
 
 
