@@ -3,9 +3,8 @@
 const TypedArrayPrototype = Object.getPrototypeOf(Uint8Array.prototype);
 const typedArrayTag = Object.getOwnPropertyDescriptor(TypedArrayPrototype, Symbol.toStringTag).get;
 const arrayBufferByteLength = Object.getOwnPropertyDescriptor(ArrayBuffer.prototype, "byteLength").get;
-const sharedArrayBufferByteLength = typeof SharedArrayBuffer === "function"
-  ? Object.getOwnPropertyDescriptor(SharedArrayBuffer.prototype, "byteLength").get
-  : null;
+// Looked up on first use: the core may install SharedArrayBuffer after bootstrap.
+let sharedArrayBufferByteLength = null;
 const dataViewBuffer = Object.getOwnPropertyDescriptor(DataView.prototype, "buffer").get;
 
 function prefix(context) {
@@ -22,7 +21,10 @@ function isArrayBuffer(value) {
 }
 
 function isSharedArrayBuffer(value) {
-  if (sharedArrayBufferByteLength === null) return false;
+  if (sharedArrayBufferByteLength === null) {
+    if (typeof SharedArrayBuffer !== "function") return false;
+    sharedArrayBufferByteLength = Object.getOwnPropertyDescriptor(SharedArrayBuffer.prototype, "byteLength").get;
+  }
   try {
     sharedArrayBufferByteLength.call(value);
     return true;
