@@ -183,6 +183,13 @@ internal.bodyUnusable = bodyUnusable;
 function readBody(body) {
   if (body === null) return Promise.resolve(null);
   const rs = streams.readableRecordOf(body.stream);
+  // Known bytes and an untouched stream: skip the chunked read, leaving the stream
+  // disturbed and closed as a full read would.
+  if (body.source !== null && !rs.disturbed && !streams.rsLocked(rs) && rs.state === "readable") {
+    // A tee branch's cancel settles only once the other branch is done: don't wait.
+    streams.markHandled(streams.rsCancel(rs, undefined));
+    return Promise.resolve(body.source.slice());
+  }
   let reader;
   try {
     reader = streams.acquireDefaultReader(rs);
