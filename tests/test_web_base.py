@@ -975,3 +975,13 @@ def test_urlpattern_modifiers_and_options(iso):
 )
 def test_urlpattern_errors(iso, code):
     assert error_name(iso, code) == "TypeError"
+
+
+def test_console_shows_web_object_attributes(logged):
+    iso, lines = logged
+    iso.eval("console.log(new TextEncoder(), navigator, [new TextDecoder('utf8', { fatal: true })])")
+    assert lines == [(
+        "log",
+        "TextEncoder { encoding: 'utf-8' } Navigator { userAgent: 'pyruntime' }"
+        " [ TextDecoder { encoding: 'utf-8', fatal: true, ignoreBOM: false } ]",
+    )]

@@ -173,6 +173,34 @@ function errorBase(err) {
   return `[${header}]`;
 }
 
+// Prototypes of the web API classes (those given a toStringTag by bootstrap files):
+// their instances show their attribute getters, like `TextEncoder { encoding: 'utf-8' }`.
+const webPrototypes = new WeakSet();
+const setToStringTag = internal.setToStringTag;
+internal.setToStringTag = function (ctor, tag = ctor.name) {
+  webPrototypes.add(ctor.prototype);
+  setToStringTag(ctor, tag);
+};
+
+function webAttributes(obj) {
+  const attributes = [];
+  const seen = new Set();
+  for (let proto = Object.getPrototypeOf(obj); proto !== null && webPrototypes.has(proto);
+    proto = Object.getPrototypeOf(proto)) {
+    for (const key of Object.getOwnPropertyNames(proto)) {
+      const desc = Object.getOwnPropertyDescriptor(proto, key);
+      if (seen.has(key) || !desc.get || key.startsWith("on")) continue;
+      seen.add(key);
+      try {
+        attributes.push([key, desc.get.call(obj)]);
+      } catch {
+        // A getter that throws is left out.
+      }
+    }
+  }
+  return attributes;
+}
+
 function formatProperty(obj, key, ctx, depth, opts) {
   const desc = Object.getOwnPropertyDescriptor(obj, key);
   let valueText;
@@ -397,6 +425,9 @@ function formatObject(value, ctx, depth, opts) {
       }
       if (tooDeep) return `[${prefix.trim() || "Object"}]`;
       keys = ownKeys(value, false);
+      if (keys.length === 0) {
+        for (const [key, attribute] of webAttributes(value)) entries.push(`${formatKey(key)}: ${child(attribute)}`);
+      }
     }
   }
 
