@@ -38,7 +38,9 @@ const check = (ok, info) => {
   if (ok) tally.passed++;
   else if (tally.failures.length < 25) tally.failures.push(JSON.stringify(info));
 };
-const attempt = (fn) => { try { return { value: fn(), error: null }; } catch (e) { return { value: null, error: e }; } };
+const attempt = (fn) => {
+  try { return { value: fn(), error: null }; } catch (e) { return { value: null, error: e }; }
+};
 const same = (a, b) => JSON.stringify(a) === JSON.stringify(b);
 const hexBytes = (hex) => new Uint8Array((hex.match(/../g) ?? []).map((h) => parseInt(h, 16)));
 const toHex = (buf) => Array.from(new Uint8Array(buf), (b) => b.toString(16).padStart(2, "0")).join("");
@@ -56,8 +58,8 @@ def run(iso, name, cases, body):
     return result
 
 
-URL_ATTRIBUTES = ["href", "protocol", "username", "password", "host", "hostname", "port", "pathname", "search",
-                  "hash", "origin"]
+URL_ATTRIBUTES = ["href", "protocol", "username", "password", "host", "hostname", "port", "pathname",
+                  "search", "hash", "origin"]
 
 URL_RUNNER = """
 for (const c of cases) {
@@ -153,7 +155,9 @@ def test_encoding_utf8(iso):
 for (const c of cases.decode) {
   const r = attempt(() => new TextDecoder(c.encoding, { fatal: c.fatal, ignoreBOM: c.ignoreBOM })
     .decode(new Uint8Array(c.bytes)));
-  const ok = c.error ? r.error !== null && r.error.name === c.error : r.error === null && r.value === c.expected;
+  const ok = c.error
+    ? r.error !== null && r.error.name === c.error
+    : r.error === null && r.value === c.expected;
   check(ok, { description: c.description, got: r.value, error: r.error && r.error.name });
 }
 for (const c of cases.encode) {
@@ -170,9 +174,14 @@ for (const c of cases.stream) {
   const trace = [];
   let ok = true;
   for (const step of c.steps) {
-    const r = attempt(() => (step.bytes === null ? d.decode() : d.decode(new Uint8Array(step.bytes), { stream: step.stream })));
+    const r = attempt(() => (step.bytes === null
+      ? d.decode()
+      : d.decode(new Uint8Array(step.bytes), { stream: step.stream })));
     trace.push([r.value, r.error && r.error.name]);
-    if (step.error ? !(r.error && r.error.name === step.error) : r.error !== null || r.value !== step.expected) ok = false;
+    const stepOk = step.error
+      ? r.error !== null && r.error.name === step.error
+      : r.error === null && r.value === step.expected;
+    if (!stepOk) ok = false;
   }
   check(ok, { description: c.description, trace });
 }
@@ -223,7 +232,10 @@ for (const c of cases.cases) {
   const bytes = c.input_repeat
     ? new Uint8Array(c.input_repeat.count).fill(parseInt(c.input_repeat.byte_hex, 16))
     : hexBytes(c.input_hex);
-  if (bytes.length !== c.input_length) { check(false, { description: c.description, length: bytes.length }); continue; }
+  if (bytes.length !== c.input_length) {
+    check(false, { description: c.description, length: bytes.length });
+    continue;
+  }
   for (const algorithm of cases.algorithms) {
     const got = toHex(await crypto.subtle.digest(algorithm, bytes));
     check(got === c.digests[algorithm], { description: c.description, algorithm, got });

@@ -73,7 +73,8 @@ def test_domexception_defaults_and_codes(iso):
 
 
 def test_domexception_brand_check_and_stack(iso):
-    assert error_name(iso, "Object.getOwnPropertyDescriptor(DOMException.prototype, 'name').get.call({})") == "TypeError"
+    getter = "Object.getOwnPropertyDescriptor(DOMException.prototype, 'name').get"
+    assert error_name(iso, f"{getter}.call({{}})") == "TypeError"
     assert iso.eval("typeof new DOMException('x').stack") == "string"
 
 
@@ -211,7 +212,8 @@ def test_global_object_is_an_event_target(fresh):
     assert fresh.eval(
         """(() => {
         const out = [];
-        addEventListener('custom', function (e) { out.push(e.type, this === globalThis, e.target === globalThis); });
+        addEventListener('custom', function (e) { out.push(e.type, this === globalThis,
+            e.target === globalThis); });
         const r = dispatchEvent(new Event('custom'));
         const { dispatchEvent: d } = globalThis;
         d(new Event('custom'));
@@ -263,7 +265,8 @@ def test_unhandled_rejection_event(fresh):
         """new Promise((resolve) => {
         addEventListener('unhandledrejection', (e) => {
             e.preventDefault();
-            resolve([e instanceof PromiseRejectionEvent, e.cancelable, e.reason, e.promise instanceof Promise]);
+            resolve([e instanceof PromiseRejectionEvent, e.cancelable, e.reason,
+                e.promise instanceof Promise]);
         });
         Promise.reject('lost');
     })"""
@@ -335,7 +338,8 @@ def test_abort_signal_any(iso):
 
 
 def test_text_encoder(iso):
-    assert iso.eval("Array.from(new TextEncoder().encode('h\\u00e9\\ud800'))") == [0x68, 0xC3, 0xA9, 0xEF, 0xBF, 0xBD]
+    encoded = iso.eval("Array.from(new TextEncoder().encode('h\\u00e9\\ud800'))")
+    assert encoded == [0x68, 0xC3, 0xA9, 0xEF, 0xBF, 0xBD]
     assert iso.eval("new TextEncoder().encoding") == "utf-8"
     assert iso.eval("new TextEncoder().encode().length") == 0
     assert iso.eval(
@@ -347,7 +351,8 @@ def test_text_encoder(iso):
 
 def test_text_decoder_labels_and_options(iso):
     assert iso.eval(
-        "['utf8', ' UTF-8\\n', 'unicode-1-1-utf-8', 'x-unicode20utf8'].map((l) => new TextDecoder(l).encoding)"
+        "['utf8', ' UTF-8\\n', 'unicode-1-1-utf-8', 'x-unicode20utf8'].map((l) => new"
+            " TextDecoder(l).encoding)"
     ) == ["utf-8"] * 4
     assert error_name(iso, "new TextDecoder('latin1')") == "RangeError"
     assert error_name(iso, "new TextDecoder('replacement')") == "RangeError"
@@ -370,7 +375,8 @@ def test_text_decoder_inputs(iso):
     })()"""
     ) == ["hi", "hi", "hi", "hi", "ok", "", "\ufeffhi"]
     assert error_name(iso, "new TextDecoder().decode('str')") == "TypeError"
-    assert error_name(iso, "new TextDecoder('utf-8', { fatal: true }).decode(new Uint8Array([0xff]))") == "TypeError"
+    fatal = "new TextDecoder('utf-8', { fatal: true })"
+    assert error_name(iso, f"{fatal}.decode(new Uint8Array([0xff]))") == "TypeError"
 
 
 def test_text_decoder_streaming(iso):
@@ -400,7 +406,8 @@ def test_atob_btoa(iso):
     assert error_name(iso, "atob('a')") == "InvalidCharacterError"
     assert error_name(iso, "btoa('\\u0100')") == "InvalidCharacterError"
     assert error_name(iso, "atob()") == "TypeError"
-    assert iso.eval("(() => { try { atob('*'); } catch (e) { return [e instanceof DOMException, e.code]; } })()") == [
+    assert iso.eval("(() => { try { atob('*'); } catch (e) { return [e instanceof DOMException, e.code]; }"
+        " })()") == [
         True, 5,
     ]
 
@@ -416,7 +423,8 @@ def test_url_attributes(iso):
                 u.pathname, u.search, u.hash, String(u), u.toJSON(), JSON.stringify({ u })];
     })()"""
     ) == [
-        "https://user:pw@example.com:8080/a/b?x=1&y=2#frag", "https://example.com:8080", "https:", "user", "pw",
+        "https://user:pw@example.com:8080/a/b?x=1&y=2#frag", "https://example.com:8080", "https:", "user",
+        "pw",
         "example.com:8080", "example.com", "8080", "/a/b", "?x=1&y=2", "#frag",
         "https://user:pw@example.com:8080/a/b?x=1&y=2#frag", "https://user:pw@example.com:8080/a/b?x=1&y=2#frag",
         '{"u":"https://user:pw@example.com:8080/a/b?x=1&y=2#frag"}',
@@ -432,7 +440,8 @@ def test_url_base_and_errors(iso):
     assert iso.eval("[URL.canParse('http://x'), URL.canParse('x'), URL.canParse('x', 'http://y/')]") == [
         True, False, True,
     ]
-    assert iso.eval("[URL.parse('x'), URL.parse('/p', 'http://y').href, URL.parse('http://z') instanceof URL]") == [
+    assert iso.eval("[URL.parse('x'), URL.parse('/p', 'http://y').href, URL.parse('http://z') instanceof"
+        " URL]") == [
         None, "http://y/p", True,
     ]
 
@@ -503,7 +512,8 @@ def test_url_search_params_methods(iso):
     assert iso.eval(
         """(() => {
         const p = new URLSearchParams('b=2&a=1&b=3&c=&a=0');
-        const out = [p.size, p.get('b'), p.getAll('b'), p.get('none'), p.has('c'), p.has('b', '3'), p.has('b', '4')];
+        const out = [p.size, p.get('b'), p.getAll('b'), p.get('none'), p.has('c'), p.has('b', '3'),
+            p.has('b', '4')];
         p.delete('b', '2');
         out.push(p.toString());
         p.set('a', 'x');
@@ -547,9 +557,11 @@ def test_url_search_params_serialization(iso):
 
 
 def test_url_brand_checks(iso):
-    assert error_name(iso, "Object.getOwnPropertyDescriptor(URL.prototype, 'href').get.call({})") == "TypeError"
+    getter = "Object.getOwnPropertyDescriptor(URL.prototype, 'href').get"
+    assert error_name(iso, f"{getter}.call({{}})") == "TypeError"
     assert error_name(iso, "URLSearchParams.prototype.get.call({}, 'a')") == "TypeError"
-    assert iso.eval("[Object.prototype.toString.call(new URL('http://x')), URL.length, URLSearchParams.length]") == [
+    assert iso.eval("[Object.prototype.toString.call(new URL('http://x')), URL.length,"
+        " URLSearchParams.length]") == [
         "[object URL]", 1, 0,
     ]
 
@@ -570,7 +582,8 @@ def test_get_random_values(iso):
     assert error_name(iso, "crypto.getRandomValues(new DataView(new ArrayBuffer(1)))") == "TypeMismatchError"
     assert error_name(iso, "crypto.getRandomValues(new Uint8Array(65537))") == "QuotaExceededError"
     assert error_name(iso, "crypto.getRandomValues([1])") == "TypeError"
-    assert error_name(iso, "const { getRandomValues } = crypto; getRandomValues(new Uint8Array(1))") == "TypeError"
+    unbound = "const { getRandomValues } = crypto; getRandomValues(new Uint8Array(1))"
+    assert error_name(iso, unbound) == "TypeError"
 
 
 def test_random_uuid(iso):
@@ -603,13 +616,15 @@ def test_hmac_import_sign_verify_export(iso):
     assert iso.eval(
         """(async () => {
         const enc = new TextEncoder();
-        const key = await crypto.subtle.importKey('raw', enc.encode('secret'), { name: 'HMAC', hash: 'SHA-256' },
+        const key = await crypto.subtle.importKey('raw', enc.encode('secret'), { name: 'HMAC',
+            hash: 'SHA-256' },
                                                   true, ['verify', 'sign', 'sign']);
         const sig = await crypto.subtle.sign('HMAC', key, enc.encode('msg'));
         const hex = Array.from(new Uint8Array(sig), (x) => x.toString(16).padStart(2, '0')).join('');
         const jwk = await crypto.subtle.exportKey('jwk', key);
         const raw = new Uint8Array(await crypto.subtle.exportKey('raw', key));
-        const again = await crypto.subtle.importKey('jwk', jwk, { name: 'HMAC', hash: { name: 'SHA-256' } }, false,
+        const again = await crypto.subtle.importKey('jwk', jwk, { name: 'HMAC', hash: { name: 'SHA-256' } },
+            false,
                                                     ['verify']);
         return [key.type, key.extractable, key.algorithm, key.usages, key.algorithm === key.algorithm,
                 Object.prototype.toString.call(key), key instanceof CryptoKey, hex,
@@ -633,49 +648,49 @@ def test_hmac_generate_key(iso):
     assert iso.eval(
         """(async () => {
         const k = await crypto.subtle.generateKey({ name: 'HMAC', hash: 'SHA-384' }, true, ['sign']);
-        const k2 = await crypto.subtle.generateKey({ name: 'HMAC', hash: 'SHA-1', length: 128 }, false, ['verify']);
-        return [k.algorithm, (await crypto.subtle.exportKey('raw', k)).byteLength, k2.algorithm.length, k2.usages];
+        const k2 = await crypto.subtle.generateKey({ name: 'HMAC', hash: 'SHA-1', length: 128 }, false,
+            ['verify']);
+        return [k.algorithm, (await crypto.subtle.exportKey('raw', k)).byteLength, k2.algorithm.length,
+            k2.usages];
     })()"""
     ) == [{"name": "HMAC", "length": 1024, "hash": {"name": "SHA-384"}}, 128, 128, ["verify"]]
+
+
+IMPORT = "await crypto.subtle.importKey"
+SHA1 = "{ name: 'HMAC', hash: 'SHA-1' }"
+KEY4 = "new Uint8Array(4)"
 
 
 @pytest.mark.parametrize(
     "code, name",
     [
-        ("await crypto.subtle.importKey('raw', new Uint8Array(4), { name: 'HMAC' }, true, ['sign'])", "TypeError"),
-        ("await crypto.subtle.importKey('raw', new Uint8Array(0), { name: 'HMAC', hash: 'SHA-1' }, true, ['sign'])",
+        (f"{IMPORT}('raw', {KEY4}, {{ name: 'HMAC' }}, true, ['sign'])", "TypeError"),
+        (f"{IMPORT}('raw', new Uint8Array(0), {SHA1}, true, ['sign'])", "DataError"),
+        (f"{IMPORT}('raw', {KEY4}, {SHA1}, true, ['encrypt'])", "SyntaxError"),
+        (f"{IMPORT}('raw', {KEY4}, {SHA1}, true, [])", "SyntaxError"),
+        (f"{IMPORT}('raw', {KEY4}, {SHA1}, true, ['bogus'])", "TypeError"),
+        (f"{IMPORT}('raw', {KEY4}, {{ name: 'HMAC', hash: 'MD5' }}, true, ['sign'])",
+         "NotSupportedError"),
+        (f"{IMPORT}('raw', {KEY4}, {{ name: 'AES-GCM' }}, true, ['encrypt'])", "NotSupportedError"),
+        (f"{IMPORT}('spki', {KEY4}, {SHA1}, true, ['sign'])", "NotSupportedError"),
+        (f"{IMPORT}('pem', {KEY4}, {SHA1}, true, ['sign'])", "TypeError"),
+        (f"{IMPORT}('raw', {KEY4}, {{ name: 'HMAC', hash: 'SHA-1', length: 16 }}, true, ['sign'])",
          "DataError"),
-        ("await crypto.subtle.importKey('raw', new Uint8Array(4), { name: 'HMAC', hash: 'SHA-1' }, true, ['encrypt'])",
-         "SyntaxError"),
-        ("await crypto.subtle.importKey('raw', new Uint8Array(4), { name: 'HMAC', hash: 'SHA-1' }, true, [])",
-         "SyntaxError"),
-        ("await crypto.subtle.importKey('raw', new Uint8Array(4), { name: 'HMAC', hash: 'SHA-1' }, true, ['bogus'])",
-         "TypeError"),
-        ("await crypto.subtle.importKey('raw', new Uint8Array(4), { name: 'HMAC', hash: 'MD5' }, true, ['sign'])",
-         "NotSupportedError"),
-        ("await crypto.subtle.importKey('raw', new Uint8Array(4), { name: 'AES-GCM' }, true, ['encrypt'])",
-         "NotSupportedError"),
-        ("await crypto.subtle.importKey('spki', new Uint8Array(4), { name: 'HMAC', hash: 'SHA-1' }, true, ['sign'])",
-         "NotSupportedError"),
-        ("await crypto.subtle.importKey('pem', new Uint8Array(4), { name: 'HMAC', hash: 'SHA-1' }, true, ['sign'])",
-         "TypeError"),
-        ("await crypto.subtle.importKey('raw', new Uint8Array(4), { name: 'HMAC', hash: 'SHA-1', length: 16 }, true,"
-         " ['sign'])", "DataError"),
-        ("await crypto.subtle.importKey('jwk', { kty: 'RSA', k: 'AAAA' }, { name: 'HMAC', hash: 'SHA-1' }, true,"
-         " ['sign'])", "DataError"),
-        ("await crypto.subtle.importKey('jwk', { kty: 'oct', k: 'AAAA', alg: 'HS256' },"
-         " { name: 'HMAC', hash: 'SHA-1' }, true, ['sign'])", "DataError"),
-        ("await crypto.subtle.importKey('jwk', { kty: 'oct', k: 'AAAA', ext: false },"
-         " { name: 'HMAC', hash: 'SHA-1' }, true, ['sign'])", "DataError"),
-        ("const k = await crypto.subtle.importKey('raw', new Uint8Array(4), { name: 'HMAC', hash: 'SHA-1' }, false,"
-         " ['sign']); await crypto.subtle.exportKey('raw', k)", "InvalidAccessError"),
-        ("const k = await crypto.subtle.importKey('raw', new Uint8Array(4), { name: 'HMAC', hash: 'SHA-1' }, true,"
-         " ['verify']); await crypto.subtle.sign('HMAC', k, new Uint8Array())", "InvalidAccessError"),
-        ("const k = await crypto.subtle.importKey('raw', new Uint8Array(4), { name: 'HMAC', hash: 'SHA-1' }, true,"
-         " ['sign']); await crypto.subtle.verify('HMAC', k, new Uint8Array(20), new Uint8Array())",
+        (f"{IMPORT}('jwk', {{ kty: 'RSA', k: 'AAAA' }}, {SHA1}, true, ['sign'])", "DataError"),
+        (f"{IMPORT}('jwk', {{ kty: 'oct', k: 'AAAA', alg: 'HS256' }}, {SHA1}, true, ['sign'])", "DataError"),
+        (f"{IMPORT}('jwk', {{ kty: 'oct', k: 'AAAA', ext: false }}, {SHA1}, true, ['sign'])", "DataError"),
+        (f"{IMPORT}('jwk', new Uint8Array(4), {SHA1}, true, ['sign'])", "TypeError"),
+        (f"const k = {IMPORT}('raw', {KEY4}, {SHA1}, false, ['sign']);"
+         " await crypto.subtle.exportKey('raw', k)",
+         "InvalidAccessError"),
+        (f"const k = {IMPORT}('raw', {KEY4}, {SHA1}, true, ['verify']);"
+         " await crypto.subtle.sign('HMAC', k, new Uint8Array())", "InvalidAccessError"),
+        (f"const k = {IMPORT}('raw', {KEY4}, {SHA1}, true, ['sign']);"
+         " await crypto.subtle.verify('HMAC', k, new Uint8Array(20), new Uint8Array())",
          "InvalidAccessError"),
         ("await crypto.subtle.sign('HMAC', {}, new Uint8Array())", "TypeError"),
-        ("await crypto.subtle.generateKey({ name: 'HMAC', hash: 'SHA-1', length: 0 }, true, ['sign'])",
+        ("await crypto.subtle.generateKey({ name: 'HMAC', hash: 'SHA-1', length: 0 }, true,"
+         " ['sign'])",
          "OperationError"),
         ("new CryptoKey()", "TypeError"),
         ("new SubtleCrypto()", "TypeError"),
@@ -711,7 +726,10 @@ def test_set_interval(iso):
     assert iso.eval(
         """new Promise((resolve) => {
         let n = 0;
-        const id = setInterval((step) => { n += step; if (n === 6) { clearInterval(id); setTimeout(() => resolve(n), 20); } },
+        const id = setInterval((step) => {
+            n += step;
+            if (n === 6) { clearInterval(id); setTimeout(() => resolve(n), 20); }
+        },
                                1, 2);
         })"""
     ) == 6
@@ -738,7 +756,8 @@ def test_structured_clone(iso):
     })()"""
     ) == [True, 2, True, True, 2, 5]
     assert error_name(iso, "structuredClone(() => 1)") == "DataCloneError"
-    assert iso.eval("(() => { try { structuredClone(Symbol()) } catch (e) { return [e instanceof DOMException, e.code]; } })()") == [
+    assert iso.eval("(() => { try { structuredClone(Symbol()) } catch (e) { return [e instanceof"
+        " DOMException, e.code]; } })()") == [
         True, 25,
     ]
     assert error_name(iso, "structuredClone()") == "TypeError"
@@ -752,7 +771,8 @@ def test_performance_and_navigator(iso):
     )
     assert res == ["number", True, True, True, "pyruntime", "[object Performance]"]
     assert iso.eval(
-        "(() => { const a = performance.now(); for (let i = 0; i < 1e5; i++); return performance.now() >= a; })()"
+        "(() => { const a = performance.now(); for (let i = 0; i < 1e5; i++); return performance.now() >="
+            " a; })()"
     ) is True
 
 
@@ -787,7 +807,8 @@ def test_console_levels(logged):
 def test_console_format_specifiers(logged):
     iso, lines = logged
     iso.eval(
-        "console.log('%s|%d|%i|%f|%j|%%|%c|%o|%O', 'str', 42.5, 42.5, '1.5', { a: [1] }, 'color: red', [1], { b: 2 },"
+        "console.log('%s|%d|%i|%f|%j|%%|%c|%o|%O', 'str', 42.5, 42.5, '1.5', { a: [1] }, 'color: red', [1],"
+            " { b: 2 },"
         " 'extra', 7)"
     )
     assert lines == [("log", "str|42.5|42|1.5|{\"a\":[1]}|%||[ 1 ]|{ b: 2 } extra 7")]
@@ -821,15 +842,18 @@ def test_console_inspect_values(logged):
 
 def test_console_long_objects_break_lines(logged):
     iso, lines = logged
-    iso.eval("console.log({ alpha: 'aaaaaaaaaaaaaaaaaaaa', beta: 'bbbbbbbbbbbbbbbbbbbb', gamma: 'cccccccccccccccccccc' })")
+    iso.eval("console.log({ alpha: 'aaaaaaaaaaaaaaaaaaaa', beta: 'bbbbbbbbbbbbbbbbbbbb', gamma:"
+        " 'cccccccccccccccccccc' })")
     assert lines[0][1] == (
-        "{\n  alpha: 'aaaaaaaaaaaaaaaaaaaa',\n  beta: 'bbbbbbbbbbbbbbbbbbbb',\n  gamma: 'cccccccccccccccccccc'\n}"
+        "{\n  alpha: 'aaaaaaaaaaaaaaaaaaaa',\n  beta: 'bbbbbbbbbbbbbbbbbbbb',\n  gamma:"
+            " 'cccccccccccccccccccc'\n}"
     )
 
 
 def test_console_errors_show_stack(logged):
     iso, lines = logged
-    iso.eval("function thrower() { return new TypeError('bad'); } console.log(thrower()); console.log({ e: thrower() })")
+    iso.eval("function thrower() { return new TypeError('bad'); } console.log(thrower()); console.log({ e:"
+        " thrower() })")
     first = lines[0][1].split("\n")
     assert first[0] == "TypeError: bad"
     assert "at thrower" in first[1]
@@ -959,7 +983,8 @@ def test_urlpattern_modifiers_and_options(iso):
         const opt = new URLPattern({ pathname: '/foo/:bar?' });
         const plus = new URLPattern({ pathname: '/files/:path+' });
         const ci = new URLPattern({ pathname: '/FOO' }, { ignoreCase: true });
-        return [opt.test({ pathname: '/foo' }), opt.test({ pathname: '/foo/' }), 'bar' in opt.exec({ pathname: '/foo' }).pathname.groups,
+        return [opt.test({ pathname: '/foo' }), opt.test({ pathname: '/foo/' }),
+            'bar' in opt.exec({ pathname: '/foo' }).pathname.groups,
                 plus.exec({ pathname: '/files/a/b' }).pathname.groups.path, plus.test({ pathname: '/files' }),
                 ci.test({ pathname: '/foo' }), new URLPattern({ pathname: '/foo/(.*)' }).pathname,
                 new URLPattern('http://example.com:80/').port];
@@ -969,8 +994,10 @@ def test_urlpattern_modifiers_and_options(iso):
 
 @pytest.mark.parametrize(
     "code",
-    ["new URLPattern('/relative')", "new URLPattern({ pathname: '/:' })", "new URLPattern({ pathname: '/(' })",
-     "new URLPattern({ pathname: '/:a/:a' })", "new URLPattern('data:foobar')", "new URLPattern('(café)://foo')",
+    ["new URLPattern('/relative')", "new URLPattern({ pathname: '/:' })", "new URLPattern({ pathname: '/('"
+        " })",
+     "new URLPattern({ pathname: '/:a/:a' })", "new URLPattern('data:foobar')", "new"
+         " URLPattern('(café)://foo')",
      "new URLPattern({ pathname: '/x' }, 'https://example.com')"],
 )
 def test_urlpattern_errors(iso, code):
