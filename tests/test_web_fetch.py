@@ -668,3 +668,15 @@ def test_respond_with_after_dispatch_is_invalid_state(fresh):
     assert internal_call(fresh, "dispatchFetch", "GET", "https://x/", [], None, {})[3] == b"first"
     fresh.run_loop()
     assert fresh.eval("[globalThis.twice, globalThis.late]") == ["InvalidStateError", "InvalidStateError"]
+
+
+def test_console_shows_fetch_objects_readably():
+    lines = []
+    iso = pyruntime.Isolate(console=lambda level, text: lines.append(text))
+    try:
+        iso.eval("""console.log(new Headers({ a: "1" }), new Blob(["ab"], { type: "t/x" }), new ReadableStream());
+                    console.log(new Response(null, { status: 204 }))""")
+    finally:
+        iso.close()
+    assert lines[0] == "Headers { 'a' => '1' } Blob { size: 2, type: 't/x' } ReadableStream { locked: false, state: 'readable' }"
+    assert "status: 204" in lines[1] and "body: null" in lines[1]

@@ -1911,6 +1911,19 @@ class TextDecoderStream {
   }
 }
 
+// How console.log shows objects: `inspect(fields)` formats a field record.
+internal.defineInspect = function defineInspect(ctor, fields) {
+  Object.defineProperty(ctor.prototype, internal.inspectCustom, {
+    value(inspect) {
+      return `${ctor.name} ${inspect(fields(this), { depthOffset: 0 })}`;
+    },
+    writable: true,
+    configurable: true,
+  });
+};
+internal.defineInspect(ReadableStream, (o) => ({ locked: rsLocked(readableRecordOf(o)), state: readableRecordOf(o).state }));
+internal.defineInspect(WritableStream, (o) => ({ locked: wsLocked(writableRecordOf(o)), state: writableRecordOf(o).state }));
+
 for (const ctor of [
   ReadableStream,
   ReadableStreamDefaultReader,

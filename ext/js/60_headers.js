@@ -205,6 +205,14 @@ class Headers {
 }
 
 internal.setToStringTag(Headers);
+Object.defineProperty(Headers.prototype, internal.inspectCustom, {
+  value(inspect) {
+    const pairs = internal.sortedHeaders(this);
+    return pairs.length === 0 ? "Headers {}" : `Headers { ${pairs.map(([k, v]) => `${inspect(k)} => ${inspect(v)}`).join(", ")} }`;
+  },
+  writable: true,
+  configurable: true,
+});
 internal.definePairIterable(Headers, "Headers", headersOf, (h) => internal.sortedHeaders(h));
 
 // Fills headers from HeadersInit: a sequence of [name, value] pairs (including another

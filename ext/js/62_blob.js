@@ -188,5 +188,7 @@ class File extends Blob {
 }
 
 internal.setToStringTag(Blob);
+internal.defineInspect(Blob, (b) => ({ size: b.size, type: b.type }));
+internal.defineInspect(File, (f) => ({ name: f.name, size: f.size, type: f.type, lastModified: f.lastModified }));
 internal.setToStringTag(File);
 internal.defineGlobals({ Blob, File });

@@ -93,5 +93,13 @@ class FormData {
 }
 
 internal.setToStringTag(FormData);
+Object.defineProperty(FormData.prototype, internal.inspectCustom, {
+  value(inspect) {
+    const entries = internal.formDataEntries(this);
+    return entries.length === 0 ? "FormData {}" : `FormData { ${entries.map(([k, v]) => `${inspect(k)} => ${inspect(v)}`).join(", ")} }`;
+  },
+  writable: true,
+  configurable: true,
+});
 internal.definePairIterable(FormData, "FormData", formDataOf, (fd) => internal.formDataEntries(fd));
 internal.defineGlobals({ FormData });

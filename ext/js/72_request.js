@@ -243,5 +243,14 @@ class Request {
 }
 
 internal.setToStringTag(Request);
+internal.defineInspect(Request, (r) => ({
+  method: r.method,
+  url: r.url,
+  headers: r.headers,
+  body: r.body,
+  bodyUsed: r.bodyUsed,
+  redirect: r.redirect,
+  signal: r.signal,
+}));
 internal.defineBodyMixin(Request, stateOf);
 internal.defineGlobals({ Request });

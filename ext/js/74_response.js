@@ -159,5 +159,16 @@ internal.createResponse = function createResponse({ status, statusText, headers,
 };
 
 internal.setToStringTag(Response);
+internal.defineInspect(Response, (r) => ({
+  status: r.status,
+  statusText: r.statusText,
+  ok: r.ok,
+  headers: r.headers,
+  body: r.body,
+  bodyUsed: r.bodyUsed,
+  redirected: r.redirected,
+  type: r.type,
+  url: r.url,
+}));
 internal.defineBodyMixin(Response, stateOf);
 internal.defineGlobals({ Response });
