@@ -36,7 +36,8 @@ RUNNER = r"""
         }
         const result = run();
         if ("expected" in s && !same(result === undefined ? null : result, s.expected)) {
-          throw new Error(`${s.call}(${JSON.stringify(s.args || [])}) gave ${JSON.stringify(result)}, expected ${JSON.stringify(s.expected)}`);
+          const call = `${s.call}(${JSON.stringify(s.args || [])})`;
+          throw new Error(`${call} gave ${JSON.stringify(result)}, expected ${JSON.stringify(s.expected)}`);
         }
       }
       passed++;

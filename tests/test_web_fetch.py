@@ -122,9 +122,11 @@ def test_pipe_to_propagates_errors_both_ways(iso):
     assert run(iso, """
         let aborted, canceled;
         const bad = new ReadableStream({ start(c) { c.error(new Error("src")); } });
-        const r1 = await bad.pipeTo(new WritableStream({ abort(e) { aborted = e.message; } })).catch((e) => e.message);
+        const r1 = await bad.pipeTo(new WritableStream({ abort(e) { aborted = e.message; } }))
+          .catch((e) => e.message);
         const src = new ReadableStream({ pull(c) { c.enqueue(1); }, cancel(e) { canceled = e.message; } });
-        const r2 = await src.pipeTo(new WritableStream({ write() { throw new Error("sink"); } })).catch((e) => e.message);
+        const r2 = await src.pipeTo(new WritableStream({ write() { throw new Error("sink"); } }))
+          .catch((e) => e.message);
         return [r1, aborted, r2, canceled];
     """) == ["src", "src", "sink", "sink"]
 
@@ -132,7 +134,8 @@ def test_pipe_to_propagates_errors_both_ways(iso):
 def test_pipe_to_honours_abort_signal(iso):
     assert run(iso, """
         const ac = new AbortController();
-        const src = new ReadableStream({ pull: (c) => new Promise((r) => setTimeout(() => { try { c.enqueue(1); } catch {} r(); }, 2)) });
+        const tick = (c) => new Promise((r) => setTimeout(() => { try { c.enqueue(1); } catch {} r(); }, 2));
+        const src = new ReadableStream({ pull: tick });
         const p = src.pipeTo(new WritableStream(), { signal: ac.signal });
         setTimeout(() => ac.abort(new Error("stop")), 10);
         return await p.catch((e) => e.message);
@@ -175,7 +178,8 @@ def test_text_encoder_and_decoder_streams(iso):
 def test_stream_brand_checks_and_tags(iso):
     assert run(iso, """
         const tags = [new ReadableStream(), new WritableStream(), new TransformStream(),
-                      new CountQueuingStrategy({ highWaterMark: 1 })].map((o) => Object.prototype.toString.call(o));
+                      new CountQueuingStrategy({ highWaterMark: 1 })]
+          .map((o) => Object.prototype.toString.call(o));
         let err;
         try { ReadableStream.prototype.getReader.call({}); } catch (e) { err = e.name; }
         let ctor;
@@ -220,7 +224,10 @@ def test_byte_stream_byob_reader(iso):
 
 def test_byte_stream_queue_feeds_byob_reads_with_min(iso):
     assert run(iso, """
-        const rs = new ReadableStream({ type: "bytes", start(c) { c.enqueue(new Uint8Array([1, 2, 3, 4, 5])); c.close(); } });
+        const rs = new ReadableStream({
+          type: "bytes",
+          start(c) { c.enqueue(new Uint8Array([1, 2, 3, 4, 5])); c.close(); },
+        });
         const r = rs.getReader({ mode: "byob" });
         const a = await r.read(new Uint8Array(2));
         const b = await r.read(new Uint8Array(4), { min: 1 });
@@ -269,7 +276,8 @@ def test_blob_parts_type_and_slicing(iso):
     assert run(iso, """
         const b = new Blob(["ab", new Uint8Array([67]), new Blob(["d"])], { type: "Text/Plain" });
         return [b.size, b.type, await b.text(), await b.slice(-2).text(), b.slice(1, 2, "X/Y").type,
-                [...await b.bytes()], (await b.arrayBuffer()).byteLength, new Blob([], { type: "\u00e9" }).type];
+                [...await b.bytes()], (await b.arrayBuffer()).byteLength,
+                new Blob([], { type: "\u00e9" }).type];
     """) == [4, "text/plain", "abCd", "Cd", "x/y", [97, 98, 67, 100], 4, ""]
 
 
@@ -289,7 +297,8 @@ def test_form_data_entries(iso):
         fd.append("b", new Blob(["z"], { type: "x/y" }));
         fd.append("c", new File(["q"], "orig.txt"), "renamed.txt");
         fd.append("a", "2");
-        const got = [fd.get("a"), fd.getAll("a"), fd.get("b").name, fd.get("b").type, fd.get("c").name, fd.has("z")];
+        const got = [fd.get("a"), fd.getAll("a"), fd.get("b").name, fd.get("b").type, fd.get("c").name,
+                     fd.has("z")];
         fd.set("a", "3");
         fd.delete("b");
         return [got, [...fd].map(([k, v]) => [k, typeof v === "string" ? v : v.name])];
@@ -466,13 +475,15 @@ def test_form_data_round_trip_through_multipart(iso):
         const fd = new FormData();
         fd.append("text", "line1\\nline2");
         fd.append("q\\"name", "v");
-        fd.append("file", new Blob([new Uint8Array([0, 255, 13, 10])], { type: "application/x-bin" }), "a\\"b.bin");
+        const bin = new Blob([new Uint8Array([0, 255, 13, 10])], { type: "application/x-bin" });
+        fd.append("file", bin, "a\\"b.bin");
         const r = new Response(fd);
         const type = r.headers.get("content-type");
         const parsed = await r.clone().formData();
         const file = parsed.get("file");
         const raw = await r.text();
-        return [/^multipart\\/form-data; boundary=[-\\w]+$/.test(type), parsed.get("text"), parsed.get('q"name'),
+        return [/^multipart\\/form-data; boundary=[-\\w]+$/.test(type), parsed.get("text"),
+                parsed.get('q"name'),
                 file.name, file.type, [...await file.bytes()], raw.includes('filename="a%22b.bin"')];
     """) == [True, "line1\r\nline2", "v", 'a"b.bin', "application/x-bin", [0, 255, 13, 10], True]
 
@@ -481,15 +492,19 @@ def test_form_data_parsing(iso):
     assert run(iso, """
         const urlencoded = await new Response("a=1&b=%C3%A9+x", {
           headers: { "content-type": "application/x-www-form-urlencoded" } }).formData();
-        const body = '--XyZ\\r\\nContent-Disposition: form-data; name="f"; filename="t.txt"\\r\\n\\r\\nhello\\r\\n'
+        const body = '--XyZ\\r\\nContent-Disposition: form-data; name="f"; filename="t.txt"\\r\\n'
+          + '\\r\\nhello\\r\\n'
           + '--XyZ\\r\\nContent-Disposition: form-data; name="n"\\r\\n\\r\\nv\\r\\n--XyZ--\\r\\n';
-        const multi = await new Response(body, { headers: { "content-type": 'multipart/form-data; boundary="XyZ"' } }).formData();
-        return [[...urlencoded], multi.get("f").name, multi.get("f").type, await multi.get("f").text(), multi.get("n")];
+        const type = 'multipart/form-data; boundary="XyZ"';
+        const multi = await new Response(body, { headers: { "content-type": type } }).formData();
+        const f = multi.get("f");
+        return [[...urlencoded], f.name, f.type, await f.text(), multi.get("n")];
     """) == [[["a", "1"], ["b", "\u00e9 x"]], "t.txt", "text/plain", "hello", "v"]
 
 
 def test_form_data_rejects_other_content_types(iso):
-    name, message = error_of(iso, "await new Response('x', { headers: { 'content-type': 'text/plain' } }).formData()")
+    name, message = error_of(
+        iso, "await new Response('x', { headers: { 'content-type': 'text/plain' } }).formData()")
     assert name == "TypeError"
     assert "multipart/form-data" in message and "text/plain" in message
     assert error_of(iso, "await new Response('garbage', { headers: { 'content-type': "
@@ -510,10 +525,12 @@ def test_fetch_uses_the_host_operation():
     iso = pyruntime.Isolate(op_handler=handler)
     try:
         result = run(iso, """
-            const r = await fetch("https://example.com/start", { method: "POST", body: "ping", headers: { "x-y": "z" } });
+            const init = { method: "POST", body: "ping", headers: { "x-y": "z" } };
+            const r = await fetch("https://example.com/start", init);
             let immutable;
             try { r.headers.set("a", "b"); } catch (e) { immutable = e.name; }
-            return [r.status, r.statusText, await r.text(), r.url, r.redirected, r.headers.getSetCookie(), immutable];
+            return [r.status, r.statusText, await r.text(), r.url, r.redirected, r.headers.getSetCookie(),
+                    immutable];
         """)
     finally:
         iso.close()
@@ -545,7 +562,8 @@ def test_fetch_failure_is_type_error_with_cause(iso):
 
 def test_fetch_honours_abort_signal(iso):
     assert run(iso, """
-        const before = await fetch("https://x/", { signal: AbortSignal.abort(new Error("early")) }).catch((e) => e.message);
+        const before = await fetch("https://x/", { signal: AbortSignal.abort(new Error("early")) })
+          .catch((e) => e.message);
         const ac = new AbortController();
         const p = fetch("https://x/", { signal: ac.signal });
         ac.abort();
@@ -596,7 +614,8 @@ export default {
 def test_module_worker_dispatch(fresh):
     load_module(fresh, MODULE)
     status, text, headers, body = internal_call(
-        fresh, "dispatchFetch", "POST", "https://app.test/echo", [["X-In", "yes"]], b"payload", {"NAME": "env"})
+        fresh, "dispatchFetch", "POST", "https://app.test/echo", [["X-In", "yes"]], b"payload",
+        {"NAME": "env"})
     assert [status, text, body] == [201, "Made", b"POST payload env"]
     assert headers == [["x-in", "yes"], ["content-type", "text/plain;charset=UTF-8"]]
     assert internal_call(fresh, "dispatchFetch", "GET", "https://app.test/stream", [], None, {})[3] == b"ab"
@@ -604,7 +623,8 @@ def test_module_worker_dispatch(fresh):
 
 def test_module_worker_wait_until(fresh):
     load_module(fresh, MODULE)
-    assert internal_call(fresh, "dispatchFetch", "GET", "https://app.test/later", [], None, {}) == [204, "", [], None]
+    result = internal_call(fresh, "dispatchFetch", "GET", "https://app.test/later", [], None, {})
+    assert result == [204, "", [], None]
     assert fresh.eval("globalThis.later") is None
     internal_call(fresh, "pendingWaitUntil")
     assert fresh.eval("globalThis.later") == "ran"
@@ -640,7 +660,8 @@ def test_service_worker_fetch_event(fresh):
         addEventListener("fetch", (event) => {
           const ok = event instanceof FetchEvent && event.request instanceof Request;
           event.waitUntil(Promise.resolve());
-          event.respondWith((async () => new Response(`${ok} ${event.request.method} ${await event.request.text()}`))());
+          const { method } = event.request;
+          event.respondWith((async () => new Response(`${ok} ${method} ${await event.request.text()}`))());
         });
     """)
     result = internal_call(fresh, "dispatchFetch", "PUT", "https://sw.test/", [], b"data", {})
@@ -662,7 +683,9 @@ def test_respond_with_after_dispatch_is_invalid_state(fresh):
         addEventListener("fetch", (e) => {
           e.respondWith(new Response("first"));
           try { e.respondWith(new Response("second")); } catch (err) { globalThis.twice = err.name; }
-          setTimeout(() => { try { e.respondWith(new Response("x")); } catch (err) { globalThis.late = err.name; } });
+          setTimeout(() => {
+            try { e.respondWith(new Response("x")); } catch (err) { globalThis.late = err.name; }
+          });
         });
     """)
     assert internal_call(fresh, "dispatchFetch", "GET", "https://x/", [], None, {})[3] == b"first"
@@ -674,9 +697,11 @@ def test_console_shows_fetch_objects_readably():
     lines = []
     iso = pyruntime.Isolate(console=lambda level, text: lines.append(text))
     try:
-        iso.eval("""console.log(new Headers({ a: "1" }), new Blob(["ab"], { type: "t/x" }), new ReadableStream());
+        iso.eval("""console.log(new Headers({ a: "1" }), new Blob(["ab"], { type: "t/x" }),
+                                new ReadableStream());
                     console.log(new Response(null, { status: 204 }))""")
     finally:
         iso.close()
-    assert lines[0] == "Headers { 'a' => '1' } Blob { size: 2, type: 't/x' } ReadableStream { locked: false, state: 'readable' }"
+    assert lines[0] == ("Headers { 'a' => '1' } Blob { size: 2, type: 't/x' }"
+                        " ReadableStream { locked: false, state: 'readable' }")
     assert "status: 204" in lines[1] and "body: null" in lines[1]
