@@ -4,6 +4,7 @@ V8 isolates with hard time, CPU and memory limits (`Isolate`), Workers-style app
 over HTTP, and a CLI (`python -m pyruntime serve|run|repl`).
 """
 
+from .app import WorkerApp
 from .errors import (
     Error,
     IsolateClosed,
@@ -24,4 +25,5 @@ __all__ = [
     "MemoryLimitExceeded",
     "TimeLimitExceeded",
     "UnsettledPromise",
+    "WorkerApp",
 ]

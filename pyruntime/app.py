@@ -1,0 +1,302 @@
+"""`WorkerApp`: an ASGI application serving one worker script from a pool of isolates.
+
+It is public API: mount it inside a Starlette or FastAPI app, or let `serve` route to it.
+Failures are answers: limits give 503 naming the limit, JS errors 500, and response
+bodies never carry stack traces or host paths (the JSON log has them).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+import uuid
+from collections.abc import Awaitable, Callable, MutableMapping
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from . import metrics
+from .config import AppConfig, AppLimits
+from .errors import Error, IsolateClosed, JSError, MemoryLimitExceeded, TimeLimitExceeded
+from .logs import JsonLogger
+from .pool import IsolatePool, PoolClosed, PoolFull
+from .worker import HttpResult, WorkerIsolate, WorkerScript, load_script
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+# Incoming X-Request-ID values are reused only if they look like an id: nothing to inject into logs.
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
+# Headers the ASGI server owns; the app's values would contradict the body we send.
+_HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "content-length", "upgrade"}
+_LIMIT_MESSAGES = {
+    "timeout": "the request exceeded its time limit",
+    "cpu": "the request exceeded its CPU time limit",
+    "memory": "the request exceeded its memory limit",
+}
+
+
+class _Answer(Exception):
+    """A response decided before or instead of running the app (413, 503, 500)."""
+
+    def __init__(self, status: int, text: str, headers: tuple[tuple[str, str], ...] = ()) -> None:
+        super().__init__(text)
+        self.status = status
+        self.text = text
+        self.headers = headers
+
+
+class _Disconnected(Exception):
+    """The client went away before its request body arrived."""
+
+
+def request_id_from(headers: list[tuple[bytes, bytes]]) -> str:
+    """The client's X-Request-ID when well-formed, else a new random id."""
+    for name, value in headers:
+        if name.lower() == b"x-request-id":
+            text = value.decode("latin-1").strip()
+            if _REQUEST_ID.match(text):
+                return text
+    return uuid.uuid4().hex
+
+
+class WorkerApp:
+    """ASGI app for one worker script (module or service-worker syntax).
+
+    The isolate pool starts at ASGI lifespan startup, at `await startup()`, or lazily at
+    the first request (mounted sub-apps get no lifespan events from Starlette).
+    """
+
+    def __init__(self, script: str | Path, *, name: str | None = None, env: dict[str, Any] | None = None,
+                 limits: AppLimits | None = None, pool_size: int | None = None, max_queue: int = 64,
+                 logger: JsonLogger | None = None) -> None:
+        path = Path(script).resolve()
+        self.config = AppConfig(name=name or path.stem, script=path, env=dict(env or {}),
+                                limits=limits or AppLimits(), pool_size=pool_size, max_queue=max_queue)
+        self._env = self.config.resolved_env()
+        self.logger = logger or JsonLogger()
+        self._pool: IsolatePool | None = None
+        self._start_lock = asyncio.Lock()
+        metrics.register_app(self.name)
+
+    @classmethod
+    def from_config(cls, config: AppConfig, logger: JsonLogger) -> WorkerApp:
+        app = cls(config.script, name=config.name, limits=config.limits, pool_size=config.pool_size,
+                  max_queue=config.max_queue, logger=logger)
+        app.config = config
+        app._env = config.resolved_env()
+        return app
+
+    @property
+    def name(self) -> str:
+        return self.config.name
+
+    @property
+    def pool(self) -> IsolatePool | None:
+        return self._pool
+
+    def watched_files(self) -> list[Path]:
+        """The entry script and every module it imports, as last loaded."""
+        if self._pool is None:
+            return [self.config.script]
+        root = self._pool.script.path.parent
+        return [root / name for name in self._pool.script.sources]
+
+    async def startup(self) -> None:
+        """Loads the script into a pool of warm isolates; raises if the script fails to load."""
+        async with self._start_lock:
+            if self._pool is None:
+                self._pool = await self._new_pool()
+                self._log_loaded(reload=False)
+
+    async def shutdown(self) -> None:
+        """Disposes the isolates; busy ones go as their requests finish."""
+        if self._pool is not None:
+            self._pool.retire("shutdown")
+
+    async def reload(self) -> bool:
+        """Loads the script anew; on failure logs why and keeps the old version serving."""
+        try:
+            pool = await self._new_pool()
+        except (Error, OSError) as exc:
+            self.logger.emit("error", "reload_failed", app=self.name, message=str(exc),
+                             stack=getattr(exc, "stack", None))
+            return False
+        old, self._pool = self._pool, pool
+        if old is not None:
+            old.retire("reload")
+        self._log_loaded(reload=True)
+        return True
+
+    async def _new_pool(self) -> IsolatePool:
+        script: WorkerScript = await asyncio.to_thread(load_script, self.config.script)
+        pool = IsolatePool(self.name, script, env=self._env, limits=self.config.limits.worker_limits(),
+                           size=self.config.pool_size, max_queue=self.config.max_queue, logger=self.logger)
+        await pool.start()
+        return pool
+
+    def _log_loaded(self, *, reload: bool) -> None:
+        assert self._pool is not None
+        self.logger.emit("info", "app_loaded", app=self.name, script=self._pool.script.path.name,
+                         kind=self._pool.script.kind, isolates=self._pool.size, reload=reload or None)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+        elif scope["type"] == "http":
+            await self._http(scope, receive, send)
+        else:  # websockets are not supported: refuse the handshake
+            await send({"type": "websocket.close", "code": 1003})
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                try:
+                    await self.startup()
+                except Exception as exc:
+                    await send({"type": "lifespan.startup.failed", "message": str(exc)})
+                    return
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await self.shutdown()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        started = time.perf_counter()
+        request_id = request_id_from(scope["headers"])
+        head = scope["method"] == "HEAD"
+        cpu_ms: float | None = None
+        try:
+            body = await self._read_body(scope, receive)
+            if self._pool is None:
+                await self._start_for_request(request_id)
+            pool = self._pool
+            assert pool is not None
+            isolate = await self._acquire(pool)
+            try:
+                result = await self._run(isolate, scope, body, request_id)
+                cpu_ms = result.cpu_ms
+                await _send(send, result.status, result.headers, result.body, request_id, head)
+                self._log_request(scope, result.status, started, request_id, cpu_ms)
+                await self._wait_until(isolate, request_id)
+            finally:
+                pool.release(isolate)
+        except _Answer as answer:
+            headers = [("content-type", "text/plain; charset=utf-8"), *answer.headers]
+            await _send(send, answer.status, headers, (answer.text + "\n").encode(), request_id, head)
+            self._log_request(scope, answer.status, started, request_id, cpu_ms)
+        except _Disconnected:
+            self._log_request(scope, 499, started, request_id, cpu_ms)  # nginx's "client closed request"
+
+    async def _acquire(self, pool: IsolatePool) -> WorkerIsolate:
+        """An isolate from the pool; a refusal becomes 503 with Retry-After."""
+        try:
+            return await pool.acquire()
+        except PoolFull as exc:
+            self.logger.emit("warn", "queue_full", app=self.name, message=str(exc))
+            raise _Answer(503, "Service Unavailable: the app is busy, retry later",
+                          (("retry-after", "1"),)) from None
+        except PoolClosed:
+            raise _Answer(503, "Service Unavailable: the app is shutting down",
+                          (("retry-after", "1"),)) from None
+
+    async def _start_for_request(self, request_id: str) -> None:
+        try:
+            await self.startup()
+        except (Error, OSError) as exc:
+            self.logger.emit("error", "error", app=self.name, request_id=request_id,
+                             message=f"cannot load the app: {exc}", stack=getattr(exc, "stack", None))
+            raise _Answer(500, "Internal Server Error: the app failed to load") from None
+
+    async def _read_body(self, scope: Scope, receive: Receive) -> bytes | None:
+        limit = int(self.config.limits.max_body_mb * 1024 * 1024)
+        too_large = _Answer(413, f"Payload Too Large: the limit is {self.config.limits.max_body_mb:g} MB")
+        for name, value in scope["headers"]:
+            if name.lower() == b"content-length" and value.isdigit() and int(value) > limit:
+                raise too_large
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                raise _Disconnected
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > limit:
+                raise too_large
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        return b"".join(chunks) if size else None
+
+    async def _run(self, isolate: WorkerIsolate, scope: Scope, body: bytes | None,
+                   request_id: str) -> HttpResult:
+        headers = [(n.decode("latin-1"), v.decode("latin-1")) for n, v in scope["headers"]]
+        try:
+            return await isolate.fetch(scope["method"], _url(scope), headers, body,
+                                       console=self.logger.console_sink(self.name, request_id))
+        except TimeLimitExceeded as exc:
+            limit = "timeout" if exc.limit == "total" else exc.limit  # metrics know timeout, cpu, memory
+            raise self._limit(request_id, limit, str(exc)) from None
+        except (MemoryLimitExceeded, IsolateClosed) as exc:
+            raise self._limit(request_id, "memory", str(exc)) from None
+        except JSError as exc:
+            self.logger.emit("error", "error", app=self.name, request_id=request_id, name=exc.name,
+                             message=exc.message, stack=exc.stack)
+            raise _Answer(500, "Internal Server Error") from None
+        except (Error, TypeError) as exc:  # unsettled handler promise, unconvertible result
+            self.logger.emit("error", "error", app=self.name, request_id=request_id,
+                             name=type(exc).__name__, message=str(exc))
+            raise _Answer(500, "Internal Server Error") from None
+
+    def _limit(self, request_id: str, limit: str, detail: str) -> _Answer:
+        metrics.LIMIT_EXCEEDED.labels(self.name, limit).inc()
+        self.logger.emit("warn", "limit_exceeded", app=self.name, request_id=request_id, limit=limit,
+                         message=detail)
+        return _Answer(503, f"Service Unavailable: {_LIMIT_MESSAGES[limit]} ({limit})")
+
+    async def _wait_until(self, isolate: WorkerIsolate, request_id: str) -> None:
+        """Runs `ctx.waitUntil` work after the response is sent; its failures only reach the log."""
+        try:
+            await isolate.wait_until(console=self.logger.console_sink(self.name, request_id))
+        except (Error, TypeError) as exc:
+            self.logger.emit("error", "error", app=self.name, request_id=request_id, phase="waitUntil",
+                             name=getattr(exc, "name", type(exc).__name__), message=str(exc),
+                             stack=getattr(exc, "stack", None))
+
+    def _log_request(self, scope: Scope, status: int, started: float, request_id: str,
+                     cpu_ms: float | None) -> None:
+        duration = time.perf_counter() - started
+        metrics.REQUESTS.labels(self.name, str(status)).inc()
+        metrics.DURATION.labels(self.name).observe(duration)
+        self.logger.emit("info", "request", app=self.name, request_id=request_id, method=scope["method"],
+                         path=scope["path"], status=status, duration_ms=round(duration * 1000, 3),
+                         cpu_ms=round(cpu_ms, 3) if cpu_ms is not None else None)
+
+
+async def _send(send: Send, status: int, headers: list[tuple[str, str]] | tuple[tuple[str, str], ...],
+                body: bytes, request_id: str, head: bool) -> None:
+    raw = [(n.lower().encode("latin-1"), v.encode("latin-1")) for n, v in headers
+           if n.lower() not in _HOP_BY_HOP and n.lower() != "x-request-id"]
+    raw.append((b"content-length", str(len(body)).encode()))
+    raw.append((b"x-request-id", request_id.encode()))
+    await send({"type": "http.response.start", "status": status, "headers": raw})
+    await send({"type": "http.response.body", "body": b"" if head else body})
+
+
+def _url(scope: Scope) -> str:
+    """The URL the client asked for. ASGI keeps the full path in `path` even under a mount prefix."""
+    host = next((v.decode("latin-1") for n, v in scope["headers"] if n == b"host"), None)
+    if host is None:
+        server = scope.get("server") or ("localhost", None)
+        host = f"{server[0]}:{server[1]}" if server[1] else server[0]
+    raw_path = scope.get("raw_path")
+    path = raw_path.decode("latin-1") if raw_path else quote(scope["path"])
+    query = scope.get("query_string", b"").decode("latin-1")
+    return f"{scope.get('scheme', 'http')}://{host}{path}{'?' + query if query else ''}"
+

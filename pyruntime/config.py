@@ -1,0 +1,289 @@
+"""Server configuration: a TOML file (`pyruntime.toml`) or the `serve` command's flags.
+
+Errors name the file, the key and the problem, and are raised at start, before anything
+is served: a typo in a limit must not surface as a 500 at the first request.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import Error
+from .isolate import MIN_MEMORY_LIMIT_MB
+from .worker import Limits
+
+_NAME_RULE = "letters, digits, '_', '.', '-'"
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+_HOST = re.compile(r"^(\*\.)?[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$")
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+class ConfigError(Error):
+    """The configuration is invalid; the message names the file and key."""
+
+
+@dataclass(frozen=True)
+class AppLimits:
+    """Per-request limits of one app. A time limit of None is disabled."""
+
+    timeout_ms: float | None = 50
+    cpu_limit_ms: float | None = 50
+    memory_limit_mb: int = 128
+    request_timeout_s: float = 30.0
+    max_body_mb: float = 10.0
+
+    def worker_limits(self) -> Limits:
+        return Limits(timeout_ms=self.timeout_ms, cpu_limit_ms=self.cpu_limit_ms,
+                      memory_limit_mb=self.memory_limit_mb, request_timeout_s=self.request_timeout_s)
+
+
+@dataclass(frozen=True)
+class Route:
+    """Where an app is served: a path pattern ("/api/*" or "/exact"), optionally on a host."""
+
+    host: str | None
+    path: str
+    prefix: bool
+
+    @classmethod
+    def parse(cls, text: str) -> Route:
+        """"/api/*", "example.com", "*.example.com", "example.com/api/*"; raises ValueError."""
+        host, slash, path = text.partition("/")
+        path = slash + path if slash else "/*"
+        if host:
+            host = host.lower()
+            if not _HOST.match(host):
+                raise ValueError(f"invalid host name {host!r}")
+        prefix = path.endswith("/*")
+        if prefix:
+            path = path[:-2]
+        if "*" in path or not path.startswith("/") and path:
+            raise ValueError(f"invalid path pattern in {text!r}: use '/prefix/*' or an exact '/path'")
+        return cls(host or None, path, prefix)
+
+    def matches(self, host: str, path: str) -> bool:
+        if self.host is not None:
+            if self.host.startswith("*."):
+                if not host.endswith(self.host[1:]):
+                    return False
+            elif host != self.host:
+                return False
+        if self.prefix:
+            return path == self.path or path.startswith(self.path + "/") or not self.path
+        return path == self.path
+
+    def specificity(self) -> tuple[int, int, int, int]:
+        """Sort key: a host beats no host, an exact host beats a wildcard, longer paths win."""
+        return (self.host is not None, self.host is not None and not self.host.startswith("*."),
+                len(self.path), not self.prefix)
+
+
+@dataclass(frozen=True)
+class AppConfig:
+    """One worker app: its script, where it is served, its env and limits."""
+
+    name: str
+    script: Path
+    routes: tuple[Route, ...] = (Route(None, "", True),)
+    env: dict[str, Any] = field(default_factory=dict)
+    secrets: tuple[str, ...] = ()
+    limits: AppLimits = AppLimits()
+    pool_size: int | None = None
+    max_queue: int = 64
+
+    def resolved_env(self) -> dict[str, Any]:
+        """Plain values plus secrets read from the process environment (checked at load)."""
+        return {**self.env, **{name: os.environ[name] for name in self.secrets}}
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    """Everything `serve` needs; `metrics_path` and `health_path` are reserved before app routes."""
+
+    apps: tuple[AppConfig, ...]
+    host: str = "127.0.0.1"
+    port: int = 8787
+    workers: int = 1
+    metrics_path: str = "/metrics"
+    health_path: str = "/healthz"
+
+    def graceful_timeout_s(self) -> float:
+        """How long SIGTERM waits for in-flight requests: the longest request, plus a margin."""
+        return max((app.limits.request_timeout_s for app in self.apps), default=30.0) + 5.0
+
+
+class _Checker:
+    """Reads typed values out of TOML tables with errors naming the file and key."""
+
+    def __init__(self, file: str) -> None:
+        self.file = file
+
+    def fail(self, key: str, problem: str) -> ConfigError:
+        return ConfigError(f"{self.file}: {key}: {problem}")
+
+    def table(self, value: Any, key: str, allowed: set[str]) -> dict[str, Any]:
+        if not isinstance(value, dict):
+            raise self.fail(key, f"expected a table, got {_describe(value)}")
+        for name in value:
+            if name not in allowed:
+                raise self.fail(f"{key}.{name}" if key else name,
+                                f"unknown key (expected one of: {', '.join(sorted(allowed))})")
+        return value
+
+    def string(self, table: dict[str, Any], key: str, name: str, default: str | None = None) -> str:
+        value = table.get(name, default)
+        if not isinstance(value, str) or not value:
+            raise self.fail(f"{key}.{name}" if key else name,
+                            "is required" if value is None else f"expected a non-empty string, got "
+                            f"{_describe(value)}")
+        return value
+
+    def number(self, table: dict[str, Any], key: str, name: str, default: float | None, *,
+               integer: bool = False, minimum: float = 0, zero_disables: bool = False) -> Any:
+        if name not in table:
+            return default
+        value = table[name]
+        full = f"{key}.{name}"
+        if isinstance(value, bool) or not isinstance(value, int if integer else int | float):
+            expected = "an integer" if integer else "a number"
+            raise self.fail(full, f"expected {expected}, got {_describe(value)}")
+        if zero_disables and value == 0:
+            return None
+        if value < minimum or (minimum == 0 and value == 0):
+            bound = f">= {minimum}" if minimum else "> 0"
+            note = " (0 disables it)" if zero_disables else ""
+            raise self.fail(full, f"must be {bound}{note}, got {value}")
+        return value
+
+
+def _describe(value: Any) -> str:
+    return f"{type(value).__name__} {value!r}"
+
+
+def _path(checker: _Checker, table: dict[str, Any], name: str, default: str) -> str:
+    value = checker.string(table, "server", name, default)
+    if not value.startswith("/") or value.endswith("/") and value != "/" or "*" in value:
+        raise checker.fail(f"server.{name}", f"expected an absolute path like {default!r}, got {value!r}")
+    return value
+
+
+def _limits(checker: _Checker, value: Any, key: str) -> AppLimits:
+    table = checker.table(value, key, {"timeout_ms", "cpu_limit_ms", "memory_limit_mb",
+                                       "request_timeout_s", "max_body_mb"})
+    base = AppLimits()
+    return AppLimits(
+        timeout_ms=checker.number(table, key, "timeout_ms", base.timeout_ms, zero_disables=True),
+        cpu_limit_ms=checker.number(table, key, "cpu_limit_ms", base.cpu_limit_ms, zero_disables=True),
+        memory_limit_mb=checker.number(table, key, "memory_limit_mb", base.memory_limit_mb, integer=True,
+                                       minimum=MIN_MEMORY_LIMIT_MB),
+        request_timeout_s=checker.number(table, key, "request_timeout_s", base.request_timeout_s),
+        max_body_mb=checker.number(table, key, "max_body_mb", base.max_body_mb),
+    )
+
+
+def _app(checker: _Checker, value: Any, index: int, base_dir: Path) -> AppConfig:
+    key = f"apps[{index}]"
+    table = checker.table(value, key, {"name", "script", "routes", "env", "secrets", "limits", "pool_size",
+                                       "max_queue"})
+    name = checker.string(table, key, "name")
+    if not _NAME.match(name):
+        raise checker.fail(f"{key}.name", f"{name!r} is not a valid app name ({_NAME_RULE})")
+    key = f"{key} ({name})"
+    script = base_dir / checker.string(table, key, "script")
+    if not script.is_file():
+        raise checker.fail(f"{key}.script", f"file not found: {script}")
+    raw_routes = table.get("routes")
+    if not isinstance(raw_routes, list) or not raw_routes or not all(isinstance(r, str) for r in raw_routes):
+        got = "nothing" if raw_routes is None else _describe(raw_routes)
+        raise checker.fail(f"{key}.routes",
+                           f"expected a non-empty list like [\"/api/*\", \"example.com\"], got {got}")
+    routes = []
+    for text in raw_routes:
+        try:
+            routes.append(Route.parse(text))
+        except ValueError as exc:
+            raise checker.fail(f"{key}.routes", str(exc)) from None
+    env = checker.table(table.get("env", {}), f"{key}.env", set(table.get("env", {})))
+    for env_name, env_value in env.items():
+        if not isinstance(env_value, str | int | float | bool):
+            raise checker.fail(f"{key}.env.{env_name}", f"expected a string, number or boolean, got "
+                               f"{_describe(env_value)}")
+    secrets = table.get("secrets", [])
+    if not isinstance(secrets, list) or not all(isinstance(s, str) and _ENV_NAME.match(s) for s in secrets):
+        raise checker.fail(f"{key}.secrets", f"expected a list of environment variable names, got "
+                           f"{_describe(secrets)}")
+    for secret in secrets:
+        if secret not in os.environ:
+            raise checker.fail(f"{key}.secrets", f"environment variable {secret} is not set")
+        if secret in env:
+            raise checker.fail(f"{key}.secrets", f"{secret} is also set in env")
+    return AppConfig(
+        name=name, script=script, routes=tuple(routes), env=dict(env), secrets=tuple(secrets),
+        limits=_limits(checker, table.get("limits", {}), f"{key}.limits"),
+        pool_size=checker.number(table, key, "pool_size", None, integer=True, minimum=1),
+        max_queue=checker.number(table, key, "max_queue", 64, integer=True, minimum=0),
+    )
+
+
+def load_config(path: str | Path) -> ServerConfig:
+    """Reads and checks a config file; raises ConfigError naming the file, key and problem."""
+    path = Path(path)
+    checker = _Checker(str(path))
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: file not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read: {exc}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: invalid TOML: {exc}") from None
+    checker.table(data, "", {"server", "apps"})
+    server = checker.table(data.get("server", {}), "server", {"host", "port", "workers", "metrics_path",
+                                                             "health_path"})
+    raw_apps = data.get("apps")
+    if not isinstance(raw_apps, list) or not raw_apps:
+        raise checker.fail("apps", "at least one [[apps]] entry is required")
+    apps = tuple(_app(checker, entry, index, path.parent.resolve()) for index, entry in enumerate(raw_apps))
+    seen_names: set[str] = set()
+    seen_routes: dict[Route, str] = {}
+    for app in apps:
+        if app.name in seen_names:
+            raise checker.fail("apps", f"two apps are named {app.name!r}")
+        seen_names.add(app.name)
+        for route in app.routes:
+            if route in seen_routes:
+                other = seen_routes[route]
+                raise checker.fail(f"apps ({app.name}).routes",
+                                   f"route {_route_text(route)!r} is already used by app {other!r}")
+            seen_routes[route] = app.name
+    config = ServerConfig(
+        apps=apps,
+        host=checker.string(server, "server", "host", "127.0.0.1"),
+        port=checker.number(server, "server", "port", 8787, integer=True, minimum=0),
+        workers=checker.number(server, "server", "workers", 1, integer=True, minimum=1),
+        metrics_path=_path(checker, server, "metrics_path", "/metrics"),
+        health_path=_path(checker, server, "health_path", "/healthz"),
+    )
+    if config.metrics_path == config.health_path:
+        raise checker.fail("server.health_path", "must differ from server.metrics_path")
+    return config
+
+
+def _route_text(route: Route) -> str:
+    return f"{route.host or ''}{route.path}{'/*' if route.prefix else ''}"
+
+
+def single_app_config(script: str | Path, name: str | None = None) -> AppConfig:
+    """The app `serve app.js` runs: named after the file, answering every path."""
+    script = Path(script).resolve()
+    if not script.is_file():
+        raise ConfigError(f"{script}: file not found")
+    name = name or script.stem
+    if not _NAME.match(name):
+        raise ConfigError(f"--name: {name!r} is not a valid app name (letters, digits, '_', '.', '-')")
+    return AppConfig(name=name, script=script)

@@ -1,0 +1,72 @@
+"""Structured logs: one JSON object per line on stdout.
+
+Every line has `timestamp` (RFC 3339, UTC, milliseconds), `level` and `event`; lines tied
+to a request also carry `app` and `request_id`, so a log pipeline can join them.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import threading
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any, TextIO
+
+# JS console methods -> log levels.
+CONSOLE_LEVELS = {"debug": "debug", "info": "info", "log": "info", "warn": "warn", "error": "error"}
+_STDLIB_LEVELS = {logging.DEBUG: "debug", logging.INFO: "info", logging.WARNING: "warn",
+                  logging.ERROR: "error", logging.CRITICAL: "error"}
+
+
+def timestamp() -> str:
+    now = datetime.now(UTC)
+    return now.strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond // 1000:03d}Z"
+
+
+class JsonLogger:
+    """Writes log records as JSON lines; safe to call from any thread."""
+
+    def __init__(self, stream: TextIO | None = None) -> None:
+        self._stream = stream
+        self._lock = threading.Lock()
+
+    def emit(self, level: str, event: str, **fields: Any) -> None:
+        record: dict[str, Any] = {"timestamp": timestamp(), "level": level, "event": event}
+        record.update((key, value) for key, value in fields.items() if value is not None)
+        line = json.dumps(record, default=str, ensure_ascii=False) + "\n"
+        stream = self._stream or sys.stdout  # looked up late: tests and hosts may swap stdout
+        with self._lock:
+            stream.write(line)
+            stream.flush()
+
+    def console_sink(self, app: str, request_id: str | None = None) -> Callable[[str, str], None]:
+        """A console sink for isolates: JS `console.*` output becomes `console` events."""
+        def sink(method: str, text: str) -> None:
+            self.emit(CONSOLE_LEVELS.get(method, "info"), "console", app=app, request_id=request_id,
+                      message=text)
+        return sink
+
+
+class JsonLogHandler(logging.Handler):
+    """Routes stdlib logging (Hypercorn's own messages) into the JSON log as `server` events."""
+
+    def __init__(self, logger: JsonLogger) -> None:
+        super().__init__()
+        self._logger = logger
+
+    def emit(self, record: logging.LogRecord) -> None:
+        fields: dict[str, Any] = {"logger": record.name, "message": record.getMessage()}
+        if record.exc_info:
+            fields["exception"] = logging.Formatter().formatException(record.exc_info)
+        self._logger.emit(_STDLIB_LEVELS.get(record.levelno, "info"), "server", **fields)
+
+
+def stdlib_logger(name: str, logger: JsonLogger) -> logging.Logger:
+    """A stdlib logger whose records go to `logger` only."""
+    log = logging.getLogger(name)
+    log.handlers[:] = [JsonLogHandler(logger)]
+    log.setLevel(logging.INFO)
+    log.propagate = False
+    return log

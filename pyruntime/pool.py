@@ -1,0 +1,167 @@
+"""`IsolatePool`: warm isolates for one app, lent to one request at a time.
+
+Requests beyond the free isolates wait in a bounded queue; past its bound the pool
+refuses at once (`PoolFull`) so that latency cannot grow without limit. An isolate that
+died (memory limit) is disposed and replaced in the background.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import os
+from collections import deque
+from typing import Any
+
+from . import metrics
+from .errors import Error
+from .logs import JsonLogger
+from .worker import Limits, WorkerIsolate, WorkerScript
+
+_isolate_ids = itertools.count(1)
+# Pause between attempts to replace an isolate whose script failed to load again.
+_RETRY_S = 1.0
+
+
+class PoolFull(Error):
+    """Every isolate is busy and the wait queue is full."""
+
+
+class PoolClosed(Error):
+    """The pool was closed while the request waited for an isolate."""
+
+
+class IsolatePool:
+    """A fixed number of loaded isolates of one script, with a bounded queue of waiting requests."""
+
+    def __init__(self, app: str, script: WorkerScript, *, env: dict[str, Any], limits: Limits,
+                 size: int | None = None, max_queue: int = 64, logger: JsonLogger) -> None:
+        self.app = app
+        self.script = script
+        self.env = env
+        self.limits = limits
+        self.size = size or os.cpu_count() or 1
+        self.max_queue = max_queue
+        self._logger = logger
+        self._idle: list[WorkerIsolate] = []
+        self._waiters: deque[asyncio.Future[WorkerIsolate]] = deque()
+        self._ids: dict[WorkerIsolate, int] = {}
+        self._heap: dict[WorkerIsolate, int] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._retired = False
+        self._retire_reason = "shutdown"
+
+    @property
+    def live(self) -> int:
+        """Isolates created and not yet disposed (busy or idle)."""
+        return len(self._ids)
+
+    @property
+    def waiting(self) -> int:
+        return len(self._waiters)
+
+    async def start(self) -> None:
+        """Creates and loads every isolate; on a load error disposes what was made and raises."""
+        try:
+            for _ in range(self.size):
+                self._idle.append(await self._create())
+        except BaseException:
+            for isolate in self._idle:
+                self._dispose(isolate, "startup_failed")
+            self._idle.clear()
+            raise
+
+    def retire(self, reason: str) -> None:
+        """Stops handing out new work: idle isolates go now, busy ones when their request ends.
+
+        Requests already waiting are still served, so a reload drops nothing in flight.
+        """
+        self._retired = True
+        self._retire_reason = reason
+        while self._idle and not self._waiters:
+            self._dispose(self._idle.pop(), reason)
+        for task in self._tasks:
+            task.cancel()
+
+    async def acquire(self) -> WorkerIsolate:
+        """A free isolate for one request (give it back with `release`); waits or raises PoolFull."""
+        if self._retired and not self._idle and not self._ids:
+            raise PoolClosed(f"the pool of {self.app} is closed")
+        if self._idle:
+            return self._idle.pop()
+        if len(self._waiters) >= self.max_queue:
+            raise PoolFull(f"{self.app}: all {self.size} isolates are busy and {self.waiting} requests wait")
+        waiter: asyncio.Future[WorkerIsolate] = asyncio.get_running_loop().create_future()
+        self._waiters.append(waiter)
+        try:
+            return await waiter
+        except asyncio.CancelledError:
+            if waiter.done() and not waiter.cancelled():
+                self._put(waiter.result())  # handed over just as the request was cancelled
+            else:
+                self._waiters.remove(waiter)
+            raise
+
+    def release(self, isolate: WorkerIsolate) -> None:
+        """Takes an isolate back after a request; a dead one is replaced by a fresh one."""
+        if not isolate.alive:
+            self._dispose(isolate, "memory_limit")
+            if not self._retired:
+                task = asyncio.create_task(self._replace())
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
+            return
+        self._track_heap(isolate)
+        self._put(isolate)
+
+    def _put(self, isolate: WorkerIsolate) -> None:
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(isolate)
+                return
+        if self._retired:
+            self._dispose(isolate, self._retire_reason)
+        else:
+            self._idle.append(isolate)
+
+    async def _replace(self) -> None:
+        while not self._retired:
+            try:
+                isolate = await self._create()
+            except Error as exc:
+                self._logger.emit("error", "error", app=self.app, message=f"cannot replace an isolate: {exc}",
+                                  stack=getattr(exc, "stack", None))
+                await asyncio.sleep(_RETRY_S)
+            else:
+                self._put(isolate)
+                return
+
+    async def _create(self) -> WorkerIsolate:
+        isolate = WorkerIsolate(self.script, env=self.env, limits=self.limits,
+                                console=self._logger.console_sink(self.app))
+        try:
+            await isolate.load()
+        except BaseException:
+            isolate.close()
+            raise
+        isolate_id = next(_isolate_ids)
+        self._ids[isolate] = isolate_id
+        metrics.ISOLATES.labels(self.app).inc()
+        self._track_heap(isolate)
+        self._logger.emit("info", "isolate_created", app=self.app, isolate=isolate_id)
+        return isolate
+
+    def _track_heap(self, isolate: WorkerIsolate) -> None:
+        """Heap use is read between requests only, while no thread runs JS in the isolate."""
+        used = isolate.heap_statistics()["used_heap_size"]
+        metrics.HEAP_USED.labels(self.app).inc(used - self._heap.get(isolate, 0))
+        self._heap[isolate] = used
+
+    def _dispose(self, isolate: WorkerIsolate, reason: str) -> None:
+        isolate_id = self._ids.pop(isolate, None)
+        metrics.HEAP_USED.labels(self.app).dec(self._heap.pop(isolate, 0))
+        if isolate_id is not None:
+            metrics.ISOLATES.labels(self.app).dec()
+            self._logger.emit("info", "isolate_disposed", app=self.app, isolate=isolate_id, reason=reason)
+        isolate.close()

@@ -1,0 +1,135 @@
+"""`python -m pyruntime repl`: an interactive prompt on one isolate with the full global scope.
+
+Input that is not yet a complete program (an open brace, an unterminated template) asks
+for more lines. Input containing `await` runs inside an async function, with top-level
+`let`/`const`/`var x = ...` turned into globals so that they outlive the line.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from .errors import Error, JSError
+from .isolate import Isolate
+
+HISTORY_FILE = Path.home() / ".pyruntime_history"
+_INCOMPLETE = ("Unexpected end of input", "Unterminated template literal")
+_DECLARATION = re.compile(r"^(\s*)(?:let|const|var)\s+([A-Za-z_$][\w$]*)\s*=", re.MULTILINE)
+_AWAIT = re.compile(r"\bawait\b")
+# Declarations must stay statements: as expressions they would not define a global name.
+_DECLARES = re.compile(r"^\s*(async\s+function|function|class)\b")
+
+# Runs in the isolate: checks syntax without running anything, via the AsyncFunction
+# constructor (so that `await` parses), and reports whether more input could complete it.
+_CHECK = """(() => { try { new (Object.getPrototypeOf(async function () {}).constructor)(%s); return "ok"; }
+catch (e) { return e instanceof SyntaxError ? "SyntaxError: " + e.message : "ok"; } })()"""
+_SHOW = "globalThis.__repl_show(globalThis._)"
+_SETUP = """globalThis.__repl_show = (value) => { console.log(value); };
+Object.defineProperty(globalThis, "__repl_show", { enumerable: false });"""
+
+
+def wrap(source: str) -> list[tuple[str, bool]]:
+    """Candidate programs for one input, tried in order: as an expression, then as statements.
+
+    Each comes with whether it is the expression form, which stores its value in `_`.
+    """
+    if not _AWAIT.search(source):
+        expression, statements = f"globalThis._ = ({source}\n)", source
+    else:
+        expression = f"(async () => {{ globalThis._ = ({source}\n); }})()"
+        hoisted = _DECLARATION.sub(r"\1globalThis.\2 =", source)
+        statements = f"(async () => {{ {hoisted}\n }})()"
+    if _DECLARES.match(source):
+        return [(statements, False)]
+    return [(expression, True), (statements, False)]
+
+
+class Repl:
+    """Reads, evaluates and prints; JS errors are printed and the session goes on."""
+
+    def __init__(self, isolate_factory: Callable[[Callable[[str, str], None]], Isolate] | None = None,
+                 write: Callable[[str], None] | None = None) -> None:
+        self.write = write or (lambda text: print(text, flush=True))
+        factory = isolate_factory or (lambda sink: Isolate(timeout_ms=None, cpu_limit_ms=None,
+                                                           total_timeout_ms=None, console=sink))
+        self.isolate = factory(self._console)
+        self.isolate.eval(_SETUP, "<repl-setup>")
+
+    def _console(self, level: str, text: str) -> None:
+        self.write(text)
+
+    def needs_more(self, source: str) -> bool:
+        """True while the input could still become a valid program with more lines."""
+        verdict = self.isolate.eval(_CHECK % json.dumps(source), "<repl-check>")
+        return isinstance(verdict, str) and verdict.startswith("SyntaxError: ") \
+            and verdict.removeprefix("SyntaxError: ") in _INCOMPLETE
+
+    def run(self, source: str) -> None:
+        """Evaluates one complete input and prints its value (console.log's formatting)."""
+        candidates = wrap(source)
+        for index, (program, is_expression) in enumerate(candidates):
+            try:
+                value = self.isolate.eval(program, "<repl>")
+            except JSError as exc:
+                if exc.name == "SyntaxError" and index + 1 < len(candidates):
+                    continue  # not an expression: try it as statements
+                self.write(exc.stack or str(exc))
+                return
+            except TypeError:
+                value = ...  # not convertible to Python, but `_` holds it in JS
+            except Error as exc:
+                self.write(f"{type(exc).__name__}: {exc}")
+                return
+            if is_expression:
+                self.isolate.eval(_SHOW, "<repl>")
+            elif value is not None and value is not ...:
+                self.write(repr(value))
+            return
+
+
+def main() -> int:
+    """The interactive loop: `.exit` or Ctrl-D leaves, Ctrl-C drops the current input."""
+    try:
+        import readline
+    except ImportError:  # not on every platform; the prompt still works without history
+        readline = None  # type: ignore[assignment]
+    if readline is not None:
+        try:
+            readline.read_history_file(HISTORY_FILE)
+        except OSError:
+            pass
+    repl = Repl()
+    print("pyruntime REPL: JavaScript with the worker runtime's global scope. .exit or Ctrl-D to leave.")
+    buffer: list[str] = []
+    try:
+        while True:
+            try:
+                line = input("... " if buffer else "> ")
+            except KeyboardInterrupt:
+                print()
+                buffer.clear()
+                continue
+            except EOFError:
+                print()
+                return 0
+            if not buffer and line.strip() == ".exit":
+                return 0
+            buffer.append(line)
+            source = "\n".join(buffer)
+            if not source.strip():
+                buffer.clear()
+                continue
+            if repl.needs_more(source):
+                continue
+            buffer.clear()
+            repl.run(source)
+    finally:
+        if readline is not None:
+            try:
+                readline.write_history_file(HISTORY_FILE)
+            except OSError:
+                print(f"cannot save history to {HISTORY_FILE}", file=sys.stderr)

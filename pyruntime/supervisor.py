@@ -1,0 +1,114 @@
+"""`serve --workers N`: N server processes sharing one listening socket, supervised by us.
+
+Hypercorn's own multi-worker mode stops every worker when one exits with an error, and V8
+can abort a process on some out-of-memory paths; here a dead worker is replaced while the
+others keep serving. Workers write metrics to a shared PROMETHEUS_MULTIPROC_DIR so that
+/metrics in any of them reports the sum.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from types import FrameType
+
+from prometheus_client import multiprocess
+
+from .config import ServerConfig
+from .logs import JsonLogger
+
+_POLL_S = 0.2
+# A worker that dies sooner than this after starting is restarted only after a pause,
+# so that a crash at startup does not become a busy loop.
+_MIN_UPTIME_S = 2.0
+
+
+def listening_socket(host: str, port: int) -> socket.socket:
+    """Bound and listening before any worker starts: the kernel queues connections meanwhile."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.listen(1024)
+    sock.set_inheritable(True)
+    return sock
+
+
+class Supervisor:
+    """Starts the worker processes, replaces those that die, and stops them all on SIGTERM."""
+
+    def __init__(self, config: ServerConfig, worker_args: list[str], workers: int,
+                 logger: JsonLogger) -> None:
+        self.config = config
+        self.worker_args = worker_args
+        self.workers = workers
+        self.logger = logger
+        self._stopping = False
+        self._children: dict[int, tuple[subprocess.Popen[bytes], float]] = {}
+
+    def run(self) -> int:
+        sock = listening_socket(self.config.host, self.config.port)
+        metrics_dir = tempfile.mkdtemp(prefix="pyruntime-metrics-")
+        env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": metrics_dir}
+        signal.signal(signal.SIGTERM, self._on_signal)
+        signal.signal(signal.SIGINT, self._on_signal)
+        self.logger.emit("info", "supervisor_started", pid=os.getpid(), workers=self.workers,
+                         address=f"{self.config.host}:{self.config.port}")
+        try:
+            for slot in range(self.workers):
+                self._spawn(slot, sock.fileno(), env)
+            while not self._stopping:
+                time.sleep(_POLL_S)
+                for slot, (child, started) in list(self._children.items()):
+                    code = child.poll()
+                    if code is None or self._stopping:
+                        continue
+                    self._reap(child, code, metrics_dir)
+                    if time.monotonic() - started < _MIN_UPTIME_S:
+                        time.sleep(_MIN_UPTIME_S)
+                    if not self._stopping:
+                        self._spawn(slot, sock.fileno(), env)
+            return self._stop_all(metrics_dir)
+        finally:
+            sock.close()
+            shutil.rmtree(metrics_dir, ignore_errors=True)
+
+    def _on_signal(self, signum: int, _frame: FrameType | None) -> None:
+        self._stopping = True
+
+    def _spawn(self, slot: int, fd: int, env: dict[str, str]) -> None:
+        argv = [sys.executable, "-m", "pyruntime", *self.worker_args, "--listen-fd", str(fd)]
+        child = subprocess.Popen(argv, pass_fds=(fd,), env=env)
+        self._children[slot] = (child, time.monotonic())
+        self.logger.emit("info", "worker_started", pid=child.pid, slot=slot)
+
+    def _reap(self, child: subprocess.Popen[bytes], code: int, metrics_dir: str) -> None:
+        multiprocess.mark_process_dead(child.pid, metrics_dir)
+        how = f"signal {signal.Signals(-code).name}" if code < 0 else f"exit code {code}"
+        self.logger.emit("error" if not self._stopping else "info", "worker_exited", pid=child.pid,
+                         reason=how)
+
+    def _stop_all(self, metrics_dir: str) -> int:
+        """Sends SIGTERM to every worker (each drains its requests) and waits for them."""
+        self.logger.emit("info", "shutdown", workers=len(self._children))
+        for child, _ in self._children.values():
+            if child.poll() is None:
+                child.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + self.config.graceful_timeout_s() + 5
+        failed = 0
+        for child, _ in self._children.values():
+            try:
+                code = child.wait(max(deadline - time.monotonic(), 0.1))
+            except subprocess.TimeoutExpired:
+                child.kill()
+                code = child.wait()
+            self._reap(child, code, metrics_dir)
+            failed += code != 0
+        self.logger.emit("info", "stopped")
+        return 1 if failed else 0
