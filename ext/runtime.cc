@@ -446,14 +446,14 @@ Outcome Runtime::Pump(Slice& slice) {
   for (;;) {
     ApplyCompletions(context);
     isolate_->PerformMicrotaskCheckpoint();
-    if (isolate_->IsExecutionTerminating()) return Settle(slice, Outcome{});
+    if (Terminating()) return Settle(slice, Outcome{});
     ReportUnhandledRejections(context);
     if (goal_ == Goal::kPromise && !awaited_.IsEmpty() &&
         awaited_.Get(isolate_)->State() != v8::Promise::kPending) {
       break;
     }
     if (!FireDueTimers()) break;
-    if (isolate_->IsExecutionTerminating()) return Settle(slice, Outcome{});
+    if (Terminating()) return Settle(slice, Outcome{});
   }
   Outcome out;
   bool waiting = !timers_.empty() || !ops_.empty() || !completions_.empty();
@@ -499,8 +499,8 @@ Outcome Runtime::Pump(Slice& slice) {
 }
 
 Outcome Runtime::Settle(Slice& slice, Outcome out) {
+  bool terminated = Terminating();
   WatchdogVerdict verdict = slice.Stop();
-  bool terminated = isolate_->IsExecutionTerminating();
   if (memory_exceeded_) {
     out = Outcome{};
     out.status = Status::kMemoryLimit;
@@ -556,15 +556,19 @@ bool Runtime::FireDueTimers() {
     }
     v8::TryCatch try_catch(isolate_);
     if (callback->Call(context, context->Global(), 0, nullptr).IsEmpty()) {
-      if (try_catch.HasTerminated() || isolate_->IsExecutionTerminating()) return true;
+      if (try_catch.HasTerminated() || Terminating()) return true;
       Outcome error;
       DescribeError(context, try_catch.Exception(), try_catch.Message(), &error);
       Print("error", "Uncaught " + error.error_stack);
     }
     isolate_->PerformMicrotaskCheckpoint();
-    if (isolate_->IsExecutionTerminating()) return true;
+    if (Terminating()) return true;
   }
   return !due.empty();
+}
+
+bool Runtime::Terminating() {
+  return memory_exceeded_ || watchdog_->fired() || isolate_->IsExecutionTerminating();
 }
 
 void Runtime::ApplyCompletions(v8::Local<v8::Context> context) {
@@ -621,7 +625,7 @@ void Runtime::ReportUnhandledRejections(v8::Local<v8::Context> context) {
       v8::Local<v8::Value> args[] = {promise, reason};
       reported = !report.As<v8::Function>()->Call(context, internal_.Get(isolate_), 2, args).IsEmpty();
     }
-    if (isolate_->IsExecutionTerminating()) return;
+    if (Terminating()) return;
     if (!reported) {
       Outcome error;
       DescribeError(context, reason, v8::Local<v8::Message>(), &error);

@@ -143,6 +143,9 @@ class Runtime {
   Outcome Pump(Slice& slice);
   Outcome Settle(Slice& slice, Outcome outcome);
   bool FireDueTimers();
+  // True once the watchdog or the heap limit stopped JS. V8's own IsExecutionTerminating()
+  // turns false as soon as no JS frame is left, which is too early for the event loop.
+  bool Terminating();
   void ApplyCompletions(v8::Local<v8::Context> context);
   void ReportUnhandledRejections(v8::Local<v8::Context> context);
   void ResetLoop();

@@ -60,6 +60,11 @@ WatchdogVerdict Watchdog::Disarm() {
   return verdict_;
 }
 
+bool Watchdog::fired() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return verdict_ != WatchdogVerdict::kNone;
+}
+
 void Watchdog::Run() {
   std::unique_lock<std::mutex> lock(mutex_);
   while (!stopping_) {

@@ -30,6 +30,9 @@ class Watchdog {
   // Stops watching; returns which limit, if any, fired since Arm.
   WatchdogVerdict Disarm();
 
+  // True once a limit fired since Arm: JS is being terminated.
+  bool fired();
+
   // CPU time of the calling thread, in milliseconds.
   static double ThreadCpuMs();
 

@@ -1,0 +1,247 @@
+"""The public Isolate API: evaluation, calls, errors, promises, conversions, lifecycle."""
+
+import math
+
+import pytest
+
+import pyruntime
+from pyruntime import Isolate, IsolateClosed, JSError, UnsettledPromise
+
+
+@pytest.fixture
+def iso():
+    with Isolate() as isolate:
+        yield isolate
+
+
+def test_public_api_is_importable_from_the_package_root():
+    for name in ("Isolate", "JSError", "LimitExceeded", "TimeLimitExceeded", "MemoryLimitExceeded",
+                 "IsolateClosed", "Error"):
+        assert hasattr(pyruntime, name)
+    for error in (JSError, pyruntime.LimitExceeded, IsolateClosed, UnsettledPromise):
+        assert issubclass(error, pyruntime.Error)
+    assert issubclass(pyruntime.TimeLimitExceeded, pyruntime.LimitExceeded)
+    assert issubclass(pyruntime.MemoryLimitExceeded, pyruntime.LimitExceeded)
+
+
+def test_defaults_match_the_documented_limits():
+    iso = Isolate()
+    assert (iso.memory_limit_mb, iso.timeout_ms, iso.cpu_limit_ms) == (128, 50, 50)
+    assert iso.heap_statistics()["memory_limit"] == 128 * 1024 * 1024
+
+
+def test_eval_returns_the_completion_value(iso):
+    assert iso.eval("1 + 1") == 2
+    assert iso.eval("let x = 20; x + 22") == 42
+    assert iso.eval("x") == 20  # the global scope persists between calls
+
+
+def test_call_converts_arguments_and_result(iso):
+    iso.eval("function describe(n, s, list, obj) { return [n * 2, s.toUpperCase(), list.length, obj.k] }")
+    assert iso.call("describe", 21, "abc", [1, 2, 3], {"k": None}) == [42, "ABC", 3, None]
+
+
+def test_call_of_a_missing_function_is_a_js_type_error(iso):
+    with pytest.raises(JSError) as info:
+        iso.call("nope")
+    assert info.value.name == "TypeError"
+    assert "nope is not a function" in info.value.message
+
+
+def test_uncaught_exception_carries_name_message_and_stack_with_filename(iso):
+    with pytest.raises(JSError) as info:
+        iso.eval("function inner() { throw new RangeError('out of range') }\ninner()", filename="app.js")
+    error = info.value
+    assert error.name == "RangeError"
+    assert error.message == "out of range"
+    assert "app.js:1:" in error.stack and "inner" in error.stack
+    assert str(error) == "RangeError: out of range"
+
+
+def test_syntax_error_names_file_line_and_column(iso):
+    with pytest.raises(JSError) as info:
+        iso.eval("let ok = 1;\nlet = = 2;", filename="broken.js")
+    assert info.value.name == "SyntaxError"
+    assert info.value.stack.startswith("broken.js:2:")
+
+
+def test_thrown_non_error_values_are_reported(iso):
+    with pytest.raises(JSError) as info:
+        iso.eval("throw 'plain string'")
+    assert info.value.message == "plain string"
+
+
+def test_promise_results_are_awaited(iso):
+    assert iso.eval("Promise.resolve(5)") == 5
+    assert iso.eval("(async () => { await null; return 'done' })()") == "done"
+    assert iso.eval("new Promise(resolve => setTimeout(() => resolve('late'), 20))") == "late"
+
+
+def test_rejected_promise_raises_its_reason(iso):
+    with pytest.raises(JSError) as info:
+        iso.eval("(async () => { throw new TypeError('async failure') })()")
+    assert (info.value.name, info.value.message) == ("TypeError", "async failure")
+
+
+def test_a_promise_that_can_never_settle_raises_at_once(iso):
+    with pytest.raises(UnsettledPromise, match="can never settle"):
+        iso.eval("new Promise(() => {})")
+    with pytest.raises(UnsettledPromise):
+        iso.eval("(async () => { await new Promise(() => {}) })()")
+    assert iso.eval("'still usable'") == "still usable"
+
+
+def test_total_timeout_bounds_waiting_for_timers():
+    with Isolate(total_timeout_ms=100) as iso:
+        with pytest.raises(pyruntime.TimeLimitExceeded) as info:
+            iso.eval("new Promise(resolve => setTimeout(resolve, 60_000))")
+        assert info.value.limit == "total"
+        assert iso.eval("3") == 3
+
+
+def test_waiting_for_timers_is_not_run_time():
+    # 200 ms of waiting under a 50 ms run-time limit: waits are not JS execution.
+    with Isolate(timeout_ms=50, cpu_limit_ms=50) as iso:
+        assert iso.eval("new Promise(resolve => setTimeout(() => resolve(1), 200))") == 1
+
+
+@pytest.mark.parametrize(("python_value", "js_check"), [
+    (None, "v === null"),
+    (True, "v === true"),
+    (0, "v === 0"),
+    (-(2**53 - 1), "v === -Number.MAX_SAFE_INTEGER"),
+    (2**64, "v === 2n ** 64n"),
+    (-(2**100), "v === -(2n ** 100n)"),
+    (1.5, "v === 1.5"),
+    ("héllo ✓ 😀", "v === 'héllo ✓ 😀'"),
+    (b"\x00\xff", "v instanceof Uint8Array && v.length === 2 && v[1] === 255"),
+    (bytearray(b"ab"), "v instanceof Uint8Array && v[0] === 97"),
+    ([1, [2, None]], "Array.isArray(v) && v[1][0] === 2 && v[1][1] === null"),
+    ((1, 2), "Array.isArray(v) && v.length === 2"),
+    ({"a": {"b": "c"}}, "Object.getPrototypeOf(v) === Object.prototype && v.a.b === 'c'"),
+])
+def test_python_to_js_conversions(iso, python_value, js_check):
+    iso.eval("function check(v) { return " + js_check + " }")
+    assert iso.call("check", python_value) is True
+
+
+@pytest.mark.parametrize(("source", "expected"), [
+    ("undefined", None),
+    ("null", None),
+    ("false", False),
+    ("7", 7),
+    ("7.0", 7),
+    ("-0.25", -0.25),
+    ("2 ** 60", float(2**60)),
+    ("123456789012345678901234567890n", 123456789012345678901234567890),
+    ("-5n", -5),
+    ("'text'", "text"),
+    ("[1, , 3]", [1, None, 3]),
+    ("({a: 1, b: [true], c: undefined})", {"a": 1, "b": [True], "c": None}),
+    ("Object.assign(Object.create(null), {k: 'v'})", {"k": "v"}),
+    ("new Uint8Array([1, 2, 3])", b"\x01\x02\x03"),
+    ("new Uint8Array([0, 1, 2, 3]).subarray(1, 3)", b"\x01\x02"),
+    ("new Uint8Array([9, 8]).buffer", b"\x09\x08"),
+])
+def test_js_to_python_conversions(iso, source, expected):
+    result = iso.eval(source)
+    assert result == expected
+    assert type(result) is type(expected)
+
+
+def test_special_numbers(iso):
+    assert math.isnan(iso.eval("NaN"))
+    assert iso.eval("-Infinity") == -math.inf
+    assert iso.eval("[1/0]") == [math.inf]
+
+
+@pytest.mark.parametrize(("source", "type_name"), [
+    ("new Map()", "Map"),
+    ("new Set()", "Set"),
+    ("(function f() {})", "function"),
+    ("Symbol('s')", "symbol"),
+    ("new Date(0)", "Date"),
+    ("new Int32Array(2)", "Int32Array"),
+    ("new (class Point {})()", "Point"),
+    ("({nested: [new WeakMap()]})", "WeakMap"),
+])
+def test_unconvertible_js_values_are_refused_naming_the_type(iso, source, type_name):
+    with pytest.raises(TypeError, match=f"cannot convert a JS {type_name} "):
+        iso.eval(source)
+    assert iso.eval("'after'") == "after"
+
+
+def test_js_cycles_are_refused_not_looped_on(iso):
+    with pytest.raises(TypeError, match="cycle"):
+        iso.eval("const o = {}; o.self = o; o")
+    with pytest.raises(TypeError, match="cycle"):
+        iso.eval("const a = []; a.push([a]); a")
+    # Shared, non-cyclic references are fine.
+    assert iso.eval("const s = {v: 1}; [s, s]") == [{"v": 1}, {"v": 1}]
+
+
+def test_python_values_that_cannot_convert_are_refused(iso):
+    iso.eval("function id(v) { return v }")
+    with pytest.raises(TypeError, match="cannot convert a Python set"):
+        iso.call("id", {1, 2})
+    with pytest.raises(TypeError, match="cannot convert a Python object"):
+        iso.call("id", object())
+    with pytest.raises(TypeError, match="dict keys must be str"):
+        iso.call("id", {1: "x"})
+    cyclic = []
+    cyclic.append(cyclic)
+    with pytest.raises(TypeError, match="cycle"):
+        iso.call("id", cyclic)
+
+
+def test_getter_failures_during_conversion_are_reported(iso):
+    with pytest.raises(TypeError, match="getter threw"):
+        iso.eval("({ get boom() { throw new Error('x') } })")
+
+
+def test_heap_statistics(iso):
+    stats = iso.heap_statistics()
+    for key in ("used_heap_size", "total_heap_size", "heap_size_limit", "external_memory",
+                "array_buffer_bytes", "memory_limit"):
+        assert isinstance(stats[key], int)
+    before = stats["array_buffer_bytes"]
+    iso.eval("globalThis.keep = new Uint8Array(4 * 1024 * 1024)")
+    assert iso.heap_statistics()["array_buffer_bytes"] >= before + 4 * 1024 * 1024
+
+
+def test_close_and_context_manager():
+    with Isolate() as iso:
+        assert iso.alive
+    assert not iso.alive
+    with pytest.raises(IsolateClosed):
+        iso.eval("1")
+    iso.close()  # closing twice is harmless
+
+
+@pytest.mark.parametrize("kwargs", [
+    {"memory_limit_mb": 8},
+    {"memory_limit_mb": 64.5},
+    {"timeout_ms": 0},
+    {"cpu_limit_ms": -1},
+    {"timeout_ms": "50"},
+])
+def test_invalid_limits_are_rejected_with_a_clear_error(kwargs):
+    with pytest.raises(ValueError, match=next(iter(kwargs))):
+        Isolate(**kwargs)
+
+
+def test_console_output_reaches_the_sink():
+    lines = []
+    with Isolate(console=lambda level, text: lines.append((level, text))) as iso:
+        iso.eval("console.log('a %s b', 'x', {k: 1}); console.error(new Error('e').message)")
+    assert lines == [("log", "a x b { k: 1 }"), ("error", "e")]
+
+
+def test_no_node_or_deno_globals(iso):
+    assert iso.eval("[typeof process, typeof require, typeof Deno, typeof global, typeof module]") == \
+        ["undefined"] * 5
+
+
+def test_dynamic_import_is_refused_with_a_clear_error(iso):
+    with pytest.raises(JSError):
+        iso.eval("import('./x.js')")

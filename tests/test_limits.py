@@ -1,0 +1,249 @@
+"""Limits are security boundaries: time, CPU and memory, each followed by proof that the
+host and the isolates still work."""
+
+import gc
+import json
+import resource
+import subprocess
+import sys
+import textwrap
+import threading
+
+import pytest
+
+from pyruntime import (
+    Isolate,
+    IsolateClosed,
+    JSError,
+    MemoryLimitExceeded,
+    TimeLimitExceeded,
+)
+
+
+def assert_host_works():
+    with Isolate() as fresh:
+        assert fresh.eval("[1, 2, 3].map(x => x * 2)") == [2, 4, 6]
+
+
+@pytest.mark.parametrize("source", [
+    "while (true) {}",
+    "try { while (true) {} } catch (e) {} finally { while (true) {} }",
+    "for (;;) { try { for (;;) {} } catch { } }",
+    "function f() { Promise.resolve().then(f) } f()",
+    "(async () => { for (;;) await null })()",
+    "new Promise(r => setTimeout(() => { while (true) {} }, 1))",
+    "setInterval(() => {}, 0); new Promise(() => {})",
+    "const re = /(a+)+$/; re.test('a'.repeat(40) + 'b')",
+])
+def test_runaway_code_is_terminated_by_the_wall_clock_limit(source):
+    with Isolate(timeout_ms=50, cpu_limit_ms=None) as iso:
+        with pytest.raises(TimeLimitExceeded) as info:
+            iso.eval(source)
+        assert info.value.limit == "timeout"
+        assert info.value.elapsed_ms >= 50
+        assert iso.alive
+        assert iso.eval("'next call works'") == "next call works"
+    assert_host_works()
+
+
+def test_cpu_limit_stops_a_busy_script():
+    with Isolate(timeout_ms=None, cpu_limit_ms=30) as iso:
+        with pytest.raises(TimeLimitExceeded) as info:
+            iso.eval("let n = 0; for (;;) n++")
+        assert info.value.limit == "cpu"
+        assert info.value.elapsed_ms >= 30
+        assert iso.eval("6 * 7") == 42
+
+
+def test_whichever_time_limit_comes_first_fires():
+    with Isolate(timeout_ms=1000, cpu_limit_ms=20) as iso:
+        with pytest.raises(TimeLimitExceeded) as info:
+            iso.eval("while (true) {}")
+        assert info.value.limit == "cpu"
+    with Isolate(timeout_ms=20, cpu_limit_ms=1000) as iso:
+        with pytest.raises(TimeLimitExceeded) as info:
+            iso.eval("while (true) {}")
+        assert info.value.limit == "timeout"
+
+
+def test_time_budget_covers_all_slices_of_one_call():
+    # Each timer callback runs 20 ms; five of them exceed a 50 ms budget for the call.
+    with Isolate(timeout_ms=50, cpu_limit_ms=None) as iso:
+        source = """
+            new Promise(resolve => {
+              let runs = 0;
+              const spin = () => { const end = Date.now() + 20; while (Date.now() < end) {} };
+              const id = setInterval(() => { spin(); if (++runs === 5) { clearInterval(id); resolve(runs) } }, 5);
+            })"""
+        with pytest.raises(TimeLimitExceeded):
+            iso.eval(source)
+        assert iso.eval("1") == 1
+
+
+def test_termination_cancels_the_pending_event_loop():
+    with Isolate(timeout_ms=50) as iso:
+        iso.eval("globalThis.fired = false; setTimeout(() => { globalThis.fired = true }, 1)")
+        with pytest.raises(TimeLimitExceeded):
+            iso.eval("while (true) {}")
+        assert iso.eval("new Promise(r => setTimeout(() => r(fired), 5))") is False
+
+
+def test_deep_recursion_is_a_catchable_range_error():
+    with Isolate() as iso:
+        with pytest.raises(JSError) as info:
+            iso.eval("function f() { return f() + 1 } f()")
+        assert info.value.name == "RangeError"
+        assert iso.eval("(function g(n) { return n ? g(n - 1) : 'deep ok' })(1000)") == "deep ok"
+
+
+def test_memory_limit_discards_the_isolate_and_the_host_lives_on():
+    iso = Isolate(memory_limit_mb=64, timeout_ms=None, cpu_limit_ms=None)
+    with pytest.raises(MemoryLimitExceeded):
+        iso.eval("const a = []; while (true) a.push({n: a.length, s: 'x' + a.length})")
+    assert not iso.alive
+    with pytest.raises(IsolateClosed, match="memory limit"):
+        iso.eval("1")
+    assert_host_works()
+
+
+# Every common way to run out of memory, each in its own process, so an abort would show
+# as a failed child rather than take pytest down. The child prints its peak RSS.
+OOM_PATTERNS = {
+    "array push": "const a = []; while (true) a.push([1, 2, 3])",
+    "object push": "const a = []; while (true) a.push({x: 1, y: 's' + a.length})",
+    "map growth": "const m = new Map(); let i = 0; while (true) m.set(i, i++)",
+    "set growth": "const s = new Set(); let i = 0; while (true) s.add(i++)",
+    "object keys": "const o = {}; let i = 0; while (true) o['k' + i] = i++",
+    "string doubling": "let s = 'x'; while (true) s = s + s",
+    "string pieces": "const a = []; for (;;) a.push('ab'.repeat(1e6))",
+    "json stringify": "JSON.stringify(new Array(1e7).fill({a: 1}))",
+    "typed arrays": "const a = []; while (true) a.push(new Uint8Array(1e6))",
+    "huge typed array": "new Uint8Array(512 * 1024 * 1024)",
+    "huge array buffer": "new ArrayBuffer(2 ** 31)",
+    "double arrays": "const a = []; while (true) a.push(new Array(1e5).fill(1.5))",
+    "structuredClone": "const big = 'x'.repeat(2 ** 25); const a = []; while (true) a.push(structuredClone(big))",
+}
+
+CHILD = textwrap.dedent("""
+    import json, resource, sys
+    import pyruntime
+    iso = pyruntime.Isolate(memory_limit_mb=64, timeout_ms=None, cpu_limit_ms=None)
+    try:
+        iso.eval(sys.argv[1])
+        outcome = "completed"
+    except pyruntime.MemoryLimitExceeded:
+        outcome = "MemoryLimitExceeded"
+    except pyruntime.JSError as e:
+        outcome = "JSError:" + e.name
+    after = pyruntime.Isolate(memory_limit_mb=64).eval("'alive'")
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
+    print(json.dumps({"outcome": outcome, "after": after, "peak_mb": peak_mb, "alive": iso.alive}))
+""")
+
+
+@pytest.mark.parametrize("pattern", OOM_PATTERNS)
+def test_process_survives_out_of_memory_patterns(pattern):
+    proc = subprocess.run([sys.executable, "-c", CHILD, OOM_PATTERNS[pattern]],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    report = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert report["outcome"] in ("MemoryLimitExceeded", "JSError:RangeError"), report
+    assert report["after"] == "alive"
+    if report["outcome"] == "MemoryLimitExceeded":
+        assert report["alive"] is False
+    # The 64 MB limit is enforced with 1 GB of V8 headroom; measured peaks stay far below it.
+    assert report["peak_mb"] < 1024, report
+
+
+def test_off_heap_memory_counts_against_the_limit():
+    rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    with Isolate(memory_limit_mb=64) as iso:
+        with pytest.raises(JSError) as info:
+            iso.eval("new Uint8Array(512 * 1024 * 1024)")
+        assert info.value.name == "RangeError"
+        # Buffers and heap share one budget: 40 MB of buffers fit, 40 more do not.
+        iso.eval("globalThis.a = new Uint8Array(40 * 1024 * 1024)")
+        with pytest.raises(JSError, match="allocation failed"):
+            iso.eval("globalThis.b = new Uint8Array(40 * 1024 * 1024)")
+        assert iso.eval("a.length") == 40 * 1024 * 1024
+    grown_mb = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - rss_before) / 1024
+    assert grown_mb < 200
+
+
+def test_gil_is_released_while_js_runs():
+    """A Python thread keeps running while an isolate computes."""
+    ticks = 0
+    stop = threading.Event()
+
+    def count():
+        nonlocal ticks
+        while not stop.is_set():
+            ticks += 1
+
+    counter = threading.Thread(target=count)
+    counter.start()
+    try:
+        with Isolate(timeout_ms=None, cpu_limit_ms=None) as iso:
+            before = ticks
+            iso.eval("const end = Date.now() + 300; while (Date.now() < end) {}")
+            during = ticks - before
+    finally:
+        stop.set()
+        counter.join()
+    assert during > 1000
+
+
+def test_two_isolates_run_at_the_same_time():
+    """Run intervals of two threads' isolates overlap: neither waits for the other's GIL."""
+    intervals = []
+
+    def run():
+        with Isolate(timeout_ms=None, cpu_limit_ms=None) as iso:
+            intervals.append(iso.eval(
+                "const start = Date.now(); while (Date.now() < start + 300) {} [start, Date.now()]"))
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    (a_start, a_end), (b_start, b_end) = intervals
+    overlap = min(a_end, b_end) - max(a_start, b_start)
+    assert overlap > 150
+
+
+def test_many_isolates_with_different_limits_side_by_side():
+    isolates = [Isolate(memory_limit_mb=16 + i, timeout_ms=10 + i) for i in range(20)]
+    for i, iso in enumerate(isolates):
+        iso.eval(f"globalThis.id = {i}")
+    assert [iso.eval("id") for iso in isolates] == list(range(20))
+    assert [iso.heap_statistics()["memory_limit"] for iso in isolates] == \
+        [(16 + i) * 1024 * 1024 for i in range(20)]
+    with pytest.raises(TimeLimitExceeded) as info:
+        isolates[0].eval("while (true) {}")
+    assert info.value.elapsed_ms < isolates[-1].timeout_ms + 1000
+    assert all(iso.eval("id") == i for i, iso in enumerate(isolates))
+    for iso in isolates:
+        iso.close()
+
+
+def _rss_mb() -> float:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * resource.getpagesize() / 2**20
+
+
+def test_no_leak_over_thousands_of_create_close_cycles():
+    def cycle(n, close):
+        for _ in range(n):
+            iso = Isolate()
+            iso.eval("globalThis.data = new Array(1000).fill('x')")
+            if close:
+                iso.close()
+            del iso
+        gc.collect()
+
+    cycle(200, close=True)
+    baseline = _rss_mb()
+    cycle(1000, close=True)
+    cycle(1000, close=False)  # garbage collection frees them too
+    assert _rss_mb() - baseline < 64
