@@ -216,23 +216,38 @@ class WorkerApp:
     async def _read_body(self, scope: Scope, receive: Receive) -> bytes | None:
         limit = int(self.config.limits.max_body_mb * 1024 * 1024)
         too_large = _Answer(413, f"Payload Too Large: the limit is {self.config.limits.max_body_mb:g} MB")
-        for name, value in scope["headers"]:
-            if name.lower() == b"content-length" and value.isdigit() and int(value) > limit:
-                raise too_large
         chunks: list[bytes] = []
         size = 0
-        while True:
+        more = True
+        while more:
             message = await receive()
             if message["type"] == "http.disconnect":
                 raise _Disconnected
             chunk = message.get("body", b"")
+            more = message.get("more_body", False)
             size += len(chunk)
             if size > limit:
+                if more:
+                    await self._discard_body(receive)
                 raise too_large
             chunks.append(chunk)
-            if not message.get("more_body", False):
-                break
         return b"".join(chunks) if size else None
+
+    async def _discard_body(self, receive: Receive) -> None:
+        """Reads the rest of a refused body, so the client sees the 413 and the connection stays usable.
+
+        Bounded by the request timeout: a client that never stops sending is cut off.
+        """
+        async def drain() -> None:
+            while True:
+                message = await receive()
+                if message["type"] == "http.disconnect" or not message.get("more_body", False):
+                    return
+
+        try:
+            await asyncio.wait_for(drain(), self.config.limits.request_timeout_s)
+        except TimeoutError:
+            pass
 
     async def _run(self, isolate: WorkerIsolate, scope: Scope, body: bytes | None,
                    request_id: str) -> HttpResult:

@@ -1,13 +1,15 @@
 """Structured logs: one JSON object per line on stdout.
 
-Every line has `timestamp` (RFC 3339, UTC, milliseconds), `level` and `event`; lines tied
-to a request also carry `app` and `request_id`, so a log pipeline can join them.
+Every line has `timestamp` (RFC 3339, UTC, milliseconds), `level`, `event` and the `pid`
+of the process (several serve one port with --workers); lines tied to a request also carry
+`app` and `request_id`, so a log pipeline can join them.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 import threading
 from collections.abc import Callable
@@ -33,7 +35,8 @@ class JsonLogger:
         self._lock = threading.Lock()
 
     def emit(self, level: str, event: str, **fields: Any) -> None:
-        record: dict[str, Any] = {"timestamp": timestamp(), "level": level, "event": event}
+        record: dict[str, Any] = {"timestamp": timestamp(), "level": level, "event": event,
+                                  "pid": os.getpid()}
         record.update((key, value) for key, value in fields.items() if value is not None)
         line = json.dumps(record, default=str, ensure_ascii=False) + "\n"
         stream = self._stream or sys.stdout  # looked up late: tests and hosts may swap stdout

@@ -58,7 +58,7 @@ class Supervisor:
         env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": metrics_dir}
         signal.signal(signal.SIGTERM, self._on_signal)
         signal.signal(signal.SIGINT, self._on_signal)
-        self.logger.emit("info", "supervisor_started", pid=os.getpid(), workers=self.workers,
+        self.logger.emit("info", "supervisor_started", workers=self.workers,
                          address=f"{self.config.host}:{self.config.port}")
         try:
             for slot in range(self.workers):
@@ -86,12 +86,12 @@ class Supervisor:
         argv = [sys.executable, "-m", "pyruntime", *self.worker_args, "--listen-fd", str(fd)]
         child = subprocess.Popen(argv, pass_fds=(fd,), env=env)
         self._children[slot] = (child, time.monotonic())
-        self.logger.emit("info", "worker_started", pid=child.pid, slot=slot)
+        self.logger.emit("info", "worker_started", worker_pid=child.pid, slot=slot)
 
     def _reap(self, child: subprocess.Popen[bytes], code: int, metrics_dir: str) -> None:
         multiprocess.mark_process_dead(child.pid, metrics_dir)
         how = f"signal {signal.Signals(-code).name}" if code < 0 else f"exit code {code}"
-        self.logger.emit("error" if not self._stopping else "info", "worker_exited", pid=child.pid,
+        self.logger.emit("error" if not self._stopping else "info", "worker_exited", worker_pid=child.pid,
                          reason=how)
 
     def _stop_all(self, metrics_dir: str) -> int:

@@ -1,0 +1,154 @@
+"""Fixtures for server tests: real `python -m pyruntime serve` processes on loopback."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+# Routes on the last path segment, so one script serves every app of the test config.
+WORKER_JS = textwrap.dedent("""\
+    import { label } from "./lib/label.js";
+
+    export default {
+      async fetch(request, env, ctx) {
+        const url = new URL(request.url);
+        const op = url.pathname.split("/").pop();
+        switch (op) {
+          case "hello":
+            return new Response(label(env.APP) + " " + env.GREETING);
+          case "secret":
+            return new Response(env.TEST_SECRET);
+          case "spin":
+            while (true) {}
+          case "mem": {
+            const hoard = [];
+            while (true) hoard.push(new Array(100000).fill(1.5));
+          }
+          case "throw":
+            throw new Error("boom with private detail");
+          case "bad":
+            return "not a response";
+          case "sleep": {
+            const ms = Number(url.searchParams.get("ms") ?? "200");
+            await new Promise(resolve => setTimeout(resolve, ms));
+            return new Response("slept " + ms);
+          }
+          case "echo": {
+            const body = await request.arrayBuffer();
+            return new Response(String(body.byteLength));
+          }
+          case "log":
+            console.log("a log line");
+            console.warn("a warning");
+            console.error("an error");
+            return new Response("logged");
+          case "url":
+            return new Response(request.url);
+          default:
+            return new Response("not here", { status: 404 });
+        }
+      },
+    };
+    """)
+LABEL_JS = 'export function label(app) { return "app:" + app; }\n'
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def write_app(folder: Path) -> Path:
+    (folder / "lib").mkdir(parents=True, exist_ok=True)
+    (folder / "lib" / "label.js").write_text(LABEL_JS)
+    script = folder / "worker.js"
+    script.write_text(WORKER_JS)
+    return script
+
+
+class Server:
+    """A server process; stdout (the JSON log) goes to a file that tests parse."""
+
+    def __init__(self, args: list[str], cwd: Path, env: dict[str, str] | None = None) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log_path = cwd / f"server-{self.port}.log"
+        self.err_path = cwd / f"server-{self.port}.err"
+        with open(self.log_path, "wb") as out, open(self.err_path, "wb") as err:
+            # cwd is a temp folder so that `-m pyruntime` imports the installed package.
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "pyruntime", "serve", *args, "--port", str(self.port)],
+                cwd=cwd, stdout=out, stderr=err, env={**os.environ, **(env or {})})
+
+    def wait_ready(self, timeout: float = 30) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise AssertionError(f"server exited with {self.process.returncode}: {self.stderr()}")
+            try:
+                if httpx.get(self.url + "/healthz", timeout=1).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            time.sleep(0.1)
+        raise AssertionError(f"server not ready in {timeout} s: {self.stderr()}")
+
+    def stderr(self) -> str:
+        return self.err_path.read_text(errors="replace")
+
+    def log_lines(self) -> list[dict]:
+        """Every stdout line, each parsed as JSON (a line that is not JSON fails the test)."""
+        text = self.log_path.read_text()
+        return [json.loads(line) for line in text.splitlines() if line]
+
+    def events(self, event: str, **fields: object) -> list[dict]:
+        return [line for line in self.log_lines()
+                if line["event"] == event and all(line.get(k) == v for k, v in fields.items())]
+
+    def wait_for_event(self, event: str, timeout: float = 15, count: int = 1, **fields: object) -> list[dict]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            found = self.events(event, **fields)
+            if len(found) >= count:
+                return found
+            time.sleep(0.1)
+        raise AssertionError(f"no {count} {event} {fields} log lines in {timeout} s")
+
+    def stop(self, timeout: float = 30) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        return self.process.returncode
+
+
+@pytest.fixture
+def start_server(tmp_path: Path) -> Iterator[Callable[..., Server]]:
+    """Starts servers in tmp_path, waits until /healthz answers, stops them after the test."""
+    servers: list[Server] = []
+
+    def start(*args: str, env: dict[str, str] | None = None, ready: bool = True) -> Server:
+        server = Server(list(args), tmp_path, env)
+        servers.append(server)
+        if ready:
+            server.wait_ready()
+        return server
+
+    yield start
+    for server in servers:
+        server.stop()

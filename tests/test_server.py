@@ -1,0 +1,330 @@
+"""The server end to end: real `python -m pyruntime serve` processes, real HTTP clients."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import signal
+import textwrap
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from conftest import Server, write_app
+
+SECRET = "s3cr3t-value"
+CONFIG = textwrap.dedent("""\
+    [server]
+    health_path = "/healthz"
+
+    [[apps]]
+    name = "main"
+    script = "app/worker.js"
+    routes = ["/api/*", "main.test"]
+    env = { APP = "main", GREETING = "hi" }
+    secrets = ["TEST_SECRET"]
+    pool_size = 2
+    limits = { timeout_ms = 300, cpu_limit_ms = 5000, memory_limit_mb = 64, max_body_mb = 1, request_timeout_s = 5 }
+
+    [[apps]]
+    name = "cpu"
+    script = "app/worker.js"
+    routes = ["/cpu/*"]
+    env = { APP = "cpu", GREETING = "hey" }
+    pool_size = 1
+    limits = { timeout_ms = 5000, cpu_limit_ms = 100 }
+
+    [[apps]]
+    name = "small"
+    script = "app/worker.js"
+    routes = ["/small/*"]
+    env = { APP = "small", GREETING = "yo" }
+    pool_size = 1
+    max_queue = 1
+    """)
+TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory):
+    """One multi-app server shared by the tests that do not stop or restart it."""
+    folder = tmp_path_factory.mktemp("multi")
+    write_app(folder / "app")
+    (folder / "pyruntime.toml").write_text(CONFIG)
+    srv = Server(["--config", "pyruntime.toml"], folder, {"TEST_SECRET": SECRET})
+    srv.wait_ready()
+    yield srv
+    assert srv.stop() == 0
+
+
+@pytest.fixture
+def client(server: Server):
+    with httpx.Client(base_url=server.url, timeout=20) as c:
+        yield c
+
+
+def assert_serves(client: httpx.Client, prefix: str = "/api") -> None:
+    response = client.get(f"{prefix}/hello")
+    assert response.status_code == 200, response.text
+
+
+def test_routes_by_path_prefix_and_host(client: httpx.Client):
+    assert client.get("/api/hello").text == "app:main hi"
+    assert client.get("/cpu/hello").text == "app:cpu hey"
+    assert client.get("/small/hello").text == "app:small yo"
+    assert client.get("/hello", headers={"host": "main.test"}).text == "app:main hi"
+    # The app sees the full URL the client asked for, prefix included.
+    assert client.get("/api/url?q=1").text.endswith("/api/url?q=1")
+
+
+def test_unknown_routes_are_404(client: httpx.Client):
+    for path in ("/", "/nothing/hello", "/apix/hello"):
+        response = client.get(path)
+        assert response.status_code == 404, path
+        assert response.headers["x-request-id"]
+    assert client.get("/hello", headers={"host": "other.test"}).status_code == 404
+
+
+def test_env_and_secrets_reach_the_app(client: httpx.Client):
+    assert client.get("/api/hello").text.endswith(" hi")
+    assert client.get("/api/secret").text == SECRET
+
+
+def test_health_and_metrics_paths_are_not_routed_to_apps(server: Server, client: httpx.Client):
+    health = client.get("/healthz")
+    assert health.status_code == 200
+    assert health.json()["status"] == "ok"
+    assert client.get("/metrics").headers["content-type"].startswith("text/plain")
+
+
+def test_http2_cleartext(server: Server):
+    with httpx.Client(base_url=server.url, http1=False, http2=True, timeout=10) as h2:
+        response = h2.get("/api/hello")
+    assert response.http_version == "HTTP/2"
+    assert response.text == "app:main hi"
+
+
+def test_while_true_is_503_naming_the_time_limit(client: httpx.Client):
+    response = client.get("/api/spin")
+    assert response.status_code == 503
+    assert "time limit" in response.text and "timeout" in response.text
+    assert_serves(client)
+
+
+def test_cpu_limit_is_503_naming_the_cpu_limit(client: httpx.Client):
+    response = client.get("/cpu/spin")
+    assert response.status_code == 503
+    assert "CPU" in response.text and "(cpu)" in response.text
+    assert_serves(client, "/cpu")
+
+
+def test_memory_limit_is_503_and_the_isolate_is_replaced(server: Server, client: httpx.Client):
+    created_before = len(server.events("isolate_created", app="main"))
+    response = client.get("/api/mem")
+    assert response.status_code == 503
+    assert "memory" in response.text
+    disposed = server.wait_for_event("isolate_disposed", app="main", reason="memory_limit")
+    assert disposed
+    server.wait_for_event("isolate_created", app="main", count=created_before + 1)
+    for _ in range(4):  # both isolates of the pool, including the fresh one
+        assert_serves(client)
+
+
+def test_spinning_request_does_not_block_other_requests_to_the_same_app(server: Server):
+    async def scenario() -> tuple[httpx.Response, list[httpx.Response], bool]:
+        async with httpx.AsyncClient(base_url=server.url, timeout=20) as aclient:
+            spin = asyncio.create_task(aclient.get("/api/spin"))
+            await asyncio.sleep(0.05)  # let the spin request take its isolate
+            others = [await aclient.get("/api/hello")]
+            answered_while_spinning = not spin.done()
+            others += await asyncio.gather(*(aclient.get("/api/hello") for _ in range(3)))
+            return await spin, others, answered_while_spinning
+
+    spin, others, answered_while_spinning = asyncio.run(scenario())
+    assert spin.status_code == 503
+    assert [r.status_code for r in others] == [200] * 4
+    assert answered_while_spinning
+
+
+@pytest.mark.parametrize("op", ["throw", "bad"])
+def test_js_errors_are_500_without_details(server: Server, client: httpx.Client, op: str):
+    response = client.get(f"/api/{op}")
+    assert response.status_code == 500
+    assert response.text == "Internal Server Error\n"
+    request_id = response.headers["x-request-id"]
+    errors = server.wait_for_event("error", request_id=request_id)
+    assert errors[0]["app"] == "main"
+    if op == "throw":
+        assert "boom with private detail" in errors[0]["message"]
+        assert "worker.js" in errors[0]["stack"]
+    else:
+        assert errors[0]["name"] == "TypeError"
+    assert_serves(client)
+
+
+def test_body_over_max_body_mb_is_413(client: httpx.Client):
+    assert client.post("/api/echo", content=b"x" * 1000).text == "1000"
+    response = client.post("/api/echo", content=b"x" * (1024 * 1024 + 1))
+    assert response.status_code == 413
+
+    def chunks():  # no content-length: the limit holds while streaming
+        for _ in range(3):
+            yield b"y" * (512 * 1024)
+
+    assert client.post("/api/echo", content=chunks()).status_code == 413
+    assert_serves(client)
+
+
+def test_full_queue_is_503_with_retry_after(server: Server, client: httpx.Client):
+    async def burst() -> list[httpx.Response]:
+        async with httpx.AsyncClient(base_url=server.url, timeout=20) as aclient:
+            return await asyncio.gather(*(aclient.get("/small/sleep?ms=400") for _ in range(4)))
+
+    responses = asyncio.run(burst())
+    statuses = sorted(r.status_code for r in responses)
+    assert statuses.count(200) >= 1 and statuses.count(503) >= 1, statuses
+    refused = next(r for r in responses if r.status_code == 503)
+    assert refused.headers["retry-after"].isdigit()
+    assert "busy" in refused.text
+    assert_serves(client, "/small")
+
+
+def test_request_id_is_echoed_or_generated(client: httpx.Client):
+    assert client.get("/api/hello", headers={"x-request-id": "abc-123.x"}).headers["x-request-id"] == "abc-123.x"
+    for bad in ("has space", "x" * 200, "quote\"d", ""):
+        generated = client.get("/api/hello", headers={"x-request-id": bad}).headers["x-request-id"]
+        assert generated != bad and re.fullmatch(r"[0-9a-f]{32}", generated)
+    assert re.fullmatch(r"[0-9a-f]{32}", client.get("/api/hello").headers["x-request-id"])
+
+
+def test_json_log_lines(server: Server, client: httpx.Client):
+    client.get("/api/log", headers={"x-request-id": "log-test-1"})
+    client.get("/api/spin", headers={"x-request-id": "log-test-2"})
+    client.get("/api/hello", headers={"x-request-id": "log-test-3"})
+    server.wait_for_event("request", request_id="log-test-3")
+    lines = server.log_lines()  # every line parses as JSON
+    for line in lines:
+        assert TIMESTAMP.match(line["timestamp"]), line
+        assert line["level"] in ("debug", "info", "warn", "error"), line
+        assert line["event"]
+        if "request_id" in line and line["event"] != "request" or line["event"] == "console":
+            assert line["app"], line
+
+    request = server.events("request", request_id="log-test-1")[0]
+    assert request["app"] == "main" and request["method"] == "GET" and request["path"] == "/api/log"
+    assert request["status"] == 200
+    assert request["duration_ms"] >= 0 and request["cpu_ms"] >= 0
+    console = server.events("console", request_id="log-test-1")
+    assert [(c["level"], c["message"]) for c in console] == [
+        ("info", "a log line"), ("warn", "a warning"), ("error", "an error")]
+    assert all(c["app"] == "main" for c in console)
+
+    limit = server.events("limit_exceeded", request_id="log-test-2")[0]
+    assert limit["limit"] == "timeout" and limit["app"] == "main"
+    assert server.events("request", request_id="log-test-2")[0]["status"] == 503
+
+    loaded = {line["app"] for line in server.events("app_loaded")}
+    assert loaded == {"main", "cpu", "small"}
+    assert server.events("isolate_created", app="main")
+
+
+def metric(text: str, name: str, **labels: str) -> float:
+    label_text = ",".join(f'{k}="{v}"' for k, v in labels.items())
+    pattern = re.compile(rf"^{re.escape(name)}\{{{re.escape(label_text)}\}} (\S+)$", re.MULTILINE)
+    match = pattern.search(text)
+    assert match, f"{name}{{{label_text}}} not in metrics"
+    return float(match.group(1))
+
+
+def test_metrics_contents(client: httpx.Client):
+    before = client.get("/metrics").text
+    ok_before = metric(before, "pyruntime_requests_total", app="main", status="200")
+    client.get("/api/hello")
+    client.get("/api/hello")
+    client.get("/api/spin")
+    text = client.get("/metrics").text
+    assert metric(text, "pyruntime_requests_total", app="main", status="200") == ok_before + 2
+    assert metric(text, "pyruntime_requests_total", app="main", status="503") >= 1
+    assert metric(text, "pyruntime_request_duration_seconds_count", app="main") >= 3
+    assert metric(text, "pyruntime_request_duration_seconds_bucket", app="main", le="+Inf") >= 3
+    assert metric(text, "pyruntime_isolates", app="main") == 2
+    assert metric(text, "pyruntime_isolates", app="small") == 1
+    assert metric(text, "pyruntime_isolate_heap_used_bytes", app="main") > 0
+    assert metric(text, "pyruntime_limit_exceeded_total", app="main", limit="timeout") >= 1
+    assert metric(text, "pyruntime_limit_exceeded_total", app="small", limit="memory") == 0
+
+
+def test_sigterm_drains_in_flight_requests(start_server, tmp_path: Path):
+    script = write_app(tmp_path / "app")
+    server = start_server(str(script), "--name", "drain")
+    result: dict[str, httpx.Response] = {}
+
+    def slow_request() -> None:
+        result["response"] = httpx.get(server.url + "/sleep?ms=1500", timeout=20)
+
+    thread = threading.Thread(target=slow_request)
+    thread.start()
+    server.wait_for_event("isolate_created")
+    time.sleep(0.5)  # the request is in flight
+    server.process.send_signal(signal.SIGTERM)
+    server.wait_for_event("shutdown")
+    with pytest.raises(httpx.TransportError):  # no new connections while draining
+        httpx.get(server.url + "/hello", timeout=2)
+    thread.join(20)
+    assert result["response"].status_code == 200
+    assert result["response"].text == "slept 1500"
+    assert server.process.wait(20) == 0
+    assert server.events("stopped")
+
+
+def test_workers_share_the_port_and_a_dead_worker_is_replaced(start_server, tmp_path: Path):
+    script = write_app(tmp_path / "app")
+    server = start_server(str(script), "--name", "multi", "--workers", "2")
+    started = server.wait_for_event("worker_started", count=2)
+    with httpx.Client(base_url=server.url, timeout=20) as c:
+        for _ in range(6):
+            assert c.get("/hello").status_code == 200
+        os.kill(started[0]["worker_pid"], signal.SIGKILL)
+        exited = server.wait_for_event("worker_exited")
+        assert exited[0]["worker_pid"] == started[0]["worker_pid"] and "SIGKILL" in exited[0]["reason"]
+        for _ in range(6):  # the other worker keeps serving meanwhile
+            assert c.get("/hello").status_code == 200
+        replacement = server.wait_for_event("worker_started", count=3)[2]
+        deadline = time.monotonic() + 30
+        while not any(e["pid"] == replacement["worker_pid"] for e in server.events("app_loaded")) \
+                and time.monotonic() < deadline:
+            time.sleep(0.1)
+        # Metrics are the sum over processes: the killed worker's requests still count.
+        text = c.get("/metrics").text
+        assert metric(text, "pyruntime_requests_total", app="multi", status="200") == 12
+        assert metric(text, "pyruntime_isolates", app="multi") == 2 * (os.cpu_count() or 1)
+    assert server.stop() == 0
+    assert server.process.returncode == 0
+
+
+def test_reload_picks_up_changes_and_keeps_serving_after_a_failed_reload(start_server, tmp_path: Path):
+    script = write_app(tmp_path / "app")
+    label = tmp_path / "app" / "lib" / "label.js"
+    server = start_server(str(script), "--name", "dev", "--reload")
+    with httpx.Client(base_url=server.url, timeout=20) as c:
+        assert c.get("/hello").text == "app:undefined undefined"
+        result: dict[str, httpx.Response] = {}
+        in_flight = threading.Thread(target=lambda: result.update(r=c.get("/sleep?ms=1500")))
+        in_flight.start()
+        time.sleep(0.3)
+        label.write_text('export function label(app) { return "v2"; }\n')
+        server.wait_for_event("app_loaded", reload=True)
+        assert c.get("/hello").text == "v2 undefined"
+        in_flight.join(20)
+        assert result["r"].status_code == 200  # the reload dropped nothing in flight
+
+        label.write_text("export function label(app) { return \n")  # a syntax error
+        failed = server.wait_for_event("reload_failed")
+        assert "SyntaxError" in failed[0]["message"] or "SyntaxError" in failed[0].get("stack", "")
+        assert c.get("/hello").text == "v2 undefined"  # the old version still serves
+        label.write_text('export function label(app) { return "v3"; }\n')
+        server.wait_for_event("app_loaded", reload=True, count=2)
+        assert c.get("/hello").text == "v3 undefined"
