@@ -1,6 +1,8 @@
 #include "watchdog.h"
 
 #include <pthread.h>
+#include <sys/prctl.h>
+#include <cstdio>
 
 namespace pyruntime {
 
@@ -66,6 +68,8 @@ bool Watchdog::fired() {
 }
 
 void Watchdog::Run() {
+  // The kernel may delay timed wake-ups by the thread's timer slack (50 µs by default).
+  prctl(PR_SET_TIMERSLACK, 1UL, 0, 0, 0);
   std::unique_lock<std::mutex> lock(mutex_);
   while (!stopping_) {
     if (!armed_) {
