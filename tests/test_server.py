@@ -27,7 +27,13 @@ CONFIG = textwrap.dedent("""\
     env = { APP = "main", GREETING = "hi" }
     secrets = ["TEST_SECRET"]
     pool_size = 2
-    limits = { timeout_ms = 300, cpu_limit_ms = 5000, memory_limit_mb = 64, max_body_mb = 1, request_timeout_s = 5 }
+
+    [apps.limits]
+    timeout_ms = 300
+    cpu_limit_ms = 5000
+    memory_limit_mb = 64
+    max_body_mb = 1
+    request_timeout_s = 5
 
     [[apps]]
     name = "cpu"
@@ -193,7 +199,8 @@ def test_full_queue_is_503_with_retry_after(server: Server, client: httpx.Client
 
 
 def test_request_id_is_echoed_or_generated(client: httpx.Client):
-    assert client.get("/api/hello", headers={"x-request-id": "abc-123.x"}).headers["x-request-id"] == "abc-123.x"
+    echoed = client.get("/api/hello", headers={"x-request-id": "abc-123.x"}).headers["x-request-id"]
+    assert echoed == "abc-123.x"
     for bad in ("has space", "x" * 200, "quote\"d", ""):
         generated = client.get("/api/hello", headers={"x-request-id": bad}).headers["x-request-id"]
         assert generated != bad and re.fullmatch(r"[0-9a-f]{32}", generated)

@@ -1,0 +1,140 @@
+"""Config files: valid ones load, bad ones fail at start naming the file, key and problem."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+from conftest import write_app
+
+from pyruntime.config import ConfigError, Route, load_config
+
+GOOD = textwrap.dedent("""\
+    [server]
+    port = 9000
+    metrics_path = "/_/metrics"
+
+    [[apps]]
+    name = "api"
+    script = "app/worker.js"
+    routes = ["/api/*", "api.example.com", "*.example.org/v1/*"]
+    env = { MODE = "prod", RETRIES = 3 }
+    secrets = ["API_TOKEN"]
+    pool_size = 3
+    max_queue = 10
+
+    [apps.limits]
+    timeout_ms = 100
+    cpu_limit_ms = 0
+    memory_limit_mb = 64
+    max_body_mb = 2.5
+
+    [[apps]]
+    name = "site"
+    script = "app/worker.js"
+    routes = ["/*"]
+    """)
+
+
+def write_config(folder: Path, text: str) -> Path:
+    write_app(folder / "app")
+    path = folder / "pyruntime.toml"
+    path.write_text(text)
+    return path
+
+
+def test_a_valid_config_loads(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("API_TOKEN", "t0k")
+    config = load_config(write_config(tmp_path, GOOD))
+    assert config.port == 9000 and config.host == "127.0.0.1"
+    assert config.metrics_path == "/_/metrics" and config.health_path == "/healthz"
+    api, site = config.apps
+    assert api.script == (tmp_path / "app" / "worker.js").resolve()
+    assert api.resolved_env() == {"MODE": "prod", "RETRIES": 3, "API_TOKEN": "t0k"}
+    assert api.limits.timeout_ms == 100 and api.limits.cpu_limit_ms is None  # 0 disables
+    assert api.limits.memory_limit_mb == 64 and api.limits.max_body_mb == 2.5
+    assert api.limits.request_timeout_s == 30.0
+    assert api.pool_size == 3 and api.max_queue == 10
+    assert site.pool_size is None
+
+
+@pytest.mark.parametrize(("host", "path", "expected"), [
+    ("x", "/api", True), ("x", "/api/users/1", True), ("x", "/apix", False), ("x", "/", False),
+])
+def test_path_prefix_routes(host: str, path: str, expected: bool):
+    assert Route.parse("/api/*").matches(host, path) is expected
+
+
+def test_host_routes():
+    assert Route.parse("api.example.com").matches("api.example.com", "/anything")
+    assert not Route.parse("api.example.com").matches("example.com", "/anything")
+    wildcard = Route.parse("*.example.org/v1/*")
+    assert wildcard.matches("a.example.org", "/v1/x")
+    assert not wildcard.matches("a.example.org", "/v2/x")
+    assert not wildcard.matches("example.org", "/v1/x")
+    assert Route.parse("/exact").matches("h", "/exact") and not Route.parse("/exact").matches("h", "/exact/x")
+
+
+@pytest.mark.parametrize(("edit", "key", "problem"), [
+    (("timeout_ms = 100", 'timeout_ms = "fast"'), "apps[0] (api).limits.timeout_ms", "expected a number"),
+    (("memory_limit_mb = 64", "memory_limit_mb = 4"), "apps[0] (api).limits.memory_limit_mb",
+     "must be >= 16"),
+    (("memory_limit_mb = 64", "memory_limt_mb = 64"), "apps[0] (api).limits.memory_limt_mb",
+     "unknown key"),
+    (('script = "app/worker.js"\nroutes = ["/api/*"', 'script = "app/missing.js"\nroutes = ["/api/*"'),
+     "apps[0] (api).script", "file not found"),
+    (('routes = ["/*"]', "routes = []"), "apps[1] (site).routes", "expected a non-empty list"),
+    (('routes = ["/*"]', 'routes = ["/api/*"]'), "apps (site).routes", "already used by app 'api'"),
+    (('routes = ["/*"]', 'routes = ["/a*b"]'), "apps[1] (site).routes", "invalid path pattern"),
+    (('name = "site"', 'name = "api"'), "apps", "two apps are named 'api'"),
+    (('name = "site"', 'name = "bad name"'), "apps[1].name", "not a valid app name"),
+    (("pool_size = 3", "pool_size = 0"), "apps[0] (api).pool_size", "must be >= 1"),
+    (('secrets = ["API_TOKEN"]', 'secrets = ["NOT_SET_ANYWHERE"]'), "apps[0] (api).secrets",
+     "environment variable NOT_SET_ANYWHERE is not set"),
+    (("port = 9000", "port = 80.5"), "server.port", "expected an integer"),
+    (("port = 9000", "prot = 9000"), "server.prot", "unknown key"),
+    (('metrics_path = "/_/metrics"', 'metrics_path = "metrics"'), "server.metrics_path", "absolute path"),
+])
+def test_bad_config_messages_name_file_key_and_problem(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                      edit: tuple[str, str], key: str, problem: str):
+    monkeypatch.setenv("API_TOKEN", "t0k")
+    assert edit[0] in GOOD
+    path = write_config(tmp_path, GOOD.replace(edit[0], edit[1], 1))
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    message = str(info.value)
+    assert message.startswith(f"{path}: {key}: "), message
+    assert problem in message
+
+
+def test_invalid_toml_and_missing_apps(tmp_path: Path):
+    path = write_config(tmp_path, "[[apps]\nname = 1\n")
+    with pytest.raises(ConfigError, match=r"pyruntime.toml: invalid TOML"):
+        load_config(path)
+    path.write_text("[server]\nport = 1\n")
+    with pytest.raises(ConfigError, match=r"pyruntime.toml: apps: at least one \[\[apps\]\] entry"):
+        load_config(path)
+    with pytest.raises(ConfigError, match="missing.toml: file not found"):
+        load_config(tmp_path / "missing.toml")
+
+
+def test_serve_with_a_bad_config_fails_at_start(tmp_path: Path):
+    path = write_config(tmp_path, GOOD.replace("pool_size = 3", "pool_size = -1"))
+    result = subprocess.run([sys.executable, "-m", "pyruntime", "serve", "--config", str(path)],
+                            cwd=tmp_path, capture_output=True, text=True, timeout=60,
+                            env={**os.environ, "API_TOKEN": "x"})
+    assert result.returncode == 2
+    assert f"{path}: apps[0] (api).pool_size: must be >= 1" in result.stderr
+
+
+def test_serve_with_a_script_syntax_error_fails_at_start(tmp_path: Path):
+    script = tmp_path / "broken.js"
+    script.write_text("export default { fetch() { return new Response('x' }\n")
+    result = subprocess.run([sys.executable, "-m", "pyruntime", "serve", str(script)],
+                            cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert "SyntaxError" in result.stderr
