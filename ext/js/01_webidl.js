@@ -97,10 +97,6 @@ const webidl = {
     return out;
   },
 
-  toBoolean(value) {
-    return Boolean(value);
-  },
-
   // Integer conversions per WebIDL; `bits` and `signed` pick the type.
   toInteger(value, { bits = 32, signed = false, enforceRange = false } = {}, context) {
     const upper = signed ? 2 ** (bits - 1) - 1 : 2 ** bits - 1;

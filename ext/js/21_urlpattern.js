@@ -320,7 +320,6 @@ function compileComponent(input, encode, options) {
 
 // --- canonicalization through the native URL parser (§3) --------------------------------
 
-const HREF = 0;
 const PROTOCOL = 2;
 const USERNAME = 3;
 const PASSWORD = 4;
