@@ -4,6 +4,7 @@
 #include <iterator>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -70,6 +71,22 @@ void ReturnBuffer(const Args& args, const void* data, size_t length) {
 void Print(const Args& args) {
   v8::Isolate* isolate = args.GetIsolate();
   RuntimeOf(args)->Print(Utf8(isolate, args[0]), Utf8(isolate, args[1]));
+}
+
+void MemoryAvailable(const Args& args) {
+  args.GetReturnValue().Set(static_cast<double>(RuntimeOf(args)->MemoryAvailable()));
+}
+
+// Detaches an ArrayBuffer and returns a new one owning its bytes (ArrayBuffer.prototype.transfer
+// is not in V8 10.2); BYOB stream readers need it.
+void TransferArrayBuffer(const Args& args) {
+  v8::Isolate* isolate = args.GetIsolate();
+  if (!args[0]->IsArrayBuffer()) return ThrowTypeError(isolate, "expected an ArrayBuffer");
+  auto buffer = args[0].As<v8::ArrayBuffer>();
+  if (!buffer->IsDetachable()) return ThrowTypeError(isolate, "the ArrayBuffer cannot be detached");
+  std::shared_ptr<v8::BackingStore> store = buffer->GetBackingStore();
+  buffer->Detach();
+  args.GetReturnValue().Set(v8::ArrayBuffer::New(isolate, std::move(store)));
 }
 
 void Now(const Args& args) { args.GetReturnValue().Set(RuntimeOf(args)->NowMs()); }
@@ -312,20 +329,63 @@ class CloneDelegate final : public v8::ValueSerializer::Delegate {
   size_t limit_;
 };
 
+// structuredClone(value, transferList): ArrayBuffers in the list are moved, not copied:
+// the originals are detached and the clone owns their bytes.
 void StructuredClone(const Args& args) {
   v8::Isolate* isolate = args.GetIsolate();
   v8::Local<v8::Context> context = isolate->GetCurrentContext();
+  std::vector<v8::Local<v8::ArrayBuffer>> transfers;
+  if (args.Length() > 1 && args[1]->IsArray()) {
+    auto list = args[1].As<v8::Array>();
+    for (uint32_t i = 0; i < list->Length(); ++i) {
+      v8::Local<v8::Value> item;
+      if (!list->Get(context, i).ToLocal(&item)) return;
+      if (!item->IsArrayBuffer() || !item.As<v8::ArrayBuffer>()->IsDetachable()) {
+        return ThrowTypeError(isolate, "only detachable ArrayBuffers can be transferred");
+      }
+      transfers.push_back(item.As<v8::ArrayBuffer>());
+    }
+  }
   CloneDelegate delegate(isolate, RuntimeOf(args)->memory_limit_bytes());
   v8::ValueSerializer serializer(isolate, &delegate);
+  for (uint32_t i = 0; i < transfers.size(); ++i) serializer.TransferArrayBuffer(i, transfers[i]);
   serializer.WriteHeader();
   if (serializer.WriteValue(context, args[0]).IsNothing()) return;
   std::pair<uint8_t*, size_t> data = serializer.Release();
   v8::ValueDeserializer deserializer(isolate, data.first, data.second);
+  for (uint32_t i = 0; i < transfers.size(); ++i) {
+    std::shared_ptr<v8::BackingStore> store = transfers[i]->GetBackingStore();
+    transfers[i]->Detach();
+    deserializer.TransferArrayBuffer(i, v8::ArrayBuffer::New(isolate, std::move(store)));
+  }
   v8::Local<v8::Value> copy;
   if (deserializer.ReadHeader(context).FromMaybe(false) && deserializer.ReadValue(context).ToLocal(&copy)) {
     args.GetReturnValue().Set(copy);
   }
   std::free(data.first);
+}
+
+// [state, result] of a promise, for console output: "pending", "fulfilled" or "rejected".
+void PromiseState(const Args& args) {
+  v8::Isolate* isolate = args.GetIsolate();
+  if (!args[0]->IsPromise()) return ThrowTypeError(isolate, "expected a Promise");
+  auto promise = args[0].As<v8::Promise>();
+  v8::Local<v8::Value> parts[2];
+  switch (promise->State()) {
+    case v8::Promise::kPending:
+      parts[0] = NewString(isolate, "pending");
+      parts[1] = v8::Undefined(isolate);
+      break;
+    case v8::Promise::kFulfilled:
+      parts[0] = NewString(isolate, "fulfilled");
+      parts[1] = promise->Result();
+      break;
+    case v8::Promise::kRejected:
+      parts[0] = NewString(isolate, "rejected");
+      parts[1] = promise->Result();
+      break;
+  }
+  args.GetReturnValue().Set(v8::Array::New(isolate, parts, 2));
 }
 
 struct NativeFunction {
@@ -336,6 +396,8 @@ struct NativeFunction {
 constexpr NativeFunction kFunctions[] = {
     {"print", Print},
     {"now", Now},
+    {"memoryAvailable", MemoryAvailable},
+    {"transferArrayBuffer", TransferArrayBuffer},
     {"timerStart", TimerStart},
     {"timerClear", TimerClear},
     {"hostOp", HostOp},
@@ -349,6 +411,7 @@ constexpr NativeFunction kFunctions[] = {
     {"hmac", Hmac},
     {"timingSafeEqual", TimingSafeEqual},
     {"structuredClone", StructuredClone},
+    {"promiseState", PromiseState},
 };
 
 }  // namespace

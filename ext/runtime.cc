@@ -3,9 +3,12 @@
 #include <algorithm>
 #include <stdexcept>
 
+#include <libplatform/libplatform.h>
+
 #include "js_util.h"
 #include "native_bindings.h"
 #include "startup_snapshot.h"
+#include "v8_platform.h"
 
 namespace pyruntime {
 
@@ -136,6 +139,13 @@ void Runtime::Bootstrap() {
   internal_.Reset(isolate_, context->GetDataFromSnapshotOnce<v8::Object>(kInternalSlot).ToLocalChecked());
   native->Set(context, NewString(isolate_, "timeOrigin"), v8::Number::New(isolate_, time_origin_ms_))
       .FromMaybe(false);
+  v8::TryCatch try_catch(isolate_);
+  v8::Local<v8::Value> install = InternalFunction(context, "installWebAssemblyLimits");
+  if (install.IsEmpty() || install.As<v8::Function>()->Call(context, internal_.Get(isolate_), 0, nullptr).IsEmpty()) {
+    Outcome error;
+    DescribeError(context, try_catch.Exception(), try_catch.Message(), &error);
+    throw std::runtime_error("installing WebAssembly limits failed: " + error.error_stack);
+  }
 }
 
 void Runtime::Dispose() {
@@ -445,6 +455,8 @@ Outcome Runtime::Pump(Slice& slice) {
   v8::Local<v8::Context> context = context_.Get(isolate_);
   for (;;) {
     ApplyCompletions(context);
+    while (v8::platform::PumpMessageLoop(V8Platform(), isolate_)) {
+    }
     isolate_->PerformMicrotaskCheckpoint();
     if (Terminating()) return Settle(slice, Outcome{});
     ReportUnhandledRejections(context);
@@ -499,6 +511,7 @@ Outcome Runtime::Pump(Slice& slice) {
 }
 
 Outcome Runtime::Settle(Slice& slice, Outcome out) {
+  if (!memory_exceeded_ && OverMemoryLimit()) memory_exceeded_ = true;
   bool terminated = Terminating();
   WatchdogVerdict verdict = slice.Stop();
   if (memory_exceeded_) {
@@ -565,6 +578,20 @@ bool Runtime::FireDueTimers() {
     if (Terminating()) return true;
   }
   return !due.empty();
+}
+
+size_t Runtime::MemoryAvailable() {
+  v8::HeapStatistics stats;
+  isolate_->GetHeapStatistics(&stats);
+  size_t used = stats.used_heap_size() + stats.external_memory();
+  return used >= limits_.memory_limit_bytes ? 0 : limits_.memory_limit_bytes - used;
+}
+
+bool Runtime::OverMemoryLimit() {
+  // Cheap first: external memory that the counting allocator did not hand out is wasm memory.
+  int64_t external = isolate_->AdjustAmountOfExternalAllocatedMemory(0);
+  if (external <= static_cast<int64_t>(allocator_->used_bytes())) return false;
+  return MemoryAvailable() == 0;
 }
 
 bool Runtime::Terminating() {

@@ -118,6 +118,8 @@ class Runtime {
   double NowMs() const;
   double TimeOriginMs() const { return time_origin_ms_; }
   size_t memory_limit_bytes() const { return limits_.memory_limit_bytes; }
+  // Bytes of the memory limit not yet used by the heap or off-heap memory.
+  size_t MemoryAvailable();
 
  private:
   using Clock = std::chrono::steady_clock;
@@ -146,6 +148,9 @@ class Runtime {
   // True once the watchdog or the heap limit stopped JS. V8's own IsExecutionTerminating()
   // turns false as soon as no JS frame is left, which is too early for the event loop.
   bool Terminating();
+  // WebAssembly memories bypass the ArrayBuffer allocator: after each slice, heap plus
+  // off-heap memory is checked against the limit, and an isolate past it is discarded.
+  bool OverMemoryLimit();
   void ApplyCompletions(v8::Local<v8::Context> context);
   void ReportUnhandledRejections(v8::Local<v8::Context> context);
   void ResetLoop();

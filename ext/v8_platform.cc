@@ -8,14 +8,20 @@
 
 namespace pyruntime {
 
+namespace {
+// Lives for the rest of the process: V8 cannot be re-initialised after disposal.
+std::unique_ptr<v8::Platform> platform;
+}  // namespace
+
 void EnsureV8Initialized() {
   static std::once_flag once;
   std::call_once(once, [] {
-    // Lives for the rest of the process: V8 cannot be re-initialised after disposal.
-    static std::unique_ptr<v8::Platform> platform = v8::platform::NewDefaultPlatform();
+    platform = v8::platform::NewDefaultPlatform();
     v8::V8::InitializePlatform(platform.get());
     v8::V8::Initialize();
   });
 }
+
+v8::Platform* V8Platform() { return platform.get(); }
 
 }  // namespace pyruntime

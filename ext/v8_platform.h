@@ -1,8 +1,14 @@
 // V8 is initialised once per process, on first use.
 #pragma once
 
+#include <v8-platform.h>
+
 namespace pyruntime {
 
 void EnsureV8Initialized();
+
+// The process's V8 platform: its foreground task queue is pumped by each runtime's event
+// loop (FinalizationRegistry cleanups and other tasks V8 posts to an isolate).
+v8::Platform* V8Platform();
 
 }  // namespace pyruntime
