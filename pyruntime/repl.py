@@ -1,13 +1,13 @@
 """`python -m pyruntime repl`: an interactive prompt on one isolate with the full global scope.
 
-Input that is not yet a complete program (an open brace, an unterminated template) asks
-for more lines. Input containing `await` runs inside an async function, with top-level
-`let`/`const`/`var x = ...` turned into globals so that they outlive the line.
+Input with open brackets, template literals or comments asks for more lines. Input
+containing `await` runs inside an async function, with top-level `let`/`const`/`var x = ...`
+turned into globals so that they outlive the line. Each input may run for 30 s of wall-clock
+time: a runaway loop ends with an error instead of hanging the prompt.
 """
 
 from __future__ import annotations
 
-import json
 import re
 import sys
 from collections.abc import Callable
@@ -17,19 +17,44 @@ from .errors import Error, JSError
 from .isolate import Isolate
 
 HISTORY_FILE = Path.home() / ".pyruntime_history"
-_INCOMPLETE = ("Unexpected end of input", "Unterminated template literal")
 _DECLARATION = re.compile(r"^(\s*)(?:let|const|var)\s+([A-Za-z_$][\w$]*)\s*=", re.MULTILINE)
 _AWAIT = re.compile(r"\bawait\b")
 # Declarations must stay statements: as expressions they would not define a global name.
 _DECLARES = re.compile(r"^\s*(async\s+function|function|class)\b")
 
-# Runs in the isolate: checks syntax without running anything, via the AsyncFunction
-# constructor (so that `await` parses), and reports whether more input could complete it.
-_CHECK = """(() => { try { new (Object.getPrototypeOf(async function () {}).constructor)(%s); return "ok"; }
-catch (e) { return e instanceof SyntaxError ? "SyntaxError: " + e.message : "ok"; } })()"""
-_SHOW = "globalThis.__repl_show(globalThis._)"
-_SETUP = """globalThis.__repl_show = (value) => { console.log(value); };
-Object.defineProperty(globalThis, "__repl_show", { enumerable: false });"""
+_SHOW = "console.log(globalThis._)"
+
+
+def needs_more(source: str) -> bool:
+    """True while brackets, a template literal or a block comment are still open.
+
+    A scan, not a parse (regex literals with brackets can fool it); V8 judges the rest.
+    """
+    depth = 0
+    i, n = 0, len(source)
+    while i < n:
+        char = source[i]
+        if char in "'\"`":
+            end = i + 1
+            while end < n and source[end] != char:
+                end += 2 if source[end] == "\\" else 1
+            if end >= n:
+                return char == "`"  # only template literals span lines
+            i = end
+        elif source.startswith("//", i):
+            newline = source.find("\n", i)
+            i = n if newline < 0 else newline
+        elif source.startswith("/*", i):
+            close = source.find("*/", i + 2)
+            if close < 0:
+                return True
+            i = close + 1
+        elif char in "([{":
+            depth += 1
+        elif char in ")]}":
+            depth -= 1
+        i += 1
+    return depth > 0
 
 
 def wrap(source: str) -> list[tuple[str, bool]]:
@@ -38,7 +63,8 @@ def wrap(source: str) -> list[tuple[str, bool]]:
     Each comes with whether it is the expression form, which stores its value in `_`.
     """
     if not _AWAIT.search(source):
-        expression, statements = f"globalThis._ = ({source}\n)", source
+        # `; undefined`: the value stays in JS (printed by console.log), not converted to Python.
+        expression, statements = f"globalThis._ = ({source}\n); undefined", source
     else:
         expression = f"(async () => {{ globalThis._ = ({source}\n); }})()"
         hoisted = _DECLARATION.sub(r"\1globalThis.\2 =", source)
@@ -54,19 +80,12 @@ class Repl:
     def __init__(self, isolate_factory: Callable[[Callable[[str, str], None]], Isolate] | None = None,
                  write: Callable[[str], None] | None = None) -> None:
         self.write = write or (lambda text: print(text, flush=True))
-        factory = isolate_factory or (lambda sink: Isolate(timeout_ms=None, cpu_limit_ms=None,
+        factory = isolate_factory or (lambda sink: Isolate(timeout_ms=30_000, cpu_limit_ms=None,
                                                            total_timeout_ms=None, console=sink))
         self.isolate = factory(self._console)
-        self.isolate.eval(_SETUP, "<repl-setup>")
 
     def _console(self, level: str, text: str) -> None:
         self.write(text)
-
-    def needs_more(self, source: str) -> bool:
-        """True while the input could still become a valid program with more lines."""
-        verdict = self.isolate.eval(_CHECK % json.dumps(source), "<repl-check>")
-        return isinstance(verdict, str) and verdict.startswith("SyntaxError: ") \
-            and verdict.removeprefix("SyntaxError: ") in _INCOMPLETE
 
     def run(self, source: str) -> None:
         """Evaluates one complete input and prints its value (console.log's formatting)."""
@@ -80,7 +99,7 @@ class Repl:
                 self.write(exc.stack or str(exc))
                 return
             except TypeError:
-                value = ...  # not convertible to Python, but `_` holds it in JS
+                value = ...  # a statement's completion value that Python cannot hold
             except Error as exc:
                 self.write(f"{type(exc).__name__}: {exc}")
                 return
@@ -123,7 +142,7 @@ def main() -> int:
             if not source.strip():
                 buffer.clear()
                 continue
-            if repl.needs_more(source):
+            if needs_more(source):
                 continue
             buffer.clear()
             repl.run(source)

@@ -1,0 +1,137 @@
+"""The command line: `serve` for one script, `run` flag wiring, the REPL, and WorkerApp as
+a library inside a user's Starlette app."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import types
+from pathlib import Path
+
+import httpx
+import pytest
+from conftest import write_app
+from starlette.applications import Starlette
+from starlette.responses import PlainTextResponse
+from starlette.routing import Mount, Route
+
+import pyruntime
+from pyruntime import WorkerApp, cli
+from pyruntime.config import AppLimits
+from pyruntime.repl import needs_more, wrap
+
+
+def test_serve_one_script_named_after_the_file(start_server, tmp_path: Path):
+    script = write_app(tmp_path / "site")
+    server = start_server(str(script))
+    assert httpx.get(server.url + "/anything/hello", timeout=10).status_code == 200
+    assert server.events("app_loaded")[0]["app"] == "worker"
+    assert "127.0.0.1" in server.url
+
+
+def test_serve_with_a_name(start_server, tmp_path: Path):
+    script = write_app(tmp_path / "site")
+    server = start_server(str(script), "--name", "shop")
+    response = httpx.get(server.url + "/hello", timeout=10)
+    request_id = response.headers["x-request-id"]
+    server.wait_for_event("request", request_id=request_id)
+    assert server.events("request", request_id=request_id)[0]["app"] == "shop"
+
+
+@pytest.mark.parametrize("args", [[], ["a.js", "--config", "b.toml"], ["missing.js"]])
+def test_serve_usage_errors(tmp_path: Path, args: list[str]):
+    result = subprocess.run([sys.executable, "-m", "pyruntime", "serve", *args], cwd=tmp_path,
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert result.stderr.startswith("pyruntime: error: ")
+
+
+def test_run_passes_the_limit_flags(monkeypatch: pytest.MonkeyPatch):
+    calls = []
+
+    def run_file(path: str, **limits: float) -> int:
+        calls.append((path, limits))
+        return 3
+
+    monkeypatch.setitem(sys.modules, "pyruntime.runner", types.SimpleNamespace(run_file=run_file))
+    assert cli.main(["run", "x.js", "--timeout-ms", "20", "--cpu-limit-ms", "10",
+                     "--memory-limit-mb", "64"]) == 3
+    assert cli.main(["run", "y.js"]) == 3
+    assert calls == [("x.js", {"timeout_ms": 20.0, "cpu_limit_ms": 10.0, "memory_limit_mb": 64}),
+                     ("y.js", {})]
+
+
+def test_repl_input_scanning():
+    assert needs_more("function f() {")
+    assert needs_more("`template\nstill open")
+    assert needs_more("/* comment")
+    assert not needs_more("f({a: '{'})")
+    assert not needs_more("1 + 1 // {")
+    assert [is_expression for _, is_expression in wrap("function f() {}")] == [False]
+    assert "globalThis.y =" in wrap("const y = await 1")[1][0]
+
+
+def test_repl_session(tmp_path: Path):
+    lines = [
+        "1 + 1",
+        "let x = 5",
+        "x * 2",
+        "function add(a, b) {",
+        "  return a + b",
+        "}",
+        "add(2, 3)",
+        "const y = await new Promise(r => setTimeout(() => r(42), 5))",
+        "y + 1",
+        "throw new TypeError('nope')",
+        "x",  # the session goes on after an error
+        "({ a: [1, 2], s: 'str' })",
+        "new Map([[1, 2]])",
+        "console.log('printed')",
+        "nosuch",
+        ".exit",
+    ]
+    result = subprocess.run([sys.executable, "-m", "pyruntime", "repl"], input="\n".join(lines) + "\n",
+                            cwd=tmp_path, capture_output=True, text=True, timeout=60,
+                            env={**os.environ, "HOME": str(tmp_path)})
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    for expected in ("> 2\n", "> 10\n", "> 5\n", "> 43\n", "TypeError: nope", "{ a: [ 1, 2 ], s: 'str' }",
+                     "Map(1) { 1 => 2 }", "printed", "ReferenceError: nosuch is not defined", "... "):
+        assert expected in out, (expected, out)
+    assert out.count("> 5\n") >= 2  # add(2, 3), then x after the error
+    assert (tmp_path / ".pyruntime_history").exists()
+
+
+def test_worker_app_mounted_in_a_starlette_app(tmp_path: Path):
+    script = write_app(tmp_path / "app")
+
+    async def home(_request):
+        return PlainTextResponse("python home")
+
+    worker = WorkerApp(script, name="mounted", env={"APP": "m", "GREETING": "hello"},
+                       limits=AppLimits(timeout_ms=200, cpu_limit_ms=None, max_body_mb=0.001), pool_size=1)
+    user_app = Starlette(routes=[Route("/", home), Mount("/js", app=worker)])
+
+    async def scenario() -> None:
+        transport = httpx.ASGITransport(app=user_app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test", timeout=20) as client:
+            assert (await client.get("/")).text == "python home"
+            response = await client.get("/js/hello", headers={"x-request-id": "req-1"})
+            assert response.text == "app:m hello"
+            assert response.headers["x-request-id"] == "req-1"
+            assert (await client.get("/js/url")).text == "http://test/js/url"
+            spin = await client.get("/js/spin")
+            assert spin.status_code == 503 and "timeout" in spin.text
+            assert (await client.get("/js/throw")).status_code == 500
+            assert (await client.post("/js/echo", content=b"x" * 2000)).status_code == 413
+            assert (await client.get("/js/hello")).status_code == 200
+        await worker.shutdown()
+
+    asyncio.run(scenario())
+
+
+def test_worker_app_is_exported():
+    assert pyruntime.WorkerApp is WorkerApp
+    assert "WorkerApp" in pyruntime.__all__
