@@ -1,7 +1,7 @@
 """`python -m pyruntime run FILE`: run a script or module to completion, like `node FILE`.
 
 Top-level code runs first, then the event loop until no timers are left. Console output
-goes to stdout (log, info, debug) and stderr (warn, error).
+goes to stdout (log, info, debug) and stderr (warn, error). Outbound `fetch` works.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TextIO
 
 from .errors import Error, JSError
+from .host_ops import sync_host_ops
 from .isolate import Isolate
 
 
@@ -24,7 +25,8 @@ def run_file(path: str | Path, *, timeout_ms: float | None = 50, cpu_limit_ms: f
         print(text, file=err if level in ("warn", "error") else out, flush=True)
 
     try:
-        isolate = Isolate(memory_limit_mb, timeout_ms, cpu_limit_ms, total_timeout_ms=None, console=console)
+        isolate = Isolate(memory_limit_mb, timeout_ms, cpu_limit_ms, total_timeout_ms=None, console=console,
+                          op_handler=sync_host_ops)
         with isolate as iso:
             iso.run_file(path)
             iso.run_loop()

@@ -16,6 +16,7 @@ from typing import Any
 
 from . import _core
 from .errors import TimeLimitExceeded
+from .host_ops import AsyncHostOps
 from .isolate import ConsoleSink, log_console
 from .outcome import check_outcome
 from .scripts import WorkerScript, load_script, raise_load_error
@@ -57,7 +58,8 @@ class WorkerIsolate:
         self.env = dict(env or {})
         self.limits = limits
         self.console = console or log_console
-        self.op_handler = op_handler
+        # Outbound fetch by default; pass another handler to restrict or record I/O.
+        self.op_handler = op_handler or AsyncHostOps()
         # Set when a host operation completes, to end the wait between slices early.
         self._work_ready = asyncio.Event()
         self._runtime = _core.Runtime(limits.memory_limit_mb * 1024 * 1024,
@@ -137,11 +139,9 @@ class WorkerIsolate:
         self._work_ready.clear()
 
     async def _complete_op(self, op_id: int, name: str, payload: Any) -> None:
-        ok, value = False, f"{name} is not available in this runtime"
-        if self.op_handler is not None:
-            try:
-                ok, value = True, await self.op_handler(name, payload)
-            except Exception as exc:  # becomes the JS promise's rejection
-                ok, value = False, f"{type(exc).__name__}: {exc}"
+        try:
+            ok, value = True, await self.op_handler(name, payload)
+        except Exception as exc:  # becomes the JS promise's rejection
+            ok, value = False, f"{type(exc).__name__}: {exc}"
         await asyncio.to_thread(self._runtime.complete_op, op_id, ok, value)
         self._work_ready.set()

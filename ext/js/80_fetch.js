@@ -35,6 +35,7 @@ function fetch(input, init = undefined) {
           url: state.url,
           headers: internal.headerPairs(state.headers),
           body,
+          redirect: state.redirect,
         });
       })
       .then(

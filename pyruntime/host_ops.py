@@ -1,0 +1,99 @@
+"""Host operations: the I/O that JS asks the host for (see `native.hostOp` in ext/js/README.md).
+
+The C++ core does no I/O. JS `fetch()` becomes a pending "fetch" operation whose payload is
+`{method, url, headers, body, redirect}`; this module performs it with httpx and answers
+`{status, statusText, headers, body, url}`, which resolves the JS promise.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from .errors import Error
+
+# A response body larger than this is refused: it would not fit an isolate anyway.
+MAX_RESPONSE_BYTES = 64 * 1024 * 1024
+TIMEOUT = httpx.Timeout(30.0)
+
+
+class HostOpError(Error):
+    """A host operation that JS asked for cannot be performed."""
+
+
+def _request(client: httpx.Client | httpx.AsyncClient, payload: dict[str, Any]) -> httpx.Request:
+    url = payload.get("url", "")
+    if not isinstance(url, str) or not url.startswith(("http://", "https://")):
+        raise HostOpError(f"fetch supports only http: and https: URLs, not {url!r}")
+    return client.build_request(payload.get("method", "GET"), url, headers=payload.get("headers") or [],
+                                content=payload.get("body") or None)
+
+
+def _answer(response: httpx.Response, body: bytes) -> dict[str, Any]:
+    return {
+        "status": response.status_code,
+        "statusText": response.reason_phrase,
+        "headers": [[name, value] for name, value in response.headers.multi_items()],
+        "body": body,
+        "url": str(response.url),
+    }
+
+
+def _check_redirect(payload: dict[str, Any], response: httpx.Response) -> None:
+    if response.is_redirect and payload.get("redirect") == "error":
+        location = response.headers.get("location")
+        raise HostOpError(f"fetch: redirect to {location!r} with redirect mode 'error'")
+
+
+def _follow(payload: dict[str, Any]) -> bool:
+    return payload.get("redirect", "follow") == "follow"
+
+
+class AsyncHostOps:
+    """Performs host operations for isolates served on an asyncio event loop."""
+
+    def __init__(self) -> None:
+        self._client: httpx.AsyncClient | None = None
+
+    async def __call__(self, name: str, payload: Any) -> Any:
+        if name != "fetch":
+            raise HostOpError(f"unknown host operation {name!r}")
+        if self._client is None:
+            self._client = httpx.AsyncClient(timeout=TIMEOUT)
+        request = _request(self._client, payload)
+        response = await self._client.send(request, stream=True, follow_redirects=_follow(payload))
+        try:
+            _check_redirect(payload, response)
+            body = bytearray()
+            async for chunk in response.aiter_bytes():
+                body += chunk
+                if len(body) > MAX_RESPONSE_BYTES:
+                    raise HostOpError(f"fetch: response body larger than {MAX_RESPONSE_BYTES} bytes")
+        finally:
+            await response.aclose()
+        return _answer(response, bytes(body))
+
+    async def aclose(self) -> None:
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
+
+
+def sync_host_ops(name: str, payload: Any) -> Any:
+    """Performs host operations for the synchronous `Isolate` (used by `pyruntime run`)."""
+    if name != "fetch":
+        raise HostOpError(f"unknown host operation {name!r}")
+    with httpx.Client(timeout=TIMEOUT) as client:
+        request = _request(client, payload)
+        response = client.send(request, stream=True, follow_redirects=_follow(payload))
+        try:
+            _check_redirect(payload, response)
+            body = bytearray()
+            for chunk in response.iter_bytes():
+                body += chunk
+                if len(body) > MAX_RESPONSE_BYTES:
+                    raise HostOpError(f"fetch: response body larger than {MAX_RESPONSE_BYTES} bytes")
+        finally:
+            response.close()
+        return _answer(response, bytes(body))
