@@ -17,7 +17,12 @@ from .isolate import Isolate
 
 def run_file(path: str | Path, *, timeout_ms: float | None = 50, cpu_limit_ms: float | None = 50,
              memory_limit_mb: int = 128, stdout: TextIO | None = None, stderr: TextIO | None = None) -> int:
-    """Runs `path`; returns the process exit code (0, or 1 after printing the error)."""
+    """Runs `path`; returns the process exit code (0, or 1 after printing the error).
+
+    A time limit of 0 disables it, as None does.
+    """
+    timeout_ms = timeout_ms or None
+    cpu_limit_ms = cpu_limit_ms or None
     out = stdout or sys.stdout
     err = stderr or sys.stderr
 
@@ -33,7 +38,7 @@ def run_file(path: str | Path, *, timeout_ms: float | None = 50, cpu_limit_ms: f
     except JSError as exc:
         print(f"Uncaught {exc.stack}", file=err)
         return 1
-    except Error as exc:
+    except (Error, ValueError) as exc:  # ValueError: a bad limit
         print(f"pyruntime: {type(exc).__name__}: {exc}", file=err)
         return 1
     return 0
