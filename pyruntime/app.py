@@ -10,10 +10,11 @@ from __future__ import annotations
 import asyncio
 import re
 import time
+import traceback
 import uuid
 from collections.abc import Awaitable, Callable, MutableMapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import quote
 
 from . import metrics
@@ -27,6 +28,7 @@ Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
+T = TypeVar("T")
 
 # Incoming X-Request-ID values are reused only if they look like an id: nothing to inject into logs.
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
@@ -53,6 +55,36 @@ class _Disconnected(Exception):
     """The client went away before its request body arrived."""
 
 
+class _Lease:
+    """An isolate lent to one request.
+
+    If the request is cancelled while JS runs (client gone, server stopping), the call goes
+    on in its thread: the isolate returns to the pool only when that call has ended.
+    """
+
+    def __init__(self, pool: IsolatePool, isolate: WorkerIsolate) -> None:
+        self.pool = pool
+        self.isolate = isolate
+        self._call: asyncio.Future[Any] | None = None
+
+    async def run(self, work: Awaitable[T]) -> T:
+        call = self._call = asyncio.ensure_future(work)
+        return await asyncio.shield(call)
+
+    def end(self) -> None:
+        call = self._call
+        if call is None or call.done():
+            self.pool.release(self.isolate)
+            return
+
+        def finished(_: asyncio.Future[Any]) -> None:
+            if not call.cancelled():
+                call.exception()  # already answered or logged; retrieved so asyncio does not warn
+            self.pool.release(self.isolate)
+
+        call.add_done_callback(finished)
+
+
 def request_id_from(headers: list[tuple[bytes, bytes]]) -> str:
     """The client's X-Request-ID when well-formed, else a new random id."""
     for name, value in headers:
@@ -74,29 +106,28 @@ class WorkerApp:
                  limits: AppLimits | None = None, pool_size: int | None = None, max_queue: int = 64,
                  logger: JsonLogger | None = None) -> None:
         path = Path(script).resolve()
-        self.config = AppConfig(name=name or path.stem, script=path, env=dict(env or {}),
-                                limits=limits or AppLimits(), pool_size=pool_size, max_queue=max_queue)
-        self._env = self.config.resolved_env()
-        self.logger = logger or JsonLogger()
-        self._pool: IsolatePool | None = None
-        self._start_lock = asyncio.Lock()
-        metrics.register_app(self.name)
+        self._setup(AppConfig(name=name or path.stem, script=path, env=dict(env or {}),
+                              limits=limits or AppLimits(), pool_size=pool_size, max_queue=max_queue),
+                    logger or JsonLogger())
 
     @classmethod
     def from_config(cls, config: AppConfig, logger: JsonLogger) -> WorkerApp:
-        app = cls(config.script, name=config.name, limits=config.limits, pool_size=config.pool_size,
-                  max_queue=config.max_queue, logger=logger)
-        app.config = config
-        app._env = config.resolved_env()
+        """The app of one `[[apps]]` entry (its secrets are read from the environment)."""
+        app = cls.__new__(cls)
+        app._setup(config, logger)
         return app
+
+    def _setup(self, config: AppConfig, logger: JsonLogger) -> None:
+        self.config = config
+        self.logger = logger
+        self._env = config.resolved_env()
+        self._pool: IsolatePool | None = None
+        self._start_lock = asyncio.Lock()
+        metrics.register_app(config.name)
 
     @property
     def name(self) -> str:
         return self.config.name
-
-    @property
-    def pool(self) -> IsolatePool | None:
-        return self._pool
 
     def watched_files(self) -> list[Path]:
         """The entry script and every module it imports, as last loaded."""
@@ -171,27 +202,36 @@ class WorkerApp:
         request_id = request_id_from(scope["headers"])
         head = scope["method"] == "HEAD"
         cpu_ms: float | None = None
+        sent = False
         try:
             body = await self._read_body(scope, receive)
             if self._pool is None:
                 await self._start_for_request(request_id)
             pool = self._pool
             assert pool is not None
-            isolate = await self._acquire(pool)
+            lease = _Lease(pool, await self._acquire(pool))
             try:
-                result = await self._run(isolate, scope, body, request_id)
+                result = await lease.run(self._run(lease.isolate, scope, body, request_id))
                 cpu_ms = result.cpu_ms
                 await _send(send, result.status, result.headers, result.body, request_id, head)
+                sent = True
                 self._log_request(scope, result.status, started, request_id, cpu_ms)
-                await self._wait_until(isolate, request_id)
+                await lease.run(self._wait_until(lease.isolate, request_id))
             finally:
-                pool.release(isolate)
+                lease.end()
         except _Answer as answer:
             headers = [("content-type", "text/plain; charset=utf-8"), *answer.headers]
             await _send(send, answer.status, headers, (answer.text + "\n").encode(), request_id, head)
             self._log_request(scope, answer.status, started, request_id, cpu_ms)
         except _Disconnected:
             self._log_request(scope, 499, started, request_id, cpu_ms)  # nginx's "client closed request"
+        except Exception as exc:  # a bug of ours: still an answer, and a log line with the traceback
+            self.logger.emit("error", "error", app=self.name, request_id=request_id,
+                             message=f"internal error: {exc!r}", stack=traceback.format_exc())
+            if not sent:
+                await _send(send, 500, [("content-type", "text/plain; charset=utf-8")],
+                            b"Internal Server Error\n", request_id, head)
+            self._log_request(scope, 500, started, request_id, cpu_ms)
 
     async def _acquire(self, pool: IsolatePool) -> WorkerIsolate:
         """An isolate from the pool; a refusal becomes 503 with Retry-After."""

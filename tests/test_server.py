@@ -335,3 +335,11 @@ def test_reload_picks_up_changes_and_keeps_serving_after_a_failed_reload(start_s
         label.write_text('export function label(app) { return "v3"; }\n')
         server.wait_for_event("app_loaded", reload=True, count=2)
         assert c.get("/hello").text == "v3 undefined"
+
+
+def test_a_client_leaving_mid_request_leaves_the_app_healthy(server: Server, client: httpx.Client):
+    for _ in range(3):
+        with pytest.raises(httpx.ReadTimeout):
+            httpx.get(server.url + "/api/spin", timeout=httpx.Timeout(10, read=0.05))
+    for _ in range(6):
+        assert_serves(client)
