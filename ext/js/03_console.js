@@ -26,14 +26,16 @@ const isMap = (v) => isOfClass(v, (x) => mapSize.call(x));
 const isSet = (v) => isOfClass(v, (x) => setSize.call(x));
 const isDate = (v) => isOfClass(v, (x) => Date.prototype.getTime.call(x));
 const isRegExp = (v) => isOfClass(v, (x) => Object.getOwnPropertyDescriptor(RegExp.prototype, "source").get.call(x)) && v !== RegExp.prototype;
-const isPromise = (v) => {
+// native.promiseState reads a promise's state without calling into it (no `then`).
+const promiseState = (v) => {
+  if (v === null || (typeof v !== "object" && typeof v !== "function")) return null;
   try {
-    Promise.prototype.then.call(v, undefined, undefined);
-    return true;
+    return native.promiseState(v);
   } catch {
-    return false;
+    return null;
   }
 };
+const isPromise = (v) => promiseState(v) !== null;
 const isWeakMap = (v) => isOfClass(v, (x) => WeakMap.prototype.has.call(x, {}));
 const isWeakSet = (v) => isOfClass(v, (x) => WeakSet.prototype.has.call(x, {}));
 const boxedTypes = [
@@ -402,6 +404,10 @@ function formatObject(value, ctx, depth, opts) {
   } else if (isPromise(value)) {
     prefix = getPrefix(value, "Promise");
     if (tooDeep) return "[Promise]";
+    const [state, result] = promiseState(value);
+    if (state === "pending") entries.push("<pending>");
+    else if (state === "rejected") entries.push(`<rejected> ${child(result)}`);
+    else entries.push(child(result));
     keys = ownKeys(value, false);
   } else if (isWeakMap(value) || isWeakSet(value)) {
     prefix = getPrefix(value, isWeakMap(value) ? "WeakMap" : "WeakSet");
