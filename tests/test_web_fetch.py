@@ -536,7 +536,8 @@ def test_fetch_uses_the_host_operation():
         iso.close()
     assert result == [200, "OK", "pong", "https://example.com/final", True, ["a=1", "b=2"], "TypeError"]
     assert seen == [("fetch", {"method": "POST", "url": "https://example.com/start", "body": b"ping",
-                               "headers": [["x-y", "z"], ["content-type", "text/plain;charset=UTF-8"]]})]
+                               "headers": [["x-y", "z"], ["content-type", "text/plain;charset=UTF-8"]],
+                               "redirect": "follow"})]
 
 
 def test_fetch_null_body_status_and_get_without_body():
