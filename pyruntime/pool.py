@@ -51,15 +51,6 @@ class IsolatePool:
         self._retired = False
         self._retire_reason = "shutdown"
 
-    @property
-    def live(self) -> int:
-        """Isolates created and not yet disposed (busy or idle)."""
-        return len(self._ids)
-
-    @property
-    def waiting(self) -> int:
-        return len(self._waiters)
-
     async def start(self) -> None:
         """Creates and loads every isolate; on a load error disposes what was made and raises."""
         try:
@@ -90,7 +81,8 @@ class IsolatePool:
         if self._idle:
             return self._idle.pop()
         if len(self._waiters) >= self.max_queue:
-            raise PoolFull(f"{self.app}: all {self.size} isolates are busy and {self.waiting} requests wait")
+            raise PoolFull(f"{self.app}: all {self.size} isolates are busy and "
+                           f"{len(self._waiters)} requests wait")
         waiter: asyncio.Future[WorkerIsolate] = asyncio.get_running_loop().create_future()
         self._waiters.append(waiter)
         try:

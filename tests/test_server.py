@@ -18,7 +18,7 @@ from conftest import Server, write_app
 SECRET = "s3cr3t-value"
 CONFIG = textwrap.dedent("""\
     [server]
-    health_path = "/healthz"
+    metrics_path = "/_/metrics"
 
     [[apps]]
     name = "main"
@@ -103,7 +103,8 @@ def test_health_and_metrics_paths_are_not_routed_to_apps(server: Server, client:
     health = client.get("/healthz")
     assert health.status_code == 200
     assert health.json()["status"] == "ok"
-    assert client.get("/metrics").headers["content-type"].startswith("text/plain")
+    assert client.get("/_/metrics").headers["content-type"].startswith("text/plain")
+    assert client.get("/metrics").status_code == 404  # moved by the config
 
 
 def test_http2_cleartext(server: Server):
@@ -247,12 +248,12 @@ def metric(text: str, name: str, **labels: str) -> float:
 
 
 def test_metrics_contents(client: httpx.Client):
-    before = client.get("/metrics").text
+    before = client.get("/_/metrics").text
     ok_before = metric(before, "pyruntime_requests_total", app="main", status="200")
     client.get("/api/hello")
     client.get("/api/hello")
     client.get("/api/spin")
-    text = client.get("/metrics").text
+    text = client.get("/_/metrics").text
     assert metric(text, "pyruntime_requests_total", app="main", status="200") == ok_before + 2
     assert metric(text, "pyruntime_requests_total", app="main", status="503") >= 1
     assert metric(text, "pyruntime_request_duration_seconds_count", app="main") >= 3
