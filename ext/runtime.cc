@@ -118,6 +118,7 @@ Runtime::Runtime(const IsolateLimits& limits) : limits_(limits) {
   isolate_->AddNearHeapLimitCallback(NearHeapLimit, this);
   isolate_->SetMicrotasksPolicy(v8::MicrotasksPolicy::kExplicit);
   isolate_->SetPromiseRejectCallback(OnPromiseReject);
+  isolate_->SetHostImportModuleDynamicallyCallback(ImportDynamically);
   isolate_->SetCaptureStackTraceForUncaughtExceptions(true, 16);
   watchdog_ = std::make_unique<Watchdog>(isolate_);
   start_ = Clock::now();
@@ -330,6 +331,20 @@ v8::MaybeLocal<v8::Module> Runtime::ResolveModule(v8::Local<v8::Context> context
   }
   ThrowTypeError(isolate, "cannot resolve module '" + wanted + "' imported from " + referrer_name);
   return {};
+}
+
+// Modules are read by the host before any code runs, so import() has nothing to load
+// later; it rejects with an error that says what to do instead.
+v8::MaybeLocal<v8::Promise> Runtime::ImportDynamically(v8::Local<v8::Context> context, v8::Local<v8::Data>,
+                                                       v8::Local<v8::Value>, v8::Local<v8::String> specifier,
+                                                       v8::Local<v8::FixedArray>) {
+  v8::Isolate* isolate = context->GetIsolate();
+  v8::Local<v8::Promise::Resolver> resolver;
+  if (!v8::Promise::Resolver::New(context).ToLocal(&resolver)) return {};
+  std::string message = "import('" + Utf8(isolate, specifier) +
+                        "') is not supported: use a static import of a file in the app's folder";
+  resolver->Reject(context, v8::Exception::TypeError(NewString(isolate, message))).FromMaybe(false);
+  return resolver->GetPromise();
 }
 
 Outcome Runtime::EvaluateModule(const std::string& name, const std::vector<ModuleLink>& links) {

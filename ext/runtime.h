@@ -160,6 +160,11 @@ class Runtime {
 
   static size_t NearHeapLimit(void* data, size_t current_limit, size_t initial_limit);
   static void OnPromiseReject(v8::PromiseRejectMessage message);
+  static v8::MaybeLocal<v8::Promise> ImportDynamically(v8::Local<v8::Context> context,
+                                                      v8::Local<v8::Data> host_defined_options,
+                                                      v8::Local<v8::Value> resource_name,
+                                                      v8::Local<v8::String> specifier,
+                                                      v8::Local<v8::FixedArray> import_assertions);
   static v8::MaybeLocal<v8::Module> ResolveModule(v8::Local<v8::Context> context,
                                                   v8::Local<v8::String> specifier,
                                                   v8::Local<v8::FixedArray> import_assertions,
