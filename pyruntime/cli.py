@@ -76,7 +76,9 @@ def _serve(args: argparse.Namespace) -> int:
         print(f"pyruntime: error: {exc}", file=sys.stderr)
         return 2
     # Imported here so that `run` and `repl` start without loading the server's dependencies.
-    if config.workers > 1 and args.listen_fd is None:
+    # Even one worker runs under the supervisor: V8 aborts the process on a few fatal paths
+    # (see README), and the supervisor replaces it while holding the listening socket.
+    if args.listen_fd is None:
         from .supervisor import Supervisor
 
         return Supervisor(config, _worker_args(args, config), config.workers, logger).run()
