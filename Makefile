@@ -35,8 +35,9 @@ test-cpp: install
 test-py: install
 	cd tests && ../$(VENV)/bin/pytest -q
 
+# The console script imports the installed package (`python -m` from here would find the sources).
 serve: install
-	$(PY) -m pyruntime serve examples/hello/worker.js
+	$(VENV)/bin/pyruntime serve examples/hello/worker.js
 
 bench: install
 	$(PY) -m pip install -q mini-racer

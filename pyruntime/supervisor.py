@@ -83,7 +83,8 @@ class Supervisor:
         self._stopping = True
 
     def _spawn(self, slot: int, fd: int, env: dict[str, str]) -> None:
-        argv = [sys.executable, "-m", "pyruntime", *self.worker_args, "--listen-fd", str(fd)]
+        # -P: the worker imports the installed package even when started from the source tree.
+        argv = [sys.executable, "-P", "-m", "pyruntime", *self.worker_args, "--listen-fd", str(fd)]
         child = subprocess.Popen(argv, pass_fds=(fd,), env=env)
         self._children[slot] = (child, time.monotonic())
         self.logger.emit("info", "worker_started", worker_pid=child.pid, slot=slot)
