@@ -95,6 +95,10 @@ void TimerStart(const Args& args) {
   if (!args[0]->IsFunction()) return ThrowTypeError(args.GetIsolate(), "timer callback must be a function");
   double delay = args[1]->NumberValue(args.GetIsolate()->GetCurrentContext()).FromMaybe(0);
   int64_t id = RuntimeOf(args)->StartTimer(args[0].As<v8::Function>(), delay, args[2]->BooleanValue(args.GetIsolate()));
+  if (id < 0) {
+    return ThrowRangeError(args.GetIsolate(), "too many pending timers (limit " +
+                                                  std::to_string(Runtime::kMaxTimers) + ")");
+  }
   args.GetReturnValue().Set(static_cast<double>(id));
 }
 
@@ -109,7 +113,12 @@ void HostOp(const Args& args) {
   HostValue payload;
   std::string error;
   if (!FromJs(context, args[1], &payload, &error)) return ThrowTypeError(isolate, error);
-  args.GetReturnValue().Set(RuntimeOf(args)->StartHostOp(context, Utf8(isolate, args[0]), std::move(payload)));
+  v8::Local<v8::Promise> promise;
+  if (!RuntimeOf(args)->StartHostOp(context, Utf8(isolate, args[0]), std::move(payload)).ToLocal(&promise)) {
+    return ThrowRangeError(isolate, "too many pending host operations (limit " +
+                                        std::to_string(Runtime::kMaxHostOps) + ")");
+  }
+  args.GetReturnValue().Set(promise);
 }
 
 // --- UTF-8 -----------------------------------------------------------------------------

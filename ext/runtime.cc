@@ -119,6 +119,8 @@ Runtime::Runtime(const IsolateLimits& limits) : limits_(limits) {
   isolate_->SetMicrotasksPolicy(v8::MicrotasksPolicy::kExplicit);
   isolate_->SetPromiseRejectCallback(OnPromiseReject);
   isolate_->SetHostImportModuleDynamicallyCallback(ImportDynamically);
+  // As on a browser's main thread: a blocking wait could outlast the CPU limit unnoticed.
+  isolate_->SetAllowAtomicsWait(false);
   isolate_->SetCaptureStackTraceForUncaughtExceptions(true, 16);
   watchdog_ = std::make_unique<Watchdog>(isolate_);
   start_ = Clock::now();
@@ -551,8 +553,15 @@ Outcome Runtime::Settle(Slice& slice, Outcome out) {
   out.cpu_ms = call_cpu_ms_;
   out.ops = std::move(new_ops_);
   new_ops_.clear();
+  if (console_dropped_ > 0) {
+    console_.push_back(ConsoleLine{"warn", std::to_string(console_dropped_) +
+                                               " console lines dropped: more than " +
+                                               std::to_string(kMaxConsoleBytes >> 20) + " MB of output at once"});
+  }
   out.console = std::move(console_);
   console_.clear();
+  console_bytes_ = 0;
+  console_dropped_ = 0;
   return out;
 }
 
@@ -700,10 +709,16 @@ size_t Runtime::NearHeapLimit(void* data, size_t current_limit, size_t) {
 }
 
 void Runtime::Print(std::string level, std::string text) {
+  if (console_bytes_ + text.size() > kMaxConsoleBytes) {
+    ++console_dropped_;
+    return;
+  }
+  console_bytes_ += text.size();
   console_.push_back(ConsoleLine{std::move(level), std::move(text)});
 }
 
 int64_t Runtime::StartTimer(v8::Local<v8::Function> callback, double delay_ms, bool repeat) {
+  if (timers_.size() >= kMaxTimers) return -1;
   if (!(delay_ms >= 0)) delay_ms = 0;
   delay_ms = std::min(delay_ms, 2147483647.0);
   int64_t id = next_timer_id_++;
@@ -716,8 +731,11 @@ int64_t Runtime::StartTimer(v8::Local<v8::Function> callback, double delay_ms, b
 
 void Runtime::ClearTimer(int64_t id) { timers_.erase(id); }
 
-v8::Local<v8::Promise> Runtime::StartHostOp(v8::Local<v8::Context> context, std::string name, HostValue payload) {
-  auto resolver = v8::Promise::Resolver::New(context).ToLocalChecked();
+v8::MaybeLocal<v8::Promise> Runtime::StartHostOp(v8::Local<v8::Context> context, std::string name,
+                                                HostValue payload) {
+  if (ops_.size() >= kMaxHostOps) return {};
+  v8::Local<v8::Promise::Resolver> resolver;
+  if (!v8::Promise::Resolver::New(context).ToLocal(&resolver)) return {};
   uint64_t id = next_op_id_++;
   ops_.emplace(id, v8::Global<v8::Promise::Resolver>(isolate_, resolver));
   new_ops_.push_back(HostOp{id, std::move(name), std::move(payload)});

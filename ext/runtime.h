@@ -110,11 +110,17 @@ class Runtime {
   bool alive() const { return isolate_ != nullptr; }
   void Dispose();
 
-  // Used by the native bindings.
+  // Used by the native bindings. These hold host memory outside the V8 heap, so each is
+  // capped: console output per return to the host, pending timers, pending host operations.
+  static constexpr size_t kMaxConsoleBytes = 8u << 20;
+  static constexpr size_t kMaxTimers = 100000;
+  static constexpr size_t kMaxHostOps = 1000;
   void Print(std::string level, std::string text);
+  // Returns -1 when kMaxTimers are pending.
   int64_t StartTimer(v8::Local<v8::Function> callback, double delay_ms, bool repeat);
   void ClearTimer(int64_t id);
-  v8::Local<v8::Promise> StartHostOp(v8::Local<v8::Context> context, std::string name, HostValue payload);
+  // Returns empty when kMaxHostOps are pending.
+  v8::MaybeLocal<v8::Promise> StartHostOp(v8::Local<v8::Context> context, std::string name, HostValue payload);
   double NowMs() const;
   double TimeOriginMs() const { return time_origin_ms_; }
   size_t memory_limit_bytes() const { return limits_.memory_limit_bytes; }
@@ -195,6 +201,8 @@ class Runtime {
   std::vector<Completion> completions_;
   std::vector<std::pair<v8::Global<v8::Promise>, v8::Global<v8::Value>>> rejections_;
   std::vector<ConsoleLine> console_;
+  size_t console_bytes_ = 0;
+  size_t console_dropped_ = 0;
 
   // Modules by name, and the caller's resolution of each (referrer, specifier).
   std::map<std::string, v8::Global<v8::Module>> modules_;

@@ -247,3 +247,21 @@ def test_no_leak_over_thousands_of_create_close_cycles():
     cycle(1000, close=True)
     cycle(1000, close=False)  # garbage collection frees them too
     assert _rss_mb() - baseline < 64
+
+
+def test_atomics_wait_is_refused_since_it_could_block_past_the_cpu_limit():
+    with Isolate(timeout_ms=None, cpu_limit_ms=50) as iso:
+        with pytest.raises(JSError, match="Atomics.wait cannot be called"):
+            iso.eval("Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0)")
+        assert iso.eval("1") == 1
+
+
+def test_host_memory_held_for_js_is_capped():
+    lines = []
+    with Isolate(timeout_ms=None, cpu_limit_ms=None, console=lambda level, text: lines.append((level, text))) as iso:
+        iso.eval("for (let i = 0; i < 100; i++) console.log('x'.repeat(1e6))")
+        assert sum(len(text) for _, text in lines) <= 8 * 2**20 + 200
+        assert lines[-1][0] == "warn" and "console lines dropped" in lines[-1][1]
+        with pytest.raises(JSError, match="too many pending timers"):
+            iso.eval("for (;;) setTimeout(() => {}, 1e9)")
+        assert iso.eval("'usable'") == "usable"
