@@ -1,6 +1,7 @@
 #include "runtime.h"
 
 #include <algorithm>
+#include <optional>
 #include <stdexcept>
 
 #include <libplatform/libplatform.h>
@@ -185,62 +186,60 @@ void Runtime::BeginCall() {
   goal_ = Goal::kValue;
 }
 
-Outcome Runtime::Eval(const std::string& source, const std::string& filename) {
+template <typename Body>
+Outcome Runtime::RunSlice(std::optional<Goal> new_call, Body body) {
   if (!alive()) return ClosedOutcome();
   Outcome out;
   {
     PYRUNTIME_ENTER();
-    BeginCall();
-    goal_ = Goal::kPromise;
+    if (new_call) {
+      BeginCall();
+      goal_ = *new_call;
+    }
     v8::TryCatch try_catch(isolate_);
     Slice slice(this);
+    out = body(context, slice, try_catch);
+  }
+  if (memory_exceeded_) Dispose();
+  return out;
+}
+
+v8::MaybeLocal<v8::Value> Runtime::CallFunction(v8::Local<v8::Context> context, v8::Local<v8::Value> function,
+                                                v8::Local<v8::Value> receiver, const std::vector<HostValue>& args) {
+  std::vector<v8::Local<v8::Value>> argv;
+  for (const auto& arg : args) {
+    v8::Local<v8::Value> value;
+    if (!ToJs(context, arg).ToLocal(&value)) return {};
+    argv.push_back(value);
+  }
+  return function.As<v8::Function>()->Call(context, receiver, static_cast<int>(argv.size()), argv.data());
+}
+
+Outcome Runtime::Eval(const std::string& source, const std::string& filename) {
+  return RunSlice(Goal::kPromise, [&](v8::Local<v8::Context> context, Slice& slice, v8::TryCatch& try_catch) {
     v8::ScriptOrigin origin(isolate_, NewString(isolate_, filename));
     v8::Local<v8::Script> script;
     v8::MaybeLocal<v8::Value> result;
     if (v8::Script::Compile(context, NewString(isolate_, source), &origin).ToLocal(&script)) {
       result = script->Run(context);
     }
-    out = Finish(slice, try_catch, result);
-  }
-  if (memory_exceeded_) Dispose();
-  return out;
+    return Finish(slice, try_catch, result);
+  });
 }
 
 Outcome Runtime::Call(const std::string& function, const std::vector<HostValue>& args) {
-  if (!alive()) return ClosedOutcome();
-  Outcome out;
-  {
-    PYRUNTIME_ENTER();
-    BeginCall();
-    goal_ = Goal::kPromise;
-    v8::TryCatch try_catch(isolate_);
-    Slice slice(this);
+  return RunSlice(Goal::kPromise, [&](v8::Local<v8::Context> context, Slice& slice, v8::TryCatch& try_catch) {
     v8::MaybeLocal<v8::Value> result;
     v8::Local<v8::Value> target;
     if (context->Global()->Get(context, NewString(isolate_, function)).ToLocal(&target)) {
-      if (!target->IsFunction()) {
-        ThrowTypeError(isolate_, function + " is not a function");
+      if (target->IsFunction()) {
+        result = CallFunction(context, target, context->Global(), args);
       } else {
-        std::vector<v8::Local<v8::Value>> argv;
-        bool converted = true;
-        for (const auto& arg : args) {
-          v8::Local<v8::Value> value;
-          if (!ToJs(context, arg).ToLocal(&value)) {
-            converted = false;
-            break;
-          }
-          argv.push_back(value);
-        }
-        if (converted) {
-          result = target.As<v8::Function>()->Call(context, context->Global(), static_cast<int>(argv.size()),
-                                                   argv.data());
-        }
+        ThrowTypeError(isolate_, function + " is not a function");
       }
     }
-    out = Finish(slice, try_catch, result);
-  }
-  if (memory_exceeded_) Dispose();
-  return out;
+    return Finish(slice, try_catch, result);
+  });
 }
 
 v8::Local<v8::Value> Runtime::InternalFunction(v8::Local<v8::Context> context, const std::string& name) {
@@ -253,65 +252,33 @@ v8::Local<v8::Value> Runtime::InternalFunction(v8::Local<v8::Context> context, c
 }
 
 Outcome Runtime::CallInternal(const std::string& function, const std::vector<HostValue>& args) {
-  if (!alive()) return ClosedOutcome();
-  Outcome out;
-  {
-    PYRUNTIME_ENTER();
-    BeginCall();
-    goal_ = Goal::kPromise;
-    v8::TryCatch try_catch(isolate_);
-    Slice slice(this);
+  return RunSlice(Goal::kPromise, [&](v8::Local<v8::Context> context, Slice& slice, v8::TryCatch& try_catch) {
     v8::MaybeLocal<v8::Value> result;
     v8::Local<v8::Value> target = InternalFunction(context, function);
-    if (!target.IsEmpty()) {
-      std::vector<v8::Local<v8::Value>> argv;
-      bool converted = true;
-      for (const auto& arg : args) {
-        v8::Local<v8::Value> value;
-        if (!ToJs(context, arg).ToLocal(&value)) {
-          converted = false;
-          break;
-        }
-        argv.push_back(value);
-      }
-      if (converted) {
-        result = target.As<v8::Function>()->Call(context, internal_.Get(isolate_), static_cast<int>(argv.size()),
-                                                 argv.data());
-      }
-    }
-    out = Finish(slice, try_catch, result);
-  }
-  if (memory_exceeded_) Dispose();
-  return out;
+    if (!target.IsEmpty()) result = CallFunction(context, target, internal_.Get(isolate_), args);
+    return Finish(slice, try_catch, result);
+  });
 }
 
 Outcome Runtime::CompileModule(const std::string& name, const std::string& source) {
-  if (!alive()) return ClosedOutcome();
-  Outcome out;
-  {
-    PYRUNTIME_ENTER();
-    BeginCall();
-    v8::TryCatch try_catch(isolate_);
-    Slice slice(this);
+  return RunSlice(Goal::kValue, [&](v8::Local<v8::Context> context, Slice& slice, v8::TryCatch& try_catch) {
     v8::ScriptOrigin origin(isolate_, NewString(isolate_, name), 0, 0, false, -1, v8::Local<v8::Value>(), false,
                             false, true);
     v8::ScriptCompiler::Source module_source(NewString(isolate_, source), origin);
     v8::Local<v8::Module> module;
     if (!v8::ScriptCompiler::CompileModule(isolate_, &module_source).ToLocal(&module)) {
-      out = Settle(slice, ErrorOutcome(try_catch));
-    } else {
-      modules_[name].Reset(isolate_, module);
-      v8::Local<v8::FixedArray> requests = module->GetModuleRequests();
-      out.value.kind = HostValue::Kind::kList;
-      for (int i = 0; i < requests->Length(); ++i) {
-        auto request = requests->Get(context, i).As<v8::ModuleRequest>();
-        out.value.items.push_back(HostValue::String(Utf8(isolate_, request->GetSpecifier())));
-      }
-      out = Settle(slice, std::move(out));
+      return Settle(slice, ErrorOutcome(try_catch));
     }
-  }
-  if (memory_exceeded_) Dispose();
-  return out;
+    modules_[name].Reset(isolate_, module);
+    Outcome out;
+    out.value.kind = HostValue::Kind::kList;
+    v8::Local<v8::FixedArray> requests = module->GetModuleRequests();
+    for (int i = 0; i < requests->Length(); ++i) {
+      auto request = requests->Get(context, i).As<v8::ModuleRequest>();
+      out.value.items.push_back(HostValue::String(Utf8(isolate_, request->GetSpecifier())));
+    }
+    return Settle(slice, std::move(out));
+  });
 }
 
 v8::MaybeLocal<v8::Module> Runtime::ResolveModule(v8::Local<v8::Context> context, v8::Local<v8::String> specifier,
@@ -350,15 +317,8 @@ v8::MaybeLocal<v8::Promise> Runtime::ImportDynamically(v8::Local<v8::Context> co
 }
 
 Outcome Runtime::EvaluateModule(const std::string& name, const std::vector<ModuleLink>& links) {
-  if (!alive()) return ClosedOutcome();
-  Outcome out;
-  {
-    PYRUNTIME_ENTER();
-    BeginCall();
-    goal_ = Goal::kPromise;
-    for (const auto& link : links) links_[{link.referrer, link.specifier}] = link.resolved;
-    v8::TryCatch try_catch(isolate_);
-    Slice slice(this);
+  for (const auto& link : links) links_[{link.referrer, link.specifier}] = link.resolved;
+  return RunSlice(Goal::kPromise, [&](v8::Local<v8::Context> context, Slice& slice, v8::TryCatch& try_catch) {
     v8::MaybeLocal<v8::Value> result;
     auto found = modules_.find(name);
     if (found == modules_.end()) {
@@ -367,21 +327,14 @@ Outcome Runtime::EvaluateModule(const std::string& name, const std::vector<Modul
       v8::Local<v8::Module> module = found->second.Get(isolate_);
       if (module->InstantiateModule(context, ResolveModule).FromMaybe(false)) result = module->Evaluate(context);
     }
-    out = Finish(slice, try_catch, result);
+    Outcome out = Finish(slice, try_catch, result);
     if (out.status == Status::kOk) out.value = HostValue::Undefined();
-  }
-  if (memory_exceeded_) Dispose();
-  return out;
+    return out;
+  });
 }
 
 Outcome Runtime::BindWorkerModule(const std::string& name) {
-  if (!alive()) return ClosedOutcome();
-  Outcome out;
-  {
-    PYRUNTIME_ENTER();
-    BeginCall();
-    v8::TryCatch try_catch(isolate_);
-    Slice slice(this);
+  return RunSlice(Goal::kValue, [&](v8::Local<v8::Context> context, Slice& slice, v8::TryCatch& try_catch) {
     v8::MaybeLocal<v8::Value> result;
     auto found = modules_.find(name);
     v8::Local<v8::Value> target = InternalFunction(context, "setWorkerModule");
@@ -391,38 +344,18 @@ Outcome Runtime::BindWorkerModule(const std::string& name) {
       v8::Local<v8::Value> args[] = {found->second.Get(isolate_)->GetModuleNamespace()};
       result = target.As<v8::Function>()->Call(context, internal_.Get(isolate_), 1, args);
     }
-    out = Finish(slice, try_catch, result);
+    Outcome out = Finish(slice, try_catch, result);
     if (out.status == Status::kConversionError) out = Outcome{};
-  }
-  return out;
+    return out;
+  });
 }
 
 Outcome Runtime::RunLoop() {
-  if (!alive()) return ClosedOutcome();
-  Outcome out;
-  {
-    PYRUNTIME_ENTER();
-    BeginCall();
-    goal_ = Goal::kDrain;
-    v8::TryCatch try_catch(isolate_);
-    Slice slice(this);
-    out = Pump(slice);
-  }
-  if (memory_exceeded_) Dispose();
-  return out;
+  return RunSlice(Goal::kDrain, [&](v8::Local<v8::Context>, Slice& slice, v8::TryCatch&) { return Pump(slice); });
 }
 
 Outcome Runtime::Continue() {
-  if (!alive()) return ClosedOutcome();
-  Outcome out;
-  {
-    PYRUNTIME_ENTER();
-    v8::TryCatch try_catch(isolate_);
-    Slice slice(this);
-    out = Pump(slice);
-  }
-  if (memory_exceeded_) Dispose();
-  return out;
+  return RunSlice(std::nullopt, [&](v8::Local<v8::Context>, Slice& slice, v8::TryCatch&) { return Pump(slice); });
 }
 
 void Runtime::CancelCall() {

@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -147,6 +148,13 @@ class Runtime {
   // Enters the snapshot's context and finds the bootstrap's private objects.
   void Bootstrap();
   void BeginCall();
+  // Enters the isolate and runs `body(context, slice, try_catch)` as one slice: the start of
+  // a new call with `new_call` as its goal, or (nullopt) the next slice of the current one.
+  // Disposes the isolate afterwards if the memory limit was hit.
+  template <typename Body>
+  Outcome RunSlice(std::optional<Goal> new_call, Body body);
+  v8::MaybeLocal<v8::Value> CallFunction(v8::Local<v8::Context> context, v8::Local<v8::Value> function,
+                                         v8::Local<v8::Value> receiver, const std::vector<HostValue>& args);
   Outcome Finish(Slice& slice, v8::TryCatch& try_catch, v8::MaybeLocal<v8::Value> result);
   Outcome Pump(Slice& slice);
   Outcome Settle(Slice& slice, Outcome outcome);
