@@ -164,7 +164,7 @@ class WorkerApp:
 
     async def _new_pool(self) -> IsolatePool:
         script: WorkerScript = await asyncio.to_thread(load_script, self.config.script)
-        pool = IsolatePool(self.name, script, env=self._env, limits=self.config.limits.worker_limits(),
+        pool = IsolatePool(self.name, script, env=self._env, limits=self.config.limits,
                            size=self.config.pool_size, max_queue=self.config.max_queue, logger=self.logger)
         await pool.start()
         return pool

@@ -28,18 +28,11 @@ class ConfigError(Error):
 
 
 @dataclass(frozen=True)
-class AppLimits:
-    """Per-request limits of one app. A time limit of None is disabled."""
+class AppLimits(Limits):
+    """Per-request limits of one app: the isolate's (a time limit of None is disabled) plus
+    the largest request body the server accepts."""
 
-    timeout_ms: float | None = 50
-    cpu_limit_ms: float | None = 50
-    memory_limit_mb: int = 128
-    request_timeout_s: float = 30.0
     max_body_mb: float = 10.0
-
-    def worker_limits(self) -> Limits:
-        return Limits(timeout_ms=self.timeout_ms, cpu_limit_ms=self.cpu_limit_ms,
-                      memory_limit_mb=self.memory_limit_mb, request_timeout_s=self.request_timeout_s)
 
 
 @dataclass(frozen=True)
