@@ -47,6 +47,39 @@ v8::MaybeLocal<v8::Uint8Array> NewUint8Array(v8::Isolate* isolate, const void* d
   return v8::Uint8Array::New(buffer, 0, length);
 }
 
+bool BytesOf(v8::Local<v8::Value> value, std::string_view* out) {
+  if (value->IsArrayBufferView()) {
+    auto view = value.As<v8::ArrayBufferView>();
+    auto store = view->Buffer()->GetBackingStore();
+    *out = std::string_view(static_cast<const char*>(store->Data()) + view->ByteOffset(), view->ByteLength());
+    return true;
+  }
+  if (value->IsArrayBuffer()) {
+    auto store = value.As<v8::ArrayBuffer>()->GetBackingStore();
+    *out = std::string_view(static_cast<const char*>(store->Data()), store->ByteLength());
+    return true;
+  }
+  if (value->IsSharedArrayBuffer()) {
+    auto store = value.As<v8::SharedArrayBuffer>()->GetBackingStore();
+    *out = std::string_view(static_cast<const char*>(store->Data()), store->ByteLength());
+    return true;
+  }
+  return false;
+}
+
+bool RequireBytes(const v8::FunctionCallbackInfo<v8::Value>& args, int index, std::string_view* out) {
+  if (args.Length() > index && BytesOf(args[index], out)) return true;
+  ThrowTypeError(args.GetIsolate(), "expected an ArrayBuffer or a view on one");
+  return false;
+}
+
+void ReturnBuffer(const v8::FunctionCallbackInfo<v8::Value>& args, const void* data, size_t length) {
+  v8::Local<v8::ArrayBuffer> buffer;
+  if (!NewArrayBuffer(args.GetIsolate(), length).ToLocal(&buffer)) return;
+  if (length > 0) std::memcpy(buffer->Data(), data, length);
+  args.GetReturnValue().Set(buffer);
+}
+
 void ThrowTypeError(v8::Isolate* isolate, std::string_view message) {
   isolate->ThrowException(v8::Exception::TypeError(NewString(isolate, message)));
 }

@@ -17,6 +17,13 @@ v8::Local<v8::String> NewString(v8::Isolate* isolate, std::string_view text);
 v8::MaybeLocal<v8::ArrayBuffer> NewArrayBuffer(v8::Isolate* isolate, size_t length);
 v8::MaybeLocal<v8::Uint8Array> NewUint8Array(v8::Isolate* isolate, const void* data, size_t length);
 
+// The bytes of an ArrayBuffer, SharedArrayBuffer or any view on one; false otherwise.
+bool BytesOf(v8::Local<v8::Value> value, std::string_view* out);
+// BytesOf for argument `index`, throwing a TypeError if it is not bytes.
+bool RequireBytes(const v8::FunctionCallbackInfo<v8::Value>& args, int index, std::string_view* out);
+// Returns a new ArrayBuffer holding a copy of `data` from a native function.
+void ReturnBuffer(const v8::FunctionCallbackInfo<v8::Value>& args, const void* data, size_t length);
+
 void ThrowTypeError(v8::Isolate* isolate, std::string_view message);
 void ThrowRangeError(v8::Isolate* isolate, std::string_view message);
 

@@ -1,15 +1,9 @@
 #include "native_bindings.h"
 
 #include <cstring>
-#include <iterator>
 #include <string>
 #include <string_view>
 #include <vector>
-
-#include <openssl/crypto.h>
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
-#include <openssl/rand.h>
 
 #include "host_value.h"
 #include "js_util.h"
@@ -26,45 +20,9 @@ namespace pyruntime {
 
 namespace {
 
-using Args = v8::FunctionCallbackInfo<v8::Value>;
-
 // The runtime owning the calling isolate. Bootstrap files must not call natives that
 // need it at load time: the startup snapshot is built in an isolate without one.
 Runtime* RuntimeOf(const Args& args) { return static_cast<Runtime*>(args.GetIsolate()->GetData(0)); }
-
-// The bytes of an ArrayBuffer, SharedArrayBuffer or any view on one; false otherwise.
-bool BytesOf(v8::Local<v8::Value> value, std::string_view* out) {
-  if (value->IsArrayBufferView()) {
-    auto view = value.As<v8::ArrayBufferView>();
-    auto store = view->Buffer()->GetBackingStore();
-    *out = std::string_view(static_cast<const char*>(store->Data()) + view->ByteOffset(), view->ByteLength());
-    return true;
-  }
-  if (value->IsArrayBuffer()) {
-    auto store = value.As<v8::ArrayBuffer>()->GetBackingStore();
-    *out = std::string_view(static_cast<const char*>(store->Data()), store->ByteLength());
-    return true;
-  }
-  if (value->IsSharedArrayBuffer()) {
-    auto store = value.As<v8::SharedArrayBuffer>()->GetBackingStore();
-    *out = std::string_view(static_cast<const char*>(store->Data()), store->ByteLength());
-    return true;
-  }
-  return false;
-}
-
-bool RequireBytes(const Args& args, int index, std::string_view* out) {
-  if (args.Length() > index && BytesOf(args[index], out)) return true;
-  ThrowTypeError(args.GetIsolate(), "expected an ArrayBuffer or a view on one");
-  return false;
-}
-
-void ReturnBuffer(const Args& args, const void* data, size_t length) {
-  v8::Local<v8::ArrayBuffer> buffer;
-  if (!NewArrayBuffer(args.GetIsolate(), length).ToLocal(&buffer)) return;
-  if (length > 0) std::memcpy(buffer->Data(), data, length);
-  args.GetReturnValue().Set(buffer);
-}
 
 // --- console, time, timers, host operations -------------------------------------------
 
@@ -107,7 +65,7 @@ void TimerClear(const Args& args) {
   RuntimeOf(args)->ClearTimer(static_cast<int64_t>(id));
 }
 
-void HostOp(const Args& args) {
+void StartHostOperation(const Args& args) {
   v8::Isolate* isolate = args.GetIsolate();
   v8::Local<v8::Context> context = isolate->GetCurrentContext();
   HostValue payload;
@@ -255,63 +213,6 @@ void UrlSet(const Args& args) {
   ada_free(url);
 }
 
-// --- crypto (OpenSSL) ----------------------------------------------------------------------
-
-const EVP_MD* DigestNamed(const std::string& name) {
-  if (name == "SHA-1") return EVP_sha1();
-  if (name == "SHA-256") return EVP_sha256();
-  if (name == "SHA-384") return EVP_sha384();
-  if (name == "SHA-512") return EVP_sha512();
-  return nullptr;
-}
-
-void RandomFill(const Args& args) {
-  std::string_view bytes;
-  if (!RequireBytes(args, 0, &bytes)) return;
-  if (RAND_bytes(reinterpret_cast<unsigned char*>(const_cast<char*>(bytes.data())), static_cast<int>(bytes.size())) != 1) {
-    ThrowTypeError(args.GetIsolate(), "the random number generator failed");
-  }
-}
-
-void Digest(const Args& args) {
-  v8::Isolate* isolate = args.GetIsolate();
-  const EVP_MD* md = DigestNamed(Utf8(isolate, args[0]));
-  if (md == nullptr) return ThrowTypeError(isolate, "unsupported digest algorithm");
-  std::string_view data;
-  if (!RequireBytes(args, 1, &data)) return;
-  unsigned char out[EVP_MAX_MD_SIZE];
-  unsigned int length = 0;
-  if (EVP_Digest(data.data(), data.size(), out, &length, md, nullptr) != 1) {
-    return ThrowTypeError(isolate, "digest failed");
-  }
-  ReturnBuffer(args, out, length);
-}
-
-void Hmac(const Args& args) {
-  v8::Isolate* isolate = args.GetIsolate();
-  const EVP_MD* md = DigestNamed(Utf8(isolate, args[0]));
-  if (md == nullptr) return ThrowTypeError(isolate, "unsupported digest algorithm");
-  std::string_view key;
-  std::string_view data;
-  if (!RequireBytes(args, 1, &key) || !RequireBytes(args, 2, &data)) return;
-  unsigned char out[EVP_MAX_MD_SIZE];
-  unsigned int length = 0;
-  static const unsigned char kEmpty = 0;
-  const void* key_data = key.empty() ? static_cast<const void*>(&kEmpty) : key.data();
-  if (HMAC(md, key_data, static_cast<int>(key.size()), reinterpret_cast<const unsigned char*>(data.data()), data.size(),
-           out, &length) == nullptr) {
-    return ThrowTypeError(isolate, "HMAC failed");
-  }
-  ReturnBuffer(args, out, length);
-}
-
-void TimingSafeEqual(const Args& args) {
-  std::string_view a;
-  std::string_view b;
-  if (!RequireBytes(args, 0, &a) || !RequireBytes(args, 1, &b)) return;
-  args.GetReturnValue().Set(a.size() == b.size() && CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0);
-}
-
 // --- structuredClone ------------------------------------------------------------------------
 
 // Serializer buffers live outside the V8 heap: they count against the memory limit.
@@ -397,38 +298,44 @@ void PromiseState(const Args& args) {
   args.GetReturnValue().Set(v8::Array::New(isolate, parts, 2));
 }
 
-struct NativeFunction {
-  const char* name;
-  v8::FunctionCallback callback;
-};
+}  // namespace
 
-constexpr NativeFunction kFunctions[] = {
+std::vector<NativeFunction> CoreNatives() {
+  return {
     {"print", Print},
     {"now", Now},
     {"memoryAvailable", MemoryAvailable},
     {"transferArrayBuffer", TransferArrayBuffer},
     {"timerStart", TimerStart},
     {"timerClear", TimerClear},
-    {"hostOp", HostOp},
+    {"hostOp", StartHostOperation},
     {"utf8Encode", Utf8Encode},
     {"utf8EncodeInto", Utf8EncodeInto},
     {"utf8Decode", Utf8Decode},
     {"urlParse", UrlParse},
     {"urlSet", UrlSet},
-    {"randomFill", RandomFill},
-    {"digest", Digest},
-    {"hmac", Hmac},
-    {"timingSafeEqual", TimingSafeEqual},
     {"structuredClone", StructuredClone},
     {"promiseState", PromiseState},
-};
+  };
+}
 
-}  // namespace
+// Every group of natives, in one list: the `native` object and the snapshot's external
+// references are both built from it.
+const std::vector<NativeFunction>& AllNatives() {
+  static const auto* all = [] {
+    auto* list = new std::vector<NativeFunction>();
+    for (auto group : {CoreNatives, CryptoNatives}) {
+      for (const NativeFunction& function : group()) list->push_back(function);
+    }
+    return list;
+  }();
+  return *all;
+}
 
 v8::Local<v8::Object> NewNativeBinding(v8::Local<v8::Context> context) {
   v8::Isolate* isolate = context->GetIsolate();
   v8::Local<v8::Object> native = v8::Object::New(isolate);
-  for (const auto& function : kFunctions) {
+  for (const auto& function : AllNatives()) {
     v8::Local<v8::Function> fn = v8::Function::New(context, function.callback, v8::Local<v8::Value>(), 0,
                                                    v8::ConstructorBehavior::kThrow)
                                      .ToLocalChecked();
@@ -439,9 +346,10 @@ v8::Local<v8::Object> NewNativeBinding(v8::Local<v8::Context> context) {
 
 const intptr_t* ExternalReferences() {
   static const auto* references = [] {
-    auto* list = new intptr_t[std::size(kFunctions) + 1];
-    for (size_t i = 0; i < std::size(kFunctions); ++i) list[i] = reinterpret_cast<intptr_t>(kFunctions[i].callback);
-    list[std::size(kFunctions)] = 0;
+    const std::vector<NativeFunction>& natives = AllNatives();
+    auto* list = new intptr_t[natives.size() + 1];
+    for (size_t i = 0; i < natives.size(); ++i) list[i] = reinterpret_cast<intptr_t>(natives[i].callback);
+    list[natives.size()] = 0;
     return list;
   }();
   return references;
