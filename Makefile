@@ -9,7 +9,7 @@ export CXX := ccache g++
 
 SOURCES := setup.py pyproject.toml $(wildcard ext/*.cc ext/*.h ext/*.pyx ext/*.py ext/js/*.js pyruntime/*.py)
 
-.PHONY: install system test test-cpp test-py serve bench lint clean
+.PHONY: install system test test-cpp test-py test-asan serve bench lint clean
 
 install: $(VENV)/.installed
 
@@ -30,6 +30,12 @@ test-cpp: install
 	CXX=g++ cmake -S . -B build/cmake -DPython3_EXECUTABLE=$(abspath $(PY)) -DCMAKE_BUILD_TYPE=Release -DCMAKE_CXX_COMPILER_LAUNCHER=ccache >/dev/null
 	cmake --build build/cmake -j2
 	ctest --test-dir build/cmake --output-on-failure
+
+# The C++ core and its unit tests under AddressSanitizer, LeakSanitizer and UBSan.
+test-asan: install
+	CXX=g++ cmake -S . -B build/asan -DPYRUNTIME_SANITIZE=ON -DPython3_EXECUTABLE=$(abspath $(PY)) -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_COMPILER_LAUNCHER=ccache >/dev/null
+	cmake --build build/asan -j2
+	ctest --test-dir build/asan --output-on-failure
 
 # pytest runs from tests/ so that `import pyruntime` finds the installed package, not the sources.
 test-py: install

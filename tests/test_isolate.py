@@ -245,3 +245,36 @@ def test_no_node_or_deno_globals(iso):
 def test_dynamic_import_is_refused_with_a_clear_error(iso):
     with pytest.raises(JSError, match=r"import\('./x.js'\) is not supported: use a static import"):
         iso.eval("import('./x.js')")
+
+
+def _random_value(rng, depth=0):
+    kinds = ["none", "bool", "int", "big", "float", "str", "bytes"] + (["list", "dict"] if depth < 4 else [])
+    kind = rng.choice(kinds)
+    if kind == "none":
+        return None
+    if kind == "bool":
+        return rng.random() < 0.5
+    if kind == "int":
+        return rng.randint(-(2**53 - 1), 2**53 - 1)
+    if kind == "big":
+        return rng.choice([-1, 1]) * rng.randint(2**53, 2**200)
+    if kind == "float":
+        return rng.uniform(-1e300, 1e300) + 0.5
+    if kind == "str":
+        return "".join(chr(rng.choice([rng.randint(32, 126), rng.randint(0xA0, 0xD7FF), rng.randint(0x10000, 0x10FFFF)]))
+                       for _ in range(rng.randint(0, 12)))
+    if kind == "bytes":
+        return rng.randbytes(rng.randint(0, 40))
+    if kind == "list":
+        return [_random_value(rng, depth + 1) for _ in range(rng.randint(0, 5))]
+    return {f"k{i}_{rng.randint(0, 99)}": _random_value(rng, depth + 1) for i in range(rng.randint(0, 5))}
+
+
+def test_random_values_round_trip_through_js(iso):
+    import random
+
+    rng = random.Random(20261127)
+    iso.eval("function identity(v) { return v }")
+    for _ in range(300):
+        value = _random_value(rng)
+        assert iso.call("identity", value) == value
