@@ -261,8 +261,9 @@ def _random_value(rng, depth=0):
     if kind == "float":
         return rng.uniform(-1e300, 1e300) + 0.5
     if kind == "str":
-        return "".join(chr(rng.choice([rng.randint(32, 126), rng.randint(0xA0, 0xD7FF), rng.randint(0x10000, 0x10FFFF)]))
-                       for _ in range(rng.randint(0, 12)))
+        code_points = [rng.choice([rng.randint(32, 126), rng.randint(0xA0, 0xD7FF), rng.randint(0x10000, 0x10FFFF)])
+                       for _ in range(rng.randint(0, 12))]
+        return "".join(map(chr, code_points))
     if kind == "bytes":
         return rng.randbytes(rng.randint(0, 40))
     if kind == "list":

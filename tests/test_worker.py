@@ -22,8 +22,11 @@ def write(tmp_path: Path, files: dict[str, str]) -> Path:
     return tmp_path / next(iter(files))
 
 
+DEFAULT_LIMITS = Limits()
+
+
 def serve_once(entry: Path, method="GET", url="http://example.test/", headers=(), body=None, *,
-               env=None, limits=Limits(), console=None):
+               env=None, limits=DEFAULT_LIMITS, console=None):
     """Loads the app in a fresh isolate and answers one request (plus its waitUntil work)."""
     async def run():
         worker = WorkerIsolate(load_script(entry), env=env, limits=limits, console=console)
@@ -85,7 +88,8 @@ def test_wait_until_runs_after_the_response(tmp_path):
     entry = write(tmp_path, {"worker.js": """
         export default {
           fetch(request, env, ctx) {
-            ctx.waitUntil(new Promise((resolve) => setTimeout(() => { console.log("background done"); resolve() }, 20)));
+            const background = () => { console.log("background done") };
+            ctx.waitUntil(new Promise((resolve) => setTimeout(() => { background(); resolve() }, 20)));
             console.log("responding");
             return new Response("ok");
           }
