@@ -39,7 +39,7 @@ cdef extern from "host_value.h" namespace "pyruntime":
 
 cdef extern from "runtime.h" namespace "pyruntime":
     cdef enum class Status "pyruntime::Status":
-        kOk, kJsError, kTimeout, kCpuLimit, kMemoryLimit, kUnsettled, kPending, kClosed, kConversionError
+        kOk, kJsError, kTimeout, kCpuLimit, kMemoryLimit, kUnsettled, kPending, kClosed, kConversionError, kTerminated
 
     cdef cppclass ConsoleLine:
         string level
@@ -87,6 +87,7 @@ cdef extern from "runtime.h" namespace "pyruntime":
         COutcome RunLoop() nogil
         COutcome Continue() nogil
         void CancelCall() nogil
+        void Terminate() nogil
         void CompleteOp(uint64_t, cbool, HostValue) nogil
         HeapStats Stats() nogil
         cbool alive()
@@ -103,6 +104,7 @@ _STATUS_NAMES = {
     Status.kPending: "pending",
     Status.kClosed: "closed",
     Status.kConversionError: "conversion",
+    Status.kTerminated: "terminated",
 }
 
 # Python values nested deeper than this are refused, as on the JS side.
@@ -329,6 +331,12 @@ cdef class Runtime:
         with nogil:
             out = self.c.Continue()
         return wrap(out)
+
+    def terminate(self):
+        """Stops the running call from any thread (it returns "terminated")."""
+        if self.c != NULL:
+            with nogil:
+                self.c.Terminate()
 
     def cancel_call(self):
         with nogil:

@@ -180,6 +180,10 @@ Outcome Runtime::ClosedOutcome() const {
 }
 
 void Runtime::BeginCall() {
+  // A Terminate() that raced with the end of the previous call must not hit this one.
+  terminate_requested_ = false;
+  isolate_->CancelTerminateExecution();
+  in_call_ = true;
   call_wall_ms_ = 0;
   call_cpu_ms_ = 0;
   awaited_.Reset();
@@ -363,6 +367,8 @@ void Runtime::CancelCall() {
   v8::Locker locker(isolate_);
   v8::Isolate::Scope isolate_scope(isolate_);
   ResetLoop();
+  isolate_->CancelTerminateExecution();
+  in_call_ = false;
 }
 
 void Runtime::ResetLoop() {
@@ -470,6 +476,11 @@ Outcome Runtime::Settle(Slice& slice, Outcome out) {
     out.error_name = "MemoryLimitExceeded";
     out.error_message = "the isolate exceeded its memory limit of " +
                         std::to_string(limits_.memory_limit_bytes / (1024 * 1024)) + " MB";
+  } else if (terminate_requested_) {
+    out = Outcome{};
+    out.status = Status::kTerminated;
+    out.error_name = "Terminated";
+    out.error_message = "the call was terminated by the host";
   } else if (verdict != WatchdogVerdict::kNone || terminated) {
     bool cpu = verdict == WatchdogVerdict::kCpu;
     out = Outcome{};
@@ -477,11 +488,15 @@ Outcome Runtime::Settle(Slice& slice, Outcome out) {
     out.error_name = "TimeLimitExceeded";
     out.error_message = cpu ? "the script exceeded its CPU time limit" : "the script exceeded its time limit";
   }
-  if (out.status == Status::kMemoryLimit || out.status == Status::kTimeout || out.status == Status::kCpuLimit) {
+  if (out.status == Status::kMemoryLimit || out.status == Status::kTimeout || out.status == Status::kCpuLimit ||
+      out.status == Status::kTerminated) {
     isolate_->CancelTerminateExecution();
     ResetLoop();
   }
-  if (out.status != Status::kPending) goal_ = Goal::kValue;
+  if (out.status != Status::kPending) {
+    goal_ = Goal::kValue;
+    in_call_ = false;
+  }
   out.wall_ms = call_wall_ms_;
   out.cpu_ms = call_cpu_ms_;
   out.ops = std::move(new_ops_);
@@ -552,7 +567,13 @@ bool Runtime::OverMemoryLimit() {
 }
 
 bool Runtime::Terminating() {
-  return memory_exceeded_ || watchdog_->fired() || isolate_->IsExecutionTerminating();
+  return memory_exceeded_ || terminate_requested_ || watchdog_->fired() || isolate_->IsExecutionTerminating();
+}
+
+void Runtime::Terminate() {
+  if (!in_call_) return;
+  terminate_requested_ = true;
+  if (isolate_ != nullptr) isolate_->TerminateExecution();
 }
 
 void Runtime::ApplyCompletions(v8::Local<v8::Context> context) {

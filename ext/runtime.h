@@ -11,6 +11,7 @@
 // then calls Continue() for the next slice. I/O stays on the caller's side.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <map>
@@ -38,6 +39,7 @@ enum class Status {
   kPending,          // waiting on timers or host operations: call Continue()
   kClosed,           // the runtime was disposed
   kConversionError,  // the result cannot become a host value
+  kTerminated,       // stopped by Terminate()
 };
 
 struct ConsoleLine {
@@ -106,6 +108,10 @@ class Runtime {
   // Completes a host operation; `value` is its result, or the error message if !ok.
   // Applied at the start of the next slice.
   void CompleteOp(uint64_t id, bool ok, HostValue value);
+
+  // Stops the call in progress from any thread: its JS is terminated and it returns
+  // kTerminated. Does nothing while no call runs.
+  void Terminate();
 
   HeapStats Stats();
   bool alive() const { return isolate_ != nullptr; }
@@ -193,6 +199,8 @@ class Runtime {
   Clock::time_point start_;
   double time_origin_ms_ = 0;
   bool memory_exceeded_ = false;
+  std::atomic<bool> in_call_{false};
+  std::atomic<bool> terminate_requested_{false};
 
   // The call in progress.
   Goal goal_ = Goal::kValue;

@@ -19,6 +19,7 @@ from .errors import (
     JSError,
     LimitExceeded,
     MemoryLimitExceeded,
+    Terminated,
     TimeLimitExceeded,
     UnsettledPromise,
 )
@@ -31,6 +32,7 @@ __all__ = [
     "JSError",
     "LimitExceeded",
     "MemoryLimitExceeded",
+    "Terminated",
     "TimeLimitExceeded",
     "UnsettledPromise",
     "WorkerApp",

@@ -47,5 +47,9 @@ class MemoryLimitExceeded(LimitExceeded):
     """The isolate ran out of its memory budget; it has been discarded."""
 
 
+class Terminated(Error):
+    """The call was stopped by `Isolate.terminate()` from another thread."""
+
+
 class IsolateClosed(Error):
     """The isolate was closed, or discarded after a memory-limit hit."""

@@ -77,6 +77,8 @@ class Isolate:
         self._console = console or log_console
         self._op_handler = op_handler
         self._lock = threading.Lock()
+        # Set by terminate(): ends a wait between slices at once.
+        self._terminating = threading.Event()
         self._runtime = _core.Runtime(memory_limit_mb * 1024 * 1024,
                                       _budget("timeout_ms", timeout_ms),
                                       _budget("cpu_limit_ms", cpu_limit_ms))
@@ -115,6 +117,15 @@ class Isolate:
         with self._lock:
             self._drive(self._runtime.run_loop())
 
+    def terminate(self) -> None:
+        """Stops the call running in another thread; that call raises `Terminated`.
+
+        Safe from any thread (a signal handler, a watchdog of your own); does nothing while
+        no call runs. The isolate stays usable.
+        """
+        self._terminating.set()
+        self._runtime.terminate()
+
     def heap_statistics(self) -> dict[str, int]:
         """V8 heap numbers plus `array_buffer_bytes` (off-heap) and `memory_limit`."""
         if not self.alive:
@@ -133,6 +144,7 @@ class Isolate:
         self.close()
 
     def _drive(self, outcome: _core.Outcome) -> Any:
+        self._terminating.clear()
         deadline = time.monotonic() + self._total_budget_s if self._total_budget_s else None
         while True:
             for level, text in outcome.console:
@@ -142,16 +154,16 @@ class Isolate:
             if outcome.status != "pending":
                 return check_outcome(outcome)
             wait = 0.0 if outcome.ops else (outcome.next_timer_ms or 0.0) / 1000
-            if deadline is not None:
-                remaining = deadline - time.monotonic()
-                if remaining <= wait:
-                    time.sleep(max(remaining, 0))
-                    self._runtime.cancel_call()
-                    raise TimeLimitExceeded(
-                        f"the call did not finish within its total time limit of {self.total_timeout_ms} ms",
-                        "total", float(self.total_timeout_ms))
+            out_of_time = deadline is not None and deadline - time.monotonic() <= wait
+            if out_of_time:
+                wait = max(deadline - time.monotonic(), 0.0)
             if wait > 0:
-                time.sleep(wait)
+                self._terminating.wait(wait)
+            if out_of_time and not self._terminating.is_set():
+                self._runtime.cancel_call()
+                raise TimeLimitExceeded(
+                    f"the call did not finish within its total time limit of {self.total_timeout_ms} ms",
+                    "total", float(self.total_timeout_ms))
             outcome = self._runtime.resume()
 
     def _complete_op(self, op_id: int, name: str, payload: Any) -> None:

@@ -9,6 +9,7 @@ from .errors import (
     IsolateClosed,
     JSError,
     MemoryLimitExceeded,
+    Terminated,
     TimeLimitExceeded,
     UnsettledPromise,
 )
@@ -31,6 +32,8 @@ def check_outcome(outcome: _core.Outcome) -> Any:
         raise MemoryLimitExceeded(outcome.error_message)
     if status == "unsettled":
         raise UnsettledPromise(outcome.error_message)
+    if status == "terminated":
+        raise Terminated(outcome.error_message)
     if status == "closed":
         raise IsolateClosed(outcome.error_message)
     if status == "conversion":

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import sys
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -80,7 +81,8 @@ class Repl:
     def __init__(self, isolate_factory: Callable[[Callable[[str, str], None]], Isolate] | None = None,
                  write: Callable[[str], None] | None = None) -> None:
         self.write = write or (lambda text: print(text, flush=True))
-        factory = isolate_factory or (lambda sink: Isolate(timeout_ms=30_000, cpu_limit_ms=None,
+        # No time limits, as in other REPLs: Ctrl-C terminates a runaway input instead.
+        factory = isolate_factory or (lambda sink: Isolate(timeout_ms=None, cpu_limit_ms=None,
                                                            total_timeout_ms=None, console=sink))
         self.isolate = factory(self._console)
 
@@ -110,8 +112,20 @@ class Repl:
             return
 
 
+def run_interruptibly(repl: Repl, source: str) -> None:
+    """Evaluates in a thread so that Ctrl-C, which reaches only the main thread, can terminate it."""
+    worker = threading.Thread(target=repl.run, args=(source,), daemon=True)
+    worker.start()
+    while worker.is_alive():
+        try:
+            worker.join(0.1)
+        except KeyboardInterrupt:
+            repl.isolate.terminate()
+
+
 def main() -> int:
-    """The interactive loop: `.exit` or Ctrl-D leaves, Ctrl-C drops the current input."""
+    """The interactive loop: `.exit` or Ctrl-D leaves, Ctrl-C drops the current input or stops
+    the running one."""
     try:
         import readline
     except ImportError:  # not on every platform; the prompt still works without history
@@ -145,7 +159,7 @@ def main() -> int:
             if needs_more(source):
                 continue
             buffer.clear()
-            repl.run(source)
+            run_interruptibly(repl, source)
     finally:
         if readline is not None:
             try:

@@ -265,3 +265,23 @@ def test_host_memory_held_for_js_is_capped():
         with pytest.raises(JSError, match="too many pending timers"):
             iso.eval("for (;;) setTimeout(() => {}, 1e9)")
         assert iso.eval("'usable'") == "usable"
+
+
+def test_terminate_from_another_thread_stops_the_call():
+    from pyruntime import Terminated
+
+    with Isolate(timeout_ms=None, cpu_limit_ms=None) as iso:
+        iso.terminate()  # no call running: nothing happens
+        timer = threading.Timer(0.1, iso.terminate)
+        timer.start()
+        with pytest.raises(Terminated):
+            iso.eval("while (true) {}")
+        timer.join()
+        assert iso.eval("'still usable'") == "still usable"
+        # A call waiting for a timer is woken and stopped too.
+        timer = threading.Timer(0.1, iso.terminate)
+        timer.start()
+        with pytest.raises(Terminated):
+            iso.eval("new Promise(resolve => setTimeout(resolve, 60_000))")
+        timer.join()
+        assert iso.eval("1 + 1") == 2
