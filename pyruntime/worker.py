@@ -92,6 +92,9 @@ class WorkerIsolate:
                     *, console: ConsoleSink | None = None) -> HttpResult:
         """Runs the app's fetch handler for one request, then its `ctx.waitUntil` work."""
         rt = self._runtime
+        # Timers left by the previous request (its response and waitUntil work are done)
+        # would run on this request's budget: a request's loose ends end with it.
+        await asyncio.to_thread(rt.cancel_call)
         header_pairs = [[name, value] for name, value in headers]
         args = (method, url, header_pairs, body or None, self.env)
         started = time.monotonic()

@@ -247,3 +247,27 @@ def test_webassembly_works_and_its_memory_counts_against_the_limit():
             iso.eval("1")
     with Isolate() as fresh:
         assert fresh.eval("typeof WebAssembly.Memory") == "function"
+
+
+def test_timers_left_by_a_request_do_not_run_in_the_next(tmp_path):
+    entry = write(tmp_path, {"worker.js": """
+        let runs = 0;
+        export default {
+          async fetch(request) {
+            if (new URL(request.url).pathname === "/leave") {
+              setInterval(() => { runs += 1; const end = Date.now() + 20; while (Date.now() < end) {} }, 1);
+              return new Response("left a timer");
+            }
+            await new Promise((resolve) => setTimeout(resolve, 30));  // timers due meanwhile would run
+            return new Response(String(runs));
+          }
+        };"""})
+
+    async def run():
+        worker = WorkerIsolate(load_script(entry), limits=Limits(timeout_ms=50))
+        await worker.load()
+        await worker.fetch("GET", "http://x/leave", [], None)
+        await worker.wait_until()
+        await asyncio.sleep(0.1)
+        return [(await worker.fetch("GET", "http://x/", [], None)).body for _ in range(3)]
+    assert asyncio.run(run()) == [b"0", b"0", b"0"]
