@@ -19,7 +19,7 @@ from urllib.parse import quote
 
 from . import metrics
 from .config import AppConfig, AppLimits
-from .errors import Error, IsolateClosed, JSError, MemoryLimitExceeded, TimeLimitExceeded
+from .errors import Error, IsolateClosed, JSError, LimitExceeded, MemoryLimitExceeded, TimeLimitExceeded
 from .logs import JsonLogger
 from .pool import IsolatePool, PoolClosed, PoolFull
 from .worker import HttpResult, WorkerIsolate, WorkerScript, load_script
@@ -52,7 +52,11 @@ class _Answer(Exception):
 
 
 class _Disconnected(Exception):
-    """The client went away before its request body arrived."""
+    """The client went away before its response was complete."""
+
+
+class _StreamBroken(Exception):
+    """A streamed body failed after its status was sent; the connection must be closed."""
 
 
 class _Lease:
@@ -213,8 +217,16 @@ class WorkerApp:
             try:
                 result = await lease.run(self._run(lease.isolate, scope, body, request_id))
                 cpu_ms = result.cpu_ms
-                await _send(send, result.status, result.headers, result.body, request_id, head)
-                sent = True
+                if result.stream_id:
+                    sent = True
+                    try:
+                        await self._stream(send, lease, result, request_id, head)
+                    except _StreamBroken:
+                        self._log_request(scope, result.status, started, request_id, cpu_ms)
+                        raise
+                else:
+                    await _send(send, result.status, result.headers, result.body, request_id, head)
+                    sent = True
                 self._log_request(scope, result.status, started, request_id, cpu_ms)
                 await lease.run(self._wait_until(lease.isolate, request_id))
             finally:
@@ -225,6 +237,8 @@ class WorkerApp:
             self._log_request(scope, answer.status, started, request_id, cpu_ms)
         except _Disconnected:
             self._log_request(scope, 499, started, request_id, cpu_ms)  # nginx's "client closed request"
+        except _StreamBroken:
+            raise  # the server closes the connection: the client sees a truncated body, not a complete one
         except Exception as exc:  # a bug of ours: still an answer, and a log line with the traceback
             self.logger.emit("error", "error", app=self.name, request_id=request_id,
                              message=f"internal error: {exc!r}", stack=traceback.format_exc())
@@ -309,6 +323,37 @@ class WorkerApp:
                              name=type(exc).__name__, message=str(exc))
             raise _Answer(500, "Internal Server Error") from None
 
+    async def _stream(self, send: Send, lease: _Lease, result: HttpResult, request_id: str, head: bool) -> None:
+        """Sends a body the app streams, chunk by chunk as JS produces it.
+
+        The status is sent first, so a failure midway cannot become an error status: the
+        connection is closed instead (the client sees a truncated body), and the log says why.
+        """
+        await send({"type": "http.response.start", "status": result.status,
+                    "headers": _raw_headers(result.headers, request_id)})
+        isolate = lease.isolate
+        sink = self.logger.console_sink(self.name, request_id)
+        if head:
+            await lease.run(isolate.cancel_stream(result.stream_id))
+        else:
+            try:
+                while (chunk := await lease.run(isolate.read_chunk(result.stream_id, console=sink))) is not None:
+                    await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            except (Error, TypeError) as exc:
+                if isinstance(exc, LimitExceeded | IsolateClosed):
+                    limit = "memory" if isinstance(exc, MemoryLimitExceeded | IsolateClosed) \
+                        else "timeout" if getattr(exc, "limit", "") == "total" else exc.limit
+                    self._limit(request_id, limit, str(exc))
+                else:
+                    self.logger.emit("error", "error", app=self.name, request_id=request_id, phase="stream",
+                                     name=getattr(exc, "name", type(exc).__name__), message=str(exc),
+                                     stack=getattr(exc, "stack", None))
+                raise _StreamBroken from None
+            except OSError:  # the client went away
+                await lease.run(isolate.cancel_stream(result.stream_id))
+                raise _Disconnected from None
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
+
     def _limit(self, request_id: str, limit: str, detail: str) -> _Answer:
         metrics.LIMIT_EXCEEDED.labels(self.name, limit).inc()
         self.logger.emit("warn", "limit_exceeded", app=self.name, request_id=request_id, limit=limit,
@@ -334,12 +379,19 @@ class WorkerApp:
                          cpu_ms=round(cpu_ms, 3) if cpu_ms is not None else None)
 
 
-async def _send(send: Send, status: int, headers: list[tuple[str, str]] | tuple[tuple[str, str], ...],
-                body: bytes, request_id: str, head: bool) -> None:
+def _raw_headers(headers: list[tuple[str, str]] | tuple[tuple[str, str], ...],
+                 request_id: str) -> list[tuple[bytes, bytes]]:
+    """The app's headers as ASGI wants them, less hop-by-hop ones, with our X-Request-ID."""
     raw = [(n.lower().encode("latin-1"), v.encode("latin-1")) for n, v in headers
            if n.lower() not in _HOP_BY_HOP and n.lower() != "x-request-id"]
-    raw.append((b"content-length", str(len(body)).encode()))
     raw.append((b"x-request-id", request_id.encode()))
+    return raw
+
+
+async def _send(send: Send, status: int, headers: list[tuple[str, str]] | tuple[tuple[str, str], ...],
+                body: bytes, request_id: str, head: bool) -> None:
+    raw = _raw_headers(headers, request_id)
+    raw.append((b"content-length", str(len(body)).encode()))
     await send({"type": "http.response.start", "status": status, "headers": raw})
     await send({"type": "http.response.body", "body": b"" if head else body})
 

@@ -38,7 +38,11 @@ class Limits:
 
 @dataclass
 class HttpResult:
-    """What the app's fetch handler answered, with the JS time it took."""
+    """What the app's fetch handler answered, with the JS time it took.
+
+    A body the app streams (a ReadableStream whose bytes were not known up front) has a
+    non-zero `stream_id`: read it with `WorkerIsolate.read_chunk` until None.
+    """
 
     status: int
     status_text: str
@@ -46,6 +50,7 @@ class HttpResult:
     body: bytes
     wall_ms: float
     cpu_ms: float
+    stream_id: int = 0
 
 
 class WorkerIsolate:
@@ -100,10 +105,21 @@ class WorkerIsolate:
         started = time.monotonic()
         outcome = await self._drive(lambda: rt.call_internal("dispatchFetch", args), console=console,
                                     started=started)
-        status, status_text, response_headers, response_body = outcome.value
-        result = HttpResult(status, status_text, [(n, v) for n, v in response_headers], response_body or b"",
-                            outcome.wall_ms, outcome.cpu_ms)
-        return result
+        status, status_text, response_headers, response_body, stream_id = outcome.value
+        return HttpResult(status, status_text, [(n, v) for n, v in response_headers], response_body or b"",
+                          outcome.wall_ms, outcome.cpu_ms, stream_id)
+
+    async def read_chunk(self, stream_id: int, *, console: ConsoleSink | None = None) -> bytes | None:
+        """The next chunk of a streamed response body (None at its end); each read is a call
+        with the request's limits, so a stream may last longer than one request budget."""
+        rt = self._runtime
+        outcome = await self._drive(lambda: rt.call_internal("readResponseChunk", (stream_id,)), console=console)
+        return outcome.value
+
+    async def cancel_stream(self, stream_id: int) -> None:
+        """Cancels a streamed body the client will not read."""
+        rt = self._runtime
+        await self._drive(lambda: rt.call_internal("cancelResponseStream", (stream_id,)))
 
     async def wait_until(self, *, console: ConsoleSink | None = None) -> None:
         """Finishes the work handlers passed to `ctx.waitUntil`, within the request limits."""

@@ -161,8 +161,42 @@ internal.dispatchFetch = async function dispatchFetch(method, url, headers, body
   const state = internal.responseState(response);
   if (state.type === "error") throw new TypeError("fetch handler returned a network error (Response.error())");
   if (internal.bodyUnusable(state.body)) throw new TypeError("fetch handler returned a Response whose body was already used");
-  const bytes = await internal.readBody(state.body);
-  return [state.status, state.statusText, internal.headerPairs(state.headers), bytes];
+  const head = [state.status, state.statusText, internal.headerPairs(state.headers)];
+  // Bytes known up front are sent at once; a stream is pulled chunk by chunk by the host.
+  if (state.body === null || state.body.source !== null) return [...head, await internal.readBody(state.body), 0];
+  const id = nextStreamId++;
+  responseStreams.set(id, state.body.stream.getReader());
+  return [...head, null, id];
+};
+
+// Streamed response bodies, by id, while the host reads them.
+const responseStreams = new Map();
+let nextStreamId = 1;
+
+// The next chunk of a streamed response body, or null at its end.
+internal.readResponseChunk = async function readResponseChunk(id) {
+  const reader = responseStreams.get(id);
+  if (reader === undefined) throw new TypeError(`no response stream ${id}`);
+  try {
+    const { value, done } = await reader.read();
+    if (done) {
+      responseStreams.delete(id);
+      return null;
+    }
+    if (!(value instanceof Uint8Array)) throw new TypeError("Response body stream chunks must be Uint8Array");
+    return value;
+  } catch (error) {
+    responseStreams.delete(id);
+    reader.cancel(error).catch(() => {});
+    throw error;
+  }
+};
+
+// The client went away: the app's stream is cancelled, as a browser cancels a body it drops.
+internal.cancelResponseStream = function cancelResponseStream(id) {
+  const reader = responseStreams.get(id);
+  responseStreams.delete(id);
+  if (reader !== undefined) reader.cancel(new DOMException("the client disconnected", "AbortError")).catch(() => {});
 };
 
 internal.pendingWaitUntil = function pendingWaitUntil() {
