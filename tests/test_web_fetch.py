@@ -614,18 +614,24 @@ export default {
 
 def test_module_worker_dispatch(fresh):
     load_module(fresh, MODULE)
-    status, text, headers, body = internal_call(
+    status, text, headers, body, stream_id = internal_call(
         fresh, "dispatchFetch", "POST", "https://app.test/echo", [["X-In", "yes"]], b"payload",
         {"NAME": "env"})
-    assert [status, text, body] == [201, "Made", b"POST payload env"]
+    assert [status, text, body, stream_id] == [201, "Made", b"POST payload env", 0]
     assert headers == [["x-in", "yes"], ["content-type", "text/plain;charset=UTF-8"]]
-    assert internal_call(fresh, "dispatchFetch", "GET", "https://app.test/stream", [], None, {})[3] == b"ab"
+    # A body whose bytes are not known up front is pulled chunk by chunk.
+    streamed = internal_call(fresh, "dispatchFetch", "GET", "https://app.test/stream", [], None, {})
+    assert streamed[3] is None and streamed[4] > 0
+    chunks = []
+    while (chunk := internal_call(fresh, "readResponseChunk", streamed[4])) is not None:
+        chunks.append(chunk)
+    assert b"".join(chunks) == b"ab"
 
 
 def test_module_worker_wait_until(fresh):
     load_module(fresh, MODULE)
     result = internal_call(fresh, "dispatchFetch", "GET", "https://app.test/later", [], None, {})
-    assert result == [204, "", [], None]
+    assert result == [204, "", [], None, 0]
     assert fresh.eval("globalThis.later") is None
     internal_call(fresh, "pendingWaitUntil")
     assert fresh.eval("globalThis.later") == "ran"
@@ -666,7 +672,7 @@ def test_service_worker_fetch_event(fresh):
         });
     """)
     result = internal_call(fresh, "dispatchFetch", "PUT", "https://sw.test/", [], b"data", {})
-    assert result == [200, "", [["content-type", "text/plain;charset=UTF-8"]], b"true PUT data"]
+    assert result == [200, "", [["content-type", "text/plain;charset=UTF-8"]], b"true PUT data", 0]
     internal_call(fresh, "pendingWaitUntil")
 
 
