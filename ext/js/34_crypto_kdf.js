@@ -1,0 +1,57 @@
+// Key derivation for crypto.subtle: PBKDF2 and HKDF (WebCrypto §30–31). Their keys are raw
+// bytes, never extractable.
+
+const { algorithms, hashes, newKey, domError, guard, param, checkUsages } = internal.crypto;
+
+// Workers' limit: each iteration runs in native code, where the CPU limits cannot stop it.
+const maxPbkdf2Iterations = 100000;
+
+function defineKdf(name, deriveParams, derive) {
+  algorithms[name] = {
+    name,
+    params: { importKey: param.nameOnly, deriveBits: deriveParams, "get key length": param.nameOnly },
+
+    importKey(format, keyData, params, extractable, usages) {
+      if (format !== "raw") throw domError("NotSupportedError", `Unsupported import key format for ${name}: ${format}`);
+      usages = checkUsages(usages, ["deriveKey", "deriveBits"]);
+      if (extractable) throw domError("SyntaxError", `${name} keys cannot be extractable`);
+      return newKey("secret", false, { name }, usages, keyData);
+    },
+
+    getKeyLength() {
+      return null;
+    },
+
+    deriveBits(params, k, length) {
+      if (length === null || length % 8 !== 0) {
+        throw domError("OperationError", `${name} needs a length that is a multiple of 8`);
+      }
+      return derive(params, k.keyBytes, length / 8);
+    },
+  };
+}
+
+defineKdf("PBKDF2", (dict, name) => ({
+  name,
+  salt: param.bytes(dict, "salt", name),
+  iterations: param.integer(dict, "iterations", 32, name),
+  hash: param.hash(dict, name),
+}), ({ salt, iterations, hash }, key, bytes) => {
+  if (iterations === 0) throw domError("OperationError", "PBKDF2 iterations must not be zero");
+  if (iterations > maxPbkdf2Iterations) {
+    throw domError("NotSupportedError", `PBKDF2 iteration counts above ${maxPbkdf2Iterations} are not supported`);
+  }
+  return guard("OperationError", () => native.pbkdf2(hash, key, salt, iterations, bytes));
+});
+
+defineKdf("HKDF", (dict, name) => ({
+  name,
+  hash: param.hash(dict, name),
+  salt: param.bytes(dict, "salt", name),
+  info: param.bytes(dict, "info", name),
+}), ({ hash, salt, info }, key, bytes) => {
+  if (bytes > 255 * hashes[hash].outputBytes) {
+    throw domError("OperationError", "HKDF cannot derive more than 255 times the hash length");
+  }
+  return guard("OperationError", () => native.hkdf(hash, key, salt, info, bytes));
+});
