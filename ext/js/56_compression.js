@@ -1,0 +1,85 @@
+// CompressionStream and DecompressionStream (WHATWG Compression): TransformStreams from
+// BufferSource chunks to Uint8Array chunks, over zlib natives (ext/compression_natives.cc).
+// A zlib stream is created per CompressionStream, at run time, never during bootstrap.
+
+const { webidl } = internal;
+const { TransformStream, TransformStreamDefaultController } = globalThis;
+// Captured now, so that user code replacing them cannot reach into these streams.
+const tsReadable = Object.getOwnPropertyDescriptor(TransformStream.prototype, "readable").get;
+const tsWritable = Object.getOwnPropertyDescriptor(TransformStream.prototype, "writable").get;
+const enqueue = TransformStreamDefaultController.prototype.enqueue;
+
+const kFormats = ["deflate", "deflate-raw", "gzip"];
+
+function toFormat(format, context) {
+  webidl.requiredArguments(format === undefined ? 0 : 1, 1, context);
+  const value = webidl.toDOMString(format, context);
+  if (!kFormats.includes(value)) {
+    throw new TypeError(`${context}: '${value}' is not a valid CompressionFormat (deflate, deflate-raw, gzip)`);
+  }
+  return value;
+}
+
+// A TransformStream that feeds every chunk through one zlib stream.
+function zlibTransform(format, decompress) {
+  const handle = native.zlibCreate(format, decompress);
+  const push = (controller, chunk, finish) => {
+    const out = native.zlibPush(handle, chunk, finish);
+    if (out.byteLength > 0) enqueue.call(controller, out);
+  };
+  return new TransformStream({
+    __proto__: null,
+    transform(chunk, controller) {
+      if (!(ArrayBuffer.isView(chunk) || webidl.isArrayBuffer(chunk))) {
+        throw new TypeError("chunk must be an ArrayBuffer or an ArrayBufferView");
+      }
+      push(controller, chunk, false);
+    },
+    flush(controller) {
+      push(controller, new Uint8Array(0), true);
+    },
+    cancel() {
+      native.zlibEnd(handle);
+    },
+  });
+}
+
+class CompressionStream {
+  #transform;
+
+  constructor(format) {
+    this.#transform = zlibTransform(toFormat(format, "CompressionStream"), false);
+  }
+
+  get readable() {
+    if (!(webidl.isObject(this) && #transform in this)) throw webidl.illegalInvocation();
+    return tsReadable.call(this.#transform);
+  }
+
+  get writable() {
+    if (!(webidl.isObject(this) && #transform in this)) throw webidl.illegalInvocation();
+    return tsWritable.call(this.#transform);
+  }
+}
+
+class DecompressionStream {
+  #transform;
+
+  constructor(format) {
+    this.#transform = zlibTransform(toFormat(format, "DecompressionStream"), true);
+  }
+
+  get readable() {
+    if (!(webidl.isObject(this) && #transform in this)) throw webidl.illegalInvocation();
+    return tsReadable.call(this.#transform);
+  }
+
+  get writable() {
+    if (!(webidl.isObject(this) && #transform in this)) throw webidl.illegalInvocation();
+    return tsWritable.call(this.#transform);
+  }
+}
+
+for (const ctor of [CompressionStream, DecompressionStream]) internal.setToStringTag(ctor);
+
+internal.defineGlobals({ CompressionStream, DecompressionStream });
