@@ -231,6 +231,13 @@ void KeyInfo(const Args& args) {
   v8::Local<v8::Value> der;
   switch (EVP_PKEY_get_base_id(key.get())) {
     case EVP_PKEY_RSA: {
+      // Sizes OpenSSL signs and verifies with, and a public exponent that can be one.
+      int bits = EVP_PKEY_get_bits(key.get());
+      BIGNUM* e = nullptr;
+      if (EVP_PKEY_get_bn_param(key.get(), OSSL_PKEY_PARAM_RSA_E, &e) != 1) return Fail(isolate, "invalid RSA key");
+      bool usable = bits >= 512 && bits <= OPENSSL_RSA_MAX_MODULUS_BITS && BN_is_odd(e) && !BN_is_one(e);
+      BN_free(e);
+      if (!usable) return Fail(isolate, "unsupported RSA modulus size or public exponent");
       v8::Local<v8::Value> exponent;
       if (!BnBytes(isolate, key.get(), OSSL_PKEY_PARAM_RSA_E, 0, &exponent)) return;
       if (!EncodeKey(isolate, key.get(), is_private, &der)) return;
