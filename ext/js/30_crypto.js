@@ -395,8 +395,8 @@ function deriveWith(normalized, k, length) {
   return algorithms[normalized.name].deriveBits(normalized, k, length);
 }
 
-// Encrypts (wrap) or decrypts (unwrap) with a wrapping algorithm, preferring its own
-// wrapKey/unwrapKey operation (AES-KW) over encrypt/decrypt.
+// The normalized wrapping algorithm and the operation that wraps (or unwraps) with it: its
+// own wrapKey/unwrapKey when it has one (AES-KW), else encrypt/decrypt.
 function normalizeWrap(op, fallback, algorithm) {
   try {
     return { normalized: normalize(op, algorithm), op };

@@ -28,6 +28,7 @@ function exponentValue(bytes) {
   return value;
 }
 
+// `info` is what native.keyInfo returns: ["RSA", der, modulusLength, publicExponent].
 function rsaKey(type, extractable, name, hash, info, usages) {
   const [, der, modulusLength, exponent] = info;
   const algorithm = { name, modulusLength, publicExponent: new Uint8Array(exponent), hash: { name: hash } };
@@ -49,10 +50,10 @@ function defineRsa(name, publicUsages, privateUsages, use, jwkAlg, operations) {
       if (exponent !== 3 && exponent !== 65537) throw domError("OperationError", "The public exponent must be 3 or 65537");
       const [spki, pkcs8] = guard("OperationError",
         () => native.generateKeyPair("RSA", modulusLength, publicExponent));
-      const info = [name, spki, modulusLength, publicExponent];
       return {
-        publicKey: rsaKey("public", true, name, hash, info, usages.filter((u) => publicUsages.includes(u))),
-        privateKey: rsaKey("private", extractable, name, hash, [name, pkcs8, modulusLength, publicExponent],
+        publicKey: rsaKey("public", true, name, hash, ["RSA", spki, modulusLength, publicExponent],
+          usages.filter((u) => publicUsages.includes(u))),
+        privateKey: rsaKey("private", extractable, name, hash, ["RSA", pkcs8, modulusLength, publicExponent],
           usages.filter((u) => privateUsages.includes(u))),
       };
     },
