@@ -9,7 +9,7 @@ export CXX := ccache g++
 
 SOURCES := setup.py pyproject.toml $(wildcard ext/*.cc ext/*.h ext/*.pyx ext/*.py ext/js/*.js pyruntime/*.py)
 
-.PHONY: install system test test-cpp test-py test-asan serve bench lint clean
+.PHONY: install system test test-cpp test-py test-asan serve bench bench-http lint clean
 
 install: $(VENV)/.installed
 
@@ -48,6 +48,12 @@ serve: install
 bench: install
 	$(PY) -m pip install -q mini-racer
 	$(PY) benchmarks/bench_core.py
+
+# pyruntime's server beside workerd (npm) and a plain Node.js server, loaded by wrk.
+bench-http: install
+	command -v wrk >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null) \
+		|| echo "bench-http: could not install wrk; the benchmark falls back to its asyncio client"
+	$(PY) benchmarks/bench_http.py
 
 lint: install
 	$(VENV)/bin/ruff check pyruntime tests benchmarks setup.py ext/embed_js.py
