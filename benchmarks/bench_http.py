@@ -281,6 +281,10 @@ async def spin_probe(port: int, seconds: float) -> SpinReport:
     return SpinReport(ok, failed, max(latencies, default=float("nan")), spin_answers)
 
 
+def fmt_ms(ms: float) -> str:
+    return "-" if ms != ms else f"{ms:.0f}"
+
+
 def summarize_spins(answers: list[str]) -> str:
     if not answers:
         return "-"
@@ -374,7 +378,7 @@ def main() -> None:
                           f"p99 {result.p99_ms:7.2f} ms  errors {result.errors}")
                 spins[server.name] = report = asyncio.run(spin_probe(server.port, args.spin_seconds))
                 print(f"  while(true): /hello answered {report.answered} ({report.failed} failed) "
-                      f"in {args.spin_seconds:.0f} s, max latency {report.max_ms:.0f} ms; "
+                      f"in {args.spin_seconds:.0f} s, max latency {fmt_ms(report.max_ms)} ms; "
                       f"spinning request: {summarize_spins(report.spin_answers)}")
             finally:
                 server.stop()
@@ -393,7 +397,7 @@ def main() -> None:
     print("| server | /hello answered | failed | max latency ms | spinning request |")
     print("|---|---:|---:|---:|---|")
     for name, s in spins.items():
-        print(f"| {name} | {s.answered} | {s.failed} | {s.max_ms:.0f} | {summarize_spins(s.spin_answers)} |")
+        print(f"| {name} | {s.answered} | {s.failed} | {fmt_ms(s.max_ms)} | {summarize_spins(s.spin_answers)} |")
     sys.stdout.flush()
 
 
