@@ -213,7 +213,7 @@ class WorkerApp:
                 await self._start_for_request(request_id)
             pool = self._pool
             assert pool is not None
-            lease = _Lease(pool, await self._acquire(pool))
+            lease = _Lease(pool, await self._acquire(pool, receive))
             try:
                 result = await lease.run(self._run(lease.isolate, scope, body, request_id))
                 cpu_ms = result.cpu_ms
@@ -247,10 +247,28 @@ class WorkerApp:
                             b"Internal Server Error\n", request_id, head)
             self._log_request(scope, 500, started, request_id, cpu_ms)
 
-    async def _acquire(self, pool: IsolatePool) -> WorkerIsolate:
-        """An isolate from the pool; a refusal becomes 503 with Retry-After."""
+    async def _acquire(self, pool: IsolatePool, receive: Receive) -> WorkerIsolate:
+        """An isolate from the pool; a refusal becomes 503 with Retry-After.
+
+        A client that leaves while its request waits gives up its place in the queue (the
+        server does not cancel the request for us: it only reports the disconnect).
+        """
+        acquire = asyncio.ensure_future(pool.acquire())
+        disconnect = asyncio.ensure_future(_wait_for_disconnect(receive))
         try:
-            return await pool.acquire()
+            await asyncio.wait((acquire, disconnect), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            disconnect.cancel()
+        if not acquire.done():
+            acquire.cancel()
+            try:
+                await acquire
+            except asyncio.CancelledError:
+                raise _Disconnected from None
+            pool.release(acquire.result())  # handed over just as the client left
+            raise _Disconnected
+        try:
+            return acquire.result()
         except PoolFull as exc:
             self.logger.emit("warn", "queue_full", app=self.name, message=str(exc))
             raise _Answer(503, "Service Unavailable: the app is busy, retry later",
@@ -394,6 +412,12 @@ async def _send(send: Send, status: int, headers: list[tuple[str, str]] | tuple[
     raw.append((b"content-length", str(len(body)).encode()))
     await send({"type": "http.response.start", "status": status, "headers": raw})
     await send({"type": "http.response.body", "body": b"" if head else body})
+
+
+async def _wait_for_disconnect(receive: Receive) -> None:
+    """Returns when the client disconnects (the request body has been read already)."""
+    while (await receive())["type"] != "http.disconnect":
+        pass
 
 
 def _url(scope: Scope) -> str:
