@@ -5,7 +5,6 @@ import time
 from pathlib import Path
 
 import httpx
-
 from conftest import write_app
 
 
