@@ -67,6 +67,8 @@ class WorkerIsolate:
         self.op_handler = op_handler or AsyncHostOps()
         # Set when a host operation completes, to end the wait between slices early.
         self._work_ready = asyncio.Event()
+        # Whether the last request left ctx.waitUntil work to finish.
+        self._background = False
         self._runtime = _core.Runtime(limits.memory_limit_mb * 1024 * 1024,
                                       limits.timeout_ms or 0, limits.cpu_limit_ms or 0)
 
@@ -98,14 +100,17 @@ class WorkerIsolate:
         """Runs the app's fetch handler for one request, then its `ctx.waitUntil` work."""
         rt = self._runtime
         # Timers left by the previous request (its response and waitUntil work are done)
-        # would run on this request's budget: a request's loose ends end with it.
-        await asyncio.to_thread(rt.cancel_call)
+        # would run on this request's budget: a request's loose ends end with it. No JS runs
+        # in this isolate now, so this quick call needs no worker thread.
+        rt.cancel_call()
         header_pairs = [[name, value] for name, value in headers]
         args = (method, url, header_pairs, body or None, self.env)
         started = time.monotonic()
         outcome = await self._drive(lambda: rt.call_internal("dispatchFetch", args), console=console,
                                     started=started)
-        status, status_text, response_headers, response_body, stream_id = outcome.value
+        status, status_text, response_headers, response_body, stream_id, background = outcome.value
+        # A streamed body may still register waitUntil work while it is read.
+        self._background = background > 0 or stream_id != 0
         return HttpResult(status, status_text, [(n, v) for n, v in response_headers], response_body or b"",
                           outcome.wall_ms, outcome.cpu_ms, stream_id)
 
@@ -123,6 +128,9 @@ class WorkerIsolate:
 
     async def wait_until(self, *, console: ConsoleSink | None = None) -> None:
         """Finishes the work handlers passed to `ctx.waitUntil`, within the request limits."""
+        if not self._background:
+            return
+        self._background = False
         rt = self._runtime
         await self._drive(lambda: rt.call_internal("pendingWaitUntil", ()), console=console)
 

@@ -614,10 +614,10 @@ export default {
 
 def test_module_worker_dispatch(fresh):
     load_module(fresh, MODULE)
-    status, text, headers, body, stream_id = internal_call(
+    status, text, headers, body, stream_id, background = internal_call(
         fresh, "dispatchFetch", "POST", "https://app.test/echo", [["X-In", "yes"]], b"payload",
         {"NAME": "env"})
-    assert [status, text, body, stream_id] == [201, "Made", b"POST payload env", 0]
+    assert [status, text, body, stream_id, background] == [201, "Made", b"POST payload env", 0, 0]
     assert headers == [["x-in", "yes"], ["content-type", "text/plain;charset=UTF-8"]]
     # A body whose bytes are not known up front is pulled chunk by chunk.
     streamed = internal_call(fresh, "dispatchFetch", "GET", "https://app.test/stream", [], None, {})
@@ -631,7 +631,7 @@ def test_module_worker_dispatch(fresh):
 def test_module_worker_wait_until(fresh):
     load_module(fresh, MODULE)
     result = internal_call(fresh, "dispatchFetch", "GET", "https://app.test/later", [], None, {})
-    assert result == [204, "", [], None, 0]
+    assert result == [204, "", [], None, 0, 1]  # one waitUntil promise pending
     assert fresh.eval("globalThis.later") is None
     internal_call(fresh, "pendingWaitUntil")
     assert fresh.eval("globalThis.later") == "ran"
@@ -672,7 +672,7 @@ def test_service_worker_fetch_event(fresh):
         });
     """)
     result = internal_call(fresh, "dispatchFetch", "PUT", "https://sw.test/", [], b"data", {})
-    assert result == [200, "", [["content-type", "text/plain;charset=UTF-8"]], b"true PUT data", 0]
+    assert result == [200, "", [["content-type", "text/plain;charset=UTF-8"]], b"true PUT data", 0, 1]
     internal_call(fresh, "pendingWaitUntil")
 
 

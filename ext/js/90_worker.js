@@ -163,10 +163,14 @@ internal.dispatchFetch = async function dispatchFetch(method, url, headers, body
   if (internal.bodyUnusable(state.body)) throw new TypeError("fetch handler returned a Response whose body was already used");
   const head = [state.status, state.statusText, internal.headerPairs(state.headers)];
   // Bytes known up front are sent at once; a stream is pulled chunk by chunk by the host.
-  if (state.body === null || state.body.source !== null) return [...head, await internal.readBody(state.body), 0];
+  // The last element, the number of waitUntil promises, lets the host skip an empty wait.
+  if (state.body === null || state.body.source !== null) {
+    const bytes = await internal.readBody(state.body);
+    return [...head, bytes, 0, waitUntilPromises.length];
+  }
   const id = nextStreamId++;
   responseStreams.set(id, state.body.stream.getReader());
-  return [...head, null, id];
+  return [...head, null, id, waitUntilPromises.length];
 };
 
 // Streamed response bodies, by id, while the host reads them.
