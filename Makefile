@@ -24,7 +24,7 @@ $(VENV)/.installed: $(SOURCES) | system $(VENV)/bin/python
 	$(PY) -m pip install -q --no-build-isolation ".[test]"
 	touch $@
 
-test: install test-cpp test-py
+test: install lint test-cpp test-py
 
 test-cpp: install
 	CXX=g++ cmake -S . -B build/cmake -DPython3_EXECUTABLE=$(abspath $(PY)) -DCMAKE_BUILD_TYPE=Release -DCMAKE_CXX_COMPILER_LAUNCHER=ccache >/dev/null
