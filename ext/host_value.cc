@@ -255,13 +255,12 @@ v8::MaybeLocal<v8::Value> ToJs(v8::Local<v8::Context> context, const HostValue& 
       break;
     }
     case HostValue::Kind::kString: {
-      v8::Local<v8::String> string;
-      if (!v8::String::NewFromUtf8(isolate, value.text.data(), v8::NewStringType::kNormal,
-                                   static_cast<int>(value.text.size()))
-               .ToLocal(&string)) {
+      v8::TryCatch too_long(isolate);
+      result = NewString(isolate, value.text);
+      if (too_long.HasCaught()) {
+        too_long.ReThrow();
         return {};
       }
-      result = string;
       break;
     }
     case HostValue::Kind::kBytes: {
@@ -285,13 +284,10 @@ v8::MaybeLocal<v8::Value> ToJs(v8::Local<v8::Context> context, const HostValue& 
     case HostValue::Kind::kDict: {
       auto object = v8::Object::New(isolate);
       for (const auto& [key, item_value] : value.entries) {
-        v8::Local<v8::String> name;
+        v8::Local<v8::Value> name;
         v8::Local<v8::Value> item;
-        if (!v8::String::NewFromUtf8(isolate, key.data(), v8::NewStringType::kNormal,
-                                     static_cast<int>(key.size()))
-                 .ToLocal(&name) ||
-            !ToJs(context, item_value).ToLocal(&item) ||
-            object->CreateDataProperty(context, name, item).IsNothing()) {
+        if (!ToJs(context, HostValue::String(key)).ToLocal(&name) || !ToJs(context, item_value).ToLocal(&item) ||
+            object->CreateDataProperty(context, name.As<v8::String>(), item).IsNothing()) {
           return {};
         }
       }

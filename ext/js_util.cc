@@ -19,9 +19,14 @@ std::string Utf8(v8::Isolate* isolate, v8::Local<v8::Value> value) {
 }
 
 v8::Local<v8::String> NewString(v8::Isolate* isolate, std::string_view text) {
-  return v8::String::NewFromUtf8(isolate, text.data(), v8::NewStringType::kNormal,
-                                 static_cast<int>(text.size()))
-      .ToLocalChecked();
+  v8::Local<v8::String> string;
+  if (text.size() <= static_cast<size_t>(v8::String::kMaxLength) &&
+      v8::String::NewFromUtf8(isolate, text.data(), v8::NewStringType::kNormal, static_cast<int>(text.size()))
+          .ToLocal(&string)) {
+    return string;
+  }
+  ThrowRangeError(isolate, "Invalid string length");
+  return v8::String::Empty(isolate);
 }
 
 v8::MaybeLocal<v8::ArrayBuffer> NewArrayBuffer(v8::Isolate* isolate, size_t length) {

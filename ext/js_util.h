@@ -9,6 +9,8 @@
 namespace pyruntime {
 
 std::string Utf8(v8::Isolate* isolate, v8::Local<v8::Value> value);
+// A JS string from UTF-8. Past V8's maximum string length it throws a RangeError in the
+// isolate and returns the empty string, so callers never hold an empty handle.
 v8::Local<v8::String> NewString(v8::Isolate* isolate, std::string_view text);
 
 // An ArrayBuffer of `length` bytes, zeroed, allocated through the isolate's counting

@@ -28,6 +28,10 @@ Runtime* RuntimeOf(const Args& args) { return static_cast<Runtime*>(args.GetIsol
 
 void Print(const Args& args) {
   v8::Isolate* isolate = args.GetIsolate();
+  // Checked before copying: a huge string must not become a huge host allocation.
+  if (args[1]->IsString() && static_cast<size_t>(args[1].As<v8::String>()->Length()) > Runtime::kMaxConsoleBytes) {
+    return RuntimeOf(args)->DropConsoleLine();
+  }
   RuntimeOf(args)->Print(Utf8(isolate, args[0]), Utf8(isolate, args[1]));
 }
 
@@ -139,8 +143,25 @@ v8::Local<v8::Value> UrlComponents(v8::Isolate* isolate, ada_url url) {
   return v8::Array::New(isolate, parts, sizeof(parts) / sizeof(parts[0]));
 }
 
+// Longer URLs are refused as invalid (browsers stop at 2 MB): parsing and percent-encoding
+// happen in host memory, outside the isolate's limit.
+constexpr uint32_t kMaxUrlLength = 8u << 20;
+
+bool UrlTooLong(const Args& args) {
+  static const bool limited = (ada_set_max_input_length(kMaxUrlLength), true);
+  (void)limited;
+  for (int i = 0; i < args.Length(); ++i) {
+    if (args[i]->IsString() && static_cast<uint32_t>(args[i].As<v8::String>()->Length()) > kMaxUrlLength) {
+      args.GetReturnValue().SetNull();
+      return true;
+    }
+  }
+  return false;
+}
+
 void UrlParse(const Args& args) {
   v8::Isolate* isolate = args.GetIsolate();
+  if (UrlTooLong(args)) return;
   std::string input = Utf8(isolate, args[0]);
   ada_url url;
   if (args.Length() > 1 && !args[1]->IsUndefined() && !args[1]->IsNull()) {
@@ -159,6 +180,7 @@ void UrlParse(const Args& args) {
 
 void UrlSet(const Args& args) {
   v8::Isolate* isolate = args.GetIsolate();
+  if (UrlTooLong(args)) return;
   std::string href = Utf8(isolate, args[0]);
   std::string attribute = Utf8(isolate, args[1]);
   std::string value = Utf8(isolate, args[2]);

@@ -123,6 +123,7 @@ class Runtime {
   static constexpr size_t kMaxTimers = 100000;
   static constexpr size_t kMaxHostOps = 1000;
   void Print(std::string level, std::string text);
+  void DropConsoleLine() { ++console_dropped_; }
   // Returns -1 when kMaxTimers are pending.
   int64_t StartTimer(v8::Local<v8::Function> callback, double delay_ms, bool repeat);
   void ClearTimer(int64_t id);

@@ -285,3 +285,17 @@ def test_terminate_from_another_thread_stops_the_call():
             iso.eval("new Promise(resolve => setTimeout(resolve, 60_000))")
         timer.join()
         assert iso.eval("1 + 1") == 2
+
+
+def test_huge_strings_do_not_become_huge_host_allocations():
+    lines = []
+    with Isolate(timeout_ms=None, cpu_limit_ms=None, console=lambda level, text: lines.append(text)) as iso:
+        iso.eval("console.log('x'.repeat(1e8))")  # dropped before it is copied out of the heap
+        assert len(lines) == 1 and "console lines dropped" in lines[0]
+        with pytest.raises(JSError, match="Invalid URL"):
+            iso.eval("new URL('http://a/' + 'é'.repeat(1e7))")  # past the 8 MB URL limit
+        assert iso.eval("new URL('http://a/' + 'é'.repeat(1e5)).pathname.length") == 1 + 6 * 10**5
+        iso.eval("function size(s) { return s.length }")
+        with pytest.raises(JSError, match="Invalid string length"):
+            iso.call("size", "é" * (2**29))  # longer than V8's maximum string length
+        assert iso.call("size", "ok") == 2

@@ -44,41 +44,31 @@ function zlibTransform(format, decompress) {
   });
 }
 
-class CompressionStream {
-  #transform;
+// The two interfaces differ only in direction; each gets its own class (and private brand).
+function zlibStreamClass(name, decompress) {
+  const ZlibStream = class {
+    #transform;
 
-  constructor(format) {
-    this.#transform = zlibTransform(toFormat(format, "CompressionStream"), false);
-  }
+    constructor(format) {
+      this.#transform = zlibTransform(toFormat(format, name), decompress);
+    }
 
-  get readable() {
-    if (!(webidl.isObject(this) && #transform in this)) throw webidl.illegalInvocation();
-    return tsReadable.call(this.#transform);
-  }
+    get readable() {
+      if (!(webidl.isObject(this) && #transform in this)) throw webidl.illegalInvocation();
+      return tsReadable.call(this.#transform);
+    }
 
-  get writable() {
-    if (!(webidl.isObject(this) && #transform in this)) throw webidl.illegalInvocation();
-    return tsWritable.call(this.#transform);
-  }
+    get writable() {
+      if (!(webidl.isObject(this) && #transform in this)) throw webidl.illegalInvocation();
+      return tsWritable.call(this.#transform);
+    }
+  };
+  Object.defineProperty(ZlibStream, "name", { value: name });
+  return ZlibStream;
 }
 
-class DecompressionStream {
-  #transform;
-
-  constructor(format) {
-    this.#transform = zlibTransform(toFormat(format, "DecompressionStream"), true);
-  }
-
-  get readable() {
-    if (!(webidl.isObject(this) && #transform in this)) throw webidl.illegalInvocation();
-    return tsReadable.call(this.#transform);
-  }
-
-  get writable() {
-    if (!(webidl.isObject(this) && #transform in this)) throw webidl.illegalInvocation();
-    return tsWritable.call(this.#transform);
-  }
-}
+const CompressionStream = zlibStreamClass("CompressionStream", false);
+const DecompressionStream = zlibStreamClass("DecompressionStream", true);
 
 for (const ctor of [CompressionStream, DecompressionStream]) internal.setToStringTag(ctor);
 
