@@ -10,11 +10,15 @@ namespace {
 
 // Deeper values than this are refused rather than risk the C++ stack.
 constexpr int kMaxDepth = 512;
+// Array elements and object entries in one value: each becomes a host allocation outside
+// the isolate's memory limit, and a sparse array can claim billions of them.
+constexpr size_t kMaxItems = size_t{1} << 20;
 constexpr double kMaxSafeInteger = 9007199254740991.0;
 
 class Reader {
  public:
-  explicit Reader(v8::Local<v8::Context> context) : context_(context), isolate_(context->GetIsolate()) {}
+  Reader(v8::Local<v8::Context> context, const std::function<bool()>& stop)
+      : context_(context), isolate_(context->GetIsolate()), stop_(stop) {}
 
   bool Read(v8::Local<v8::Value> value, HostValue* out, int depth) {
     if (value->IsUndefined()) {
@@ -76,20 +80,15 @@ class Reader {
   std::string error;
 
  private:
+  // Plain: created by an object literal (or with a null prototype). The intrinsic
+  // Object.prototype comes from a fresh literal, not from globalThis.Object, which user
+  // code may replace or turn into a throwing getter.
   bool IsPlainObject(v8::Local<v8::Object> object) {
     if (object->IsProxy() || object->IsCallable()) return false;
     v8::Local<v8::Value> proto = object->GetPrototype();
     if (proto->IsNull()) return true;
-    v8::Local<v8::Value> object_proto =
-        context_->Global()->Get(context_, v8::String::NewFromUtf8Literal(isolate_, "Object")).ToLocalChecked();
-    if (!object_proto->IsObject()) return false;
-    v8::Local<v8::Value> prototype;
-    if (!object_proto.As<v8::Object>()
-             ->Get(context_, v8::String::NewFromUtf8Literal(isolate_, "prototype"))
-             .ToLocal(&prototype)) {
-      return false;
-    }
-    return proto->StrictEquals(prototype);
+    if (object_prototype_.IsEmpty()) object_prototype_ = v8::Object::New(isolate_)->GetPrototype();
+    return proto->StrictEquals(object_prototype_);
   }
 
   bool Enter(v8::Local<v8::Object> object, int depth) {
@@ -111,9 +110,11 @@ class Reader {
     if (!Enter(array, depth)) return false;
     out->kind = HostValue::Kind::kList;
     uint32_t length = array->Length();
+    if (!Count(length)) return false;
     out->items.resize(length);
     for (uint32_t i = 0; i < length; ++i) {
       v8::Local<v8::Value> item;
+      if (Stopped()) return false;
       if (!array->Get(context_, i).ToLocal(&item)) return Thrown();
       if (!Read(item, &out->items[i], depth + 1)) return false;
       if (out->items[i].kind == HostValue::Kind::kUndefined) out->items[i] = HostValue::Null();
@@ -133,10 +134,12 @@ class Reader {
       return Thrown();
     }
     uint32_t length = keys->Length();
+    if (!Count(length)) return false;
     out->entries.reserve(length);
     for (uint32_t i = 0; i < length; ++i) {
       v8::Local<v8::Value> key;
       v8::Local<v8::Value> item;
+      if (Stopped()) return false;
       if (!keys->Get(context_, i).ToLocal(&key) || !object->Get(context_, key).ToLocal(&item)) {
         return Thrown();
       }
@@ -146,6 +149,22 @@ class Reader {
       out->entries.emplace_back(Utf8(isolate_, key), std::move(converted));
     }
     path_.pop_back();
+    return true;
+  }
+
+  bool Count(size_t items) {
+    items_ += items;
+    if (items_ > kMaxItems) {
+      error = "value has more than " + std::to_string(kMaxItems) + " array elements and object entries";
+      return false;
+    }
+    return true;
+  }
+
+  // Called per item read: every few thousand, asks whether the call must stop.
+  bool Stopped() {
+    if (!stop_ || ++reads_ % 4096 != 0 || !stop_()) return false;
+    error = "conversion stopped: the call was terminated";
     return true;
   }
 
@@ -161,6 +180,10 @@ class Reader {
 
   v8::Local<v8::Context> context_;
   v8::Isolate* isolate_;
+  const std::function<bool()>& stop_;
+  v8::Local<v8::Value> object_prototype_;
+  size_t items_ = 0;
+  size_t reads_ = 0;
   std::vector<v8::Local<v8::Object>> path_;
 };
 
@@ -202,9 +225,9 @@ HostValue HostValue::Bytes(std::string value) {
   return v;
 }
 
-bool FromJs(v8::Local<v8::Context> context, v8::Local<v8::Value> value, HostValue* out,
-            std::string* error) {
-  Reader reader(context);
+bool FromJs(v8::Local<v8::Context> context, v8::Local<v8::Value> value, HostValue* out, std::string* error,
+            const std::function<bool()>& stop) {
+  Reader reader(context, stop);
   if (reader.Read(value, out, 0)) return true;
   *error = reader.error;
   return false;

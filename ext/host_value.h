@@ -11,6 +11,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -43,9 +44,10 @@ struct HostValue {
 };
 
 // Converts a JS value; on refusal returns false and sets `error` to a message that names
-// the JS type (the caller raises it as a TypeError).
-bool FromJs(v8::Local<v8::Context> context, v8::Local<v8::Value> value, HostValue* out,
-            std::string* error);
+// the JS type (the caller raises it as a TypeError). Reading a large value is C++ work V8
+// cannot interrupt, so `stop` (if given) is polled and ends the conversion when it says so.
+bool FromJs(v8::Local<v8::Context> context, v8::Local<v8::Value> value, HostValue* out, std::string* error,
+            const std::function<bool()>& stop = {});
 
 // Builds the JS value; returns empty if V8 throws (for example out of memory).
 v8::MaybeLocal<v8::Value> ToJs(v8::Local<v8::Context> context, const HostValue& value);

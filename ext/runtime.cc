@@ -399,7 +399,7 @@ Outcome Runtime::Finish(Slice& slice, v8::TryCatch& try_catch, v8::MaybeLocal<v8
   isolate_->PerformMicrotaskCheckpoint();
   Outcome out;
   std::string error;
-  if (!FromJs(context, result, &out.value, &error)) {
+  if (!FromJs(context, result, &out.value, &error, [this] { return Terminating(); })) {
     out.status = Status::kConversionError;
     out.error_name = "TypeError";
     out.error_message = error;
@@ -430,7 +430,7 @@ Outcome Runtime::Pump(Slice& slice) {
     switch (promise->State()) {
       case v8::Promise::kFulfilled: {
         std::string error;
-        if (!FromJs(context, promise->Result(), &out.value, &error)) {
+        if (!FromJs(context, promise->Result(), &out.value, &error, [this] { return Terminating(); })) {
           out.status = Status::kConversionError;
           out.error_name = "TypeError";
           out.error_message = error;

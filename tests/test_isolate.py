@@ -279,3 +279,21 @@ def test_random_values_round_trip_through_js(iso):
     for _ in range(300):
         value = _random_value(rng)
         assert iso.call("identity", value) == value
+
+
+def test_hostile_values_are_refused_without_harming_the_host(iso):
+    # A throwing getter in place of globalThis.Object once aborted the process during conversion.
+    assert iso.eval("Object.defineProperty(globalThis, 'Object', { get() { throw new Error('no') } }); ({a: 1})") \
+        == {"a": 1}
+    with pytest.raises(TypeError, match="more than 1048576 array elements"):
+        iso.eval("const sparse = []; sparse.length = 2 ** 32 - 1; sparse")
+    with pytest.raises(TypeError, match="nested more than 512 levels"):
+        iso.eval("let deep = []; for (let i = 0; i < 100000; i++) deep = [deep]; deep")
+    assert iso.eval("'the isolate still answers'") == "the isolate still answers"
+
+
+def test_converting_a_large_result_is_bounded_by_the_time_limit():
+    with Isolate(memory_limit_mb=64, timeout_ms=50) as iso:
+        with pytest.raises(pyruntime.TimeLimitExceeded):
+            iso.eval("new Array(1e6).fill().map((_, i) => ({ i }))")
+        assert iso.eval("2") == 2
