@@ -1,8 +1,9 @@
 #include "watchdog.h"
 
+#include <algorithm>
+
 #include <pthread.h>
 #include <sys/prctl.h>
-#include <cstdio>
 
 namespace pyruntime {
 
@@ -11,7 +12,14 @@ using Clock = std::chrono::steady_clock;
 // How often a fired watchdog repeats TerminateExecution until JS has stopped.
 constexpr auto kRepeatInterval = std::chrono::milliseconds(5);
 
+// How long an idle watchdog keeps a timed sleep before sleeping until signalled.
+constexpr auto kLinger = std::chrono::milliseconds(20);
+
 double ToMs(timespec ts) { return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6; }
+
+Clock::duration ToDuration(double ms) {
+  return std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double, std::milli>(ms));
+}
 }  // namespace
 
 Watchdog::Watchdog(v8::Isolate* isolate) : isolate_(isolate), thread_([this] { Run(); }) {}
@@ -40,20 +48,28 @@ double Watchdog::CpuMsOf(clockid_t clock) const {
 void Watchdog::Arm(double wall_budget_ms, double cpu_budget_ms) {
   clockid_t clock{};
   pthread_getcpuclockid(pthread_self(), &clock);
+  bool wake = false;
   {
     std::lock_guard<std::mutex> lock(mutex_);
+    auto now = Clock::now();
     armed_ = true;
     verdict_ = WatchdogVerdict::kNone;
     has_wall_deadline_ = wall_budget_ms > 0;
-    if (has_wall_deadline_) {
-      wall_deadline_ = Clock::now() + std::chrono::duration_cast<Clock::duration>(
-                                          std::chrono::duration<double, std::milli>(wall_budget_ms));
-    }
+    if (has_wall_deadline_) wall_deadline_ = now + ToDuration(wall_budget_ms);
     has_cpu_deadline_ = cpu_budget_ms > 0;
     cpu_clock_ = clock;
     if (has_cpu_deadline_) cpu_deadline_ms_ = CpuMsOf(clock) + cpu_budget_ms;
+    // CPU time cannot pass faster than wall time: the CPU budget is due no sooner than
+    // `now + cpu_budget_ms`. A thread already due to wake before both needs no signal,
+    // which spares most calls a context switch.
+    if (has_wall_deadline_ || has_cpu_deadline_) {
+      double nearest = has_wall_deadline_ && has_cpu_deadline_ ? std::min(wall_budget_ms, cpu_budget_ms)
+                       : has_wall_deadline_                    ? wall_budget_ms
+                                                               : cpu_budget_ms;
+      wake = now + ToDuration(nearest) < scheduled_wake_;
+    }
   }
-  wake_.notify_all();
+  if (wake) wake_.notify_all();
 }
 
 WatchdogVerdict Watchdog::Disarm() {
@@ -71,23 +87,36 @@ void Watchdog::Run() {
   // The kernel may delay timed wake-ups by the thread's timer slack (50 µs by default).
   prctl(PR_SET_TIMERSLACK, 1UL, 0, 0, 0);
   std::unique_lock<std::mutex> lock(mutex_);
+  bool lingered = false;
   while (!stopping_) {
+    auto now = Clock::now();
     if (!armed_) {
-      wake_.wait(lock);
+      if (lingered) {
+        // Idle for a while: sleep until the next Arm signals.
+        scheduled_wake_ = Clock::time_point::max();
+        wake_.wait(lock);
+      } else {
+        // Back-to-back calls are the common case: a short timed sleep lets their Arm
+        // find the thread due to wake anyway.
+        lingered = true;
+        scheduled_wake_ = now + kLinger;
+        wake_.wait_until(lock, scheduled_wake_);
+      }
       continue;
     }
+    lingered = false;
     if (verdict_ != WatchdogVerdict::kNone) {
       isolate_->TerminateExecution();
-      wake_.wait_for(lock, kRepeatInterval);
+      scheduled_wake_ = now + kRepeatInterval;
+      wake_.wait_until(lock, scheduled_wake_);
       continue;
     }
-    auto now = Clock::now();
-    auto wait = std::chrono::duration_cast<Clock::duration>(std::chrono::hours(1));
+    auto wake_at = now + std::chrono::hours(1);
     if (has_wall_deadline_) {
       if (now >= wall_deadline_) {
         verdict_ = WatchdogVerdict::kTimeout;
       } else {
-        wait = wall_deadline_ - now;
+        wake_at = wall_deadline_;
       }
     }
     if (verdict_ == WatchdogVerdict::kNone && has_cpu_deadline_) {
@@ -95,16 +124,15 @@ void Watchdog::Run() {
       if (remaining <= 0) {
         verdict_ = WatchdogVerdict::kCpu;
       } else {
-        auto cpu_wait = std::chrono::duration_cast<Clock::duration>(
-            std::chrono::duration<double, std::milli>(remaining));
-        if (cpu_wait < wait) wait = cpu_wait;
+        wake_at = std::min(wake_at, now + ToDuration(remaining));
       }
     }
     if (verdict_ != WatchdogVerdict::kNone) {
       isolate_->TerminateExecution();
       continue;
     }
-    wake_.wait_for(lock, wait);
+    scheduled_wake_ = wake_at;
+    wake_.wait_until(lock, scheduled_wake_);
   }
 }
 

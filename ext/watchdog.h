@@ -1,6 +1,7 @@
 // Terminates JS that runs past its wall-clock or CPU-time budget.
 //
-// One thread per watchdog sleeps until the nearer of the two deadlines. CPU time of a
+// One thread per watchdog sleeps until the nearer of the two deadlines; Arm signals it
+// only when it would otherwise wake too late. CPU time of a
 // thread cannot advance faster than wall time, so sleeping for the remaining CPU budget
 // and re-checking never oversleeps. After terminating, it repeats TerminateExecution
 // until disarmed, in case V8 re-enters JS from a C++ callback.
@@ -48,6 +49,8 @@ class Watchdog {
   bool has_wall_deadline_ = false;
   bool has_cpu_deadline_ = false;
   std::chrono::steady_clock::time_point wall_deadline_;
+  // When the watchdog thread will next wake by itself (max while it waits for a signal).
+  std::chrono::steady_clock::time_point scheduled_wake_ = std::chrono::steady_clock::time_point::max();
   double cpu_deadline_ms_ = 0;
   clockid_t cpu_clock_{};
   WatchdogVerdict verdict_ = WatchdogVerdict::kNone;
