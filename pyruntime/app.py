@@ -20,6 +20,7 @@ from urllib.parse import quote
 from . import metrics
 from .config import AppConfig, AppLimits
 from .errors import Error, IsolateClosed, JSError, LimitExceeded, MemoryLimitExceeded, TimeLimitExceeded
+from .host_ops import AsyncHostOps
 from .logs import JsonLogger
 from .pool import IsolatePool, PoolClosed, PoolFull
 from .worker import HttpResult, WorkerIsolate, WorkerScript, load_script
@@ -108,10 +109,11 @@ class WorkerApp:
 
     def __init__(self, script: str | Path, *, name: str | None = None, env: dict[str, Any] | None = None,
                  limits: AppLimits | None = None, pool_size: int | None = None, max_queue: int = 64,
-                 logger: JsonLogger | None = None) -> None:
+                 outbound_hosts: tuple[str, ...] | None = None, logger: JsonLogger | None = None) -> None:
         path = Path(script).resolve()
         self._setup(AppConfig(name=name or path.stem, script=path, env=dict(env or {}),
-                              limits=limits or AppLimits(), pool_size=pool_size, max_queue=max_queue),
+                              limits=limits or AppLimits(), pool_size=pool_size, max_queue=max_queue,
+                              outbound_hosts=outbound_hosts),
                     logger or JsonLogger())
 
     @classmethod
@@ -169,7 +171,8 @@ class WorkerApp:
     async def _new_pool(self) -> IsolatePool:
         script: WorkerScript = await asyncio.to_thread(load_script, self.config.script)
         pool = IsolatePool(self.name, script, env=self._env, limits=self.config.limits,
-                           size=self.config.pool_size, max_queue=self.config.max_queue, logger=self.logger)
+                           size=self.config.pool_size, max_queue=self.config.max_queue, logger=self.logger,
+                           host_ops=AsyncHostOps(self.config.outbound_hosts))
         await pool.start()
         return pool
 

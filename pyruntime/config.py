@@ -88,6 +88,8 @@ class AppConfig:
     limits: AppLimits = AppLimits()
     pool_size: int | None = None
     max_queue: int = 64
+    # Hosts the app's outbound fetch may reach; None allows any (see host_ops.host_allowed).
+    outbound_hosts: tuple[str, ...] | None = None
 
     def resolved_env(self) -> dict[str, Any]:
         """Plain values plus secrets read from the process environment (checked at load)."""
@@ -182,7 +184,7 @@ def _limits(checker: _Checker, value: Any, key: str) -> AppLimits:
 def _app(checker: _Checker, value: Any, index: int, base_dir: Path) -> AppConfig:
     key = f"apps[{index}]"
     table = checker.table(value, key, {"name", "script", "routes", "env", "secrets", "limits", "pool_size",
-                                       "max_queue"})
+                                       "max_queue", "outbound_hosts"})
     name = checker.string(table, key, "name")
     if not _NAME.match(name):
         raise checker.fail(f"{key}.name", f"{name!r} is not a valid app name ({_NAME_RULE})")
@@ -215,8 +217,15 @@ def _app(checker: _Checker, value: Any, index: int, base_dir: Path) -> AppConfig
             raise checker.fail(f"{key}.secrets", f"environment variable {secret} is not set")
         if secret in env:
             raise checker.fail(f"{key}.secrets", f"{secret} is also set in env")
+    outbound = table.get("outbound_hosts")
+    if outbound is not None:
+        if not isinstance(outbound, list) or not all(isinstance(h, str) and _HOST.match(h.lower()) for h in outbound):
+            raise checker.fail(f"{key}.outbound_hosts", "expected a list of host names like "
+                               f"[\"api.example.com\", \"*.example.org\"], got {_describe(outbound)}")
+        outbound = tuple(h.lower() for h in outbound)
     return AppConfig(
         name=name, script=script, routes=tuple(routes), env=dict(env), secrets=tuple(secrets),
+        outbound_hosts=outbound,
         limits=_limits(checker, table.get("limits", {}), f"{key}.limits"),
         pool_size=checker.number(table, key, "pool_size", None, integer=True, minimum=1),
         max_queue=checker.number(table, key, "max_queue", 64, integer=True, minimum=0),

@@ -22,10 +22,23 @@ class HostOpError(Error):
     """A host operation that JS asked for cannot be performed."""
 
 
-def _request(client: httpx.Client | httpx.AsyncClient, payload: dict[str, Any]) -> httpx.Request:
+def host_allowed(host: str, allowed: tuple[str, ...] | None) -> bool:
+    """Whether outbound fetch may reach `host`: None allows any; "*.example.com" matches
+    subdomains of example.com; other entries match exactly."""
+    if allowed is None:
+        return True
+    host = host.lower().rstrip(".")
+    return any(host == entry or (entry.startswith("*.") and host.endswith(entry[1:])) for entry in allowed)
+
+
+def _request(client: httpx.Client | httpx.AsyncClient, payload: dict[str, Any],
+             allowed_hosts: tuple[str, ...] | None = None) -> httpx.Request:
     url = payload.get("url", "")
     if not isinstance(url, str) or not url.startswith(("http://", "https://")):
         raise HostOpError(f"fetch supports only http: and https: URLs, not {url!r}")
+    host = httpx.URL(url).host
+    if not host_allowed(host, allowed_hosts):
+        raise HostOpError(f"fetch to {host!r} is not allowed for this app (see outbound_hosts)")
     return client.build_request(payload.get("method", "GET"), url, headers=payload.get("headers") or [],
                                 content=payload.get("body") or None)
 
@@ -51,9 +64,13 @@ def _follow(payload: dict[str, Any]) -> bool:
 
 
 class AsyncHostOps:
-    """Performs host operations for isolates served on an asyncio event loop."""
+    """Performs host operations for isolates served on an asyncio event loop.
 
-    def __init__(self) -> None:
+    `allowed_hosts` limits where fetch may go (None: anywhere; see `host_allowed`).
+    """
+
+    def __init__(self, allowed_hosts: tuple[str, ...] | None = None) -> None:
+        self.allowed_hosts = allowed_hosts
         self._client: httpx.AsyncClient | None = None
 
     async def __call__(self, name: str, payload: Any) -> Any:
@@ -61,7 +78,7 @@ class AsyncHostOps:
             raise HostOpError(f"unknown host operation {name!r}")
         if self._client is None:
             self._client = httpx.AsyncClient(timeout=TIMEOUT)
-        request = _request(self._client, payload)
+        request = _request(self._client, payload, self.allowed_hosts)
         response = await self._client.send(request, stream=True, follow_redirects=_follow(payload))
         try:
             _check_redirect(payload, response)

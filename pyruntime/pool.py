@@ -15,6 +15,7 @@ from typing import Any
 
 from . import metrics
 from .errors import Error
+from .host_ops import AsyncHostOps
 from .logs import JsonLogger
 from .worker import Limits, WorkerIsolate, WorkerScript
 
@@ -35,7 +36,8 @@ class IsolatePool:
     """A fixed number of loaded isolates of one script, with a bounded queue of waiting requests."""
 
     def __init__(self, app: str, script: WorkerScript, *, env: dict[str, Any], limits: Limits,
-                 size: int | None = None, max_queue: int = 64, logger: JsonLogger) -> None:
+                 size: int | None = None, max_queue: int = 64, logger: JsonLogger,
+                 host_ops: AsyncHostOps | None = None) -> None:
         self.app = app
         self.script = script
         self.env = env
@@ -43,6 +45,8 @@ class IsolatePool:
         self.size = size or os.cpu_count() or 1
         self.max_queue = max_queue
         self._logger = logger
+        # One client for the pool's outbound fetches (connections are reused across isolates).
+        self._host_ops = host_ops or AsyncHostOps()
         self._idle: list[WorkerIsolate] = []
         self._waiters: deque[asyncio.Future[WorkerIsolate]] = deque()
         self._ids: dict[WorkerIsolate, int] = {}
@@ -131,7 +135,7 @@ class IsolatePool:
 
     async def _create(self) -> WorkerIsolate:
         isolate = WorkerIsolate(self.script, env=self.env, limits=self.limits,
-                                console=self._logger.console_sink(self.app))
+                                console=self._logger.console_sink(self.app), op_handler=self._host_ops)
         try:
             await isolate.load()
         except BaseException:
