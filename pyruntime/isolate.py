@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +53,11 @@ class Isolate:
 
     One call runs at a time; calls from several threads wait for each other. The GIL is
     released while JS runs, so isolates in different threads run in parallel.
+
+    `host_functions` exposes Python callables to JS as `host.name(...args)`, which returns a
+    Promise: the function runs between slices (never inside the JS time limit) with
+    converted arguments, and its return value or exception settles the promise.
+    `op_handler(name, payload)` performs other host operations, such as JS `fetch`.
     """
 
     def __init__(
@@ -64,6 +69,7 @@ class Isolate:
         total_timeout_ms: float | None = 30_000,
         console: ConsoleSink | None = None,
         op_handler: OpHandler | None = None,
+        host_functions: Mapping[str, Callable[..., Any]] | None = None,
     ) -> None:
         if isinstance(memory_limit_mb, bool) or not isinstance(memory_limit_mb, int) \
                 or memory_limit_mb < MIN_MEMORY_LIMIT_MB:
@@ -82,6 +88,12 @@ class Isolate:
         self._runtime = _core.Runtime(memory_limit_mb * 1024 * 1024,
                                       _budget("timeout_ms", timeout_ms),
                                       _budget("cpu_limit_ms", cpu_limit_ms))
+        self._host_functions = dict(host_functions or {})
+        if self._host_functions:
+            for name, function in self._host_functions.items():
+                if not (isinstance(name, str) and name.isidentifier()) or not callable(function):
+                    raise TypeError(f"host_functions maps identifiers to callables; got {name!r}: {function!r}")
+            self._drive(self._runtime.call_internal("exposeHostFunctions", (list(self._host_functions),)))
 
     @property
     def alive(self) -> bool:
@@ -167,6 +179,15 @@ class Isolate:
             outcome = self._runtime.resume()
 
     def _complete_op(self, op_id: int, name: str, payload: Any) -> None:
+        if name.startswith("host:"):
+            function = self._host_functions[name.removeprefix("host:")]
+            try:
+                result = function(*payload)
+            except Exception as exc:  # the JS promise rejects with the host's error message
+                self._runtime.complete_op(op_id, False, f"{type(exc).__name__}: {exc}")
+            else:
+                self._runtime.complete_op(op_id, True, result)
+            return
         if self._op_handler is None:
             self._runtime.complete_op(op_id, False, f"{name} is not available in this isolate")
             return

@@ -297,3 +297,36 @@ def test_converting_a_large_result_is_bounded_by_the_time_limit():
         with pytest.raises(pyruntime.TimeLimitExceeded):
             iso.eval("new Array(1e6).fill().map((_, i) => ({ i }))")
         assert iso.eval("2") == 2
+
+
+def test_host_functions_are_exposed_as_promise_returning_js_functions():
+    calls = []
+
+    def lookup(key):
+        calls.append(key)
+        return {"user": {"id": 7, "tags": ["a"]}}[key]
+
+    def fails():
+        raise ValueError("bad input")
+
+    with Isolate(timeout_ms=50, host_functions={"lookup": lookup, "fails": fails}) as iso:
+        assert iso.eval("(async () => (await host.lookup('user')).tags)()") == ["a"]
+        assert iso.eval("host.fails().catch(e => e.message)") == "ValueError: bad input"
+        assert iso.eval("host.lookup('missing').catch(e => e.message)") == "KeyError: 'missing'"
+        assert iso.eval("[Object.isFrozen(host), typeof host.other]") == [True, "undefined"]
+        assert calls == ["user", "missing"]
+    with Isolate() as plain:
+        assert plain.eval("typeof host") == "undefined"
+    with pytest.raises(TypeError, match="host_functions maps identifiers to callables"):
+        Isolate(host_functions={"not valid": print})
+
+
+def test_host_functions_run_outside_the_js_time_limit():
+    import time
+
+    def slow():
+        time.sleep(0.2)  # 200 ms of Python under a 50 ms JS limit
+        return "done"
+
+    with Isolate(timeout_ms=50, cpu_limit_ms=50, host_functions={"slow": slow}) as iso:
+        assert iso.eval("host.slow()") == "done"
