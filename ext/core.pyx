@@ -61,6 +61,7 @@ cdef extern from "runtime.h" namespace "pyruntime":
         double next_timer_ms
         vector[HostOp] ops
         vector[ConsoleLine] console
+        int unhandled_rejections
 
     cdef cppclass ModuleLink:
         string referrer
@@ -78,7 +79,7 @@ cdef extern from "runtime.h" namespace "pyruntime":
 
     cdef cppclass CRuntime "pyruntime::Runtime":
         CRuntime(const IsolateLimits&) except + nogil
-        COutcome Eval(const string&, const string&) nogil
+        COutcome Eval(const string&, const string&, cbool) nogil
         COutcome Call(const string&, const vector[HostValue]&) nogil
         COutcome CallInternal(const string&, const vector[HostValue]&) nogil
         COutcome CompileModule(const string&, const string&) nogil
@@ -209,6 +210,7 @@ cdef class Outcome:
     cdef readonly object next_timer_ms
     cdef readonly list ops
     cdef readonly list console
+    cdef readonly int unhandled_rejections
 
     def __repr__(self):
         return f"Outcome({self.status!r}, value={self.value!r}, error={self.error_name!r}: {self.error_message!r})"
@@ -229,6 +231,7 @@ cdef Outcome wrap(COutcome& c):
                for i in range(c.ops.size())]
     out.console = [(c.console[i].level.decode("utf-8", "replace"), c.console[i].text.decode("utf-8", "replace"))
                    for i in range(c.console.size())]
+    out.unhandled_rejections = c.unhandled_rejections
     return out
 
 
@@ -266,12 +269,12 @@ cdef class Runtime:
             with nogil:
                 self.c.Dispose()
 
-    def eval(self, str source, str filename):
+    def eval(self, str source, str filename, bint use_result=True):
         cdef string src = source.encode("utf-8", "surrogatepass")
         cdef string name = filename.encode("utf-8", "surrogatepass")
         cdef COutcome out
         with nogil:
-            out = self.c.Eval(src, name)
+            out = self.c.Eval(src, name, use_result)
         return wrap(out)
 
     def call(self, str function, tuple args):

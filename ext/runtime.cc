@@ -219,13 +219,15 @@ v8::MaybeLocal<v8::Value> Runtime::CallFunction(v8::Local<v8::Context> context, 
   return function.As<v8::Function>()->Call(context, receiver, static_cast<int>(argv.size()), argv.data());
 }
 
-Outcome Runtime::Eval(const std::string& source, const std::string& filename) {
-  return RunSlice(Goal::kPromise, [&](v8::Local<v8::Context> context, Slice& slice, v8::TryCatch& try_catch) {
+Outcome Runtime::Eval(const std::string& source, const std::string& filename, bool use_result) {
+  Goal goal = use_result ? Goal::kPromise : Goal::kValue;
+  return RunSlice(goal, [&](v8::Local<v8::Context> context, Slice& slice, v8::TryCatch& try_catch) {
     v8::ScriptOrigin origin(isolate_, NewString(isolate_, filename));
     v8::Local<v8::Script> script;
     v8::MaybeLocal<v8::Value> result;
     if (v8::Script::Compile(context, NewString(isolate_, source), &origin).ToLocal(&script)) {
       result = script->Run(context);
+      if (!use_result && !result.IsEmpty()) result = v8::Undefined(isolate_);
     }
     return Finish(slice, try_catch, result);
   });
@@ -499,6 +501,8 @@ Outcome Runtime::Settle(Slice& slice, Outcome out) {
   }
   out.wall_ms = call_wall_ms_;
   out.cpu_ms = call_cpu_ms_;
+  out.unhandled_rejections = unhandled_rejections_;
+  unhandled_rejections_ = 0;
   out.ops = std::move(new_ops_);
   new_ops_.clear();
   if (console_dropped_ > 0) {
@@ -626,9 +630,10 @@ void Runtime::ReportUnhandledRejections(v8::Local<v8::Context> context) {
                         ->Get(context, NewString(isolate_, "reportUnhandledRejection"))
                         .ToLocal(&report) &&
                     report->IsFunction();
+    v8::Local<v8::Value> handled;
     if (reported) {
       v8::Local<v8::Value> args[] = {promise, reason};
-      reported = !report.As<v8::Function>()->Call(context, internal_.Get(isolate_), 2, args).IsEmpty();
+      reported = report.As<v8::Function>()->Call(context, internal_.Get(isolate_), 2, args).ToLocal(&handled);
     }
     if (Terminating()) return;
     if (!reported) {
@@ -636,6 +641,8 @@ void Runtime::ReportUnhandledRejections(v8::Local<v8::Context> context) {
       DescribeError(context, reason, v8::Local<v8::Message>(), &error);
       Print("error", "Uncaught (in promise) " + error.error_stack);
     }
+    // Handled means an `unhandledrejection` listener called preventDefault().
+    if (!reported || !handled->IsTrue()) ++unhandled_rejections_;
   }
 }
 

@@ -63,6 +63,7 @@ struct Outcome {
   double cpu_ms = 0;
   double next_timer_ms = -1;  // kPending: until the next timer is due; -1 if none
   std::vector<HostOp> ops;    // host operations started since the last return
+  int unhandled_rejections = 0;  // rejections no handler or listener took, since the last return
   std::vector<ConsoleLine> console;
 };
 
@@ -89,7 +90,9 @@ class Runtime {
   Runtime(const Runtime&) = delete;
   Runtime& operator=(const Runtime&) = delete;
 
-  Outcome Eval(const std::string& source, const std::string& filename);
+  // Runs a classic script. With `use_result`, its completion value is the call's result
+  // (awaited if a promise); without, it is discarded, as when a file runs as a program.
+  Outcome Eval(const std::string& source, const std::string& filename, bool use_result = true);
   Outcome Call(const std::string& function, const std::vector<HostValue>& args);
   // Calls a function the bootstrap put on its private `internal` object.
   Outcome CallInternal(const std::string& function, const std::vector<HostValue>& args);
@@ -219,6 +222,7 @@ class Runtime {
   std::vector<std::pair<v8::Global<v8::Promise>, v8::Global<v8::Value>>> rejections_;
   std::vector<ConsoleLine> console_;
   size_t console_bytes_ = 0;
+  int unhandled_rejections_ = 0;
   size_t console_dropped_ = 0;
 
   // Modules by name, and the caller's resolution of each (referrer, specifier).

@@ -88,6 +88,8 @@ class Isolate:
         self._runtime = _core.Runtime(memory_limit_mb * 1024 * 1024,
                                       _budget("timeout_ms", timeout_ms),
                                       _budget("cpu_limit_ms", cpu_limit_ms))
+        # Promise rejections nothing handled, over the isolate's life (reported on the console).
+        self.unhandled_rejections = 0
         self._host_functions = dict(host_functions or {})
         if self._host_functions:
             for name, function in self._host_functions.items():
@@ -112,17 +114,16 @@ class Isolate:
         with self._lock:
             return self._drive(self._runtime.call(name, args))
 
-    def run_file(self, path: str | Path) -> Any:
-        """Runs a script or an ES module file (with its relative imports): its top-level code.
-
-        A module's top-level await is awaited; the completion value of a classic script is
-        returned.
-        """
+    def run_file(self, path: str | Path) -> None:
+        """Runs a script or an ES module file (with its relative imports): its top-level code,
+        as a program runs (a module's top-level await is awaited; a script's completion value
+        is discarded, not awaited)."""
         with self._lock:
             script = load_script(path, runtime=self._runtime)
             if script.kind == "service-worker":
-                return self._drive(self._runtime.eval(script.sources[script.main], script.main))
-            return self._drive(self._runtime.evaluate_module(script.main, script.links))
+                self._drive(self._runtime.eval(script.sources[script.main], script.main, False))
+            else:
+                self._drive(self._runtime.evaluate_module(script.main, script.links))
 
     def run_loop(self) -> None:
         """Runs pending timers until none are left, as a script's process would."""
@@ -159,6 +160,7 @@ class Isolate:
         self._terminating.clear()
         deadline = time.monotonic() + self._total_budget_s if self._total_budget_s else None
         while True:
+            self.unhandled_rejections += outcome.unhandled_rejections
             for level, text in outcome.console:
                 self._console(level, text)
             for op_id, name, payload in outcome.ops:

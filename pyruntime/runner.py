@@ -17,7 +17,8 @@ from .isolate import Isolate
 
 def run_file(path: str | Path, *, timeout_ms: float | None = 50, cpu_limit_ms: float | None = 50,
              memory_limit_mb: int = 128, stdout: TextIO | None = None, stderr: TextIO | None = None) -> int:
-    """Runs `path`; returns the process exit code (0, or 1 after printing the error).
+    """Runs `path`; returns the process exit code (0, or 1 after printing the error or an
+    unhandled promise rejection).
 
     A time limit of 0 disables it, as None does.
     """
@@ -35,6 +36,8 @@ def run_file(path: str | Path, *, timeout_ms: float | None = 50, cpu_limit_ms: f
         with isolate as iso:
             iso.run_file(path)
             iso.run_loop()
+            if iso.unhandled_rejections:  # as Node.js does: printed, then a failing exit
+                return 1
     except JSError as exc:
         print(f"Uncaught {exc.stack}", file=err)
         return 1

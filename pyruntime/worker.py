@@ -86,7 +86,7 @@ class WorkerIsolate:
         """Runs the app's top-level code, under the same limits as a request."""
         rt = self._runtime
         if self.script.kind == "service-worker":
-            await self._drive(lambda: rt.eval(self.script.sources[self.script.main], self.script.main))
+            await self._drive(lambda: rt.eval(self.script.sources[self.script.main], self.script.main, False))
             return
         for name, source in self.script.sources.items():
             outcome = await asyncio.to_thread(rt.compile_module, name, source)

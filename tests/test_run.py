@@ -64,3 +64,15 @@ def test_missing_file_is_a_clear_error(tmp_path):
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 1
     assert "script not found" in proc.stderr
+
+
+def test_unhandled_rejection_is_printed_and_fails_the_run(tmp_path):
+    proc = run(tmp_path, "Promise.reject(new Error('nobody caught me')); console.log('after')")
+    assert proc.returncode == 1
+    assert "after" in proc.stdout
+    assert "Uncaught (in promise) Error: nobody caught me" in proc.stderr
+    handled = run(tmp_path, """
+        addEventListener("unhandledrejection", (event) => { event.preventDefault(); console.log("handled") });
+        Promise.reject(new Error("taken care of"));
+    """)
+    assert (handled.returncode, handled.stdout.strip()) == (0, "handled")
