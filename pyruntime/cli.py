@@ -81,7 +81,12 @@ def _serve(args: argparse.Namespace) -> int:
     if args.listen_fd is None:
         from .supervisor import Supervisor
 
-        return Supervisor(config, _worker_args(args, config), config.workers, logger).run()
+        try:
+            return Supervisor(config, _worker_args(args, config), config.workers, logger).run()
+        except OSError as exc:  # the port is taken, or the address is not ours
+            print(f"pyruntime: error: cannot listen on {config.host}:{config.port}: {exc.strerror or exc}",
+                  file=sys.stderr)
+            return 1
     from .server import serve
 
     try:

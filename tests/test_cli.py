@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import socket
 import subprocess
 import sys
 import types
@@ -135,3 +136,17 @@ def test_worker_app_mounted_in_a_starlette_app(tmp_path: Path):
 def test_worker_app_is_exported():
     assert pyruntime.WorkerApp is WorkerApp
     assert "WorkerApp" in pyruntime.__all__
+
+
+def test_serve_on_a_taken_port_is_a_clear_error(tmp_path: Path):
+    script = tmp_path / "w.js"
+    script.write_text("export default { fetch() { return new Response('') } };")
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = subprocess.run([sys.executable, "-m", "pyruntime", "serve", str(script), "--port", str(port)],
+                                cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1
+    assert f"cannot listen on 127.0.0.1:{port}: Address already in use" in result.stderr
+    assert "Traceback" not in result.stderr
