@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import sys
 from pathlib import Path
 
 from .config import ConfigError, ServerConfig, load_config, single_app_config
-from .errors import Error
+from .errors import Error, JSError
 from .logs import JsonLogger
-from .worker import load_script
+from .worker import WorkerIsolate, load_script
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -53,9 +54,24 @@ def _server_config(args: argparse.Namespace) -> ServerConfig:
     if overrides.get("workers", 1) < 1:
         raise ConfigError(f"--workers must be at least 1, not {overrides['workers']}")
     config = ServerConfig(**{**config.__dict__, **overrides})
-    for app in config.apps:  # syntax errors and missing modules fail here, before binding the port
-        load_script(app.script)
+    if args.listen_fd is None:  # the supervisor checks once; its workers need not repeat it
+        asyncio.run(_check_apps_load(config))
     return config
+
+
+async def _check_apps_load(config: ServerConfig) -> None:
+    """Loads each app once, top-level code included, before any port is bound: a broken app
+    fails here with its error instead of crashing workers that the supervisor restarts."""
+    for app in config.apps:
+        isolate = WorkerIsolate(load_script(app.script), env=app.resolved_env(), limits=app.limits)
+        try:
+            await isolate.load()
+        except JSError as exc:
+            raise Error(f"app {app.name} failed to load: {exc.stack}") from None
+        except Error as exc:
+            raise Error(f"app {app.name} failed to load: {exc}") from None
+        finally:
+            isolate.close()
 
 
 def _worker_args(args: argparse.Namespace, config: ServerConfig) -> list[str]:

@@ -150,3 +150,17 @@ def test_serve_on_a_taken_port_is_a_clear_error(tmp_path: Path):
     assert result.returncode == 1
     assert f"cannot listen on 127.0.0.1:{port}: Address already in use" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(("source", "message"), [
+    ("const x = 1;\nthrow new Error('top-level failure');\nexport default {};", "top-level failure\n    at w.js:2:7"),
+    ("while (true) {}\nexport default {};", "exceeded its time limit"),
+    ("addEventListener('fetch', () => {}); undefinedThing();", "ReferenceError: undefinedThing is not defined"),
+])
+def test_serve_refuses_an_app_whose_top_level_code_fails(tmp_path: Path, source: str, message: str):
+    (tmp_path / "w.js").write_text(source)
+    result = subprocess.run([sys.executable, "-m", "pyruntime", "serve", "w.js", "--port", "1"],
+                            cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert "app w failed to load" in result.stderr and message in result.stderr
+    assert "Traceback" not in result.stderr
