@@ -7,10 +7,11 @@ outcomes into values or exceptions.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -83,6 +84,7 @@ class Isolate:
         self._console = console or log_console
         self._op_handler = op_handler
         self._lock = threading.Lock()
+        self._owner: int | None = None  # the thread whose call holds the lock
         # Set by terminate(): ends a wait between slices at once.
         self._terminating = threading.Event()
         self._runtime = _core.Runtime(memory_limit_mb * 1024 * 1024,
@@ -106,19 +108,19 @@ class Isolate:
         """Runs a classic script; returns its completion value (awaited if a Promise)."""
         if not isinstance(source, str):
             raise TypeError(f"source must be str, not {type(source).__name__}")
-        with self._lock:
+        with self._exclusive():
             return self._drive(self._runtime.eval(source, filename))
 
     def call(self, name: str, *args: Any) -> Any:
         """Calls the global function `name` with converted arguments; awaits a Promise result."""
-        with self._lock:
+        with self._exclusive():
             return self._drive(self._runtime.call(name, args))
 
     def run_file(self, path: str | Path) -> None:
         """Runs a script or an ES module file (with its relative imports): its top-level code,
         as a program runs (a module's top-level await is awaited; a script's completion value
         is discarded, not awaited)."""
-        with self._lock:
+        with self._exclusive():
             script = load_script(path, runtime=self._runtime)
             if script.kind == "service-worker":
                 self._drive(self._runtime.eval(script.sources[script.main], script.main, False))
@@ -127,7 +129,7 @@ class Isolate:
 
     def run_loop(self) -> None:
         """Runs pending timers until none are left, as a script's process would."""
-        with self._lock:
+        with self._exclusive():
             self._drive(self._runtime.run_loop())
 
     def terminate(self) -> None:
@@ -147,7 +149,7 @@ class Isolate:
 
     def close(self) -> None:
         """Frees the V8 isolate now rather than at garbage collection."""
-        with self._lock:
+        with self._exclusive():
             self._runtime.close()
 
     def __enter__(self) -> Isolate:
@@ -155,6 +157,20 @@ class Isolate:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+    @contextlib.contextmanager
+    def _exclusive(self) -> Iterator[None]:
+        """One call at a time. Host functions and console sinks run inside a call, on its
+        thread: calling back into the isolate from them is an error, not a deadlock."""
+        if self._owner == threading.get_ident():
+            raise RuntimeError("the isolate is busy with this thread's call: a host function or console sink "
+                               "cannot call back into it")
+        with self._lock:
+            self._owner = threading.get_ident()
+            try:
+                yield
+            finally:
+                self._owner = None
 
     def _drive(self, outcome: _core.Outcome) -> Any:
         self._terminating.clear()

@@ -330,3 +330,15 @@ def test_host_functions_run_outside_the_js_time_limit():
 
     with Isolate(timeout_ms=50, cpu_limit_ms=50, host_functions={"slow": slow}) as iso:
         assert iso.eval("host.slow()") == "done"
+
+
+def test_calling_back_into_the_isolate_from_a_host_function_is_an_error_not_a_deadlock():
+    holder = {}
+
+    def reenter():
+        return holder["iso"].eval("1")
+
+    with Isolate(host_functions={"reenter": reenter}) as iso:
+        holder["iso"] = iso
+        assert "cannot call back into it" in iso.eval("host.reenter().catch(e => e.message)")
+        assert iso.eval("2") == 2
