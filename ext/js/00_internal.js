@@ -11,6 +11,18 @@ internal.defineGlobals = function defineGlobals(values) {
   }
 };
 
+// Adds operations to a prototype the way WebIDL does: writable, enumerable, configurable.
+internal.defineMethods = function defineMethods(proto, methods) {
+  for (const key of Object.keys(methods)) {
+    Object.defineProperty(proto, key, {
+      value: methods[key],
+      writable: true,
+      enumerable: true,
+      configurable: true,
+    });
+  }
+};
+
 // Gives a class the `[Symbol.toStringTag]` browsers show, e.g. "[object Headers]".
 internal.setToStringTag = function setToStringTag(ctor, tag = ctor.name) {
   Object.defineProperty(ctor.prototype, Symbol.toStringTag, {

@@ -55,14 +55,7 @@ internal.definePairIterable = function definePairIterable(ctor, name, check, get
       }
     },
   };
-  for (const key of Object.keys(methods)) {
-    Object.defineProperty(ctor.prototype, key, {
-      value: methods[key],
-      writable: true,
-      enumerable: true,
-      configurable: true,
-    });
-  }
+  internal.defineMethods(ctor.prototype, methods);
   Object.defineProperty(ctor.prototype, Symbol.iterator, {
     value: methods.entries,
     writable: true,

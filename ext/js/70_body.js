@@ -339,12 +339,5 @@ internal.defineBodyMixin = function defineBodyMixin(ctor, stateOf) {
     enumerable: true,
     configurable: true,
   });
-  for (const key of Object.keys(methods)) {
-    Object.defineProperty(ctor.prototype, key, {
-      value: methods[key],
-      writable: true,
-      enumerable: true,
-      configurable: true,
-    });
-  }
+  internal.defineMethods(ctor.prototype, methods);
 };
