@@ -405,6 +405,16 @@ function normalizeWrap(op, fallback, algorithm) {
   }
 }
 
+// encrypt, decrypt and sign share their steps: copy the data, normalise the algorithm,
+// check the key's algorithm and usages, then run the algorithm's operation.
+function runWithKey(op, algorithm, key, data) {
+  const context = `Failed to execute '${op}' on 'SubtleCrypto'`;
+  const bytes = webidl.bufferSourceCopy(data, context);
+  const normalized = normalize(op, algorithm);
+  const k = checkKeyFor(normalized, key, op, context);
+  return algorithms[normalized.name][op](normalized, k, bytes);
+}
+
 class SubtleCrypto {
   constructor(key = undefined) {
     if (key !== illegalConstructor) throw new TypeError("Illegal constructor");
@@ -425,32 +435,20 @@ class SubtleCrypto {
 
   async encrypt(algorithm, key, data) {
     SubtleCrypto.#brand(this);
-    const context = "Failed to execute 'encrypt' on 'SubtleCrypto'";
-    webidl.requiredArguments(arguments.length, 3, context);
-    const bytes = webidl.bufferSourceCopy(data, context);
-    const normalized = normalize("encrypt", algorithm);
-    const k = checkKeyFor(normalized, key, "encrypt", context);
-    return algorithms[normalized.name].encrypt(normalized, k, bytes);
+    webidl.requiredArguments(arguments.length, 3, "Failed to execute 'encrypt' on 'SubtleCrypto'");
+    return runWithKey("encrypt", algorithm, key, data);
   }
 
   async decrypt(algorithm, key, data) {
     SubtleCrypto.#brand(this);
-    const context = "Failed to execute 'decrypt' on 'SubtleCrypto'";
-    webidl.requiredArguments(arguments.length, 3, context);
-    const bytes = webidl.bufferSourceCopy(data, context);
-    const normalized = normalize("decrypt", algorithm);
-    const k = checkKeyFor(normalized, key, "decrypt", context);
-    return algorithms[normalized.name].decrypt(normalized, k, bytes);
+    webidl.requiredArguments(arguments.length, 3, "Failed to execute 'decrypt' on 'SubtleCrypto'");
+    return runWithKey("decrypt", algorithm, key, data);
   }
 
   async sign(algorithm, key, data) {
     SubtleCrypto.#brand(this);
-    const context = "Failed to execute 'sign' on 'SubtleCrypto'";
-    webidl.requiredArguments(arguments.length, 3, context);
-    const bytes = webidl.bufferSourceCopy(data, context);
-    const normalized = normalize("sign", algorithm);
-    const k = checkKeyFor(normalized, key, "sign", context);
-    return algorithms[normalized.name].sign(normalized, k, bytes);
+    webidl.requiredArguments(arguments.length, 3, "Failed to execute 'sign' on 'SubtleCrypto'");
+    return runWithKey("sign", algorithm, key, data);
   }
 
   async verify(algorithm, key, signature, data) {
