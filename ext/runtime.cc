@@ -127,7 +127,12 @@ Runtime::Runtime(const IsolateLimits& limits) : limits_(limits) {
   start_ = Clock::now();
   time_origin_ms_ =
       std::chrono::duration<double, std::milli>(std::chrono::system_clock::now().time_since_epoch()).count();
-  Bootstrap();
+  try {
+    Bootstrap();
+  } catch (...) {
+    Dispose();  // the destructor does not run for a constructor that throws
+    throw;
+  }
 }
 
 Runtime::~Runtime() { Dispose(); }
@@ -350,9 +355,7 @@ Outcome Runtime::BindWorkerModule(const std::string& name) {
       v8::Local<v8::Value> args[] = {found->second.Get(isolate_)->GetModuleNamespace()};
       result = target.As<v8::Function>()->Call(context, internal_.Get(isolate_), 1, args);
     }
-    Outcome out = Finish(slice, try_catch, result);
-    if (out.status == Status::kConversionError) out = Outcome{};
-    return out;
+    return Finish(slice, try_catch, result);
   });
 }
 

@@ -17,7 +17,7 @@ from typing import Any
 
 from . import _core
 from .errors import IsolateClosed, TimeLimitExceeded
-from .outcome import check_outcome
+from .outcome import check_outcome, complete_op, op_failure
 from .scripts import load_script
 
 ConsoleSink = Callable[[str, str], None]
@@ -197,21 +197,13 @@ class Isolate:
             outcome = self._runtime.resume()
 
     def _complete_op(self, op_id: int, name: str, payload: Any) -> None:
-        if name.startswith("host:"):
-            function = self._host_functions[name.removeprefix("host:")]
-            try:
-                result = function(*payload)
-            except Exception as exc:  # the JS promise rejects with the host's error message
-                self._runtime.complete_op(op_id, False, f"{type(exc).__name__}: {exc}")
-            else:
-                self._runtime.complete_op(op_id, True, result)
-            return
-        if self._op_handler is None:
-            self._runtime.complete_op(op_id, False, f"{name} is not available in this isolate")
-            return
         try:
-            result = self._op_handler(name, payload)
+            if name.startswith("host:"):
+                ok, value = True, self._host_functions[name.removeprefix("host:")](*payload)
+            elif self._op_handler is None:
+                ok, value = False, f"{name} is not available in this isolate"
+            else:
+                ok, value = True, self._op_handler(name, payload)
         except Exception as exc:  # the JS promise rejects with the host's error message
-            self._runtime.complete_op(op_id, False, f"{type(exc).__name__}: {exc}")
-        else:
-            self._runtime.complete_op(op_id, True, result)
+            ok, value = False, op_failure(exc)
+        complete_op(self._runtime, op_id, ok, value)

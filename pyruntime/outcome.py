@@ -1,4 +1,5 @@
-"""Turning the core's outcomes (pyruntime._core.Outcome) into values or exceptions."""
+"""Turning the core's outcomes (pyruntime._core.Outcome) into values or exceptions, and
+settling the host operations they carry."""
 
 from __future__ import annotations
 
@@ -39,3 +40,17 @@ def check_outcome(outcome: _core.Outcome) -> Any:
     if status == "conversion":
         raise TypeError(outcome.error_message)
     raise RuntimeError(f"unexpected outcome {status!r}")
+
+
+def op_failure(exc: BaseException) -> str:
+    """The message a failed host operation's promise rejects with."""
+    return f"{type(exc).__name__}: {exc}"
+
+
+def complete_op(runtime: _core.Runtime, op_id: int, ok: bool, value: Any) -> None:
+    """Settles a host operation's promise; a result JS cannot hold rejects it instead, so the
+    promise never waits forever on a value that failed to convert."""
+    try:
+        runtime.complete_op(op_id, ok, value)
+    except TypeError as exc:
+        runtime.complete_op(op_id, False, f"TypeError: the host operation's result cannot go to JS: {exc}")

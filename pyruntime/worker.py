@@ -18,7 +18,7 @@ from . import _core
 from .errors import TimeLimitExceeded
 from .host_ops import AsyncHostOps
 from .isolate import ConsoleSink, log_console
-from .outcome import check_outcome
+from .outcome import check_outcome, complete_op, op_failure
 from .scripts import WorkerScript, load_script, raise_load_error
 
 __all__ = ["HttpResult", "Limits", "WorkerIsolate", "WorkerScript", "load_script"]
@@ -69,6 +69,7 @@ class WorkerIsolate:
         self._work_ready = asyncio.Event()
         # Whether the last request left ctx.waitUntil work to finish.
         self._background = False
+        self._op_tasks: set[asyncio.Future[None]] = set()
         self._runtime = _core.Runtime(limits.memory_limit_mb * 1024 * 1024,
                                       limits.timeout_ms or 0, limits.cpu_limit_ms or 0)
 
@@ -143,7 +144,9 @@ class WorkerIsolate:
             for level, text in outcome.console:
                 sink(level, text)
             for op_id, name, payload in outcome.ops:
-                asyncio.ensure_future(self._complete_op(op_id, name, payload))
+                task = asyncio.ensure_future(self._complete_op(op_id, name, payload))
+                self._op_tasks.add(task)  # asyncio keeps only weak references to tasks
+                task.add_done_callback(self._op_tasks.discard)
             if outcome.status != "pending":
                 check_outcome(outcome)
                 return outcome
@@ -169,6 +172,6 @@ class WorkerIsolate:
         try:
             ok, value = True, await self.op_handler(name, payload)
         except Exception as exc:  # becomes the JS promise's rejection
-            ok, value = False, f"{type(exc).__name__}: {exc}"
-        await asyncio.to_thread(self._runtime.complete_op, op_id, ok, value)
+            ok, value = False, op_failure(exc)
+        await asyncio.to_thread(complete_op, self._runtime, op_id, ok, value)
         self._work_ready.set()

@@ -342,3 +342,9 @@ def test_calling_back_into_the_isolate_from_a_host_function_is_an_error_not_a_de
         holder["iso"] = iso
         assert "cannot call back into it" in iso.eval("host.reenter().catch(e => e.message)")
         assert iso.eval("2") == 2
+
+
+def test_a_host_function_result_js_cannot_hold_rejects_the_promise():
+    with Isolate(host_functions={"odd": lambda: {1, 2}}) as iso:
+        assert "cannot convert a Python set" in iso.eval("host.odd().catch(e => e.message)")
+        assert iso.eval("'usable'") == "usable"
