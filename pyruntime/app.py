@@ -19,7 +19,7 @@ from urllib.parse import quote
 
 from . import metrics
 from .config import AppConfig, AppLimits
-from .errors import Error, IsolateClosed, JSError, LimitExceeded, MemoryLimitExceeded, TimeLimitExceeded
+from .errors import Error, IsolateClosed, JSError, MemoryLimitExceeded, TimeLimitExceeded
 from .host_ops import AsyncHostOps
 from .logs import JsonLogger
 from .pool import IsolatePool, PoolClosed, PoolFull
@@ -330,19 +330,24 @@ class WorkerApp:
         try:
             return await isolate.fetch(scope["method"], _url(scope), headers, body,
                                        console=self.logger.console_sink(self.name, request_id))
-        except TimeLimitExceeded as exc:
-            limit = "timeout" if exc.limit == "total" else exc.limit  # metrics know timeout, cpu, memory
-            raise self._limit(request_id, limit, str(exc)) from None
-        except (MemoryLimitExceeded, IsolateClosed) as exc:
-            raise self._limit(request_id, "memory", str(exc)) from None
-        except JSError as exc:
-            self.logger.emit("error", "error", app=self.name, request_id=request_id, name=exc.name,
+        except (Error, TypeError) as exc:  # TypeError: a result that cannot leave JS
+            raise self._failure(request_id, exc) from None
+
+    def _failure(self, request_id: str, exc: Error | TypeError, phase: str | None = None) -> _Answer:
+        """Logs why JS failed (a limit, with its metric; or the error and its stack) and
+        returns the answer that hides the details from the client: 503 or 500."""
+        if isinstance(exc, MemoryLimitExceeded | IsolateClosed):
+            return self._limit(request_id, "memory", str(exc), phase)
+        if isinstance(exc, TimeLimitExceeded):
+            # Metrics know timeout, cpu and memory: the whole-request timeout counts as timeout.
+            return self._limit(request_id, "timeout" if exc.limit == "total" else exc.limit, str(exc), phase)
+        if isinstance(exc, JSError):
+            self.logger.emit("error", "error", app=self.name, request_id=request_id, phase=phase, name=exc.name,
                              message=exc.message, stack=exc.stack)
-            raise _Answer(500, "Internal Server Error") from None
-        except (Error, TypeError) as exc:  # unsettled handler promise, unconvertible result
-            self.logger.emit("error", "error", app=self.name, request_id=request_id,
+        else:  # an unsettled handler promise, an unconvertible result
+            self.logger.emit("error", "error", app=self.name, request_id=request_id, phase=phase,
                              name=type(exc).__name__, message=str(exc))
-            raise _Answer(500, "Internal Server Error") from None
+        return _Answer(500, "Internal Server Error")
 
     async def _stream(self, send: Send, lease: _Lease, result: HttpResult, request_id: str, head: bool) -> None:
         """Sends a body the app streams, chunk by chunk as JS produces it.
@@ -361,24 +366,17 @@ class WorkerApp:
                 while (chunk := await lease.run(isolate.read_chunk(result.stream_id, console=sink))) is not None:
                     await send({"type": "http.response.body", "body": chunk, "more_body": True})
             except (Error, TypeError) as exc:
-                if isinstance(exc, LimitExceeded | IsolateClosed):
-                    limit = "memory" if isinstance(exc, MemoryLimitExceeded | IsolateClosed) \
-                        else "timeout" if getattr(exc, "limit", "") == "total" else exc.limit
-                    self._limit(request_id, limit, str(exc))
-                else:
-                    self.logger.emit("error", "error", app=self.name, request_id=request_id, phase="stream",
-                                     name=getattr(exc, "name", type(exc).__name__), message=str(exc),
-                                     stack=getattr(exc, "stack", None))
+                self._failure(request_id, exc, phase="stream")
                 raise _StreamBroken from None
             except OSError:  # the client went away
                 await lease.run(isolate.cancel_stream(result.stream_id))
                 raise _Disconnected from None
         await send({"type": "http.response.body", "body": b"", "more_body": False})
 
-    def _limit(self, request_id: str, limit: str, detail: str) -> _Answer:
+    def _limit(self, request_id: str, limit: str, detail: str, phase: str | None = None) -> _Answer:
         metrics.LIMIT_EXCEEDED.labels(self.name, limit).inc()
         self.logger.emit("warn", "limit_exceeded", app=self.name, request_id=request_id, limit=limit,
-                         message=detail)
+                         message=detail, phase=phase)
         return _Answer(503, f"Service Unavailable: {_LIMIT_MESSAGES[limit]} ({limit})")
 
     async def _wait_until(self, isolate: WorkerIsolate, request_id: str) -> None:
@@ -386,9 +384,7 @@ class WorkerApp:
         try:
             await isolate.wait_until(console=self.logger.console_sink(self.name, request_id))
         except (Error, TypeError) as exc:
-            self.logger.emit("error", "error", app=self.name, request_id=request_id, phase="waitUntil",
-                             name=getattr(exc, "name", type(exc).__name__), message=str(exc),
-                             stack=getattr(exc, "stack", None))
+            self._failure(request_id, exc, phase="waitUntil")
 
     def _log_request(self, scope: Scope, status: int, started: float, request_id: str,
                      cpu_ms: float | None) -> None:
