@@ -275,9 +275,17 @@ function requireKeyType(k, type) {
   if (k.type !== type) throw domError("InvalidAccessError", `The operation requires a ${type} key`);
 }
 
+// Asymmetric keys are held as DER, so "spki" (public) and "pkcs8" (private) export it as it
+// is; null for other formats, which each algorithm builds itself.
+function exportDer(format, k) {
+  if (format !== "spki" && format !== "pkcs8") return null;
+  requireKeyType(k, format === "spki" ? "public" : "private");
+  return exportedBuffer(k.keyBytes);
+}
+
 internal.crypto = {
   algorithms, hashes, newKey, domError, guard, param, checkUsages, checkJwk, checkJwkAlg, jwkBytes,
-  base64urlEncode, exportedBuffer, truncateBits, requireKeyType,
+  base64urlEncode, exportedBuffer, truncateBits, requireKeyType, exportDer,
 };
 
 // --- HMAC --------------------------------------------------------------------------------

@@ -2,7 +2,7 @@
 // Keys are SPKI (public) or PKCS #8 (private) DER, handled by the natives in crypto_natives.cc.
 
 const { algorithms, hashes, newKey, domError, guard, param, checkUsages, checkJwk, checkJwkAlg, jwkBytes,
-  base64urlEncode, exportedBuffer, requireKeyType } = internal.crypto;
+  base64urlEncode, requireKeyType, exportDer } = internal.crypto;
 
 // Generating larger keys blocks the thread for seconds, beyond the reach of the CPU limits.
 const maxGeneratedModulus = 4096;
@@ -81,10 +81,8 @@ function defineRsa(name, publicUsages, privateUsages, use, jwkAlg, operations) {
     },
 
     exportKey(format, k) {
-      if (format === "spki" || format === "pkcs8") {
-        requireKeyType(k, format === "spki" ? "public" : "private");
-        return exportedBuffer(k.keyBytes);
-      }
+      const der = exportDer(format, k);
+      if (der !== null) return der;
       if (format !== "jwk") throw domError("NotSupportedError", `Unsupported export key format for ${name}: ${format}`);
       const components = guard("OperationError", () => native.rsaComponents(k.keyBytes, k.type === "private"));
       const jwk = { kty: "RSA" };

@@ -3,7 +3,7 @@
 // PKCS #8 (private) DER; ECDSA signatures are IEEE P1363 r || s.
 
 const { algorithms, newKey, domError, guard, param, checkUsages, checkJwk, checkJwkAlg, jwkBytes,
-  base64urlEncode, exportedBuffer, truncateBits, requireKeyType } = internal.crypto;
+  base64urlEncode, truncateBits, requireKeyType, exportDer } = internal.crypto;
 
 const curves = { "P-256": { bytes: 32, jwkAlg: "ES256" }, "P-384": { bytes: 48, jwkAlg: "ES384" },
   "P-521": { bytes: 66, jwkAlg: "ES512" } };
@@ -87,10 +87,8 @@ function defineEc(name, publicUsages, privateUsages, use, checkAlg, { params: op
     },
 
     exportKey(format, k) {
-      if (format === "spki" || format === "pkcs8") {
-        requireKeyType(k, format === "spki" ? "public" : "private");
-        return exportedBuffer(k.keyBytes);
-      }
+      const der = exportDer(format, k);
+      if (der !== null) return der;
       if (format === "raw") {
         requireKeyType(k, "public");
         return guard("OperationError", () => native.ecComponents(k.keyBytes, false))[0];
@@ -199,10 +197,8 @@ function defineOkp(name, publicUsages, privateUsages, use, jwkAlg, { params: ope
     },
 
     exportKey(format, k) {
-      if (format === "spki" || format === "pkcs8") {
-        requireKeyType(k, format === "spki" ? "public" : "private");
-        return exportedBuffer(k.keyBytes);
-      }
+      const der = exportDer(format, k);
+      if (der !== null) return der;
       if (format === "raw") {
         requireKeyType(k, "public");
         return guard("OperationError", () => native.okpRaw(k.keyBytes, false))[0];
