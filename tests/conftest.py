@@ -152,3 +152,39 @@ def start_server(tmp_path: Path) -> Iterator[Callable[..., Server]]:
     yield start
     for server in servers:
         server.stop()
+
+
+MEMORY_PROBE = textwrap.dedent("""
+    import json, resource, sys
+    import pyruntime
+    data = sys.stdin.buffer.read()
+    iso = pyruntime.Isolate(memory_limit_mb=64, timeout_ms=None, cpu_limit_ms=None)
+    try:
+        if data:
+            iso.eval("globalThis.probe = " + sys.argv[1] + "; undefined")
+            iso.call("probe", data)
+        else:
+            iso.eval(sys.argv[1])
+        outcome = "completed"
+    except pyruntime.MemoryLimitExceeded:
+        outcome = "MemoryLimitExceeded"
+    except pyruntime.JSError as e:
+        outcome = "JSError:" + e.name
+    except TypeError:  # it completed with a value Python cannot hold
+        outcome = "completed"
+    after = pyruntime.Isolate(memory_limit_mb=64).eval("'alive'")
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
+    print(json.dumps({"outcome": outcome, "after": after, "peak_mb": peak_mb, "alive": iso.alive}))
+""")
+
+
+def memory_probe(source: str, data: bytes = b"") -> dict:
+    """Runs JS under a 64 MB limit in a child process, so that an abort fails only the child.
+
+    `source` is a script, or with `data` a function called with those bytes. Reports the
+    outcome, whether a new isolate works afterwards ("after"), and the child's peak RSS.
+    """
+    proc = subprocess.run([sys.executable, "-c", MEMORY_PROBE, source], input=data, capture_output=True,
+                          timeout=120)
+    assert proc.returncode == 0, proc.stderr.decode(errors="replace")[-2000:]
+    return json.loads(proc.stdout.decode().strip().splitlines()[-1])

@@ -2,14 +2,11 @@
 checked against Python's gzip and zlib in both directions."""
 
 import gzip
-import json
 import random
-import subprocess
-import sys
-import textwrap
 import zlib
 
 import pytest
+from conftest import memory_probe
 
 from pyruntime import Isolate, JSError
 
@@ -288,31 +285,14 @@ def gzip_bomb(size):
     return b"".join(c.compress(block) for _ in range(size >> 20)) + c.flush()
 
 
-BOMB_CHILD = textwrap.dedent("""
-    import json, resource, sys
-    import pyruntime
-    bomb = sys.stdin.buffer.read()
-    iso = pyruntime.Isolate(memory_limit_mb=64, timeout_ms=None, cpu_limit_ms=None)
-    code = {
-        "one chunk": "(b) => new Response(new Blob([b]).stream()"
-                     ".pipeThrough(new DecompressionStream('gzip'))).arrayBuffer()",
-        "whole push": "(b) => { const ds = new DecompressionStream('gzip'); const w = ds.writable.getWriter();"
-                      " const r = ds.readable.getReader(); w.write(b).catch(() => {});"
-                      " return r.read().then(x => x.value.byteLength); }",
-        "text": "(b) => new Response(new Response(b).body.pipeThrough(new DecompressionStream('gzip'))).text()",
-    }[sys.argv[1]]
-    iso.eval("globalThis.bomb = " + code + "; undefined")
-    try:
-        result = iso.call("bomb", bomb)
-        outcome = "completed:" + str(result if isinstance(result, int) else len(result))
-    except pyruntime.MemoryLimitExceeded:
-        outcome = "MemoryLimitExceeded"
-    except pyruntime.JSError as e:
-        outcome = "JSError:" + e.name
-    after = pyruntime.Isolate(memory_limit_mb=64).eval("'alive'")
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
-    print(json.dumps({"outcome": outcome, "after": after, "peak_mb": peak_mb}))
-""")
+BOMBS = {
+    "one chunk": "(b) => new Response(new Blob([b]).stream().pipeThrough(new DecompressionStream('gzip')))"
+                 ".arrayBuffer()",
+    "whole push": "(b) => { const ds = new DecompressionStream('gzip'); const w = ds.writable.getWriter();"
+                  " const r = ds.readable.getReader(); w.write(b).catch(() => {});"
+                  " return r.read().then(x => x.value.byteLength); }",
+    "text": "(b) => new Response(new Response(b).body.pipeThrough(new DecompressionStream('gzip'))).text()",
+}
 
 
 @pytest.fixture(scope="module")
@@ -323,10 +303,7 @@ def bomb():
 @pytest.mark.parametrize("mode", ["one chunk", "whole push", "text"])
 def test_gzip_bomb_hits_the_memory_limit_and_the_host_survives(bomb, mode):
     assert len(bomb) < 2 << 20
-    proc = subprocess.run([sys.executable, "-c", BOMB_CHILD, mode], input=bomb, capture_output=True,
-                          timeout=120)
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    report = json.loads(proc.stdout.decode().strip().splitlines()[-1])
+    report = memory_probe(BOMBS[mode], bomb)
     assert report["outcome"] in ("MemoryLimitExceeded", "JSError:RangeError"), report
     assert report["after"] == "alive"
     assert report["peak_mb"] < 512, report

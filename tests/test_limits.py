@@ -2,14 +2,11 @@
 host and the isolates still work."""
 
 import gc
-import json
 import resource
-import subprocess
-import sys
-import textwrap
 import threading
 
 import pytest
+from conftest import memory_probe
 
 from pyruntime import (
     Isolate,
@@ -124,29 +121,9 @@ OOM_PATTERNS = {
     "structuredClone": "const big = 'x'.repeat(2 ** 25); const a = []; while (true) a.push(structuredClone(big))",
 }
 
-CHILD = textwrap.dedent("""
-    import json, resource, sys
-    import pyruntime
-    iso = pyruntime.Isolate(memory_limit_mb=64, timeout_ms=None, cpu_limit_ms=None)
-    try:
-        iso.eval(sys.argv[1])
-        outcome = "completed"
-    except pyruntime.MemoryLimitExceeded:
-        outcome = "MemoryLimitExceeded"
-    except pyruntime.JSError as e:
-        outcome = "JSError:" + e.name
-    after = pyruntime.Isolate(memory_limit_mb=64).eval("'alive'")
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
-    print(json.dumps({"outcome": outcome, "after": after, "peak_mb": peak_mb, "alive": iso.alive}))
-""")
-
-
 @pytest.mark.parametrize("pattern", OOM_PATTERNS)
 def test_process_survives_out_of_memory_patterns(pattern):
-    proc = subprocess.run([sys.executable, "-c", CHILD, OOM_PATTERNS[pattern]],
-                          capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    report = json.loads(proc.stdout.strip().splitlines()[-1])
+    report = memory_probe(OOM_PATTERNS[pattern])
     assert report["outcome"] in ("MemoryLimitExceeded", "JSError:RangeError"), report
     assert report["after"] == "alive"
     if report["outcome"] == "MemoryLimitExceeded":
