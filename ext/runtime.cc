@@ -207,6 +207,9 @@ Outcome Runtime::RunSlice(std::optional<Goal> new_call, Body body) {
     }
     v8::TryCatch try_catch(isolate_);
     Slice slice(this);
+    // Host operations completed since the last slice settle first, whatever this call is
+    // (resolving may run a `then` getter: it runs under the watchdog).
+    ApplyCompletions(context);
     out = body(context, slice, try_catch);
   }
   if (memory_exceeded_) Dispose();
@@ -415,7 +418,6 @@ Outcome Runtime::Finish(Slice& slice, v8::TryCatch& try_catch, v8::MaybeLocal<v8
 Outcome Runtime::Pump(Slice& slice) {
   v8::Local<v8::Context> context = context_.Get(isolate_);
   for (;;) {
-    ApplyCompletions(context);
     while (v8::platform::PumpMessageLoop(V8Platform(), isolate_)) {
     }
     isolate_->PerformMicrotaskCheckpoint();
@@ -429,7 +431,7 @@ Outcome Runtime::Pump(Slice& slice) {
     if (Terminating()) return Settle(slice, Outcome{});
   }
   Outcome out;
-  bool waiting = !timers_.empty() || !ops_.empty() || !completions_.empty();
+  bool waiting = !timers_.empty() || !ops_.empty();
   if (goal_ == Goal::kPromise && !awaited_.IsEmpty()) {
     v8::Local<v8::Promise> promise = awaited_.Get(isolate_);
     switch (promise->State()) {

@@ -276,3 +276,10 @@ def test_huge_strings_do_not_become_huge_host_allocations():
         with pytest.raises(JSError, match="Invalid string length"):
             iso.call("size", "é" * (2**29))  # longer than V8's maximum string length
         assert iso.call("size", "ok") == 2
+
+
+def test_pending_host_operations_are_capped():
+    with Isolate(host_functions={"wait": lambda: None}) as iso:
+        with pytest.raises(JSError, match="too many pending host operations"):
+            iso.eval("for (let i = 0; i < 1001; i++) host.wait()")
+        assert iso.eval("host.wait().then(() => 'usable')") == "usable"
