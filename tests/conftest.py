@@ -155,7 +155,7 @@ def start_server(tmp_path: Path) -> Iterator[Callable[..., Server]]:
 
 
 MEMORY_PROBE = textwrap.dedent("""
-    import json, resource, sys
+    import json, re, sys
     import pyruntime
     data = sys.stdin.buffer.read()
     iso = pyruntime.Isolate(memory_limit_mb=64, timeout_ms=None, cpu_limit_ms=None)
@@ -173,7 +173,9 @@ MEMORY_PROBE = textwrap.dedent("""
     except TypeError:  # it completed with a value Python cannot hold
         outcome = "completed"
     after = pyruntime.Isolate(memory_limit_mb=64).eval("'alive'")
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
+    # VmHWM, not ru_maxrss: Linux carries ru_maxrss over from the forking parent (pytest).
+    with open("/proc/self/status") as status:
+        peak_mb = int(re.search(r"VmHWM:\\s+(\\d+) kB", status.read()).group(1)) // 1024
     print(json.dumps({"outcome": outcome, "after": after, "peak_mb": peak_mb, "alive": iso.alive}))
 """)
 
