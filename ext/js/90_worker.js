@@ -123,13 +123,16 @@ internal.setWorkerModule = function setWorkerModule(namespace) {
   if (!webidl.isObject(handler)) {
     throw new TypeError(`the default export is ${describe(handler)}, expected an object with a fetch() method`);
   }
-  if (typeof handler.fetch !== "function") throw new TypeError("the default export has no fetch() method");
+  if (typeof handler.fetch !== "function" && typeof handler.scheduled !== "function") {
+    throw new TypeError("the default export has no fetch() or scheduled() method");
+  }
   workerHandler = handler;
 };
 
 // Runs the app for one request; resolves to the handler's Response.
 function runHandler(request, env) {
   if (workerHandler !== null) {
+    if (typeof workerHandler.fetch !== "function") throw new TypeError("the default export has no fetch() method");
     const ctx = new ExecutionContext(ExecutionContext);
     return workerHandler.fetch(request, env, ctx);
   }
@@ -219,3 +222,91 @@ internal.pendingWaitUntil = function pendingWaitUntil() {
 };
 
 internal.defineGlobals({ FetchEvent });
+
+// Cron triggers: the host calls dispatchScheduled(cron, scheduledTime, env) for
+// `export default { scheduled(controller, env, ctx) }` or "scheduled" event listeners, then
+// pendingWaitUntil() for the work they passed to waitUntil.
+class ScheduledController {
+  #scheduledTime;
+  #cron;
+  #noRetry = false;
+
+  constructor(token, scheduledTime, cron) {
+    if (token !== ScheduledController) throw new TypeError("Illegal constructor");
+    this.#scheduledTime = scheduledTime;
+    this.#cron = cron;
+  }
+
+  static {
+    internal.scheduledNoRetry = (controller) => controller.#noRetry;
+  }
+
+  get scheduledTime() {
+    if (!(webidl.isObject(this) && #cron in this)) throw webidl.illegalInvocation();
+    return this.#scheduledTime;
+  }
+
+  get cron() {
+    if (!(webidl.isObject(this) && #cron in this)) throw webidl.illegalInvocation();
+    return this.#cron;
+  }
+
+  noRetry() {
+    if (!(webidl.isObject(this) && #cron in this)) throw webidl.illegalInvocation();
+    this.#noRetry = true;
+  }
+}
+internal.setToStringTag(ScheduledController);
+
+class ScheduledEvent extends internal.Event {
+  #controller;
+
+  constructor(token, controller) {
+    if (token !== ScheduledEvent) throw new TypeError("Illegal constructor");
+    super("scheduled");
+    this.#controller = controller;
+  }
+
+  get scheduledTime() {
+    return this.#controller.scheduledTime;
+  }
+
+  get cron() {
+    return this.#controller.cron;
+  }
+
+  noRetry() {
+    this.#controller.noRetry();
+  }
+
+  waitUntil(promise) {
+    webidl.requiredArguments(arguments.length, 1, "Failed to execute 'waitUntil' on 'ScheduledEvent'");
+    addWaitUntil(promise);
+  }
+}
+internal.setToStringTag(ScheduledEvent);
+
+// Resolves to { noRetry } once the handler's own promise settled; a handler that throws
+// rejects, which the host logs as the run's "exception" outcome.
+internal.dispatchScheduled = async function dispatchScheduled(cron, scheduledTime, env) {
+  const controller = new ScheduledController(ScheduledController, scheduledTime, cron);
+  if (workerHandler !== null) {
+    if (typeof workerHandler.scheduled !== "function") {
+      throw new TypeError("no scheduled handler: the default export has no scheduled() method");
+    }
+    await workerHandler.scheduled(controller, env, new ExecutionContext(ExecutionContext));
+  } else {
+    if (!internal.hasEventListeners(internal.globalEventTarget, "scheduled")) {
+      throw new TypeError('no scheduled handler: the worker has no "scheduled" event listener');
+    }
+    internal.dispatchGlobalEvent(new ScheduledEvent(ScheduledEvent, controller));
+  }
+  return { noRetry: internal.scheduledNoRetry(controller), waitUntil: waitUntilPromises.length };
+};
+
+// Service-worker scripts see their env values (vars, secrets) as globals, as on Workers.
+internal.defineEnvGlobals = function defineEnvGlobals(env) {
+  internal.defineGlobals(env);
+};
+
+internal.defineGlobals({ ScheduledController, ScheduledEvent });

@@ -137,12 +137,17 @@ class WorkerApp:
     def name(self) -> str:
         return self.config.name
 
+    async def pool(self) -> IsolatePool:
+        """The app's isolate pool, started on first use."""
+        await self.startup()
+        assert self._pool is not None
+        return self._pool
+
     def watched_files(self) -> list[Path]:
         """The entry script and every module it imports, as last loaded."""
         if self._pool is None:
             return [self.config.script]
-        root = self._pool.script.path.parent
-        return [root / name for name in self._pool.script.sources]
+        return self._pool.script.files
 
     async def startup(self) -> None:
         """Loads the script into a pool of warm isolates; raises if the script fails to load."""
@@ -171,7 +176,7 @@ class WorkerApp:
         return True
 
     async def _new_pool(self) -> IsolatePool:
-        script: WorkerScript = await asyncio.to_thread(load_script, self.config.script)
+        script: WorkerScript = await asyncio.to_thread(load_script, self.config.script, root=self.config.root)
         pool = IsolatePool(self.name, script, env=self._env, limits=self.config.limits,
                            size=self.config.pool_size, max_queue=self.config.max_queue, logger=self.logger,
                            host_ops=AsyncHostOps(self.config.outbound_hosts))

@@ -47,3 +47,7 @@ def render() -> tuple[bytes, str]:
         MultiProcessCollector(registry)
         return generate_latest(registry), CONTENT_TYPE_LATEST
     return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
+
+SCHEDULED_OUTCOMES = ("ok", "exception", "exceededCpu", "exceededTime", "exceededMemory")
+SCHEDULED = Counter("pyruntime_scheduled", "Runs of scheduled (cron) handlers, by app and outcome.",
+                    ["app", "outcome"])
