@@ -44,9 +44,12 @@ def npm_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 def serve_app(npm_project: Path, start_server):
-    """Writes an app into the npm project and serves it; returns the server."""
+    """Writes an app into the npm project and serves it; returns the server. The limits are
+    generous: a package's first call compiles much of its code, and this suite is not about time."""
     def serve(name: str, source: str):
-        script = npm_project / f"{name}.js"
-        script.write_text(source)
-        return start_server(str(script), "--name", name)
+        (npm_project / f"{name}.js").write_text(source)
+        config = npm_project / f"{name}.toml"
+        config.write_text(f'[[apps]]\nname = "{name}"\nscript = "{name}.js"\nroutes = ["/*"]\n'
+                          "[apps.limits]\ncpu_limit_ms = 5000\ntimeout_ms = 10000\n")
+        return start_server("--config", str(config))
     return serve
