@@ -82,6 +82,15 @@ def test_errors_and_the_cpu_limit_end_a_run_and_the_isolate_still_serves(tmp_pat
     assert '"after|' in seen
 
 
+def test_a_throwing_scheduled_listener_fails_the_run(tmp_path):
+    entry = tmp_path / "worker.js"
+    entry.write_text("addEventListener('scheduled', () => { throw new RangeError('listener failed'); });\n"
+                     "addEventListener('fetch', (e) => e.respondWith(new Response('still serving')));")
+    outcomes, body = scenario(entry, ["* * * * *"])
+    assert outcomes == [("JSError", "RangeError: listener failed")]
+    assert body == "still serving"
+
+
 def test_a_worker_without_a_scheduled_handler_says_so(tmp_path):
     entry = tmp_path / "worker.js"
     entry.write_text("export default { fetch() { return new Response('x'); } };")

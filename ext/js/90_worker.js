@@ -299,7 +299,19 @@ internal.dispatchScheduled = async function dispatchScheduled(cron, scheduledTim
     if (!internal.hasEventListeners(internal.globalEventTarget, "scheduled")) {
       throw new TypeError('no scheduled handler: the worker has no "scheduled" event listener');
     }
-    internal.dispatchGlobalEvent(new ScheduledEvent(ScheduledEvent, controller));
+    // A listener's exception is reported as an `error` event (and printed); it also makes
+    // the run fail, as on Workers.
+    let failure = null;
+    const onError = (event) => {
+      failure ??= { error: event.error };
+    };
+    globalThis.addEventListener("error", onError);
+    try {
+      internal.dispatchGlobalEvent(new ScheduledEvent(ScheduledEvent, controller));
+    } finally {
+      globalThis.removeEventListener("error", onError);
+    }
+    if (failure !== null) throw failure.error;
   }
   return { noRetry: internal.scheduledNoRetry(controller), waitUntil: waitUntilPromises.length };
 };
