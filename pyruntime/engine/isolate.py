@@ -45,8 +45,10 @@ class IsolateCore:
         for name, function in self._host_functions.items():
             if not (isinstance(name, str) and name.isidentifier()) or not callable(function):
                 raise TypeError(f"host_functions maps identifiers to callables; got {name!r}: {function!r}")
-        # Promise rejections nothing handled, over the isolate's life (reported on the console).
+        # Promise rejections nothing handled, and errors nothing caught (in timers, microtasks,
+        # listeners), over the isolate's life; both are reported on the console too.
         self.unhandled_rejections = 0
+        self.uncaught_errors = 0
         self._runtime = _core.Runtime(*limits.core_args())
         if self._host_functions:
             check_outcome(self._runtime.call_internal(EXPOSE_HOST_FUNCTIONS, (list(self._host_functions),)))
@@ -81,6 +83,9 @@ class IsolateCore:
     def _deliver(self, step: Step, console: ConsoleSink | None = None) -> None:
         sink = console or self._console
         for level, text in step.console:
+            if level == "uncaught":  # the bootstrap's tag for an error nothing caught
+                self.uncaught_errors += 1
+                level = "error"
             sink(level, text)
         self.unhandled_rejections += step.unhandled_rejections
 
