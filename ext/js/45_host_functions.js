@@ -1,7 +1,6 @@
 // Host functions: Python callables an embedder exposes to JS with
 // `Isolate(host_functions={...})`. Each becomes `host.name(...args)`, returning a Promise
 // that the host settles between slices, so Python code never runs inside the JS time limit.
-"use strict";
 
 internal.exposeHostFunctions = function exposeHostFunctions(names) {
   const host = Object.create(null);

@@ -1,7 +1,6 @@
 // Streams Standard: ReadableStream, WritableStream, TransformStream, queuing strategies.
 // Public classes are thin wrappers around plain "record" objects that the spec's
 // abstract operations work on; each wrapper keeps its record in one private field.
-"use strict";
 
 const kCreate = Symbol("create");
 const noop = () => {};

@@ -1,6 +1,5 @@
 // Readable byte streams (Streams Standard §4.7-4.10): ReadableByteStreamController,
 // ReadableStreamBYOBReader and ReadableStreamBYOBRequest, built on the records of 50_streams.js.
-"use strict";
 
 const S = internal.streams;
 const { kCreate, isObject, brandError, illegalConstructor } = S;

@@ -1,5 +1,4 @@
 // Headers (Fetch Standard §5.2) and the WebIDL pair-iterator used by Headers and FormData.
-"use strict";
 
 const { webidl } = internal;
 

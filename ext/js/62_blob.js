@@ -1,5 +1,4 @@
 // Blob and File (File API §3, §4). A Blob holds one immutable Uint8Array.
-"use strict";
 
 const { webidl } = internal;
 

@@ -1,5 +1,4 @@
 // FormData (XMLHttpRequest Standard §5). Entries are [name, string | File].
-"use strict";
 
 const { webidl } = internal;
 

@@ -1,6 +1,5 @@
 // The Body mixin (Fetch Standard §5.3) shared by Request and Response: extracting a body
 // from BodyInit, reading it once, and multipart/form-data encoding and parsing.
-"use strict";
 
 const { webidl, streams } = internal;
 

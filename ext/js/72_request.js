@@ -1,5 +1,4 @@
 // Request (Fetch Standard §5.4). There is no document base URL, so URLs must be absolute.
-"use strict";
 
 const { webidl } = internal;
 

@@ -1,5 +1,4 @@
 // Response (Fetch Standard §5.5).
-"use strict";
 
 const { webidl } = internal;
 

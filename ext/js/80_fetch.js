@@ -1,6 +1,5 @@
 // fetch() (Fetch Standard §5.6) on top of the host operation "fetch", which takes
 // {method, url, headers, body} and resolves to {status, statusText, headers, body, url}.
-"use strict";
 
 const { webidl } = internal;
 

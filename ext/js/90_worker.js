@@ -1,6 +1,5 @@
 // Worker dispatch: how the host hands an HTTP request to the app. Module workers export
 // `default { fetch(request, env, ctx) }`; service-worker scripts listen for "fetch" events.
-"use strict";
 
 const { webidl } = internal;
 
