@@ -127,13 +127,16 @@ PROBE = r"""
 SCENARIOS = r"""
 function cbTimer() { probe("setTimeout", this, arguments); }
 setTimeout(cbTimer, 0, "x");
-var intervalId = setInterval(function cbInterval() { probe("setInterval", this, arguments); clearInterval(intervalId); }, 0);
-setTimeout(function cbTimerThrows() { probe("setTimeout-throws", this, arguments); throw new Error("from a timer"); }, 0);
+var intervalId = setInterval(function cbInterval() {
+  probe("setInterval", this, arguments); clearInterval(intervalId); }, 0);
+setTimeout(function cbTimerThrows() {
+  probe("setTimeout-throws", this, arguments); throw new Error("from a timer"); }, 0);
 
 Promise.resolve(1).then(function cbThen() { probe("promise-then", this, arguments); });
 Promise.reject(new Error("r")).catch(function cbCatch() { probe("promise-catch", this, arguments); });
 queueMicrotask(function cbMicrotask() { probe("queueMicrotask", this, arguments); });
-queueMicrotask(function cbMicrotaskThrows() { probe("queueMicrotask-throws", this, arguments); throw new Error("mt"); });
+queueMicrotask(function cbMicrotaskThrows() {
+  probe("queueMicrotask-throws", this, arguments); throw new Error("mt"); });
 
 addEventListener("error", function onError(e) { probe("error-event", this, arguments); e.preventDefault(); });
 addEventListener("unhandledrejection", function onUnhandled(e) {
@@ -145,7 +148,8 @@ Promise.reject(new Error("nobody handles this"));
 var target = new EventTarget();
 target.addEventListener("ping", function onPing() { probe("event-listener", this, arguments); });
 target.addEventListener("ping", { handleEvent: function handleEvent() { probe("handleEvent", this, arguments); } });
-target.addEventListener("ping", function onPingThrows() { probe("listener-throws", this, arguments); throw new Error("l"); });
+target.addEventListener("ping", function onPingThrows() {
+  probe("listener-throws", this, arguments); throw new Error("l"); });
 target.dispatchEvent(new Event("ping"));
 target.dispatchEvent(new CustomEvent("ping", { detail: 1 }));
 
@@ -153,7 +157,8 @@ var controller = new AbortController();
 controller.signal.addEventListener("abort", function onAbort() { probe("abort-listener", this, arguments); });
 controller.signal.onabort = function onAbortAttr() { probe("onabort", this, arguments); };
 controller.abort("why");
-AbortSignal.timeout(0).addEventListener("abort", function onTimeoutAbort() { probe("abort-timeout", this, arguments); });
+AbortSignal.timeout(0).addEventListener("abort", function onTimeoutAbort() {
+  probe("abort-timeout", this, arguments); });
 if (typeof AbortSignal.any === "function") {
   var c2 = new AbortController();
   AbortSignal.any([c2.signal]).addEventListener("abort", function onAny() { probe("abort-any", this, arguments); });
@@ -169,7 +174,8 @@ var rs = new ReadableStream({
 var rsReader = rs.getReader();
 rsReader.read().then(function () { return rsReader.read(); }).then(function () { return rsReader.cancel("stop"); });
 new ReadableStream({ cancel: function cancel2() { probe("readable-cancel-direct", this, arguments); } }).cancel("x");
-new ReadableStream({ pull: function pullThrows() { probe("readable-pull-throws", this, arguments); throw new Error("p"); } })
+new ReadableStream({ pull: function pullThrows() {
+  probe("readable-pull-throws", this, arguments); throw new Error("p"); } })
   .getReader().read().catch(function () {});
 
 var bytes = new ReadableStream({
@@ -183,8 +189,10 @@ var bytes = new ReadableStream({
 });
 var byob = bytes.getReader({ mode: "byob" });
 byob.read(new Uint8Array(4)).then(function () { return byob.cancel(); });
-new ReadableStream({ type: "bytes", cancel: function byteCancel2() { probe("byte-cancel-direct", this, arguments); } }).cancel();
-var teeParts = new ReadableStream({ pull: function teePull(c) { probe("tee-pull", this, arguments); c.enqueue(1); c.close(); } }).tee();
+new ReadableStream({ type: "bytes", cancel: function byteCancel2() {
+  probe("byte-cancel-direct", this, arguments); } }).cancel();
+var teeParts = new ReadableStream({ pull: function teePull(c) {
+  probe("tee-pull", this, arguments); c.enqueue(1); c.close(); } }).tee();
 teeParts[0].getReader().read();
 
 var ws = new WritableStream({
@@ -195,7 +203,8 @@ var ws = new WritableStream({
 var writer = ws.getWriter();
 writer.write("x").then(function () { return writer.close(); });
 new WritableStream({ abort: function wAbort() { probe("writable-abort", this, arguments); } }).abort("why");
-new WritableStream({ write: function wThrows() { probe("writable-write-throws", this, arguments); throw new Error("w"); } })
+new WritableStream({ write: function wThrows() {
+  probe("writable-write-throws", this, arguments); throw new Error("w"); } })
   .getWriter().write(1).catch(function () {});
 
 var ts = new TransformStream({
@@ -224,19 +233,22 @@ new Request("http://x.test/", { method: "POST", body: new ReadableStream({
 new Blob([{ toString: function blobPart() { probe("blob-part-tostring", this, arguments); return "p"; } }]).text();
 new Headers({ get a() { probe("headers-getter", this, arguments); return "1"; } });
 new Headers({ b: { toString: function hv() { probe("header-value-tostring", this, arguments); return "v"; } } });
-new URLSearchParams({ [Symbol.iterator]: function* usp() { probe("urlsearchparams-iterator", this, arguments); yield ["a", "b"]; } });
+new URLSearchParams({ [Symbol.iterator]: function* usp() {
+  probe("urlsearchparams-iterator", this, arguments); yield ["a", "b"]; } });
 new URL({ toString: function urlStr() { probe("url-tostring", this, arguments); return "http://a.test/"; } });
 new TextEncoder().encode({ toString: function encStr() { probe("encode-tostring", this, arguments); return "e"; } });
 atob({ toString: function atobStr() { probe("atob-tostring", this, arguments); return "YQ=="; } });
 
 structuredClone({ get a() { probe("structuredClone-getter", this, arguments); return 1; } });
 try {
-  structuredClone(1, { transfer: { [Symbol.iterator]: function* tr() { probe("structuredClone-transfer", this, arguments); } } });
+  structuredClone(1, { transfer: { [Symbol.iterator]: function* tr() {
+    probe("structuredClone-transfer", this, arguments); } } });
 } catch (e) {}
 
 console.log("%f %s", { toString: function ts2() { probe("console-toString-f", this, arguments); return "3"; } },
   { get [Symbol.toStringTag]() { probe("console-tag", this, arguments); return "T"; } });
-console.log({ get g() { return 1; }, get [Symbol.toStringTag]() { probe("console-tag2", this, arguments); return "U"; } });
+console.log({ get g() { return 1; }, get [Symbol.toStringTag]() {
+  probe("console-tag2", this, arguments); return "U"; } });
 console.log(new Proxy({}, { ownKeys: function pk(t) { probe("console-proxy-ownKeys", this, arguments); return []; } }));
 console.table([{ get a() { probe("console-table", this, arguments); return "t"; } }]);
 """
