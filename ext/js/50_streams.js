@@ -243,28 +243,31 @@ function rsNumReadRequests(s) {
   return s.reader.kind === "default" ? s.reader.readRequests.length : 0;
 }
 
-// ---- ReadableStreamDefaultController ------------------------------------------------
+// ---- readable controllers: what the default and the byte controller share ------------
+// Both are records made by setUpReadableController; each supplies its own pullSteps(req),
+// releaseSteps() and resetSteps() (state it drops on cancel and error, beyond the queue).
+// 51_byte_streams.js builds the byte controller on these.
 
-function rsdcCanCloseOrEnqueue(c) {
-  return !c.closeRequested && c.stream.state === "readable";
-}
-
-function rsdcGetDesiredSize(c) {
+function rcDesiredSize(c) {
   const state = c.stream.state;
   if (state === "errored") return null;
   if (state === "closed") return 0;
   return c.hwm - c.queueTotalSize;
 }
 
-function rsdcShouldCallPull(c) {
-  if (!rsdcCanCloseOrEnqueue(c) || !c.started) return false;
-  const s = c.stream;
-  if (rsLocked(s) && rsNumReadRequests(s) > 0) return true;
-  return rsdcGetDesiredSize(c) > 0;
+function rcCanCloseOrEnqueue(c) {
+  return !c.closeRequested && c.stream.state === "readable";
 }
 
-function rsdcCallPullIfNeeded(c) {
-  if (!rsdcShouldCallPull(c)) return;
+function rcShouldCallPull(c) {
+  if (!rcCanCloseOrEnqueue(c) || !c.started) return false;
+  const r = c.stream.reader;
+  if (r !== undefined && (r.kind === "byob" ? r.readIntoRequests : r.readRequests).length > 0) return true;
+  return rcDesiredSize(c) > 0;
+}
+
+function rcCallPullIfNeeded(c) {
+  if (!rcShouldCallPull(c)) return;
   if (c.pulling) {
     c.pullAgain = true;
     return;
@@ -275,30 +278,83 @@ function rsdcCallPullIfNeeded(c) {
       c.pulling = false;
       if (c.pullAgain) {
         c.pullAgain = false;
-        rsdcCallPullIfNeeded(c);
+        rcCallPullIfNeeded(c);
       }
     },
-    (e) => rsdcError(c, e),
+    (e) => rcError(c, e),
   );
 }
 
-function rsdcClearAlgorithms(c) {
+function rcClearAlgorithms(c) {
   c.pullAlgorithm = undefined;
   c.cancelAlgorithm = undefined;
   c.sizeAlgorithm = undefined;
 }
 
+// After a read took from the queue: the stream closes once a requested close drained it.
+function rcHandleQueueDrain(c) {
+  if (c.closeRequested && queueLength(c) === 0) {
+    rcClearAlgorithms(c);
+    rsClose(c.stream);
+  } else {
+    rcCallPullIfNeeded(c);
+  }
+}
+
+function rcError(c, e) {
+  if (c.stream.state !== "readable") return;
+  c.resetSteps();
+  resetQueue(c);
+  rcClearAlgorithms(c);
+  rsError(c.stream, e);
+}
+
+// Makes the controller record of `s` from `fields` (kind, hwm, algorithms and the steps
+// above), wraps it in `Public`, and runs `start` on the public controller.
+function setUpReadableController(s, fields, Public, start) {
+  const c = {
+    stream: s,
+    started: false,
+    closeRequested: false,
+    pullAgain: false,
+    pulling: false,
+    pub: undefined,
+    ...fields,
+    cancelSteps(reason) {
+      c.resetSteps();
+      resetQueue(c);
+      const result = c.cancelAlgorithm(reason);
+      rcClearAlgorithms(c);
+      return result;
+    },
+  };
+  resetQueue(c);
+  c.pub = new Public(kCreate, c);
+  s.controller = c;
+  const startResult = start(c.pub);
+  Promise.resolve(startResult).then(
+    () => {
+      c.started = true;
+      rcCallPullIfNeeded(c);
+    },
+    (e) => rcError(c, e),
+  );
+  return c;
+}
+
+// ---- ReadableStreamDefaultController ------------------------------------------------
+
 function rsdcClose(c) {
-  if (!rsdcCanCloseOrEnqueue(c)) return;
+  if (!rcCanCloseOrEnqueue(c)) return;
   c.closeRequested = true;
   if (queueLength(c) === 0) {
-    rsdcClearAlgorithms(c);
+    rcClearAlgorithms(c);
     rsClose(c.stream);
   }
 }
 
 function rsdcEnqueue(c, chunk) {
-  if (!rsdcCanCloseOrEnqueue(c)) return;
+  if (!rcCanCloseOrEnqueue(c)) return;
   const s = c.stream;
   if (rsLocked(s) && rsNumReadRequests(s) > 0) {
     rsFulfillReadRequest(s, chunk, false);
@@ -306,71 +362,33 @@ function rsdcEnqueue(c, chunk) {
     try {
       enqueueValueWithSize(c, chunk, c.sizeAlgorithm(chunk));
     } catch (e) {
-      rsdcError(c, e);
+      rcError(c, e);
       throw e;
     }
   }
-  rsdcCallPullIfNeeded(c);
-}
-
-function rsdcError(c, e) {
-  if (c.stream.state !== "readable") return;
-  resetQueue(c);
-  rsdcClearAlgorithms(c);
-  rsError(c.stream, e);
-}
-
-function rsdcHasBackpressure(c) {
-  return !rsdcShouldCallPull(c);
+  rcCallPullIfNeeded(c);
 }
 
 function setUpReadableStreamDefaultController(s, start, pull, cancel, hwm, size) {
-  const c = {
+  const c = setUpReadableController(s, {
     kind: "default",
-    stream: s,
-    started: false,
-    closeRequested: false,
-    pullAgain: false,
-    pulling: false,
     hwm,
     sizeAlgorithm: size,
     pullAlgorithm: pull,
     cancelAlgorithm: cancel,
-    pub: undefined,
-    cancelSteps(reason) {
-      resetQueue(c);
-      const result = c.cancelAlgorithm(reason);
-      rsdcClearAlgorithms(c);
-      return result;
-    },
     pullSteps(req) {
       if (queueLength(c) > 0) {
         const chunk = dequeueValue(c);
-        if (c.closeRequested && queueLength(c) === 0) {
-          rsdcClearAlgorithms(c);
-          rsClose(s);
-        } else {
-          rsdcCallPullIfNeeded(c);
-        }
+        rcHandleQueueDrain(c);
         req.chunk(chunk);
       } else {
         s.reader.readRequests.push(req);
-        rsdcCallPullIfNeeded(c);
+        rcCallPullIfNeeded(c);
       }
     },
     releaseSteps: noop,
-  };
-  resetQueue(c);
-  c.pub = new ReadableStreamDefaultController(kCreate, c);
-  s.controller = c;
-  const startResult = start(c.pub);
-  Promise.resolve(startResult).then(
-    () => {
-      c.started = true;
-      rsdcCallPullIfNeeded(c);
-    },
-    (e) => rsdcError(c, e),
-  );
+    resetSteps: noop,
+  }, ReadableStreamDefaultController, start);
   return c;
 }
 
@@ -528,7 +546,7 @@ const defaultBranches = {
   create: (pull, cancel) => createReadableStream(noop, pull, cancel),
   enqueue: (b, chunk) => rsdcEnqueue(b.controller, chunk),
   close: (b) => rsdcClose(b.controller),
-  error: (b, e) => rsdcError(b.controller, e),
+  error: (b, e) => rcError(b.controller, e),
 };
 
 // ---- pipeTo -------------------------------------------------------------------------
@@ -981,27 +999,27 @@ class ReadableStreamDefaultController {
   get desiredSize() {
     const c = defaultControllerRecordOf(this);
     if (c === undefined) throw brandError("ReadableStreamDefaultController");
-    return rsdcGetDesiredSize(c);
+    return rcDesiredSize(c);
   }
 
   close() {
     const c = defaultControllerRecordOf(this);
     if (c === undefined) throw brandError("ReadableStreamDefaultController");
-    if (!rsdcCanCloseOrEnqueue(c)) throw new TypeError("the stream is not in a state that permits close");
+    if (!rcCanCloseOrEnqueue(c)) throw new TypeError("the stream is not in a state that permits close");
     rsdcClose(c);
   }
 
   enqueue(chunk = undefined) {
     const c = defaultControllerRecordOf(this);
     if (c === undefined) throw brandError("ReadableStreamDefaultController");
-    if (!rsdcCanCloseOrEnqueue(c)) throw new TypeError("the stream is not in a state that permits enqueue");
+    if (!rcCanCloseOrEnqueue(c)) throw new TypeError("the stream is not in a state that permits enqueue");
     rsdcEnqueue(c, chunk);
   }
 
   error(e = undefined) {
     const c = defaultControllerRecordOf(this);
     if (c === undefined) throw brandError("ReadableStreamDefaultController");
-    rsdcError(c, e);
+    rcError(c, e);
   }
 }
 
@@ -1530,7 +1548,7 @@ function tsErrorWritableAndUnblockWrite(t, e) {
 }
 
 function tsError(t, e) {
-  rsdcError(t.readable.controller, e);
+  rcError(t.readable.controller, e);
   tsErrorWritableAndUnblockWrite(t, e);
 }
 
@@ -1543,14 +1561,14 @@ function tsdcClearAlgorithms(c) {
 function tsdcEnqueue(c, chunk) {
   const t = c.stream;
   const rc = t.readable.controller;
-  if (!rsdcCanCloseOrEnqueue(rc)) throw new TypeError("the readable side is not in a state that permits enqueue");
+  if (!rcCanCloseOrEnqueue(rc)) throw new TypeError("the readable side is not in a state that permits enqueue");
   try {
     rsdcEnqueue(rc, chunk);
   } catch (e) {
     tsErrorWritableAndUnblockWrite(t, e);
     throw t.readable.storedError;
   }
-  if (rsdcHasBackpressure(rc) !== t.backpressure) tsSetBackpressure(t, true);
+  if (!rcShouldCallPull(rc) !== t.backpressure) tsSetBackpressure(t, true);
 }
 
 function tsdcTerminate(c) {
@@ -1608,9 +1626,9 @@ function tsSinkAbort(t, reason) {
     p,
     () => {
       if (readable.state === "errored") throw readable.storedError;
-      rsdcError(readable.controller, reason);
+      rcError(readable.controller, reason);
     },
-    (e) => rsdcError(readable.controller, e),
+    (e) => rcError(readable.controller, e),
   );
 }
 
@@ -1627,7 +1645,7 @@ function tsSinkClose(t) {
       if (readable.state === "errored") throw readable.storedError;
       rsdcClose(readable.controller);
     },
-    (e) => rsdcError(readable.controller, e),
+    (e) => rcError(readable.controller, e),
   );
 }
 
@@ -1771,7 +1789,7 @@ class TransformStreamDefaultController {
   get desiredSize() {
     const c = tsControllerRecordOf(this);
     if (c === undefined) throw brandError("TransformStreamDefaultController");
-    return rsdcGetDesiredSize(c.stream.readable.controller);
+    return rcDesiredSize(c.stream.readable.controller);
   }
 
   enqueue(chunk = undefined) {
@@ -1970,9 +1988,14 @@ internal.streams = {
   defaultReaderRelease,
   readIntoPromise,
   createReadableStream,
+  setUpReadableController,
+  rcDesiredSize,
+  rcCallPullIfNeeded,
+  rcClearAlgorithms,
+  rcHandleQueueDrain,
+  rcError,
   rsdcEnqueue,
   rsdcClose,
-  rsdcError,
   rsDefaultTee,
   enqueueValueWithSize,
   extractHighWaterMark,

@@ -3,6 +3,9 @@
 
 const S = internal.streams;
 const { kCreate, isObject, brandError, illegalConstructor } = S;
+const callPullIfNeeded = S.rcCallPullIfNeeded;
+const byteError = S.rcError;
+const handleQueueDrain = S.rcHandleQueueDrain;
 
 // TransferArrayBuffer: detaches the source when the engine can (ES2024 transfer()),
 // otherwise hands over a copy.
@@ -31,45 +34,6 @@ function fulfillReadIntoRequest(s, chunk, done) {
 
 // ---- controller abstract operations -------------------------------------------------
 
-function getDesiredSize(c) {
-  const state = c.stream.state;
-  if (state === "errored") return null;
-  if (state === "closed") return 0;
-  return c.hwm - c.queueTotalSize;
-}
-
-function shouldCallPull(c) {
-  const s = c.stream;
-  if (s.state !== "readable" || c.closeRequested || !c.started) return false;
-  if (hasDefaultReader(s) && s.reader.readRequests.length > 0) return true;
-  if (hasBYOBReader(s) && s.reader.readIntoRequests.length > 0) return true;
-  return getDesiredSize(c) > 0;
-}
-
-function callPullIfNeeded(c) {
-  if (!shouldCallPull(c)) return;
-  if (c.pulling) {
-    c.pullAgain = true;
-    return;
-  }
-  c.pulling = true;
-  c.pullAlgorithm().then(
-    () => {
-      c.pulling = false;
-      if (c.pullAgain) {
-        c.pullAgain = false;
-        callPullIfNeeded(c);
-      }
-    },
-    (e) => byteError(c, e),
-  );
-}
-
-function clearAlgorithms(c) {
-  c.pullAlgorithm = undefined;
-  c.cancelAlgorithm = undefined;
-}
-
 function invalidateBYOBRequest(c) {
   if (c.byobRequest === null) return;
   c.byobRequest.controller = undefined;
@@ -80,14 +44,6 @@ function invalidateBYOBRequest(c) {
 function clearPendingPullIntos(c) {
   invalidateBYOBRequest(c);
   c.pendingPullIntos = [];
-}
-
-function byteError(c, e) {
-  if (c.stream.state !== "readable") return;
-  clearPendingPullIntos(c);
-  S.resetQueue(c);
-  clearAlgorithms(c);
-  S.rsError(c.stream, e);
 }
 
 function byteClose(c) {
@@ -105,7 +61,7 @@ function byteClose(c) {
       throw e;
     }
   }
-  clearAlgorithms(c);
+  S.rcClearAlgorithms(c);
   S.rsClose(s);
 }
 
@@ -160,15 +116,6 @@ function fillPullIntoFromQueue(c, d) {
     remaining -= n;
   }
   return ready;
-}
-
-function handleQueueDrain(c) {
-  if (c.queueTotalSize === 0 && c.closeRequested) {
-    clearAlgorithms(c);
-    S.rsClose(c.stream);
-  } else {
-    callPullIfNeeded(c);
-  }
 }
 
 function fillReadRequestFromQueue(c, req) {
@@ -338,27 +285,14 @@ function respondWithNewView(c, view) {
 }
 
 function setUpByteController(s, start, pull, cancel, hwm, autoAllocateChunkSize) {
-  const c = {
+  const c = S.setUpReadableController(s, {
     kind: "byte",
-    stream: s,
-    started: false,
-    closeRequested: false,
-    pullAgain: false,
-    pulling: false,
     byobRequest: null,
     pendingPullIntos: [],
     hwm,
     autoAllocateChunkSize,
     pullAlgorithm: pull,
     cancelAlgorithm: cancel,
-    pub: undefined,
-    cancelSteps(reason) {
-      clearPendingPullIntos(c);
-      S.resetQueue(c);
-      const result = c.cancelAlgorithm(reason);
-      clearAlgorithms(c);
-      return result;
-    },
     pullSteps(req) {
       if (c.queueTotalSize > 0) {
         fillReadRequestFromQueue(c, req);
@@ -394,18 +328,10 @@ function setUpByteController(s, start, pull, cancel, hwm, autoAllocateChunkSize)
         c.pendingPullIntos = [first];
       }
     },
-  };
-  S.resetQueue(c);
-  c.pub = new ReadableByteStreamController(kCreate, c);
-  s.controller = c;
-  const startResult = start(c.pub);
-  Promise.resolve(startResult).then(
-    () => {
-      c.started = true;
-      callPullIfNeeded(c);
+    resetSteps() {
+      clearPendingPullIntos(c);
     },
-    (e) => byteError(c, e),
-  );
+  }, ReadableByteStreamController, start);
   return c;
 }
 
@@ -487,7 +413,7 @@ class ReadableByteStreamController {
   get desiredSize() {
     const c = byteControllerOf(this);
     if (c === undefined) throw brandError("ReadableByteStreamController");
-    return getDesiredSize(c);
+    return S.rcDesiredSize(c);
   }
 
   close() {
