@@ -377,7 +377,7 @@ def test_worker_dispatch_reaches_no_internals(tmp_path, name, text):
 
 def test_every_bootstrap_function_is_strict():
     """Reading `caller` of a strict function throws; every public bootstrap function is strict."""
-    with pyruntime.Isolate() as iso:
+    with pyruntime.Isolate(timeout_ms=5000, cpu_limit_ms=5000) as iso:
         sloppy, count = iso.eval(r"""(() => {
           const seen = new Set(), stack = [globalThis], sloppy = [];
           let count = 0;

@@ -7,9 +7,13 @@ import pytest
 import pyruntime
 
 
+# Not about time: a busy machine must not fail these on a first call's lazy compilation.
+GENEROUS = {"timeout_ms": 5000, "cpu_limit_ms": 5000}
+
+
 @pytest.fixture(scope="module")
 def iso():
-    isolate = pyruntime.Isolate()
+    isolate = pyruntime.Isolate(**GENEROUS)
     yield isolate
     close = getattr(isolate, "close", None)
     if close is not None:
@@ -18,7 +22,7 @@ def iso():
 
 @pytest.fixture
 def fresh():
-    isolate = pyruntime.Isolate()
+    isolate = pyruntime.Isolate(**GENEROUS)
     yield isolate
     close = getattr(isolate, "close", None)
     if close is not None:
@@ -791,7 +795,7 @@ def test_console_methods_exist(iso):
 def logged():
     """An isolate whose console lines are collected as (level, text) pairs."""
     lines = []
-    isolate = pyruntime.Isolate(console=lambda level, text: lines.append((level, text)))
+    isolate = pyruntime.Isolate(console=lambda level, text: lines.append((level, text)), **GENEROUS)
     yield isolate, lines
     close = getattr(isolate, "close", None)
     if close is not None:

@@ -9,14 +9,14 @@ from pyruntime.errors import JSError
 
 @pytest.fixture(scope="module")
 def iso():
-    isolate = pyruntime.Isolate(timeout_ms=1000, cpu_limit_ms=1000)
+    isolate = pyruntime.Isolate(timeout_ms=5000, cpu_limit_ms=5000)
     yield isolate
     isolate.close()
 
 
 @pytest.fixture
 def fresh():
-    isolate = pyruntime.Isolate(timeout_ms=1000, cpu_limit_ms=1000)
+    isolate = pyruntime.Isolate(timeout_ms=5000, cpu_limit_ms=5000)
     yield isolate
     isolate.close()
 

@@ -1,6 +1,6 @@
 // Shared helpers for the other bootstrap files (see README.md in this folder).
 
-internal.defineGlobals = function defineGlobals(values) {
+function defineGlobals(values) {
   for (const name of Object.keys(values)) {
     Object.defineProperty(globalThis, name, {
       value: values[name],
@@ -9,10 +9,10 @@ internal.defineGlobals = function defineGlobals(values) {
       enumerable: false,
     });
   }
-};
+}
 
 // Adds operations to a prototype the way WebIDL does: writable, enumerable, configurable.
-internal.defineMethods = function defineMethods(proto, methods) {
+function defineMethods(proto, methods) {
   for (const key of Object.keys(methods)) {
     Object.defineProperty(proto, key, {
       value: methods[key],
@@ -21,14 +21,21 @@ internal.defineMethods = function defineMethods(proto, methods) {
       configurable: true,
     });
   }
-};
+}
+
+// Prototypes of the web API classes (those given a toStringTag below): the console shows
+// their instances' attribute getters, like `TextEncoder { encoding: 'utf-8' }`.
+const webPrototypes = new WeakSet();
 
 // Gives a class the `[Symbol.toStringTag]` browsers show, e.g. "[object Headers]".
-internal.setToStringTag = function setToStringTag(ctor, tag = ctor.name) {
+function setToStringTag(ctor, tag = ctor.name) {
+  webPrototypes.add(ctor.prototype);
   Object.defineProperty(ctor.prototype, Symbol.toStringTag, {
     value: tag,
     configurable: true,
   });
-};
+}
 
-internal.defineGlobals({ self: globalThis });
+defineGlobals({ self: globalThis });
+
+Object.assign(internal, { defineGlobals, defineMethods, webPrototypes, setToStringTag });

@@ -1,11 +1,10 @@
 // `internal.inspect` (readable output of any value) and the `console` namespace.
 
-const { webidl } = internal;
+const { defineGlobals, isDOMException, webidl, webPrototypes } = internal;
 
 // Objects can customise their inspect output with a method under this symbol:
 // `[internal.inspectCustom](inspect, depth)` returns the text to show.
 const inspectCustom = Symbol("inspect.custom");
-internal.inspectCustom = inspectCustom;
 
 const defaultOptions = { depth: 2, breakLength: 80, maxArrayLength: 100, maxStringLength: 10000 };
 
@@ -47,7 +46,7 @@ const boxedTypes = [
 ];
 
 function isError(value) {
-  return value instanceof Error || internal.isDOMException?.(value) ||
+  return value instanceof Error || isDOMException(value) ||
     Object.prototype.toString.call(value) === "[object Error]";
 }
 
@@ -174,15 +173,6 @@ function errorBase(err) {
   }
   return `[${header}]`;
 }
-
-// Prototypes of the web API classes (those given a toStringTag by bootstrap files):
-// their instances show their attribute getters, like `TextEncoder { encoding: 'utf-8' }`.
-const webPrototypes = new WeakSet();
-const setToStringTag = internal.setToStringTag;
-internal.setToStringTag = function (ctor, tag = ctor.name) {
-  webPrototypes.add(ctor.prototype);
-  setToStringTag(ctor, tag);
-};
 
 function webAttributes(obj) {
   const attributes = [];
@@ -458,7 +448,6 @@ function inspect(value, options = {}) {
   }
   return formatValue(value, { seen: [], indentation: 0 }, 0, false, opts);
 }
-internal.inspect = inspect;
 
 // printf-style formatting of console arguments.
 function formatArgs(args) {
@@ -532,7 +521,6 @@ function formatArgs(args) {
   }
   return text;
 }
-internal.formatArgs = formatArgs;
 
 let groupIndent = "";
 const counts = new Map();
@@ -698,4 +686,6 @@ for (const [name, fn] of Object.entries(consoleMethods)) {
 }
 Object.defineProperty(console, Symbol.toStringTag, { value: "console", configurable: true });
 
-internal.defineGlobals({ console });
+defineGlobals({ console });
+
+Object.assign(internal, { inspectCustom, inspect });

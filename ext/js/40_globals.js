@@ -1,6 +1,8 @@
 // structuredClone, performance and navigator.
 
-const { webidl, DOMException, EventTarget } = internal;
+const {
+  defineGlobals, DOMException, EventTarget, isDOMException, setToStringTag, webidl,
+} = internal;
 
 const illegalConstructor = Symbol("illegal constructor");
 
@@ -20,7 +22,7 @@ function structuredClone(value, options = undefined) {
   try {
     return transfer.length === 0 ? native.structuredClone(value) : native.structuredClone(value, transfer);
   } catch (error) {
-    if (webidl.isObject(error) && error.name === "DataCloneError" && !internal.isDOMException(error)) {
+    if (webidl.isObject(error) && error.name === "DataCloneError" && !isDOMException(error)) {
       throw new DOMException(String(error.message), "DataCloneError");
     }
     throw error;
@@ -54,7 +56,7 @@ class Performance extends EventTarget {
     return { timeOrigin: native.timeOrigin };
   }
 }
-internal.setToStringTag(Performance);
+setToStringTag(Performance);
 
 class Navigator {
   constructor(key = undefined) {
@@ -72,9 +74,9 @@ class Navigator {
     return "pyruntime";
   }
 }
-internal.setToStringTag(Navigator);
+setToStringTag(Navigator);
 
-internal.defineGlobals({
+defineGlobals({
   structuredClone,
   Performance,
   performance: new Performance(illegalConstructor),

@@ -2,7 +2,14 @@
 // Public classes are thin wrappers around plain "record" objects that the spec's
 // abstract operations work on; each wrapper keeps its record in one private field.
 
+const { defineGlobals, inspectCustom, setToStringTag } = internal;
+
 const kCreate = Symbol("create");
+
+// 51_byte_streams.js builds byte streams on this file's records and plugs in here what
+// ReadableStream needs of them.
+const byteStreamHooks = { setUpFromSource: undefined, ReadableStreamBYOBReader: undefined, tee: undefined };
+
 const noop = () => {};
 
 function illegalConstructor() {
@@ -709,7 +716,7 @@ class ReadableStream {
     if (type !== undefined) {
       if (strat.size !== undefined) throw new RangeError("a byte stream cannot have a size strategy");
       const hwm = extractHighWaterMark(strat, 0);
-      internal.setUpByteStreamFromSource(s, source, start, pull, cancel, hwm);
+      byteStreamHooks.setUpFromSource(s, source, start, pull, cancel, hwm);
       return;
     }
     const size = extractSizeAlgorithm(strat);
@@ -749,7 +756,7 @@ class ReadableStream {
     const mode = toDictionary(options, "getReader options").mode;
     if (mode === undefined) return new ReadableStreamDefaultReader(this);
     if (String(mode) !== "byob") throw new TypeError(`getReader: mode must be "byob" or undefined`);
-    return new internal.ReadableStreamBYOBReader(this);
+    return new byteStreamHooks.ReadableStreamBYOBReader(this);
   }
 
   pipeThrough(transform, options = undefined) {
@@ -787,7 +794,7 @@ class ReadableStream {
   tee() {
     const s = readableRecordOf(this);
     if (s === undefined) throw brandError("ReadableStream");
-    return internal.teeReadable(s).map((b) => b.pub);
+    return teeReadable(s).map((b) => b.pub);
   }
 
   values(options = undefined) {
@@ -937,7 +944,7 @@ class ReadableStreamAsyncIterator {
   }
 }
 Object.setPrototypeOf(ReadableStreamAsyncIterator.prototype, AsyncIteratorPrototype);
-internal.setToStringTag(ReadableStreamAsyncIterator, "ReadableStream AsyncIterator");
+setToStringTag(ReadableStreamAsyncIterator, "ReadableStream AsyncIterator");
 
 let defaultReaderRecordOf;
 
@@ -1929,17 +1936,17 @@ class TextDecoderStream {
 }
 
 // How console.log shows objects: `inspect(fields)` formats a field record.
-internal.defineInspect = function defineInspect(ctor, fields) {
-  Object.defineProperty(ctor.prototype, internal.inspectCustom, {
+function defineInspect(ctor, fields) {
+  Object.defineProperty(ctor.prototype, inspectCustom, {
     value(inspect) {
       return `${ctor.name} ${inspect(fields(this), { depthOffset: 0 })}`;
     },
     writable: true,
     configurable: true,
   });
-};
-internal.defineInspect(ReadableStream, (o) => ({ locked: rsLocked(readableRecordOf(o)), state: readableRecordOf(o).state }));
-internal.defineInspect(WritableStream, (o) => ({ locked: wsLocked(writableRecordOf(o)), state: writableRecordOf(o).state }));
+}
+defineInspect(ReadableStream, (o) => ({ locked: rsLocked(readableRecordOf(o)), state: readableRecordOf(o).state }));
+defineInspect(WritableStream, (o) => ({ locked: wsLocked(writableRecordOf(o)), state: writableRecordOf(o).state }));
 
 for (const ctor of [
   ReadableStream,
@@ -1955,11 +1962,11 @@ for (const ctor of [
   TextEncoderStream,
   TextDecoderStream,
 ]) {
-  internal.setToStringTag(ctor);
+  setToStringTag(ctor);
 }
 
 // Shared with the byte-stream file and the fetch files.
-internal.streams = {
+const streams = {
   kCreate,
   deferred,
   resolvedDeferred,
@@ -2003,10 +2010,10 @@ internal.streams = {
   noop,
 };
 // Tee for any readable record; the byte-stream file handles byte streams.
-internal.teeReadable = (s) =>
-  s.controller.kind === "byte" ? internal.byteStreamTee(s) : rsDefaultTee(s, undefined);
+const teeReadable = (s) =>
+  s.controller.kind === "byte" ? byteStreamHooks.tee(s) : rsDefaultTee(s, undefined);
 
-internal.defineGlobals({
+defineGlobals({
   ReadableStream,
   ReadableStreamDefaultReader,
   ReadableStreamDefaultController,
@@ -2020,3 +2027,5 @@ internal.defineGlobals({
   TextEncoderStream,
   TextDecoderStream,
 });
+
+Object.assign(internal, { byteStreamHooks, defineInspect, streams, teeReadable });

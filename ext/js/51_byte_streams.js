@@ -1,7 +1,9 @@
 // Readable byte streams (Streams Standard §4.7-4.10): ReadableByteStreamController,
 // ReadableStreamBYOBReader and ReadableStreamBYOBRequest, built on the records of 50_streams.js.
 
-const S = internal.streams;
+const { byteStreamHooks, defineGlobals, setToStringTag, streams, webidl } = internal;
+
+const S = streams;
 const { kCreate, isObject, brandError, illegalConstructor } = S;
 const callPullIfNeeded = S.rcCallPullIfNeeded;
 const byteError = S.rcError;
@@ -335,10 +337,10 @@ function setUpByteController(s, start, pull, cancel, hwm, autoAllocateChunkSize)
   return c;
 }
 
-internal.setUpByteStreamFromSource = function setUpByteStreamFromSource(s, source, start, pull, cancel, hwm) {
+function setUpByteStreamFromSource(s, source, start, pull, cancel, hwm) {
   let autoAllocateChunkSize = source.autoAllocateChunkSize;
   if (autoAllocateChunkSize !== undefined) {
-    autoAllocateChunkSize = internal.webidl.toInteger(autoAllocateChunkSize, { bits: 64, enforceRange: true });
+    autoAllocateChunkSize = webidl.toInteger(autoAllocateChunkSize, { bits: 64, enforceRange: true });
     if (autoAllocateChunkSize === 0) throw new TypeError("autoAllocateChunkSize must be greater than 0");
   }
   let c;
@@ -351,7 +353,7 @@ internal.setUpByteStreamFromSource = function setUpByteStreamFromSource(s, sourc
     autoAllocateChunkSize,
   );
   c = s.controller;
-};
+}
 
 // A byte stream driven by internal algorithms (CreateReadableByteStream).
 function createByteStream(start, pull, cancel, hwm = 0) {
@@ -363,7 +365,7 @@ function createByteStream(start, pull, cancel, hwm = 0) {
 
 // Tee of a byte stream: both branches are byte streams fed by default reads of the
 // source, with the second branch getting copies of each chunk.
-internal.byteStreamTee = (s) =>
+const byteStreamTee = (s) =>
   S.rsDefaultTee(s, (chunk) => chunk.slice(), {
     create: (pull, cancel) => createByteStream(S.noop, pull, cancel),
     enqueue: (b, chunk) => byteEnqueue(b.controller, chunk),
@@ -374,7 +376,7 @@ internal.byteStreamTee = (s) =>
     error: (b, e) => byteError(b.controller, e),
   });
 
-internal.byteStreams = {
+const byteStreams = {
   createByteStream,
   enqueue: byteEnqueue,
   close: byteClose,
@@ -463,7 +465,7 @@ class ReadableStreamBYOBRequest {
   respond(bytesWritten) {
     const r = byobRequestOf(this);
     if (r === undefined) throw brandError("ReadableStreamBYOBRequest");
-    const n = internal.webidl.toInteger(bytesWritten, { bits: 64, enforceRange: true });
+    const n = webidl.toInteger(bytesWritten, { bits: 64, enforceRange: true });
     if (r.controller === undefined) throw new TypeError("This BYOB request has been invalidated");
     respond(r.controller, n);
   }
@@ -518,7 +520,7 @@ class ReadableStreamBYOBReader {
     try {
       viewArgument(view, "ReadableStreamBYOBReader.read");
       const dict = S.toDictionary(options, "read options");
-      min = dict.min === undefined ? 1 : internal.webidl.toInteger(dict.min, { bits: 64, enforceRange: true });
+      min = dict.min === undefined ? 1 : webidl.toInteger(dict.min, { bits: 64, enforceRange: true });
       if (min === 0) throw new TypeError("options.min must be greater than 0");
       const length = view instanceof DataView ? view.byteLength : view.length;
       if (min > length) throw new RangeError("options.min must be at most the view's length");
@@ -552,8 +554,15 @@ class ReadableStreamBYOBReader {
 }
 
 for (const ctor of [ReadableByteStreamController, ReadableStreamBYOBRequest, ReadableStreamBYOBReader]) {
-  internal.setToStringTag(ctor);
+  setToStringTag(ctor);
 }
 
-internal.ReadableStreamBYOBReader = ReadableStreamBYOBReader;
-internal.defineGlobals({ ReadableByteStreamController, ReadableStreamBYOBRequest, ReadableStreamBYOBReader });
+defineGlobals({ ReadableByteStreamController, ReadableStreamBYOBRequest, ReadableStreamBYOBReader });
+
+Object.assign(byteStreamHooks, {
+  setUpFromSource: setUpByteStreamFromSource,
+  ReadableStreamBYOBReader,
+  tee: byteStreamTee,
+});
+
+Object.assign(internal, { byteStreams });

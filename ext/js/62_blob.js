@@ -1,6 +1,6 @@
 // Blob and File (File API §3, §4). A Blob holds one immutable Uint8Array.
 
-const { webidl } = internal;
+const { byteStreams, defineGlobals, defineInspect, setToStringTag, webidl } = internal;
 
 const kChunkSize = 65536;
 
@@ -20,11 +20,10 @@ function concatBytes(chunks) {
   }
   return out;
 }
-internal.concatBytes = concatBytes;
 
 // A readable byte stream of copies of `bytes` in chunks (the bytes stay untouched).
 function bytesToStream(bytes) {
-  const { createByteStream, enqueue, close } = internal.byteStreams;
+  const { createByteStream, enqueue, close } = byteStreams;
   let offset = 0;
   let s;
   s = createByteStream(
@@ -42,14 +41,12 @@ function bytesToStream(bytes) {
   );
   return s.pub;
 }
-internal.bytesToStream = bytesToStream;
 
 // UTF-8 decoding with the BOM stripped, as Body and Blob text() do.
 function utf8DecodeStripBOM(bytes) {
   const start = bytes.length >= 3 && bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf ? 3 : 0;
   return native.utf8Decode(start === 0 ? bytes : bytes.subarray(start), false);
 }
-internal.utf8DecodeStripBOM = utf8DecodeStripBOM;
 
 function relativeIndex(value, size) {
   let n = Number(value);
@@ -63,7 +60,7 @@ function blobPartsToBytes(blobParts, endings, context) {
   const chunks = webidl.toSequence(
     blobParts,
     (part) => {
-      if (internal.isBlob(part)) return internal.blobBytes(part);
+      if (isBlob(part)) return blobBytes(part);
       if (webidl.isBufferSource(part)) return webidl.bufferSourceCopy(part);
       let s = webidl.toUSVString(part, context);
       if (endings === "native") s = s.replace(/\r\n?/g, "\n");
@@ -83,6 +80,9 @@ function blobOptions(options, context) {
 
 let blobOf;
 
+let isBlob;
+let blobBytes;
+let createBlob;
 class Blob {
   #bytes;
   #type;
@@ -92,9 +92,9 @@ class Blob {
       if (!(webidl.isObject(v) && #bytes in v)) throw webidl.illegalInvocation();
       return v;
     };
-    internal.isBlob = (v) => webidl.isObject(v) && #bytes in v;
-    internal.blobBytes = (b) => b.#bytes;
-    internal.createBlob = (bytes, type) => {
+    isBlob = (v) => webidl.isObject(v) && #bytes in v;
+    blobBytes = (b) => b.#bytes;
+    createBlob = (bytes, type) => {
       const b = new Blob();
       b.#bytes = bytes;
       b.#type = normalizeType(type);
@@ -123,7 +123,7 @@ class Blob {
     const from = start === undefined ? 0 : relativeIndex(start, size);
     const to = end === undefined ? size : relativeIndex(end, size);
     const type = contentType === undefined ? "" : webidl.toDOMString(contentType);
-    return internal.createBlob(self.#bytes.subarray(from, Math.max(from, to)), type);
+    return createBlob(self.#bytes.subarray(from, Math.max(from, to)), type);
   }
 
   stream() {
@@ -155,15 +155,17 @@ class Blob {
   }
 }
 
+let isFile;
+let createFile;
 class File extends Blob {
   #name;
   #lastModified;
 
   static {
-    internal.isFile = (v) => webidl.isObject(v) && #name in v;
+    isFile = (v) => webidl.isObject(v) && #name in v;
     // A File over existing bytes: a single Blob part is shared, not copied.
-    internal.createFile = (bytes, name, type, lastModified = Date.now()) =>
-      new File([internal.createBlob(bytes, "")], name, { type, lastModified });
+    createFile = (bytes, name, type, lastModified = Date.now()) =>
+      new File([createBlob(bytes, "")], name, { type, lastModified });
   }
 
   constructor(fileBits, fileName, options = undefined) {
@@ -176,18 +178,22 @@ class File extends Blob {
   }
 
   get name() {
-    if (!internal.isFile(this)) throw webidl.illegalInvocation();
+    if (!isFile(this)) throw webidl.illegalInvocation();
     return this.#name;
   }
 
   get lastModified() {
-    if (!internal.isFile(this)) throw webidl.illegalInvocation();
+    if (!isFile(this)) throw webidl.illegalInvocation();
     return this.#lastModified;
   }
 }
 
-internal.setToStringTag(Blob);
-internal.defineInspect(Blob, (b) => ({ size: b.size, type: b.type }));
-internal.defineInspect(File, (f) => ({ name: f.name, size: f.size, type: f.type, lastModified: f.lastModified }));
-internal.setToStringTag(File);
-internal.defineGlobals({ Blob, File });
+setToStringTag(Blob);
+defineInspect(Blob, (b) => ({ size: b.size, type: b.type }));
+defineInspect(File, (f) => ({ name: f.name, size: f.size, type: f.type, lastModified: f.lastModified }));
+setToStringTag(File);
+defineGlobals({ Blob, File });
+
+Object.assign(internal, {
+  concatBytes, bytesToStream, utf8DecodeStripBOM, isBlob, blobBytes, createBlob, isFile, createFile,
+});

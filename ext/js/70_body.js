@@ -1,7 +1,10 @@
 // The Body mixin (Fetch Standard §5.3) shared by Request and Response: extracting a body
 // from BodyInit, reading it once, and multipart/form-data encoding and parsing.
 
-const { webidl, streams } = internal;
+const {
+  blobBytes, bytesToStream, concatBytes, createBlob, createFile, defineMethods, formDataEntries,
+  isBlob, isFormData, isToken, streams, teeReadable, urlencoded, utf8DecodeStripBOM, webidl,
+} = internal;
 
 // ---- MIME types ---------------------------------------------------------------------
 
@@ -13,7 +16,7 @@ function parseMimeType(input) {
   const semi = s.indexOf(";");
   const essence = (semi === -1 ? s : s.slice(0, semi)).replace(httpWs, "").toLowerCase();
   const slash = essence.indexOf("/");
-  if (slash <= 0 || !internal.isToken(essence.slice(0, slash)) || !internal.isToken(essence.slice(slash + 1))) {
+  if (slash <= 0 || !isToken(essence.slice(0, slash)) || !isToken(essence.slice(slash + 1))) {
     return null;
   }
   const params = new Map();
@@ -45,11 +48,10 @@ function parseMimeType(input) {
       i = end;
     }
     i++;
-    if (name !== "" && internal.isToken(name) && !params.has(name)) params.set(name, value);
+    if (name !== "" && isToken(name) && !params.has(name)) params.set(name, value);
   }
   return { essence, params };
 }
-internal.parseMimeType = parseMimeType;
 
 // ---- multipart/form-data ------------------------------------------------------------
 
@@ -71,11 +73,11 @@ function encodeMultipart(entries, boundary) {
       chunks.push(native.utf8Encode(`${head}\r\n\r\n${toCRLF(value)}\r\n`));
     } else {
       head += `; filename="${escapeName(value.name)}"\r\nContent-Type: ${value.type || "application/octet-stream"}\r\n\r\n`;
-      chunks.push(native.utf8Encode(head), internal.blobBytes(value), native.utf8Encode("\r\n"));
+      chunks.push(native.utf8Encode(head), blobBytes(value), native.utf8Encode("\r\n"));
     }
   }
   chunks.push(native.utf8Encode(`--${boundary}--\r\n`));
-  return internal.concatBytes(chunks);
+  return concatBytes(chunks);
 }
 
 function latin1(bytes) {
@@ -128,7 +130,7 @@ function parseMultipart(bytes, boundary) {
     if (end === -1) throw fail("missing closing boundary");
     const content = bytes.slice(start, end);
     if (filename !== null) {
-      entries.push([name, internal.createFile(content, filename, contentType ?? "text/plain")]);
+      entries.push([name, createFile(content, filename, contentType ?? "text/plain")]);
     } else {
       entries.push([name, native.utf8Decode(content, false)]);
     }
@@ -140,18 +142,18 @@ function parseMultipart(bytes, boundary) {
 // A body is {stream: ReadableStream, source: Uint8Array | null}; a null body is null.
 
 function bodyFromBytes(bytes) {
-  return { stream: internal.bytesToStream(bytes), source: bytes };
+  return { stream: bytesToStream(bytes), source: bytes };
 }
 
 // "Extract a body": returns {body, type} where type is the default Content-Type or null.
 function extractBody(init) {
-  if (internal.isBlob(init)) {
-    return { body: { stream: init.stream(), source: internal.blobBytes(init) }, type: init.type || null };
+  if (isBlob(init)) {
+    return { body: { stream: init.stream(), source: blobBytes(init) }, type: init.type || null };
   }
   if (webidl.isBufferSource(init)) return { body: bodyFromBytes(webidl.bufferSourceCopy(init)), type: null };
-  if (internal.isFormData(init)) {
+  if (isFormData(init)) {
     const boundary = newBoundary();
-    const bytes = encodeMultipart(internal.formDataEntries(init), boundary);
+    const bytes = encodeMultipart(formDataEntries(init), boundary);
     return { body: bodyFromBytes(bytes), type: `multipart/form-data; boundary=${boundary}` };
   }
   if (typeof globalThis.URLSearchParams === "function" && init instanceof globalThis.URLSearchParams) {
@@ -169,14 +171,12 @@ function extractBody(init) {
   }
   return { body: bodyFromBytes(native.utf8Encode(webidl.toUSVString(init))), type: "text/plain;charset=UTF-8" };
 }
-internal.extractBody = extractBody;
 
 function bodyUnusable(body) {
   if (body === null) return false;
   const rs = streams.readableRecordOf(body.stream);
   return rs.disturbed || streams.rsLocked(rs);
 }
-internal.bodyUnusable = bodyUnusable;
 
 // Reads a body to the end: a Uint8Array, or null for a null body.
 function readBody(body) {
@@ -213,7 +213,7 @@ function readBody(body) {
         close() {
           streams.defaultReaderRelease(reader);
           // Always a fresh copy: chunks may be shared with the producer or a tee branch.
-          resolve(internal.concatBytes(chunks));
+          resolve(concatBytes(chunks));
         },
         error(e) {
           streams.defaultReaderRelease(reader);
@@ -224,7 +224,6 @@ function readBody(body) {
     step();
   });
 }
-internal.readBody = readBody;
 
 // A body that takes over `body`'s stream, leaving the original disturbed and locked
 // (the "proxy" of the Request constructor).
@@ -245,21 +244,19 @@ function proxyBody(body) {
   );
   return { stream: s.pub, source: body.source };
 }
-internal.proxyBody = proxyBody;
 
 // Clones a body by teeing its stream: `body` keeps one branch, the clone gets the other.
 function cloneBody(body) {
   if (body === null) return null;
-  const [b1, b2] = internal.teeReadable(streams.readableRecordOf(body.stream));
+  const [b1, b2] = teeReadable(streams.readableRecordOf(body.stream));
   body.stream = b1.pub;
   return { stream: b2.pub, source: body.source };
 }
-internal.cloneBody = cloneBody;
 
 // ---- the mixin ----------------------------------------------------------------------
 
 // `stateOf(object)` brand-checks and returns {body, headers}.
-internal.defineBodyMixin = function defineBodyMixin(ctor, stateOf) {
+function defineBodyMixin(ctor, stateOf) {
   const name = ctor.name;
 
   function consume(self, method, convert) {
@@ -287,7 +284,7 @@ internal.defineBodyMixin = function defineBodyMixin(ctor, stateOf) {
     blob() {
       return consume(this, "blob", (bytes, state) => {
         const mime = mimeOf(state);
-        return internal.createBlob(bytes, mime === null ? "" : state.headers.get("content-type"));
+        return createBlob(bytes, mime === null ? "" : state.headers.get("content-type"));
       });
     },
     bytes() {
@@ -297,7 +294,7 @@ internal.defineBodyMixin = function defineBodyMixin(ctor, stateOf) {
       return consume(this, "formData", (bytes, state) => {
         const mime = mimeOf(state);
         const fd = new FormData();
-        const entries = internal.formDataEntries(fd);
+        const entries = formDataEntries(fd);
         if (mime !== null && mime.essence === "multipart/form-data") {
           const boundary = mime.params.get("boundary");
           if (!boundary) throw new TypeError("Failed to parse body as multipart/form-data: no boundary parameter");
@@ -305,7 +302,7 @@ internal.defineBodyMixin = function defineBodyMixin(ctor, stateOf) {
           return fd;
         }
         if (mime !== null && mime.essence === "application/x-www-form-urlencoded") {
-          entries.push(...internal.urlencoded.parse(internal.utf8DecodeStripBOM(bytes)));
+          entries.push(...urlencoded.parse(utf8DecodeStripBOM(bytes)));
           return fd;
         }
         const type = state.headers.get("content-type");
@@ -315,10 +312,10 @@ internal.defineBodyMixin = function defineBodyMixin(ctor, stateOf) {
       });
     },
     json() {
-      return consume(this, "json", (bytes) => JSON.parse(internal.utf8DecodeStripBOM(bytes)));
+      return consume(this, "json", (bytes) => JSON.parse(utf8DecodeStripBOM(bytes)));
     },
     text() {
-      return consume(this, "text", (bytes) => internal.utf8DecodeStripBOM(bytes));
+      return consume(this, "text", (bytes) => utf8DecodeStripBOM(bytes));
     },
   };
 
@@ -338,5 +335,9 @@ internal.defineBodyMixin = function defineBodyMixin(ctor, stateOf) {
     enumerable: true,
     configurable: true,
   });
-  internal.defineMethods(ctor.prototype, methods);
-};
+  defineMethods(ctor.prototype, methods);
+}
+
+Object.assign(internal, {
+  extractBody, bodyUnusable, readBody, proxyBody, cloneBody, defineBodyMixin,
+});
