@@ -23,13 +23,28 @@ function defineMethods(proto, methods) {
   }
 }
 
-// Prototypes of the web API classes (those given a toStringTag below): the console shows
+// Prototypes of the web API classes (those finished by defineInterface): the console shows
 // their instances' attribute getters, like `TextEncoder { encoding: 'utf-8' }`.
 const webPrototypes = new WeakSet();
 
-// Gives a class the `[Symbol.toStringTag]` browsers show, e.g. "[object Headers]".
-function setToStringTag(ctor, tag = ctor.name) {
+// WebIDL makes attributes and operations enumerable; class syntax makes them not.
+function makeMembersEnumerable(object) {
+  for (const key of Object.getOwnPropertyNames(object)) {
+    const desc = Object.getOwnPropertyDescriptor(object, key);
+    const member = desc.get !== undefined || desc.set !== undefined || typeof desc.value === "function";
+    if (member && !desc.enumerable && desc.configurable && key !== "constructor" && key !== "prototype") {
+      Object.defineProperty(object, key, { enumerable: true });
+    }
+  }
+}
+
+// Finishes a class as a WebIDL interface: its attributes and operations, on the prototype
+// and static, become enumerable, and instances get the `[Symbol.toStringTag]` browsers
+// show, e.g. "[object Headers]". Called once the class has all its members.
+function defineInterface(ctor, tag = ctor.name) {
   webPrototypes.add(ctor.prototype);
+  makeMembersEnumerable(ctor.prototype);
+  makeMembersEnumerable(ctor);
   Object.defineProperty(ctor.prototype, Symbol.toStringTag, {
     value: tag,
     configurable: true,
@@ -38,4 +53,4 @@ function setToStringTag(ctor, tag = ctor.name) {
 
 defineGlobals({ self: globalThis });
 
-Object.assign(internal, { defineGlobals, defineMethods, webPrototypes, setToStringTag });
+Object.assign(internal, { defineGlobals, defineMethods, webPrototypes, defineInterface });

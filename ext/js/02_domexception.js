@@ -1,6 +1,6 @@
 // DOMException (WebIDL §2.8.1), with the legacy error code table.
 
-const { defineGlobals, setToStringTag, webidl } = internal;
+const { defineGlobals, defineInterface, webidl } = internal;
 
 // Error names with a legacy code; every other name has code 0.
 const legacyCodes = {
@@ -104,7 +104,7 @@ for (const [key, value] of Object.entries(codeConstants)) {
   Object.defineProperty(DOMException, key, desc);
   Object.defineProperty(DOMException.prototype, key, desc);
 }
-setToStringTag(DOMException);
+defineInterface(DOMException);
 
 defineGlobals({ DOMException });
 

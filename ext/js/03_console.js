@@ -209,15 +209,22 @@ function formatProperty(obj, key, ctx, depth, opts) {
   return `${formatKey(key)}: ${valueText}`;
 }
 
+// Own enumerable keys. With `skipIndices` (arrays, typed arrays, String objects) the
+// native lists them without walking the elements: output stays linear in what is shown.
 function ownKeys(obj, skipIndices) {
+  if (skipIndices) return native.ownNonIndexKeys(obj);
   const keys = [];
   for (const key of Reflect.ownKeys(obj)) {
     const desc = Object.getOwnPropertyDescriptor(obj, key);
-    if (!desc || !desc.enumerable) continue;
-    if (skipIndices && typeof key === "string" && /^(0|[1-9][0-9]*)$/.test(key) && Number(key) < 2 ** 32 - 1) continue;
-    keys.push(key);
+    if (desc && desc.enumerable) keys.push(key);
   }
   return keys;
+}
+
+// "... N more items" after the first `opts.maxArrayLength` entries.
+function moreItems(entries, total, opts) {
+  const rest = total - opts.maxArrayLength;
+  if (rest > 0) entries.push(`... ${rest} more item${rest > 1 ? "s" : ""}`);
 }
 
 // Joins entries on one line when short enough, else one per line.
@@ -249,10 +256,7 @@ function formatArrayEntries(arr, length, ctx, depth, opts, formatItem) {
     entries.push(formatItem(i));
   }
   if (holes > 0) entries.push(`<${holes} empty item${holes > 1 ? "s" : ""}>`);
-  if (length > limit) {
-    const rest = length - limit;
-    entries.push(`... ${rest} more item${rest > 1 ? "s" : ""}`);
-  }
+  moreItems(entries, length, opts);
   return entries;
 }
 
@@ -338,7 +342,7 @@ function formatObject(value, ctx, depth, opts) {
     for (let i = 0; i < limit; i++) {
       entries.push(typeof value[i] === "bigint" ? `${value[i]}n` : formatNumber(value[i]));
     }
-    if (length > limit) entries.push(`... ${length - limit} more item${length - limit > 1 ? "s" : ""}`);
+    moreItems(entries, length, opts);
     keys = ownKeys(value, true);
   } else if (typeof value === "function") {
     base = functionBase(value);
@@ -359,13 +363,19 @@ function formatObject(value, ctx, depth, opts) {
     prefix = getPrefix(value, "Map", mapSize.call(value));
     if (tooDeep) return "[Map]";
     for (const [k, v] of Map.prototype.entries.call(value)) {
+      if (entries.length === opts.maxArrayLength) break;
       entries.push(`${child(k)} => ${child(v)}`);
     }
+    moreItems(entries, mapSize.call(value), opts);
     keys = ownKeys(value, false);
   } else if (isSet(value)) {
     prefix = getPrefix(value, "Set", setSize.call(value));
     if (tooDeep) return "[Set]";
-    for (const v of Set.prototype.values.call(value)) entries.push(child(v));
+    for (const v of Set.prototype.values.call(value)) {
+      if (entries.length === opts.maxArrayLength) break;
+      entries.push(child(v));
+    }
+    moreItems(entries, setSize.call(value), opts);
     keys = ownKeys(value, false);
   } else if (isDate(value)) {
     const time = Date.prototype.getTime.call(value);
@@ -649,6 +659,11 @@ const consoleMethods = {
   },
   groupEnd() {
     groupIndent = groupIndent.slice(0, -2);
+  },
+  // Output already sent cannot be taken back: clearing empties the group stack (what the
+  // Console Standard requires everywhere).
+  clear() {
+    groupIndent = "";
   },
   time(label = "default") {
     label = webidl.toDOMString(label);

@@ -2,7 +2,7 @@
 // the global object as an event target, and error reporting.
 
 const {
-  defineGlobals, DOMException, inspect, inspectCustom, isDOMException, setToStringTag, webidl,
+  defineGlobals, DOMException, inspect, inspectCustom, isDOMException, defineInterface, webidl,
 } = internal;
 
 // 05_abort.js defines AbortSignal, an EventTarget, after this file; it plugs in here the
@@ -220,7 +220,7 @@ for (const [key, value] of Object.entries(eventConstants)) {
   Object.defineProperty(Event, key, desc);
   Object.defineProperty(Event.prototype, key, desc);
 }
-setToStringTag(Event);
+defineInterface(Event);
 
 const ev = eventInternals;
 
@@ -379,7 +379,7 @@ class EventTarget {
     }
   }
 }
-setToStringTag(EventTarget);
+defineInterface(EventTarget);
 
 // `on<type>` event handler attributes (HTML §8.1.8) on a prototype.
 function defineEventHandler(proto, type) {
@@ -436,7 +436,7 @@ class CustomEvent extends Event {
     this.#detail = detail;
   }
 }
-setToStringTag(CustomEvent);
+defineInterface(CustomEvent);
 
 class ErrorEvent extends Event {
   #message;
@@ -485,7 +485,7 @@ class ErrorEvent extends Event {
     return this.#error;
   }
 }
-setToStringTag(ErrorEvent);
+defineInterface(ErrorEvent);
 
 class PromiseRejectionEvent extends Event {
   #promise;
@@ -517,7 +517,7 @@ class PromiseRejectionEvent extends Event {
     return this.#reason;
   }
 }
-setToStringTag(PromiseRejectionEvent);
+defineInterface(PromiseRejectionEvent);
 
 // The global object acts as an EventTarget through one hidden target.
 const globalTarget = new EventTarget();

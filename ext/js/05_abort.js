@@ -2,7 +2,7 @@
 
 const {
   abortHooks, defineEventHandler, defineGlobals, dispatchEvent, DOMException, Event, eventInternals,
-  EventTarget, inspectCustom, setToStringTag, webidl,
+  EventTarget, inspectCustom, defineInterface, webidl,
 } = internal;
 
 const illegalConstructor = Symbol("illegal constructor");
@@ -136,7 +136,7 @@ class AbortSignal extends EventTarget {
   }
 }
 defineEventHandler(AbortSignal.prototype, "abort");
-setToStringTag(AbortSignal);
+defineInterface(AbortSignal);
 
 class AbortController {
   #signal = new AbortSignal(illegalConstructor);
@@ -159,7 +159,7 @@ class AbortController {
     return `AbortController ${inspect({ signal: this.#signal }, { depthOffset: 0 })}`;
   }
 }
-setToStringTag(AbortController);
+defineInterface(AbortController);
 
 defineGlobals({ AbortController, AbortSignal });
 

@@ -1,7 +1,7 @@
 // URL and URLSearchParams (WHATWG URL). Parsing URLs is native (ada); the
 // application/x-www-form-urlencoded parser and serializer are here.
 
-const { defineGlobals, inspectCustom, setToStringTag, webidl } = internal;
+const { defineGlobals, inspectCustom, defineInterface, webidl } = internal;
 
 const HREF = 0;
 const ORIGIN = 1;
@@ -266,7 +266,7 @@ Object.defineProperty(URLSearchParams.prototype, Symbol.iterator, {
   writable: true,
   configurable: true,
 });
-setToStringTag(URLSearchParams);
+defineInterface(URLSearchParams);
 
 function parseOrThrow(url, base, hasBase) {
   const parts = hasBase ? native.urlParse(url, base) : native.urlParse(url);
@@ -472,7 +472,7 @@ class URL {
     return `URL ${inspect(fields, { depthOffset: 0 })}`;
   }
 }
-setToStringTag(URL);
+defineInterface(URL);
 
 defineGlobals({ URL, URLSearchParams });
 

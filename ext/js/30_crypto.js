@@ -5,7 +5,7 @@
 // 34_crypto_kdf.js. Key material lives in a CryptoKey as bytes: SPKI or PKCS #8 DER for
 // asymmetric keys, raw bytes for secret keys; the natives are stateless.
 
-const { base64, defineGlobals, DOMException, inspectCustom, setToStringTag, webidl } = internal;
+const { base64, defineGlobals, DOMException, inspectCustom, defineInterface, webidl } = internal;
 
 const illegalConstructor = Symbol("illegal constructor");
 
@@ -91,7 +91,7 @@ class CryptoKey {
     }, { depthOffset: 0 })}`;
   }
 }
-setToStringTag(CryptoKey);
+defineInterface(CryptoKey);
 
 function structuredCopy(algorithm) {
   const copy = { ...algorithm };
@@ -570,7 +570,7 @@ class SubtleCrypto {
     return importWith(format, keyData, importAlgorithm, extractable, usages);
   }
 }
-setToStringTag(SubtleCrypto);
+defineInterface(SubtleCrypto);
 
 const subtle = new SubtleCrypto(illegalConstructor);
 
@@ -619,7 +619,7 @@ class Crypto {
     return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
   }
 }
-setToStringTag(Crypto);
+defineInterface(Crypto);
 
 const crypto = new Crypto(illegalConstructor);
 

@@ -1,7 +1,7 @@
 // structuredClone, performance and navigator.
 
 const {
-  defineGlobals, DOMException, EventTarget, isDOMException, setToStringTag, webidl,
+  defineGlobals, DOMException, EventTarget, isDOMException, defineInterface, webidl,
 } = internal;
 
 const illegalConstructor = Symbol("illegal constructor");
@@ -56,7 +56,7 @@ class Performance extends EventTarget {
     return { timeOrigin: native.timeOrigin };
   }
 }
-setToStringTag(Performance);
+defineInterface(Performance);
 
 class Navigator {
   constructor(key = undefined) {
@@ -74,7 +74,7 @@ class Navigator {
     return "pyruntime";
   }
 }
-setToStringTag(Navigator);
+defineInterface(Navigator);
 
 defineGlobals({
   structuredClone,

@@ -2,7 +2,7 @@
 // Public classes are thin wrappers around plain "record" objects that the spec's
 // abstract operations work on; each wrapper keeps its record in one private field.
 
-const { defineGlobals, inspectCustom, setToStringTag } = internal;
+const { defineGlobals, inspectCustom, defineInterface } = internal;
 
 const kCreate = Symbol("create");
 
@@ -944,7 +944,7 @@ class ReadableStreamAsyncIterator {
   }
 }
 Object.setPrototypeOf(ReadableStreamAsyncIterator.prototype, AsyncIteratorPrototype);
-setToStringTag(ReadableStreamAsyncIterator, "ReadableStream AsyncIterator");
+defineInterface(ReadableStreamAsyncIterator, "ReadableStream AsyncIterator");
 
 let defaultReaderRecordOf;
 
@@ -1962,7 +1962,7 @@ for (const ctor of [
   TextEncoderStream,
   TextDecoderStream,
 ]) {
-  setToStringTag(ctor);
+  defineInterface(ctor);
 }
 
 // Shared with the byte-stream file and the fetch files.

@@ -1,7 +1,7 @@
 // Readable byte streams (Streams Standard §4.7-4.10): ReadableByteStreamController,
 // ReadableStreamBYOBReader and ReadableStreamBYOBRequest, built on the records of 50_streams.js.
 
-const { byteStreamHooks, defineGlobals, setToStringTag, streams, webidl } = internal;
+const { byteStreamHooks, defineGlobals, defineInterface, streams, webidl } = internal;
 
 const S = streams;
 const { kCreate, isObject, brandError, illegalConstructor } = S;
@@ -9,12 +9,17 @@ const callPullIfNeeded = S.rcCallPullIfNeeded;
 const byteError = S.rcError;
 const handleQueueDrain = S.rcHandleQueueDrain;
 
-// TransferArrayBuffer: detaches the source when the engine can (ES2024 transfer()),
-// otherwise hands over a copy.
-const nativeTransfer = ArrayBuffer.prototype.transfer;
+// TransferArrayBuffer: the bytes move to a new ArrayBuffer and `buffer` is detached, so
+// whoever held a view of it can no longer see or change what the stream hands out.
+// Buffers that cannot be detached (WebAssembly memory) throw a TypeError.
 function transferBuffer(buffer) {
-  return nativeTransfer ? nativeTransfer.call(buffer) : buffer.slice(0);
+  return native.transferArrayBuffer(buffer);
 }
+
+const viewConstructors = {
+  Int8Array, Uint8Array, Uint8ClampedArray, Int16Array, Uint16Array, Int32Array, Uint32Array,
+  Float32Array, Float64Array, BigInt64Array, BigUint64Array, DataView,
+};
 
 function copyBytes(dest, destOffset, src, srcOffset, n) {
   new Uint8Array(dest, destOffset, n).set(new Uint8Array(src, srcOffset, n));
@@ -188,14 +193,17 @@ function getBYOBRequest(c) {
 
 function pullInto(c, view, min, req) {
   const s = c.stream;
-  const elementSize = view.BYTES_PER_ELEMENT ?? 1;
-  const ctor = view.constructor;
+  // The view's own kind, not its (user-replaceable) `constructor` property.
+  const ctor = viewConstructors[webidl.typedArrayName(view) ?? "DataView"];
+  const elementSize = ctor.BYTES_PER_ELEMENT ?? 1;
+  // Read before the transfer detaches the view (a detached view has no offset or length).
+  const { byteOffset, byteLength } = view;
   const buffer = transferBuffer(view.buffer);
   const d = {
     buffer,
     bufferByteLength: buffer.byteLength,
-    byteOffset: view.byteOffset,
-    byteLength: view.byteLength,
+    byteOffset,
+    byteLength,
     bytesFilled: 0,
     minimumFill: min * elementSize,
     elementSize,
@@ -554,7 +562,7 @@ class ReadableStreamBYOBReader {
 }
 
 for (const ctor of [ReadableByteStreamController, ReadableStreamBYOBRequest, ReadableStreamBYOBReader]) {
-  setToStringTag(ctor);
+  defineInterface(ctor);
 }
 
 defineGlobals({ ReadableByteStreamController, ReadableStreamBYOBRequest, ReadableStreamBYOBReader });

@@ -1,6 +1,6 @@
 // Headers (Fetch Standard §5.2) and the WebIDL pair-iterator used by Headers and FormData.
 
-const { defineGlobals, defineMethods, inspectCustom, setToStringTag, webidl } = internal;
+const { defineGlobals, defineMethods, inspectCustom, defineInterface, webidl } = internal;
 
 const IteratorPrototype = Object.getPrototypeOf(Object.getPrototypeOf([][Symbol.iterator]()));
 
@@ -30,7 +30,7 @@ function definePairIterable(ctor, name, check, getPairs) {
   Object.setPrototypeOf(PairIterator.prototype, IteratorPrototype);
   delete PairIterator.prototype.constructor;
   Object.defineProperty(PairIterator.prototype, "next", { enumerable: true });
-  setToStringTag(PairIterator, `${name} Iterator`);
+  defineInterface(PairIterator, `${name} Iterator`);
 
   const methods = {
     entries() {
@@ -198,7 +198,7 @@ class Headers {
   }
 }
 
-setToStringTag(Headers);
+defineInterface(Headers);
 Object.defineProperty(Headers.prototype, inspectCustom, {
   value(inspect) {
     const pairs = sortedHeaders(this);

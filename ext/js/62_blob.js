@@ -1,6 +1,6 @@
 // Blob and File (File API §3, §4). A Blob holds one immutable Uint8Array.
 
-const { byteStreams, defineGlobals, defineInspect, setToStringTag, webidl } = internal;
+const { byteStreams, defineGlobals, defineInspect, defineInterface, webidl } = internal;
 
 const kChunkSize = 65536;
 
@@ -188,10 +188,10 @@ class File extends Blob {
   }
 }
 
-setToStringTag(Blob);
+defineInterface(Blob);
 defineInspect(Blob, (b) => ({ size: b.size, type: b.type }));
 defineInspect(File, (f) => ({ name: f.name, size: f.size, type: f.type, lastModified: f.lastModified }));
-setToStringTag(File);
+defineInterface(File);
 defineGlobals({ Blob, File });
 
 Object.assign(internal, {

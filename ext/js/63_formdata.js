@@ -1,7 +1,7 @@
 // FormData (XMLHttpRequest Standard §5). Entries are [name, string | File].
 
 const {
-  defineGlobals, definePairIterable, inspectCustom, isBlob, isFile, setToStringTag, webidl,
+  defineGlobals, definePairIterable, inspectCustom, isBlob, isFile, defineInterface, webidl,
 } = internal;
 
 // "Create an entry": Blobs become Files, named "blob" unless a filename is given.
@@ -95,7 +95,7 @@ class FormData {
   }
 }
 
-setToStringTag(FormData);
+defineInterface(FormData);
 Object.defineProperty(FormData.prototype, inspectCustom, {
   value(inspect) {
     const entries = formDataEntries(this);

@@ -178,22 +178,24 @@ function bodyUnusable(body) {
   return rs.disturbed || streams.rsLocked(rs);
 }
 
-// Reads a body to the end: a Uint8Array, or null for a null body.
+// Reads a body to the end ("fully read"): a Uint8Array, or null for a null body. As in the
+// Fetch Standard the reader is never released: the stream stays locked and disturbed, so
+// `body.getReader()` after `text()` throws and `bodyUsed` is true.
 function readBody(body) {
   if (body === null) return Promise.resolve(null);
   const rs = streams.readableRecordOf(body.stream);
-  // Known bytes and an untouched stream: skip the chunked read, leaving the stream
-  // disturbed and closed as a full read would.
-  if (body.source !== null && !rs.disturbed && !streams.rsLocked(rs) && rs.state === "readable") {
-    // A tee branch's cancel settles only once the other branch is done: don't wait.
-    streams.markHandled(streams.rsCancel(rs, undefined));
-    return Promise.resolve(body.source.slice());
-  }
   let reader;
   try {
     reader = streams.acquireDefaultReader(rs);
   } catch (e) {
     return Promise.reject(e);
+  }
+  // Known bytes and an untouched stream: skip the chunked read, leaving the stream
+  // disturbed and closed as a full read would.
+  if (body.source !== null && !rs.disturbed && rs.state === "readable") {
+    // A tee branch's cancel settles only once the other branch is done: don't wait.
+    streams.markHandled(streams.rsCancel(rs, undefined));
+    return Promise.resolve(body.source.slice());
   }
   const chunks = [];
   return new Promise((resolve, reject) => {
@@ -202,23 +204,16 @@ function readBody(body) {
         chunk(chunk) {
           if (!(chunk instanceof Uint8Array)) {
             const e = new TypeError("Body stream chunks must be Uint8Array");
-            streams.readerGenericCancel(reader, e).then(undefined, () => {});
-            streams.defaultReaderRelease(reader);
+            streams.markHandled(streams.readerGenericCancel(reader, e));
             reject(e);
             return;
           }
           chunks.push(chunk);
           step();
         },
-        close() {
-          streams.defaultReaderRelease(reader);
-          // Always a fresh copy: chunks may be shared with the producer or a tee branch.
-          resolve(concatBytes(chunks));
-        },
-        error(e) {
-          streams.defaultReaderRelease(reader);
-          reject(e);
-        },
+        // Always a fresh copy: chunks may be shared with the producer or a tee branch.
+        close: () => resolve(concatBytes(chunks)),
+        error: reject,
       });
     };
     step();

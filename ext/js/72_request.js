@@ -3,7 +3,7 @@
 const {
   bodyUnusable, cloneBody, createAbortSignal, defineBodyMixin, defineGlobals, defineInspect,
   extractBody, fillHeaders, headerList, headersFromPairs, isAbortSignal, isToken, proxyBody,
-  setToStringTag, webidl,
+  defineInterface, webidl,
 } = internal;
 
 const kCreate = Symbol("create");
@@ -246,7 +246,7 @@ class Request {
   }
 }
 
-setToStringTag(Request);
+defineInterface(Request);
 defineInspect(Request, (r) => ({
   method: r.method,
   url: r.url,

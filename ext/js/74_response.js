@@ -3,7 +3,7 @@
 const {
   bodyUnusable, bytesToStream, cloneBody, defineBodyMixin, defineGlobals, defineInspect,
   extractBody, fillHeaders, headerList, headersFromPairs, headersGuard, parseAbsoluteURL,
-  setHeadersGuard, setToStringTag, webidl,
+  setHeadersGuard, defineInterface, webidl,
 } = internal;
 
 const kCreate = Symbol("create");
@@ -161,7 +161,7 @@ function createResponse({ status, statusText, headers, body, urlList }) {
   return new Response(kCreate, state);
 }
 
-setToStringTag(Response);
+defineInterface(Response);
 defineInspect(Response, (r) => ({
   status: r.status,
   statusText: r.statusText,

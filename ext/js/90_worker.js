@@ -4,7 +4,7 @@
 const {
   bodyUnusable, defineGlobals, dispatchGlobalEvent, DOMException, Event, globalEventTarget,
   hasEventListeners, headerPairs, isRequest, isResponse, readBody, reportError, responseState,
-  setToStringTag, webidl,
+  defineInterface, webidl,
 } = internal;
 
 let workerHandler = null;
@@ -43,7 +43,7 @@ class ExecutionContext {
   // Accepted for compatibility: there is no origin to fall back to, so it changes nothing.
   passThroughOnException() {}
 }
-setToStringTag(ExecutionContext);
+defineInterface(ExecutionContext);
 
 let fetchEventResponse;
 class FetchEvent extends Event {
@@ -116,7 +116,7 @@ class FetchEvent extends Event {
     if (!(webidl.isObject(this) && #request in this)) throw webidl.illegalInvocation();
   }
 }
-setToStringTag(FetchEvent);
+defineInterface(FetchEvent);
 
 function setWorkerModule(namespace) {
   if (!webidl.isObject(namespace)) {
