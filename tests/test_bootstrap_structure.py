@@ -59,6 +59,9 @@ def host_entry_points() -> set[str]:
     found = set()
     for path in (ROOT / "pyruntime").rglob("*.py"):
         found |= set(re.findall(r'call_internal\("(\w+)"', path.read_text()))
+    # The worker protocol names them as constants (pyruntime/engine/protocol.py).
+    protocol = (ROOT / "pyruntime" / "engine" / "protocol.py").read_text()
+    found |= set(re.findall(r'^[A-Z_]+ = "(\w+)"', protocol, re.M))
     for path in (ROOT / "ext").glob("*.cc"):
         text = path.read_text()
         found |= set(re.findall(r'InternalFunction\(context, "(\w+)"\)', text))

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 import pyruntime
-from pyruntime.worker import Limits, WorkerIsolate, load_script
+from pyruntime.engine import AppIsolate, Limits, load_script
 
 JS_DIR = Path(__file__).resolve().parent.parent / "ext" / "js"
 
@@ -358,7 +358,7 @@ def test_worker_dispatch_reaches_no_internals(tmp_path, name, text):
     entry.write_text(text % json.dumps(PROBE))
 
     async def run():
-        worker = WorkerIsolate(load_script(entry), limits=Limits(timeout_ms=None, cpu_limit_ms=None))
+        worker = AppIsolate(load_script(entry), limits=Limits(timeout_ms=None, cpu_limit_ms=None))
         try:
             await worker.load()
             first = await worker.fetch("GET", "http://example.test/", [], None)
