@@ -6,6 +6,10 @@ const {
 
 const illegalConstructor = Symbol("illegal constructor");
 
+// Host objects (made with native.HostObject: Blob and File) are copied by `clone(object)`,
+// which 62_blob.js fills in.
+const hostObjectCloning = { clone: undefined };
+
 function structuredClone(value, options = undefined) {
   const context = "Failed to execute 'structuredClone'";
   webidl.requiredArguments(arguments.length, 1, context);
@@ -20,7 +24,7 @@ function structuredClone(value, options = undefined) {
     throw new DOMException("Transfer list contains duplicate objects.", "DataCloneError");
   }
   try {
-    return transfer.length === 0 ? native.structuredClone(value) : native.structuredClone(value, transfer);
+    return native.structuredClone(value, transfer, hostObjectCloning.clone);
   } catch (error) {
     if (webidl.isObject(error) && error.name === "DataCloneError" && !isDOMException(error)) {
       throw new DOMException(String(error.message), "DataCloneError");
@@ -83,3 +87,5 @@ defineGlobals({
   Navigator,
   navigator: new Navigator(illegalConstructor),
 });
+
+Object.assign(internal, { hostObjectCloning });

@@ -1,6 +1,8 @@
 // Blob and File (File API §3, §4). A Blob holds one immutable Uint8Array.
 
-const { byteStreams, defineGlobals, defineInspect, defineInterface, webidl } = internal;
+const {
+  byteStreams, defineGlobals, defineInspect, defineInterface, DOMException, hostObjectCloning, webidl,
+} = internal;
 
 const kChunkSize = 65536;
 
@@ -78,61 +80,80 @@ function blobOptions(options, context) {
   return { dict, endings };
 }
 
-let blobOf;
-
+// Blob and File instances are host objects (made by native.HostObject), so that V8's
+// serializer hands them to structuredClone's hooks below instead of copying their (empty) own
+// properties. Their state lives in BlobState's private fields, stamped onto the host object:
+// BlobState's base constructor returns the object it is given, so the fields land on it.
 let isBlob;
 let blobBytes;
-let createBlob;
-class Blob {
+let blobType;
+class BlobState extends function stampOnto(object) { return object; } {
   #bytes;
   #type;
 
-  static {
-    blobOf = (v) => {
-      if (!(webidl.isObject(v) && #bytes in v)) throw webidl.illegalInvocation();
-      return v;
-    };
-    isBlob = (v) => webidl.isObject(v) && #bytes in v;
-    blobBytes = (b) => b.#bytes;
-    createBlob = (bytes, type) => {
-      const b = new Blob();
-      b.#bytes = bytes;
-      b.#type = normalizeType(type);
-      return b;
-    };
+  constructor(object, bytes, type) {
+    super(object);
+    this.#bytes = bytes;
+    this.#type = type;
   }
 
+  static {
+    isBlob = (v) => webidl.isObject(v) && #bytes in v;
+    blobBytes = (b) => b.#bytes;
+    blobType = (b) => b.#type;
+  }
+}
+
+// Taken now: user code may replace Reflect.construct, which must never see native.HostObject.
+const construct = Reflect.construct;
+
+// A new Blob (or subclass instance, for `newTarget`) over `bytes`.
+function newBlob(newTarget, bytes, type) {
+  return new BlobState(construct(native.HostObject, [], newTarget), bytes, type);
+}
+
+function blobOf(v) {
+  if (!isBlob(v)) throw webidl.illegalInvocation();
+  return v;
+}
+
+function createBlob(bytes, type) {
+  return newBlob(Blob, bytes, normalizeType(type));
+}
+
+class Blob {
   constructor(blobParts = undefined, options = undefined) {
     const context = "Failed to construct 'Blob'";
     const { dict, endings } = blobOptions(options, context);
-    this.#bytes = blobPartsToBytes(blobParts, endings, context);
-    this.#type = dict.type === undefined ? "" : normalizeType(webidl.toDOMString(dict.type, context));
+    const bytes = blobPartsToBytes(blobParts, endings, context);
+    const type = dict.type === undefined ? "" : normalizeType(webidl.toDOMString(dict.type, context));
+    return newBlob(new.target, bytes, type);
   }
 
   get size() {
-    return blobOf(this).#bytes.length;
+    return blobBytes(blobOf(this)).length;
   }
 
   get type() {
-    return blobOf(this).#type;
+    return blobType(blobOf(this));
   }
 
   slice(start = undefined, end = undefined, contentType = undefined) {
-    const self = blobOf(this);
-    const size = self.#bytes.length;
+    const bytes = blobBytes(blobOf(this));
+    const size = bytes.length;
     const from = start === undefined ? 0 : relativeIndex(start, size);
     const to = end === undefined ? size : relativeIndex(end, size);
     const type = contentType === undefined ? "" : webidl.toDOMString(contentType);
-    return createBlob(self.#bytes.subarray(from, Math.max(from, to)), type);
+    return createBlob(bytes.subarray(from, Math.max(from, to)), type);
   }
 
   stream() {
-    return bytesToStream(blobOf(this).#bytes);
+    return bytesToStream(blobBytes(blobOf(this)));
   }
 
   text() {
     try {
-      return Promise.resolve(utf8DecodeStripBOM(blobOf(this).#bytes));
+      return Promise.resolve(utf8DecodeStripBOM(blobBytes(blobOf(this))));
     } catch (e) {
       return Promise.reject(e);
     }
@@ -140,7 +161,7 @@ class Blob {
 
   arrayBuffer() {
     try {
-      return Promise.resolve(blobOf(this).#bytes.slice().buffer);
+      return Promise.resolve(blobBytes(blobOf(this)).slice().buffer);
     } catch (e) {
       return Promise.reject(e);
     }
@@ -148,7 +169,7 @@ class Blob {
 
   bytes() {
     try {
-      return Promise.resolve(blobOf(this).#bytes.slice());
+      return Promise.resolve(blobBytes(blobOf(this)).slice());
     } catch (e) {
       return Promise.reject(e);
     }
@@ -156,6 +177,8 @@ class Blob {
 }
 
 let isFile;
+let fileName;
+let fileLastModified;
 let createFile;
 class File extends Blob {
   #name;
@@ -163,6 +186,8 @@ class File extends Blob {
 
   static {
     isFile = (v) => webidl.isObject(v) && #name in v;
+    fileName = (f) => f.#name;
+    fileLastModified = (f) => f.#lastModified;
     // A File over existing bytes: a single Blob part is shared, not copied.
     createFile = (bytes, name, type, lastModified = Date.now()) =>
       new File([createBlob(bytes, "")], name, { type, lastModified });
@@ -179,14 +204,23 @@ class File extends Blob {
 
   get name() {
     if (!isFile(this)) throw webidl.illegalInvocation();
-    return this.#name;
+    return fileName(this);
   }
 
   get lastModified() {
     if (!isFile(this)) throw webidl.illegalInvocation();
-    return this.#lastModified;
+    return fileLastModified(this);
   }
 }
+
+// structuredClone's copy of a Blob or File. The bytes are shared: a Blob's never change.
+function cloneBlob(object) {
+  if (!isBlob(object)) throw new DOMException("This object cannot be cloned.", "DataCloneError");
+  if (isFile(object)) return createFile(blobBytes(object), fileName(object), blobType(object), fileLastModified(object));
+  return createBlob(blobBytes(object), blobType(object));
+}
+
+Object.assign(hostObjectCloning, { clone: cloneBlob });
 
 defineInterface(Blob);
 defineInspect(Blob, (b) => ({ size: b.size, type: b.type }));
