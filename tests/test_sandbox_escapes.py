@@ -240,6 +240,8 @@ new TextEncoder().encode({ toString: function encStr() { probe("encode-tostring"
 atob({ toString: function atobStr() { probe("atob-tostring", this, arguments); return "YQ=="; } });
 
 structuredClone({ get a() { probe("structuredClone-getter", this, arguments); return 1; } });
+structuredClone({ blob: new File(["x"], "f"), get after() {
+  probe("structuredClone-blob-getter", this, arguments); return 1; } });
 try {
   structuredClone(1, { transfer: { [Symbol.iterator]: function* tr() {
     probe("structuredClone-transfer", this, arguments); } } });
@@ -398,3 +400,20 @@ def test_every_bootstrap_function_is_strict():
         })()""")
     assert count > 100
     assert sloppy == []
+
+
+def test_replaced_builtins_never_see_the_host_object_constructor():
+    """Blob construction goes through Reflect.construct taken at bootstrap, not the global one."""
+    with pyruntime.Isolate(timeout_ms=5000, cpu_limit_ms=5000) as iso:
+        seen = iso.eval("""(() => {
+            const seen = [];
+            const original = Reflect.construct;
+            Reflect.construct = function (target, args, newTarget) {
+                seen.push(target.name);
+                return original(target, args, newTarget);
+            };
+            new Blob(["a"]); new File(["b"], "f"); structuredClone(new Blob(["c"]));
+            Reflect.construct = original;
+            return seen;
+        })()""")
+    assert seen == []
