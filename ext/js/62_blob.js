@@ -104,12 +104,21 @@ class BlobState extends function stampOnto(object) { return object; } {
   }
 }
 
-// Taken now: user code may replace Reflect.construct, which must never see native.HostObject.
+// Taken now: user code may replace these builtins, which must never see native.HostObject.
 const construct = Reflect.construct;
+
+// Host objects are made with this derived class as new.target, so V8 caches their map (it
+// does so only for derived class constructors), then given the prototype of the Blob or
+// File (or subclass) being constructed.
+const HostTarget = class extends native.HostObject {};
+const setPrototypeOf = Object.setPrototypeOf;
 
 // A new Blob (or subclass instance, for `newTarget`) over `bytes`.
 function newBlob(newTarget, bytes, type) {
-  return new BlobState(construct(native.HostObject, [], newTarget), bytes, type);
+  const object = construct(native.HostObject, [], HostTarget);
+  const proto = newTarget.prototype;
+  setPrototypeOf(object, webidl.isObject(proto) ? proto : Blob.prototype);
+  return new BlobState(object, bytes, type);
 }
 
 function blobOf(v) {
