@@ -574,7 +574,8 @@ function reportError(error) {
       reportingDepth--;
     }
   }
-  if (!handled) native.print("error", "Uncaught " + inspect(error));
+  // "uncaught": an error-level line the host also counts (pyruntime run exits 1 after one).
+  if (!handled) native.print("uncaught", "Uncaught " + inspect(error));
   return handled;
 }
 reportException = reportError;
