@@ -2,7 +2,7 @@
 // the global object as an event target, and error reporting.
 
 const {
-  defineGlobals, DOMException, inspect, inspectCustom, isDOMException, defineInterface, webidl,
+  defineGlobals, defineInterface, DOMException, inspect, inspectCustom, isDOMException, webidl,
 } = internal;
 
 // 05_abort.js defines AbortSignal, an EventTarget, after this file; it plugs in here the

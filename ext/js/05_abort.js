@@ -1,8 +1,8 @@
 // AbortController and AbortSignal (DOM §3.1, §3.2).
 
 const {
-  abortHooks, defineEventHandler, defineGlobals, dispatchEvent, DOMException, Event, eventInternals,
-  EventTarget, inspectCustom, defineInterface, webidl,
+  abortHooks, defineEventHandler, defineGlobals, defineInterface, dispatchEvent, DOMException,
+  Event, eventInternals, EventTarget, inspectCustom, webidl,
 } = internal;
 
 const illegalConstructor = Symbol("illegal constructor");

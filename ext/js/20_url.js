@@ -1,7 +1,7 @@
 // URL and URLSearchParams (WHATWG URL). Parsing URLs is native (ada); the
 // application/x-www-form-urlencoded parser and serializer are here.
 
-const { defineGlobals, inspectCustom, defineInterface, webidl } = internal;
+const { defineGlobals, defineInterface, inspectCustom, webidl } = internal;
 
 const HREF = 0;
 const ORIGIN = 1;

@@ -5,7 +5,7 @@
 // 34_crypto_kdf.js. Key material lives in a CryptoKey as bytes: SPKI or PKCS #8 DER for
 // asymmetric keys, raw bytes for secret keys; the natives are stateless.
 
-const { base64, defineGlobals, DOMException, inspectCustom, defineInterface, webidl } = internal;
+const { base64, defineGlobals, defineInterface, DOMException, inspectCustom, webidl } = internal;
 
 const illegalConstructor = Symbol("illegal constructor");
 

@@ -1,7 +1,7 @@
 // structuredClone, performance and navigator.
 
 const {
-  defineGlobals, DOMException, EventTarget, isDOMException, defineInterface, webidl,
+  defineGlobals, defineInterface, DOMException, EventTarget, isDOMException, webidl,
 } = internal;
 
 const illegalConstructor = Symbol("illegal constructor");

@@ -2,7 +2,7 @@
 // Public classes are thin wrappers around plain "record" objects that the spec's
 // abstract operations work on; each wrapper keeps its record in one private field.
 
-const { defineGlobals, inspectCustom, defineInterface } = internal;
+const { defineGlobals, defineInterface, inspectCustom } = internal;
 
 const kCreate = Symbol("create");
 

@@ -1,6 +1,6 @@
 // Headers (Fetch Standard §5.2) and the WebIDL pair-iterator used by Headers and FormData.
 
-const { defineGlobals, defineMethods, inspectCustom, defineInterface, webidl } = internal;
+const { defineGlobals, defineInterface, defineMethods, inspectCustom, webidl } = internal;
 
 const IteratorPrototype = Object.getPrototypeOf(Object.getPrototypeOf([][Symbol.iterator]()));
 

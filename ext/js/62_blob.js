@@ -1,7 +1,8 @@
 // Blob and File (File API §3, §4). A Blob holds one immutable Uint8Array.
 
 const {
-  byteStreams, defineGlobals, defineInspect, defineInterface, DOMException, hostObjectCloning, webidl,
+  byteStreams, defineGlobals, defineInspect, defineInterface, DOMException, hostObjectCloning,
+  webidl,
 } = internal;
 
 const kChunkSize = 65536;

@@ -1,7 +1,7 @@
 // FormData (XMLHttpRequest Standard §5). Entries are [name, string | File].
 
 const {
-  defineGlobals, definePairIterable, inspectCustom, isBlob, isFile, defineInterface, webidl,
+  defineGlobals, defineInterface, definePairIterable, inspectCustom, isBlob, isFile, webidl,
 } = internal;
 
 // "Create an entry": Blobs become Files, named "blob" unless a filename is given.

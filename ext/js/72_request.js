@@ -2,8 +2,8 @@
 
 const {
   bodyUnusable, cloneBody, createAbortSignal, defineBodyMixin, defineGlobals, defineInspect,
-  extractBody, fillHeaders, headerList, headersFromPairs, isAbortSignal, isToken, proxyBody,
-  defineInterface, webidl,
+  defineInterface, extractBody, fillHeaders, headerList, headersFromPairs, isAbortSignal, isToken,
+  proxyBody, webidl,
 } = internal;
 
 const kCreate = Symbol("create");

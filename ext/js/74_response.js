@@ -2,8 +2,8 @@
 
 const {
   bodyUnusable, bytesToStream, cloneBody, defineBodyMixin, defineGlobals, defineInspect,
-  extractBody, fillHeaders, headerList, headersFromPairs, headersGuard, parseAbsoluteURL,
-  setHeadersGuard, defineInterface, webidl,
+  defineInterface, extractBody, fillHeaders, headerList, headersFromPairs, headersGuard,
+  parseAbsoluteURL, setHeadersGuard, webidl,
 } = internal;
 
 const kCreate = Symbol("create");

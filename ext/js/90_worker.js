@@ -2,9 +2,9 @@
 // `default { fetch(request, env, ctx) }`; service-worker scripts listen for "fetch" events.
 
 const {
-  bodyUnusable, defineGlobals, dispatchGlobalEvent, DOMException, Event, globalEventTarget,
-  hasEventListeners, headerPairs, isRequest, isResponse, readBody, reportError, responseState,
-  defineInterface, webidl,
+  bodyUnusable, defineGlobals, defineInterface, dispatchGlobalEvent, DOMException, Event,
+  globalEventTarget, hasEventListeners, headerPairs, isRequest, isResponse, readBody, reportError,
+  responseState, webidl,
 } = internal;
 
 let workerHandler = null;
