@@ -1,6 +1,6 @@
 // TextEncoder and TextDecoder (WHATWG Encoding), UTF-8 only.
 
-const { webidl } = internal;
+const { defineGlobals, defineInterface, webidl } = internal;
 
 const utf8Labels = ["unicode-1-1-utf-8", "unicode11utf8", "unicode20utf8", "utf-8", "utf8", "x-unicode20utf8"];
 
@@ -36,7 +36,7 @@ class TextEncoder {
     return { read, written };
   }
 }
-internal.setToStringTag(TextEncoder);
+defineInterface(TextEncoder);
 
 // Number of trailing bytes that start a UTF-8 sequence not yet complete but still
 // valid so far; those are held back while streaming.
@@ -148,6 +148,6 @@ class TextDecoder {
     return text;
   }
 }
-internal.setToStringTag(TextDecoder);
+defineInterface(TextDecoder);
 
-internal.defineGlobals({ TextEncoder, TextDecoder });
+defineGlobals({ TextEncoder, TextDecoder });
