@@ -64,7 +64,7 @@ def extension() -> Extension:
         language="c++",
         include_dirs=["ext", str(V8_DIR / "include" / "node"), str(ada_dir())],
         library_dirs=[str(V8_DIR / "lib")],
-        libraries=["node", "crypto", "z"],
+        libraries=["node", "crypto", "z", "icuuc"],
         extra_compile_args=["-std=c++17", "-O2", "-fno-rtti", "-Wall", "-Wno-unused-function"],
         extra_link_args=["-Wl,-rpath,$ORIGIN"],
     )
