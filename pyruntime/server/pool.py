@@ -13,11 +13,11 @@ import os
 from collections import deque
 from typing import Any
 
+from ..engine import AppIsolate, Limits, WorkerScript
+from ..engine.errors import Error
+from ..engine.host_ops import AsyncHostOps
 from . import metrics
-from .errors import Error
-from .host_ops import AsyncHostOps
 from .logs import JsonLogger
-from .worker import Limits, WorkerIsolate, WorkerScript
 
 _isolate_ids = itertools.count(1)
 # Pause between attempts to replace an isolate whose script failed to load again.
@@ -47,10 +47,10 @@ class IsolatePool:
         self._logger = logger
         # One client for the pool's outbound fetches (connections are reused across isolates).
         self._host_ops = host_ops or AsyncHostOps()
-        self._idle: list[WorkerIsolate] = []
-        self._waiters: deque[asyncio.Future[WorkerIsolate]] = deque()
-        self._ids: dict[WorkerIsolate, int] = {}
-        self._heap: dict[WorkerIsolate, int] = {}
+        self._idle: list[AppIsolate] = []
+        self._waiters: deque[asyncio.Future[AppIsolate]] = deque()
+        self._ids: dict[AppIsolate, int] = {}
+        self._heap: dict[AppIsolate, int] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._retired = False
         self._retire_reason = "shutdown"
@@ -78,7 +78,7 @@ class IsolatePool:
         for task in self._tasks:
             task.cancel()
 
-    async def acquire(self) -> WorkerIsolate:
+    async def acquire(self) -> AppIsolate:
         """A free isolate for one request (give it back with `release`); waits or raises PoolFull."""
         if self._retired and not self._idle and not self._ids:
             raise PoolClosed(f"the pool of {self.app} is closed")
@@ -87,7 +87,7 @@ class IsolatePool:
         if len(self._waiters) >= self.max_queue:
             raise PoolFull(f"{self.app}: all {self.size} isolates are busy and "
                            f"{len(self._waiters)} requests wait")
-        waiter: asyncio.Future[WorkerIsolate] = asyncio.get_running_loop().create_future()
+        waiter: asyncio.Future[AppIsolate] = asyncio.get_running_loop().create_future()
         self._waiters.append(waiter)
         try:
             return await waiter
@@ -98,7 +98,7 @@ class IsolatePool:
                 self._waiters.remove(waiter)
             raise
 
-    def release(self, isolate: WorkerIsolate) -> None:
+    def release(self, isolate: AppIsolate) -> None:
         """Takes an isolate back after a request; a dead one is replaced by a fresh one."""
         if not isolate.alive:
             self._dispose(isolate, "memory_limit")
@@ -110,7 +110,7 @@ class IsolatePool:
         self._track_heap(isolate)
         self._put(isolate)
 
-    def _put(self, isolate: WorkerIsolate) -> None:
+    def _put(self, isolate: AppIsolate) -> None:
         while self._waiters:
             waiter = self._waiters.popleft()
             if not waiter.done():
@@ -133,8 +133,8 @@ class IsolatePool:
                 self._put(isolate)
                 return
 
-    async def _create(self) -> WorkerIsolate:
-        isolate = WorkerIsolate(self.script, env=self.env, limits=self.limits,
+    async def _create(self) -> AppIsolate:
+        isolate = AppIsolate(self.script, env=self.env, limits=self.limits,
                                 console=self._logger.console_sink(self.app), op_handler=self._host_ops)
         try:
             await isolate.load()
@@ -148,13 +148,13 @@ class IsolatePool:
         self._logger.emit("info", "isolate_created", app=self.app, isolate=isolate_id)
         return isolate
 
-    def _track_heap(self, isolate: WorkerIsolate) -> None:
+    def _track_heap(self, isolate: AppIsolate) -> None:
         """Heap use is read between requests only, while no thread runs JS in the isolate."""
         used = isolate.heap_statistics()["used_heap_size"]
         metrics.HEAP_USED.labels(self.app).inc(used - self._heap.get(isolate, 0))
         self._heap[isolate] = used
 
-    def _dispose(self, isolate: WorkerIsolate, reason: str) -> None:
+    def _dispose(self, isolate: AppIsolate, reason: str) -> None:
         isolate_id = self._ids.pop(isolate, None)
         metrics.HEAP_USED.labels(self.app).dec(self._heap.pop(isolate, 0))
         if isolate_id is not None:

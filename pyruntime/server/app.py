@@ -17,13 +17,13 @@ from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import quote
 
+from ..engine import AppIsolate, FetchResult, WorkerScript, load_script
+from ..engine.errors import Error, IsolateClosed, JSError, MemoryLimitExceeded, TimeLimitExceeded
+from ..engine.host_ops import AsyncHostOps
 from . import metrics
 from .config import AppConfig, AppLimits
-from .errors import Error, IsolateClosed, JSError, MemoryLimitExceeded, TimeLimitExceeded
-from .host_ops import AsyncHostOps
 from .logs import JsonLogger
 from .pool import IsolatePool, PoolClosed, PoolFull
-from .worker import HttpResult, WorkerIsolate, WorkerScript, load_script
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -67,7 +67,7 @@ class _Lease:
     on in its thread: the isolate returns to the pool only when that call has ended.
     """
 
-    def __init__(self, pool: IsolatePool, isolate: WorkerIsolate) -> None:
+    def __init__(self, pool: IsolatePool, isolate: AppIsolate) -> None:
         self.pool = pool
         self.isolate = isolate
         self._call: asyncio.Future[Any] | None = None
@@ -79,12 +79,14 @@ class _Lease:
     def end(self) -> None:
         call = self._call
         if call is None or call.done():
+            self.isolate.end_request()
             self.pool.release(self.isolate)
             return
 
         def finished(_: asyncio.Future[Any]) -> None:
             if not call.cancelled():
                 call.exception()  # already answered or logged; retrieved so asyncio does not warn
+            self.isolate.end_request()
             self.pool.release(self.isolate)
 
         call.add_done_callback(finished)
@@ -250,7 +252,7 @@ class WorkerApp:
                             b"Internal Server Error\n", request_id, head)
             self._log_request(scope, 500, started, request_id, cpu_ms)
 
-    async def _acquire(self, pool: IsolatePool, receive: Receive) -> WorkerIsolate:
+    async def _acquire(self, pool: IsolatePool, receive: Receive) -> AppIsolate:
         """An isolate from the pool; a refusal becomes 503 with Retry-After.
 
         A client that leaves while its request waits gives up its place in the queue (the
@@ -324,8 +326,8 @@ class WorkerApp:
         except TimeoutError:
             pass
 
-    async def _run(self, isolate: WorkerIsolate, scope: Scope, body: bytes | None,
-                   request_id: str) -> HttpResult:
+    async def _run(self, isolate: AppIsolate, scope: Scope, body: bytes | None,
+                   request_id: str) -> FetchResult:
         headers = [(n.decode("latin-1"), v.decode("latin-1")) for n, v in scope["headers"]]
         try:
             return await isolate.fetch(scope["method"], _url(scope), headers, body,
@@ -349,7 +351,7 @@ class WorkerApp:
                              name=type(exc).__name__, message=str(exc))
         return _Answer(500, "Internal Server Error")
 
-    async def _stream(self, send: Send, lease: _Lease, result: HttpResult, request_id: str, head: bool) -> None:
+    async def _stream(self, send: Send, lease: _Lease, result: FetchResult, request_id: str, head: bool) -> None:
         """Sends a body the app streams, chunk by chunk as JS produces it.
 
         The status is sent first, so a failure midway cannot become an error status: the
@@ -379,7 +381,7 @@ class WorkerApp:
                          message=detail, phase=phase)
         return _Answer(503, f"Service Unavailable: {_LIMIT_MESSAGES[limit]} ({limit})")
 
-    async def _wait_until(self, isolate: WorkerIsolate, request_id: str) -> None:
+    async def _wait_until(self, isolate: AppIsolate, request_id: str) -> None:
         """Runs `ctx.waitUntil` work after the response is sent; its failures only reach the log."""
         try:
             await isolate.wait_until(console=self.logger.console_sink(self.name, request_id))
