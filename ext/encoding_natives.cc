@@ -24,7 +24,13 @@
 //   decode as ASCII, as everywhere in WHATWG.
 // - Multi-byte encodings: after a valid lead byte, an invalid ASCII trail byte is not part
 //   of the error (WHATWG "prepends" it); ICU consumes it when its range is valid for a
-//   trail, so the callback below writes it back after the U+FFFD.
+//   trail, so the callback below writes it back after the U+FFFD. An invalid non-ASCII
+//   byte after a lead is part of the error in WHATWG; ICU decodes it again on its own (a
+//   second U+FFFD), so the callback steps over it. Not when ICU replays those bytes from
+//   an earlier chunk: an invalid JIS X 0212 sequence (EUC-JP 0x8F) cut between chunks is
+//   still two errors.
+// - ISO-2022-JP: ICU ends the JIS X 0208 state at a newline and swallows the bytes of an
+//   invalid escape sequence, where WHATWG reports an error and decodes them as text.
 // - x-user-defined is not in ICU: 0x80-0xFF map to U+F780-U+F7FF by the standard's formula.
 //
 // A decoder handle is a zero-length ArrayBuffer whose backing store owns the decoder (as
@@ -186,6 +192,7 @@ struct Decoder {
   UConverter* converter = nullptr;
   bool fatal = false;
   bool failed = false;  // set by the callback in fatal mode
+  std::string_view input;  // what the current call decodes (ICU may replay bytes from elsewhere)
 
   ~Decoder() { Close(); }
   // ICU converters are host memory the isolate's limit does not see: one is open only
@@ -201,6 +208,15 @@ struct Decoder {
 void DeleteDecoder(void* data, size_t, void*) { delete static_cast<Decoder*>(data); }
 
 bool IsAscii(char byte) { return static_cast<unsigned char>(byte) < 0x80; }
+
+// Whether `byte` starts a multi-byte sequence in the WHATWG decoder of `encoding`.
+bool IsLead(const Encoding& encoding, char byte) {
+  auto b = static_cast<unsigned char>(byte);
+  if (!encoding.ascii_trail) return false;
+  if (encoding.quirk == Quirk::kShiftJis) return (b >= 0x81 && b <= 0x9F) || (b >= 0xE0 && b <= 0xFC);
+  if (encoding.quirk == Quirk::kEucJp) return b == 0x8E || b == 0x8F || (b >= 0xA1 && b <= 0xFE);
+  return b >= 0x81 && b <= 0xFE;
+}
 
 // ICU calls this for each invalid or unmapped sequence.
 void OnInvalid(const void* context, UConverterToUnicodeArgs* args, const char* units, int32_t length,
@@ -226,6 +242,20 @@ void OnInvalid(const void* context, UConverterToUnicodeArgs* args, const char* u
   if (length == 2 && !IsAscii(units[0]) && IsAscii(units[1]) && decoder->encoding->ascii_trail && !truncated) {
     written[count++] = static_cast<char16_t>(units[1]);
   }
+  // A lead byte followed by a byte that cannot follow it: WHATWG's error takes that byte
+  // too unless it is ASCII, where ICU would decode it again on its own.
+  bool leads_only = (length == 1 && IsLead(*decoder->encoding, units[0])) ||
+                    (length == 2 && quirk == Quirk::kEucJp && static_cast<unsigned char>(units[0]) == 0x8F &&
+                     IsLead(*decoder->encoding, units[1]));  // JIS X 0212's three-byte form
+  const char* end = decoder->input.data() + decoder->input.size();
+  bool in_input = args->source >= decoder->input.data() && args->source < end;
+  if (leads_only && !truncated && reason == UCNV_ILLEGAL && in_input && !IsAscii(*args->source)) {
+    // ICU reports 0x8F alone when the third byte of a JIS X 0212 sequence does not fit:
+    // WHATWG's error takes that byte too unless it is ASCII.
+    bool jis0212 = length == 1 && static_cast<unsigned char>(units[0]) == 0x8F && IsLead(*decoder->encoding, *args->source);
+    ++args->source;
+    if (jis0212 && args->source < end && !IsAscii(*args->source)) ++args->source;
+  }
   ucnv_cbToUWriteUChars(args, reinterpret_cast<const UChar*>(written), count, 0, status);
 }
 
@@ -250,7 +280,10 @@ bool Amend(const Decoder& decoder, std::string_view input, const std::vector<int
   out.reserve(text->size() + 8);
   for (size_t i = 0; i < text->size(); ++i) {
     char16_t unit = (*text)[i];
+    // ICU's offsets are not always right after it replayed bytes of an earlier chunk (seen:
+    // garbage for a truncated sequence at the flush); an offset outside `input` is unknown (-2).
     int32_t at = offsets[i];
+    if (at >= 0 && static_cast<size_t>(at) >= input.size()) at = -2;
     // ICU's Shift_JIS swaps 0x1A, 0x1C and 0x7F (IBM control codes); WHATWG keeps ASCII.
     if (encoding.quirk == Quirk::kShiftJis && (unit == 0x1A || unit == 0x1C || unit == 0x7F) && at >= 0 &&
         IsAscii(input[at])) {
@@ -285,8 +318,8 @@ bool Amend(const Decoder& decoder, std::string_view input, const std::vector<int
       out += kReplacement;
       // A sequence of two bytes, unless ICU mapped a single byte (0x80-0xA0, 0xFF) alone.
       auto lead = at < 0 ? 0 : static_cast<unsigned char>(input[at]);
-      bool two_bytes = at < 0 || (lead >= 0x81 && lead <= 0xFE && lead != unit && !(lead == 0xA0 && unit >= 0xE000));
-      size_t trail = at < 0 ? 0 : static_cast<size_t>(at) + 1;
+      bool two_bytes = at == -1 || (lead >= 0x81 && lead <= 0xFE && lead != unit && !(lead == 0xA0 && unit >= 0xE000));
+      size_t trail = at == -1 ? 0 : static_cast<size_t>(at) + 1;
       if (two_bytes && trail < input.size() && IsAscii(input[trail])) out += static_cast<char16_t>(input[trail]);
       continue;
     }
@@ -321,6 +354,7 @@ bool DecodeIcu(Decoder* decoder, std::string_view input, bool flush, std::u16str
   const char* source_end = source + input.size();
   UErrorCode status = U_ZERO_ERROR;
   decoder->failed = false;
+  decoder->input = input;
   std::vector<int32_t> offsets;
   size_t written = 0;
   // Rarely more than one round: the decoders here write about one UTF-16 unit per byte.

@@ -245,6 +245,22 @@ for (const [encoding, bytes] of Object.entries(streamTexts)) {
   }
 }
 
+// A lead byte followed by a byte that cannot follow it, then more text, cut everywhere.
+const leadThenInvalid = {
+  "shift_jis": [0x81, 0xfe, 0x82, 0xa0, 0x81, 0xff, 0x41, 0xe0, 0x7f, 0x81],
+  "euc-kr": [0x81, 0xff, 0xb0, 0xa1, 0xb0, 0x80, 0x41],
+  "big5": [0xa4, 0x81, 0x40, 0xa4, 0xa0, 0xa4, 0x40, 0xa4, 0xff],
+  "gb18030": [0x81, 0xff, 0x41, 0x81, 0x30, 0xff, 0x41, 0x81, 0x30, 0x81, 0xff, 0xd6, 0xd0],
+  "euc-jp": [0x8f, 0xa1, 0x41, 0xa1, 0x80, 0xa4, 0xa2, 0x8e, 0xff, 0x8f, 0xb0, 0xff, 0x41],
+};
+for (const [encoding, bytes] of Object.entries(leadThenInvalid)) {
+  for (let cut = 0; cut <= bytes.length; cut++) {
+    add(encoding, [bytes.slice(0, cut), bytes.slice(cut)], { what: `invalid trail, cut ${cut}` });
+  }
+  add(encoding, bytes.map((byte) => [byte]), { what: "invalid trail, byte by byte" });
+  add(encoding, [bytes], { fatal: true, what: "invalid trail fatal" });
+}
+
 // Labels: every label of the standard, with whitespace and case, and near misses.
 const encodingsJson = JSON.parse(fs.readFileSync(path.join(path.dirname(indexesPath), "encodings.json"), "utf8"));
 const labels = [];
