@@ -419,7 +419,7 @@ std::vector<NativeFunction> CoreNatives() {
 const std::vector<NativeFunction>& AllNatives() {
   static const auto* all = [] {
     auto* list = new std::vector<NativeFunction>();
-    for (auto group : {CoreNatives, CryptoNatives, CompressionNatives}) {
+    for (auto group : {CoreNatives, CryptoNatives, CompressionNatives, EncodingNatives}) {
       for (const NativeFunction& function : group()) list->push_back(function);
     }
     return list;

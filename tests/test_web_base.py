@@ -357,7 +357,7 @@ def test_text_decoder_labels_and_options(iso):
         "['utf8', ' UTF-8\\n', 'unicode-1-1-utf-8', 'x-unicode20utf8'].map((l) => new"
             " TextDecoder(l).encoding)"
     ) == ["utf-8"] * 4
-    assert error_name(iso, "new TextDecoder('latin1')") == "RangeError"
+    assert error_name(iso, "new TextDecoder('latin-1')") == "RangeError"
     assert error_name(iso, "new TextDecoder('replacement')") == "RangeError"
     assert iso.eval(
         "(() => { const d = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });"
