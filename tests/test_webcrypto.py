@@ -1,6 +1,7 @@
 """crypto.subtle beyond digests and HMAC: RSA, ECDSA, ECDH, Ed25519, Ed448, X25519, X448, AES, PBKDF2,
-HKDF, wrapKey/unwrapKey, and the size limits that keep native work bounded. Checked against Python's `cryptography` (interoperability both ways) and
-published test vectors (RFC 3394, 5869, 6070, 7515, 8032)."""
+HKDF, wrapKey/unwrapKey, and the size limits that keep native work bounded. Checked against Python's
+`cryptography` and hashlib (interoperability both ways) and published test vectors (RFC 3394, 5869, 6070,
+7515, 8032)."""
 
 import base64
 import hashlib
