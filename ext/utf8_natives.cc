@@ -2,42 +2,26 @@
 // string or a buffer of hundreds of MB is encoded or decoded kStepBytes at a time, and the
 // call stops between steps at its time or CPU limit (ext/interruptible.h). Encoded bytes go
 // straight into an ArrayBuffer counted against the isolate's memory limit.
-#include <algorithm>
 #include <cstdint>
-#include <vector>
 
 #include "interruptible.h"
 #include "js_util.h"
 #include "native_bindings.h"
+#include "utf16_pieces.h"
 #include "utf8.h"
 
 namespace pyruntime {
 
 namespace {
 
-constexpr size_t kStepUnits = kStepBytes / 2;
-
 bool IsHighSurrogate(uint16_t unit) { return unit >= 0xD800 && unit <= 0xDBFF; }
 
-// Calls `visit(units, count)` on the UTF-16 of `text`, piece by piece, never between the two
-// halves of a surrogate pair, until `visit` returns false. False when stopped (thrown).
+// ForEachUtf16Piece that stops, with the error thrown, when the call is being stopped.
 template <typename Visit>
 bool ForEachPiece(v8::Isolate* isolate, v8::Local<v8::String> text, Visit visit) {
-  size_t length = static_cast<size_t>(text->Length());
-  std::vector<uint16_t> buffer(std::min(length, kStepUnits));
-  for (size_t start = 0; start < length;) {
-    if (start > 0 && StopRequested(isolate)) {
-      ThrowStopped(isolate);
-      return false;
-    }
-    size_t count = std::min(kStepUnits, length - start);
-    text->Write(isolate, buffer.data(), static_cast<int>(start), static_cast<int>(count),
-                v8::String::NO_NULL_TERMINATION);
-    if (start + count < length && count > 1 && IsHighSurrogate(buffer[count - 1])) --count;
-    if (!visit(buffer.data(), count)) return true;
-    start += count;
-  }
-  return true;
+  if (ForEachUtf16Piece(isolate, text, [&] { return StopRequested(isolate); }, visit)) return true;
+  ThrowStopped(isolate);
+  return false;
 }
 
 // utf8Encode(string) -> Uint8Array.
