@@ -384,14 +384,18 @@ void Runtime::ResetLoop() {
   timers_.clear();
   ops_.clear();
   new_ops_.clear();
-  completions_.clear();
+  {
+    std::lock_guard<std::mutex> guard(completions_mutex_);
+    completions_.clear();
+  }
   rejections_.clear();
   goal_ = Goal::kValue;
 }
 
 void Runtime::CompleteOp(uint64_t id, bool ok, HostValue value) {
   if (!alive()) return;
-  v8::Locker locker(isolate_);
+  // Never the v8::Locker: a thread completing an operation must not wait on a busy isolate.
+  std::lock_guard<std::mutex> guard(completions_mutex_);
   completions_.push_back(Completion{id, ok, std::move(value)});
 }
 
@@ -586,8 +590,11 @@ void Runtime::Terminate() {
 }
 
 void Runtime::ApplyCompletions(v8::Local<v8::Context> context) {
-  std::vector<Completion> completions = std::move(completions_);
-  completions_.clear();
+  std::vector<Completion> completions;
+  {
+    std::lock_guard<std::mutex> guard(completions_mutex_);
+    completions.swap(completions_);
+  }
   for (auto& completion : completions) {
     auto found = ops_.find(completion.id);
     if (found == ops_.end()) continue;

@@ -16,6 +16,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -109,7 +110,7 @@ class Runtime {
   // Drops what a pending call waits for (the caller gave up on it), and its timers.
   void CancelCall();
   // Completes a host operation; `value` is its result, or the error message if !ok.
-  // Applied at the start of the next slice.
+  // Applied at the start of the next slice. Safe from any thread, even while JS runs.
   void CompleteOp(uint64_t id, bool ok, HostValue value);
 
   // Stops the call in progress from any thread: its JS is terminated and it returns
@@ -221,6 +222,7 @@ class Runtime {
   uint64_t next_op_id_ = 1;
   std::map<uint64_t, v8::Global<v8::Promise::Resolver>> ops_;
   std::vector<HostOp> new_ops_;
+  std::mutex completions_mutex_;  // completions arrive from any thread
   std::vector<Completion> completions_;
   std::vector<std::pair<v8::Global<v8::Promise>, v8::Global<v8::Value>>> rejections_;
   std::vector<ConsoleLine> console_;
