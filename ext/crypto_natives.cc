@@ -1,8 +1,9 @@
 // Natives for crypto (OpenSSL 3): randomness and the asymmetric primitives behind
 // crypto.subtle (keys, signatures, key agreement, RSA-OAEP); digests, HMAC, AES and key
-// derivation are in crypto_symmetric_natives.cc. They are stateless: keys arrive from JS as bytes on every call (SPKI or
-// PKCS#8 DER for asymmetric keys, raw bytes for secret keys) and no OpenSSL object outlives
-// a call. A failure throws a plain Error; the JS side (ext/js/30_crypto.js … 34_crypto_kdf.js)
+// derivation are in crypto_symmetric_natives.cc. They are stateless: keys arrive from JS as
+// bytes on every call (SPKI or PKCS#8 DER for asymmetric keys, raw bytes for secret keys) and
+// no OpenSSL object outlives a call. Work that grows with an input runs in steps that stop at
+// the call's limit (ext/interruptible.h); what OpenSSL cannot split is capped below. A failure throws a plain Error; the JS side (ext/js/30_crypto.js … 34_crypto_kdf.js)
 // turns it into the DOMException WebCrypto specifies for the operation.
 #include <openssl/bn.h>
 #include <openssl/core_names.h>
@@ -30,7 +31,7 @@ namespace pyruntime {
 
 namespace {
 
-using namespace crypto;  // NOLINT(build/namespaces): the helpers shared with the symmetric natives
+using namespace crypto;  // the helpers shared with the symmetric natives (crypto_util.h)
 
 using PKey = std::unique_ptr<EVP_PKEY, Deleter<EVP_PKEY, EVP_PKEY_free>>;
 using PKeyCtx = std::unique_ptr<EVP_PKEY_CTX, Deleter<EVP_PKEY_CTX, EVP_PKEY_CTX_free>>;
