@@ -1,5 +1,5 @@
 """Native work in steps (ext/interruptible.h): hashing, ciphers, key derivation, RSA key
-generation, compression and UTF-8 under a 50 ms CPU limit stop within the limit plus one step,
+generation, compression, UTF-8 and the conversion of results under a 50 ms CPU limit stop within the limit plus one step,
 measured as CPU time of the thread that ran them, and the isolate and a fresh one keep working.
 Results computed in steps are the same as computed whole, across step boundaries.
 
@@ -64,6 +64,7 @@ CASES = {
         " w.write(a[0]).catch(() => {}); w.close().catch(() => {});"
         " await new Response(d.readable).arrayBuffer();"),
     "TextDecoder of 512 MiB": "new TextDecoder('utf-8', { fatal: true }).decode(new Uint8Array(2 ** 29 - 4096));",
+    "a 1 GiB Uint8Array returned to Python": f"return {GIB};",
     "TextDecoder of 512 MiB, the stop caught, in a loop": (
         "const big = new Uint8Array(2 ** 29 - 4096);"
         " for (let i = 0; i < 20; i++) try { new TextDecoder().decode(big) } catch {}"),
