@@ -96,7 +96,8 @@ int main() {
     const ab = new Uint8Array(await s.deriveBits({ name: "X448", public: b.publicKey }, a.privateKey, 448));
     const ba = new Uint8Array(await s.deriveBits({ name: "X448", public: a.publicKey }, b.privateKey, 448));
     const pbkdf2 = await s.importKey("raw", data.subarray(0, 200), "PBKDF2", false, ["deriveBits"]);
-    const bits = await s.deriveBits({ name: "PBKDF2", hash: "SHA-384", salt: data, iterations: 1100 }, pbkdf2, 4096 * 8);
+    const bits = await s.deriveBits({ name: "PBKDF2", hash: "SHA-384", salt: data.subarray(0, 99), iterations: 1100 },
+                                    pbkdf2, 200 * 8);
     const aes = await s.importKey("raw", data.subarray(0, 32), "AES-CBC", false, ["encrypt", "decrypt"]);
     const iv = new Uint8Array(16);
     const sealed = await s.encrypt({ name: "AES-CBC", iv }, aes, data);
@@ -104,7 +105,7 @@ int main() {
     const text = "\u20ac".repeat(600000) + "\ud83d";
     const decoded = new TextDecoder().decode(new TextEncoder().encode(text));
     return signature.byteLength === 114 && await s.verify("Ed448", ed.publicKey, signature, data.subarray(0, 1000)) &&
-        ab.length === 56 && ab.every((x, i) => x === ba[i]) && bits.byteLength === 4096 &&
+        ab.length === 56 && ab.every((x, i) => x === ba[i]) && bits.byteLength === 200 &&
         opened.length === data.length && opened.every((x, i) => x === data[i]) &&
         decoded === "\u20ac".repeat(600000) + "\ufffd";
   })())JS"));
