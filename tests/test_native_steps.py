@@ -1,6 +1,7 @@
 """Native work in steps (ext/interruptible.h): hashing, ciphers, key derivation, RSA key
-generation, compression, UTF-8 and the conversion of results under a 50 ms CPU limit stop within the limit plus one step,
-measured as CPU time of the thread that ran them, and the isolate and a fresh one keep working.
+generation, compression, UTF-8 and the conversion of results under a 50 ms CPU limit stop
+within the limit plus one step, measured as CPU time of the thread that ran them, and the
+isolate and a fresh one keep working.
 Results computed in steps are the same as computed whole, across step boundaries.
 
 The large inputs are buffers that were never written: until touched, their pages are the
