@@ -3,7 +3,8 @@
 // RSA key, polls StopRequested() between steps and gives up as soon as the call is being
 // stopped (time or CPU limit, Runtime::Terminate(), memory limit). The longest a request can
 // then keep a core past its limit is one step: kStepBytes of the slowest work done in steps
-// here (measured in the README, well under the watchdog's escalation grace period).
+// (about 1 ms of SHA-256 or AES here), far under the watchdog's escalation grace period.
+// What cannot be split is capped where it is done (crypto_natives.cc, crypto_symmetric_natives.cc).
 #pragma once
 
 #include <cstddef>
