@@ -24,6 +24,8 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--root", help="the project root imports may reach (default: the app's folder)")
     serve.add_argument("--test-scheduled", action="store_true",
                        help="development: GET /__scheduled?cron=... runs the apps' scheduled handlers")
+    serve.add_argument("--log-format", choices=("pretty", "json"),
+                       help="log lines for a terminal, or JSON (default: pretty on a terminal, JSON otherwise)")
     # Internal: a worker process started by the supervisor serves on this inherited socket.
     serve.add_argument("--listen-fd", type=int, help=argparse.SUPPRESS)
     # Internal: the supervisor's slot of this worker; only slot 0 runs cron triggers.

@@ -77,11 +77,16 @@ def _worker_args(args: argparse.Namespace, config: ServerConfig) -> list[str]:
     for flag, value in (("--env", args.env), ("--root", args.root and str(Path(args.root).resolve()))):
         if value:
             argv += [flag, value]
-    return argv + (["--reload"] if args.reload else []) + (["--test-scheduled"] if args.test_scheduled else [])
+    return argv + (["--reload"] if args.reload else []) + (["--test-scheduled"] if args.test_scheduled else []) \
+        + ["--log-format", _log_format(args)]
+
+
+def _log_format(args: argparse.Namespace) -> str:
+    return args.log_format or ("pretty" if sys.stdout.isatty() else "json")
 
 
 def serve_command(args: argparse.Namespace) -> int:
-    logger = JsonLogger()
+    logger = JsonLogger(pretty=_log_format(args) == "pretty")
     try:
         config = _server_config(args, logger)
     except (ConfigError, Error) as exc:

@@ -10,16 +10,14 @@ pool, under the same limits as a request, and ends with one `scheduled` log line
 from __future__ import annotations
 
 import asyncio
-import time
 import uuid
 from datetime import UTC, datetime
 
 from croniter import croniter
 
 from ..engine.errors import Error, IsolateClosed, MemoryLimitExceeded, TimeLimitExceeded
-from . import metrics
 from .app import WorkerApp
-from .pool import PoolClosed, PoolFull
+from .observer import RequestContext
 
 
 def _outcome(exc: BaseException) -> str:
@@ -34,37 +32,30 @@ def _outcome(exc: BaseException) -> str:
 async def run_scheduled(app: WorkerApp, cron: str, scheduled_time: datetime) -> str:
     """Runs `app`'s scheduled handler once for `cron` and returns the outcome ("ok", "exception",
     "exceededCpu", "exceededTime", "exceededMemory")."""
-    started = time.perf_counter()
+    # The run is reported like a request: its own id, console lines and limit/error events.
+    ctx = RequestContext(app.name, uuid.uuid4().hex, "SCHEDULED", cron, app.observer, app.mask)
     loop_started = asyncio.get_running_loop().time()
-    run_id = uuid.uuid4().hex
     outcome = "ok"
-    cpu_ms = None
     try:
         pool = await app.pool()
         isolate = await pool.acquire()
     except (Error, OSError) as exc:  # the app does not load, is busy, or is shutting down
         outcome = "exception"
-        app.logger.emit("error", "error", app=app.name, request_id=run_id, phase="scheduled",
-                        message=f"cannot run the scheduled handler: {exc}",
-                        busy=isinstance(exc, PoolFull | PoolClosed) or None)
+        app.observer.js_error(ctx, type(exc).__name__, f"cannot run the scheduled handler: {app.mask(str(exc))}",
+                              None, "scheduled")
     else:
-        sink = app.logger.console_sink(app.name, run_id)
         try:
-            result = await isolate.scheduled(cron, scheduled_time.timestamp() * 1000, console=sink,
+            result = await isolate.scheduled(cron, scheduled_time.timestamp() * 1000, console=ctx.console,
                                              started=loop_started)
-            cpu_ms = result.cpu_ms
-            await isolate.wait_until(console=sink)
+            ctx.add_cpu(result.cpu_ms)
+            await isolate.wait_until(console=ctx.console)
         except (Error, TypeError) as exc:
             outcome = _outcome(exc)
-            app._failure(run_id, exc, phase="scheduled")
+            app.report_failure(ctx, exc, phase="scheduled")
         finally:
             isolate.end_request()
             pool.release(isolate)
-    metrics.SCHEDULED.labels(app.name, outcome).inc()
-    duration_ms = round((time.perf_counter() - started) * 1000, 3)
-    app.logger.emit("info", "scheduled", app=app.name, request_id=run_id, cron=cron, outcome=outcome,
-                    scheduled_time=scheduled_time.isoformat(), duration_ms=duration_ms,
-                    cpu_ms=round(cpu_ms, 3) if cpu_ms is not None else None)
+    app.observer.scheduled(ctx, cron, outcome, scheduled_time.isoformat())
     return outcome
 
 
