@@ -155,3 +155,22 @@ def test_serve_finds_wrangler_toml_in_the_current_folder_and_selects_an_environm
     bare = subprocess.run([sys.executable, "-m", "pyruntime", "serve"], cwd=tmp_path, capture_output=True,
                           text=True, timeout=60)
     assert bare.returncode == 2 and "or a wrangler.toml in this folder" in bare.stderr
+
+
+def test_serve_root_reaches_a_monorepos_hoisted_node_modules(start_server, tmp_path):
+    import subprocess
+    import sys
+
+    api = tmp_path / "repo" / "packages" / "api"
+    api.mkdir(parents=True)
+    (api / "worker.js").write_text('import { shout } from "shared-lib";\n'
+                                   'export default { fetch() { return new Response(shout("hoisted")); } };\n')
+    lib = tmp_path / "repo" / "node_modules" / "shared-lib"
+    lib.mkdir(parents=True)
+    (lib / "package.json").write_text('{"name": "shared-lib", "type": "module", "exports": "./index.js"}')
+    (lib / "index.js").write_text("export const shout = (s) => s.toUpperCase();\n")
+    refused = subprocess.run([sys.executable, "-m", "pyruntime", "serve", str(api / "worker.js")], cwd=tmp_path,
+                             capture_output=True, text=True, timeout=60)
+    assert refused.returncode == 2 and "cannot find package 'shared-lib'" in refused.stderr
+    server = start_server(str(api / "worker.js"), "--root", str(tmp_path / "repo"), "--workers", "2")
+    assert httpx.get(server.url + "/", timeout=20).text == "HOISTED"
