@@ -16,6 +16,10 @@ from pathlib import Path
 import httpx
 import pytest
 
+# The repository, and the shared folder beside it (web-platform-tests vectors).
+REPO = Path(__file__).resolve().parent.parent
+SHARED = REPO.parent / "shared"
+
 # Routes on the last path segment, so one script serves every app of the test config.
 WORKER_JS = textwrap.dedent("""\
     import { label } from "./lib/label.js";
