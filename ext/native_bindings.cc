@@ -76,11 +76,9 @@ void StartHostOperation(const Args& args) {
   std::string error;
   if (!FromJs(context, args[1], &payload, &error)) return ThrowTypeError(isolate, error);
   v8::Local<v8::Promise> promise;
-  if (!RuntimeOf(args)->StartHostOp(context, Utf8(isolate, args[0]), std::move(payload)).ToLocal(&promise)) {
-    return ThrowRangeError(isolate, "too many pending host operations (limit " +
-                                        std::to_string(Runtime::kMaxHostOps) + ")");
+  if (RuntimeOf(args)->StartHostOp(context, Utf8(isolate, args[0]), std::move(payload)).ToLocal(&promise)) {
+    args.GetReturnValue().Set(promise);
   }
-  args.GetReturnValue().Set(promise);
 }
 
 // --- UTF-8 -----------------------------------------------------------------------------
@@ -346,7 +344,7 @@ std::vector<NativeFunction> CoreNatives() {
 const std::vector<NativeFunction>& AllNatives() {
   static const auto* all = [] {
     auto* list = new std::vector<NativeFunction>();
-    for (auto group : {CoreNatives, CryptoNatives, CompressionNatives}) {
+    for (auto group : {CoreNatives, CryptoNatives, CompressionNatives, WasmNatives}) {
       for (const NativeFunction& function : group()) list->push_back(function);
     }
     return list;

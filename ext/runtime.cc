@@ -15,11 +15,6 @@ namespace pyruntime {
 
 namespace {
 
-// Heap headroom granted when V8 nears the limit, so that it can finish the operation
-// in progress (a Map rehash or a big JSON.stringify needs far more than a few MB) and
-// reach the termination we request, instead of taking its fatal OOM path.
-constexpr size_t kHeapHeadroom = size_t{1} << 30;
-
 double MsBetween(std::chrono::steady_clock::time_point a, std::chrono::steady_clock::time_point b) {
   return std::chrono::duration<double, std::milli>(b - a).count();
 }
@@ -107,16 +102,15 @@ class Runtime::Slice {
 
 Runtime::Runtime(const IsolateLimits& limits) : limits_(limits) {
   v8::StartupData* snapshot = StartupSnapshot();
-  allocator_ = std::make_unique<CountingAllocator>(limits.memory_limit_bytes);
+  memory_ = std::make_unique<LimitEnforcer>(limits.memory_limit_bytes);
   v8::Isolate::CreateParams params;
   params.snapshot_blob = snapshot;
   params.external_references = ExternalReferences();
-  params.array_buffer_allocator = allocator_.get();
+  params.array_buffer_allocator = memory_->allocator();
   params.constraints.ConfigureDefaultsFromHeapSize(0, limits.memory_limit_bytes);
   isolate_ = v8::Isolate::New(params);
   isolate_->SetData(0, this);
-  allocator_->SetIsolate(isolate_);
-  isolate_->AddNearHeapLimitCallback(NearHeapLimit, this);
+  memory_->Attach(isolate_);
   isolate_->SetMicrotasksPolicy(v8::MicrotasksPolicy::kExplicit);
   isolate_->SetPromiseRejectCallback(OnPromiseReject);
   isolate_->SetHostImportModuleDynamicallyCallback(ImportDynamically);
@@ -179,7 +173,7 @@ Outcome Runtime::ClosedOutcome() const {
   Outcome out;
   out.status = Status::kClosed;
   out.error_name = "IsolateClosed";
-  out.error_message = memory_exceeded_ ? "the isolate was discarded after exceeding its memory limit"
+  out.error_message = memory_->exceeded() ? "the isolate was discarded after exceeding its memory limit"
                                        : "the isolate is closed";
   return out;
 }
@@ -191,6 +185,10 @@ void Runtime::BeginCall() {
   in_call_ = true;
   call_wall_ms_ = 0;
   call_cpu_ms_ = 0;
+  memory_->BeginCall();
+  console_bytes_ = 0;
+  console_dropped_ = 0;
+  console_truncation_told_ = false;
   awaited_.Reset();
   goal_ = Goal::kValue;
 }
@@ -212,7 +210,7 @@ Outcome Runtime::RunSlice(std::optional<Goal> new_call, Body body) {
     ApplyCompletions(context);
     out = body(context, slice, try_catch);
   }
-  if (memory_exceeded_) Dispose();
+  if (memory_->exceeded()) Dispose();
   return out;
 }
 
@@ -384,14 +382,30 @@ void Runtime::ResetLoop() {
   timers_.clear();
   ops_.clear();
   new_ops_.clear();
-  completions_.clear();
+  memory_->Release(op_payload_bytes_);
+  op_payload_bytes_ = 0;
+  {
+    std::lock_guard<std::mutex> lock(completions_mutex_);
+    completions_.clear();
+    memory_->Release(completion_bytes_);
+    completion_bytes_ = 0;
+  }
   rejections_.clear();
   goal_ = Goal::kValue;
 }
 
 void Runtime::CompleteOp(uint64_t id, bool ok, HostValue value) {
   if (!alive()) return;
-  v8::Locker locker(isolate_);
+  size_t bytes = HostValueBytes(value);
+  if (ok && bytes > limits_.memory_limit_bytes) {
+    ok = false;
+    value = HostValue::String("the operation's result (" + std::to_string(bytes >> 20) +
+                              " MB) exceeds the isolate's memory limit");
+    bytes = HostValueBytes(value);
+  }
+  std::lock_guard<std::mutex> lock(completions_mutex_);
+  memory_->HoldUnchecked(bytes);
+  completion_bytes_ += bytes;
   completions_.push_back(Completion{id, ok, std::move(value)});
 }
 
@@ -474,10 +488,10 @@ Outcome Runtime::Pump(Slice& slice) {
 }
 
 Outcome Runtime::Settle(Slice& slice, Outcome out) {
-  if (!memory_exceeded_ && OverMemoryLimit()) memory_exceeded_ = true;
+  memory_->CheckAfterSlice();
   bool terminated = Terminating();
   WatchdogVerdict verdict = slice.Stop();
-  if (memory_exceeded_) {
+  if (memory_->exceeded()) {
     out = Outcome{};
     out.status = Status::kMemoryLimit;
     out.error_name = "MemoryLimitExceeded";
@@ -508,17 +522,21 @@ Outcome Runtime::Settle(Slice& slice, Outcome out) {
   out.cpu_ms = call_cpu_ms_;
   out.unhandled_rejections = unhandled_rejections_;
   unhandled_rejections_ = 0;
+  // Handed to the host: no longer the isolate's to count.
   out.ops = std::move(new_ops_);
   new_ops_.clear();
-  if (console_dropped_ > 0) {
-    console_.push_back(ConsoleLine{"warn", std::to_string(console_dropped_) +
-                                               " console lines dropped: more than " +
-                                               std::to_string(kMaxConsoleBytes >> 20) + " MB of output at once"});
+  memory_->Release(op_payload_bytes_);
+  op_payload_bytes_ = 0;
+  if (console_dropped_ > 0 && !console_truncation_told_) {
+    console_truncation_told_ = true;
+    console_.push_back(ConsoleLine{"warn", "console output truncated: more than " +
+                                               std::to_string(kMaxConsoleBytes >> 20) +
+                                               " MB in one call; further lines of this call are dropped"});
   }
   out.console = std::move(console_);
   console_.clear();
-  console_bytes_ = 0;
-  console_dropped_ = 0;
+  memory_->Release(console_held_bytes_);
+  console_held_bytes_ = 0;
   return out;
 }
 
@@ -561,22 +579,8 @@ bool Runtime::FireDueTimers() {
   return !due.empty();
 }
 
-size_t Runtime::MemoryAvailable() {
-  v8::HeapStatistics stats;
-  isolate_->GetHeapStatistics(&stats);
-  size_t used = stats.used_heap_size() + stats.external_memory();
-  return used >= limits_.memory_limit_bytes ? 0 : limits_.memory_limit_bytes - used;
-}
-
-bool Runtime::OverMemoryLimit() {
-  // Cheap first: external memory that the counting allocator did not hand out is wasm memory.
-  int64_t external = isolate_->AdjustAmountOfExternalAllocatedMemory(0);
-  if (external <= static_cast<int64_t>(allocator_->used_bytes())) return false;
-  return MemoryAvailable() == 0;
-}
-
 bool Runtime::Terminating() {
-  return memory_exceeded_ || terminate_requested_ || watchdog_->fired() || isolate_->IsExecutionTerminating();
+  return memory_->exceeded() || terminate_requested_ || watchdog_->fired() || isolate_->IsExecutionTerminating();
 }
 
 void Runtime::Terminate() {
@@ -586,8 +590,13 @@ void Runtime::Terminate() {
 }
 
 void Runtime::ApplyCompletions(v8::Local<v8::Context> context) {
-  std::vector<Completion> completions = std::move(completions_);
-  completions_.clear();
+  std::vector<Completion> completions;
+  size_t bytes = 0;
+  {
+    std::lock_guard<std::mutex> lock(completions_mutex_);
+    completions.swap(completions_);
+    std::swap(bytes, completion_bytes_);
+  }
   for (auto& completion : completions) {
     auto found = ops_.find(completion.id);
     if (found == ops_.end()) continue;
@@ -605,6 +614,7 @@ void Runtime::ApplyCompletions(v8::Local<v8::Context> context) {
       resolver->Reject(context, v8::Exception::Error(NewString(isolate_, completion.value.text))).FromMaybe(false);
     }
   }
+  memory_->Release(bytes);
 }
 
 void Runtime::OnPromiseReject(v8::PromiseRejectMessage message) {
@@ -662,25 +672,23 @@ HeapStats Runtime::Stats() {
   out.heap_size_limit = stats.heap_size_limit();
   out.external_memory = stats.external_memory();
   out.malloced_memory = stats.malloced_memory();
-  out.array_buffer_bytes = allocator_->used_bytes();
+  out.array_buffer_bytes = memory_->allocator()->used_bytes();
   out.memory_limit = limits_.memory_limit_bytes;
   return out;
 }
 
-size_t Runtime::NearHeapLimit(void* data, size_t current_limit, size_t) {
-  auto* runtime = static_cast<Runtime*>(data);
-  runtime->memory_exceeded_ = true;
-  runtime->isolate_->TerminateExecution();
-  return current_limit + kHeapHeadroom;
+void Runtime::Print(std::string level, std::string text) {
+  size_t bytes = text.size() + level.size() + sizeof(ConsoleLine);
+  if (console_bytes_ + bytes > kMaxConsoleBytes || !memory_->Hold(bytes)) return DropConsoleLine();
+  console_bytes_ += bytes;
+  console_held_bytes_ += bytes;
+  console_.push_back(ConsoleLine{std::move(level), std::move(text)});
 }
 
-void Runtime::Print(std::string level, std::string text) {
-  if (console_bytes_ + text.size() > kMaxConsoleBytes) {
-    ++console_dropped_;
-    return;
-  }
-  console_bytes_ += text.size();
-  console_.push_back(ConsoleLine{std::move(level), std::move(text)});
+void Runtime::DropConsoleLine() {
+  // Once over, the rest of the call is dropped too: output stays a prefix, never a sample.
+  console_bytes_ = kMaxConsoleBytes;
+  ++console_dropped_;
 }
 
 int64_t Runtime::StartTimer(v8::Local<v8::Function> callback, double delay_ms, bool repeat) {
@@ -699,7 +707,17 @@ void Runtime::ClearTimer(int64_t id) { timers_.erase(id); }
 
 v8::MaybeLocal<v8::Promise> Runtime::StartHostOp(v8::Local<v8::Context> context, std::string name,
                                                 HostValue payload) {
-  if (ops_.size() >= kMaxHostOps) return {};
+  if (ops_.size() >= kMaxHostOps) {
+    ThrowRangeError(isolate_, "too many pending host operations (limit " + std::to_string(kMaxHostOps) + ")");
+    return {};
+  }
+  size_t bytes = HostValueBytes(payload);
+  if (!memory_->Hold(bytes)) {
+    ThrowRangeError(isolate_, "the payload of host operation " + name + " (" + std::to_string(bytes >> 20) +
+                                  " MB) exceeds the isolate's memory limit");
+    return {};
+  }
+  op_payload_bytes_ += bytes;
   v8::Local<v8::Promise::Resolver> resolver;
   if (!v8::Promise::Resolver::New(context).ToLocal(&resolver)) return {};
   uint64_t id = next_op_id_++;

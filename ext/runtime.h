@@ -15,6 +15,7 @@
 #include <chrono>
 #include <cstdint>
 #include <map>
+#include <mutex>
 #include <memory>
 #include <optional>
 #include <string>
@@ -22,9 +23,9 @@
 
 #include <v8.h>
 
-#include "counting_allocator.h"
 #include "host_value.h"
 #include "isolate_limits.h"
+#include "limit_enforcer.h"
 #include "watchdog.h"
 
 namespace pyruntime {
@@ -121,22 +122,24 @@ class Runtime {
   void Dispose();
 
   // Used by the native bindings. These hold host memory outside the V8 heap, so each is
-  // capped: console output per return to the host, pending timers, pending host operations.
-  static constexpr size_t kMaxConsoleBytes = 8u << 20;
+  // capped: console output per call, pending timers, pending host operations; console
+  // lines and operation payloads also count against the memory limit while held.
+  static constexpr size_t kMaxConsoleBytes = 1u << 20;
   static constexpr size_t kMaxTimers = 100000;
   static constexpr size_t kMaxHostOps = 1000;
   void Print(std::string level, std::string text);
-  void DropConsoleLine() { ++console_dropped_; }
+  void DropConsoleLine();
   // Returns -1 when kMaxTimers are pending.
   int64_t StartTimer(v8::Local<v8::Function> callback, double delay_ms, bool repeat);
   void ClearTimer(int64_t id);
-  // Returns empty when kMaxHostOps are pending.
+  // Returns empty (and throws a RangeError) when kMaxHostOps are pending or the payload does
+  // not fit in the memory limit.
   v8::MaybeLocal<v8::Promise> StartHostOp(v8::Local<v8::Context> context, std::string name, HostValue payload);
   double NowMs() const;
   double TimeOriginMs() const { return time_origin_ms_; }
   size_t memory_limit_bytes() const { return limits_.memory_limit_bytes; }
-  // Bytes of the memory limit not yet used by the heap or off-heap memory.
-  size_t MemoryAvailable();
+  // Bytes of the memory limit not yet used by the heap, off-heap memory or host-held bytes.
+  size_t MemoryAvailable() { return memory_->Available(); }
 
  private:
   using Clock = std::chrono::steady_clock;
@@ -172,9 +175,6 @@ class Runtime {
   // True once the watchdog or the heap limit stopped JS. V8's own IsExecutionTerminating()
   // turns false as soon as no JS frame is left, which is too early for the event loop.
   bool Terminating();
-  // WebAssembly memories bypass the ArrayBuffer allocator: after each slice, heap plus
-  // off-heap memory is checked against the limit, and an isolate past it is discarded.
-  bool OverMemoryLimit();
   void ApplyCompletions(v8::Local<v8::Context> context);
   void ReportUnhandledRejections(v8::Local<v8::Context> context);
   void ResetLoop();
@@ -182,7 +182,6 @@ class Runtime {
   Outcome ClosedOutcome() const;
   v8::Local<v8::Value> InternalFunction(v8::Local<v8::Context> context, const std::string& name);
 
-  static size_t NearHeapLimit(void* data, size_t current_limit, size_t initial_limit);
   static void OnPromiseReject(v8::PromiseRejectMessage message);
   static v8::MaybeLocal<v8::Promise> ImportDynamically(v8::Local<v8::Context> context,
                                                       v8::Local<v8::Data> host_defined_options,
@@ -195,14 +194,14 @@ class Runtime {
                                                   v8::Local<v8::Module> referrer);
 
   IsolateLimits limits_;
-  std::unique_ptr<CountingAllocator> allocator_;
+  // Outlives the isolate: V8 frees ArrayBuffers through its allocator while disposing.
+  std::unique_ptr<LimitEnforcer> memory_;
   v8::Isolate* isolate_ = nullptr;
   std::unique_ptr<Watchdog> watchdog_;
   v8::Global<v8::Context> context_;
   v8::Global<v8::Object> internal_;
   Clock::time_point start_;
   double time_origin_ms_ = 0;
-  bool memory_exceeded_ = false;
   std::atomic<bool> in_call_{false};
   std::atomic<bool> terminate_requested_{false};
 
@@ -218,12 +217,19 @@ class Runtime {
   uint64_t next_op_id_ = 1;
   std::map<uint64_t, v8::Global<v8::Promise::Resolver>> ops_;
   std::vector<HostOp> new_ops_;
+  // Filled by CompleteOp from any thread without the isolate's lock (a busy isolate must
+  // not hold the completing thread), drained at the start of each slice.
+  std::mutex completions_mutex_;
   std::vector<Completion> completions_;
+  size_t completion_bytes_ = 0;
+  size_t op_payload_bytes_ = 0;  // payloads of new_ops_, until handed to the host
   std::vector<std::pair<v8::Global<v8::Promise>, v8::Global<v8::Value>>> rejections_;
   std::vector<ConsoleLine> console_;
-  size_t console_bytes_ = 0;
+  size_t console_bytes_ = 0;       // this call's console output so far (the cap)
+  size_t console_held_bytes_ = 0;  // of which not yet handed to the host (the budget)
+  size_t console_dropped_ = 0;     // lines past the cap in this call
+  bool console_truncation_told_ = false;
   int unhandled_rejections_ = 0;
-  size_t console_dropped_ = 0;
 
   // Modules by name, and the caller's resolution of each (referrer, specifier).
   std::map<std::string, v8::Global<v8::Module>> modules_;
