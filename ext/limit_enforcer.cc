@@ -2,8 +2,10 @@
 
 namespace pyruntime {
 
-LimitEnforcer::LimitEnforcer(size_t limit_bytes)
-    : limit_bytes_(limit_bytes), allocator_(std::make_unique<CountingAllocator>(limit_bytes)) {}
+LimitEnforcer::LimitEnforcer(size_t limit_bytes, std::function<void()> on_exceeded)
+    : limit_bytes_(limit_bytes),
+      allocator_(std::make_unique<CountingAllocator>(limit_bytes)),
+      on_exceeded_(std::move(on_exceeded)) {}
 
 void LimitEnforcer::Attach(v8::Isolate* isolate) {
   isolate_ = isolate;
@@ -15,6 +17,7 @@ size_t LimitEnforcer::NearHeapLimit(void* data, size_t current_limit, size_t) {
   auto* enforcer = static_cast<LimitEnforcer*>(data);
   enforcer->exceeded_ = true;
   enforcer->isolate_->TerminateExecution();
+  enforcer->on_exceeded_();
   if (enforcer->headroom_granted_) return current_limit;
   enforcer->headroom_granted_ = true;
   return current_limit + kHeapHeadroom;

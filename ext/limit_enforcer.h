@@ -12,6 +12,7 @@
 
 #include <atomic>
 #include <cstddef>
+#include <functional>
 #include <memory>
 
 #include <v8.h>
@@ -29,7 +30,8 @@ class LimitEnforcer {
   // process allowance (process_guard.h).
   static constexpr size_t kHeapHeadroom = size_t{128} << 20;
 
-  explicit LimitEnforcer(size_t limit_bytes);
+  // `on_exceeded` runs (on the isolate's thread) when the heap limit is reached.
+  LimitEnforcer(size_t limit_bytes, std::function<void()> on_exceeded);
   LimitEnforcer(const LimitEnforcer&) = delete;
   LimitEnforcer& operator=(const LimitEnforcer&) = delete;
 
@@ -60,6 +62,7 @@ class LimitEnforcer {
   const size_t limit_bytes_;
   std::unique_ptr<CountingAllocator> allocator_;
   v8::Isolate* isolate_ = nullptr;
+  const std::function<void()> on_exceeded_;
   std::atomic<bool> exceeded_{false};
   bool headroom_granted_ = false;
 };

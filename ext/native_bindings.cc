@@ -39,6 +39,12 @@ void MemoryAvailable(const Args& args) {
   args.GetReturnValue().Set(static_cast<double>(RuntimeOf(args)->MemoryAvailable()));
 }
 
+// Bootstrap files run the builtin guards while the snapshot is built, without a runtime: 0.
+void MemoryLimit(const Args& args) {
+  Runtime* runtime = RuntimeOf(args);
+  args.GetReturnValue().Set(runtime == nullptr ? 0.0 : static_cast<double>(runtime->memory_limit_bytes()));
+}
+
 // Detaches an ArrayBuffer and returns a new one owning its bytes (ArrayBuffer.prototype.transfer
 // is not in V8 10.2); BYOB stream readers need it.
 void TransferArrayBuffer(const Args& args) {
@@ -325,6 +331,7 @@ std::vector<NativeFunction> CoreNatives() {
     {"print", Print},
     {"now", Now},
     {"memoryAvailable", MemoryAvailable},
+    {"memoryLimit", MemoryLimit},
     {"transferArrayBuffer", TransferArrayBuffer},
     {"timerStart", TimerStart},
     {"timerClear", TimerClear},

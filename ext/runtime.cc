@@ -70,6 +70,7 @@ class Runtime::Slice {
     const IsolateLimits& limits = runtime->limits_;
     double wall = limits.timeout_ms > 0 ? std::max(0.001, limits.timeout_ms - runtime->call_wall_ms_) : 0;
     double cpu = limits.cpu_limit_ms > 0 ? std::max(0.001, limits.cpu_limit_ms - runtime->call_cpu_ms_) : 0;
+    runtime->guarded_.SliceStarted();
     runtime->watchdog_->Arm(wall, cpu);
   }
   ~Slice() { Stop(); }
@@ -78,6 +79,7 @@ class Runtime::Slice {
     if (!stopped_) {
       stopped_ = true;
       verdict_ = runtime_->watchdog_->Disarm();
+      runtime_->guarded_.SliceEnded();
       runtime_->call_wall_ms_ += MsBetween(wall_start_, Clock::now());
       runtime_->call_cpu_ms_ += Watchdog::ThreadCpuMs() - cpu_start_;
     }
@@ -100,9 +102,9 @@ class Runtime::Slice {
   v8::Local<v8::Context> context = context_.Get(isolate_); \
   v8::Context::Scope context_scope(context)
 
-Runtime::Runtime(const IsolateLimits& limits) : limits_(limits) {
+Runtime::Runtime(const IsolateLimits& limits) : limits_(limits), guarded_(limits.memory_limit_bytes) {
   v8::StartupData* snapshot = StartupSnapshot();
-  memory_ = std::make_unique<LimitEnforcer>(limits.memory_limit_bytes);
+  memory_ = std::make_unique<LimitEnforcer>(limits.memory_limit_bytes, [this] { guarded_.StopRequested(); });
   v8::Isolate::CreateParams params;
   params.snapshot_blob = snapshot;
   params.external_references = ExternalReferences();
@@ -110,6 +112,7 @@ Runtime::Runtime(const IsolateLimits& limits) : limits_(limits) {
   params.constraints.ConfigureDefaultsFromHeapSize(0, limits.memory_limit_bytes);
   isolate_ = v8::Isolate::New(params);
   isolate_->SetData(0, this);
+  InstallFatalErrorHandlers(isolate_);
   memory_->Attach(isolate_);
   isolate_->SetMicrotasksPolicy(v8::MicrotasksPolicy::kExplicit);
   isolate_->SetPromiseRejectCallback(OnPromiseReject);
@@ -117,7 +120,7 @@ Runtime::Runtime(const IsolateLimits& limits) : limits_(limits) {
   // As on a browser's main thread: a blocking wait could outlast the CPU limit unnoticed.
   isolate_->SetAllowAtomicsWait(false);
   isolate_->SetCaptureStackTraceForUncaughtExceptions(true, 16);
-  watchdog_ = std::make_unique<Watchdog>(isolate_);
+  watchdog_ = std::make_unique<Watchdog>(isolate_, [this] { guarded_.StopRequested(); });
   start_ = Clock::now();
   time_origin_ms_ =
       std::chrono::duration<double, std::milli>(std::chrono::system_clock::now().time_since_epoch()).count();
@@ -587,6 +590,7 @@ void Runtime::Terminate() {
   if (!in_call_) return;
   terminate_requested_ = true;
   if (isolate_ != nullptr) isolate_->TerminateExecution();
+  guarded_.StopRequested();
 }
 
 void Runtime::ApplyCompletions(v8::Local<v8::Context> context) {

@@ -26,6 +26,7 @@
 #include "host_value.h"
 #include "isolate_limits.h"
 #include "limit_enforcer.h"
+#include "process_guard.h"
 #include "watchdog.h"
 
 namespace pyruntime {
@@ -194,6 +195,7 @@ class Runtime {
                                                   v8::Local<v8::Module> referrer);
 
   IsolateLimits limits_;
+  GuardedIsolate guarded_;
   // Outlives the isolate: V8 frees ArrayBuffers through its allocator while disposing.
   std::unique_ptr<LimitEnforcer> memory_;
   v8::Isolate* isolate_ = nullptr;
