@@ -7,7 +7,7 @@ BUILD_DEPS := cython "setuptools>=68" ada-url==4.0.0
 export CC := ccache gcc
 export CXX := ccache g++
 
-SOURCES := setup.py pyproject.toml $(wildcard ext/*.cc ext/*.h ext/*.pyx ext/*.py ext/js/*.js pyruntime/*.py)
+SOURCES := setup.py pyproject.toml $(wildcard ext/*.cc ext/*.h ext/*.pyx ext/*.py ext/js/*.js pyruntime/*.py pyruntime/*/*.py)
 
 .PHONY: install system test test-cpp test-py test-asan serve bench bench-http lint clean
 
@@ -22,6 +22,8 @@ $(VENV)/bin/python:
 $(VENV)/.installed: $(SOURCES) | system $(VENV)/bin/python
 	$(PY) -m pip install -q --upgrade pip $(BUILD_DEPS)
 	$(PY) -m pip install -q --no-build-isolation ".[test]"
+	# The built core beside the sources too, so that `python -m pyruntime` works from here.
+	cp $(VENV)/lib/python*/site-packages/pyruntime/_core*.so $(VENV)/lib/python*/site-packages/pyruntime/libnode.so.* pyruntime/
 	touch $@
 
 test: install lint test-cpp test-py
@@ -43,7 +45,7 @@ test-py: install
 
 # The console script imports the installed package (`python -m` from here would find the sources).
 serve: install
-	$(VENV)/bin/pyruntime serve examples/hello/worker.js
+	$(VENV)/bin/pyruntime serve examples/hello/worker.js $(if $(PORT),--port $(PORT))
 
 bench: install
 	$(PY) -m pip install -q mini-racer

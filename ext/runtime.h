@@ -15,8 +15,8 @@
 #include <chrono>
 #include <cstdint>
 #include <map>
-#include <mutex>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -111,7 +111,7 @@ class Runtime {
   // Drops what a pending call waits for (the caller gave up on it), and its timers.
   void CancelCall();
   // Completes a host operation; `value` is its result, or the error message if !ok.
-  // Applied at the start of the next slice.
+  // Applied at the start of the next slice. Safe from any thread, even while JS runs.
   void CompleteOp(uint64_t id, bool ok, HostValue value);
 
   // Stops the call in progress from any thread: its JS is terminated and it returns

@@ -1,36 +1,61 @@
 """pyruntime: a JavaScript runtime for Python hosts.
 
-V8 isolates with hard time, CPU and memory limits (`Isolate`), Workers-style apps served
-over HTTP, and a CLI (`python -m pyruntime serve|run|repl`).
+V8 isolates with hard time, CPU and memory limits (`Isolate`, `AsyncIsolate`), Workers-style
+apps served over HTTP (`WorkerApp`), and a CLI (`python -m pyruntime serve|run|repl`).
+
+`import pyruntime` loads the engine only; the server's names (`WorkerApp`, `AppLimits`) and
+its libraries (Starlette, prometheus_client) load on first use.
 """
+
+from typing import Any
 
 try:
     from . import _core  # noqa: F401 (checked here to give a clear message)
-except ImportError as exc:  # the source tree, not an installed package
+except ImportError as exc:  # a source tree without a built extension
     raise ImportError(
         "pyruntime's compiled core (pyruntime._core) is not importable from "
-        f"{__path__[0]}: this looks like the source tree. Run `make install`, then use "
-        "`.venv/bin/pyruntime` or import pyruntime from outside the source folder.") from exc
+        f"{__path__[0]}: run `make install` first (it builds the extension in place too).") from exc
 
-from .app import WorkerApp
-from .errors import (
+from .engine import (
+    AppIsolate,
+    AsyncIsolate,
     Error,
+    FetchResult,
+    Isolate,
     IsolateClosed,
     JSError,
+    LimitError,
     LimitExceeded,
+    Limits,
     MemoryLimitExceeded,
     Terminated,
     TimeLimitExceeded,
     UnsettledPromise,
 )
-from .isolate import Isolate
+
+_SERVER_NAMES = {"WorkerApp": "pyruntime.server.app", "AppLimits": "pyruntime.server.config"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _SERVER_NAMES:
+        import importlib
+
+        return getattr(importlib.import_module(_SERVER_NAMES[name]), name)
+    raise AttributeError(f"module 'pyruntime' has no attribute {name!r}")
+
 
 __all__ = [
+    "AppIsolate",
+    "AppLimits",
+    "AsyncIsolate",
     "Error",
+    "FetchResult",
     "Isolate",
     "IsolateClosed",
     "JSError",
+    "LimitError",
     "LimitExceeded",
+    "Limits",
     "MemoryLimitExceeded",
     "Terminated",
     "TimeLimitExceeded",

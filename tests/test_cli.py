@@ -8,7 +8,6 @@ import os
 import socket
 import subprocess
 import sys
-import types
 from pathlib import Path
 
 import httpx
@@ -19,16 +18,16 @@ from starlette.responses import PlainTextResponse
 from starlette.routing import Mount, Route
 
 import pyruntime
-from pyruntime import WorkerApp, cli
-from pyruntime.config import AppLimits
-from pyruntime.repl import needs_more, wrap
+from pyruntime import WorkerApp
+from pyruntime.cli.repl import needs_more, wrap
+from pyruntime.server.config import AppLimits
 
 
-def test_serve_one_script_named_after_the_file(start_server, tmp_path: Path):
+def test_serve_one_script_named_after_its_folder(start_server, tmp_path: Path):
     script = write_app(tmp_path / "site")
     server = start_server(str(script))
     assert httpx.get(server.url + "/anything/hello", timeout=10).status_code == 200
-    assert server.events("app_loaded")[0]["app"] == "worker"
+    assert server.events("app_loaded")[0]["app"] == "site"  # worker.js says nothing; its folder does
     assert "127.0.0.1" in server.url
 
 
@@ -49,19 +48,26 @@ def test_serve_usage_errors(tmp_path: Path, args: list[str]):
     assert result.stderr.startswith("pyruntime: error: ")
 
 
-def test_run_passes_the_limit_flags(monkeypatch: pytest.MonkeyPatch):
-    calls = []
+def test_run_applies_the_limit_flags(tmp_path: Path):
+    script = tmp_path / "spin.js"
+    script.write_text("for (;;) {}\n")
 
-    def run_file(path: str, **limits: float) -> int:
-        calls.append((path, limits))
-        return 3
+    def run(*flags: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "pyruntime", "run", str(script), *flags], cwd=tmp_path,
+                              capture_output=True, text=True, timeout=120)
 
-    monkeypatch.setitem(sys.modules, "pyruntime.runner", types.SimpleNamespace(run_file=run_file))
-    assert cli.main(["run", "x.js", "--timeout-ms", "20", "--cpu-limit-ms", "10",
-                     "--memory-limit-mb", "64"]) == 3
-    assert cli.main(["run", "y.js"]) == 3
-    assert calls == [("x.js", {"timeout_ms": 20.0, "cpu_limit_ms": 10.0, "memory_limit_mb": 64}),
-                     ("y.js", {})]
+    stopped = run("--cpu-limit-ms", "30", "--timeout-ms", "off")
+    assert stopped.returncode == 1
+    assert "CPU" in stopped.stderr and "--cpu-limit-ms off" in stopped.stderr  # says how to raise it
+    for flag, value in (("--cpu-limit-ms", "inf"), ("--timeout-ms", "-5"), ("--memory-limit-mb", "off")):
+        refused = run(flag, value)
+        assert refused.returncode == 2 and flag.removeprefix("--").replace("-", "_") in refused.stderr
+
+
+def test_run_help_shows_the_defaults():
+    result = subprocess.run([sys.executable, "-m", "pyruntime", "run", "--help"], capture_output=True, text=True,
+                            timeout=60)
+    assert "default: 50" in result.stdout and "default: 1000" in result.stdout and "default: 128" in result.stdout
 
 
 def test_repl_input_scanning():
@@ -154,7 +160,7 @@ def test_serve_on_a_taken_port_is_a_clear_error(tmp_path: Path):
 
 @pytest.mark.parametrize(("source", "message"), [
     ("const x = 1;\nthrow new Error('top-level failure');\nexport default {};", "top-level failure\n    at w.js:2:7"),
-    ("while (true) {}\nexport default {};", "exceeded its time limit"),
+    ("while (true) {}\nexport default {};", "time limit"),
     ("addEventListener('fetch', () => {}); undefinedThing();", "ReferenceError: undefinedThing is not defined"),
 ])
 def test_serve_refuses_an_app_whose_top_level_code_fails(tmp_path: Path, source: str, message: str):

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from conftest import write_app
 
-from pyruntime.config import ConfigError, Route, load_config
+from pyruntime.server.config import ConfigError, Route, load_config
 
 GOOD = textwrap.dedent("""\
     [server]
@@ -29,7 +29,7 @@ GOOD = textwrap.dedent("""\
 
     [apps.limits]
     timeout_ms = 100
-    cpu_limit_ms = 0
+    cpu_limit_ms = "off"
     memory_limit_mb = 64
     max_body_mb = 2.5
 
@@ -55,7 +55,7 @@ def test_a_valid_config_loads(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     api, site = config.apps
     assert api.script == (tmp_path / "app" / "worker.js").resolve()
     assert api.resolved_env() == {"MODE": "prod", "RETRIES": 3, "API_TOKEN": "t0k"}
-    assert api.limits.timeout_ms == 100 and api.limits.cpu_limit_ms is None  # 0 disables
+    assert api.limits.timeout_ms == 100 and api.limits.cpu_limit_ms is None  # "off" turns it off
     assert api.limits.memory_limit_mb == 64 and api.limits.max_body_mb == 2.5
     assert api.limits.request_timeout_s == 30.0
     assert api.pool_size == 3 and api.max_queue == 10
@@ -81,8 +81,12 @@ def test_host_routes():
 
 @pytest.mark.parametrize(("edit", "key", "problem"), [
     (("timeout_ms = 100", 'timeout_ms = "fast"'), "apps[0] (api).limits.timeout_ms", "expected a number"),
+    (("timeout_ms = 100", "timeout_ms = inf"), "apps[0] (api).limits.timeout_ms", "must be a finite number"),
+    (("timeout_ms = 100", "timeout_ms = nan"), "apps[0] (api).limits.timeout_ms", "must be a finite number"),
+    (("timeout_ms = 100", "timeout_ms = 1e15"), "apps[0] (api).limits.timeout_ms", "in (0, 3.6e+06]"),
+    (("timeout_ms = 100", "timeout_ms = 0"), "apps[0] (api).limits.timeout_ms", "must be > 0"),
     (("memory_limit_mb = 64", "memory_limit_mb = 4"), "apps[0] (api).limits.memory_limit_mb",
-     "must be >= 16"),
+     "from 16 to"),
     (("memory_limit_mb = 64", "memory_limt_mb = 64"), "apps[0] (api).limits.memory_limt_mb",
      "unknown key"),
     (('script = "app/worker.js"\nroutes = ["/api/*"', 'script = "app/missing.js"\nroutes = ["/api/*"'),

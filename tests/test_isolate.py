@@ -26,7 +26,7 @@ def test_public_api_is_importable_from_the_package_root():
 
 def test_defaults_match_the_documented_limits():
     iso = Isolate()
-    assert (iso.memory_limit_mb, iso.timeout_ms, iso.cpu_limit_ms) == (128, 50, 50)
+    assert (iso.memory_limit_mb, iso.cpu_limit_ms, iso.timeout_ms, iso.total_timeout_ms) == (128, 50, 1000, 30000)
     assert iso.heap_statistics()["memory_limit"] == 128 * 1024 * 1024
 
 
@@ -224,6 +224,11 @@ def test_close_and_context_manager():
     {"timeout_ms": 0},
     {"cpu_limit_ms": -1},
     {"timeout_ms": "50"},
+    {"cpu_limit_ms": float("inf")},
+    {"cpu_limit_ms": 1e15},
+    {"timeout_ms": float("nan")},
+    {"total_timeout_ms": float("inf")},
+    {"memory_limit_mb": 10**9},
 ])
 def test_invalid_limits_are_rejected_with_a_clear_error(kwargs):
     with pytest.raises(ValueError, match=next(iter(kwargs))):

@@ -49,12 +49,12 @@ def test_syntax_error_names_the_location(tmp_path):
 
 def test_limit_flags(tmp_path):
     spin = "const end = Date.now() + 120; while (Date.now() < end) {} console.log('done')"
-    limited = run(tmp_path, spin, "--timeout-ms", "50", "--cpu-limit-ms", "0")
+    limited = run(tmp_path, spin, "--timeout-ms", "50", "--cpu-limit-ms", "off")
     assert limited.returncode == 1
     assert "TimeLimitExceeded" in limited.stderr
     assert run(tmp_path, spin, "--timeout-ms", "1000", "--cpu-limit-ms", "1000").stdout.strip() == "done"
     hog = run(tmp_path, "const a = []; while (true) a.push({ n: a.length })", "--memory-limit-mb", "32",
-              "--timeout-ms", "0", "--cpu-limit-ms", "0")
+              "--timeout-ms", "off", "--cpu-limit-ms", "off")
     assert hog.returncode == 1
     assert "MemoryLimitExceeded" in hog.stderr
 

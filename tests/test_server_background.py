@@ -33,7 +33,7 @@ def test_wait_until_runs_after_the_response_and_its_limit_is_contained(start_ser
         server.wait_for_event("console", app="bg", message="background ran")
         assert client.get("/spin-later").text == "answered first"
         limit = server.wait_for_event("limit_exceeded", app="bg")[0]
-        assert (limit["limit"], limit["phase"]) == ("timeout", "waitUntil")
+        assert (limit["limit"], limit["phase"]) == ("cpu", "waitUntil")
         assert [client.get("/").text for _ in range(4)] == ["fine"] * 4
         metrics = client.get("/metrics").text
-        assert 'pyruntime_limit_exceeded_total{app="bg",limit="timeout"} 1.0' in metrics
+        assert 'pyruntime_limit_exceeded_total{app="bg",limit="cpu"} 1.0' in metrics

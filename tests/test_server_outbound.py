@@ -7,8 +7,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from pyruntime.config import ConfigError, load_config
-from pyruntime.host_ops import host_allowed
+from pyruntime.engine.host_ops import host_allowed
+from pyruntime.server.config import ConfigError, load_config
 
 PROXY_APP = """
 export default {

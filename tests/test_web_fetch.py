@@ -4,7 +4,7 @@ File, FormData, Headers, Request, Response, fetch() and the worker dispatch."""
 import pytest
 
 import pyruntime
-from pyruntime.errors import JSError
+from pyruntime.engine.errors import JSError
 
 
 @pytest.fixture(scope="module")
@@ -578,13 +578,13 @@ def test_fetch_honours_abort_signal(iso):
 
 
 def internal_call(iso, name, *args):
-    return iso._drive(iso._runtime.call_internal(name, args))
+    return iso._run(lambda rt: rt.call_internal(name, args))
 
 
 def load_module(iso, source, name="worker.js"):
-    iso._drive(iso._runtime.compile_module(name, source))
-    iso._drive(iso._runtime.evaluate_module(name, []))
-    iso._drive(iso._runtime.bind_worker_module(name))
+    iso._run(lambda rt: rt.compile_module(name, source))
+    iso._run(lambda rt: rt.evaluate_module(name, []))
+    iso._run(lambda rt: rt.bind_worker_module(name))
 
 
 MODULE = """
@@ -614,16 +614,15 @@ export default {
 
 def test_module_worker_dispatch(fresh):
     load_module(fresh, MODULE)
-    status, text, headers, body, stream_id, background = internal_call(
-        fresh, "dispatchFetch", "POST", "https://app.test/echo", [["X-In", "yes"]], b"payload",
-        {"NAME": "env"})
-    assert [status, text, body, stream_id, background] == [201, "Made", b"POST payload env", 0, 0]
-    assert headers == [["x-in", "yes"], ["content-type", "text/plain;charset=UTF-8"]]
+    result = internal_call(fresh, "dispatchFetch", "POST", "https://app.test/echo", [["X-In", "yes"]], b"payload",
+                           {"NAME": "env"})
+    assert result == {"status": 201, "statusText": "Made", "body": b"POST payload env", "streamId": 0,
+                      "waitUntil": 0, "headers": [["x-in", "yes"], ["content-type", "text/plain;charset=UTF-8"]]}
     # A body whose bytes are not known up front is pulled chunk by chunk.
     streamed = internal_call(fresh, "dispatchFetch", "GET", "https://app.test/stream", [], None, {})
-    assert streamed[3] is None and streamed[4] > 0
+    assert streamed["body"] is None and streamed["streamId"] > 0
     chunks = []
-    while (chunk := internal_call(fresh, "readResponseChunk", streamed[4])) is not None:
+    while (chunk := internal_call(fresh, "readResponseChunk", streamed["streamId"])) is not None:
         chunks.append(chunk)
     assert b"".join(chunks) == b"ab"
 
@@ -631,7 +630,8 @@ def test_module_worker_dispatch(fresh):
 def test_module_worker_wait_until(fresh):
     load_module(fresh, MODULE)
     result = internal_call(fresh, "dispatchFetch", "GET", "https://app.test/later", [], None, {})
-    assert result == [204, "", [], None, 0, 1]  # one waitUntil promise pending
+    assert result == {"status": 204, "statusText": "", "headers": [], "body": None, "streamId": 0,
+                      "waitUntil": 1}  # one waitUntil promise pending
     assert fresh.eval("globalThis.later") is None
     internal_call(fresh, "pendingWaitUntil")
     assert fresh.eval("globalThis.later") == "ran"
@@ -672,7 +672,8 @@ def test_service_worker_fetch_event(fresh):
         });
     """)
     result = internal_call(fresh, "dispatchFetch", "PUT", "https://sw.test/", [], b"data", {})
-    assert result == [200, "", [["content-type", "text/plain;charset=UTF-8"]], b"true PUT data", 0, 1]
+    assert result == {"status": 200, "statusText": "", "headers": [["content-type", "text/plain;charset=UTF-8"]],
+                      "body": b"true PUT data", "streamId": 0, "waitUntil": 1}
     internal_call(fresh, "pendingWaitUntil")
 
 
@@ -695,7 +696,7 @@ def test_respond_with_after_dispatch_is_invalid_state(fresh):
           });
         });
     """)
-    assert internal_call(fresh, "dispatchFetch", "GET", "https://x/", [], None, {})[3] == b"first"
+    assert internal_call(fresh, "dispatchFetch", "GET", "https://x/", [], None, {})["body"] == b"first"
     fresh.run_loop()
     assert fresh.eval("[globalThis.twice, globalThis.late]") == ["InvalidStateError", "InvalidStateError"]
 

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from pyruntime import JSError, MemoryLimitExceeded, TimeLimitExceeded, UnsettledPromise
-from pyruntime.scripts import ScriptLoadError
-from pyruntime.worker import Limits, WorkerIsolate, load_script
+from pyruntime.engine import AppIsolate, Limits, load_script
+from pyruntime.engine.scripts import ScriptLoadError
 
 
 def write(tmp_path: Path, files: dict[str, str]) -> Path:
@@ -29,7 +29,7 @@ def serve_once(entry: Path, method="GET", url="http://example.test/", headers=()
                env=None, limits=DEFAULT_LIMITS, console=None):
     """Loads the app in a fresh isolate and answers one request (plus its waitUntil work)."""
     async def run():
-        worker = WorkerIsolate(load_script(entry), env=env, limits=limits, console=console)
+        worker = AppIsolate(load_script(entry), env=env, limits=limits, console=console)
         await worker.load()
         result = await worker.fetch(method, url, list(headers), body)
         await worker.wait_until()
@@ -171,7 +171,7 @@ def test_a_worker_isolate_serves_many_requests(tmp_path):
         export default { fetch() { count += 1; return new Response(String(count)) } };"""})
 
     async def run():
-        worker = WorkerIsolate(load_script(entry))
+        worker = AppIsolate(load_script(entry))
         await worker.load()
         bodies = [(await worker.fetch("GET", "http://x/", [], None)).body for _ in range(50)]
         return bodies
@@ -264,7 +264,7 @@ def test_timers_left_by_a_request_do_not_run_in_the_next(tmp_path):
         };"""})
 
     async def run():
-        worker = WorkerIsolate(load_script(entry), limits=Limits(timeout_ms=50))
+        worker = AppIsolate(load_script(entry), limits=Limits())
         await worker.load()
         await worker.fetch("GET", "http://x/leave", [], None)
         await worker.wait_until()

@@ -161,16 +161,25 @@ internal.dispatchFetch = async function dispatchFetch(method, url, headers, body
   const state = internal.responseState(response);
   if (state.type === "error") throw new TypeError("fetch handler returned a network error (Response.error())");
   if (internal.bodyUnusable(state.body)) throw new TypeError("fetch handler returned a Response whose body was already used");
-  const head = [state.status, state.statusText, internal.headerPairs(state.headers)];
-  // Bytes known up front are sent at once; a stream is pulled chunk by chunk by the host.
-  // The last element, the number of waitUntil promises, lets the host skip an empty wait.
+  // The host's FetchResult (pyruntime/engine/protocol.py). Bytes known up front are sent at
+  // once; a stream is pulled chunk by chunk by the host. `waitUntil` counts the promises
+  // registered so far, so that the host can skip an empty wait.
+  const result = {
+    status: state.status,
+    statusText: state.statusText,
+    headers: internal.headerPairs(state.headers),
+    body: null,
+    streamId: 0,
+    waitUntil: 0,
+  };
   if (state.body === null || state.body.source !== null) {
-    const bytes = await internal.readBody(state.body);
-    return [...head, bytes, 0, waitUntilPromises.length];
+    result.body = await internal.readBody(state.body);
+  } else {
+    result.streamId = nextStreamId++;
+    responseStreams.set(result.streamId, state.body.stream.getReader());
   }
-  const id = nextStreamId++;
-  responseStreams.set(id, state.body.stream.getReader());
-  return [...head, null, id, waitUntilPromises.length];
+  result.waitUntil = waitUntilPromises.length;
+  return result;
 };
 
 // Streamed response bodies, by id, while the host reads them.

@@ -6,6 +6,7 @@ is served: a typo in a limit must not surface as a 500 at the first request.
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import tomllib
@@ -13,9 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import Error
-from .isolate import MIN_MEMORY_LIMIT_MB
-from .worker import Limits
+from ..engine.errors import Error
+from ..engine.limits import LimitError, Limits
 
 _NAME_RULE = "letters, digits, '_', '.', '-'"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
@@ -27,12 +27,40 @@ class ConfigError(Error):
     """The configuration is invalid; the message names the file and key."""
 
 
+def _seconds(name: str, value: Any, maximum: float) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) \
+            or not 0 < value <= maximum:
+        raise LimitError(name, f"{name} must be a finite number in (0, {maximum:g}]; got {value!r}")
+    return float(value)
+
+
 @dataclass(frozen=True)
 class AppLimits(Limits):
-    """Per-request limits of one app: the isolate's (a time limit of None is disabled) plus
-    the largest request body the server accepts."""
+    """Per-request limits of one app: the isolate's (`Limits`; `total_timeout_ms` bounds the
+    whole request, waits included) plus what the server bounds around it:
+
+    - `max_body_mb`: the largest request body accepted (413 past it);
+    - `body_timeout_s`: time to receive the whole request body (408 past it: a trickling
+      client cannot hold a connection and its buffer);
+    - `stream_idle_timeout_s` / `stream_timeout_s`: the longest wait for one chunk of a streamed
+      response, and the longest a streamed response may last; past either the stream is
+      cancelled and the connection closed.
+    """
 
     max_body_mb: float = 10.0
+    body_timeout_s: float = 30.0
+    stream_idle_timeout_s: float = 60.0
+    stream_timeout_s: float = 900.0
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        object.__setattr__(self, "max_body_mb", _seconds("max_body_mb", self.max_body_mb, 4096))
+        for name in ("body_timeout_s", "stream_idle_timeout_s", "stream_timeout_s"):
+            object.__setattr__(self, name, _seconds(name, getattr(self, name), 86_400))
+
+    @property
+    def request_timeout_s(self) -> float | None:
+        return self.total_timeout_s
 
 
 @dataclass(frozen=True)
@@ -109,7 +137,7 @@ class ServerConfig:
 
     def graceful_timeout_s(self) -> float:
         """How long SIGTERM waits for in-flight requests: the longest request, plus a margin."""
-        return max((app.limits.request_timeout_s for app in self.apps), default=30.0) + 5.0
+        return max((app.limits.request_timeout_s or 30.0 for app in self.apps), default=30.0) + 5.0
 
 
 class _Checker:
@@ -139,20 +167,22 @@ class _Checker:
         return value
 
     def number(self, table: dict[str, Any], key: str, name: str, default: float | None, *,
-               integer: bool = False, minimum: float = 0, zero_disables: bool = False) -> Any:
+               integer: bool = False, minimum: float = 0, can_be_off: bool = False) -> Any:
         if name not in table:
             return default
         value = table[name]
         full = f"{key}.{name}"
+        if can_be_off and (value is False or value == "off"):
+            return None
         if isinstance(value, bool) or not isinstance(value, int if integer else int | float):
             expected = "an integer" if integer else "a number"
-            raise self.fail(full, f"expected {expected}, got {_describe(value)}")
-        if zero_disables and value == 0:
-            return None
+            off = " or \"off\"" if can_be_off else ""
+            raise self.fail(full, f"expected {expected}{off}, got {_describe(value)}")
+        if not math.isfinite(value):
+            raise self.fail(full, f"must be a finite number, got {value}")
         if value < minimum or (minimum == 0 and value == 0):
             bound = f">= {minimum}" if minimum else "> 0"
-            note = " (0 disables it)" if zero_disables else ""
-            raise self.fail(full, f"must be {bound}{note}, got {value}")
+            raise self.fail(full, f"must be {bound}, got {value}")
         return value
 
 
@@ -168,17 +198,25 @@ def _path(checker: _Checker, table: dict[str, Any], name: str, default: str) -> 
 
 
 def _limits(checker: _Checker, value: Any, key: str) -> AppLimits:
-    table = checker.table(value, key, {"timeout_ms", "cpu_limit_ms", "memory_limit_mb",
-                                       "request_timeout_s", "max_body_mb"})
-    base = AppLimits()
-    return AppLimits(
-        timeout_ms=checker.number(table, key, "timeout_ms", base.timeout_ms, zero_disables=True),
-        cpu_limit_ms=checker.number(table, key, "cpu_limit_ms", base.cpu_limit_ms, zero_disables=True),
-        memory_limit_mb=checker.number(table, key, "memory_limit_mb", base.memory_limit_mb, integer=True,
-                                       minimum=MIN_MEMORY_LIMIT_MB),
-        request_timeout_s=checker.number(table, key, "request_timeout_s", base.request_timeout_s),
-        max_body_mb=checker.number(table, key, "max_body_mb", base.max_body_mb),
-    )
+    """`[apps.limits]`: the time limits take a number or "off"; `request_timeout_s` is the
+    request's total time (`total_timeout_ms`), in seconds."""
+    time_limits = ("timeout_ms", "cpu_limit_ms")
+    plain = ("memory_limit_mb", "max_body_mb", "body_timeout_s", "stream_idle_timeout_s", "stream_timeout_s")
+    table = checker.table(value, key, {*time_limits, *plain, "request_timeout_s"})
+    given: dict[str, Any] = {}
+    for name in time_limits:
+        if name in table:
+            given[name] = checker.number(table, key, name, None, can_be_off=True)
+    for name in plain:
+        if name in table:
+            given[name] = checker.number(table, key, name, None, integer=name == "memory_limit_mb")
+    if "request_timeout_s" in table:
+        total = checker.number(table, key, "request_timeout_s", None, can_be_off=True)
+        given["total_timeout_ms"] = None if total is None else total * 1000
+    try:
+        return AppLimits(**given)
+    except LimitError as exc:
+        raise checker.fail(f"{key}.{exc.limit}", str(exc)) from None
 
 
 def _app(checker: _Checker, value: Any, index: int, base_dir: Path) -> AppConfig:
@@ -280,12 +318,25 @@ def _route_text(route: Route) -> str:
     return f"{route.host or ''}{route.path}{'/*' if route.prefix else ''}"
 
 
+# Entry file names that say nothing about the app: such an app is named after its folder.
+_GENERIC_STEMS = {"worker", "index", "main", "app", "src", "_worker"}
+
+
+def default_app_name(script: Path) -> str:
+    """The file's name without extension, or its folder's when the file name is generic."""
+    stem = script.stem
+    if stem in _GENERIC_STEMS and script.parent.name:
+        stem = script.parent.name if script.parent.name != "src" else script.parent.parent.name or stem
+    name = re.sub(r"[^A-Za-z0-9_.-]", "-", stem).lstrip("_.-")
+    return name or "app"
+
+
 def single_app_config(script: str | Path, name: str | None = None) -> AppConfig:
     """The app `serve app.js` runs: named after the file, answering every path."""
     script = Path(script).resolve()
     if not script.is_file():
         raise ConfigError(f"{script}: file not found")
-    name = name or script.stem
+    name = name or default_app_name(script)
     if not _NAME.match(name):
         raise ConfigError(f"--name: {name!r} is not a valid app name (letters, digits, '_', '.', '-')")
     return AppConfig(name=name, script=script)

@@ -1,4 +1,4 @@
-"""Command line: `python -m pyruntime serve|run|repl`."""
+"""`python -m pyruntime serve`: configuration, the start-up check, then the supervisor or a worker."""
 
 from __future__ import annotations
 
@@ -7,35 +7,10 @@ import asyncio
 import sys
 from pathlib import Path
 
-from .config import ConfigError, ServerConfig, load_config, single_app_config
-from .errors import Error, JSError
-from .logs import JsonLogger
-from .worker import WorkerIsolate, load_script
-
-
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m pyruntime", description=__doc__)
-    commands = parser.add_subparsers(dest="command", required=True)
-
-    serve = commands.add_parser("serve", help="serve worker apps over HTTP")
-    serve.add_argument("script", nargs="?", help="the worker script of a single app")
-    serve.add_argument("--config", help="a pyruntime.toml serving several apps")
-    serve.add_argument("--name", help="the app's name (default: the script's file name)")
-    serve.add_argument("--host", help="address to listen on (default 127.0.0.1)")
-    serve.add_argument("--port", type=int, help="port to listen on (default 8787)")
-    serve.add_argument("--workers", type=int, help="number of server processes (default 1)")
-    serve.add_argument("--reload", action="store_true", help="reload apps when their files change")
-    # Internal: a worker process started by the supervisor serves on this inherited socket.
-    serve.add_argument("--listen-fd", type=int, help=argparse.SUPPRESS)
-
-    run = commands.add_parser("run", help="run a JS file as a script")
-    run.add_argument("file")
-    run.add_argument("--timeout-ms", type=float, help="wall-clock limit of JS execution")
-    run.add_argument("--cpu-limit-ms", type=float, help="CPU time limit of JS execution")
-    run.add_argument("--memory-limit-mb", type=int, help="memory limit of the isolate")
-
-    commands.add_parser("repl", help="an interactive JavaScript prompt")
-    return parser
+from ..engine import AppIsolate, load_script
+from ..engine.errors import Error, JSError
+from ..server.config import ConfigError, ServerConfig, load_config, single_app_config
+from ..server.logs import JsonLogger
 
 
 def _server_config(args: argparse.Namespace) -> ServerConfig:
@@ -63,7 +38,7 @@ async def _check_apps_load(config: ServerConfig) -> None:
     """Loads each app once, top-level code included, before any port is bound: a broken app
     fails here with its error instead of crashing workers that the supervisor restarts."""
     for app in config.apps:
-        isolate = WorkerIsolate(load_script(app.script), env=app.resolved_env(), limits=app.limits)
+        isolate = AppIsolate(load_script(app.script), env=app.resolved_env(), limits=app.limits)
         try:
             await isolate.load()
         except JSError as exc:
@@ -81,11 +56,15 @@ def _worker_args(args: argparse.Namespace, config: ServerConfig) -> list[str]:
         argv += ["--config", str(Path(args.config).resolve())]
     else:
         argv += [str(Path(args.script).resolve()), "--name", config.apps[0].name]
-    return argv + (["--reload"] if args.reload else [])
+    return argv + (["--reload"] if args.reload else []) + ["--log-format", _log_format(args)]
 
 
-def _serve(args: argparse.Namespace) -> int:
-    logger = JsonLogger()
+def _log_format(args: argparse.Namespace) -> str:
+    return args.log_format or ("pretty" if sys.stdout.isatty() else "json")
+
+
+def serve_command(args: argparse.Namespace) -> int:
+    logger = JsonLogger(pretty=_log_format(args) == "pretty")
     try:
         config = _server_config(args)
     except (ConfigError, Error) as exc:
@@ -95,7 +74,7 @@ def _serve(args: argparse.Namespace) -> int:
     # Even one worker runs under the supervisor: V8 aborts the process on a few fatal paths
     # (see README), and the supervisor replaces it while holding the listening socket.
     if args.listen_fd is None:
-        from .supervisor import Supervisor
+        from ..server.supervisor import Supervisor
 
         try:
             return Supervisor(config, _worker_args(args, config), config.workers, logger).run()
@@ -103,7 +82,7 @@ def _serve(args: argparse.Namespace) -> int:
             print(f"pyruntime: error: cannot listen on {config.host}:{config.port}: {exc.strerror or exc}",
                   file=sys.stderr)
             return 1
-    from .server import serve
+    from ..server.asgi import serve
 
     try:
         serve(config, reload=args.reload, listen_fd=args.listen_fd, logger=logger)
@@ -112,22 +91,3 @@ def _serve(args: argparse.Namespace) -> int:
         print(f"pyruntime: error: {exc}", file=sys.stderr)
         return 1
     return 0
-
-
-def _run(args: argparse.Namespace) -> int:
-    from .runner import run_file  # imported on use: only `run` needs it
-
-    limits = {key: getattr(args, key) for key in ("timeout_ms", "cpu_limit_ms", "memory_limit_mb")
-              if getattr(args, key) is not None}
-    return run_file(args.file, **limits)
-
-
-def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
-    if args.command == "serve":
-        return _serve(args)
-    if args.command == "run":
-        return _run(args)
-    from .repl import main as repl_main
-
-    return repl_main()

@@ -11,9 +11,10 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-from . import _core
+from .. import _core
+from .driver import check_outcome
 from .errors import Error, JSError
-from .outcome import check_outcome
+from .limits import Limits
 
 # A top-level `import`/`export` statement marks an ES module.
 _MODULE_SYNTAX = re.compile(r"^\s*(import\s*[\w{*'\"]|export\s)", re.MULTILINE)
@@ -99,7 +100,7 @@ def load_script(path: str | Path, runtime: _core.Runtime | None = None,
     script = WorkerScript(path=path, kind=kind, main=main, sources={main: source})
     if kind == "service-worker":
         return script
-    probe = runtime or _core.Runtime(128 * 1024 * 1024, 0, 0)
+    probe = runtime or _core.Runtime(*Limits().core_args())
     pending = [main]
     while pending:
         name = pending.pop()

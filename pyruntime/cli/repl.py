@@ -14,8 +14,8 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
-from .errors import Error, JSError
-from .isolate import Isolate
+from ..engine import Isolate
+from ..engine.errors import Error, JSError
 
 HISTORY_FILE = Path.home() / ".pyruntime_history"
 _DECLARATION = re.compile(r"^(\s*)(?:let|const|var)\s+([A-Za-z_$][\w$]*)\s*=", re.MULTILINE)

@@ -1,0 +1,70 @@
+"""Command line: `python -m pyruntime serve|run|repl`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from ..engine.limits import LimitError, Limits
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m pyruntime", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="serve worker apps over HTTP")
+    serve.add_argument("script", nargs="?", help="the worker script of a single app")
+    serve.add_argument("--config", help="a pyruntime.toml serving several apps")
+    serve.add_argument("--name", help="the app's name (default: the script's file name)")
+    serve.add_argument("--host", help="address to listen on (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port to listen on (default 8787)")
+    serve.add_argument("--workers", type=int, help="number of server processes (default 1)")
+    serve.add_argument("--reload", action="store_true", help="reload apps when their files change")
+    serve.add_argument("--log-format", choices=("pretty", "json"),
+                       help="log lines for a terminal, or JSON (default: pretty on a terminal, JSON otherwise)")
+    # Internal: a worker process started by the supervisor serves on this inherited socket.
+    serve.add_argument("--listen-fd", type=int, help=argparse.SUPPRESS)
+
+    defaults = Limits()
+    run = commands.add_parser("run", help="run a JS file as a script",
+                              formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    run.add_argument("file")
+    run.add_argument("--cpu-limit-ms", default=_text(defaults.cpu_limit_ms),
+                     help="CPU time each call (top-level code, each timer) may use; a number or 'off'")
+    run.add_argument("--timeout-ms", default=_text(defaults.timeout_ms),
+                     help="wall-clock time each call may spend running JS; a number or 'off'")
+    run.add_argument("--memory-limit-mb", default=str(defaults.memory_limit_mb),
+                     help="the isolate's memory limit (heap, ArrayBuffers, WebAssembly)")
+
+    commands.add_parser("repl", help="an interactive JavaScript prompt")
+    return parser
+
+
+def _text(value: float | None) -> str:
+    return "off" if value is None else f"{value:g}"
+
+
+def _run(args: argparse.Namespace) -> int:
+    from .run import run_file  # imported on use: only `run` needs it
+
+    try:
+        given = {name: Limits.parse_text(name, getattr(args, name))
+                 for name in ("timeout_ms", "cpu_limit_ms", "memory_limit_mb")}
+        limits = Limits(total_timeout_ms=None, **given)
+    except LimitError as exc:
+        print(f"pyruntime run: error: {exc}", file=sys.stderr)
+        return 2
+    return run_file(args.file, limits=limits)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.command == "serve":
+        from .serve import serve_command  # the server's libraries load only for `serve`
+
+        return serve_command(args)
+    if args.command == "run":
+        return _run(args)
+    from .repl import main as repl_main
+
+    return repl_main()

@@ -1,0 +1,96 @@
+"""`AppIsolate`: an `AsyncIsolate` with a Workers app loaded, answering requests.
+
+The app's code is loaded once (`WorkerScript`, top-level code under the call limits), then
+each request goes through the worker protocol (protocol.py). A request's loose ends end
+with it: its timers are cancelled before the next request, and `end_request()` cancels the
+host operations it left in flight.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from .async_isolate import AsyncIsolate, AsyncOpHandler
+from .console import ConsoleSink
+from .limits import Limits
+from .protocol import (
+    CANCEL_RESPONSE_STREAM,
+    DISPATCH_FETCH,
+    PENDING_WAIT_UNTIL,
+    READ_RESPONSE_CHUNK,
+    FetchResult,
+)
+from .scripts import WorkerScript, raise_load_error
+
+
+class AppIsolate(AsyncIsolate):
+    """An isolate running one app. One request at a time: pools hold several."""
+
+    def __init__(self, script: WorkerScript, *, env: dict[str, Any] | None = None, limits: Limits | None = None,
+                 console: ConsoleSink | None = None, op_handler: AsyncOpHandler | None = None) -> None:
+        if op_handler is None:  # outbound fetch by default; pass another handler to restrict or record I/O
+            from .host_ops import AsyncHostOps
+
+            op_handler = AsyncHostOps()
+        super().__init__(limits=limits or Limits(), console=console, op_handler=op_handler)
+        self.script = script
+        self.env = dict(env or {})
+        # Whether the last request left ctx.waitUntil work (or a stream that may add some).
+        self._background = False
+
+    async def load(self) -> None:
+        """Runs the app's top-level code, under the same limits as a request."""
+        script = self.script
+        if script.kind == "service-worker":
+            source = script.sources[script.main]
+            (await self._drive(lambda rt: rt.eval(source, script.main, False), what="app load")).value()
+            return
+        for name, source in script.sources.items():
+            outcome = await asyncio.to_thread(self._runtime.compile_module, name, source)
+            if outcome.status != "ok":
+                raise_load_error(outcome, f"cannot load {name}")
+        (await self._drive(lambda rt: rt.evaluate_module(script.main, script.links), what="app load")).value()
+        (await self._drive(lambda rt: rt.bind_worker_module(script.main), what="app load")).value()
+
+    async def fetch(self, method: str, url: str, headers: list[tuple[str, str]], body: bytes | None, *,
+                    console: ConsoleSink | None = None, started: float | None = None) -> FetchResult:
+        """Runs the app's fetch handler for one request. `started` (loop time) is when the
+        request arrived: the total time limit counts from then."""
+        # Timers left by the previous request would run on this request's budget. No JS runs
+        # in this isolate now, so this quick call needs no worker thread.
+        self._runtime.cancel_call()
+        args = (method, url, [[name, value] for name, value in headers], body or None, self.env)
+        driver = await self._drive(lambda rt: rt.call_internal(DISPATCH_FETCH, args), console=console,
+                                   started=started, what="request")
+        outcome = driver.outcome
+        result = FetchResult.from_js(driver.value(), outcome.wall_ms, outcome.cpu_ms)
+        # A streamed body may still register waitUntil work while it is read.
+        self._background = result.wait_until > 0 or result.stream_id != 0
+        return result
+
+    async def read_chunk(self, stream_id: int, *, console: ConsoleSink | None = None) -> bytes | None:
+        """The next chunk of a streamed response body (None at its end); each read is a call
+        with the call limits, so a stream may last longer than one request budget."""
+        driver = await self._drive(lambda rt: rt.call_internal(READ_RESPONSE_CHUNK, (stream_id,)), console=console,
+                                   what="stream read")
+        return driver.value()
+
+    async def cancel_stream(self, stream_id: int) -> None:
+        """Cancels a streamed body the client will not read."""
+        (await self._drive(lambda rt: rt.call_internal(CANCEL_RESPONSE_STREAM, (stream_id,)),
+                           what="stream cancel")).value()
+
+    async def wait_until(self, *, console: ConsoleSink | None = None) -> None:
+        """Finishes the work handlers passed to `ctx.waitUntil`, within the call limits."""
+        if not self._background:
+            return
+        self._background = False
+        (await self._drive(lambda rt: rt.call_internal(PENDING_WAIT_UNTIL, ()), console=console,
+                           what="waitUntil")).value()
+
+    def end_request(self) -> None:
+        """The request is over: host operations it left in flight are cancelled, and its
+        pending call (if it was abandoned) with its timers."""
+        self.cancel_operations()
+        self._runtime.cancel_call()

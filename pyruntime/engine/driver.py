@@ -1,0 +1,126 @@
+"""The call driver: one sans-I/O decision of what to do after each slice of a call.
+
+The core runs a call in slices (ext/runtime.h): when JS waits on timers or host operations
+a slice returns "pending", and the host waits, off the isolate, before the next slice.
+`CallDriver` decides what follows an outcome (deliver console lines, start operations,
+finish with a value or an error, or wait at most N seconds) and owns the call's total
+deadline. It does no waiting and no I/O: the sync `Isolate` and the asyncio `AsyncIsolate`
+are thin shells that carry out its steps with threads or with asyncio, so both behave alike.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from .. import _core
+from .errors import (
+    IsolateClosed,
+    JSError,
+    MemoryLimitExceeded,
+    Terminated,
+    TimeLimitExceeded,
+    UnsettledPromise,
+)
+
+ConsoleLine = tuple[str, str]
+HostOp = tuple[int, str, Any]
+
+
+@dataclass(frozen=True)
+class Step:
+    """What the shell does after one slice, in this order: deliver `console`, count
+    `unhandled_rejections`, start `ops`; then, if `done`, return `value()`; if `expired`, cancel
+    the call and raise `expired_error()`; else wait up to `wait_s` (None: until an operation
+    completes), ending the wait early when one does, and run the next slice."""
+
+    console: list[ConsoleLine]
+    ops: list[HostOp]
+    unhandled_rejections: int
+    done: bool
+    expired: bool
+    wait_s: float | None
+
+
+class CallDriver:
+    """Drives one call: feed it each outcome with `step()`; it tracks the total deadline."""
+
+    def __init__(self, total_timeout_s: float | None, *, what: str = "call",
+                 clock: Callable[[], float] = time.monotonic, started: float | None = None) -> None:
+        self._clock = clock
+        self._total_s = total_timeout_s
+        self._what = what
+        start = clock() if started is None else started
+        self._deadline = None if total_timeout_s is None else start + total_timeout_s
+        self._outcome: _core.Outcome | None = None
+
+    def step(self, outcome: _core.Outcome) -> Step:
+        self._outcome = outcome
+        common = {"console": outcome.console, "ops": outcome.ops,
+                  "unhandled_rejections": outcome.unhandled_rejections}
+        if outcome.status != "pending":
+            return Step(**common, done=True, expired=False, wait_s=0.0)
+        timer = None if outcome.next_timer_ms is None else outcome.next_timer_ms / 1000
+        if self._deadline is None:
+            return Step(**common, done=False, expired=False, wait_s=timer)
+        remaining = self._deadline - self._clock()
+        if remaining <= 0:
+            return Step(**common, done=False, expired=True, wait_s=0.0)
+        return Step(**common, done=False, expired=False, wait_s=remaining if timer is None else min(timer, remaining))
+
+    def value(self) -> Any:
+        """The finished call's value, or the error it reports."""
+        assert self._outcome is not None
+        return check_outcome(self._outcome)
+
+    @property
+    def outcome(self) -> _core.Outcome:
+        assert self._outcome is not None
+        return self._outcome
+
+    def expired_error(self) -> TimeLimitExceeded:
+        total_ms = (self._total_s or 0) * 1000
+        return TimeLimitExceeded(f"the {self._what} did not finish within its total time limit of {total_ms:g} ms",
+                                 "total", total_ms)
+
+
+def check_outcome(outcome: _core.Outcome) -> Any:
+    """Returns a finished outcome's value, or raises the error it reports."""
+    status = outcome.status
+    if status == "ok":
+        return outcome.value
+    if status == "js_error":
+        raise JSError(outcome.error_name, outcome.error_message, outcome.error_stack)
+    if status == "timeout":
+        raise TimeLimitExceeded(f"{outcome.error_message} (ran {outcome.wall_ms:.1f} ms)", "timeout",
+                                outcome.wall_ms)
+    if status == "cpu":
+        raise TimeLimitExceeded(f"{outcome.error_message} (used {outcome.cpu_ms:.1f} ms of CPU)", "cpu",
+                                outcome.cpu_ms)
+    if status == "memory":
+        raise MemoryLimitExceeded(outcome.error_message)
+    if status == "unsettled":
+        raise UnsettledPromise(outcome.error_message)
+    if status == "terminated":
+        raise Terminated(outcome.error_message)
+    if status == "closed":
+        raise IsolateClosed(outcome.error_message)
+    if status == "conversion":
+        raise TypeError(outcome.error_message)
+    raise RuntimeError(f"unexpected outcome {status!r}")
+
+
+def op_failure(exc: BaseException) -> str:
+    """The message a failed host operation's promise rejects with."""
+    return f"{type(exc).__name__}: {exc}"
+
+
+def complete_op(runtime: _core.Runtime, op_id: int, ok: bool, value: Any) -> None:
+    """Settles a host operation's promise; a result JS cannot hold rejects it instead, so the
+    promise never waits forever on a value that failed to convert. Never blocks on a busy isolate."""
+    try:
+        runtime.complete_op(op_id, ok, value)
+    except TypeError as exc:
+        runtime.complete_op(op_id, False, f"TypeError: the host operation's result cannot go to JS: {exc}")

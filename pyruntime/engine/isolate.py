@@ -1,0 +1,225 @@
+"""`Isolate`: run JS in one V8 isolate, under limits, from synchronous Python code.
+
+The C++ core (pyruntime._core) returns outcomes as data; `CallDriver` decides each next
+step; this module is the synchronous shell around them (threads and blocking waits).
+`AsyncIsolate` (async_isolate.py) is the asyncio shell with the same features.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+from .. import _core
+from .console import ConsoleSink, log_console
+from .driver import CallDriver, Step, check_outcome, complete_op, op_failure
+from .errors import IsolateClosed
+from .limits import Limits
+from .protocol import EXPOSE_HOST_FUNCTIONS
+from .scripts import load_script
+
+OpHandler = Callable[[str, Any], Any]
+Start = Callable[[_core.Runtime], _core.Outcome]
+
+# Stands for "not given", so that explicit keyword limits override a `limits=` object.
+_UNSET: Any = object()
+
+
+def resolve_limits(limits: Limits | None, **given: Any) -> Limits:
+    """`limits` (or the defaults) with the keyword limits that were given."""
+    return (limits or Limits()).with_(**{k: v for k, v in given.items() if v is not _UNSET})
+
+
+class IsolateCore:
+    """What both shells share: the runtime, limits, console, host functions and operations."""
+
+    def __init__(self, limits: Limits, console: ConsoleSink | None, op_handler: Callable[[str, Any], Any] | None,
+                 host_functions: Mapping[str, Callable[..., Any]] | None) -> None:
+        self.limits = limits
+        self._console = console or log_console
+        self._op_handler = op_handler
+        self._host_functions = dict(host_functions or {})
+        for name, function in self._host_functions.items():
+            if not (isinstance(name, str) and name.isidentifier()) or not callable(function):
+                raise TypeError(f"host_functions maps identifiers to callables; got {name!r}: {function!r}")
+        # Promise rejections nothing handled, over the isolate's life (reported on the console).
+        self.unhandled_rejections = 0
+        self._runtime = _core.Runtime(*limits.core_args())
+        if self._host_functions:
+            check_outcome(self._runtime.call_internal(EXPOSE_HOST_FUNCTIONS, (list(self._host_functions),)))
+
+    @property
+    def memory_limit_mb(self) -> int:
+        return self.limits.memory_limit_mb
+
+    @property
+    def timeout_ms(self) -> float | None:
+        return self.limits.timeout_ms
+
+    @property
+    def cpu_limit_ms(self) -> float | None:
+        return self.limits.cpu_limit_ms
+
+    @property
+    def total_timeout_ms(self) -> float | None:
+        return self.limits.total_timeout_ms
+
+    @property
+    def alive(self) -> bool:
+        """False once closed, or discarded after hitting the memory limit."""
+        return self._runtime.alive
+
+    def heap_statistics(self) -> dict[str, int]:
+        """V8 heap numbers plus `array_buffer_bytes` (off-heap) and `memory_limit`."""
+        if not self.alive:
+            raise IsolateClosed("the isolate is closed")
+        return self._runtime.heap_statistics()
+
+    def _deliver(self, step: Step, console: ConsoleSink | None = None) -> None:
+        sink = console or self._console
+        for level, text in step.console:
+            sink(level, text)
+        self.unhandled_rejections += step.unhandled_rejections
+
+    def _perform(self, name: str, payload: Any) -> Any:
+        """Starts host operation `name`; its result may be awaitable (for AsyncIsolate)."""
+        if name.startswith("host:"):
+            return self._host_functions[name.removeprefix("host:")](*payload)
+        if self._op_handler is None:
+            raise LookupError(f"{name} is not available in this isolate (no op_handler)")
+        return self._op_handler(name, payload)
+
+    @staticmethod
+    def _start_eval(source: str, filename: str) -> Start:
+        if not isinstance(source, str):
+            raise TypeError(f"source must be str, not {type(source).__name__}")
+        return lambda rt: rt.eval(source, filename)
+
+    def _start_file(self, path: str | Path) -> Start:
+        script = load_script(path, runtime=self._runtime)
+        if script.kind == "service-worker":
+            return lambda rt: rt.eval(script.sources[script.main], script.main, False)
+        return lambda rt: rt.evaluate_module(script.main, script.links)
+
+
+class Isolate(IsolateCore):
+    """A V8 isolate with its own heap, global scope, event loop and limits (see `Limits`).
+
+    Limits apply to each call (`eval`, `call`, `run_file`, `run_loop`); pass them one by one
+    (`Isolate(cpu_limit_ms=200)`) or as `limits=Limits(...)`. A time limit of `None` is off.
+
+    One call runs at a time; calls from several threads wait for each other. The GIL is
+    released while JS runs, so isolates in different threads run in parallel.
+
+    `host_functions` exposes Python callables to JS as `host.name(...args)`, which returns a
+    Promise: the function runs between slices (never inside the JS time limit) with
+    converted arguments, and its return value or exception settles the promise.
+    `op_handler(name, payload)` performs other host operations, such as JS `fetch`.
+    `console(method, text)` receives `console.*` output (default: `engine.console.log_console`).
+    """
+
+    def __init__(
+        self,
+        memory_limit_mb: int = _UNSET,
+        timeout_ms: float | None = _UNSET,
+        cpu_limit_ms: float | None = _UNSET,
+        *,
+        total_timeout_ms: float | None = _UNSET,
+        limits: Limits | None = None,
+        console: ConsoleSink | None = None,
+        op_handler: OpHandler | None = None,
+        host_functions: Mapping[str, Callable[..., Any]] | None = None,
+    ) -> None:
+        resolved = resolve_limits(limits, memory_limit_mb=memory_limit_mb, timeout_ms=timeout_ms,
+                                  cpu_limit_ms=cpu_limit_ms, total_timeout_ms=total_timeout_ms)
+        self._lock = threading.Lock()
+        self._owner: int | None = None  # the thread whose call holds the lock
+        # Set by terminate(): ends a wait between slices at once.
+        self._wake = threading.Event()
+        super().__init__(resolved, console, op_handler, host_functions)
+
+    def eval(self, source: str, filename: str = "<eval>") -> Any:
+        """Runs a classic script; returns its completion value (awaited if a Promise)."""
+        start = self._start_eval(source, filename)
+        with self._exclusive():
+            return self._run(start)
+
+    def call(self, name: str, *args: Any) -> Any:
+        """Calls the global function `name` with converted arguments; awaits a Promise result."""
+        with self._exclusive():
+            return self._run(lambda rt: rt.call(name, args))
+
+    def run_file(self, path: str | Path) -> None:
+        """Runs a script or an ES module file (with its relative imports): its top-level code,
+        as a program runs (a module's top-level await is awaited; a script's completion value
+        is discarded, not awaited)."""
+        with self._exclusive():
+            self._run(self._start_file(path))
+
+    def run_loop(self) -> None:
+        """Runs pending timers until none are left, as a script's process would."""
+        with self._exclusive():
+            self._run(lambda rt: rt.run_loop())
+
+    def terminate(self) -> None:
+        """Stops the call running in another thread; that call raises `Terminated`.
+
+        Safe from any thread (a signal handler, a watchdog of your own); does nothing while
+        no call runs. The isolate stays usable.
+        """
+        self._wake.set()
+        self._runtime.terminate()
+
+    def close(self) -> None:
+        """Frees the V8 isolate now rather than at garbage collection."""
+        with self._exclusive():
+            self._runtime.close()
+
+    def __enter__(self) -> Isolate:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    @contextlib.contextmanager
+    def _exclusive(self) -> Iterator[None]:
+        """One call at a time. Host functions and console sinks run inside a call, on its
+        thread: calling back into the isolate from them is an error, not a deadlock."""
+        if self._owner == threading.get_ident():
+            raise RuntimeError("the isolate is busy with this thread's call: a host function or console sink "
+                               "cannot call back into it")
+        with self._lock:
+            self._owner = threading.get_ident()
+            try:
+                yield
+            finally:
+                self._owner = None
+
+    def _run(self, start: Start) -> Any:
+        self._wake.clear()
+        driver = CallDriver(self.limits.total_timeout_s)
+        outcome = start(self._runtime)
+        while True:
+            step = driver.step(outcome)
+            self._deliver(step)
+            for op_id, name, payload in step.ops:
+                self._complete(op_id, name, payload)
+            if step.done:
+                return driver.value()
+            if step.expired:
+                self._runtime.cancel_call()
+                raise driver.expired_error()
+            # Operations completed inline: their results are ready for the next slice now.
+            if not step.ops and step.wait_s != 0:
+                self._wake.wait(step.wait_s)
+            outcome = self._runtime.resume()
+
+    def _complete(self, op_id: int, name: str, payload: Any) -> None:
+        try:
+            ok, value = True, self._perform(name, payload)
+        except Exception as exc:  # the JS promise rejects with the host's error message
+            ok, value = False, op_failure(exc)
+        complete_op(self._runtime, op_id, ok, value)

@@ -1,0 +1,42 @@
+"""The worker protocol: the bootstrap functions the host calls on `internal`, and what they return.
+
+These names and shapes are the contract with ext/js/90_worker.js (and 45_host_functions.js);
+nothing else in Python calls the bootstrap by name.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+# internal.* functions the host calls.
+DISPATCH_FETCH = "dispatchFetch"            # (method, url, headers, body, env) -> FetchResult
+READ_RESPONSE_CHUNK = "readResponseChunk"   # (stream_id) -> bytes | None at the end
+CANCEL_RESPONSE_STREAM = "cancelResponseStream"  # (stream_id) -> None
+PENDING_WAIT_UNTIL = "pendingWaitUntil"     # () -> settles when ctx.waitUntil work has
+EXPOSE_HOST_FUNCTIONS = "exposeHostFunctions"  # (names) -> None
+
+
+@dataclass
+class FetchResult:
+    """What the app's fetch handler answered, with the JS time it took.
+
+    A body the app streams (a ReadableStream whose bytes were not known up front) has a
+    non-zero `stream_id`: read it with `AppIsolate.read_chunk` until None. `wait_until` is
+    how many `ctx.waitUntil` promises the handler registered.
+    """
+
+    status: int
+    status_text: str
+    headers: list[tuple[str, str]]
+    body: bytes
+    stream_id: int
+    wait_until: int
+    wall_ms: float = 0.0
+    cpu_ms: float = 0.0
+
+    @classmethod
+    def from_js(cls, value: dict[str, Any], wall_ms: float, cpu_ms: float) -> FetchResult:
+        return cls(status=value["status"], status_text=value["statusText"],
+                   headers=[(name, header) for name, header in value["headers"]], body=value["body"] or b"",
+                   stream_id=value["streamId"], wait_until=value["waitUntil"], wall_ms=wall_ms, cpu_ms=cpu_ms)

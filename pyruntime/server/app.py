@@ -1,0 +1,491 @@
+"""`WorkerApp`: an ASGI application serving one worker script from a pool of isolates.
+
+It is public API: mount it inside a Starlette or FastAPI app, or let `serve` route to it.
+Failures are answers: limits give 503 naming the limit, JS errors 500, and response
+bodies never carry stack traces or host paths (the JSON log has them). Nothing a client
+does holds an isolate: a client that leaves frees it at once, and slow bodies and stalled
+streams are cut off by the app's limits (`AppLimits`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import traceback
+import uuid
+from collections.abc import Awaitable, Callable, MutableMapping
+from pathlib import Path
+from typing import Any, TypeVar
+from urllib.parse import quote
+
+from ..engine import AppIsolate, FetchResult, WorkerScript, load_script
+from ..engine.errors import Error, IsolateClosed, JSError, MemoryLimitExceeded, TimeLimitExceeded
+from ..engine.host_ops import AsyncHostOps
+from .config import AppConfig, AppLimits
+from .observer import LogObserver, Observer, RequestContext, SecretMask
+from .pool import IsolatePool, PoolClosed, PoolFull
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+T = TypeVar("T")
+
+# Incoming X-Request-ID values are reused only if they look like an id: nothing to inject into logs.
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
+# A Host header is a name or an address with an optional port: nothing that could move the
+# path, query, fragment or user info of the URL built from it.
+_HOST = re.compile(r"^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]+)(?::(\d{1,5}))?$")
+# Headers the ASGI server owns; the app's values would contradict the body we send.
+_HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "content-length", "upgrade"}
+_LIMIT_MESSAGES = {
+    "timeout": "the request exceeded its time limit",
+    "cpu": "the request exceeded its CPU time limit",
+    "memory": "the request exceeded its memory limit",
+}
+
+
+class _EarlyResponse(Exception):
+    """A response the server gives before or instead of the app's (400, 408, 413, 500, 503),
+    raised where the decision is made and sent by the request's top level."""
+
+    def __init__(self, status: int, text: str, headers: tuple[tuple[str, str], ...] = ()) -> None:
+        super().__init__(text)
+        self.status = status
+        self.text = text
+        self.headers = headers
+
+
+class _Disconnected(Exception):
+    """The client went away before its response was complete."""
+
+
+class _StreamBroken(Exception):
+    """A streamed body failed or stalled after its status was sent; the connection must be closed."""
+
+
+class _Client:
+    """Watches for the client's disconnect once the request body has been read."""
+
+    def __init__(self, receive: Receive) -> None:
+        self._receive = receive
+        self._gone: asyncio.Future[None] | None = None
+
+    @property
+    def gone(self) -> asyncio.Future[None]:
+        if self._gone is None:
+            self._gone = asyncio.ensure_future(self._watch())
+        return self._gone
+
+    async def _watch(self) -> None:
+        while (await self._receive())["type"] != "http.disconnect":
+            pass
+
+    def close(self) -> None:
+        if self._gone is not None:
+            self._gone.cancel()
+
+
+class _Lease:
+    """An isolate lent to one request.
+
+    JS calls run shielded from the request's cancellation; when the request ends early (the
+    client left, the server is stopping, a stream stalled) the running call is terminated, and
+    the isolate returns to the pool as soon as that call has ended, never before.
+    """
+
+    def __init__(self, pool: IsolatePool, isolate: AppIsolate) -> None:
+        self.pool = pool
+        self.isolate = isolate
+        self._call: asyncio.Future[Any] | None = None
+
+    async def run(self, work: Awaitable[T], client: _Client | None, timeout: float | None = None) -> T:
+        """The result of `work`; raises _Disconnected if `client` leaves first, TimeoutError
+        after `timeout` seconds. Either way the call is terminated."""
+        call = self._call = asyncio.ensure_future(work)
+        waits: set[asyncio.Future[Any]] = {call} if client is None else {call, client.gone}
+        try:
+            done, _ = await asyncio.wait(waits, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        except asyncio.CancelledError:
+            self.isolate.terminate()
+            raise
+        if call in done:
+            return call.result()
+        self.isolate.terminate()
+        if client is not None and client.gone in done:
+            raise _Disconnected
+        raise TimeoutError
+
+    def end(self) -> None:
+        call = self._call
+        if call is None or call.done():
+            self._give_back()
+            return
+        self.isolate.terminate()
+
+        def finished(_: asyncio.Future[Any]) -> None:
+            if not call.cancelled():
+                call.exception()  # already answered or logged; retrieved so asyncio does not warn
+            self._give_back()
+
+        call.add_done_callback(finished)
+
+    def _give_back(self) -> None:
+        self.isolate.end_request()
+        self.pool.release(self.isolate)
+
+
+def request_id_from(headers: list[tuple[bytes, bytes]]) -> str:
+    """The client's X-Request-ID when well-formed, else a new random id."""
+    for name, value in headers:
+        if name.lower() == b"x-request-id":
+            text = value.decode("latin-1").strip()
+            if _REQUEST_ID.match(text):
+                return text
+    return uuid.uuid4().hex
+
+
+class WorkerApp:
+    """ASGI app for one worker script (module or service-worker syntax).
+
+    The isolate pool starts at ASGI lifespan startup, at `await startup()`, or lazily at
+    the first request (mounted sub-apps get no lifespan events from Starlette). Events go to
+    `observer` (default: JSON log lines on stdout and Prometheus metrics).
+    """
+
+    def __init__(self, script: str | Path, *, name: str | None = None, env: dict[str, Any] | None = None,
+                 limits: AppLimits | None = None, pool_size: int | None = None, max_queue: int = 64,
+                 outbound_hosts: tuple[str, ...] | None = None, observer: Observer | None = None) -> None:
+        path = Path(script).resolve()
+        self._setup(AppConfig(name=name or path.stem, script=path, env=dict(env or {}),
+                              limits=limits or AppLimits(), pool_size=pool_size, max_queue=max_queue,
+                              outbound_hosts=outbound_hosts),
+                    observer or LogObserver())
+
+    @classmethod
+    def from_config(cls, config: AppConfig, observer: Observer) -> WorkerApp:
+        """The app of one `[[apps]]` entry (its secrets are read from the environment)."""
+        app = cls.__new__(cls)
+        app._setup(config, observer)
+        return app
+
+    def _setup(self, config: AppConfig, observer: Observer) -> None:
+        self.config = config
+        self.observer = observer
+        self._env = config.resolved_env()
+        self._mask = SecretMask([str(self._env[name]) for name in config.secrets])
+        self._pool: IsolatePool | None = None
+        self._start_lock = asyncio.Lock()
+        observer.app_registered(config.name)
+
+    @property
+    def name(self) -> str:
+        return self.config.name
+
+    @property
+    def limits(self) -> AppLimits:
+        return self.config.limits
+
+    def watched_files(self) -> list[Path]:
+        """The entry script and every module it imports, as last loaded."""
+        if self._pool is None:
+            return [self.config.script]
+        root = self._pool.script.path.parent
+        return [root / name for name in self._pool.script.sources]
+
+    async def startup(self) -> None:
+        """Loads the script into a pool of warm isolates; raises if the script fails to load."""
+        async with self._start_lock:
+            if self._pool is None:
+                self._pool = await self._new_pool()
+                self._loaded(reload=False)
+
+    async def shutdown(self) -> None:
+        """Disposes the isolates; busy ones go as their requests finish."""
+        if self._pool is not None:
+            self._pool.retire("shutdown")
+
+    async def reload(self) -> bool:
+        """Loads the script anew; on failure logs why and keeps the old version serving."""
+        try:
+            pool = await self._new_pool()
+        except (Error, OSError) as exc:
+            self.observer.app_error(self.name, self._mask(str(exc)) or "", self._mask(getattr(exc, "stack", None)),
+                                    event="reload_failed")
+            return False
+        old, self._pool = self._pool, pool
+        if old is not None:
+            old.retire("reload")
+        self._loaded(reload=True)
+        return True
+
+    async def _new_pool(self) -> IsolatePool:
+        script: WorkerScript = await asyncio.to_thread(load_script, self.config.script)
+        pool = IsolatePool(self.name, script, env=self._env, limits=self.limits,
+                           size=self.config.pool_size, max_queue=self.config.max_queue, observer=self.observer,
+                           host_ops=AsyncHostOps(self.config.outbound_hosts))
+        await pool.start()
+        return pool
+
+    def _loaded(self, *, reload: bool) -> None:
+        assert self._pool is not None
+        self.observer.app_loaded(self.name, script=self._pool.script.path.name, kind=self._pool.script.kind,
+                                 isolates=self._pool.size, reload=reload)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+        elif scope["type"] == "http":
+            await self._http(scope, receive, send)
+        else:  # websockets are not supported: refuse the handshake
+            await send({"type": "websocket.close", "code": 1003})
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                try:
+                    await self.startup()
+                except Exception as exc:
+                    await send({"type": "lifespan.startup.failed", "message": str(exc)})
+                    return
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await self.shutdown()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        ctx = RequestContext(self.name, request_id_from(scope["headers"]), scope["method"], scope["path"],
+                             self.observer, self._mask)
+        head = scope["method"] == "HEAD"
+        client = _Client(receive)
+        status: int | None = None  # once set, the response has started
+        logged = False
+
+        def finish(final: int) -> None:  # exactly one `request` line per request
+            nonlocal logged
+            if not logged:
+                logged = True
+                self.observer.request(ctx, final)
+
+        try:
+            url = request_url(scope)
+            body = await self._read_body(receive)
+            pool = await self._ready_pool(ctx)
+            lease = _Lease(pool, await self._acquire(pool, client))
+            try:
+                result = await lease.run(self._dispatch(lease.isolate, ctx, url, scope, body), client)
+                status = result.status
+                if result.stream_id:
+                    await self._stream(send, lease, client, ctx, result, head)
+                else:
+                    await _send(send, result.status, result.headers, result.body, ctx.request_id, head)
+                finish(result.status)
+                # waitUntil work goes on after the client leaves, as on Workers.
+                await lease.run(self._wait_until(lease.isolate, ctx), None)
+            finally:
+                lease.end()
+        except _EarlyResponse as early:
+            headers = [("content-type", "text/plain; charset=utf-8"), *early.headers]
+            await _send(send, early.status, headers, (early.text + "\n").encode(), ctx.request_id, head)
+            finish(early.status)
+        except _Disconnected:
+            finish(499 if status is None else status)  # 499: nginx's "client closed request"
+        except _StreamBroken:
+            finish(status or 500)
+            raise  # the server closes the connection: the client sees a truncated body, not a complete one
+        except Exception as exc:  # a bug of ours: still an answer, and a log line with the traceback
+            self.observer.internal_error(ctx, f"internal error: {exc!r}", traceback.format_exc())
+            if status is None:
+                await _send(send, 500, [("content-type", "text/plain; charset=utf-8")],
+                            b"Internal Server Error\n", ctx.request_id, head)
+            finish(500 if status is None else status)
+        finally:
+            client.close()
+
+    async def _acquire(self, pool: IsolatePool, client: _Client) -> AppIsolate:
+        """An isolate from the pool; a refusal becomes 503 with Retry-After. A client that
+        leaves while its request waits gives up its place in the queue."""
+        acquire = asyncio.ensure_future(pool.acquire())
+        await asyncio.wait((acquire, client.gone), return_when=asyncio.FIRST_COMPLETED)
+        if not acquire.done():
+            acquire.cancel()
+            try:
+                await acquire
+            except asyncio.CancelledError:
+                raise _Disconnected from None
+            pool.release(acquire.result())  # handed over just as the client left
+            raise _Disconnected
+        try:
+            return acquire.result()
+        except PoolFull as exc:
+            self.observer.queue_full(self.name, str(exc))
+            raise _EarlyResponse(503, "Service Unavailable: the app is busy, retry later",
+                                 (("retry-after", "1"),)) from None
+        except PoolClosed:
+            raise _EarlyResponse(503, "Service Unavailable: the app is shutting down",
+                                 (("retry-after", "1"),)) from None
+
+    async def _ready_pool(self, ctx: RequestContext) -> IsolatePool:
+        if self._pool is None:
+            try:
+                await self.startup()
+            except (Error, OSError) as exc:
+                self.observer.js_error(ctx, type(exc).__name__, f"cannot load the app: {self._mask(str(exc))}",
+                                       self._mask(getattr(exc, "stack", None)), "load")
+                raise _EarlyResponse(500, "Internal Server Error: the app failed to load") from None
+        assert self._pool is not None
+        return self._pool
+
+    async def _read_body(self, receive: Receive) -> bytes | None:
+        """The whole request body, within `max_body_mb` (413) and `body_timeout_s` (408)."""
+        limits = self.limits
+        limit = int(limits.max_body_mb * 1024 * 1024)
+        chunks: list[bytes] = []
+        size = 0
+        more = True
+        try:
+            async with asyncio.timeout(limits.body_timeout_s):
+                while more:
+                    message = await receive()
+                    if message["type"] == "http.disconnect":
+                        raise _Disconnected
+                    chunk = message.get("body", b"")
+                    more = message.get("more_body", False)
+                    size += len(chunk)
+                    if size > limit:
+                        if more:
+                            await _discard_body(receive)
+                        raise _EarlyResponse(413, f"Payload Too Large: the limit is {limits.max_body_mb:g} MB")
+                    chunks.append(chunk)
+        except TimeoutError:
+            raise _EarlyResponse(408, f"Request Timeout: the body did not arrive within {limits.body_timeout_s:g} s"
+                                 ) from None
+        return b"".join(chunks) if size else None
+
+    async def _dispatch(self, isolate: AppIsolate, ctx: RequestContext, url: str, scope: Scope,
+                        body: bytes | None) -> FetchResult:
+        headers = [(n.decode("latin-1"), v.decode("latin-1")) for n, v in scope["headers"]]
+        try:
+            result = await isolate.fetch(scope["method"], url, headers, body, console=ctx.console)
+        except (Error, TypeError) as exc:  # TypeError: a result that cannot leave JS
+            raise self._failure(ctx, exc) from None
+        ctx.add_cpu(result.cpu_ms)
+        return result
+
+    def _failure(self, ctx: RequestContext, exc: Error | TypeError, phase: str | None = None) -> _EarlyResponse:
+        """Reports why JS failed (a limit, or the error and its stack) and returns the answer that
+        hides the details from the client: 503 or 500."""
+        if isinstance(exc, MemoryLimitExceeded | IsolateClosed):
+            return self._limit(ctx, "memory", str(exc), phase)
+        if isinstance(exc, TimeLimitExceeded):
+            # Metrics know timeout, cpu and memory: the whole-request timeout counts as timeout.
+            return self._limit(ctx, "timeout" if exc.limit == "total" else exc.limit, str(exc), phase)
+        if isinstance(exc, JSError):
+            self.observer.js_error(ctx, exc.name, self._mask(exc.message) or "", self._mask(exc.stack), phase)
+        else:  # an unsettled handler promise, an unconvertible result
+            self.observer.js_error(ctx, type(exc).__name__, self._mask(str(exc)) or "", None, phase)
+        return _EarlyResponse(500, "Internal Server Error")
+
+    def _limit(self, ctx: RequestContext, limit: str, detail: str, phase: str | None = None) -> _EarlyResponse:
+        self.observer.limit_exceeded(ctx, limit, detail, phase)
+        return _EarlyResponse(503, f"Service Unavailable: {_LIMIT_MESSAGES[limit]} ({limit})")
+
+    async def _stream(self, send: Send, lease: _Lease, client: _Client, ctx: RequestContext, result: FetchResult,
+                      head: bool) -> None:
+        """Sends a body the app streams, chunk by chunk as JS produces it.
+
+        The status is sent first, so a failure midway cannot become an error status: the
+        connection is closed instead (the client sees a truncated body), and the log says why.
+        A chunk that takes longer than `stream_idle_timeout_s`, or a stream that outlasts
+        `stream_timeout_s`, is cut off the same way.
+        """
+        await send({"type": "http.response.start", "status": result.status,
+                    "headers": _raw_headers(result.headers, ctx.request_id)})
+        isolate = lease.isolate
+        if head:
+            await lease.run(isolate.cancel_stream(result.stream_id), client)
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+            return
+        limits = self.limits
+        ends = asyncio.get_running_loop().time() + limits.stream_timeout_s
+        while True:
+            left = ends - asyncio.get_running_loop().time()
+            idle = left > limits.stream_idle_timeout_s
+            try:
+                chunk = await lease.run(isolate.read_chunk(result.stream_id, console=ctx.console), client,
+                                        timeout=min(limits.stream_idle_timeout_s, max(left, 0.0)))
+            except TimeoutError:
+                limit, bound = ("stream_idle", limits.stream_idle_timeout_s) if idle else \
+                    ("stream_total", limits.stream_timeout_s)
+                self.observer.limit_exceeded(ctx, limit, f"the streamed response passed its {limit} limit of "
+                                             f"{bound:g} s", "stream")
+                raise _StreamBroken from None
+            except (Error, TypeError) as exc:
+                self._failure(ctx, exc, phase="stream")
+                raise _StreamBroken from None
+            if chunk is None:
+                break
+            try:
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            except OSError:  # the client went away
+                raise _Disconnected from None
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+    async def _wait_until(self, isolate: AppIsolate, ctx: RequestContext) -> None:
+        """Runs `ctx.waitUntil` work after the response is sent; its failures only reach the log."""
+        try:
+            await isolate.wait_until(console=ctx.console)
+        except (Error, TypeError) as exc:
+            self._failure(ctx, exc, phase="waitUntil")
+
+
+async def _discard_body(receive: Receive) -> None:
+    """Reads the rest of a refused body, so the client sees the 413 and the connection stays
+    usable; the caller's body timeout bounds it."""
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect" or not message.get("more_body", False):
+            return
+
+
+def _raw_headers(headers: list[tuple[str, str]] | tuple[tuple[str, str], ...],
+                 request_id: str) -> list[tuple[bytes, bytes]]:
+    """The app's headers as ASGI wants them, less hop-by-hop ones, with our X-Request-ID."""
+    raw = [(n.lower().encode("latin-1"), v.encode("latin-1")) for n, v in headers
+           if n.lower() not in _HOP_BY_HOP and n.lower() != "x-request-id"]
+    raw.append((b"x-request-id", request_id.encode()))
+    return raw
+
+
+async def _send(send: Send, status: int, headers: list[tuple[str, str]] | tuple[tuple[str, str], ...],
+                body: bytes, request_id: str, head: bool) -> None:
+    raw = _raw_headers(headers, request_id)
+    raw.append((b"content-length", str(len(body)).encode()))
+    await send({"type": "http.response.start", "status": status, "headers": raw})
+    await send({"type": "http.response.body", "body": b"" if head else body})
+
+
+def request_url(scope: Scope) -> str:
+    """The URL the client asked for, as the app's `request.url`: a validated Host (400 for one
+    that could move the path, query or user info, or a bad port) and the real path.
+
+    ASGI servers keep the full path in `raw_path`; where a server strips a mount prefix, the
+    path is put back under `root_path`.
+    """
+    host = next((v.decode("latin-1") for n, v in scope["headers"] if n == b"host"), None)
+    if host is None:
+        server = scope.get("server") or ("localhost", None)
+        host = f"{server[0]}:{server[1]}" if server[1] else server[0]
+    match = _HOST.match(host)
+    if match is None or (match.group(1) is not None and not 0 < int(match.group(1)) < 65536):
+        raise _EarlyResponse(400, "Bad Request: invalid Host header")
+    raw_path = scope.get("raw_path")
+    path = raw_path.decode("latin-1").replace("#", "%23") if raw_path else ""
+    if not path.startswith("/"):  # absent, `*`, or an absolute-form target: use the parsed path
+        root, sub = scope.get("root_path", ""), scope["path"]
+        path = quote(sub if sub.startswith(root) else root + sub)
+    query = scope.get("query_string", b"").decode("latin-1")
+    scheme = "https" if scope.get("scheme") == "https" else "http"
+    return f"{scheme}://{host}{path}{'?' + query if query else ''}"
