@@ -25,4 +25,7 @@ const std::vector<NativeFunction>& AllNatives();
 // snapshot is loaded.
 v8::Local<v8::Object> NewNativeBinding(v8::Local<v8::Context> context);
 
+// Addresses of the native callbacks (null-terminated), which a snapshot refers to.
+const intptr_t* ExternalReferences();
+
 }  // namespace pyruntime

@@ -111,8 +111,10 @@ Runtime::Runtime(const IsolateLimits& limits) : limits_(limits), guarded_(limits
   params.array_buffer_allocator = memory_->allocator();
   params.constraints.ConfigureDefaultsFromHeapSize(0, limits.memory_limit_bytes);
   isolate_ = v8::Isolate::New(params);
-  isolate_->SetData(0, this);
+  Install(isolate_, this);
   InstallFatalErrorHandlers(isolate_);
+  loop_ = std::make_unique<EventLoop>(isolate_, memory_.get());
+  console_ = std::make_unique<ConsoleBuffer>(memory_.get());
   memory_->Attach(isolate_);
   isolate_->SetMicrotasksPolicy(v8::MicrotasksPolicy::kExplicit);
   isolate_->SetPromiseRejectCallback(OnPromiseReject);
@@ -160,8 +162,7 @@ void Runtime::Dispose() {
   {
     v8::Locker locker(isolate_);
     v8::Isolate::Scope isolate_scope(isolate_);
-    timers_.clear();
-    ops_.clear();
+    loop_->Reset();
     rejections_.clear();
     modules_.clear();
     awaited_.Reset();
@@ -189,15 +190,12 @@ void Runtime::BeginCall() {
   call_wall_ms_ = 0;
   call_cpu_ms_ = 0;
   memory_->BeginCall();
-  console_bytes_ = 0;
-  console_dropped_ = 0;
-  console_truncation_told_ = false;
+  console_->BeginCall();
   awaited_.Reset();
   goal_ = Goal::kValue;
 }
 
-template <typename Body>
-Outcome Runtime::RunSlice(std::optional<Goal> new_call, Body body) {
+Outcome Runtime::RunSlice(std::optional<Goal> new_call, const SliceBody& body) {
   if (!alive()) return ClosedOutcome();
   Outcome out;
   {
@@ -210,7 +208,7 @@ Outcome Runtime::RunSlice(std::optional<Goal> new_call, Body body) {
     Slice slice(this);
     // Host operations completed since the last slice settle first, whatever this call is
     // (resolving may run a `then` getter: it runs under the watchdog).
-    ApplyCompletions(context);
+    loop_->ApplyCompletions(context);
     out = body(context, slice, try_catch);
   }
   if (memory_->exceeded()) Dispose();
@@ -275,94 +273,6 @@ Outcome Runtime::CallInternal(const std::string& function, const std::vector<Hos
   });
 }
 
-Outcome Runtime::CompileModule(const std::string& name, const std::string& source) {
-  return RunSlice(Goal::kValue, [&](v8::Local<v8::Context> context, Slice& slice, v8::TryCatch& try_catch) {
-    v8::ScriptOrigin origin(isolate_, NewString(isolate_, name), 0, 0, false, -1, v8::Local<v8::Value>(), false,
-                            false, true);
-    v8::ScriptCompiler::Source module_source(NewString(isolate_, source), origin);
-    v8::Local<v8::Module> module;
-    if (!v8::ScriptCompiler::CompileModule(isolate_, &module_source).ToLocal(&module)) {
-      return Settle(slice, ErrorOutcome(try_catch));
-    }
-    modules_[name].Reset(isolate_, module);
-    Outcome out;
-    out.value.kind = HostValue::Kind::kList;
-    v8::Local<v8::FixedArray> requests = module->GetModuleRequests();
-    for (int i = 0; i < requests->Length(); ++i) {
-      auto request = requests->Get(context, i).As<v8::ModuleRequest>();
-      out.value.items.push_back(HostValue::String(Utf8(isolate_, request->GetSpecifier())));
-    }
-    return Settle(slice, std::move(out));
-  });
-}
-
-v8::MaybeLocal<v8::Module> Runtime::ResolveModule(v8::Local<v8::Context> context, v8::Local<v8::String> specifier,
-                                                  v8::Local<v8::FixedArray>, v8::Local<v8::Module> referrer) {
-  v8::Isolate* isolate = context->GetIsolate();
-  auto* runtime = static_cast<Runtime*>(isolate->GetData(0));
-  std::string referrer_name;
-  for (const auto& [name, module] : runtime->modules_) {
-    if (module == referrer) {
-      referrer_name = name;
-      break;
-    }
-  }
-  std::string wanted = Utf8(isolate, specifier);
-  auto link = runtime->links_.find({referrer_name, wanted});
-  if (link != runtime->links_.end()) {
-    auto module = runtime->modules_.find(link->second);
-    if (module != runtime->modules_.end()) return module->second.Get(isolate);
-  }
-  ThrowTypeError(isolate, "cannot resolve module '" + wanted + "' imported from " + referrer_name);
-  return {};
-}
-
-// Modules are read by the host before any code runs, so import() has nothing to load
-// later; it rejects with an error that says what to do instead.
-v8::MaybeLocal<v8::Promise> Runtime::ImportDynamically(v8::Local<v8::Context> context, v8::Local<v8::Data>,
-                                                       v8::Local<v8::Value>, v8::Local<v8::String> specifier,
-                                                       v8::Local<v8::FixedArray>) {
-  v8::Isolate* isolate = context->GetIsolate();
-  v8::Local<v8::Promise::Resolver> resolver;
-  if (!v8::Promise::Resolver::New(context).ToLocal(&resolver)) return {};
-  std::string message = "import('" + Utf8(isolate, specifier) +
-                        "') is not supported: use a static import of a file in the app's folder";
-  resolver->Reject(context, v8::Exception::TypeError(NewString(isolate, message))).FromMaybe(false);
-  return resolver->GetPromise();
-}
-
-Outcome Runtime::EvaluateModule(const std::string& name, const std::vector<ModuleLink>& links) {
-  for (const auto& link : links) links_[{link.referrer, link.specifier}] = link.resolved;
-  return RunSlice(Goal::kPromise, [&](v8::Local<v8::Context> context, Slice& slice, v8::TryCatch& try_catch) {
-    v8::MaybeLocal<v8::Value> result;
-    auto found = modules_.find(name);
-    if (found == modules_.end()) {
-      ThrowTypeError(isolate_, "no compiled module named " + name);
-    } else {
-      v8::Local<v8::Module> module = found->second.Get(isolate_);
-      if (module->InstantiateModule(context, ResolveModule).FromMaybe(false)) result = module->Evaluate(context);
-    }
-    Outcome out = Finish(slice, try_catch, result);
-    if (out.status == Status::kOk) out.value = HostValue::Undefined();
-    return out;
-  });
-}
-
-Outcome Runtime::BindWorkerModule(const std::string& name) {
-  return RunSlice(Goal::kValue, [&](v8::Local<v8::Context> context, Slice& slice, v8::TryCatch& try_catch) {
-    v8::MaybeLocal<v8::Value> result;
-    auto found = modules_.find(name);
-    v8::Local<v8::Value> target = InternalFunction(context, "setWorkerModule");
-    if (found == modules_.end()) {
-      ThrowTypeError(isolate_, "no compiled module named " + name);
-    } else if (!target.IsEmpty()) {
-      v8::Local<v8::Value> args[] = {found->second.Get(isolate_)->GetModuleNamespace()};
-      result = target.As<v8::Function>()->Call(context, internal_.Get(isolate_), 1, args);
-    }
-    return Finish(slice, try_catch, result);
-  });
-}
-
 Outcome Runtime::RunLoop() {
   return RunSlice(Goal::kDrain, [&](v8::Local<v8::Context>, Slice& slice, v8::TryCatch&) { return Pump(slice); });
 }
@@ -380,36 +290,15 @@ void Runtime::CancelCall() {
   in_call_ = false;
 }
 
-void Runtime::ResetLoop() {
-  awaited_.Reset();
-  timers_.clear();
-  ops_.clear();
-  new_ops_.clear();
-  memory_->Release(op_payload_bytes_);
-  op_payload_bytes_ = 0;
-  {
-    std::lock_guard<std::mutex> lock(completions_mutex_);
-    completions_.clear();
-    memory_->Release(completion_bytes_);
-    completion_bytes_ = 0;
-  }
-  rejections_.clear();
-  goal_ = Goal::kValue;
+void Runtime::CompleteOp(uint64_t id, bool ok, HostValue value) {
+  if (alive()) loop_->CompleteOp(id, ok, std::move(value));
 }
 
-void Runtime::CompleteOp(uint64_t id, bool ok, HostValue value) {
-  if (!alive()) return;
-  size_t bytes = HostValueBytes(value);
-  if (ok && bytes > limits_.memory_limit_bytes) {
-    ok = false;
-    value = HostValue::String("the operation's result (" + std::to_string(bytes >> 20) +
-                              " MB) exceeds the isolate's memory limit");
-    bytes = HostValueBytes(value);
-  }
-  std::lock_guard<std::mutex> lock(completions_mutex_);
-  memory_->HoldUnchecked(bytes);
-  completion_bytes_ += bytes;
-  completions_.push_back(Completion{id, ok, std::move(value)});
+void Runtime::ResetLoop() {
+  awaited_.Reset();
+  loop_->Reset();
+  rejections_.clear();
+  goal_ = Goal::kValue;
 }
 
 Outcome Runtime::Finish(Slice& slice, v8::TryCatch& try_catch, v8::MaybeLocal<v8::Value> maybe_result) {
@@ -444,11 +333,19 @@ Outcome Runtime::Pump(Slice& slice) {
         awaited_.Get(isolate_)->State() != v8::Promise::kPending) {
       break;
     }
-    if (!FireDueTimers()) break;
+    bool fired = loop_->FireDueTimers(
+        context,
+        [&](v8::TryCatch& try_catch) {
+          Outcome error;
+          DescribeError(context, try_catch.Exception(), try_catch.Message(), &error);
+          Print("error", "Uncaught " + error.error_stack);
+        },
+        [this] { return Terminating(); });
+    if (!fired) break;
     if (Terminating()) return Settle(slice, Outcome{});
   }
   Outcome out;
-  bool waiting = !timers_.empty() || !ops_.empty();
+  bool waiting = loop_->waiting();
   if (goal_ == Goal::kPromise && !awaited_.IsEmpty()) {
     v8::Local<v8::Promise> promise = awaited_.Get(isolate_);
     switch (promise->State()) {
@@ -482,11 +379,7 @@ Outcome Runtime::Pump(Slice& slice) {
   } else if (waiting) {
     out.status = Status::kPending;
   }
-  if (out.status == Status::kPending && !timers_.empty()) {
-    auto next = std::min_element(timers_.begin(), timers_.end(),
-                                 [](const auto& a, const auto& b) { return a.second.due < b.second.due; });
-    out.next_timer_ms = std::max(0.0, MsBetween(Clock::now(), next->second.due));
-  }
+  if (out.status == Status::kPending) out.next_timer_ms = loop_->NextTimerMs();
   return Settle(slice, std::move(out));
 }
 
@@ -526,20 +419,8 @@ Outcome Runtime::Settle(Slice& slice, Outcome out) {
   out.unhandled_rejections = unhandled_rejections_;
   unhandled_rejections_ = 0;
   // Handed to the host: no longer the isolate's to count.
-  out.ops = std::move(new_ops_);
-  new_ops_.clear();
-  memory_->Release(op_payload_bytes_);
-  op_payload_bytes_ = 0;
-  if (console_dropped_ > 0 && !console_truncation_told_) {
-    console_truncation_told_ = true;
-    console_.push_back(ConsoleLine{"warn", "console output truncated: more than " +
-                                               std::to_string(kMaxConsoleBytes >> 20) +
-                                               " MB in one call; further lines of this call are dropped"});
-  }
-  out.console = std::move(console_);
-  console_.clear();
-  memory_->Release(console_held_bytes_);
-  console_held_bytes_ = 0;
+  out.ops = loop_->TakeNewOps();
+  out.console = console_->Take();
   return out;
 }
 
@@ -549,37 +430,6 @@ Outcome Runtime::ErrorOutcome(v8::TryCatch& try_catch) {
   out.status = Status::kJsError;
   DescribeError(context_.Get(isolate_), try_catch.Exception(), try_catch.Message(), &out);
   return out;
-}
-
-bool Runtime::FireDueTimers() {
-  v8::Local<v8::Context> context = context_.Get(isolate_);
-  Clock::time_point now = Clock::now();
-  std::vector<std::pair<Clock::time_point, int64_t>> due;
-  for (const auto& [id, timer] : timers_) {
-    if (timer.due <= now) due.emplace_back(timer.due, id);
-  }
-  std::sort(due.begin(), due.end());
-  for (const auto& [when, id] : due) {
-    auto found = timers_.find(id);
-    if (found == timers_.end()) continue;
-    v8::Local<v8::Function> callback = found->second.callback.Get(isolate_);
-    if (found->second.repeat) {
-      found->second.due = Clock::now() + std::chrono::duration_cast<Clock::duration>(
-                                             std::chrono::duration<double, std::milli>(found->second.interval_ms));
-    } else {
-      timers_.erase(found);
-    }
-    v8::TryCatch try_catch(isolate_);
-    if (callback->Call(context, context->Global(), 0, nullptr).IsEmpty()) {
-      if (try_catch.HasTerminated() || Terminating()) return true;
-      Outcome error;
-      DescribeError(context, try_catch.Exception(), try_catch.Message(), &error);
-      Print("error", "Uncaught " + error.error_stack);
-    }
-    isolate_->PerformMicrotaskCheckpoint();
-    if (Terminating()) return true;
-  }
-  return !due.empty();
 }
 
 bool Runtime::Terminating() {
@@ -593,38 +443,10 @@ void Runtime::Terminate() {
   guarded_.StopRequested();
 }
 
-void Runtime::ApplyCompletions(v8::Local<v8::Context> context) {
-  std::vector<Completion> completions;
-  size_t bytes = 0;
-  {
-    std::lock_guard<std::mutex> lock(completions_mutex_);
-    completions.swap(completions_);
-    std::swap(bytes, completion_bytes_);
-  }
-  for (auto& completion : completions) {
-    auto found = ops_.find(completion.id);
-    if (found == ops_.end()) continue;
-    v8::Local<v8::Promise::Resolver> resolver = found->second.Get(isolate_);
-    ops_.erase(found);
-    v8::TryCatch try_catch(isolate_);
-    if (completion.ok) {
-      v8::Local<v8::Value> value;
-      if (ToJs(context, completion.value).ToLocal(&value)) {
-        resolver->Resolve(context, value).FromMaybe(false);
-      } else if (try_catch.HasCaught() && !try_catch.HasTerminated()) {
-        resolver->Reject(context, try_catch.Exception()).FromMaybe(false);
-      }
-    } else {
-      resolver->Reject(context, v8::Exception::Error(NewString(isolate_, completion.value.text))).FromMaybe(false);
-    }
-  }
-  memory_->Release(bytes);
-}
-
 void Runtime::OnPromiseReject(v8::PromiseRejectMessage message) {
   v8::Local<v8::Promise> promise = message.GetPromise();
   v8::Isolate* isolate = promise->GetIsolate();
-  auto* runtime = static_cast<Runtime*>(isolate->GetData(0));
+  auto* runtime = Runtime::Of(isolate);
   if (message.GetEvent() == v8::kPromiseRejectWithNoHandler) {
     runtime->rejections_.emplace_back(v8::Global<v8::Promise>(isolate, promise),
                                       v8::Global<v8::Value>(isolate, message.GetValue()));
@@ -679,55 +501,6 @@ HeapStats Runtime::Stats() {
   out.array_buffer_bytes = memory_->allocator()->used_bytes();
   out.memory_limit = limits_.memory_limit_bytes;
   return out;
-}
-
-void Runtime::Print(std::string level, std::string text) {
-  size_t bytes = text.size() + level.size() + sizeof(ConsoleLine);
-  if (console_bytes_ + bytes > kMaxConsoleBytes || !memory_->Hold(bytes)) return DropConsoleLine();
-  console_bytes_ += bytes;
-  console_held_bytes_ += bytes;
-  console_.push_back(ConsoleLine{std::move(level), std::move(text)});
-}
-
-void Runtime::DropConsoleLine() {
-  // Once over, the rest of the call is dropped too: output stays a prefix, never a sample.
-  console_bytes_ = kMaxConsoleBytes;
-  ++console_dropped_;
-}
-
-int64_t Runtime::StartTimer(v8::Local<v8::Function> callback, double delay_ms, bool repeat) {
-  if (timers_.size() >= kMaxTimers) return -1;
-  if (!(delay_ms >= 0)) delay_ms = 0;
-  delay_ms = std::min(delay_ms, 2147483647.0);
-  int64_t id = next_timer_id_++;
-  Timer timer{id,
-              Clock::now() + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double, std::milli>(delay_ms)),
-              delay_ms, repeat, v8::Global<v8::Function>(isolate_, callback)};
-  timers_.emplace(id, std::move(timer));
-  return id;
-}
-
-void Runtime::ClearTimer(int64_t id) { timers_.erase(id); }
-
-v8::MaybeLocal<v8::Promise> Runtime::StartHostOp(v8::Local<v8::Context> context, std::string name,
-                                                HostValue payload) {
-  if (ops_.size() >= kMaxHostOps) {
-    ThrowRangeError(isolate_, "too many pending host operations (limit " + std::to_string(kMaxHostOps) + ")");
-    return {};
-  }
-  size_t bytes = HostValueBytes(payload);
-  if (!memory_->Hold(bytes)) {
-    ThrowRangeError(isolate_, "the payload of host operation " + name + " (" + std::to_string(bytes >> 20) +
-                                  " MB) exceeds the isolate's memory limit");
-    return {};
-  }
-  op_payload_bytes_ += bytes;
-  v8::Local<v8::Promise::Resolver> resolver;
-  if (!v8::Promise::Resolver::New(context).ToLocal(&resolver)) return {};
-  uint64_t id = next_op_id_++;
-  ops_.emplace(id, v8::Global<v8::Promise::Resolver>(isolate_, resolver));
-  new_ops_.push_back(HostOp{id, std::move(name), std::move(payload)});
-  return resolver->GetPromise();
 }
 
 double Runtime::NowMs() const { return MsBetween(start_, Clock::now()); }

@@ -9,20 +9,28 @@
 // and CPU budgets. When the call waits for a promise that timers or host operations may
 // still settle, it returns kPending: the caller waits (off the isolate, no budget spent),
 // then calls Continue() for the next slice. I/O stays on the caller's side.
+//
+// Where each job lives: calls and slices in runtime.cc, modules in runtime_modules.cc, timers
+// and host operations in event_loop.h, console output in console_buffer.h, the memory budget
+// in limit_enforcer.h, time and CPU budgets in watchdog.h, escalation in process_guard.h.
+// Natives see only host_interface.h.
 #pragma once
 
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include <v8.h>
 
+#include "console_buffer.h"
+#include "event_loop.h"
+#include "host_interface.h"
 #include "host_value.h"
 #include "isolate_limits.h"
 #include "limit_enforcer.h"
@@ -42,17 +50,6 @@ enum class Status {
   kClosed,           // the runtime was disposed
   kConversionError,  // the result cannot become a host value
   kTerminated,       // stopped by Terminate()
-};
-
-struct ConsoleLine {
-  std::string level;
-  std::string text;
-};
-
-struct HostOp {
-  uint64_t id = 0;
-  std::string name;
-  HostValue payload;
 };
 
 struct Outcome {
@@ -85,7 +82,7 @@ struct HeapStats {
   size_t memory_limit = 0;
 };
 
-class Runtime {
+class Runtime final : private HostInterface {
  public:
   explicit Runtime(const IsolateLimits& limits);
   ~Runtime();
@@ -122,40 +119,8 @@ class Runtime {
   bool alive() const { return isolate_ != nullptr; }
   void Dispose();
 
-  // Used by the native bindings. These hold host memory outside the V8 heap, so each is
-  // capped: console output per call, pending timers, pending host operations; console
-  // lines and operation payloads also count against the memory limit while held.
-  static constexpr size_t kMaxConsoleBytes = 1u << 20;
-  static constexpr size_t kMaxTimers = 100000;
-  static constexpr size_t kMaxHostOps = 1000;
-  void Print(std::string level, std::string text);
-  void DropConsoleLine();
-  // Returns -1 when kMaxTimers are pending.
-  int64_t StartTimer(v8::Local<v8::Function> callback, double delay_ms, bool repeat);
-  void ClearTimer(int64_t id);
-  // Returns empty (and throws a RangeError) when kMaxHostOps are pending or the payload does
-  // not fit in the memory limit.
-  v8::MaybeLocal<v8::Promise> StartHostOp(v8::Local<v8::Context> context, std::string name, HostValue payload);
-  double NowMs() const;
-  double TimeOriginMs() const { return time_origin_ms_; }
-  size_t memory_limit_bytes() const { return limits_.memory_limit_bytes; }
-  // Bytes of the memory limit not yet used by the heap, off-heap memory or host-held bytes.
-  size_t MemoryAvailable() { return memory_->Available(); }
-
  private:
   using Clock = std::chrono::steady_clock;
-  struct Timer {
-    int64_t id;
-    Clock::time_point due;
-    double interval_ms;
-    bool repeat;
-    v8::Global<v8::Function> callback;
-  };
-  struct Completion {
-    uint64_t id;
-    bool ok;
-    HostValue value;
-  };
   enum class Goal { kValue, kPromise, kDrain };
   class Slice;
 
@@ -165,23 +130,37 @@ class Runtime {
   // Enters the isolate and runs `body(context, slice, try_catch)` as one slice: the start of
   // a new call with `new_call` as its goal, or (nullopt) the next slice of the current one.
   // Disposes the isolate afterwards if the memory limit was hit.
-  template <typename Body>
-  Outcome RunSlice(std::optional<Goal> new_call, Body body);
+  using SliceBody = std::function<Outcome(v8::Local<v8::Context>, Slice&, v8::TryCatch&)>;
+  Outcome RunSlice(std::optional<Goal> new_call, const SliceBody& body);
   v8::MaybeLocal<v8::Value> CallFunction(v8::Local<v8::Context> context, v8::Local<v8::Value> function,
                                          v8::Local<v8::Value> receiver, const std::vector<HostValue>& args);
   Outcome Finish(Slice& slice, v8::TryCatch& try_catch, v8::MaybeLocal<v8::Value> result);
   Outcome Pump(Slice& slice);
   Outcome Settle(Slice& slice, Outcome outcome);
-  bool FireDueTimers();
   // True once the watchdog or the heap limit stopped JS. V8's own IsExecutionTerminating()
   // turns false as soon as no JS frame is left, which is too early for the event loop.
   bool Terminating();
-  void ApplyCompletions(v8::Local<v8::Context> context);
   void ReportUnhandledRejections(v8::Local<v8::Context> context);
   void ResetLoop();
   Outcome ErrorOutcome(v8::TryCatch& try_catch);
   Outcome ClosedOutcome() const;
   v8::Local<v8::Value> InternalFunction(v8::Local<v8::Context> context, const std::string& name);
+  static Runtime* Of(v8::Isolate* isolate) { return static_cast<Runtime*>(HostInterface::Of(isolate)); }
+
+  // HostInterface, for the natives.
+  void Print(std::string level, std::string text) override { console_->Print(std::move(level), std::move(text)); }
+  void DropConsoleLine() override { console_->Drop(); }
+  int64_t StartTimer(v8::Local<v8::Function> callback, double delay_ms, bool repeat) override {
+    return loop_->StartTimer(callback, delay_ms, repeat);
+  }
+  void ClearTimer(int64_t id) override { loop_->ClearTimer(id); }
+  v8::MaybeLocal<v8::Promise> StartHostOp(v8::Local<v8::Context> context, std::string name,
+                                          HostValue payload) override {
+    return loop_->StartHostOp(context, std::move(name), std::move(payload));
+  }
+  double NowMs() const override;
+  size_t MemoryLimit() const override { return limits_.memory_limit_bytes; }
+  size_t MemoryAvailable() override { return memory_->Available(); }
 
   static void OnPromiseReject(v8::PromiseRejectMessage message);
   static v8::MaybeLocal<v8::Promise> ImportDynamically(v8::Local<v8::Context> context,
@@ -204,6 +183,9 @@ class Runtime {
   v8::Global<v8::Object> internal_;
   Clock::time_point start_;
   double time_origin_ms_ = 0;
+  // Both live as long as the Runtime (CompleteOp may race with Dispose); Dispose empties them.
+  std::unique_ptr<EventLoop> loop_;
+  std::unique_ptr<ConsoleBuffer> console_;
   std::atomic<bool> in_call_{false};
   std::atomic<bool> terminate_requested_{false};
 
@@ -213,24 +195,8 @@ class Runtime {
   double call_wall_ms_ = 0;
   double call_cpu_ms_ = 0;
 
-  // Event loop.
-  int64_t next_timer_id_ = 1;
-  std::map<int64_t, Timer> timers_;
-  uint64_t next_op_id_ = 1;
-  std::map<uint64_t, v8::Global<v8::Promise::Resolver>> ops_;
-  std::vector<HostOp> new_ops_;
-  // Filled by CompleteOp from any thread without the isolate's lock (a busy isolate must
-  // not hold the completing thread), drained at the start of each slice.
-  std::mutex completions_mutex_;
-  std::vector<Completion> completions_;
-  size_t completion_bytes_ = 0;
-  size_t op_payload_bytes_ = 0;  // payloads of new_ops_, until handed to the host
+  // Rejected promises without a handler, reported at the end of each microtask checkpoint.
   std::vector<std::pair<v8::Global<v8::Promise>, v8::Global<v8::Value>>> rejections_;
-  std::vector<ConsoleLine> console_;
-  size_t console_bytes_ = 0;       // this call's console output so far (the cap)
-  size_t console_held_bytes_ = 0;  // of which not yet handed to the host (the budget)
-  size_t console_dropped_ = 0;     // lines past the cap in this call
-  bool console_truncation_told_ = false;
   int unhandled_rejections_ = 0;
 
   // Modules by name, and the caller's resolution of each (referrer, specifier).

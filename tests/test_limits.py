@@ -128,8 +128,10 @@ def test_process_survives_out_of_memory_patterns(pattern):
     assert report["after"] == "alive"
     if report["outcome"] == "MemoryLimitExceeded":
         assert report["alive"] is False
-    # 64 MB limit, plus V8's headroom granted once per call (128 MB), plus the child's own footprint.
-    assert report["peak_mb"] < 64 + 128 + 200, report
+    # The 64 MB limit, V8's headroom granted once per call (128 MB), what V8 holds while it
+    # collects near the limit (a Map's rehash keeps both tables; measured up to ~400 MB in
+    # all) and the child's own footprint. Granted again and again, it reached 2.2 GB.
+    assert report["peak_mb"] < 64 + 128 + 320, report
 
 
 def test_off_heap_memory_counts_against_the_limit():
@@ -292,7 +294,8 @@ def test_pending_host_operations_are_capped():
 
 
 def test_host_operation_payloads_count_against_the_memory_limit():
-    with Isolate(memory_limit_mb=64, timeout_ms=None, cpu_limit_ms=None, host_functions={"keep": lambda text: len(text)}) as iso:
+    keep = {"keep": lambda text: len(text)}
+    with Isolate(memory_limit_mb=64, timeout_ms=None, cpu_limit_ms=None, host_functions=keep) as iso:
         with pytest.raises(JSError, match="exceeds the isolate's memory limit"):
             iso.eval("host.keep('x'.repeat(40 * 1024 * 1024))")
         assert iso.eval("host.keep('x'.repeat(1024))") == 1024
