@@ -37,6 +37,9 @@ class HostInterface {
   virtual size_t MemoryLimit() const = 0;
   // Bytes of the memory limit not used by the heap, off-heap memory or host-held bytes.
   virtual size_t MemoryAvailable() = 0;
+  // True once the call in progress is being stopped: long native work polls it between
+  // steps (interruptible.h), since TerminateExecution is seen only when JS runs again.
+  virtual bool StopRequested() = 0;
 
  protected:
   ~HostInterface() = default;

@@ -31,6 +31,7 @@
 #include "console_buffer.h"
 #include "event_loop.h"
 #include "host_interface.h"
+#include "handles.h"
 #include "host_value.h"
 #include "isolate_limits.h"
 #include "limit_enforcer.h"
@@ -103,6 +104,14 @@ class Runtime final : private HostInterface {
   Outcome BindWorkerModule(const std::string& name);
   // Runs timers until none are left (like a script's process lifetime).
   Outcome RunLoop();
+  // Handles (handles.h): values a result held by id. Calls a function handle (awaiting a
+  // promise result, as Call does); reads one property (never awaited); lists own enumerable
+  // string keys; awaits a promise handle. ReleaseHandle is safe from any thread.
+  Outcome CallHandle(uint64_t id, const std::vector<HostValue>& args);
+  Outcome GetHandleProperty(uint64_t id, const HostValue& key);
+  Outcome HandleKeys(uint64_t id);
+  Outcome AwaitHandle(uint64_t id);
+  void ReleaseHandle(uint64_t id) { handles_.Release(id); }
   // Next slice of a call that returned kPending.
   Outcome Continue();
   // Drops what a pending call waits for (the caller gave up on it), and its timers.
@@ -161,6 +170,9 @@ class Runtime final : private HostInterface {
   double NowMs() const override;
   size_t MemoryLimit() const override { return limits_.memory_limit_bytes; }
   size_t MemoryAvailable() override { return memory_->Available(); }
+  bool StopRequested() override { return Terminating(); }
+  // The value of handle `id`; throws a ReferenceError (and returns empty) if it was released.
+  v8::MaybeLocal<v8::Value> HandleValue(uint64_t id);
 
   static void OnPromiseReject(v8::PromiseRejectMessage message);
   static v8::MaybeLocal<v8::Promise> ImportDynamically(v8::Local<v8::Context> context,
@@ -198,6 +210,8 @@ class Runtime final : private HostInterface {
   // Rejected promises without a handler, reported at the end of each microtask checkpoint.
   std::vector<std::pair<v8::Global<v8::Promise>, v8::Global<v8::Value>>> rejections_;
   int unhandled_rejections_ = 0;
+
+  HandleTable handles_;
 
   // Modules by name, and the caller's resolution of each (referrer, specifier).
   std::map<std::string, v8::Global<v8::Module>> modules_;

@@ -29,7 +29,7 @@ Outcome Runtime::CompileModule(const std::string& name, const std::string& sourc
 v8::MaybeLocal<v8::Module> Runtime::ResolveModule(v8::Local<v8::Context> context, v8::Local<v8::String> specifier,
                                                   v8::Local<v8::FixedArray>, v8::Local<v8::Module> referrer) {
   v8::Isolate* isolate = context->GetIsolate();
-  auto* runtime = static_cast<Runtime*>(isolate->GetData(0));
+  auto* runtime = Runtime::Of(isolate);
   std::string referrer_name;
   for (const auto& [name, module] : runtime->modules_) {
     if (module == referrer) {

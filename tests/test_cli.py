@@ -170,3 +170,11 @@ def test_serve_refuses_an_app_whose_top_level_code_fails(tmp_path: Path, source:
     assert result.returncode == 2
     assert "app w failed to load" in result.stderr and message in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_repl_quotes_strings_and_has_help(tmp_path: Path):
+    result = subprocess.run([sys.executable, "-m", "pyruntime", "repl"], input="'a string'\n.help\n.exit\n",
+                            cwd=tmp_path, capture_output=True, text=True, timeout=60,
+                            env={**os.environ, "HOME": str(tmp_path)})
+    assert "> 'a string'\n" in result.stdout
+    assert ".exit    leave" in result.stdout

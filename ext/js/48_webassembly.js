@@ -11,7 +11,7 @@
 // calls this once per isolate, before any user code.
 "use strict";
 
-internal.installWebAssemblyLimits = function installWebAssemblyLimits() {
+function installWebAssemblyLimits() {
   const { Memory: WasmMemory, Module: WasmModule, Instance: WasmInstance } = WebAssembly;
   const PAGE = 65536;
   const MAX_PAGES = 65536;
@@ -118,4 +118,6 @@ internal.installWebAssemblyLimits = function installWebAssemblyLimits() {
   for (const name of ["compile", "instantiate", "compileStreaming", "instantiateStreaming"]) {
     replace(WebAssembly, name, asyncApi[name]);
   }
-};
+}
+
+Object.assign(internal, { installWebAssemblyLimits });
