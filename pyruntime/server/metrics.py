@@ -20,6 +20,8 @@ from prometheus_client import (
 from prometheus_client.multiprocess import MultiProcessCollector
 
 LIMITS = ("timeout", "cpu", "memory")
+# How a scheduled (cron) run ended, in Workers' words.
+SCHEDULED_OUTCOMES = ("ok", "exception", "exceededCpu", "exceededTime", "exceededMemory")
 
 
 class Metrics:
@@ -39,6 +41,8 @@ class Metrics:
         self.limit_exceeded = Counter("pyruntime_limit_exceeded",
                                       "Requests stopped by a limit (timeout, cpu, memory).", ["app", "limit"],
                                       registry=r)
+        self.scheduled = Counter("pyruntime_scheduled", "Runs of scheduled (cron) handlers, by app and outcome.",
+                                 ["app", "outcome"], registry=r)
 
     def register_app(self, app: str) -> None:
         """Creates an app's series at zero, so dashboards see them before the first event."""
@@ -47,6 +51,8 @@ class Metrics:
         self.isolates.labels(app)
         self.heap_used.labels(app)
         self.duration.labels(app)
+        for outcome in SCHEDULED_OUTCOMES:
+            self.scheduled.labels(app, outcome)
 
     def render(self) -> tuple[bytes, str]:
         """The exposition text and its content type; summed over processes in multiprocess mode."""
