@@ -127,6 +127,7 @@ cdef extern from "runtime.h" namespace "pyruntime":
         COutcome Continue() nogil
         void CancelCall() nogil
         void Terminate() nogil
+        void ClearTerminate() nogil
         void CompleteOp(uint64_t, cbool, HostValue) nogil
         HeapStats Stats() nogil
         cbool alive()
@@ -404,6 +405,11 @@ cdef class Runtime:
         if self.c != NULL:
             with nogil:
                 self.c.Terminate()
+
+    def clear_terminate(self):
+        """The host's call is over: a terminate() that arrives now must not stop the next one."""
+        if self.c != NULL:
+            self.c.ClearTerminate()
 
     def cancel_call(self):
         with nogil:

@@ -203,10 +203,10 @@ Outcome Runtime::ClosedOutcome() const {
 }
 
 void Runtime::BeginCall() {
-  // A Terminate() that raced with the end of the previous call must not hit this one.
-  terminate_requested_ = false;
   isolate_->CancelTerminateExecution();
   in_call_ = true;
+  // A Terminate() that came after the host began this call, before it reached the core.
+  if (terminate_requested_) isolate_->TerminateExecution();
   call_wall_ms_ = 0;
   call_cpu_ms_ = 0;
   memory_->BeginCall();
@@ -477,6 +477,7 @@ Outcome Runtime::Settle(Slice& slice, Outcome out) {
     out.error_message = "the isolate exceeded its memory limit of " +
                         std::to_string(limits_.memory_limit_bytes / (1024 * 1024)) + " MB";
   } else if (terminate_requested_) {
+    terminate_requested_ = false;  // consumed by this call
     out = Outcome{};
     out.status = Status::kTerminated;
     out.error_name = "Terminated";
@@ -520,8 +521,8 @@ bool Runtime::Terminating() {
 }
 
 void Runtime::Terminate() {
-  if (!in_call_) return;
   terminate_requested_ = true;
+  if (!in_call_) return;  // BeginCall applies it
   if (isolate_ != nullptr) isolate_->TerminateExecution();
   guarded_.StopRequested();
 }

@@ -120,9 +120,11 @@ class Runtime final : private HostInterface {
   // Applied at the start of the next slice. Safe from any thread, even while JS runs.
   void CompleteOp(uint64_t id, bool ok, HostValue value);
 
-  // Stops the call in progress from any thread: its JS is terminated and it returns
-  // kTerminated. Does nothing while no call runs.
+  // Stops the host's call in progress from any thread: its JS is terminated and it returns
+  // kTerminated, even when the request arrives before the call reaches the core. The host
+  // calls ClearTerminate() when its call is over, so that a late request cannot stop the next.
   void Terminate();
+  void ClearTerminate() { terminate_requested_ = false; }
 
   HeapStats Stats();
   bool alive() const { return isolate_ != nullptr; }

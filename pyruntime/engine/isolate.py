@@ -151,6 +151,8 @@ class Isolate(IsolateCore):
     def _init_shell(self) -> None:
         self._lock = threading.Lock()
         self._owner: int | None = None  # the thread whose call holds the lock
+        # Orders terminate() against a call's end, so a late request never stops the next call.
+        self._stop_lock = threading.Lock()
         # Set by terminate(): ends a wait between slices at once.
         self._wake = threading.Event()
 
@@ -187,8 +189,11 @@ class Isolate(IsolateCore):
         Safe from any thread (a signal handler, a watchdog of your own); does nothing while
         no call runs. The isolate stays usable.
         """
-        self._wake.set()
-        self._runtime.terminate()
+        with self._stop_lock:
+            if self._owner is None:
+                return
+            self._wake.set()
+            self._runtime.terminate()
 
     def close(self) -> None:
         """Frees the V8 isolate now rather than at garbage collection."""
@@ -213,7 +218,9 @@ class Isolate(IsolateCore):
             try:
                 yield
             finally:
-                self._owner = None
+                with self._stop_lock:
+                    self._runtime.clear_terminate()
+                    self._owner = None
 
     def _run(self, start: Start) -> Any:
         self._wake.clear()

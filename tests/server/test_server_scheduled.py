@@ -25,7 +25,7 @@ def app(tmp_path: Path, crons: list[str]) -> Path:
     listed = ", ".join(f'"{cron}"' for cron in crons)
     config = tmp_path / "pyruntime.toml"
     config.write_text(f'[[apps]]\nname = "cron"\nscript = "worker.js"\nroutes = ["/*"]\ncrons = [{listed}]\n'
-                      '[apps.limits]\ncpu_limit_ms = 100\n')
+                      '[apps.limits]\ncpu_limit_ms = 100\ntimeout_ms = "off"\n')  # the CPU limit stops a spin
     return config
 
 

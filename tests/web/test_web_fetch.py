@@ -652,7 +652,7 @@ def test_module_worker_bad_results(fresh, path, name, message):
 
 @pytest.mark.parametrize("source,message", [
     ("export const x = 1;", "the module has no default export"),
-    ("export default {};", "the default export has no fetch() method"),
+    ("export default {};", "the default export has no fetch() or scheduled() method"),
     ("export default 42;", "the default export is a number, expected an object with a fetch() method"),
 ])
 def test_set_worker_module_explains_what_is_wrong(fresh, source, message):
