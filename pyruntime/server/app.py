@@ -19,10 +19,10 @@ from urllib.parse import quote
 
 from ..engine import AppIsolate, FetchResult, WorkerScript, load_script
 from ..engine.errors import Error, IsolateClosed, JSError, MemoryLimitExceeded, TimeLimitExceeded
-from ..engine.host_ops import AsyncHostOps
 from . import metrics
 from .config import AppConfig, AppLimits
 from .logs import JsonLogger
+from .outbound import app_host_ops
 from .pool import IsolatePool, PoolClosed, PoolFull
 
 Scope = MutableMapping[str, Any]
@@ -174,7 +174,7 @@ class WorkerApp:
         script: WorkerScript = await asyncio.to_thread(load_script, self.config.script)
         pool = IsolatePool(self.name, script, env=self._env, limits=self.config.limits,
                            size=self.config.pool_size, max_queue=self.config.max_queue, logger=self.logger,
-                           host_ops=AsyncHostOps(self.config.outbound_hosts))
+                           host_ops=app_host_ops(self.config, self.logger))
         await pool.start()
         return pool
 
@@ -330,7 +330,7 @@ class WorkerApp:
                    request_id: str) -> FetchResult:
         headers = [(n.decode("latin-1"), v.decode("latin-1")) for n, v in scope["headers"]]
         try:
-            return await isolate.fetch(scope["method"], _url(scope), headers, body,
+            return await isolate.fetch(scope["method"], _url(scope), headers, body, request_id=request_id,
                                        console=self.logger.console_sink(self.name, request_id))
         except (Error, TypeError) as exc:  # TypeError: a result that cannot leave JS
             raise self._failure(request_id, exc) from None

@@ -29,6 +29,10 @@ HEAP_USED = Gauge("pyruntime_isolate_heap_used_bytes", "V8 heap in use by the ap
                   multiprocess_mode="livesum")
 LIMIT_EXCEEDED = Counter("pyruntime_limit_exceeded", "Requests stopped by a limit (timeout, cpu, memory).",
                          ["app", "limit"])
+SUBREQUESTS = Counter("pyruntime_subrequests", "Outbound fetch exchanges, by app and HTTP status (or error, "
+                      "aborted).", ["app", "status"])
+SUBREQUEST_DURATION = Histogram("pyruntime_subrequest_duration_seconds",
+                                "Outbound fetch exchanges, from request to the end of the body, by app.", ["app"])
 
 
 def register_app(app: str) -> None:
@@ -38,6 +42,7 @@ def register_app(app: str) -> None:
     ISOLATES.labels(app)
     HEAP_USED.labels(app)
     DURATION.labels(app)
+    SUBREQUEST_DURATION.labels(app)
 
 
 def render() -> tuple[bytes, str]:
