@@ -300,7 +300,7 @@ class FetchSession:
         if self._exchanges.pop(exchange.id, None) is None:
             return
         self._release_body(exchange)
-        if exchange.head_task is not None and exchange.head_task is not asyncio.current_task():
+        if exchange.head_task is not None and exchange.head_task is not _current_task():
             exchange.head_task.cancel()
         if exchange.response is not None:
             try:
@@ -315,6 +315,13 @@ class FetchSession:
             observer(Subrequest(app=self._ops.app, request_id=self._request_id, method=exchange.method,
                                 host=exchange.host, status=exchange.status, outcome=outcome,
                                 duration_s=time.monotonic() - exchange.started, bytes=exchange.received))
+
+
+def _current_task() -> asyncio.Task[Any] | None:
+    try:
+        return asyncio.current_task()
+    except RuntimeError:  # no running loop
+        return None
 
 
 async def _close_quietly(response: httpcore.Response) -> None:
