@@ -76,11 +76,11 @@ class _CheckedBackend(httpcore.AsyncNetworkBackend):
 class FetchClient:
     """TLS context and connection pools shared by every isolate of the process."""
 
-    def __init__(self, resolver: Resolver = resolve) -> None:
+    def __init__(self, resolver: Resolver = resolve, ssl_context: ssl.SSLContext | None = None) -> None:
         # What a first request would otherwise load: the CA store, and anyio with its asyncio
         # backend, which httpcore imports on first use (measured here: ~220 ms).
         importlib.import_module("anyio._backends._asyncio")
-        self.ssl_context = ssl.create_default_context()
+        self.ssl_context = ssl_context or ssl.create_default_context()
         self._resolver = resolver
         self._pools: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[EgressPolicy, Any]] = \
             weakref.WeakKeyDictionary()

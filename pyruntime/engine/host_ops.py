@@ -120,7 +120,7 @@ class _Exchange:
         self.started = time.monotonic()
         self.status: int | None = None
         self.received = 0
-        self.head_task: asyncio.Task[Any] | None = None
+        self.task: asyncio.Task[Any] | None = None  # the "fetch" or "fetch.read" operation in flight
         self.upload: asyncio.Queue[bytes | None] | None = None
         self.response: httpcore.Response | None = None
         self.chunks: AsyncIterator[bytes] | None = None
@@ -194,7 +194,7 @@ class FetchSession:
         if ident in self._exchanges:
             raise HostOpError(f"exchange {ident} is already open")
         exchange = self._exchanges[ident] = _Exchange(ident, method, host)
-        exchange.head_task = asyncio.current_task()
+        exchange.task = asyncio.current_task()
         self._available = payload.get("available", self._available)
         try:
             body = payload.get("body")
@@ -225,7 +225,7 @@ class FetchSession:
         except BaseException as exc:
             self._close(exchange, "aborted" if isinstance(exc, asyncio.CancelledError) else "error")
             raise
-        exchange.head_task = None
+        exchange.task = None
         self._release_body(exchange)
         exchange.response = response
         exchange.status = response.status
@@ -264,6 +264,7 @@ class FetchSession:
         exchange = self._exchanges.get(ident)
         if exchange is None or exchange.chunks is None:
             raise HostOpError("the response body is closed")
+        exchange.task = asyncio.current_task()
         try:
             chunk = await anext(exchange.chunks, None)
         except asyncio.CancelledError:
@@ -272,6 +273,8 @@ class FetchSession:
         except (httpcore.TimeoutException, httpcore.NetworkError, httpcore.ProtocolError) as exc:
             self._close(exchange, "error")
             raise HostOpError(f"reading the response body from {exchange.host}: {_describe(exc)}") from None
+        finally:
+            exchange.task = None
         if chunk is None:
             self._close(exchange, "ok")
             return None
@@ -300,8 +303,8 @@ class FetchSession:
         if self._exchanges.pop(exchange.id, None) is None:
             return
         self._release_body(exchange)
-        if exchange.head_task is not None and exchange.head_task is not _current_task():
-            exchange.head_task.cancel()
+        if exchange.task is not None and exchange.task is not _current_task():
+            exchange.task.cancel()
         if exchange.response is not None:
             try:
                 task = asyncio.get_running_loop().create_task(_close_quietly(exchange.response))
