@@ -2,15 +2,18 @@
 // "fetch" sends one request and resolves with its head; "fetch.write" streams a request body;
 // "fetch.read" pulls the response body chunk by chunk as JS reads it; "fetch.cancel" closes the
 // exchange. Redirects are followed here, each hop a new exchange that the host checks again.
-"use strict";
 
-const { webidl, streams } = internal;
+const {
+  addAbortAlgorithm, base64, createResponse, defineGlobals, headerPairs, parseMimeType, readBody, requestState,
+  responseState, streams, webidl,
+} = internal;
 
 const kMaxRedirects = 20;
 // Known request bodies up to this size go with the request; larger ones are streamed in slices.
 const kInlineBody = 1 << 20;
 const kSlice = 256 * 1024;
 const redirectStatuses = [301, 302, 303, 307, 308];
+const nullBodyStatuses = [101, 103, 204, 205, 304];
 const requestBodyHeaders = ["content-encoding", "content-language", "content-location", "content-type"];
 
 let nextExchange = 1;
@@ -51,12 +54,12 @@ function dataResponse(url) {
   const base64 = /;[\x20]*base64$/i;
   if (base64.test(mimeType)) {
     mimeType = mimeType.replace(base64, "");
-    body = internal.base64.decode(String.fromCharCode.apply(null, body));
+    body = base64.decode(String.fromCharCode.apply(null, body));
     if (body === null) throw new TypeError("fetch failed: invalid base64 in data: URL");
   }
   if (mimeType.startsWith(";")) mimeType = "text/plain" + mimeType;
-  if (internal.parseMimeType(mimeType) === null) mimeType = "text/plain;charset=US-ASCII";
-  return internal.createResponse({
+  if (parseMimeType(mimeType) === null) mimeType = "text/plain;charset=US-ASCII";
+  return createResponse({
     status: 200,
     statusText: "OK",
     headers: [["content-type", mimeType]],
@@ -137,7 +140,7 @@ function responseBody(id, job) {
         (error) => {
           if (finished) return;
           finish();
-          streams.rsdcError(s.controller, fetchFailed(error));
+          streams.rcError(s.controller, fetchFailed(error));
         },
       ),
     () => {
@@ -150,7 +153,7 @@ function responseBody(id, job) {
   job.abortBody = (reason) => {
     if (finished) return;
     finish();
-    streams.rsdcError(s.controller, reason);
+    streams.rcError(s.controller, reason);
     native.hostOp("fetch.cancel", id).then(ignore, ignore);
   };
   return s;
@@ -161,12 +164,12 @@ async function perform(state, job) {
   let url = state.url;
   if (url.startsWith("data:")) return dataResponse(url);
   let method = state.method;
-  let headers = internal.headerPairs(state.headers);
+  let headers = headerPairs(state.headers);
   // The body: known bytes can be sent again on a redirect, a stream only once.
   let bytes = null;
   let reader = null;
   if (state.body !== null) {
-    if (state.body.source !== null) bytes = await internal.readBody(state.body);
+    if (state.body.source !== null) bytes = await readBody(state.body);
     else reader = streams.acquireDefaultReader(streams.readableRecordOf(state.body.stream));
   }
   const urlList = [url];
@@ -203,14 +206,14 @@ async function perform(state, job) {
 }
 
 function makeResponse(head, urlList, method, job) {
-  const response = internal.createResponse({
+  const response = createResponse({
     status: head.status,
     statusText: head.statusText,
     headers: head.headers,
     body: null,
     urlList,
   });
-  if (method === "HEAD" || internal.isNullBodyStatus(head.status)) {
+  if (method === "HEAD" || nullBodyStatuses.includes(head.status)) {
     // Nothing to read: the exchange ends when the host sees the (empty) body's end.
     native.hostOp("fetch.read", head.id).then((chunk) => {
       if (chunk !== null) native.hostOp("fetch.cancel", head.id).then(ignore, ignore);
@@ -218,7 +221,7 @@ function makeResponse(head, urlList, method, job) {
     job.current = 0;
     job.done();
   } else {
-    internal.responseState(response).body = { stream: responseBody(head.id, job).pub, source: null };
+    responseState(response).body = { stream: responseBody(head.id, job).pub, source: null };
   }
   return response;
 }
@@ -227,7 +230,7 @@ function fetch(input, init = undefined) {
   return new Promise((resolve, reject) => {
     webidl.requiredArguments(arguments.length, 1, "Failed to execute 'fetch'");
     const request = new Request(input, init);
-    const state = internal.requestState(request);
+    const state = requestState(request);
     const signal = state.signal;
     if (signal.aborted) {
       reject(signal.reason);
@@ -235,7 +238,7 @@ function fetch(input, init = undefined) {
     }
     // `current`: the open exchange (0: none); `abortBody` errors the response body once there is one.
     const job = { current: 0, settled: false, uploadError: null, abortBody: null, done: ignore };
-    const removeAbort = internal.addAbortAlgorithm(signal, (reason) => {
+    const removeAbort = addAbortAlgorithm(signal, (reason) => {
       if (job.abortBody !== null) job.abortBody(reason);
       else if (job.current !== 0) native.hostOp("fetch.cancel", job.current).then(ignore, ignore);
       if (job.settled) return;
@@ -259,4 +262,4 @@ function fetch(input, init = undefined) {
   });
 }
 
-internal.defineGlobals({ fetch });
+defineGlobals({ fetch });

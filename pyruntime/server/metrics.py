@@ -20,6 +20,8 @@ from prometheus_client import (
 from prometheus_client.multiprocess import MultiProcessCollector
 
 LIMITS = ("timeout", "cpu", "memory")
+# How a scheduled (cron) run ended, in Workers' words.
+SCHEDULED_OUTCOMES = ("ok", "exception", "exceededCpu", "exceededTime", "exceededMemory")
 
 
 class Metrics:
@@ -39,6 +41,8 @@ class Metrics:
         self.limit_exceeded = Counter("pyruntime_limit_exceeded",
                                       "Requests stopped by a limit (timeout, cpu, memory).", ["app", "limit"],
                                       registry=r)
+        self.scheduled = Counter("pyruntime_scheduled", "Runs of scheduled (cron) handlers, by app and outcome.",
+                                 ["app", "outcome"], registry=r)
         self.subrequests = Counter("pyruntime_subrequests", "Outbound fetch exchanges, by app and HTTP status "
                                    "(or error, aborted).", ["app", "status"], registry=r)
         self.subrequest_duration = Histogram("pyruntime_subrequest_duration_seconds",
@@ -52,6 +56,8 @@ class Metrics:
         self.isolates.labels(app)
         self.heap_used.labels(app)
         self.duration.labels(app)
+        for outcome in SCHEDULED_OUTCOMES:
+            self.scheduled.labels(app, outcome)
         self.subrequest_duration.labels(app)
 
     def render(self) -> tuple[bytes, str]:

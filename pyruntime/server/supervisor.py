@@ -88,7 +88,8 @@ class Supervisor:
 
     def _spawn(self, slot: int, fd: int, env: dict[str, str]) -> None:
         # -P: the worker imports the installed package even when started from the source tree.
-        argv = [sys.executable, "-P", "-m", "pyruntime", *self.worker_args, "--listen-fd", str(fd)]
+        argv = [sys.executable, "-P", "-m", "pyruntime", *self.worker_args, "--listen-fd", str(fd),
+                "--worker-slot", str(slot)]
         child = subprocess.Popen(argv, pass_fds=(fd,), env=env)
         self._children[slot] = (child, time.monotonic())
         self.logger.emit("info", "worker_started", worker_pid=child.pid, slot=slot)
