@@ -13,7 +13,6 @@ from pyruntime import JSError, MemoryLimitExceeded, TimeLimitExceeded, Unsettled
 from pyruntime.engine import AppIsolate, Limits, load_script
 from pyruntime.engine.egress import EgressPolicy
 from pyruntime.engine.host_ops import AsyncHostOps
-from pyruntime.engine.scripts import ScriptLoadError
 
 
 def write(tmp_path: Path, files: dict[str, str]) -> Path:
