@@ -51,9 +51,9 @@ function dataResponse(url) {
   if (comma === -1) throw new TypeError("fetch failed: invalid data: URL (no comma)");
   let mimeType = input.slice(0, comma).replace(/^[\t\n\f\r ]+|[\t\n\f\r ]+$/g, "");
   let body = percentDecode(native.utf8Encode(input.slice(comma + 1)));
-  const base64 = /;[\x20]*base64$/i;
-  if (base64.test(mimeType)) {
-    mimeType = mimeType.replace(base64, "");
+  const base64Suffix = /;[\x20]*base64$/i;
+  if (base64Suffix.test(mimeType)) {
+    mimeType = mimeType.replace(base64Suffix, "");
     body = base64.decode(String.fromCharCode.apply(null, body));
     if (body === null) throw new TypeError("fetch failed: invalid base64 in data: URL");
   }

@@ -86,7 +86,7 @@ def test_the_first_fetch_loads_nothing_later_ones_do_not(tmp_path: Path):
     """What made a process's first fetch slow (importing anyio's backend, loading the CA store)
     happens when the host starts: the first fetch imports no module. Measured against a
     loopback server: 250-440 ms for the first fetch before, 35-80 ms after (later ones 30-70 ms)."""
-    proc = subprocess.run([sys.executable, "-c", FIRST_FETCH.format(tests=str(Path(__file__).parent))],
+    proc = subprocess.run([sys.executable, "-c", FIRST_FETCH.format(tests=str(Path(__file__).parent.parent))],
                           cwd=tmp_path, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "[[], []]"
