@@ -200,3 +200,12 @@ def test_limits_and_egress_config_are_checked(tmp_path: Path):
     assert app.egress is not None and app.egress.allow_public and app.egress.deny_names == ("*.bad.example",)
     assert (app.limits.max_subrequests, app.limits.subrequest_timeout_s, app.limits.max_concurrent_subrequests) \
         == (7, 2.5, 3)
+
+
+def test_a_client_that_leaves_a_proxied_stream_closes_the_upstream(server, upstream):
+    query = f"target={quote(upstream.url + '/drip', safe='')}&proxy=1"
+    with httpx.stream("GET", f"{server.url}/allowed/x?{query}", timeout=30) as response:
+        assert response.status_code == 200
+        assert next(response.iter_raw())
+    # The client closed its connection midway: the request ends and its subrequest with it.
+    assert upstream.closed.wait(30)
