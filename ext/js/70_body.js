@@ -334,5 +334,5 @@ function defineBodyMixin(ctor, stateOf) {
 }
 
 Object.assign(internal, {
-  extractBody, bodyUnusable, readBody, proxyBody, cloneBody, defineBodyMixin,
+  extractBody, bodyUnusable, readBody, proxyBody, cloneBody, defineBodyMixin, parseMimeType,
 });

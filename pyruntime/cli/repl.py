@@ -3,7 +3,8 @@
 Input with open brackets, template literals or comments asks for more lines. Input
 containing `await` runs inside an async function, with top-level `let`/`const`/`var x = ...`
 turned into globals so that they outlive the line. Each input may run for 30 s of wall-clock
-time: a runaway loop ends with an error instead of hanging the prompt.
+time: a runaway loop ends with an error instead of hanging the prompt. `fetch` reaches public
+addresses and loopback (engine.host_ops.LOCAL_SCRIPT_EGRESS).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from pathlib import Path
 
 from ..engine import Isolate
 from ..engine.errors import Error, JSError
+from ..engine.host_ops import SyncHostOps
 
 HISTORY_FILE = Path.home() / ".pyruntime_history"
 _DECLARATION = re.compile(r"^(\s*)(?:let|const|var)\s+([A-Za-z_$][\w$]*)\s*=", re.MULTILINE)
@@ -91,7 +93,8 @@ class Repl:
         self.write = write or (lambda text: print(text, flush=True))
         # No time limits, as in other REPLs: Ctrl-C terminates a runaway input instead.
         factory = isolate_factory or (lambda sink: Isolate(timeout_ms=None, cpu_limit_ms=None,
-                                                           total_timeout_ms=None, console=sink))
+                                                           total_timeout_ms=None, console=sink,
+                                                           op_handler=SyncHostOps()))
         self.isolate = factory(self._console)
 
     def _console(self, level: str, text: str) -> None:

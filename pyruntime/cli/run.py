@@ -1,7 +1,8 @@
 """`python -m pyruntime run FILE`: run a script or module to completion, like `node FILE`.
 
 Top-level code runs first, then the event loop until no timers are left. Console output
-goes to stdout (log, info, debug) and stderr (warn, error). Outbound `fetch` works.
+goes to stdout (log, info, debug) and stderr (warn, error). Outbound `fetch` works (public addresses and
+loopback: engine.host_ops.LOCAL_SCRIPT_EGRESS).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from typing import TextIO
 
 from ..engine import Isolate, Limits
 from ..engine.errors import Error, JSError, TimeLimitExceeded
-from ..engine.host_ops import sync_host_ops
+from ..engine.host_ops import SyncHostOps
 
 _RAISE_HINT = {
     "cpu": "raise it with --cpu-limit-ms N, or turn it off with --cpu-limit-ms off",
@@ -30,9 +31,10 @@ def run_file(path: str | Path, *, limits: Limits | None = None, stdout: TextIO |
     def console(level: str, text: str) -> None:
         print(text, file=err if level in ("warn", "error") else out, flush=True)
 
+    limits = limits or Limits(total_timeout_ms=None)
     try:
-        with Isolate(limits=limits or Limits(total_timeout_ms=None), console=console,
-                     op_handler=sync_host_ops) as iso:
+        with Isolate(limits=limits, console=console,
+                     op_handler=SyncHostOps(memory_limit_bytes=limits.memory_limit_bytes)) as iso:
             iso.run_file(path)
             iso.run_loop()
             if iso.unhandled_rejections or iso.uncaught_errors:  # as Node.js: printed, then a failing exit

@@ -12,6 +12,8 @@ from ..engine import AppIsolate, load_script
 from ..engine.errors import Error, JSError
 from ..server.config import ConfigError, ServerConfig, app_root, load_config, single_app_config
 from ..server.logs import JsonLogger
+from ..server.observer import Observer
+from ..server.outbound import app_host_ops
 from ..server.wrangler import is_wrangler_config, load_wrangler
 
 
@@ -56,7 +58,9 @@ async def _check_apps_load(config: ServerConfig) -> None:
     """Loads each app once, top-level code included, before any port is bound: a broken app
     fails here with its error instead of crashing workers that the supervisor restarts."""
     for app in config.apps:
-        isolate = AppIsolate(load_script(app.script, root=app.root), env=app.resolved_env(), limits=app.limits)
+        # Top-level fetch goes where the app's egress policy allows, as when served.
+        isolate = AppIsolate(load_script(app.script, root=app.root), env=app.resolved_env(), limits=app.limits,
+                             op_handler=app_host_ops(app, Observer()))
         try:
             await isolate.load()
         except JSError as exc:

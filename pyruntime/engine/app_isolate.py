@@ -13,6 +13,7 @@ from typing import Any
 
 from .async_isolate import AsyncIsolate, AsyncOpHandler
 from .console import ConsoleSink
+from .host_ops import AsyncHostOps
 from .limits import Limits
 from .protocol import (
     CANCEL_RESPONSE_STREAM,
@@ -32,11 +33,13 @@ class AppIsolate(AsyncIsolate):
 
     def __init__(self, script: WorkerScript, *, env: dict[str, Any] | None = None, limits: Limits | None = None,
                  console: ConsoleSink | None = None, op_handler: AsyncOpHandler | None = None) -> None:
+        limits = limits or Limits()
         if op_handler is None:  # outbound fetch by default; pass another handler to restrict or record I/O
-            from .host_ops import AsyncHostOps
-
             op_handler = AsyncHostOps()
-        super().__init__(limits=limits or Limits(), console=console, op_handler=op_handler)
+        # Outbound fetch keeps per-isolate state (open exchanges, subrequest counts, host-held bytes).
+        self._outbound = op_handler.session(limits.memory_limit_bytes) if isinstance(op_handler, AsyncHostOps) \
+            else None
+        super().__init__(limits=limits, console=console, op_handler=self._outbound or op_handler)
         self.script = script
         self.env = dict(env or {})
         # Whether the last request left ctx.waitUntil work (or a stream that may add some).
@@ -44,6 +47,8 @@ class AppIsolate(AsyncIsolate):
 
     async def load(self) -> None:
         """Runs the app's top-level code, under the same limits as a request."""
+        if self._outbound is not None:
+            self._outbound.begin_request(None)
         script = self.script
         if script.kind == "service-worker":
             source = script.sources[script.main]
@@ -58,9 +63,12 @@ class AppIsolate(AsyncIsolate):
         (await self._drive(lambda rt: rt.bind_worker_module(script.main), what="app load")).value()
 
     async def fetch(self, method: str, url: str, headers: list[tuple[str, str]], body: bytes | None, *,
-                    console: ConsoleSink | None = None, started: float | None = None) -> FetchResult:
+                    console: ConsoleSink | None = None, started: float | None = None,
+                    request_id: str | None = None) -> FetchResult:
         """Runs the app's fetch handler for one request. `started` (loop time) is when the
-        request arrived: the total time limit counts from then."""
+        request arrived: the total time limit counts from then. `request_id` tags its subrequests."""
+        if self._outbound is not None:
+            self._outbound.begin_request(request_id)
         # Timers left by the previous request would run on this request's budget. No JS runs
         # in this isolate now, so this quick call needs no worker thread.
         self._runtime.cancel_call()
@@ -109,6 +117,8 @@ class AppIsolate(AsyncIsolate):
 
     def end_request(self) -> None:
         """The request is over: host operations it left in flight are cancelled, and its
-        pending call (if it was abandoned) with its timers."""
+        pending call (if it was abandoned) with its timers; its subrequests' connections close."""
         self.cancel_operations()
+        if self._outbound is not None:
+            self._outbound.end_request()
         self._runtime.cancel_call()

@@ -1,116 +1,384 @@
-"""Host operations: the I/O that JS asks the host for (see `native.hostOp` in ext/js/README.md).
+"""Outbound fetch: the host operations behind JS `fetch()` (ext/js/80_fetch.js).
 
-The C++ core does no I/O. JS `fetch()` becomes a pending "fetch" operation whose payload is
-`{method, url, headers, body, redirect}`; this module performs it with httpx and answers
-`{status, statusText, headers, body, url}`, which resolves the JS promise.
+The C++ core does no I/O; `fetch` is a conversation of host operations, one exchange (one
+HTTP request and its response) at a time, named by an id JS chooses:
+
+- `"fetch"` `{id, method, url, headers, body, stream, available}` sends the request (`body`
+  bytes, or with `stream` the chunks of later `"fetch.write"`s) and resolves with the head
+  `{status, statusText, headers, url}` once it arrives;
+- `"fetch.write"` `[id, chunk | None, available]` hands one chunk of a streamed request body
+  (None ends it); it resolves when the uploader has room, so JS produces no faster than the
+  upstream takes;
+- `"fetch.read"` `id` resolves with the next chunk of the response body (None at its end):
+  the body is pulled from the connection only as JS reads it;
+- `"fetch.cancel"` `id` closes the exchange (an AbortSignal fired, the body was cancelled).
+
+Redirects are followed in JS, each hop a new exchange, so every hop passes the egress
+policy (egress.py) when it connects (fetch_client.py).
+
+`AsyncHostOps` is one app's outbound configuration (policy, `FetchLimits`, observer); each
+isolate gets its own `FetchSession` from it, which counts subrequests per request, caps how
+many are open at once, bounds the bytes the host holds for the isolate by the isolate's
+memory limit, and closes everything still open when the request ends.
 """
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
+import contextlib
+import inspect
+import threading
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
-import httpx
+import httpcore
 
+from .egress import EgressPolicy
 from .errors import Error
+from .fetch_client import FetchClient, shared_client
 
-# A response body larger than this is refused: it would not fit an isolate anyway.
-MAX_RESPONSE_BYTES = 64 * 1024 * 1024
-TIMEOUT = httpx.Timeout(30.0)
+# Request headers JS may not set (the Fetch standard's forbidden request-header names):
+# the host sets framing and Host itself, and Host must not route a request elsewhere.
+FORBIDDEN_HEADERS = frozenset((
+    "accept-charset", "accept-encoding", "access-control-request-headers", "access-control-request-method",
+    "connection", "content-length", "cookie", "cookie2", "date", "dnt", "expect", "host", "keep-alive", "origin",
+    "referer", "set-cookie", "te", "trailer", "transfer-encoding", "upgrade", "via",
+))
+_FORBIDDEN_PREFIXES = ("proxy-", "sec-")
+_METHOD_OVERRIDES = ("x-http-method", "x-http-method-override", "x-method-override")
+_FORBIDDEN_METHODS = ("CONNECT", "TRACE", "TRACK")
 
 
 class HostOpError(Error):
     """A host operation that JS asked for cannot be performed."""
 
 
-def host_allowed(host: str, allowed: tuple[str, ...] | None) -> bool:
-    """Whether outbound fetch may reach `host`: None allows any; "*.example.com" matches
-    subdomains of example.com; other entries match exactly."""
-    if allowed is None:
-        return True
-    host = host.lower().rstrip(".")
-    return any(host == entry or (entry.startswith("*.") and host.endswith(entry[1:])) for entry in allowed)
+class SubrequestLimitExceeded(HostOpError):
+    """A per-request subrequest limit was hit; the message names it."""
 
 
-def _request(client: httpx.Client | httpx.AsyncClient, payload: dict[str, Any],
-             allowed_hosts: tuple[str, ...] | None = None) -> httpx.Request:
-    url = payload.get("url", "")
-    if not isinstance(url, str) or not url.startswith(("http://", "https://")):
-        raise HostOpError(f"fetch supports only http: and https: URLs, not {url!r}")
-    host = httpx.URL(url).host
-    if not host_allowed(host, allowed_hosts):
-        raise HostOpError(f"fetch to {host!r} is not allowed for this app (see outbound_hosts)")
-    return client.build_request(payload.get("method", "GET"), url, headers=payload.get("headers") or [],
-                                content=payload.get("body") or None)
+@dataclass(frozen=True)
+class FetchLimits:
+    """What one request may spend on outbound fetch.
+
+    - `max_subrequests`: exchanges per request (each redirect hop is one), as Workers' 50;
+    - `max_concurrent_subrequests`: exchanges open at once (a response whose body is not
+      yet read to its end stays open);
+    - `subrequest_timeout_s`: the longest wait for a response head, and for each chunk of
+      a body in either direction.
+    """
+
+    max_subrequests: int = 50
+    max_concurrent_subrequests: int = 16
+    subrequest_timeout_s: float = 30.0
 
 
-def _answer(response: httpx.Response, body: bytes) -> dict[str, Any]:
-    return {
-        "status": response.status_code,
-        "statusText": response.reason_phrase,
-        "headers": [[name, value] for name, value in response.headers.multi_items()],
-        "body": body,
-        "url": str(response.url),
-    }
+@dataclass(frozen=True)
+class Subrequest:
+    """One finished exchange, for logs and metrics: never the query string or the headers."""
+
+    app: str
+    request_id: str | None
+    method: str
+    host: str
+    status: int | None  # None: no response (refused, failed, aborted)
+    outcome: str        # "ok", "error", "aborted"
+    duration_s: float
+    bytes: int          # response body bytes read
 
 
-def _check_redirect(payload: dict[str, Any], response: httpx.Response) -> None:
-    if response.is_redirect and payload.get("redirect") == "error":
-        location = response.headers.get("location")
-        raise HostOpError(f"fetch: redirect to {location!r} with redirect mode 'error'")
-
-
-def _follow(payload: dict[str, Any]) -> bool:
-    return payload.get("redirect", "follow") == "follow"
+Observer = Callable[[Subrequest], None]
 
 
 class AsyncHostOps:
-    """Performs host operations for isolates served on an asyncio event loop.
+    """One app's outbound fetch: its egress policy, limits and observer (see the module doc).
 
-    `allowed_hosts` limits where fetch may go (None: anywhere; see `host_allowed`).
+    Pass it as `op_handler` to `AppIsolate`, which takes a `session()` of it per isolate.
     """
 
-    def __init__(self, allowed_hosts: tuple[str, ...] | None = None) -> None:
-        self.allowed_hosts = allowed_hosts
-        self._client: httpx.AsyncClient | None = None
+    def __init__(self, egress: EgressPolicy | None = None, limits: FetchLimits | None = None, *, app: str = "",
+                 observer: Observer | None = None, client: FetchClient | None = None) -> None:
+        self.egress = egress or EgressPolicy()
+        self.limits = limits or FetchLimits()
+        self.app = app
+        self.observer = observer
+        self.client = client or shared_client()
 
-    async def __call__(self, name: str, payload: Any) -> Any:
-        if name != "fetch":
-            raise HostOpError(f"unknown host operation {name!r}")
-        if self._client is None:
-            self._client = httpx.AsyncClient(timeout=TIMEOUT)
-        request = _request(self._client, payload, self.allowed_hosts)
-        response = await self._client.send(request, stream=True, follow_redirects=_follow(payload))
-        try:
-            _check_redirect(payload, response)
-            body = bytearray()
-            async for chunk in response.aiter_bytes():
-                body += chunk
-                if len(body) > MAX_RESPONSE_BYTES:
-                    raise HostOpError(f"fetch: response body larger than {MAX_RESPONSE_BYTES} bytes")
-        finally:
-            await response.aclose()
-        return _answer(response, bytes(body))
-
-    async def aclose(self) -> None:
-        if self._client is not None:
-            await self._client.aclose()
-            self._client = None
+    def session(self, memory_limit_bytes: int) -> FetchSession:
+        return FetchSession(self, memory_limit_bytes)
 
 
-def sync_host_ops(name: str, payload: Any) -> Any:
-    """Performs host operations for the synchronous `Isolate` (used by `pyruntime run`)."""
-    if name != "fetch":
+class _Exchange:
+    def __init__(self, ident: int, method: str, host: str) -> None:
+        self.id = ident
+        self.method = method
+        self.host = host
+        self.started = time.monotonic()
+        self.status: int | None = None
+        self.received = 0
+        self.task: asyncio.Task[Any] | None = None  # the "fetch" or "fetch.read" operation in flight
+        self.upload: asyncio.Queue[bytes | None] | None = None
+        self.response: httpcore.Response | None = None
+        self.chunks: AsyncIterator[bytes] | None = None
+        self.held = 0  # bytes of the request body the host holds for this exchange
+
+
+class FetchSession:
+    """The host operations of one isolate (see the module docstring)."""
+
+    def __init__(self, ops: AsyncHostOps, memory_limit_bytes: int) -> None:
+        self._ops = ops
+        self._limits = ops.limits
+        self._memory_limit = memory_limit_bytes
+        self._available = memory_limit_bytes
+        self._held = 0
+        self._exchanges: dict[int, _Exchange] = {}
+        self._count = 0
+        self._request_id: str | None = None
+        self._closing: set[asyncio.Task[None]] = set()
+
+    # ---- the request's life --------------------------------------------------------------
+
+    def begin_request(self, request_id: str | None) -> None:
+        self._count = 0
+        self._request_id = request_id
+
+    def end_request(self) -> None:
+        """Closes every exchange the request left open (their connections close)."""
+        for exchange in list(self._exchanges.values()):
+            self._close(exchange, "aborted")
+        self._count = 0
+
+    @property
+    def open_exchanges(self) -> int:
+        return len(self._exchanges)
+
+    @property
+    def held_bytes(self) -> int:
+        return self._held
+
+    # ---- operations ----------------------------------------------------------------------
+
+    def __call__(self, name: str, payload: Any) -> Any:
+        if name == "fetch":
+            return self._fetch(payload)
+        if name == "fetch.read":
+            return self._read(payload)
+        if name == "fetch.write":
+            return self._write(payload)
+        if name == "fetch.cancel":
+            exchange = self._exchanges.get(payload)
+            if exchange is not None:
+                self._close(exchange, "aborted")
+            return None
         raise HostOpError(f"unknown host operation {name!r}")
-    with httpx.Client(timeout=TIMEOUT) as client:
-        request = _request(client, payload)
-        response = client.send(request, stream=True, follow_redirects=_follow(payload))
+
+    async def _fetch(self, payload: dict[str, Any]) -> dict[str, Any]:
+        ident, method, url = payload["id"], payload["method"], payload["url"]
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise HostOpError(f"only http: and https: URLs can be fetched, not {url[:100]!r}")
+        host = parts.hostname
+        self._count += 1
+        limits = self._limits
+        if self._count > limits.max_subrequests:
+            raise SubrequestLimitExceeded(f"max_subrequests ({limits.max_subrequests}) reached: a request may make "
+                                          f"at most {limits.max_subrequests} subrequests")
+        if len(self._exchanges) >= limits.max_concurrent_subrequests:
+            raise SubrequestLimitExceeded(f"max_concurrent_subrequests ({limits.max_concurrent_subrequests}) "
+                                          "reached: read or cancel the bodies of earlier responses first")
+        if ident in self._exchanges:
+            raise HostOpError(f"exchange {ident} is already open")
+        exchange = self._exchanges[ident] = _Exchange(ident, method, host)
+        exchange.task = asyncio.current_task()
+        self._available = payload.get("available", self._available)
         try:
-            _check_redirect(payload, response)
-            body = bytearray()
-            for chunk in response.iter_bytes():
-                body += chunk
-                if len(body) > MAX_RESPONSE_BYTES:
-                    raise HostOpError(f"fetch: response body larger than {MAX_RESPONSE_BYTES} bytes")
+            body = payload.get("body")
+            content: bytes | AsyncIterator[bytes]
+            headers = _outbound_headers(payload.get("headers") or [], parts.netloc.rpartition("@")[2])
+            if payload.get("stream"):
+                exchange.upload = asyncio.Queue(maxsize=1)
+                content = self._upload(exchange)
+                headers.append((b"transfer-encoding", b"chunked"))
+            else:
+                content = body or b""
+                if content or method not in ("GET", "HEAD"):
+                    headers.append((b"content-length", str(len(content)).encode()))
+                self._reserve(len(content))
+                exchange.held = len(content)
+            timeout = limits.subrequest_timeout_s
+            request = httpcore.Request(method, url, headers=headers, content=content,
+                                       extensions={"timeout": {"connect": timeout, "read": timeout,
+                                                               "write": timeout, "pool": timeout}})
+            try:
+                async with asyncio.timeout(timeout):
+                    response = await self._ops.client.pool(self._ops.egress).handle_async_request(request)
+            except TimeoutError:
+                raise HostOpError(f"subrequest_timeout_s ({timeout:g} s) passed before the response to "
+                                  f"{method} {host} arrived") from None
+            except (httpcore.TimeoutException, httpcore.NetworkError, httpcore.ProtocolError) as exc:
+                raise HostOpError(f"{method} {host}: {_describe(exc)}") from None
+        except BaseException as exc:
+            self._close(exchange, "aborted" if isinstance(exc, asyncio.CancelledError) else "error")
+            raise
+        exchange.task = None
+        self._release_body(exchange)
+        exchange.response = response
+        exchange.status = response.status
+        exchange.chunks = response.aiter_stream().__aiter__()  # type: ignore[attr-defined]
+        reason = response.extensions.get("reason_phrase", b"")
+        return {
+            "status": response.status,
+            "statusText": reason.decode("latin-1") if isinstance(reason, bytes) else "",
+            "headers": [[name.decode("latin-1"), value.decode("latin-1")] for name, value in response.headers],
+        }
+
+    async def _upload(self, exchange: _Exchange) -> AsyncIterator[bytes]:
+        assert exchange.upload is not None
+        while (chunk := await exchange.upload.get()) is not None:
+            yield chunk
+            self._release(len(chunk))
+            exchange.held -= len(chunk)
+
+    async def _write(self, payload: list[Any]) -> None:
+        ident, chunk, available = payload
+        exchange = self._exchanges.get(ident)
+        if exchange is None or exchange.upload is None:
+            raise HostOpError("the request this body belongs to is closed")
+        self._available = available
+        if chunk:
+            self._reserve(len(chunk))
+            exchange.held += len(chunk)
+        try:
+            async with asyncio.timeout(self._limits.subrequest_timeout_s):
+                await exchange.upload.put(chunk or None)
+        except TimeoutError:
+            raise HostOpError(f"subrequest_timeout_s ({self._limits.subrequest_timeout_s:g} s) passed while the "
+                              f"upstream {exchange.host} did not take the request body") from None
+
+    async def _read(self, ident: int) -> bytes | None:
+        exchange = self._exchanges.get(ident)
+        if exchange is None or exchange.chunks is None:
+            raise HostOpError("the response body is closed")
+        exchange.task = asyncio.current_task()
+        try:
+            chunk = await anext(exchange.chunks, None)
+        except asyncio.CancelledError:
+            self._close(exchange, "aborted")
+            raise
+        except (httpcore.TimeoutException, httpcore.NetworkError, httpcore.ProtocolError) as exc:
+            self._close(exchange, "error")
+            raise HostOpError(f"reading the response body from {exchange.host}: {_describe(exc)}") from None
         finally:
-            response.close()
-        return _answer(response, bytes(body))
+            exchange.task = None
+        if chunk is None:
+            self._close(exchange, "ok")
+            return None
+        exchange.received += len(chunk)
+        return chunk
+
+    # ---- bookkeeping ---------------------------------------------------------------------
+
+    def _reserve(self, size: int) -> None:
+        room = min(self._memory_limit, self._available)
+        if self._held + size > room:
+            raise HostOpError(f"the memory limit ({self._memory_limit // (1024 * 1024)} MB) does not leave room for "
+                              f"{size} more bytes of request body held by the host ({self._held} held, "
+                              f"{room} left)")
+        self._held += size
+
+    def _release(self, size: int) -> None:
+        self._held -= size
+
+    def _release_body(self, exchange: _Exchange) -> None:
+        self._release(exchange.held)
+        exchange.held = 0
+
+    def _close(self, exchange: _Exchange, outcome: str) -> None:
+        """Ends an exchange: its bytes are released, its connection closed, one record observed."""
+        if self._exchanges.pop(exchange.id, None) is None:
+            return
+        self._release_body(exchange)
+        if exchange.task is not None and exchange.task is not _current_task():
+            exchange.task.cancel()
+        if exchange.response is not None:
+            try:
+                task = asyncio.get_running_loop().create_task(_close_quietly(exchange.response))
+            except RuntimeError:  # no loop (an isolate closed outside asyncio): the connection is dropped
+                pass
+            else:
+                self._closing.add(task)
+                task.add_done_callback(self._closing.discard)
+        observer = self._ops.observer
+        if observer is not None:
+            observer(Subrequest(app=self._ops.app, request_id=self._request_id, method=exchange.method,
+                                host=exchange.host, status=exchange.status, outcome=outcome,
+                                duration_s=time.monotonic() - exchange.started, bytes=exchange.received))
+
+
+def _current_task() -> asyncio.Task[Any] | None:
+    try:
+        return asyncio.current_task()
+    except RuntimeError:  # no running loop
+        return None
+
+
+async def _close_quietly(response: httpcore.Response) -> None:
+    with contextlib.suppress(Exception):
+        await response.aclose()
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc) or type(exc).__name__
+    return text if not isinstance(exc, httpcore.TimeoutException) else f"timed out ({text})"
+
+
+def _outbound_headers(pairs: list[list[str]], authority: str) -> list[tuple[bytes, bytes]]:
+    """The JS headers less the forbidden ones, with Host from the URL."""
+    headers = [(b"host", authority.encode("idna" if not authority.isascii() else "ascii"))]
+    for name, value in pairs:
+        lower = name.lower()
+        if lower in FORBIDDEN_HEADERS or lower.startswith(_FORBIDDEN_PREFIXES):
+            continue
+        if lower in _METHOD_OVERRIDES and any(m.strip().upper() in _FORBIDDEN_METHODS for m in value.split(",")):
+            continue
+        headers.append((name.encode("latin-1"), value.encode("latin-1")))
+    return headers
+
+
+# `pyruntime run` and the REPL: a local script may reach public addresses and this machine's loopback.
+LOCAL_SCRIPT_EGRESS = EgressPolicy.parse(allow=["public", "localhost", "127.0.0.0/8", "::1"])
+
+
+class SyncHostOps:
+    """Outbound fetch for the synchronous `Isolate` (`pyruntime run`, the REPL): the same
+    session, run on a background event loop of the process; each operation is a
+    `concurrent.futures.Future` that the isolate's call waits on between slices.
+    The default policy is LOCAL_SCRIPT_EGRESS."""
+
+    _loop: asyncio.AbstractEventLoop | None = None
+    _loop_lock = threading.Lock()
+
+    def __init__(self, ops: AsyncHostOps | None = None, memory_limit_bytes: int = 128 * 1024 * 1024) -> None:
+        self.session = (ops or AsyncHostOps(LOCAL_SCRIPT_EGRESS)).session(memory_limit_bytes)
+        self._loop = self._background_loop()
+
+    @classmethod
+    def _background_loop(cls) -> asyncio.AbstractEventLoop:
+        with cls._loop_lock:
+            if cls._loop is None:
+                loop = asyncio.new_event_loop()
+                threading.Thread(target=loop.run_forever, name="pyruntime-fetch", daemon=True).start()
+                cls._loop = loop
+            return cls._loop
+
+    def __call__(self, name: str, payload: Any) -> concurrent.futures.Future[Any]:
+        async def perform() -> Any:
+            result = self.session(name, payload)
+            return await result if inspect.isawaitable(result) else result
+
+        return asyncio.run_coroutine_threadsafe(perform(), self._loop)

@@ -7,6 +7,7 @@ step; this module is the synchronous shell around them (threads and blocking wai
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import threading
 from collections.abc import Callable, Iterator, Mapping
@@ -239,11 +240,26 @@ class Isolate(IsolateCore):
             # Operations completed inline: their results are ready for the next slice now.
             if not step.ops and step.wait_s != 0:
                 self._wake.wait(step.wait_s)
+                self._wake.clear()
             outcome = self._runtime.resume()
 
     def _complete(self, op_id: int, name: str, payload: Any) -> None:
+        """Performs an operation inline; one whose handler returns a `concurrent.futures.Future`
+        completes when it does (from its thread), waking the call."""
         try:
             ok, value = True, self._perform(name, payload)
         except Exception as exc:  # the JS promise rejects with the host's error message
             ok, value = False, op_failure(exc)
+        if ok and isinstance(value, concurrent.futures.Future):
+            value.add_done_callback(lambda future: self._completed(op_id, future))
+            return
         complete_op(self._runtime, op_id, ok, value)
+
+    def _completed(self, op_id: int, future: concurrent.futures.Future[Any]) -> None:
+        if future.cancelled():
+            complete_op(self._runtime, op_id, False, "AbortError: the operation was cancelled")
+        elif (exc := future.exception()) is not None:
+            complete_op(self._runtime, op_id, False, op_failure(exc))
+        else:
+            complete_op(self._runtime, op_id, True, future.result())
+        self._wake.set()

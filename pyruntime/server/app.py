@@ -20,9 +20,9 @@ from urllib.parse import quote
 
 from ..engine import AppIsolate, FetchResult, WorkerScript, load_script
 from ..engine.errors import Error, IsolateClosed, JSError, MemoryLimitExceeded, TimeLimitExceeded
-from ..engine.host_ops import AsyncHostOps
 from .config import AppConfig, AppLimits
 from .observer import LogObserver, Observer, RequestContext, SecretMask
+from .outbound import app_host_ops
 from .pool import IsolatePool, PoolClosed, PoolFull
 
 Scope = MutableMapping[str, Any]
@@ -239,7 +239,7 @@ class WorkerApp:
         script: WorkerScript = await asyncio.to_thread(load_script, self.config.script, root=self.config.root)
         pool = IsolatePool(self.name, script, env=self._env, limits=self.limits,
                            size=self.config.pool_size, max_queue=self.config.max_queue, observer=self.observer,
-                           host_ops=AsyncHostOps(self.config.outbound_hosts))
+                           host_ops=app_host_ops(self.config, self.observer))
         await pool.start()
         return pool
 
@@ -384,7 +384,8 @@ class WorkerApp:
                         body: bytes | None) -> FetchResult:
         headers = [(n.decode("latin-1"), v.decode("latin-1")) for n, v in scope["headers"]]
         try:
-            result = await isolate.fetch(scope["method"], url, headers, body, console=ctx.console)
+            result = await isolate.fetch(scope["method"], url, headers, body, console=ctx.console,
+                                         request_id=ctx.request_id)
         except (Error, TypeError) as exc:  # TypeError: a result that cannot leave JS
             raise self._failure(ctx, exc) from None
         ctx.add_cpu(result.cpu_ms)

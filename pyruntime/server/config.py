@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..engine.egress import EgressConfigError, EgressPolicy
 from ..engine.errors import Error
 from ..engine.limits import LimitError, Limits
 from .crons import check_crons
@@ -45,19 +46,28 @@ class AppLimits(Limits):
       client cannot hold a connection and its buffer);
     - `stream_idle_timeout_s` / `stream_timeout_s`: the longest wait for one chunk of a streamed
       response, and the longest a streamed response may last; past either the stream is
-      cancelled and the connection closed.
+      cancelled and the connection closed;
+    - `max_subrequests`, `max_concurrent_subrequests`, `subrequest_timeout_s`: outbound fetch
+      per request (engine.host_ops.FetchLimits).
     """
 
     max_body_mb: float = 10.0
     body_timeout_s: float = 30.0
     stream_idle_timeout_s: float = 60.0
     stream_timeout_s: float = 900.0
+    max_subrequests: int = 50
+    max_concurrent_subrequests: int = 16
+    subrequest_timeout_s: float = 30.0
 
     def __post_init__(self) -> None:
         super().__post_init__()
         object.__setattr__(self, "max_body_mb", _seconds("max_body_mb", self.max_body_mb, 4096))
-        for name in ("body_timeout_s", "stream_idle_timeout_s", "stream_timeout_s"):
+        for name in ("body_timeout_s", "stream_idle_timeout_s", "stream_timeout_s", "subrequest_timeout_s"):
             object.__setattr__(self, name, _seconds(name, getattr(self, name), 86_400))
+        for name in ("max_subrequests", "max_concurrent_subrequests"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 100_000:
+                raise LimitError(name, f"{name} must be an integer from 1 to 100000; got {value!r}")
 
     @property
     def request_timeout_s(self) -> float | None:
@@ -117,7 +127,9 @@ class AppConfig:
     limits: AppLimits = AppLimits()
     pool_size: int | None = None
     max_queue: int = 64
-    # Hosts the app's outbound fetch may reach; None allows any (see host_ops.host_allowed).
+    # Where the app's outbound fetch may connect ([apps.egress]); None: public addresses only,
+    # or the deprecated `outbound_hosts` as its allow list (server/outbound.py).
+    egress: EgressPolicy | None = None
     outbound_hosts: tuple[str, ...] | None = None
     # The folder imports may reach (node_modules included); None: the script's folder.
     root: Path | None = None
@@ -208,7 +220,8 @@ def _limits(checker: _Checker, value: Any, key: str) -> AppLimits:
     """`[apps.limits]`: the time limits take a number or "off"; `request_timeout_s` is the
     request's total time (`total_timeout_ms`), in seconds."""
     time_limits = ("timeout_ms", "cpu_limit_ms")
-    plain = ("memory_limit_mb", "max_body_mb", "body_timeout_s", "stream_idle_timeout_s", "stream_timeout_s")
+    plain = ("memory_limit_mb", "max_body_mb", "body_timeout_s", "stream_idle_timeout_s", "stream_timeout_s",
+             "max_subrequests", "max_concurrent_subrequests", "subrequest_timeout_s")
     table = checker.table(value, key, {*time_limits, *plain, "request_timeout_s"})
     given: dict[str, Any] = {}
     for name in time_limits:
@@ -216,7 +229,9 @@ def _limits(checker: _Checker, value: Any, key: str) -> AppLimits:
             given[name] = checker.number(table, key, name, None, can_be_off=True)
     for name in plain:
         if name in table:
-            given[name] = checker.number(table, key, name, None, integer=name == "memory_limit_mb")
+            given[name] = checker.number(table, key, name, None,
+                                         integer=name in ("memory_limit_mb", "max_subrequests",
+                                                          "max_concurrent_subrequests"))
     if "request_timeout_s" in table:
         total = checker.number(table, key, "request_timeout_s", None, can_be_off=True)
         given["total_timeout_ms"] = None if total is None else total * 1000
@@ -226,10 +241,30 @@ def _limits(checker: _Checker, value: Any, key: str) -> AppLimits:
         raise checker.fail(f"{key}.{exc.limit}", str(exc)) from None
 
 
+def _egress(checker: _Checker, app: dict[str, Any], key: str) -> EgressPolicy | None:
+    """`[apps.egress]`: `allow` and `deny` lists (engine/egress.py); `outbound_hosts` is the old `allow`."""
+    if "egress" not in app:
+        return None
+    table = checker.table(app["egress"], f"{key}.egress", {"allow", "deny"})
+    if "allow" in table and app.get("outbound_hosts") is not None:
+        raise checker.fail(f"{key}.outbound_hosts", "is the deprecated name of egress.allow: give only egress.allow")
+    lists = {}
+    for name in ("allow", "deny"):
+        value = table.get(name)
+        if value is not None and (not isinstance(value, list) or not all(isinstance(v, str) for v in value)):
+            raise checker.fail(f"{key}.egress.{name}", f"expected a list of strings, got {_describe(value)}")
+        lists[name] = value
+    try:
+        allow = lists["allow"] if lists["allow"] is not None else app.get("outbound_hosts")
+        return EgressPolicy.parse(allow=allow, deny=lists["deny"] or ())
+    except EgressConfigError as exc:
+        raise checker.fail(f"{key}.egress", str(exc)) from None
+
+
 def _app(checker: _Checker, value: Any, index: int, base_dir: Path) -> AppConfig:
     key = f"apps[{index}]"
     table = checker.table(value, key, {"name", "script", "routes", "env", "secrets", "limits", "pool_size",
-                                       "max_queue", "outbound_hosts", "root", "crons"})
+                                       "max_queue", "outbound_hosts", "egress", "root", "crons"})
     name = checker.string(table, key, "name")
     if not _NAME.match(name):
         raise checker.fail(f"{key}.name", f"{name!r} is not a valid app name ({_NAME_RULE})")
@@ -275,7 +310,7 @@ def _app(checker: _Checker, value: Any, index: int, base_dir: Path) -> AppConfig
         raise checker.fail(f"{key}.crons", str(exc)) from None
     return AppConfig(
         name=name, script=script, routes=tuple(routes), env=dict(env), secrets=tuple(secrets),
-        outbound_hosts=outbound, root=root, crons=crons,
+        outbound_hosts=outbound, egress=_egress(checker, table, key), root=root, crons=crons,
         limits=_limits(checker, table.get("limits", {}), f"{key}.limits"),
         pool_size=checker.number(table, key, "pool_size", None, integer=True, minimum=1),
         max_queue=checker.number(table, key, "max_queue", 64, integer=True, minimum=0),

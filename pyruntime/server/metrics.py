@@ -43,6 +43,11 @@ class Metrics:
                                       registry=r)
         self.scheduled = Counter("pyruntime_scheduled", "Runs of scheduled (cron) handlers, by app and outcome.",
                                  ["app", "outcome"], registry=r)
+        self.subrequests = Counter("pyruntime_subrequests", "Outbound fetch exchanges, by app and HTTP status "
+                                   "(or error, aborted).", ["app", "status"], registry=r)
+        self.subrequest_duration = Histogram("pyruntime_subrequest_duration_seconds",
+                                             "Outbound fetch exchanges, from request to the end of the body, by app.",
+                                             ["app"], registry=r)
 
     def register_app(self, app: str) -> None:
         """Creates an app's series at zero, so dashboards see them before the first event."""
@@ -53,6 +58,7 @@ class Metrics:
         self.duration.labels(app)
         for outcome in SCHEDULED_OUTCOMES:
             self.scheduled.labels(app, outcome)
+        self.subrequest_duration.labels(app)
 
     def render(self) -> tuple[bytes, str]:
         """The exposition text and its content type; summed over processes in multiprocess mode."""

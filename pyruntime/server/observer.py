@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
+from ..engine.host_ops import Subrequest
 from .logs import CONSOLE_LEVELS, JsonLogger
 from .metrics import Metrics, process_metrics
 
@@ -35,6 +36,8 @@ class Observer:
     def internal_error(self, ctx: RequestContext, message: str, stack: str) -> None: ...
     def console(self, app: str, request_id: str | None, method: str, text: str) -> None: ...
     def scheduled(self, ctx: RequestContext, cron: str, outcome: str, scheduled_time: str) -> None: ...
+    def subrequest(self, record: Subrequest) -> None: ...
+    def deprecated(self, app: str, message: str) -> None: ...
 
 
 class LogObserver(Observer):
@@ -106,6 +109,18 @@ class LogObserver(Observer):
     def console(self, app: str, request_id: str | None, method: str, text: str) -> None:
         self.logger.emit(CONSOLE_LEVELS.get(method, "info"), "console", app=app, request_id=request_id,
                          message=text)
+
+    def subrequest(self, record: Subrequest) -> None:
+        # Never the URL's query string nor the headers: they carry credentials.
+        status = str(record.status) if record.status is not None else record.outcome
+        self.metrics.subrequests.labels(record.app, status).inc()
+        self.metrics.subrequest_duration.labels(record.app).observe(record.duration_s)
+        self.logger.emit("info", "subrequest", app=record.app, request_id=record.request_id, method=record.method,
+                         host=record.host, status=record.status, outcome=record.outcome,
+                         duration_ms=round(record.duration_s * 1000, 3), bytes=record.bytes)
+
+    def deprecated(self, app: str, message: str) -> None:
+        self.logger.emit("warn", "deprecated", app=app, message=message)
 
 
 class SecretMask:

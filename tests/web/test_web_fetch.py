@@ -514,13 +514,16 @@ def test_form_data_rejects_other_content_types(iso):
 # --- fetch() --------------------------------------------------------------------------
 
 
-def test_fetch_uses_the_host_operation():
+def test_fetch_uses_the_host_operations():
     seen = []
+    chunks = [b"po", b"ng"]
 
     def handler(name, payload):
         seen.append((name, payload))
-        return {"status": 200, "statusText": "OK", "body": b"pong", "url": "https://example.com/final",
-                "headers": [["content-type", "text/plain"], ["set-cookie", "a=1"], ["set-cookie", "b=2"]]}
+        if name == "fetch":
+            return {"status": 200, "statusText": "OK",
+                    "headers": [["content-type", "text/plain"], ["set-cookie", "a=1"], ["set-cookie", "b=2"]]}
+        return chunks.pop(0) if chunks else None
 
     iso = pyruntime.Isolate(op_handler=handler)
     try:
@@ -534,16 +537,20 @@ def test_fetch_uses_the_host_operation():
         """)
     finally:
         iso.close()
-    assert result == [200, "OK", "pong", "https://example.com/final", True, ["a=1", "b=2"], "TypeError"]
-    assert seen == [("fetch", {"method": "POST", "url": "https://example.com/start", "body": b"ping",
-                               "headers": [["x-y", "z"], ["content-type", "text/plain;charset=UTF-8"]],
-                               "redirect": "follow"})]
+    assert result == [200, "OK", "pong", "https://example.com/start", False, ["a=1", "b=2"], "TypeError"]
+    (name, payload), *reads = seen
+    assert name == "fetch" and payload.pop("available") > 0
+    assert payload == {"id": payload["id"], "method": "POST", "url": "https://example.com/start", "body": b"ping",
+                       "stream": False, "headers": [["x-y", "z"], ["content-type", "text/plain;charset=UTF-8"]]}
+    assert reads == [("fetch.read", payload["id"])] * 3
 
 
 def test_fetch_null_body_status_and_get_without_body():
     def handler(name, payload):
-        assert payload["body"] is None
-        return {"status": 204, "statusText": "No Content", "headers": [], "body": b"", "url": payload["url"]}
+        if name == "fetch":
+            assert payload["body"] is None
+            return {"status": 204, "statusText": "No Content", "headers": []}
+        return None  # the (empty) body's end
 
     iso = pyruntime.Isolate(op_handler=handler)
     try:
@@ -557,7 +564,7 @@ def test_fetch_failure_is_type_error_with_cause(iso):
     assert run(iso, """
         try { await fetch("https://example.com/"); return null; }
         catch (e) { return [e.name, e.message, e.cause instanceof Error]; }
-    """) == ["TypeError", "fetch failed", True]
+    """) == ["TypeError", "fetch failed: fetch is not available in this isolate (no op_handler)", True]
     assert error_of(iso, "await fetch('/relative')")[0] == "TypeError"
 
 

@@ -1,0 +1,111 @@
+"""The process's outbound HTTP client: connection pools whose every connection passed the egress policy.
+
+One `FetchClient` per process (`shared_client()`), made when the host starts, holds the TLS
+context (loading the CA store is the slow part of a first request) and one httpcore pool
+(HTTP/1.1 and HTTP/2, keep-alive) per event loop and egress policy: a connection checked
+under one app's policy is never reused by an app with another.
+
+The check sits in the network backend: `connect_tcp` resolves the name itself, keeps the
+addresses the policy allows (egress.decide) and connects to one of those addresses; TLS
+still verifies and sends SNI for the name, and the Host header is the name. What is
+connected is what was checked, whatever the DNS answers or the URL's spelling.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import ipaddress
+import socket
+import ssl
+import threading
+import weakref
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any
+
+import httpcore
+
+from .egress import EgressPolicy, EgressRefused, decide, normalize_host
+
+Resolver = Callable[[str, int], Awaitable[list[str]]]
+
+
+async def resolve(host: str, port: int) -> list[str]:
+    """The addresses of `host` (an IP literal stands for itself), as the system resolver answers."""
+    host = normalize_host(host)
+    try:
+        return [str(ipaddress.ip_address(host))]
+    except ValueError:
+        pass
+    try:
+        infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as exc:
+        raise httpcore.ConnectError(f"cannot resolve {host!r}: {exc.strerror or exc}") from None
+    return [str(info[4][0]) for info in infos]
+
+
+class _CheckedBackend(httpcore.AsyncNetworkBackend):
+    """Connects only to resolved addresses the policy allows."""
+
+    def __init__(self, policy: EgressPolicy, resolver: Resolver) -> None:
+        self._policy = policy
+        self._resolve = resolver
+        self._inner = httpcore.AnyIOBackend()
+
+    async def connect_tcp(self, host: str, port: int, timeout: float | None = None, local_address: str | None = None,
+                          socket_options: Iterable[Any] | None = None) -> httpcore.AsyncNetworkStream:
+        allowed = decide(self._policy, host, await self._resolve(host, port))
+        failure: Exception | None = None
+        for address in allowed:
+            try:
+                return await self._inner.connect_tcp(address, port, timeout=timeout, local_address=local_address,
+                                                     socket_options=socket_options)
+            except httpcore.ConnectError as exc:
+                failure = exc
+        assert failure is not None
+        raise failure
+
+    async def connect_unix_socket(self, path: str, timeout: float | None = None,
+                                  socket_options: Iterable[Any] | None = None) -> httpcore.AsyncNetworkStream:
+        raise EgressRefused("fetch over a Unix socket is refused")
+
+    async def sleep(self, seconds: float) -> None:
+        await self._inner.sleep(seconds)
+
+
+class FetchClient:
+    """TLS context and connection pools shared by every isolate of the process."""
+
+    def __init__(self, resolver: Resolver = resolve, ssl_context: ssl.SSLContext | None = None) -> None:
+        # What a first request would otherwise load: the CA store, and anyio with its asyncio
+        # backend, which httpcore imports on first use (measured here: ~220 ms).
+        importlib.import_module("anyio._backends._asyncio")
+        self.ssl_context = ssl_context or ssl.create_default_context()
+        self._resolver = resolver
+        self._pools: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[EgressPolicy, Any]] = \
+            weakref.WeakKeyDictionary()
+
+    def pool(self, policy: EgressPolicy) -> httpcore.AsyncConnectionPool:
+        """The running loop's pool for `policy`."""
+        pools = self._pools.setdefault(asyncio.get_running_loop(), {})
+        pool = pools.get(policy)
+        if pool is None:
+            # No pool-wide cap: each request's concurrency is capped (max_concurrent_subrequests).
+            pool = pools[policy] = httpcore.AsyncConnectionPool(
+                ssl_context=self.ssl_context, http1=True, http2=True, max_connections=None,
+                max_keepalive_connections=32, keepalive_expiry=30.0,
+                network_backend=_CheckedBackend(policy, self._resolver))
+        return pool
+
+
+_shared: FetchClient | None = None
+_shared_lock = threading.Lock()
+
+
+def shared_client() -> FetchClient:
+    """The process's client, made on first use (hosts call it when they start)."""
+    global _shared
+    with _shared_lock:
+        if _shared is None:
+            _shared = FetchClient()
+        return _shared
