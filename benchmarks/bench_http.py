@@ -471,9 +471,9 @@ def write_results(args: argparse.Namespace, versions: dict[str, str], notes: lis
         lines += table(["server", "/hello answered", "failed", "max latency ms", "spinning request"],
                        [[n, str(s.answered), str(s.failed), fmt_ms(s.max_ms), summarize_spins(s.spin_answers)]
                         for n, s in spins.items()])
-    print(f"\nwrote {write_markdown('http', lines)}")
+    print(f"\nwrote {write_markdown(args.out, lines)}")
     measured = [n for n in names if (n, "/hello") in results and (n, "/work") in results]
-    chart = bar_charts("http", f"HTTP benchmark, {os.cpu_count()} CPUs, wrk -c{args.connections}", [
+    chart = bar_charts(args.out, f"HTTP benchmark, {os.cpu_count()} CPUs, wrk -c{args.connections}", [
         ("req/s (2xx)", measured, {p.strip("/"): [results[(n, p)].rps for n in measured] for p in PATHS}, False),
         ("server CPU ms per 1,000 requests (log)", measured,
          {p.strip("/"): [results[(n, p)].cpu_ms_per_1k for n in measured] for p in PATHS}, True),
@@ -492,6 +492,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2, help="wrk threads (default 2)")
     parser.add_argument("--spin-seconds", type=float, default=3, help="length of the while(true) probe; 0: none")
     parser.add_argument("--only", help="run only the servers whose name contains this text")
+    parser.add_argument("--out", default="http", help="results file name in benchmarks/results (default http)")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("bench-http needs wrk (the Debian package `wrk`; `make bench-http` installs it)")

@@ -51,7 +51,7 @@ async def _check_apps_load(config: ServerConfig) -> None:
 
 def _worker_args(args: argparse.Namespace, config: ServerConfig) -> list[str]:
     """The `serve` command line of one worker process under the supervisor."""
-    argv = ["serve", "--workers", "1"]
+    argv = ["serve", "--workers", "1", "--server", args.server]
     if args.config:
         argv += ["--config", str(Path(args.config).resolve())]
     else:
@@ -78,7 +78,10 @@ def serve_command(args: argparse.Namespace) -> int:
             print(f"pyruntime: error: cannot listen on {config.host}:{config.port}: {exc.strerror or exc}",
                   file=sys.stderr)
             return 1
-    from ..server.asgi import serve
+    if args.server == "granian":
+        from ..server.granian_server import serve
+    else:
+        from ..server.asgi import serve
 
     try:
         serve(config, reload=args.reload, listen_fd=args.listen_fd, logger=logger)
