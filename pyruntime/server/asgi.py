@@ -1,25 +1,24 @@
-"""The server: a Starlette app routing requests to worker apps, run by Hypercorn.
+"""The server: an ASGI app routing requests to worker apps, run by Hypercorn.
 
-`create_app` builds a plain ASGI app (any ASGI server can run it); `serve` runs it on
-Hypercorn with HTTP/1.1 and h2c, and drains in-flight requests on SIGTERM.
+`create_app` builds a plain ASGI app (any ASGI server can run it; granian_server.py runs it
+on Granian); `serve` runs it on Hypercorn with HTTP/1.1 and h2c, and drains in-flight
+requests on SIGTERM.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import json
 import os
 import signal
-from collections.abc import AsyncIterator
+from collections.abc import Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
+import uvloop
 from hypercorn.asyncio import serve as hypercorn_serve
 from hypercorn.config import Config as HypercornConfig
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse, Response
-from starlette.routing import Mount, Route
 
 from . import metrics
 from .app import Receive, Scope, Send, WorkerApp, request_id_from
@@ -53,9 +52,11 @@ class AppRouter:
             await app(scope, receive, send)
             return
         request_id = request_id_from(scope["headers"])
-        response = PlainTextResponse("Not Found: no app serves this address\n", status_code=404,
-                                     headers={"x-request-id": request_id})
-        await response(scope, receive, send)
+        body = b"Not Found: no app serves this address\n"
+        await send({"type": "http.response.start", "status": 404, "headers": [
+            (b"content-type", b"text/plain; charset=utf-8"), (b"content-length", str(len(body)).encode()),
+            (b"x-request-id", request_id.encode())]})
+        await send({"type": "http.response.body", "body": b"" if scope["method"] == "HEAD" else body})
         self._logger.emit("info", "request", request_id=request_id, method=scope["method"],
                           path=scope["path"], status=404)
 
@@ -76,44 +77,87 @@ class ServerState:
         self.draining = False
 
 
-def create_app(config: ServerConfig, *, logger: JsonLogger | None = None, reload: bool = False,
-               state: ServerState | None = None) -> Starlette:
-    """The server's ASGI app: health and metrics first (apps cannot shadow them), then the apps."""
-    logger = logger or JsonLogger()
-    state = state or ServerState()
-    apps = [WorkerApp.from_config(app_config, logger) for app_config in config.apps]
-    router = AppRouter([(route, app) for app in apps for route in app.config.routes], logger)
+class ServerApp:
+    """The server's ASGI app: health and metrics first (apps cannot shadow them), then the apps.
 
-    async def health(_: Request) -> Response:
-        if state.ready and not state.draining:
-            return JSONResponse({"status": "ok", "apps": [app.name for app in apps]})
-        return JSONResponse({"status": "draining" if state.draining else "starting"}, status_code=503)
+    A plain ASGI callable rather than a framework app: every request passes through it, and
+    it does no more than compare the path with the two server paths.
+    """
 
-    async def metrics_endpoint(_: Request) -> Response:
-        body, content_type = metrics.render()
-        return Response(body, media_type=content_type)
+    def __init__(self, config: ServerConfig, logger: JsonLogger, state: ServerState, reload: bool) -> None:
+        self.config = config
+        self.state = state
+        self.apps = [WorkerApp.from_config(app_config, logger) for app_config in config.apps]
+        self.router = AppRouter([(route, app) for app in self.apps for route in app.config.routes], logger)
+        self._reload = reload
+        self._watcher: asyncio.Task[None] | None = None
 
-    @contextlib.asynccontextmanager
-    async def lifespan(_: Starlette) -> AsyncIterator[None]:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            path = scope["path"]
+            if path == self.config.health_path:
+                await self._answer(scope, send, *self._health())
+                return
+            if path == self.config.metrics_path:
+                body, content_type = metrics.render()
+                await self._answer(scope, send, 200, body, content_type)
+                return
+        elif scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+            return
+        await self.router(scope, receive, send)
+
+    def _health(self) -> tuple[int, bytes, str]:
+        if self.state.ready and not self.state.draining:
+            body: dict[str, object] = {"status": "ok", "apps": [app.name for app in self.apps]}
+            status = 200
+        else:
+            body, status = {"status": "draining" if self.state.draining else "starting"}, 503
+        return status, json.dumps(body).encode(), "application/json"
+
+    @staticmethod
+    async def _answer(scope: Scope, send: Send, status: int, body: bytes, content_type: str) -> None:
+        if scope["method"] not in ("GET", "HEAD"):
+            status, body, content_type = 405, b"Method Not Allowed\n", "text/plain; charset=utf-8"
+        headers = [(b"content-type", content_type.encode()), (b"content-length", str(len(body)).encode())]
+        if status == 405:
+            headers.append((b"allow", b"GET, HEAD"))
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": b"" if scope["method"] == "HEAD" else body})
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                try:
+                    await self._startup()
+                except Exception as exc:  # an app that fails to load: the server must not start
+                    await send({"type": "lifespan.startup.failed", "message": str(exc)})
+                    return
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                if self._watcher is not None:
+                    self._watcher.cancel()
+                for app in self.apps:
+                    await app.shutdown()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    async def _startup(self) -> None:
         # Each isolate call takes a thread: size the pool so busy isolates never starve the others.
-        threads = sum(app.config.pool_size or os.cpu_count() or 1 for app in apps) + 4
+        threads = sum(app.config.pool_size or os.cpu_count() or 1 for app in self.apps) + 4
         asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(threads, "pyruntime-js"))
-        for app in apps:
+        for app in self.apps:
             await app.startup()
-        state.ready = True
-        watcher = asyncio.create_task(_watch(apps)) if reload else None
-        try:
-            yield
-        finally:
-            if watcher is not None:
-                watcher.cancel()
-            for app in apps:
-                await app.shutdown()
+        self.state.ready = True
+        if self._reload:
+            self._watcher = asyncio.create_task(_watch(self.apps))
 
-    return Starlette(routes=[Route(config.health_path, health, methods=["GET", "HEAD"]),
-                             Route(config.metrics_path, metrics_endpoint, methods=["GET", "HEAD"]),
-                             Mount("/", app=router)],
-                     lifespan=lifespan)
+
+def create_app(config: ServerConfig, *, logger: JsonLogger | None = None, reload: bool = False,
+               state: ServerState | None = None) -> ServerApp:
+    """The server's ASGI app, for any ASGI server."""
+    return ServerApp(config, logger or JsonLogger(), state or ServerState(), reload)
 
 
 def _mtimes(files: list[Path]) -> dict[Path, float | None]:
@@ -137,6 +181,11 @@ async def _watch(apps: list[WorkerApp]) -> None:
                 await app.reload()
                 # A failed reload is not retried until the files change again.
                 seen[app.name] = _mtimes(app.watched_files())
+
+
+def run_event_loop(main: Coroutine[Any, Any, None]) -> None:
+    """Runs the server on uvloop, whose I/O and cross-thread wake-ups cost less than asyncio's own loop."""
+    uvloop.run(main)
 
 
 def hypercorn_config(config: ServerConfig, logger: JsonLogger, listen_fd: int | None) -> HypercornConfig:
@@ -170,5 +219,5 @@ def serve(config: ServerConfig, *, reload: bool = False, listen_fd: int | None =
         await hypercorn_serve(app, hypercorn_config(config, logger, listen_fd),  # type: ignore[arg-type]
                               shutdown_trigger=stop.wait)
 
-    asyncio.run(main())
+    run_event_loop(main())
     logger.emit("info", "stopped")

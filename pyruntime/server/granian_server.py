@@ -16,7 +16,7 @@ from granian.constants import HTTPModes, Interfaces
 from granian.net import SocketHolder
 from granian.server.embed import Server as EmbeddedGranian
 
-from .asgi import ServerState, create_app
+from .asgi import ServerState, create_app, run_event_loop
 from .config import ServerConfig
 from .logs import JsonLogger, stdlib_logger
 
@@ -59,5 +59,5 @@ def serve(config: ServerConfig, *, reload: bool = False, listen_fd: int | None =
             loop.add_signal_handler(signum, on_signal, signum)
         await server.serve()
 
-    asyncio.run(main())
+    run_event_loop(main())
     logger.emit("info", "stopped")
