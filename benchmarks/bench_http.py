@@ -403,8 +403,8 @@ def servers(work: Path, versions: dict[str, str], notes: list[str]) -> list[Serv
                                     + (["--server", server_name] if server_name != "hypercorn" else []), port, work))
         versions["pyruntime"] = subprocess.run(
             [str(PYRUNTIME.parent / "python"), "-c",
-             "import sys, hypercorn, importlib.metadata as m; print('Python', sys.version.split()[0], "
-             "'| hypercorn', m.version('hypercorn'), '| starlette', m.version('starlette'))"],
+             "import sys, importlib.metadata as m; print('Python', sys.version.split()[0], "
+             "*(f'| {p} {m.version(p)}' for p in ('hypercorn', 'granian', 'uvloop')))"],
             capture_output=True, text=True).stdout.strip()
     else:
         notes.append(f"pyruntime skipped: {PYRUNTIME} is missing (run `make install`)")

@@ -23,8 +23,9 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--server", choices=("hypercorn", "granian"), default="hypercorn",
                        help="the HTTP server: Hypercorn (pure Python, the default) or Granian (Rust, "
                             "less CPU per request)")
-    # Internal: a worker process started by the supervisor serves on this inherited socket.
-    serve.add_argument("--listen-fd", type=int, help=argparse.SUPPRESS)
+    # Internal: a worker process started by the supervisor receives its listening socket over
+    # this inherited Unix socket.
+    serve.add_argument("--listen-channel", type=int, help=argparse.SUPPRESS)
 
     defaults = Limits()
     run = commands.add_parser("run", help="run a JS file as a script",

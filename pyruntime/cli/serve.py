@@ -28,10 +28,7 @@ def _server_config(args: argparse.Namespace) -> ServerConfig:
                  if getattr(args, key) is not None}
     if overrides.get("workers", 1) < 1:
         raise ConfigError(f"--workers must be at least 1, not {overrides['workers']}")
-    config = ServerConfig(**{**config.__dict__, **overrides})
-    if args.listen_fd is None:  # the supervisor checks once; its workers need not repeat it
-        asyncio.run(_check_apps_load(config))
-    return config
+    return ServerConfig(**{**config.__dict__, **overrides})
 
 
 async def _check_apps_load(config: ServerConfig) -> None:
@@ -66,26 +63,46 @@ def serve_command(args: argparse.Namespace) -> int:
     except (ConfigError, Error) as exc:
         print(f"pyruntime: error: {exc}", file=sys.stderr)
         return 2
-    # Imported here so that `run` and `repl` start without loading the server's dependencies.
-    # Even one worker runs under the supervisor: V8 aborts the process on a few fatal paths
-    # (see README), and the supervisor replaces it while holding the listening socket.
-    if args.listen_fd is None:
-        from ..server.supervisor import Supervisor
+    if args.listen_channel is None:
+        return _supervise(args, config, logger)
+    return _work(args, config, logger)
 
-        try:
-            return Supervisor(config, _worker_args(args, config), config.workers, logger).run()
-        except OSError as exc:  # the port is taken, or the address is not ours
-            print(f"pyruntime: error: cannot listen on {config.host}:{config.port}: {exc.strerror or exc}",
-                  file=sys.stderr)
-            return 1
+
+def _supervise(args: argparse.Namespace, config: ServerConfig, logger: JsonLogger) -> int:
+    """The supervisor: starts the workers, checks the apps load meanwhile, then binds the port.
+
+    Even one worker runs under the supervisor: V8 aborts the process on a few fatal paths
+    (see README), and the supervisor replaces it while holding the listening socket.
+    """
+    from ..server.supervisor import Supervisor
+
+    supervisor = Supervisor(config, _worker_args(args, config), config.workers, logger)
+    supervisor.start_workers()  # they import the server while the apps are checked here
+    try:
+        asyncio.run(_check_apps_load(config))
+    except Error as exc:
+        supervisor.abandon()
+        print(f"pyruntime: error: {exc}", file=sys.stderr)
+        return 2
+    try:
+        return supervisor.run()
+    except OSError as exc:  # the port is taken, or the address is not ours
+        print(f"pyruntime: error: cannot listen on {config.host}:{config.port}: {exc.strerror or exc}",
+              file=sys.stderr)
+        return 1
+
+
+def _work(args: argparse.Namespace, config: ServerConfig, logger: JsonLogger) -> int:
+    """A worker: loads the apps, waits for the listening socket, serves until SIGTERM."""
+    # Imported here so that `run` and `repl` start without loading the server's dependencies.
     if args.server == "granian":
         from ..server.granian_server import serve
     else:
         from ..server.asgi import serve
 
     try:
-        serve(config, reload=args.reload, listen_fd=args.listen_fd, logger=logger)
-    except Exception as exc:  # an app whose top-level code fails, a port in use
+        serve(config, reload=args.reload, listen_channel=args.listen_channel, logger=logger)
+    except Exception as exc:  # an app whose top-level code fails
         logger.emit("error", "error", message=f"the server failed: {exc}", stack=getattr(exc, "stack", None))
         print(f"pyruntime: error: {exc}", file=sys.stderr)
         return 1

@@ -14,17 +14,19 @@ import signal
 from collections.abc import Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import uvloop
-from hypercorn.asyncio import serve as hypercorn_serve
-from hypercorn.config import Config as HypercornConfig
 
 from . import metrics
 from .app import Receive, Scope, Send, WorkerApp, request_id_from
 from .config import Route as AppRoute
 from .config import ServerConfig
 from .logs import JsonLogger, stdlib_logger
+from .supervisor import receive_listening_socket
+
+if TYPE_CHECKING:
+    from hypercorn.config import Config as HypercornConfig
 
 # How often --reload looks at the apps' files.
 RELOAD_POLL_S = 0.3
@@ -130,7 +132,7 @@ class ServerApp:
             message = await receive()
             if message["type"] == "lifespan.startup":
                 try:
-                    await self._startup()
+                    await self.start()
                 except Exception as exc:  # an app that fails to load: the server must not start
                     await send({"type": "lifespan.startup.failed", "message": str(exc)})
                     return
@@ -143,7 +145,10 @@ class ServerApp:
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 
-    async def _startup(self) -> None:
+    async def start(self) -> None:
+        """Loads every app (at lifespan startup, or earlier: see `serving_socket`); once only."""
+        if self.state.ready:
+            return
         # Each isolate call takes a thread: size the pool so busy isolates never starve the others.
         threads = sum(app.config.pool_size or os.cpu_count() or 1 for app in self.apps) + 4
         asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(threads, "pyruntime-js"))
@@ -183,12 +188,32 @@ async def _watch(apps: list[WorkerApp]) -> None:
                 seen[app.name] = _mtimes(app.watched_files())
 
 
+async def serving_socket(app: ServerApp, listen_fd: int | None, listen_channel: int | None) -> int | None:
+    """The listening socket's fd: `listen_fd`, or the one the supervisor sends over `listen_channel`.
+
+    Under the supervisor the apps load first, while it is still checking them, so that the
+    worker is ready as soon as the socket arrives. None: the supervisor sent no socket (it
+    found a broken app and reports it), so there is nothing to serve.
+    """
+    if listen_channel is None:
+        return listen_fd
+    try:
+        await app.start()
+    except Exception:
+        if await asyncio.to_thread(receive_listening_socket, listen_channel) is None:
+            return None
+        raise
+    return await asyncio.to_thread(receive_listening_socket, listen_channel)
+
+
 def run_event_loop(main: Coroutine[Any, Any, None]) -> None:
     """Runs the server on uvloop, whose I/O and cross-thread wake-ups cost less than asyncio's own loop."""
     uvloop.run(main)
 
 
 def hypercorn_config(config: ServerConfig, logger: JsonLogger, listen_fd: int | None) -> HypercornConfig:
+    from hypercorn.config import Config as HypercornConfig
+
     hc = HypercornConfig()
     hc.bind = [f"fd://{listen_fd}"] if listen_fd is not None else [f"{config.host}:{config.port}"]
     hc.graceful_timeout = config.graceful_timeout_s()
@@ -199,11 +224,14 @@ def hypercorn_config(config: ServerConfig, logger: JsonLogger, listen_fd: int | 
 
 
 def serve(config: ServerConfig, *, reload: bool = False, listen_fd: int | None = None,
-          logger: JsonLogger | None = None) -> None:
+          listen_channel: int | None = None, logger: JsonLogger | None = None) -> None:
     """Runs the server until SIGTERM or SIGINT, then drains in-flight requests and returns."""
     logger = logger or JsonLogger()
     state = ServerState()
     app = create_app(config, logger=logger, reload=reload, state=state)
+
+    # Imported here: a server on Granian (granian_server.py) does not load Hypercorn.
+    from hypercorn.asyncio import serve as hypercorn_serve
 
     async def main() -> None:
         stop = asyncio.Event()
@@ -216,7 +244,10 @@ def serve(config: ServerConfig, *, reload: bool = False, listen_fd: int | None =
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, on_signal, signum)
-        await hypercorn_serve(app, hypercorn_config(config, logger, listen_fd),  # type: ignore[arg-type]
+        fd = await serving_socket(app, listen_fd, listen_channel)
+        if fd is None and listen_channel is not None:
+            return
+        await hypercorn_serve(app, hypercorn_config(config, logger, fd),  # type: ignore[arg-type]
                               shutdown_trigger=stop.wait)
 
     run_event_loop(main())

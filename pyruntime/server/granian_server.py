@@ -16,7 +16,7 @@ from granian.constants import HTTPModes, Interfaces
 from granian.net import SocketHolder
 from granian.server.embed import Server as EmbeddedGranian
 
-from .asgi import ServerState, create_app, run_event_loop
+from .asgi import ServerState, create_app, run_event_loop, serving_socket
 from .config import ServerConfig
 from .logs import JsonLogger, stdlib_logger
 
@@ -36,19 +36,23 @@ class _InheritedSocketGranian(EmbeddedGranian):
 
 
 def serve(config: ServerConfig, *, reload: bool = False, listen_fd: int | None = None,
-          logger: JsonLogger | None = None) -> None:
+          listen_channel: int | None = None, logger: JsonLogger | None = None) -> None:
     """Runs the server until SIGTERM or SIGINT, then drains in-flight requests and returns."""
     logger = logger or JsonLogger()
     state = ServerState()
     app = create_app(config, logger=logger, reload=reload, state=state)
-    server = _InheritedSocketGranian(app, address=config.host, port=config.port, interface=Interfaces.ASGI,
-                                     http=HTTPModes.auto, websockets=False, backlog=1024, log_access=False,
-                                     listen_fd=listen_fd)
-    # Granian configured stdlib logging in its constructor: its own messages go to the JSON log,
-    # errors only (it announces every worker spawn and that embedding is experimental).
-    stdlib_logger("_granian", logger).setLevel(logging.ERROR)
 
     async def main() -> None:
+        fd = await serving_socket(app, listen_fd, listen_channel)
+        if fd is None and listen_channel is not None:
+            return
+        server = _InheritedSocketGranian(app, address=config.host, port=config.port, interface=Interfaces.ASGI,
+                                         http=HTTPModes.auto, websockets=False, backlog=1024, log_access=False,
+                                         listen_fd=fd)
+        # Granian configured stdlib logging in its constructor: its own messages go to the JSON
+        # log, errors only (it announces every worker spawn and that embedding is experimental).
+        stdlib_logger("_granian", logger).setLevel(logging.ERROR)
+
         def on_signal(signum: int) -> None:
             logger.emit("info", "shutdown", signal=signal.Signals(signum).name)
             state.draining = True
