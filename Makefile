@@ -22,6 +22,8 @@ $(VENV)/bin/python:
 $(VENV)/.installed: $(SOURCES) | system $(VENV)/bin/python
 	$(PY) -m pip install -q --upgrade pip $(BUILD_DEPS)
 	$(PY) -m pip install -q --no-build-isolation ".[test]"
+	# esbuild (npm) strips the types of TypeScript apps (pyruntime/engine/typescript.py).
+	npm install --silent --no-audit --no-fund --prefix $(VENV)/esbuild esbuild@0.28
 	# The built core beside the sources too, so that `python -m pyruntime` works from here.
 	cp $(VENV)/lib/python*/site-packages/pyruntime/_core*.so $(VENV)/lib/python*/site-packages/pyruntime/libnode.so.* pyruntime/
 	touch $@

@@ -1,8 +1,12 @@
 #include "host_value.h"
 
 #include <cmath>
+#include <string_view>
 
+#include "handles.h"
+#include "interruptible.h"
 #include "js_util.h"
+#include "utf16_pieces.h"
 
 namespace pyruntime {
 
@@ -17,8 +21,8 @@ constexpr double kMaxSafeInteger = 9007199254740991.0;
 
 class Reader {
  public:
-  Reader(v8::Local<v8::Context> context, const std::function<bool()>& stop)
-      : context_(context), isolate_(context->GetIsolate()), stop_(stop) {}
+  Reader(v8::Local<v8::Context> context, const std::function<bool()>& stop, bool handles)
+      : context_(context), isolate_(context->GetIsolate()), stop_(stop), handles_(handles) {}
 
   bool Read(v8::Local<v8::Value> value, HostValue* out, int depth) {
     if (value->IsUndefined()) {
@@ -54,26 +58,25 @@ class Reader {
       return true;
     }
     if (value->IsString()) {
-      *out = HostValue::String(Utf8(isolate_, value));
-      return true;
+      out->kind = HostValue::Kind::kString;
+      return Utf8InSteps(isolate_, value.As<v8::String>(), [this] { return StopNow(); }, &out->text) || Stop();
     }
-    if (value->IsUint8Array()) {
-      auto view = value.As<v8::Uint8Array>();
-      std::string bytes(view->ByteLength(), '\0');
-      view->CopyContents(bytes.data(), bytes.size());
-      *out = HostValue::Bytes(std::move(bytes));
-      return true;
-    }
-    if (value->IsArrayBuffer()) {
-      auto buffer = value.As<v8::ArrayBuffer>();
-      auto* data = static_cast<const char*>(buffer->Data());
-      *out = HostValue::Bytes(std::string(data, data + buffer->ByteLength()));
-      return true;
+    if (value->IsUint8Array() || value->IsArrayBuffer()) {
+      std::string_view bytes;
+      BytesOf(value, &bytes);
+      out->kind = HostValue::Kind::kBytes;
+      return CopyInSteps(bytes, &out->text) || Stop();
     }
     if (value->IsArray()) return ReadArray(value.As<v8::Array>(), out, depth);
+    if (value->IsDate()) {
+      out->kind = HostValue::Kind::kDate;
+      out->number = value.As<v8::Date>()->ValueOf();
+      return true;
+    }
     if (value->IsObject() && IsPlainObject(value.As<v8::Object>())) {
       return ReadObject(value.As<v8::Object>(), out, depth);
     }
+    if (handles_ && value->IsObject()) return Keep(value, out);
     return Refuse(value);
   }
 
@@ -164,7 +167,38 @@ class Reader {
   // Called per item read: every few thousand, asks whether the call must stop.
   bool Stopped() {
     if (!stop_ || ++reads_ % 4096 != 0 || !stop_()) return false;
+    Stop();
+    return true;
+  }
+
+  bool StopNow() { return stop_ && stop_(); }
+
+  bool Stop() {
     error = "conversion stopped: the call was terminated";
+    return false;
+  }
+
+  // Large buffers are copied in steps, asking between them whether to stop. Reserved, not
+  // resized: the pages are touched only as far as the copy gets.
+  bool CopyInSteps(std::string_view bytes, std::string* out) {
+    out->reserve(bytes.size());
+    for (size_t offset = 0; offset < bytes.size(); offset += kStepBytes) {
+      if (offset > 0 && StopNow()) return false;
+      out->append(bytes.substr(offset, kStepBytes));
+    }
+    return true;
+  }
+
+  bool Keep(v8::Local<v8::Value> value, HostValue* out) {
+    HandleTable* table = HandleTable::Of(isolate_);
+    uint64_t id = table == nullptr ? 0 : table->Keep(isolate_, value);
+    if (id == 0) {
+      error = "too many JS values are held by the host (" + std::to_string(HandleTable::kMaxHandles) + ")";
+      return false;
+    }
+    out->kind = HostValue::Kind::kHandle;
+    out->integer = static_cast<int64_t>(id);
+    out->text = JsTypeName(context_, value);
     return true;
   }
 
@@ -181,6 +215,7 @@ class Reader {
   v8::Local<v8::Context> context_;
   v8::Isolate* isolate_;
   const std::function<bool()>& stop_;
+  bool handles_;
   v8::Local<v8::Value> object_prototype_;
   size_t items_ = 0;
   size_t reads_ = 0;
@@ -226,8 +261,8 @@ HostValue HostValue::Bytes(std::string value) {
 }
 
 bool FromJs(v8::Local<v8::Context> context, v8::Local<v8::Value> value, HostValue* out, std::string* error,
-            const std::function<bool()>& stop) {
-  Reader reader(context, stop);
+            const std::function<bool()>& stop, bool handles) {
+  Reader reader(context, stop, handles);
   if (reader.Read(value, out, 0)) return true;
   *error = reader.error;
   return false;
@@ -302,6 +337,17 @@ v8::MaybeLocal<v8::Value> ToJs(v8::Local<v8::Context> context, const HostValue& 
         }
       }
       result = array;
+      break;
+    }
+    case HostValue::Kind::kDate:
+      if (!v8::Date::New(context, value.number).ToLocal(&result)) return {};
+      break;
+    case HostValue::Kind::kHandle: {
+      HandleTable* table = HandleTable::Of(isolate);
+      if (table == nullptr || !table->Get(isolate, static_cast<uint64_t>(value.integer)).ToLocal(&result)) {
+        isolate->ThrowException(v8::Exception::ReferenceError(NewString(isolate, "the JS value was released")));
+        return {};
+      }
       break;
     }
     case HostValue::Kind::kDict: {

@@ -32,6 +32,22 @@ std::string StringProperty(v8::Local<v8::Context> context, v8::Local<v8::Object>
   return Utf8(isolate, value);
 }
 
+// The source line shown with a syntax error, cut to a window around the error's column:
+// a minified bundle is one line of many kilobytes.
+std::string SourceLineAround(v8::Isolate* isolate, v8::Local<v8::String> line, int column) {
+  constexpr int kWindow = 80;
+  const int length = line->Length();
+  if (length <= 2 * kWindow) return Utf8(isolate, line);
+  const int start = std::max(0, std::min(column - kWindow, length - 2 * kWindow));
+  const int end = std::min(length, start + 2 * kWindow);
+  v8::String::Value units(isolate, line);
+  v8::Local<v8::String> window;
+  if (!v8::String::NewFromTwoByte(isolate, *units + start, v8::NewStringType::kNormal, end - start).ToLocal(&window)) {
+    return std::string();
+  }
+  return (start > 0 ? "..." : "") + Utf8(isolate, window) + (end < length ? "..." : "");
+}
+
 // Name, message and stack of a thrown value. A syntax error's stack has no location,
 // so the message's file, line and column are put in front.
 void DescribeError(v8::Local<v8::Context> context, v8::Local<v8::Value> error, v8::Local<v8::Message> message,
@@ -56,7 +72,9 @@ void DescribeError(v8::Local<v8::Context> context, v8::Local<v8::Value> error, v
     if (out->error_stack.find("\n    at ") == std::string::npos) {
       std::string source_line;
       v8::Local<v8::String> line;
-      if (message->GetSourceLine(context).ToLocal(&line)) source_line = Utf8(isolate, line);
+      if (message->GetSourceLine(context).ToLocal(&line)) {
+        source_line = SourceLineAround(isolate, line, message->GetStartColumn(context).FromMaybe(0));
+      }
       std::string head = out->error_stack.empty() ? out->error_name + ": " + out->error_message : out->error_stack;
       out->error_stack = location + "\n" + source_line + "\n\n" + head;
     }
@@ -115,6 +133,7 @@ Runtime::Runtime(const IsolateLimits& limits) : limits_(limits) {
   params.constraints.ConfigureDefaultsFromHeapSize(0, limits.memory_limit_bytes);
   isolate_ = v8::Isolate::New(params);
   isolate_->SetData(0, this);
+  isolate_->SetData(kHandleTableSlot, &handles_);
   allocator_->SetIsolate(isolate_);
   isolate_->AddNearHeapLimitCallback(NearHeapLimit, this);
   isolate_->SetMicrotasksPolicy(v8::MicrotasksPolicy::kExplicit);
@@ -167,6 +186,7 @@ void Runtime::Dispose() {
     ops_.clear();
     rejections_.clear();
     modules_.clear();
+    handles_.Clear();
     awaited_.Reset();
     internal_.Reset();
     context_.Reset();
@@ -206,6 +226,7 @@ Outcome Runtime::RunSlice(std::optional<Goal> new_call, Body body) {
       goal_ = *new_call;
     }
     v8::TryCatch try_catch(isolate_);
+    handles_.DropReleased();
     Slice slice(this);
     // Host operations completed since the last slice settle first, whatever this call is
     // (resolving may run a `then` getter: it runs under the watchdog).
@@ -271,6 +292,68 @@ Outcome Runtime::CallInternal(const std::string& function, const std::vector<Hos
     v8::Local<v8::Value> target = InternalFunction(context, function);
     if (!target.IsEmpty()) result = CallFunction(context, target, internal_.Get(isolate_), args);
     return Finish(slice, try_catch, result);
+  });
+}
+
+v8::MaybeLocal<v8::Value> Runtime::HandleValue(uint64_t id) {
+  v8::Local<v8::Value> value;
+  if (handles_.Get(isolate_, id).ToLocal(&value)) return value;
+  isolate_->ThrowException(v8::Exception::ReferenceError(NewString(isolate_, "the JS value was released")));
+  return {};
+}
+
+Outcome Runtime::CallHandle(uint64_t id, const std::vector<HostValue>& args) {
+  return RunSlice(Goal::kPromise, [&](v8::Local<v8::Context> context, Slice& slice, v8::TryCatch& try_catch) {
+    v8::MaybeLocal<v8::Value> result;
+    v8::Local<v8::Value> target;
+    if (HandleValue(id).ToLocal(&target)) {
+      if (target->IsFunction()) {
+        result = CallFunction(context, target, v8::Undefined(isolate_), args);
+      } else {
+        ThrowTypeError(isolate_, "the JS value is a " + JsTypeName(context, target) + ", not a function");
+      }
+    }
+    return Finish(slice, try_catch, result);
+  });
+}
+
+Outcome Runtime::GetHandleProperty(uint64_t id, const HostValue& key) {
+  return RunSlice(Goal::kValue, [&](v8::Local<v8::Context> context, Slice& slice, v8::TryCatch& try_catch) {
+    v8::MaybeLocal<v8::Value> result;
+    v8::Local<v8::Value> target;
+    v8::Local<v8::Value> name;
+    if (HandleValue(id).ToLocal(&target) && ToJs(context, key).ToLocal(&name)) {
+      if (target->IsObject()) {
+        result = target.As<v8::Object>()->Get(context, name);
+      } else {
+        ThrowTypeError(isolate_, "the JS value has no properties");
+      }
+    }
+    return Finish(slice, try_catch, result);
+  });
+}
+
+Outcome Runtime::HandleKeys(uint64_t id) {
+  return RunSlice(Goal::kValue, [&](v8::Local<v8::Context> context, Slice& slice, v8::TryCatch& try_catch) {
+    v8::MaybeLocal<v8::Value> result;
+    v8::Local<v8::Value> target;
+    v8::Local<v8::Array> keys;
+    if (HandleValue(id).ToLocal(&target)) {
+      if (!target->IsObject()) {
+        ThrowTypeError(isolate_, "the JS value has no properties");
+      } else if (target.As<v8::Object>()
+                     ->GetOwnPropertyNames(context, v8::ONLY_ENUMERABLE, v8::KeyConversionMode::kConvertToString)
+                     .ToLocal(&keys)) {
+        result = keys;
+      }
+    }
+    return Finish(slice, try_catch, result);
+  });
+}
+
+Outcome Runtime::AwaitHandle(uint64_t id) {
+  return RunSlice(Goal::kPromise, [&](v8::Local<v8::Context>, Slice& slice, v8::TryCatch& try_catch) {
+    return Finish(slice, try_catch, HandleValue(id));
   });
 }
 
@@ -411,7 +494,7 @@ Outcome Runtime::Finish(Slice& slice, v8::TryCatch& try_catch, v8::MaybeLocal<v8
   isolate_->PerformMicrotaskCheckpoint();
   Outcome out;
   std::string error;
-  if (!FromJs(context, result, &out.value, &error, [this] { return Terminating(); })) {
+  if (!FromJs(context, result, &out.value, &error, [this] { return Terminating(); }, true)) {
     out.status = Status::kConversionError;
     out.error_name = "TypeError";
     out.error_message = error;
@@ -441,7 +524,7 @@ Outcome Runtime::Pump(Slice& slice) {
     switch (promise->State()) {
       case v8::Promise::kFulfilled: {
         std::string error;
-        if (!FromJs(context, promise->Result(), &out.value, &error, [this] { return Terminating(); })) {
+        if (!FromJs(context, promise->Result(), &out.value, &error, [this] { return Terminating(); }, true)) {
           out.status = Status::kConversionError;
           out.error_name = "TypeError";
           out.error_message = error;

@@ -1,11 +1,11 @@
 // Web Crypto (W3C WebCryptoAPI): crypto.getRandomValues, randomUUID, and crypto.subtle.
 // This file holds CryptoKey, the SubtleCrypto methods (argument checks, algorithm
 // normalization, key usage checks), SHA digests and HMAC. The other algorithms register in
-// `internal.crypto.algorithms` from 31_crypto_rsa.js, 32_crypto_ec.js, 33_crypto_aes.js and
+// `internal.cryptoHelpers.algorithms` from 31_crypto_rsa.js, 32_crypto_ec.js, 33_crypto_aes.js and
 // 34_crypto_kdf.js. Key material lives in a CryptoKey as bytes: SPKI or PKCS #8 DER for
 // asymmetric keys, raw bytes for secret keys; the natives are stateless.
 
-const { webidl, DOMException } = internal;
+const { base64, defineGlobals, defineInterface, DOMException, inspectCustom, webidl } = internal;
 
 const illegalConstructor = Symbol("illegal constructor");
 
@@ -24,6 +24,8 @@ const hashes = {
 const keyUsages = ["encrypt", "decrypt", "sign", "verify", "deriveKey", "deriveBits", "wrapKey", "unwrapKey"];
 const keyFormats = ["raw", "spki", "pkcs8", "jwk"];
 
+let isCryptoKey;
+let cryptoKeyInternals;
 class CryptoKey {
   #type;
   #extractable;
@@ -43,8 +45,8 @@ class CryptoKey {
   }
 
   static {
-    internal.isCryptoKey = (value) => webidl.isObject(value) && #type in value;
-    internal.cryptoKeyInternals = (key) => ({
+    isCryptoKey = (value) => webidl.isObject(value) && #type in value;
+    cryptoKeyInternals = (key) => ({
       type: key.#type,
       algorithm: key.#algorithm,
       usages: key.#usages,
@@ -80,7 +82,7 @@ class CryptoKey {
     return this.#usagesCache;
   }
 
-  [internal.inspectCustom](inspect) {
+  [inspectCustom](inspect) {
     return `CryptoKey ${inspect({
       type: this.#type,
       extractable: this.#extractable,
@@ -89,7 +91,7 @@ class CryptoKey {
     }, { depthOffset: 0 })}`;
   }
 }
-internal.setToStringTag(CryptoKey);
+defineInterface(CryptoKey);
 
 function structuredCopy(algorithm) {
   const copy = { ...algorithm };
@@ -100,6 +102,12 @@ function structuredCopy(algorithm) {
 
 function newKey(type, extractable, algorithm, usages, keyBytes) {
   return new CryptoKey(illegalConstructor, type, extractable, algorithm, usages, keyBytes);
+}
+
+// The spec's "copy of the bytes held by" a BufferSource. The copy is native and done in
+// steps: a copy of hundreds of MB stops at the call's time or CPU limit.
+function copyBytes(data, context) {
+  return new Uint8Array(native.copyBytes(webidl.bufferSourceView(data, context)));
 }
 
 function domError(name, message) {
@@ -154,9 +162,9 @@ function required(dict, member, name) {
 
 const param = {
   hash: (dict, name) => normalizeDigest(required(dict, "hash", name)),
-  bytes: (dict, member, name) => webidl.bufferSourceCopy(required(dict, member, name), `${name} ${member}`),
+  bytes: (dict, member, name) => copyBytes(required(dict, member, name), `${name} ${member}`),
   optionalBytes: (dict, member, name) =>
-    (dict[member] === undefined ? undefined : webidl.bufferSourceCopy(dict[member], `${name} ${member}`)),
+    (dict[member] === undefined ? undefined : copyBytes(dict[member], `${name} ${member}`)),
   integer: (dict, member, bits, name) =>
     webidl.toInteger(required(dict, member, name), { bits, enforceRange: true }, `${name} ${member}`),
   optionalInteger: (dict, member, bits, name) =>
@@ -164,7 +172,7 @@ const param = {
       : webidl.toInteger(dict[member], { bits, enforceRange: true }, `${name} ${member}`)),
   key: (dict, member, name) => {
     const value = required(dict, member, name);
-    if (!internal.isCryptoKey(value)) throw new TypeError(`${name}: '${member}' is not a CryptoKey`);
+    if (!isCryptoKey(value)) throw new TypeError(`${name}: '${member}' is not a CryptoKey`);
     return value;
   },
   nameOnly: (dict, name) => ({ name }),
@@ -182,12 +190,12 @@ function checkUsages(usages, allowed) {
 }
 
 function base64urlEncode(bytes) {
-  return internal.base64.encode(new Uint8Array(bytes)).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+  return base64.encode(new Uint8Array(bytes)).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
 }
 
 function base64urlDecode(text) {
   if (/[^A-Za-z0-9_-]/.test(text)) return null;
-  return internal.base64.decode(text.replace(/-/g, "+").replace(/_/g, "/"));
+  return base64.decode(text.replace(/-/g, "+").replace(/_/g, "/"));
 }
 
 const jwkStringMembers = ["kty", "use", "alg", "crv", "x", "y", "d", "n", "e", "p", "q", "dp", "dq", "qi", "k"];
@@ -253,10 +261,10 @@ function truncateBits(secret, length) {
 }
 
 function requireKey(key, context) {
-  if (!internal.isCryptoKey(key)) {
+  if (!isCryptoKey(key)) {
     throw new TypeError(`${context}: parameter is not of type 'CryptoKey'.`);
   }
-  return internal.cryptoKeyInternals(key);
+  return cryptoKeyInternals(key);
 }
 
 // The key's algorithm must be the one requested, and `usage` one of its usages.
@@ -283,7 +291,7 @@ function exportDer(format, k) {
   return exportedBuffer(k.keyBytes);
 }
 
-internal.crypto = {
+const cryptoHelpers = {
   algorithms, hashes, newKey, domError, guard, param, checkUsages, checkJwk, checkJwkAlg, jwkBytes,
   base64urlEncode, exportedBuffer, truncateBits, requireKeyType, exportDer,
 };
@@ -376,7 +384,7 @@ function toUsages(usages) {
 }
 
 function toKeyData(format, keyData, context) {
-  if (format !== "jwk") return webidl.bufferSourceCopy(keyData, context);
+  if (format !== "jwk") return copyBytes(keyData, context);
   if (webidl.isBufferSource(keyData)) throw new TypeError(`${context}: a JWK import needs a JsonWebKey`);
   return toJsonWebKey(keyData, context);
 }
@@ -384,7 +392,7 @@ function toKeyData(format, keyData, context) {
 // Import, then the checks the spec makes on every imported key.
 function importWith(format, keyData, normalized, extractable, usages) {
   const key = algorithms[normalized.name].importKey(format, keyData, normalized, extractable, usages);
-  const k = internal.cryptoKeyInternals(key);
+  const k = cryptoKeyInternals(key);
   if ((k.type === "secret" || k.type === "private") && k.usages.length === 0) {
     throw domError("SyntaxError", "Usages cannot be empty when creating a key.");
   }
@@ -417,7 +425,7 @@ function normalizeWrap(op, fallback, algorithm) {
 // check the key's algorithm and usages, then run the algorithm's operation.
 function runWithKey(op, algorithm, key, data) {
   const context = `Failed to execute '${op}' on 'SubtleCrypto'`;
-  const bytes = webidl.bufferSourceCopy(data, context);
+  const bytes = copyBytes(data, context);
   const normalized = normalize(op, algorithm);
   const k = checkKeyFor(normalized, key, op, context);
   return algorithms[normalized.name][op](normalized, k, bytes);
@@ -437,7 +445,7 @@ class SubtleCrypto {
   async digest(algorithm, data) {
     SubtleCrypto.#brand(this);
     webidl.requiredArguments(arguments.length, 2, "Failed to execute 'digest' on 'SubtleCrypto'");
-    const bytes = webidl.bufferSourceCopy(data, "Failed to execute 'digest' on 'SubtleCrypto'");
+    const bytes = copyBytes(data, "Failed to execute 'digest' on 'SubtleCrypto'");
     return native.digest(normalizeDigest(algorithm), bytes);
   }
 
@@ -463,8 +471,8 @@ class SubtleCrypto {
     SubtleCrypto.#brand(this);
     const context = "Failed to execute 'verify' on 'SubtleCrypto'";
     webidl.requiredArguments(arguments.length, 4, context);
-    const sig = webidl.bufferSourceCopy(signature, context);
-    const bytes = webidl.bufferSourceCopy(data, context);
+    const sig = copyBytes(signature, context);
+    const bytes = copyBytes(data, context);
     const normalized = normalize("verify", algorithm);
     const k = checkKeyFor(normalized, key, "verify", context);
     return algorithms[normalized.name].verify(normalized, k, sig, bytes);
@@ -478,7 +486,7 @@ class SubtleCrypto {
     const usages = toUsages(keyUsages);
     const normalized = normalize("generateKey", algorithm);
     const result = algorithms[normalized.name].generateKey(normalized, extractable, usages);
-    const secretOrPrivate = internal.cryptoKeyInternals(result.privateKey ?? result);
+    const secretOrPrivate = cryptoKeyInternals(result.privateKey ?? result);
     if (secretOrPrivate.usages.length === 0) {
       throw domError("SyntaxError", "Usages cannot be empty when creating a key.");
     }
@@ -547,7 +555,7 @@ class SubtleCrypto {
     const context = "Failed to execute 'unwrapKey' on 'SubtleCrypto'";
     webidl.requiredArguments(arguments.length, 7, context);
     format = webidl.toEnum(format, keyFormats, "KeyFormat", context);
-    const wrapped = webidl.bufferSourceCopy(wrappedKey, context);
+    const wrapped = copyBytes(wrappedKey, context);
     extractable = Boolean(extractable);
     const usages = toUsages(keyUsages);
     const { normalized, op } = normalizeWrap("unwrapKey", "decrypt", unwrapAlgorithm);
@@ -568,7 +576,7 @@ class SubtleCrypto {
     return importWith(format, keyData, importAlgorithm, extractable, usages);
   }
 }
-internal.setToStringTag(SubtleCrypto);
+defineInterface(SubtleCrypto);
 
 const subtle = new SubtleCrypto(illegalConstructor);
 
@@ -617,8 +625,10 @@ class Crypto {
     return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
   }
 }
-internal.setToStringTag(Crypto);
+defineInterface(Crypto);
 
 const crypto = new Crypto(illegalConstructor);
 
-internal.defineGlobals({ crypto, Crypto, SubtleCrypto, CryptoKey });
+defineGlobals({ crypto, Crypto, SubtleCrypto, CryptoKey });
+
+Object.assign(internal, { cryptoKeyInternals, cryptoHelpers });

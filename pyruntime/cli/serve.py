@@ -4,38 +4,56 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import sys
 from pathlib import Path
 
 from ..engine import AppIsolate, load_script
 from ..engine.errors import Error, JSError
-from ..server.config import ConfigError, ServerConfig, load_config, single_app_config
+from ..server.config import ConfigError, ServerConfig, app_root, load_config, single_app_config
 from ..server.logs import JsonLogger
+from ..server.wrangler import is_wrangler_config, load_wrangler
 
 
-def _server_config(args: argparse.Namespace) -> ServerConfig:
+def _server_config(args: argparse.Namespace, logger: JsonLogger) -> ServerConfig:
     if args.config and args.script:
         raise ConfigError("give either a script or --config, not both")
-    if args.config:
+    config_file = Path(args.config) if args.config else None
+    if config_file is None and not args.script and Path("wrangler.toml").is_file():
+        config_file = args.config = Path("wrangler.toml")  # a wrangler project's folder
+    root = Path(args.root) if args.root else None
+    if config_file is not None and is_wrangler_config(config_file):
         if args.name:
-            raise ConfigError("--name applies to a single script; in a config file each app has a name")
-        config = load_config(args.config)
+            raise ConfigError("--name applies to a single script; a wrangler.toml names its app")
+        config, ignored = load_wrangler(config_file, args.env, root)
+        if ignored and args.listen_channel is None:  # once, by the supervisor
+            logger.emit("warn", "config_ignored", file=str(config_file), keys=ignored,
+                        message=f"{config_file}: keys that do not apply here are ignored: {', '.join(ignored)}")
+    elif args.env:
+        raise ConfigError("--env selects an environment of a wrangler.toml")
+    elif config_file is not None:
+        if args.name or root:
+            raise ConfigError("--name and --root apply to a single script; in a config file each app has its own")
+        config = load_config(config_file)
     elif args.script:
-        config = ServerConfig(apps=(single_app_config(args.script, args.name),))
+        app = single_app_config(args.script, args.name)
+        if root is not None:
+            app = dataclasses.replace(app, root=app_root(root, app.script))
+        config = ServerConfig(apps=(app,))
     else:
-        raise ConfigError("serve needs a worker script or --config FILE")
+        raise ConfigError("serve needs a worker script, --config FILE, or a wrangler.toml in this folder")
     overrides = {key: getattr(args, key) for key in ("host", "port", "workers")
                  if getattr(args, key) is not None}
     if overrides.get("workers", 1) < 1:
         raise ConfigError(f"--workers must be at least 1, not {overrides['workers']}")
-    return ServerConfig(**{**config.__dict__, **overrides})
+    return ServerConfig(**{**config.__dict__, **overrides, "test_scheduled": args.test_scheduled})
 
 
 async def _check_apps_load(config: ServerConfig) -> None:
     """Loads each app once, top-level code included, before any port is bound: a broken app
     fails here with its error instead of crashing workers that the supervisor restarts."""
     for app in config.apps:
-        isolate = AppIsolate(load_script(app.script), env=app.resolved_env(), limits=app.limits)
+        isolate = AppIsolate(load_script(app.script, root=app.root), env=app.resolved_env(), limits=app.limits)
         try:
             await isolate.load()
         except JSError as exc:
@@ -53,13 +71,21 @@ def _worker_args(args: argparse.Namespace, config: ServerConfig) -> list[str]:
         argv += ["--config", str(Path(args.config).resolve())]
     else:
         argv += [str(Path(args.script).resolve()), "--name", config.apps[0].name]
-    return argv + (["--reload"] if args.reload else [])
+    for flag, value in (("--env", args.env), ("--root", args.root and str(Path(args.root).resolve()))):
+        if value:
+            argv += [flag, value]
+    return argv + (["--reload"] if args.reload else []) + (["--test-scheduled"] if args.test_scheduled else []) \
+        + ["--log-format", _log_format(args)]
+
+
+def _log_format(args: argparse.Namespace) -> str:
+    return args.log_format or ("pretty" if sys.stdout.isatty() else "json")
 
 
 def serve_command(args: argparse.Namespace) -> int:
-    logger = JsonLogger()
+    logger = JsonLogger(pretty=_log_format(args) == "pretty")
     try:
-        config = _server_config(args)
+        config = _server_config(args, logger)
     except (ConfigError, Error) as exc:
         print(f"pyruntime: error: {exc}", file=sys.stderr)
         return 2
@@ -101,7 +127,8 @@ def _work(args: argparse.Namespace, config: ServerConfig, logger: JsonLogger) ->
         from ..server.asgi import serve
 
     try:
-        serve(config, reload=args.reload, listen_channel=args.listen_channel, logger=logger)
+        serve(config, reload=args.reload, listen_channel=args.listen_channel, logger=logger,
+              run_crons=args.worker_slot == 0)
     except Exception as exc:  # an app whose top-level code fails
         logger.emit("error", "error", message=f"the server failed: {exc}", stack=getattr(exc, "stack", None))
         print(f"pyruntime: error: {exc}", file=sys.stderr)

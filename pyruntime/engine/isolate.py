@@ -17,6 +17,7 @@ from .. import _core
 from .console import ConsoleSink, log_console
 from .driver import CallDriver, Step, check_outcome, complete_op, op_failure
 from .errors import IsolateClosed
+from .handles import make_handle
 from .limits import Limits
 from .protocol import EXPOSE_HOST_FUNCTIONS
 from .scripts import load_script
@@ -36,8 +37,21 @@ def resolve_limits(limits: Limits | None, **given: Any) -> Limits:
 class IsolateCore:
     """What both shells share: the runtime, limits, console, host functions and operations."""
 
-    def __init__(self, limits: Limits, console: ConsoleSink | None, op_handler: Callable[[str, Any], Any] | None,
-                 host_functions: Mapping[str, Callable[..., Any]] | None) -> None:
+    def __init__(
+        self,
+        memory_limit_mb: int = _UNSET,
+        timeout_ms: float | None = _UNSET,
+        cpu_limit_ms: float | None = _UNSET,
+        *,
+        total_timeout_ms: float | None = _UNSET,
+        limits: Limits | None = None,
+        console: ConsoleSink | None = None,
+        op_handler: Callable[[str, Any], Any] | None = None,
+        host_functions: Mapping[str, Callable[..., Any]] | None = None,
+    ) -> None:
+        limits = resolve_limits(limits, memory_limit_mb=memory_limit_mb, timeout_ms=timeout_ms,
+                                cpu_limit_ms=cpu_limit_ms, total_timeout_ms=total_timeout_ms)
+        self._init_shell()
         self.limits = limits
         self._console = console or log_console
         self._op_handler = op_handler
@@ -45,11 +59,17 @@ class IsolateCore:
         for name, function in self._host_functions.items():
             if not (isinstance(name, str) and name.isidentifier()) or not callable(function):
                 raise TypeError(f"host_functions maps identifiers to callables; got {name!r}: {function!r}")
-        # Promise rejections nothing handled, over the isolate's life (reported on the console).
+        # Promise rejections nothing handled, and errors nothing caught (in timers, microtasks,
+        # listeners), over the isolate's life; both are reported on the console too.
         self.unhandled_rejections = 0
+        self.uncaught_errors = 0
         self._runtime = _core.Runtime(*limits.core_args())
+        self._runtime.handles = make_handle(self)
         if self._host_functions:
             check_outcome(self._runtime.call_internal(EXPOSE_HOST_FUNCTIONS, (list(self._host_functions),)))
+
+    def _init_shell(self) -> None:
+        """The shell's own state (locks, wake-up events), set up before the isolate exists."""
 
     @property
     def memory_limit_mb(self) -> int:
@@ -81,6 +101,9 @@ class IsolateCore:
     def _deliver(self, step: Step, console: ConsoleSink | None = None) -> None:
         sink = console or self._console
         for level, text in step.console:
+            if level == "uncaught":  # the bootstrap's tag for an error nothing caught
+                self.uncaught_errors += 1
+                level = "error"
             sink(level, text)
         self.unhandled_rejections += step.unhandled_rejections
 
@@ -97,6 +120,10 @@ class IsolateCore:
         if not isinstance(source, str):
             raise TypeError(f"source must be str, not {type(source).__name__}")
         return lambda rt: rt.eval(source, filename)
+
+    def _handle_call(self, start: Start) -> Any:
+        """Runs an operation on a handle as a call of this shell (handles.py)."""
+        raise NotImplementedError
 
     def _start_file(self, path: str | Path) -> Start:
         script = load_script(path, runtime=self._runtime)
@@ -121,25 +148,11 @@ class Isolate(IsolateCore):
     `console(method, text)` receives `console.*` output (default: `engine.console.log_console`).
     """
 
-    def __init__(
-        self,
-        memory_limit_mb: int = _UNSET,
-        timeout_ms: float | None = _UNSET,
-        cpu_limit_ms: float | None = _UNSET,
-        *,
-        total_timeout_ms: float | None = _UNSET,
-        limits: Limits | None = None,
-        console: ConsoleSink | None = None,
-        op_handler: OpHandler | None = None,
-        host_functions: Mapping[str, Callable[..., Any]] | None = None,
-    ) -> None:
-        resolved = resolve_limits(limits, memory_limit_mb=memory_limit_mb, timeout_ms=timeout_ms,
-                                  cpu_limit_ms=cpu_limit_ms, total_timeout_ms=total_timeout_ms)
+    def _init_shell(self) -> None:
         self._lock = threading.Lock()
         self._owner: int | None = None  # the thread whose call holds the lock
         # Set by terminate(): ends a wait between slices at once.
         self._wake = threading.Event()
-        super().__init__(resolved, console, op_handler, host_functions)
 
     def eval(self, source: str, filename: str = "<eval>") -> Any:
         """Runs a classic script; returns its completion value (awaited if a Promise)."""
@@ -163,6 +176,10 @@ class Isolate(IsolateCore):
         """Runs pending timers until none are left, as a script's process would."""
         with self._exclusive():
             self._run(lambda rt: rt.run_loop())
+
+    def _handle_call(self, start: Start) -> Any:
+        with self._exclusive():
+            return self._run(start)
 
     def terminate(self) -> None:
         """Stops the call running in another thread; that call raises `Terminated`.

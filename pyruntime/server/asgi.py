@@ -11,18 +11,23 @@ import asyncio
 import json
 import os
 import signal
+import time
 from collections.abc import Coroutine
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qs
 
 import uvloop
 
-from . import metrics
 from .app import Receive, Scope, Send, WorkerApp, request_id_from
 from .config import Route as AppRoute
 from .config import ServerConfig
 from .logs import JsonLogger, stdlib_logger
+from .metrics import process_metrics
+from .observer import LogObserver, Observer
+from .scheduler import Scheduler, run_scheduled
 from .supervisor import receive_listening_socket
 
 if TYPE_CHECKING:
@@ -35,9 +40,9 @@ RELOAD_POLL_S = 0.3
 class AppRouter:
     """ASGI app choosing the worker app by host name and path; 404 when no route matches."""
 
-    def __init__(self, routes: list[tuple[AppRoute, WorkerApp]], logger: JsonLogger) -> None:
+    def __init__(self, routes: list[tuple[AppRoute, WorkerApp]], observer: Observer) -> None:
         self._routes = sorted(routes, key=lambda item: item[0].specificity(), reverse=True)
-        self._logger = logger
+        self._observer = observer
 
     def match(self, host: str, path: str) -> WorkerApp | None:
         for route, app in self._routes:
@@ -53,14 +58,19 @@ class AppRouter:
         if app is not None:
             await app(scope, receive, send)
             return
+        started = time.perf_counter()
         request_id = request_id_from(scope["headers"])
-        body = b"Not Found: no app serves this address\n"
-        await send({"type": "http.response.start", "status": 404, "headers": [
-            (b"content-type", b"text/plain; charset=utf-8"), (b"content-length", str(len(body)).encode()),
-            (b"x-request-id", request_id.encode())]})
-        await send({"type": "http.response.body", "body": b"" if scope["method"] == "HEAD" else body})
-        self._logger.emit("info", "request", request_id=request_id, method=scope["method"],
-                          path=scope["path"], status=404)
+        await answer(scope, send, 404, b"Not Found: no app serves this address\n", "text/plain; charset=utf-8",
+                     [(b"x-request-id", request_id.encode())])
+        self._observer.unrouted(request_id, scope["method"], scope["path"], 404, time.perf_counter() - started)
+
+
+async def answer(scope: Scope, send: Send, status: int, body: bytes, content_type: str,
+                 headers: list[tuple[bytes, bytes]] | None = None) -> None:
+    """A whole response of the server's own (404, health, metrics), without a body for HEAD."""
+    raw = [(b"content-type", content_type.encode()), (b"content-length", str(len(body)).encode()), *(headers or ())]
+    await send({"type": "http.response.start", "status": status, "headers": raw})
+    await send({"type": "http.response.body", "body": b"" if scope["method"] == "HEAD" else body})
 
 
 def _hostname(scope: Scope) -> str:
@@ -83,16 +93,20 @@ class ServerApp:
     """The server's ASGI app: health and metrics first (apps cannot shadow them), then the apps.
 
     A plain ASGI callable rather than a framework app: every request passes through it, and
-    it does no more than compare the path with the two server paths.
+    it does no more than compare the path with the server's own paths. `run_crons`: whether
+    this process fires the apps' cron triggers (one process per server does).
     """
 
-    def __init__(self, config: ServerConfig, logger: JsonLogger, state: ServerState, reload: bool) -> None:
+    def __init__(self, config: ServerConfig, observer: Observer, state: ServerState, reload: bool,
+                 run_crons: bool) -> None:
         self.config = config
         self.state = state
-        self.apps = [WorkerApp.from_config(app_config, logger) for app_config in config.apps]
-        self.router = AppRouter([(route, app) for app in self.apps for route in app.config.routes], logger)
+        self.apps = [WorkerApp.from_config(app_config, observer) for app_config in config.apps]
+        self.router = AppRouter([(route, app) for app in self.apps for route in app.config.routes], observer)
         self._reload = reload
+        self._run_crons = run_crons
         self._watcher: asyncio.Task[None] | None = None
+        self._scheduler = Scheduler(self.apps)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
@@ -101,8 +115,11 @@ class ServerApp:
                 await self._answer(scope, send, *self._health())
                 return
             if path == self.config.metrics_path:
-                body, content_type = metrics.render()
+                body, content_type = process_metrics().render()
                 await self._answer(scope, send, 200, body, content_type)
+                return
+            if path == "/__scheduled" and self.config.test_scheduled:
+                await self._test_scheduled(scope, send)
                 return
         elif scope["type"] == "lifespan":
             await self._lifespan(receive, send)
@@ -120,12 +137,23 @@ class ServerApp:
     @staticmethod
     async def _answer(scope: Scope, send: Send, status: int, body: bytes, content_type: str) -> None:
         if scope["method"] not in ("GET", "HEAD"):
-            status, body, content_type = 405, b"Method Not Allowed\n", "text/plain; charset=utf-8"
-        headers = [(b"content-type", content_type.encode()), (b"content-length", str(len(body)).encode())]
-        if status == 405:
-            headers.append((b"allow", b"GET, HEAD"))
-        await send({"type": "http.response.start", "status": status, "headers": headers})
-        await send({"type": "http.response.body", "body": b"" if scope["method"] == "HEAD" else body})
+            await answer(scope, send, 405, b"Method Not Allowed\n", "text/plain; charset=utf-8",
+                         [(b"allow", b"GET, HEAD")])
+            return
+        await answer(scope, send, status, body, content_type)
+
+    async def _test_scheduled(self, scope: Scope, send: Send) -> None:
+        """wrangler's dev trigger: runs the scheduled handler of the app serving this address."""
+        app = self.router.match(_hostname(scope), scope["path"])
+        if app is None:
+            await self._answer(scope, send, 404, b"Not Found: no app serves this address\n",
+                               "text/plain; charset=utf-8")
+            return
+        query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+        cron = query.get("cron", [app.config.crons[0] if app.config.crons else ""])[0]
+        outcome = await run_scheduled(app, cron, datetime.now(UTC))
+        await self._answer(scope, send, 200 if outcome == "ok" else 500,
+                           f"Ran scheduled event: {outcome}\n".encode(), "text/plain; charset=utf-8")
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:
@@ -138,6 +166,7 @@ class ServerApp:
                     return
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
+                await self._scheduler.stop()
                 if self._watcher is not None:
                     self._watcher.cancel()
                 for app in self.apps:
@@ -157,12 +186,14 @@ class ServerApp:
         self.state.ready = True
         if self._reload:
             self._watcher = asyncio.create_task(_watch(self.apps))
+        if self._run_crons:
+            self._scheduler.start()
 
 
-def create_app(config: ServerConfig, *, logger: JsonLogger | None = None, reload: bool = False,
-               state: ServerState | None = None) -> ServerApp:
+def create_app(config: ServerConfig, *, observer: Observer | None = None, reload: bool = False,
+               state: ServerState | None = None, run_crons: bool = True) -> ServerApp:
     """The server's ASGI app, for any ASGI server."""
-    return ServerApp(config, logger or JsonLogger(), state or ServerState(), reload)
+    return ServerApp(config, observer or LogObserver(), state or ServerState(), reload, run_crons)
 
 
 def _mtimes(files: list[Path]) -> dict[Path, float | None]:
@@ -224,11 +255,11 @@ def hypercorn_config(config: ServerConfig, logger: JsonLogger, listen_fd: int | 
 
 
 def serve(config: ServerConfig, *, reload: bool = False, listen_fd: int | None = None,
-          listen_channel: int | None = None, logger: JsonLogger | None = None) -> None:
+          listen_channel: int | None = None, logger: JsonLogger | None = None, run_crons: bool = True) -> None:
     """Runs the server until SIGTERM or SIGINT, then drains in-flight requests and returns."""
     logger = logger or JsonLogger()
     state = ServerState()
-    app = create_app(config, logger=logger, reload=reload, state=state)
+    app = create_app(config, observer=LogObserver(logger), reload=reload, state=state, run_crons=run_crons)
 
     # Imported here: a server on Granian (granian_server.py) does not load Hypercorn.
     from hypercorn.asyncio import serve as hypercorn_serve

@@ -16,6 +16,7 @@ from typing import Any
 
 from ..engine.errors import Error
 from ..engine.limits import LimitError, Limits
+from .crons import check_crons
 
 _NAME_RULE = "letters, digits, '_', '.', '-'"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
@@ -118,6 +119,10 @@ class AppConfig:
     max_queue: int = 64
     # Hosts the app's outbound fetch may reach; None allows any (see host_ops.host_allowed).
     outbound_hosts: tuple[str, ...] | None = None
+    # The folder imports may reach (node_modules included); None: the script's folder.
+    root: Path | None = None
+    # Cron expressions on which the app's `scheduled` handler runs (scheduler.py).
+    crons: tuple[str, ...] = ()
 
     def resolved_env(self) -> dict[str, Any]:
         """Plain values plus secrets read from the process environment (checked at load)."""
@@ -134,6 +139,8 @@ class ServerConfig:
     workers: int = 1
     metrics_path: str = "/metrics"
     health_path: str = "/healthz"
+    # Dev only (`serve --test-scheduled`): GET /__scheduled?cron=... runs scheduled handlers.
+    test_scheduled: bool = False
 
     def graceful_timeout_s(self) -> float:
         """How long SIGTERM waits for in-flight requests: the longest request, plus a margin."""
@@ -222,7 +229,7 @@ def _limits(checker: _Checker, value: Any, key: str) -> AppLimits:
 def _app(checker: _Checker, value: Any, index: int, base_dir: Path) -> AppConfig:
     key = f"apps[{index}]"
     table = checker.table(value, key, {"name", "script", "routes", "env", "secrets", "limits", "pool_size",
-                                       "max_queue", "outbound_hosts"})
+                                       "max_queue", "outbound_hosts", "root", "crons"})
     name = checker.string(table, key, "name")
     if not _NAME.match(name):
         raise checker.fail(f"{key}.name", f"{name!r} is not a valid app name ({_NAME_RULE})")
@@ -261,9 +268,14 @@ def _app(checker: _Checker, value: Any, index: int, base_dir: Path) -> AppConfig
             raise checker.fail(f"{key}.outbound_hosts", "expected a list of host names like "
                                f"[\"api.example.com\", \"*.example.org\"], got {_describe(outbound)}")
         outbound = tuple(h.lower() for h in outbound)
+    root = app_root(base_dir / checker.string(table, key, "root"), script) if "root" in table else None
+    try:
+        crons = check_crons(table.get("crons", []))
+    except ValueError as exc:
+        raise checker.fail(f"{key}.crons", str(exc)) from None
     return AppConfig(
         name=name, script=script, routes=tuple(routes), env=dict(env), secrets=tuple(secrets),
-        outbound_hosts=outbound,
+        outbound_hosts=outbound, root=root, crons=crons,
         limits=_limits(checker, table.get("limits", {}), f"{key}.limits"),
         pool_size=checker.number(table, key, "pool_size", None, integer=True, minimum=1),
         max_queue=checker.number(table, key, "max_queue", 64, integer=True, minimum=0),
@@ -318,12 +330,35 @@ def _route_text(route: Route) -> str:
     return f"{route.host or ''}{route.path}{'/*' if route.prefix else ''}"
 
 
+# Entry file names that say nothing about the app: such an app is named after its folder.
+_GENERIC_STEMS = {"worker", "index", "main", "app", "src", "_worker"}
+
+
+def default_app_name(script: Path) -> str:
+    """The file's name without extension, or its folder's when the file name is generic."""
+    stem = script.stem
+    if stem in _GENERIC_STEMS and script.parent.name:
+        stem = script.parent.name if script.parent.name != "src" else script.parent.parent.name or stem
+    name = re.sub(r"[^A-Za-z0-9_.-]", "-", stem).lstrip("_.-")
+    return name or "app"
+
+
 def single_app_config(script: str | Path, name: str | None = None) -> AppConfig:
     """The app `serve app.js` runs: named after the file, answering every path."""
     script = Path(script).resolve()
     if not script.is_file():
         raise ConfigError(f"{script}: file not found")
-    name = name or script.stem
+    name = name or default_app_name(script)
     if not _NAME.match(name):
         raise ConfigError(f"--name: {name!r} is not a valid app name (letters, digits, '_', '.', '-')")
     return AppConfig(name=name, script=script)
+
+
+def app_root(root: Path, script: Path) -> Path:
+    """A configured project root: an existing folder that contains the app's script."""
+    root = root.resolve()
+    if not root.is_dir():
+        raise ConfigError(f"root: {root} is not a folder")
+    if not script.resolve().is_relative_to(root):
+        raise ConfigError(f"root: {root} does not contain the script {script}")
+    return root

@@ -19,6 +19,7 @@ from granian.server.embed import Server as EmbeddedGranian
 from .asgi import ServerState, create_app, run_event_loop, serving_socket
 from .config import ServerConfig
 from .logs import JsonLogger, stdlib_logger
+from .observer import LogObserver
 
 
 class _InheritedSocketGranian(EmbeddedGranian):
@@ -36,11 +37,11 @@ class _InheritedSocketGranian(EmbeddedGranian):
 
 
 def serve(config: ServerConfig, *, reload: bool = False, listen_fd: int | None = None,
-          listen_channel: int | None = None, logger: JsonLogger | None = None) -> None:
+          listen_channel: int | None = None, logger: JsonLogger | None = None, run_crons: bool = True) -> None:
     """Runs the server until SIGTERM or SIGINT, then drains in-flight requests and returns."""
     logger = logger or JsonLogger()
     state = ServerState()
-    app = create_app(config, logger=logger, reload=reload, state=state)
+    app = create_app(config, observer=LogObserver(logger), reload=reload, state=state, run_crons=run_crons)
 
     async def main() -> None:
         fd = await serving_socket(app, listen_fd, listen_channel)

@@ -90,6 +90,10 @@ class Supervisor:
         except OSError:
             self.abandon()
             raise
+        host, port = sock.getsockname()[:2]
+        shown = f"[{host}]" if ":" in host else host
+        print(f"pyruntime: serving {', '.join(app.name for app in self.config.apps)} on http://{shown}:{port}",
+              file=sys.stderr, flush=True)
         signal.signal(signal.SIGTERM, self._on_signal)
         signal.signal(signal.SIGINT, self._on_signal)
         self.logger.emit("info", "supervisor_started", workers=self.workers,
@@ -120,7 +124,8 @@ class Supervisor:
     def _spawn(self, slot: int) -> None:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         # -P: the worker imports the installed package even when started from the source tree.
-        argv = [sys.executable, "-P", "-m", "pyruntime", *self.worker_args, "--listen-channel", str(theirs.fileno())]
+        argv = [sys.executable, "-P", "-m", "pyruntime", *self.worker_args, "--listen-channel", str(theirs.fileno()),
+                "--worker-slot", str(slot)]
         child = subprocess.Popen(argv, pass_fds=(theirs.fileno(),), env=self._env)
         theirs.close()
         self._children[slot] = (child, time.monotonic())
