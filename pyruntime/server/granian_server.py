@@ -64,5 +64,5 @@ def serve(config: ServerConfig, *, reload: bool = False, listen_fd: int | None =
             loop.add_signal_handler(signum, on_signal, signum)
         await server.serve()
 
-    run_event_loop(main())
+    run_event_loop(main(), fast=True)
     logger.emit("info", "stopped")
