@@ -497,7 +497,9 @@ def main() -> None:
     if shutil.which("wrk") is None:
         sys.exit("bench-http needs wrk (the Debian package `wrk`; `make bench-http` installs it)")
 
-    versions: dict[str, str] = {"wrk": version_of(["wrk", "--version"]) or "?"}
+    # `wrk -v` prints its version and exits with 1.
+    wrk_version = subprocess.run(["wrk", "-v"], capture_output=True, text=True).stdout.strip().splitlines()
+    versions: dict[str, str] = {"wrk": wrk_version[0] if wrk_version else "?"}
     notes: list[str] = []
     results: dict[tuple[str, str], Result] = {}
     rss: dict[str, float] = {}
