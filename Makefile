@@ -9,7 +9,7 @@ export CXX := ccache g++
 
 SOURCES := setup.py pyproject.toml $(wildcard ext/*.cc ext/*.h ext/*.pyx ext/*.py ext/js/*.js pyruntime/*.py pyruntime/*/*.py)
 
-.PHONY: install system test test-cpp test-py test-asan serve bench bench-http lint clean
+.PHONY: install system test test-quick test-cpp test-py test-asan serve bench bench-http lint clean
 
 install: $(VENV)/.installed
 
@@ -45,6 +45,10 @@ test-asan: install
 test-py: install
 	cd tests && ../$(VENV)/bin/pytest -q
 
+# The engine and web layers only (no server processes, no npm): a quick check while working.
+test-quick: install
+	cd tests && ../$(VENV)/bin/pytest -q -m "not slow"
+
 # The console script imports the installed package (`python -m` from here would find the sources).
 serve: install
 	$(VENV)/bin/pyruntime serve examples/hello/worker.js $(if $(PORT),--port $(PORT))
@@ -59,6 +63,7 @@ bench-http: install
 	command -v wrk >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null)
 	$(PY) -m pip install -q matplotlib
 	$(PY) benchmarks/bench_http.py $(BENCH_ARGS)
+	$(PY) benchmarks/bench_density.py
 
 lint: install
 	$(VENV)/bin/ruff check pyruntime tests benchmarks setup.py ext/embed_js.py

@@ -227,10 +227,6 @@ function pendingWaitUntil() {
 
 defineGlobals({ FetchEvent });
 
-Object.assign(internal, {
-  setWorkerModule, dispatchFetch, readResponseChunk, cancelResponseStream, pendingWaitUntil,
-});
-
 // Cron triggers: the host calls dispatchScheduled(cron, scheduledTime, env) for
 // `export default { scheduled(controller, env, ctx) }` or "scheduled" event listeners, then
 // pendingWaitUntil() for the work they passed to waitUntil.
@@ -335,4 +331,7 @@ function defineEnvGlobals(env) {
 }
 
 defineGlobals({ ScheduledController, ScheduledEvent });
-Object.assign(internal, { dispatchScheduled, defineEnvGlobals });
+Object.assign(internal, {
+  setWorkerModule, dispatchFetch, readResponseChunk, cancelResponseStream, pendingWaitUntil, dispatchScheduled,
+  defineEnvGlobals,
+});

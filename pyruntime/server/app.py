@@ -102,6 +102,8 @@ class _Lease:
     async def run(self, work: Awaitable[T], client: _Client | None, timeout: float | None = None) -> T:
         """The result of `work`; raises _Disconnected if `client` leaves first, TimeoutError
         after `timeout` seconds. Either way the call is terminated."""
+        if client is not None and client.gone.done():
+            raise _Disconnected
         call = self._call = asyncio.ensure_future(work)
         waits: set[asyncio.Future[Any]] = {call} if client is None else {call, client.gone}
         try:
