@@ -121,11 +121,17 @@ def _supervise(args: argparse.Namespace, config: ServerConfig, logger: JsonLogge
 def _work(args: argparse.Namespace, config: ServerConfig, logger: JsonLogger) -> int:
     """A worker: loads the apps, waits for the listening socket, serves until SIGTERM."""
     # Imported here so that `run` and `repl` start without loading the server's dependencies.
+    from .. import _core
+
     if args.server == "granian":
         from ..server.granian_server import serve
     else:
         from ..server.asgi import serve
 
+    # A supervised worker: where V8 cannot be stopped from inside (a builtin past its time
+    # limit, memory past the process bound), the guard ends this process with one JSON line
+    # and the supervisor replaces it (ext/process_guard.h).
+    _core.enable_process_guard()
     try:
         serve(config, reload=args.reload, listen_channel=args.listen_channel, logger=logger,
               run_crons=args.worker_slot == 0)
