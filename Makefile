@@ -53,15 +53,17 @@ test-quick: install
 serve: install
 	$(VENV)/bin/pyruntime serve examples/hello/worker.js $(if $(PORT),--port $(PORT))
 
+# Results (Markdown and PNG) go to benchmarks/results/.
 bench: install
-	$(PY) -m pip install -q mini-racer
+	$(PY) -m pip install -q mini-racer matplotlib
 	$(PY) benchmarks/bench_core.py
 
-# pyruntime's server beside workerd (npm) and a plain Node.js server, loaded by wrk.
+# pyruntime's servers beside Node.js and, from npm (into build/bench/peers), Deno, Bun and workerd, loaded by wrk.
 bench-http: install
-	command -v wrk >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null) \
-		|| echo "bench-http: could not install wrk; the benchmark falls back to its asyncio client"
-	$(PY) benchmarks/bench_http.py
+	command -v wrk >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null)
+	$(PY) -m pip install -q matplotlib
+	$(PY) benchmarks/bench_http.py $(BENCH_ARGS)
+	$(PY) benchmarks/bench_density.py
 
 lint: install
 	$(VENV)/bin/ruff check pyruntime tests benchmarks setup.py ext/embed_js.py

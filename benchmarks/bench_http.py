@@ -1,25 +1,32 @@
-"""HTTP benchmark: pyruntime's server beside workerd and a plain Node.js `http` server.
+"""HTTP benchmark: pyruntime's servers beside Node.js, Deno, Bun and workerd, loaded by wrk.
 
-Run with `make bench-http`. Every server listens on 127.0.0.1 on a free port and serves the
-same two handlers: `/hello` (a fixed text) and `/json` (a little computation, answered as
-JSON). pyruntime and workerd run the same module worker; the Node.js baseline runs the same
-handler code on `http.createServer` directly, without Request/Response objects.
+Run with `make bench-http`. Every server listens on 127.0.0.1 and serves the same two
+handlers, written once in JavaScript:
+- `/hello` returns a fixed text;
+- `/work` parses the URL, builds and `JSON.stringify`s a 50-field object, awaits
+  `crypto.subtle.digest("SHA-256", ...)` of the path and returns JSON.
+pyruntime and workerd run them as a module worker, Deno under `Deno.serve`, Bun under
+`Bun.serve`, Node.js under `http.createServer`. Deno, Bun and workerd come from the npm
+registry into build/bench/peers; a peer that cannot be installed or does not run is skipped
+with a note. pyruntime runs on each server it offers (`serve --server`), with `--workers` 1
+and 2.
 
-Load comes from `wrk` when it is installed, otherwise from a bounded asyncio client (keep-
-alive connections, same duration and concurrency; it is slower than wrk, so its numbers are
-lower for every server alike). req/s counts 2xx answers only: errors (non-2xx answers, such
-as a 503 for a full queue, and socket errors) are reported beside them; the latency
-percentiles are over all answers. Ratios compare each server with pyruntime `--workers 1`
-measured in this same run. Then, per server, one client keeps a `while (true) {}` request
-in flight while others ask for `/hello` for a few seconds: does the server keep answering?
+Per server: cold start (spawn to the first 200), then per handler a warm-up, a `wrk` run of
+fixed length, and the server's CPU time over that run, read from /proc and summed over its
+whole process tree (its session), per 1,000 requests: on a machine shared with other work
+that is steadier than req/s. RSS is summed over the tree after the runs. req/s counts 2xx
+answers only; errors (non-2xx, socket errors) are reported beside them. Then one client keeps
+a `while (true) {}` request in flight while four others ask for `/hello`: does the server keep
+answering?
 
-A peer that cannot be installed or started is skipped with a message.
+Results: benchmarks/results/http.md and http.png (with the machine, versions and date).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import http.client
 import os
 import re
 import shutil
@@ -30,50 +37,55 @@ import sys
 import tempfile
 import textwrap
 import time
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from report import bar_charts, load_average, machine_header, table, write_markdown
+
 ROOT = Path(__file__).resolve().parent.parent
 PYRUNTIME = ROOT / ".venv" / "bin" / "pyruntime"
-WORKERD_DIR = ROOT / "build" / "bench" / "workerd"
+PEERS_DIR = ROOT / "build" / "bench" / "peers"
+NPM_PEERS = ("deno", "bun", "workerd")
 
-# The handlers' shared code: the `/json` computation.
-COMPUTE_JS = textwrap.dedent("""\
-    function compute(n) {
-      let sum = 0;
-      for (let i = 0; i < n; i++) sum += (i * i) % 7;
-      const items = [];
-      for (let i = 0; i < 20; i++) items.push({ id: i, name: "item" + i, even: i % 2 === 0 });
-      return { n, sum, items };
+# The two handlers, shared by every runtime: `handle(url)` answers a path with a body and a
+# content type. /spin never returns, for the while(true) probe.
+HANDLERS_JS = textwrap.dedent("""\
+    const encoder = new TextEncoder();
+    async function handle(href) {
+      const url = new URL(href);
+      if (url.pathname === "/spin") while (true) {}
+      if (url.pathname !== "/work") return ["hello", "text/plain;charset=UTF-8"];
+      const fields = {};
+      for (let i = 0; i < 50; i++) fields["field" + i] = i % 2 ? "value " + i : i * 1.5;
+      const digest = await crypto.subtle.digest("SHA-256", encoder.encode(url.pathname));
+      let hex = "";
+      for (const byte of new Uint8Array(digest)) hex += byte.toString(16).padStart(2, "0");
+      const body = JSON.stringify({ path: url.pathname, query: url.search, sha256: hex, fields });
+      return [body, "application/json"];
+    }
+    async function respond(request) {
+      const [body, type] = await handle(request.url);
+      return new Response(body, { headers: { "content-type": type } });
     }
 """)
 
-WORKER_JS = COMPUTE_JS + textwrap.dedent("""\
-    export default {
-      async fetch(request) {
-        const path = new URL(request.url).pathname;
-        if (path === "/json") return Response.json(compute(1000));
-        if (path === "/spin") while (true) {}
-        return new Response("hello");
-      },
-    };
+WORKER_JS = HANDLERS_JS + "export default { fetch: respond };\n"
+
+DENO_JS = HANDLERS_JS + textwrap.dedent("""\
+    Deno.serve({ hostname: "127.0.0.1", port: Number(Deno.args[0]), onListen() {} }, respond);
 """)
 
-NODE_JS = COMPUTE_JS + textwrap.dedent("""\
+BUN_JS = HANDLERS_JS + textwrap.dedent("""\
+    Bun.serve({ hostname: "127.0.0.1", port: Number(process.argv[2]), fetch: respond });
+""")
+
+NODE_JS = HANDLERS_JS + textwrap.dedent("""\
     import http from "node:http";
-    const port = Number(process.argv[2]);
-    http.createServer((req, res) => {
-      const path = new URL(req.url, "http://localhost").pathname;
-      if (path === "/spin") while (true) {}
-      const json = path === "/json";
-      const body = json ? JSON.stringify(compute(1000)) : "hello";
-      res.writeHead(200, {
-        "content-type": json ? "application/json" : "text/plain;charset=UTF-8",
-        "content-length": Buffer.byteLength(body),
-      });
+    http.createServer(async (req, res) => {
+      const [body, type] = await handle("http://" + req.headers.host + req.url);
+      res.writeHead(200, { "content-type": type, "content-length": Buffer.byteLength(body) });
       res.end(body);
-    }).listen(port, "127.0.0.1");
+    }).listen(Number(process.argv[2]), "127.0.0.1");
 """)
 
 WORKERD_CAPNP = """\
@@ -90,10 +102,11 @@ const worker :Workerd.Worker = (
 );
 """
 
-PATHS = ["/hello", "/json"]
-# A pause after each run: requests of the clients a run leaves behind may still be queued
-# in the server, and must not count against the next run.
-DRAIN_SECONDS = 2
+PATHS = ("/hello", "/work")
+# A pause after each run: requests that a run's clients leave behind may still be queued in
+# the server, and must not count against the next run.
+DRAIN_SECONDS = 1
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
 def free_port() -> int:
@@ -102,15 +115,56 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+# --- the server's process tree ----------------------------------------------------------
+
+
+def session_stats(sid: int) -> list[list[str]]:
+    """/proc/<pid>/stat fields (from the state on) of every process in session `sid`."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            text = Path(f"/proc/{entry}/stat").read_text()
+        except OSError:  # gone meanwhile
+            continue
+        fields = text[text.rindex(")") + 2:].split()
+        if int(fields[3]) == sid:
+            found.append([entry, *fields])
+    return found
+
+
+def tree_cpu_seconds(sid: int) -> float:
+    """User + system CPU of the session's processes, with their reaped children's."""
+    # After the pid: state ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt utime stime cutime cstime
+    return sum(sum(int(f) for f in fields[12:16]) for fields in session_stats(sid)) / CLOCK_TICKS
+
+
+def tree_rss_mb(sid: int) -> float:
+    total_kb = 0
+    for fields in session_stats(sid):
+        try:
+            status = Path(f"/proc/{fields[0]}/status").read_text()
+        except OSError:
+            continue
+        match = re.search(r"^VmRSS:\s+(\d+) kB", status, re.M)
+        total_kb += int(match.group(1)) if match else 0
+    return total_kb / 1024
+
+
 @dataclass
 class Server:
     name: str
+    kind: str  # pyruntime, or the peer's name
     command: list[str]
     port: int
     cwd: Path
     proc: subprocess.Popen | None = field(default=None, repr=False)
+    cold_start_ms: float = float("nan")
 
     def start(self, timeout: float = 60) -> bool:
+        """Spawns the server and waits for its first 200 on /hello: the cold start."""
+        started = time.perf_counter()
         self.proc = subprocess.Popen(self.command, cwd=self.cwd, stdout=subprocess.DEVNULL,
                                      stderr=subprocess.PIPE, start_new_session=True)
         deadline = time.monotonic() + timeout
@@ -119,15 +173,23 @@ class Server:
                 err = self.proc.stderr.read().decode(errors="replace")[-500:] if self.proc.stderr else ""
                 print(f"  {self.name}: exited with {self.proc.returncode} while starting: {err.strip()}")
                 return False
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/hello", timeout=2) as r:
-                    if r.status == 200:
-                        return True
-            except OSError:
-                time.sleep(0.2)
+            if self._answers():
+                self.cold_start_ms = (time.perf_counter() - started) * 1000
+                return True
+            time.sleep(0.005)
         print(f"  {self.name}: not answering after {timeout:.0f} s; skipped")
         self.stop()
         return False
+
+    def _answers(self) -> bool:
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=5)
+        try:
+            conn.request("GET", "/hello")
+            return conn.getresponse().status == 200
+        except OSError:
+            return False
+        finally:
+            conn.close()
 
     def stop(self) -> None:
         """Ends the server's whole process group (it started it, in a session of its own)."""
@@ -150,6 +212,7 @@ class Result:
     p50_ms: float
     p99_ms: float
     errors: int
+    cpu_ms_per_1k: float
 
 
 def to_ms(text: str) -> float:
@@ -157,9 +220,12 @@ def to_ms(text: str) -> float:
     return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
 
 
-def run_wrk(url: str, duration: float, connections: int, threads: int) -> Result:
+def run_wrk(server: Server, path: str, duration: float, connections: int, threads: int) -> Result:
+    url = f"http://127.0.0.1:{server.port}{path}"
+    cpu_before = tree_cpu_seconds(server.proc.pid)
     out = subprocess.run(["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration:.0f}s", "--latency", url],
                          capture_output=True, text=True, timeout=duration + 30).stdout
+    cpu = tree_cpu_seconds(server.proc.pid) - cpu_before
     latency = dict(re.findall(r"^\s+(50|99)(?:\.000)?%\s+(\S+)\s*$", out, re.M))
     rps = re.search(r"Requests/sec:\s+([\d.]+)", out)
     if rps is None or len(latency) != 2:
@@ -169,7 +235,8 @@ def run_wrk(url: str, duration: float, connections: int, threads: int) -> Result
     errors = non_2xx + sum(int(n) for n in re.findall(r"(?:connect|read|write|timeout) (\d+)", out))
     # Requests/sec counts every answer; only 2xx answers count here (a 503 is not served).
     ok_rps = float(rps.group(1)) * (total - non_2xx) / total if total else 0.0
-    return Result(ok_rps, to_ms(latency["50"]), to_ms(latency["99"]), errors)
+    cpu_per_1k = cpu * 1e6 / total if total else float("nan")
+    return Result(ok_rps, to_ms(latency["50"]), to_ms(latency["99"]), errors, cpu_per_1k)
 
 
 class Connection:
@@ -236,12 +303,6 @@ def percentile(samples: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))]
 
 
-def run_asyncio(port: int, path: str, duration: float, connections: int) -> Result:
-    latencies: list[float] = []
-    ok, failed = asyncio.run(load(port, path, duration, connections, latencies))
-    return Result(ok / duration, percentile(latencies, 50), percentile(latencies, 99), failed)
-
-
 # --- `while (true) {}` ------------------------------------------------------------------
 
 
@@ -292,113 +353,192 @@ def summarize_spins(answers: list[str]) -> str:
     return first if len(answers) == 1 else f"{len(answers)} spins answered, first: {first}"
 
 
-# --- peers ------------------------------------------------------------------------------
+# --- servers ----------------------------------------------------------------------------
 
 
-def install_workerd() -> Path | None:
-    binary = WORKERD_DIR / "node_modules" / "@cloudflare" / "workerd-linux-64" / "bin" / "workerd"
-    if not binary.exists():
-        if shutil.which("npm") is None:
-            print("workerd: skipped (npm is not installed)")
-            return None
-        print(f"workerd: npm install --prefix {WORKERD_DIR} workerd")
-        proc = subprocess.run(["npm", "install", "--prefix", str(WORKERD_DIR), "--no-audit", "--no-fund", "workerd"],
-                              capture_output=True, text=True, timeout=600)
-        if proc.returncode != 0 or not binary.exists():
-            print(f"workerd: skipped (npm install failed: {proc.stderr.strip()[-300:]})")
-            return None
-    if subprocess.run([str(binary), "--version"], capture_output=True).returncode != 0:
-        print("workerd: skipped (the binary does not run on this machine)")
+def version_of(command: list[str]) -> str | None:
+    """The first line a binary prints for its version, or None when it does not run."""
+    try:
+        proc = subprocess.run(command, capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired):
         return None
-    return binary
+    if proc.returncode != 0:
+        return None
+    return (proc.stdout or proc.stderr).strip().splitlines()[0] if (proc.stdout or proc.stderr).strip() else "?"
 
 
-def servers(work: Path) -> list[Server]:
-    (work / "app.js").write_text(WORKER_JS)
-    (work / "node_server.mjs").write_text(NODE_JS)
+def install_peers() -> dict[str, Path]:
+    """Deno, Bun and workerd from the npm registry, into build/bench/peers: {name: binary}."""
+    missing = [name for name in NPM_PEERS if not (PEERS_DIR / "node_modules" / ".bin" / name).exists()]
+    if missing and shutil.which("npm") is None:
+        print(f"{', '.join(missing)}: skipped (npm is not installed)")
+    elif missing:
+        print(f"npm install --prefix {PEERS_DIR} {' '.join(missing)}", flush=True)
+        PEERS_DIR.mkdir(parents=True, exist_ok=True)
+        proc = subprocess.run(["npm", "install", "--prefix", str(PEERS_DIR), "--no-audit", "--no-fund", *missing],
+                              capture_output=True, text=True, timeout=900)
+        if proc.returncode != 0:
+            print(f"npm install failed: {proc.stderr.strip()[-300:]}")
+    return {name: PEERS_DIR / "node_modules" / ".bin" / name for name in NPM_PEERS}
+
+
+def pyruntime_servers() -> list[str]:
+    """The servers `pyruntime serve --server` offers (only the default before that option existed)."""
+    help_text = subprocess.run([str(PYRUNTIME), "serve", "--help"], capture_output=True, text=True).stdout
+    match = re.search(r"--server \{([\w,]+)\}", help_text)
+    return match.group(1).split(",") if match else ["hypercorn"]
+
+
+def servers(work: Path, versions: dict[str, str], notes: list[str]) -> list[Server]:
+    for name, text in {"app.js": WORKER_JS, "node_server.mjs": NODE_JS, "deno_server.js": DENO_JS,
+                       "bun_server.js": BUN_JS}.items():
+        (work / name).write_text(text)
     found = []
     if PYRUNTIME.exists():
-        for workers in (1, 2):
-            port = free_port()
-            found.append(Server(f"pyruntime --workers {workers}",
-                                [str(PYRUNTIME), "serve", "app.js", "--host", "127.0.0.1", "--port", str(port),
-                                 "--workers", str(workers)], port, work))
+        for server_name in pyruntime_servers():
+            for workers in (1, 2):
+                port = free_port()
+                found.append(Server(f"pyruntime {server_name} --workers {workers}", "pyruntime",
+                                    [str(PYRUNTIME), "serve", "app.js", "--port", str(port), "--workers", str(workers)]
+                                    + (["--server", server_name] if server_name != "hypercorn" else []), port, work))
+        versions["pyruntime"] = subprocess.run(
+            [str(PYRUNTIME.parent / "python"), "-c",
+             "import sys, importlib.metadata as m; print('Python', sys.version.split()[0], "
+             "*(f'| {p} {m.version(p)}' for p in ('hypercorn', 'granian', 'uvloop')))"],
+            capture_output=True, text=True).stdout.strip()
     else:
-        print(f"pyruntime: skipped ({PYRUNTIME} is missing: run `make install`)")
-    binary = install_workerd()
-    if binary is not None:
+        notes.append(f"pyruntime skipped: {PYRUNTIME} is missing (run `make install`)")
+    if (node := version_of(["node", "--version"])) is not None:
+        versions["node"] = node
         port = free_port()
-        (work / "workerd.capnp").write_text(WORKERD_CAPNP.format(port=port))
-        found.append(Server("workerd", [str(binary), "serve", "workerd.capnp"], port, work))
-    if shutil.which("node"):
-        port = free_port()
-        found.append(Server("node http (baseline)", ["node", "node_server.mjs", str(port)], port, work))
+        found.append(Server("node http", "node", ["node", "node_server.mjs", str(port)], port, work))
     else:
-        print("node: skipped (node is not installed)")
+        notes.append("node skipped: not installed")
+    binaries = install_peers()
+    for name, binary in binaries.items():
+        version = version_of([str(binary), "--version"]) if binary.exists() else None
+        if version is None:
+            why = "its npm binary does not run here" if binary.exists() else "not installed"
+            notes.append(f"{name} skipped: {why}")
+            continue
+        versions[name] = version
+        port = free_port()
+        if name == "deno":
+            command = [str(binary), "run", "--allow-net", "deno_server.js", str(port)]
+        elif name == "bun":
+            command = [str(binary), "bun_server.js", str(port)]
+        else:
+            (work / "workerd.capnp").write_text(WORKERD_CAPNP.format(port=port))
+            command = [str(binary), "serve", "workerd.capnp"]
+        found.append(Server({"deno": "deno Deno.serve", "bun": "bun Bun.serve"}.get(name, name), name,
+                            command, port, work))
     return found
+
+
+# --- results ----------------------------------------------------------------------------
+
+
+def ratio(value: float, reference: float | None) -> str:
+    return f"{value / reference:.2f}x" if reference and value == value else "-"
+
+
+def write_results(args: argparse.Namespace, versions: dict[str, str], notes: list[str], started: list[Server],
+                  results: dict[tuple[str, str], Result], rss: dict[str, float],
+                  spins: dict[str, SpinReport], load_at_start: str) -> None:
+    load = (f"load: `wrk -t{args.threads} -c{args.connections}`, {args.duration:.0f} s per run after a 1 s warm-up, "
+            f"on 127.0.0.1; the {os.cpu_count()} CPUs are shared by server and client")
+    lines = machine_header("HTTP benchmark", versions, [load, *notes], load_at_start)
+    names = [s.name for s in started]
+    node_hello, node_work = results.get(("node http", "/hello")), results.get(("node http", "/work"))
+    rows = []
+    for s in started:
+        hello, work = results.get((s.name, "/hello")), results.get((s.name, "/work"))
+        if hello is None or work is None:
+            continue
+        rows.append([s.name, f"{hello.rps:,.0f}", f"{work.rps:,.0f}",
+                     f"{hello.p50_ms:.2f} / {hello.p99_ms:.2f}", f"{work.p50_ms:.2f} / {work.p99_ms:.2f}",
+                     f"{hello.cpu_ms_per_1k:.0f} / {work.cpu_ms_per_1k:.0f}",
+                     f"{ratio(hello.cpu_ms_per_1k, node_hello and node_hello.cpu_ms_per_1k)} / "
+                     f"{ratio(work.cpu_ms_per_1k, node_work and node_work.cpu_ms_per_1k)}",
+                     f"{rss.get(s.name, float('nan')):.0f}", fmt_ms(s.cold_start_ms),
+                     f"{hello.errors} / {work.errors}"])
+    lines += table(["server", "hello req/s", "work req/s", "hello p50 / p99 ms", "work p50 / p99 ms",
+                    "CPU ms per 1k req, hello / work", "CPU vs node", "RSS MB", "cold start ms", "errors"], rows)
+    lines += ["Server CPU is summed over the server's process tree (from /proc); RSS is summed over its "
+              "processes after the runs; cold start is spawn to the first 200.", ""]
+    if spins:
+        lines += [f"## One request runs `while (true) {{}}`: /hello from 4 clients for {args.spin_seconds:.0f} s", ""]
+        lines += table(["server", "/hello answered", "failed", "max latency ms", "spinning request"],
+                       [[n, str(s.answered), str(s.failed), fmt_ms(s.max_ms), summarize_spins(s.spin_answers)]
+                        for n, s in spins.items()])
+    print(f"\nwrote {write_markdown(args.out, lines)}")
+    measured = [n for n in names if (n, "/hello") in results and (n, "/work") in results]
+    chart = bar_charts(args.out, f"HTTP benchmark, {os.cpu_count()} CPUs, wrk -c{args.connections}", [
+        ("req/s (2xx)", measured, {p.strip("/"): [results[(n, p)].rps for n in measured] for p in PATHS}, False),
+        ("server CPU ms per 1,000 requests (log)", measured,
+         {p.strip("/"): [results[(n, p)].cpu_ms_per_1k for n in measured] for p in PATHS}, True),
+        ("cold start ms, spawn to first 200 (log)", names,
+         {"cold start": [s.cold_start_ms for s in started]}, True),
+    ])
+    if chart:
+        print(f"wrote {chart}")
+    print("\n" + "\n".join(lines))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--duration", type=float, default=10, help="seconds per load run (default 10)")
-    parser.add_argument("--connections", type=int, default=64, help="concurrent connections (default 64)")
-    parser.add_argument("--threads", type=int, default=1, help="wrk threads (default 1: 2 cores are shared)")
-    parser.add_argument("--spin-seconds", type=float, default=3, help="length of the while(true) probe")
-    parser.add_argument("--no-wrk", action="store_true", help="use the asyncio client even if wrk exists")
+    parser.add_argument("--duration", type=float, default=5, help="seconds per load run (default 5)")
+    parser.add_argument("--connections", type=int, default=32, help="concurrent connections (default 32)")
+    parser.add_argument("--threads", type=int, default=2, help="wrk threads (default 2)")
+    parser.add_argument("--spin-seconds", type=float, default=3, help="length of the while(true) probe; 0: none")
+    parser.add_argument("--only", help="run only the servers whose name contains this text")
+    parser.add_argument("--out", default="http", help="results file name in benchmarks/results (default http)")
     args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        sys.exit("bench-http needs wrk (the Debian package `wrk`; `make bench-http` installs it)")
 
-    use_wrk = shutil.which("wrk") is not None and not args.no_wrk
-    tool = f"wrk -t{args.threads}" if use_wrk else "asyncio client"
-    if not use_wrk and not args.no_wrk:
-        print("wrk is not installed: using the asyncio client (install the Debian package `wrk` for more load)")
-    print(f"load: {tool}, {args.connections} connections, {args.duration:.0f} s per run, 127.0.0.1; "
-          f"{os.cpu_count()} CPUs shared by servers and client")
-
+    # `wrk -v` prints its version and exits with 1.
+    wrk_version = subprocess.run(["wrk", "-v"], capture_output=True, text=True).stdout.strip().splitlines()
+    versions: dict[str, str] = {"wrk": wrk_version[0] if wrk_version else "?"}
+    notes: list[str] = []
     results: dict[tuple[str, str], Result] = {}
+    rss: dict[str, float] = {}
     spins: dict[str, SpinReport] = {}
+    started: list[Server] = []
+    load_at_start = load_average()
+    print(f"load average {load_at_start}; wrk -t{args.threads} -c{args.connections}, "
+          f"{args.duration:.0f} s per run", flush=True)
     with tempfile.TemporaryDirectory(prefix="bench_http_") as tmp:
-        for server in servers(Path(tmp)):
-            print(f"\n{server.name}: starting on port {server.port}")
+        candidates = [s for s in servers(Path(tmp), versions, notes) if not args.only or args.only in s.name]
+        for i, server in enumerate(candidates, 1):
+            print(f"\n[{i}/{len(candidates)}] {server.name}: starting on port {server.port}", flush=True)
             if not server.start():
+                notes.append(f"{server.name} skipped: it did not start")
                 continue
+            started.append(server)
+            print(f"  cold start {server.cold_start_ms:.0f} ms", flush=True)
             try:
                 for path in PATHS:
-                    url = f"http://127.0.0.1:{server.port}{path}"
-                    if use_wrk:
-                        run_wrk(url, 1, args.connections, args.threads)  # warm-up: JIT, pools
-                        time.sleep(DRAIN_SECONDS)
-                        result = run_wrk(url, args.duration, args.connections, args.threads)
-                    else:
-                        run_asyncio(server.port, path, 1, args.connections)
-                        time.sleep(DRAIN_SECONDS)
-                        result = run_asyncio(server.port, path, args.duration, args.connections)
-                    results[(server.name, path)] = result
+                    run_wrk(server, path, 1, args.connections, args.threads)  # warm-up: JIT, pools
+                    time.sleep(DRAIN_SECONDS)
+                    result = results[(server.name, path)] = run_wrk(server, path, args.duration, args.connections,
+                                                                     args.threads)
                     time.sleep(DRAIN_SECONDS)
                     print(f"  {path:6} {result.rps:9.0f} req/s  p50 {result.p50_ms:7.2f} ms  "
-                          f"p99 {result.p99_ms:7.2f} ms  errors {result.errors}")
-                spins[server.name] = report = asyncio.run(spin_probe(server.port, args.spin_seconds))
-                print(f"  while(true): /hello answered {report.answered} ({report.failed} failed) "
-                      f"in {args.spin_seconds:.0f} s, max latency {fmt_ms(report.max_ms)} ms; "
-                      f"spinning request: {summarize_spins(report.spin_answers)}")
+                          f"p99 {result.p99_ms:7.2f} ms  CPU {result.cpu_ms_per_1k:6.0f} ms/1k  "
+                          f"errors {result.errors}", flush=True)
+                rss[server.name] = tree_rss_mb(server.proc.pid)
+                if args.spin_seconds > 0:
+                    spins[server.name] = report = asyncio.run(spin_probe(server.port, args.spin_seconds))
+                    print(f"  while(true): /hello answered {report.answered} ({report.failed} failed), "
+                          f"max latency {fmt_ms(report.max_ms)} ms; spinning request: "
+                          f"{summarize_spins(report.spin_answers)}", flush=True)
+            except RuntimeError as exc:
+                notes.append(f"{server.name}: {exc}")
+                print(f"  {exc}")
             finally:
                 server.stop()
-
-    reference = "pyruntime --workers 1"
-    print(f"\n## Throughput and latency ({tool}, {args.connections} connections, {args.duration:.0f} s per run)\n")
-    print("| server | path | 2xx req/s | p50 ms | p99 ms | errors | req/s vs pyruntime w1 | p99 vs pyruntime w1 |")
-    print("|---|---|---:|---:|---:|---:|---:|---:|")
-    for (name, path), r in results.items():
-        ref = results.get((reference, path))
-        rps_ratio = f"{r.rps / ref.rps:.2f}x" if ref and ref.rps else "-"
-        p99_ratio = f"{r.p99_ms / ref.p99_ms:.2f}x" if ref and ref.p99_ms else "-"
-        print(f"| {name} | {path} | {r.rps:.0f} | {r.p50_ms:.2f} | {r.p99_ms:.2f} | {r.errors} "
-              f"| {rps_ratio} | {p99_ratio} |")
-    print(f"\n## One request runs `while (true) {{}}`: /hello from 4 clients for {args.spin_seconds:.0f} s\n")
-    print("| server | /hello answered | failed | max latency ms | spinning request |")
-    print("|---|---:|---:|---:|---|")
-    for name, s in spins.items():
-        print(f"| {name} | {s.answered} | {s.failed} | {fmt_ms(s.max_ms)} | {summarize_spins(s.spin_answers)} |")
-    sys.stdout.flush()
+    write_results(args, versions, notes, started, results, rss, spins, load_at_start)
 
 
 if __name__ == "__main__":

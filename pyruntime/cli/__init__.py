@@ -26,8 +26,12 @@ def _parser() -> argparse.ArgumentParser:
                        help="development: GET /__scheduled?cron=... runs the apps' scheduled handlers")
     serve.add_argument("--log-format", choices=("pretty", "json"),
                        help="log lines for a terminal, or JSON (default: pretty on a terminal, JSON otherwise)")
-    # Internal: a worker process started by the supervisor serves on this inherited socket.
-    serve.add_argument("--listen-fd", type=int, help=argparse.SUPPRESS)
+    serve.add_argument("--server", choices=("hypercorn", "granian"), default="hypercorn",
+                       help="the HTTP server: Hypercorn (pure Python, the default) or Granian (Rust, "
+                            "less CPU per request)")
+    # Internal: a worker process started by the supervisor receives its listening socket over
+    # this inherited Unix socket.
+    serve.add_argument("--listen-channel", type=int, help=argparse.SUPPRESS)
     # Internal: the supervisor's slot of this worker; only slot 0 runs cron triggers.
     serve.add_argument("--worker-slot", type=int, default=0, help=argparse.SUPPRESS)
 

@@ -28,7 +28,7 @@ def _server_config(args: argparse.Namespace, logger: JsonLogger) -> ServerConfig
         if args.name:
             raise ConfigError("--name applies to a single script; a wrangler.toml names its app")
         config, ignored = load_wrangler(config_file, args.env, root)
-        if ignored and args.listen_fd is None:  # once, by the supervisor
+        if ignored and args.listen_channel is None:  # once, by the supervisor
             logger.emit("warn", "config_ignored", file=str(config_file), keys=ignored,
                         message=f"{config_file}: keys that do not apply here are ignored: {', '.join(ignored)}")
     elif args.env:
@@ -48,10 +48,7 @@ def _server_config(args: argparse.Namespace, logger: JsonLogger) -> ServerConfig
                  if getattr(args, key) is not None}
     if overrides.get("workers", 1) < 1:
         raise ConfigError(f"--workers must be at least 1, not {overrides['workers']}")
-    config = ServerConfig(**{**config.__dict__, **overrides, "test_scheduled": args.test_scheduled})
-    if args.listen_fd is None:  # the supervisor checks once; its workers need not repeat it
-        asyncio.run(_check_apps_load(config))
-    return config
+    return ServerConfig(**{**config.__dict__, **overrides, "test_scheduled": args.test_scheduled})
 
 
 async def _check_apps_load(config: ServerConfig) -> None:
@@ -73,7 +70,7 @@ async def _check_apps_load(config: ServerConfig) -> None:
 
 def _worker_args(args: argparse.Namespace, config: ServerConfig) -> list[str]:
     """The `serve` command line of one worker process under the supervisor."""
-    argv = ["serve", "--workers", "1"]
+    argv = ["serve", "--workers", "1", "--server", args.server]
     if args.config:
         argv += ["--config", str(Path(args.config).resolve())]
     else:
@@ -96,28 +93,53 @@ def serve_command(args: argparse.Namespace) -> int:
     except (ConfigError, Error) as exc:
         print(f"pyruntime: error: {exc}", file=sys.stderr)
         return 2
-    # Imported here so that `run` and `repl` start without loading the server's dependencies.
-    # Even one worker runs under the supervisor: V8 aborts the process on a few fatal paths
-    # (see README), and the supervisor replaces it while holding the listening socket.
-    if args.listen_fd is None:
-        from ..server.supervisor import Supervisor
+    if args.listen_channel is None:
+        return _supervise(args, config, logger)
+    return _work(args, config, logger)
 
-        try:
-            return Supervisor(config, _worker_args(args, config), config.workers, logger).run()
-        except OSError as exc:  # the port is taken, or the address is not ours
-            print(f"pyruntime: error: cannot listen on {config.host}:{config.port}: {exc.strerror or exc}",
-                  file=sys.stderr)
-            return 1
+
+def _supervise(args: argparse.Namespace, config: ServerConfig, logger: JsonLogger) -> int:
+    """The supervisor: starts the workers, checks the apps load meanwhile, then binds the port.
+
+    Even one worker runs under the supervisor: V8 aborts the process on a few fatal paths
+    (see README), and the supervisor replaces it while holding the listening socket.
+    """
+    from ..server.supervisor import Supervisor
+
+    supervisor = Supervisor(config, _worker_args(args, config), config.workers, logger)
+    supervisor.start_workers()  # they import the server while the apps are checked here
+    try:
+        asyncio.run(_check_apps_load(config))
+    except Error as exc:
+        supervisor.abandon()
+        print(f"pyruntime: error: {exc}", file=sys.stderr)
+        return 2
+    try:
+        return supervisor.run()
+    except OSError as exc:  # the port is taken, or the address is not ours
+        print(f"pyruntime: error: cannot listen on {config.host}:{config.port}: {exc.strerror or exc}",
+              file=sys.stderr)
+        return 1
+
+
+def _work(args: argparse.Namespace, config: ServerConfig, logger: JsonLogger) -> int:
+    """A worker: loads the apps, waits for the listening socket, serves until SIGTERM."""
+    # Imported here so that `run` and `repl` start without loading the server's dependencies.
     from .. import _core
-    from ..server.asgi import serve
+
+    if args.server == "granian":
+        from ..server.granian_server import serve
+    else:
+        from ..server.asgi import serve
 
     # A supervised worker: where V8 cannot be stopped from inside (a builtin past its time
     # limit, memory past the process bound), the guard ends this process with one JSON line
     # and the supervisor replaces it (ext/process_guard.h).
     _core.enable_process_guard()
     try:
-        serve(config, reload=args.reload, listen_fd=args.listen_fd, logger=logger, run_crons=args.worker_slot == 0)
-    except Exception as exc:  # an app whose top-level code fails, a port in use
+        serve(config, reload=args.reload, listen_channel=args.listen_channel, logger=logger,
+              run_crons=args.worker_slot == 0)
+    except Exception as exc:  # an app whose top-level code fails
         logger.emit("error", "error", message=f"the server failed: {exc}", stack=getattr(exc, "stack", None))
         print(f"pyruntime: error: {exc}", file=sys.stderr)
         return 1

@@ -107,6 +107,11 @@ class AppIsolate(AsyncIsolate):
         (await self._drive(lambda rt: rt.call_internal(CANCEL_RESPONSE_STREAM, (stream_id,)),
                            what="stream cancel")).value()
 
+    @property
+    def has_background_work(self) -> bool:
+        """Whether the last request left `ctx.waitUntil` work for `wait_until` to finish."""
+        return self._background
+
     async def wait_until(self, *, console: ConsoleSink | None = None) -> None:
         """Finishes the work handlers passed to `ctx.waitUntil`, within the call limits."""
         if not self._background:

@@ -299,7 +299,8 @@ class WorkerApp:
                     await _send(send, result.status, result.headers, result.body, ctx.request_id, head)
                 finish(result.status)
                 # waitUntil work goes on after the client leaves, as on Workers.
-                await lease.run(self._wait_until(lease.isolate, ctx), None)
+                if lease.isolate.has_background_work:
+                    await lease.run(self._wait_until(lease.isolate, ctx), None)
             finally:
                 lease.end()
         except _EarlyResponse as early:
@@ -323,6 +324,9 @@ class WorkerApp:
     async def _acquire(self, pool: IsolatePool, client: _Client) -> AppIsolate:
         """An isolate from the pool; a refusal becomes 503 with Retry-After. A client that
         leaves while its request waits gives up its place in the queue."""
+        isolate = pool.try_acquire()
+        if isolate is not None:  # the common case: no task, no wait
+            return isolate
         acquire = asyncio.ensure_future(pool.acquire())
         await asyncio.wait((acquire, client.gone), return_when=asyncio.FIRST_COMPLETED)
         if not acquire.done():

@@ -1,27 +1,25 @@
-"""The server: a Starlette app routing requests to worker apps, run by Hypercorn.
+"""The server: an ASGI app routing requests to worker apps, run by Hypercorn.
 
-`create_app` builds a plain ASGI app (any ASGI server can run it); `serve` runs it on
-Hypercorn with HTTP/1.1 and h2c, and drains in-flight requests on SIGTERM.
+`create_app` builds a plain ASGI app (any ASGI server can run it; granian_server.py runs it
+on Granian); `serve` runs it on Hypercorn with HTTP/1.1 and h2c, and drains in-flight
+requests on SIGTERM.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import json
 import os
 import signal
 import time
-from collections.abc import AsyncIterator
+from collections.abc import Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qs
 
-from hypercorn.asyncio import serve as hypercorn_serve
-from hypercorn.config import Config as HypercornConfig
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse, Response
-from starlette.routing import Mount, Route
+import uvloop
 
 from .app import Receive, Scope, Send, WorkerApp, request_id_from
 from .config import Route as AppRoute
@@ -30,6 +28,10 @@ from .logs import JsonLogger, stdlib_logger
 from .metrics import process_metrics
 from .observer import LogObserver, Observer
 from .scheduler import Scheduler, run_scheduled
+from .supervisor import receive_listening_socket
+
+if TYPE_CHECKING:
+    from hypercorn.config import Config as HypercornConfig
 
 # How often --reload looks at the apps' files.
 RELOAD_POLL_S = 0.3
@@ -58,10 +60,17 @@ class AppRouter:
             return
         started = time.perf_counter()
         request_id = request_id_from(scope["headers"])
-        response = PlainTextResponse("Not Found: no app serves this address\n", status_code=404,
-                                     headers={"x-request-id": request_id})
-        await response(scope, receive, send)
+        await answer(scope, send, 404, b"Not Found: no app serves this address\n", "text/plain; charset=utf-8",
+                     [(b"x-request-id", request_id.encode())])
         self._observer.unrouted(request_id, scope["method"], scope["path"], 404, time.perf_counter() - started)
+
+
+async def answer(scope: Scope, send: Send, status: int, body: bytes, content_type: str,
+                 headers: list[tuple[bytes, bytes]] | None = None) -> None:
+    """A whole response of the server's own (404, health, metrics), without a body for HEAD."""
+    raw = [(b"content-type", content_type.encode()), (b"content-length", str(len(body)).encode()), *(headers or ())]
+    await send({"type": "http.response.start", "status": status, "headers": raw})
+    await send({"type": "http.response.body", "body": b"" if scope["method"] == "HEAD" else body})
 
 
 def _hostname(scope: Scope) -> str:
@@ -80,62 +89,111 @@ class ServerState:
         self.draining = False
 
 
-def create_app(config: ServerConfig, *, observer: Observer | None = None, reload: bool = False,
-               state: ServerState | None = None, run_crons: bool = True) -> Starlette:
+class ServerApp:
     """The server's ASGI app: health and metrics first (apps cannot shadow them), then the apps.
 
-    `run_crons`: whether this process fires the apps' cron triggers (one process per server does).
+    A plain ASGI callable rather than a framework app: every request passes through it, and
+    it does no more than compare the path with the server's own paths. `run_crons`: whether
+    this process fires the apps' cron triggers (one process per server does).
     """
-    observer = observer or LogObserver()
-    state = state or ServerState()
-    apps = [WorkerApp.from_config(app_config, observer) for app_config in config.apps]
-    router = AppRouter([(route, app) for app in apps for route in app.config.routes], observer)
 
-    async def health(_: Request) -> Response:
-        if state.ready and not state.draining:
-            return JSONResponse({"status": "ok", "apps": [app.name for app in apps]})
-        return JSONResponse({"status": "draining" if state.draining else "starting"}, status_code=503)
+    def __init__(self, config: ServerConfig, observer: Observer, state: ServerState, reload: bool,
+                 run_crons: bool) -> None:
+        self.config = config
+        self.state = state
+        self.apps = [WorkerApp.from_config(app_config, observer) for app_config in config.apps]
+        self.router = AppRouter([(route, app) for app in self.apps for route in app.config.routes], observer)
+        self._reload = reload
+        self._run_crons = run_crons
+        self._watcher: asyncio.Task[None] | None = None
+        self._scheduler = Scheduler(self.apps)
 
-    async def metrics_endpoint(_: Request) -> Response:
-        body, content_type = process_metrics().render()
-        return Response(body, media_type=content_type)
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            path = scope["path"]
+            if path == self.config.health_path:
+                await self._answer(scope, send, *self._health())
+                return
+            if path == self.config.metrics_path:
+                body, content_type = process_metrics().render()
+                await self._answer(scope, send, 200, body, content_type)
+                return
+            if path == "/__scheduled" and self.config.test_scheduled:
+                await self._test_scheduled(scope, send)
+                return
+        elif scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+            return
+        await self.router(scope, receive, send)
 
-    @contextlib.asynccontextmanager
-    async def lifespan(_: Starlette) -> AsyncIterator[None]:
-        # Each isolate call takes a thread: size the pool so busy isolates never starve the others.
-        threads = sum(app.config.pool_size or os.cpu_count() or 1 for app in apps) + 4
-        asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(threads, "pyruntime-js"))
-        for app in apps:
-            await app.startup()
-        state.ready = True
-        watcher = asyncio.create_task(_watch(apps)) if reload else None
-        scheduler = Scheduler(apps)
-        if run_crons:
-            scheduler.start()
-        try:
-            yield
-        finally:
-            await scheduler.stop()
-            if watcher is not None:
-                watcher.cancel()
-            for app in apps:
-                await app.shutdown()
+    def _health(self) -> tuple[int, bytes, str]:
+        if self.state.ready and not self.state.draining:
+            body: dict[str, object] = {"status": "ok", "apps": [app.name for app in self.apps]}
+            status = 200
+        else:
+            body, status = {"status": "draining" if self.state.draining else "starting"}, 503
+        return status, json.dumps(body).encode(), "application/json"
 
-    async def test_scheduled(request: Request) -> Response:
+    @staticmethod
+    async def _answer(scope: Scope, send: Send, status: int, body: bytes, content_type: str) -> None:
+        if scope["method"] not in ("GET", "HEAD"):
+            await answer(scope, send, 405, b"Method Not Allowed\n", "text/plain; charset=utf-8",
+                         [(b"allow", b"GET, HEAD")])
+            return
+        await answer(scope, send, status, body, content_type)
+
+    async def _test_scheduled(self, scope: Scope, send: Send) -> None:
         """wrangler's dev trigger: runs the scheduled handler of the app serving this address."""
-        app = router.match(_hostname(request.scope), request.url.path)
+        app = self.router.match(_hostname(scope), scope["path"])
         if app is None:
-            return PlainTextResponse("Not Found: no app serves this address\n", status_code=404)
-        cron = request.query_params.get("cron", app.config.crons[0] if app.config.crons else "")
+            await self._answer(scope, send, 404, b"Not Found: no app serves this address\n",
+                               "text/plain; charset=utf-8")
+            return
+        query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+        cron = query.get("cron", [app.config.crons[0] if app.config.crons else ""])[0]
         outcome = await run_scheduled(app, cron, datetime.now(UTC))
-        return PlainTextResponse(f"Ran scheduled event: {outcome}\n", status_code=200 if outcome == "ok" else 500)
+        await self._answer(scope, send, 200 if outcome == "ok" else 500,
+                           f"Ran scheduled event: {outcome}\n".encode(), "text/plain; charset=utf-8")
 
-    dev_routes = [Route("/__scheduled", test_scheduled, methods=["GET"])] if config.test_scheduled else []
-    return Starlette(routes=[Route(config.health_path, health, methods=["GET", "HEAD"]),
-                             Route(config.metrics_path, metrics_endpoint, methods=["GET", "HEAD"]),
-                             *dev_routes,
-                             Mount("/", app=router)],
-                     lifespan=lifespan)
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                try:
+                    await self.start()
+                except Exception as exc:  # an app that fails to load: the server must not start
+                    await send({"type": "lifespan.startup.failed", "message": str(exc)})
+                    return
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await self._scheduler.stop()
+                if self._watcher is not None:
+                    self._watcher.cancel()
+                for app in self.apps:
+                    await app.shutdown()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    async def start(self) -> None:
+        """Loads every app (at lifespan startup, or earlier: see `serving_socket`); once only."""
+        if self.state.ready:
+            return
+        # Each isolate call takes a thread: size the pool so busy isolates never starve the others.
+        threads = sum(app.config.pool_size or os.cpu_count() or 1 for app in self.apps) + 4
+        asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(threads, "pyruntime-js"))
+        for app in self.apps:
+            await app.startup()
+        self.state.ready = True
+        if self._reload:
+            self._watcher = asyncio.create_task(_watch(self.apps))
+        if self._run_crons:
+            self._scheduler.start()
+
+
+def create_app(config: ServerConfig, *, observer: Observer | None = None, reload: bool = False,
+               state: ServerState | None = None, run_crons: bool = True) -> ServerApp:
+    """The server's ASGI app, for any ASGI server."""
+    return ServerApp(config, observer or LogObserver(), state or ServerState(), reload, run_crons)
 
 
 def _mtimes(files: list[Path]) -> dict[Path, float | None]:
@@ -161,7 +219,36 @@ async def _watch(apps: list[WorkerApp]) -> None:
                 seen[app.name] = _mtimes(app.watched_files())
 
 
+async def serving_socket(app: ServerApp, listen_fd: int | None, listen_channel: int | None) -> int | None:
+    """The listening socket's fd: `listen_fd`, or the one the supervisor sends over `listen_channel`.
+
+    Under the supervisor the apps load first, while it is still checking them, so that the
+    worker is ready as soon as the socket arrives. None: the supervisor sent no socket (it
+    found a broken app and reports it), so there is nothing to serve.
+    """
+    if listen_channel is None:
+        return listen_fd
+    try:
+        await app.start()
+    except Exception:
+        if await asyncio.to_thread(receive_listening_socket, listen_channel) is None:
+            return None
+        raise
+    return await asyncio.to_thread(receive_listening_socket, listen_channel)
+
+
+def run_event_loop(main: Coroutine[Any, Any, None], *, fast: bool = False) -> None:
+    """Runs the server's event loop; `fast`: on uvloop, whose cross-thread wake-ups cost less than
+    asyncio's. Granian runs on it; Hypercorn does not, as it misses clients that leave mid-stream there."""
+    if fast:
+        uvloop.run(main)
+    else:
+        asyncio.run(main)
+
+
 def hypercorn_config(config: ServerConfig, logger: JsonLogger, listen_fd: int | None) -> HypercornConfig:
+    from hypercorn.config import Config as HypercornConfig
+
     hc = HypercornConfig()
     hc.bind = [f"fd://{listen_fd}"] if listen_fd is not None else [f"{config.host}:{config.port}"]
     hc.graceful_timeout = config.graceful_timeout_s()
@@ -172,11 +259,14 @@ def hypercorn_config(config: ServerConfig, logger: JsonLogger, listen_fd: int | 
 
 
 def serve(config: ServerConfig, *, reload: bool = False, listen_fd: int | None = None,
-          logger: JsonLogger | None = None, run_crons: bool = True) -> None:
+          listen_channel: int | None = None, logger: JsonLogger | None = None, run_crons: bool = True) -> None:
     """Runs the server until SIGTERM or SIGINT, then drains in-flight requests and returns."""
     logger = logger or JsonLogger()
     state = ServerState()
     app = create_app(config, observer=LogObserver(logger), reload=reload, state=state, run_crons=run_crons)
+
+    # Imported here: a server on Granian (granian_server.py) does not load Hypercorn.
+    from hypercorn.asyncio import serve as hypercorn_serve
 
     async def main() -> None:
         stop = asyncio.Event()
@@ -189,8 +279,11 @@ def serve(config: ServerConfig, *, reload: bool = False, listen_fd: int | None =
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, on_signal, signum)
-        await hypercorn_serve(app, hypercorn_config(config, logger, listen_fd),  # type: ignore[arg-type]
+        fd = await serving_socket(app, listen_fd, listen_channel)
+        if fd is None and listen_channel is not None:
+            return
+        await hypercorn_serve(app, hypercorn_config(config, logger, fd),  # type: ignore[arg-type]
                               shutdown_trigger=stop.wait)
 
-    asyncio.run(main())
+    run_event_loop(main())
     logger.emit("info", "stopped")

@@ -12,8 +12,10 @@ import logging
 import os
 import sys
 import threading
-from datetime import UTC, datetime
+import time
 from typing import Any, TextIO
+
+import orjson
 
 # JS console methods -> log levels.
 CONSOLE_LEVELS = {"debug": "debug", "info": "info", "log": "info", "warn": "warn", "error": "error"}
@@ -21,9 +23,24 @@ _STDLIB_LEVELS = {logging.DEBUG: "debug", logging.INFO: "info", logging.WARNING:
                   logging.ERROR: "error", logging.CRITICAL: "error"}
 
 
+_last_second: tuple[int, str] = (-1, "")  # the last whole second formatted, and its text
+
+
 def timestamp() -> str:
-    now = datetime.now(UTC)
-    return now.strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond // 1000:03d}Z"
+    global _last_second
+    now = time.time()
+    second = int(now)
+    cached = _last_second
+    if cached[0] != second:  # formatted once per second, not once per line
+        cached = _last_second = (second, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second)))
+    return f"{cached[1]}.{int((now - second) * 1000):03d}Z"
+
+
+def _dumps(record: dict[str, Any]) -> str:
+    try:
+        return orjson.dumps(record, default=str).decode()
+    except TypeError:  # what orjson refuses (an integer past 64 bits): the standard library takes it
+        return json.dumps(record, default=str, ensure_ascii=False)
 
 
 class JsonLogger:
@@ -41,7 +58,7 @@ class JsonLogger:
         record: dict[str, Any] = {"timestamp": timestamp(), "level": level, "event": event,
                                   "pid": os.getpid()}
         record.update((key, value) for key, value in fields.items() if keep_nulls or value is not None)
-        line = _pretty(record) if self._pretty else json.dumps(record, default=str, ensure_ascii=False) + "\n"
+        line = _pretty(record) if self._pretty else _dumps(record) + "\n"
         stream = self._stream or sys.stdout  # looked up late: tests and hosts may swap stdout
         with self._lock:
             stream.write(line)

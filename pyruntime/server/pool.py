@@ -77,6 +77,10 @@ class IsolatePool:
         for task in self._tasks:
             task.cancel()
 
+    def try_acquire(self) -> AppIsolate | None:
+        """A free isolate at once, or None: then `acquire` queues for one."""
+        return self._idle.pop() if self._idle else None
+
     async def acquire(self) -> AppIsolate:
         """A free isolate for one request (give it back with `release`); waits or raises PoolFull."""
         if self._retired and not self._idle and not self._ids:

@@ -4,6 +4,11 @@ Hypercorn's own multi-worker mode stops every worker when one exits with an erro
 can abort a process on some out-of-memory paths; here a dead worker is replaced while the
 others keep serving. Workers write metrics to a shared PROMETHEUS_MULTIPROC_DIR so that
 /metrics in any of them reports the sum.
+
+Workers start before the port is bound: each imports the server while the supervisor checks
+that the apps load, then receives the listening socket over a Unix socket pair (its
+`--listen-channel`). A check that fails closes the channels and the workers exit quietly,
+so a broken app never binds the port; a good one does not wait for the imports in series.
 """
 
 from __future__ import annotations
@@ -40,6 +45,16 @@ def listening_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
+def receive_listening_socket(channel_fd: int) -> int | None:
+    """In a worker: blocks until the supervisor sends the listening socket; None if it closes the channel instead."""
+    with socket.socket(fileno=channel_fd) as channel:
+        try:
+            _, fds, _, _ = socket.recv_fds(channel, 1, 1)
+        except OSError:
+            return None
+    return fds[0] if fds else None
+
+
 class Supervisor:
     """Starts the worker processes, replaces those that die, and stops them all on SIGTERM."""
 
@@ -51,48 +66,80 @@ class Supervisor:
         self.logger = logger
         self._stopping = False
         self._children: dict[int, tuple[subprocess.Popen[bytes], float]] = {}
+        self._metrics_dir = tempfile.mkdtemp(prefix="pyruntime-metrics-")
+        self._env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": self._metrics_dir}
+        self._channels: dict[int, socket.socket] = {}
+
+    def start_workers(self) -> None:
+        """Starts the workers, which import the server and then wait for the listening socket."""
+        for slot in range(self.workers):
+            self._spawn(slot)
+
+    def abandon(self) -> None:
+        """The apps failed their check: the waiting workers get no socket and exit."""
+        for channel in self._channels.values():
+            channel.close()
+        for child, _ in self._children.values():
+            child.wait()
+        shutil.rmtree(self._metrics_dir, ignore_errors=True)
 
     def run(self) -> int:
-        sock = listening_socket(self.config.host, self.config.port)
+        """Binds the port (OSError if it cannot), hands it to the workers and supervises them."""
+        try:
+            sock = listening_socket(self.config.host, self.config.port)
+        except OSError:
+            self.abandon()
+            raise
         host, port = sock.getsockname()[:2]
         shown = f"[{host}]" if ":" in host else host
         print(f"pyruntime: serving {', '.join(app.name for app in self.config.apps)} on http://{shown}:{port}",
               file=sys.stderr, flush=True)
-        metrics_dir = tempfile.mkdtemp(prefix="pyruntime-metrics-")
-        env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": metrics_dir}
         signal.signal(signal.SIGTERM, self._on_signal)
         signal.signal(signal.SIGINT, self._on_signal)
         self.logger.emit("info", "supervisor_started", workers=self.workers,
                          address=f"{self.config.host}:{self.config.port}")
         try:
-            for slot in range(self.workers):
-                self._spawn(slot, sock.fileno(), env)
+            for slot in list(self._children):
+                self._hand_over(slot, sock)
             while not self._stopping:
                 time.sleep(_POLL_S)
                 for slot, (child, started) in list(self._children.items()):
                     code = child.poll()
                     if code is None or self._stopping:
                         continue
-                    self._reap(child, code, metrics_dir)
+                    self._reap(child, code, self._metrics_dir)
                     if time.monotonic() - started < _MIN_UPTIME_S:
                         time.sleep(_MIN_UPTIME_S)
                     if not self._stopping:
-                        self._spawn(slot, sock.fileno(), env)
-            return self._stop_all(metrics_dir)
+                        self._spawn(slot)
+                        self._hand_over(slot, sock)
+            return self._stop_all(self._metrics_dir)
         finally:
             sock.close()
-            shutil.rmtree(metrics_dir, ignore_errors=True)
+            shutil.rmtree(self._metrics_dir, ignore_errors=True)
 
     def _on_signal(self, signum: int, _frame: FrameType | None) -> None:
         self._stopping = True
 
-    def _spawn(self, slot: int, fd: int, env: dict[str, str]) -> None:
+    def _spawn(self, slot: int) -> None:
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         # -P: the worker imports the installed package even when started from the source tree.
-        argv = [sys.executable, "-P", "-m", "pyruntime", *self.worker_args, "--listen-fd", str(fd),
+        argv = [sys.executable, "-P", "-m", "pyruntime", *self.worker_args, "--listen-channel", str(theirs.fileno()),
                 "--worker-slot", str(slot)]
-        child = subprocess.Popen(argv, pass_fds=(fd,), env=env)
+        child = subprocess.Popen(argv, pass_fds=(theirs.fileno(),), env=self._env)
+        theirs.close()
         self._children[slot] = (child, time.monotonic())
+        self._channels[slot] = ours
         self.logger.emit("info", "worker_started", worker_pid=child.pid, slot=slot)
+
+    def _hand_over(self, slot: int, sock: socket.socket) -> None:
+        channel = self._channels.pop(slot)
+        try:
+            socket.send_fds(channel, [b"s"], [sock.fileno()])
+        except OSError:  # the worker died meanwhile: the loop replaces it
+            pass
+        finally:
+            channel.close()
 
     def _reap(self, child: subprocess.Popen[bytes], code: int, metrics_dir: str) -> None:
         multiprocess.mark_process_dead(child.pid, metrics_dir)

@@ -54,13 +54,19 @@ CONFIG = textwrap.dedent("""\
 TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 
 
+@pytest.fixture(scope="module", params=("hypercorn", "granian"))
+def http_server(request: pytest.FixtureRequest) -> str:
+    """Every scenario here runs on each HTTP server that `serve --server` offers."""
+    return request.param
+
+
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory):
+def server(tmp_path_factory: pytest.TempPathFactory, http_server: str):
     """One multi-app server shared by the tests that do not stop or restart it."""
     folder = tmp_path_factory.mktemp("multi")
     write_app(folder / "app")
     (folder / "pyruntime.toml").write_text(CONFIG)
-    srv = Server(["--config", "pyruntime.toml"], folder, {"TEST_SECRET": SECRET})
+    srv = Server(["--config", "pyruntime.toml", "--server", http_server], folder, {"TEST_SECRET": SECRET})
     srv.wait_ready()
     yield srv
     assert srv.stop() == 0
@@ -265,9 +271,9 @@ def test_metrics_contents(client: httpx.Client):
     assert metric(text, "pyruntime_limit_exceeded_total", app="small", limit="memory") == 0
 
 
-def test_sigterm_drains_in_flight_requests(start_server, tmp_path: Path):
+def test_sigterm_drains_in_flight_requests(start_server, tmp_path: Path, http_server: str):
     script = write_app(tmp_path / "app")
-    server = start_server(str(script), "--name", "drain")
+    server = start_server(str(script), "--server", http_server, "--name", "drain")
     result: dict[str, httpx.Response] = {}
 
     def slow_request() -> None:
@@ -288,9 +294,9 @@ def test_sigterm_drains_in_flight_requests(start_server, tmp_path: Path):
     assert server.events("stopped")
 
 
-def test_workers_share_the_port_and_a_dead_worker_is_replaced(start_server, tmp_path: Path):
+def test_workers_share_the_port_and_a_dead_worker_is_replaced(start_server, tmp_path: Path, http_server: str):
     script = write_app(tmp_path / "app")
-    server = start_server(str(script), "--name", "multi", "--workers", "2")
+    server = start_server(str(script), "--server", http_server, "--name", "multi", "--workers", "2")
     started = server.wait_for_event("worker_started", count=2)
     with httpx.Client(base_url=server.url, timeout=20) as c:
         for _ in range(6):
@@ -313,10 +319,11 @@ def test_workers_share_the_port_and_a_dead_worker_is_replaced(start_server, tmp_
     assert server.process.returncode == 0
 
 
-def test_reload_picks_up_changes_and_keeps_serving_after_a_failed_reload(start_server, tmp_path: Path):
+def test_reload_picks_up_changes_and_keeps_serving_after_a_failed_reload(start_server, tmp_path: Path,
+                                                                         http_server: str):
     script = write_app(tmp_path / "app")
     label = tmp_path / "app" / "lib" / "label.js"
-    server = start_server(str(script), "--name", "dev", "--reload")
+    server = start_server(str(script), "--server", http_server, "--name", "dev", "--reload")
     with httpx.Client(base_url=server.url, timeout=20) as c:
         assert c.get("/hello").text == "app:undefined undefined"
         result: dict[str, httpx.Response] = {}

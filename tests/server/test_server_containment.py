@@ -43,8 +43,9 @@ APP = textwrap.dedent("""\
     """)
 
 
-@pytest.fixture
-def server(start_server, tmp_path: Path):
+@pytest.fixture(params=("hypercorn", "granian"))
+def server(start_server, tmp_path: Path, request: pytest.FixtureRequest):
+    """The app, on each HTTP server that `serve --server` offers."""
     (tmp_path / "app").mkdir()
     (tmp_path / "app" / "worker.js").write_text(APP)
     (tmp_path / "pyruntime.toml").write_text(textwrap.dedent("""\
@@ -59,7 +60,8 @@ def server(start_server, tmp_path: Path):
         body_timeout_s = 2
         stream_idle_timeout_s = 2
         """))
-    return start_server("--config", str(tmp_path / "pyruntime.toml"), env={"TOKEN": SECRET})
+    return start_server("--config", str(tmp_path / "pyruntime.toml"), "--server", request.param,
+                        env={"TOKEN": SECRET})
 
 
 def _still_serves(server) -> None:

@@ -1,0 +1,125 @@
+"""Density: many small apps in one server. How long until all are loaded, and how much memory.
+
+Run with `make bench-http` (after the HTTP benchmark) or alone:
+`.venv/bin/python benchmarks/bench_density.py --apps 1000`. Each app is its own small module
+worker with its own route and `pool_size = 1`; one server process (`--workers 1`) loads them
+all. Reported: spawn to /healthz 200 (every app loaded), the RSS summed over the server's
+processes, and whether every app answers. Results: benchmarks/results/density.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import os
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+from report import load_average, machine_header, table, write_markdown
+
+ROOT = Path(__file__).resolve().parent.parent
+PYRUNTIME = ROOT / ".venv" / "bin" / "pyruntime"
+APP_JS = 'export default { fetch(request, env) { return new Response("app " + env.N) } };\n'
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def get(port: int, path: str, timeout: float = 30) -> tuple[int, bytes]:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        conn.request("GET", path)
+        response = conn.getresponse()
+        return response.status, response.read()
+    finally:
+        conn.close()
+
+
+def session_rss_mb(sid: int) -> float:
+    total_kb = 0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+            if int(stat[stat.rindex(")") + 2:].split()[3]) != sid:
+                continue
+            status = Path(f"/proc/{entry}/status").read_text()
+        except OSError:
+            continue
+        total_kb += next((int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS:")), 0)
+    return total_kb / 1024
+
+
+def write_config(folder: Path, apps: int) -> Path:
+    lines = []
+    for n in range(apps):
+        app_dir = folder / f"app{n}"
+        app_dir.mkdir()
+        (app_dir / "worker.js").write_text(APP_JS)
+        lines += ["[[apps]]", f'name = "app{n}"', f'script = "app{n}/worker.js"', f'routes = ["/app{n}/*"]',
+                  f'env = {{ N = "{n}" }}', "pool_size = 1", ""]
+    config = folder / "pyruntime.toml"
+    config.write_text("\n".join(lines))
+    return config
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--apps", type=int, default=1000, help="number of apps (default 1000)")
+    parser.add_argument("--timeout", type=float, default=300, help="give up loading after this many seconds")
+    args = parser.parse_args()
+    load_at_start = load_average()
+    with tempfile.TemporaryDirectory(prefix="bench_density_") as tmp:
+        config = write_config(Path(tmp), args.apps)
+        port = free_port()
+        print(f"{args.apps} apps, one worker: starting on port {port}", flush=True)
+        started = time.perf_counter()
+        proc = subprocess.Popen([str(PYRUNTIME), "serve", "--config", str(config), "--port", str(port),
+                                 "--log-format", "json"], cwd=tmp, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL, start_new_session=True)
+        loaded_s = rss = float("nan")
+        answered = 0
+        try:
+            deadline = time.monotonic() + args.timeout
+            while time.monotonic() < deadline and proc.poll() is None:
+                try:
+                    if get(port, "/healthz", timeout=5)[0] == 200:
+                        loaded_s = time.perf_counter() - started
+                        break
+                except OSError:
+                    pass
+                time.sleep(0.05)
+            print(f"  loaded in {loaded_s:.1f} s", flush=True)
+            if loaded_s == loaded_s:
+                rss = session_rss_mb(proc.pid)
+                print(f"  RSS {rss:.0f} MB", flush=True)
+                sample = sorted({0, args.apps // 2, args.apps - 1})
+                answered = sum(get(port, f"/app{n}/")[1] == f"app {n}".encode() for n in sample)
+                print(f"  {answered}/{len(sample)} sampled apps answered", flush=True)
+        finally:
+            os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+    lines = machine_header("Density: many small apps in one server", {},
+                           [f"{args.apps} module workers, pool_size 1 each, one server process (`--workers 1`)"],
+                           load_at_start)
+    lines += table(["apps", "spawn to all loaded (s)", "RSS MB (summed over the server's processes)",
+                    "MB per app", "sampled apps answering"],
+                   [[str(args.apps), f"{loaded_s:.1f}", f"{rss:.0f}", f"{rss / args.apps:.2f}", str(answered)]])
+    print(f"\nwrote {write_markdown('density', lines)}\n")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
