@@ -124,7 +124,7 @@ cdef extern from "runtime.h" namespace "pyruntime":
         COutcome HandleKeys(uint64_t) nogil
         COutcome AwaitHandle(uint64_t) nogil
         void ReleaseHandle(uint64_t) nogil
-        COutcome Continue() nogil
+        COutcome Resume() nogil
         void CancelCall() nogil
         void Terminate() nogil
         void ClearTerminate() nogil
@@ -397,7 +397,7 @@ cdef class Runtime:
     def resume(self):
         cdef COutcome out
         with nogil:
-            out = self.c.Continue()
+            out = self.c.Resume()
         return wrap(out, self.handles)
 
     def terminate(self):

@@ -360,7 +360,7 @@ Outcome Runtime::RunLoop() {
   return RunSlice(Goal::kDrain, [&](v8::Local<v8::Context>, Slice& slice, v8::TryCatch&) { return Pump(slice); });
 }
 
-Outcome Runtime::Continue() {
+Outcome Runtime::Resume() {
   return RunSlice(std::nullopt, [&](v8::Local<v8::Context>, Slice& slice, v8::TryCatch&) { return Pump(slice); });
 }
 
@@ -386,7 +386,7 @@ void Runtime::ResetLoop() {
 
 Outcome Runtime::Finish(Slice& slice, v8::TryCatch& try_catch, v8::MaybeLocal<v8::Value> maybe_result) {
   v8::Local<v8::Value> result;
-  if (!maybe_result.ToLocal(&result)) return Settle(slice, ErrorOutcome(try_catch));
+  if (!maybe_result.ToLocal(&result)) return Conclude(slice, ErrorOutcome(try_catch));
   v8::Local<v8::Context> context = context_.Get(isolate_);
   if (goal_ == Goal::kPromise && result->IsPromise()) {
     awaited_.Reset(isolate_, result.As<v8::Promise>());
@@ -401,7 +401,7 @@ Outcome Runtime::Finish(Slice& slice, v8::TryCatch& try_catch, v8::MaybeLocal<v8
     out.error_name = "TypeError";
     out.error_message = error;
   }
-  return Settle(slice, std::move(out));
+  return Conclude(slice, std::move(out));
 }
 
 Outcome Runtime::Pump(Slice& slice) {
@@ -410,7 +410,7 @@ Outcome Runtime::Pump(Slice& slice) {
     while (v8::platform::PumpMessageLoop(V8Platform(), isolate_)) {
     }
     isolate_->PerformMicrotaskCheckpoint();
-    if (Terminating()) return Settle(slice, Outcome{});
+    if (Terminating()) return Conclude(slice, Outcome{});
     ReportUnhandledRejections(context);
     if (goal_ == Goal::kPromise && !awaited_.IsEmpty() &&
         awaited_.Get(isolate_)->State() != v8::Promise::kPending) {
@@ -425,7 +425,7 @@ Outcome Runtime::Pump(Slice& slice) {
         },
         [this] { return Terminating(); });
     if (!fired) break;
-    if (Terminating()) return Settle(slice, Outcome{});
+    if (Terminating()) return Conclude(slice, Outcome{});
   }
   Outcome out;
   bool waiting = loop_->waiting();
@@ -463,10 +463,10 @@ Outcome Runtime::Pump(Slice& slice) {
     out.status = Status::kPending;
   }
   if (out.status == Status::kPending) out.next_timer_ms = loop_->NextTimerMs();
-  return Settle(slice, std::move(out));
+  return Conclude(slice, std::move(out));
 }
 
-Outcome Runtime::Settle(Slice& slice, Outcome out) {
+Outcome Runtime::Conclude(Slice& slice, Outcome out) {
   memory_->CheckAfterSlice();
   bool terminated = Terminating();
   WatchdogVerdict verdict = slice.Stop();
@@ -510,7 +510,7 @@ Outcome Runtime::Settle(Slice& slice, Outcome out) {
 
 Outcome Runtime::ErrorOutcome(v8::TryCatch& try_catch) {
   Outcome out;
-  if (!try_catch.HasCaught() || try_catch.HasTerminated()) return out;  // Settle reports termination
+  if (!try_catch.HasCaught() || try_catch.HasTerminated()) return out;  // Conclude reports termination
   out.status = Status::kJsError;
   DescribeError(context_.Get(isolate_), try_catch.Exception(), try_catch.Message(), &out);
   return out;

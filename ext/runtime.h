@@ -8,7 +8,7 @@
 // *slices*. Each slice runs under the watchdog with what remains of the call's wall-clock
 // and CPU budgets. When the call waits for a promise that timers or host operations may
 // still settle, it returns kPending: the caller waits (off the isolate, no budget spent),
-// then calls Continue() for the next slice. I/O stays on the caller's side.
+// then calls Resume() for the next slice. I/O stays on the caller's side.
 //
 // Where each job lives: calls and slices in runtime.cc, modules in runtime_modules.cc, timers
 // and host operations in event_loop.h, console output in console_buffer.h, the memory budget
@@ -47,7 +47,7 @@ enum class Status {
   kCpuLimit,         // CPU-time limit
   kMemoryLimit,      // heap limit; the isolate is disposed
   kUnsettled,        // awaited promise can never settle
-  kPending,          // waiting on timers or host operations: call Continue()
+  kPending,          // waiting on timers or host operations: call Resume()
   kClosed,           // the runtime was disposed
   kConversionError,  // the result cannot become a host value
   kTerminated,       // stopped by Terminate()
@@ -113,7 +113,7 @@ class Runtime final : private HostInterface {
   Outcome AwaitHandle(uint64_t id);
   void ReleaseHandle(uint64_t id) { handles_.Release(id); }
   // Next slice of a call that returned kPending.
-  Outcome Continue();
+  Outcome Resume();
   // Drops what a pending call waits for (the caller gave up on it), and its timers.
   void CancelCall();
   // Completes a host operation; `value` is its result, or the error message if !ok.
@@ -147,7 +147,9 @@ class Runtime final : private HostInterface {
                                          v8::Local<v8::Value> receiver, const std::vector<HostValue>& args);
   Outcome Finish(Slice& slice, v8::TryCatch& try_catch, v8::MaybeLocal<v8::Value> result);
   Outcome Pump(Slice& slice);
-  Outcome Settle(Slice& slice, Outcome outcome);
+  // Ends a slice: turns what stopped it (a limit, terminate(), the memory limit) into the
+  // outcome's status, and hands the slice's console lines and new operations to the host.
+  Outcome Conclude(Slice& slice, Outcome outcome);
   // True once the watchdog or the heap limit stopped JS. V8's own IsExecutionTerminating()
   // turns false as soon as no JS frame is left, which is too early for the event loop.
   bool Terminating();

@@ -12,7 +12,7 @@ Outcome Runtime::CompileModule(const std::string& name, const std::string& sourc
     v8::ScriptCompiler::Source module_source(NewString(isolate_, source), origin);
     v8::Local<v8::Module> module;
     if (!v8::ScriptCompiler::CompileModule(isolate_, &module_source).ToLocal(&module)) {
-      return Settle(slice, ErrorOutcome(try_catch));
+      return Conclude(slice, ErrorOutcome(try_catch));
     }
     modules_[name].Reset(isolate_, module);
     Outcome out;
@@ -22,7 +22,7 @@ Outcome Runtime::CompileModule(const std::string& name, const std::string& sourc
       auto request = requests->Get(context, i).As<v8::ModuleRequest>();
       out.value.items.push_back(HostValue::String(Utf8(isolate_, request->GetSpecifier())));
     }
-    return Settle(slice, std::move(out));
+    return Conclude(slice, std::move(out));
   });
 }
 

@@ -17,7 +17,7 @@ namespace {
 // Runs `source` to completion (timers included) and returns the settled outcome.
 Outcome Run(Runtime& runtime, const std::string& source) {
   Outcome out = runtime.Eval(source, "natives.js");
-  while (out.status == Status::kPending) out = runtime.Continue();
+  while (out.status == Status::kPending) out = runtime.Resume();
   return out;
 }
 
