@@ -25,6 +25,7 @@ from . import metrics
 from .app import Receive, Scope, Send, WorkerApp, request_id_from
 from .config import Route as AppRoute
 from .config import ServerConfig
+from .isolation import EngineApp, isolation_of
 from .logs import JsonLogger, stdlib_logger
 
 # How often --reload looks at the apps' files.
@@ -34,11 +35,11 @@ RELOAD_POLL_S = 0.3
 class AppRouter:
     """ASGI app choosing the worker app by host name and path; 404 when no route matches."""
 
-    def __init__(self, routes: list[tuple[AppRoute, WorkerApp]], logger: JsonLogger) -> None:
+    def __init__(self, routes: list[tuple[AppRoute, WorkerApp | EngineApp]], logger: JsonLogger) -> None:
         self._routes = sorted(routes, key=lambda item: item[0].specificity(), reverse=True)
         self._logger = logger
 
-    def match(self, host: str, path: str) -> WorkerApp | None:
+    def match(self, host: str, path: str) -> WorkerApp | EngineApp | None:
         for route, app in self._routes:
             if route.matches(host, path):
                 return app
@@ -81,7 +82,9 @@ def create_app(config: ServerConfig, *, logger: JsonLogger | None = None, reload
     """The server's ASGI app: health and metrics first (apps cannot shadow them), then the apps."""
     logger = logger or JsonLogger()
     state = state or ServerState()
-    apps = [WorkerApp.from_config(app_config, logger) for app_config in config.apps]
+    # An app isolated by process runs in an engine process of its own, relayed to by this one.
+    apps = [EngineApp(app_config, logger) if isolation_of(config, app_config) == "process"
+            else WorkerApp.from_config(app_config, logger) for app_config in config.apps]
     router = AppRouter([(route, app) for app in apps for route in app.config.routes], logger)
 
     async def health(_: Request) -> Response:
@@ -96,10 +99,9 @@ def create_app(config: ServerConfig, *, logger: JsonLogger | None = None, reload
     @contextlib.asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
         # Each isolate call takes a thread: size the pool so busy isolates never starve the others.
-        threads = sum(app.config.pool_size or os.cpu_count() or 1 for app in apps) + 4
+        threads = sum(app.config.pool_size or os.cpu_count() or 1 for app in apps if isinstance(app, WorkerApp)) + 4
         asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(threads, "pyruntime-js"))
-        for app in apps:
-            await app.startup()
+        await asyncio.gather(*(app.startup() for app in apps))
         state.ready = True
         watcher = asyncio.create_task(_watch(apps)) if reload else None
         try:
@@ -126,7 +128,7 @@ def _mtimes(files: list[Path]) -> dict[Path, float | None]:
     return stamps
 
 
-async def _watch(apps: list[WorkerApp]) -> None:
+async def _watch(apps: list[WorkerApp | EngineApp]) -> None:
     """--reload: polls each app's script and modules; reloads an app when one changes."""
     seen = {app.name: _mtimes(app.watched_files()) for app in apps}
     while True:

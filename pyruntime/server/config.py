@@ -118,6 +118,8 @@ class AppConfig:
     max_queue: int = 64
     # Hosts the app's outbound fetch may reach; None allows any (see host_ops.host_allowed).
     outbound_hosts: tuple[str, ...] | None = None
+    # "process" or "shared"; None follows the server (see isolation.isolation_of).
+    isolation: str | None = None
 
     def resolved_env(self) -> dict[str, Any]:
         """Plain values plus secrets read from the process environment (checked at load)."""
@@ -134,6 +136,7 @@ class ServerConfig:
     workers: int = 1
     metrics_path: str = "/metrics"
     health_path: str = "/healthz"
+    isolation: str | None = None
 
     def graceful_timeout_s(self) -> float:
         """How long SIGTERM waits for in-flight requests: the longest request, plus a margin."""
@@ -197,6 +200,14 @@ def _path(checker: _Checker, table: dict[str, Any], name: str, default: str) -> 
     return value
 
 
+def _isolation(checker: _Checker, table: dict[str, Any], key: str) -> str | None:
+    """`isolation`: "process" (the app in an engine process of its own) or "shared" (in the worker)."""
+    value = table.get("isolation")
+    if value is not None and value not in ("process", "shared"):
+        raise checker.fail(f"{key}.isolation", f"expected \"process\" or \"shared\", got {_describe(value)}")
+    return value
+
+
 def _limits(checker: _Checker, value: Any, key: str) -> AppLimits:
     """`[apps.limits]`: the time limits take a number or "off"; `request_timeout_s` is the
     request's total time (`total_timeout_ms`), in seconds."""
@@ -222,7 +233,7 @@ def _limits(checker: _Checker, value: Any, key: str) -> AppLimits:
 def _app(checker: _Checker, value: Any, index: int, base_dir: Path) -> AppConfig:
     key = f"apps[{index}]"
     table = checker.table(value, key, {"name", "script", "routes", "env", "secrets", "limits", "pool_size",
-                                       "max_queue", "outbound_hosts"})
+                                       "max_queue", "outbound_hosts", "isolation"})
     name = checker.string(table, key, "name")
     if not _NAME.match(name):
         raise checker.fail(f"{key}.name", f"{name!r} is not a valid app name ({_NAME_RULE})")
@@ -263,7 +274,7 @@ def _app(checker: _Checker, value: Any, index: int, base_dir: Path) -> AppConfig
         outbound = tuple(h.lower() for h in outbound)
     return AppConfig(
         name=name, script=script, routes=tuple(routes), env=dict(env), secrets=tuple(secrets),
-        outbound_hosts=outbound,
+        outbound_hosts=outbound, isolation=_isolation(checker, table, key),
         limits=_limits(checker, table.get("limits", {}), f"{key}.limits"),
         pool_size=checker.number(table, key, "pool_size", None, integer=True, minimum=1),
         max_queue=checker.number(table, key, "max_queue", 64, integer=True, minimum=0),
@@ -284,7 +295,7 @@ def load_config(path: str | Path) -> ServerConfig:
         raise ConfigError(f"{path}: invalid TOML: {exc}") from None
     checker.table(data, "", {"server", "apps"})
     server = checker.table(data.get("server", {}), "server", {"host", "port", "workers", "metrics_path",
-                                                             "health_path"})
+                                                             "health_path", "isolation"})
     raw_apps = data.get("apps")
     if not isinstance(raw_apps, list) or not raw_apps:
         raise checker.fail("apps", "at least one [[apps]] entry is required")
@@ -308,6 +319,7 @@ def load_config(path: str | Path) -> ServerConfig:
         workers=checker.number(server, "server", "workers", 1, integer=True, minimum=1),
         metrics_path=_path(checker, server, "metrics_path", "/metrics"),
         health_path=_path(checker, server, "health_path", "/healthz"),
+        isolation=_isolation(checker, server, "server"),
     )
     if config.metrics_path == config.health_path:
         raise checker.fail("server.health_path", "must differ from server.metrics_path")

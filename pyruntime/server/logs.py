@@ -38,7 +38,10 @@ class JsonLogger:
         record: dict[str, Any] = {"timestamp": timestamp(), "level": level, "event": event,
                                   "pid": os.getpid()}
         record.update((key, value) for key, value in fields.items() if value is not None)
-        line = json.dumps(record, default=str, ensure_ascii=False) + "\n"
+        self.write_line(json.dumps(record, default=str, ensure_ascii=False) + "\n")
+
+    def write_line(self, line: str) -> None:
+        """Writes one whole line (a child process's log line passed on, for example)."""
         stream = self._stream or sys.stdout  # looked up late: tests and hosts may swap stdout
         with self._lock:
             stream.write(line)

@@ -29,6 +29,8 @@ HEAP_USED = Gauge("pyruntime_isolate_heap_used_bytes", "V8 heap in use by the ap
                   multiprocess_mode="livesum")
 LIMIT_EXCEEDED = Counter("pyruntime_limit_exceeded", "Requests stopped by a limit (timeout, cpu, memory).",
                          ["app", "limit"])
+ENGINE_EXITS = Counter("pyruntime_engine_exits", "Engine processes of an app that exited unasked (see isolation.py).",
+                       ["app"])
 
 
 def register_app(app: str) -> None:
@@ -38,6 +40,7 @@ def register_app(app: str) -> None:
     ISOLATES.labels(app)
     HEAP_USED.labels(app)
     DURATION.labels(app)
+    ENGINE_EXITS.labels(app)
 
 
 def render() -> tuple[bytes, str]:
