@@ -28,6 +28,7 @@ COUNTER_APP = textwrap.dedent("""\
         const op = url.pathname.split("/").pop();
         if (op === "count") return new Response(String(++count));
         if (op === "sleep") {
+          console.log("sleeping");
           await new Promise(resolve => setTimeout(resolve, Number(url.searchParams.get("ms"))));
           return new Response("slept");
         }
@@ -35,7 +36,8 @@ COUNTER_APP = textwrap.dedent("""\
           let sent = 0;
           return new Response(new ReadableStream({
             async pull(controller) {
-              if (sent++ === 0) { controller.enqueue(new TextEncoder().encode("first chunk\\n")); return; }
+              if (sent++ === 0) {
+                console.log("streaming"); controller.enqueue(new TextEncoder().encode("first chunk\\n")); return; }
               await new Promise(resolve => setTimeout(resolve, 20000));
               controller.close();
             },
@@ -59,14 +61,14 @@ def two_apps(folder: Path, server: str = "", a: str = "", b: str = "") -> Path:
         name = "a"
         script = "counter.js"
         routes = ["/a/*"]
-        pool_size = 2
+        pool_size = 8
         {a}
 
         [[apps]]
         name = "b"
         script = "counter.js"
         routes = ["/b/*"]
-        pool_size = 2
+        pool_size = 1
         {b}
         """))
     return config
@@ -111,12 +113,12 @@ def test_a_dead_engine_costs_the_other_app_nothing(start_server, tmp_path: Path)
         [(rid, server.url + "/b/sleep?ms=3000", {}) for rid in b_ids]
         + [(rid, server.url + "/a/sleep?ms=20000", {}) for rid in a_ids]
         + [("a-stream", server.url + "/a/stream", {"stream": True})])
-    # Every request is in its engine before the kill: A's sleeps and its stream have started.
-    deadline = time.monotonic() + 30
-    while "a-stream:status" not in results:
-        assert time.monotonic() < deadline, "the stream never started"
-        time.sleep(0.05)
-    time.sleep(1.0)
+    # Every request is in its engine before the kill: A's sleeps and its stream run, B's first
+    # sleep runs and the others wait for B's one isolate (one isolate: one module state to check).
+    for rid in [*a_ids, "a-stream"]:
+        server.wait_for_event("console", request_id=rid, timeout=60)
+    server.wait_for_event("console", app="b", timeout=60)
+    assert len(server.events("request", app="b")) == 3  # B's six sleeps (18 s in all) are in flight
     os.kill(pid_a, signal.SIGKILL)
     for thread in threads:
         thread.join(90)
