@@ -10,7 +10,6 @@ import os
 import signal
 import textwrap
 import threading
-import time
 from pathlib import Path
 
 import httpx
