@@ -9,7 +9,7 @@ export CXX := ccache g++
 
 SOURCES := setup.py pyproject.toml $(wildcard ext/*.cc ext/*.h ext/*.pyx ext/*.py ext/js/*.js pyruntime/*.py pyruntime/*/*.py)
 
-.PHONY: install system test test-cpp test-py test-asan serve bench bench-http soak lint clean
+.PHONY: install system test test-cpp test-py test-asan serve bench bench-http bench-isolation soak lint clean
 
 install: $(VENV)/.installed
 
@@ -56,6 +56,10 @@ bench-http: install
 	command -v wrk >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null) \
 		|| echo "bench-http: could not install wrk; the benchmark falls back to its asyncio client"
 	$(PY) benchmarks/bench_http.py
+
+# What process isolation costs per request: latency and CPU, "shared" beside "process".
+bench-isolation: install
+	$(PY) benchmarks/bench_isolation.py
 
 # Minutes long, so not part of `make test`: mixed normal and hostile traffic against
 # `serve --workers 2` with faults injected, then the logs, metrics and RSS are checked.
