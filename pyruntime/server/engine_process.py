@@ -41,7 +41,7 @@ class _Request:
     async def receive(self) -> dict[str, Any]:
         if self.inbox.empty() and not self.pulling:
             self.pulling = True
-            self.writer.write(encode("pull", self.rid))
+            _write(self.writer, encode("pull", self.rid))
         return await self.inbox.get()
 
     def delivered(self, message: dict[str, Any]) -> None:
@@ -52,11 +52,16 @@ class _Request:
         # Streamed chunks wait for the front to hand them on (its backpressure, its disconnect);
         # the other messages go at once, so that a plain response costs no round trip.
         wants_ack = message["type"] == "http.response.body" and bool(message.get("more_body"))
-        self.writer.write(encode("send", self.rid, dict(message), wants_ack))
+        _write(self.writer, encode("send", self.rid, dict(message), wants_ack))
         if wants_ack:
             error = await self.acks.get()
             if error is not None:
                 raise OSError(error)
+
+
+def _write(writer: asyncio.StreamWriter, data: bytes) -> None:
+    if not writer.is_closing():  # once the front is gone, answers have nowhere to go
+        writer.write(data)
 
 
 async def _serve(sock: socket.socket) -> None:
@@ -86,7 +91,7 @@ async def _serve(sock: socket.socket) -> None:
             error = repr(exc)
         finally:
             del requests[request.rid]
-        writer.write(encode("done", request.rid, error))
+        _write(writer, encode("done", request.rid, error))
 
     try:
         while True:

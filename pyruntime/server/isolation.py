@@ -66,8 +66,11 @@ class _Relay:
 
     def pull(self, engine: _Engine, rid: int) -> None:
         async def pull() -> None:
-            message = await self.receive()
-            engine.write(encode("recv", rid, dict(message)))
+            try:
+                message = dict(await self.receive())
+            except Exception:  # the server gave up on the connection: to the app, the client left
+                message = {"type": "http.disconnect"}
+            engine.write(encode("recv", rid, message))
         self.pull_task = asyncio.create_task(pull())
 
 
