@@ -51,6 +51,8 @@ class _Request:
     async def send(self, message: dict[str, Any]) -> None:
         # Streamed chunks wait for the front to hand them on (its backpressure, its disconnect);
         # the other messages go at once, so that a plain response costs no round trip.
+        if self.writer.is_closing():
+            raise OSError("the front closed the channel")
         wants_ack = message["type"] == "http.response.body" and bool(message.get("more_body"))
         _write(self.writer, encode("send", self.rid, dict(message), wants_ack))
         if wants_ack:
