@@ -16,22 +16,8 @@ except ImportError as exc:  # a source tree without a built extension
         "pyruntime's compiled core (pyruntime._core) is not importable from "
         f"{__path__[0]}: run `make install` first (it builds the extension in place too).") from exc
 
-from .engine import (
-    AppIsolate,
-    AsyncIsolate,
-    Error,
-    FetchResult,
-    Isolate,
-    IsolateClosed,
-    JSError,
-    LimitError,
-    LimitExceeded,
-    Limits,
-    MemoryLimitExceeded,
-    Terminated,
-    TimeLimitExceeded,
-    UnsettledPromise,
-)
+from . import engine
+from .engine import *  # noqa: F403 (the engine's public names are the package's)
 
 _SERVER_NAMES = {"WorkerApp": "pyruntime.server.app", "AppLimits": "pyruntime.server.config"}
 
@@ -44,21 +30,4 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module 'pyruntime' has no attribute {name!r}")
 
 
-__all__ = [
-    "AppIsolate",
-    "AppLimits",
-    "AsyncIsolate",
-    "Error",
-    "FetchResult",
-    "Isolate",
-    "IsolateClosed",
-    "JSError",
-    "LimitError",
-    "LimitExceeded",
-    "Limits",
-    "MemoryLimitExceeded",
-    "Terminated",
-    "TimeLimitExceeded",
-    "UnsettledPromise",
-    "WorkerApp",
-]
+__all__ = [*engine.__all__, *_SERVER_NAMES]

@@ -23,11 +23,11 @@ from pyruntime.cli.repl import needs_more, wrap
 from pyruntime.server.config import AppLimits
 
 
-def test_serve_one_script_named_after_the_file(start_server, tmp_path: Path):
+def test_serve_one_script_named_after_its_folder(start_server, tmp_path: Path):
     script = write_app(tmp_path / "site")
     server = start_server(str(script))
     assert httpx.get(server.url + "/anything/hello", timeout=10).status_code == 200
-    assert server.events("app_loaded")[0]["app"] == "worker"
+    assert server.events("app_loaded")[0]["app"] == "site"  # worker.js says nothing; its folder does
     assert "127.0.0.1" in server.url
 
 
@@ -170,3 +170,11 @@ def test_serve_refuses_an_app_whose_top_level_code_fails(tmp_path: Path, source:
     assert result.returncode == 2
     assert "app w failed to load" in result.stderr and message in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_repl_quotes_strings_and_has_help(tmp_path: Path):
+    result = subprocess.run([sys.executable, "-m", "pyruntime", "repl"], input="'a string'\n.help\n.exit\n",
+                            cwd=tmp_path, capture_output=True, text=True, timeout=60,
+                            env={**os.environ, "HOME": str(tmp_path)})
+    assert "> 'a string'\n" in result.stdout
+    assert ".exit    leave" in result.stdout

@@ -4,6 +4,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 
 def run(tmp_path: Path, source: str, *flags: str, name: str = "script.js") -> subprocess.CompletedProcess:
     (tmp_path / name).write_text(source)
@@ -76,3 +78,16 @@ def test_unhandled_rejection_is_printed_and_fails_the_run(tmp_path):
         Promise.reject(new Error("taken care of"));
     """)
     assert (handled.returncode, handled.stdout.strip()) == (0, "handled")
+
+
+@pytest.mark.parametrize("source", [
+    "setTimeout(() => { throw new Error('in a timer') }, 1)",
+    "queueMicrotask(() => { throw new Error('in a microtask') })",
+    "addEventListener('custom', () => { throw new Error('in a listener') }); dispatchEvent(new Event('custom'))",
+])
+def test_an_uncaught_error_anywhere_fails_the_run(tmp_path, source):
+    proc = run(tmp_path, source + "; console.log('after')")
+    assert proc.returncode == 1
+    assert "Uncaught Error: in a" in proc.stderr
+    handled = run(tmp_path, "addEventListener('error', (e) => { e.preventDefault() });" + source)
+    assert handled.returncode == 0, handled.stderr

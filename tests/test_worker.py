@@ -264,7 +264,7 @@ def test_timers_left_by_a_request_do_not_run_in_the_next(tmp_path):
         };"""})
 
     async def run():
-        worker = AppIsolate(load_script(entry), limits=Limits(timeout_ms=50))
+        worker = AppIsolate(load_script(entry), limits=Limits())
         await worker.load()
         await worker.fetch("GET", "http://x/leave", [], None)
         await worker.wait_until()

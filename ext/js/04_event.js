@@ -566,7 +566,8 @@ internal.reportError = function reportError(error) {
       reportingDepth--;
     }
   }
-  if (!handled) native.print("error", "Uncaught " + internal.inspect(error));
+  // "uncaught": an error-level line the host also counts (pyruntime run exits 1 after one).
+  if (!handled) native.print("uncaught", "Uncaught " + internal.inspect(error));
   return handled;
 };
 reportException = internal.reportError;

@@ -20,6 +20,8 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, help="port to listen on (default 8787)")
     serve.add_argument("--workers", type=int, help="number of server processes (default 1)")
     serve.add_argument("--reload", action="store_true", help="reload apps when their files change")
+    serve.add_argument("--log-format", choices=("pretty", "json"),
+                       help="log lines for a terminal, or JSON (default: pretty on a terminal, JSON otherwise)")
     # Internal: a worker process started by the supervisor serves on this inherited socket.
     serve.add_argument("--listen-fd", type=int, help=argparse.SUPPRESS)
 

@@ -23,7 +23,15 @@ _AWAIT = re.compile(r"\bawait\b")
 # Declarations must stay statements: as expressions they would not define a global name.
 _DECLARES = re.compile(r"^\s*(async\s+function|function|class)\b")
 
-_SHOW = "console.log(globalThis._)"
+# As Node's REPL shows values: console.log's inspection, and strings quoted.
+_SHOW = r"""typeof globalThis._ === "string"
+  ? console.log("'" + globalThis._.replace(/[\\']/g, "\\$&").replace(/\n/g, "\\n") + "'")
+  : console.log(globalThis._)"""
+HELP = """\
+.help    this text
+.exit    leave (Ctrl-D too); Ctrl-C stops a running input or drops the current one
+Input with open brackets continues on the next line. `await` works at the top level;
+`_` holds the last value. The global scope is a worker's: fetch, crypto, streams, URL, ..."""
 
 
 def needs_more(source: str) -> bool:
@@ -136,7 +144,7 @@ def main() -> int:
         except OSError:
             pass
     repl = Repl()
-    print("pyruntime REPL: JavaScript with the worker runtime's global scope. .exit or Ctrl-D to leave.")
+    print("pyruntime REPL: JavaScript with the worker runtime's global scope. .help for help, .exit to leave.")
     buffer: list[str] = []
     try:
         while True:
@@ -151,6 +159,9 @@ def main() -> int:
                 return 0
             if not buffer and line.strip() == ".exit":
                 return 0
+            if not buffer and line.strip() == ".help":
+                print(HELP)
+                continue
             buffer.append(line)
             source = "\n".join(buffer)
             if not source.strip():

@@ -35,7 +35,7 @@ def run_file(path: str | Path, *, limits: Limits | None = None, stdout: TextIO |
                      op_handler=sync_host_ops) as iso:
             iso.run_file(path)
             iso.run_loop()
-            if iso.unhandled_rejections:  # as Node.js does: printed, then a failing exit
+            if iso.unhandled_rejections or iso.uncaught_errors:  # as Node.js: printed, then a failing exit
                 return 1
     except JSError as exc:
         print(f"Uncaught {exc.stack}", file=err)

@@ -56,11 +56,15 @@ def _worker_args(args: argparse.Namespace, config: ServerConfig) -> list[str]:
         argv += ["--config", str(Path(args.config).resolve())]
     else:
         argv += [str(Path(args.script).resolve()), "--name", config.apps[0].name]
-    return argv + (["--reload"] if args.reload else [])
+    return argv + (["--reload"] if args.reload else []) + ["--log-format", _log_format(args)]
+
+
+def _log_format(args: argparse.Namespace) -> str:
+    return args.log_format or ("pretty" if sys.stdout.isatty() else "json")
 
 
 def serve_command(args: argparse.Namespace) -> int:
-    logger = JsonLogger()
+    logger = JsonLogger(pretty=_log_format(args) == "pretty")
     try:
         config = _server_config(args)
     except (ConfigError, Error) as exc:

@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from .console import ConsoleSink
 from .driver import CallDriver, complete_op, op_failure
-from .isolate import _UNSET, IsolateCore, Start, resolve_limits
-from .limits import Limits
+from .isolate import _UNSET, IsolateCore, Start
 
 AsyncOpHandler = Callable[[str, Any], Any]  # may return an awaitable
 
@@ -30,21 +29,7 @@ class AsyncIsolate(IsolateCore):
     may await their promises) until `cancel_operations()` or `close()`.
     """
 
-    def __init__(
-        self,
-        memory_limit_mb: int = _UNSET,
-        timeout_ms: float | None = _UNSET,
-        cpu_limit_ms: float | None = _UNSET,
-        *,
-        total_timeout_ms: float | None = _UNSET,
-        limits: Limits | None = None,
-        console: ConsoleSink | None = None,
-        op_handler: AsyncOpHandler | None = None,
-        host_functions: Mapping[str, Callable[..., Any]] | None = None,
-    ) -> None:
-        resolved = resolve_limits(limits, memory_limit_mb=memory_limit_mb, timeout_ms=timeout_ms,
-                                  cpu_limit_ms=cpu_limit_ms, total_timeout_ms=total_timeout_ms)
-        super().__init__(resolved, console, op_handler, host_functions)
+    def _init_shell(self) -> None:
         self._call_lock = asyncio.Lock()
         self._wake: asyncio.Event | None = None
         self._loop: asyncio.AbstractEventLoop | None = None

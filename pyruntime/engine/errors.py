@@ -2,6 +2,17 @@
 
 from __future__ import annotations
 
+import re
+
+# Stack frames of the runtime's own bootstrap JS (`at new URL (pyruntime:20_url.js:293:16)`):
+# they say nothing to the user about their code, and are left out of the stacks shown.
+_RUNTIME_FRAME = re.compile(r"^\s+at .*\bpyruntime:[\w.]+:\d+:\d+\)?$")
+
+
+def user_stack(stack: str) -> str:
+    """`stack` without the runtime's own frames."""
+    return "\n".join(line for line in stack.split("\n") if not _RUNTIME_FRAME.match(line))
+
 
 class Error(Exception):
     """Base class of every pyruntime error."""
@@ -10,15 +21,15 @@ class Error(Exception):
 class JSError(Error):
     """An uncaught JS exception, a rejected promise or a syntax error.
 
-    `name` and `message` are the JS error's; `stack` is its stack trace, with the file,
-    line and column in front for syntax errors.
+    `name` and `message` are the JS error's; `stack` is its stack trace (the runtime's own
+    frames left out), with the file, line and column in front for syntax errors.
     """
 
     def __init__(self, name: str, message: str, stack: str) -> None:
         super().__init__(f"{name}: {message}" if message else name)
         self.name = name
         self.message = message
-        self.stack = stack
+        self.stack = user_stack(stack)
 
 
 class UnsettledPromise(Error):

@@ -36,8 +36,21 @@ def resolve_limits(limits: Limits | None, **given: Any) -> Limits:
 class IsolateCore:
     """What both shells share: the runtime, limits, console, host functions and operations."""
 
-    def __init__(self, limits: Limits, console: ConsoleSink | None, op_handler: Callable[[str, Any], Any] | None,
-                 host_functions: Mapping[str, Callable[..., Any]] | None) -> None:
+    def __init__(
+        self,
+        memory_limit_mb: int = _UNSET,
+        timeout_ms: float | None = _UNSET,
+        cpu_limit_ms: float | None = _UNSET,
+        *,
+        total_timeout_ms: float | None = _UNSET,
+        limits: Limits | None = None,
+        console: ConsoleSink | None = None,
+        op_handler: Callable[[str, Any], Any] | None = None,
+        host_functions: Mapping[str, Callable[..., Any]] | None = None,
+    ) -> None:
+        limits = resolve_limits(limits, memory_limit_mb=memory_limit_mb, timeout_ms=timeout_ms,
+                                cpu_limit_ms=cpu_limit_ms, total_timeout_ms=total_timeout_ms)
+        self._init_shell()
         self.limits = limits
         self._console = console or log_console
         self._op_handler = op_handler
@@ -45,11 +58,16 @@ class IsolateCore:
         for name, function in self._host_functions.items():
             if not (isinstance(name, str) and name.isidentifier()) or not callable(function):
                 raise TypeError(f"host_functions maps identifiers to callables; got {name!r}: {function!r}")
-        # Promise rejections nothing handled, over the isolate's life (reported on the console).
+        # Promise rejections nothing handled, and errors nothing caught (in timers, microtasks,
+        # listeners), over the isolate's life; both are reported on the console too.
         self.unhandled_rejections = 0
+        self.uncaught_errors = 0
         self._runtime = _core.Runtime(*limits.core_args())
         if self._host_functions:
             check_outcome(self._runtime.call_internal(EXPOSE_HOST_FUNCTIONS, (list(self._host_functions),)))
+
+    def _init_shell(self) -> None:
+        """The shell's own state (locks, wake-up events), set up before the isolate exists."""
 
     @property
     def memory_limit_mb(self) -> int:
@@ -81,6 +99,9 @@ class IsolateCore:
     def _deliver(self, step: Step, console: ConsoleSink | None = None) -> None:
         sink = console or self._console
         for level, text in step.console:
+            if level == "uncaught":  # the bootstrap's tag for an error nothing caught
+                self.uncaught_errors += 1
+                level = "error"
             sink(level, text)
         self.unhandled_rejections += step.unhandled_rejections
 
@@ -121,25 +142,11 @@ class Isolate(IsolateCore):
     `console(method, text)` receives `console.*` output (default: `engine.console.log_console`).
     """
 
-    def __init__(
-        self,
-        memory_limit_mb: int = _UNSET,
-        timeout_ms: float | None = _UNSET,
-        cpu_limit_ms: float | None = _UNSET,
-        *,
-        total_timeout_ms: float | None = _UNSET,
-        limits: Limits | None = None,
-        console: ConsoleSink | None = None,
-        op_handler: OpHandler | None = None,
-        host_functions: Mapping[str, Callable[..., Any]] | None = None,
-    ) -> None:
-        resolved = resolve_limits(limits, memory_limit_mb=memory_limit_mb, timeout_ms=timeout_ms,
-                                  cpu_limit_ms=cpu_limit_ms, total_timeout_ms=total_timeout_ms)
+    def _init_shell(self) -> None:
         self._lock = threading.Lock()
         self._owner: int | None = None  # the thread whose call holds the lock
         # Set by terminate(): ends a wait between slices at once.
         self._wake = threading.Event()
-        super().__init__(resolved, console, op_handler, host_functions)
 
     def eval(self, source: str, filename: str = "<eval>") -> Any:
         """Runs a classic script; returns its completion value (awaited if a Promise)."""

@@ -2,14 +2,15 @@
 
 It is public API: mount it inside a Starlette or FastAPI app, or let `serve` route to it.
 Failures are answers: limits give 503 naming the limit, JS errors 500, and response
-bodies never carry stack traces or host paths (the JSON log has them).
+bodies never carry stack traces or host paths (the JSON log has them). Nothing a client
+does holds an isolate: a client that leaves frees it at once, and slow bodies and stalled
+streams are cut off by the app's limits (`AppLimits`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import re
-import time
 import traceback
 import uuid
 from collections.abc import Awaitable, Callable, MutableMapping
@@ -20,9 +21,8 @@ from urllib.parse import quote
 from ..engine import AppIsolate, FetchResult, WorkerScript, load_script
 from ..engine.errors import Error, IsolateClosed, JSError, MemoryLimitExceeded, TimeLimitExceeded
 from ..engine.host_ops import AsyncHostOps
-from . import metrics
 from .config import AppConfig, AppLimits
-from .logs import JsonLogger
+from .observer import LogObserver, Observer, RequestContext, SecretMask
 from .pool import IsolatePool, PoolClosed, PoolFull
 
 Scope = MutableMapping[str, Any]
@@ -33,6 +33,9 @@ T = TypeVar("T")
 
 # Incoming X-Request-ID values are reused only if they look like an id: nothing to inject into logs.
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
+# A Host header is a name or an address with an optional port: nothing that could move the
+# path, query, fragment or user info of the URL built from it.
+_HOST = re.compile(r"^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]+)(?::(\d{1,5}))?$")
 # Headers the ASGI server owns; the app's values would contradict the body we send.
 _HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "content-length", "upgrade"}
 _LIMIT_MESSAGES = {
@@ -42,8 +45,9 @@ _LIMIT_MESSAGES = {
 }
 
 
-class _Answer(Exception):
-    """A response decided before or instead of running the app (413, 503, 500)."""
+class _EarlyResponse(Exception):
+    """A response the server gives before or instead of the app's (400, 408, 413, 500, 503),
+    raised where the decision is made and sent by the request's top level."""
 
     def __init__(self, status: int, text: str, headers: tuple[tuple[str, str], ...] = ()) -> None:
         super().__init__(text)
@@ -57,14 +61,37 @@ class _Disconnected(Exception):
 
 
 class _StreamBroken(Exception):
-    """A streamed body failed after its status was sent; the connection must be closed."""
+    """A streamed body failed or stalled after its status was sent; the connection must be closed."""
+
+
+class _Client:
+    """Watches for the client's disconnect once the request body has been read."""
+
+    def __init__(self, receive: Receive) -> None:
+        self._receive = receive
+        self._gone: asyncio.Future[None] | None = None
+
+    @property
+    def gone(self) -> asyncio.Future[None]:
+        if self._gone is None:
+            self._gone = asyncio.ensure_future(self._watch())
+        return self._gone
+
+    async def _watch(self) -> None:
+        while (await self._receive())["type"] != "http.disconnect":
+            pass
+
+    def close(self) -> None:
+        if self._gone is not None:
+            self._gone.cancel()
 
 
 class _Lease:
     """An isolate lent to one request.
 
-    If the request is cancelled while JS runs (client gone, server stopping), the call goes
-    on in its thread: the isolate returns to the pool only when that call has ended.
+    JS calls run shielded from the request's cancellation; when the request ends early (the
+    client left, the server is stopping, a stream stalled) the running call is terminated, and
+    the isolate returns to the pool as soon as that call has ended, never before.
     """
 
     def __init__(self, pool: IsolatePool, isolate: AppIsolate) -> None:
@@ -72,24 +99,40 @@ class _Lease:
         self.isolate = isolate
         self._call: asyncio.Future[Any] | None = None
 
-    async def run(self, work: Awaitable[T]) -> T:
+    async def run(self, work: Awaitable[T], client: _Client | None, timeout: float | None = None) -> T:
+        """The result of `work`; raises _Disconnected if `client` leaves first, TimeoutError
+        after `timeout` seconds. Either way the call is terminated."""
         call = self._call = asyncio.ensure_future(work)
-        return await asyncio.shield(call)
+        waits: set[asyncio.Future[Any]] = {call} if client is None else {call, client.gone}
+        try:
+            done, _ = await asyncio.wait(waits, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        except asyncio.CancelledError:
+            self.isolate.terminate()
+            raise
+        if call in done:
+            return call.result()
+        self.isolate.terminate()
+        if client is not None and client.gone in done:
+            raise _Disconnected
+        raise TimeoutError
 
     def end(self) -> None:
         call = self._call
         if call is None or call.done():
-            self.isolate.end_request()
-            self.pool.release(self.isolate)
+            self._give_back()
             return
+        self.isolate.terminate()
 
         def finished(_: asyncio.Future[Any]) -> None:
             if not call.cancelled():
                 call.exception()  # already answered or logged; retrieved so asyncio does not warn
-            self.isolate.end_request()
-            self.pool.release(self.isolate)
+            self._give_back()
 
         call.add_done_callback(finished)
+
+    def _give_back(self) -> None:
+        self.isolate.end_request()
+        self.pool.release(self.isolate)
 
 
 def request_id_from(headers: list[tuple[bytes, bytes]]) -> str:
@@ -106,36 +149,42 @@ class WorkerApp:
     """ASGI app for one worker script (module or service-worker syntax).
 
     The isolate pool starts at ASGI lifespan startup, at `await startup()`, or lazily at
-    the first request (mounted sub-apps get no lifespan events from Starlette).
+    the first request (mounted sub-apps get no lifespan events from Starlette). Events go to
+    `observer` (default: JSON log lines on stdout and Prometheus metrics).
     """
 
     def __init__(self, script: str | Path, *, name: str | None = None, env: dict[str, Any] | None = None,
                  limits: AppLimits | None = None, pool_size: int | None = None, max_queue: int = 64,
-                 outbound_hosts: tuple[str, ...] | None = None, logger: JsonLogger | None = None) -> None:
+                 outbound_hosts: tuple[str, ...] | None = None, observer: Observer | None = None) -> None:
         path = Path(script).resolve()
         self._setup(AppConfig(name=name or path.stem, script=path, env=dict(env or {}),
                               limits=limits or AppLimits(), pool_size=pool_size, max_queue=max_queue,
                               outbound_hosts=outbound_hosts),
-                    logger or JsonLogger())
+                    observer or LogObserver())
 
     @classmethod
-    def from_config(cls, config: AppConfig, logger: JsonLogger) -> WorkerApp:
+    def from_config(cls, config: AppConfig, observer: Observer) -> WorkerApp:
         """The app of one `[[apps]]` entry (its secrets are read from the environment)."""
         app = cls.__new__(cls)
-        app._setup(config, logger)
+        app._setup(config, observer)
         return app
 
-    def _setup(self, config: AppConfig, logger: JsonLogger) -> None:
+    def _setup(self, config: AppConfig, observer: Observer) -> None:
         self.config = config
-        self.logger = logger
+        self.observer = observer
         self._env = config.resolved_env()
+        self._mask = SecretMask([str(self._env[name]) for name in config.secrets])
         self._pool: IsolatePool | None = None
         self._start_lock = asyncio.Lock()
-        metrics.register_app(config.name)
+        observer.app_registered(config.name)
 
     @property
     def name(self) -> str:
         return self.config.name
+
+    @property
+    def limits(self) -> AppLimits:
+        return self.config.limits
 
     def watched_files(self) -> list[Path]:
         """The entry script and every module it imports, as last loaded."""
@@ -149,7 +198,7 @@ class WorkerApp:
         async with self._start_lock:
             if self._pool is None:
                 self._pool = await self._new_pool()
-                self._log_loaded(reload=False)
+                self._loaded(reload=False)
 
     async def shutdown(self) -> None:
         """Disposes the isolates; busy ones go as their requests finish."""
@@ -161,27 +210,27 @@ class WorkerApp:
         try:
             pool = await self._new_pool()
         except (Error, OSError) as exc:
-            self.logger.emit("error", "reload_failed", app=self.name, message=str(exc),
-                             stack=getattr(exc, "stack", None))
+            self.observer.app_error(self.name, self._mask(str(exc)) or "", self._mask(getattr(exc, "stack", None)),
+                                    event="reload_failed")
             return False
         old, self._pool = self._pool, pool
         if old is not None:
             old.retire("reload")
-        self._log_loaded(reload=True)
+        self._loaded(reload=True)
         return True
 
     async def _new_pool(self) -> IsolatePool:
         script: WorkerScript = await asyncio.to_thread(load_script, self.config.script)
-        pool = IsolatePool(self.name, script, env=self._env, limits=self.config.limits,
-                           size=self.config.pool_size, max_queue=self.config.max_queue, logger=self.logger,
+        pool = IsolatePool(self.name, script, env=self._env, limits=self.limits,
+                           size=self.config.pool_size, max_queue=self.config.max_queue, observer=self.observer,
                            host_ops=AsyncHostOps(self.config.outbound_hosts))
         await pool.start()
         return pool
 
-    def _log_loaded(self, *, reload: bool) -> None:
+    def _loaded(self, *, reload: bool) -> None:
         assert self._pool is not None
-        self.logger.emit("info", "app_loaded", app=self.name, script=self._pool.script.path.name,
-                         kind=self._pool.script.kind, isolates=self._pool.size, reload=reload or None)
+        self.observer.app_loaded(self.name, script=self._pool.script.path.name, kind=self._pool.script.kind,
+                                 isolates=self._pool.size, reload=reload)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -207,63 +256,59 @@ class WorkerApp:
                 return
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
-        started = time.perf_counter()
-        request_id = request_id_from(scope["headers"])
+        ctx = RequestContext(self.name, request_id_from(scope["headers"]), scope["method"], scope["path"],
+                             self.observer, self._mask)
         head = scope["method"] == "HEAD"
-        cpu_ms: float | None = None
-        sent = False
+        client = _Client(receive)
+        status: int | None = None  # once set, the response has started
+        logged = False
+
+        def finish(final: int) -> None:  # exactly one `request` line per request
+            nonlocal logged
+            if not logged:
+                logged = True
+                self.observer.request(ctx, final)
+
         try:
-            body = await self._read_body(scope, receive)
-            if self._pool is None:
-                await self._start_for_request(request_id)
-            pool = self._pool
-            assert pool is not None
-            lease = _Lease(pool, await self._acquire(pool, receive))
+            url = request_url(scope)
+            body = await self._read_body(receive)
+            pool = await self._ready_pool(ctx)
+            lease = _Lease(pool, await self._acquire(pool, client))
             try:
-                result = await lease.run(self._run(lease.isolate, scope, body, request_id))
-                cpu_ms = result.cpu_ms
+                result = await lease.run(self._dispatch(lease.isolate, ctx, url, scope, body), client)
+                status = result.status
                 if result.stream_id:
-                    sent = True
-                    try:
-                        await self._stream(send, lease, result, request_id, head)
-                    except _StreamBroken:
-                        self._log_request(scope, result.status, started, request_id, cpu_ms)
-                        raise
+                    await self._stream(send, lease, client, ctx, result, head)
                 else:
-                    await _send(send, result.status, result.headers, result.body, request_id, head)
-                    sent = True
-                self._log_request(scope, result.status, started, request_id, cpu_ms)
-                await lease.run(self._wait_until(lease.isolate, request_id))
+                    await _send(send, result.status, result.headers, result.body, ctx.request_id, head)
+                finish(result.status)
+                # waitUntil work goes on after the client leaves, as on Workers.
+                await lease.run(self._wait_until(lease.isolate, ctx), None)
             finally:
                 lease.end()
-        except _Answer as answer:
-            headers = [("content-type", "text/plain; charset=utf-8"), *answer.headers]
-            await _send(send, answer.status, headers, (answer.text + "\n").encode(), request_id, head)
-            self._log_request(scope, answer.status, started, request_id, cpu_ms)
+        except _EarlyResponse as early:
+            headers = [("content-type", "text/plain; charset=utf-8"), *early.headers]
+            await _send(send, early.status, headers, (early.text + "\n").encode(), ctx.request_id, head)
+            finish(early.status)
         except _Disconnected:
-            self._log_request(scope, 499, started, request_id, cpu_ms)  # nginx's "client closed request"
+            finish(499 if status is None else status)  # 499: nginx's "client closed request"
         except _StreamBroken:
+            finish(status or 500)
             raise  # the server closes the connection: the client sees a truncated body, not a complete one
         except Exception as exc:  # a bug of ours: still an answer, and a log line with the traceback
-            self.logger.emit("error", "error", app=self.name, request_id=request_id,
-                             message=f"internal error: {exc!r}", stack=traceback.format_exc())
-            if not sent:
+            self.observer.internal_error(ctx, f"internal error: {exc!r}", traceback.format_exc())
+            if status is None:
                 await _send(send, 500, [("content-type", "text/plain; charset=utf-8")],
-                            b"Internal Server Error\n", request_id, head)
-            self._log_request(scope, 500, started, request_id, cpu_ms)
-
-    async def _acquire(self, pool: IsolatePool, receive: Receive) -> AppIsolate:
-        """An isolate from the pool; a refusal becomes 503 with Retry-After.
-
-        A client that leaves while its request waits gives up its place in the queue (the
-        server does not cancel the request for us: it only reports the disconnect).
-        """
-        acquire = asyncio.ensure_future(pool.acquire())
-        disconnect = asyncio.ensure_future(_wait_for_disconnect(receive))
-        try:
-            await asyncio.wait((acquire, disconnect), return_when=asyncio.FIRST_COMPLETED)
+                            b"Internal Server Error\n", ctx.request_id, head)
+            finish(500 if status is None else status)
         finally:
-            disconnect.cancel()
+            client.close()
+
+    async def _acquire(self, pool: IsolatePool, client: _Client) -> AppIsolate:
+        """An isolate from the pool; a refusal becomes 503 with Retry-After. A client that
+        leaves while its request waits gives up its place in the queue."""
+        acquire = asyncio.ensure_future(pool.acquire())
+        await asyncio.wait((acquire, client.gone), return_when=asyncio.FIRST_COMPLETED)
         if not acquire.done():
             acquire.cancel()
             try:
@@ -275,127 +320,134 @@ class WorkerApp:
         try:
             return acquire.result()
         except PoolFull as exc:
-            self.logger.emit("warn", "queue_full", app=self.name, message=str(exc))
-            raise _Answer(503, "Service Unavailable: the app is busy, retry later",
-                          (("retry-after", "1"),)) from None
+            self.observer.queue_full(self.name, str(exc))
+            raise _EarlyResponse(503, "Service Unavailable: the app is busy, retry later",
+                                 (("retry-after", "1"),)) from None
         except PoolClosed:
-            raise _Answer(503, "Service Unavailable: the app is shutting down",
-                          (("retry-after", "1"),)) from None
+            raise _EarlyResponse(503, "Service Unavailable: the app is shutting down",
+                                 (("retry-after", "1"),)) from None
 
-    async def _start_for_request(self, request_id: str) -> None:
-        try:
-            await self.startup()
-        except (Error, OSError) as exc:
-            self.logger.emit("error", "error", app=self.name, request_id=request_id,
-                             message=f"cannot load the app: {exc}", stack=getattr(exc, "stack", None))
-            raise _Answer(500, "Internal Server Error: the app failed to load") from None
+    async def _ready_pool(self, ctx: RequestContext) -> IsolatePool:
+        if self._pool is None:
+            try:
+                await self.startup()
+            except (Error, OSError) as exc:
+                self.observer.js_error(ctx, type(exc).__name__, f"cannot load the app: {self._mask(str(exc))}",
+                                       self._mask(getattr(exc, "stack", None)), "load")
+                raise _EarlyResponse(500, "Internal Server Error: the app failed to load") from None
+        assert self._pool is not None
+        return self._pool
 
-    async def _read_body(self, scope: Scope, receive: Receive) -> bytes | None:
-        limit = int(self.config.limits.max_body_mb * 1024 * 1024)
-        too_large = _Answer(413, f"Payload Too Large: the limit is {self.config.limits.max_body_mb:g} MB")
+    async def _read_body(self, receive: Receive) -> bytes | None:
+        """The whole request body, within `max_body_mb` (413) and `body_timeout_s` (408)."""
+        limits = self.limits
+        limit = int(limits.max_body_mb * 1024 * 1024)
         chunks: list[bytes] = []
         size = 0
         more = True
-        while more:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                raise _Disconnected
-            chunk = message.get("body", b"")
-            more = message.get("more_body", False)
-            size += len(chunk)
-            if size > limit:
-                if more:
-                    await self._discard_body(receive)
-                raise too_large
-            chunks.append(chunk)
+        try:
+            async with asyncio.timeout(limits.body_timeout_s):
+                while more:
+                    message = await receive()
+                    if message["type"] == "http.disconnect":
+                        raise _Disconnected
+                    chunk = message.get("body", b"")
+                    more = message.get("more_body", False)
+                    size += len(chunk)
+                    if size > limit:
+                        if more:
+                            await _discard_body(receive)
+                        raise _EarlyResponse(413, f"Payload Too Large: the limit is {limits.max_body_mb:g} MB")
+                    chunks.append(chunk)
+        except TimeoutError:
+            raise _EarlyResponse(408, f"Request Timeout: the body did not arrive within {limits.body_timeout_s:g} s"
+                                 ) from None
         return b"".join(chunks) if size else None
 
-    async def _discard_body(self, receive: Receive) -> None:
-        """Reads the rest of a refused body, so the client sees the 413 and the connection stays usable.
-
-        Bounded by the request timeout: a client that never stops sending is cut off.
-        """
-        async def drain() -> None:
-            while True:
-                message = await receive()
-                if message["type"] == "http.disconnect" or not message.get("more_body", False):
-                    return
-
-        try:
-            await asyncio.wait_for(drain(), self.config.limits.request_timeout_s)
-        except TimeoutError:
-            pass
-
-    async def _run(self, isolate: AppIsolate, scope: Scope, body: bytes | None,
-                   request_id: str) -> FetchResult:
+    async def _dispatch(self, isolate: AppIsolate, ctx: RequestContext, url: str, scope: Scope,
+                        body: bytes | None) -> FetchResult:
         headers = [(n.decode("latin-1"), v.decode("latin-1")) for n, v in scope["headers"]]
         try:
-            return await isolate.fetch(scope["method"], _url(scope), headers, body,
-                                       console=self.logger.console_sink(self.name, request_id))
+            result = await isolate.fetch(scope["method"], url, headers, body, console=ctx.console)
         except (Error, TypeError) as exc:  # TypeError: a result that cannot leave JS
-            raise self._failure(request_id, exc) from None
+            raise self._failure(ctx, exc) from None
+        ctx.add_cpu(result.cpu_ms)
+        return result
 
-    def _failure(self, request_id: str, exc: Error | TypeError, phase: str | None = None) -> _Answer:
-        """Logs why JS failed (a limit, with its metric; or the error and its stack) and
-        returns the answer that hides the details from the client: 503 or 500."""
+    def _failure(self, ctx: RequestContext, exc: Error | TypeError, phase: str | None = None) -> _EarlyResponse:
+        """Reports why JS failed (a limit, or the error and its stack) and returns the answer that
+        hides the details from the client: 503 or 500."""
         if isinstance(exc, MemoryLimitExceeded | IsolateClosed):
-            return self._limit(request_id, "memory", str(exc), phase)
+            return self._limit(ctx, "memory", str(exc), phase)
         if isinstance(exc, TimeLimitExceeded):
             # Metrics know timeout, cpu and memory: the whole-request timeout counts as timeout.
-            return self._limit(request_id, "timeout" if exc.limit == "total" else exc.limit, str(exc), phase)
+            return self._limit(ctx, "timeout" if exc.limit == "total" else exc.limit, str(exc), phase)
         if isinstance(exc, JSError):
-            self.logger.emit("error", "error", app=self.name, request_id=request_id, phase=phase, name=exc.name,
-                             message=exc.message, stack=exc.stack)
+            self.observer.js_error(ctx, exc.name, self._mask(exc.message) or "", self._mask(exc.stack), phase)
         else:  # an unsettled handler promise, an unconvertible result
-            self.logger.emit("error", "error", app=self.name, request_id=request_id, phase=phase,
-                             name=type(exc).__name__, message=str(exc))
-        return _Answer(500, "Internal Server Error")
+            self.observer.js_error(ctx, type(exc).__name__, self._mask(str(exc)) or "", None, phase)
+        return _EarlyResponse(500, "Internal Server Error")
 
-    async def _stream(self, send: Send, lease: _Lease, result: FetchResult, request_id: str, head: bool) -> None:
+    def _limit(self, ctx: RequestContext, limit: str, detail: str, phase: str | None = None) -> _EarlyResponse:
+        self.observer.limit_exceeded(ctx, limit, detail, phase)
+        return _EarlyResponse(503, f"Service Unavailable: {_LIMIT_MESSAGES[limit]} ({limit})")
+
+    async def _stream(self, send: Send, lease: _Lease, client: _Client, ctx: RequestContext, result: FetchResult,
+                      head: bool) -> None:
         """Sends a body the app streams, chunk by chunk as JS produces it.
 
         The status is sent first, so a failure midway cannot become an error status: the
         connection is closed instead (the client sees a truncated body), and the log says why.
+        A chunk that takes longer than `stream_idle_timeout_s`, or a stream that outlasts
+        `stream_timeout_s`, is cut off the same way.
         """
         await send({"type": "http.response.start", "status": result.status,
-                    "headers": _raw_headers(result.headers, request_id)})
+                    "headers": _raw_headers(result.headers, ctx.request_id)})
         isolate = lease.isolate
-        sink = self.logger.console_sink(self.name, request_id)
         if head:
-            await lease.run(isolate.cancel_stream(result.stream_id))
-        else:
+            await lease.run(isolate.cancel_stream(result.stream_id), client)
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+            return
+        limits = self.limits
+        ends = asyncio.get_running_loop().time() + limits.stream_timeout_s
+        while True:
+            left = ends - asyncio.get_running_loop().time()
+            idle = left > limits.stream_idle_timeout_s
             try:
-                while (chunk := await lease.run(isolate.read_chunk(result.stream_id, console=sink))) is not None:
-                    await send({"type": "http.response.body", "body": chunk, "more_body": True})
-            except (Error, TypeError) as exc:
-                self._failure(request_id, exc, phase="stream")
+                chunk = await lease.run(isolate.read_chunk(result.stream_id, console=ctx.console), client,
+                                        timeout=min(limits.stream_idle_timeout_s, max(left, 0.0)))
+            except TimeoutError:
+                limit, bound = ("stream_idle", limits.stream_idle_timeout_s) if idle else \
+                    ("stream_total", limits.stream_timeout_s)
+                self.observer.limit_exceeded(ctx, limit, f"the streamed response passed its {limit} limit of "
+                                             f"{bound:g} s", "stream")
                 raise _StreamBroken from None
+            except (Error, TypeError) as exc:
+                self._failure(ctx, exc, phase="stream")
+                raise _StreamBroken from None
+            if chunk is None:
+                break
+            try:
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
             except OSError:  # the client went away
-                await lease.run(isolate.cancel_stream(result.stream_id))
                 raise _Disconnected from None
         await send({"type": "http.response.body", "body": b"", "more_body": False})
 
-    def _limit(self, request_id: str, limit: str, detail: str, phase: str | None = None) -> _Answer:
-        metrics.LIMIT_EXCEEDED.labels(self.name, limit).inc()
-        self.logger.emit("warn", "limit_exceeded", app=self.name, request_id=request_id, limit=limit,
-                         message=detail, phase=phase)
-        return _Answer(503, f"Service Unavailable: {_LIMIT_MESSAGES[limit]} ({limit})")
-
-    async def _wait_until(self, isolate: AppIsolate, request_id: str) -> None:
+    async def _wait_until(self, isolate: AppIsolate, ctx: RequestContext) -> None:
         """Runs `ctx.waitUntil` work after the response is sent; its failures only reach the log."""
         try:
-            await isolate.wait_until(console=self.logger.console_sink(self.name, request_id))
+            await isolate.wait_until(console=ctx.console)
         except (Error, TypeError) as exc:
-            self._failure(request_id, exc, phase="waitUntil")
+            self._failure(ctx, exc, phase="waitUntil")
 
-    def _log_request(self, scope: Scope, status: int, started: float, request_id: str,
-                     cpu_ms: float | None) -> None:
-        duration = time.perf_counter() - started
-        metrics.REQUESTS.labels(self.name, str(status)).inc()
-        metrics.DURATION.labels(self.name).observe(duration)
-        self.logger.emit("info", "request", app=self.name, request_id=request_id, method=scope["method"],
-                         path=scope["path"], status=status, duration_ms=round(duration * 1000, 3),
-                         cpu_ms=round(cpu_ms, 3) if cpu_ms is not None else None)
+
+async def _discard_body(receive: Receive) -> None:
+    """Reads the rest of a refused body, so the client sees the 413 and the connection stays
+    usable; the caller's body timeout bounds it."""
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect" or not message.get("more_body", False):
+            return
 
 
 def _raw_headers(headers: list[tuple[str, str]] | tuple[tuple[str, str], ...],
@@ -415,20 +467,25 @@ async def _send(send: Send, status: int, headers: list[tuple[str, str]] | tuple[
     await send({"type": "http.response.body", "body": b"" if head else body})
 
 
-async def _wait_for_disconnect(receive: Receive) -> None:
-    """Returns when the client disconnects (the request body has been read already)."""
-    while (await receive())["type"] != "http.disconnect":
-        pass
+def request_url(scope: Scope) -> str:
+    """The URL the client asked for, as the app's `request.url`: a validated Host (400 for one
+    that could move the path, query or user info, or a bad port) and the real path.
 
-
-def _url(scope: Scope) -> str:
-    """The URL the client asked for. ASGI keeps the full path in `path` even under a mount prefix."""
+    ASGI servers keep the full path in `raw_path`; where a server strips a mount prefix, the
+    path is put back under `root_path`.
+    """
     host = next((v.decode("latin-1") for n, v in scope["headers"] if n == b"host"), None)
     if host is None:
         server = scope.get("server") or ("localhost", None)
         host = f"{server[0]}:{server[1]}" if server[1] else server[0]
+    match = _HOST.match(host)
+    if match is None or (match.group(1) is not None and not 0 < int(match.group(1)) < 65536):
+        raise _EarlyResponse(400, "Bad Request: invalid Host header")
     raw_path = scope.get("raw_path")
-    path = raw_path.decode("latin-1") if raw_path else quote(scope["path"])
+    path = raw_path.decode("latin-1").replace("#", "%23") if raw_path else ""
+    if not path.startswith("/"):  # absent, `*`, or an absolute-form target: use the parsed path
+        root, sub = scope.get("root_path", ""), scope["path"]
+        path = quote(sub if sub.startswith(root) else root + sub)
     query = scope.get("query_string", b"").decode("latin-1")
-    return f"{scope.get('scheme', 'http')}://{host}{path}{'?' + query if query else ''}"
-
+    scheme = "https" if scope.get("scheme") == "https" else "http"
+    return f"{scheme}://{host}{path}{'?' + query if query else ''}"

@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import os
 import signal
+import time
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -21,12 +22,13 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Mount, Route
 
-from . import metrics
 from .app import Receive, Scope, Send, WorkerApp, request_id_from
 from .config import Route as AppRoute
 from .config import ServerConfig
 from .isolation import EngineApp, isolation_of
 from .logs import JsonLogger, stdlib_logger
+from .metrics import process_metrics
+from .observer import LogObserver, Observer
 
 # How often --reload looks at the apps' files.
 RELOAD_POLL_S = 0.3
@@ -35,9 +37,9 @@ RELOAD_POLL_S = 0.3
 class AppRouter:
     """ASGI app choosing the worker app by host name and path; 404 when no route matches."""
 
-    def __init__(self, routes: list[tuple[AppRoute, WorkerApp | EngineApp]], logger: JsonLogger) -> None:
+    def __init__(self, routes: list[tuple[AppRoute, WorkerApp | EngineApp]], observer: Observer) -> None:
         self._routes = sorted(routes, key=lambda item: item[0].specificity(), reverse=True)
-        self._logger = logger
+        self._observer = observer
 
     def match(self, host: str, path: str) -> WorkerApp | EngineApp | None:
         for route, app in self._routes:
@@ -53,12 +55,12 @@ class AppRouter:
         if app is not None:
             await app(scope, receive, send)
             return
+        started = time.perf_counter()
         request_id = request_id_from(scope["headers"])
         response = PlainTextResponse("Not Found: no app serves this address\n", status_code=404,
                                      headers={"x-request-id": request_id})
         await response(scope, receive, send)
-        self._logger.emit("info", "request", request_id=request_id, method=scope["method"],
-                          path=scope["path"], status=404)
+        self._observer.unrouted(request_id, scope["method"], scope["path"], 404, time.perf_counter() - started)
 
 
 def _hostname(scope: Scope) -> str:
@@ -77,15 +79,15 @@ class ServerState:
         self.draining = False
 
 
-def create_app(config: ServerConfig, *, logger: JsonLogger | None = None, reload: bool = False,
+def create_app(config: ServerConfig, *, observer: Observer | None = None, reload: bool = False,
                state: ServerState | None = None) -> Starlette:
     """The server's ASGI app: health and metrics first (apps cannot shadow them), then the apps."""
-    logger = logger or JsonLogger()
+    observer = observer or LogObserver()
     state = state or ServerState()
     # An app isolated by process runs in an engine process of its own, relayed to by this one.
-    apps = [EngineApp(app_config, logger) if isolation_of(config, app_config) == "process"
-            else WorkerApp.from_config(app_config, logger) for app_config in config.apps]
-    router = AppRouter([(route, app) for app in apps for route in app.config.routes], logger)
+    apps = [EngineApp(app_config, observer) if isolation_of(config, app_config) == "process"
+            else WorkerApp.from_config(app_config, observer) for app_config in config.apps]
+    router = AppRouter([(route, app) for app in apps for route in app.config.routes], observer)
 
     async def health(_: Request) -> Response:
         if state.ready and not state.draining:
@@ -93,7 +95,7 @@ def create_app(config: ServerConfig, *, logger: JsonLogger | None = None, reload
         return JSONResponse({"status": "draining" if state.draining else "starting"}, status_code=503)
 
     async def metrics_endpoint(_: Request) -> Response:
-        body, content_type = metrics.render()
+        body, content_type = process_metrics().render()
         return Response(body, media_type=content_type)
 
     @contextlib.asynccontextmanager
@@ -156,7 +158,7 @@ def serve(config: ServerConfig, *, reload: bool = False, listen_fd: int | None =
     """Runs the server until SIGTERM or SIGINT, then drains in-flight requests and returns."""
     logger = logger or JsonLogger()
     state = ServerState()
-    app = create_app(config, logger=logger, reload=reload, state=state)
+    app = create_app(config, observer=LogObserver(logger), reload=reload, state=state)
 
     async def main() -> None:
         stop = asyncio.Event()

@@ -330,12 +330,25 @@ def _route_text(route: Route) -> str:
     return f"{route.host or ''}{route.path}{'/*' if route.prefix else ''}"
 
 
+# Entry file names that say nothing about the app: such an app is named after its folder.
+_GENERIC_STEMS = {"worker", "index", "main", "app", "src", "_worker"}
+
+
+def default_app_name(script: Path) -> str:
+    """The file's name without extension, or its folder's when the file name is generic."""
+    stem = script.stem
+    if stem in _GENERIC_STEMS and script.parent.name:
+        stem = script.parent.name if script.parent.name != "src" else script.parent.parent.name or stem
+    name = re.sub(r"[^A-Za-z0-9_.-]", "-", stem).lstrip("_.-")
+    return name or "app"
+
+
 def single_app_config(script: str | Path, name: str | None = None) -> AppConfig:
     """The app `serve app.js` runs: named after the file, answering every path."""
     script = Path(script).resolve()
     if not script.is_file():
         raise ConfigError(f"{script}: file not found")
-    name = name or script.stem
+    name = name or default_app_name(script)
     if not _NAME.match(name):
         raise ConfigError(f"--name: {name!r} is not a valid app name (letters, digits, '_', '.', '-')")
     return AppConfig(name=name, script=script)

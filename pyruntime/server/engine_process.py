@@ -22,6 +22,7 @@ from prometheus_client import multiprocess
 from .app import WorkerApp
 from .frames import ChannelClosed, app_from_wire, encode, read_frame
 from .logs import JsonLogger
+from .observer import LogObserver
 
 # After the front is gone, requests still running get this long before the process exits.
 _EXIT_GRACE_S = 5.0
@@ -68,13 +69,12 @@ def _write(writer: asyncio.StreamWriter, data: bytes) -> None:
 
 async def _serve(sock: socket.socket) -> None:
     reader, writer = await asyncio.open_connection(sock=sock)
-    logger = JsonLogger()
     kind, wire = await read_frame(reader)
     assert kind == "config"
     config = app_from_wire(wire)
     threads = (config.pool_size or os.cpu_count() or 1) + 4
     asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(threads, "pyruntime-js"))
-    app = WorkerApp.from_config(config, logger)
+    app = WorkerApp.from_config(config, LogObserver(JsonLogger()))
     try:
         await app.startup()
     except Exception as exc:  # the front logs it and reports the app as failed

@@ -27,12 +27,13 @@ from typing import Any
 
 from prometheus_client import multiprocess
 
-from . import metrics
 from .app import Receive, Scope, Send, request_id_from
 from .child_output import LineSplitter, as_log_line
 from .config import AppConfig, ServerConfig
 from .frames import ChannelClosed, encode, read_frame, wire_app, wire_scope
 from .logs import JsonLogger
+from .metrics import process_metrics
+from .observer import LogObserver, Observer, RequestContext, SecretMask
 
 # How long a request waits for an engine that is (re)starting before it gets a 503.
 RESTART_WAIT_S = 10.0
@@ -189,17 +190,24 @@ async def _copy_output(stream: asyncio.StreamReader, name: str, fields: dict[str
 
 
 class EngineApp:
-    """ASGI app serving one app from an engine process; same surface as `WorkerApp` for the router."""
+    """ASGI app serving one app from an engine process; same surface as `WorkerApp` for the router.
 
-    def __init__(self, config: AppConfig, logger: JsonLogger) -> None:
+    The engine reports its own events (it logs JSON lines on stdout, passed on through
+    `logger`, and writes its metrics); the front reports the requests it answers itself
+    to `observer`, and the engines' comings and goings to `logger`.
+    """
+
+    def __init__(self, config: AppConfig, observer: Observer) -> None:
         self.config = config
-        self.logger = logger
+        self.observer = observer
+        self.logger = observer.logger if isinstance(observer, LogObserver) else JsonLogger()
+        self._no_secrets = SecretMask([])
         self._engine: _Engine | None = None
         self._ready: asyncio.Event | None = None
         self._supervisor: asyncio.Task[None] | None = None
         self._stopping = False
         self._retired: set[_Engine] = set()
-        metrics.register_app(config.name)
+        observer.app_registered(config.name)
 
     @property
     def name(self) -> str:
@@ -242,7 +250,7 @@ class EngineApp:
             self._fail_requests(engine)
             self.logger.emit("error", "engine_exited", app=self.name, engine_pid=engine.pid, reason=reason,
                              in_flight=len(engine.requests))
-            metrics.ENGINE_EXITS.labels(self.name).inc()
+            process_metrics().engine_exits.labels(self.name).inc()
             lived = time.monotonic() - engine.started
             backoff = 0.0 if lived >= _MIN_UPTIME_S else min(max(backoff * 2, _FIRST_BACKOFF_S), _MAX_BACKOFF_S)
             while not self._stopping:
@@ -321,30 +329,30 @@ class EngineApp:
         if scope["type"] != "http":
             await send({"type": "websocket.close", "code": 1003})
             return
-        started = time.perf_counter()
-        request_id = request_id_from(scope["headers"])
+        ctx = RequestContext(self.name, request_id_from(scope["headers"]), scope["method"], scope["path"],
+                             self.observer, self._no_secrets)
         engine = await self._current_engine()
         if engine is None:
-            await self._answer(scope, send, started, request_id, 503,
-                               "Service Unavailable: the app is restarting, retry later", retry_after=True)
+            await self._answer(scope, send, ctx, 503, "Service Unavailable: the app is restarting, retry later",
+                               retry_after=True)
             return
         # The engine logs under the front's request id, so that both log the same one.
         wire = wire_scope(scope)
         wire["headers"] = [(n, v) for n, v in wire["headers"] if n.lower() != b"x-request-id"]
-        wire["headers"].append((b"x-request-id", request_id.encode()))
+        wire["headers"].append((b"x-request-id", ctx.request_id.encode()))
         rid = engine.next_rid()
         relay = engine.requests[rid] = _Relay(receive)
         engine.write(encode("start", rid, wire))
         relay.pull(engine, rid)
         try:
-            await self._relay(scope, send, started, request_id, engine, rid, relay)
+            await self._relay(scope, send, ctx, engine, rid, relay)
         finally:
             del engine.requests[rid]
             if relay.pull_task is not None:
                 relay.pull_task.cancel()
 
-    async def _relay(self, scope: Scope, send: Send, started: float, request_id: str, engine: _Engine,
-                     rid: int, relay: _Relay) -> None:
+    async def _relay(self, scope: Scope, send: Send, ctx: RequestContext, engine: _Engine, rid: int,
+                     relay: _Relay) -> None:
         while True:
             item = await relay.inbox.get()
             if item[0] == "send":
@@ -366,33 +374,23 @@ class EngineApp:
                 return
             else:  # the engine exited
                 if relay.status is None:
-                    await self._answer(scope, send, started, request_id, 502,
-                                       "Bad Gateway: the app's engine process exited")
+                    await self._answer(scope, send, ctx, 502, "Bad Gateway: the app's engine process exited")
                 elif not relay.complete:
                     # The engine died before it could log this request: the front does, then closes.
-                    self._log_request(scope, relay.status, started, request_id, error="engine_exited")
+                    self.observer.request(ctx, relay.status)
                     raise ConnectionAbortedError(f"app {self.name}: the engine process exited mid-response")
                 return
 
-    async def _answer(self, scope: Scope, send: Send, started: float, request_id: str, status: int, text: str,
+    async def _answer(self, scope: Scope, send: Send, ctx: RequestContext, status: int, text: str,
                       retry_after: bool = False) -> None:
         body = (text + "\n").encode()
         headers = [(b"content-type", b"text/plain; charset=utf-8"), (b"content-length", str(len(body)).encode()),
-                   (b"x-request-id", request_id.encode())]
+                   (b"x-request-id", ctx.request_id.encode())]
         if retry_after:
             headers.append((b"retry-after", b"1"))
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": b"" if scope["method"] == "HEAD" else body})
-        self._log_request(scope, status, started, request_id)
-
-    def _log_request(self, scope: Scope, status: int, started: float, request_id: str,
-                     error: str | None = None) -> None:
-        duration = time.perf_counter() - started
-        metrics.REQUESTS.labels(self.name, str(status)).inc()
-        metrics.DURATION.labels(self.name).observe(duration)
-        self.logger.emit("info", "request", app=self.name, request_id=request_id,
-                         method=scope["method"], path=scope["path"], status=status,
-                         duration_ms=round(duration * 1000, 3), error=error)
+        self.observer.request(ctx, status)
 
 
 async def _lifespan(app: EngineApp, receive: Receive, send: Send) -> None:

@@ -12,7 +12,6 @@ import logging
 import os
 import sys
 import threading
-from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
@@ -28,17 +27,21 @@ def timestamp() -> str:
 
 
 class JsonLogger:
-    """Writes log records as JSON lines; safe to call from any thread."""
+    """Writes log records as JSON lines (or, with `pretty`, one readable line each, for a
+    terminal); safe to call from any thread."""
 
-    def __init__(self, stream: TextIO | None = None) -> None:
+    def __init__(self, stream: TextIO | None = None, *, pretty: bool = False) -> None:
         self._stream = stream
+        self._pretty = pretty
         self._lock = threading.Lock()
 
-    def emit(self, level: str, event: str, **fields: Any) -> None:
+    def emit(self, level: str, event: str, *, keep_nulls: bool = False, **fields: Any) -> None:
+        """One record; fields that are None are left out unless `keep_nulls` (for records whose
+        shape must not vary, such as `request`)."""
         record: dict[str, Any] = {"timestamp": timestamp(), "level": level, "event": event,
                                   "pid": os.getpid()}
-        record.update((key, value) for key, value in fields.items() if value is not None)
-        self.write_line(json.dumps(record, default=str, ensure_ascii=False) + "\n")
+        record.update((key, value) for key, value in fields.items() if keep_nulls or value is not None)
+        self.write_line(_pretty(record) if self._pretty else json.dumps(record, default=str, ensure_ascii=False) + "\n")
 
     def write_line(self, line: str) -> None:
         """Writes one whole line (a child process's log line passed on, for example)."""
@@ -47,12 +50,22 @@ class JsonLogger:
             stream.write(line)
             stream.flush()
 
-    def console_sink(self, app: str, request_id: str | None = None) -> Callable[[str, str], None]:
-        """A console sink for isolates: JS `console.*` output becomes `console` events."""
-        def sink(method: str, text: str) -> None:
-            self.emit(CONSOLE_LEVELS.get(method, "info"), "console", app=app, request_id=request_id,
-                      message=text)
-        return sink
+
+
+def _pretty(record: dict[str, Any]) -> str:
+    """`12:00:01.234 info  request app=shop status=200 ...`; multi-line values (stacks) follow indented."""
+    head = f"{record['timestamp'][11:23]} {record['level']:<5} {record['event']}"
+    extras = []
+    tail = []
+    for key, value in record.items():
+        if key in ("timestamp", "level", "event", "pid") or value is None:
+            continue
+        text = str(value)
+        if "\n" in text:
+            tail.append("    " + text.replace("\n", "\n    "))
+        else:
+            extras.append(f"{key}={text}")
+    return " ".join([head, *extras]) + "\n" + "".join(line + "\n" for line in tail)
 
 
 class JsonLogHandler(logging.Handler):

@@ -1,16 +1,16 @@
-"""Prometheus metrics of the server.
+"""Prometheus metrics of the server, created on first use (importing this module registers nothing).
 
 With `--workers N` each process writes its numbers to PROMETHEUS_MULTIPROC_DIR (set by the
-supervisor before the workers start) and `/metrics` sums them over the processes.
+supervisor before the workers start) and `/metrics` in any of them reports the sum.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
-    REGISTRY,
     CollectorRegistry,
     Counter,
     Gauge,
@@ -21,32 +21,47 @@ from prometheus_client.multiprocess import MultiProcessCollector
 
 LIMITS = ("timeout", "cpu", "memory")
 
-REQUESTS = Counter("pyruntime_requests", "HTTP requests answered, by app and status code.",
-                   ["app", "status"])
-DURATION = Histogram("pyruntime_request_duration_seconds", "Time to answer a request, by app.", ["app"])
-ISOLATES = Gauge("pyruntime_isolates", "Live isolates, by app.", ["app"], multiprocess_mode="livesum")
-HEAP_USED = Gauge("pyruntime_isolate_heap_used_bytes", "V8 heap in use by the app's isolates.", ["app"],
-                  multiprocess_mode="livesum")
-LIMIT_EXCEEDED = Counter("pyruntime_limit_exceeded", "Requests stopped by a limit (timeout, cpu, memory).",
-                         ["app", "limit"])
-ENGINE_EXITS = Counter("pyruntime_engine_exits", "Engine processes of an app that exited unasked (see isolation.py).",
-                       ["app"])
+
+class Metrics:
+    """The server's collectors, in a registry of their own (one instance per process)."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.requests = Counter("pyruntime_requests", "HTTP requests answered, by app and status code.",
+                                ["app", "status"], registry=r)
+        self.duration = Histogram("pyruntime_request_duration_seconds", "Time to answer a request, by app.",
+                                  ["app"], registry=r)
+        self.isolates = Gauge("pyruntime_isolates", "Live isolates, by app.", ["app"],
+                              multiprocess_mode="livesum", registry=r)
+        self.heap_used = Gauge("pyruntime_isolate_heap_used_bytes", "V8 heap in use by the app's isolates.",
+                               ["app"], multiprocess_mode="livesum", registry=r)
+        self.limit_exceeded = Counter("pyruntime_limit_exceeded",
+                                      "Requests stopped by a limit (timeout, cpu, memory).", ["app", "limit"],
+                                      registry=r)
+        self.engine_exits = Counter("pyruntime_engine_exits",
+                                    "Engine processes of an app that exited unasked (see isolation.py).", ["app"],
+                                    registry=r)
+
+    def register_app(self, app: str) -> None:
+        """Creates an app's series at zero, so dashboards see them before the first event."""
+        for limit in LIMITS:
+            self.limit_exceeded.labels(app, limit)
+        self.isolates.labels(app)
+        self.heap_used.labels(app)
+        self.duration.labels(app)
+        self.engine_exits.labels(app)
+
+    def render(self) -> tuple[bytes, str]:
+        """The exposition text and its content type; summed over processes in multiprocess mode."""
+        if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+            registry = CollectorRegistry()
+            MultiProcessCollector(registry)
+            return generate_latest(registry), CONTENT_TYPE_LATEST
+        return generate_latest(self.registry), CONTENT_TYPE_LATEST
 
 
-def register_app(app: str) -> None:
-    """Creates an app's series at zero, so dashboards see them before the first event."""
-    for limit in LIMITS:
-        LIMIT_EXCEEDED.labels(app, limit)
-    ISOLATES.labels(app)
-    HEAP_USED.labels(app)
-    DURATION.labels(app)
-    ENGINE_EXITS.labels(app)
-
-
-def render() -> tuple[bytes, str]:
-    """The exposition text and its content type; summed over processes in multiprocess mode."""
-    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        registry = CollectorRegistry()
-        MultiProcessCollector(registry)
-        return generate_latest(registry), CONTENT_TYPE_LATEST
-    return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
+@functools.cache
+def process_metrics() -> Metrics:
+    """The process's one `Metrics` (multiprocess files are per process, so there is one writer)."""
+    return Metrics()

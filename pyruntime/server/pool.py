@@ -16,8 +16,7 @@ from typing import Any
 from ..engine import AppIsolate, Limits, WorkerScript
 from ..engine.errors import Error
 from ..engine.host_ops import AsyncHostOps
-from . import metrics
-from .logs import JsonLogger
+from .observer import Observer
 
 _isolate_ids = itertools.count(1)
 # Pause between attempts to replace an isolate whose script failed to load again.
@@ -36,7 +35,7 @@ class IsolatePool:
     """A fixed number of loaded isolates of one script, with a bounded queue of waiting requests."""
 
     def __init__(self, app: str, script: WorkerScript, *, env: dict[str, Any], limits: Limits,
-                 size: int | None = None, max_queue: int = 64, logger: JsonLogger,
+                 size: int | None = None, max_queue: int = 64, observer: Observer,
                  host_ops: AsyncHostOps | None = None) -> None:
         self.app = app
         self.script = script
@@ -44,7 +43,7 @@ class IsolatePool:
         self.limits = limits
         self.size = size or os.cpu_count() or 1
         self.max_queue = max_queue
-        self._logger = logger
+        self._observer = observer
         # One client for the pool's outbound fetches (connections are reused across isolates).
         self._host_ops = host_ops or AsyncHostOps()
         self._idle: list[AppIsolate] = []
@@ -126,16 +125,17 @@ class IsolatePool:
             try:
                 isolate = await self._create()
             except Error as exc:
-                self._logger.emit("error", "error", app=self.app, message=f"cannot replace an isolate: {exc}",
-                                  stack=getattr(exc, "stack", None))
+                self._observer.app_error(self.app, f"cannot replace an isolate: {exc}", getattr(exc, "stack", None))
                 await asyncio.sleep(_RETRY_S)
             else:
                 self._put(isolate)
                 return
 
     async def _create(self) -> AppIsolate:
+        app, observer = self.app, self._observer
         isolate = AppIsolate(self.script, env=self.env, limits=self.limits,
-                                console=self._logger.console_sink(self.app), op_handler=self._host_ops)
+                             console=lambda method, text: observer.console(app, None, method, text),
+                             op_handler=self._host_ops)
         try:
             await isolate.load()
         except BaseException:
@@ -143,21 +143,19 @@ class IsolatePool:
             raise
         isolate_id = next(_isolate_ids)
         self._ids[isolate] = isolate_id
-        metrics.ISOLATES.labels(self.app).inc()
+        self._observer.isolate_created(self.app, isolate_id)
         self._track_heap(isolate)
-        self._logger.emit("info", "isolate_created", app=self.app, isolate=isolate_id)
         return isolate
 
     def _track_heap(self, isolate: AppIsolate) -> None:
         """Heap use is read between requests only, while no thread runs JS in the isolate."""
         used = isolate.heap_statistics()["used_heap_size"]
-        metrics.HEAP_USED.labels(self.app).inc(used - self._heap.get(isolate, 0))
+        self._observer.heap_changed(self.app, used - self._heap.get(isolate, 0))
         self._heap[isolate] = used
 
     def _dispose(self, isolate: AppIsolate, reason: str) -> None:
         isolate_id = self._ids.pop(isolate, None)
-        metrics.HEAP_USED.labels(self.app).dec(self._heap.pop(isolate, 0))
+        self._observer.heap_changed(self.app, -self._heap.pop(isolate, 0))
         if isolate_id is not None:
-            metrics.ISOLATES.labels(self.app).dec()
-            self._logger.emit("info", "isolate_disposed", app=self.app, isolate=isolate_id, reason=reason)
+            self._observer.isolate_disposed(self.app, isolate_id, reason)
         isolate.close()

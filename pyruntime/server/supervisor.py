@@ -58,6 +58,10 @@ class Supervisor:
 
     def run(self) -> int:
         sock = listening_socket(self.config.host, self.config.port)
+        host, port = sock.getsockname()[:2]
+        shown = f"[{host}]" if ":" in host else host
+        print(f"pyruntime: serving {', '.join(app.name for app in self.config.apps)} on http://{shown}:{port}",
+              file=sys.stderr, flush=True)
         metrics_dir = tempfile.mkdtemp(prefix="pyruntime-metrics-")
         env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": metrics_dir}
         signal.signal(signal.SIGTERM, self._on_signal)

@@ -1,0 +1,153 @@
+"""Observers: where request and isolate events go. The server reports to one object, not globals.
+
+`Observer` is the interface (every method a no-op, so a host overrides what it cares
+about); `LogObserver` writes the JSON log lines and Prometheus metrics the server documents.
+`RequestContext` carries one request's id, timing, CPU and console sink through the app.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+from .logs import CONSOLE_LEVELS, JsonLogger
+from .metrics import Metrics, process_metrics
+
+# Console output one request may write to the log; past it one line says what was dropped.
+MAX_CONSOLE_BYTES = 256 * 1024
+
+
+class Observer:
+    """Receives the server's events. Subclass and override; the defaults do nothing."""
+
+    def app_registered(self, app: str) -> None: ...
+    def app_loaded(self, app: str, *, script: str, kind: str, isolates: int, reload: bool) -> None: ...
+    def app_error(self, app: str, message: str, stack: str | None = None, *, event: str = "error") -> None: ...
+    def isolate_created(self, app: str, isolate: int) -> None: ...
+    def isolate_disposed(self, app: str, isolate: int, reason: str) -> None: ...
+    def heap_changed(self, app: str, delta_bytes: int) -> None: ...
+    def queue_full(self, app: str, message: str) -> None: ...
+    def request(self, ctx: RequestContext, status: int) -> None: ...
+    def unrouted(self, request_id: str, method: str, path: str, status: int, duration_s: float) -> None: ...
+    def limit_exceeded(self, ctx: RequestContext, limit: str, message: str, phase: str | None) -> None: ...
+    def js_error(self, ctx: RequestContext, name: str, message: str, stack: str | None,
+                 phase: str | None) -> None: ...
+    def internal_error(self, ctx: RequestContext, message: str, stack: str) -> None: ...
+    def console(self, app: str, request_id: str | None, method: str, text: str) -> None: ...
+
+
+class LogObserver(Observer):
+    """JSON log lines (logs.py) and Prometheus metrics (metrics.py), as the README documents them."""
+
+    def __init__(self, logger: JsonLogger | None = None, metrics: Metrics | None = None) -> None:
+        self.logger = logger or JsonLogger()
+        self.metrics = metrics or process_metrics()
+
+    def app_registered(self, app: str) -> None:
+        self.metrics.register_app(app)
+
+    def app_loaded(self, app: str, *, script: str, kind: str, isolates: int, reload: bool) -> None:
+        self.logger.emit("info", "app_loaded", app=app, script=script, kind=kind, isolates=isolates,
+                         reload=reload or None)
+
+    def app_error(self, app: str, message: str, stack: str | None = None, *, event: str = "error") -> None:
+        self.logger.emit("error", event, app=app, message=message, stack=stack)
+
+    def isolate_created(self, app: str, isolate: int) -> None:
+        self.metrics.isolates.labels(app).inc()
+        self.logger.emit("info", "isolate_created", app=app, isolate=isolate)
+
+    def isolate_disposed(self, app: str, isolate: int, reason: str) -> None:
+        self.metrics.isolates.labels(app).dec()
+        self.logger.emit("info", "isolate_disposed", app=app, isolate=isolate, reason=reason)
+
+    def heap_changed(self, app: str, delta_bytes: int) -> None:
+        self.metrics.heap_used.labels(app).inc(delta_bytes)
+
+    def queue_full(self, app: str, message: str) -> None:
+        self.logger.emit("warn", "queue_full", app=app, message=message)
+
+    def request(self, ctx: RequestContext, status: int) -> None:
+        duration = ctx.elapsed_s()
+        self.metrics.requests.labels(ctx.app, str(status)).inc()
+        self.metrics.duration.labels(ctx.app).observe(duration)
+        self._request_line(ctx.app, ctx.request_id, ctx.method, ctx.path, status, duration, ctx.cpu_ms)
+
+    def unrouted(self, request_id: str, method: str, path: str, status: int, duration_s: float) -> None:
+        self._request_line(None, request_id, method, path, status, duration_s, None)
+
+    def _request_line(self, app: str | None, request_id: str, method: str, path: str, status: int,
+                      duration_s: float, cpu_ms: float | None) -> None:
+        # Every request line has the same fields; `app` and `cpu_ms` are null when no app ran.
+        self.logger.emit("info", "request", keep_nulls=True, app=app, request_id=request_id, method=method,
+                         path=path, status=status, duration_ms=round(duration_s * 1000, 3),
+                         cpu_ms=None if cpu_ms is None else round(cpu_ms, 3))
+
+    def limit_exceeded(self, ctx: RequestContext, limit: str, message: str, phase: str | None) -> None:
+        self.metrics.limit_exceeded.labels(ctx.app, limit).inc()
+        self.logger.emit("warn", "limit_exceeded", app=ctx.app, request_id=ctx.request_id, limit=limit,
+                         message=message, phase=phase)
+
+    def js_error(self, ctx: RequestContext, name: str, message: str, stack: str | None,
+                 phase: str | None) -> None:
+        self.logger.emit("error", "error", app=ctx.app, request_id=ctx.request_id, phase=phase, name=name,
+                         message=message, stack=stack)
+
+    def internal_error(self, ctx: RequestContext, message: str, stack: str) -> None:
+        self.logger.emit("error", "error", app=ctx.app, request_id=ctx.request_id, message=message, stack=stack)
+
+    def console(self, app: str, request_id: str | None, method: str, text: str) -> None:
+        self.logger.emit(CONSOLE_LEVELS.get(method, "info"), "console", app=app, request_id=request_id,
+                         message=text)
+
+
+class SecretMask:
+    """Replaces an app's secret values with `***` in anything bound for the log."""
+
+    def __init__(self, secrets: list[str]) -> None:
+        # Longest first, so that a secret containing another is masked whole.
+        self._values = sorted({value for value in secrets if value}, key=len, reverse=True)
+
+    def __call__(self, text: str | None) -> str | None:
+        if text is None or not self._values:
+            return text
+        for value in self._values:
+            text = text.replace(value, "***")
+        return text
+
+
+@dataclass
+class RequestContext:
+    """One request as the app sees it: ids, timing, CPU spent, and its capped, masked console."""
+
+    app: str
+    request_id: str
+    method: str
+    path: str
+    observer: Observer
+    mask: SecretMask
+    started: float = field(default_factory=time.perf_counter)
+    cpu_ms: float | None = None
+    console_bytes: int = 0
+    console_dropped: int = 0
+
+    def elapsed_s(self) -> float:
+        return time.perf_counter() - self.started
+
+    def add_cpu(self, cpu_ms: float) -> None:
+        self.cpu_ms = (self.cpu_ms or 0.0) + cpu_ms
+
+    def console(self, method: str, text: str) -> None:
+        """The console sink of this request's JS: masked, and capped at MAX_CONSOLE_BYTES."""
+        if self.console_bytes >= MAX_CONSOLE_BYTES:
+            self.console_dropped += 1
+            return
+        self.console_bytes += len(text)
+        if self.console_bytes > MAX_CONSOLE_BYTES:
+            text = text[: max(0, len(text) - (self.console_bytes - MAX_CONSOLE_BYTES))]
+            self.observer.console(self.app, self.request_id, method, self.mask(text) or "")
+            self.observer.console(self.app, self.request_id, "warn",
+                                  f"console output of this request passed {MAX_CONSOLE_BYTES} bytes: "
+                                  "the rest is dropped")
+            return
+        self.observer.console(self.app, self.request_id, method, self.mask(text) or "")

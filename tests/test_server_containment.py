@@ -1,0 +1,142 @@
+"""What a client or an app can do to the server, and what the server does about it.
+
+Each test attacks through real HTTP on loopback, checks the bound, then checks that the
+same app (one isolate, so nothing else could hide a leak) still answers.
+"""
+
+from __future__ import annotations
+
+import socket
+import textwrap
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+SECRET = "hunter2-very-secret"
+APP = textwrap.dedent("""\
+    export default {
+      async fetch(request, env) {
+        const path = new URL(request.url).pathname;
+        if (path === "/url") return new Response(request.url);
+        if (path === "/slow-stream") {
+          // Each pull waits 30 s on a timer: only the server's bounds end this stream.
+          return new Response(new ReadableStream({
+            start(c) { c.enqueue(new TextEncoder().encode("first\\n")); },
+            pull(c) { return new Promise((r) => setTimeout(() => { c.enqueue(new Uint8Array(1)); r(); }, 30000)); },
+          }));
+        }
+        if (path === "/flood") {
+          const line = "x".repeat(1000);
+          for (let i = 0; i < 5000; i++) console.log(line);
+          return new Response("flooded");
+        }
+        if (path === "/secret") {
+          console.log("the secret is " + env.TOKEN);
+          throw new Error("failed with " + env.TOKEN);
+        }
+        if (path === "/body") return new Response(String((await request.arrayBuffer()).byteLength));
+        return new Response("ok");
+      },
+    };
+    """)
+
+
+@pytest.fixture
+def server(start_server, tmp_path: Path):
+    (tmp_path / "app").mkdir()
+    (tmp_path / "app" / "worker.js").write_text(APP)
+    (tmp_path / "pyruntime.toml").write_text(textwrap.dedent("""\
+        [[apps]]
+        name = "victim"
+        script = "app/worker.js"
+        routes = ["/*"]
+        secrets = ["TOKEN"]
+        pool_size = 1
+
+        [apps.limits]
+        body_timeout_s = 2
+        stream_idle_timeout_s = 2
+        """))
+    return start_server("--config", str(tmp_path / "pyruntime.toml"), env={"TOKEN": SECRET})
+
+
+def _still_serves(server) -> None:
+    assert httpx.get(server.url + "/", timeout=30).text == "ok"
+
+
+def _raw(server, data: bytes, read: bool = True, timeout: float = 30) -> bytes:
+    with socket.create_connection(("127.0.0.1", server.port), timeout=timeout) as sock:
+        sock.sendall(data)
+        if not read:
+            return b""
+        chunks = []
+        while chunk := sock.recv(65536):
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+
+@pytest.mark.parametrize("host", ["evil.test/admin", "evil.test#frag", "user@evil.test", "evil.test?q=1",
+                                  "evil.test:99999", "evil.test:port", "a b"])
+def test_a_host_that_would_rewrite_the_url_is_refused(server, host: str):
+    reply = _raw(server, f"GET /url HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n".encode())
+    assert reply.startswith(b"HTTP/1.1 400"), reply[:200]
+    response = httpx.get(server.url + "/url", headers={"host": "shop.test:8080"}, timeout=30)
+    assert response.text == "http://shop.test:8080/url"
+
+
+def test_a_client_leaving_a_stalled_stream_frees_the_isolate(server):
+    with httpx.Client(timeout=30) as client, client.stream("GET", server.url + "/slow-stream") as response:
+        assert next(response.iter_raw()) == b"first\n"
+    # pool_size is 1: the next request needs the isolate the stream held (its pull waits 30 s).
+    started = time.monotonic()
+    _still_serves(server)
+    assert time.monotonic() - started < 25
+    lines = server.wait_for_event("request", path="/slow-stream")
+    assert len(lines) == 1
+
+
+def test_a_stalled_stream_is_cut_off_after_its_idle_bound(server):
+    with httpx.Client(timeout=60) as client, client.stream("GET", server.url + "/slow-stream") as response:
+        with pytest.raises(httpx.RemoteProtocolError):  # closed, not ended: the body is incomplete
+            for _ in response.iter_raw():
+                pass
+    limit = server.wait_for_event("limit_exceeded", limit="stream_idle")[0]
+    assert limit["phase"] == "stream"
+    _still_serves(server)
+
+
+def test_a_slow_request_body_times_out(server):
+    with socket.create_connection(("127.0.0.1", server.port), timeout=30) as sock:
+        sock.sendall(b"POST /body HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\nonly a few bytes")
+        reply = sock.recv(65536)
+    assert reply.startswith(b"HTTP/1.1 408"), reply[:200]
+    server.wait_for_event("request", path="/body", status=408)
+    _still_serves(server)
+
+
+def test_console_output_is_capped_per_request(server):
+    assert httpx.get(server.url + "/flood", timeout=60).text == "flooded"
+    request_id = server.wait_for_event("request", path="/flood")[0]["request_id"]
+    lines = server.events("console", request_id=request_id)
+    assert sum(len(line["message"]) for line in lines[:-1]) <= 256 * 1024
+    assert "the rest is dropped" in lines[-1]["message"]  # the one line that says so
+    _still_serves(server)
+
+
+def test_secrets_are_masked_in_the_log(server):
+    assert httpx.get(server.url + "/secret", timeout=30).status_code == 500
+    request_id = server.wait_for_event("request", path="/secret")[0]["request_id"]
+    server.wait_for_event("error", request_id=request_id)
+    log = server.log_path.read_text()
+    assert SECRET not in log
+    console = server.events("console", request_id=request_id)[0]
+    assert console["message"] == "the secret is ***"
+    assert "failed with ***" in server.events("error", request_id=request_id)[0]["message"]
+
+
+def test_every_request_line_has_the_same_fields(server):
+    httpx.get(server.url + "/", timeout=30)
+    lines = server.wait_for_event("request", path="/")
+    assert {"app", "request_id", "method", "path", "status", "duration_ms", "cpu_ms"} <= set(lines[0])
