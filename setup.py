@@ -1,7 +1,8 @@
 """Builds pyruntime._core: the C++ runtime (ext/*.cc), its Cython binding (ext/core.pyx),
 ada (WHATWG URL, from PyPI's ada-url, compiled as C++20 on its own) and the bootstrap JS
-(ext/js/, embedded by ext/embed_js.py). Links Debian's libnode.so.108 (V8 10.2), fetched
-into third_party/v8/ by third_party/fetch_v8.sh, and ships it beside the extension with
+(ext/js/, embedded by ext/embed_js.py). Links the Debian release's libnode (libnode.so.108,
+V8 10.2, on Debian 12; libnode.so.115, V8 11.3, on Debian 13), fetched into third_party/v8/
+by third_party/fetch_v8.sh, and ICU (libicu-dev); ships libnode beside the extension with
 an $ORIGIN rpath so an installed package imports from anywhere.
 """
 
@@ -17,7 +18,6 @@ from setuptools.command.build_ext import build_ext
 ROOT = Path(__file__).parent.resolve()
 V8_DIR = ROOT / "third_party" / "v8"
 GEN_DIR = ROOT / "build" / "gen"
-LIBNODE = "libnode.so.108"
 
 
 def ada_dir() -> Path:
@@ -27,12 +27,19 @@ def ada_dir() -> Path:
     return Path(spec.submodule_search_locations[0])
 
 
-def ensure_v8() -> None:
-    if (V8_DIR / "include" / "node" / "v8-version.h").exists() and (V8_DIR / "lib" / LIBNODE).exists():
-        return
+def libnode() -> Path | None:
+    """The versioned libnode the release provides (libnode.so.108, libnode.so.115, ...)."""
+    found = sorted((V8_DIR / "lib").glob("libnode.so.[0-9]*"))
+    return found[0] if found else None
+
+
+def ensure_v8() -> Path:
+    if (V8_DIR / "include" / "node" / "v8-version.h").exists() and libnode() is not None:
+        return libnode()
     script = ROOT / "third_party" / "fetch_v8.sh"
-    if subprocess.call(["bash", str(script)]) != 0:
+    if subprocess.call(["bash", str(script)]) != 0 or libnode() is None:
         sys.exit(f"setup.py: {script} could not bring V8 into {V8_DIR}; see its message above")
+    return libnode()
 
 
 class BuildExt(build_ext):
@@ -51,8 +58,9 @@ class BuildExt(build_ext):
             extra_postargs=["-std=c++20", "-O2", "-fPIC"],
         )
         super().build_extension(ext)
+        library = ensure_v8()
         target = Path(self.get_ext_fullpath(ext.name)).parent
-        shutil.copy2(V8_DIR / "lib" / LIBNODE, target / LIBNODE)
+        shutil.copy2(library, target / library.name)
 
 
 def extension() -> Extension:
@@ -64,7 +72,7 @@ def extension() -> Extension:
         language="c++",
         include_dirs=["ext", str(V8_DIR / "include" / "node"), str(ada_dir())],
         library_dirs=[str(V8_DIR / "lib")],
-        libraries=["node", "crypto", "z"],
+        libraries=["node", "crypto", "z", "icuuc"],
         extra_compile_args=["-std=c++17", "-O2", "-fno-rtti", "-Wall", "-Wno-unused-function"],
         extra_link_args=["-Wl,-rpath,$ORIGIN"],
     )

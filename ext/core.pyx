@@ -7,6 +7,8 @@ releases the GIL around every call into V8. Errors are returned as data in an Ou
 pyruntime.isolate turns them into the public exceptions.
 """
 
+from datetime import datetime, timezone
+
 from libc.stdint cimport int64_t, uint64_t
 from libcpp cimport bool as cbool
 from libcpp.string cimport string
@@ -24,7 +26,7 @@ cdef extern from "isolate_limits.h" namespace "pyruntime":
 
 cdef extern from "host_value.h" namespace "pyruntime":
     cdef enum class Kind "pyruntime::HostValue::Kind":
-        kNull, kUndefined, kBool, kInt, kFloat, kBigInt, kString, kBytes, kList, kDict
+        kNull, kUndefined, kBool, kInt, kFloat, kBigInt, kString, kBytes, kList, kDict, kDate, kHandle
 
     cdef cppclass HostValue:
         Kind kind
@@ -86,6 +88,11 @@ cdef extern from "runtime.h" namespace "pyruntime":
         COutcome EvaluateModule(const string&, const vector[ModuleLink]&) nogil
         COutcome BindWorkerModule(const string&) nogil
         COutcome RunLoop() nogil
+        COutcome CallHandle(uint64_t, const vector[HostValue]&) nogil
+        COutcome GetHandleProperty(uint64_t, const HostValue&) nogil
+        COutcome HandleKeys(uint64_t) nogil
+        COutcome AwaitHandle(uint64_t) nogil
+        void ReleaseHandle(uint64_t) nogil
         COutcome Continue() nogil
         void CancelCall() nogil
         void Terminate() nogil
@@ -113,7 +120,8 @@ cdef int MAX_DEPTH = 512
 cdef double MAX_SAFE_INTEGER = 9007199254740991.0
 
 
-cdef object to_python(const HostValue& value):
+cdef object to_python(const HostValue& value, object handles):
+    """`handles(id, type_name)` makes the Python object for a JS value held by id (kHandle)."""
     cdef size_t i
     cdef Kind kind = value.kind
     if kind == Kind.kNull or kind == Kind.kUndefined:
@@ -135,14 +143,29 @@ cdef object to_python(const HostValue& value):
     if kind == Kind.kBytes:
         return <bytes>value.text
     if kind == Kind.kList:
-        return [to_python(value.items[i]) for i in range(value.items.size())]
+        return [to_python(value.items[i], handles) for i in range(value.items.size())]
+    if kind == Kind.kDate:
+        return _date(value.number)
+    if kind == Kind.kHandle:
+        type_name = value.text.decode("utf-8", "replace")
+        if handles is None:
+            raise TypeError(f"cannot convert a JS {type_name} to a Python value")
+        return handles(value.integer, type_name)
     result = {}
     for i in range(value.entries.size()):
-        result[value.entries[i].first.decode("utf-8", "surrogatepass")] = to_python(value.entries[i].second)
+        result[value.entries[i].first.decode("utf-8", "surrogatepass")] = to_python(value.entries[i].second, handles)
     return result
 
 
-cdef HostValue from_python(object value, list path, int depth) except *:
+cdef object _date(double ms):
+    """A JS Date as an aware UTC datetime (an invalid Date, NaN, becomes None)."""
+    if ms != ms:
+        return None
+    return datetime.fromtimestamp(ms / 1000, tz=timezone.utc)
+
+
+cdef HostValue from_python(object value, list path, int depth, object owner) except *:
+    """`owner` is the Runtime whose handles may be passed back (see pyruntime.engine.handles)."""
     cdef HostValue out
     cdef HostValue item
     if depth > MAX_DEPTH:
@@ -166,6 +189,16 @@ cdef HostValue from_python(object value, list path, int depth) except *:
     elif isinstance(value, float):
         out.kind = Kind.kFloat
         out.number = value
+    elif isinstance(value, datetime):
+        # A naive datetime is taken as UTC: the isolate has no local time zone of its own.
+        out.kind = Kind.kDate
+        out.number = (value if value.tzinfo is not None else value.replace(tzinfo=timezone.utc)).timestamp() * 1000
+    elif hasattr(value, "_js_handle"):
+        handle_id, runtime = value._js_handle
+        if runtime is not owner:
+            raise TypeError("a JS value can only go back to the isolate it came from")
+        out.kind = Kind.kHandle
+        out.integer = handle_id
     elif isinstance(value, str):
         out.kind = Kind.kString
         out.text = value.encode("utf-8", "surrogatepass")
@@ -181,21 +214,16 @@ cdef HostValue from_python(object value, list path, int depth) except *:
             for key, entry in value.items():
                 if not isinstance(key, str):
                     raise TypeError(f"dict keys must be str to become JS object keys, not {type(key).__name__}")
-                item = from_python(entry, path, depth + 1)
+                item = from_python(entry, path, depth + 1, owner)
                 out.entries.push_back(pair[string, HostValue](key.encode("utf-8", "surrogatepass"), item))
         else:
             out.kind = Kind.kList
             for entry in value:
-                out.items.push_back(from_python(entry, path, depth + 1))
+                out.items.push_back(from_python(entry, path, depth + 1, owner))
         path.pop()
     else:
         raise TypeError(f"cannot convert a Python {type(value).__name__} to a JS value")
     return out
-
-
-def convert_round_trip(value):
-    """Python -> HostValue -> Python, without V8: lets tests check the Python half alone."""
-    return to_python(from_python(value, [], 0))
 
 
 cdef class Outcome:
@@ -216,18 +244,18 @@ cdef class Outcome:
         return f"Outcome({self.status!r}, value={self.value!r}, error={self.error_name!r}: {self.error_message!r})"
 
 
-cdef Outcome wrap(COutcome& c):
+cdef Outcome wrap(COutcome& c, object handles):
     cdef Outcome out = Outcome.__new__(Outcome)
     cdef size_t i
     out.status = _STATUS_NAMES[c.status]
-    out.value = to_python(c.value) if c.status == Status.kOk else None
+    out.value = to_python(c.value, handles) if c.status == Status.kOk else None
     out.error_name = c.error_name.decode("utf-8", "replace")
     out.error_message = c.error_message.decode("utf-8", "replace")
     out.error_stack = c.error_stack.decode("utf-8", "replace")
     out.wall_ms = c.wall_ms
     out.cpu_ms = c.cpu_ms
     out.next_timer_ms = c.next_timer_ms if c.next_timer_ms >= 0 else None
-    out.ops = [(c.ops[i].id, c.ops[i].name.decode("utf-8", "replace"), to_python(c.ops[i].payload))
+    out.ops = [(c.ops[i].id, c.ops[i].name.decode("utf-8", "replace"), to_python(c.ops[i].payload, None))
                for i in range(c.ops.size())]
     out.console = [(c.console[i].level.decode("utf-8", "replace"), c.console[i].text.decode("utf-8", "replace"))
                    for i in range(c.console.size())]
@@ -235,16 +263,21 @@ cdef Outcome wrap(COutcome& c):
     return out
 
 
-cdef vector[HostValue] convert_args(tuple args) except *:
+cdef vector[HostValue] convert_args(tuple args, object owner) except *:
     cdef vector[HostValue] out
     for arg in args:
-        out.push_back(from_python(arg, [], 0))
+        out.push_back(from_python(arg, [], 0, owner))
     return out
 
 
 cdef class Runtime:
-    """One V8 isolate (ext/runtime.h). Not thread-safe by itself: callers serialise calls."""
+    """One V8 isolate (ext/runtime.h). Not thread-safe by itself: callers serialise calls.
+
+    `handles(id, type_name)`, when set, makes the Python object for each JS value a result
+    holds by id (functions, promises, class instances); unset, such results are refused.
+    """
     cdef CRuntime* c
+    cdef public object handles
 
     def __cinit__(self, size_t memory_limit_bytes, double timeout_ms, double cpu_limit_ms):
         cdef IsolateLimits limits
@@ -275,23 +308,23 @@ cdef class Runtime:
         cdef COutcome out
         with nogil:
             out = self.c.Eval(src, name, use_result)
-        return wrap(out)
+        return wrap(out, self.handles)
 
     def call(self, str function, tuple args):
         cdef string name = function.encode("utf-8")
-        cdef vector[HostValue] argv = convert_args(args)
+        cdef vector[HostValue] argv = convert_args(args, self)
         cdef COutcome out
         with nogil:
             out = self.c.Call(name, argv)
-        return wrap(out)
+        return wrap(out, self.handles)
 
     def call_internal(self, str function, tuple args):
         cdef string name = function.encode("utf-8")
-        cdef vector[HostValue] argv = convert_args(args)
+        cdef vector[HostValue] argv = convert_args(args, self)
         cdef COutcome out
         with nogil:
             out = self.c.CallInternal(name, argv)
-        return wrap(out)
+        return wrap(out, self.handles)
 
     def compile_module(self, str name, str source):
         cdef string cname = name.encode("utf-8", "surrogatepass")
@@ -299,7 +332,7 @@ cdef class Runtime:
         cdef COutcome out
         with nogil:
             out = self.c.CompileModule(cname, src)
-        return wrap(out)
+        return wrap(out, self.handles)
 
     def evaluate_module(self, str name, list links):
         """`links`: (referrer, specifier, resolved module name) for every import."""
@@ -314,26 +347,26 @@ cdef class Runtime:
         cdef COutcome out
         with nogil:
             out = self.c.EvaluateModule(cname, clinks)
-        return wrap(out)
+        return wrap(out, self.handles)
 
     def bind_worker_module(self, str name):
         cdef string cname = name.encode("utf-8", "surrogatepass")
         cdef COutcome out
         with nogil:
             out = self.c.BindWorkerModule(cname)
-        return wrap(out)
+        return wrap(out, self.handles)
 
     def run_loop(self):
         cdef COutcome out
         with nogil:
             out = self.c.RunLoop()
-        return wrap(out)
+        return wrap(out, self.handles)
 
     def resume(self):
         cdef COutcome out
         with nogil:
             out = self.c.Continue()
-        return wrap(out)
+        return wrap(out, self.handles)
 
     def terminate(self):
         """Stops the running call from any thread (it returns "terminated")."""
@@ -348,12 +381,43 @@ cdef class Runtime:
     def complete_op(self, uint64_t op_id, bint ok, object value):
         cdef HostValue cvalue
         if ok:
-            cvalue = from_python(value, [], 0)
+            cvalue = from_python(value, [], 0, self)
         else:
             cvalue.kind = Kind.kString
             cvalue.text = str(value).encode("utf-8", "surrogatepass")
         with nogil:
             self.c.CompleteOp(op_id, ok, cvalue)
+
+    def call_handle(self, uint64_t handle, tuple args):
+        cdef vector[HostValue] argv = convert_args(args, self)
+        cdef COutcome out
+        with nogil:
+            out = self.c.CallHandle(handle, argv)
+        return wrap(out, self.handles)
+
+    def get_handle_property(self, uint64_t handle, object key):
+        cdef HostValue ckey = from_python(key, [], 0, self)
+        cdef COutcome out
+        with nogil:
+            out = self.c.GetHandleProperty(handle, ckey)
+        return wrap(out, self.handles)
+
+    def handle_keys(self, uint64_t handle):
+        cdef COutcome out
+        with nogil:
+            out = self.c.HandleKeys(handle)
+        return wrap(out, self.handles)
+
+    def await_handle(self, uint64_t handle):
+        cdef COutcome out
+        with nogil:
+            out = self.c.AwaitHandle(handle)
+        return wrap(out, self.handles)
+
+    def release_handle(self, uint64_t handle):
+        """Safe from any thread and during a call: the release is queued."""
+        if self.c != NULL:
+            self.c.ReleaseHandle(handle)
 
     def heap_statistics(self):
         cdef HeapStats s

@@ -2,6 +2,7 @@
 
 #include <cmath>
 
+#include "handles.h"
 #include "js_util.h"
 
 namespace pyruntime {
@@ -17,8 +18,8 @@ constexpr double kMaxSafeInteger = 9007199254740991.0;
 
 class Reader {
  public:
-  Reader(v8::Local<v8::Context> context, const std::function<bool()>& stop)
-      : context_(context), isolate_(context->GetIsolate()), stop_(stop) {}
+  Reader(v8::Local<v8::Context> context, const std::function<bool()>& stop, bool handles)
+      : context_(context), isolate_(context->GetIsolate()), stop_(stop), handles_(handles) {}
 
   bool Read(v8::Local<v8::Value> value, HostValue* out, int depth) {
     if (value->IsUndefined()) {
@@ -71,9 +72,15 @@ class Reader {
       return true;
     }
     if (value->IsArray()) return ReadArray(value.As<v8::Array>(), out, depth);
+    if (value->IsDate()) {
+      out->kind = HostValue::Kind::kDate;
+      out->number = value.As<v8::Date>()->ValueOf();
+      return true;
+    }
     if (value->IsObject() && IsPlainObject(value.As<v8::Object>())) {
       return ReadObject(value.As<v8::Object>(), out, depth);
     }
+    if (handles_ && value->IsObject()) return Keep(value, out);
     return Refuse(value);
   }
 
@@ -168,6 +175,19 @@ class Reader {
     return true;
   }
 
+  bool Keep(v8::Local<v8::Value> value, HostValue* out) {
+    HandleTable* table = HandleTable::Of(isolate_);
+    uint64_t id = table == nullptr ? 0 : table->Keep(isolate_, value);
+    if (id == 0) {
+      error = "too many JS values are held by the host (" + std::to_string(HandleTable::kMaxHandles) + ")";
+      return false;
+    }
+    out->kind = HostValue::Kind::kHandle;
+    out->integer = static_cast<int64_t>(id);
+    out->text = JsTypeName(context_, value);
+    return true;
+  }
+
   bool Refuse(v8::Local<v8::Value> value) {
     error = "cannot convert a JS " + JsTypeName(context_, value) + " to a Python value";
     return false;
@@ -181,6 +201,7 @@ class Reader {
   v8::Local<v8::Context> context_;
   v8::Isolate* isolate_;
   const std::function<bool()>& stop_;
+  bool handles_;
   v8::Local<v8::Value> object_prototype_;
   size_t items_ = 0;
   size_t reads_ = 0;
@@ -226,8 +247,8 @@ HostValue HostValue::Bytes(std::string value) {
 }
 
 bool FromJs(v8::Local<v8::Context> context, v8::Local<v8::Value> value, HostValue* out, std::string* error,
-            const std::function<bool()>& stop) {
-  Reader reader(context, stop);
+            const std::function<bool()>& stop, bool handles) {
+  Reader reader(context, stop, handles);
   if (reader.Read(value, out, 0)) return true;
   *error = reader.error;
   return false;
@@ -302,6 +323,17 @@ v8::MaybeLocal<v8::Value> ToJs(v8::Local<v8::Context> context, const HostValue& 
         }
       }
       result = array;
+      break;
+    }
+    case HostValue::Kind::kDate:
+      if (!v8::Date::New(context, value.number).ToLocal(&result)) return {};
+      break;
+    case HostValue::Kind::kHandle: {
+      HandleTable* table = HandleTable::Of(isolate);
+      if (table == nullptr || !table->Get(isolate, static_cast<uint64_t>(value.integer)).ToLocal(&result)) {
+        isolate->ThrowException(v8::Exception::ReferenceError(NewString(isolate, "the JS value was released")));
+        return {};
+      }
       break;
     }
     case HostValue::Kind::kDict: {

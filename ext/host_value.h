@@ -21,7 +21,7 @@
 namespace pyruntime {
 
 struct HostValue {
-  enum class Kind { kNull, kUndefined, kBool, kInt, kFloat, kBigInt, kString, kBytes, kList, kDict };
+  enum class Kind { kNull, kUndefined, kBool, kInt, kFloat, kBigInt, kString, kBytes, kList, kDict, kDate, kHandle };
 
   Kind kind = Kind::kNull;
   bool boolean = false;
@@ -29,7 +29,8 @@ struct HostValue {
   double number = 0;
   // kBigInt: magnitude as little-endian 64-bit words; `boolean` holds the sign (true = negative).
   std::vector<uint64_t> words;
-  // kString (UTF-8) and kBytes.
+  // kString (UTF-8) and kBytes; kHandle: the JS type's name ("function", "Promise", "Map"...),
+  // with the handle's id in `integer`. kDate keeps its milliseconds in `number`.
   std::string text;
   std::vector<HostValue> items;
   std::vector<std::pair<std::string, HostValue>> entries;
@@ -46,10 +47,13 @@ struct HostValue {
 // Converts a JS value; on refusal returns false and sets `error` to a message that names
 // the JS type (the caller raises it as a TypeError). Reading a large value is C++ work V8
 // cannot interrupt, so `stop` (if given) is polled and ends the conversion when it says so.
+// With `handles`, objects that do not convert become kHandle entries of the isolate's
+// HandleTable instead of errors.
 bool FromJs(v8::Local<v8::Context> context, v8::Local<v8::Value> value, HostValue* out, std::string* error,
-            const std::function<bool()>& stop = {});
+            const std::function<bool()>& stop = {}, bool handles = false);
 
-// Builds the JS value; returns empty if V8 throws (for example out of memory).
+// Builds the JS value; returns empty if V8 throws (for example out of memory, or a handle
+// that was released).
 v8::MaybeLocal<v8::Value> ToJs(v8::Local<v8::Context> context, const HostValue& value);
 
 // A readable name of a JS value's type: "Map", "function", "symbol", "Int32Array"...

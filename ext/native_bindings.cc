@@ -51,6 +51,22 @@ void TransferArrayBuffer(const Args& args) {
   args.GetReturnValue().Set(v8::ArrayBuffer::New(isolate, std::move(store)));
 }
 
+// Own enumerable keys (strings, then symbols) except array indices, without visiting the
+// elements: the console lists a 10-million-element array's extra properties in O(1).
+void OwnNonIndexKeys(const Args& args) {
+  v8::Isolate* isolate = args.GetIsolate();
+  if (!args[0]->IsObject()) return ThrowTypeError(isolate, "expected an object");
+  v8::Local<v8::Array> keys;
+  if (args[0]
+          .As<v8::Object>()
+          ->GetPropertyNames(isolate->GetCurrentContext(), v8::KeyCollectionMode::kOwnOnly,
+                             v8::PropertyFilter::ONLY_ENUMERABLE, v8::IndexFilter::kSkipIndices,
+                             v8::KeyConversionMode::kConvertToString)
+          .ToLocal(&keys)) {
+    args.GetReturnValue().Set(keys);
+  }
+}
+
 void Now(const Args& args) { args.GetReturnValue().Set(RuntimeOf(args)->NowMs()); }
 
 void TimerStart(const Args& args) {
@@ -256,13 +272,62 @@ class CloneDelegate final : public v8::ValueSerializer::Delegate {
   }
   void FreeBufferMemory(void* buffer) override { std::free(buffer); }
 
+  // Host objects (instances of native.HostObject: Blob and File) are copied by the
+  // bootstrap's `clone(object)` now, while JavaScript may still run (V8 forbids it while
+  // deserializing); the stream holds the copy's index and HostObjectReader returns it.
+  v8::Maybe<bool> WriteHostObject(v8::Isolate* isolate, v8::Local<v8::Object> object) override {
+    if (clone_.IsEmpty()) return v8::ValueSerializer::Delegate::WriteHostObject(isolate, object);
+    v8::Local<v8::Value> argv[] = {object};
+    v8::Local<v8::Value> copy;
+    if (!clone_->Call(isolate->GetCurrentContext(), v8::Undefined(isolate), 1, argv).ToLocal(&copy)) {
+      return v8::Nothing<bool>();
+    }
+    if (!copy->IsObject()) {
+      ThrowDataCloneError(NewString(isolate, "a host object was cloned to a primitive"));
+      return v8::Nothing<bool>();
+    }
+    serializer_->WriteUint32(static_cast<uint32_t>(copies_.size()));
+    copies_.emplace_back(isolate, copy.As<v8::Object>());
+    return v8::Just(true);
+  }
+
+  void SetHostObjectCloning(v8::ValueSerializer* serializer, v8::Local<v8::Value> clone) {
+    serializer_ = serializer;
+    if (clone->IsFunction()) clone_ = clone.As<v8::Function>();
+  }
+  const std::vector<v8::Global<v8::Object>>& copies() const { return copies_; }
+
  private:
   v8::Isolate* isolate_;
   size_t limit_;
+  v8::ValueSerializer* serializer_ = nullptr;
+  v8::Local<v8::Function> clone_;
+  // Globals: the serializer's own handle scopes end before StructuredClone reads these.
+  std::vector<v8::Global<v8::Object>> copies_;
 };
 
-// structuredClone(value, transferList): ArrayBuffers in the list are moved, not copied:
-// the originals are detached and the clone owns their bytes.
+// Returns the copies CloneDelegate::WriteHostObject made, by the index it wrote.
+class HostObjectReader final : public v8::ValueDeserializer::Delegate {
+ public:
+  explicit HostObjectReader(const std::vector<v8::Global<v8::Object>>& copies) : copies_(copies) {}
+  void SetDeserializer(v8::ValueDeserializer* deserializer) { deserializer_ = deserializer; }
+
+  v8::MaybeLocal<v8::Object> ReadHostObject(v8::Isolate* isolate) override {
+    uint32_t index = 0;
+    if (!deserializer_->ReadUint32(&index) || index >= copies_.size()) {
+      return v8::ValueDeserializer::Delegate::ReadHostObject(isolate);
+    }
+    return copies_[index].Get(isolate);
+  }
+
+ private:
+  const std::vector<v8::Global<v8::Object>>& copies_;
+  v8::ValueDeserializer* deserializer_ = nullptr;
+};
+
+// structuredClone(value, transferList, cloneHostObject): ArrayBuffers in the list are moved,
+// not copied: the originals are detached and the clone owns their bytes. Host objects are
+// copied by `cloneHostObject(object)`.
 void StructuredClone(const Args& args) {
   v8::Isolate* isolate = args.GetIsolate();
   v8::Local<v8::Context> context = isolate->GetCurrentContext();
@@ -280,11 +345,14 @@ void StructuredClone(const Args& args) {
   }
   CloneDelegate delegate(isolate, RuntimeOf(args)->memory_limit_bytes());
   v8::ValueSerializer serializer(isolate, &delegate);
+  delegate.SetHostObjectCloning(&serializer, args[2]);
   for (uint32_t i = 0; i < transfers.size(); ++i) serializer.TransferArrayBuffer(i, transfers[i]);
   serializer.WriteHeader();
   if (serializer.WriteValue(context, args[0]).IsNothing()) return;
   std::pair<uint8_t*, size_t> data = serializer.Release();
-  v8::ValueDeserializer deserializer(isolate, data.first, data.second);
+  HostObjectReader reader(delegate.copies());
+  v8::ValueDeserializer deserializer(isolate, data.first, data.second, &reader);
+  reader.SetDeserializer(&deserializer);
   for (uint32_t i = 0; i < transfers.size(); ++i) {
     std::shared_ptr<v8::BackingStore> store = transfers[i]->GetBackingStore();
     transfers[i]->Detach();
@@ -320,6 +388,10 @@ void PromiseState(const Args& args) {
   args.GetReturnValue().Set(v8::Array::New(isolate, parts, 2));
 }
 
+// `new native.HostObject()` does nothing more: its instances carry an internal field, which
+// makes V8's serializer treat them as host objects (see CloneDelegate::WriteHostObject).
+void HostObjectConstructor(const Args&) {}
+
 }  // namespace
 
 std::vector<NativeFunction> CoreNatives() {
@@ -338,6 +410,7 @@ std::vector<NativeFunction> CoreNatives() {
     {"urlSet", UrlSet},
     {"structuredClone", StructuredClone},
     {"promiseState", PromiseState},
+    {"ownNonIndexKeys", OwnNonIndexKeys},
   };
 }
 
@@ -346,7 +419,7 @@ std::vector<NativeFunction> CoreNatives() {
 const std::vector<NativeFunction>& AllNatives() {
   static const auto* all = [] {
     auto* list = new std::vector<NativeFunction>();
-    for (auto group : {CoreNatives, CryptoNatives, CompressionNatives}) {
+    for (auto group : {CoreNatives, CryptoNatives, CompressionNatives, EncodingNatives}) {
       for (const NativeFunction& function : group()) list->push_back(function);
     }
     return list;
@@ -363,15 +436,20 @@ v8::Local<v8::Object> NewNativeBinding(v8::Local<v8::Context> context) {
                                      .ToLocalChecked();
     native->Set(context, NewString(isolate, function.name), fn).FromMaybe(false);
   }
+  v8::Local<v8::FunctionTemplate> host_object = v8::FunctionTemplate::New(isolate, HostObjectConstructor);
+  host_object->InstanceTemplate()->SetInternalFieldCount(1);
+  native->Set(context, NewString(isolate, "HostObject"), host_object->GetFunction(context).ToLocalChecked())
+      .FromMaybe(false);
   return native;
 }
 
 const intptr_t* ExternalReferences() {
   static const auto* references = [] {
     const std::vector<NativeFunction>& natives = AllNatives();
-    auto* list = new intptr_t[natives.size() + 1];
+    auto* list = new intptr_t[natives.size() + 2];
     for (size_t i = 0; i < natives.size(); ++i) list[i] = reinterpret_cast<intptr_t>(natives[i].callback);
-    list[natives.size()] = 0;
+    list[natives.size()] = reinterpret_cast<intptr_t>(HostObjectConstructor);
+    list[natives.size() + 1] = 0;
     return list;
   }();
   return references;

@@ -18,6 +18,7 @@ struct NativeFunction {
 std::vector<NativeFunction> CoreNatives();    // native_bindings.cc: console, timers, UTF-8, URL, clone
 std::vector<NativeFunction> CryptoNatives();  // crypto_natives.cc
 std::vector<NativeFunction> CompressionNatives();  // compression_natives.cc
+std::vector<NativeFunction> EncodingNatives();     // encoding_natives.cc
 const std::vector<NativeFunction>& AllNatives();
 
 // The `native` object. `native.timeOrigin` is set per isolate by the Runtime, after the

@@ -115,6 +115,7 @@ Runtime::Runtime(const IsolateLimits& limits) : limits_(limits) {
   params.constraints.ConfigureDefaultsFromHeapSize(0, limits.memory_limit_bytes);
   isolate_ = v8::Isolate::New(params);
   isolate_->SetData(0, this);
+  isolate_->SetData(kHandleTableSlot, &handles_);
   allocator_->SetIsolate(isolate_);
   isolate_->AddNearHeapLimitCallback(NearHeapLimit, this);
   isolate_->SetMicrotasksPolicy(v8::MicrotasksPolicy::kExplicit);
@@ -167,6 +168,7 @@ void Runtime::Dispose() {
     ops_.clear();
     rejections_.clear();
     modules_.clear();
+    handles_.Clear();
     awaited_.Reset();
     internal_.Reset();
     context_.Reset();
@@ -206,6 +208,7 @@ Outcome Runtime::RunSlice(std::optional<Goal> new_call, Body body) {
       goal_ = *new_call;
     }
     v8::TryCatch try_catch(isolate_);
+    handles_.DropReleased();
     Slice slice(this);
     // Host operations completed since the last slice settle first, whatever this call is
     // (resolving may run a `then` getter: it runs under the watchdog).
@@ -271,6 +274,68 @@ Outcome Runtime::CallInternal(const std::string& function, const std::vector<Hos
     v8::Local<v8::Value> target = InternalFunction(context, function);
     if (!target.IsEmpty()) result = CallFunction(context, target, internal_.Get(isolate_), args);
     return Finish(slice, try_catch, result);
+  });
+}
+
+v8::MaybeLocal<v8::Value> Runtime::HandleValue(uint64_t id) {
+  v8::Local<v8::Value> value;
+  if (handles_.Get(isolate_, id).ToLocal(&value)) return value;
+  isolate_->ThrowException(v8::Exception::ReferenceError(NewString(isolate_, "the JS value was released")));
+  return {};
+}
+
+Outcome Runtime::CallHandle(uint64_t id, const std::vector<HostValue>& args) {
+  return RunSlice(Goal::kPromise, [&](v8::Local<v8::Context> context, Slice& slice, v8::TryCatch& try_catch) {
+    v8::MaybeLocal<v8::Value> result;
+    v8::Local<v8::Value> target;
+    if (HandleValue(id).ToLocal(&target)) {
+      if (target->IsFunction()) {
+        result = CallFunction(context, target, v8::Undefined(isolate_), args);
+      } else {
+        ThrowTypeError(isolate_, "the JS value is a " + JsTypeName(context, target) + ", not a function");
+      }
+    }
+    return Finish(slice, try_catch, result);
+  });
+}
+
+Outcome Runtime::GetHandleProperty(uint64_t id, const HostValue& key) {
+  return RunSlice(Goal::kValue, [&](v8::Local<v8::Context> context, Slice& slice, v8::TryCatch& try_catch) {
+    v8::MaybeLocal<v8::Value> result;
+    v8::Local<v8::Value> target;
+    v8::Local<v8::Value> name;
+    if (HandleValue(id).ToLocal(&target) && ToJs(context, key).ToLocal(&name)) {
+      if (target->IsObject()) {
+        result = target.As<v8::Object>()->Get(context, name);
+      } else {
+        ThrowTypeError(isolate_, "the JS value has no properties");
+      }
+    }
+    return Finish(slice, try_catch, result);
+  });
+}
+
+Outcome Runtime::HandleKeys(uint64_t id) {
+  return RunSlice(Goal::kValue, [&](v8::Local<v8::Context> context, Slice& slice, v8::TryCatch& try_catch) {
+    v8::MaybeLocal<v8::Value> result;
+    v8::Local<v8::Value> target;
+    v8::Local<v8::Array> keys;
+    if (HandleValue(id).ToLocal(&target)) {
+      if (!target->IsObject()) {
+        ThrowTypeError(isolate_, "the JS value has no properties");
+      } else if (target.As<v8::Object>()
+                     ->GetOwnPropertyNames(context, v8::ONLY_ENUMERABLE, v8::KeyConversionMode::kConvertToString)
+                     .ToLocal(&keys)) {
+        result = keys;
+      }
+    }
+    return Finish(slice, try_catch, result);
+  });
+}
+
+Outcome Runtime::AwaitHandle(uint64_t id) {
+  return RunSlice(Goal::kPromise, [&](v8::Local<v8::Context>, Slice& slice, v8::TryCatch& try_catch) {
+    return Finish(slice, try_catch, HandleValue(id));
   });
 }
 
@@ -411,7 +476,7 @@ Outcome Runtime::Finish(Slice& slice, v8::TryCatch& try_catch, v8::MaybeLocal<v8
   isolate_->PerformMicrotaskCheckpoint();
   Outcome out;
   std::string error;
-  if (!FromJs(context, result, &out.value, &error, [this] { return Terminating(); })) {
+  if (!FromJs(context, result, &out.value, &error, [this] { return Terminating(); }, true)) {
     out.status = Status::kConversionError;
     out.error_name = "TypeError";
     out.error_message = error;
@@ -441,7 +506,7 @@ Outcome Runtime::Pump(Slice& slice) {
     switch (promise->State()) {
       case v8::Promise::kFulfilled: {
         std::string error;
-        if (!FromJs(context, promise->Result(), &out.value, &error, [this] { return Terminating(); })) {
+        if (!FromJs(context, promise->Result(), &out.value, &error, [this] { return Terminating(); }, true)) {
           out.status = Status::kConversionError;
           out.error_name = "TypeError";
           out.error_message = error;

@@ -24,6 +24,7 @@
 #include <v8.h>
 
 #include "counting_allocator.h"
+#include "handles.h"
 #include "host_value.h"
 #include "isolate_limits.h"
 #include "watchdog.h"
@@ -105,6 +106,14 @@ class Runtime {
   Outcome BindWorkerModule(const std::string& name);
   // Runs timers until none are left (like a script's process lifetime).
   Outcome RunLoop();
+  // Handles (handles.h): values a result held by id. Calls a function handle (awaiting a
+  // promise result, as Call does); reads one property (never awaited); lists own enumerable
+  // string keys; awaits a promise handle. ReleaseHandle is safe from any thread.
+  Outcome CallHandle(uint64_t id, const std::vector<HostValue>& args);
+  Outcome GetHandleProperty(uint64_t id, const HostValue& key);
+  Outcome HandleKeys(uint64_t id);
+  Outcome AwaitHandle(uint64_t id);
+  void ReleaseHandle(uint64_t id) { handles_.Release(id); }
   // Next slice of a call that returned kPending.
   Outcome Continue();
   // Drops what a pending call waits for (the caller gave up on it), and its timers.
@@ -182,6 +191,8 @@ class Runtime {
   Outcome ErrorOutcome(v8::TryCatch& try_catch);
   Outcome ClosedOutcome() const;
   v8::Local<v8::Value> InternalFunction(v8::Local<v8::Context> context, const std::string& name);
+  // The value of handle `id`; throws a ReferenceError (and returns empty) if it was released.
+  v8::MaybeLocal<v8::Value> HandleValue(uint64_t id);
 
   static size_t NearHeapLimit(void* data, size_t current_limit, size_t initial_limit);
   static void OnPromiseReject(v8::PromiseRejectMessage message);
@@ -226,6 +237,8 @@ class Runtime {
   size_t console_bytes_ = 0;
   int unhandled_rejections_ = 0;
   size_t console_dropped_ = 0;
+
+  HandleTable handles_;
 
   // Modules by name, and the caller's resolution of each (referrer, specifier).
   std::map<std::string, v8::Global<v8::Module>> modules_;

@@ -24,13 +24,15 @@ std::string DescribeBootstrapError(v8::Local<v8::Context> context, v8::TryCatch&
   return text;
 }
 
-// Runs every bootstrap file as `(function (native, internal) { ... })(native, internal)`.
+// Runs every bootstrap file as `(function (native, internal) { "use strict"; ... })(native, internal)`.
+// Strict mode everywhere: V8 hides the receiver and function of strict frames (and of every
+// frame below one) from the stack-trace API, and `fn.caller` never returns a strict function.
 void RunBootstrap(v8::Local<v8::Context> context, v8::Local<v8::Object> native, v8::Local<v8::Object> internal) {
   v8::Isolate* isolate = context->GetIsolate();
   v8::TryCatch try_catch(isolate);
   for (size_t i = 0; i < kJsSourceCount; ++i) {
     const JsSource& file = kJsSources[i];
-    std::string wrapped = "(function (native, internal) {";
+    std::string wrapped = "(function (native, internal) {\"use strict\";";
     wrapped.append(file.text, file.length);
     wrapped += "\n})";
     v8::ScriptOrigin origin(isolate, NewString(isolate, std::string("pyruntime:") + file.name));

@@ -2,7 +2,7 @@
 # Installs the Debian packages the build and tests need, only those missing, then V8.
 set -euo pipefail
 
-packages=(g++ make cmake ccache libssl-dev zlib1g-dev pkg-config)
+packages=(g++ make cmake ccache libssl-dev zlib1g-dev libicu-dev pkg-config)
 python=${PYTHON:-python3}
 command -v "$python" >/dev/null || packages+=(python3)
 "$python" -c "import venv, ensurepip" 2>/dev/null || packages+=(python3-venv)

@@ -9,14 +9,14 @@ from pyruntime.engine.errors import JSError
 
 @pytest.fixture(scope="module")
 def iso():
-    isolate = pyruntime.Isolate(timeout_ms=1000, cpu_limit_ms=1000)
+    isolate = pyruntime.Isolate(timeout_ms=5000, cpu_limit_ms=5000)
     yield isolate
     isolate.close()
 
 
 @pytest.fixture
 def fresh():
-    isolate = pyruntime.Isolate(timeout_ms=1000, cpu_limit_ms=1000)
+    isolate = pyruntime.Isolate(timeout_ms=5000, cpu_limit_ms=5000)
     yield isolate
     isolate.close()
 
@@ -713,3 +713,158 @@ def test_console_shows_fetch_objects_readably():
     assert lines[0] == ("Headers { 'a' => '1' } Blob { size: 2, type: 't/x' }"
                         " ReadableStream { locked: false, state: 'readable' }")
     assert "status: 204" in lines[1] and "body: null" in lines[1]
+
+
+# --- BYOB reads transfer their buffers -----------------------------------------------------
+
+
+def test_byob_read_transfers_the_callers_buffer(iso):
+    assert run(iso, """
+        const s = new ReadableStream({ type: "bytes", pull(c) {
+            const v = c.byobRequest.view; v[0] = 1; v[1] = 2; c.byobRequest.respond(2);
+        } });
+        const reader = s.getReader({ mode: "byob" });
+        const view = new Uint16Array(4);
+        const { value } = await reader.read(view);
+        // The caller's buffer is detached; the result owns the same memory under a new buffer.
+        return [view.buffer.byteLength, view.length, value instanceof Uint16Array, value.length,
+                value.buffer.byteLength, value.buffer !== view.buffer, new Uint8Array(value.buffer)[1]];
+    """) == [0, 0, True, 1, 8, True, 2]
+
+
+def test_byob_enqueue_and_respond_with_new_view_transfer(iso):
+    assert run(iso, """
+        const chunk = new Uint8Array([5, 6, 7]);
+        let replaced;
+        const s = new ReadableStream({ type: "bytes", start(c) { c.enqueue(chunk); }, pull(c) {
+            replaced = new Uint8Array(c.byobRequest.view.buffer, c.byobRequest.view.byteOffset, 1);
+            replaced[0] = 9;
+            c.byobRequest.respondWithNewView(replaced);
+        } });
+        const reader = s.getReader({ mode: "byob" });
+        const first = await reader.read(new Uint8Array(8));
+        const second = await reader.read(new Uint8Array(8));
+        return [chunk.byteLength, [...first.value], replaced.byteLength, [...second.value]];
+    """) == [0, [5, 6, 7], 0, [9]]
+
+
+def test_byob_read_refuses_buffers_it_cannot_transfer(iso):
+    assert run(iso, """
+        const reader = () => new ReadableStream({ type: "bytes" }).getReader({ mode: "byob" });
+        const detached = new Uint8Array(4); structuredClone(detached.buffer, { transfer: [detached.buffer] });
+        const wasm = new Uint8Array(new WebAssembly.Memory({ initial: 1 }).buffer, 0, 4);
+        const out = [];
+        for (const view of [detached, wasm]) {
+            try { await reader().read(view); out.push("read"); } catch (e) { out.push(e.name); }
+        }
+        return out;
+    """) == ["TypeError", "TypeError"]
+
+
+# --- body-disturbed semantics (WPT fetch/api/response/response-stream-disturbed-*) ----------
+
+
+@pytest.mark.parametrize(("make", "source"), [
+    ("new Response('body')", "bytes"), ("new Request('http://a.test/', { method: 'POST', body: 'body' })", "bytes"),
+    ("new Response(new ReadableStream({ pull(c) { c.enqueue(new TextEncoder().encode('body')); c.close(); } }))",
+     "stream"),
+])
+def test_a_consumed_body_cannot_be_read_again(iso, make, source):
+    assert run(iso, f"""
+        const r = {make};
+        const before = [r.bodyUsed, r.body.locked];
+        const text = await r.text();
+        const after = [r.bodyUsed, r.body.locked, r.body === r.body];
+        const errors = [];
+        for (const attempt of [() => r.body.getReader(), () => r.clone()]) {{
+            try {{ attempt(); errors.push("ok"); }} catch (e) {{ errors.push(e.name); }}
+        }}
+        for (const method of ["text", "arrayBuffer", "blob", "json", "bytes"]) {{
+            try {{ await r[method](); errors.push("ok"); }} catch (e) {{ errors.push(e.name); }}
+        }}
+        return [text, before, after, errors];
+    """) == ["body", [False, False], [True, True, True], ["TypeError"] * 7], source
+
+
+def test_body_use_states(iso):
+    assert run(iso, """
+        const states = [];
+        // Taking the reader locks the body without using it.
+        const locked = new Response("x"); locked.body.getReader();
+        states.push([locked.bodyUsed, await locked.text().then(() => "read", (e) => e.name)]);
+        // One read() disturbs it.
+        const read = new Response("x"); await read.body.getReader().read();
+        states.push([read.bodyUsed, await read.text().then(() => "read", (e) => e.name)]);
+        // cancel() disturbs it.
+        const cancelled = new Response("x"); await cancelled.body.cancel();
+        states.push([cancelled.bodyUsed, await cancelled.text().then(() => "read", (e) => e.name)]);
+        // Getting `body` alone changes nothing.
+        const touched = new Response("x"); touched.body;
+        states.push([touched.bodyUsed, await touched.text()]);
+        // A null body is never used.
+        const empty = new Response(null); await empty.text();
+        states.push([empty.bodyUsed, empty.body]);
+        return states;
+    """) == [[False, "TypeError"], [True, "TypeError"], [True, "TypeError"], [False, "x"], [False, None]]
+
+
+def test_a_used_request_body_cannot_make_a_new_request(iso):
+    assert run(iso, """
+        const used = new Request("http://a.test/", { method: "POST", body: "b" });
+        await used.text();
+        const out = [];
+        const makers = [() => new Request(used),
+                        () => new Request("http://b.test/", { method: "POST", body: used.body })];
+        for (const make of makers) {
+            try { make(); out.push("made"); } catch (e) { out.push(e.name); }
+        }
+        // A request whose body was not used hands it over, and is itself used afterwards.
+        const fresh = new Request("http://a.test/", { method: "POST", body: "b" });
+        const copy = new Request(fresh);
+        out.push(fresh.bodyUsed, await copy.text());
+        return out;
+    """) == ["TypeError", "TypeError", True, "b"]
+
+
+# --- structuredClone of Blob and File -------------------------------------------------------
+
+
+def test_structured_clone_of_blob_and_file(iso):
+    assert run(iso, """
+        const blob = new Blob(["h\\u00e9llo", new Uint8Array([0, 255])], { type: "Text/Plain" });
+        const file = new File(["abc"], "n\\u00e9.txt", { type: "image/png", lastModified: 1234567890123 });
+        const [b, f, nested] = structuredClone([blob, file, { twice: [blob, blob] }]);
+        return [b instanceof Blob && !(b instanceof File), b !== blob, b.type, b.size, [...await b.bytes()],
+                f instanceof File, f.name, f.type, f.lastModified, await f.text(),
+                nested.twice[0] === nested.twice[1], nested.twice[0] === b];
+    """) == [True, True, "text/plain", 8, [104, 195, 169, 108, 108, 111, 0, 255],
+             True, "né.txt", "image/png", 1234567890123, "abc", True, True]
+
+
+def test_structured_clone_of_blob_subclasses_and_lookalikes(iso):
+    assert run(iso, """
+        class Sub extends Blob {}
+        const sub = structuredClone(new Sub(["x"]));
+        const lookalike = structuredClone(Object.create(Blob.prototype));
+        const out = [Object.getPrototypeOf(sub) === Blob.prototype, await sub.text(),
+                     Object.getPrototypeOf(lookalike) === Object.prototype];
+        // A Blob is still an ordinary-looking object to user code.
+        const b = new Blob(["y"]);
+        out.push(Object.getPrototypeOf(Blob) === Function.prototype, Object.keys(b).length, JSON.stringify(b),
+                 Object.prototype.toString.call(b));
+        // Transfer lists still work beside Blobs.
+        const buffer = new Uint8Array([1, 2]).buffer;
+        const [copy, moved] = structuredClone([b, buffer], { transfer: [buffer] });
+        out.push(await copy.text(), buffer.byteLength, moved.byteLength);
+        return out;
+    """) == [True, "x", True, True, 0, "{}", "[object Blob]", "y", 0, 2]
+
+
+def test_structured_clone_of_blobs_in_a_loop_stays_within_memory(iso):
+    """Each clone shares the Blob's immutable bytes: a 1 MB Blob cloned 200 times stays cheap."""
+    assert run(iso, """
+        const big = new Blob([new Uint8Array(1 << 20)]);
+        let last;
+        for (let i = 0; i < 200; i++) last = structuredClone({ big }).big;
+        return last.size;
+    """) == 1 << 20

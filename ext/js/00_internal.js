@@ -1,6 +1,6 @@
 // Shared helpers for the other bootstrap files (see README.md in this folder).
 
-internal.defineGlobals = function defineGlobals(values) {
+function defineGlobals(values) {
   for (const name of Object.keys(values)) {
     Object.defineProperty(globalThis, name, {
       value: values[name],
@@ -9,10 +9,10 @@ internal.defineGlobals = function defineGlobals(values) {
       enumerable: false,
     });
   }
-};
+}
 
 // Adds operations to a prototype the way WebIDL does: writable, enumerable, configurable.
-internal.defineMethods = function defineMethods(proto, methods) {
+function defineMethods(proto, methods) {
   for (const key of Object.keys(methods)) {
     Object.defineProperty(proto, key, {
       value: methods[key],
@@ -21,14 +21,36 @@ internal.defineMethods = function defineMethods(proto, methods) {
       configurable: true,
     });
   }
-};
+}
 
-// Gives a class the `[Symbol.toStringTag]` browsers show, e.g. "[object Headers]".
-internal.setToStringTag = function setToStringTag(ctor, tag = ctor.name) {
+// Prototypes of the web API classes (those finished by defineInterface): the console shows
+// their instances' attribute getters, like `TextEncoder { encoding: 'utf-8' }`.
+const webPrototypes = new WeakSet();
+
+// WebIDL makes attributes and operations enumerable; class syntax makes them not.
+function makeMembersEnumerable(object) {
+  for (const key of Object.getOwnPropertyNames(object)) {
+    const desc = Object.getOwnPropertyDescriptor(object, key);
+    const member = desc.get !== undefined || desc.set !== undefined || typeof desc.value === "function";
+    if (member && !desc.enumerable && desc.configurable && key !== "constructor" && key !== "prototype") {
+      Object.defineProperty(object, key, { enumerable: true });
+    }
+  }
+}
+
+// Finishes a class as a WebIDL interface: its attributes and operations, on the prototype
+// and static, become enumerable, and instances get the `[Symbol.toStringTag]` browsers
+// show, e.g. "[object Headers]". Called once the class has all its members.
+function defineInterface(ctor, tag = ctor.name) {
+  webPrototypes.add(ctor.prototype);
+  makeMembersEnumerable(ctor.prototype);
+  makeMembersEnumerable(ctor);
   Object.defineProperty(ctor.prototype, Symbol.toStringTag, {
     value: tag,
     configurable: true,
   });
-};
+}
 
-internal.defineGlobals({ self: globalThis });
+defineGlobals({ self: globalThis });
+
+Object.assign(internal, { defineGlobals, defineMethods, webPrototypes, defineInterface });

@@ -179,4 +179,4 @@ const webidl = {
   },
 };
 
-internal.webidl = webidl;
+Object.assign(internal, { webidl });

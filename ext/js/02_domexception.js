@@ -1,6 +1,6 @@
 // DOMException (WebIDL §2.8.1), with the legacy error code table.
 
-const { webidl } = internal;
+const { defineGlobals, defineInterface, webidl } = internal;
 
 // Error names with a legacy code; every other name has code 0.
 const legacyCodes = {
@@ -104,8 +104,8 @@ for (const [key, value] of Object.entries(codeConstants)) {
   Object.defineProperty(DOMException, key, desc);
   Object.defineProperty(DOMException.prototype, key, desc);
 }
-internal.setToStringTag(DOMException);
+defineInterface(DOMException);
 
-internal.DOMException = DOMException;
-internal.isDOMException = isDOMException;
-internal.defineGlobals({ DOMException });
+defineGlobals({ DOMException });
+
+Object.assign(internal, { DOMException, isDOMException });

@@ -1,11 +1,10 @@
 // `internal.inspect` (readable output of any value) and the `console` namespace.
 
-const { webidl } = internal;
+const { defineGlobals, isDOMException, webidl, webPrototypes } = internal;
 
 // Objects can customise their inspect output with a method under this symbol:
 // `[internal.inspectCustom](inspect, depth)` returns the text to show.
 const inspectCustom = Symbol("inspect.custom");
-internal.inspectCustom = inspectCustom;
 
 const defaultOptions = { depth: 2, breakLength: 80, maxArrayLength: 100, maxStringLength: 10000 };
 
@@ -47,7 +46,7 @@ const boxedTypes = [
 ];
 
 function isError(value) {
-  return value instanceof Error || internal.isDOMException?.(value) ||
+  return value instanceof Error || isDOMException(value) ||
     Object.prototype.toString.call(value) === "[object Error]";
 }
 
@@ -175,15 +174,6 @@ function errorBase(err) {
   return `[${header}]`;
 }
 
-// Prototypes of the web API classes (those given a toStringTag by bootstrap files):
-// their instances show their attribute getters, like `TextEncoder { encoding: 'utf-8' }`.
-const webPrototypes = new WeakSet();
-const setToStringTag = internal.setToStringTag;
-internal.setToStringTag = function (ctor, tag = ctor.name) {
-  webPrototypes.add(ctor.prototype);
-  setToStringTag(ctor, tag);
-};
-
 function webAttributes(obj) {
   const attributes = [];
   const seen = new Set();
@@ -219,15 +209,22 @@ function formatProperty(obj, key, ctx, depth, opts) {
   return `${formatKey(key)}: ${valueText}`;
 }
 
+// Own enumerable keys. With `skipIndices` (arrays, typed arrays, String objects) the
+// native lists them without walking the elements: output stays linear in what is shown.
 function ownKeys(obj, skipIndices) {
+  if (skipIndices) return native.ownNonIndexKeys(obj);
   const keys = [];
   for (const key of Reflect.ownKeys(obj)) {
     const desc = Object.getOwnPropertyDescriptor(obj, key);
-    if (!desc || !desc.enumerable) continue;
-    if (skipIndices && typeof key === "string" && /^(0|[1-9][0-9]*)$/.test(key) && Number(key) < 2 ** 32 - 1) continue;
-    keys.push(key);
+    if (desc && desc.enumerable) keys.push(key);
   }
   return keys;
+}
+
+// "... N more items" after the first `opts.maxArrayLength` entries.
+function moreItems(entries, total, opts) {
+  const rest = total - opts.maxArrayLength;
+  if (rest > 0) entries.push(`... ${rest} more item${rest > 1 ? "s" : ""}`);
 }
 
 // Joins entries on one line when short enough, else one per line.
@@ -259,10 +256,7 @@ function formatArrayEntries(arr, length, ctx, depth, opts, formatItem) {
     entries.push(formatItem(i));
   }
   if (holes > 0) entries.push(`<${holes} empty item${holes > 1 ? "s" : ""}>`);
-  if (length > limit) {
-    const rest = length - limit;
-    entries.push(`... ${rest} more item${rest > 1 ? "s" : ""}`);
-  }
+  moreItems(entries, length, opts);
   return entries;
 }
 
@@ -348,7 +342,7 @@ function formatObject(value, ctx, depth, opts) {
     for (let i = 0; i < limit; i++) {
       entries.push(typeof value[i] === "bigint" ? `${value[i]}n` : formatNumber(value[i]));
     }
-    if (length > limit) entries.push(`... ${length - limit} more item${length - limit > 1 ? "s" : ""}`);
+    moreItems(entries, length, opts);
     keys = ownKeys(value, true);
   } else if (typeof value === "function") {
     base = functionBase(value);
@@ -369,13 +363,19 @@ function formatObject(value, ctx, depth, opts) {
     prefix = getPrefix(value, "Map", mapSize.call(value));
     if (tooDeep) return "[Map]";
     for (const [k, v] of Map.prototype.entries.call(value)) {
+      if (entries.length === opts.maxArrayLength) break;
       entries.push(`${child(k)} => ${child(v)}`);
     }
+    moreItems(entries, mapSize.call(value), opts);
     keys = ownKeys(value, false);
   } else if (isSet(value)) {
     prefix = getPrefix(value, "Set", setSize.call(value));
     if (tooDeep) return "[Set]";
-    for (const v of Set.prototype.values.call(value)) entries.push(child(v));
+    for (const v of Set.prototype.values.call(value)) {
+      if (entries.length === opts.maxArrayLength) break;
+      entries.push(child(v));
+    }
+    moreItems(entries, setSize.call(value), opts);
     keys = ownKeys(value, false);
   } else if (isDate(value)) {
     const time = Date.prototype.getTime.call(value);
@@ -458,7 +458,6 @@ function inspect(value, options = {}) {
   }
   return formatValue(value, { seen: [], indentation: 0 }, 0, false, opts);
 }
-internal.inspect = inspect;
 
 // printf-style formatting of console arguments.
 function formatArgs(args) {
@@ -532,7 +531,6 @@ function formatArgs(args) {
   }
   return text;
 }
-internal.formatArgs = formatArgs;
 
 let groupIndent = "";
 const counts = new Map();
@@ -662,6 +660,11 @@ const consoleMethods = {
   groupEnd() {
     groupIndent = groupIndent.slice(0, -2);
   },
+  // Output already sent cannot be taken back: clearing empties the group stack (what the
+  // Console Standard requires everywhere).
+  clear() {
+    groupIndent = "";
+  },
   time(label = "default") {
     label = webidl.toDOMString(label);
     if (timers.has(label)) {
@@ -698,4 +701,6 @@ for (const [name, fn] of Object.entries(consoleMethods)) {
 }
 Object.defineProperty(console, Symbol.toStringTag, { value: "console", configurable: true });
 
-internal.defineGlobals({ console });
+defineGlobals({ console });
+
+Object.assign(internal, { inspectCustom, inspect });

@@ -1,7 +1,13 @@
 // DOM events: Event, EventTarget, CustomEvent, ErrorEvent, PromiseRejectionEvent,
 // the global object as an event target, and error reporting.
 
-const { webidl, DOMException } = internal;
+const {
+  defineGlobals, defineInterface, DOMException, inspect, inspectCustom, isDOMException, webidl,
+} = internal;
+
+// 05_abort.js defines AbortSignal, an EventTarget, after this file; it plugs in here the
+// two operations addEventListener's `signal` option needs.
+const abortHooks = { isAbortSignal: () => false, addAbortAlgorithm: undefined };
 
 const NONE = 0;
 const CAPTURING_PHASE = 1;
@@ -11,6 +17,8 @@ const BUBBLING_PHASE = 3;
 // Shared getter for the per-instance, unforgeable `isTrusted` attribute.
 let isTrustedGetter;
 
+let isEvent;
+let eventInternals;
 class Event {
   #type;
   #bubbles;
@@ -47,8 +55,8 @@ class Event {
     };
     Object.defineProperty(isTrustedGetter, "name", { value: "get isTrusted" });
 
-    internal.isEvent = (value) => webidl.isObject(value) && #type in value;
-    internal.eventInternals = {
+    isEvent = (value) => webidl.isObject(value) && #type in value;
+    eventInternals = {
       setTrusted(event, trusted) {
         event.#isTrusted = trusted;
       },
@@ -191,7 +199,7 @@ class Event {
     this.#cancelable = Boolean(cancelable);
   }
 
-  [internal.inspectCustom](inspect) {
+  [inspectCustom](inspect) {
     const name = this.constructor?.name ?? "Event";
     const fields = {
       type: this.#type,
@@ -212,10 +220,9 @@ for (const [key, value] of Object.entries(eventConstants)) {
   Object.defineProperty(Event, key, desc);
   Object.defineProperty(Event.prototype, key, desc);
 }
-internal.setToStringTag(Event);
-internal.Event = Event;
+defineInterface(Event);
 
-const ev = internal.eventInternals;
+const ev = eventInternals;
 
 function flattenOptions(options) {
   if (webidl.isObject(options)) return Boolean(options.capture);
@@ -225,6 +232,10 @@ function flattenOptions(options) {
 // Called when a listener throws; replaced below once reportError exists.
 let reportException;
 
+let isEventTarget;
+let setEventTargetOwner;
+let hasEventListeners;
+let dispatchEvent;
 class EventTarget {
   // type -> array of listener records {callback, capture, once, passive, removed}
   #listeners = new Map();
@@ -235,11 +246,11 @@ class EventTarget {
   constructor() {}
 
   static {
-    internal.isEventTarget = (value) => webidl.isObject(value) && #listeners in value;
-    internal.setEventTargetOwner = (target, owner) => {
+    isEventTarget = (value) => webidl.isObject(value) && #listeners in value;
+    setEventTargetOwner = (target, owner) => {
       target.#owner = owner;
     };
-    internal.hasEventListeners = (target, type) =>
+    hasEventListeners = (target, type) =>
       (target.#listeners.get(type) ?? []).some((l) => !l.removed);
   }
 
@@ -267,7 +278,7 @@ class EventTarget {
       passive = Boolean(options.passive);
       if (options.signal !== undefined) {
         signal = options.signal;
-        if (!internal.isAbortSignal?.(signal)) {
+        if (!abortHooks.isAbortSignal(signal)) {
           throw new TypeError(
             "Failed to execute 'addEventListener' on 'EventTarget': member signal is not of type AbortSignal.",
           );
@@ -287,7 +298,7 @@ class EventTarget {
     const listener = { callback, capture, once, passive, removed: false };
     list.push(listener);
     if (signal !== null) {
-      internal.addAbortAlgorithm(signal, () => self.#remove(type, listener));
+      abortHooks.addAbortAlgorithm(signal, () => self.#remove(type, listener));
     }
   }
 
@@ -313,7 +324,7 @@ class EventTarget {
   dispatchEvent(event) {
     const self = EventTarget.#self(this);
     webidl.requiredArguments(arguments.length, 1, "Failed to execute 'dispatchEvent' on 'EventTarget'");
-    if (!internal.isEvent(event)) {
+    if (!isEvent(event)) {
       throw new TypeError("Failed to execute 'dispatchEvent' on 'EventTarget': parameter 1 is not of type 'Event'.");
     }
     if (ev.isDispatching(event) || !ev.isInitialized(event)) {
@@ -324,7 +335,7 @@ class EventTarget {
   }
 
   static {
-    internal.dispatchEvent = (target, event) => target.#dispatch(event);
+    dispatchEvent = (target, event) => target.#dispatch(event);
   }
 
   // Dispatch on a target with no parent: capture listeners, then the others.
@@ -368,19 +379,18 @@ class EventTarget {
     }
   }
 }
-internal.setToStringTag(EventTarget);
-internal.EventTarget = EventTarget;
+defineInterface(EventTarget);
 
 // `on<type>` event handler attributes (HTML §8.1.8) on a prototype.
-internal.defineEventHandler = function defineEventHandler(proto, type) {
+function defineEventHandler(proto, type) {
   const handlers = new WeakMap();
   const accessors = {
     get() {
-      if (!internal.isEventTarget(this)) throw webidl.illegalInvocation();
+      if (!isEventTarget(this)) throw webidl.illegalInvocation();
       return handlers.get(this)?.handler ?? null;
     },
     set(value) {
-      if (!internal.isEventTarget(this)) throw webidl.illegalInvocation();
+      if (!isEventTarget(this)) throw webidl.illegalInvocation();
       const handler = webidl.isObject(value) ? value : null;
       let record = handlers.get(this);
       if (record === undefined) {
@@ -401,7 +411,7 @@ internal.defineEventHandler = function defineEventHandler(proto, type) {
   Object.defineProperty(accessors.get, "name", { value: `get on${type}` });
   Object.defineProperty(accessors.set, "name", { value: `set on${type}` });
   Object.defineProperty(proto, `on${type}`, { ...accessors, enumerable: true, configurable: true });
-};
+}
 
 class CustomEvent extends Event {
   #detail;
@@ -426,7 +436,7 @@ class CustomEvent extends Event {
     this.#detail = detail;
   }
 }
-internal.setToStringTag(CustomEvent);
+defineInterface(CustomEvent);
 
 class ErrorEvent extends Event {
   #message;
@@ -475,8 +485,7 @@ class ErrorEvent extends Event {
     return this.#error;
   }
 }
-internal.setToStringTag(ErrorEvent);
-internal.ErrorEvent = ErrorEvent;
+defineInterface(ErrorEvent);
 
 class PromiseRejectionEvent extends Event {
   #promise;
@@ -508,19 +517,18 @@ class PromiseRejectionEvent extends Event {
     return this.#reason;
   }
 }
-internal.setToStringTag(PromiseRejectionEvent);
-internal.PromiseRejectionEvent = PromiseRejectionEvent;
+defineInterface(PromiseRejectionEvent);
 
 // The global object acts as an EventTarget through one hidden target.
 const globalTarget = new EventTarget();
-internal.setEventTargetOwner(globalTarget, globalThis);
+setEventTargetOwner(globalTarget, globalThis);
 
 // Fires a runtime-created (trusted) event at the global object; returns false when
 // a listener canceled it.
-internal.dispatchGlobalEvent = function dispatchGlobalEvent(event) {
+function dispatchGlobalEvent(event) {
   ev.setTrusted(event, true);
-  return internal.dispatchEvent(globalTarget, event);
-};
+  return dispatchEvent(globalTarget, event);
+}
 
 function errorLocation(error) {
   const stack = webidl.isObject(error) ? (() => {
@@ -536,20 +544,20 @@ function errorLocation(error) {
 
 function errorMessage(error) {
   try {
-    if (internal.isDOMException(error) || error instanceof Error) {
+    if (isDOMException(error) || error instanceof Error) {
       return `Uncaught ${error.name}: ${error.message}`;
     }
   } catch {
     // Fall through to the generic text.
   }
-  return `Uncaught ${internal.inspect(error)}`;
+  return `Uncaught ${inspect(error)}`;
 }
 
 let reportingDepth = 0;
 
 // HTML "report an exception": fire a cancelable `error` ErrorEvent at the global
 // object, print "Uncaught ..." unless a listener canceled it.
-internal.reportError = function reportError(error) {
+function reportError(error) {
   let handled = false;
   // An error thrown by an `error` listener is printed, not re-dispatched.
   if (reportingDepth === 0) {
@@ -561,25 +569,25 @@ internal.reportError = function reportError(error) {
         error,
         ...errorLocation(error),
       });
-      handled = !internal.dispatchGlobalEvent(event);
+      handled = !dispatchGlobalEvent(event);
     } finally {
       reportingDepth--;
     }
   }
   // "uncaught": an error-level line the host also counts (pyruntime run exits 1 after one).
-  if (!handled) native.print("uncaught", "Uncaught " + internal.inspect(error));
+  if (!handled) native.print("uncaught", "Uncaught " + inspect(error));
   return handled;
-};
-reportException = internal.reportError;
+}
+reportException = reportError;
 
 // Fires a cancelable `unhandledrejection` event; prints the reason unless a listener
 // canceled it. Returns true when it was handled.
-internal.reportUnhandledRejection = function reportUnhandledRejection(promise, reason) {
+function reportUnhandledRejection(promise, reason) {
   const event = new PromiseRejectionEvent("unhandledrejection", { cancelable: true, promise, reason });
-  const handled = !internal.dispatchGlobalEvent(event);
-  if (!handled) native.print("error", "Uncaught (in promise) " + internal.inspect(reason));
+  const handled = !dispatchGlobalEvent(event);
+  if (!handled) native.print("error", "Uncaught (in promise) " + inspect(reason));
   return handled;
-};
+}
 
 const globalMethods = {
   addEventListener(type, callback, options = undefined) {
@@ -596,16 +604,21 @@ const globalMethods = {
   },
   reportError(error) {
     webidl.requiredArguments(arguments.length, 1, "Failed to execute 'reportError'");
-    internal.reportError(error);
+    reportError(error);
   },
 };
 
-internal.globalEventTarget = globalTarget;
-internal.defineGlobals({
+defineGlobals({
   Event,
   EventTarget,
   CustomEvent,
   ErrorEvent,
   PromiseRejectionEvent,
   ...globalMethods,
+});
+
+Object.assign(internal, {
+  abortHooks, eventInternals, Event, hasEventListeners, dispatchEvent, EventTarget,
+  defineEventHandler, dispatchGlobalEvent, reportError, reportUnhandledRejection,
+  globalEventTarget: globalTarget,
 });

@@ -1,9 +1,16 @@
 // AbortController and AbortSignal (DOM §3.1, §3.2).
 
-const { webidl, DOMException, EventTarget, Event } = internal;
+const {
+  abortHooks, defineEventHandler, defineGlobals, defineInterface, dispatchEvent, DOMException,
+  Event, eventInternals, EventTarget, inspectCustom, webidl,
+} = internal;
 
 const illegalConstructor = Symbol("illegal constructor");
 
+let isAbortSignal;
+let createAbortSignal;
+let addAbortAlgorithm;
+let signalAbort;
 class AbortSignal extends EventTarget {
   #aborted = false;
   #reason = undefined;
@@ -23,15 +30,15 @@ class AbortSignal extends EventTarget {
   }
 
   static {
-    internal.isAbortSignal = (value) => webidl.isObject(value) && #aborted in value;
-    internal.createAbortSignal = () => new AbortSignal(illegalConstructor);
+    isAbortSignal = (value) => webidl.isObject(value) && #aborted in value;
+    createAbortSignal = () => new AbortSignal(illegalConstructor);
     // Runs `algorithm(reason)` when the signal aborts; returns a function removing it.
-    internal.addAbortAlgorithm = (signal, algorithm) => {
+    addAbortAlgorithm = (signal, algorithm) => {
       if (signal.#aborted) return () => {};
       signal.#algorithms.add(algorithm);
       return () => signal.#algorithms.delete(algorithm);
     };
-    internal.signalAbort = (signal, reason) => signal.#signalAbort(reason);
+    signalAbort = (signal, reason) => signal.#signalAbort(reason);
   }
 
   #signalAbort(reason) {
@@ -60,8 +67,8 @@ class AbortSignal extends EventTarget {
     this.#sources.clear();
     this.#dependents.clear();
     const event = new Event("abort");
-    internal.eventInternals.setTrusted(event, true);
-    internal.dispatchEvent(this, event);
+    eventInternals.setTrusted(event, true);
+    dispatchEvent(this, event);
   }
 
   get aborted() {
@@ -99,7 +106,7 @@ class AbortSignal extends EventTarget {
   static any(signals) {
     webidl.requiredArguments(arguments.length, 1, "Failed to execute 'any' on 'AbortSignal'");
     const list = webidl.toSequence(signals, (s) => {
-      if (!internal.isAbortSignal(s)) {
+      if (!isAbortSignal(s)) {
         throw new TypeError("Failed to execute 'any' on 'AbortSignal': Failed to convert value to 'AbortSignal'.");
       }
       return s;
@@ -124,12 +131,12 @@ class AbortSignal extends EventTarget {
     return result;
   }
 
-  [internal.inspectCustom](inspect) {
+  [inspectCustom](inspect) {
     return `AbortSignal ${inspect({ aborted: this.#aborted }, { depthOffset: 0 })}`;
   }
 }
-internal.defineEventHandler(AbortSignal.prototype, "abort");
-internal.setToStringTag(AbortSignal);
+defineEventHandler(AbortSignal.prototype, "abort");
+defineInterface(AbortSignal);
 
 class AbortController {
   #signal = new AbortSignal(illegalConstructor);
@@ -145,13 +152,17 @@ class AbortController {
 
   abort(reason = undefined) {
     AbortController.#check(this);
-    internal.signalAbort(this.#signal, reason);
+    signalAbort(this.#signal, reason);
   }
 
-  [internal.inspectCustom](inspect) {
+  [inspectCustom](inspect) {
     return `AbortController ${inspect({ signal: this.#signal }, { depthOffset: 0 })}`;
   }
 }
-internal.setToStringTag(AbortController);
+defineInterface(AbortController);
 
-internal.defineGlobals({ AbortController, AbortSignal });
+defineGlobals({ AbortController, AbortSignal });
+
+Object.assign(abortHooks, { isAbortSignal, addAbortAlgorithm });
+
+Object.assign(internal, { isAbortSignal, createAbortSignal, addAbortAlgorithm });

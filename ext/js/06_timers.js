@@ -1,6 +1,6 @@
 // Timers (HTML §8.6) and queueMicrotask (HTML §8.7).
 
-const { webidl } = internal;
+const { defineGlobals, reportError, webidl } = internal;
 
 // WebIDL `long` conversion, then negative delays count as zero.
 function toDelay(timeout) {
@@ -19,7 +19,7 @@ function startTimer(handler, timeout, args, repeat) {
     try {
       Reflect.apply(handler, globalThis, args);
     } catch (error) {
-      internal.reportError(error);
+      reportError(error);
     }
   }, delay, repeat);
 }
@@ -59,9 +59,9 @@ function queueMicrotask(callback) {
     try {
       callback();
     } catch (error) {
-      internal.reportError(error);
+      reportError(error);
     }
   });
 }
 
-internal.defineGlobals({ setTimeout, setInterval, clearTimeout, clearInterval, queueMicrotask });
+defineGlobals({ setTimeout, setInterval, clearTimeout, clearInterval, queueMicrotask });

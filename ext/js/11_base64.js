@@ -1,6 +1,6 @@
 // atob and btoa (HTML §8.3), with forgiving-base64 decoding (WHATWG Infra §4.5).
 
-const { webidl, DOMException } = internal;
+const { defineGlobals, DOMException, webidl } = internal;
 
 const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 const decodeTable = new Int8Array(128).fill(-1);
@@ -63,7 +63,7 @@ function forgivingDecode(input) {
   return out.subarray(0, o);
 }
 
-internal.base64 = {
+const base64 = {
   encode: (bytes) => encodeBytes(bytes.length, (i) => bytes[i]),
   decode: forgivingDecode,
 };
@@ -95,4 +95,6 @@ function atob(data) {
   return fromCharCodes(bytes, bytes.length);
 }
 
-internal.defineGlobals({ atob, btoa });
+defineGlobals({ atob, btoa });
+
+Object.assign(internal, { base64 });

@@ -1,7 +1,7 @@
 // URL and URLSearchParams (WHATWG URL). Parsing URLs is native (ada); the
 // application/x-www-form-urlencoded parser and serializer are here.
 
-const { webidl } = internal;
+const { defineGlobals, defineInterface, inspectCustom, webidl } = internal;
 
 const HREF = 0;
 const ORIGIN = 1;
@@ -69,7 +69,7 @@ function serializeUrlencoded(list) {
   return list.map(([name, value]) => `${serializeComponent(name)}=${serializeComponent(value)}`).join("&");
 }
 
-internal.urlencoded = { parse: parseUrlencoded, serialize: serializeUrlencoded };
+const urlencoded = { parse: parseUrlencoded, serialize: serializeUrlencoded };
 
 const iteratorPrototype = Object.getPrototypeOf(Object.getPrototypeOf([][Symbol.iterator]()));
 
@@ -256,7 +256,7 @@ class URLSearchParams {
     }
   }
 
-  [internal.inspectCustom](inspect) {
+  [inspectCustom](inspect) {
     if (this.#list.length === 0) return "URLSearchParams {}";
     return `URLSearchParams { ${this.#list.map(([k, v]) => `${inspect(k)} => ${inspect(v)}`).join(", ")} }`;
   }
@@ -266,7 +266,7 @@ Object.defineProperty(URLSearchParams.prototype, Symbol.iterator, {
   writable: true,
   configurable: true,
 });
-internal.setToStringTag(URLSearchParams);
+defineInterface(URLSearchParams);
 
 function parseOrThrow(url, base, hasBase) {
   const parts = hasBase ? native.urlParse(url, base) : native.urlParse(url);
@@ -304,7 +304,6 @@ class URL {
       const parts = native.urlSet(url.#parts[HREF], "search", serialized);
       if (parts) url.#parts = parts;
     };
-    internal.isURL = (value) => webidl.isObject(value) && #parts in value;
   }
 
   static #check(self) {
@@ -464,7 +463,7 @@ class URL {
     return this.#parts[HREF];
   }
 
-  [internal.inspectCustom](inspect) {
+  [inspectCustom](inspect) {
     const fields = {};
     for (const key of ["href", "origin", "protocol", "username", "password", "host", "hostname", "port",
       "pathname", "search", "searchParams", "hash"]) {
@@ -473,6 +472,8 @@ class URL {
     return `URL ${inspect(fields, { depthOffset: 0 })}`;
   }
 }
-internal.setToStringTag(URL);
+defineInterface(URL);
 
-internal.defineGlobals({ URL, URLSearchParams });
+defineGlobals({ URL, URLSearchParams });
+
+Object.assign(internal, { urlencoded });

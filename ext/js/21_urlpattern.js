@@ -1,7 +1,7 @@
 // URLPattern (WHATWG URL Pattern Standard). Components are compiled to RegExps with the
 // "u" flag; canonicalization reuses the native URL setters.
 
-const { webidl } = internal;
+const { defineGlobals, defineInterface, webidl } = internal;
 
 const specialSchemes = { ftp: "21", file: null, http: "80", https: "443", ws: "80", wss: "443" };
 const components = ["protocol", "username", "password", "hostname", "port", "pathname", "search", "hash"];
@@ -754,6 +754,6 @@ for (const key of components) {
   Object.defineProperty(get, "name", { value: `get ${key}` });
   Object.defineProperty(URLPattern.prototype, key, { get, enumerable: true, configurable: true });
 }
-internal.setToStringTag(URLPattern);
+defineInterface(URLPattern);
 
-internal.defineGlobals({ URLPattern });
+defineGlobals({ URLPattern });

@@ -1,11 +1,11 @@
 // Web Crypto (W3C WebCryptoAPI): crypto.getRandomValues, randomUUID, and crypto.subtle.
 // This file holds CryptoKey, the SubtleCrypto methods (argument checks, algorithm
 // normalization, key usage checks), SHA digests and HMAC. The other algorithms register in
-// `internal.crypto.algorithms` from 31_crypto_rsa.js, 32_crypto_ec.js, 33_crypto_aes.js and
+// `internal.cryptoHelpers.algorithms` from 31_crypto_rsa.js, 32_crypto_ec.js, 33_crypto_aes.js and
 // 34_crypto_kdf.js. Key material lives in a CryptoKey as bytes: SPKI or PKCS #8 DER for
 // asymmetric keys, raw bytes for secret keys; the natives are stateless.
 
-const { webidl, DOMException } = internal;
+const { base64, defineGlobals, defineInterface, DOMException, inspectCustom, webidl } = internal;
 
 const illegalConstructor = Symbol("illegal constructor");
 
@@ -24,6 +24,8 @@ const hashes = {
 const keyUsages = ["encrypt", "decrypt", "sign", "verify", "deriveKey", "deriveBits", "wrapKey", "unwrapKey"];
 const keyFormats = ["raw", "spki", "pkcs8", "jwk"];
 
+let isCryptoKey;
+let cryptoKeyInternals;
 class CryptoKey {
   #type;
   #extractable;
@@ -43,8 +45,8 @@ class CryptoKey {
   }
 
   static {
-    internal.isCryptoKey = (value) => webidl.isObject(value) && #type in value;
-    internal.cryptoKeyInternals = (key) => ({
+    isCryptoKey = (value) => webidl.isObject(value) && #type in value;
+    cryptoKeyInternals = (key) => ({
       type: key.#type,
       algorithm: key.#algorithm,
       usages: key.#usages,
@@ -80,7 +82,7 @@ class CryptoKey {
     return this.#usagesCache;
   }
 
-  [internal.inspectCustom](inspect) {
+  [inspectCustom](inspect) {
     return `CryptoKey ${inspect({
       type: this.#type,
       extractable: this.#extractable,
@@ -89,7 +91,7 @@ class CryptoKey {
     }, { depthOffset: 0 })}`;
   }
 }
-internal.setToStringTag(CryptoKey);
+defineInterface(CryptoKey);
 
 function structuredCopy(algorithm) {
   const copy = { ...algorithm };
@@ -164,7 +166,7 @@ const param = {
       : webidl.toInteger(dict[member], { bits, enforceRange: true }, `${name} ${member}`)),
   key: (dict, member, name) => {
     const value = required(dict, member, name);
-    if (!internal.isCryptoKey(value)) throw new TypeError(`${name}: '${member}' is not a CryptoKey`);
+    if (!isCryptoKey(value)) throw new TypeError(`${name}: '${member}' is not a CryptoKey`);
     return value;
   },
   nameOnly: (dict, name) => ({ name }),
@@ -182,12 +184,12 @@ function checkUsages(usages, allowed) {
 }
 
 function base64urlEncode(bytes) {
-  return internal.base64.encode(new Uint8Array(bytes)).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+  return base64.encode(new Uint8Array(bytes)).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
 }
 
 function base64urlDecode(text) {
   if (/[^A-Za-z0-9_-]/.test(text)) return null;
-  return internal.base64.decode(text.replace(/-/g, "+").replace(/_/g, "/"));
+  return base64.decode(text.replace(/-/g, "+").replace(/_/g, "/"));
 }
 
 const jwkStringMembers = ["kty", "use", "alg", "crv", "x", "y", "d", "n", "e", "p", "q", "dp", "dq", "qi", "k"];
@@ -253,10 +255,10 @@ function truncateBits(secret, length) {
 }
 
 function requireKey(key, context) {
-  if (!internal.isCryptoKey(key)) {
+  if (!isCryptoKey(key)) {
     throw new TypeError(`${context}: parameter is not of type 'CryptoKey'.`);
   }
-  return internal.cryptoKeyInternals(key);
+  return cryptoKeyInternals(key);
 }
 
 // The key's algorithm must be the one requested, and `usage` one of its usages.
@@ -283,7 +285,7 @@ function exportDer(format, k) {
   return exportedBuffer(k.keyBytes);
 }
 
-internal.crypto = {
+const cryptoHelpers = {
   algorithms, hashes, newKey, domError, guard, param, checkUsages, checkJwk, checkJwkAlg, jwkBytes,
   base64urlEncode, exportedBuffer, truncateBits, requireKeyType, exportDer,
 };
@@ -384,7 +386,7 @@ function toKeyData(format, keyData, context) {
 // Import, then the checks the spec makes on every imported key.
 function importWith(format, keyData, normalized, extractable, usages) {
   const key = algorithms[normalized.name].importKey(format, keyData, normalized, extractable, usages);
-  const k = internal.cryptoKeyInternals(key);
+  const k = cryptoKeyInternals(key);
   if ((k.type === "secret" || k.type === "private") && k.usages.length === 0) {
     throw domError("SyntaxError", "Usages cannot be empty when creating a key.");
   }
@@ -478,7 +480,7 @@ class SubtleCrypto {
     const usages = toUsages(keyUsages);
     const normalized = normalize("generateKey", algorithm);
     const result = algorithms[normalized.name].generateKey(normalized, extractable, usages);
-    const secretOrPrivate = internal.cryptoKeyInternals(result.privateKey ?? result);
+    const secretOrPrivate = cryptoKeyInternals(result.privateKey ?? result);
     if (secretOrPrivate.usages.length === 0) {
       throw domError("SyntaxError", "Usages cannot be empty when creating a key.");
     }
@@ -568,7 +570,7 @@ class SubtleCrypto {
     return importWith(format, keyData, importAlgorithm, extractable, usages);
   }
 }
-internal.setToStringTag(SubtleCrypto);
+defineInterface(SubtleCrypto);
 
 const subtle = new SubtleCrypto(illegalConstructor);
 
@@ -617,8 +619,10 @@ class Crypto {
     return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
   }
 }
-internal.setToStringTag(Crypto);
+defineInterface(Crypto);
 
 const crypto = new Crypto(illegalConstructor);
 
-internal.defineGlobals({ crypto, Crypto, SubtleCrypto, CryptoKey });
+defineGlobals({ crypto, Crypto, SubtleCrypto, CryptoKey });
+
+Object.assign(internal, { cryptoKeyInternals, cryptoHelpers });

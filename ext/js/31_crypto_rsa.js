@@ -1,8 +1,10 @@
 // RSA for crypto.subtle: RSASSA-PKCS1-v1_5, RSA-PSS and RSA-OAEP (WebCrypto §20–22).
 // Keys are SPKI (public) or PKCS #8 (private) DER, handled by the natives in crypto_natives.cc.
 
+const { cryptoHelpers } = internal;
+
 const { algorithms, hashes, newKey, domError, guard, param, checkUsages, checkJwk, checkJwkAlg, jwkBytes,
-  base64urlEncode, requireKeyType, exportDer } = internal.crypto;
+  base64urlEncode, requireKeyType, exportDer } = cryptoHelpers;
 
 // Generating larger keys blocks the thread for seconds, beyond the reach of the CPU limits.
 const maxGeneratedModulus = 4096;

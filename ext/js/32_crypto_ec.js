@@ -2,15 +2,17 @@
 // X25519 (WebCrypto §23–24 and the Secure Curves sections). Keys are SPKI (public) or
 // PKCS #8 (private) DER; ECDSA signatures are IEEE P1363 r || s.
 
+const { cryptoHelpers, cryptoKeyInternals, webidl } = internal;
+
 const { algorithms, newKey, domError, guard, param, checkUsages, checkJwk, checkJwkAlg, jwkBytes,
-  base64urlEncode, truncateBits, requireKeyType, exportDer } = internal.crypto;
+  base64urlEncode, truncateBits, requireKeyType, exportDer } = cryptoHelpers;
 
 const curves = { "P-256": { bytes: 32, jwkAlg: "ES256" }, "P-384": { bytes: 48, jwkAlg: "ES384" },
   "P-521": { bytes: 66, jwkAlg: "ES512" } };
 
 function curveParams(dict, name) {
   if (dict.namedCurve === undefined) throw new TypeError(`${name}: 'namedCurve' is required`);
-  const namedCurve = internal.webidl.toDOMString(dict.namedCurve);
+  const namedCurve = webidl.toDOMString(dict.namedCurve);
   if (!(namedCurve in curves)) throw domError("NotSupportedError", `Unsupported named curve: ${namedCurve}`);
   return { name, namedCurve };
 }
@@ -111,7 +113,7 @@ function defineEc(name, publicUsages, privateUsages, use, checkAlg, { params: op
 // Key agreement for ECDH and X25519: the private key `k` with params.public.
 function agree(params, k, length) {
   requireKeyType(k, "private");
-  const peer = internal.cryptoKeyInternals(params.public);
+  const peer = cryptoKeyInternals(params.public);
   if (peer.type !== "public") throw domError("InvalidAccessError", "The 'public' member is not a public key");
   if (peer.algorithm.name !== k.algorithm.name || peer.algorithm.namedCurve !== k.algorithm.namedCurve) {
     throw domError("InvalidAccessError", "The public key is not for the same algorithm and curve");

@@ -1,8 +1,10 @@
 // AES for crypto.subtle: AES-CTR, AES-CBC, AES-GCM and AES-KW (WebCrypto §26–29). Keys are
 // their raw 16, 24 or 32 bytes.
 
+const { cryptoHelpers } = internal;
+
 const { algorithms, newKey, domError, guard, param, checkUsages, checkJwk, checkJwkAlg, jwkBytes,
-  base64urlEncode, exportedBuffer } = internal.crypto;
+  base64urlEncode, exportedBuffer } = cryptoHelpers;
 
 const keyLengths = [128, 192, 256];
 const gcmTagLengths = [32, 64, 96, 104, 112, 120, 128];

@@ -1,7 +1,9 @@
 // Key derivation for crypto.subtle: PBKDF2 and HKDF (WebCrypto §30–31). Their keys are raw
 // bytes, never extractable.
 
-const { algorithms, hashes, newKey, domError, guard, param, checkUsages } = internal.crypto;
+const { cryptoHelpers } = internal;
+
+const { algorithms, hashes, newKey, domError, guard, param, checkUsages } = cryptoHelpers;
 
 // Workers' limit: each iteration runs in native code, where the CPU limits cannot stop it.
 const maxPbkdf2Iterations = 100000;

@@ -1,8 +1,14 @@
 // structuredClone, performance and navigator.
 
-const { webidl, DOMException, EventTarget } = internal;
+const {
+  defineGlobals, defineInterface, DOMException, EventTarget, isDOMException, webidl,
+} = internal;
 
 const illegalConstructor = Symbol("illegal constructor");
+
+// Host objects (made with native.HostObject: Blob and File) are copied by `clone(object)`,
+// which 62_blob.js fills in.
+const hostObjectCloning = { clone: undefined };
 
 function structuredClone(value, options = undefined) {
   const context = "Failed to execute 'structuredClone'";
@@ -18,9 +24,9 @@ function structuredClone(value, options = undefined) {
     throw new DOMException("Transfer list contains duplicate objects.", "DataCloneError");
   }
   try {
-    return transfer.length === 0 ? native.structuredClone(value) : native.structuredClone(value, transfer);
+    return native.structuredClone(value, transfer, hostObjectCloning.clone);
   } catch (error) {
-    if (webidl.isObject(error) && error.name === "DataCloneError" && !internal.isDOMException(error)) {
+    if (webidl.isObject(error) && error.name === "DataCloneError" && !isDOMException(error)) {
       throw new DOMException(String(error.message), "DataCloneError");
     }
     throw error;
@@ -54,7 +60,7 @@ class Performance extends EventTarget {
     return { timeOrigin: native.timeOrigin };
   }
 }
-internal.setToStringTag(Performance);
+defineInterface(Performance);
 
 class Navigator {
   constructor(key = undefined) {
@@ -72,12 +78,14 @@ class Navigator {
     return "pyruntime";
   }
 }
-internal.setToStringTag(Navigator);
+defineInterface(Navigator);
 
-internal.defineGlobals({
+defineGlobals({
   structuredClone,
   Performance,
   performance: new Performance(illegalConstructor),
   Navigator,
   navigator: new Navigator(illegalConstructor),
 });
+
+Object.assign(internal, { hostObjectCloning });

@@ -1,12 +1,15 @@
 // Host functions: Python callables an embedder exposes to JS with
 // `Isolate(host_functions={...})`. Each becomes `host.name(...args)`, returning a Promise
 // that the host settles between slices, so Python code never runs inside the JS time limit.
-"use strict";
 
-internal.exposeHostFunctions = function exposeHostFunctions(names) {
+const { defineGlobals } = internal;
+
+function exposeHostFunctions(names) {
   const host = Object.create(null);
   for (const name of names) {
     host[name] = { [name]: (...args) => native.hostOp(`host:${name}`, args) }[name];
   }
-  internal.defineGlobals({ host: Object.freeze(host) });
-};
+  defineGlobals({ host: Object.freeze(host) });
+}
+
+Object.assign(internal, { exposeHostFunctions });

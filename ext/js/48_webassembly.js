@@ -7,7 +7,7 @@
 // calls this once per isolate.
 "use strict";
 
-internal.installWebAssemblyLimits = function installWebAssemblyLimits() {
+function installWebAssemblyLimits() {
   const WasmMemory = WebAssembly.Memory;
   const PAGE = 65536;
   const originalGrow = WasmMemory.prototype.grow;
@@ -70,4 +70,6 @@ internal.installWebAssemblyLimits = function installWebAssemblyLimits() {
     Object.defineProperty(fn, "name", { value: name });
     Object.defineProperty(WebAssembly, name, { value: fn, writable: true, configurable: true });
   }
-};
+}
+
+Object.assign(internal, { installWebAssemblyLimits });

@@ -1,9 +1,15 @@
 // Streams Standard: ReadableStream, WritableStream, TransformStream, queuing strategies.
 // Public classes are thin wrappers around plain "record" objects that the spec's
 // abstract operations work on; each wrapper keeps its record in one private field.
-"use strict";
+
+const { defineGlobals, defineInterface, inspectCustom } = internal;
 
 const kCreate = Symbol("create");
+
+// 51_byte_streams.js builds byte streams on this file's records and plugs in here what
+// ReadableStream needs of them.
+const byteStreamHooks = { setUpFromSource: undefined, ReadableStreamBYOBReader: undefined, tee: undefined };
+
 const noop = () => {};
 
 function illegalConstructor() {
@@ -244,28 +250,31 @@ function rsNumReadRequests(s) {
   return s.reader.kind === "default" ? s.reader.readRequests.length : 0;
 }
 
-// ---- ReadableStreamDefaultController ------------------------------------------------
+// ---- readable controllers: what the default and the byte controller share ------------
+// Both are records made by setUpReadableController; each supplies its own pullSteps(req),
+// releaseSteps() and resetSteps() (state it drops on cancel and error, beyond the queue).
+// 51_byte_streams.js builds the byte controller on these.
 
-function rsdcCanCloseOrEnqueue(c) {
-  return !c.closeRequested && c.stream.state === "readable";
-}
-
-function rsdcGetDesiredSize(c) {
+function rcDesiredSize(c) {
   const state = c.stream.state;
   if (state === "errored") return null;
   if (state === "closed") return 0;
   return c.hwm - c.queueTotalSize;
 }
 
-function rsdcShouldCallPull(c) {
-  if (!rsdcCanCloseOrEnqueue(c) || !c.started) return false;
-  const s = c.stream;
-  if (rsLocked(s) && rsNumReadRequests(s) > 0) return true;
-  return rsdcGetDesiredSize(c) > 0;
+function rcCanCloseOrEnqueue(c) {
+  return !c.closeRequested && c.stream.state === "readable";
 }
 
-function rsdcCallPullIfNeeded(c) {
-  if (!rsdcShouldCallPull(c)) return;
+function rcShouldCallPull(c) {
+  if (!rcCanCloseOrEnqueue(c) || !c.started) return false;
+  const r = c.stream.reader;
+  if (r !== undefined && (r.kind === "byob" ? r.readIntoRequests : r.readRequests).length > 0) return true;
+  return rcDesiredSize(c) > 0;
+}
+
+function rcCallPullIfNeeded(c) {
+  if (!rcShouldCallPull(c)) return;
   if (c.pulling) {
     c.pullAgain = true;
     return;
@@ -276,30 +285,83 @@ function rsdcCallPullIfNeeded(c) {
       c.pulling = false;
       if (c.pullAgain) {
         c.pullAgain = false;
-        rsdcCallPullIfNeeded(c);
+        rcCallPullIfNeeded(c);
       }
     },
-    (e) => rsdcError(c, e),
+    (e) => rcError(c, e),
   );
 }
 
-function rsdcClearAlgorithms(c) {
+function rcClearAlgorithms(c) {
   c.pullAlgorithm = undefined;
   c.cancelAlgorithm = undefined;
   c.sizeAlgorithm = undefined;
 }
 
+// After a read took from the queue: the stream closes once a requested close drained it.
+function rcHandleQueueDrain(c) {
+  if (c.closeRequested && queueLength(c) === 0) {
+    rcClearAlgorithms(c);
+    rsClose(c.stream);
+  } else {
+    rcCallPullIfNeeded(c);
+  }
+}
+
+function rcError(c, e) {
+  if (c.stream.state !== "readable") return;
+  c.resetSteps();
+  resetQueue(c);
+  rcClearAlgorithms(c);
+  rsError(c.stream, e);
+}
+
+// Makes the controller record of `s` from `fields` (kind, hwm, algorithms and the steps
+// above), wraps it in `Public`, and runs `start` on the public controller.
+function setUpReadableController(s, fields, Public, start) {
+  const c = {
+    stream: s,
+    started: false,
+    closeRequested: false,
+    pullAgain: false,
+    pulling: false,
+    pub: undefined,
+    ...fields,
+    cancelSteps(reason) {
+      c.resetSteps();
+      resetQueue(c);
+      const result = c.cancelAlgorithm(reason);
+      rcClearAlgorithms(c);
+      return result;
+    },
+  };
+  resetQueue(c);
+  c.pub = new Public(kCreate, c);
+  s.controller = c;
+  const startResult = start(c.pub);
+  Promise.resolve(startResult).then(
+    () => {
+      c.started = true;
+      rcCallPullIfNeeded(c);
+    },
+    (e) => rcError(c, e),
+  );
+  return c;
+}
+
+// ---- ReadableStreamDefaultController ------------------------------------------------
+
 function rsdcClose(c) {
-  if (!rsdcCanCloseOrEnqueue(c)) return;
+  if (!rcCanCloseOrEnqueue(c)) return;
   c.closeRequested = true;
   if (queueLength(c) === 0) {
-    rsdcClearAlgorithms(c);
+    rcClearAlgorithms(c);
     rsClose(c.stream);
   }
 }
 
 function rsdcEnqueue(c, chunk) {
-  if (!rsdcCanCloseOrEnqueue(c)) return;
+  if (!rcCanCloseOrEnqueue(c)) return;
   const s = c.stream;
   if (rsLocked(s) && rsNumReadRequests(s) > 0) {
     rsFulfillReadRequest(s, chunk, false);
@@ -307,71 +369,33 @@ function rsdcEnqueue(c, chunk) {
     try {
       enqueueValueWithSize(c, chunk, c.sizeAlgorithm(chunk));
     } catch (e) {
-      rsdcError(c, e);
+      rcError(c, e);
       throw e;
     }
   }
-  rsdcCallPullIfNeeded(c);
-}
-
-function rsdcError(c, e) {
-  if (c.stream.state !== "readable") return;
-  resetQueue(c);
-  rsdcClearAlgorithms(c);
-  rsError(c.stream, e);
-}
-
-function rsdcHasBackpressure(c) {
-  return !rsdcShouldCallPull(c);
+  rcCallPullIfNeeded(c);
 }
 
 function setUpReadableStreamDefaultController(s, start, pull, cancel, hwm, size) {
-  const c = {
+  const c = setUpReadableController(s, {
     kind: "default",
-    stream: s,
-    started: false,
-    closeRequested: false,
-    pullAgain: false,
-    pulling: false,
     hwm,
     sizeAlgorithm: size,
     pullAlgorithm: pull,
     cancelAlgorithm: cancel,
-    pub: undefined,
-    cancelSteps(reason) {
-      resetQueue(c);
-      const result = c.cancelAlgorithm(reason);
-      rsdcClearAlgorithms(c);
-      return result;
-    },
     pullSteps(req) {
       if (queueLength(c) > 0) {
         const chunk = dequeueValue(c);
-        if (c.closeRequested && queueLength(c) === 0) {
-          rsdcClearAlgorithms(c);
-          rsClose(s);
-        } else {
-          rsdcCallPullIfNeeded(c);
-        }
+        rcHandleQueueDrain(c);
         req.chunk(chunk);
       } else {
         s.reader.readRequests.push(req);
-        rsdcCallPullIfNeeded(c);
+        rcCallPullIfNeeded(c);
       }
     },
     releaseSteps: noop,
-  };
-  resetQueue(c);
-  c.pub = new ReadableStreamDefaultController(kCreate, c);
-  s.controller = c;
-  const startResult = start(c.pub);
-  Promise.resolve(startResult).then(
-    () => {
-      c.started = true;
-      rsdcCallPullIfNeeded(c);
-    },
-    (e) => rsdcError(c, e),
-  );
+    resetSteps: noop,
+  }, ReadableStreamDefaultController, start);
   return c;
 }
 
@@ -529,7 +553,7 @@ const defaultBranches = {
   create: (pull, cancel) => createReadableStream(noop, pull, cancel),
   enqueue: (b, chunk) => rsdcEnqueue(b.controller, chunk),
   close: (b) => rsdcClose(b.controller),
-  error: (b, e) => rsdcError(b.controller, e),
+  error: (b, e) => rcError(b.controller, e),
 };
 
 // ---- pipeTo -------------------------------------------------------------------------
@@ -692,7 +716,7 @@ class ReadableStream {
     if (type !== undefined) {
       if (strat.size !== undefined) throw new RangeError("a byte stream cannot have a size strategy");
       const hwm = extractHighWaterMark(strat, 0);
-      internal.setUpByteStreamFromSource(s, source, start, pull, cancel, hwm);
+      byteStreamHooks.setUpFromSource(s, source, start, pull, cancel, hwm);
       return;
     }
     const size = extractSizeAlgorithm(strat);
@@ -732,7 +756,7 @@ class ReadableStream {
     const mode = toDictionary(options, "getReader options").mode;
     if (mode === undefined) return new ReadableStreamDefaultReader(this);
     if (String(mode) !== "byob") throw new TypeError(`getReader: mode must be "byob" or undefined`);
-    return new internal.ReadableStreamBYOBReader(this);
+    return new byteStreamHooks.ReadableStreamBYOBReader(this);
   }
 
   pipeThrough(transform, options = undefined) {
@@ -770,7 +794,7 @@ class ReadableStream {
   tee() {
     const s = readableRecordOf(this);
     if (s === undefined) throw brandError("ReadableStream");
-    return internal.teeReadable(s).map((b) => b.pub);
+    return teeReadable(s).map((b) => b.pub);
   }
 
   values(options = undefined) {
@@ -920,7 +944,7 @@ class ReadableStreamAsyncIterator {
   }
 }
 Object.setPrototypeOf(ReadableStreamAsyncIterator.prototype, AsyncIteratorPrototype);
-internal.setToStringTag(ReadableStreamAsyncIterator, "ReadableStream AsyncIterator");
+defineInterface(ReadableStreamAsyncIterator, "ReadableStream AsyncIterator");
 
 let defaultReaderRecordOf;
 
@@ -982,27 +1006,27 @@ class ReadableStreamDefaultController {
   get desiredSize() {
     const c = defaultControllerRecordOf(this);
     if (c === undefined) throw brandError("ReadableStreamDefaultController");
-    return rsdcGetDesiredSize(c);
+    return rcDesiredSize(c);
   }
 
   close() {
     const c = defaultControllerRecordOf(this);
     if (c === undefined) throw brandError("ReadableStreamDefaultController");
-    if (!rsdcCanCloseOrEnqueue(c)) throw new TypeError("the stream is not in a state that permits close");
+    if (!rcCanCloseOrEnqueue(c)) throw new TypeError("the stream is not in a state that permits close");
     rsdcClose(c);
   }
 
   enqueue(chunk = undefined) {
     const c = defaultControllerRecordOf(this);
     if (c === undefined) throw brandError("ReadableStreamDefaultController");
-    if (!rsdcCanCloseOrEnqueue(c)) throw new TypeError("the stream is not in a state that permits enqueue");
+    if (!rcCanCloseOrEnqueue(c)) throw new TypeError("the stream is not in a state that permits enqueue");
     rsdcEnqueue(c, chunk);
   }
 
   error(e = undefined) {
     const c = defaultControllerRecordOf(this);
     if (c === undefined) throw brandError("ReadableStreamDefaultController");
-    rsdcError(c, e);
+    rcError(c, e);
   }
 }
 
@@ -1531,7 +1555,7 @@ function tsErrorWritableAndUnblockWrite(t, e) {
 }
 
 function tsError(t, e) {
-  rsdcError(t.readable.controller, e);
+  rcError(t.readable.controller, e);
   tsErrorWritableAndUnblockWrite(t, e);
 }
 
@@ -1544,14 +1568,14 @@ function tsdcClearAlgorithms(c) {
 function tsdcEnqueue(c, chunk) {
   const t = c.stream;
   const rc = t.readable.controller;
-  if (!rsdcCanCloseOrEnqueue(rc)) throw new TypeError("the readable side is not in a state that permits enqueue");
+  if (!rcCanCloseOrEnqueue(rc)) throw new TypeError("the readable side is not in a state that permits enqueue");
   try {
     rsdcEnqueue(rc, chunk);
   } catch (e) {
     tsErrorWritableAndUnblockWrite(t, e);
     throw t.readable.storedError;
   }
-  if (rsdcHasBackpressure(rc) !== t.backpressure) tsSetBackpressure(t, true);
+  if (!rcShouldCallPull(rc) !== t.backpressure) tsSetBackpressure(t, true);
 }
 
 function tsdcTerminate(c) {
@@ -1609,9 +1633,9 @@ function tsSinkAbort(t, reason) {
     p,
     () => {
       if (readable.state === "errored") throw readable.storedError;
-      rsdcError(readable.controller, reason);
+      rcError(readable.controller, reason);
     },
-    (e) => rsdcError(readable.controller, e),
+    (e) => rcError(readable.controller, e),
   );
 }
 
@@ -1628,7 +1652,7 @@ function tsSinkClose(t) {
       if (readable.state === "errored") throw readable.storedError;
       rsdcClose(readable.controller);
     },
-    (e) => rsdcError(readable.controller, e),
+    (e) => rcError(readable.controller, e),
   );
 }
 
@@ -1772,7 +1796,7 @@ class TransformStreamDefaultController {
   get desiredSize() {
     const c = tsControllerRecordOf(this);
     if (c === undefined) throw brandError("TransformStreamDefaultController");
-    return rsdcGetDesiredSize(c.stream.readable.controller);
+    return rcDesiredSize(c.stream.readable.controller);
   }
 
   enqueue(chunk = undefined) {
@@ -1912,17 +1936,17 @@ class TextDecoderStream {
 }
 
 // How console.log shows objects: `inspect(fields)` formats a field record.
-internal.defineInspect = function defineInspect(ctor, fields) {
-  Object.defineProperty(ctor.prototype, internal.inspectCustom, {
+function defineInspect(ctor, fields) {
+  Object.defineProperty(ctor.prototype, inspectCustom, {
     value(inspect) {
       return `${ctor.name} ${inspect(fields(this), { depthOffset: 0 })}`;
     },
     writable: true,
     configurable: true,
   });
-};
-internal.defineInspect(ReadableStream, (o) => ({ locked: rsLocked(readableRecordOf(o)), state: readableRecordOf(o).state }));
-internal.defineInspect(WritableStream, (o) => ({ locked: wsLocked(writableRecordOf(o)), state: writableRecordOf(o).state }));
+}
+defineInspect(ReadableStream, (o) => ({ locked: rsLocked(readableRecordOf(o)), state: readableRecordOf(o).state }));
+defineInspect(WritableStream, (o) => ({ locked: wsLocked(writableRecordOf(o)), state: writableRecordOf(o).state }));
 
 for (const ctor of [
   ReadableStream,
@@ -1938,11 +1962,11 @@ for (const ctor of [
   TextEncoderStream,
   TextDecoderStream,
 ]) {
-  internal.setToStringTag(ctor);
+  defineInterface(ctor);
 }
 
 // Shared with the byte-stream file and the fetch files.
-internal.streams = {
+const streams = {
   kCreate,
   deferred,
   resolvedDeferred,
@@ -1971,9 +1995,14 @@ internal.streams = {
   defaultReaderRelease,
   readIntoPromise,
   createReadableStream,
+  setUpReadableController,
+  rcDesiredSize,
+  rcCallPullIfNeeded,
+  rcClearAlgorithms,
+  rcHandleQueueDrain,
+  rcError,
   rsdcEnqueue,
   rsdcClose,
-  rsdcError,
   rsDefaultTee,
   enqueueValueWithSize,
   extractHighWaterMark,
@@ -1981,10 +2010,10 @@ internal.streams = {
   noop,
 };
 // Tee for any readable record; the byte-stream file handles byte streams.
-internal.teeReadable = (s) =>
-  s.controller.kind === "byte" ? internal.byteStreamTee(s) : rsDefaultTee(s, undefined);
+const teeReadable = (s) =>
+  s.controller.kind === "byte" ? byteStreamHooks.tee(s) : rsDefaultTee(s, undefined);
 
-internal.defineGlobals({
+defineGlobals({
   ReadableStream,
   ReadableStreamDefaultReader,
   ReadableStreamDefaultController,
@@ -1998,3 +2027,5 @@ internal.defineGlobals({
   TextEncoderStream,
   TextDecoderStream,
 });
+
+Object.assign(internal, { byteStreamHooks, defineInspect, streams, teeReadable });

@@ -1,16 +1,25 @@
 // Readable byte streams (Streams Standard §4.7-4.10): ReadableByteStreamController,
 // ReadableStreamBYOBReader and ReadableStreamBYOBRequest, built on the records of 50_streams.js.
-"use strict";
 
-const S = internal.streams;
+const { byteStreamHooks, defineGlobals, defineInterface, streams, webidl } = internal;
+
+const S = streams;
 const { kCreate, isObject, brandError, illegalConstructor } = S;
+const callPullIfNeeded = S.rcCallPullIfNeeded;
+const byteError = S.rcError;
+const handleQueueDrain = S.rcHandleQueueDrain;
 
-// TransferArrayBuffer: detaches the source when the engine can (ES2024 transfer()),
-// otherwise hands over a copy.
-const nativeTransfer = ArrayBuffer.prototype.transfer;
+// TransferArrayBuffer: the bytes move to a new ArrayBuffer and `buffer` is detached, so
+// whoever held a view of it can no longer see or change what the stream hands out.
+// Buffers that cannot be detached (WebAssembly memory) throw a TypeError.
 function transferBuffer(buffer) {
-  return nativeTransfer ? nativeTransfer.call(buffer) : buffer.slice(0);
+  return native.transferArrayBuffer(buffer);
 }
+
+const viewConstructors = {
+  Int8Array, Uint8Array, Uint8ClampedArray, Int16Array, Uint16Array, Int32Array, Uint32Array,
+  Float32Array, Float64Array, BigInt64Array, BigUint64Array, DataView,
+};
 
 function copyBytes(dest, destOffset, src, srcOffset, n) {
   new Uint8Array(dest, destOffset, n).set(new Uint8Array(src, srcOffset, n));
@@ -32,45 +41,6 @@ function fulfillReadIntoRequest(s, chunk, done) {
 
 // ---- controller abstract operations -------------------------------------------------
 
-function getDesiredSize(c) {
-  const state = c.stream.state;
-  if (state === "errored") return null;
-  if (state === "closed") return 0;
-  return c.hwm - c.queueTotalSize;
-}
-
-function shouldCallPull(c) {
-  const s = c.stream;
-  if (s.state !== "readable" || c.closeRequested || !c.started) return false;
-  if (hasDefaultReader(s) && s.reader.readRequests.length > 0) return true;
-  if (hasBYOBReader(s) && s.reader.readIntoRequests.length > 0) return true;
-  return getDesiredSize(c) > 0;
-}
-
-function callPullIfNeeded(c) {
-  if (!shouldCallPull(c)) return;
-  if (c.pulling) {
-    c.pullAgain = true;
-    return;
-  }
-  c.pulling = true;
-  c.pullAlgorithm().then(
-    () => {
-      c.pulling = false;
-      if (c.pullAgain) {
-        c.pullAgain = false;
-        callPullIfNeeded(c);
-      }
-    },
-    (e) => byteError(c, e),
-  );
-}
-
-function clearAlgorithms(c) {
-  c.pullAlgorithm = undefined;
-  c.cancelAlgorithm = undefined;
-}
-
 function invalidateBYOBRequest(c) {
   if (c.byobRequest === null) return;
   c.byobRequest.controller = undefined;
@@ -81,14 +51,6 @@ function invalidateBYOBRequest(c) {
 function clearPendingPullIntos(c) {
   invalidateBYOBRequest(c);
   c.pendingPullIntos = [];
-}
-
-function byteError(c, e) {
-  if (c.stream.state !== "readable") return;
-  clearPendingPullIntos(c);
-  S.resetQueue(c);
-  clearAlgorithms(c);
-  S.rsError(c.stream, e);
 }
 
 function byteClose(c) {
@@ -106,7 +68,7 @@ function byteClose(c) {
       throw e;
     }
   }
-  clearAlgorithms(c);
+  S.rcClearAlgorithms(c);
   S.rsClose(s);
 }
 
@@ -161,15 +123,6 @@ function fillPullIntoFromQueue(c, d) {
     remaining -= n;
   }
   return ready;
-}
-
-function handleQueueDrain(c) {
-  if (c.queueTotalSize === 0 && c.closeRequested) {
-    clearAlgorithms(c);
-    S.rsClose(c.stream);
-  } else {
-    callPullIfNeeded(c);
-  }
 }
 
 function fillReadRequestFromQueue(c, req) {
@@ -240,14 +193,17 @@ function getBYOBRequest(c) {
 
 function pullInto(c, view, min, req) {
   const s = c.stream;
-  const elementSize = view.BYTES_PER_ELEMENT ?? 1;
-  const ctor = view.constructor;
+  // The view's own kind, not its (user-replaceable) `constructor` property.
+  const ctor = viewConstructors[webidl.typedArrayName(view) ?? "DataView"];
+  const elementSize = ctor.BYTES_PER_ELEMENT ?? 1;
+  // Read before the transfer detaches the view (a detached view has no offset or length).
+  const { byteOffset, byteLength } = view;
   const buffer = transferBuffer(view.buffer);
   const d = {
     buffer,
     bufferByteLength: buffer.byteLength,
-    byteOffset: view.byteOffset,
-    byteLength: view.byteLength,
+    byteOffset,
+    byteLength,
     bytesFilled: 0,
     minimumFill: min * elementSize,
     elementSize,
@@ -339,27 +295,14 @@ function respondWithNewView(c, view) {
 }
 
 function setUpByteController(s, start, pull, cancel, hwm, autoAllocateChunkSize) {
-  const c = {
+  const c = S.setUpReadableController(s, {
     kind: "byte",
-    stream: s,
-    started: false,
-    closeRequested: false,
-    pullAgain: false,
-    pulling: false,
     byobRequest: null,
     pendingPullIntos: [],
     hwm,
     autoAllocateChunkSize,
     pullAlgorithm: pull,
     cancelAlgorithm: cancel,
-    pub: undefined,
-    cancelSteps(reason) {
-      clearPendingPullIntos(c);
-      S.resetQueue(c);
-      const result = c.cancelAlgorithm(reason);
-      clearAlgorithms(c);
-      return result;
-    },
     pullSteps(req) {
       if (c.queueTotalSize > 0) {
         fillReadRequestFromQueue(c, req);
@@ -395,25 +338,17 @@ function setUpByteController(s, start, pull, cancel, hwm, autoAllocateChunkSize)
         c.pendingPullIntos = [first];
       }
     },
-  };
-  S.resetQueue(c);
-  c.pub = new ReadableByteStreamController(kCreate, c);
-  s.controller = c;
-  const startResult = start(c.pub);
-  Promise.resolve(startResult).then(
-    () => {
-      c.started = true;
-      callPullIfNeeded(c);
+    resetSteps() {
+      clearPendingPullIntos(c);
     },
-    (e) => byteError(c, e),
-  );
+  }, ReadableByteStreamController, start);
   return c;
 }
 
-internal.setUpByteStreamFromSource = function setUpByteStreamFromSource(s, source, start, pull, cancel, hwm) {
+function setUpByteStreamFromSource(s, source, start, pull, cancel, hwm) {
   let autoAllocateChunkSize = source.autoAllocateChunkSize;
   if (autoAllocateChunkSize !== undefined) {
-    autoAllocateChunkSize = internal.webidl.toInteger(autoAllocateChunkSize, { bits: 64, enforceRange: true });
+    autoAllocateChunkSize = webidl.toInteger(autoAllocateChunkSize, { bits: 64, enforceRange: true });
     if (autoAllocateChunkSize === 0) throw new TypeError("autoAllocateChunkSize must be greater than 0");
   }
   let c;
@@ -426,7 +361,7 @@ internal.setUpByteStreamFromSource = function setUpByteStreamFromSource(s, sourc
     autoAllocateChunkSize,
   );
   c = s.controller;
-};
+}
 
 // A byte stream driven by internal algorithms (CreateReadableByteStream).
 function createByteStream(start, pull, cancel, hwm = 0) {
@@ -438,7 +373,7 @@ function createByteStream(start, pull, cancel, hwm = 0) {
 
 // Tee of a byte stream: both branches are byte streams fed by default reads of the
 // source, with the second branch getting copies of each chunk.
-internal.byteStreamTee = (s) =>
+const byteStreamTee = (s) =>
   S.rsDefaultTee(s, (chunk) => chunk.slice(), {
     create: (pull, cancel) => createByteStream(S.noop, pull, cancel),
     enqueue: (b, chunk) => byteEnqueue(b.controller, chunk),
@@ -449,7 +384,7 @@ internal.byteStreamTee = (s) =>
     error: (b, e) => byteError(b.controller, e),
   });
 
-internal.byteStreams = {
+const byteStreams = {
   createByteStream,
   enqueue: byteEnqueue,
   close: byteClose,
@@ -488,7 +423,7 @@ class ReadableByteStreamController {
   get desiredSize() {
     const c = byteControllerOf(this);
     if (c === undefined) throw brandError("ReadableByteStreamController");
-    return getDesiredSize(c);
+    return S.rcDesiredSize(c);
   }
 
   close() {
@@ -538,7 +473,7 @@ class ReadableStreamBYOBRequest {
   respond(bytesWritten) {
     const r = byobRequestOf(this);
     if (r === undefined) throw brandError("ReadableStreamBYOBRequest");
-    const n = internal.webidl.toInteger(bytesWritten, { bits: 64, enforceRange: true });
+    const n = webidl.toInteger(bytesWritten, { bits: 64, enforceRange: true });
     if (r.controller === undefined) throw new TypeError("This BYOB request has been invalidated");
     respond(r.controller, n);
   }
@@ -593,7 +528,7 @@ class ReadableStreamBYOBReader {
     try {
       viewArgument(view, "ReadableStreamBYOBReader.read");
       const dict = S.toDictionary(options, "read options");
-      min = dict.min === undefined ? 1 : internal.webidl.toInteger(dict.min, { bits: 64, enforceRange: true });
+      min = dict.min === undefined ? 1 : webidl.toInteger(dict.min, { bits: 64, enforceRange: true });
       if (min === 0) throw new TypeError("options.min must be greater than 0");
       const length = view instanceof DataView ? view.byteLength : view.length;
       if (min > length) throw new RangeError("options.min must be at most the view's length");
@@ -627,8 +562,15 @@ class ReadableStreamBYOBReader {
 }
 
 for (const ctor of [ReadableByteStreamController, ReadableStreamBYOBRequest, ReadableStreamBYOBReader]) {
-  internal.setToStringTag(ctor);
+  defineInterface(ctor);
 }
 
-internal.ReadableStreamBYOBReader = ReadableStreamBYOBReader;
-internal.defineGlobals({ ReadableByteStreamController, ReadableStreamBYOBRequest, ReadableStreamBYOBReader });
+defineGlobals({ ReadableByteStreamController, ReadableStreamBYOBRequest, ReadableStreamBYOBReader });
+
+Object.assign(byteStreamHooks, {
+  setUpFromSource: setUpByteStreamFromSource,
+  ReadableStreamBYOBReader,
+  tee: byteStreamTee,
+});
+
+Object.assign(internal, { byteStreams });

@@ -2,7 +2,8 @@
 // BufferSource chunks to Uint8Array chunks, over zlib natives (ext/compression_natives.cc).
 // A zlib stream is created per CompressionStream, at run time, never during bootstrap.
 
-const { webidl } = internal;
+const { defineGlobals, defineInterface, webidl } = internal;
+
 const { TransformStream, TransformStreamDefaultController } = globalThis;
 // Captured now, so that user code replacing them cannot reach into these streams.
 const tsReadable = Object.getOwnPropertyDescriptor(TransformStream.prototype, "readable").get;
@@ -70,6 +71,6 @@ function zlibStreamClass(name, decompress) {
 const CompressionStream = zlibStreamClass("CompressionStream", false);
 const DecompressionStream = zlibStreamClass("DecompressionStream", true);
 
-for (const ctor of [CompressionStream, DecompressionStream]) internal.setToStringTag(ctor);
+for (const ctor of [CompressionStream, DecompressionStream]) defineInterface(ctor);
 
-internal.defineGlobals({ CompressionStream, DecompressionStream });
+defineGlobals({ CompressionStream, DecompressionStream });

@@ -1,13 +1,12 @@
 // Headers (Fetch Standard §5.2) and the WebIDL pair-iterator used by Headers and FormData.
-"use strict";
 
-const { webidl } = internal;
+const { defineGlobals, defineInterface, defineMethods, inspectCustom, webidl } = internal;
 
 const IteratorPrototype = Object.getPrototypeOf(Object.getPrototypeOf([][Symbol.iterator]()));
 
 // Adds entries/keys/values/forEach/@@iterator to `ctor`, iterating the live list that
 // `getPairs(object)` returns each step (WebIDL "value pairs to iterate over").
-internal.definePairIterable = function definePairIterable(ctor, name, check, getPairs) {
+function definePairIterable(ctor, name, check, getPairs) {
   class PairIterator {
     #target;
     #kind;
@@ -31,7 +30,7 @@ internal.definePairIterable = function definePairIterable(ctor, name, check, get
   Object.setPrototypeOf(PairIterator.prototype, IteratorPrototype);
   delete PairIterator.prototype.constructor;
   Object.defineProperty(PairIterator.prototype, "next", { enumerable: true });
-  internal.setToStringTag(PairIterator, `${name} Iterator`);
+  defineInterface(PairIterator, `${name} Iterator`);
 
   const methods = {
     entries() {
@@ -55,13 +54,13 @@ internal.definePairIterable = function definePairIterable(ctor, name, check, get
       }
     },
   };
-  internal.defineMethods(ctor.prototype, methods);
+  defineMethods(ctor.prototype, methods);
   Object.defineProperty(ctor.prototype, Symbol.iterator, {
     value: methods.entries,
     writable: true,
     configurable: true,
   });
-};
+}
 
 // token (RFC 9110) as used for header names and methods.
 const tokenRe = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
@@ -89,10 +88,13 @@ function headerValue(value) {
   return s;
 }
 
-internal.isToken = (s) => tokenRe.test(s);
+const isToken = (s) => tokenRe.test(s);
 
 let headersOf;
-
+let headerList;
+let setHeadersGuard;
+let headersGuard;
+let sortedHeaders;
 class Headers {
   // The header list: [lowercase name, value] in insertion order.
   #list = [];
@@ -105,13 +107,12 @@ class Headers {
       if (!(webidl.isObject(v) && #list in v)) throw webidl.illegalInvocation();
       return v;
     };
-    internal.isHeaders = (v) => webidl.isObject(v) && #list in v;
-    internal.headerList = (h) => h.#list;
-    internal.setHeadersGuard = (h, guard) => {
+    headerList = (h) => h.#list;
+    setHeadersGuard = (h, guard) => {
       h.#guard = guard;
     };
-    internal.headersGuard = (h) => h.#guard;
-    internal.sortedHeaders = (h) => h.#sortAndCombine();
+    headersGuard = (h) => h.#guard;
+    sortedHeaders = (h) => h.#sortAndCombine();
   }
 
   constructor(init = undefined) {
@@ -197,16 +198,16 @@ class Headers {
   }
 }
 
-internal.setToStringTag(Headers);
-Object.defineProperty(Headers.prototype, internal.inspectCustom, {
+defineInterface(Headers);
+Object.defineProperty(Headers.prototype, inspectCustom, {
   value(inspect) {
-    const pairs = internal.sortedHeaders(this);
+    const pairs = sortedHeaders(this);
     return pairs.length === 0 ? "Headers {}" : `Headers { ${pairs.map(([k, v]) => `${inspect(k)} => ${inspect(v)}`).join(", ")} }`;
   },
   writable: true,
   configurable: true,
 });
-internal.definePairIterable(Headers, "Headers", headersOf, (h) => internal.sortedHeaders(h));
+definePairIterable(Headers, "Headers", headersOf, (h) => sortedHeaders(h));
 
 // Fills headers from HeadersInit: a sequence of [name, value] pairs (including another
 // Headers) or a record of names to values.
@@ -241,17 +242,21 @@ function fillHeaders(headers, init) {
     headers.append(key, init[key]);
   }
 }
-internal.fillHeaders = fillHeaders;
 
 // Builds Headers from raw [name, value] pairs, as the host hands them over.
-internal.headersFromPairs = function headersFromPairs(pairs, guard = "none") {
+function headersFromPairs(pairs, guard = "none") {
   const h = new Headers();
   for (const [name, value] of pairs) h.append(name, value);
-  internal.setHeadersGuard(h, guard);
+  setHeadersGuard(h, guard);
   return h;
-};
+}
 
 // The header list as fresh [name, value] pairs (lowercase names, set-cookie kept apart).
-internal.headerPairs = (h) => internal.headerList(h).map((p) => [p[0], p[1]]);
+const headerPairs = (h) => headerList(h).map((p) => [p[0], p[1]]);
 
-internal.defineGlobals({ Headers });
+defineGlobals({ Headers });
+
+Object.assign(internal, {
+  definePairIterable, isToken, headerList, setHeadersGuard, headersGuard, fillHeaders,
+  headersFromPairs, headerPairs,
+});

@@ -1,7 +1,9 @@
 // Blob and File (File API §3, §4). A Blob holds one immutable Uint8Array.
-"use strict";
 
-const { webidl } = internal;
+const {
+  byteStreams, defineGlobals, defineInspect, defineInterface, DOMException, hostObjectCloning,
+  webidl,
+} = internal;
 
 const kChunkSize = 65536;
 
@@ -21,11 +23,10 @@ function concatBytes(chunks) {
   }
   return out;
 }
-internal.concatBytes = concatBytes;
 
 // A readable byte stream of copies of `bytes` in chunks (the bytes stay untouched).
 function bytesToStream(bytes) {
-  const { createByteStream, enqueue, close } = internal.byteStreams;
+  const { createByteStream, enqueue, close } = byteStreams;
   let offset = 0;
   let s;
   s = createByteStream(
@@ -43,14 +44,12 @@ function bytesToStream(bytes) {
   );
   return s.pub;
 }
-internal.bytesToStream = bytesToStream;
 
 // UTF-8 decoding with the BOM stripped, as Body and Blob text() do.
 function utf8DecodeStripBOM(bytes) {
   const start = bytes.length >= 3 && bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf ? 3 : 0;
   return native.utf8Decode(start === 0 ? bytes : bytes.subarray(start), false);
 }
-internal.utf8DecodeStripBOM = utf8DecodeStripBOM;
 
 function relativeIndex(value, size) {
   let n = Number(value);
@@ -64,7 +63,7 @@ function blobPartsToBytes(blobParts, endings, context) {
   const chunks = webidl.toSequence(
     blobParts,
     (part) => {
-      if (internal.isBlob(part)) return internal.blobBytes(part);
+      if (isBlob(part)) return blobBytes(part);
       if (webidl.isBufferSource(part)) return webidl.bufferSourceCopy(part);
       let s = webidl.toUSVString(part, context);
       if (endings === "native") s = s.replace(/\r\n?/g, "\n");
@@ -82,58 +81,89 @@ function blobOptions(options, context) {
   return { dict, endings };
 }
 
-let blobOf;
-
-class Blob {
+// Blob and File instances are host objects (made by native.HostObject), so that V8's
+// serializer hands them to structuredClone's hooks below instead of copying their (empty) own
+// properties. Their state lives in BlobState's private fields, stamped onto the host object:
+// BlobState's base constructor returns the object it is given, so the fields land on it.
+let isBlob;
+let blobBytes;
+let blobType;
+class BlobState extends function stampOnto(object) { return object; } {
   #bytes;
   #type;
 
-  static {
-    blobOf = (v) => {
-      if (!(webidl.isObject(v) && #bytes in v)) throw webidl.illegalInvocation();
-      return v;
-    };
-    internal.isBlob = (v) => webidl.isObject(v) && #bytes in v;
-    internal.blobBytes = (b) => b.#bytes;
-    internal.createBlob = (bytes, type) => {
-      const b = new Blob();
-      b.#bytes = bytes;
-      b.#type = normalizeType(type);
-      return b;
-    };
+  constructor(object, bytes, type) {
+    super(object);
+    this.#bytes = bytes;
+    this.#type = type;
   }
 
+  static {
+    isBlob = (v) => webidl.isObject(v) && #bytes in v;
+    blobBytes = (b) => b.#bytes;
+    blobType = (b) => b.#type;
+  }
+}
+
+// Taken now: user code may replace these builtins, which must never see native.HostObject.
+const construct = Reflect.construct;
+
+// Host objects are made with this derived class as new.target, so V8 caches their map (it
+// does so only for derived class constructors), then given the prototype of the Blob or
+// File (or subclass) being constructed.
+const HostTarget = class extends native.HostObject {};
+const setPrototypeOf = Object.setPrototypeOf;
+
+// A new Blob (or subclass instance, for `newTarget`) over `bytes`.
+function newBlob(newTarget, bytes, type) {
+  const object = construct(native.HostObject, [], HostTarget);
+  const proto = newTarget.prototype;
+  setPrototypeOf(object, webidl.isObject(proto) ? proto : Blob.prototype);
+  return new BlobState(object, bytes, type);
+}
+
+function blobOf(v) {
+  if (!isBlob(v)) throw webidl.illegalInvocation();
+  return v;
+}
+
+function createBlob(bytes, type) {
+  return newBlob(Blob, bytes, normalizeType(type));
+}
+
+class Blob {
   constructor(blobParts = undefined, options = undefined) {
     const context = "Failed to construct 'Blob'";
     const { dict, endings } = blobOptions(options, context);
-    this.#bytes = blobPartsToBytes(blobParts, endings, context);
-    this.#type = dict.type === undefined ? "" : normalizeType(webidl.toDOMString(dict.type, context));
+    const bytes = blobPartsToBytes(blobParts, endings, context);
+    const type = dict.type === undefined ? "" : normalizeType(webidl.toDOMString(dict.type, context));
+    return newBlob(new.target, bytes, type);
   }
 
   get size() {
-    return blobOf(this).#bytes.length;
+    return blobBytes(blobOf(this)).length;
   }
 
   get type() {
-    return blobOf(this).#type;
+    return blobType(blobOf(this));
   }
 
   slice(start = undefined, end = undefined, contentType = undefined) {
-    const self = blobOf(this);
-    const size = self.#bytes.length;
+    const bytes = blobBytes(blobOf(this));
+    const size = bytes.length;
     const from = start === undefined ? 0 : relativeIndex(start, size);
     const to = end === undefined ? size : relativeIndex(end, size);
     const type = contentType === undefined ? "" : webidl.toDOMString(contentType);
-    return internal.createBlob(self.#bytes.subarray(from, Math.max(from, to)), type);
+    return createBlob(bytes.subarray(from, Math.max(from, to)), type);
   }
 
   stream() {
-    return bytesToStream(blobOf(this).#bytes);
+    return bytesToStream(blobBytes(blobOf(this)));
   }
 
   text() {
     try {
-      return Promise.resolve(utf8DecodeStripBOM(blobOf(this).#bytes));
+      return Promise.resolve(utf8DecodeStripBOM(blobBytes(blobOf(this))));
     } catch (e) {
       return Promise.reject(e);
     }
@@ -141,7 +171,7 @@ class Blob {
 
   arrayBuffer() {
     try {
-      return Promise.resolve(blobOf(this).#bytes.slice().buffer);
+      return Promise.resolve(blobBytes(blobOf(this)).slice().buffer);
     } catch (e) {
       return Promise.reject(e);
     }
@@ -149,22 +179,28 @@ class Blob {
 
   bytes() {
     try {
-      return Promise.resolve(blobOf(this).#bytes.slice());
+      return Promise.resolve(blobBytes(blobOf(this)).slice());
     } catch (e) {
       return Promise.reject(e);
     }
   }
 }
 
+let isFile;
+let fileName;
+let fileLastModified;
+let createFile;
 class File extends Blob {
   #name;
   #lastModified;
 
   static {
-    internal.isFile = (v) => webidl.isObject(v) && #name in v;
+    isFile = (v) => webidl.isObject(v) && #name in v;
+    fileName = (f) => f.#name;
+    fileLastModified = (f) => f.#lastModified;
     // A File over existing bytes: a single Blob part is shared, not copied.
-    internal.createFile = (bytes, name, type, lastModified = Date.now()) =>
-      new File([internal.createBlob(bytes, "")], name, { type, lastModified });
+    createFile = (bytes, name, type, lastModified = Date.now()) =>
+      new File([createBlob(bytes, "")], name, { type, lastModified });
   }
 
   constructor(fileBits, fileName, options = undefined) {
@@ -177,18 +213,31 @@ class File extends Blob {
   }
 
   get name() {
-    if (!internal.isFile(this)) throw webidl.illegalInvocation();
-    return this.#name;
+    if (!isFile(this)) throw webidl.illegalInvocation();
+    return fileName(this);
   }
 
   get lastModified() {
-    if (!internal.isFile(this)) throw webidl.illegalInvocation();
-    return this.#lastModified;
+    if (!isFile(this)) throw webidl.illegalInvocation();
+    return fileLastModified(this);
   }
 }
 
-internal.setToStringTag(Blob);
-internal.defineInspect(Blob, (b) => ({ size: b.size, type: b.type }));
-internal.defineInspect(File, (f) => ({ name: f.name, size: f.size, type: f.type, lastModified: f.lastModified }));
-internal.setToStringTag(File);
-internal.defineGlobals({ Blob, File });
+// structuredClone's copy of a Blob or File. The bytes are shared: a Blob's never change.
+function cloneBlob(object) {
+  if (!isBlob(object)) throw new DOMException("This object cannot be cloned.", "DataCloneError");
+  if (isFile(object)) return createFile(blobBytes(object), fileName(object), blobType(object), fileLastModified(object));
+  return createBlob(blobBytes(object), blobType(object));
+}
+
+Object.assign(hostObjectCloning, { clone: cloneBlob });
+
+defineInterface(Blob);
+defineInspect(Blob, (b) => ({ size: b.size, type: b.type }));
+defineInspect(File, (f) => ({ name: f.name, size: f.size, type: f.type, lastModified: f.lastModified }));
+defineInterface(File);
+defineGlobals({ Blob, File });
+
+Object.assign(internal, {
+  concatBytes, bytesToStream, utf8DecodeStripBOM, isBlob, blobBytes, createBlob, isFile, createFile,
+});

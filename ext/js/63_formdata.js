@@ -1,18 +1,19 @@
 // FormData (XMLHttpRequest Standard §5). Entries are [name, string | File].
-"use strict";
 
-const { webidl } = internal;
+const {
+  defineGlobals, defineInterface, definePairIterable, inspectCustom, isBlob, isFile, webidl,
+} = internal;
 
 // "Create an entry": Blobs become Files, named "blob" unless a filename is given.
 function createEntry(name, value, filename, method, hasFilename) {
   name = webidl.toUSVString(name);
-  if (internal.isBlob(value)) {
-    const isFile = internal.isFile(value);
-    if (!isFile || hasFilename) {
-      const fileName = hasFilename ? webidl.toUSVString(filename) : isFile ? value.name : "blob";
+  if (isBlob(value)) {
+    const file = isFile(value);
+    if (!file || hasFilename) {
+      const fileName = hasFilename ? webidl.toUSVString(filename) : file ? value.name : "blob";
       value = new File([value], fileName, {
         type: value.type,
-        lastModified: isFile ? value.lastModified : undefined,
+        lastModified: file ? value.lastModified : undefined,
       });
     }
     return [name, value];
@@ -25,6 +26,8 @@ function createEntry(name, value, filename, method, hasFilename) {
 
 let formDataOf;
 
+let isFormData;
+let formDataEntries;
 class FormData {
   #entries = [];
 
@@ -33,8 +36,8 @@ class FormData {
       if (!(webidl.isObject(v) && #entries in v)) throw webidl.illegalInvocation();
       return v;
     };
-    internal.isFormData = (v) => webidl.isObject(v) && #entries in v;
-    internal.formDataEntries = (fd) => fd.#entries;
+    isFormData = (v) => webidl.isObject(v) && #entries in v;
+    formDataEntries = (fd) => fd.#entries;
   }
 
   constructor(form = undefined) {
@@ -92,14 +95,16 @@ class FormData {
   }
 }
 
-internal.setToStringTag(FormData);
-Object.defineProperty(FormData.prototype, internal.inspectCustom, {
+defineInterface(FormData);
+Object.defineProperty(FormData.prototype, inspectCustom, {
   value(inspect) {
-    const entries = internal.formDataEntries(this);
+    const entries = formDataEntries(this);
     return entries.length === 0 ? "FormData {}" : `FormData { ${entries.map(([k, v]) => `${inspect(k)} => ${inspect(v)}`).join(", ")} }`;
   },
   writable: true,
   configurable: true,
 });
-internal.definePairIterable(FormData, "FormData", formDataOf, (fd) => internal.formDataEntries(fd));
-internal.defineGlobals({ FormData });
+definePairIterable(FormData, "FormData", formDataOf, (fd) => formDataEntries(fd));
+defineGlobals({ FormData });
+
+Object.assign(internal, { isFormData, formDataEntries });

@@ -1,8 +1,10 @@
 // The Body mixin (Fetch Standard §5.3) shared by Request and Response: extracting a body
 // from BodyInit, reading it once, and multipart/form-data encoding and parsing.
-"use strict";
 
-const { webidl, streams } = internal;
+const {
+  blobBytes, bytesToStream, concatBytes, createBlob, createFile, defineMethods, formDataEntries,
+  isBlob, isFormData, isToken, streams, teeReadable, urlencoded, utf8DecodeStripBOM, webidl,
+} = internal;
 
 // ---- MIME types ---------------------------------------------------------------------
 
@@ -14,7 +16,7 @@ function parseMimeType(input) {
   const semi = s.indexOf(";");
   const essence = (semi === -1 ? s : s.slice(0, semi)).replace(httpWs, "").toLowerCase();
   const slash = essence.indexOf("/");
-  if (slash <= 0 || !internal.isToken(essence.slice(0, slash)) || !internal.isToken(essence.slice(slash + 1))) {
+  if (slash <= 0 || !isToken(essence.slice(0, slash)) || !isToken(essence.slice(slash + 1))) {
     return null;
   }
   const params = new Map();
@@ -46,11 +48,10 @@ function parseMimeType(input) {
       i = end;
     }
     i++;
-    if (name !== "" && internal.isToken(name) && !params.has(name)) params.set(name, value);
+    if (name !== "" && isToken(name) && !params.has(name)) params.set(name, value);
   }
   return { essence, params };
 }
-internal.parseMimeType = parseMimeType;
 
 // ---- multipart/form-data ------------------------------------------------------------
 
@@ -72,11 +73,11 @@ function encodeMultipart(entries, boundary) {
       chunks.push(native.utf8Encode(`${head}\r\n\r\n${toCRLF(value)}\r\n`));
     } else {
       head += `; filename="${escapeName(value.name)}"\r\nContent-Type: ${value.type || "application/octet-stream"}\r\n\r\n`;
-      chunks.push(native.utf8Encode(head), internal.blobBytes(value), native.utf8Encode("\r\n"));
+      chunks.push(native.utf8Encode(head), blobBytes(value), native.utf8Encode("\r\n"));
     }
   }
   chunks.push(native.utf8Encode(`--${boundary}--\r\n`));
-  return internal.concatBytes(chunks);
+  return concatBytes(chunks);
 }
 
 function latin1(bytes) {
@@ -129,7 +130,7 @@ function parseMultipart(bytes, boundary) {
     if (end === -1) throw fail("missing closing boundary");
     const content = bytes.slice(start, end);
     if (filename !== null) {
-      entries.push([name, internal.createFile(content, filename, contentType ?? "text/plain")]);
+      entries.push([name, createFile(content, filename, contentType ?? "text/plain")]);
     } else {
       entries.push([name, native.utf8Decode(content, false)]);
     }
@@ -141,18 +142,18 @@ function parseMultipart(bytes, boundary) {
 // A body is {stream: ReadableStream, source: Uint8Array | null}; a null body is null.
 
 function bodyFromBytes(bytes) {
-  return { stream: internal.bytesToStream(bytes), source: bytes };
+  return { stream: bytesToStream(bytes), source: bytes };
 }
 
 // "Extract a body": returns {body, type} where type is the default Content-Type or null.
 function extractBody(init) {
-  if (internal.isBlob(init)) {
-    return { body: { stream: init.stream(), source: internal.blobBytes(init) }, type: init.type || null };
+  if (isBlob(init)) {
+    return { body: { stream: init.stream(), source: blobBytes(init) }, type: init.type || null };
   }
   if (webidl.isBufferSource(init)) return { body: bodyFromBytes(webidl.bufferSourceCopy(init)), type: null };
-  if (internal.isFormData(init)) {
+  if (isFormData(init)) {
     const boundary = newBoundary();
-    const bytes = encodeMultipart(internal.formDataEntries(init), boundary);
+    const bytes = encodeMultipart(formDataEntries(init), boundary);
     return { body: bodyFromBytes(bytes), type: `multipart/form-data; boundary=${boundary}` };
   }
   if (typeof globalThis.URLSearchParams === "function" && init instanceof globalThis.URLSearchParams) {
@@ -170,31 +171,31 @@ function extractBody(init) {
   }
   return { body: bodyFromBytes(native.utf8Encode(webidl.toUSVString(init))), type: "text/plain;charset=UTF-8" };
 }
-internal.extractBody = extractBody;
 
 function bodyUnusable(body) {
   if (body === null) return false;
   const rs = streams.readableRecordOf(body.stream);
   return rs.disturbed || streams.rsLocked(rs);
 }
-internal.bodyUnusable = bodyUnusable;
 
-// Reads a body to the end: a Uint8Array, or null for a null body.
+// Reads a body to the end ("fully read"): a Uint8Array, or null for a null body. As in the
+// Fetch Standard the reader is never released: the stream stays locked and disturbed, so
+// `body.getReader()` after `text()` throws and `bodyUsed` is true.
 function readBody(body) {
   if (body === null) return Promise.resolve(null);
   const rs = streams.readableRecordOf(body.stream);
-  // Known bytes and an untouched stream: skip the chunked read, leaving the stream
-  // disturbed and closed as a full read would.
-  if (body.source !== null && !rs.disturbed && !streams.rsLocked(rs) && rs.state === "readable") {
-    // A tee branch's cancel settles only once the other branch is done: don't wait.
-    streams.markHandled(streams.rsCancel(rs, undefined));
-    return Promise.resolve(body.source.slice());
-  }
   let reader;
   try {
     reader = streams.acquireDefaultReader(rs);
   } catch (e) {
     return Promise.reject(e);
+  }
+  // Known bytes and an untouched stream: skip the chunked read, leaving the stream
+  // disturbed and closed as a full read would.
+  if (body.source !== null && !rs.disturbed && rs.state === "readable") {
+    // A tee branch's cancel settles only once the other branch is done: don't wait.
+    streams.markHandled(streams.rsCancel(rs, undefined));
+    return Promise.resolve(body.source.slice());
   }
   const chunks = [];
   return new Promise((resolve, reject) => {
@@ -203,29 +204,21 @@ function readBody(body) {
         chunk(chunk) {
           if (!(chunk instanceof Uint8Array)) {
             const e = new TypeError("Body stream chunks must be Uint8Array");
-            streams.readerGenericCancel(reader, e).then(undefined, () => {});
-            streams.defaultReaderRelease(reader);
+            streams.markHandled(streams.readerGenericCancel(reader, e));
             reject(e);
             return;
           }
           chunks.push(chunk);
           step();
         },
-        close() {
-          streams.defaultReaderRelease(reader);
-          // Always a fresh copy: chunks may be shared with the producer or a tee branch.
-          resolve(internal.concatBytes(chunks));
-        },
-        error(e) {
-          streams.defaultReaderRelease(reader);
-          reject(e);
-        },
+        // Always a fresh copy: chunks may be shared with the producer or a tee branch.
+        close: () => resolve(concatBytes(chunks)),
+        error: reject,
       });
     };
     step();
   });
 }
-internal.readBody = readBody;
 
 // A body that takes over `body`'s stream, leaving the original disturbed and locked
 // (the "proxy" of the Request constructor).
@@ -246,21 +239,19 @@ function proxyBody(body) {
   );
   return { stream: s.pub, source: body.source };
 }
-internal.proxyBody = proxyBody;
 
 // Clones a body by teeing its stream: `body` keeps one branch, the clone gets the other.
 function cloneBody(body) {
   if (body === null) return null;
-  const [b1, b2] = internal.teeReadable(streams.readableRecordOf(body.stream));
+  const [b1, b2] = teeReadable(streams.readableRecordOf(body.stream));
   body.stream = b1.pub;
   return { stream: b2.pub, source: body.source };
 }
-internal.cloneBody = cloneBody;
 
 // ---- the mixin ----------------------------------------------------------------------
 
 // `stateOf(object)` brand-checks and returns {body, headers}.
-internal.defineBodyMixin = function defineBodyMixin(ctor, stateOf) {
+function defineBodyMixin(ctor, stateOf) {
   const name = ctor.name;
 
   function consume(self, method, convert) {
@@ -288,7 +279,7 @@ internal.defineBodyMixin = function defineBodyMixin(ctor, stateOf) {
     blob() {
       return consume(this, "blob", (bytes, state) => {
         const mime = mimeOf(state);
-        return internal.createBlob(bytes, mime === null ? "" : state.headers.get("content-type"));
+        return createBlob(bytes, mime === null ? "" : state.headers.get("content-type"));
       });
     },
     bytes() {
@@ -298,7 +289,7 @@ internal.defineBodyMixin = function defineBodyMixin(ctor, stateOf) {
       return consume(this, "formData", (bytes, state) => {
         const mime = mimeOf(state);
         const fd = new FormData();
-        const entries = internal.formDataEntries(fd);
+        const entries = formDataEntries(fd);
         if (mime !== null && mime.essence === "multipart/form-data") {
           const boundary = mime.params.get("boundary");
           if (!boundary) throw new TypeError("Failed to parse body as multipart/form-data: no boundary parameter");
@@ -306,7 +297,7 @@ internal.defineBodyMixin = function defineBodyMixin(ctor, stateOf) {
           return fd;
         }
         if (mime !== null && mime.essence === "application/x-www-form-urlencoded") {
-          entries.push(...internal.urlencoded.parse(internal.utf8DecodeStripBOM(bytes)));
+          entries.push(...urlencoded.parse(utf8DecodeStripBOM(bytes)));
           return fd;
         }
         const type = state.headers.get("content-type");
@@ -316,10 +307,10 @@ internal.defineBodyMixin = function defineBodyMixin(ctor, stateOf) {
       });
     },
     json() {
-      return consume(this, "json", (bytes) => JSON.parse(internal.utf8DecodeStripBOM(bytes)));
+      return consume(this, "json", (bytes) => JSON.parse(utf8DecodeStripBOM(bytes)));
     },
     text() {
-      return consume(this, "text", (bytes) => internal.utf8DecodeStripBOM(bytes));
+      return consume(this, "text", (bytes) => utf8DecodeStripBOM(bytes));
     },
   };
 
@@ -339,5 +330,9 @@ internal.defineBodyMixin = function defineBodyMixin(ctor, stateOf) {
     enumerable: true,
     configurable: true,
   });
-  internal.defineMethods(ctor.prototype, methods);
-};
+  defineMethods(ctor.prototype, methods);
+}
+
+Object.assign(internal, {
+  extractBody, bodyUnusable, readBody, proxyBody, cloneBody, defineBodyMixin,
+});

@@ -1,7 +1,10 @@
 // Request (Fetch Standard §5.4). There is no document base URL, so URLs must be absolute.
-"use strict";
 
-const { webidl } = internal;
+const {
+  bodyUnusable, cloneBody, createAbortSignal, defineBodyMixin, defineGlobals, defineInspect,
+  defineInterface, extractBody, fillHeaders, headerList, headersFromPairs, isAbortSignal, isToken,
+  proxyBody, webidl,
+} = internal;
 
 const kCreate = Symbol("create");
 const forbiddenMethods = ["CONNECT", "TRACE", "TRACK"];
@@ -43,11 +46,10 @@ function parseURL(input, context) {
   }
   return parts;
 }
-internal.parseAbsoluteURL = parseURL;
 
 function normalizeMethod(value, context) {
   const method = webidl.toDOMString(value, context);
-  if (!internal.isToken(method)) throw new TypeError(`${context}: '${method}' is not a valid HTTP method.`);
+  if (!isToken(method)) throw new TypeError(`${context}: '${method}' is not a valid HTTP method.`);
   const upper = method.toUpperCase();
   if (forbiddenMethods.includes(upper)) throw new TypeError(`${context}: '${method}' HTTP method is unsupported.`);
   return normalizedMethods.includes(upper) ? upper : method;
@@ -55,11 +57,13 @@ function normalizeMethod(value, context) {
 
 // A signal that follows `parent` (or never aborts when there is none).
 function followingSignal(parent) {
-  return parent == null ? internal.createAbortSignal() : globalThis.AbortSignal.any([parent]);
+  return parent == null ? createAbortSignal() : globalThis.AbortSignal.any([parent]);
 }
 
 let stateOf;
 
+let isRequest;
+let requestState;
 class Request {
   #state;
 
@@ -68,8 +72,8 @@ class Request {
       if (!(webidl.isObject(v) && #state in v)) throw webidl.illegalInvocation();
       return v.#state;
     };
-    internal.isRequest = (v) => webidl.isObject(v) && #state in v;
-    internal.requestState = (r) => r.#state;
+    isRequest = (v) => webidl.isObject(v) && #state in v;
+    requestState = (r) => r.#state;
   }
 
   constructor(input, init = undefined) {
@@ -80,7 +84,7 @@ class Request {
     const context = "Failed to construct 'Request'";
     webidl.requiredArguments(arguments.length, 1, context);
     const dict = webidl.toDictionary(init, context);
-    const from = internal.isRequest(input) ? input.#state : null;
+    const from = isRequest(input) ? input.#state : null;
     let url;
     if (from !== null) {
       url = from.url;
@@ -129,7 +133,7 @@ class Request {
     }
     let parentSignal = from?.signal ?? null;
     if (dict.signal !== undefined) {
-      if (dict.signal !== null && !internal.isAbortSignal(dict.signal)) {
+      if (dict.signal !== null && !isAbortSignal(dict.signal)) {
         throw new TypeError(`${context}: member signal is not of type AbortSignal.`);
       }
       parentSignal = dict.signal;
@@ -137,22 +141,22 @@ class Request {
     state.signal = followingSignal(parentSignal);
 
     state.headers = new Headers();
-    if (dict.headers !== undefined) internal.fillHeaders(state.headers, dict.headers);
-    else if (from !== null) for (const [n, v] of internal.headerList(from.headers)) state.headers.append(n, v);
+    if (dict.headers !== undefined) fillHeaders(state.headers, dict.headers);
+    else if (from !== null) for (const [n, v] of headerList(from.headers)) state.headers.append(n, v);
 
     const initBody = dict.body ?? null;
     if ((initBody !== null || (from !== null && from.body !== null)) && (state.method === "GET" || state.method === "HEAD")) {
       throw new TypeError(`${context}: Request with GET/HEAD method cannot have body.`);
     }
     if (initBody !== null) {
-      const { body, type } = internal.extractBody(initBody);
+      const { body, type } = extractBody(initBody);
       state.body = body;
       if (type !== null && !state.headers.has("content-type")) state.headers.append("content-type", type);
     } else if (from !== null && from.body !== null) {
-      if (internal.bodyUnusable(from.body)) {
+      if (bodyUnusable(from.body)) {
         throw new TypeError(`${context}: Cannot construct a Request with a Request object that has already been used.`);
       }
-      state.body = internal.proxyBody(from.body);
+      state.body = proxyBody(from.body);
     }
     this.#state = state;
   }
@@ -229,21 +233,21 @@ class Request {
 
   clone() {
     const state = stateOf(this);
-    if (internal.bodyUnusable(state.body)) {
+    if (bodyUnusable(state.body)) {
       throw new TypeError("Failed to execute 'clone' on 'Request': Request body is already used");
     }
-    const headers = internal.headersFromPairs(internal.headerList(state.headers));
+    const headers = headersFromPairs(headerList(state.headers));
     return new Request(kCreate, {
       ...state,
       headers,
-      body: internal.cloneBody(state.body),
+      body: cloneBody(state.body),
       signal: followingSignal(state.signal),
     });
   }
 }
 
-internal.setToStringTag(Request);
-internal.defineInspect(Request, (r) => ({
+defineInterface(Request);
+defineInspect(Request, (r) => ({
   method: r.method,
   url: r.url,
   headers: r.headers,
@@ -252,5 +256,7 @@ internal.defineInspect(Request, (r) => ({
   redirect: r.redirect,
   signal: r.signal,
 }));
-internal.defineBodyMixin(Request, stateOf);
-internal.defineGlobals({ Request });
+defineBodyMixin(Request, stateOf);
+defineGlobals({ Request });
+
+Object.assign(internal, { parseAbsoluteURL: parseURL, isRequest, requestState });

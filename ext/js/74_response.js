@@ -1,14 +1,15 @@
 // Response (Fetch Standard §5.5).
-"use strict";
 
-const { webidl } = internal;
+const {
+  bodyUnusable, bytesToStream, cloneBody, defineBodyMixin, defineGlobals, defineInspect,
+  defineInterface, extractBody, fillHeaders, headerList, headersFromPairs, headersGuard,
+  parseAbsoluteURL, setHeadersGuard, webidl,
+} = internal;
 
 const kCreate = Symbol("create");
 const nullBodyStatuses = [101, 103, 204, 205, 304];
 const redirectStatuses = [301, 302, 303, 307, 308];
 const reasonPhraseRe = /^[\t\x20-\x7e\x80-\xff]*$/;
-
-internal.isNullBodyStatus = (status) => nullBodyStatuses.includes(status);
 
 function newState(status = 200, statusText = "") {
   return {
@@ -24,7 +25,7 @@ function newState(status = 200, statusText = "") {
 // "Initialize a response" from ResponseInit and an extracted body ({body, type} or null).
 function initialize(state, init, extracted, context) {
   const dict = webidl.toDictionary(init, context);
-  if (dict.headers !== undefined) internal.fillHeaders(state.headers, dict.headers);
+  if (dict.headers !== undefined) fillHeaders(state.headers, dict.headers);
   const status = dict.status === undefined ? 200 : webidl.toInteger(dict.status, { bits: 16 }, context);
   if (status < 200 || status > 599) {
     throw new RangeError(`${context}: The status provided (${status}) is outside the range [200, 599].`);
@@ -46,6 +47,8 @@ function initialize(state, init, extracted, context) {
 
 let stateOf;
 
+let isResponse;
+let responseState;
 class Response {
   #state;
 
@@ -54,8 +57,8 @@ class Response {
       if (!(webidl.isObject(v) && #state in v)) throw webidl.illegalInvocation();
       return v.#state;
     };
-    internal.isResponse = (v) => webidl.isObject(v) && #state in v;
-    internal.responseState = (r) => r.#state;
+    isResponse = (v) => webidl.isObject(v) && #state in v;
+    responseState = (r) => r.#state;
   }
 
   constructor(body = null, init = undefined) {
@@ -65,7 +68,7 @@ class Response {
     }
     const context = "Failed to construct 'Response'";
     const state = newState();
-    const extracted = body === null || body === undefined ? null : internal.extractBody(body);
+    const extracted = body === null || body === undefined ? null : extractBody(body);
     initialize(state, init, extracted, context);
     this.#state = state;
   }
@@ -73,19 +76,19 @@ class Response {
   static error() {
     const state = newState(0, "");
     state.type = "error";
-    internal.setHeadersGuard(state.headers, "immutable");
+    setHeadersGuard(state.headers, "immutable");
     return new Response(kCreate, state);
   }
 
   static redirect(url, status = 302) {
     const context = "Failed to execute 'redirect' on 'Response'";
     webidl.requiredArguments(arguments.length, 1, context);
-    const href = internal.parseAbsoluteURL(webidl.toUSVString(url, context), context)[0];
+    const href = parseAbsoluteURL(webidl.toUSVString(url, context), context)[0];
     const code = webidl.toInteger(status, { bits: 16 }, context);
     if (!redirectStatuses.includes(code)) throw new RangeError(`${context}: Invalid status code ${code}`);
     const state = newState(code, "");
     state.headers.append("location", href);
-    internal.setHeadersGuard(state.headers, "immutable");
+    setHeadersGuard(state.headers, "immutable");
     return new Response(kCreate, state);
   }
 
@@ -94,7 +97,7 @@ class Response {
     webidl.requiredArguments(arguments.length, 1, context);
     const text = JSON.stringify(data);
     if (text === undefined) throw new TypeError(`${context}: The data is not JSON serializable`);
-    const extracted = { body: internal.extractBody(text).body, type: "application/json" };
+    const extracted = { body: extractBody(text).body, type: "application/json" };
     const state = newState();
     initialize(state, init, extracted, context);
     return new Response(kCreate, state);
@@ -135,31 +138,31 @@ class Response {
 
   clone() {
     const state = stateOf(this);
-    if (internal.bodyUnusable(state.body)) {
+    if (bodyUnusable(state.body)) {
       throw new TypeError("Failed to execute 'clone' on 'Response': Response body is already used");
     }
-    const headers = internal.headersFromPairs(internal.headerList(state.headers));
-    internal.setHeadersGuard(headers, internal.headersGuard(state.headers));
+    const headers = headersFromPairs(headerList(state.headers));
+    setHeadersGuard(headers, headersGuard(state.headers));
     return new Response(kCreate, {
       ...state,
       headers,
-      body: internal.cloneBody(state.body),
+      body: cloneBody(state.body),
       urlList: [...state.urlList],
     });
   }
 }
 
 // A Response for a completed host fetch: {status, statusText, headers, body, urlList}.
-internal.createResponse = function createResponse({ status, statusText, headers, body, urlList }) {
+function createResponse({ status, statusText, headers, body, urlList }) {
   const state = newState(status, statusText);
-  state.headers = internal.headersFromPairs(headers, "immutable");
-  state.body = body === null || nullBodyStatuses.includes(status) ? null : { stream: internal.bytesToStream(body), source: body };
+  state.headers = headersFromPairs(headers, "immutable");
+  state.body = body === null || nullBodyStatuses.includes(status) ? null : { stream: bytesToStream(body), source: body };
   state.urlList = urlList;
   return new Response(kCreate, state);
-};
+}
 
-internal.setToStringTag(Response);
-internal.defineInspect(Response, (r) => ({
+defineInterface(Response);
+defineInspect(Response, (r) => ({
   status: r.status,
   statusText: r.statusText,
   ok: r.ok,
@@ -170,5 +173,7 @@ internal.defineInspect(Response, (r) => ({
   type: r.type,
   url: r.url,
 }));
-internal.defineBodyMixin(Response, stateOf);
-internal.defineGlobals({ Response });
+defineBodyMixin(Response, stateOf);
+defineGlobals({ Response });
+
+Object.assign(internal, { isResponse, responseState, createResponse });

@@ -1,21 +1,22 @@
 // fetch() (Fetch Standard §5.6) on top of the host operation "fetch", which takes
 // {method, url, headers, body} and resolves to {status, statusText, headers, body, url}.
-"use strict";
 
-const { webidl } = internal;
+const {
+  addAbortAlgorithm, createResponse, defineGlobals, headerPairs, readBody, requestState, webidl,
+} = internal;
 
 function fetch(input, init = undefined) {
   return new Promise((resolve, reject) => {
     webidl.requiredArguments(arguments.length, 1, "Failed to execute 'fetch'");
     const request = new Request(input, init);
-    const state = internal.requestState(request);
+    const state = requestState(request);
     const signal = state.signal;
     if (signal.aborted) {
       reject(signal.reason);
       return;
     }
     let settled = false;
-    const removeAbort = internal.addAbortAlgorithm(signal, (reason) => {
+    const removeAbort = addAbortAlgorithm(signal, (reason) => {
       if (settled) return;
       settled = true;
       reject(reason);
@@ -26,14 +27,13 @@ function fetch(input, init = undefined) {
       removeAbort();
       settle(value);
     };
-    internal
-      .readBody(state.body)
+    readBody(state.body)
       .then((body) => {
         if (settled) return undefined;
         return native.hostOp("fetch", {
           method: state.method,
           url: state.url,
-          headers: internal.headerPairs(state.headers),
+          headers: headerPairs(state.headers),
           body,
           redirect: state.redirect,
         });
@@ -44,7 +44,7 @@ function fetch(input, init = undefined) {
           const urlList = result.url && result.url !== state.url ? [state.url, result.url] : [state.url];
           finish(
             resolve,
-            internal.createResponse({
+            createResponse({
               status: result.status,
               statusText: result.statusText ?? "",
               headers: result.headers,
@@ -58,4 +58,4 @@ function fetch(input, init = undefined) {
   });
 }
 
-internal.defineGlobals({ fetch });
+defineGlobals({ fetch });

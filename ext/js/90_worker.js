@@ -1,8 +1,11 @@
 // Worker dispatch: how the host hands an HTTP request to the app. Module workers export
 // `default { fetch(request, env, ctx) }`; service-worker scripts listen for "fetch" events.
-"use strict";
 
-const { webidl } = internal;
+const {
+  bodyUnusable, defineGlobals, defineInterface, dispatchGlobalEvent, DOMException, Event,
+  globalEventTarget, hasEventListeners, headerPairs, isRequest, isResponse, readBody, reportError,
+  responseState, webidl,
+} = internal;
 
 let workerHandler = null;
 let waitUntilPromises = [];
@@ -24,7 +27,7 @@ function describe(value) {
 
 function addWaitUntil(promise) {
   // Failures of background work are reported, not silently dropped.
-  waitUntilPromises.push(Promise.resolve(promise).then(undefined, (e) => internal.reportError(e)));
+  waitUntilPromises.push(Promise.resolve(promise).then(undefined, (e) => reportError(e)));
 }
 
 class ExecutionContext {
@@ -40,9 +43,10 @@ class ExecutionContext {
   // Accepted for compatibility: there is no origin to fall back to, so it changes nothing.
   passThroughOnException() {}
 }
-internal.setToStringTag(ExecutionContext);
+defineInterface(ExecutionContext);
 
-class FetchEvent extends internal.Event {
+let fetchEventResponse;
+class FetchEvent extends Event {
   #request;
   #response = null;
   #handled;
@@ -51,7 +55,7 @@ class FetchEvent extends internal.Event {
     const context = "Failed to construct 'FetchEvent'";
     webidl.requiredArguments(arguments.length, 2, context);
     const dict = webidl.toDictionary(eventInitDict, context);
-    if (!internal.isRequest(dict.request)) {
+    if (!isRequest(dict.request)) {
       throw new TypeError(`${context}: required member request is not of type Request.`);
     }
     super(type, dict);
@@ -60,7 +64,7 @@ class FetchEvent extends internal.Event {
   }
 
   static {
-    internal.fetchEventResponse = (event) => event.#response;
+    fetchEventResponse = (event) => event.#response;
   }
 
   get request() {
@@ -87,13 +91,13 @@ class FetchEvent extends internal.Event {
     if (!(webidl.isObject(this) && #request in this)) throw webidl.illegalInvocation();
     webidl.requiredArguments(arguments.length, 1, "Failed to execute 'respondWith' on 'FetchEvent'");
     if (dispatchingEvent !== this) {
-      throw new internal.DOMException(
+      throw new DOMException(
         "Failed to execute 'respondWith' on 'FetchEvent': The event handler is already finished.",
         "InvalidStateError",
       );
     }
     if (this.#response !== null) {
-      throw new internal.DOMException(
+      throw new DOMException(
         "Failed to execute 'respondWith' on 'FetchEvent': The event has already been responded to.",
         "InvalidStateError",
       );
@@ -112,9 +116,9 @@ class FetchEvent extends internal.Event {
     if (!(webidl.isObject(this) && #request in this)) throw webidl.illegalInvocation();
   }
 }
-internal.setToStringTag(FetchEvent);
+defineInterface(FetchEvent);
 
-internal.setWorkerModule = function setWorkerModule(namespace) {
+function setWorkerModule(namespace) {
   if (!webidl.isObject(namespace)) {
     throw new TypeError(`setWorkerModule() expects a module namespace object, got ${describe(namespace)}`);
   }
@@ -125,7 +129,7 @@ internal.setWorkerModule = function setWorkerModule(namespace) {
   }
   if (typeof handler.fetch !== "function") throw new TypeError("the default export has no fetch() method");
   workerHandler = handler;
-};
+}
 
 // Runs the app for one request; resolves to the handler's Response.
 function runHandler(request, env) {
@@ -133,7 +137,7 @@ function runHandler(request, env) {
     const ctx = new ExecutionContext(ExecutionContext);
     return workerHandler.fetch(request, env, ctx);
   }
-  if (!internal.hasEventListeners(internal.globalEventTarget, "fetch")) {
+  if (!hasEventListeners(globalEventTarget, "fetch")) {
     throw new TypeError(
       'no fetch handler: the worker has no default export with a fetch() method and no "fetch" event listener',
     );
@@ -141,53 +145,53 @@ function runHandler(request, env) {
   const event = new FetchEvent("fetch", { request, cancelable: true });
   dispatchingEvent = event;
   try {
-    internal.dispatchGlobalEvent(event);
+    dispatchGlobalEvent(event);
   } finally {
     dispatchingEvent = null;
   }
-  const response = internal.fetchEventResponse(event);
+  const response = fetchEventResponse(event);
   if (response === null) throw new TypeError('no "fetch" event listener called event.respondWith()');
   return response;
 }
 
-internal.dispatchFetch = async function dispatchFetch(method, url, headers, body, env) {
+async function dispatchFetch(method, url, headers, body, env) {
   // GET and HEAD requests cannot carry a body in the Request API; a body sent anyway is dropped.
   const hasBody = body !== null && body !== undefined && method !== "GET" && method !== "HEAD";
   const request = new Request(url, { method, headers, body: hasBody ? body : null });
   const response = await runHandler(request, env);
-  if (!internal.isResponse(response)) {
+  if (!isResponse(response)) {
     throw new TypeError(`fetch handler returned ${describe(response)}, expected a Response`);
   }
-  const state = internal.responseState(response);
+  const state = responseState(response);
   if (state.type === "error") throw new TypeError("fetch handler returned a network error (Response.error())");
-  if (internal.bodyUnusable(state.body)) throw new TypeError("fetch handler returned a Response whose body was already used");
+  if (bodyUnusable(state.body)) throw new TypeError("fetch handler returned a Response whose body was already used");
   // The host's FetchResult (pyruntime/engine/protocol.py). Bytes known up front are sent at
   // once; a stream is pulled chunk by chunk by the host. `waitUntil` counts the promises
   // registered so far, so that the host can skip an empty wait.
   const result = {
     status: state.status,
     statusText: state.statusText,
-    headers: internal.headerPairs(state.headers),
+    headers: headerPairs(state.headers),
     body: null,
     streamId: 0,
     waitUntil: 0,
   };
   if (state.body === null || state.body.source !== null) {
-    result.body = await internal.readBody(state.body);
+    result.body = await readBody(state.body);
   } else {
     result.streamId = nextStreamId++;
     responseStreams.set(result.streamId, state.body.stream.getReader());
   }
   result.waitUntil = waitUntilPromises.length;
   return result;
-};
+}
 
 // Streamed response bodies, by id, while the host reads them.
 const responseStreams = new Map();
 let nextStreamId = 1;
 
 // The next chunk of a streamed response body, or null at its end.
-internal.readResponseChunk = async function readResponseChunk(id) {
+async function readResponseChunk(id) {
   const reader = responseStreams.get(id);
   if (reader === undefined) throw new TypeError(`no response stream ${id}`);
   try {
@@ -203,19 +207,23 @@ internal.readResponseChunk = async function readResponseChunk(id) {
     reader.cancel(error).catch(() => {});
     throw error;
   }
-};
+}
 
 // The client went away: the app's stream is cancelled, as a browser cancels a body it drops.
-internal.cancelResponseStream = function cancelResponseStream(id) {
+function cancelResponseStream(id) {
   const reader = responseStreams.get(id);
   responseStreams.delete(id);
   if (reader !== undefined) reader.cancel(new DOMException("the client disconnected", "AbortError")).catch(() => {});
-};
+}
 
-internal.pendingWaitUntil = function pendingWaitUntil() {
+function pendingWaitUntil() {
   const promises = waitUntilPromises;
   waitUntilPromises = [];
   return Promise.allSettled(promises).then(() => undefined);
-};
+}
 
-internal.defineGlobals({ FetchEvent });
+defineGlobals({ FetchEvent });
+
+Object.assign(internal, {
+  setWorkerModule, dispatchFetch, readResponseChunk, cancelResponseStream, pendingWaitUntil,
+});

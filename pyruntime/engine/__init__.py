@@ -16,6 +16,7 @@ from .errors import (
     TimeLimitExceeded,
     UnsettledPromise,
 )
+from .handles import JSFunction, JSObject, JSPromise
 from .isolate import Isolate
 from .limits import LimitError, Limits
 from .protocol import FetchResult
@@ -29,6 +30,9 @@ __all__ = [
     "Isolate",
     "IsolateClosed",
     "JSError",
+    "JSFunction",
+    "JSObject",
+    "JSPromise",
     "LimitError",
     "LimitExceeded",
     "Limits",

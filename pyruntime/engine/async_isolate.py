@@ -57,6 +57,10 @@ class AsyncIsolate(IsolateCore):
         async with self._call_lock:
             (await self._drive(lambda rt: rt.run_loop())).value()
 
+    async def _handle_call(self, start: Start) -> Any:
+        async with self._call_lock:
+            return (await self._drive(start)).value()
+
     def terminate(self) -> None:
         """Stops the running call (it raises `Terminated`); safe from any thread."""
         self._runtime.terminate()

@@ -17,6 +17,7 @@ from .. import _core
 from .console import ConsoleSink, log_console
 from .driver import CallDriver, Step, check_outcome, complete_op, op_failure
 from .errors import IsolateClosed
+from .handles import make_handle
 from .limits import Limits
 from .protocol import EXPOSE_HOST_FUNCTIONS
 from .scripts import load_script
@@ -63,6 +64,7 @@ class IsolateCore:
         self.unhandled_rejections = 0
         self.uncaught_errors = 0
         self._runtime = _core.Runtime(*limits.core_args())
+        self._runtime.handles = make_handle(self)
         if self._host_functions:
             check_outcome(self._runtime.call_internal(EXPOSE_HOST_FUNCTIONS, (list(self._host_functions),)))
 
@@ -119,6 +121,10 @@ class IsolateCore:
             raise TypeError(f"source must be str, not {type(source).__name__}")
         return lambda rt: rt.eval(source, filename)
 
+    def _handle_call(self, start: Start) -> Any:
+        """Runs an operation on a handle as a call of this shell (handles.py)."""
+        raise NotImplementedError
+
     def _start_file(self, path: str | Path) -> Start:
         script = load_script(path, runtime=self._runtime)
         if script.kind == "service-worker":
@@ -170,6 +176,10 @@ class Isolate(IsolateCore):
         """Runs pending timers until none are left, as a script's process would."""
         with self._exclusive():
             self._run(lambda rt: rt.run_loop())
+
+    def _handle_call(self, start: Start) -> Any:
+        with self._exclusive():
+            return self._run(start)
 
     def terminate(self) -> None:
         """Stops the call running in another thread; that call raises `Terminated`.
