@@ -179,16 +179,17 @@ class Soak:
         self.counter = 0
 
     def log(self) -> list[dict]:
-        return [json.loads(line) for line in self.log_path.read_text().splitlines() if line]
+        complete = self.log_path.read_text().split("\n")[:-1]  # the last line may be half written
+        return [json.loads(line) for line in complete if line]
 
     def start(self) -> subprocess.Popen[bytes]:
         (self.folder / "app.js").write_text(APP_JS)
         (self.folder / "pyruntime.toml").write_text(CONFIG)
-        with open(self.log_path, "wb") as out:
+        with open(self.log_path, "wb") as out, open(self.folder / "server.err", "wb") as err:
             # The faulthandler makes an aborted process write raw text, as V8's fatal paths do.
             server = subprocess.Popen([sys.executable, "-m", "pyruntime", "serve", "--config", "pyruntime.toml",
                                        "--port", str(self.port)], cwd=self.folder, stdout=out,
-                                      stderr=subprocess.STDOUT, env={**os.environ, "PYTHONFAULTHANDLER": "1"})
+                                      stderr=err, env={**os.environ, "PYTHONFAULTHANDLER": "1"})
         deadline = time.monotonic() + 120
         while True:
             assert server.poll() is None, f"the server exited with {server.returncode}"
