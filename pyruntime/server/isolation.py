@@ -42,6 +42,10 @@ RESTART_WAIT_S = 10.0
 _MIN_UPTIME_S = 2.0
 _FIRST_BACKOFF_S = 0.25
 _MAX_BACKOFF_S = 10.0
+# A fixed mmap threshold: glibc's adaptive one rises after the first large free, and from then
+# on the buffers a request frees (ArrayBuffers of a memory hog, say) stay in the heap, counted
+# in the engine's RSS long after the request ended. Past this size they go back to the OS.
+_ENGINE_ENV = {"MALLOC_MMAP_THRESHOLD_": str(256 * 1024), **os.environ}
 # How long a stopping engine gets to exit after its channel closed.
 _STOP_WAIT_S = 10.0
 
@@ -102,7 +106,7 @@ class _Engine:
             # -P: the engine imports the installed package even when started from the source tree.
             self._process = await asyncio.create_subprocess_exec(
                 sys.executable, "-P", "-m", "pyruntime.server.engine_process", str(theirs.fileno()),
-                pass_fds=(theirs.fileno(),), stdin=asyncio.subprocess.DEVNULL,
+                pass_fds=(theirs.fileno(),), stdin=asyncio.subprocess.DEVNULL, env=_ENGINE_ENV,
                 stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
         finally:
             theirs.close()

@@ -140,8 +140,8 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def tree_rss_kb(root: int) -> tuple[int, int]:
-    """Summed RSS of a process and its descendants, and how many processes that is."""
+def tree_rss_kb(root: int) -> dict[int, int]:
+    """RSS of a process and of each of its descendants, by pid."""
     children: dict[int, list[int]] = collections.defaultdict(list)
     for entry in os.listdir("/proc"):
         if entry.isdigit():
@@ -150,7 +150,7 @@ def tree_rss_kb(root: int) -> tuple[int, int]:
             except OSError:
                 continue
             children[int(stat.rsplit(")", 1)[1].split()[1])].append(int(entry))
-    total, count, todo = 0, 0, [root]
+    rss, todo = {}, [root]
     while todo:
         pid = todo.pop()
         todo.extend(children.get(pid, []))
@@ -160,9 +160,8 @@ def tree_rss_kb(root: int) -> tuple[int, int]:
             continue
         match = re.search(r"VmRSS:\s+(\d+) kB", status)
         if match:
-            total += int(match.group(1))
-            count += 1
-    return total, count
+            rss[pid] = int(match.group(1))
+    return rss
 
 
 class Soak:
@@ -177,6 +176,8 @@ class Soak:
         self.kill_at: float | None = None
         self.rng = random.Random(7)
         self.counter = 0
+        self.in_flight = 0
+        self.traffic: asyncio.Event | None = None  # cleared while RSS is sampled
 
     def log(self) -> list[dict]:
         complete = self.log_path.read_text().split("\n")[:-1]  # the last line may be half written
@@ -240,10 +241,14 @@ class Soak:
         weights = [kind[4] for kind in KINDS]
         async with httpx.AsyncClient(timeout=60) as client:
             while time.monotonic() < deadline:
+                assert self.traffic is not None
+                await self.traffic.wait()
                 app, op, method, _, _ = self.rng.choices(KINDS, weights)[0]
                 self.counter += 1
                 request_id = f"soak-{self.counter}"
+                self.in_flight += 1
                 outcome = await self.one(client, app, op, method, request_id)
+                self.in_flight -= 1
                 self.outcomes.append(outcome)
                 if outcome.status is None and outcome.error != "left" and outcome.in_flight_at(self.kill_at):
                     # In flight on the killed worker: its connection is gone; retry once, as a proxy would.
@@ -267,21 +272,49 @@ class Soak:
                     self.faults["wild engine SIGABRT"] += 1
                 next_abort = now + ABORT_EVERY_S
 
+    def roles(self) -> dict[int, str]:
+        """Who each pid of the server is, from the log."""
+        names = {}
+        for line in self.log():
+            if line["event"] == "worker_started":
+                names[line["worker_pid"]] = "worker"
+            elif line["event"] == "engine_started":
+                names[line["engine_pid"]] = f"engine {line['app']}"
+        return names
+
     async def run(self, server_pid: int) -> dict[str, float]:
         started = time.monotonic()
         deadline = started + SECONDS
         rss: dict[str, float] = {}
 
+        def sample(when: str) -> None:
+            """Between requests, so that a memory hog in flight does not count: a leak would."""
+            by_pid = tree_rss_kb(server_pid)
+            rss[f"{when}_kb"], rss[f"processes_{when}"] = sum(by_pid.values()), len(by_pid)
+            roles = self.roles()
+            print(f"RSS {when}:", ", ".join(f"{roles.get(pid, 'supervisor')} {pid}: {kb // 1024} MB"
+                                           for pid, kb in sorted(by_pid.items())), flush=True)
+
+        async def quiet() -> None:
+            while self.in_flight or self.retries and self.retries[-1].at > time.monotonic() - 1:
+                await asyncio.sleep(0.1)
+            await asyncio.sleep(LEAVE_SLEEP_S + 1)  # requests the clients left are over too
+
         async def sample_rss() -> None:
             await asyncio.sleep(WARM_UP_S)
-            rss["after_warm_up_kb"], rss["processes_after_warm_up"] = tree_rss_kb(server_pid)
+            assert self.traffic is not None
+            self.traffic.clear()
+            await quiet()
+            sample("after_warm_up")
+            self.traffic.set()
 
+        self.traffic = asyncio.Event()
+        self.traffic.set()
         await asyncio.gather(*(self.client_loop(deadline) for _ in range(CONCURRENCY)),
                              self.faults_loop(started, deadline), sample_rss())
         rss["duration_s"] = time.monotonic() - started
-        # Settle: restarted engines loaded, then the final sample.
-        await asyncio.sleep(3)
-        rss["end_kb"], rss["processes_at_end"] = tree_rss_kb(server_pid)
+        await quiet()
+        sample("at_end")
         return rss
 
 
@@ -354,7 +387,7 @@ def check(soak: Soak, rss: dict[str, float], metrics_text: str) -> list[str]:
         failures.append(f"shop: metrics count {totals.get(('shop', '200'), 0):g} 200s; the client got "
                         f"{shop_200_client}, plus at most {shop_lost} lost with the killed worker")
 
-    growth = rss["end_kb"] / rss["after_warm_up_kb"] - 1
+    growth = rss["at_end_kb"] / rss["after_warm_up_kb"] - 1
     if growth >= RSS_GROWTH_LIMIT:
         failures.append(f"RSS grew {growth:.1%} after warm-up (limit {RSS_GROWTH_LIMIT:.0%})")
     return failures
@@ -404,8 +437,8 @@ def report(soak: Soak, rss: dict[str, float], log: list[dict]) -> None:
           f"{sum(1 for r in soak.retries if r.status is not None)})")
     print(f"request log lines: {events['request']}, worker_output lines: {events['worker_output']}")
     print(f"RSS after warm-up: {rss['after_warm_up_kb'] / 1024:.0f} MB in {rss['processes_after_warm_up']:.0f} "
-          f"processes; at the end: {rss['end_kb'] / 1024:.0f} MB in {rss['processes_at_end']:.0f} processes "
-          f"({rss['end_kb'] / rss['after_warm_up_kb'] - 1:+.1%})")
+          f"processes; at the end: {rss['at_end_kb'] / 1024:.0f} MB in {rss['processes_at_end']:.0f} processes "
+          f"({rss['at_end_kb'] / rss['after_warm_up_kb'] - 1:+.1%})")
 
 
 if __name__ == "__main__":
