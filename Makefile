@@ -9,7 +9,7 @@ export CXX := ccache g++
 
 SOURCES := setup.py pyproject.toml $(wildcard ext/*.cc ext/*.h ext/*.pyx ext/*.py ext/js/*.js pyruntime/*.py pyruntime/*/*.py)
 
-.PHONY: install system test test-cpp test-py test-asan serve bench bench-http bench-isolation soak lint clean
+.PHONY: install system test test-quick test-cpp test-py test-asan serve bench bench-http bench-isolation soak lint clean
 
 install: $(VENV)/.installed
 
@@ -22,6 +22,8 @@ $(VENV)/bin/python:
 $(VENV)/.installed: $(SOURCES) | system $(VENV)/bin/python
 	$(PY) -m pip install -q --upgrade pip $(BUILD_DEPS)
 	$(PY) -m pip install -q --no-build-isolation ".[test]"
+	# esbuild (npm) strips the types of TypeScript apps (pyruntime/engine/typescript.py).
+	npm install --silent --no-audit --no-fund --prefix $(VENV)/esbuild esbuild@0.28
 	# The built core beside the sources too, so that `python -m pyruntime` works from here.
 	cp $(VENV)/lib/python*/site-packages/pyruntime/_core*.so $(VENV)/lib/python*/site-packages/pyruntime/libnode.so.* pyruntime/
 	touch $@
@@ -42,6 +44,10 @@ test-asan: install
 # pytest runs from tests/ so that `import pyruntime` finds the installed package, not the sources.
 test-py: install
 	cd tests && ../$(VENV)/bin/pytest -q
+
+# The engine and web layers only (no server processes, no npm): a quick check while working.
+test-quick: install
+	cd tests && ../$(VENV)/bin/pytest -q -m "not slow"
 
 # The console script imports the installed package (`python -m` from here would find the sources).
 serve: install

@@ -7,7 +7,9 @@
 // then), so no zlib state outlives its isolate. Handles exist only at run time, never in the
 // startup snapshot. zlib's own memory and the output are allocated through the isolate's
 // ArrayBuffer allocator, so they count against the memory limit: a decompression bomb gets
-// a RangeError, not the host's memory.
+// a RangeError, not the host's memory. Each zlib call reads and writes at most kZlibStep
+// bytes, and the call stops between them when its time or CPU limit is reached
+// (ext/interruptible.h): a bomb or a huge chunk cannot hold the core past the limit.
 #include <zlib.h>
 
 #include <algorithm>
@@ -18,6 +20,7 @@
 #include <string>
 #include <string_view>
 
+#include "interruptible.h"
 #include "js_util.h"
 #include "native_bindings.h"
 
@@ -26,6 +29,10 @@ namespace pyruntime {
 namespace {
 
 using Allocator = v8::ArrayBuffer::Allocator;
+
+// Input and output bytes of one zlib call: deflating this much of incompressible data takes
+// about 10 ms here, inflating it far less.
+constexpr size_t kZlibStep = 256u << 10;
 
 // zlib allocations, through the isolate's allocator. A header in front of each block keeps
 // its size, which Allocator::Free needs and zfree does not pass.
@@ -102,7 +109,7 @@ class Output {
     return true;
   }
   Bytef* next() { return reinterpret_cast<Bytef*>(data_ + size_); }
-  uInt room() const { return static_cast<uInt>(std::min<size_t>(capacity_ - size_, UINT_MAX)); }
+  uInt room() const { return static_cast<uInt>(std::min<size_t>(capacity_ - size_, kZlibStep)); }
   void Produced(size_t bytes) { size_ += bytes; }
   const char* data() const { return data_; }
   size_t size() const { return size_; }
@@ -142,14 +149,19 @@ void ZlibCreate(const Args& args) {
   args.GetReturnValue().Set(v8::ArrayBuffer::New(isolate, std::move(store)));
 }
 
-// One zlib call sequence over `input`; false with a JS exception on failure. Feeds at most
-// UINT_MAX bytes at a time (zlib's counters are 32-bit).
+// One zlib call sequence over `input`, kZlibStep bytes in and out at a time; false with a
+// JS exception on failure or when the call is being stopped.
 bool Run(v8::Isolate* isolate, ZlibState* state, std::string_view input, bool finish, Output* out) {
   z_stream& zs = state->zs;
   size_t offset = 0;
-  for (;;) {
+  for (bool first = true;; first = false) {
+    if (!first && StopRequested(isolate)) {
+      state->End();
+      ThrowStopped(isolate);
+      return false;
+    }
     if (zs.avail_in == 0 && offset < input.size()) {
-      size_t slice = std::min<size_t>(input.size() - offset, UINT_MAX);
+      size_t slice = std::min<size_t>(input.size() - offset, kZlibStep);
       zs.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(input.data() + offset));
       zs.avail_in = static_cast<uInt>(slice);
       offset += slice;

@@ -1,7 +1,9 @@
-// Natives for crypto (OpenSSL 3): randomness, digests, HMAC, and the primitives behind
-// crypto.subtle. They are stateless: keys arrive from JS as bytes on every call (SPKI or
-// PKCS#8 DER for asymmetric keys, raw bytes for secret keys) and no OpenSSL object outlives
-// a call. A failure throws a plain Error; the JS side (ext/js/30_crypto.js … 34_crypto_kdf.js)
+// Natives for crypto (OpenSSL 3): randomness and the asymmetric primitives behind
+// crypto.subtle (keys, signatures, key agreement, RSA-OAEP); digests, HMAC, AES and key
+// derivation are in crypto_symmetric_natives.cc. They are stateless: keys arrive from JS as
+// bytes on every call (SPKI or PKCS#8 DER for asymmetric keys, raw bytes for secret keys) and
+// no OpenSSL object outlives a call. Work that grows with an input runs in steps that stop at
+// the call's limit (ext/interruptible.h); what OpenSSL cannot split is capped below. A failure throws a plain Error; the JS side (ext/js/30_crypto.js … 34_crypto_kdf.js)
 // turns it into the DOMException WebCrypto specifies for the operation.
 #include <openssl/bn.h>
 #include <openssl/core_names.h>
@@ -9,8 +11,6 @@
 #include <openssl/ec.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
-#include <openssl/hmac.h>
-#include <openssl/kdf.h>
 #include <openssl/param_build.h>
 #include <openssl/rand.h>
 #include <openssl/rsa.h>
@@ -23,6 +23,7 @@
 #include <string_view>
 #include <vector>
 
+#include "crypto_util.h"
 #include "js_util.h"
 #include "native_bindings.h"
 
@@ -30,58 +31,15 @@ namespace pyruntime {
 
 namespace {
 
-template <typename T, void (*Free)(T*)>
-struct Deleter {
-  void operator()(T* p) const { Free(p); }
-};
+using namespace crypto;  // the helpers shared with the symmetric natives (crypto_util.h)
+
 using PKey = std::unique_ptr<EVP_PKEY, Deleter<EVP_PKEY, EVP_PKEY_free>>;
 using PKeyCtx = std::unique_ptr<EVP_PKEY_CTX, Deleter<EVP_PKEY_CTX, EVP_PKEY_CTX_free>>;
-using MdCtx = std::unique_ptr<EVP_MD_CTX, Deleter<EVP_MD_CTX, EVP_MD_CTX_free>>;
-using CipherCtx = std::unique_ptr<EVP_CIPHER_CTX, Deleter<EVP_CIPHER_CTX, EVP_CIPHER_CTX_free>>;
 using Bn = std::unique_ptr<BIGNUM, Deleter<BIGNUM, BN_clear_free>>;
 using ParamBld = std::unique_ptr<OSSL_PARAM_BLD, Deleter<OSSL_PARAM_BLD, OSSL_PARAM_BLD_free>>;
 using Params = std::unique_ptr<OSSL_PARAM, Deleter<OSSL_PARAM, OSSL_PARAM_free>>;
 using EcdsaSig = std::unique_ptr<ECDSA_SIG, Deleter<ECDSA_SIG, ECDSA_SIG_free>>;
 using P8Info = std::unique_ptr<PKCS8_PRIV_KEY_INFO, Deleter<PKCS8_PRIV_KEY_INFO, PKCS8_PRIV_KEY_INFO_free>>;
-using Kdf = std::unique_ptr<EVP_KDF, Deleter<EVP_KDF, EVP_KDF_free>>;
-using KdfCtx = std::unique_ptr<EVP_KDF_CTX, Deleter<EVP_KDF_CTX, EVP_KDF_CTX_free>>;
-
-// Bytes that are wiped when freed: private key encodings and derived secrets.
-struct Secret {
-  std::vector<unsigned char> bytes;
-  explicit Secret(size_t size = 0) : bytes(size) {}
-  ~Secret() {
-    if (!bytes.empty()) OPENSSL_cleanse(bytes.data(), bytes.size());
-  }
-  unsigned char* data() { return bytes.data(); }
-  size_t size() const { return bytes.size(); }
-};
-
-// Leaves OpenSSL's thread-local error queue empty when a native returns, so that a failure
-// here is never reported later by unrelated OpenSSL users in the process.
-struct ClearErrors {
-  ~ClearErrors() { ERR_clear_error(); }
-};
-
-// Inputs of at most this size keep every OpenSSL `int` length in range.
-constexpr size_t kMaxInput = INT_MAX / 2;
-
-const unsigned char* U(std::string_view bytes) {
-  static const unsigned char kEmpty = 0;
-  return bytes.empty() ? &kEmpty : reinterpret_cast<const unsigned char*>(bytes.data());
-}
-
-void Fail(v8::Isolate* isolate, std::string_view message) {
-  isolate->ThrowException(v8::Exception::Error(NewString(isolate, message)));
-}
-
-const EVP_MD* DigestNamed(const std::string& name) {
-  if (name == "SHA-1") return EVP_sha1();
-  if (name == "SHA-256") return EVP_sha256();
-  if (name == "SHA-384") return EVP_sha384();
-  if (name == "SHA-512") return EVP_sha512();
-  return nullptr;
-}
 
 // WebCrypto curve names to OpenSSL group names, and back.
 const char* GroupOfCurve(const std::string& curve) {
@@ -98,26 +56,46 @@ const char* CurveOfGroup(const std::string& group) {
   return nullptr;
 }
 
-bool NumberArg(const Args& args, int index, double min, double max, double* out) {
-  if (args.Length() > index && args[index]->IsNumber()) {
-    double value = args[index].As<v8::Number>()->Value();
-    if (value >= min && value <= max) {
-      *out = value;
-      return true;
-    }
+// RSA moduli past this are refused on import: one private-key operation with an 8192-bit
+// key takes about 60 ms here, and cost grows with the cube of the size. Generation stops
+// at 4096 bits (in JS). Public exponents are at most 33 bits, as in Chromium, so that
+// public-key operations stay cheap.
+constexpr int kMaxRsaModulusBits = 8192;
+constexpr int kMaxRsaExponentBits = 33;
+
+// EdDSA hashes the whole message twice inside one OpenSSL call that cannot be split, and
+// RSA-OAEP hashes its label likewise: longer inputs are refused. Measured here, 4 MiB take
+// about 17 ms to sign with Ed25519 and 27 ms with Ed448.
+constexpr size_t kMaxOneShotBytes = 4u << 20;
+
+// The "octet key pair" algorithms: Ed25519, Ed448, X25519, X448.
+struct Okp {
+  const char* name;   // WebCrypto's and OpenSSL's key type name
+  int type;           // EVP_PKEY_*
+  size_t key_bytes;   // raw public and private key size
+};
+constexpr Okp kOkps[] = {
+    {"Ed25519", EVP_PKEY_ED25519, 32},
+    {"Ed448", EVP_PKEY_ED448, 57},
+    {"X25519", EVP_PKEY_X25519, 32},
+    {"X448", EVP_PKEY_X448, 56},
+};
+
+const Okp* OkpNamed(const std::string& name) {
+  for (const Okp& okp : kOkps) {
+    if (name == okp.name) return &okp;
   }
-  ThrowTypeError(args.GetIsolate(), "expected a number in range");
-  return false;
+  return nullptr;
 }
 
-bool InputArg(const Args& args, int index, std::string_view* out) {
-  if (!RequireBytes(args, index, out)) return false;
-  if (out->size() > kMaxInput) {
-    Fail(args.GetIsolate(), "the data is too large");
-    return false;
+const Okp* OkpOfType(int type) {
+  for (const Okp& okp : kOkps) {
+    if (type == okp.type) return &okp;
   }
-  return true;
+  return nullptr;
 }
+
+bool IsEdDsa(int type) { return type == EVP_PKEY_ED25519 || type == EVP_PKEY_ED448; }
 
 bool NewBuffer(v8::Isolate* isolate, const void* data, size_t length, v8::Local<v8::Value>* out) {
   v8::Local<v8::ArrayBuffer> buffer;
@@ -220,7 +198,7 @@ bool BnBytes(v8::Isolate* isolate, EVP_PKEY* key, const char* param, size_t pad,
 }
 
 // keyInfo(der, isPrivate) -> [kind, canonicalDer, ...]: ["RSA", der, modulusBits,
-// publicExponent], ["EC", der, curve], ["Ed25519", der] or ["X25519", der].
+// publicExponent], ["EC", der, curve], or [okpName, der] for Ed25519, Ed448, X25519, X448.
 void KeyInfo(const Args& args) {
   ClearErrors clear;
   v8::Isolate* isolate = args.GetIsolate();
@@ -235,9 +213,17 @@ void KeyInfo(const Args& args) {
       int bits = EVP_PKEY_get_bits(key.get());
       BIGNUM* e = nullptr;
       if (EVP_PKEY_get_bn_param(key.get(), OSSL_PKEY_PARAM_RSA_E, &e) != 1) return Fail(isolate, "invalid RSA key");
-      bool usable = bits >= 512 && bits <= OPENSSL_RSA_MAX_MODULUS_BITS && BN_is_odd(e) && !BN_is_one(e);
+      bool odd = BN_is_odd(e) && !BN_is_one(e);
+      int exponent_bits = BN_num_bits(e);
       BN_free(e);
-      if (!usable) return Fail(isolate, "unsupported RSA modulus size or public exponent");
+      if (bits < 512 || bits > kMaxRsaModulusBits) {
+        return Fail(isolate, "unsupported RSA modulus length " + std::to_string(bits) + " (512 to " +
+                                 std::to_string(kMaxRsaModulusBits) + " bits)");
+      }
+      if (!odd || exponent_bits > kMaxRsaExponentBits) {
+        return Fail(isolate, "unsupported RSA public exponent (an odd number above 1, at most " +
+                                 std::to_string(kMaxRsaExponentBits) + " bits)");
+      }
       v8::Local<v8::Value> exponent;
       if (!BnBytes(isolate, key.get(), OSSL_PKEY_PARAM_RSA_E, 0, &exponent)) return;
       if (!EncodeKey(isolate, key.get(), is_private, &der)) return;
@@ -254,13 +240,12 @@ void KeyInfo(const Args& args) {
       items = {NewString(isolate, "EC"), der, NewString(isolate, curve)};
       break;
     }
-    case EVP_PKEY_ED25519:
-    case EVP_PKEY_X25519:
+    default: {
+      const Okp* okp = OkpOfType(EVP_PKEY_get_base_id(key.get()));
+      if (okp == nullptr) return Fail(isolate, "unsupported key type");
       if (!EncodeKey(isolate, key.get(), is_private, &der)) return;
-      items = {NewString(isolate, EVP_PKEY_get_base_id(key.get()) == EVP_PKEY_ED25519 ? "Ed25519" : "X25519"), der};
-      break;
-    default:
-      return Fail(isolate, "unsupported key type");
+      items = {NewString(isolate, okp->name), der};
+    }
   }
   ReturnArray(args, items);
 }
@@ -393,24 +378,20 @@ void EcComponents(const Args& args) {
   ReturnArray(args, items);
 }
 
-int OkpType(const std::string& name) {
-  if (name == "Ed25519") return EVP_PKEY_ED25519;
-  if (name == "X25519") return EVP_PKEY_X25519;
-  return EVP_PKEY_NONE;
-}
-
-// okpFromRaw(kind, bytes, isPrivate) -> SPKI or PKCS#8 DER of an Ed25519/X25519 key.
+// okpFromRaw(kind, bytes, isPrivate) -> SPKI or PKCS#8 DER of an Ed25519, Ed448, X25519 or X448 key.
 void OkpFromRaw(const Args& args) {
   ClearErrors clear;
   v8::Isolate* isolate = args.GetIsolate();
-  int type = OkpType(Utf8(isolate, args[0]));
-  if (type == EVP_PKEY_NONE) return Fail(isolate, "unsupported key type");
+  const Okp* okp = OkpNamed(Utf8(isolate, args[0]));
+  if (okp == nullptr) return Fail(isolate, "unsupported key type");
   std::string_view raw;
   if (!InputArg(args, 1, &raw)) return;
   bool is_private = args[2]->IsTrue();
-  if (raw.size() != 32) return Fail(isolate, "the key must be 32 bytes");
-  PKey key(is_private ? EVP_PKEY_new_raw_private_key(type, nullptr, U(raw), raw.size())
-                      : EVP_PKEY_new_raw_public_key(type, nullptr, U(raw), raw.size()));
+  if (raw.size() != okp->key_bytes) {
+    return Fail(isolate, std::string("the ") + okp->name + " key must be " + std::to_string(okp->key_bytes) + " bytes");
+  }
+  PKey key(is_private ? EVP_PKEY_new_raw_private_key(okp->type, nullptr, U(raw), raw.size())
+                      : EVP_PKEY_new_raw_public_key(okp->type, nullptr, U(raw), raw.size()));
   if (!key) return Fail(isolate, "invalid key");
   ReturnKey(args, key.get(), is_private);
 }
@@ -422,46 +403,53 @@ void OkpRaw(const Args& args) {
   bool is_private = args[1]->IsTrue();
   PKey key;
   if (!KeyArg(args, 0, is_private, &key)) return;
-  int type = EVP_PKEY_get_base_id(key.get());
-  if (type != EVP_PKEY_ED25519 && type != EVP_PKEY_X25519) return Fail(isolate, "not an Ed25519 or X25519 key");
-  Secret public_key(32);
-  Secret private_key(32);
-  size_t length = 32;
-  if (EVP_PKEY_get_raw_public_key(key.get(), public_key.data(), &length) != 1 || length != 32) {
+  const Okp* okp = OkpOfType(EVP_PKEY_get_base_id(key.get()));
+  if (okp == nullptr) return Fail(isolate, "not an Ed25519, Ed448, X25519 or X448 key");
+  size_t size = okp->key_bytes;
+  Secret public_key(size);
+  Secret private_key(size);
+  size_t length = size;
+  if (EVP_PKEY_get_raw_public_key(key.get(), public_key.data(), &length) != 1 || length != size) {
     return Fail(isolate, "cannot read the key");
   }
   std::vector<v8::Local<v8::Value>> items(2, v8::Undefined(isolate));
-  if (!NewBuffer(isolate, public_key.data(), 32, &items[0])) return;
+  if (!NewBuffer(isolate, public_key.data(), size, &items[0])) return;
   if (is_private) {
-    if (EVP_PKEY_get_raw_private_key(key.get(), private_key.data(), &length) != 1 || length != 32) {
+    if (EVP_PKEY_get_raw_private_key(key.get(), private_key.data(), &length) != 1 || length != size) {
       return Fail(isolate, "cannot read the key");
     }
-    if (!NewBuffer(isolate, private_key.data(), 32, &items[1])) return;
+    if (!NewBuffer(isolate, private_key.data(), size, &items[1])) return;
   }
   ReturnArray(args, items);
 }
 
-// generateKeyPair("RSA", bits, exponentBytes) | ("EC", curve) | ("Ed25519") | ("X25519")
-// -> [spki, pkcs8].
+// OpenSSL's progress callback during RSA prime search: returning 0 abandons the generation,
+// which is how a call past its limit stops in the middle of it.
+int KeygenProgress(EVP_PKEY_CTX* ctx) {
+  return StopRequested(static_cast<v8::Isolate*>(EVP_PKEY_CTX_get_app_data(ctx))) ? 0 : 1;
+}
+
+// generateKeyPair("RSA", bits, exponentBytes) | ("EC", curve) | (okpName) -> [spki, pkcs8].
 void GenerateKeyPair(const Args& args) {
   ClearErrors clear;
   v8::Isolate* isolate = args.GetIsolate();
   std::string kind = Utf8(isolate, args[0]);
-  const char* type = kind == "RSA" ? "RSA" : kind == "EC" ? "EC" : kind == "Ed25519" ? "ED25519"
-                                   : kind == "X25519"   ? "X25519"
-                                                        : nullptr;
+  const Okp* okp = OkpNamed(kind);
+  const char* type = kind == "RSA" ? "RSA" : kind == "EC" ? "EC" : okp != nullptr ? okp->name : nullptr;
   if (type == nullptr) return Fail(isolate, "unsupported key type");
   PKeyCtx ctx(EVP_PKEY_CTX_new_from_name(nullptr, type, nullptr));
   if (!ctx || EVP_PKEY_keygen_init(ctx.get()) != 1) return Fail(isolate, "key generation failed");
   if (kind == "RSA") {
     double bits;
     std::string_view exponent;
-    if (!NumberArg(args, 1, 512, 16384, &bits) || !InputArg(args, 2, &exponent)) return;
+    if (!NumberArg(args, 1, 512, kMaxRsaModulusBits, &bits) || !InputArg(args, 2, &exponent)) return;
     Bn e(BN_bin2bn(U(exponent), static_cast<int>(exponent.size()), nullptr));
     if (!e || EVP_PKEY_CTX_set_rsa_keygen_bits(ctx.get(), static_cast<int>(bits)) != 1 ||
         EVP_PKEY_CTX_set1_rsa_keygen_pubexp(ctx.get(), e.get()) != 1) {
       return Fail(isolate, "invalid RSA key parameters");
     }
+    EVP_PKEY_CTX_set_app_data(ctx.get(), isolate);
+    EVP_PKEY_CTX_set_cb(ctx.get(), KeygenProgress);
   } else if (kind == "EC") {
     const char* group = GroupOfCurve(Utf8(isolate, args[1]));
     if (group == nullptr || EVP_PKEY_CTX_set_group_name(ctx.get(), group) != 1) {
@@ -469,7 +457,9 @@ void GenerateKeyPair(const Args& args) {
     }
   }
   EVP_PKEY* raw = nullptr;
-  if (EVP_PKEY_generate(ctx.get(), &raw) != 1) return Fail(isolate, "key generation failed");
+  if (EVP_PKEY_generate(ctx.get(), &raw) != 1) {
+    return StopRequested(isolate) ? ThrowStopped(isolate) : Fail(isolate, "key generation failed");
+  }
   PKey key(raw);
   std::vector<v8::Local<v8::Value>> items(2);
   if (!EncodeKey(isolate, key.get(), false, &items[0]) || !EncodeKey(isolate, key.get(), true, &items[1])) return;
@@ -483,8 +473,11 @@ bool SignatureInit(EVP_MD_CTX* md_ctx, const std::string& kind, const EVP_MD* md
                    double salt_length) {
   int type = EVP_PKEY_get_base_id(key);
   bool rsa = kind == "RSASSA-PKCS1-v1_5" || kind == "RSA-PSS";
-  if (rsa ? type != EVP_PKEY_RSA : kind == "ECDSA" ? type != EVP_PKEY_EC : type != EVP_PKEY_ED25519) return false;
-  if (kind == "Ed25519") md = nullptr;
+  int expected = rsa ? EVP_PKEY_RSA : kind == "ECDSA" ? EVP_PKEY_EC : kind == "Ed25519" ? EVP_PKEY_ED25519
+                                                    : kind == "Ed448"   ? EVP_PKEY_ED448
+                                                                        : EVP_PKEY_NONE;
+  if (type != expected) return false;
+  if (IsEdDsa(type)) md = nullptr;
   EVP_PKEY_CTX* pctx = nullptr;
   int ok = sign ? EVP_DigestSignInit(md_ctx, &pctx, md, nullptr, key)
                 : EVP_DigestVerifyInit(md_ctx, &pctx, md, nullptr, key);
@@ -511,12 +504,28 @@ bool ReadSignatureArgs(const Args& args, bool sign, int data_index, SignatureArg
   v8::Isolate* isolate = args.GetIsolate();
   out->kind = Utf8(isolate, args[0]);
   out->md = DigestNamed(Utf8(isolate, args[1]));
-  if (out->md == nullptr && out->kind != "Ed25519") {
+  bool eddsa = out->kind == "Ed25519" || out->kind == "Ed448";
+  if (out->md == nullptr && !eddsa) {
     Fail(isolate, "unsupported digest algorithm");
     return false;
   }
   if (!KeyArg(args, 2, sign, &out->key) || !InputArg(args, data_index, &out->data)) return false;
+  if (eddsa && out->data.size() > kMaxOneShotBytes) {
+    Fail(isolate, out->kind + " messages are limited to " + std::to_string(kMaxOneShotBytes) +
+                      " bytes (EdDSA hashes the whole message in one step that cannot be interrupted)");
+    return false;
+  }
   return out->kind != "RSA-PSS" || NumberArg(args, data_index + 1, 0, INT_MAX, &out->salt_length);
+}
+
+// Hashes the message into a signing or verifying context in steps (EdDSA cannot: its
+// one-shot call is bounded by kMaxOneShotBytes instead).
+bool SignatureUpdate(v8::Isolate* isolate, EVP_MD_CTX* ctx, bool sign, std::string_view data) {
+  auto update = [&](std::string_view piece) {
+    return (sign ? EVP_DigestSignUpdate(ctx, piece.data(), piece.size())
+                 : EVP_DigestVerifyUpdate(ctx, piece.data(), piece.size())) == 1;
+  };
+  return Feed(isolate, data, update, sign ? "signing failed" : "verification failed");
 }
 
 // sign(kind, hash, pkcs8, data, saltLength?) -> signature; ECDSA signatures are r || s.
@@ -527,14 +536,18 @@ void Sign(const Args& args) {
   if (!ReadSignatureArgs(args, true, 3, &in)) return;
   MdCtx ctx(EVP_MD_CTX_new());
   size_t length = 0;
-  if (!ctx || !SignatureInit(ctx.get(), in.kind, in.md, in.key.get(), true, in.salt_length) ||
-      EVP_DigestSign(ctx.get(), nullptr, &length, U(in.data), in.data.size()) != 1) {
+  if (!ctx || !SignatureInit(ctx.get(), in.kind, in.md, in.key.get(), true, in.salt_length)) {
     return Fail(isolate, "signing failed");
   }
+  bool eddsa = IsEdDsa(EVP_PKEY_get_base_id(in.key.get()));
+  if (!eddsa && !SignatureUpdate(isolate, ctx.get(), true, in.data)) return;
+  int ok = eddsa ? EVP_DigestSign(ctx.get(), nullptr, &length, U(in.data), in.data.size())
+                 : EVP_DigestSignFinal(ctx.get(), nullptr, &length);
+  if (ok != 1) return Fail(isolate, "signing failed");
   std::vector<unsigned char> signature(length);
-  if (EVP_DigestSign(ctx.get(), signature.data(), &length, U(in.data), in.data.size()) != 1) {
-    return Fail(isolate, "signing failed");
-  }
+  ok = eddsa ? EVP_DigestSign(ctx.get(), signature.data(), &length, U(in.data), in.data.size())
+             : EVP_DigestSignFinal(ctx.get(), signature.data(), &length);
+  if (ok != 1) return Fail(isolate, "signing failed");
   signature.resize(length);
   if (in.kind != "ECDSA") return ReturnBuffer(args, signature.data(), signature.size());
   const unsigned char* p = signature.data();
@@ -578,11 +591,18 @@ void Verify(const Args& args) {
   if (!ctx || !SignatureInit(ctx.get(), in.kind, in.md, in.key.get(), false, in.salt_length)) {
     return Fail(isolate, "verification failed");
   }
-  int ok = EVP_DigestVerify(ctx.get(), der.empty() ? U({}) : der.data(), der.size(), U(in.data), in.data.size());
+  const unsigned char* sig = der.empty() ? U({}) : der.data();
+  int ok;
+  if (IsEdDsa(EVP_PKEY_get_base_id(in.key.get()))) {
+    ok = EVP_DigestVerify(ctx.get(), sig, der.size(), U(in.data), in.data.size());
+  } else {
+    if (!SignatureUpdate(isolate, ctx.get(), false, in.data)) return;
+    ok = EVP_DigestVerifyFinal(ctx.get(), sig, der.size());
+  }
   args.GetReturnValue().Set(ok == 1);
 }
 
-// ecdh(privatePkcs8, publicSpki) -> the shared secret (ECDH or X25519).
+// ecdh(privatePkcs8, publicSpki) -> the shared secret (ECDH, X25519 or X448).
 void Ecdh(const Args& args) {
   ClearErrors clear;
   v8::Isolate* isolate = args.GetIsolate();
@@ -611,6 +631,9 @@ void RsaOaep(const Args& args) {
   std::string_view data;
   std::string_view label;
   if (!KeyArg(args, 2, !encrypt, &key) || !InputArg(args, 3, &data) || !InputArg(args, 4, &label)) return;
+  if (label.size() > kMaxOneShotBytes) {
+    return Fail(isolate, "RSA-OAEP labels are limited to " + std::to_string(kMaxOneShotBytes) + " bytes");
+  }
   if (EVP_PKEY_get_base_id(key.get()) != EVP_PKEY_RSA) return Fail(isolate, "not an RSA key");
   PKeyCtx ctx(EVP_PKEY_CTX_new_from_pkey(nullptr, key.get(), nullptr));
   // The context takes ownership of the label copy only on success.
@@ -634,233 +657,34 @@ void RsaOaep(const Args& args) {
   ReturnBuffer(args, out.data(), length);
 }
 
-// --- AES -------------------------------------------------------------------------------
-
-const EVP_CIPHER* AesCipher(const std::string& mode, size_t key_size) {
-  bool k128 = key_size == 16;
-  bool k192 = key_size == 24;
-  if (!k128 && !k192 && key_size != 32) return nullptr;
-  if (mode == "GCM") return k128 ? EVP_aes_128_gcm() : k192 ? EVP_aes_192_gcm() : EVP_aes_256_gcm();
-  if (mode == "CBC") return k128 ? EVP_aes_128_cbc() : k192 ? EVP_aes_192_cbc() : EVP_aes_256_cbc();
-  if (mode == "CTR") return k128 ? EVP_aes_128_ctr() : k192 ? EVP_aes_192_ctr() : EVP_aes_256_ctr();
-  if (mode == "KW") return k128 ? EVP_aes_128_wrap() : k192 ? EVP_aes_192_wrap() : EVP_aes_256_wrap();
-  return nullptr;
-}
-
-// One pass of `cipher` over `in`, appending to `out`. CBC pads (PKCS #7); GCM takes `aad`.
-bool CipherPass(const EVP_CIPHER* cipher, bool encrypt, std::string_view key, std::string_view iv,
-                std::string_view in, std::string_view aad, std::string_view tag, size_t tag_length,
-                std::vector<unsigned char>* out) {
-  CipherCtx ctx(EVP_CIPHER_CTX_new());
-  bool gcm = EVP_CIPHER_get_mode(cipher) == EVP_CIPH_GCM_MODE;
-  if (!ctx || EVP_CipherInit_ex(ctx.get(), cipher, nullptr, nullptr, nullptr, encrypt) != 1) return false;
-  if (EVP_CIPHER_get_mode(cipher) == EVP_CIPH_WRAP_MODE) EVP_CIPHER_CTX_set_flags(ctx.get(), EVP_CIPHER_CTX_FLAG_WRAP_ALLOW);
-  if (gcm && EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_GCM_SET_IVLEN, static_cast<int>(iv.size()), nullptr) != 1) {
-    return false;
-  }
-  if (EVP_CipherInit_ex(ctx.get(), nullptr, nullptr, U(key), iv.empty() ? nullptr : U(iv), encrypt) != 1) {
-    return false;
-  }
-  int length = 0;
-  if (gcm && !aad.empty() && EVP_CipherUpdate(ctx.get(), nullptr, &length, U(aad), static_cast<int>(aad.size())) != 1) {
-    return false;
-  }
-  size_t start = out->size();
-  out->resize(start + in.size() + 2 * EVP_MAX_BLOCK_LENGTH);
-  int written = 0;
-  if (!in.empty() &&
-      EVP_CipherUpdate(ctx.get(), out->data() + start, &written, U(in), static_cast<int>(in.size())) != 1) {
-    return false;
-  }
-  if (gcm && !encrypt &&
-      EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_GCM_SET_TAG, static_cast<int>(tag.size()),
-                          const_cast<unsigned char*>(U(tag))) != 1) {
-    return false;
-  }
-  int final_length = 0;
-  if (EVP_CipherFinal_ex(ctx.get(), out->data() + start + written, &final_length) != 1) return false;
-  out->resize(start + static_cast<size_t>(written + final_length));
-  if (gcm && encrypt) {
-    size_t end = out->size();
-    out->resize(end + tag_length);
-    if (EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_GCM_GET_TAG, static_cast<int>(tag_length), out->data() + end) != 1) {
-      return false;
-    }
-  }
-  return true;
-}
-
-// AES-CTR where only the low `bits` bits of the counter block count, wrapping within them
-// (OpenSSL counts with all 128): split the input where those bits wrap to zero.
-bool AesCtr(const EVP_CIPHER* cipher, std::string_view key, std::string_view counter, int bits,
-            std::string_view in, std::vector<unsigned char>* out) {
-  if (bits == 128) return CipherPass(cipher, true, key, counter, in, {}, {}, 0, out);
-  unsigned __int128 value = 0;
-  for (unsigned char c : counter) value = (value << 8) | c;
-  unsigned __int128 capacity = static_cast<unsigned __int128>(1) << bits;
-  unsigned __int128 low = value & (capacity - 1);
-  unsigned __int128 blocks = (in.size() + 15) / 16;
-  if (blocks > capacity) return false;  // the counter would repeat
-  unsigned __int128 before_wrap = capacity - low;
-  if (blocks <= before_wrap) return CipherPass(cipher, true, key, counter, in, {}, {}, 0, out);
-  size_t first = static_cast<size_t>(before_wrap) * 16;
-  if (!CipherPass(cipher, true, key, counter, in.substr(0, first), {}, {}, 0, out)) return false;
-  unsigned __int128 wrapped = value - low;
-  unsigned char next[16];
-  for (int i = 15; i >= 0; i--, wrapped >>= 8) next[i] = static_cast<unsigned char>(wrapped);
-  return CipherPass(cipher, true, key, std::string_view(reinterpret_cast<char*>(next), 16), in.substr(first), {}, {},
-                    0, out);
-}
-
-// aes(mode, encrypt, key, data, iv, extra, extra2) -> ArrayBuffer:
-//   "GCM": iv, additionalData, tagLength in bytes (the tag ends the ciphertext);
-//   "CBC": iv; "CTR": counter block, counter length in bits; "KW": RFC 3394 wrap/unwrap.
-void Aes(const Args& args) {
-  ClearErrors clear;
-  v8::Isolate* isolate = args.GetIsolate();
-  std::string mode = Utf8(isolate, args[0]);
-  bool encrypt = args[1]->IsTrue();
-  std::string_view key;
-  std::string_view data;
-  std::string_view iv;
-  if (!InputArg(args, 2, &key) || !InputArg(args, 3, &data)) return;
-  const EVP_CIPHER* cipher = AesCipher(mode, key.size());
-  if (cipher == nullptr) return Fail(isolate, "unsupported AES mode or key size");
-  if (mode != "KW" && !InputArg(args, 4, &iv)) return;
-  std::vector<unsigned char> out;
-  bool ok = false;
-  if (mode == "GCM") {
-    std::string_view aad;
-    double tag_length;
-    if (!InputArg(args, 5, &aad) || !NumberArg(args, 6, 4, 16, &tag_length)) return;
-    if (iv.empty()) return Fail(isolate, "the iv must not be empty");
-    size_t tag_size = static_cast<size_t>(tag_length);
-    if (!encrypt && data.size() < tag_size) return Fail(isolate, "the data is shorter than the tag");
-    std::string_view body = encrypt ? data : data.substr(0, data.size() - tag_size);
-    std::string_view tag = encrypt ? std::string_view() : data.substr(data.size() - tag_size);
-    ok = CipherPass(cipher, encrypt, key, iv, body, aad, tag, tag_size, &out);
-  } else if (mode == "CBC") {
-    if (iv.size() != 16) return Fail(isolate, "the iv must be 16 bytes");
-    ok = CipherPass(cipher, encrypt, key, iv, data, {}, {}, 0, &out);
-  } else if (mode == "CTR") {
-    double bits;
-    if (!NumberArg(args, 5, 1, 128, &bits)) return;
-    if (iv.size() != 16) return Fail(isolate, "the counter must be 16 bytes");
-    ok = AesCtr(cipher, key, iv, static_cast<int>(bits), data, &out);
-  } else {
-    if (data.size() % 8 != 0 || data.size() < (encrypt ? 16u : 24u)) {
-      return Fail(isolate, "the data must be a multiple of 8 bytes and at least 16 bytes of key");
-    }
-    ok = CipherPass(cipher, encrypt, key, {}, data, {}, {}, 0, &out);
-  }
-  if (!ok) {
-    OPENSSL_cleanse(out.data(), out.size());
-    return Fail(isolate, encrypt ? "encryption failed" : "decryption failed");
-  }
-  ReturnBuffer(args, out.data(), out.size());
-  OPENSSL_cleanse(out.data(), out.size());
-}
-
-// --- key derivation --------------------------------------------------------------------
-
-// pbkdf2(hash, password, salt, iterations, bytes) -> ArrayBuffer.
-void Pbkdf2(const Args& args) {
-  ClearErrors clear;
-  v8::Isolate* isolate = args.GetIsolate();
-  const EVP_MD* md = DigestNamed(Utf8(isolate, args[0]));
-  if (md == nullptr) return Fail(isolate, "unsupported digest algorithm");
-  std::string_view password;
-  std::string_view salt;
-  double iterations;
-  double length;
-  if (!InputArg(args, 1, &password) || !InputArg(args, 2, &salt) || !NumberArg(args, 3, 1, INT_MAX, &iterations) ||
-      !NumberArg(args, 4, 0, 1 << 20, &length)) {
-    return;
-  }
-  Secret out(static_cast<size_t>(length));
-  if (out.size() > 0 &&
-      PKCS5_PBKDF2_HMAC(reinterpret_cast<const char*>(U(password)), static_cast<int>(password.size()), U(salt),
-                        static_cast<int>(salt.size()), static_cast<int>(iterations), md,
-                        static_cast<int>(out.size()), out.data()) != 1) {
-    return Fail(isolate, "PBKDF2 failed");
-  }
-  ReturnBuffer(args, out.data(), out.size());
-}
-
-// hkdf(hash, key, salt, info, bytes) -> ArrayBuffer (RFC 5869 extract-then-expand).
-void Hkdf(const Args& args) {
-  ClearErrors clear;
-  v8::Isolate* isolate = args.GetIsolate();
-  std::string hash = Utf8(isolate, args[0]);
-  const EVP_MD* md = DigestNamed(hash);
-  if (md == nullptr) return Fail(isolate, "unsupported digest algorithm");
-  std::string_view key;
-  std::string_view salt;
-  std::string_view info;
-  double length;
-  if (!InputArg(args, 1, &key) || !InputArg(args, 2, &salt) || !InputArg(args, 3, &info) ||
-      !NumberArg(args, 4, 0, 255.0 * EVP_MD_get_size(md), &length)) {
-    return;
-  }
-  Secret out(static_cast<size_t>(length));
-  if (out.size() == 0) return ReturnBuffer(args, nullptr, 0);
-  // RFC 5869: an absent salt is HashLen zero bytes, which is what an empty HMAC key means.
-  Secret prk(static_cast<size_t>(EVP_MD_get_size(md)));
-  unsigned int prk_length = 0;
-  if (HMAC(md, U(salt), static_cast<int>(salt.size()), U(key), key.size(), prk.data(), &prk_length) == nullptr) {
-    return Fail(isolate, "HKDF failed");
-  }
-  Kdf kdf(EVP_KDF_fetch(nullptr, "HKDF", nullptr));
-  KdfCtx ctx(kdf ? EVP_KDF_CTX_new(kdf.get()) : nullptr);
-  int expand_only = EVP_KDF_HKDF_MODE_EXPAND_ONLY;
-  OSSL_PARAM params[] = {
-      OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, const_cast<char*>(EVP_MD_get0_name(md)), 0),
-      OSSL_PARAM_construct_int(OSSL_KDF_PARAM_MODE, &expand_only),
-      OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY, prk.data(), prk_length),
-      OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO, const_cast<unsigned char*>(U(info)), info.size()),
-      OSSL_PARAM_construct_end(),
-  };
-  if (!ctx || EVP_KDF_derive(ctx.get(), out.data(), out.size(), params) != 1) return Fail(isolate, "HKDF failed");
-  ReturnBuffer(args, out.data(), out.size());
-}
-
 // --- the natives that predate crypto.subtle's asymmetric keys ---------------------------
 
+// randomFill(view): in steps, since key generation may ask for large keys (HMAC lengths).
 void RandomFill(const Args& args) {
   std::string_view bytes;
   if (!RequireBytes(args, 0, &bytes)) return;
-  if (RAND_bytes(reinterpret_cast<unsigned char*>(const_cast<char*>(bytes.data())), static_cast<int>(bytes.size())) != 1) {
+  auto fill = [&](std::string_view piece) {
+    auto* out = reinterpret_cast<unsigned char*>(const_cast<char*>(piece.data()));
+    return RAND_bytes(out, static_cast<int>(piece.size())) == 1;
+  };
+  bool failed = false;
+  if (!InSteps(args.GetIsolate(), bytes, [&](std::string_view piece) { return !(failed = !fill(piece)); }) && failed) {
     ThrowTypeError(args.GetIsolate(), "the random number generator failed");
   }
 }
 
-void Digest(const Args& args) {
+// copyBytes(view) -> ArrayBuffer holding a copy, made in steps.
+void CopyBytes(const Args& args) {
   v8::Isolate* isolate = args.GetIsolate();
-  const EVP_MD* md = DigestNamed(Utf8(isolate, args[0]));
-  if (md == nullptr) return ThrowTypeError(isolate, "unsupported digest algorithm");
-  std::string_view data;
-  if (!RequireBytes(args, 1, &data)) return;
-  unsigned char out[EVP_MAX_MD_SIZE];
-  unsigned int length = 0;
-  if (EVP_Digest(data.data(), data.size(), out, &length, md, nullptr) != 1) {
-    return ThrowTypeError(isolate, "digest failed");
-  }
-  ReturnBuffer(args, out, length);
-}
-
-void Hmac(const Args& args) {
-  v8::Isolate* isolate = args.GetIsolate();
-  const EVP_MD* md = DigestNamed(Utf8(isolate, args[0]));
-  if (md == nullptr) return ThrowTypeError(isolate, "unsupported digest algorithm");
-  std::string_view key;
-  std::string_view data;
-  if (!RequireBytes(args, 1, &key) || !RequireBytes(args, 2, &data)) return;
-  unsigned char out[EVP_MAX_MD_SIZE];
-  unsigned int length = 0;
-  if (HMAC(md, U(key), static_cast<int>(key.size()), U(data), data.size(), out, &length) == nullptr) {
-    return ThrowTypeError(isolate, "HMAC failed");
-  }
-  ReturnBuffer(args, out, length);
+  std::string_view from;
+  v8::Local<v8::ArrayBuffer> buffer;
+  if (!RequireBytes(args, 0, &from) || !NewArrayBuffer(isolate, from.size()).ToLocal(&buffer)) return;
+  auto* to = static_cast<char*>(buffer->Data());
+  bool copied = InSteps(isolate, from, [&](std::string_view piece) {
+    std::memcpy(to + (piece.data() - from.data()), piece.data(), piece.size());
+    return true;
+  });
+  if (copied) args.GetReturnValue().Set(buffer);
 }
 
 void TimingSafeEqual(const Args& args) {
@@ -873,10 +697,10 @@ void TimingSafeEqual(const Args& args) {
 }  // namespace
 
 std::vector<NativeFunction> CryptoNatives() {
-  return {
+  std::vector<NativeFunction> natives = SymmetricCryptoNatives();
+  natives.insert(natives.end(), {
       {"randomFill", RandomFill},
-      {"digest", Digest},
-      {"hmac", Hmac},
+      {"copyBytes", CopyBytes},
       {"timingSafeEqual", TimingSafeEqual},
       {"keyInfo", KeyInfo},
       {"rsaFromComponents", RsaFromComponents},
@@ -890,10 +714,8 @@ std::vector<NativeFunction> CryptoNatives() {
       {"verify", Verify},
       {"ecdh", Ecdh},
       {"rsaOaep", RsaOaep},
-      {"aes", Aes},
-      {"pbkdf2", Pbkdf2},
-      {"hkdf", Hkdf},
-  };
+  });
+  return natives;
 }
 
 }  // namespace pyruntime

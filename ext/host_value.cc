@@ -1,9 +1,12 @@
 #include "host_value.h"
 
 #include <cmath>
+#include <string_view>
 
 #include "handles.h"
+#include "interruptible.h"
 #include "js_util.h"
+#include "utf16_pieces.h"
 
 namespace pyruntime {
 
@@ -55,21 +58,14 @@ class Reader {
       return true;
     }
     if (value->IsString()) {
-      *out = HostValue::String(Utf8(isolate_, value));
-      return true;
+      out->kind = HostValue::Kind::kString;
+      return Utf8InSteps(isolate_, value.As<v8::String>(), [this] { return StopNow(); }, &out->text) || Stop();
     }
-    if (value->IsUint8Array()) {
-      auto view = value.As<v8::Uint8Array>();
-      std::string bytes(view->ByteLength(), '\0');
-      view->CopyContents(bytes.data(), bytes.size());
-      *out = HostValue::Bytes(std::move(bytes));
-      return true;
-    }
-    if (value->IsArrayBuffer()) {
-      auto buffer = value.As<v8::ArrayBuffer>();
-      auto* data = static_cast<const char*>(buffer->Data());
-      *out = HostValue::Bytes(std::string(data, data + buffer->ByteLength()));
-      return true;
+    if (value->IsUint8Array() || value->IsArrayBuffer()) {
+      std::string_view bytes;
+      BytesOf(value, &bytes);
+      out->kind = HostValue::Kind::kBytes;
+      return CopyInSteps(bytes, &out->text) || Stop();
     }
     if (value->IsArray()) return ReadArray(value.As<v8::Array>(), out, depth);
     if (value->IsDate()) {
@@ -171,7 +167,25 @@ class Reader {
   // Called per item read: every few thousand, asks whether the call must stop.
   bool Stopped() {
     if (!stop_ || ++reads_ % 4096 != 0 || !stop_()) return false;
+    Stop();
+    return true;
+  }
+
+  bool StopNow() { return stop_ && stop_(); }
+
+  bool Stop() {
     error = "conversion stopped: the call was terminated";
+    return false;
+  }
+
+  // Large buffers are copied in steps, asking between them whether to stop. Reserved, not
+  // resized: the pages are touched only as far as the copy gets.
+  bool CopyInSteps(std::string_view bytes, std::string* out) {
+    out->reserve(bytes.size());
+    for (size_t offset = 0; offset < bytes.size(); offset += kStepBytes) {
+      if (offset > 0 && StopNow()) return false;
+      out->append(bytes.substr(offset, kStepBytes));
+    }
     return true;
   }
 

@@ -9,7 +9,6 @@
 #include "js_util.h"
 #include "runtime.h"
 #include "startup_snapshot.h"
-#include "utf8.h"
 
 // ada_c.h declares a C API without extern "C" guards of its own.
 extern "C" {
@@ -97,49 +96,6 @@ void StartHostOperation(const Args& args) {
                                         std::to_string(Runtime::kMaxHostOps) + ")");
   }
   args.GetReturnValue().Set(promise);
-}
-
-// --- UTF-8 -----------------------------------------------------------------------------
-
-void Utf8Encode(const Args& args) {
-  v8::Isolate* isolate = args.GetIsolate();
-  std::string text = Utf8(isolate, args[0]);
-  v8::Local<v8::Uint8Array> bytes;
-  if (NewUint8Array(isolate, text.data(), text.size()).ToLocal(&bytes)) args.GetReturnValue().Set(bytes);
-}
-
-void Utf8EncodeInto(const Args& args) {
-  v8::Isolate* isolate = args.GetIsolate();
-  v8::Local<v8::Context> context = isolate->GetCurrentContext();
-  if (!args[0]->IsString() || !args[1]->IsUint8Array()) {
-    return ThrowTypeError(isolate, "encodeInto expects a string and a Uint8Array");
-  }
-  auto string = args[0].As<v8::String>();
-  auto view = args[1].As<v8::Uint8Array>();
-  auto store = view->Buffer()->GetBackingStore();
-  char* dest = static_cast<char*>(store->Data()) + view->ByteOffset();
-  int read = 0;
-  int written = string->WriteUtf8(isolate, dest, static_cast<int>(view->ByteLength()), &read,
-                                  v8::String::NO_NULL_TERMINATION | v8::String::REPLACE_INVALID_UTF8);
-  auto result = v8::Array::New(isolate, 2);
-  result->Set(context, 0, v8::Number::New(isolate, read)).FromMaybe(false);
-  result->Set(context, 1, v8::Number::New(isolate, written)).FromMaybe(false);
-  args.GetReturnValue().Set(result);
-}
-
-void Utf8Decode(const Args& args) {
-  v8::Isolate* isolate = args.GetIsolate();
-  std::string_view bytes;
-  if (!RequireBytes(args, 0, &bytes)) return;
-  bool fatal = args[1]->BooleanValue(isolate);
-  if (fatal && !IsValidUtf8(bytes)) return ThrowTypeError(isolate, "The encoded data was not valid for encoding utf-8");
-  v8::Local<v8::String> text;
-  if (v8::String::NewFromUtf8(isolate, bytes.data(), v8::NewStringType::kNormal, static_cast<int>(bytes.size()))
-          .ToLocal(&text)) {
-    args.GetReturnValue().Set(text);
-  } else {
-    ThrowRangeError(isolate, "string too long");
-  }
 }
 
 // --- URL (ada) ---------------------------------------------------------------------------
@@ -403,9 +359,6 @@ std::vector<NativeFunction> CoreNatives() {
     {"timerStart", TimerStart},
     {"timerClear", TimerClear},
     {"hostOp", StartHostOperation},
-    {"utf8Encode", Utf8Encode},
-    {"utf8EncodeInto", Utf8EncodeInto},
-    {"utf8Decode", Utf8Decode},
     {"urlParse", UrlParse},
     {"urlSet", UrlSet},
     {"structuredClone", StructuredClone},
@@ -419,7 +372,7 @@ std::vector<NativeFunction> CoreNatives() {
 const std::vector<NativeFunction>& AllNatives() {
   static const auto* all = [] {
     auto* list = new std::vector<NativeFunction>();
-    for (auto group : {CoreNatives, CryptoNatives, CompressionNatives, EncodingNatives}) {
+    for (auto group : {CoreNatives, Utf8Natives, CryptoNatives, CompressionNatives, EncodingNatives}) {
       for (const NativeFunction& function : group()) list->push_back(function);
     }
     return list;

@@ -15,7 +15,8 @@ struct NativeFunction {
 };
 
 // The groups of natives, each in its own file; AllNatives() (native_bindings.cc) joins them.
-std::vector<NativeFunction> CoreNatives();    // native_bindings.cc: console, timers, UTF-8, URL, clone
+std::vector<NativeFunction> CoreNatives();    // native_bindings.cc: console, timers, URL, clone
+std::vector<NativeFunction> Utf8Natives();    // utf8_natives.cc
 std::vector<NativeFunction> CryptoNatives();  // crypto_natives.cc
 std::vector<NativeFunction> CompressionNatives();  // compression_natives.cc
 std::vector<NativeFunction> EncodingNatives();     // encoding_natives.cc

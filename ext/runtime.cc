@@ -32,6 +32,22 @@ std::string StringProperty(v8::Local<v8::Context> context, v8::Local<v8::Object>
   return Utf8(isolate, value);
 }
 
+// The source line shown with a syntax error, cut to a window around the error's column:
+// a minified bundle is one line of many kilobytes.
+std::string SourceLineAround(v8::Isolate* isolate, v8::Local<v8::String> line, int column) {
+  constexpr int kWindow = 80;
+  const int length = line->Length();
+  if (length <= 2 * kWindow) return Utf8(isolate, line);
+  const int start = std::max(0, std::min(column - kWindow, length - 2 * kWindow));
+  const int end = std::min(length, start + 2 * kWindow);
+  v8::String::Value units(isolate, line);
+  v8::Local<v8::String> window;
+  if (!v8::String::NewFromTwoByte(isolate, *units + start, v8::NewStringType::kNormal, end - start).ToLocal(&window)) {
+    return std::string();
+  }
+  return (start > 0 ? "..." : "") + Utf8(isolate, window) + (end < length ? "..." : "");
+}
+
 // Name, message and stack of a thrown value. A syntax error's stack has no location,
 // so the message's file, line and column are put in front.
 void DescribeError(v8::Local<v8::Context> context, v8::Local<v8::Value> error, v8::Local<v8::Message> message,
@@ -56,7 +72,9 @@ void DescribeError(v8::Local<v8::Context> context, v8::Local<v8::Value> error, v
     if (out->error_stack.find("\n    at ") == std::string::npos) {
       std::string source_line;
       v8::Local<v8::String> line;
-      if (message->GetSourceLine(context).ToLocal(&line)) source_line = Utf8(isolate, line);
+      if (message->GetSourceLine(context).ToLocal(&line)) {
+        source_line = SourceLineAround(isolate, line, message->GetStartColumn(context).FromMaybe(0));
+      }
       std::string head = out->error_stack.empty() ? out->error_name + ": " + out->error_message : out->error_stack;
       out->error_stack = location + "\n" + source_line + "\n\n" + head;
     }

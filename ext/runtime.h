@@ -147,6 +147,9 @@ class Runtime {
   size_t memory_limit_bytes() const { return limits_.memory_limit_bytes; }
   // Bytes of the memory limit not yet used by the heap or off-heap memory.
   size_t MemoryAvailable();
+  // True once the call in progress is being stopped: long native work polls it between
+  // steps (ext/interruptible.h), since TerminateExecution is seen only when JS runs again.
+  bool StopRequested() { return Terminating(); }
 
  private:
   using Clock = std::chrono::steady_clock;

@@ -42,3 +42,68 @@ bool IsValidUtf8(std::string_view bytes) {
 }
 
 }  // namespace pyruntime
+
+namespace pyruntime {
+
+namespace {
+bool IsHigh(uint16_t unit) { return unit >= 0xD800 && unit <= 0xDBFF; }
+bool IsLow(uint16_t unit) { return unit >= 0xDC00 && unit <= 0xDFFF; }
+}  // namespace
+
+size_t Utf8LengthOfUtf16(const uint16_t* units, size_t count) {
+  size_t length = 0;
+  for (size_t i = 0; i < count; ++i) {
+    uint16_t unit = units[i];
+    if (unit < 0x80) {
+      length += 1;
+    } else if (unit < 0x800) {
+      length += 2;
+    } else if (IsHigh(unit) && i + 1 < count && IsLow(units[i + 1])) {
+      length += 4;
+      ++i;
+    } else {
+      length += 3;  // the BMP, and a lone surrogate as U+FFFD
+    }
+  }
+  return length;
+}
+
+char* EncodeUtf16(const uint16_t* units, size_t count, char* out) {
+  auto put = [&](uint32_t byte) { *out++ = static_cast<char>(byte); };
+  for (size_t i = 0; i < count; ++i) {
+    uint32_t c = units[i];
+    if (IsHigh(units[i]) && i + 1 < count && IsLow(units[i + 1])) {
+      c = 0x10000 + ((c - 0xD800) << 10) + (units[++i] - 0xDC00);
+    } else if (IsHigh(units[i]) || IsLow(units[i])) {
+      c = 0xFFFD;
+    }
+    if (c < 0x80) {
+      put(c);
+    } else if (c < 0x800) {
+      put(0xC0 | (c >> 6));
+      put(0x80 | (c & 0x3F));
+    } else if (c < 0x10000) {
+      put(0xE0 | (c >> 12));
+      put(0x80 | ((c >> 6) & 0x3F));
+      put(0x80 | (c & 0x3F));
+    } else {
+      put(0xF0 | (c >> 18));
+      put(0x80 | ((c >> 12) & 0x3F));
+      put(0x80 | ((c >> 6) & 0x3F));
+      put(0x80 | (c & 0x3F));
+    }
+  }
+  return out;
+}
+
+size_t Utf8CutBefore(std::string_view bytes, size_t limit) {
+  if (limit >= bytes.size()) return bytes.size();
+  // A byte that is not a continuation byte (10xxxxxx) starts a new sequence whatever came
+  // before. After four continuation bytes in a row no sequence (four bytes at most) is open.
+  for (size_t cut = limit; cut > 0 && cut + 4 > limit; --cut) {
+    if ((static_cast<uint8_t>(bytes[cut]) & 0xC0) != 0x80) return cut;
+  }
+  return limit;
+}
+
+}  // namespace pyruntime

@@ -5,6 +5,8 @@ set -euo pipefail
 packages=(g++ make cmake ccache libssl-dev zlib1g-dev libicu-dev pkg-config)
 python=${PYTHON:-python3}
 command -v "$python" >/dev/null || packages+=(python3)
+# npm installs esbuild (TypeScript apps) and the compat suite's packages; keep a Node.js already there.
+command -v npm >/dev/null || packages+=(npm)
 "$python" -c "import venv, ensurepip" 2>/dev/null || packages+=(python3-venv)
 "$python" - <<'PY' 2>/dev/null || packages+=(python3-dev)
 import sysconfig, pathlib, sys

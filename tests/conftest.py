@@ -16,6 +16,10 @@ from pathlib import Path
 import httpx
 import pytest
 
+# The repository, and the shared folder beside it (web-platform-tests vectors).
+REPO = Path(__file__).resolve().parent.parent
+SHARED = REPO.parent / "shared"
+
 # Routes on the last path segment, so one script serves every app of the test config.
 WORKER_JS = textwrap.dedent("""\
     import { label } from "./lib/label.js";
@@ -190,3 +194,15 @@ def memory_probe(source: str, data: bytes = b"") -> dict:
                           timeout=120)
     assert proc.returncode == 0, proc.stderr.decode(errors="replace")[-2000:]
     return json.loads(proc.stdout.decode().strip().splitlines()[-1])
+
+
+# Folders whose tests start real server processes or child processes per test: each takes
+# seconds. `pytest -m "not slow"` runs the engine and web layers alone in well under a minute.
+SLOW_FOLDERS = {"server", "cli", "hostile", "compat"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        folder = Path(str(item.fspath)).parent.name
+        if folder in SLOW_FOLDERS or "start_server" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.slow)

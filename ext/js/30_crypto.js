@@ -104,6 +104,12 @@ function newKey(type, extractable, algorithm, usages, keyBytes) {
   return new CryptoKey(illegalConstructor, type, extractable, algorithm, usages, keyBytes);
 }
 
+// The spec's "copy of the bytes held by" a BufferSource. The copy is native and done in
+// steps: a copy of hundreds of MB stops at the call's time or CPU limit.
+function copyBytes(data, context) {
+  return new Uint8Array(native.copyBytes(webidl.bufferSourceView(data, context)));
+}
+
 function domError(name, message) {
   return new DOMException(message, name);
 }
@@ -156,9 +162,9 @@ function required(dict, member, name) {
 
 const param = {
   hash: (dict, name) => normalizeDigest(required(dict, "hash", name)),
-  bytes: (dict, member, name) => webidl.bufferSourceCopy(required(dict, member, name), `${name} ${member}`),
+  bytes: (dict, member, name) => copyBytes(required(dict, member, name), `${name} ${member}`),
   optionalBytes: (dict, member, name) =>
-    (dict[member] === undefined ? undefined : webidl.bufferSourceCopy(dict[member], `${name} ${member}`)),
+    (dict[member] === undefined ? undefined : copyBytes(dict[member], `${name} ${member}`)),
   integer: (dict, member, bits, name) =>
     webidl.toInteger(required(dict, member, name), { bits, enforceRange: true }, `${name} ${member}`),
   optionalInteger: (dict, member, bits, name) =>
@@ -378,7 +384,7 @@ function toUsages(usages) {
 }
 
 function toKeyData(format, keyData, context) {
-  if (format !== "jwk") return webidl.bufferSourceCopy(keyData, context);
+  if (format !== "jwk") return copyBytes(keyData, context);
   if (webidl.isBufferSource(keyData)) throw new TypeError(`${context}: a JWK import needs a JsonWebKey`);
   return toJsonWebKey(keyData, context);
 }
@@ -419,7 +425,7 @@ function normalizeWrap(op, fallback, algorithm) {
 // check the key's algorithm and usages, then run the algorithm's operation.
 function runWithKey(op, algorithm, key, data) {
   const context = `Failed to execute '${op}' on 'SubtleCrypto'`;
-  const bytes = webidl.bufferSourceCopy(data, context);
+  const bytes = copyBytes(data, context);
   const normalized = normalize(op, algorithm);
   const k = checkKeyFor(normalized, key, op, context);
   return algorithms[normalized.name][op](normalized, k, bytes);
@@ -439,7 +445,7 @@ class SubtleCrypto {
   async digest(algorithm, data) {
     SubtleCrypto.#brand(this);
     webidl.requiredArguments(arguments.length, 2, "Failed to execute 'digest' on 'SubtleCrypto'");
-    const bytes = webidl.bufferSourceCopy(data, "Failed to execute 'digest' on 'SubtleCrypto'");
+    const bytes = copyBytes(data, "Failed to execute 'digest' on 'SubtleCrypto'");
     return native.digest(normalizeDigest(algorithm), bytes);
   }
 
@@ -465,8 +471,8 @@ class SubtleCrypto {
     SubtleCrypto.#brand(this);
     const context = "Failed to execute 'verify' on 'SubtleCrypto'";
     webidl.requiredArguments(arguments.length, 4, context);
-    const sig = webidl.bufferSourceCopy(signature, context);
-    const bytes = webidl.bufferSourceCopy(data, context);
+    const sig = copyBytes(signature, context);
+    const bytes = copyBytes(data, context);
     const normalized = normalize("verify", algorithm);
     const k = checkKeyFor(normalized, key, "verify", context);
     return algorithms[normalized.name].verify(normalized, k, sig, bytes);
@@ -549,7 +555,7 @@ class SubtleCrypto {
     const context = "Failed to execute 'unwrapKey' on 'SubtleCrypto'";
     webidl.requiredArguments(arguments.length, 7, context);
     format = webidl.toEnum(format, keyFormats, "KeyFormat", context);
-    const wrapped = webidl.bufferSourceCopy(wrappedKey, context);
+    const wrapped = copyBytes(wrappedKey, context);
     extractable = Boolean(extractable);
     const usages = toUsages(keyUsages);
     const { normalized, op } = normalizeWrap("unwrapKey", "decrypt", unwrapAlgorithm);

@@ -1,5 +1,5 @@
-// Elliptic curves for crypto.subtle: ECDSA and ECDH on P-256, P-384 and P-521, Ed25519 and
-// X25519 (WebCrypto §23–24 and the Secure Curves sections). Keys are SPKI (public) or
+// Elliptic curves for crypto.subtle: ECDSA and ECDH on P-256, P-384 and P-521, Ed25519,
+// Ed448, X25519 and X448 (WebCrypto §23–24 and the Secure Curves sections). Keys are SPKI (public) or
 // PKCS #8 (private) DER; ECDSA signatures are IEEE P1363 r || s.
 
 const { cryptoHelpers, cryptoKeyInternals, webidl } = internal;
@@ -31,7 +31,7 @@ function sameBytes(a, b) {
   return a.length === b.length && native.timingSafeEqual(a, b);
 }
 
-// Imports a key of `kind` ("EC", "Ed25519", "X25519") from DER, checking what it holds.
+// Imports a key of `kind` ("EC", "Ed25519", "Ed448", "X25519", "X448") from DER, checking what it holds.
 function fromDer(kind, der, isPrivate, namedCurve) {
   const info = guard("DataError", () => native.keyInfo(der, isPrivate));
   if (info[0] !== kind) throw domError("DataError", `The key is not an ${kind} key`);
@@ -110,7 +110,7 @@ function defineEc(name, publicUsages, privateUsages, use, checkAlg, { params: op
   };
 }
 
-// Key agreement for ECDH and X25519: the private key `k` with params.public.
+// Key agreement for ECDH, X25519 and X448: the private key `k` with params.public.
 function agree(params, k, length) {
   requireKeyType(k, "private");
   const peer = cryptoKeyInternals(params.public);
@@ -148,7 +148,7 @@ defineEc("ECDH", [], ["deriveKey", "deriveBits"], "enc", false, {
   deriveBits: agree,
 });
 
-// Ed25519 and X25519: 32-byte keys, JWK "OKP".
+// Ed25519, Ed448, X25519 and X448: raw keys of a fixed size (32, 57, 32, 56 bytes), JWK "OKP".
 function defineOkp(name, publicUsages, privateUsages, use, jwkAlg, { params: operationParams, ...operations }) {
   algorithms[name] = {
     name,
@@ -221,6 +221,25 @@ defineOkp("Ed25519", ["verify"], ["sign"], "sig", ["EdDSA", "Ed25519"], {
 });
 
 defineOkp("X25519", [], ["deriveKey", "deriveBits"], "enc", null, {
+  params: { deriveBits: deriveParams },
+  deriveBits: agree,
+});
+
+// Ed448Params may carry a context; OpenSSL 3.0 signs only with the empty one.
+function ed448Params(dict, name) {
+  const context = param.optionalBytes(dict, "context", name);
+  if (context !== undefined && context.length > 0) {
+    throw domError("NotSupportedError", "Ed448 signatures with a non-empty context are not supported");
+  }
+  return { name };
+}
+
+defineOkp("Ed448", ["verify"], ["sign"], "sig", ["EdDSA", "Ed448"], {
+  params: { sign: ed448Params, verify: ed448Params },
+  ...signatureMethods("Ed448"),
+});
+
+defineOkp("X448", [], ["deriveKey", "deriveBits"], "enc", null, {
   params: { deriveBits: deriveParams },
   deriveBits: agree,
 });

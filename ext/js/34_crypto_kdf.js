@@ -5,8 +5,10 @@ const { cryptoHelpers } = internal;
 
 const { algorithms, hashes, newKey, domError, guard, param, checkUsages } = cryptoHelpers;
 
-// Workers' limit: each iteration runs in native code, where the CPU limits cannot stop it.
+// Workers' limit on iterations. The output is capped too (a few KB is more than any key
+// needs; the native refuses more), so the work a call asks for is bounded before it starts.
 const maxPbkdf2Iterations = 100000;
+const maxPbkdf2Bytes = 4096;
 
 function defineKdf(name, deriveParams, derive) {
   algorithms[name] = {
@@ -42,6 +44,10 @@ defineKdf("PBKDF2", (dict, name) => ({
   if (iterations === 0) throw domError("OperationError", "PBKDF2 iterations must not be zero");
   if (iterations > maxPbkdf2Iterations) {
     throw domError("NotSupportedError", `PBKDF2 iteration counts above ${maxPbkdf2Iterations} are not supported`);
+  }
+  if (bytes > maxPbkdf2Bytes) {
+    throw domError("OperationError",
+      `PBKDF2 output is limited to ${maxPbkdf2Bytes * 8} bits (${maxPbkdf2Bytes} bytes); ${bytes * 8} were requested`);
   }
   return guard("OperationError", () => native.pbkdf2(hash, key, salt, iterations, bytes));
 });

@@ -127,13 +127,16 @@ function setWorkerModule(namespace) {
   if (!webidl.isObject(handler)) {
     throw new TypeError(`the default export is ${describe(handler)}, expected an object with a fetch() method`);
   }
-  if (typeof handler.fetch !== "function") throw new TypeError("the default export has no fetch() method");
+  if (typeof handler.fetch !== "function" && typeof handler.scheduled !== "function") {
+    throw new TypeError("the default export has no fetch() or scheduled() method");
+  }
   workerHandler = handler;
 }
 
 // Runs the app for one request; resolves to the handler's Response.
 function runHandler(request, env) {
   if (workerHandler !== null) {
+    if (typeof workerHandler.fetch !== "function") throw new TypeError("the default export has no fetch() method");
     const ctx = new ExecutionContext(ExecutionContext);
     return workerHandler.fetch(request, env, ctx);
   }
@@ -224,6 +227,111 @@ function pendingWaitUntil() {
 
 defineGlobals({ FetchEvent });
 
+// Cron triggers: the host calls dispatchScheduled(cron, scheduledTime, env) for
+// `export default { scheduled(controller, env, ctx) }` or "scheduled" event listeners, then
+// pendingWaitUntil() for the work they passed to waitUntil.
+let scheduledNoRetry;
+class ScheduledController {
+  #scheduledTime;
+  #cron;
+  #noRetry = false;
+
+  constructor(token, scheduledTime, cron) {
+    if (token !== ScheduledController) throw new TypeError("Illegal constructor");
+    this.#scheduledTime = scheduledTime;
+    this.#cron = cron;
+  }
+
+  static {
+    scheduledNoRetry = (controller) => controller.#noRetry;
+  }
+
+  get scheduledTime() {
+    if (!(webidl.isObject(this) && #cron in this)) throw webidl.illegalInvocation();
+    return this.#scheduledTime;
+  }
+
+  get cron() {
+    if (!(webidl.isObject(this) && #cron in this)) throw webidl.illegalInvocation();
+    return this.#cron;
+  }
+
+  noRetry() {
+    if (!(webidl.isObject(this) && #cron in this)) throw webidl.illegalInvocation();
+    this.#noRetry = true;
+  }
+}
+defineInterface(ScheduledController);
+
+class ScheduledEvent extends Event {
+  #controller;
+
+  constructor(token, controller) {
+    if (token !== ScheduledEvent) throw new TypeError("Illegal constructor");
+    super("scheduled");
+    this.#controller = controller;
+  }
+
+  get scheduledTime() {
+    if (!(webidl.isObject(this) && #controller in this)) throw webidl.illegalInvocation();
+    return this.#controller.scheduledTime;
+  }
+
+  get cron() {
+    if (!(webidl.isObject(this) && #controller in this)) throw webidl.illegalInvocation();
+    return this.#controller.cron;
+  }
+
+  noRetry() {
+    if (!(webidl.isObject(this) && #controller in this)) throw webidl.illegalInvocation();
+    this.#controller.noRetry();
+  }
+
+  waitUntil(promise) {
+    if (!(webidl.isObject(this) && #controller in this)) throw webidl.illegalInvocation();
+    webidl.requiredArguments(arguments.length, 1, "Failed to execute 'waitUntil' on 'ScheduledEvent'");
+    addWaitUntil(promise);
+  }
+}
+defineInterface(ScheduledEvent);
+
+// Resolves to { noRetry, waitUntil } once the handler's own promise settled; a handler that
+// throws rejects, which the host logs as the run's "exception" outcome.
+async function dispatchScheduled(cron, scheduledTime, env) {
+  const controller = new ScheduledController(ScheduledController, scheduledTime, cron);
+  if (workerHandler !== null) {
+    if (typeof workerHandler.scheduled !== "function") {
+      throw new TypeError("no scheduled handler: the default export has no scheduled() method");
+    }
+    await workerHandler.scheduled(controller, env, new ExecutionContext(ExecutionContext));
+  } else {
+    if (!hasEventListeners(globalEventTarget, "scheduled")) {
+      throw new TypeError('no scheduled handler: the worker has no "scheduled" event listener');
+    }
+    // A listener's exception is reported as an `error` event (and printed); it also makes
+    // the run fail, as on Workers.
+    let failure = null;
+    const onError = (event) => {
+      failure ??= { error: event.error };
+    };
+    globalThis.addEventListener("error", onError);
+    try {
+      dispatchGlobalEvent(new ScheduledEvent(ScheduledEvent, controller));
+    } finally {
+      globalThis.removeEventListener("error", onError);
+    }
+    if (failure !== null) throw failure.error;
+  }
+  return { noRetry: scheduledNoRetry(controller), waitUntil: waitUntilPromises.length };
+}
+
+// Service-worker scripts see their env values (vars, secrets) as globals, as on Workers.
+function defineEnvGlobals(env) {
+  defineGlobals(env);
+}
+
+defineGlobals({ ScheduledController, ScheduledEvent });
 Object.assign(internal, {
-  setWorkerModule, dispatchFetch, readResponseChunk, cancelResponseStream, pendingWaitUntil,
+  setWorkerModule, dispatchFetch, readResponseChunk, cancelResponseStream, pendingWaitUntil, dispatchScheduled,
+  defineEnvGlobals,
 });

@@ -20,10 +20,16 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, help="port to listen on (default 8787)")
     serve.add_argument("--workers", type=int, help="number of server processes (default 1)")
     serve.add_argument("--reload", action="store_true", help="reload apps when their files change")
+    serve.add_argument("--env", help="a wrangler.toml environment ([env.NAME]) to serve")
+    serve.add_argument("--root", help="the project root imports may reach (default: the app's folder)")
+    serve.add_argument("--test-scheduled", action="store_true",
+                       help="development: GET /__scheduled?cron=... runs the apps' scheduled handlers")
     serve.add_argument("--log-format", choices=("pretty", "json"),
                        help="log lines for a terminal, or JSON (default: pretty on a terminal, JSON otherwise)")
     # Internal: a worker process started by the supervisor serves on this inherited socket.
     serve.add_argument("--listen-fd", type=int, help=argparse.SUPPRESS)
+    # Internal: the supervisor's slot of this worker; only slot 0 runs cron triggers.
+    serve.add_argument("--worker-slot", type=int, default=0, help=argparse.SUPPRESS)
 
     defaults = Limits()
     run = commands.add_parser("run", help="run a JS file as a script",

@@ -4,31 +4,49 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import sys
 from pathlib import Path
 
 from ..engine import AppIsolate, load_script
 from ..engine.errors import Error, JSError
-from ..server.config import ConfigError, ServerConfig, load_config, single_app_config
+from ..server.config import ConfigError, ServerConfig, app_root, load_config, single_app_config
 from ..server.logs import JsonLogger
+from ..server.wrangler import is_wrangler_config, load_wrangler
 
 
-def _server_config(args: argparse.Namespace) -> ServerConfig:
+def _server_config(args: argparse.Namespace, logger: JsonLogger) -> ServerConfig:
     if args.config and args.script:
         raise ConfigError("give either a script or --config, not both")
-    if args.config:
+    config_file = Path(args.config) if args.config else None
+    if config_file is None and not args.script and Path("wrangler.toml").is_file():
+        config_file = args.config = Path("wrangler.toml")  # a wrangler project's folder
+    root = Path(args.root) if args.root else None
+    if config_file is not None and is_wrangler_config(config_file):
         if args.name:
-            raise ConfigError("--name applies to a single script; in a config file each app has a name")
-        config = load_config(args.config)
+            raise ConfigError("--name applies to a single script; a wrangler.toml names its app")
+        config, ignored = load_wrangler(config_file, args.env, root)
+        if ignored and args.listen_fd is None:  # once, by the supervisor
+            logger.emit("warn", "config_ignored", file=str(config_file), keys=ignored,
+                        message=f"{config_file}: keys that do not apply here are ignored: {', '.join(ignored)}")
+    elif args.env:
+        raise ConfigError("--env selects an environment of a wrangler.toml")
+    elif config_file is not None:
+        if args.name or root:
+            raise ConfigError("--name and --root apply to a single script; in a config file each app has its own")
+        config = load_config(config_file)
     elif args.script:
-        config = ServerConfig(apps=(single_app_config(args.script, args.name),))
+        app = single_app_config(args.script, args.name)
+        if root is not None:
+            app = dataclasses.replace(app, root=app_root(root, app.script))
+        config = ServerConfig(apps=(app,))
     else:
-        raise ConfigError("serve needs a worker script or --config FILE")
+        raise ConfigError("serve needs a worker script, --config FILE, or a wrangler.toml in this folder")
     overrides = {key: getattr(args, key) for key in ("host", "port", "workers")
                  if getattr(args, key) is not None}
     if overrides.get("workers", 1) < 1:
         raise ConfigError(f"--workers must be at least 1, not {overrides['workers']}")
-    config = ServerConfig(**{**config.__dict__, **overrides})
+    config = ServerConfig(**{**config.__dict__, **overrides, "test_scheduled": args.test_scheduled})
     if args.listen_fd is None:  # the supervisor checks once; its workers need not repeat it
         asyncio.run(_check_apps_load(config))
     return config
@@ -38,7 +56,7 @@ async def _check_apps_load(config: ServerConfig) -> None:
     """Loads each app once, top-level code included, before any port is bound: a broken app
     fails here with its error instead of crashing workers that the supervisor restarts."""
     for app in config.apps:
-        isolate = AppIsolate(load_script(app.script), env=app.resolved_env(), limits=app.limits)
+        isolate = AppIsolate(load_script(app.script, root=app.root), env=app.resolved_env(), limits=app.limits)
         try:
             await isolate.load()
         except JSError as exc:
@@ -56,7 +74,11 @@ def _worker_args(args: argparse.Namespace, config: ServerConfig) -> list[str]:
         argv += ["--config", str(Path(args.config).resolve())]
     else:
         argv += [str(Path(args.script).resolve()), "--name", config.apps[0].name]
-    return argv + (["--reload"] if args.reload else []) + ["--log-format", _log_format(args)]
+    for flag, value in (("--env", args.env), ("--root", args.root and str(Path(args.root).resolve()))):
+        if value:
+            argv += [flag, value]
+    return argv + (["--reload"] if args.reload else []) + (["--test-scheduled"] if args.test_scheduled else []) \
+        + ["--log-format", _log_format(args)]
 
 
 def _log_format(args: argparse.Namespace) -> str:
@@ -66,7 +88,7 @@ def _log_format(args: argparse.Namespace) -> str:
 def serve_command(args: argparse.Namespace) -> int:
     logger = JsonLogger(pretty=_log_format(args) == "pretty")
     try:
-        config = _server_config(args)
+        config = _server_config(args, logger)
     except (ConfigError, Error) as exc:
         print(f"pyruntime: error: {exc}", file=sys.stderr)
         return 2
@@ -85,7 +107,7 @@ def serve_command(args: argparse.Namespace) -> int:
     from ..server.asgi import serve
 
     try:
-        serve(config, reload=args.reload, listen_fd=args.listen_fd, logger=logger)
+        serve(config, reload=args.reload, listen_fd=args.listen_fd, logger=logger, run_crons=args.worker_slot == 0)
     except Exception as exc:  # an app whose top-level code fails, a port in use
         logger.emit("error", "error", message=f"the server failed: {exc}", stack=getattr(exc, "stack", None))
         print(f"pyruntime: error: {exc}", file=sys.stderr)

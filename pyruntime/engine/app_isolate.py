@@ -16,10 +16,13 @@ from .console import ConsoleSink
 from .limits import Limits
 from .protocol import (
     CANCEL_RESPONSE_STREAM,
+    DEFINE_ENV_GLOBALS,
     DISPATCH_FETCH,
+    DISPATCH_SCHEDULED,
     PENDING_WAIT_UNTIL,
     READ_RESPONSE_CHUNK,
     FetchResult,
+    ScheduledResult,
 )
 from .scripts import WorkerScript, raise_load_error
 
@@ -44,6 +47,7 @@ class AppIsolate(AsyncIsolate):
         script = self.script
         if script.kind == "service-worker":
             source = script.sources[script.main]
+            (await self._drive(lambda rt: rt.call_internal(DEFINE_ENV_GLOBALS, (self.env,)), what="app load")).value()
             (await self._drive(lambda rt: rt.eval(source, script.main, False), what="app load")).value()
             return
         for name, source in script.sources.items():
@@ -67,6 +71,20 @@ class AppIsolate(AsyncIsolate):
         result = FetchResult.from_js(driver.value(), outcome.wall_ms, outcome.cpu_ms)
         # A streamed body may still register waitUntil work while it is read.
         self._background = result.wait_until > 0 or result.stream_id != 0
+        return result
+
+    async def scheduled(self, cron: str, scheduled_time_ms: float, *, console: ConsoleSink | None = None,
+                        started: float | None = None) -> ScheduledResult:
+        """Runs the app's `scheduled` handler for one cron firing (`scheduled_time_ms`: Unix
+        time in ms), under the call limits; then finishes its `waitUntil` work with
+        `wait_until()` as after a request."""
+        self._runtime.cancel_call()
+        args = (cron, scheduled_time_ms, self.env)
+        driver = await self._drive(lambda rt: rt.call_internal(DISPATCH_SCHEDULED, args), console=console,
+                                   started=started, what="scheduled event")
+        outcome = driver.outcome
+        result = ScheduledResult.from_js(driver.value(), outcome.wall_ms, outcome.cpu_ms)
+        self._background = result.wait_until > 0
         return result
 
     async def read_chunk(self, stream_id: int, *, console: ConsoleSink | None = None) -> bytes | None:

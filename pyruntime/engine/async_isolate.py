@@ -16,6 +16,7 @@ from typing import Any
 
 from .console import ConsoleSink
 from .driver import CallDriver, complete_op, op_failure
+from .errors import Terminated
 from .isolate import _UNSET, IsolateCore, Start
 
 AsyncOpHandler = Callable[[str, Any], Any]  # may return an awaitable
@@ -34,6 +35,9 @@ class AsyncIsolate(IsolateCore):
         self._wake: asyncio.Event | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._op_tasks: set[asyncio.Task[None]] = set()
+        # terminate() calls so far: a call that sees this change stops, even when the request
+        # to stop arrived before its first slice reached the core.
+        self._stops = 0
 
     async def eval(self, source: str, filename: str = "<eval>") -> Any:
         """Runs a classic script; returns its completion value (awaited if a Promise)."""
@@ -63,6 +67,7 @@ class AsyncIsolate(IsolateCore):
 
     def terminate(self) -> None:
         """Stops the running call (it raises `Terminated`); safe from any thread."""
+        self._stops += 1
         self._runtime.terminate()
         if self._loop is not None and self._wake is not None:
             self._loop.call_soon_threadsafe(self._wake.set)
@@ -92,6 +97,7 @@ class AsyncIsolate(IsolateCore):
         total = self.limits.total_timeout_s if total_timeout_s is _UNSET else total_timeout_s
         driver = CallDriver(total, what=what, clock=self._loop.time, started=started)
         runtime = self._runtime
+        stops = self._stops
         outcome = await asyncio.to_thread(start, runtime)
         while True:
             step = driver.step(outcome)
@@ -105,6 +111,9 @@ class AsyncIsolate(IsolateCore):
             if step.expired:
                 runtime.cancel_call()
                 raise driver.expired_error()
+            if self._stops != stops:  # terminate() came before the call's first slice began
+                runtime.cancel_call()
+                raise Terminated("the call was stopped by terminate()")
             if not wake.is_set() and step.wait_s != 0:
                 try:
                     await asyncio.wait_for(wake.wait(), step.wait_s)

@@ -15,6 +15,8 @@ READ_RESPONSE_CHUNK = "readResponseChunk"   # (stream_id) -> bytes | None at the
 CANCEL_RESPONSE_STREAM = "cancelResponseStream"  # (stream_id) -> None
 PENDING_WAIT_UNTIL = "pendingWaitUntil"     # () -> settles when ctx.waitUntil work has
 EXPOSE_HOST_FUNCTIONS = "exposeHostFunctions"  # (names) -> None
+DISPATCH_SCHEDULED = "dispatchScheduled"    # (cron, scheduled_time_ms, env) -> ScheduledResult
+DEFINE_ENV_GLOBALS = "defineEnvGlobals"     # (env) -> None: a service worker's env as globals
 
 
 @dataclass
@@ -40,3 +42,18 @@ class FetchResult:
         return cls(status=value["status"], status_text=value["statusText"],
                    headers=[(name, header) for name, header in value["headers"]], body=value["body"] or b"",
                    stream_id=value["streamId"], wait_until=value["waitUntil"], wall_ms=wall_ms, cpu_ms=cpu_ms)
+
+
+@dataclass
+class ScheduledResult:
+    """What a `scheduled` handler's run left: whether it called `controller.noRetry()`, how
+    many `waitUntil` promises it registered, and the JS time it took."""
+
+    no_retry: bool
+    wait_until: int
+    wall_ms: float = 0.0
+    cpu_ms: float = 0.0
+
+    @classmethod
+    def from_js(cls, value: dict[str, Any], wall_ms: float, cpu_ms: float) -> ScheduledResult:
+        return cls(no_retry=bool(value["noRetry"]), wait_until=value["waitUntil"], wall_ms=wall_ms, cpu_ms=cpu_ms)

@@ -1,27 +1,30 @@
 """Loading worker scripts into a runtime: module graphs and service-worker scripts.
 
-The C++ core does no file I/O: this module reads files, resolves relative imports
-inside the app's folder (never outside it, never bare or remote specifiers), and hands
-sources to the core, which compiles and links them.
+The C++ core does no file I/O: this module reads files, resolves imports (resolver.py: the
+app's own files and npm packages under the project root, nothing outside it), turns JSON
+and TypeScript into JavaScript modules, and hands sources to the core, which compiles and
+links them.
 """
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 from .. import _core
 from .driver import check_outcome
-from .errors import Error, JSError
+from .errors import JSError
 from .limits import Limits
+from .resolver import FORMATS, Resolved, ResolveError, Resolver, ScriptLoadError, commonjs_error
+from .typescript import strip_types
 
-# A top-level `import`/`export` statement marks an ES module.
-_MODULE_SYNTAX = re.compile(r"^\s*(import\s*[\w{*'\"]|export\s)", re.MULTILINE)
+__all__ = ["ResolveError", "ScriptLoadError", "WorkerScript", "load_script", "script_kind"]
 
-
-class ScriptLoadError(Error):
-    """A worker script or one of its imports cannot be found, read or resolved."""
+# What CommonJS code does; looked for only in package files not declared as ES modules
+# whose module compile found no imports.
+_COMMONJS = re.compile(r"\bmodule\.exports\b|\bexports\.[\w$]+\s*=|\brequire\s*\(")
 
 
 @dataclass
@@ -30,7 +33,7 @@ class WorkerScript:
 
     For a module worker, `sources` holds every module of the graph in the order they were
     compiled (entry first) and `links` how each import resolves; a service-worker script
-    is one classic script.
+    is one classic script. Module names are paths inside `root` (the project root).
     """
 
     path: Path
@@ -38,15 +41,30 @@ class WorkerScript:
     main: str
     sources: dict[str, str] = field(default_factory=dict)
     links: list[tuple[str, str, str]] = field(default_factory=list)
+    root: Path | None = None
+
+    @property
+    def files(self) -> list[Path]:
+        """Every file the app was loaded from."""
+        root = self.root or self.path.parent
+        return [root / name for name in self.sources]
 
 
-def script_kind(path: Path, source: str) -> str:
-    """"module" for ES modules, "service-worker" for classic scripts."""
-    if path.suffix == ".mjs":
+def script_kind(path: Path, source: str, runtime: _core.Runtime, package_type: str | None = None) -> str:
+    """"module" or "service-worker", decided by parsing: the extension, then the nearest
+    package.json `type`, then whether V8 accepts the source as a classic script body
+    (`import`/`export` and top-level `await` are syntax errors there)."""
+    fmt = FORMATS.get(path.suffix)
+    if fmt == "module":
         return "module"
-    if path.suffix == ".cjs":
+    if fmt == "commonjs":
         return "service-worker"
-    return "module" if _MODULE_SYNTAX.search(source) else "service-worker"
+    if package_type == "module":
+        return "module"
+    outcome = runtime.eval(f"new Function({json.dumps(source)});", "<script kind check>", False)
+    if outcome.status == "js_error" and outcome.error_name == "SyntaxError":
+        return "module"
+    return "service-worker"
 
 
 def read_script(path: Path) -> str:
@@ -58,23 +76,19 @@ def read_script(path: Path) -> str:
         raise ScriptLoadError(f"cannot read script {path}: {exc}") from None
 
 
-def module_name(root: Path, path: Path) -> str:
-    """Modules are named by their path inside the app's folder: stack traces show no host paths."""
-    return path.relative_to(root).as_posix()
-
-
-def resolve_import(root: Path, referrer: str, specifier: str) -> Path:
-    """The file a relative import names; refuses anything outside the app's folder."""
-    if not specifier.startswith(("./", "../")):
-        raise ScriptLoadError(
-            f"{referrer}: cannot import {specifier!r}: only relative imports of files in the app's folder "
-            "('./x.js', '../lib/y.js') are supported")
-    target = (root / PurePosixPath(referrer).parent / specifier).resolve()
-    if not target.is_relative_to(root):
-        raise ScriptLoadError(f"{referrer}: import {specifier!r} points outside the app's folder")
-    if not target.is_file():
-        raise ScriptLoadError(f"{referrer}: imported module {specifier!r} not found")
-    return target
+def module_source(path: Path, name: str) -> str:
+    """A file as JavaScript module source: JSON becomes a module whose default export is the
+    value; TypeScript has its types stripped."""
+    source = read_script(path)
+    if path.suffix == ".json":
+        try:
+            json.loads(source)
+        except ValueError as exc:
+            raise ScriptLoadError(f"{name}: invalid JSON: {exc}") from None
+        return f"export default {source.strip()};\n"
+    if path.suffix in (".ts", ".mts"):
+        return strip_types(source, name)
+    return source
 
 
 def raise_load_error(outcome: _core.Outcome, what: str) -> None:
@@ -84,34 +98,45 @@ def raise_load_error(outcome: _core.Outcome, what: str) -> None:
     check_outcome(outcome)
 
 
-def load_script(path: str | Path, runtime: _core.Runtime | None = None,
-                kind: str | None = None) -> WorkerScript:
+def load_script(path: str | Path, runtime: _core.Runtime | None = None, kind: str | None = None,
+                root: str | Path | None = None) -> WorkerScript:
     """Reads an app's entry script and, for a module worker, every module it imports.
 
-    Imports are discovered by compiling each module (in `runtime`, or a throwaway one).
+    `root` is the project root imports may reach (default: the entry's folder). Imports are
+    discovered by compiling each module (in `runtime`, or a throwaway one).
     """
     path = Path(path).resolve()
-    source = read_script(path)
-    kind = kind or script_kind(path, source)
+    if not path.is_file():
+        raise ScriptLoadError(f"script not found: {path}")
+    resolver = Resolver(path.parent, Path(root) if root is not None else None)
+    main = resolver.name(path)
+    probe = runtime or _core.Runtime(*Limits().core_args())
+    source = module_source(path, main)
+    kind = kind or script_kind(path, source, probe, resolver.package_type(path))
     if kind not in ("module", "service-worker"):
         raise ScriptLoadError(f"unknown script type {kind!r}: expected 'module' or 'service-worker'")
-    root = path.parent
-    main = module_name(root, path)
-    script = WorkerScript(path=path, kind=kind, main=main, sources={main: source})
+    script = WorkerScript(path=path, kind=kind, main=main, sources={main: source}, root=resolver.root)
     if kind == "service-worker":
         return script
-    probe = runtime or _core.Runtime(*Limits().core_args())
+    files = {main: Resolved(path, None, True)}
     pending = [main]
     while pending:
         name = pending.pop()
         outcome = probe.compile_module(name, script.sources[name])
         if outcome.status != "ok":
             raise_load_error(outcome, f"cannot load {name}")
+        module = files[name]
+        if module.package is not None and not module.esm and not outcome.value \
+                and _COMMONJS.search(script.sources[name]):
+            raise commonjs_error(module.package, name)
         for specifier in outcome.value:
-            target = resolve_import(root, name, specifier)
-            resolved = module_name(root, target)
+            target = resolver.resolve(module.path, specifier)
+            resolved = resolver.name(target.path)
             script.links.append((name, specifier, resolved))
             if resolved not in script.sources:
-                script.sources[resolved] = read_script(target)
+                if target.path.suffix == ".cjs":
+                    raise commonjs_error(target.package or resolved, name)
+                script.sources[resolved] = module_source(target.path, resolved)
+                files[resolved] = target
                 pending.append(resolved)
     return script

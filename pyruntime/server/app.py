@@ -102,6 +102,8 @@ class _Lease:
     async def run(self, work: Awaitable[T], client: _Client | None, timeout: float | None = None) -> T:
         """The result of `work`; raises _Disconnected if `client` leaves first, TimeoutError
         after `timeout` seconds. Either way the call is terminated."""
+        if client is not None and client.gone.done():
+            raise _Disconnected
         call = self._call = asyncio.ensure_future(work)
         waits: set[asyncio.Future[Any]] = {call} if client is None else {call, client.gone}
         try:
@@ -186,12 +188,26 @@ class WorkerApp:
     def limits(self) -> AppLimits:
         return self.config.limits
 
+    @property
+    def mask(self) -> SecretMask:
+        """Hides the app's secret values in what goes to the log."""
+        return self._mask
+
+    def report_failure(self, ctx: RequestContext, exc: Error | TypeError, phase: str) -> None:
+        """Reports a failed JS call that answers no client (a scheduled run): a limit or an error."""
+        self._failure(ctx, exc, phase)
+
+    async def pool(self) -> IsolatePool:
+        """The app's isolate pool, started on first use."""
+        await self.startup()
+        assert self._pool is not None
+        return self._pool
+
     def watched_files(self) -> list[Path]:
         """The entry script and every module it imports, as last loaded."""
         if self._pool is None:
             return [self.config.script]
-        root = self._pool.script.path.parent
-        return [root / name for name in self._pool.script.sources]
+        return self._pool.script.files
 
     async def startup(self) -> None:
         """Loads the script into a pool of warm isolates; raises if the script fails to load."""
@@ -220,7 +236,7 @@ class WorkerApp:
         return True
 
     async def _new_pool(self) -> IsolatePool:
-        script: WorkerScript = await asyncio.to_thread(load_script, self.config.script)
+        script: WorkerScript = await asyncio.to_thread(load_script, self.config.script, root=self.config.root)
         pool = IsolatePool(self.name, script, env=self._env, limits=self.limits,
                            size=self.config.pool_size, max_queue=self.config.max_queue, observer=self.observer,
                            host_ops=AsyncHostOps(self.config.outbound_hosts))

@@ -13,6 +13,7 @@ import signal
 import time
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
 from pathlib import Path
 
 from hypercorn.asyncio import serve as hypercorn_serve
@@ -29,6 +30,7 @@ from .isolation import EngineApp, isolation_of
 from .logs import JsonLogger, stdlib_logger
 from .metrics import process_metrics
 from .observer import LogObserver, Observer
+from .scheduler import Scheduler, run_scheduled
 
 # How often --reload looks at the apps' files.
 RELOAD_POLL_S = 0.3
@@ -80,8 +82,11 @@ class ServerState:
 
 
 def create_app(config: ServerConfig, *, observer: Observer | None = None, reload: bool = False,
-               state: ServerState | None = None) -> Starlette:
-    """The server's ASGI app: health and metrics first (apps cannot shadow them), then the apps."""
+               state: ServerState | None = None, run_crons: bool = True) -> Starlette:
+    """The server's ASGI app: health and metrics first (apps cannot shadow them), then the apps.
+
+    `run_crons`: whether this process fires the apps' cron triggers (one process per server does).
+    """
     observer = observer or LogObserver()
     state = state or ServerState()
     # An app isolated by process runs in an engine process of its own, relayed to by this one.
@@ -106,16 +111,35 @@ def create_app(config: ServerConfig, *, observer: Observer | None = None, reload
         await asyncio.gather(*(app.startup() for app in apps))
         state.ready = True
         watcher = asyncio.create_task(_watch(apps)) if reload else None
+        # Apps with crons are never process-isolated (isolation.isolation_of): their pools are here.
+        scheduler = Scheduler([app for app in apps if isinstance(app, WorkerApp)])
+        if run_crons:
+            scheduler.start()
         try:
             yield
         finally:
+            await scheduler.stop()
             if watcher is not None:
                 watcher.cancel()
             for app in apps:
                 await app.shutdown()
 
+    async def test_scheduled(request: Request) -> Response:
+        """wrangler's dev trigger: runs the scheduled handler of the app serving this address."""
+        app = router.match(_hostname(request.scope), request.url.path)
+        if app is None:
+            return PlainTextResponse("Not Found: no app serves this address\n", status_code=404)
+        if not isinstance(app, WorkerApp):
+            return PlainTextResponse("Not Implemented: scheduled handlers of process-isolated apps\n",
+                                     status_code=501)
+        cron = request.query_params.get("cron", app.config.crons[0] if app.config.crons else "")
+        outcome = await run_scheduled(app, cron, datetime.now(UTC))
+        return PlainTextResponse(f"Ran scheduled event: {outcome}\n", status_code=200 if outcome == "ok" else 500)
+
+    dev_routes = [Route("/__scheduled", test_scheduled, methods=["GET"])] if config.test_scheduled else []
     return Starlette(routes=[Route(config.health_path, health, methods=["GET", "HEAD"]),
                              Route(config.metrics_path, metrics_endpoint, methods=["GET", "HEAD"]),
+                             *dev_routes,
                              Mount("/", app=router)],
                      lifespan=lifespan)
 
@@ -154,11 +178,11 @@ def hypercorn_config(config: ServerConfig, logger: JsonLogger, listen_fd: int | 
 
 
 def serve(config: ServerConfig, *, reload: bool = False, listen_fd: int | None = None,
-          logger: JsonLogger | None = None) -> None:
+          logger: JsonLogger | None = None, run_crons: bool = True) -> None:
     """Runs the server until SIGTERM or SIGINT, then drains in-flight requests and returns."""
     logger = logger or JsonLogger()
     state = ServerState()
-    app = create_app(config, observer=LogObserver(logger), reload=reload, state=state)
+    app = create_app(config, observer=LogObserver(logger), reload=reload, state=state, run_crons=run_crons)
 
     async def main() -> None:
         stop = asyncio.Event()

@@ -16,6 +16,7 @@ from typing import Any
 
 from ..engine.errors import Error
 from ..engine.limits import LimitError, Limits
+from .crons import check_crons
 
 _NAME_RULE = "letters, digits, '_', '.', '-'"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
@@ -120,6 +121,10 @@ class AppConfig:
     outbound_hosts: tuple[str, ...] | None = None
     # "process" or "shared"; None follows the server (see isolation.isolation_of).
     isolation: str | None = None
+    # The folder imports may reach (node_modules included); None: the script's folder.
+    root: Path | None = None
+    # Cron expressions on which the app's `scheduled` handler runs (scheduler.py).
+    crons: tuple[str, ...] = ()
 
     def resolved_env(self) -> dict[str, Any]:
         """Plain values plus secrets read from the process environment (checked at load)."""
@@ -137,6 +142,8 @@ class ServerConfig:
     metrics_path: str = "/metrics"
     health_path: str = "/healthz"
     isolation: str | None = None
+    # Dev only (`serve --test-scheduled`): GET /__scheduled?cron=... runs scheduled handlers.
+    test_scheduled: bool = False
 
     def graceful_timeout_s(self) -> float:
         """How long SIGTERM waits for in-flight requests: the longest request, plus a margin."""
@@ -205,6 +212,8 @@ def _isolation(checker: _Checker, table: dict[str, Any], key: str) -> str | None
     value = table.get("isolation")
     if value is not None and value not in ("process", "shared"):
         raise checker.fail(f"{key}.isolation", f"expected \"process\" or \"shared\", got {_describe(value)}")
+    if value == "process" and table.get("crons"):
+        raise checker.fail(f"{key}.isolation", "an app with crons runs in the worker process: use \"shared\"")
     return value
 
 
@@ -233,7 +242,7 @@ def _limits(checker: _Checker, value: Any, key: str) -> AppLimits:
 def _app(checker: _Checker, value: Any, index: int, base_dir: Path) -> AppConfig:
     key = f"apps[{index}]"
     table = checker.table(value, key, {"name", "script", "routes", "env", "secrets", "limits", "pool_size",
-                                       "max_queue", "outbound_hosts", "isolation"})
+                                       "max_queue", "outbound_hosts", "root", "crons", "isolation"})
     name = checker.string(table, key, "name")
     if not _NAME.match(name):
         raise checker.fail(f"{key}.name", f"{name!r} is not a valid app name ({_NAME_RULE})")
@@ -272,9 +281,14 @@ def _app(checker: _Checker, value: Any, index: int, base_dir: Path) -> AppConfig
             raise checker.fail(f"{key}.outbound_hosts", "expected a list of host names like "
                                f"[\"api.example.com\", \"*.example.org\"], got {_describe(outbound)}")
         outbound = tuple(h.lower() for h in outbound)
+    root = app_root(base_dir / checker.string(table, key, "root"), script) if "root" in table else None
+    try:
+        crons = check_crons(table.get("crons", []))
+    except ValueError as exc:
+        raise checker.fail(f"{key}.crons", str(exc)) from None
     return AppConfig(
         name=name, script=script, routes=tuple(routes), env=dict(env), secrets=tuple(secrets),
-        outbound_hosts=outbound, isolation=_isolation(checker, table, key),
+        outbound_hosts=outbound, root=root, crons=crons, isolation=_isolation(checker, table, key),
         limits=_limits(checker, table.get("limits", {}), f"{key}.limits"),
         pool_size=checker.number(table, key, "pool_size", None, integer=True, minimum=1),
         max_queue=checker.number(table, key, "max_queue", 64, integer=True, minimum=0),
@@ -352,3 +366,13 @@ def single_app_config(script: str | Path, name: str | None = None) -> AppConfig:
     if not _NAME.match(name):
         raise ConfigError(f"--name: {name!r} is not a valid app name (letters, digits, '_', '.', '-')")
     return AppConfig(name=name, script=script)
+
+
+def app_root(root: Path, script: Path) -> Path:
+    """A configured project root: an existing folder that contains the app's script."""
+    root = root.resolve()
+    if not root.is_dir():
+        raise ConfigError(f"root: {root} is not a folder")
+    if not script.resolve().is_relative_to(root):
+        raise ConfigError(f"root: {root} does not contain the script {script}")
+    return root

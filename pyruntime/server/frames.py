@@ -60,9 +60,11 @@ def wire_app(config: AppConfig) -> dict[str, Any]:
     """An app's configuration as plain values (routes stay with the front, which routes)."""
     wire = {f.name: getattr(config, f.name) for f in dataclasses.fields(config) if f.name != "routes"}
     wire["script"] = str(config.script)
+    wire["root"] = None if config.root is None else str(config.root)
     wire["limits"] = dataclasses.asdict(config.limits)
     return wire
 
 
 def app_from_wire(wire: dict[str, Any]) -> AppConfig:
-    return AppConfig(**{**wire, "script": Path(wire["script"]), "limits": AppLimits(**wire["limits"])})
+    root = None if wire["root"] is None else Path(wire["root"])
+    return AppConfig(**{**wire, "script": Path(wire["script"]), "root": root, "limits": AppLimits(**wire["limits"])})

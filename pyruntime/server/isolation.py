@@ -51,7 +51,12 @@ _STOP_WAIT_S = 10.0
 
 
 def isolation_of(config: ServerConfig, app: AppConfig) -> str:
-    """The app's own setting, else the server's, else "process" when there are other apps to protect."""
+    """The app's own setting, else the server's, else "process" when there are other apps to protect.
+
+    An app with crons stays in the worker: the scheduler runs its handler on the worker's pool.
+    """
+    if app.crons:
+        return "shared"
     return app.isolation or config.isolation or ("process" if len(config.apps) > 1 else "shared")
 
 

@@ -20,6 +20,8 @@ from prometheus_client import (
 from prometheus_client.multiprocess import MultiProcessCollector
 
 LIMITS = ("timeout", "cpu", "memory")
+# How a scheduled (cron) run ended, in Workers' words.
+SCHEDULED_OUTCOMES = ("ok", "exception", "exceededCpu", "exceededTime", "exceededMemory")
 
 
 class Metrics:
@@ -42,6 +44,8 @@ class Metrics:
         self.engine_exits = Counter("pyruntime_engine_exits",
                                     "Engine processes of an app that exited unasked (see isolation.py).", ["app"],
                                     registry=r)
+        self.scheduled = Counter("pyruntime_scheduled", "Runs of scheduled (cron) handlers, by app and outcome.",
+                                 ["app", "outcome"], registry=r)
 
     def register_app(self, app: str) -> None:
         """Creates an app's series at zero, so dashboards see them before the first event."""
@@ -51,6 +55,8 @@ class Metrics:
         self.heap_used.labels(app)
         self.duration.labels(app)
         self.engine_exits.labels(app)
+        for outcome in SCHEDULED_OUTCOMES:
+            self.scheduled.labels(app, outcome)
 
     def render(self) -> tuple[bytes, str]:
         """The exposition text and its content type; summed over processes in multiprocess mode."""

@@ -34,6 +34,7 @@ class Observer:
                  phase: str | None) -> None: ...
     def internal_error(self, ctx: RequestContext, message: str, stack: str) -> None: ...
     def console(self, app: str, request_id: str | None, method: str, text: str) -> None: ...
+    def scheduled(self, ctx: RequestContext, cron: str, outcome: str, scheduled_time: str) -> None: ...
 
 
 class LogObserver(Observer):
@@ -95,6 +96,12 @@ class LogObserver(Observer):
 
     def internal_error(self, ctx: RequestContext, message: str, stack: str) -> None:
         self.logger.emit("error", "error", app=ctx.app, request_id=ctx.request_id, message=message, stack=stack)
+
+    def scheduled(self, ctx: RequestContext, cron: str, outcome: str, scheduled_time: str) -> None:
+        self.metrics.scheduled.labels(ctx.app, outcome).inc()
+        self.logger.emit("info", "scheduled", app=ctx.app, request_id=ctx.request_id, cron=cron, outcome=outcome,
+                         scheduled_time=scheduled_time, duration_ms=round(ctx.elapsed_s() * 1000, 3),
+                         cpu_ms=None if ctx.cpu_ms is None else round(ctx.cpu_ms, 3))
 
     def console(self, app: str, request_id: str | None, method: str, text: str) -> None:
         self.logger.emit(CONSOLE_LEVELS.get(method, "info"), "console", app=app, request_id=request_id,

@@ -92,7 +92,8 @@ class Supervisor:
 
     def _spawn(self, slot: int, fd: int, env: dict[str, str]) -> None:
         # -P: the worker imports the installed package even when started from the source tree.
-        argv = [sys.executable, "-P", "-m", "pyruntime", *self.worker_args, "--listen-fd", str(fd)]
+        argv = [sys.executable, "-P", "-m", "pyruntime", *self.worker_args, "--listen-fd", str(fd),
+                "--worker-slot", str(slot)]
         child = subprocess.Popen(argv, pass_fds=(fd,), env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                  bufsize=0)
         assert child.stdout is not None and child.stderr is not None

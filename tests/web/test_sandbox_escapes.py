@@ -9,14 +9,14 @@ callback the runtime invokes is probed that way here, and nothing reached may be
 import asyncio
 import json
 import re
-from pathlib import Path
 
 import pytest
+from conftest import REPO
 
 import pyruntime
 from pyruntime.engine import AppIsolate, Limits, load_script
 
-JS_DIR = Path(__file__).resolve().parent.parent / "ext" / "js"
+JS_DIR = REPO / "ext" / "js"
 
 # The probe: sloppy-mode functions that record what the stack-trace API and `caller` expose.
 # `probe(label, thisValue, args)` is called from inside each callback; everything reached from

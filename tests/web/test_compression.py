@@ -256,7 +256,7 @@ def test_errored_stream_rejects_writes_and_reads(iso):
 
 
 def test_cancelled_streams_release_their_zlib_memory():
-    with Isolate(memory_limit_mb=64) as iso:
+    with Isolate(memory_limit_mb=64, timeout_ms=5000, cpu_limit_ms=5000) as iso:
         before = iso.heap_statistics()["array_buffer_bytes"]
         iso.eval("""globalThis.streams = [];
           for (let i = 0; i < 20; i++) streams.push(new CompressionStream("gzip"));""")
@@ -267,7 +267,7 @@ def test_cancelled_streams_release_their_zlib_memory():
 
 
 def test_abandoned_streams_hit_the_memory_limit_not_the_host():
-    with Isolate(memory_limit_mb=64) as iso:
+    with Isolate(memory_limit_mb=64, timeout_ms=5000, cpu_limit_ms=5000) as iso:
         with pytest.raises(JSError) as info:
             iso.eval("globalThis.keep = []; for (let i = 0; i < 2000; i++) keep.push(new CompressionStream('gzip'))")
         assert info.value.name == "RangeError"

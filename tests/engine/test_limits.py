@@ -78,7 +78,7 @@ def test_time_budget_covers_all_slices_of_one_call():
 
 
 def test_termination_cancels_the_pending_event_loop():
-    with Isolate(timeout_ms=50) as iso:
+    with Isolate(cpu_limit_ms=50, timeout_ms=None) as iso:  # the CPU limit stops the loop
         iso.eval("globalThis.fired = false; setTimeout(() => { globalThis.fired = true }, 1)")
         with pytest.raises(TimeLimitExceeded):
             iso.eval("while (true) {}")

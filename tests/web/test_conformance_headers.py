@@ -1,13 +1,13 @@
 """Headers conformance: every case of shared/conformance/headers.json run inside an isolate."""
 
 import json
-from pathlib import Path
 
 import pytest
+from conftest import SHARED
 
 import pyruntime
 
-DATA = Path(__file__).parents[2] / "shared" / "conformance" / "headers.json"
+DATA = SHARED / "conformance" / "headers.json"
 
 # Runs all cases in JS; returns [passed, failures] where failures are descriptions.
 RUNNER = r"""

@@ -206,3 +206,8 @@ def test_isolation_defaults_and_overrides(tmp_path: Path):
         load_config(two_apps(tmp_path, a='isolation = "thread"'))
     with pytest.raises(ConfigError, match=r'server\.isolation: expected "process" or "shared"'):
         load_config(two_apps(tmp_path, server="isolation = 1"))
+    # The scheduler runs cron handlers on the worker's own pools: such an app is not isolated.
+    config = load_config(two_apps(tmp_path, a='crons = ["*/5 * * * *"]'))
+    assert [isolation_of(config, app) for app in config.apps] == ["shared", "process"]
+    with pytest.raises(ConfigError, match=r'apps\[0\] \(a\)\.isolation: an app with crons runs in the worker'):
+        load_config(two_apps(tmp_path, a='crons = ["*/5 * * * *"]\nisolation = "process"'))

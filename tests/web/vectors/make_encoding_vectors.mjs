@@ -1,6 +1,6 @@
-// Writes tests/vectors/encoding.json: TextDecoder vectors for every WHATWG encoding.
+// Writes tests/web/vectors/encoding.json: TextDecoder vectors for every WHATWG encoding.
 //
-//   cd tests/vectors && npm install && node make_encoding_vectors.mjs path/to/indexes.json
+//   cd tests/web/vectors && npm install && node make_encoding_vectors.mjs path/to/indexes.json
 //
 // indexes.json is the Encoding Standard's own index data (the whatwg/encoding repository);
 // it says which byte sequences are mapped, so that every mapped pointer of each multi-byte

@@ -11,8 +11,9 @@ import re
 from pathlib import Path
 
 import pytest
+from conftest import REPO
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = REPO
 JS_DIR = ROOT / "ext" / "js"
 FILES = sorted(JS_DIR.glob("[0-9][0-9]_*.js"))
 

@@ -29,7 +29,7 @@ CONFIG = textwrap.dedent("""\
     pool_size = 2
 
     [apps.limits]
-    timeout_ms = 300
+    timeout_ms = 2000
     cpu_limit_ms = 5000
     memory_limit_mb = 64
     max_body_mb = 1

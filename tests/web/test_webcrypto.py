@@ -1,17 +1,21 @@
-"""crypto.subtle beyond digests and HMAC: RSA, ECDSA, ECDH, Ed25519, X25519, AES, PBKDF2, HKDF,
-wrapKey/unwrapKey. Checked against Python's `cryptography` (interoperability both ways) and
-published test vectors (RFC 3394, 5869, 6070, 7515, 8032)."""
+"""crypto.subtle beyond digests and HMAC: RSA, ECDSA, ECDH, Ed25519, Ed448, X25519, X448, AES, PBKDF2,
+HKDF, wrapKey/unwrapKey, and the size limits that keep native work bounded. Checked against Python's
+`cryptography` and hashlib (interoperability both ways) and published test vectors (RFC 3394, 5869, 6070,
+7515, 8032)."""
 
 import base64
+import hashlib
+import hmac
 import json
 import os
 
 import pytest
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa, x25519
+from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, padding, rsa, x448, x25519
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature, encode_dss_signature
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from cryptography.hazmat.primitives.padding import PKCS7
 
 import pyruntime
@@ -279,6 +283,100 @@ def test_x25519_interop(iso):
         const pub = await s.importKey('raw', a[1], 'X25519', true, []);
         return s.deriveBits({ name: 'X25519', public: pub }, priv, 256);
     """, der_private(mine), theirs_raw) == mine.exchange(theirs.public_key())
+
+
+# --- Ed448 and X448 ------------------------------------------------------------------------
+
+
+def raw_public(key) -> bytes:
+    return key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+
+
+def raw_private(key) -> bytes:
+    return key.private_bytes(serialization.Encoding.Raw, serialization.PrivateFormat.Raw,
+                             serialization.NoEncryption())
+
+
+def test_ed448_python_keys_in_js():
+    key = ed448.Ed448PrivateKey.generate()
+    signature = key.sign(b"from python")
+    jwk = {"kty": "OKP", "crv": "Ed448", "x": b64url(raw_public(key)), "d": b64url(raw_private(key))}
+    with pyruntime.Isolate(timeout_ms=None, cpu_limit_ms=5000) as iso:
+        verified, forged, js_signature, from_jwk, exported = js(iso, """
+            const pub = await s.importKey('spki', a[0], 'Ed448', true, ['verify']);
+            const priv = await s.importKey('pkcs8', a[1], { name: 'ed448' }, true, ['sign']);
+            const raw = await s.importKey('raw', a[3], 'Ed448', true, ['verify']);
+            const fromJwk = await s.importKey('jwk', a[4], 'Ed448', true, ['sign']);
+            return [await s.verify('Ed448', raw, a[2], enc('from python')),
+                    await s.verify('Ed448', pub, a[2], enc('from pythoN')),
+                    await s.sign({ name: 'Ed448', context: new Uint8Array() }, priv, enc('js')),
+                    await s.sign('Ed448', fromJwk, enc('jwk')),
+                    [await s.exportKey('jwk', priv), await s.exportKey('raw', pub), await s.exportKey('pkcs8', priv),
+                     priv.algorithm, pub.usages]];
+        """, der_public(key), der_private(key), signature, raw_public(key), jwk)
+    assert verified is True and forged is False
+    key.public_key().verify(js_signature, b"js")
+    key.public_key().verify(from_jwk, b"jwk")
+    assert len(js_signature) == 114
+    assert exported == [{**jwk, "key_ops": ["sign"], "ext": True}, raw_public(key), der_private(key),
+                        {"name": "Ed448"}, ["verify"]]
+
+
+def test_ed448_js_keys_in_python(iso):
+    spki, pkcs8, signature = js(iso, """
+        const pair = await s.generateKey('Ed448', true, ['sign', 'verify']);
+        return [await s.exportKey('spki', pair.publicKey), await s.exportKey('pkcs8', pair.privateKey),
+                await s.sign('Ed448', pair.privateKey, enc('made in js'))];
+    """)
+    public = serialization.load_der_public_key(spki)
+    assert isinstance(public, ed448.Ed448PublicKey)
+    public.verify(signature, b"made in js")
+    private = serialization.load_der_private_key(pkcs8, None)
+    assert raw_public(private) == public.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+
+
+def test_x448_interop_both_ways(iso):
+    mine = x448.X448PrivateKey.generate()
+    theirs = x448.X448PrivateKey.generate()
+    from_python, js_spki, js_pkcs8, js_secret, bits = js(iso, """
+        const priv = await s.importKey('pkcs8', a[0], 'X448', false, ['deriveBits']);
+        const pub = await s.importKey('raw', a[1], 'X448', true, []);
+        const fromPython = await s.deriveBits({ name: 'X448', public: pub }, priv, 448);
+        const pair = await s.generateKey('X448', true, ['deriveBits', 'deriveKey']);
+        const peer = await s.importKey('spki', a[2], 'X448', true, []);
+        const key = await s.deriveKey({ name: 'X448', public: peer }, pair.privateKey, { name: 'AES-GCM', length: 256 },
+                                      true, ['encrypt']);
+        return [fromPython, await s.exportKey('spki', pair.publicKey), await s.exportKey('pkcs8', pair.privateKey),
+                await s.exportKey('raw', key), new Uint8Array(await s.deriveBits({ name: 'X448', public: pub }, priv,
+                                                                                   12)).length];
+    """, der_private(mine), raw_public(theirs), der_public(theirs))
+    assert from_python == mine.exchange(theirs.public_key())
+    js_public = serialization.load_der_public_key(js_spki)
+    assert isinstance(js_public, x448.X448PublicKey)
+    assert js_secret == theirs.exchange(js_public)[:32]
+    assert serialization.load_der_private_key(js_pkcs8, None).exchange(theirs.public_key())[:32] == js_secret
+    assert bits == 2
+
+
+@pytest.mark.parametrize("code, name", [
+    ("await s.importKey('raw', new Uint8Array(32), 'Ed448', true, ['verify'])", "DataError"),
+    ("await s.importKey('raw', new Uint8Array(57), 'X448', true, [])", "DataError"),
+    ("await s.generateKey('Ed448', true, ['deriveBits'])", "SyntaxError"),
+    ("await s.generateKey('X448', true, ['sign'])", "SyntaxError"),
+    ("const p = await s.generateKey('Ed448', false, ['sign']);"
+     " await s.sign({ name: 'Ed448', context: new Uint8Array(1) }, p.privateKey, new Uint8Array())",
+     "NotSupportedError"),
+    ("const p = await s.generateKey('Ed25519', false, ['sign']); await s.sign('Ed448', p.privateKey, new Uint8Array())",
+     "InvalidAccessError"),
+    ("const a = await s.generateKey('X448', false, ['deriveBits']); const b = await s.generateKey('X25519', false,"
+     " ['deriveBits']); await s.deriveBits({ name: 'X448', public: b.publicKey }, a.privateKey, 8)",
+     "InvalidAccessError"),
+    ("const k = (await s.generateKey('Ed25519', true, ['sign'])).privateKey;"
+     " await s.importKey('pkcs8', await s.exportKey('pkcs8', k), 'Ed448', true, ['sign'])", "DataError"),
+    ("await s.importKey('jwk', { kty: 'OKP', crv: 'Ed448', x: 'AAAA' }, 'Ed448', true, ['verify'])", "DataError"),
+])
+def test_ed448_x448_errors(iso, code, name):
+    assert error_of(iso, code) == name
 
 
 # --- AES ----------------------------------------------------------------------------------
@@ -707,3 +805,102 @@ def test_algorithm_normalization_and_key_objects(iso):
                 (await s.exportKey('jwk', rsa.publicKey)).alg];
     """) == [True, ["encrypt", "decrypt"], {"name": "SHA-512"}, ["decrypt"], b"\x09\x00\x01",
              "[object CryptoKey]", "RSA-OAEP-512"]
+
+
+# --- limits that bound native work before it starts --------------------------------------------
+
+
+def message_of(iso, body, *args):
+    """`name: message` of what `body` throws."""
+    return js(iso, f"try {{ await (async () => {{ {body} }})(); return 'none'; }}"
+                   f" catch (e) {{ return e.name + ': ' + e.message; }}", *args)
+
+
+def test_pbkdf2_output_limit(iso):
+    derive = ("const k = await s.importKey('raw', enc('pw'), 'PBKDF2', false, ['deriveBits']);"
+              " return s.deriveBits({ name: 'PBKDF2', hash: 'SHA-256', salt: enc('salt'), iterations: 2 }, k, a[0]);")
+    assert js(iso, derive, 4096 * 8) == hashlib.pbkdf2_hmac("sha256", b"pw", b"salt", 2, 4096)
+    assert message_of(iso, derive, 4097 * 8) == (
+        "OperationError: PBKDF2 output is limited to 32768 bits (4096 bytes); 32776 were requested")
+    # Twelve thousand bytes of SHA-1 output at the maximum iteration count ran 45-52 s before.
+    assert message_of(iso, derive.replace("iterations: 2", "iterations: 100000"), 12000 * 8).startswith(
+        "OperationError: PBKDF2 output is limited")
+
+
+@pytest.mark.parametrize("hash_name, iterations, length", [
+    ("SHA-1", 1, 20), ("SHA-1", 2049, 45), ("SHA-256", 1025, 100), ("SHA-384", 3, 97), ("SHA-512", 1, 1),
+    ("SHA-512", 2, 4096),
+])
+def test_pbkdf2_matches_hashlib_across_blocks_and_polls(iso, hash_name, iterations, length):
+    password, salt = os.urandom(70), os.urandom(33)  # a password longer than SHA-1's block is hashed first
+    assert js(iso, """
+        const k = await s.importKey('raw', a[0], 'PBKDF2', false, ['deriveBits']);
+        return s.deriveBits({ name: 'PBKDF2', hash: a[2], salt: a[1], iterations: a[3] }, k, a[4] * 8);
+    """, password, salt, hash_name, iterations, length) == hashlib.pbkdf2_hmac(
+        hash_name.replace("-", "").lower(), password, salt, iterations, length)
+
+
+def test_hkdf_with_long_salt_and_info_matches_cryptography(iso):
+    # OpenSSL's own HKDF refuses an info longer than 1024 bytes; WebCrypto has no such limit.
+    key, salt, info = os.urandom(40), os.urandom(300), os.urandom(5000)
+    expected = HKDF(hashes.SHA384(), 255 * 48, salt, info).derive(key)
+    assert js(iso, """
+        const k = await s.importKey('raw', a[0], 'HKDF', false, ['deriveBits']);
+        return [await s.deriveBits({ name: 'HKDF', hash: 'SHA-384', salt: a[1], info: a[2] }, k, 255 * 48 * 8),
+                await s.deriveBits({ name: 'HKDF', hash: 'SHA-384', salt: a[1], info: a[2] }, k, 255 * 48 * 8 + 8)
+                  .catch((e) => e.name)];
+    """, key, salt, info) == [expected, "OperationError"]
+
+
+def test_hmac_with_a_key_longer_than_the_block_matches_python(iso):
+    key, data = os.urandom(3000), os.urandom((1 << 20) * 3 + 5)  # data spans several native steps
+    assert js(iso, """
+        const k = await s.importKey('raw', a[0], { name: 'HMAC', hash: 'SHA-512' }, false, ['sign']);
+        return [await s.sign('HMAC', k, a[1]), await s.digest('SHA-256', a[1])];
+    """, key, data) == [hmac.new(key, data, "sha512").digest(), hashlib.sha256(data).digest()]
+
+
+def test_rsa_import_limits_name_the_limit(iso):
+    big = rsa.RSAPublicNumbers(65537, (1 << 8199) + 1).public_key()
+    huge_exponent = rsa.RSAPublicNumbers((1 << 40) + 1, rsa.generate_private_key(65537, 2048).public_key()
+                                         .public_numbers().n).public_key()
+    imp = "await s.importKey('spki', a[0], { name: 'RSA-PSS', hash: 'SHA-256' }, true, ['verify'])"
+    assert message_of(iso, imp, der_public(big)) == (
+        "DataError: unsupported RSA modulus length 8200 (512 to 8192 bits)")
+    assert message_of(iso, imp, der_public(huge_exponent)) == (
+        "DataError: unsupported RSA public exponent (an odd number above 1, at most 33 bits)")
+    assert message_of(iso, f"await s.generateKey({RSA_GEN.replace('1024', '8192')}, true, ['sign'])") == (
+        "OperationError: The modulus length must be a multiple of 8 from 512 to 4096")
+
+
+def test_one_shot_limits_name_the_limit():
+    with pyruntime.Isolate(memory_limit_mb=512, timeout_ms=None, cpu_limit_ms=10000) as iso:
+        too_big = "new Uint8Array(4 * 1024 * 1024 + 1)"
+        assert message_of(iso, "const p = await s.generateKey('Ed25519', false, ['sign']);"
+                               f" await s.sign('Ed25519', p.privateKey, {too_big})") == (
+            "OperationError: Ed25519 messages are limited to 4194304 bytes (EdDSA hashes the whole message in one"
+            " step that cannot be interrupted)")
+        assert message_of(iso, "const p = await s.generateKey('Ed448', false, ['sign', 'verify']);"
+                               f" await s.verify('Ed448', p.publicKey, new Uint8Array(114), {too_big})").startswith(
+            "OperationError: Ed448 messages are limited to 4194304 bytes")
+        assert message_of(iso, f"const p = await s.generateKey({RSA_GEN.replace('RSASSA-PKCS1-v1_5', 'RSA-OAEP')},"
+                               " false, ['encrypt', 'decrypt']);"
+                               f" await s.encrypt({{ name: 'RSA-OAEP', label: {too_big} }}, p.publicKey,"
+                               " new Uint8Array(1))") == (
+            "OperationError: RSA-OAEP labels are limited to 4194304 bytes")
+        assert message_of(iso, """
+            const kw = await s.generateKey({ name: 'AES-KW', length: 128 }, false, ['wrapKey']);
+            const big = await s.importKey('raw', new Uint8Array(64 * 1024 + 8), { name: 'HMAC', hash: 'SHA-256' },
+                                          true, ['sign']);
+            await s.wrapKey('raw', big, kw, 'AES-KW');
+        """) == "OperationError: AES-KW data is larger than 65536 bytes (the limit)"
+        # Right at the limits, the operations work.
+        assert js(iso, """
+            const p = await s.generateKey('Ed25519', false, ['sign', 'verify']);
+            const data = new Uint8Array(4 * 1024 * 1024);
+            const kw = await s.generateKey({ name: 'AES-KW', length: 128 }, false, ['wrapKey']);
+            const mac = await s.importKey('raw', new Uint8Array(64 * 1024), { name: 'HMAC', hash: 'SHA-256' }, true,
+                                          ['sign']);
+            return [await s.verify('Ed25519', p.publicKey, await s.sign('Ed25519', p.privateKey, data), data),
+                    (await s.wrapKey('raw', mac, kw, 'AES-KW')).byteLength];
+        """) == [True, 64 * 1024 + 8]

@@ -5,13 +5,13 @@ what failed; the pass counts are printed (pytest -s) and every case must pass.
 """
 
 import json
-from pathlib import Path
 
 import pytest
+from conftest import SHARED
 
 import pyruntime
 
-CONFORMANCE = Path(__file__).resolve().parents[2] / "shared" / "conformance"
+CONFORMANCE = SHARED / "conformance"
 
 pytestmark = pytest.mark.skipif(not CONFORMANCE.is_dir(), reason=f"no conformance data at {CONFORMANCE}")
 

@@ -1,0 +1,69 @@
+// A V8 string's UTF-16, read in pieces of at most kStepBytes, so that encoding a string of
+// hundreds of MB can stop between pieces (ext/interruptible.h). Used by the UTF-8 natives and
+// by the conversion of JS strings to host values.
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <v8.h>
+
+#include "interruptible.h"
+#include "utf8.h"
+
+namespace pyruntime {
+
+constexpr size_t kStepUnits = kStepBytes / 2;
+
+// Calls `visit(units, count)` on consecutive pieces of `text`, never between the two halves
+// of a surrogate pair, until `visit` returns false. Polls `stop()` before each piece after the
+// first and returns false as soon as it says so.
+template <typename Stop, typename Visit>
+bool ForEachUtf16Piece(v8::Isolate* isolate, v8::Local<v8::String> text, Stop stop, Visit visit) {
+  size_t length = static_cast<size_t>(text->Length());
+  std::vector<uint16_t> buffer(std::min(length, kStepUnits));
+  for (size_t start = 0; start < length;) {
+    if (start > 0 && stop()) return false;
+    size_t count = std::min(kStepUnits, length - start);
+    text->Write(isolate, buffer.data(), static_cast<int>(start), static_cast<int>(count),
+                v8::String::NO_NULL_TERMINATION);
+    bool high_last = buffer[count - 1] >= 0xD800 && buffer[count - 1] <= 0xDBFF;
+    if (start + count < length && count > 1 && high_last) --count;
+    if (!visit(buffer.data(), count)) return true;
+    start += count;
+  }
+  return true;
+}
+
+// The UTF-8 of `text` (lone surrogates as U+FFFD) in `out`, in steps; false when `stop()` said so.
+template <typename Stop>
+bool Utf8InSteps(v8::Isolate* isolate, v8::Local<v8::String> text, Stop stop, std::string* out) {
+  if (static_cast<size_t>(text->Length()) <= kStepUnits) {
+    // One step: V8's own encoder.
+    out->resize(static_cast<size_t>(text->Utf8Length(isolate)));
+    text->WriteUtf8(isolate, out->data(), static_cast<int>(out->size()), nullptr,
+                    v8::String::NO_NULL_TERMINATION | v8::String::REPLACE_INVALID_UTF8);
+    return true;
+  }
+  size_t length = 0;
+  auto count = [&](const uint16_t* units, size_t n) {
+    length += Utf8LengthOfUtf16(units, n);
+    return true;
+  };
+  if (!ForEachUtf16Piece(isolate, text, stop, count)) return false;
+  // Reserved, not resized: the pages are touched only as far as the encoding gets.
+  out->clear();
+  out->reserve(length);
+  std::string piece;
+  auto encode = [&](const uint16_t* units, size_t n) {
+    piece.resize(Utf8LengthOfUtf16(units, n));
+    EncodeUtf16(units, n, piece.data());
+    out->append(piece);
+    return true;
+  };
+  return ForEachUtf16Piece(isolate, text, stop, encode);
+}
+
+}  // namespace pyruntime
