@@ -359,7 +359,7 @@ def check(soak: Soak, rss: dict[str, float], metrics_text: str) -> list[str]:
             failures.append(f"{outcome.request_id}: request lines {[line['status'] for line in logged]}, "
                             f"client got {outcome.status}")
     for retry in soak.retries:
-        if retry.status is None or (retry.app == "shop" and retry.status != 200):
+        if retry.status is None and retry.error != "left" or retry.app == "shop" and retry.status != 200:
             failures.append(f"retry {retry.request_id} failed: {retry.status} {retry.error}")
     known = {o.request_id for o in soak.outcomes + soak.retries}
     strays = [rid for rid in by_id if rid not in known]
@@ -433,7 +433,7 @@ def report(soak: Soak, rss: dict[str, float], log: list[dict]) -> None:
     at_kill = [o for o in soak.outcomes if o.in_flight_at(soak.kill_at)]
     print(f"in flight on the workers at the kill: {len(at_kill)}; lost with the killed worker's connections: "
           f"{len(lost)} (retried: {len(soak.retries)}, retries answered: "
-          f"{sum(1 for r in soak.retries if r.status is not None)})")
+          f"{sum(1 for r in soak.retries if r.status is not None or r.error == 'left')})")
     print(f"request log lines: {events['request']}, worker_output lines: {events['worker_output']}")
     print(f"RSS after warm-up: {rss['after_warm_up_kb'] / 1024:.0f} MB in {rss['processes_after_warm_up']:.0f} "
           f"processes; at the end: {rss['at_end_kb'] / 1024:.0f} MB in {rss['processes_at_end']:.0f} processes "
