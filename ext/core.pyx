@@ -39,6 +39,37 @@ cdef extern from "host_value.h" namespace "pyruntime":
         vector[pair[string, HostValue]] entries
 
 
+cdef extern from "process_guard.h" namespace "pyruntime":
+    void EnableProcessGuard(size_t allowance_bytes, double grace_ms) nogil
+    cbool ProcessGuardEnabled()
+    const int kWorkerAbortExitCode
+    const int kV8FatalExitCode
+    const size_t kDefaultAllowanceBytes
+    const double kDefaultGraceMs
+
+
+# Exit codes of a process that the guard or a V8 fatal error ended (ext/process_guard.h).
+WORKER_ABORT_EXIT_CODE = kWorkerAbortExitCode
+V8_FATAL_EXIT_CODE = kV8FatalExitCode
+
+
+def enable_process_guard(size_t allowance_bytes=kDefaultAllowanceBytes, double grace_ms=kDefaultGraceMs):
+    """Ends this process (one JSON `worker_abort` line on stdout, exit code WORKER_ABORT_EXIT_CODE)
+    when an isolate still runs JS `grace_ms` after its termination was requested, or when the
+    resident memory stays above its start-up size plus the live isolates' memory limits plus
+    `allowance_bytes` (ext/process_guard.h). For server worker processes, which a supervisor
+    replaces: it is off unless called, so an embedding host is never ended by it."""
+    if not 0 < grace_ms <= 1000:
+        raise ValueError(f"grace_ms must be in (0, 1000], got {grace_ms}")
+    if allowance_bytes > kDefaultAllowanceBytes:
+        raise ValueError(f"allowance_bytes must be at most {kDefaultAllowanceBytes}, got {allowance_bytes}")
+    EnableProcessGuard(allowance_bytes, grace_ms)
+
+
+def process_guard_enabled():
+    return ProcessGuardEnabled()
+
+
 cdef extern from "runtime.h" namespace "pyruntime":
     cdef enum class Status "pyruntime::Status":
         kOk, kJsError, kTimeout, kCpuLimit, kMemoryLimit, kUnsettled, kPending, kClosed, kConversionError, kTerminated

@@ -16,6 +16,7 @@ bool CountingAllocator::Reserve(size_t length) {
     isolate_->GetHeapStatistics(&stats);
     heap_used = stats.used_heap_size();
   }
+  heap_used += host_bytes();
   size_t used = used_bytes_.load(std::memory_order_relaxed);
   do {
     if (length > limit_bytes_ || used + length + heap_used > limit_bytes_) {

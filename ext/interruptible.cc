@@ -1,13 +1,13 @@
 #include "interruptible.h"
 
 #include "js_util.h"
-#include "runtime.h"
+#include "host_interface.h"
 
 namespace pyruntime {
 
 bool StopRequested(v8::Isolate* isolate) {
-  auto* runtime = static_cast<Runtime*>(isolate->GetData(0));
-  return runtime != nullptr && runtime->StopRequested();
+  HostInterface* host = HostInterface::Of(isolate);
+  return host != nullptr && host->StopRequested();
 }
 
 void ThrowStopped(v8::Isolate* isolate) {

@@ -5,10 +5,9 @@
 #include <string_view>
 #include <vector>
 
+#include "host_interface.h"
 #include "host_value.h"
 #include "js_util.h"
-#include "runtime.h"
-#include "startup_snapshot.h"
 
 // ada_c.h declares a C API without extern "C" guards of its own.
 extern "C" {
@@ -19,23 +18,29 @@ namespace pyruntime {
 
 namespace {
 
-// The runtime owning the calling isolate. Bootstrap files must not call natives that
-// need it at load time: the startup snapshot is built in an isolate without one.
-Runtime* RuntimeOf(const Args& args) { return static_cast<Runtime*>(args.GetIsolate()->GetData(0)); }
+// The host of the calling isolate. Bootstrap files must not call natives that need it at
+// load time: the startup snapshot is built in an isolate without one.
+HostInterface* HostOf(const Args& args) { return HostInterface::Of(args.GetIsolate()); }
 
 // --- console, time, timers, host operations -------------------------------------------
 
 void Print(const Args& args) {
   v8::Isolate* isolate = args.GetIsolate();
   // Checked before copying: a huge string must not become a huge host allocation.
-  if (args[1]->IsString() && static_cast<size_t>(args[1].As<v8::String>()->Length()) > Runtime::kMaxConsoleBytes) {
-    return RuntimeOf(args)->DropConsoleLine();
+  if (args[1]->IsString() && static_cast<size_t>(args[1].As<v8::String>()->Length()) > HostInterface::kMaxConsoleBytes) {
+    return HostOf(args)->DropConsoleLine();
   }
-  RuntimeOf(args)->Print(Utf8(isolate, args[0]), Utf8(isolate, args[1]));
+  HostOf(args)->Print(Utf8(isolate, args[0]), Utf8(isolate, args[1]));
 }
 
 void MemoryAvailable(const Args& args) {
-  args.GetReturnValue().Set(static_cast<double>(RuntimeOf(args)->MemoryAvailable()));
+  args.GetReturnValue().Set(static_cast<double>(HostOf(args)->MemoryAvailable()));
+}
+
+// Bootstrap files run the builtin guards while the snapshot is built, without a host: 0.
+void MemoryLimit(const Args& args) {
+  HostInterface* host = HostOf(args);
+  args.GetReturnValue().Set(host == nullptr ? 0.0 : static_cast<double>(host->MemoryLimit()));
 }
 
 // Detaches an ArrayBuffer and returns a new one owning its bytes (ArrayBuffer.prototype.transfer
@@ -66,22 +71,18 @@ void OwnNonIndexKeys(const Args& args) {
   }
 }
 
-void Now(const Args& args) { args.GetReturnValue().Set(RuntimeOf(args)->NowMs()); }
+void Now(const Args& args) { args.GetReturnValue().Set(HostOf(args)->NowMs()); }
 
 void TimerStart(const Args& args) {
   if (!args[0]->IsFunction()) return ThrowTypeError(args.GetIsolate(), "timer callback must be a function");
   double delay = args[1]->NumberValue(args.GetIsolate()->GetCurrentContext()).FromMaybe(0);
-  int64_t id = RuntimeOf(args)->StartTimer(args[0].As<v8::Function>(), delay, args[2]->BooleanValue(args.GetIsolate()));
-  if (id < 0) {
-    return ThrowRangeError(args.GetIsolate(), "too many pending timers (limit " +
-                                                  std::to_string(Runtime::kMaxTimers) + ")");
-  }
-  args.GetReturnValue().Set(static_cast<double>(id));
+  int64_t id = HostOf(args)->StartTimer(args[0].As<v8::Function>(), delay, args[2]->BooleanValue(args.GetIsolate()));
+  if (id >= 0) args.GetReturnValue().Set(static_cast<double>(id));
 }
 
 void TimerClear(const Args& args) {
   double id = args[0]->NumberValue(args.GetIsolate()->GetCurrentContext()).FromMaybe(0);
-  RuntimeOf(args)->ClearTimer(static_cast<int64_t>(id));
+  HostOf(args)->ClearTimer(static_cast<int64_t>(id));
 }
 
 void StartHostOperation(const Args& args) {
@@ -91,11 +92,9 @@ void StartHostOperation(const Args& args) {
   std::string error;
   if (!FromJs(context, args[1], &payload, &error)) return ThrowTypeError(isolate, error);
   v8::Local<v8::Promise> promise;
-  if (!RuntimeOf(args)->StartHostOp(context, Utf8(isolate, args[0]), std::move(payload)).ToLocal(&promise)) {
-    return ThrowRangeError(isolate, "too many pending host operations (limit " +
-                                        std::to_string(Runtime::kMaxHostOps) + ")");
+  if (HostOf(args)->StartHostOp(context, Utf8(isolate, args[0]), std::move(payload)).ToLocal(&promise)) {
+    args.GetReturnValue().Set(promise);
   }
-  args.GetReturnValue().Set(promise);
 }
 
 // --- URL (ada) ---------------------------------------------------------------------------
@@ -299,7 +298,7 @@ void StructuredClone(const Args& args) {
       transfers.push_back(item.As<v8::ArrayBuffer>());
     }
   }
-  CloneDelegate delegate(isolate, RuntimeOf(args)->memory_limit_bytes());
+  CloneDelegate delegate(isolate, HostOf(args)->MemoryLimit());
   v8::ValueSerializer serializer(isolate, &delegate);
   delegate.SetHostObjectCloning(&serializer, args[2]);
   for (uint32_t i = 0; i < transfers.size(); ++i) serializer.TransferArrayBuffer(i, transfers[i]);
@@ -355,6 +354,7 @@ std::vector<NativeFunction> CoreNatives() {
     {"print", Print},
     {"now", Now},
     {"memoryAvailable", MemoryAvailable},
+    {"memoryLimit", MemoryLimit},
     {"transferArrayBuffer", TransferArrayBuffer},
     {"timerStart", TimerStart},
     {"timerClear", TimerClear},
@@ -372,7 +372,7 @@ std::vector<NativeFunction> CoreNatives() {
 const std::vector<NativeFunction>& AllNatives() {
   static const auto* all = [] {
     auto* list = new std::vector<NativeFunction>();
-    for (auto group : {CoreNatives, Utf8Natives, CryptoNatives, CompressionNatives, EncodingNatives}) {
+    for (auto group : {CoreNatives, Utf8Natives, CryptoNatives, CompressionNatives, EncodingNatives, WasmNatives}) {
       for (const NativeFunction& function : group()) list->push_back(function);
     }
     return list;

@@ -20,10 +20,14 @@ std::vector<NativeFunction> Utf8Natives();    // utf8_natives.cc
 std::vector<NativeFunction> CryptoNatives();  // crypto_natives.cc
 std::vector<NativeFunction> CompressionNatives();  // compression_natives.cc
 std::vector<NativeFunction> EncodingNatives();     // encoding_natives.cc
+std::vector<NativeFunction> WasmNatives();         // wasm_natives.cc
 const std::vector<NativeFunction>& AllNatives();
 
 // The `native` object. `native.timeOrigin` is set per isolate by the Runtime, after the
 // snapshot is loaded.
 v8::Local<v8::Object> NewNativeBinding(v8::Local<v8::Context> context);
+
+// Addresses of the native callbacks (null-terminated), which a snapshot refers to.
+const intptr_t* ExternalReferences();
 
 }  // namespace pyruntime

@@ -15,11 +15,6 @@ namespace pyruntime {
 
 namespace {
 
-// Heap headroom granted when V8 nears the limit, so that it can finish the operation
-// in progress (a Map rehash or a big JSON.stringify needs far more than a few MB) and
-// reach the termination we request, instead of taking its fatal OOM path.
-constexpr size_t kHeapHeadroom = size_t{1} << 30;
-
 double MsBetween(std::chrono::steady_clock::time_point a, std::chrono::steady_clock::time_point b) {
   return std::chrono::duration<double, std::milli>(b - a).count();
 }
@@ -93,6 +88,7 @@ class Runtime::Slice {
     const IsolateLimits& limits = runtime->limits_;
     double wall = limits.timeout_ms > 0 ? std::max(0.001, limits.timeout_ms - runtime->call_wall_ms_) : 0;
     double cpu = limits.cpu_limit_ms > 0 ? std::max(0.001, limits.cpu_limit_ms - runtime->call_cpu_ms_) : 0;
+    runtime->guarded_.SliceStarted();
     runtime->watchdog_->Arm(wall, cpu);
   }
   ~Slice() { Stop(); }
@@ -101,6 +97,7 @@ class Runtime::Slice {
     if (!stopped_) {
       stopped_ = true;
       verdict_ = runtime_->watchdog_->Disarm();
+      runtime_->guarded_.SliceEnded();
       runtime_->call_wall_ms_ += MsBetween(wall_start_, Clock::now());
       runtime_->call_cpu_ms_ += Watchdog::ThreadCpuMs() - cpu_start_;
     }
@@ -123,26 +120,28 @@ class Runtime::Slice {
   v8::Local<v8::Context> context = context_.Get(isolate_); \
   v8::Context::Scope context_scope(context)
 
-Runtime::Runtime(const IsolateLimits& limits) : limits_(limits) {
+Runtime::Runtime(const IsolateLimits& limits) : limits_(limits), guarded_(limits.memory_limit_bytes) {
   v8::StartupData* snapshot = StartupSnapshot();
-  allocator_ = std::make_unique<CountingAllocator>(limits.memory_limit_bytes);
+  memory_ = std::make_unique<LimitEnforcer>(limits.memory_limit_bytes, [this] { guarded_.StopRequested(); });
   v8::Isolate::CreateParams params;
   params.snapshot_blob = snapshot;
   params.external_references = ExternalReferences();
-  params.array_buffer_allocator = allocator_.get();
+  params.array_buffer_allocator = memory_->allocator();
   params.constraints.ConfigureDefaultsFromHeapSize(0, limits.memory_limit_bytes);
   isolate_ = v8::Isolate::New(params);
-  isolate_->SetData(0, this);
+  Install(isolate_, this);
   isolate_->SetData(kHandleTableSlot, &handles_);
-  allocator_->SetIsolate(isolate_);
-  isolate_->AddNearHeapLimitCallback(NearHeapLimit, this);
+  InstallFatalErrorHandlers(isolate_);
+  loop_ = std::make_unique<EventLoop>(isolate_, memory_.get());
+  console_ = std::make_unique<ConsoleBuffer>(memory_.get());
+  memory_->Attach(isolate_);
   isolate_->SetMicrotasksPolicy(v8::MicrotasksPolicy::kExplicit);
   isolate_->SetPromiseRejectCallback(OnPromiseReject);
   isolate_->SetHostImportModuleDynamicallyCallback(ImportDynamically);
   // As on a browser's main thread: a blocking wait could outlast the CPU limit unnoticed.
   isolate_->SetAllowAtomicsWait(false);
   isolate_->SetCaptureStackTraceForUncaughtExceptions(true, 16);
-  watchdog_ = std::make_unique<Watchdog>(isolate_);
+  watchdog_ = std::make_unique<Watchdog>(isolate_, [this] { guarded_.StopRequested(); });
   start_ = Clock::now();
   time_origin_ms_ =
       std::chrono::duration<double, std::milli>(std::chrono::system_clock::now().time_since_epoch()).count();
@@ -182,8 +181,7 @@ void Runtime::Dispose() {
   {
     v8::Locker locker(isolate_);
     v8::Isolate::Scope isolate_scope(isolate_);
-    timers_.clear();
-    ops_.clear();
+    loop_->Reset();
     rejections_.clear();
     modules_.clear();
     handles_.Clear();
@@ -199,7 +197,7 @@ Outcome Runtime::ClosedOutcome() const {
   Outcome out;
   out.status = Status::kClosed;
   out.error_name = "IsolateClosed";
-  out.error_message = memory_exceeded_ ? "the isolate was discarded after exceeding its memory limit"
+  out.error_message = memory_->exceeded() ? "the isolate was discarded after exceeding its memory limit"
                                        : "the isolate is closed";
   return out;
 }
@@ -211,12 +209,13 @@ void Runtime::BeginCall() {
   in_call_ = true;
   call_wall_ms_ = 0;
   call_cpu_ms_ = 0;
+  memory_->BeginCall();
+  console_->BeginCall();
   awaited_.Reset();
   goal_ = Goal::kValue;
 }
 
-template <typename Body>
-Outcome Runtime::RunSlice(std::optional<Goal> new_call, Body body) {
+Outcome Runtime::RunSlice(std::optional<Goal> new_call, const SliceBody& body) {
   if (!alive()) return ClosedOutcome();
   Outcome out;
   {
@@ -230,10 +229,10 @@ Outcome Runtime::RunSlice(std::optional<Goal> new_call, Body body) {
     Slice slice(this);
     // Host operations completed since the last slice settle first, whatever this call is
     // (resolving may run a `then` getter: it runs under the watchdog).
-    ApplyCompletions(context);
+    loop_->ApplyCompletions(context);
     out = body(context, slice, try_catch);
   }
-  if (memory_exceeded_) Dispose();
+  if (memory_->exceeded()) Dispose();
   return out;
 }
 
@@ -357,94 +356,6 @@ Outcome Runtime::AwaitHandle(uint64_t id) {
   });
 }
 
-Outcome Runtime::CompileModule(const std::string& name, const std::string& source) {
-  return RunSlice(Goal::kValue, [&](v8::Local<v8::Context> context, Slice& slice, v8::TryCatch& try_catch) {
-    v8::ScriptOrigin origin(isolate_, NewString(isolate_, name), 0, 0, false, -1, v8::Local<v8::Value>(), false,
-                            false, true);
-    v8::ScriptCompiler::Source module_source(NewString(isolate_, source), origin);
-    v8::Local<v8::Module> module;
-    if (!v8::ScriptCompiler::CompileModule(isolate_, &module_source).ToLocal(&module)) {
-      return Settle(slice, ErrorOutcome(try_catch));
-    }
-    modules_[name].Reset(isolate_, module);
-    Outcome out;
-    out.value.kind = HostValue::Kind::kList;
-    v8::Local<v8::FixedArray> requests = module->GetModuleRequests();
-    for (int i = 0; i < requests->Length(); ++i) {
-      auto request = requests->Get(context, i).As<v8::ModuleRequest>();
-      out.value.items.push_back(HostValue::String(Utf8(isolate_, request->GetSpecifier())));
-    }
-    return Settle(slice, std::move(out));
-  });
-}
-
-v8::MaybeLocal<v8::Module> Runtime::ResolveModule(v8::Local<v8::Context> context, v8::Local<v8::String> specifier,
-                                                  v8::Local<v8::FixedArray>, v8::Local<v8::Module> referrer) {
-  v8::Isolate* isolate = context->GetIsolate();
-  auto* runtime = static_cast<Runtime*>(isolate->GetData(0));
-  std::string referrer_name;
-  for (const auto& [name, module] : runtime->modules_) {
-    if (module == referrer) {
-      referrer_name = name;
-      break;
-    }
-  }
-  std::string wanted = Utf8(isolate, specifier);
-  auto link = runtime->links_.find({referrer_name, wanted});
-  if (link != runtime->links_.end()) {
-    auto module = runtime->modules_.find(link->second);
-    if (module != runtime->modules_.end()) return module->second.Get(isolate);
-  }
-  ThrowTypeError(isolate, "cannot resolve module '" + wanted + "' imported from " + referrer_name);
-  return {};
-}
-
-// Modules are read by the host before any code runs, so import() has nothing to load
-// later; it rejects with an error that says what to do instead.
-v8::MaybeLocal<v8::Promise> Runtime::ImportDynamically(v8::Local<v8::Context> context, v8::Local<v8::Data>,
-                                                       v8::Local<v8::Value>, v8::Local<v8::String> specifier,
-                                                       v8::Local<v8::FixedArray>) {
-  v8::Isolate* isolate = context->GetIsolate();
-  v8::Local<v8::Promise::Resolver> resolver;
-  if (!v8::Promise::Resolver::New(context).ToLocal(&resolver)) return {};
-  std::string message = "import('" + Utf8(isolate, specifier) +
-                        "') is not supported: use a static import of a file in the app's folder";
-  resolver->Reject(context, v8::Exception::TypeError(NewString(isolate, message))).FromMaybe(false);
-  return resolver->GetPromise();
-}
-
-Outcome Runtime::EvaluateModule(const std::string& name, const std::vector<ModuleLink>& links) {
-  for (const auto& link : links) links_[{link.referrer, link.specifier}] = link.resolved;
-  return RunSlice(Goal::kPromise, [&](v8::Local<v8::Context> context, Slice& slice, v8::TryCatch& try_catch) {
-    v8::MaybeLocal<v8::Value> result;
-    auto found = modules_.find(name);
-    if (found == modules_.end()) {
-      ThrowTypeError(isolate_, "no compiled module named " + name);
-    } else {
-      v8::Local<v8::Module> module = found->second.Get(isolate_);
-      if (module->InstantiateModule(context, ResolveModule).FromMaybe(false)) result = module->Evaluate(context);
-    }
-    Outcome out = Finish(slice, try_catch, result);
-    if (out.status == Status::kOk) out.value = HostValue::Undefined();
-    return out;
-  });
-}
-
-Outcome Runtime::BindWorkerModule(const std::string& name) {
-  return RunSlice(Goal::kValue, [&](v8::Local<v8::Context> context, Slice& slice, v8::TryCatch& try_catch) {
-    v8::MaybeLocal<v8::Value> result;
-    auto found = modules_.find(name);
-    v8::Local<v8::Value> target = InternalFunction(context, "setWorkerModule");
-    if (found == modules_.end()) {
-      ThrowTypeError(isolate_, "no compiled module named " + name);
-    } else if (!target.IsEmpty()) {
-      v8::Local<v8::Value> args[] = {found->second.Get(isolate_)->GetModuleNamespace()};
-      result = target.As<v8::Function>()->Call(context, internal_.Get(isolate_), 1, args);
-    }
-    return Finish(slice, try_catch, result);
-  });
-}
-
 Outcome Runtime::RunLoop() {
   return RunSlice(Goal::kDrain, [&](v8::Local<v8::Context>, Slice& slice, v8::TryCatch&) { return Pump(slice); });
 }
@@ -462,24 +373,15 @@ void Runtime::CancelCall() {
   in_call_ = false;
 }
 
-void Runtime::ResetLoop() {
-  awaited_.Reset();
-  timers_.clear();
-  ops_.clear();
-  new_ops_.clear();
-  {
-    std::lock_guard<std::mutex> guard(completions_mutex_);
-    completions_.clear();
-  }
-  rejections_.clear();
-  goal_ = Goal::kValue;
+void Runtime::CompleteOp(uint64_t id, bool ok, HostValue value) {
+  if (alive()) loop_->CompleteOp(id, ok, std::move(value));
 }
 
-void Runtime::CompleteOp(uint64_t id, bool ok, HostValue value) {
-  if (!alive()) return;
-  // Never the v8::Locker: a thread completing an operation must not wait on a busy isolate.
-  std::lock_guard<std::mutex> guard(completions_mutex_);
-  completions_.push_back(Completion{id, ok, std::move(value)});
+void Runtime::ResetLoop() {
+  awaited_.Reset();
+  loop_->Reset();
+  rejections_.clear();
+  goal_ = Goal::kValue;
 }
 
 Outcome Runtime::Finish(Slice& slice, v8::TryCatch& try_catch, v8::MaybeLocal<v8::Value> maybe_result) {
@@ -514,11 +416,19 @@ Outcome Runtime::Pump(Slice& slice) {
         awaited_.Get(isolate_)->State() != v8::Promise::kPending) {
       break;
     }
-    if (!FireDueTimers()) break;
+    bool fired = loop_->FireDueTimers(
+        context,
+        [&](v8::TryCatch& try_catch) {
+          Outcome error;
+          DescribeError(context, try_catch.Exception(), try_catch.Message(), &error);
+          Print("error", "Uncaught " + error.error_stack);
+        },
+        [this] { return Terminating(); });
+    if (!fired) break;
     if (Terminating()) return Settle(slice, Outcome{});
   }
   Outcome out;
-  bool waiting = !timers_.empty() || !ops_.empty();
+  bool waiting = loop_->waiting();
   if (goal_ == Goal::kPromise && !awaited_.IsEmpty()) {
     v8::Local<v8::Promise> promise = awaited_.Get(isolate_);
     switch (promise->State()) {
@@ -552,19 +462,15 @@ Outcome Runtime::Pump(Slice& slice) {
   } else if (waiting) {
     out.status = Status::kPending;
   }
-  if (out.status == Status::kPending && !timers_.empty()) {
-    auto next = std::min_element(timers_.begin(), timers_.end(),
-                                 [](const auto& a, const auto& b) { return a.second.due < b.second.due; });
-    out.next_timer_ms = std::max(0.0, MsBetween(Clock::now(), next->second.due));
-  }
+  if (out.status == Status::kPending) out.next_timer_ms = loop_->NextTimerMs();
   return Settle(slice, std::move(out));
 }
 
 Outcome Runtime::Settle(Slice& slice, Outcome out) {
-  if (!memory_exceeded_ && OverMemoryLimit()) memory_exceeded_ = true;
+  memory_->CheckAfterSlice();
   bool terminated = Terminating();
   WatchdogVerdict verdict = slice.Stop();
-  if (memory_exceeded_) {
+  if (memory_->exceeded()) {
     out = Outcome{};
     out.status = Status::kMemoryLimit;
     out.error_name = "MemoryLimitExceeded";
@@ -595,17 +501,9 @@ Outcome Runtime::Settle(Slice& slice, Outcome out) {
   out.cpu_ms = call_cpu_ms_;
   out.unhandled_rejections = unhandled_rejections_;
   unhandled_rejections_ = 0;
-  out.ops = std::move(new_ops_);
-  new_ops_.clear();
-  if (console_dropped_ > 0) {
-    console_.push_back(ConsoleLine{"warn", std::to_string(console_dropped_) +
-                                               " console lines dropped: more than " +
-                                               std::to_string(kMaxConsoleBytes >> 20) + " MB of output at once"});
-  }
-  out.console = std::move(console_);
-  console_.clear();
-  console_bytes_ = 0;
-  console_dropped_ = 0;
+  // Handed to the host: no longer the isolate's to count.
+  out.ops = loop_->TakeNewOps();
+  out.console = console_->Take();
   return out;
 }
 
@@ -617,90 +515,21 @@ Outcome Runtime::ErrorOutcome(v8::TryCatch& try_catch) {
   return out;
 }
 
-bool Runtime::FireDueTimers() {
-  v8::Local<v8::Context> context = context_.Get(isolate_);
-  Clock::time_point now = Clock::now();
-  std::vector<std::pair<Clock::time_point, int64_t>> due;
-  for (const auto& [id, timer] : timers_) {
-    if (timer.due <= now) due.emplace_back(timer.due, id);
-  }
-  std::sort(due.begin(), due.end());
-  for (const auto& [when, id] : due) {
-    auto found = timers_.find(id);
-    if (found == timers_.end()) continue;
-    v8::Local<v8::Function> callback = found->second.callback.Get(isolate_);
-    if (found->second.repeat) {
-      found->second.due = Clock::now() + std::chrono::duration_cast<Clock::duration>(
-                                             std::chrono::duration<double, std::milli>(found->second.interval_ms));
-    } else {
-      timers_.erase(found);
-    }
-    v8::TryCatch try_catch(isolate_);
-    if (callback->Call(context, context->Global(), 0, nullptr).IsEmpty()) {
-      if (try_catch.HasTerminated() || Terminating()) return true;
-      Outcome error;
-      DescribeError(context, try_catch.Exception(), try_catch.Message(), &error);
-      Print("error", "Uncaught " + error.error_stack);
-    }
-    isolate_->PerformMicrotaskCheckpoint();
-    if (Terminating()) return true;
-  }
-  return !due.empty();
-}
-
-size_t Runtime::MemoryAvailable() {
-  v8::HeapStatistics stats;
-  isolate_->GetHeapStatistics(&stats);
-  size_t used = stats.used_heap_size() + stats.external_memory();
-  return used >= limits_.memory_limit_bytes ? 0 : limits_.memory_limit_bytes - used;
-}
-
-bool Runtime::OverMemoryLimit() {
-  // Cheap first: external memory that the counting allocator did not hand out is wasm memory.
-  int64_t external = isolate_->AdjustAmountOfExternalAllocatedMemory(0);
-  if (external <= static_cast<int64_t>(allocator_->used_bytes())) return false;
-  return MemoryAvailable() == 0;
-}
-
 bool Runtime::Terminating() {
-  return memory_exceeded_ || terminate_requested_ || watchdog_->fired() || isolate_->IsExecutionTerminating();
+  return memory_->exceeded() || terminate_requested_ || watchdog_->fired() || isolate_->IsExecutionTerminating();
 }
 
 void Runtime::Terminate() {
   if (!in_call_) return;
   terminate_requested_ = true;
   if (isolate_ != nullptr) isolate_->TerminateExecution();
-}
-
-void Runtime::ApplyCompletions(v8::Local<v8::Context> context) {
-  std::vector<Completion> completions;
-  {
-    std::lock_guard<std::mutex> guard(completions_mutex_);
-    completions.swap(completions_);
-  }
-  for (auto& completion : completions) {
-    auto found = ops_.find(completion.id);
-    if (found == ops_.end()) continue;
-    v8::Local<v8::Promise::Resolver> resolver = found->second.Get(isolate_);
-    ops_.erase(found);
-    v8::TryCatch try_catch(isolate_);
-    if (completion.ok) {
-      v8::Local<v8::Value> value;
-      if (ToJs(context, completion.value).ToLocal(&value)) {
-        resolver->Resolve(context, value).FromMaybe(false);
-      } else if (try_catch.HasCaught() && !try_catch.HasTerminated()) {
-        resolver->Reject(context, try_catch.Exception()).FromMaybe(false);
-      }
-    } else {
-      resolver->Reject(context, v8::Exception::Error(NewString(isolate_, completion.value.text))).FromMaybe(false);
-    }
-  }
+  guarded_.StopRequested();
 }
 
 void Runtime::OnPromiseReject(v8::PromiseRejectMessage message) {
   v8::Local<v8::Promise> promise = message.GetPromise();
   v8::Isolate* isolate = promise->GetIsolate();
-  auto* runtime = static_cast<Runtime*>(isolate->GetData(0));
+  auto* runtime = Runtime::Of(isolate);
   if (message.GetEvent() == v8::kPromiseRejectWithNoHandler) {
     runtime->rejections_.emplace_back(v8::Global<v8::Promise>(isolate, promise),
                                       v8::Global<v8::Value>(isolate, message.GetValue()));
@@ -752,50 +581,9 @@ HeapStats Runtime::Stats() {
   out.heap_size_limit = stats.heap_size_limit();
   out.external_memory = stats.external_memory();
   out.malloced_memory = stats.malloced_memory();
-  out.array_buffer_bytes = allocator_->used_bytes();
+  out.array_buffer_bytes = memory_->allocator()->used_bytes();
   out.memory_limit = limits_.memory_limit_bytes;
   return out;
-}
-
-size_t Runtime::NearHeapLimit(void* data, size_t current_limit, size_t) {
-  auto* runtime = static_cast<Runtime*>(data);
-  runtime->memory_exceeded_ = true;
-  runtime->isolate_->TerminateExecution();
-  return current_limit + kHeapHeadroom;
-}
-
-void Runtime::Print(std::string level, std::string text) {
-  if (console_bytes_ + text.size() > kMaxConsoleBytes) {
-    ++console_dropped_;
-    return;
-  }
-  console_bytes_ += text.size();
-  console_.push_back(ConsoleLine{std::move(level), std::move(text)});
-}
-
-int64_t Runtime::StartTimer(v8::Local<v8::Function> callback, double delay_ms, bool repeat) {
-  if (timers_.size() >= kMaxTimers) return -1;
-  if (!(delay_ms >= 0)) delay_ms = 0;
-  delay_ms = std::min(delay_ms, 2147483647.0);
-  int64_t id = next_timer_id_++;
-  Timer timer{id,
-              Clock::now() + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double, std::milli>(delay_ms)),
-              delay_ms, repeat, v8::Global<v8::Function>(isolate_, callback)};
-  timers_.emplace(id, std::move(timer));
-  return id;
-}
-
-void Runtime::ClearTimer(int64_t id) { timers_.erase(id); }
-
-v8::MaybeLocal<v8::Promise> Runtime::StartHostOp(v8::Local<v8::Context> context, std::string name,
-                                                HostValue payload) {
-  if (ops_.size() >= kMaxHostOps) return {};
-  v8::Local<v8::Promise::Resolver> resolver;
-  if (!v8::Promise::Resolver::New(context).ToLocal(&resolver)) return {};
-  uint64_t id = next_op_id_++;
-  ops_.emplace(id, v8::Global<v8::Promise::Resolver>(isolate_, resolver));
-  new_ops_.push_back(HostOp{id, std::move(name), std::move(payload)});
-  return resolver->GetPromise();
 }
 
 double Runtime::NowMs() const { return MsBetween(start_, Clock::now()); }

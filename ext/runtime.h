@@ -9,24 +9,33 @@
 // and CPU budgets. When the call waits for a promise that timers or host operations may
 // still settle, it returns kPending: the caller waits (off the isolate, no budget spent),
 // then calls Continue() for the next slice. I/O stays on the caller's side.
+//
+// Where each job lives: calls and slices in runtime.cc, modules in runtime_modules.cc, timers
+// and host operations in event_loop.h, console output in console_buffer.h, the memory budget
+// in limit_enforcer.h, time and CPU budgets in watchdog.h, escalation in process_guard.h.
+// Natives see only host_interface.h.
 #pragma once
 
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include <v8.h>
 
-#include "counting_allocator.h"
+#include "console_buffer.h"
+#include "event_loop.h"
+#include "host_interface.h"
 #include "handles.h"
 #include "host_value.h"
 #include "isolate_limits.h"
+#include "limit_enforcer.h"
+#include "process_guard.h"
 #include "watchdog.h"
 
 namespace pyruntime {
@@ -42,17 +51,6 @@ enum class Status {
   kClosed,           // the runtime was disposed
   kConversionError,  // the result cannot become a host value
   kTerminated,       // stopped by Terminate()
-};
-
-struct ConsoleLine {
-  std::string level;
-  std::string text;
-};
-
-struct HostOp {
-  uint64_t id = 0;
-  std::string name;
-  HostValue payload;
 };
 
 struct Outcome {
@@ -85,7 +83,7 @@ struct HeapStats {
   size_t memory_limit = 0;
 };
 
-class Runtime {
+class Runtime final : private HostInterface {
  public:
   explicit Runtime(const IsolateLimits& limits);
   ~Runtime();
@@ -130,41 +128,8 @@ class Runtime {
   bool alive() const { return isolate_ != nullptr; }
   void Dispose();
 
-  // Used by the native bindings. These hold host memory outside the V8 heap, so each is
-  // capped: console output per return to the host, pending timers, pending host operations.
-  static constexpr size_t kMaxConsoleBytes = 8u << 20;
-  static constexpr size_t kMaxTimers = 100000;
-  static constexpr size_t kMaxHostOps = 1000;
-  void Print(std::string level, std::string text);
-  void DropConsoleLine() { ++console_dropped_; }
-  // Returns -1 when kMaxTimers are pending.
-  int64_t StartTimer(v8::Local<v8::Function> callback, double delay_ms, bool repeat);
-  void ClearTimer(int64_t id);
-  // Returns empty when kMaxHostOps are pending.
-  v8::MaybeLocal<v8::Promise> StartHostOp(v8::Local<v8::Context> context, std::string name, HostValue payload);
-  double NowMs() const;
-  double TimeOriginMs() const { return time_origin_ms_; }
-  size_t memory_limit_bytes() const { return limits_.memory_limit_bytes; }
-  // Bytes of the memory limit not yet used by the heap or off-heap memory.
-  size_t MemoryAvailable();
-  // True once the call in progress is being stopped: long native work polls it between
-  // steps (ext/interruptible.h), since TerminateExecution is seen only when JS runs again.
-  bool StopRequested() { return Terminating(); }
-
  private:
   using Clock = std::chrono::steady_clock;
-  struct Timer {
-    int64_t id;
-    Clock::time_point due;
-    double interval_ms;
-    bool repeat;
-    v8::Global<v8::Function> callback;
-  };
-  struct Completion {
-    uint64_t id;
-    bool ok;
-    HostValue value;
-  };
   enum class Goal { kValue, kPromise, kDrain };
   class Slice;
 
@@ -174,30 +139,41 @@ class Runtime {
   // Enters the isolate and runs `body(context, slice, try_catch)` as one slice: the start of
   // a new call with `new_call` as its goal, or (nullopt) the next slice of the current one.
   // Disposes the isolate afterwards if the memory limit was hit.
-  template <typename Body>
-  Outcome RunSlice(std::optional<Goal> new_call, Body body);
+  using SliceBody = std::function<Outcome(v8::Local<v8::Context>, Slice&, v8::TryCatch&)>;
+  Outcome RunSlice(std::optional<Goal> new_call, const SliceBody& body);
   v8::MaybeLocal<v8::Value> CallFunction(v8::Local<v8::Context> context, v8::Local<v8::Value> function,
                                          v8::Local<v8::Value> receiver, const std::vector<HostValue>& args);
   Outcome Finish(Slice& slice, v8::TryCatch& try_catch, v8::MaybeLocal<v8::Value> result);
   Outcome Pump(Slice& slice);
   Outcome Settle(Slice& slice, Outcome outcome);
-  bool FireDueTimers();
   // True once the watchdog or the heap limit stopped JS. V8's own IsExecutionTerminating()
   // turns false as soon as no JS frame is left, which is too early for the event loop.
   bool Terminating();
-  // WebAssembly memories bypass the ArrayBuffer allocator: after each slice, heap plus
-  // off-heap memory is checked against the limit, and an isolate past it is discarded.
-  bool OverMemoryLimit();
-  void ApplyCompletions(v8::Local<v8::Context> context);
   void ReportUnhandledRejections(v8::Local<v8::Context> context);
   void ResetLoop();
   Outcome ErrorOutcome(v8::TryCatch& try_catch);
   Outcome ClosedOutcome() const;
   v8::Local<v8::Value> InternalFunction(v8::Local<v8::Context> context, const std::string& name);
+  static Runtime* Of(v8::Isolate* isolate) { return static_cast<Runtime*>(HostInterface::Of(isolate)); }
+
+  // HostInterface, for the natives.
+  void Print(std::string level, std::string text) override { console_->Print(std::move(level), std::move(text)); }
+  void DropConsoleLine() override { console_->Drop(); }
+  int64_t StartTimer(v8::Local<v8::Function> callback, double delay_ms, bool repeat) override {
+    return loop_->StartTimer(callback, delay_ms, repeat);
+  }
+  void ClearTimer(int64_t id) override { loop_->ClearTimer(id); }
+  v8::MaybeLocal<v8::Promise> StartHostOp(v8::Local<v8::Context> context, std::string name,
+                                          HostValue payload) override {
+    return loop_->StartHostOp(context, std::move(name), std::move(payload));
+  }
+  double NowMs() const override;
+  size_t MemoryLimit() const override { return limits_.memory_limit_bytes; }
+  size_t MemoryAvailable() override { return memory_->Available(); }
+  bool StopRequested() override { return Terminating(); }
   // The value of handle `id`; throws a ReferenceError (and returns empty) if it was released.
   v8::MaybeLocal<v8::Value> HandleValue(uint64_t id);
 
-  static size_t NearHeapLimit(void* data, size_t current_limit, size_t initial_limit);
   static void OnPromiseReject(v8::PromiseRejectMessage message);
   static v8::MaybeLocal<v8::Promise> ImportDynamically(v8::Local<v8::Context> context,
                                                       v8::Local<v8::Data> host_defined_options,
@@ -210,14 +186,18 @@ class Runtime {
                                                   v8::Local<v8::Module> referrer);
 
   IsolateLimits limits_;
-  std::unique_ptr<CountingAllocator> allocator_;
+  GuardedIsolate guarded_;
+  // Outlives the isolate: V8 frees ArrayBuffers through its allocator while disposing.
+  std::unique_ptr<LimitEnforcer> memory_;
   v8::Isolate* isolate_ = nullptr;
   std::unique_ptr<Watchdog> watchdog_;
   v8::Global<v8::Context> context_;
   v8::Global<v8::Object> internal_;
   Clock::time_point start_;
   double time_origin_ms_ = 0;
-  bool memory_exceeded_ = false;
+  // Both live as long as the Runtime (CompleteOp may race with Dispose); Dispose empties them.
+  std::unique_ptr<EventLoop> loop_;
+  std::unique_ptr<ConsoleBuffer> console_;
   std::atomic<bool> in_call_{false};
   std::atomic<bool> terminate_requested_{false};
 
@@ -227,19 +207,9 @@ class Runtime {
   double call_wall_ms_ = 0;
   double call_cpu_ms_ = 0;
 
-  // Event loop.
-  int64_t next_timer_id_ = 1;
-  std::map<int64_t, Timer> timers_;
-  uint64_t next_op_id_ = 1;
-  std::map<uint64_t, v8::Global<v8::Promise::Resolver>> ops_;
-  std::vector<HostOp> new_ops_;
-  std::mutex completions_mutex_;  // completions arrive from any thread
-  std::vector<Completion> completions_;
+  // Rejected promises without a handler, reported at the end of each microtask checkpoint.
   std::vector<std::pair<v8::Global<v8::Promise>, v8::Global<v8::Value>>> rejections_;
-  std::vector<ConsoleLine> console_;
-  size_t console_bytes_ = 0;
   int unhandled_rejections_ = 0;
-  size_t console_dropped_ = 0;
 
   HandleTable handles_;
 

@@ -14,7 +14,4 @@ enum SnapshotSlot : size_t { kNativeSlot = 0, kInternalSlot = 1 };
 // a bootstrap file fails.
 v8::StartupData* StartupSnapshot();
 
-// Addresses of the native callbacks (null-terminated), which a snapshot refers to.
-const intptr_t* ExternalReferences();
-
 }  // namespace pyruntime

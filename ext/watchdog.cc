@@ -22,7 +22,8 @@ Clock::duration ToDuration(double ms) {
 }
 }  // namespace
 
-Watchdog::Watchdog(v8::Isolate* isolate) : isolate_(isolate), thread_([this] { Run(); }) {}
+Watchdog::Watchdog(v8::Isolate* isolate, std::function<void()> on_fire)
+    : isolate_(isolate), on_fire_(std::move(on_fire)), thread_([this] { Run(); }) {}
 
 Watchdog::~Watchdog() {
   {
@@ -129,6 +130,7 @@ void Watchdog::Run() {
     }
     if (verdict_ != WatchdogVerdict::kNone) {
       isolate_->TerminateExecution();
+      on_fire_();
       continue;
     }
     scheduled_wake_ = wake_at;

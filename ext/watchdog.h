@@ -10,6 +10,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <ctime>
+#include <functional>
 #include <mutex>
 #include <thread>
 
@@ -21,7 +22,8 @@ enum class WatchdogVerdict { kNone, kTimeout, kCpu };
 
 class Watchdog {
  public:
-  explicit Watchdog(v8::Isolate* isolate);
+  // `on_fire` runs on the watchdog thread each time a limit fires (the process guard's clock).
+  Watchdog(v8::Isolate* isolate, std::function<void()> on_fire);
   ~Watchdog();
   Watchdog(const Watchdog&) = delete;
   Watchdog& operator=(const Watchdog&) = delete;
@@ -42,6 +44,7 @@ class Watchdog {
   double CpuMsOf(clockid_t clock) const;
 
   v8::Isolate* const isolate_;
+  const std::function<void()> on_fire_;
   std::mutex mutex_;
   std::condition_variable wake_;
   bool armed_ = false;

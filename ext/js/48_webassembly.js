@@ -1,45 +1,94 @@
 // WebAssembly memories live outside the V8 heap and the ArrayBuffer allocator, so the
-// memory limit is checked here before a Memory is created or grown. (Growth from inside
-// wasm code is caught by the runtime after the call, which then discards the isolate.)
+// memory limit is checked here before a memory exists: a Memory's initial size, each
+// grow(), and the memories a module declares (native.wasmPrepare reads the module's memory
+// section before V8 compiles it). Maximum sizes are lowered to what the budget allows, so
+// memory.grow inside wasm fails (-1) instead of reaching gigabytes that one memory.fill
+// could touch. Growth within that maximum is caught by the runtime after the call, which
+// then discards the isolate.
 // Compilation is synchronous, on the isolate's own thread: it counts against the request's
 // time and CPU limits, and never waits on a background task the event loop cannot see.
 // V8 adds the WebAssembly global only to contexts made from the snapshot, so the runtime
-// calls this once per isolate.
+// calls this once per isolate, before any user code.
 "use strict";
 
 function installWebAssemblyLimits() {
-  const WasmMemory = WebAssembly.Memory;
+  const { Memory: WasmMemory, Module: WasmModule, Instance: WasmInstance } = WebAssembly;
   const PAGE = 65536;
+  const MAX_PAGES = 65536;
+  const { apply: ReflectApply, construct: ReflectConstruct, defineProperty: ReflectDefineProperty } = Reflect;
+  const { floor: MathFloor, min: MathMin, max: MathMax } = Math;
+  const { get: weakGet, set: weakSet } = WeakMap.prototype;
   const originalGrow = WasmMemory.prototype.grow;
+  const wasmPrepare = native.wasmPrepare;
+  const memoryAvailable = native.memoryAvailable;
+  // Bytes of memory each module's instances start with, for modules made here.
+  const initialBytes = new WeakMap();
 
-  function reserve(pages, what) {
-    const bytes = Number(pages) * PAGE;
-    if (bytes > native.memoryAvailable()) {
+  function reserve(bytes, what) {
+    if (bytes > memoryAvailable()) {
       throw new RangeError(`WebAssembly.Memory ${what}: ${bytes} bytes exceed the isolate's memory limit`);
     }
   }
 
+  function replace(owner, name, fn) {
+    ReflectDefineProperty(fn, "name", { value: name });
+    ReflectDefineProperty(owner, name, { value: fn, writable: true, configurable: true });
+  }
+
+  // The descriptor is read once, into a plain object V8 then reads: a getter cannot show
+  // one size to the check and another to V8.
   function Memory(descriptor) {
     if (!new.target) throw new TypeError("WebAssembly.Memory must be invoked with 'new'");
-    if (descriptor !== null && typeof descriptor === "object") reserve(descriptor.initial ?? 0, "initial size");
-    return Reflect.construct(WasmMemory, [descriptor], new.target === Memory ? WasmMemory : new.target);
+    const target = new.target === Memory ? WasmMemory : new.target;
+    if (descriptor === null || typeof descriptor !== "object") return ReflectConstruct(WasmMemory, [descriptor], target);
+    const initial = +descriptor.initial;
+    const rawMaximum = descriptor.maximum;
+    const shared = !!descriptor.shared;
+    const read = { initial, shared };
+    if (initial >= 0) reserve(initial * PAGE, "initial size");
+    const fits = MathFloor(memoryAvailable() / PAGE);
+    if (rawMaximum !== undefined) {
+      const maximum = +rawMaximum;
+      read.maximum = maximum >= initial ? MathMax(initial, MathMin(maximum, fits)) : maximum;
+    } else if (!shared && initial >= 0 && initial <= MAX_PAGES) {
+      read.maximum = MathMax(initial, MathMin(MAX_PAGES, fits));
+    }
+    return ReflectConstruct(WasmMemory, [read], target);
   }
   Memory.prototype = WasmMemory.prototype;
-  Object.defineProperty(Memory, "name", { value: "Memory" });
-  Object.defineProperty(WasmMemory.prototype, "constructor", { value: Memory, writable: true, configurable: true });
-
-  Object.defineProperty(WasmMemory.prototype, "grow", {
-    value: function grow(delta) {
-      reserve(delta, "grow");
-      return Reflect.apply(originalGrow, this, [delta]);
-    },
-    writable: true,
-    configurable: true,
+  ReflectDefineProperty(WasmMemory.prototype, "constructor", { value: Memory, writable: true, configurable: true });
+  replace(WasmMemory.prototype, "grow", function grow(delta) {
+    const pages = +delta;
+    if (pages > 0) reserve(pages * PAGE, "grow");
+    return ReflectApply(originalGrow, this, [pages]);
   });
 
-  Object.defineProperty(WebAssembly, "Memory", { value: Memory, writable: true, configurable: true });
+  function Module(source) {
+    if (!new.target) throw new TypeError("WebAssembly.Module must be invoked with 'new'");
+    const [bytes, initial] = wasmPrepare(source, memoryAvailable());
+    const module = ReflectConstruct(WasmModule, [bytes], new.target === Module ? WasmModule : new.target);
+    ReflectApply(weakSet, initialBytes, [module, initial]);
+    return module;
+  }
+  for (const name of ["exports", "imports", "customSections"]) {
+    ReflectDefineProperty(Module, name, { value: WasmModule[name], writable: true, configurable: true });
+  }
+  Module.prototype = WasmModule.prototype;
+  ReflectDefineProperty(WasmModule.prototype, "constructor", { value: Module, writable: true, configurable: true });
 
-  const { Module, Instance } = WebAssembly;
+  // Each instance allocates its module's declared memory again: checked against what is left now.
+  function Instance(module, imports) {
+    if (!new.target) throw new TypeError("WebAssembly.Instance must be invoked with 'new'");
+    const initial = ReflectApply(weakGet, initialBytes, [module]);
+    if (initial !== undefined) reserve(initial, "of the module's instance");
+    return ReflectConstruct(WasmInstance, [module, imports], new.target === Instance ? WasmInstance : new.target);
+  }
+  Instance.prototype = WasmInstance.prototype;
+  ReflectDefineProperty(WasmInstance.prototype, "constructor", { value: Instance, writable: true, configurable: true });
+
+  for (const [name, value] of [["Memory", Memory], ["Module", Module], ["Instance", Instance]]) {
+    replace(WebAssembly, name, value);
+  }
 
   async function bytesOf(source) {
     const response = await source;
@@ -54,7 +103,7 @@ function installWebAssemblyLimits() {
       return new Module(bytes);
     },
     async instantiate(source, imports) {
-      if (source instanceof Module) return new Instance(source, imports);
+      if (source instanceof WasmModule) return new Instance(source, imports);
       const module = new Module(source);
       return { module, instance: new Instance(module, imports) };
     },
@@ -66,9 +115,8 @@ function installWebAssemblyLimits() {
       return { module, instance: new Instance(module, imports) };
     },
   };
-  for (const [name, fn] of Object.entries(asyncApi)) {
-    Object.defineProperty(fn, "name", { value: name });
-    Object.defineProperty(WebAssembly, name, { value: fn, writable: true, configurable: true });
+  for (const name of ["compile", "instantiate", "compileStreaming", "instantiateStreaming"]) {
+    replace(WebAssembly, name, asyncApi[name]);
   }
 }
 

@@ -104,8 +104,13 @@ def serve_command(args: argparse.Namespace) -> int:
             print(f"pyruntime: error: cannot listen on {config.host}:{config.port}: {exc.strerror or exc}",
                   file=sys.stderr)
             return 1
+    from .. import _core
     from ..server.asgi import serve
 
+    # A supervised worker: where V8 cannot be stopped from inside (a builtin past its time
+    # limit, memory past the process bound), the guard ends this process with one JSON line
+    # and the supervisor replaces it (ext/process_guard.h).
+    _core.enable_process_guard()
     try:
         serve(config, reload=args.reload, listen_fd=args.listen_fd, logger=logger, run_crons=args.worker_slot == 0)
     except Exception as exc:  # an app whose top-level code fails, a port in use

@@ -295,18 +295,23 @@ def _app(checker: _Checker, value: Any, index: int, base_dir: Path) -> AppConfig
     )
 
 
-def load_config(path: str | Path) -> ServerConfig:
-    """Reads and checks a config file; raises ConfigError naming the file, key and problem."""
-    path = Path(path)
-    checker = _Checker(str(path))
+def read_toml(path: Path) -> dict[str, Any]:
+    """A TOML file's tables; ConfigError naming the file when it cannot be read or parsed."""
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        return tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ConfigError(f"{path}: file not found") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: cannot read: {exc}") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: invalid TOML: {exc}") from None
+
+
+def load_config(path: str | Path) -> ServerConfig:
+    """Reads and checks a config file; raises ConfigError naming the file, key and problem."""
+    path = Path(path)
+    checker = _Checker(str(path))
+    data = read_toml(path)
     checker.table(data, "", {"server", "apps"})
     server = checker.table(data.get("server", {}), "server", {"host", "port", "workers", "metrics_path",
                                                              "health_path", "isolation"})

@@ -10,12 +10,11 @@ key (bindings, compatibility dates, build settings) is reported back as ignored,
 from __future__ import annotations
 
 import re
-import tomllib
 from pathlib import Path
 from typing import Any
 
 from ..engine.limits import LimitError
-from .config import _NAME, AppConfig, AppLimits, ConfigError, Route, ServerConfig, app_root
+from .config import _NAME, AppConfig, AppLimits, ConfigError, Route, ServerConfig, app_root, read_toml
 from .crons import check_crons
 
 # Keys this module reads, at the top level and in an environment.
@@ -32,14 +31,7 @@ def load_wrangler(path: str | Path, env_name: str | None = None,
     """The server configuration of a wrangler project, and the keys it ignored."""
     path = Path(path).resolve()
     where = str(path)
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(f"{where}: file not found") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{where}: cannot read: {exc}") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{where}: invalid TOML: {exc}") from None
+    data = read_toml(path)
     ignored = sorted(key for key in data if key not in _READ | {"env"})
     table = {key: value for key, value in data.items() if key != "env"}
     environments = data.get("env", {})

@@ -3,6 +3,7 @@
 #include <string>
 
 #include "check.h"
+#include "host_interface.h"
 #include "runtime.h"
 
 using pyruntime::IsolateLimits;
@@ -70,6 +71,28 @@ void TestEventLoop() {
   CHECK(out.error_name == "RangeError");
 }
 
+void TestConsoleIsCappedPerCall() {
+  Runtime runtime(Limits(0, 0, 64));
+  Outcome out = runtime.Eval("for (let i = 0; i < 100; i++) console.log('x'.repeat(1e5))", "flood.js");
+  CHECK(out.status == Status::kOk);
+  size_t bytes = 0;
+  for (const auto& line : out.console) bytes += line.text.size();
+  CHECK(bytes <= pyruntime::HostInterface::kMaxConsoleBytes);
+  CHECK(out.console.back().text.find("console output truncated") != std::string::npos);
+  out = runtime.Eval("console.log('next call')", "next.js");
+  CHECK(out.console.size() == 1 && out.console[0].text == "next call");
+}
+
+void TestBuiltinGuardsRefuseFatalInputs() {
+  Runtime runtime(Limits(1000, 1000, 64));
+  Outcome out = runtime.Eval("new Array(2 ** 32 - 1).fill(0)", "fill.js");
+  CHECK(out.status == Status::kJsError);
+  CHECK(out.error_name == "RangeError");
+  out = runtime.Eval("'x'.repeat(2 ** 27 + 16).match(/x/g)", "match.js");
+  CHECK(out.error_name == "RangeError");
+  CHECK(runtime.Eval("'a,b'.split(',').length", "after.js").value.integer == 2);
+}
+
 }  // namespace
 
 int main() {
@@ -78,5 +101,7 @@ int main() {
   TestCpuLimit();
   TestMemoryLimit();
   TestEventLoop();
+  TestConsoleIsCappedPerCall();
+  TestBuiltinGuardsRefuseFatalInputs();
   return TEST_EXIT_CODE();
 }

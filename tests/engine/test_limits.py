@@ -128,13 +128,15 @@ def test_process_survives_out_of_memory_patterns(pattern):
     assert report["after"] == "alive"
     if report["outcome"] == "MemoryLimitExceeded":
         assert report["alive"] is False
-    # The 64 MB limit is enforced with 1 GB of V8 headroom; measured peaks stay far below it.
-    assert report["peak_mb"] < 1024, report
+    # The 64 MB limit, V8's headroom granted once per call (128 MB), what V8 holds while it
+    # collects near the limit (a Map's rehash keeps both tables; measured up to ~400 MB in
+    # all) and the child's own footprint. Granted again and again, it reached 2.2 GB.
+    assert report["peak_mb"] < 64 + 128 + 320, report
 
 
 def test_off_heap_memory_counts_against_the_limit():
     rss_before = _rss_mb()
-    with Isolate(memory_limit_mb=64) as iso:
+    with Isolate(memory_limit_mb=64, timeout_ms=None, cpu_limit_ms=None) as iso:
         with pytest.raises(JSError) as info:
             iso.eval("new Uint8Array(512 * 1024 * 1024)")
         assert info.value.name == "RangeError"
@@ -236,9 +238,15 @@ def test_atomics_wait_is_refused_since_it_could_block_past_the_cpu_limit():
 def test_host_memory_held_for_js_is_capped():
     lines = []
     with Isolate(timeout_ms=None, cpu_limit_ms=None, console=lambda level, text: lines.append((level, text))) as iso:
-        iso.eval("for (let i = 0; i < 100; i++) console.log('x'.repeat(1e6))")
-        assert sum(len(text) for _, text in lines) <= 8 * 2**20 + 200
-        assert lines[-1][0] == "warn" and "console lines dropped" in lines[-1][1]
+        iso.eval("for (let i = 0; i < 100; i++) console.log('x'.repeat(1e5))")
+        # 1 MB per call, then one line saying the rest was dropped.
+        assert sum(len(text) for _, text in lines) <= 2**20
+        assert lines[-1][0] == "warn" and "console output truncated" in lines[-1][1]
+        assert sum("truncated" in text for _, text in lines) == 1
+        # The cap is per call: the next call has its own megabyte.
+        lines.clear()
+        iso.eval("console.log('y'.repeat(5e5))")
+        assert [text for _, text in lines] == ["y" * 500_000]
         with pytest.raises(JSError, match="too many pending timers"):
             iso.eval("for (;;) setTimeout(() => {}, 1e9)")
         assert iso.eval("'usable'") == "usable"
@@ -268,7 +276,7 @@ def test_huge_strings_do_not_become_huge_host_allocations():
     lines = []
     with Isolate(timeout_ms=None, cpu_limit_ms=None, console=lambda level, text: lines.append(text)) as iso:
         iso.eval("console.log('x'.repeat(1e8))")  # dropped before it is copied out of the heap
-        assert len(lines) == 1 and "console lines dropped" in lines[0]
+        assert len(lines) == 1 and "console output truncated" in lines[0]
         with pytest.raises(JSError, match="Invalid URL"):
             iso.eval("new URL('http://a/' + 'é'.repeat(1e7))")  # past the 8 MB URL limit
         assert iso.eval("new URL('http://a/' + 'é'.repeat(1e5)).pathname.length") == 1 + 6 * 10**5
@@ -283,3 +291,11 @@ def test_pending_host_operations_are_capped():
         with pytest.raises(JSError, match="too many pending host operations"):
             iso.eval("for (let i = 0; i < 1001; i++) host.wait()")
         assert iso.eval("host.wait().then(() => 'usable')") == "usable"
+
+
+def test_host_operation_payloads_count_against_the_memory_limit():
+    keep = {"keep": lambda text: len(text)}
+    with Isolate(memory_limit_mb=64, timeout_ms=None, cpu_limit_ms=None, host_functions=keep) as iso:
+        with pytest.raises(JSError, match="exceeds the isolate's memory limit"):
+            iso.eval("host.keep('x'.repeat(40 * 1024 * 1024))")
+        assert iso.eval("host.keep('x'.repeat(1024))") == 1024

@@ -215,7 +215,7 @@ WASM_GROW = bytes([0, 97, 115, 109, 1, 0, 0, 0, 1, 6, 1, 96, 1, 127, 1, 127, 3, 
 
 
 def test_webassembly_works_and_its_memory_counts_against_the_limit():
-    from pyruntime import Isolate, IsolateClosed
+    from pyruntime import Isolate
     with Isolate(memory_limit_mb=64) as iso:
         iso.eval("function load(bytes) { return WebAssembly.instantiate(bytes).then(r => { globalThis.g = "
                  "r.instance.exports.g; return r.instance instanceof WebAssembly.Instance }) }")
@@ -223,13 +223,12 @@ def test_webassembly_works_and_its_memory_counts_against_the_limit():
         assert iso.eval("g(1)") == 1  # grown from 1 page to 2
         with pytest.raises(JSError, match="exceed the isolate's memory limit"):
             iso.eval("new WebAssembly.Memory({ initial: 2000 })")
-        with pytest.raises(JSError, match="exceed the isolate's memory limit"):
+        # Maximums are lowered to what the budget allows (ext/wasm_natives.cc), so growth past
+        # it fails from JS (RangeError) and from inside wasm code (memory.grow returns -1).
+        with pytest.raises(JSError, match="RangeError"):
             iso.eval("const m = new WebAssembly.Memory({ initial: 1, maximum: 4000 }); while (true) m.grow(100)")
-        # Growth from inside wasm code bypasses JS: the runtime catches it after the call.
-        with pytest.raises(MemoryLimitExceeded):
-            iso.eval("g(2000)")
-        with pytest.raises(IsolateClosed):
-            iso.eval("1")
+        assert iso.eval("g(2000)") == -1
+        assert iso.eval("g(1)") == 2
     with Isolate() as fresh:
         assert fresh.eval("typeof WebAssembly.Memory") == "function"
 

@@ -1,9 +1,10 @@
 """A worker process that aborts is contained by the supervisor: it replaces it, even with one
-worker, and what the dying process wrote reaches the log as JSON lines.
+worker, and what the dying process says reaches the log as JSON lines.
 
-The abort is sent from the test (SIGABRT, the signal V8's fatal paths end a process with):
-the JS paths that reach a V8 fatal error are being pre-empted one by one, and the ones left
-take tens of seconds of CPU on a busy machine.
+The first test reaches a real V8 fatal path, which the process guard ends with one JSON
+line; the second sends SIGABRT (the signal V8's fatal paths end a process with) with the
+faulthandler on, so that the dying worker writes raw text on stderr, as V8 does, and checks
+the supervisor turns it into JSON lines.
 """
 
 import os
@@ -13,6 +14,50 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
+
+ABORTING_APP = """
+export default {
+  fetch(request) {
+    // A length getter that answers 1 to the builtin guard and 2**32-1 to V8: a dictionary-mode
+    // fill no termination reaches. The process guard (or V8's OOM path) ends the worker.
+    if (new URL(request.url).pathname === "/abort") {
+      let n = 0;
+      Array.prototype.fill.call({ get length() { return n++ ? 2 ** 32 - 1 : 1 } }, 0);
+    }
+    return new Response("alive");
+  },
+};
+"""
+
+
+def test_a_fatal_v8_abort_is_contained_by_the_supervisor(start_server, tmp_path: Path):
+    script = tmp_path / "app" / "worker.js"
+    script.parent.mkdir()
+    script.write_text(ABORTING_APP)
+    server = start_server(str(script), "--name", "fragile")
+    first = server.wait_for_event("worker_started")[0]
+    assert httpx.get(server.url + "/", timeout=10).text == "alive"
+    with pytest.raises(httpx.TransportError):
+        httpx.get(server.url + "/abort", timeout=30)
+    exited = server.wait_for_event("worker_exited", timeout=30)
+    assert exited[0]["worker_pid"] == first["worker_pid"]
+    # The worker said why, as one JSON line, before it ended (ext/process_guard.h).
+    assert exited[0]["reason"] in ("exit code 87", "exit code 88")
+    ended = server.wait_for_event("worker_abort" if exited[0]["reason"] == "exit code 87" else "v8_fatal")
+    assert ended[0]["pid"] == first["worker_pid"]
+    # The supervisor kept the listening socket: the next request waits for the replacement.
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            response = httpx.get(server.url + "/", timeout=30)
+            break
+        except httpx.TransportError:
+            assert time.monotonic() < deadline, "no replacement worker answered"
+            time.sleep(0.2)
+    assert response.status_code == 200 and response.text == "alive"
+    assert server.stop() == 0
+
 
 SLOW_APP = """
 export default {

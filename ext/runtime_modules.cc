@@ -1,0 +1,96 @@
+// The Runtime's ES modules: compiled by name, linked as the host resolved each import, and
+// evaluated as one call. import() is refused (the host reads every module before code runs).
+#include "js_util.h"
+#include "runtime.h"
+
+namespace pyruntime {
+
+Outcome Runtime::CompileModule(const std::string& name, const std::string& source) {
+  return RunSlice(Goal::kValue, [&](v8::Local<v8::Context> context, Slice& slice, v8::TryCatch& try_catch) {
+    v8::ScriptOrigin origin(isolate_, NewString(isolate_, name), 0, 0, false, -1, v8::Local<v8::Value>(), false,
+                            false, true);
+    v8::ScriptCompiler::Source module_source(NewString(isolate_, source), origin);
+    v8::Local<v8::Module> module;
+    if (!v8::ScriptCompiler::CompileModule(isolate_, &module_source).ToLocal(&module)) {
+      return Settle(slice, ErrorOutcome(try_catch));
+    }
+    modules_[name].Reset(isolate_, module);
+    Outcome out;
+    out.value.kind = HostValue::Kind::kList;
+    v8::Local<v8::FixedArray> requests = module->GetModuleRequests();
+    for (int i = 0; i < requests->Length(); ++i) {
+      auto request = requests->Get(context, i).As<v8::ModuleRequest>();
+      out.value.items.push_back(HostValue::String(Utf8(isolate_, request->GetSpecifier())));
+    }
+    return Settle(slice, std::move(out));
+  });
+}
+
+v8::MaybeLocal<v8::Module> Runtime::ResolveModule(v8::Local<v8::Context> context, v8::Local<v8::String> specifier,
+                                                  v8::Local<v8::FixedArray>, v8::Local<v8::Module> referrer) {
+  v8::Isolate* isolate = context->GetIsolate();
+  auto* runtime = Runtime::Of(isolate);
+  std::string referrer_name;
+  for (const auto& [name, module] : runtime->modules_) {
+    if (module == referrer) {
+      referrer_name = name;
+      break;
+    }
+  }
+  std::string wanted = Utf8(isolate, specifier);
+  auto link = runtime->links_.find({referrer_name, wanted});
+  if (link != runtime->links_.end()) {
+    auto module = runtime->modules_.find(link->second);
+    if (module != runtime->modules_.end()) return module->second.Get(isolate);
+  }
+  ThrowTypeError(isolate, "cannot resolve module '" + wanted + "' imported from " + referrer_name);
+  return {};
+}
+
+// Modules are read by the host before any code runs, so import() has nothing to load
+// later; it rejects with an error that says what to do instead.
+v8::MaybeLocal<v8::Promise> Runtime::ImportDynamically(v8::Local<v8::Context> context, v8::Local<v8::Data>,
+                                                       v8::Local<v8::Value>, v8::Local<v8::String> specifier,
+                                                       v8::Local<v8::FixedArray>) {
+  v8::Isolate* isolate = context->GetIsolate();
+  v8::Local<v8::Promise::Resolver> resolver;
+  if (!v8::Promise::Resolver::New(context).ToLocal(&resolver)) return {};
+  std::string message = "import('" + Utf8(isolate, specifier) +
+                        "') is not supported: use a static import of a file in the app's folder";
+  resolver->Reject(context, v8::Exception::TypeError(NewString(isolate, message))).FromMaybe(false);
+  return resolver->GetPromise();
+}
+
+Outcome Runtime::EvaluateModule(const std::string& name, const std::vector<ModuleLink>& links) {
+  for (const auto& link : links) links_[{link.referrer, link.specifier}] = link.resolved;
+  return RunSlice(Goal::kPromise, [&](v8::Local<v8::Context> context, Slice& slice, v8::TryCatch& try_catch) {
+    v8::MaybeLocal<v8::Value> result;
+    auto found = modules_.find(name);
+    if (found == modules_.end()) {
+      ThrowTypeError(isolate_, "no compiled module named " + name);
+    } else {
+      v8::Local<v8::Module> module = found->second.Get(isolate_);
+      if (module->InstantiateModule(context, ResolveModule).FromMaybe(false)) result = module->Evaluate(context);
+    }
+    Outcome out = Finish(slice, try_catch, result);
+    if (out.status == Status::kOk) out.value = HostValue::Undefined();
+    return out;
+  });
+}
+
+Outcome Runtime::BindWorkerModule(const std::string& name) {
+  return RunSlice(Goal::kValue, [&](v8::Local<v8::Context> context, Slice& slice, v8::TryCatch& try_catch) {
+    v8::MaybeLocal<v8::Value> result;
+    auto found = modules_.find(name);
+    v8::Local<v8::Value> target = InternalFunction(context, "setWorkerModule");
+    if (found == modules_.end()) {
+      ThrowTypeError(isolate_, "no compiled module named " + name);
+    } else if (!target.IsEmpty()) {
+      v8::Local<v8::Value> args[] = {found->second.Get(isolate_)->GetModuleNamespace()};
+      result = target.As<v8::Function>()->Call(context, internal_.Get(isolate_), 1, args);
+    }
+    return Finish(slice, try_catch, result);
+  });
+}
+
+}  // namespace pyruntime

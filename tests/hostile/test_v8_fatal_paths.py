@@ -1,0 +1,88 @@
+"""Inputs that reached a V8 fatal error (the process aborted, with every request in flight on
+it) or ran for minutes inside a builtin no termination reaches. Each is now refused before the
+builtin runs (ext/js/07_builtin_guards.js) with a RangeError naming the limit.
+
+Each case runs in its own child process under the default 128 MB limit: the child must exit
+normally, report the RangeError, and a fresh isolate must work afterwards."""
+
+import pytest
+from hostile_child import run_hostile
+
+from pyruntime import Isolate, JSError
+
+SPARSE = "const a = []; a.length = 2 ** 32 - 1; "
+# input -> the guard that refuses it
+CATALOGUE = {
+    "'x'.repeat(2**27 + 16).match(/x/g)": "RegExp.prototype[Symbol.match]",
+    "'x'.repeat(2**27 + 16).replace(/x/g, '$&')": "RegExp.prototype[Symbol.replace]",
+    "[...'x'.repeat(2**27 + 16).matchAll(/x/g)]": "RegExp.prototype[Symbol.matchAll]",
+    "'x'.repeat(2**27 + 16).replaceAll('x', '$&')": "String.prototype.replaceAll",
+    "'x'.repeat(2**28).split('')": "String.prototype.split",
+    "/(?:)/[Symbol.split]('x'.repeat(2**28))": "RegExp.prototype[Symbol.split]",
+    "'ab'.repeat(4e6).replace(/a/g, 'cc')": "RegExp.prototype[Symbol.replace]",
+    SPARSE + "a.fill(0)": "Array.prototype.fill",
+    "new Array(2**32 - 1).fill(0)": "Array.prototype.fill",
+    "new Array(3.4e7).fill(0)": "Array.prototype.fill",
+    "Array.prototype.fill.call({length: 2**32 - 1}, 0)": "Array.prototype.fill",
+    "Array.from({length: 2**27})": "Array.from",
+    SPARSE + "a.sort()": "Array.prototype.sort",
+    SPARSE + "a.reverse()": "Array.prototype.reverse",
+    SPARSE + "a.indexOf(1)": "Array.prototype.indexOf",
+    SPARSE + "a.lastIndexOf(1)": "Array.prototype.lastIndexOf",
+    SPARSE + "a.copyWithin(0, 1)": "Array.prototype.copyWithin",
+    SPARSE + "a.forEach(x => x)": "Array.prototype.forEach",
+    SPARSE + "a.map(x => x)": "Array.prototype.map",
+    SPARSE + "a.filter(x => x)": "Array.prototype.filter",
+    SPARSE + "a.reduce((x, y) => x, 0)": "Array.prototype.reduce",
+    SPARSE + "a.slice(0)": "Array.prototype.slice",
+    SPARSE + "a.splice(0, 1)": "Array.prototype.splice",
+    SPARSE + "a.shift()": "Array.prototype.shift",
+    "const a = []; a.length = 2 ** 32 - 2; a.unshift(1)": "Array.prototype.unshift",
+    SPARSE + "a.flat()": "Array.prototype.flat",
+}
+
+
+@pytest.mark.parametrize("source", CATALOGUE)
+def test_fatal_and_unbounded_builtin_inputs_are_refused(source):
+    report = run_hostile(source, cpu_ms=1000)
+    assert report.returncode == 0, (report.returncode, report.stderr[-3000:])
+    assert report.outcome["status"] == "JSError", report.outcome
+    assert report.outcome["name"] == "RangeError"
+    assert report.outcome["message"].startswith(f"RangeError: {CATALOGUE[source]}: ")
+    assert "the isolate's memory limit allows" in report.outcome["message"]
+    assert report.outcome["after"] == "alive"
+    assert report.cpu_s < 10, report  # start-up and the refusal; unguarded these ran 5-60 s or aborted
+    assert report.peak_mb < 128 + 256, report
+
+
+def test_ordinary_uses_of_the_guarded_builtins_behave_as_before():
+    with Isolate(timeout_ms=None) as iso:
+        assert iso.eval("'a-b-c'.split('-')") == ["a", "b", "c"]
+        assert iso.eval("'a1b2'.split(/\\d/)") == ["a", "b", ""]
+        assert iso.eval("'aXbX'.replace(/X/g, '$&$&')") == "aXXbXX"
+        assert iso.eval("'abab'.replaceAll('a', () => 'z')") == "zbzb"
+        assert iso.eval("[...'a1b2'.matchAll(/\\d/g)].map(m => m[0] + m.index)") == ["11", "23"]
+        assert iso.eval("'xx'.match(/x/g)") == ["x", "x"]
+        assert iso.eval("[3, 1, 2].sort((a, b) => a - b).reverse()") == [3, 2, 1]
+        assert iso.eval("new Array(4).fill(7, 1, 3)") == [None, 7, 7, None]
+        assert iso.eval("Array.from({length: 3}, (_, i) => i * i)") == [0, 1, 4]
+        assert iso.eval("Array.prototype.map.call('abc', c => c.toUpperCase())") == ["A", "B", "C"]
+        assert iso.eval("[1, [2, [3]]].flat(Infinity)") == [1, 2, 3]
+        assert iso.eval("[Array.prototype.fill.name, Array.prototype.fill.length, "
+                        "RegExp.prototype[Symbol.replace].name, String.prototype.split.length]") == \
+            ["fill", 1, "[Symbol.replace]", 2]
+        # Receivers are converted once: toString runs once, as with the builtin alone.
+        assert iso.eval("let n = 0; String.prototype.split.call({toString() { n++; return 'a,b' }}, ','); n") == 1
+        with pytest.raises(JSError, match="called on null or undefined"):
+            iso.eval("String.prototype.split.call(null, ',')")
+
+
+def test_guards_do_not_expose_the_builtins_or_their_callers():
+    with Isolate(timeout_ms=None) as iso:
+        # A sloppy callback cannot climb from the builtin to the (strict) guard.
+        assert iso.eval("let c = 'unset'; [2, 1].sort(function f(a, b) { c = f.caller; return a - b }); c") is None
+        # Replacing a primordial the guards use does not change what they do.
+        assert iso.eval("Reflect.apply = () => 'hijacked'; Math.floor = () => 1e12; "
+                        "Array.prototype.slice = null; 'a,b'.split(',')") == ["a", "b"]
+        with pytest.raises(JSError, match="Array.prototype.fill: 4294967295 elements"):
+            iso.eval("new Array(2 ** 32 - 1).fill(0)")
