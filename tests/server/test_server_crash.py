@@ -2,9 +2,9 @@
 worker, and what the dying process says reaches the log as JSON lines.
 
 The first test reaches a real V8 fatal path, which the process guard ends with one JSON
-line; the second sends SIGABRT (the signal V8's fatal paths end a process with) with the
-faulthandler on, so that the dying worker writes raw text on stderr, as V8 does, and checks
-the supervisor turns it into JSON lines.
+line; the second crashes the worker with SIGBUS (a native crash the guard does not catch)
+with the faulthandler on, so that the dying worker writes raw text on stderr, as V8 does,
+and checks the supervisor turns it into JSON lines.
 """
 
 import os
@@ -92,13 +92,13 @@ def test_an_aborted_worker_is_replaced_and_its_output_logged_as_json(start_serve
     thread = threading.Thread(target=slow)
     thread.start()
     server.wait_for_event("console", timeout=30)
-    os.kill(first, signal.SIGABRT)
+    os.kill(first, signal.SIGBUS)
     thread.join(60)
     assert len(outcome) == 1 and isinstance(outcome[0], httpx.TransportError)
     exited = server.wait_for_event("worker_exited", timeout=30)
-    assert exited[0]["worker_pid"] == first and exited[0]["reason"] == "signal SIGABRT"
+    assert exited[0]["worker_pid"] == first and exited[0]["reason"] == "signal SIGBUS"
     output = server.events("worker_output", worker_pid=first, stream="stderr")
-    assert any("Fatal Python error: Aborted" in line["message"] for line in output), output
+    assert any("Fatal Python error: Bus error" in line["message"] for line in output), output
     assert all(line["level"] == "error" and line["pid"] != first for line in output)
 
     # The supervisor kept the listening socket: the next request waits for the replacement.
