@@ -9,7 +9,7 @@ export CXX := ccache g++
 
 SOURCES := setup.py pyproject.toml $(wildcard ext/*.cc ext/*.h ext/*.pyx ext/*.py ext/js/*.js pyruntime/*.py pyruntime/*/*.py)
 
-.PHONY: install system test test-quick test-cpp test-py test-asan serve bench bench-http lint clean
+.PHONY: install system test test-quick test-cpp test-py test-asan serve bench bench-http bench-isolation soak lint clean
 
 install: $(VENV)/.installed
 
@@ -64,6 +64,15 @@ bench-http: install
 	$(PY) -m pip install -q matplotlib
 	$(PY) benchmarks/bench_http.py $(BENCH_ARGS)
 	$(PY) benchmarks/bench_density.py
+
+# What process isolation costs per request: latency and CPU, "shared" beside "process".
+bench-isolation: install
+	$(PY) benchmarks/bench_isolation.py
+
+# Minutes long, so not part of `make test`: mixed normal and hostile traffic against
+# `serve --workers 2` with faults injected, then the logs, metrics and RSS are checked.
+soak: install
+	cd tests && ../$(VENV)/bin/python soak/soak.py
 
 lint: install
 	$(VENV)/bin/ruff check pyruntime tests benchmarks setup.py ext/embed_js.py

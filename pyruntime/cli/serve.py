@@ -79,7 +79,7 @@ def _worker_args(args: argparse.Namespace, config: ServerConfig) -> list[str]:
         if value:
             argv += [flag, value]
     return argv + (["--reload"] if args.reload else []) + (["--test-scheduled"] if args.test_scheduled else []) \
-        + ["--log-format", _log_format(args)]
+        + ["--log-format", "json"]  # workers speak JSON to the supervisor, which renders for a terminal
 
 
 def _log_format(args: argparse.Namespace) -> str:

@@ -24,6 +24,7 @@ import uvloop
 from .app import Receive, Scope, Send, WorkerApp, request_id_from
 from .config import Route as AppRoute
 from .config import ServerConfig
+from .isolation import EngineApp, isolation_of
 from .logs import JsonLogger, stdlib_logger
 from .metrics import process_metrics
 from .observer import LogObserver, Observer
@@ -40,11 +41,11 @@ RELOAD_POLL_S = 0.3
 class AppRouter:
     """ASGI app choosing the worker app by host name and path; 404 when no route matches."""
 
-    def __init__(self, routes: list[tuple[AppRoute, WorkerApp]], observer: Observer) -> None:
+    def __init__(self, routes: list[tuple[AppRoute, WorkerApp | EngineApp]], observer: Observer) -> None:
         self._routes = sorted(routes, key=lambda item: item[0].specificity(), reverse=True)
         self._observer = observer
 
-    def match(self, host: str, path: str) -> WorkerApp | None:
+    def match(self, host: str, path: str) -> WorkerApp | EngineApp | None:
         for route, app in self._routes:
             if route.matches(host, path):
                 return app
@@ -101,12 +102,16 @@ class ServerApp:
                  run_crons: bool) -> None:
         self.config = config
         self.state = state
-        self.apps = [WorkerApp.from_config(app_config, observer) for app_config in config.apps]
+        # An app isolated by process runs in an engine process of its own, relayed to by this one.
+        self.apps: list[WorkerApp | EngineApp] = [
+            EngineApp(app_config, observer) if isolation_of(config, app_config) == "process"
+            else WorkerApp.from_config(app_config, observer) for app_config in config.apps]
         self.router = AppRouter([(route, app) for app in self.apps for route in app.config.routes], observer)
         self._reload = reload
         self._run_crons = run_crons
         self._watcher: asyncio.Task[None] | None = None
-        self._scheduler = Scheduler(self.apps)
+        # Apps with crons are never process-isolated (isolation.isolation_of): their pools are here.
+        self._scheduler = Scheduler([app for app in self.apps if isinstance(app, WorkerApp)])
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
@@ -149,6 +154,10 @@ class ServerApp:
             await self._answer(scope, send, 404, b"Not Found: no app serves this address\n",
                                "text/plain; charset=utf-8")
             return
+        if not isinstance(app, WorkerApp):
+            await self._answer(scope, send, 501, b"Not Implemented: scheduled handlers of process-isolated apps\n",
+                               "text/plain; charset=utf-8")
+            return
         query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
         cron = query.get("cron", [app.config.crons[0] if app.config.crons else ""])[0]
         outcome = await run_scheduled(app, cron, datetime.now(UTC))
@@ -179,10 +188,10 @@ class ServerApp:
         if self.state.ready:
             return
         # Each isolate call takes a thread: size the pool so busy isolates never starve the others.
-        threads = sum(app.config.pool_size or os.cpu_count() or 1 for app in self.apps) + 4
+        threads = sum(app.config.pool_size or os.cpu_count() or 1 for app in self.apps
+                      if isinstance(app, WorkerApp)) + 4
         asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(threads, "pyruntime-js"))
-        for app in self.apps:
-            await app.startup()
+        await asyncio.gather(*(app.startup() for app in self.apps))
         self.state.ready = True
         if self._reload:
             self._watcher = asyncio.create_task(_watch(self.apps))
@@ -206,7 +215,7 @@ def _mtimes(files: list[Path]) -> dict[Path, float | None]:
     return stamps
 
 
-async def _watch(apps: list[WorkerApp]) -> None:
+async def _watch(apps: list[WorkerApp | EngineApp]) -> None:
     """--reload: polls each app's script and modules; reloads an app when one changes."""
     seen = {app.name: _mtimes(app.watched_files()) for app in apps}
     while True:

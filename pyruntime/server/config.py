@@ -131,6 +131,8 @@ class AppConfig:
     # or the deprecated `outbound_hosts` as its allow list (server/outbound.py).
     egress: EgressPolicy | None = None
     outbound_hosts: tuple[str, ...] | None = None
+    # "process" or "shared"; None follows the server (see isolation.isolation_of).
+    isolation: str | None = None
     # The folder imports may reach (node_modules included); None: the script's folder.
     root: Path | None = None
     # Cron expressions on which the app's `scheduled` handler runs (scheduler.py).
@@ -151,6 +153,7 @@ class ServerConfig:
     workers: int = 1
     metrics_path: str = "/metrics"
     health_path: str = "/healthz"
+    isolation: str | None = None
     # Dev only (`serve --test-scheduled`): GET /__scheduled?cron=... runs scheduled handlers.
     test_scheduled: bool = False
 
@@ -216,6 +219,16 @@ def _path(checker: _Checker, table: dict[str, Any], name: str, default: str) -> 
     return value
 
 
+def _isolation(checker: _Checker, table: dict[str, Any], key: str) -> str | None:
+    """`isolation`: "process" (the app in an engine process of its own) or "shared" (in the worker)."""
+    value = table.get("isolation")
+    if value is not None and value not in ("process", "shared"):
+        raise checker.fail(f"{key}.isolation", f"expected \"process\" or \"shared\", got {_describe(value)}")
+    if value == "process" and table.get("crons"):
+        raise checker.fail(f"{key}.isolation", "an app with crons runs in the worker process: use \"shared\"")
+    return value
+
+
 def _limits(checker: _Checker, value: Any, key: str) -> AppLimits:
     """`[apps.limits]`: the time limits take a number or "off"; `request_timeout_s` is the
     request's total time (`total_timeout_ms`), in seconds."""
@@ -264,7 +277,7 @@ def _egress(checker: _Checker, app: dict[str, Any], key: str) -> EgressPolicy | 
 def _app(checker: _Checker, value: Any, index: int, base_dir: Path) -> AppConfig:
     key = f"apps[{index}]"
     table = checker.table(value, key, {"name", "script", "routes", "env", "secrets", "limits", "pool_size",
-                                       "max_queue", "outbound_hosts", "egress", "root", "crons"})
+                                       "max_queue", "outbound_hosts", "egress", "root", "crons", "isolation"})
     name = checker.string(table, key, "name")
     if not _NAME.match(name):
         raise checker.fail(f"{key}.name", f"{name!r} is not a valid app name ({_NAME_RULE})")
@@ -311,6 +324,7 @@ def _app(checker: _Checker, value: Any, index: int, base_dir: Path) -> AppConfig
     return AppConfig(
         name=name, script=script, routes=tuple(routes), env=dict(env), secrets=tuple(secrets),
         outbound_hosts=outbound, egress=_egress(checker, table, key), root=root, crons=crons,
+        isolation=_isolation(checker, table, key),
         limits=_limits(checker, table.get("limits", {}), f"{key}.limits"),
         pool_size=checker.number(table, key, "pool_size", None, integer=True, minimum=1),
         max_queue=checker.number(table, key, "max_queue", 64, integer=True, minimum=0),
@@ -336,7 +350,7 @@ def load_config(path: str | Path) -> ServerConfig:
     data = read_toml(path)
     checker.table(data, "", {"server", "apps"})
     server = checker.table(data.get("server", {}), "server", {"host", "port", "workers", "metrics_path",
-                                                             "health_path"})
+                                                             "health_path", "isolation"})
     raw_apps = data.get("apps")
     if not isinstance(raw_apps, list) or not raw_apps:
         raise checker.fail("apps", "at least one [[apps]] entry is required")
@@ -360,6 +374,7 @@ def load_config(path: str | Path) -> ServerConfig:
         workers=checker.number(server, "server", "workers", 1, integer=True, minimum=1),
         metrics_path=_path(checker, server, "metrics_path", "/metrics"),
         health_path=_path(checker, server, "health_path", "/healthz"),
+        isolation=_isolation(checker, server, "server"),
     )
     if config.metrics_path == config.health_path:
         raise checker.fail("server.health_path", "must differ from server.metrics_path")

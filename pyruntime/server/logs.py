@@ -58,7 +58,16 @@ class JsonLogger:
         record: dict[str, Any] = {"timestamp": timestamp(), "level": level, "event": event,
                                   "pid": os.getpid()}
         record.update((key, value) for key, value in fields.items() if keep_nulls or value is not None)
-        line = _pretty(record) if self._pretty else _dumps(record) + "\n"
+        self.write_line(_pretty(record) if self._pretty else _dumps(record) + "\n")
+
+    def write_line(self, line: str) -> None:
+        """Writes one whole line (a child process's JSON log line passed on, for example; shown
+        readably when this logger is for a terminal)."""
+        if self._pretty and line.startswith("{"):
+            try:
+                line = _pretty(json.loads(line))
+            except (ValueError, KeyError):
+                pass
         stream = self._stream or sys.stdout  # looked up late: tests and hosts may swap stdout
         with self._lock:
             stream.write(line)

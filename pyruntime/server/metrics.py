@@ -41,6 +41,9 @@ class Metrics:
         self.limit_exceeded = Counter("pyruntime_limit_exceeded",
                                       "Requests stopped by a limit (timeout, cpu, memory).", ["app", "limit"],
                                       registry=r)
+        self.engine_exits = Counter("pyruntime_engine_exits",
+                                    "Engine processes of an app that exited unasked (see isolation.py).", ["app"],
+                                    registry=r)
         self.scheduled = Counter("pyruntime_scheduled", "Runs of scheduled (cron) handlers, by app and outcome.",
                                  ["app", "outcome"], registry=r)
         self.subrequests = Counter("pyruntime_subrequests", "Outbound fetch exchanges, by app and HTTP status "
@@ -56,6 +59,7 @@ class Metrics:
         self.isolates.labels(app)
         self.heap_used.labels(app)
         self.duration.labels(app)
+        self.engine_exits.labels(app)
         for outcome in SCHEDULED_OUTCOMES:
             self.scheduled.labels(app, outcome)
         self.subrequest_duration.labels(app)

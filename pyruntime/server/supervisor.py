@@ -3,7 +3,8 @@
 Hypercorn's own multi-worker mode stops every worker when one exits with an error, and V8
 can abort a process on some out-of-memory paths; here a dead worker is replaced while the
 others keep serving. Workers write metrics to a shared PROMETHEUS_MULTIPROC_DIR so that
-/metrics in any of them reports the sum.
+/metrics in any of them reports the sum. Their stdout and stderr come through us: JSON log
+lines pass as they are, any other text (V8's fatal-error output) becomes a JSON line.
 
 Workers start before the port is bound: each imports the server while the supervisor checks
 that the apps load, then receives the listening socket over a Unix socket pair (its
@@ -20,11 +21,13 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from types import FrameType
 
 from prometheus_client import multiprocess
 
+from .child_output import relay_in_thread
 from .config import ServerConfig
 from .logs import JsonLogger
 
@@ -69,6 +72,7 @@ class Supervisor:
         self._metrics_dir = tempfile.mkdtemp(prefix="pyruntime-metrics-")
         self._env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": self._metrics_dir}
         self._channels: dict[int, socket.socket] = {}
+        self._output: dict[int, list[threading.Thread]] = {}
 
     def start_workers(self) -> None:
         """Starts the workers, which import the server and then wait for the listening socket."""
@@ -126,8 +130,12 @@ class Supervisor:
         # -P: the worker imports the installed package even when started from the source tree.
         argv = [sys.executable, "-P", "-m", "pyruntime", *self.worker_args, "--listen-channel", str(theirs.fileno()),
                 "--worker-slot", str(slot)]
-        child = subprocess.Popen(argv, pass_fds=(theirs.fileno(),), env=self._env)
+        child = subprocess.Popen(argv, pass_fds=(theirs.fileno(),), env=self._env, stdout=subprocess.PIPE,
+                                 stderr=subprocess.PIPE, bufsize=0)
         theirs.close()
+        assert child.stdout is not None and child.stderr is not None
+        self._output[child.pid] = [relay_in_thread(child.stdout, "stdout", {"worker_pid": child.pid}, self.logger),
+                                   relay_in_thread(child.stderr, "stderr", {"worker_pid": child.pid}, self.logger)]
         self._children[slot] = (child, time.monotonic())
         self._channels[slot] = ours
         self.logger.emit("info", "worker_started", worker_pid=child.pid, slot=slot)
@@ -143,6 +151,8 @@ class Supervisor:
 
     def _reap(self, child: subprocess.Popen[bytes], code: int, metrics_dir: str) -> None:
         multiprocess.mark_process_dead(child.pid, metrics_dir)
+        for thread in self._output.pop(child.pid, []):  # its last lines (a fatal error's) come first
+            thread.join(timeout=2.0)
         how = f"signal {signal.Signals(-code).name}" if code < 0 else f"exit code {code}"
         self.logger.emit("error" if not self._stopping else "info", "worker_exited", worker_pid=child.pid,
                          reason=how)

@@ -1,5 +1,15 @@
-"""A V8 abort kills only a worker process: the supervisor replaces it, even with one worker."""
+"""A worker process that aborts is contained by the supervisor: it replaces it, even with one
+worker, and what the dying process says reaches the log as JSON lines.
 
+The first test reaches a real V8 fatal path, which the process guard ends with one JSON
+line; the second crashes the worker with SIGBUS (a native crash the guard does not catch)
+with the faulthandler on, so that the dying worker writes raw text on stderr, as V8 does,
+and checks the supervisor turns it into JSON lines.
+"""
+
+import os
+import signal
+import threading
 import time
 from pathlib import Path
 
@@ -47,3 +57,61 @@ def test_a_fatal_v8_abort_is_contained_by_the_supervisor(start_server, tmp_path:
             time.sleep(0.2)
     assert response.status_code == 200 and response.text == "alive"
     assert server.stop() == 0
+
+
+SLOW_APP = """
+export default {
+  async fetch(request) {
+    if (new URL(request.url).pathname === "/slow") {
+      console.log("slow request started");
+      await new Promise(resolve => setTimeout(resolve, 20000));
+    }
+    return new Response("alive");
+  },
+};
+"""
+
+
+def test_an_aborted_worker_is_replaced_and_its_output_logged_as_json(start_server, tmp_path: Path):
+    script = tmp_path / "app" / "worker.js"
+    script.parent.mkdir()
+    script.write_text(SLOW_APP)
+    # The faulthandler makes the dying worker write raw text on stderr, as V8's fatal path does.
+    server = start_server(str(script), "--name", "fragile", env={"PYTHONFAULTHANDLER": "1"})
+    first = server.wait_for_event("worker_started")[0]["worker_pid"]
+    assert httpx.get(server.url + "/", timeout=30).text == "alive"
+    # A request in flight on the worker when it dies: the connection goes with the process.
+    outcome: list[object] = []
+
+    def slow() -> None:
+        try:
+            outcome.append(httpx.get(server.url + "/slow", timeout=60))
+        except httpx.TransportError as exc:
+            outcome.append(exc)
+
+    thread = threading.Thread(target=slow)
+    thread.start()
+    server.wait_for_event("console", timeout=30)
+    os.kill(first, signal.SIGBUS)
+    thread.join(60)
+    assert len(outcome) == 1 and isinstance(outcome[0], httpx.TransportError)
+    exited = server.wait_for_event("worker_exited", timeout=30)
+    assert exited[0]["worker_pid"] == first and exited[0]["reason"] == "signal SIGBUS"
+    output = server.events("worker_output", worker_pid=first, stream="stderr")
+    assert any("Fatal Python error: Bus error" in line["message"] for line in output), output
+    assert all(line["level"] == "error" and line["pid"] != first for line in output)
+
+    # The supervisor kept the listening socket: the next request waits for the replacement.
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            response = httpx.get(server.url + "/", timeout=30)
+            break
+        except httpx.TransportError:
+            assert time.monotonic() < deadline, "no replacement worker answered"
+            time.sleep(0.2)
+    assert response.status_code == 200 and response.text == "alive"
+    second = server.wait_for_event("worker_started", count=2)[1]["worker_pid"]
+    assert second != first
+    assert server.stop() == 0
+    server.log_lines()  # every line is JSON (this raises on any other line)

@@ -1,0 +1,79 @@
+"""A child process's stdout and stderr, turned into JSON log lines.
+
+Workers and engine processes log JSON lines on stdout, but anything else a process writes
+(V8's own fatal-error text such as `<--- Last few GCs --->` or `# Fatal javascript OOM`,
+a Python traceback) is wrapped as a `worker_output` event, so the log stays one JSON object
+per line. The reader always drains the pipe, so a child never blocks on a full one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from typing import Any, BinaryIO
+
+from .logs import JsonLogger, timestamp
+
+# A line longer than this is cut into pieces (a runaway write must not grow our buffer).
+MAX_LINE = 64 * 1024
+
+
+class LineSplitter:
+    """Bytes in, complete lines out (each cut at MAX_LINE)."""
+
+    def __init__(self) -> None:
+        self._pending = b""
+
+    def feed(self, data: bytes) -> list[bytes]:
+        lines = (self._pending + data).split(b"\n")
+        self._pending = lines.pop()
+        while len(self._pending) > MAX_LINE:
+            lines.append(self._pending[:MAX_LINE])
+            self._pending = self._pending[MAX_LINE:]
+        return [piece for line in lines for piece in _cut(line)]
+
+    def rest(self) -> list[bytes]:
+        rest, self._pending = self._pending, b""
+        return [rest] if rest else []
+
+
+def _cut(line: bytes) -> list[bytes]:
+    return [line[i:i + MAX_LINE] for i in range(0, len(line), MAX_LINE)] or [b""]
+
+
+def as_log_line(raw: bytes, stream: str, fields: dict[str, Any]) -> str | None:
+    """A JSON object line as it is; any other text wrapped as a `worker_output` event; blank lines dropped."""
+    text = raw.decode("utf-8", errors="replace").rstrip("\r")
+    if not text.strip():
+        return None
+    if text.startswith("{"):
+        try:
+            if isinstance(json.loads(text), dict):
+                return text + "\n"
+        except ValueError:
+            pass
+    record = {"timestamp": timestamp(), "level": "error" if stream == "stderr" else "info",
+              "event": "worker_output", "pid": os.getpid(), "stream": stream, **fields, "message": text}
+    return json.dumps(record, ensure_ascii=False) + "\n"
+
+
+def relay_in_thread(pipe: BinaryIO, stream: str, fields: dict[str, Any], logger: JsonLogger) -> threading.Thread:
+    """Copies a pipe's lines into the log from a daemon thread, until the pipe closes."""
+    def copy() -> None:
+        splitter = LineSplitter()
+        with pipe:
+            while data := pipe.read(65536):
+                for raw in splitter.feed(data):
+                    write(raw)
+        for raw in splitter.rest():
+            write(raw)
+
+    def write(raw: bytes) -> None:
+        line = as_log_line(raw, stream, fields)
+        if line is not None:
+            logger.write_line(line)
+
+    thread = threading.Thread(target=copy, name=f"pyruntime-{stream}-{fields}", daemon=True)
+    thread.start()
+    return thread

@@ -1,0 +1,70 @@
+"""The framing between a server worker (the front) and its engine processes (see isolation.py).
+
+One frame is a 4-byte big-endian length, then a `marshal`-encoded tuple whose first item
+names the frame. marshal, not pickle: it decodes only plain values (dicts, lists, tuples,
+bytes, str, numbers, None, bool), never objects, and it is the fastest codec in the stdlib.
+
+Front -> engine: ("config", app) first; then ("start", rid, scope), ("recv", rid, message),
+("acked", rid, error).
+Engine -> front: ("ready", watched_files) or ("failed", message) once; then
+("send", rid, message, wants_ack), ("pull", rid), ("done", rid, error).
+`rid` numbers the requests multiplexed on the channel; `error` is None or a short text.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import marshal
+import struct
+from pathlib import Path
+from typing import Any
+
+from .config import AppConfig, AppLimits
+
+_LENGTH = struct.Struct(">I")
+# ASGI scope keys a WorkerApp reads; the rest (Starlette's routing objects, lifespan state) stay home.
+_SCOPE_KEYS = ("type", "asgi", "http_version", "method", "scheme", "path", "raw_path", "query_string",
+               "root_path", "headers", "client", "server")
+
+
+class ChannelClosed(Exception):
+    """The other end of the channel is gone."""
+
+
+def encode(*frame: Any) -> bytes:
+    data = marshal.dumps(frame)
+    return _LENGTH.pack(len(data)) + data
+
+
+async def read_frame(reader: asyncio.StreamReader) -> tuple[Any, ...]:
+    try:
+        head = await reader.readexactly(_LENGTH.size)
+        (length,) = _LENGTH.unpack(head)
+        return marshal.loads(await reader.readexactly(length))
+    except (asyncio.IncompleteReadError, ConnectionError):
+        raise ChannelClosed from None
+
+
+def wire_scope(scope: Any) -> dict[str, Any]:
+    """The plain-value part of an HTTP scope (headers as a list of pairs)."""
+    wire = {key: scope[key] for key in _SCOPE_KEYS if key in scope}
+    wire["headers"] = [(name, value) for name, value in scope["headers"]]
+    for key in ("client", "server"):
+        if wire.get(key) is not None:
+            wire[key] = tuple(wire[key])
+    return wire
+
+
+def wire_app(config: AppConfig) -> dict[str, Any]:
+    """An app's configuration as plain values (routes stay with the front, which routes)."""
+    wire = {f.name: getattr(config, f.name) for f in dataclasses.fields(config) if f.name != "routes"}
+    wire["script"] = str(config.script)
+    wire["root"] = None if config.root is None else str(config.root)
+    wire["limits"] = dataclasses.asdict(config.limits)
+    return wire
+
+
+def app_from_wire(wire: dict[str, Any]) -> AppConfig:
+    root = None if wire["root"] is None else Path(wire["root"])
+    return AppConfig(**{**wire, "script": Path(wire["script"]), "root": root, "limits": AppLimits(**wire["limits"])})
