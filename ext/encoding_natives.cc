@@ -9,7 +9,8 @@
 //   0x1A, 0x1C and 0x7F); KOI8-U is the KOI8-RU variant (0xAE U+045E, 0xBE U+040E, where
 //   ICU has box drawings); windows-1253 0xAA is unassigned and windows-1255 0xCA is U+05BA;
 //   windows-874's 0xDB-0xDE and 0xFC-0xFF are unassigned (ICU: private use). ISO-8859-16 is
-//   not in Debian's ICU data at all: that encoding is refused (RangeError).
+//   not in Debian's ICU data at all: its table comes from CPython's codec instead, generated
+//   into codec_tables.h by scripts/make_codec_tables.py.
 // - Shift_JIS: byte 0x80 is U+0080. gb18030 and GBK: byte 0x80 is U+20AC.
 // - Big5: the four HKSCS sequences WHATWG spells with a combining mark (0x8862, 0x8864,
 //   0x88A3, 0x88A5) come from ICU as private-use code points U+F325, U+F327, U+F344,
@@ -50,6 +51,7 @@
 #include <string_view>
 #include <vector>
 
+#include "codec_tables.h"
 #include "js_util.h"
 #include "native_bindings.h"
 
@@ -101,6 +103,7 @@ const Encoding kEncodings[] = {
     {"windows-1257", "ibm-9449_P100-2002", Kind::kSingleByte},
     {"windows-1258", "ibm-5354_P100-1998", Kind::kSingleByte},
     {"x-mac-cyrillic", "macos-7_3-10.2", Kind::kSingleByte},
+    {"iso-8859-16", "", Kind::kSingleByte},  // not in ICU: codec_tables.h
     {"x-user-defined", "", Kind::kUserDefined},
     {"gbk", "gb18030", Kind::kIcu, Quirk::kGb18030, true},
     {"gb18030", "gb18030", Kind::kIcu, Quirk::kGb18030, true},
@@ -153,6 +156,14 @@ const ByteTable* TableFor(const Encoding& encoding) {
   auto found = tables.find(encoding.name);
   if (found != tables.end()) return found->second.get();
   std::unique_ptr<ByteTable> table;
+  if (const char16_t* upper = GeneratedUpperHalf(encoding.name)) {
+    table = std::make_unique<ByteTable>();
+    for (int byte = 0; byte < 256; ++byte) {
+      table->unit[byte] = byte < 0x80 ? static_cast<char16_t>(byte) : upper[byte - 0x80];
+      table->valid[byte] = true;
+    }
+    return tables.emplace(encoding.name, std::move(table)).first->second.get();
+  }
   UErrorCode status = U_ZERO_ERROR;
   UConverter* converter = ucnv_open(encoding.icu, &status);
   if (U_SUCCESS(status)) {
