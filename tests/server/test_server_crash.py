@@ -31,6 +31,19 @@ export default {
 """
 
 
+
+def assert_replacement_answers(server) -> None:
+    """The supervisor kept the listening socket: the next request waits for the replacement."""
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            response = httpx.get(server.url + "/", timeout=30)
+            break
+        except httpx.TransportError:
+            assert time.monotonic() < deadline, "no replacement worker answered"
+            time.sleep(0.2)
+    assert response.status_code == 200 and response.text == "alive"
+
 def test_a_fatal_v8_abort_is_contained_by_the_supervisor(start_server, tmp_path: Path):
     script = tmp_path / "app" / "worker.js"
     script.parent.mkdir()
@@ -46,16 +59,7 @@ def test_a_fatal_v8_abort_is_contained_by_the_supervisor(start_server, tmp_path:
     assert exited[0]["reason"] in ("exit code 87", "exit code 88")
     ended = server.wait_for_event("worker_abort" if exited[0]["reason"] == "exit code 87" else "v8_fatal")
     assert ended[0]["pid"] == first["worker_pid"]
-    # The supervisor kept the listening socket: the next request waits for the replacement.
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            response = httpx.get(server.url + "/", timeout=30)
-            break
-        except httpx.TransportError:
-            assert time.monotonic() < deadline, "no replacement worker answered"
-            time.sleep(0.2)
-    assert response.status_code == 200 and response.text == "alive"
+    assert_replacement_answers(server)
     assert server.stop() == 0
 
 
@@ -101,16 +105,7 @@ def test_an_aborted_worker_is_replaced_and_its_output_logged_as_json(start_serve
     assert any("Fatal Python error: Bus error" in line["message"] for line in output), output
     assert all(line["level"] == "error" and line["pid"] != first for line in output)
 
-    # The supervisor kept the listening socket: the next request waits for the replacement.
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            response = httpx.get(server.url + "/", timeout=30)
-            break
-        except httpx.TransportError:
-            assert time.monotonic() < deadline, "no replacement worker answered"
-            time.sleep(0.2)
-    assert response.status_code == 200 and response.text == "alive"
+    assert_replacement_answers(server)
     second = server.wait_for_event("worker_started", count=2)[1]["worker_pid"]
     assert second != first
     assert server.stop() == 0
