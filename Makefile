@@ -9,7 +9,7 @@ export CXX := ccache g++
 
 SOURCES := setup.py pyproject.toml $(wildcard ext/*.cc ext/*.h ext/*.pyx ext/*.py ext/js/*.js pyruntime/*.py pyruntime/*/*.py)
 
-.PHONY: install system test test-quick test-cpp test-py test-asan serve bench bench-http bench-isolation soak lint clean
+.PHONY: install system test test-quick test-cpp test-py test-asan serve bench bench-http bench-isolation bench-blast soak lint clean
 
 install: $(VENV)/.installed
 
@@ -68,6 +68,10 @@ bench-http: install
 # What process isolation costs per request: latency and CPU, "shared" beside "process".
 bench-isolation: install
 	$(PY) benchmarks/bench_isolation.py
+
+# App B's latency alone and while app A runs the hostile catalogue; fails past 3x at p99.
+bench-blast: install
+	$(PY) benchmarks/bench_blast_radius.py
 
 # Minutes long, so not part of `make test`: mixed normal and hostile traffic against
 # `serve --workers 2` with faults injected, then the logs, metrics and RSS are checked.
