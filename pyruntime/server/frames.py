@@ -15,11 +15,13 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import ipaddress
 import marshal
 import struct
 from pathlib import Path
 from typing import Any
 
+from ..engine.egress import EgressPolicy
 from .config import AppConfig, AppLimits
 
 _LENGTH = struct.Struct(">I")
@@ -62,9 +64,24 @@ def wire_app(config: AppConfig) -> dict[str, Any]:
     wire["script"] = str(config.script)
     wire["root"] = None if config.root is None else str(config.root)
     wire["limits"] = dataclasses.asdict(config.limits)
+    wire["egress"] = None if config.egress is None else _wire_egress(config.egress)
     return wire
 
 
 def app_from_wire(wire: dict[str, Any]) -> AppConfig:
     root = None if wire["root"] is None else Path(wire["root"])
-    return AppConfig(**{**wire, "script": Path(wire["script"]), "root": root, "limits": AppLimits(**wire["limits"])})
+    egress = None if wire["egress"] is None else _egress_from_wire(wire["egress"])
+    return AppConfig(**{**wire, "script": Path(wire["script"]), "root": root, "limits": AppLimits(**wire["limits"]),
+                        "egress": egress})
+
+
+def _wire_egress(policy: EgressPolicy) -> dict[str, Any]:
+    """An egress policy as plain values: its networks as their text."""
+    return {f.name: tuple(str(item) for item in value) if isinstance(value, tuple) else value
+            for f in dataclasses.fields(policy) for value in (getattr(policy, f.name),)}
+
+
+def _egress_from_wire(wire: dict[str, Any]) -> EgressPolicy:
+    networks = {name: tuple(ipaddress.ip_network(text) for text in wire[name])
+                for name in ("allow_networks", "deny_networks")}
+    return EgressPolicy(**{**wire, **networks})

@@ -6,6 +6,8 @@ native crash) while requests of A and B are in flight.
 
 from __future__ import annotations
 
+import dataclasses
+import marshal
 import os
 import signal
 import textwrap
@@ -16,6 +18,7 @@ import httpx
 import pytest
 
 from pyruntime.server.config import ConfigError, load_config
+from pyruntime.server.frames import app_from_wire, wire_app
 from pyruntime.server.isolation import isolation_of
 
 COUNTER_APP = textwrap.dedent("""\
@@ -211,3 +214,30 @@ def test_isolation_defaults_and_overrides(tmp_path: Path):
     assert [isolation_of(config, app) for app in config.apps] == ["shared", "process"]
     with pytest.raises(ConfigError, match=r'apps\[0\] \(a\)\.isolation: an app with crons runs in the worker'):
         load_config(two_apps(tmp_path, a='crons = ["*/5 * * * *"]\nisolation = "process"'))
+
+
+def test_every_app_setting_reaches_the_engine_process(tmp_path: Path):
+    """The engine gets the app's whole configuration (egress policy and limits included) as
+    plain values, and builds the same configuration back."""
+    (tmp_path / "w.js").write_text("export default { fetch() { return new Response('ok') } };\n")
+    (tmp_path / "pyruntime.toml").write_text(textwrap.dedent("""\
+        [[apps]]
+        name = "a"
+        script = "w.js"
+        routes = ["/a/*"]
+        env = { K = "v" }
+        [apps.egress]
+        allow = ["public", "127.0.0.1", "10.0.0.0/8", "*.internal.test"]
+        deny = ["192.168.1.0/24"]
+        [apps.limits]
+        cpu_limit_ms = 20
+        timeout_ms = "off"
+        max_subrequests = 7
+        [[apps]]
+        name = "b"
+        script = "w.js"
+        routes = ["/b/*"]
+        """))
+    for app in load_config(tmp_path / "pyruntime.toml").apps:
+        back = app_from_wire(marshal.loads(marshal.dumps(wire_app(app))))
+        assert dataclasses.replace(back, routes=app.routes) == app
