@@ -127,10 +127,15 @@ def run_interruptibly(repl: Repl, source: str) -> None:
     """Evaluates in a thread so that Ctrl-C, which reaches only the main thread, can terminate it."""
     worker = threading.Thread(target=repl.run, args=(source,), daemon=True)
     worker.start()
+    interrupted = False
     while worker.is_alive():
         try:
             worker.join(0.1)
         except KeyboardInterrupt:
+            interrupted = True
+        if interrupted:
+            # Again until the input ends: a Ctrl-C that came before its call began (the thread
+            # had not reached the isolate yet) must still stop it.
             repl.isolate.terminate()
 
 
