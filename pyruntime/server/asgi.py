@@ -12,7 +12,7 @@ import json
 import os
 import signal
 import time
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
@@ -267,6 +267,19 @@ def hypercorn_config(config: ServerConfig, logger: JsonLogger, listen_fd: int | 
     return hc
 
 
+def drain_on_signals(logger: JsonLogger, state: ServerState, stop: Callable[[], object]) -> None:
+    """SIGTERM and SIGINT log a `shutdown` line, turn /healthz to draining, then call `stop`
+    (the server drains in-flight requests). For the running event loop, on any server."""
+    def on_signal(signum: int) -> None:
+        logger.emit("info", "shutdown", signal=signal.Signals(signum).name)
+        state.draining = True
+        stop()
+
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, on_signal, signum)
+
+
 def serve(config: ServerConfig, *, reload: bool = False, listen_fd: int | None = None,
           listen_channel: int | None = None, logger: JsonLogger | None = None, run_crons: bool = True) -> None:
     """Runs the server until SIGTERM or SIGINT, then drains in-flight requests and returns."""
@@ -279,15 +292,7 @@ def serve(config: ServerConfig, *, reload: bool = False, listen_fd: int | None =
 
     async def main() -> None:
         stop = asyncio.Event()
-
-        def on_signal(signum: int) -> None:
-            logger.emit("info", "shutdown", signal=signal.Signals(signum).name)
-            state.draining = True
-            stop.set()
-
-        loop = asyncio.get_running_loop()
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(signum, on_signal, signum)
+        drain_on_signals(logger, state, stop.set)
         fd = await serving_socket(app, listen_fd, listen_channel)
         if fd is None and listen_channel is not None:
             return

@@ -8,15 +8,13 @@ supervision, routing, limits, logs and metrics are those of the Hypercorn server
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import signal
 
 from granian.constants import HTTPModes, Interfaces
 from granian.net import SocketHolder
 from granian.server.embed import Server as EmbeddedGranian
 
-from .asgi import ServerState, create_app, run_event_loop, serving_socket
+from .asgi import ServerState, create_app, drain_on_signals, run_event_loop, serving_socket
 from .config import ServerConfig
 from .logs import JsonLogger, stdlib_logger
 from .observer import LogObserver
@@ -53,15 +51,7 @@ def serve(config: ServerConfig, *, reload: bool = False, listen_fd: int | None =
         # Granian configured stdlib logging in its constructor: its own messages go to the JSON
         # log, errors only (it announces every worker spawn and that embedding is experimental).
         stdlib_logger("_granian", logger).setLevel(logging.ERROR)
-
-        def on_signal(signum: int) -> None:
-            logger.emit("info", "shutdown", signal=signal.Signals(signum).name)
-            state.draining = True
-            server.stop()
-
-        loop = asyncio.get_running_loop()
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(signum, on_signal, signum)
+        drain_on_signals(logger, state, server.stop)
         await server.serve()
 
     run_event_loop(main(), fast=True)
