@@ -91,3 +91,18 @@ def test_dates_convert_both_ways_as_utc(iso):
     plus_two = timezone(timedelta(hours=2))
     assert iso.call("iso", datetime(2020, 1, 1, 2, 0, tzinfo=plus_two)) == "2020-01-01T00:00:00.000Z"
     assert iso.call("iso", datetime(2020, 1, 1)) == "2020-01-01T00:00:00.000Z"  # naive: taken as UTC
+
+
+def test_the_handle_cap_refuses_more_and_frees_on_collection():
+    """Each handle keeps a JS value alive outside Python's reach: past 100,000 held at once a
+    result that needs one is refused (the isolate stays usable), and collected handles free
+    their places."""
+    with Isolate(cpu_limit_ms=None, timeout_ms=None) as iso:
+        held = iso.eval("Array.from({ length: 100000 }, (_, i) => () => i)")
+        assert len(held) == 100000 and held[-1]() == 99999
+        with pytest.raises(TypeError, match="too many JS values are held by the host"):
+            iso.eval("new Map()")
+        assert iso.eval("1 + 1") == 2
+        del held
+        gc.collect()
+        assert iso.eval("new Map([[1, 2]])")["size"] == 1
