@@ -10,6 +10,7 @@ addresses and loopback (engine.host_ops.LOCAL_SCRIPT_EGRESS).
 from __future__ import annotations
 
 import re
+import signal
 import sys
 import threading
 from collections.abc import Callable
@@ -142,6 +143,9 @@ def run_interruptibly(repl: Repl, source: str) -> None:
 def main() -> int:
     """The interactive loop: `.exit` or Ctrl-D leaves, Ctrl-C drops the current input or stops
     the running one."""
+    # Ctrl-C is how a runaway input is stopped: a shell that started us in the background
+    # with SIGINT ignored (as non-interactive shells do) must not take that away.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         import readline
     except ImportError:  # not on every platform; the prompt still works without history
