@@ -25,6 +25,9 @@ from ..engine.egress import EgressPolicy
 from .config import AppConfig, AppLimits
 
 _LENGTH = struct.Struct(">I")
+# One frame is one ASGI message: a body chunk or a whole buffered body. Past this the other
+# side is broken (or hostile), and the channel is treated as closed rather than buffered.
+MAX_FRAME = 1 << 30
 # ASGI scope keys a WorkerApp reads; the rest (Starlette's routing objects, lifespan state) stay home.
 _SCOPE_KEYS = ("type", "asgi", "http_version", "method", "scheme", "path", "raw_path", "query_string",
                "root_path", "headers", "client", "server")
@@ -43,6 +46,8 @@ async def read_frame(reader: asyncio.StreamReader) -> tuple[Any, ...]:
     try:
         head = await reader.readexactly(_LENGTH.size)
         (length,) = _LENGTH.unpack(head)
+        if length > MAX_FRAME:
+            raise ChannelClosed(f"a frame of {length} bytes is larger than {MAX_FRAME}")
         return marshal.loads(await reader.readexactly(length))
     except (asyncio.IncompleteReadError, ConnectionError):
         raise ChannelClosed from None

@@ -176,14 +176,15 @@ class _Engine:
             multiprocess.mark_process_dead(self._process.pid, metrics_dir)
         return f"signal {signal.Signals(-code).name}" if code < 0 else f"exit code {code}"
 
-    async def stop(self) -> None:
+    async def stop(self) -> str:
+        """Closes the channel, after which the engine exits; one that does not is killed."""
         self.close()
         assert self._process is not None
         try:
-            await asyncio.wait_for(self._process.wait(), _STOP_WAIT_S)
+            await asyncio.wait_for(asyncio.shield(self._process.wait()), _STOP_WAIT_S)
         except TimeoutError:
             self._process.kill()
-        await self.wait()
+        return await self.wait()
 
 
 async def _copy_output(stream: asyncio.StreamReader, name: str, fields: dict[str, Any],
@@ -255,7 +256,8 @@ class EngineApp:
             if self._stopping:
                 return
             self._ready.clear()
-            reason = await engine.wait()
+            # The channel ended: the engine died, or broke the protocol and is ended now.
+            reason = await engine.stop()
             self._fail_requests(engine)
             self.logger.emit("error", "engine_exited", app=self.name, engine_pid=engine.pid, reason=reason,
                              in_flight=len(engine.requests))

@@ -6,10 +6,12 @@ native crash) while requests of A and B are in flight.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import marshal
 import os
 import signal
+import struct
 import textwrap
 import threading
 from pathlib import Path
@@ -18,7 +20,7 @@ import httpx
 import pytest
 
 from pyruntime.server.config import ConfigError, load_config
-from pyruntime.server.frames import app_from_wire, wire_app
+from pyruntime.server.frames import MAX_FRAME, ChannelClosed, app_from_wire, encode, read_frame, wire_app
 from pyruntime.server.isolation import isolation_of
 
 COUNTER_APP = textwrap.dedent("""\
@@ -241,3 +243,17 @@ def test_every_app_setting_reaches_the_engine_process(tmp_path: Path):
     for app in load_config(tmp_path / "pyruntime.toml").apps:
         back = app_from_wire(marshal.loads(marshal.dumps(wire_app(app))))
         assert dataclasses.replace(back, routes=app.routes) == app
+
+
+def test_a_frame_past_the_cap_closes_the_channel_without_buffering_it():
+    """An engine that announces a frame larger than MAX_FRAME is treated as gone (its app's
+    requests get 502 and it is replaced), before a byte of that frame is held."""
+    async def scenario() -> None:
+        reader = asyncio.StreamReader()
+        reader.feed_data(struct.pack(">I", MAX_FRAME + 1) + b"x" * 64)
+        with pytest.raises(ChannelClosed, match="larger than"):
+            await read_frame(reader)
+        fine = asyncio.StreamReader()
+        fine.feed_data(encode("send", 1, {"type": "http.response.body", "body": b"ok"}))
+        assert await read_frame(fine) == ("send", 1, {"type": "http.response.body", "body": b"ok"})
+    asyncio.run(scenario())
