@@ -265,7 +265,7 @@ LIMITED = handler("""
         const held = [];
         for (let i = 0; i < 5; i++) { held.push(await fetch(env.UP + "/echo")); out.push(i); }
       } else if (url.pathname === "/slow") {
-        await fetch(env.UP + "/slow?s=5");
+        await fetch(env.UP + "/slow?s=30");
       }
     } catch (e) {
       out.push(e.message);
@@ -286,7 +286,7 @@ def test_subrequest_limits_reject_and_the_app_serves_on(app, upstream):
     started = time.monotonic()
     status, text = worker.request("/slow")
     assert "fetch failed: subrequest_timeout_s (0.5 s) passed before the response" in json.loads(text)[0]
-    assert time.monotonic() - started < 4.5
+    assert time.monotonic() - started < 15  # the upstream answers after 30 s: the timeout cut it
     # Each request starts with a fresh count: the limit was per request.
     assert json.loads(worker.request("/count")[1])[:3] == [0, 1, 2]
 
