@@ -35,6 +35,7 @@ max_queue = 2
     busy.join(20)
     assert not server.events("queue_full")
     # Each client that left and that the server saw is logged as 499 (one that timed out before
-    # its request arrived, on a busy machine, leaves no line); the last one was served.
+    # its request arrived, on a busy machine, leaves no line); the last one was served. The lines
+    # may come in any order: a departure can be noticed after the last request is answered.
     statuses = [e["status"] for e in server.events("request", path="/hello")]
-    assert statuses[-1] == 200 and statuses.count(200) == 1 and set(statuses[:-1]) <= {499}
+    assert statuses.count(200) == 1 and set(statuses) <= {200, 499}
