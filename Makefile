@@ -7,7 +7,7 @@ BUILD_DEPS := cython "setuptools>=68" ada-url==4.0.0
 export CC := ccache gcc
 export CXX := ccache g++
 
-SOURCES := setup.py pyproject.toml $(wildcard ext/*.cc ext/*.h ext/*.pyx ext/*.py ext/js/*.js pyruntime/*.py pyruntime/*/*.py)
+SOURCES := setup.py pyproject.toml $(wildcard ext/*.cc ext/*.h ext/*.pyx ext/*.py ext/js/*.js ext/js/warmup/*.js pyruntime/*.py pyruntime/*/*.py)
 
 .PHONY: install system test test-quick test-cpp test-py test-asan serve bench bench-http bench-isolation bench-blast soak lint clean
 

@@ -70,6 +70,17 @@ def process_guard_enabled():
     return ProcessGuardEnabled()
 
 
+cdef extern from "startup_snapshot.h" namespace "pyruntime":
+    string SnapshotWarmupError() except +
+
+
+def snapshot_warmup_error():
+    """Why the startup snapshot's warm-up failed (isolates then compile the request path on
+    their first request), or None."""
+    text = SnapshotWarmupError().decode("utf-8", "replace")
+    return text or None
+
+
 cdef extern from "runtime.h" namespace "pyruntime":
     cdef enum class Status "pyruntime::Status":
         kOk, kJsError, kTimeout, kCpuLimit, kMemoryLimit, kUnsettled, kPending, kClosed, kConversionError, kTerminated

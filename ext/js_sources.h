@@ -1,4 +1,4 @@
-// The bootstrap JS files of ext/js/, embedded at build time by embed_js.py.
+// The bootstrap JS files of ext/js/ and the snapshot's warm-up, embedded at build time by embed_js.py.
 #pragma once
 
 #include <cstddef>
@@ -13,5 +13,6 @@ struct JsSource {
 
 extern const JsSource kJsSources[];
 extern const size_t kJsSourceCount;
+extern const JsSource kWarmupSource;
 
 }  // namespace pyruntime

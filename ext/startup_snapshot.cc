@@ -1,9 +1,11 @@
 #include "startup_snapshot.h"
 
+#include <memory>
 #include <mutex>
 #include <stdexcept>
 #include <string>
 
+#include "host_interface.h"
 #include "js_sources.h"
 #include "js_util.h"
 #include "native_bindings.h"
@@ -21,6 +23,11 @@ std::string DescribeBootstrapError(v8::Local<v8::Context> context, v8::TryCatch&
     text += " at " + Utf8(isolate, message->GetScriptResourceName()) + ":" +
             std::to_string(message->GetLineNumber(context).FromMaybe(0));
   }
+  return text;
+}
+
+std::string& WarmupErrorText() {
+  static std::string text;
   return text;
 }
 
@@ -49,7 +56,8 @@ void RunBootstrap(v8::Local<v8::Context> context, v8::Local<v8::Object> native, 
   isolate->PerformMicrotaskCheckpoint();
 }
 
-v8::StartupData CreateSnapshot() {
+// The bootstrap, run once: the blob every warm snapshot starts from.
+v8::StartupData CreateColdSnapshot() {
   v8::SnapshotCreator creator(ExternalReferences());
   v8::Isolate* isolate = creator.GetIsolate();
   {
@@ -66,6 +74,86 @@ v8::StartupData CreateSnapshot() {
   return creator.CreateBlob(v8::SnapshotCreator::FunctionCodeHandling::kKeep);
 }
 
+// Stands in for the Runtime while the warm-up runs: console output is dropped, timers never
+// fire and host operations never settle.
+class WarmupHost final : public HostInterface {
+ public:
+  explicit WarmupHost(v8::Isolate* isolate) : isolate_(isolate) { Install(isolate, this); }
+  ~WarmupHost() { Install(isolate_, nullptr); }
+  WarmupHost(const WarmupHost&) = delete;
+  WarmupHost& operator=(const WarmupHost&) = delete;
+
+  void Print(std::string, std::string) override {}
+  void DropConsoleLine() override {}
+  int64_t StartTimer(v8::Local<v8::Function>, double, bool) override { return ++timers_; }
+  void ClearTimer(int64_t) override {}
+  v8::MaybeLocal<v8::Promise> StartHostOp(v8::Local<v8::Context> context, std::string, HostValue) override {
+    v8::Local<v8::Promise::Resolver> resolver;
+    if (!v8::Promise::Resolver::New(context).ToLocal(&resolver)) return {};
+    return resolver->GetPromise();
+  }
+  double NowMs() const override { return 0; }
+  size_t MemoryLimit() const override { return kMemory; }
+  size_t MemoryAvailable() override { return kMemory; }
+  bool StopRequested() override { return false; }
+
+ private:
+  static constexpr size_t kMemory = 64u << 20;
+  v8::Isolate* isolate_;
+  int64_t timers_ = 0;
+};
+
+// Runs warmup/snapshot_warmup.js in a throwaway context of the cold snapshot's isolate.
+void RunWarmup(v8::Isolate* isolate) {
+  WarmupHost host(isolate);
+  v8::HandleScope handle_scope(isolate);
+  v8::Local<v8::Context> context = v8::Context::New(isolate);
+  v8::Context::Scope context_scope(context);
+  v8::Local<v8::Object> native = context->GetDataFromSnapshotOnce<v8::Object>(kNativeSlot).ToLocalChecked();
+  v8::Local<v8::Value> internal = context->GetDataFromSnapshotOnce<v8::Object>(kInternalSlot).ToLocalChecked();
+  native->Set(context, NewString(isolate, "timeOrigin"), v8::Number::New(isolate, 0)).FromMaybe(false);
+  v8::TryCatch try_catch(isolate);
+  v8::ScriptOrigin origin(isolate, NewString(isolate, std::string("pyruntime:") + kWarmupSource.name));
+  v8::Local<v8::Script> script;
+  v8::Local<v8::Value> function;
+  v8::Local<v8::Value> result;
+  if (!v8::Script::Compile(context, NewString(isolate, std::string(kWarmupSource.text, kWarmupSource.length)),
+                           &origin).ToLocal(&script) ||
+      !script->Run(context).ToLocal(&function) ||
+      !function.As<v8::Function>()->Call(context, context->Global(), 1, &internal).ToLocal(&result)) {
+    throw std::runtime_error("the snapshot warm-up failed: " + DescribeBootstrapError(context, try_catch));
+  }
+  isolate->PerformMicrotaskCheckpoint();
+  v8::Local<v8::Promise> done = result.As<v8::Promise>();
+  if (done->State() == v8::Promise::kRejected) {
+    throw std::runtime_error("the snapshot warm-up failed: " + Utf8(isolate, done->Result()));
+  }
+  if (done->State() == v8::Promise::kPending) {
+    throw std::runtime_error("the snapshot warm-up did not finish: it awaits a timer or a host operation");
+  }
+}
+
+// The cold snapshot, with the code its warm-up compiled. The default context is a fresh
+// one, untouched by the warm-up; compiled code lives in shared function infos, which all
+// contexts of the isolate share, so the blob keeps it (kKeep).
+v8::StartupData WarmSnapshot(v8::StartupData* cold) {
+  v8::SnapshotCreator creator(ExternalReferences(), cold);
+  v8::Isolate* isolate = creator.GetIsolate();
+  RunWarmup(isolate);
+  isolate->ContextDisposedNotification(false);
+  {
+    v8::HandleScope handle_scope(isolate);
+    v8::Local<v8::Context> context = v8::Context::New(isolate);
+    v8::Local<v8::Object> native = context->GetDataFromSnapshotOnce<v8::Object>(kNativeSlot).ToLocalChecked();
+    v8::Local<v8::Object> internal = context->GetDataFromSnapshotOnce<v8::Object>(kInternalSlot).ToLocalChecked();
+    if (creator.AddData(context, native) != kNativeSlot || creator.AddData(context, internal) != kInternalSlot) {
+      throw std::runtime_error("the warm snapshot could not keep its data slots");
+    }
+    creator.SetDefaultContext(context);
+  }
+  return creator.CreateBlob(v8::SnapshotCreator::FunctionCodeHandling::kKeep);
+}
+
 }  // namespace
 
 v8::StartupData* StartupSnapshot() {
@@ -75,13 +163,28 @@ v8::StartupData* StartupSnapshot() {
   EnsureV8Initialized();
   std::call_once(once, [] {
     try {
-      blob = CreateSnapshot();
+      blob = CreateColdSnapshot();
     } catch (const std::runtime_error& e) {
       error = e.what();
+      return;
+    }
+    // A warm-up that fails costs speed, not function: the cold blob is kept and the reason
+    // is reported by SnapshotWarmupError() (tests require it to be empty).
+    try {
+      v8::StartupData warm = WarmSnapshot(&blob);
+      delete[] blob.data;
+      blob = warm;
+    } catch (const std::runtime_error& e) {
+      WarmupErrorText() = e.what();
     }
   });
   if (!error.empty()) throw std::runtime_error(error);
   return &blob;
+}
+
+std::string SnapshotWarmupError() {
+  StartupSnapshot();
+  return WarmupErrorText();
 }
 
 }  // namespace pyruntime
