@@ -126,7 +126,8 @@ cdef extern from "runtime.h" namespace "pyruntime":
         COutcome Eval(const string&, const string&, cbool) nogil
         COutcome Call(const string&, const vector[HostValue]&) nogil
         COutcome CallInternal(const string&, const vector[HostValue]&) nogil
-        COutcome CompileModule(const string&, const string&) nogil
+        COutcome CompileModule(const string&, const string&, const string&) nogil
+        string ModuleCodeCache(const string&) nogil
         COutcome EvaluateModule(const string&, const vector[ModuleLink]&) nogil
         COutcome BindWorkerModule(const string&) nogil
         COutcome RunLoop() nogil
@@ -369,13 +370,24 @@ cdef class Runtime:
             out = self.c.CallInternal(name, argv)
         return wrap(out, self.handles)
 
-    def compile_module(self, str name, str source):
+    def compile_module(self, str name, str source, bytes code_cache=b""):
+        """`code_cache`: what module_code_cache returned for this same source, or empty."""
         cdef string cname = name.encode("utf-8", "surrogatepass")
         cdef string src = source.encode("utf-8", "surrogatepass")
+        cdef string cache = code_cache
         cdef COutcome out
         with nogil:
-            out = self.c.CompileModule(cname, src)
+            out = self.c.CompileModule(cname, src, cache)
         return wrap(out, self.handles)
+
+    def module_code_cache(self, str name):
+        """V8's code cache of a compiled module (b"" if there is none): its top level and
+        every function compiled so far. Call it between calls, never while JS runs."""
+        cdef string cname = name.encode("utf-8", "surrogatepass")
+        cdef string out
+        with nogil:
+            out = self.c.ModuleCodeCache(cname)
+        return <bytes>out
 
     def evaluate_module(self, str name, list links):
         """`links`: (referrer, specifier, resolved module name) for every import."""

@@ -184,6 +184,7 @@ void Runtime::Dispose() {
     loop_->Reset();
     rejections_.clear();
     modules_.clear();
+    module_scripts_.clear();
     handles_.Clear();
     awaited_.Reset();
     internal_.Reset();

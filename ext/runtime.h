@@ -96,8 +96,14 @@ class Runtime final : private HostInterface {
   Outcome Call(const std::string& function, const std::vector<HostValue>& args);
   // Calls a function the bootstrap put on its private `internal` object.
   Outcome CallInternal(const std::string& function, const std::vector<HostValue>& args);
-  // Compiles a module; the value lists its import specifiers in order.
-  Outcome CompileModule(const std::string& name, const std::string& source);
+  // Compiles a module; the value lists its import specifiers in order. A non-empty
+  // `code_cache` (from ModuleCodeCache of the same source) spares compiling what it holds;
+  // V8 checks it and compiles from source if it does not fit.
+  Outcome CompileModule(const std::string& name, const std::string& source, const std::string& code_cache = {});
+  // The compiled code of a module as V8's code cache: its top level and every function
+  // compiled so far (so taken after requests ran, it holds the request path). Empty if
+  // the module is unknown or V8 cannot serialise it.
+  std::string ModuleCodeCache(const std::string& name);
   // Links (with every import resolved by the caller) and evaluates a compiled module.
   Outcome EvaluateModule(const std::string& name, const std::vector<ModuleLink>& links);
   // Hands an evaluated module's namespace to internal.setWorkerModule.
@@ -219,6 +225,8 @@ class Runtime final : private HostInterface {
 
   // Modules by name, and the caller's resolution of each (referrer, specifier).
   std::map<std::string, v8::Global<v8::Module>> modules_;
+  // Each module's script, kept from compile time: V8 gives it only for unevaluated modules.
+  std::map<std::string, v8::Global<v8::UnboundModuleScript>> module_scripts_;
   std::map<std::pair<std::string, std::string>, std::string> links_;
 };
 

@@ -1,20 +1,29 @@
 // The Runtime's ES modules: compiled by name, linked as the host resolved each import, and
 // evaluated as one call. import() is refused (the host reads every module before code runs).
+#include <memory>
+
 #include "js_util.h"
 #include "runtime.h"
 
 namespace pyruntime {
 
-Outcome Runtime::CompileModule(const std::string& name, const std::string& source) {
+Outcome Runtime::CompileModule(const std::string& name, const std::string& source, const std::string& code_cache) {
   return RunSlice(Goal::kValue, [&](v8::Local<v8::Context> context, Slice& slice, v8::TryCatch& try_catch) {
     v8::ScriptOrigin origin(isolate_, NewString(isolate_, name), 0, 0, false, -1, v8::Local<v8::Value>(), false,
                             false, true);
-    v8::ScriptCompiler::Source module_source(NewString(isolate_, source), origin);
+    // The Source owns the CachedData; the bytes stay the caller's.
+    auto* cached = code_cache.empty() ? nullptr
+                                      : new v8::ScriptCompiler::CachedData(
+                                            reinterpret_cast<const uint8_t*>(code_cache.data()),
+                                            static_cast<int>(code_cache.size()));
+    v8::ScriptCompiler::Source module_source(NewString(isolate_, source), origin, cached);
     v8::Local<v8::Module> module;
-    if (!v8::ScriptCompiler::CompileModule(isolate_, &module_source).ToLocal(&module)) {
+    auto options = cached == nullptr ? v8::ScriptCompiler::kNoCompileOptions : v8::ScriptCompiler::kConsumeCodeCache;
+    if (!v8::ScriptCompiler::CompileModule(isolate_, &module_source, options).ToLocal(&module)) {
       return Conclude(slice, ErrorOutcome(try_catch));
     }
     modules_[name].Reset(isolate_, module);
+    module_scripts_[name].Reset(isolate_, module->GetUnboundModuleScript());
     Outcome out;
     out.value.kind = HostValue::Kind::kList;
     v8::Local<v8::FixedArray> requests = module->GetModuleRequests();
@@ -24,6 +33,20 @@ Outcome Runtime::CompileModule(const std::string& name, const std::string& sourc
     }
     return Conclude(slice, std::move(out));
   });
+}
+
+std::string Runtime::ModuleCodeCache(const std::string& name) {
+  if (!alive()) return {};
+  v8::Locker locker(isolate_);
+  v8::Isolate::Scope isolate_scope(isolate_);
+  v8::HandleScope handle_scope(isolate_);
+  v8::Context::Scope context_scope(context_.Get(isolate_));
+  auto found = module_scripts_.find(name);
+  if (found == module_scripts_.end()) return {};
+  std::unique_ptr<v8::ScriptCompiler::CachedData> cache(
+      v8::ScriptCompiler::CreateCodeCache(found->second.Get(isolate_)));
+  if (cache == nullptr || cache->rejected) return {};
+  return std::string(reinterpret_cast<const char*>(cache->data), static_cast<size_t>(cache->length));
 }
 
 v8::MaybeLocal<v8::Module> Runtime::ResolveModule(v8::Local<v8::Context> context, v8::Local<v8::String> specifier,

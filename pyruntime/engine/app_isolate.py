@@ -44,6 +44,8 @@ class AppIsolate(AsyncIsolate):
         self.env = dict(env or {})
         # Whether the last request left ctx.waitUntil work (or a stream that may add some).
         self._background = False
+        # Whether a request was answered since load (then its compiled code can be shared).
+        self._answered = False
 
     async def load(self) -> None:
         """Runs the app's top-level code, under the same limits as a request."""
@@ -56,7 +58,8 @@ class AppIsolate(AsyncIsolate):
             (await self._drive(lambda rt: rt.eval(source, script.main, False), what="app load")).value()
             return
         for name, source in script.sources.items():
-            outcome = await asyncio.to_thread(self._runtime.compile_module, name, source)
+            outcome = await asyncio.to_thread(self._runtime.compile_module, name, source,
+                                              script.code_cache.get(name, b""))
             if outcome.status != "ok":
                 raise_load_error(outcome, f"cannot load {name}")
         (await self._drive(lambda rt: rt.evaluate_module(script.main, script.links), what="app load")).value()
@@ -79,6 +82,7 @@ class AppIsolate(AsyncIsolate):
         result = FetchResult.from_js(driver.value(), outcome.wall_ms, outcome.cpu_ms)
         # A streamed body may still register waitUntil work while it is read.
         self._background = result.wait_until > 0 or result.stream_id != 0
+        self._answered = True
         return result
 
     async def scheduled(self, cron: str, scheduled_time_ms: float, *, console: ConsoleSink | None = None,
@@ -127,3 +131,12 @@ class AppIsolate(AsyncIsolate):
         if self._outbound is not None:
             self._outbound.end_request()
         self._runtime.cancel_call()
+        if self._answered and not self.script.code_cache and self.script.kind == "module":
+            self._share_compiled_code()
+
+    def _share_compiled_code(self) -> None:
+        """Gives the script the code this isolate compiled (once per script): between calls,
+        no JS runs here, so this quick call needs no worker thread."""
+        caches = {name: self._runtime.module_code_cache(name) for name in self.script.sources}
+        if all(caches.values()):
+            self.script.code_cache.update(caches)

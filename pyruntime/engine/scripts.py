@@ -34,6 +34,10 @@ class WorkerScript:
     For a module worker, `sources` holds every module of the graph in the order they were
     compiled (entry first) and `links` how each import resolves; a service-worker script
     is one classic script. Module names are paths inside `root` (the project root).
+
+    `code_cache` holds V8's compiled code of each module, taken from the first isolate that
+    answered a request: isolates loaded later (pool growth, replacements) start with the
+    request path compiled instead of compiling it on their first request.
     """
 
     path: Path
@@ -42,6 +46,7 @@ class WorkerScript:
     sources: dict[str, str] = field(default_factory=dict)
     links: list[tuple[str, str, str]] = field(default_factory=list)
     root: Path | None = None
+    code_cache: dict[str, bytes] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def files(self) -> list[Path]:
