@@ -72,6 +72,8 @@ def process_guard_enabled():
 
 cdef extern from "startup_snapshot.h" namespace "pyruntime":
     string SnapshotWarmupError() except +
+    cbool UseSnapshotBlob(const string&) nogil
+    string SnapshotBlobBytes() except + nogil
 
 
 def snapshot_warmup_error():
@@ -79,6 +81,25 @@ def snapshot_warmup_error():
     their first request), or None."""
     text = SnapshotWarmupError().decode("utf-8", "replace")
     return text or None
+
+
+def use_snapshot_blob(bytes blob):
+    """Starts this process's isolates from `blob` (what snapshot_blob() returned in an earlier
+    process of this same build) instead of making a snapshot. False if V8 finds it invalid
+    or isolates already exist; then nothing changes."""
+    cdef string data = blob
+    cdef cbool used
+    with nogil:
+        used = UseSnapshotBlob(data)
+    return used
+
+
+def snapshot_blob():
+    """The startup snapshot of this process as bytes, made now if needed."""
+    cdef string out
+    with nogil:
+        out = SnapshotBlobBytes()
+    return <bytes>out
 
 
 cdef extern from "runtime.h" namespace "pyruntime":

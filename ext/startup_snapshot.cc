@@ -1,5 +1,7 @@
 #include "startup_snapshot.h"
 
+#include <cstdint>
+#include <cstring>
 #include <memory>
 #include <mutex>
 #include <stdexcept>
@@ -156,30 +158,57 @@ v8::StartupData WarmSnapshot(v8::StartupData* cold) {
 
 }  // namespace
 
+namespace {
+
+std::once_flag snapshot_once;
+v8::StartupData snapshot_blob{};
+std::string snapshot_error;
+
+void BuildSnapshot() {
+  try {
+    snapshot_blob = CreateColdSnapshot();
+  } catch (const std::runtime_error& e) {
+    snapshot_error = e.what();
+    return;
+  }
+  // A warm-up that fails costs speed, not function: the cold blob is kept and the reason
+  // is reported by SnapshotWarmupError() (tests require it to be empty).
+  try {
+    v8::StartupData warm = WarmSnapshot(&snapshot_blob);
+    delete[] snapshot_blob.data;
+    snapshot_blob = warm;
+  } catch (const std::runtime_error& e) {
+    WarmupErrorText() = e.what();
+  }
+}
+
+}  // namespace
+
 v8::StartupData* StartupSnapshot() {
-  static std::once_flag once;
-  static v8::StartupData blob{};
-  static std::string error;
   EnsureV8Initialized();
-  std::call_once(once, [] {
-    try {
-      blob = CreateColdSnapshot();
-    } catch (const std::runtime_error& e) {
-      error = e.what();
-      return;
-    }
-    // A warm-up that fails costs speed, not function: the cold blob is kept and the reason
-    // is reported by SnapshotWarmupError() (tests require it to be empty).
-    try {
-      v8::StartupData warm = WarmSnapshot(&blob);
-      delete[] blob.data;
-      blob = warm;
-    } catch (const std::runtime_error& e) {
-      WarmupErrorText() = e.what();
-    }
+  std::call_once(snapshot_once, BuildSnapshot);
+  if (!snapshot_error.empty()) throw std::runtime_error(snapshot_error);
+  return &snapshot_blob;
+}
+
+bool UseSnapshotBlob(const std::string& bytes) {
+  EnsureV8Initialized();
+  if (bytes.empty() || bytes.size() > static_cast<size_t>(INT32_MAX)) return false;
+  v8::StartupData candidate{bytes.data(), static_cast<int>(bytes.size())};
+  if (!candidate.IsValid() || !candidate.CanBeRehashed()) return false;
+  bool used = false;
+  std::call_once(snapshot_once, [&] {
+    char* data = new char[bytes.size()];
+    std::memcpy(data, bytes.data(), bytes.size());
+    snapshot_blob = {data, static_cast<int>(bytes.size())};
+    used = true;
   });
-  if (!error.empty()) throw std::runtime_error(error);
-  return &blob;
+  return used;
+}
+
+std::string SnapshotBlobBytes() {
+  v8::StartupData* blob = StartupSnapshot();
+  return std::string(blob->data, static_cast<size_t>(blob->raw_size));
 }
 
 std::string SnapshotWarmupError() {

@@ -21,4 +21,11 @@ v8::StartupData* StartupSnapshot();
 // Why the warm-up failed (the snapshot is then cold, but works), or empty.
 std::string SnapshotWarmupError();
 
+// Installs a blob that SnapshotBlobBytes gave in an earlier process of this same build (the
+// host keeps it on disk: pyruntime/engine/compile_cache.py), instead of making one. False,
+// and nothing changes, if V8 finds it invalid or this process's snapshot already exists.
+bool UseSnapshotBlob(const std::string& bytes);
+// This process's blob (made now if it does not exist yet), for the host to keep.
+std::string SnapshotBlobBytes();
+
 }  // namespace pyruntime

@@ -16,6 +16,16 @@ from pathlib import Path
 import httpx
 import pytest
 
+# Compiled code kept between processes (pyruntime/engine/compile_cache.py) goes to a folder of
+# this run, not the user's cache: every process of the suite shares it, and nothing outlives it.
+if "PYRUNTIME_CACHE_DIR" not in os.environ:
+    import atexit
+    import shutil
+    import tempfile
+
+    os.environ["PYRUNTIME_CACHE_DIR"] = tempfile.mkdtemp(prefix="pyruntime-test-cache-")
+    atexit.register(shutil.rmtree, os.environ["PYRUNTIME_CACHE_DIR"], True)
+
 # The repository, and the shared folder beside it (web-platform-tests vectors).
 REPO = Path(__file__).resolve().parent.parent
 SHARED = REPO.parent / "shared"

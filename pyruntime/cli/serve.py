@@ -1,19 +1,15 @@
-"""`python -m pyruntime serve`: configuration, the start-up check, then the supervisor or a worker."""
+"""`python -m pyruntime serve`: configuration, then the supervisor or a worker."""
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import dataclasses
 import sys
 from pathlib import Path
 
-from ..engine import AppIsolate, load_script
-from ..engine.errors import Error, JSError
+from ..engine.errors import Error
 from ..server.config import ConfigError, ServerConfig, app_root, load_config, single_app_config
 from ..server.logs import JsonLogger
-from ..server.observer import Observer
-from ..server.outbound import app_host_ops
 from ..server.wrangler import is_wrangler_config, load_wrangler
 
 
@@ -51,23 +47,6 @@ def _server_config(args: argparse.Namespace, logger: JsonLogger) -> ServerConfig
     return ServerConfig(**{**config.__dict__, **overrides, "test_scheduled": args.test_scheduled})
 
 
-async def _check_apps_load(config: ServerConfig) -> None:
-    """Loads each app once, top-level code included, before any port is bound: a broken app
-    fails here with its error instead of crashing workers that the supervisor restarts."""
-    for app in config.apps:
-        # Top-level fetch goes where the app's egress policy allows, as when served.
-        isolate = AppIsolate(load_script(app.script, root=app.root), env=app.resolved_env(), limits=app.limits,
-                             op_handler=app_host_ops(app, Observer()))
-        try:
-            await isolate.load()
-        except JSError as exc:
-            raise Error(f"app {app.name} failed to load: {exc.stack}") from None
-        except Error as exc:
-            raise Error(f"app {app.name} failed to load: {exc}") from None
-        finally:
-            isolate.close()
-
-
 def _worker_args(args: argparse.Namespace, config: ServerConfig) -> list[str]:
     """The `serve` command line of one worker process under the supervisor."""
     argv = ["serve", "--workers", "1", "--server", args.server]
@@ -99,7 +78,7 @@ def serve_command(args: argparse.Namespace) -> int:
 
 
 def _supervise(args: argparse.Namespace, config: ServerConfig, logger: JsonLogger) -> int:
-    """The supervisor: starts the workers, checks the apps load meanwhile, then binds the port.
+    """The supervisor: starts the workers, waits until one loaded the apps, then binds the port.
 
     Even one worker runs under the supervisor: V8 aborts the process on a few fatal paths
     (see README), and the supervisor replaces it while holding the listening socket.
@@ -107,12 +86,11 @@ def _supervise(args: argparse.Namespace, config: ServerConfig, logger: JsonLogge
     from ..server.supervisor import Supervisor
 
     supervisor = Supervisor(config, _worker_args(args, config), config.workers, logger)
-    supervisor.start_workers()  # they import the server while the apps are checked here
-    try:
-        asyncio.run(_check_apps_load(config))
-    except Error as exc:
+    supervisor.start_workers()
+    failure = supervisor.wait_for_load()
+    if failure is not None:
         supervisor.abandon()
-        print(f"pyruntime: error: {exc}", file=sys.stderr)
+        print(f"pyruntime: error: {failure}", file=sys.stderr)
         return 2
     try:
         return supervisor.run()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from . import compile_cache
 from .async_isolate import AsyncIsolate, AsyncOpHandler
 from .console import ConsoleSink
 from .host_ops import AsyncHostOps
@@ -135,8 +136,10 @@ class AppIsolate(AsyncIsolate):
             self._share_compiled_code()
 
     def _share_compiled_code(self) -> None:
-        """Gives the script the code this isolate compiled (once per script): between calls,
-        no JS runs here, so this quick call needs no worker thread."""
+        """Gives the script the code this isolate compiled (once per script), and keeps it on
+        disk for the next process (compile_cache.py). Between calls no JS runs here, so this
+        quick call needs no worker thread."""
         caches = {name: self._runtime.module_code_cache(name) for name in self.script.sources}
         if all(caches.values()):
             self.script.code_cache.update(caches)
+            compile_cache.keep_module_code(self.script.sources, caches)

@@ -1,9 +1,10 @@
 """The process's outbound HTTP client: connection pools whose every connection passed the egress policy.
 
-One `FetchClient` per process (`shared_client()`), made when the host starts, holds the TLS
-context (loading the CA store is the slow part of a first request) and one httpcore pool
-(HTTP/1.1 and HTTP/2, keep-alive) per event loop and egress policy: a connection checked
-under one app's policy is never reused by an app with another.
+One `FetchClient` per process (`shared_client()`), made on first use or, in a server, in the
+background once it serves (host_ops.warm_fetch_client), holds the TLS context (loading the CA
+store is the slow part of a first request) and one httpcore pool (HTTP/1.1 and HTTP/2,
+keep-alive) per event loop and egress policy: a connection checked under one app's policy is
+never reused by an app with another.
 
 The check sits in the network backend: `connect_tcp` resolves the name itself, keeps the
 addresses the policy allows (egress.decide) and connects to one of those addresses; TLS
@@ -103,9 +104,10 @@ _shared_lock = threading.Lock()
 
 
 def shared_client() -> FetchClient:
-    """The process's client, made on first use (hosts call it when they start)."""
+    """The process's client, made on first use."""
     global _shared
     with _shared_lock:
         if _shared is None:
             _shared = FetchClient()
         return _shared
+

@@ -32,14 +32,19 @@ import threading
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
-
-import httpcore
 
 from .egress import EgressPolicy
 from .errors import Error
-from .fetch_client import FetchClient, shared_client
+
+if TYPE_CHECKING:
+    import httpcore
+
+    from .fetch_client import FetchClient
+
+# httpcore and the client (fetch_client.py) load on the first fetch, or in the background once
+# a server serves (warm_fetch_client): a process that makes no fetch never pays for them.
 
 # Request headers JS may not set (the Fetch standard's forbidden request-header names):
 # the host sets framing and Host itself, and Host must not route a request elsewhere.
@@ -106,7 +111,17 @@ class AsyncHostOps:
         self.limits = limits or FetchLimits()
         self.app = app
         self.observer = observer
-        self.client = client or shared_client()
+        self._client = client
+
+    @property
+    def client(self) -> FetchClient:
+        """The client given, else the process's; made on first use (servers warm it in the
+        background once they serve: warm_fetch_client)."""
+        if self._client is None:
+            from .fetch_client import shared_client
+
+            self._client = shared_client()
+        return self._client
 
     def session(self, memory_limit_bytes: int) -> FetchSession:
         return FetchSession(self, memory_limit_bytes)
@@ -211,6 +226,8 @@ class FetchSession:
                 self._reserve(len(content))
                 exchange.held = len(content)
             timeout = limits.subrequest_timeout_s
+            import httpcore
+
             request = httpcore.Request(method, url, headers=headers, content=content,
                                        extensions={"timeout": {"connect": timeout, "read": timeout,
                                                                "write": timeout, "pool": timeout}})
@@ -261,6 +278,8 @@ class FetchSession:
                               f"upstream {exchange.host} did not take the request body") from None
 
     async def _read(self, ident: int) -> bytes | None:
+        import httpcore
+
         exchange = self._exchanges.get(ident)
         if exchange is None or exchange.chunks is None:
             raise HostOpError("the response body is closed")
@@ -327,12 +346,26 @@ def _current_task() -> asyncio.Task[Any] | None:
         return None
 
 
+def warm_fetch_client() -> None:
+    """Loads the HTTP client and makes the process's (TLS context, CA store) in a daemon
+    thread: a server calls it once it serves, so that neither its start nor its first fetch
+    waits for them."""
+    def warm() -> None:
+        from .fetch_client import shared_client
+
+        shared_client()
+
+    threading.Thread(target=warm, name="pyruntime-fetch-warm-up", daemon=True).start()
+
+
 async def _close_quietly(response: httpcore.Response) -> None:
     with contextlib.suppress(Exception):
         await response.aclose()
 
 
 def _describe(exc: BaseException) -> str:
+    import httpcore
+
     text = str(exc) or type(exc).__name__
     return text if not isinstance(exc, httpcore.TimeoutException) else f"timed out ({text})"
 

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import _core
+from . import compile_cache
 from .console import ConsoleSink, log_console
 from .driver import CallDriver, Step, check_outcome, complete_op, op_failure
 from .errors import IsolateClosed
@@ -64,6 +65,7 @@ class IsolateCore:
         # listeners), over the isolate's life; both are reported on the console too.
         self.unhandled_rejections = 0
         self.uncaught_errors = 0
+        compile_cache.prepare_snapshot()
         self._runtime = _core.Runtime(*limits.core_args())
         self._runtime.handles = make_handle(self)
         if self._host_functions:

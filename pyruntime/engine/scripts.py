@@ -10,10 +10,14 @@ from __future__ import annotations
 
 import json
 import re
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from .. import _core
+from . import compile_cache
 from .driver import check_outcome
 from .errors import JSError
 from .limits import Limits
@@ -103,19 +107,56 @@ def raise_load_error(outcome: _core.Outcome, what: str) -> None:
     check_outcome(outcome)
 
 
+class _Probe:
+    """The isolate load_script compiles modules in, only to list their imports: one shared by
+    every load, since a new isolate per app cost as much as loading the app itself. Compiled
+    modules stay in it until it is replaced, past a heap size or a number of loads."""
+
+    MAX_HEAP_BYTES = 32 << 20
+    MAX_LOADS = 256
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._runtime: _core.Runtime | None = None
+        self._loads = 0
+
+    @contextmanager
+    def runtime(self) -> Iterator[_core.Runtime]:
+        with self._lock:
+            runtime = self._runtime
+            if runtime is None or not runtime.alive or self._loads >= self.MAX_LOADS \
+                    or runtime.heap_statistics()["used_heap_size"] > self.MAX_HEAP_BYTES:
+                if runtime is not None:
+                    runtime.close()
+                compile_cache.prepare_snapshot()
+                runtime = self._runtime = _core.Runtime(*Limits().core_args())
+                self._loads = 0
+            self._loads += 1
+            yield runtime
+
+
+_probe = _Probe()
+
+
 def load_script(path: str | Path, runtime: _core.Runtime | None = None, kind: str | None = None,
                 root: str | Path | None = None) -> WorkerScript:
     """Reads an app's entry script and, for a module worker, every module it imports.
 
     `root` is the project root imports may reach (default: the entry's folder). Imports are
-    discovered by compiling each module (in `runtime`, or a throwaway one).
+    discovered by compiling each module (in `runtime`, or the shared probe isolate).
     """
-    path = Path(path).resolve()
+    if runtime is not None:
+        return _load(Path(path), runtime, kind, root)
+    with _probe.runtime() as probe:
+        return _load(Path(path), probe, kind, root)
+
+
+def _load(path: Path, probe: _core.Runtime, kind: str | None, root: str | Path | None) -> WorkerScript:
+    path = path.resolve()
     if not path.is_file():
         raise ScriptLoadError(f"script not found: {path}")
     resolver = Resolver(path.parent, Path(root) if root is not None else None)
     main = resolver.name(path)
-    probe = runtime or _core.Runtime(*Limits().core_args())
     source = module_source(path, main)
     kind = kind or script_kind(path, source, probe, resolver.package_type(path))
     if kind not in ("module", "service-worker"):
@@ -144,4 +185,5 @@ def load_script(path: str | Path, runtime: _core.Runtime | None = None, kind: st
                 script.sources[resolved] = module_source(target.path, resolved)
                 files[resolved] = target
                 pending.append(resolved)
+    script.code_cache.update(compile_cache.module_code(script.sources))
     return script

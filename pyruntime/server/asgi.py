@@ -21,15 +21,17 @@ from urllib.parse import parse_qs
 
 import uvloop
 
+from ..engine.errors import Error, JSError
+from ..engine.host_ops import warm_fetch_client
 from .app import Receive, Scope, Send, WorkerApp, request_id_from
 from .config import Route as AppRoute
 from .config import ServerConfig
-from .isolation import EngineApp, isolation_of
+from .isolation import EngineApp, EngineFailed, isolation_of
 from .logs import JsonLogger, stdlib_logger
 from .metrics import process_metrics
 from .observer import LogObserver, Observer
 from .scheduler import Scheduler, run_scheduled
-from .supervisor import receive_listening_socket
+from .supervisor import receive_listening_socket, report_loaded
 
 if TYPE_CHECKING:
     from hypercorn.config import Config as HypercornConfig
@@ -191,12 +193,24 @@ class ServerApp:
         threads = sum(app.config.pool_size or os.cpu_count() or 1 for app in self.apps
                       if isinstance(app, WorkerApp)) + 4
         asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(threads, "pyruntime-js"))
-        await asyncio.gather(*(app.startup() for app in self.apps))
+        results = await asyncio.gather(*(app.startup() for app in self.apps), return_exceptions=True)
+        for app, result in zip(self.apps, results, strict=True):
+            if isinstance(result, BaseException):
+                raise _load_failure(app.name, result) from None
         self.state.ready = True
+        warm_fetch_client()
         if self._reload:
             self._watcher = asyncio.create_task(_watch(self.apps))
         if self._run_crons:
             self._scheduler.start()
+
+
+def _load_failure(name: str, exc: BaseException) -> BaseException:
+    """An app's load error, naming the app, with the JS stack where there is one."""
+    if isinstance(exc, EngineFailed) or not isinstance(exc, Exception):
+        return exc  # an engine's error names its app already; cancellation stays what it is
+    detail = exc.stack if isinstance(exc, JSError) and exc.stack else str(exc)
+    return Error(f"app {name} failed to load: {detail}")
 
 
 def create_app(config: ServerConfig, *, observer: Observer | None = None, reload: bool = False,
@@ -231,18 +245,20 @@ async def _watch(apps: list[WorkerApp | EngineApp]) -> None:
 async def serving_socket(app: ServerApp, listen_fd: int | None, listen_channel: int | None) -> int | None:
     """The listening socket's fd: `listen_fd`, or the one the supervisor sends over `listen_channel`.
 
-    Under the supervisor the apps load first, while it is still checking them, so that the
-    worker is ready as soon as the socket arrives. None: the supervisor sent no socket (it
-    found a broken app and reports it), so there is nothing to serve.
+    Under the supervisor the apps load first and the worker reports how that went: the port
+    is bound only once apps loaded. None: the supervisor sent no socket (a worker could not
+    load the apps, and the supervisor reports why), so there is nothing to serve.
     """
     if listen_channel is None:
         return listen_fd
     try:
         await app.start()
-    except Exception:
+    except Exception as exc:
+        await asyncio.to_thread(report_loaded, listen_channel, str(exc))
         if await asyncio.to_thread(receive_listening_socket, listen_channel) is None:
             return None
         raise
+    await asyncio.to_thread(report_loaded, listen_channel, None)
     return await asyncio.to_thread(receive_listening_socket, listen_channel)
 
 

@@ -19,6 +19,7 @@ from typing import Any
 
 from prometheus_client import multiprocess
 
+from ..engine.host_ops import warm_fetch_client
 from .app import WorkerApp
 from .frames import ChannelClosed, app_from_wire, encode, read_frame
 from .logs import JsonLogger
@@ -82,6 +83,7 @@ async def _serve(sock: socket.socket) -> None:
         await writer.drain()
         return
     writer.write(encode("ready", [str(path) for path in app.watched_files()]))
+    warm_fetch_client()
     requests: dict[int, _Request] = {}
     tasks: set[asyncio.Task[None]] = set()
 

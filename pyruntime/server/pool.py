@@ -137,9 +137,11 @@ class IsolatePool:
 
     async def _create(self) -> AppIsolate:
         app, observer = self.app, self._observer
-        isolate = AppIsolate(self.script, env=self.env, limits=self.limits,
-                             console=lambda method, text: observer.console(app, None, method, text),
-                             op_handler=self._host_ops)
+        # Made in a worker thread: a new isolate takes milliseconds of CPU (V8 deserialises the
+        # snapshot), which the event loop and other apps' requests must not wait for.
+        isolate = await asyncio.to_thread(
+            AppIsolate, self.script, env=self.env, limits=self.limits,
+            console=lambda method, text: observer.console(app, None, method, text), op_handler=self._host_ops)
         try:
             await isolate.load()
         except BaseException:

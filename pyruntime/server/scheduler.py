@@ -13,8 +13,6 @@ import asyncio
 import uuid
 from datetime import UTC, datetime
 
-from croniter import croniter
-
 from ..engine.errors import Error, IsolateClosed, MemoryLimitExceeded, TimeLimitExceeded
 from .app import WorkerApp
 from .observer import RequestContext
@@ -78,6 +76,8 @@ class Scheduler:
         self._tasks.clear()
 
     async def _run(self, app: WorkerApp) -> None:
+        from croniter import croniter  # here: servers without crons never load it
+
         now = datetime.now(UTC)
         iterators = {cron: croniter(cron, now) for cron in app.config.crons}
         upcoming = {cron: iterator.get_next(datetime) for cron, iterator in iterators.items()}

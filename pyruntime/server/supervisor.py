@@ -6,15 +6,18 @@ others keep serving. Workers write metrics to a shared PROMETHEUS_MULTIPROC_DIR 
 /metrics in any of them reports the sum. Their stdout and stderr come through us: JSON log
 lines pass as they are, any other text (V8's fatal-error output) becomes a JSON line.
 
-Workers start before the port is bound: each imports the server while the supervisor checks
-that the apps load, then receives the listening socket over a Unix socket pair (its
-`--listen-channel`). A check that fails closes the channels and the workers exit quietly,
-so a broken app never binds the port; a good one does not wait for the imports in series.
+Workers start before the port is bound: each imports the server and loads the apps, reports
+over a Unix socket pair (its `--listen-channel`) whether they loaded, then receives the
+listening socket over it. The port is bound once one worker's apps loaded; if they could not,
+the supervisor closes the channels (the workers exit quietly) and exits with the worker's
+error, so a broken app never binds the port. The apps load once per worker, never again in
+the supervisor, which imports no engine.
 """
 
 from __future__ import annotations
 
 import os
+import select
 import shutil
 import signal
 import socket
@@ -24,8 +27,6 @@ import tempfile
 import threading
 import time
 from types import FrameType
-
-from prometheus_client import multiprocess
 
 from .child_output import relay_in_thread
 from .config import ServerConfig
@@ -58,6 +59,36 @@ def receive_listening_socket(channel_fd: int) -> int | None:
     return fds[0] if fds else None
 
 
+def report_loaded(channel_fd: int, error: str | None) -> None:
+    """In a worker: tells the supervisor that the apps loaded (`error` None) or why not. A
+    restarted worker's supervisor no longer listens: that is not an error."""
+    with socket.socket(fileno=os.dup(channel_fd)) as channel:
+        try:
+            channel.sendall(_LOADED if error is None else _FAILED + error.encode("utf-8", "replace"))
+            channel.shutdown(socket.SHUT_WR)
+        except OSError:
+            pass
+
+
+_LOADED = b"loaded"
+_FAILED = b"failed:"
+_MAX_REPORT = 1 << 20
+
+
+def _read_report(channel: socket.socket) -> bytes:
+    """A worker's whole report: it half-closes the channel after writing (EOF if it died)."""
+    data = b""
+    while len(data) < _MAX_REPORT:
+        try:
+            chunk = channel.recv(65536)
+        except OSError:
+            break
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+
 class Supervisor:
     """Starts the worker processes, replaces those that die, and stops them all on SIGTERM."""
 
@@ -79,8 +110,28 @@ class Supervisor:
         for slot in range(self.workers):
             self._spawn(slot)
 
+    def wait_for_load(self) -> str | None:
+        """Waits until one worker's apps loaded (None), or one worker could not load them (why)."""
+        pending = dict(self._channels)
+        while pending:
+            readable, _, _ = select.select(list(pending.values()), [], [], _POLL_S)
+            for slot, channel in list(pending.items()):
+                if channel not in readable:
+                    continue
+                report = _read_report(channel)
+                if report == _LOADED:
+                    return None
+                del pending[slot]
+                if report.startswith(_FAILED):
+                    return report[len(_FAILED):].decode("utf-8", "replace")
+                child = self._children[slot][0]
+                code = child.wait()
+                how = f"signal {signal.Signals(-code).name}" if code < 0 else f"exit code {code}"
+                return f"a worker ended while loading the apps ({how}); its output is in the log"
+        return "no worker was started"
+
     def abandon(self) -> None:
-        """The apps failed their check: the waiting workers get no socket and exit."""
+        """The apps failed to load: the waiting workers get no socket and exit."""
         for channel in self._channels.values():
             channel.close()
         for child, _ in self._children.values():
@@ -150,6 +201,8 @@ class Supervisor:
             channel.close()
 
     def _reap(self, child: subprocess.Popen[bytes], code: int, metrics_dir: str) -> None:
+        from prometheus_client import multiprocess  # only here: the supervisor serves no metrics itself
+
         multiprocess.mark_process_dead(child.pid, metrics_dir)
         for thread in self._output.pop(child.pid, []):  # its last lines (a fatal error's) come first
             thread.join(timeout=2.0)
