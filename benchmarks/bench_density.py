@@ -3,8 +3,10 @@
 Run with `make bench-http` (after the HTTP benchmark) or alone:
 `.venv/bin/python benchmarks/bench_density.py --apps 1000`. Each app is its own small module
 worker with its own route and `pool_size = 1`; one server process (`--workers 1`) loads them
-all. Reported: spawn to /healthz 200 (every app loaded), the RSS summed over the server's
-processes, and whether every app answers. Results: benchmarks/results/density.md.
+all, with `isolation = "shared"`: every app in the worker process. (By default several apps
+each get an engine process of their own, which contains crashes but costs a Python process
+per app: a density setting is a choice of shared isolation.) Reported: spawn to /healthz 200
+(every app loaded), the RSS summed over the server's processes, and whether every app answers. Results: benchmarks/results/density.md.
 """
 
 from __future__ import annotations
@@ -59,7 +61,7 @@ def session_rss_mb(sid: int) -> float:
 
 
 def write_config(folder: Path, apps: int) -> Path:
-    lines = []
+    lines = ["[server]", 'isolation = "shared"', ""]
     for n in range(apps):
         app_dir = folder / f"app{n}"
         app_dir.mkdir()
@@ -112,7 +114,8 @@ def main() -> None:
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait()
     lines = machine_header("Density: many small apps in one server", {},
-                           [f"{args.apps} module workers, pool_size 1 each, one server process (`--workers 1`)"],
+                           [f"{args.apps} module workers, pool_size 1 each, one server process (`--workers 1`), "
+                            'isolation = "shared"'],
                            load_at_start)
     lines += table(["apps", "spawn to all loaded (s)", "RSS MB (summed over the server's processes)",
                     "MB per app", "sampled apps answering"],
