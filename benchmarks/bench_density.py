@@ -6,7 +6,8 @@ worker with its own route and `pool_size = 1`; one server process (`--workers 1`
 all, with `isolation = "shared"`: every app in the worker process. (By default several apps
 each get an engine process of their own, which contains crashes but costs a Python process
 per app: a density setting is a choice of shared isolation.) Reported: spawn to /healthz 200
-(every app loaded), the RSS summed over the server's processes, and whether every app answers. Results: benchmarks/results/density.md.
+(every app loaded), the RSS summed over the server's processes, and whether every app answers.
+Results: benchmarks/results/density.md.
 """
 
 from __future__ import annotations
