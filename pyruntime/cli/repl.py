@@ -18,7 +18,7 @@ from pathlib import Path
 
 from ..engine import Isolate
 from ..engine.errors import Error, JSError
-from ..engine.host_ops import SyncHostOps
+from ..engine.host_ops import SyncHostOps, warm_fetch_client
 
 HISTORY_FILE = Path.home() / ".pyruntime_history"
 _DECLARATION = re.compile(r"^(\s*)(?:let|const|var)\s+([A-Za-z_$][\w$]*)\s*=", re.MULTILINE)
@@ -146,6 +146,7 @@ def main() -> int:
     # Ctrl-C is how a runaway input is stopped: a shell that started us in the background
     # with SIGINT ignored (as non-interactive shells do) must not take that away.
     signal.signal(signal.SIGINT, signal.default_int_handler)
+    warm_fetch_client()  # while the user types: a first fetch then finds the client ready
     try:
         import readline
     except ImportError:  # not on every platform; the prompt still works without history
