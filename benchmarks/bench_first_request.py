@@ -14,6 +14,7 @@ isolate. Run with `make bench`. Result: benchmarks/results/first_request.md.
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
 import statistics
 import subprocess
@@ -22,6 +23,9 @@ from pathlib import Path
 from report import load_average, machine_header, table, write_markdown
 
 from pyruntime.engine import AppIsolate, Limits, load_script
+
+# In-process mechanisms only: no code from an earlier run's disk cache (compile_cache.py).
+os.environ["PYRUNTIME_CACHE_DIR"] = "off"
 
 ROOT = Path(__file__).resolve().parent.parent
 HONO_DIR = ROOT / "build" / "bench" / "hono"
