@@ -6,7 +6,8 @@ handlers, written once in JavaScript:
 - `/work` parses the URL, builds and `JSON.stringify`s a 50-field object, awaits
   `crypto.subtle.digest("SHA-256", ...)` of the path and returns JSON.
 pyruntime and workerd run them as a module worker, Deno under `Deno.serve`, Bun under
-`Bun.serve`, Node.js under `http.createServer`. Deno, Bun and workerd come from the npm
+`Bun.serve`, Node.js under `http.createServer`, and a plain Python ASGI app (no JS) on Hypercorn
+and on Granian, for what those servers cost by themselves. Deno, Bun and workerd come from the npm
 registry into build/bench/peers; a peer that cannot be installed or does not run is skipped
 with a note. pyruntime runs on each server it offers (`serve --server`), with `--workers` 1
 and 2.
@@ -86,6 +87,34 @@ NODE_JS = HANDLERS_JS + textwrap.dedent("""\
       res.writeHead(200, { "content-type": type, "content-length": Buffer.byteLength(body) });
       res.end(body);
     }).listen(Number(process.argv[2]), "127.0.0.1");
+""")
+
+# The HTTP servers' own cost: the same two answers from a plain Python ASGI app, no JS. Served
+# by Hypercorn and Granian as pyruntime is, it tells how much pyruntime adds to each server.
+BASELINE_ASGI = textwrap.dedent("""\
+    import hashlib
+    import json
+
+
+    async def app(scope, receive, send):
+        if scope["type"] == "lifespan":
+            while (message := await receive())["type"] != "lifespan.shutdown":
+                await send({"type": "lifespan.startup.complete"})
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+        path = scope["path"]
+        if path == "/work":
+            fields = {f"field{i}": f"value {i}" if i % 2 else i * 1.5 for i in range(50)}
+            query = scope["query_string"].decode()
+            body = json.dumps({"path": path, "query": "?" + query if query else "",
+                               "sha256": hashlib.sha256(path.encode()).hexdigest(), "fields": fields},
+                              separators=(",", ":")).encode()
+            kind = b"application/json"
+        else:
+            body, kind = b"hello", b"text/plain;charset=UTF-8"
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [(b"content-type", kind), (b"content-length", str(len(body)).encode())]})
+        await send({"type": "http.response.body", "body": body})
 """)
 
 WORKERD_CAPNP = """\
@@ -391,9 +420,19 @@ def pyruntime_servers() -> list[str]:
 
 def servers(work: Path, versions: dict[str, str], notes: list[str]) -> list[Server]:
     for name, text in {"app.js": WORKER_JS, "node_server.mjs": NODE_JS, "deno_server.js": DENO_JS,
-                       "bun_server.js": BUN_JS}.items():
+                       "bun_server.js": BUN_JS, "baseline.py": BASELINE_ASGI}.items():
         (work / name).write_text(text)
     found = []
+    bin_dir = PYRUNTIME.parent
+    for server_name in ("hypercorn", "granian"):
+        if not (bin_dir / server_name).exists():
+            continue
+        port = free_port()
+        command = [str(bin_dir / "hypercorn"), "--bind", f"127.0.0.1:{port}", "baseline:app"] \
+            if server_name == "hypercorn" else \
+            [str(bin_dir / "granian"), "--interface", "asgi", "--host", "127.0.0.1", "--port", str(port),
+             "--loop", "uvloop", "--workers", "1", "baseline:app"]
+        found.append(Server(f"{server_name}, plain ASGI app (no JS)", "baseline", command, port, work))
     if PYRUNTIME.exists():
         for server_name in pyruntime_servers():
             for workers in (1, 2):
@@ -450,6 +489,14 @@ def write_results(args: argparse.Namespace, versions: dict[str, str], notes: lis
     lines = machine_header("HTTP benchmark", versions, [load, *notes], load_at_start)
     names = [s.name for s in started]
     node_hello, node_work = results.get(("node http", "/hello")), results.get(("node http", "/work"))
+
+    def plain(name: str) -> str:
+        """pyruntime's CPU per hello request over its server's own (the plain ASGI app's)."""
+        server = next((k for k in ("hypercorn", "granian") if name.startswith(f"pyruntime {k} ")), None)
+        base = results.get((f"{server}, plain ASGI app (no JS)", "/hello")) if server else None
+        ours = results.get((name, "/hello"))
+        return ratio(ours.cpu_ms_per_1k, base.cpu_ms_per_1k) if base and ours else "-"
+
     rows = []
     for s in started:
         hello, work = results.get((s.name, "/hello")), results.get((s.name, "/work"))
@@ -459,13 +506,15 @@ def write_results(args: argparse.Namespace, versions: dict[str, str], notes: lis
                      f"{hello.p50_ms:.2f} / {hello.p99_ms:.2f}", f"{work.p50_ms:.2f} / {work.p99_ms:.2f}",
                      f"{hello.cpu_ms_per_1k:.0f} / {work.cpu_ms_per_1k:.0f}",
                      f"{ratio(hello.cpu_ms_per_1k, node_hello and node_hello.cpu_ms_per_1k)} / "
-                     f"{ratio(work.cpu_ms_per_1k, node_work and node_work.cpu_ms_per_1k)}",
+                     f"{ratio(work.cpu_ms_per_1k, node_work and node_work.cpu_ms_per_1k)}", plain(s.name),
                      f"{rss.get(s.name, float('nan')):.0f}", fmt_ms(s.cold_start_ms),
                      f"{hello.errors} / {work.errors}"])
     lines += table(["server", "hello req/s", "work req/s", "hello p50 / p99 ms", "work p50 / p99 ms",
-                    "CPU ms per 1k req, hello / work", "CPU vs node", "RSS MB", "cold start ms", "errors"], rows)
+                    "CPU ms per 1k req, hello / work", "CPU vs node", "hello CPU vs its plain server", "RSS MB",
+                    "cold start ms", "errors"], rows)
     lines += ["Server CPU is summed over the server's process tree (from /proc); RSS is summed over its "
-              "processes after the runs; cold start is spawn to the first 200.", ""]
+              "processes after the runs; cold start is spawn to the first 200. A plain ASGI app is the same "
+              "two answers in Python on that server with no JS: what the HTTP server itself costs.", ""]
     if spins:
         lines += [f"## One request runs `while (true) {{}}`: /hello from 4 clients for {args.spin_seconds:.0f} s", ""]
         lines += table(["server", "/hello answered", "failed", "max latency ms", "spinning request"],
@@ -528,7 +577,7 @@ def main() -> None:
                           f"p99 {result.p99_ms:7.2f} ms  CPU {result.cpu_ms_per_1k:6.0f} ms/1k  "
                           f"errors {result.errors}", flush=True)
                 rss[server.name] = tree_rss_mb(server.proc.pid)
-                if args.spin_seconds > 0:
+                if args.spin_seconds > 0 and server.kind != "baseline":  # no JS there to spin
                     spins[server.name] = report = asyncio.run(spin_probe(server.port, args.spin_seconds))
                     print(f"  while(true): /hello answered {report.answered} ({report.failed} failed), "
                           f"max latency {fmt_ms(report.max_ms)} ms; spinning request: "
