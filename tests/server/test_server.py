@@ -294,6 +294,20 @@ def test_sigterm_drains_in_flight_requests(start_server, tmp_path: Path, http_se
     assert server.events("stopped")
 
 
+def wait_for_count(client: httpx.Client, expected: int) -> str:
+    """/metrics once `pyruntime_requests_total` of the app reached `expected` 200s (each is
+    counted once its response is sent, which may be just after the client read it)."""
+    deadline = time.monotonic() + 10
+    while True:
+        text = client.get("/metrics").text
+        served = metric(text, "pyruntime_requests_total", app="multi", status="200")
+        if served >= expected or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    assert served == expected
+    return text
+
+
 def test_workers_share_the_port_and_a_dead_worker_is_replaced(start_server, tmp_path: Path, http_server: str):
     script = write_app(tmp_path / "app")
     server = start_server(str(script), "--server", http_server, "--name", "multi", "--workers", "2")
@@ -301,6 +315,9 @@ def test_workers_share_the_port_and_a_dead_worker_is_replaced(start_server, tmp_
     with httpx.Client(base_url=server.url, timeout=20) as c:
         for _ in range(6):
             assert c.get("/hello").status_code == 200
+        # A request is counted just after its response is sent: the kill waits for the six
+        # counts, or it could land between a response and its count.
+        wait_for_count(c, 6)
         os.kill(started[0]["worker_pid"], signal.SIGKILL)
         exited = server.wait_for_event("worker_exited")
         assert exited[0]["worker_pid"] == started[0]["worker_pid"] and "SIGKILL" in exited[0]["reason"]
@@ -311,17 +328,8 @@ def test_workers_share_the_port_and_a_dead_worker_is_replaced(start_server, tmp_
         while not any(e["pid"] == replacement["worker_pid"] for e in server.events("app_loaded")) \
                 and time.monotonic() < deadline:
             time.sleep(0.1)
-        # Metrics are the sum over processes: the killed worker's requests still count. A
-        # request is counted once its response is sent, which may be just after the client
-        # read it: the last one may show up a moment later.
-        deadline = time.monotonic() + 10
-        while True:
-            text = c.get("/metrics").text
-            served = metric(text, "pyruntime_requests_total", app="multi", status="200")
-            if served >= 12 or time.monotonic() > deadline:
-                break
-            time.sleep(0.1)
-        assert served == 12
+        # Metrics are the sum over processes: the killed worker's requests still count.
+        text = wait_for_count(c, 12)
         assert metric(text, "pyruntime_isolates", app="multi") == 2 * (os.cpu_count() or 1)
     assert server.stop() == 0
     assert server.process.returncode == 0
