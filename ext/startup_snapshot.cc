@@ -160,6 +160,7 @@ v8::StartupData WarmSnapshot(v8::StartupData* cold) {
 
 namespace {
 
+constexpr size_t kMinBlobBytes = 4096;
 std::once_flag snapshot_once;
 v8::StartupData snapshot_blob{};
 std::string snapshot_error;
@@ -193,7 +194,9 @@ v8::StartupData* StartupSnapshot() {
 
 bool UseSnapshotBlob(const std::string& bytes) {
   EnsureV8Initialized();
-  if (bytes.empty() || bytes.size() > static_cast<size_t>(INT32_MAX)) return false;
+  // V8 reads the header's version without checking the size first (a CHECK that aborts):
+  // anything shorter than a header is refused here. Real blobs are megabytes.
+  if (bytes.size() < kMinBlobBytes || bytes.size() > static_cast<size_t>(INT32_MAX)) return false;
   v8::StartupData candidate{bytes.data(), static_cast<int>(bytes.size())};
   if (!candidate.IsValid() || !candidate.CanBeRehashed()) return false;
   bool used = false;

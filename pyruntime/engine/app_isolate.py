@@ -45,8 +45,10 @@ class AppIsolate(AsyncIsolate):
         self.env = dict(env or {})
         # Whether the last request left ctx.waitUntil work (or a stream that may add some).
         self._background = False
-        # Whether a request was answered since load (then its compiled code can be shared).
+        # Whether a request was answered since load (then its compiled code can be shared),
+        # and whether this isolate offered its code already (once: V8 may decline to serialise).
         self._answered = False
+        self._offered_code = False
 
     async def load(self) -> None:
         """Runs the app's top-level code, under the same limits as a request."""
@@ -132,13 +134,15 @@ class AppIsolate(AsyncIsolate):
         if self._outbound is not None:
             self._outbound.end_request()
         self._runtime.cancel_call()
-        if self._answered and not self.script.code_cache and self.script.kind == "module":
+        if self._answered and not self._offered_code and not self.script.code_cache \
+                and self.script.kind == "module":
             self._share_compiled_code()
 
     def _share_compiled_code(self) -> None:
         """Gives the script the code this isolate compiled (once per script), and keeps it on
         disk for the next process (compile_cache.py). Between calls no JS runs here, so this
         quick call needs no worker thread."""
+        self._offered_code = True
         caches = {name: self._runtime.module_code_cache(name) for name in self.script.sources}
         if all(caches.values()):
             self.script.code_cache.update(caches)

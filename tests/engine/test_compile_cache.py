@@ -102,8 +102,9 @@ def test_an_apps_compiled_code_is_kept_after_its_first_request(tmp_path: Path, a
 def test_v8_refuses_a_blob_that_is_not_a_snapshot(tmp_path: Path):
     done = subprocess.run([sys.executable, "-c", textwrap.dedent("""
         from pyruntime import _core
-        print(_core.use_snapshot_blob(b"not a snapshot" * 100), _core.use_snapshot_blob(b""))
+        print(_core.use_snapshot_blob(b"not a snapshot" * 1000), _core.use_snapshot_blob(b""),
+              _core.use_snapshot_blob(b"tiny"))
         print(_core.Runtime(64 << 20, 1000, 50).eval("6 * 7", "x.js").value)
     """)], capture_output=True, text=True, timeout=120, cwd=tmp_path)
     assert done.returncode == 0, done.stderr
-    assert done.stdout.split() == ["False", "False", "42"]
+    assert done.stdout.split() == ["False", "False", "False", "42"]
