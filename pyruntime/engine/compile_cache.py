@@ -132,6 +132,13 @@ def prepare_snapshot() -> None:
         _snapshot_ready = True
 
 
+def new_runtime(limits: tuple[int, float, float]) -> _core.Runtime:
+    """A core runtime (`Limits.core_args()`): the engine's one way to make one, so that every
+    process starts its isolates from the kept snapshot."""
+    prepare_snapshot()
+    return _core.Runtime(*limits)
+
+
 def module_code(sources: dict[str, str]) -> dict[str, bytes]:
     """The kept code caches of an app's modules: all of them, or none."""
     found = {}

@@ -65,8 +65,7 @@ class IsolateCore:
         # listeners), over the isolate's life; both are reported on the console too.
         self.unhandled_rejections = 0
         self.uncaught_errors = 0
-        compile_cache.prepare_snapshot()
-        self._runtime = _core.Runtime(*limits.core_args())
+        self._runtime = compile_cache.new_runtime(limits.core_args())
         self._runtime.handles = make_handle(self)
         if self._host_functions:
             check_outcome(self._runtime.call_internal(EXPOSE_HOST_FUNCTIONS, (list(self._host_functions),)))

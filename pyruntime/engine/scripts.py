@@ -11,8 +11,6 @@ from __future__ import annotations
 import json
 import re
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -59,7 +57,7 @@ class WorkerScript:
         return [root / name for name in self.sources]
 
 
-def script_kind(path: Path, source: str, runtime: _core.Runtime, package_type: str | None = None) -> str:
+def script_kind(path: Path, source: str, runtime: _core.Runtime | _Probe, package_type: str | None = None) -> str:
     """"module" or "service-worker", decided by parsing: the extension, then the nearest
     package.json `type`, then whether V8 accepts the source as a classic script body
     (`import`/`export` and top-level `await` are syntax errors there)."""
@@ -108,31 +106,38 @@ def raise_load_error(outcome: _core.Outcome, what: str) -> None:
 
 
 class _Probe:
-    """The isolate load_script compiles modules in, only to list their imports: one shared by
-    every load, since a new isolate per app cost as much as loading the app itself. Compiled
-    modules stay in it until it is replaced, past a heap size or a number of loads."""
+    """The isolate load_script compiles modules in, only to list their imports, and checks a
+    script's kind in: one shared by every load, since a new isolate per app cost as much as
+    loading the app itself. Each step holds it alone, so loads in other threads (file reads,
+    TypeScript stripping) go on meanwhile. Compiled modules stay in it until it is replaced,
+    past a heap size or a number of steps."""
 
     MAX_HEAP_BYTES = 32 << 20
-    MAX_LOADS = 256
+    MAX_STEPS = 1024
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._runtime: _core.Runtime | None = None
-        self._loads = 0
+        self._steps = 0
 
-    @contextmanager
-    def runtime(self) -> Iterator[_core.Runtime]:
+    def compile_module(self, name: str, source: str) -> _core.Outcome:
         with self._lock:
-            runtime = self._runtime
-            if runtime is None or not runtime.alive or self._loads >= self.MAX_LOADS \
-                    or runtime.heap_statistics()["used_heap_size"] > self.MAX_HEAP_BYTES:
-                if runtime is not None:
-                    runtime.close()
-                compile_cache.prepare_snapshot()
-                runtime = self._runtime = _core.Runtime(*Limits().core_args())
-                self._loads = 0
-            self._loads += 1
-            yield runtime
+            return self._fresh().compile_module(name, source)
+
+    def eval(self, source: str, filename: str, use_result: bool) -> _core.Outcome:
+        with self._lock:
+            return self._fresh().eval(source, filename, use_result)
+
+    def _fresh(self) -> _core.Runtime:
+        runtime = self._runtime
+        if runtime is None or not runtime.alive or self._steps >= self.MAX_STEPS \
+                or runtime.heap_statistics()["used_heap_size"] > self.MAX_HEAP_BYTES:
+            if runtime is not None:
+                runtime.close()
+            runtime = self._runtime = compile_cache.new_runtime(Limits().core_args())
+            self._steps = 0
+        self._steps += 1
+        return runtime
 
 
 _probe = _Probe()
@@ -145,13 +150,10 @@ def load_script(path: str | Path, runtime: _core.Runtime | None = None, kind: st
     `root` is the project root imports may reach (default: the entry's folder). Imports are
     discovered by compiling each module (in `runtime`, or the shared probe isolate).
     """
-    if runtime is not None:
-        return _load(Path(path), runtime, kind, root)
-    with _probe.runtime() as probe:
-        return _load(Path(path), probe, kind, root)
+    return _load(Path(path), runtime or _probe, kind, root)
 
 
-def _load(path: Path, probe: _core.Runtime, kind: str | None, root: str | Path | None) -> WorkerScript:
+def _load(path: Path, probe: _core.Runtime | _Probe, kind: str | None, root: str | Path | None) -> WorkerScript:
     path = path.resolve()
     if not path.is_file():
         raise ScriptLoadError(f"script not found: {path}")
