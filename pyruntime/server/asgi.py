@@ -23,7 +23,7 @@ import uvloop
 
 from ..engine.errors import Error, JSError
 from ..engine.host_ops import warm_fetch_client
-from .app import Receive, Scope, Send, WorkerApp, request_id_from
+from .app import Receive, Scope, Send, WorkerApp, lifespan, request_id_from
 from .config import Route as AppRoute
 from .config import ServerConfig
 from .isolation import EngineApp, EngineFailed, isolation_of
@@ -129,7 +129,8 @@ class ServerApp:
                 await self._test_scheduled(scope, send)
                 return
         elif scope["type"] == "lifespan":
-            await self._lifespan(receive, send)
+            # An app that fails to load: the server must not start.
+            await lifespan(receive, send, self.start, self._shutdown)
             return
         await self.router(scope, receive, send)
 
@@ -166,24 +167,12 @@ class ServerApp:
         await self._answer(scope, send, 200 if outcome == "ok" else 500,
                            f"Ran scheduled event: {outcome}\n".encode(), "text/plain; charset=utf-8")
 
-    async def _lifespan(self, receive: Receive, send: Send) -> None:
-        while True:
-            message = await receive()
-            if message["type"] == "lifespan.startup":
-                try:
-                    await self.start()
-                except Exception as exc:  # an app that fails to load: the server must not start
-                    await send({"type": "lifespan.startup.failed", "message": str(exc)})
-                    return
-                await send({"type": "lifespan.startup.complete"})
-            elif message["type"] == "lifespan.shutdown":
-                await self._scheduler.stop()
-                if self._watcher is not None:
-                    self._watcher.cancel()
-                for app in self.apps:
-                    await app.shutdown()
-                await send({"type": "lifespan.shutdown.complete"})
-                return
+    async def _shutdown(self) -> None:
+        await self._scheduler.stop()
+        if self._watcher is not None:
+            self._watcher.cancel()
+        for app in self.apps:
+            await app.shutdown()
 
     async def start(self) -> None:
         """Loads every app (at lifespan startup, or earlier: see `serving_socket`); once only."""
@@ -296,24 +285,40 @@ def drain_on_signals(logger: JsonLogger, state: ServerState, stop: Callable[[], 
         loop.add_signal_handler(signum, on_signal, signum)
 
 
-def serve(config: ServerConfig, *, reload: bool = False, listen_fd: int | None = None,
-          listen_channel: int | None = None, logger: JsonLogger | None = None, run_crons: bool = True) -> None:
-    """Runs the server until SIGTERM or SIGINT, then drains in-flight requests and returns."""
+# What one HTTP server does once the apps loaded: serve `app` on the listening socket `fd`
+# (None: bind config's address) until `stop` is set, then drain in-flight requests.
+ServeOn = Callable[[ServerApp, "int | None", asyncio.Event, JsonLogger], Coroutine[Any, Any, None]]
+
+
+def run_server(config: ServerConfig, serve_on: ServeOn, *, fast: bool, reload: bool, listen_fd: int | None,
+               listen_channel: int | None, logger: JsonLogger | None, run_crons: bool) -> None:
+    """What every HTTP server shares: the app, SIGTERM/SIGINT handling from before the apps
+    load, the socket (see `serving_socket`), the event loop (`fast`: uvloop) and the last log line."""
     logger = logger or JsonLogger()
     state = ServerState()
     app = create_app(config, observer=LogObserver(logger), reload=reload, state=state, run_crons=run_crons)
-
-    # Imported here: a server on Granian (granian_server.py) does not load Hypercorn.
-    from hypercorn.asyncio import serve as hypercorn_serve
 
     async def main() -> None:
         stop = asyncio.Event()
         drain_on_signals(logger, state, stop.set)
         fd = await serving_socket(app, listen_fd, listen_channel)
-        if fd is None and listen_channel is not None:
+        if (fd is None and listen_channel is not None) or stop.is_set():
             return
-        await hypercorn_serve(app, hypercorn_config(config, logger, fd),  # type: ignore[arg-type]
+        await serve_on(app, fd, stop, logger)
+
+    run_event_loop(main(), fast=fast)
+    logger.emit("info", "stopped")
+
+
+def serve(config: ServerConfig, *, reload: bool = False, listen_fd: int | None = None,
+          listen_channel: int | None = None, logger: JsonLogger | None = None, run_crons: bool = True) -> None:
+    """Runs the server on Hypercorn until SIGTERM or SIGINT, then drains in-flight requests and returns."""
+    async def on_hypercorn(app: ServerApp, fd: int | None, stop: asyncio.Event, log: JsonLogger) -> None:
+        # Imported here: a server on Granian (granian_server.py) does not load Hypercorn.
+        from hypercorn.asyncio import serve as hypercorn_serve
+
+        await hypercorn_serve(app, hypercorn_config(config, log, fd),  # type: ignore[arg-type]
                               shutdown_trigger=stop.wait)
 
-    run_event_loop(main())
-    logger.emit("info", "stopped")
+    run_server(config, on_hypercorn, fast=False, reload=reload, listen_fd=listen_fd, listen_channel=listen_channel,
+               logger=logger, run_crons=run_crons)

@@ -8,16 +8,16 @@ supervision, routing, limits, logs and metrics are those of the Hypercorn server
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from granian.constants import HTTPModes, Interfaces
 from granian.net import SocketHolder
 from granian.server.embed import Server as EmbeddedGranian
 
-from .asgi import ServerState, create_app, drain_on_signals, run_event_loop, serving_socket
+from .asgi import ServerApp, run_server
 from .config import ServerConfig
 from .logs import JsonLogger, stdlib_logger
-from .observer import LogObserver
 
 
 class _InheritedSocketGranian(EmbeddedGranian):
@@ -36,23 +36,20 @@ class _InheritedSocketGranian(EmbeddedGranian):
 
 def serve(config: ServerConfig, *, reload: bool = False, listen_fd: int | None = None,
           listen_channel: int | None = None, logger: JsonLogger | None = None, run_crons: bool = True) -> None:
-    """Runs the server until SIGTERM or SIGINT, then drains in-flight requests and returns."""
-    logger = logger or JsonLogger()
-    state = ServerState()
-    app = create_app(config, observer=LogObserver(logger), reload=reload, state=state, run_crons=run_crons)
-
-    async def main() -> None:
-        fd = await serving_socket(app, listen_fd, listen_channel)
-        if fd is None and listen_channel is not None:
-            return
+    """Runs the server on Granian until SIGTERM or SIGINT, then drains in-flight requests and returns."""
+    async def on_granian(app: ServerApp, fd: int | None, stop: asyncio.Event, log: JsonLogger) -> None:
         server = _InheritedSocketGranian(app, address=config.host, port=config.port, interface=Interfaces.ASGI,
                                          http=HTTPModes.auto, websockets=False, backlog=1024, log_access=False,
                                          listen_fd=fd)
         # Granian configured stdlib logging in its constructor: its own messages go to the JSON
         # log, errors only (it announces every worker spawn and that embedding is experimental).
-        stdlib_logger("_granian", logger).setLevel(logging.ERROR)
-        drain_on_signals(logger, state, server.stop)
-        await server.serve()
+        stdlib_logger("_granian", log).setLevel(logging.ERROR)
+        stopper = asyncio.ensure_future(stop.wait())
+        stopper.add_done_callback(lambda waited: waited.cancelled() or server.stop())
+        try:
+            await server.serve()
+        finally:
+            stopper.cancel()
 
-    run_event_loop(main(), fast=True)
-    logger.emit("info", "stopped")
+    run_server(config, on_granian, fast=True, reload=reload, listen_fd=listen_fd, listen_channel=listen_channel,
+               logger=logger, run_crons=run_crons)

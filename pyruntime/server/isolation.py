@@ -27,7 +27,7 @@ from typing import Any
 
 from prometheus_client import multiprocess
 
-from .app import Receive, Scope, Send, request_id_from
+from .app import Receive, Scope, Send, lifespan, request_id_from
 from .child_output import LineSplitter, as_log_line
 from .config import AppConfig, ServerConfig
 from .frames import ChannelClosed, encode, read_frame, wire_app, wire_scope
@@ -335,7 +335,7 @@ class EngineApp:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
-            await _lifespan(self, receive, send)
+            await lifespan(receive, send, self.startup, self.shutdown)
             return
         if scope["type"] != "http":
             await send({"type": "websocket.close", "code": 1003})
@@ -402,19 +402,3 @@ class EngineApp:
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": b"" if scope["method"] == "HEAD" else body})
         self.observer.request(ctx, status)
-
-
-async def _lifespan(app: EngineApp, receive: Receive, send: Send) -> None:
-    while True:
-        message = await receive()
-        if message["type"] == "lifespan.startup":
-            try:
-                await app.startup()
-            except Exception as exc:
-                await send({"type": "lifespan.startup.failed", "message": str(exc)})
-                return
-            await send({"type": "lifespan.startup.complete"})
-        elif message["type"] == "lifespan.shutdown":
-            await app.shutdown()
-            await send({"type": "lifespan.shutdown.complete"})
-            return
