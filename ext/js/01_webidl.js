@@ -2,49 +2,17 @@
 
 const TypedArrayPrototype = Object.getPrototypeOf(Uint8Array.prototype);
 const typedArrayTag = Object.getOwnPropertyDescriptor(TypedArrayPrototype, Symbol.toStringTag).get;
-const arrayBufferByteLength = Object.getOwnPropertyDescriptor(ArrayBuffer.prototype, "byteLength").get;
-// Looked up on first use: the core may install SharedArrayBuffer after bootstrap.
-let sharedArrayBufferByteLength = null;
-const dataViewBuffer = Object.getOwnPropertyDescriptor(DataView.prototype, "buffer").get;
 
 function prefix(context) {
   return context ? `${context}: ` : "";
 }
 
-function isArrayBuffer(value) {
-  try {
-    arrayBufferByteLength.call(value);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-function isSharedArrayBuffer(value) {
-  if (sharedArrayBufferByteLength === null) {
-    if (typeof SharedArrayBuffer !== "function") return false;
-    sharedArrayBufferByteLength = Object.getOwnPropertyDescriptor(SharedArrayBuffer.prototype, "byteLength").get;
-  }
-  try {
-    sharedArrayBufferByteLength.call(value);
-    return true;
-  } catch {
-    return false;
-  }
-}
+// Brand checks are natives: a getter in try/catch threw, with a stack trace, for every other value.
+const { isArrayBuffer, isSharedArrayBuffer, isDataView } = native;
 
 // The [[TypedArrayName]] of a typed array, or undefined for anything else.
 function typedArrayName(value) {
   return typedArrayTag.call(value);
-}
-
-function isDataView(value) {
-  try {
-    dataViewBuffer.call(value);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 function isObject(value) {
