@@ -1,5 +1,6 @@
 #include "v8_platform.h"
 
+#include <cstdlib>
 #include <memory>
 #include <mutex>
 
@@ -19,6 +20,9 @@ void EnsureV8Initialized() {
     // The snapshot blob is made in this process (startup_snapshot.cc), so checking its
     // checksum on every new isolate (an adler32 over megabytes) guards against nothing.
     v8::V8::SetFlagsFromString("--no-verify-snapshot-checksum");
+    // For profiling, as `node --v8-options` allows (`--perf-basic-prof` names JIT code for perf).
+    // Set by whoever starts the process; apps cannot reach it.
+    if (const char* flags = std::getenv("PYRUNTIME_V8_FLAGS")) v8::V8::SetFlagsFromString(flags);
     platform = v8::platform::NewDefaultPlatform();
     v8::V8::InitializePlatform(platform.get());
     v8::V8::Initialize();

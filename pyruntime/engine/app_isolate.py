@@ -9,12 +9,16 @@ host operations it left in flight.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Coroutine
 from typing import Any
 
 from . import compile_cache
 from .async_isolate import AsyncIsolate, AsyncOpHandler
 from .console import ConsoleSink
+from .driver import CallDriver
 from .host_ops import AsyncHostOps
+from .inline_gate import InlineGate
+from .isolate import Start
 from .limits import Limits
 from .protocol import (
     CANCEL_RESPONSE_STREAM,
@@ -33,7 +37,8 @@ class AppIsolate(AsyncIsolate):
     """An isolate running one app. One request at a time: pools hold several."""
 
     def __init__(self, script: WorkerScript, *, env: dict[str, Any] | None = None, limits: Limits | None = None,
-                 console: ConsoleSink | None = None, op_handler: AsyncOpHandler | None = None) -> None:
+                 console: ConsoleSink | None = None, op_handler: AsyncOpHandler | None = None,
+                 inline: InlineGate | None = None) -> None:
         limits = limits or Limits()
         if op_handler is None:  # outbound fetch by default; pass another handler to restrict or record I/O
             op_handler = AsyncHostOps()
@@ -43,6 +48,8 @@ class AppIsolate(AsyncIsolate):
         super().__init__(limits=limits, console=console, op_handler=self._outbound or op_handler)
         self.script = script
         self.env = dict(env or {})
+        # Requests' short slices may run on the event loop's thread (inline_gate.py).
+        self._gate = inline
         # Whether the last request left ctx.waitUntil work (or a stream that may add some).
         self._background = False
         # Whether a request was answered since load (then its compiled code can be shared),
@@ -55,32 +62,54 @@ class AppIsolate(AsyncIsolate):
         if self._outbound is not None:
             self._outbound.begin_request(None)
         script = self.script
+
+        async def run(start: Start) -> None:  # top-level code may be long: never on the loop's thread
+            (await self._drive(start, what="app load", inline=False)).value()
+
         if script.kind == "service-worker":
             source = script.sources[script.main]
-            (await self._drive(lambda rt: rt.call_internal(DEFINE_ENV_GLOBALS, (self.env,)), what="app load")).value()
-            (await self._drive(lambda rt: rt.eval(source, script.main, False), what="app load")).value()
+            await run(lambda rt: rt.call_internal(DEFINE_ENV_GLOBALS, (self.env,)))
+            await run(lambda rt: rt.eval(source, script.main, False))
             return
         for name, source in script.sources.items():
             outcome = await asyncio.to_thread(self._runtime.compile_module, name, source,
                                               script.code_cache.get(name, b""))
             if outcome.status != "ok":
                 raise_load_error(outcome, f"cannot load {name}")
-        (await self._drive(lambda rt: rt.evaluate_module(script.main, script.links), what="app load")).value()
-        (await self._drive(lambda rt: rt.bind_worker_module(script.main), what="app load")).value()
+        await run(lambda rt: rt.evaluate_module(script.main, script.links))
+        await run(lambda rt: rt.bind_worker_module(script.main))
 
     async def fetch(self, method: str, url: str, headers: list[tuple[str, str]], body: bytes | None, *,
                     console: ConsoleSink | None = None, started: float | None = None,
                     request_id: str | None = None) -> FetchResult:
         """Runs the app's fetch handler for one request. `started` (loop time) is when the
         request arrived: the total time limit counts from then. `request_id` tags its subrequests."""
+        result = self.fetch_now(method, url, headers, body, console=console, started=started, request_id=request_id)
+        return result if isinstance(result, FetchResult) else await result
+
+    def fetch_now(self, method: str, url: str, headers: list[tuple[str, str]], body: bytes | None, *,
+                  console: ConsoleSink | None = None, started: float | None = None,
+                  request_id: str | None = None) -> FetchResult | Coroutine[Any, Any, FetchResult]:
+        """`fetch` that runs the handler's first slice at once on this thread when the app's
+        gate allows (inline_gate.py): the result if the handler answered there, as most do,
+        else a coroutine that finishes the request. Spares the common request a task and a
+        trip through the event loop."""
         if self._outbound is not None:
             self._outbound.begin_request(request_id)
         # Timers left by the previous request would run on this request's budget. No JS runs
         # in this isolate now, so this quick call needs no worker thread.
         self._runtime.cancel_call()
-        args = (method, url, [[name, value] for name, value in headers], body or None, self.env)
-        driver = await self._drive(lambda rt: rt.call_internal(DISPATCH_FETCH, args), console=console,
-                                   started=started, what="request")
+        args = (method, url, headers, body or None, self.env)
+        driver = self._drive_now(lambda rt: rt.call_internal(DISPATCH_FETCH, args), console=console,
+                                 started=started, what="request")
+        if isinstance(driver, CallDriver):
+            return self._fetched(driver)
+        return self._fetch_rest(driver)
+
+    async def _fetch_rest(self, driving: Coroutine[Any, Any, CallDriver]) -> FetchResult:
+        return self._fetched(await driving)
+
+    def _fetched(self, driver: CallDriver) -> FetchResult:
         outcome = driver.outcome
         result = FetchResult.from_js(driver.value(), outcome.wall_ms, outcome.cpu_ms)
         # A streamed body may still register waitUntil work while it is read.

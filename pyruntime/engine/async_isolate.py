@@ -1,7 +1,8 @@
 """`AsyncIsolate`: the asyncio shell around an isolate, with the same features as `Isolate`.
 
 Slices run in a worker thread with the GIL released, so the event loop keeps serving while
-JS runs. Between slices the shell waits on asyncio (timers, host operations) and performs
+JS runs; an `InlineGate` (inline_gate.py) lets short slices run on the loop's own thread,
+which saves the hop. Between slices the shell waits on asyncio (timers, host operations) and performs
 host operations as tasks; an operation's completion never waits on the isolate (the core
 queues it), so no thread is held by a busy isolate.
 """
@@ -11,12 +12,14 @@ from __future__ import annotations
 import asyncio
 import inspect
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
+from .. import _core
 from .console import ConsoleSink
-from .driver import CallDriver, complete_op, op_failure
+from .driver import CallDriver, Step, complete_op, op_failure
+from .inline_gate import InlineGate
 from .isolate import _UNSET, IsolateCore, Start
 
 AsyncOpHandler = Callable[[str, Any], Any]  # may return an awaitable
@@ -39,6 +42,8 @@ class AsyncIsolate(IsolateCore):
         # a call's end, so a late request never stops the next call.
         self._calling = False
         self._stop_lock = threading.Lock()
+        # Set by subclasses that may run short slices on the event loop's thread.
+        self._gate: InlineGate | None = None
 
     async def eval(self, source: str, filename: str = "<eval>") -> Any:
         """Runs a classic script; returns its completion value (awaited if a Promise)."""
@@ -92,46 +97,83 @@ class AsyncIsolate(IsolateCore):
         self.close()
 
     async def _drive(self, start: Start, *, console: ConsoleSink | None = None, started: float | None = None,
-                     total_timeout_s: float | None | Any = _UNSET, what: str = "call") -> CallDriver:
+                     total_timeout_s: float | None | Any = _UNSET, what: str = "call",
+                     inline: bool = True) -> CallDriver:
         """Drives one call to its end and returns its driver (`value()`, `outcome`); the caller
-        holds the call lock or owns the isolate."""
+        holds the call lock or owns the isolate. `inline=False` keeps every slice off the event
+        loop's thread whatever the gate says (an app's top-level code)."""
+        driver = self._drive_now(start, console=console, started=started, total_timeout_s=total_timeout_s,
+                                 what=what, inline=inline)
+        return driver if isinstance(driver, CallDriver) else await driver
+
+    def _drive_now(self, start: Start, *, console: ConsoleSink | None = None, started: float | None = None,
+                   total_timeout_s: float | None | Any = _UNSET, what: str = "call",
+                   inline: bool = True) -> CallDriver | Coroutine[Any, Any, CallDriver]:
+        """`_drive` that runs the first slice at once on this thread when the gate allows: the
+        driver if the call ended there (no task, no await), else a coroutine driving the rest."""
         self._loop = asyncio.get_running_loop()
         wake = self._wake = asyncio.Event()
         total = self.limits.total_timeout_s if total_timeout_s is _UNSET else total_timeout_s
         driver = CallDriver(total, what=what, clock=self._loop.time, started=started)
-        runtime = self._runtime
+        gate = self._gate if inline else None
         with self._stop_lock:
             self._calling = True
         try:
-            return await self._slices(driver, start, console, wake)
-        finally:
-            with self._stop_lock:
-                runtime.clear_terminate()
-                self._calling = False
-
-    async def _slices(self, driver: CallDriver, start: Start, console: ConsoleSink | None,
-                      wake: asyncio.Event) -> CallDriver:
-        runtime = self._runtime
-        outcome = await asyncio.to_thread(start, runtime)
-        while True:
-            step = driver.step(outcome)
-            self._deliver(step, console)
-            for op_id, name, payload in step.ops:
-                task = asyncio.create_task(self._complete(op_id, name, payload))
-                self._op_tasks.add(task)  # asyncio keeps only weak references to tasks
-                task.add_done_callback(self._op_tasks.discard)
+            if gate is None or not gate.allows():
+                return self._drive_rest(driver, None, start, console, wake, gate)
+            step = self._after_slice(driver, start(self._runtime), console, gate)
             if step.done:
+                self._end_call()
                 return driver
-            if step.expired:
-                runtime.cancel_call()
-                raise driver.expired_error()
-            if not wake.is_set() and step.wait_s != 0:
-                try:
-                    await asyncio.wait_for(wake.wait(), step.wait_s)
-                except TimeoutError:
-                    pass
-            wake.clear()
-            outcome = await asyncio.to_thread(runtime.resume)
+        except BaseException:
+            self._end_call()
+            raise
+        return self._drive_rest(driver, step, start, console, wake, gate)
+
+    def _end_call(self) -> None:
+        with self._stop_lock:
+            self._runtime.clear_terminate()
+            self._calling = False
+
+    async def _drive_rest(self, driver: CallDriver, step: Step | None, start: Start,
+                          console: ConsoleSink | None, wake: asyncio.Event, gate: InlineGate | None) -> CallDriver:
+        """The call's slices after `step` (the first slice's, or None: the first is to run)."""
+        runtime = self._runtime
+        try:
+            if step is None:
+                step = self._after_slice(driver, await asyncio.to_thread(start, runtime), console, gate)
+            while not step.done:
+                if not wake.is_set() and step.wait_s != 0:
+                    try:
+                        await asyncio.wait_for(wake.wait(), step.wait_s)
+                    except TimeoutError:
+                        pass
+                wake.clear()
+                if gate is not None and gate.allows():
+                    outcome = runtime.resume()
+                else:
+                    outcome = await asyncio.to_thread(runtime.resume)
+                step = self._after_slice(driver, outcome, console, gate)
+            return driver
+        finally:
+            self._end_call()
+
+    def _after_slice(self, driver: CallDriver, outcome: _core.Outcome, console: ConsoleSink | None,
+                     gate: InlineGate | None) -> Step:
+        """Carries out what follows a slice: console lines, host operations; raises if the call's
+        total time is spent."""
+        step = driver.step(outcome)
+        if gate is not None:
+            gate.record(driver.slice_cpu_ms)
+        self._deliver(step, console)
+        for op_id, name, payload in step.ops:
+            task = asyncio.create_task(self._complete(op_id, name, payload))
+            self._op_tasks.add(task)  # asyncio keeps only weak references to tasks
+            task.add_done_callback(self._op_tasks.discard)
+        if step.expired:
+            self._runtime.cancel_call()
+            raise driver.expired_error()
+        return step
 
     async def _complete(self, op_id: int, name: str, payload: Any) -> None:
         try:

@@ -55,9 +55,15 @@ class CallDriver:
         start = clock() if started is None else started
         self._deadline = None if total_timeout_s is None else start + total_timeout_s
         self._outcome: _core.Outcome | None = None
+        # The CPU time of the last slice (outcomes count the call's total).
+        self.slice_cpu_ms = 0.0
 
     def step(self, outcome: _core.Outcome) -> Step:
+        self.slice_cpu_ms = outcome.cpu_ms - (self._outcome.cpu_ms if self._outcome is not None else 0.0)
         self._outcome = outcome
+        return self._decide(outcome)
+
+    def _decide(self, outcome: _core.Outcome) -> Step:
         common = {"console": outcome.console, "ops": outcome.ops,
                   "unhandled_rejections": outcome.unhandled_rejections}
         if outcome.status != "pending":

@@ -15,7 +15,7 @@ import traceback
 import uuid
 from collections.abc import Awaitable, Callable, MutableMapping
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 from urllib.parse import quote
 
 from ..engine import AppIsolate, FetchResult, WorkerScript, load_script
@@ -72,6 +72,11 @@ class _Client:
         self._gone: asyncio.Future[None] | None = None
 
     @property
+    def left(self) -> bool:
+        """Whether the client is known to have left (without starting to watch)."""
+        return self._gone is not None and self._gone.done()
+
+    @property
     def gone(self) -> asyncio.Future[None]:
         if self._gone is None:
             self._gone = asyncio.ensure_future(self._watch())
@@ -98,11 +103,12 @@ class _Lease:
         self.pool = pool
         self.isolate = isolate
         self._call: asyncio.Future[Any] | None = None
+        self._ended = False
 
     async def run(self, work: Awaitable[T], client: _Client | None, timeout: float | None = None) -> T:
         """The result of `work`; raises _Disconnected if `client` leaves first, TimeoutError
         after `timeout` seconds. Either way the call is terminated."""
-        if client is not None and client.gone.done():
+        if client is not None and client.left:
             raise _Disconnected
         call = self._call = asyncio.ensure_future(work)
         waits: set[asyncio.Future[Any]] = {call} if client is None else {call, client.gone}
@@ -119,6 +125,10 @@ class _Lease:
         raise TimeoutError
 
     def end(self) -> None:
+        """Gives the isolate back once its call has ended; later calls do nothing."""
+        if self._ended:
+            return
+        self._ended = True
         call = self._call
         if call is None or call.done():
             self._give_back()
@@ -160,10 +170,42 @@ def request_id_from(headers: list[tuple[bytes, bytes]]) -> str:
     """The client's X-Request-ID when well-formed, else a new random id."""
     for name, value in headers:
         if name.lower() == b"x-request-id":
-            text = value.decode("latin-1").strip()
-            if _REQUEST_ID.match(text):
-                return text
+            return _request_id(value.decode("latin-1"))
     return uuid.uuid4().hex
+
+
+def _request_id(given: str | None) -> str:
+    if given is not None:
+        text = given.strip()
+        if _REQUEST_ID.match(text):
+            return text
+    return uuid.uuid4().hex
+
+
+class _Head(NamedTuple):
+    """What the request's head says, from one pass over its headers."""
+
+    headers: list[tuple[str, str]]  # latin-1 decoded, as the app's Request gets them
+    host: str | None
+    request_id: str
+    # HTTP/1 with neither Content-Length nor Transfer-Encoding: the message ends with its head,
+    # so the server has the (empty) body at hand.
+    bodyless: bool
+
+
+def _read_head(scope: Scope) -> _Head:
+    headers = [(n.decode("latin-1"), v.decode("latin-1")) for n, v in scope["headers"]]
+    host = request_id = None
+    framed = scope.get("http_version", "1.1") not in ("1.0", "1.1")
+    for name, value in headers:
+        lower = name.lower()
+        if lower == "host":
+            host = value if host is None else host
+        elif lower == "x-request-id":
+            request_id = value if request_id is None else request_id
+        elif lower in ("content-length", "transfer-encoding"):
+            framed = True
+    return _Head(headers, host, _request_id(request_id), not framed)
 
 
 class WorkerApp:
@@ -277,8 +319,8 @@ class WorkerApp:
 
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
-        ctx = RequestContext(self.name, request_id_from(scope["headers"]), scope["method"], scope["path"],
-                             self.observer, self._mask)
+        request = _read_head(scope)
+        ctx = RequestContext(self.name, request.request_id, scope["method"], scope["path"], self.observer, self._mask)
         head = scope["method"] == "HEAD"
         client = _Client(receive)
         status: int | None = None  # once set, the response has started
@@ -291,16 +333,21 @@ class WorkerApp:
                 self.observer.request(ctx, final)
 
         try:
-            url = request_url(scope)
-            body = await self._read_body(receive)
+            url = request_url(scope, request.host)
+            body = await self._read_body(receive, request.bodyless)
             pool = await self._ready_pool(ctx)
             lease = _Lease(pool, await self._acquire(pool, client))
             try:
-                result = await lease.run(self._dispatch(lease.isolate, ctx, url, scope, body), client)
+                # Most handlers answer in their first slice, run here at once; the rest go on as a task.
+                result = self._dispatch(lease.isolate, ctx, url, scope["method"], request.headers, body)
+                if not isinstance(result, FetchResult):
+                    result = await lease.run(result, client)
                 status = result.status
                 if result.stream_id:
                     await self._stream(send, lease, client, ctx, result, head)
                 else:
+                    if not lease.isolate.has_background_work:
+                        lease.end()  # the body is bytes in hand: the next request need not wait for the send
                     await _send(send, result.status, result.headers, result.body, ctx.request_id, head)
                 finish(result.status)
                 # waitUntil work goes on after the client leaves, as on Workers.
@@ -363,8 +410,15 @@ class WorkerApp:
         assert self._pool is not None
         return self._pool
 
-    async def _read_body(self, receive: Receive) -> bytes | None:
+    async def _read_body(self, receive: Receive, bodyless: bool) -> bytes | None:
         """The whole request body, within `max_body_mb` (413) and `body_timeout_s` (408)."""
+        first = None
+        if bodyless:  # the one message is at hand: no timer is needed to wait for it
+            first = await receive()
+            if first["type"] == "http.disconnect":
+                raise _Disconnected
+            if not first.get("more_body", False) and not first.get("body"):
+                return None
         limits = self.limits
         limit = int(limits.max_body_mb * 1024 * 1024)
         chunks: list[bytes] = []
@@ -373,7 +427,8 @@ class WorkerApp:
         try:
             async with asyncio.timeout(limits.body_timeout_s):
                 while more:
-                    message = await receive()
+                    message = first or await receive()
+                    first = None
                     if message["type"] == "http.disconnect":
                         raise _Disconnected
                     chunk = message.get("body", b"")
@@ -389,13 +444,22 @@ class WorkerApp:
                                  ) from None
         return b"".join(chunks) if size else None
 
-    async def _dispatch(self, isolate: AppIsolate, ctx: RequestContext, url: str, scope: Scope,
-                        body: bytes | None) -> FetchResult:
-        headers = [(n.decode("latin-1"), v.decode("latin-1")) for n, v in scope["headers"]]
+    def _dispatch(self, isolate: AppIsolate, ctx: RequestContext, url: str, method: str,
+                  headers: list[tuple[str, str]], body: bytes | None) -> FetchResult | Awaitable[FetchResult]:
+        """The handler's answer if its first slice gave it (AppIsolate.fetch_now), else an awaitable of it."""
         try:
-            result = await isolate.fetch(scope["method"], url, headers, body, console=ctx.console,
-                                         request_id=ctx.request_id)
+            result = isolate.fetch_now(method, url, headers, body, console=ctx.console, request_id=ctx.request_id)
         except (Error, TypeError) as exc:  # TypeError: a result that cannot leave JS
+            raise self._failure(ctx, exc) from None
+        if isinstance(result, FetchResult):
+            ctx.add_cpu(result.cpu_ms)
+            return result
+        return self._dispatched(ctx, result)
+
+    async def _dispatched(self, ctx: RequestContext, pending: Awaitable[FetchResult]) -> FetchResult:
+        try:
+            result = await pending
+        except (Error, TypeError) as exc:
             raise self._failure(ctx, exc) from None
         ctx.add_cpu(result.cpu_ms)
         return result
@@ -493,14 +557,13 @@ async def _send(send: Send, status: int, headers: list[tuple[str, str]] | tuple[
     await send({"type": "http.response.body", "body": b"" if head else body})
 
 
-def request_url(scope: Scope) -> str:
+def request_url(scope: Scope, host: str | None) -> str:
     """The URL the client asked for, as the app's `request.url`: a validated Host (400 for one
     that could move the path, query or user info, or a bad port) and the real path.
 
     ASGI servers keep the full path in `raw_path`; where a server strips a mount prefix, the
     path is put back under `root_path`.
     """
-    host = next((v.decode("latin-1") for n, v in scope["headers"] if n == b"host"), None)
     if host is None:
         server = scope.get("server") or ("localhost", None)
         host = f"{server[0]}:{server[1]}" if server[1] else server[0]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 from ..engine.host_ops import Subrequest
 from .logs import CONSOLE_LEVELS, JsonLogger
@@ -46,6 +47,7 @@ class LogObserver(Observer):
     def __init__(self, logger: JsonLogger | None = None, metrics: Metrics | None = None) -> None:
         self.logger = logger or JsonLogger()
         self.metrics = metrics or process_metrics()
+        self._request_series: dict[tuple[str, int], tuple[Any, Any]] = {}
 
     def app_registered(self, app: str) -> None:
         self.metrics.register_app(app)
@@ -73,8 +75,13 @@ class LogObserver(Observer):
 
     def request(self, ctx: RequestContext, status: int) -> None:
         duration = ctx.elapsed_s()
-        self.metrics.requests.labels(ctx.app, str(status)).inc()
-        self.metrics.duration.labels(ctx.app).observe(duration)
+        series = self._request_series.get((ctx.app, status))
+        if series is None:  # labels() costs more than the update itself: looked up once per app and status
+            metrics = self.metrics
+            series = self._request_series[(ctx.app, status)] = (metrics.requests.labels(ctx.app, str(status)),
+                                                                 metrics.duration.labels(ctx.app))
+        series[0].inc()
+        series[1].observe(duration)
         self._request_line(ctx.app, ctx.request_id, ctx.method, ctx.path, status, duration, ctx.cpu_ms)
 
     def unrouted(self, request_id: str, method: str, path: str, status: int, duration_s: float) -> None:

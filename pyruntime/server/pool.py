@@ -16,11 +16,14 @@ from typing import Any
 from ..engine import AppIsolate, Limits, WorkerScript
 from ..engine.errors import Error
 from ..engine.host_ops import AsyncHostOps
+from ..engine.inline_gate import InlineGate
 from .observer import Observer
 
 _isolate_ids = itertools.count(1)
 # Pause between attempts to replace an isolate whose script failed to load again.
 _RETRY_S = 1.0
+# Heap changes smaller than this are not reported (each report writes the metrics file).
+_HEAP_STEP = 64 * 1024
 
 
 class PoolFull(Error):
@@ -46,8 +49,10 @@ class IsolatePool:
         self._observer = observer
         # One client for the pool's outbound fetches (connections are reused across isolates).
         self._host_ops = host_ops or AsyncHostOps()
+        # One gate for the app's isolates: short slices run on the event loop's thread.
+        self._inline = InlineGate()
         self._idle: list[AppIsolate] = []
-        self._waiters: deque[asyncio.Future[AppIsolate]] = deque()
+        self._waiters: deque[asyncio.Future[None]] = deque()
         self._ids: dict[AppIsolate, int] = {}
         self._heap: dict[AppIsolate, int] = {}
         self._tasks: set[asyncio.Task[None]] = set()
@@ -82,7 +87,13 @@ class IsolatePool:
         return self._idle.pop() if self._idle else None
 
     async def acquire(self) -> AppIsolate:
-        """A free isolate for one request (give it back with `release`); waits or raises PoolFull."""
+        """A free isolate for one request (give it back with `release`); waits or raises PoolFull.
+
+        A freed isolate goes to whoever asks first: a request arriving while others wait
+        takes it at once rather than queueing behind them. Handing it to the oldest waiter
+        would cost that waiter a trip through the event loop, and every request arriving
+        meanwhile would queue too, so that once formed the queue never drains.
+        """
         if self._retired and not self._idle and not self._ids:
             raise PoolClosed(f"the pool of {self.app} is closed")
         if self._idle:
@@ -90,16 +101,25 @@ class IsolatePool:
         if len(self._waiters) >= self.max_queue:
             raise PoolFull(f"{self.app}: all {self.size} isolates are busy and "
                            f"{len(self._waiters)} requests wait")
-        waiter: asyncio.Future[AppIsolate] = asyncio.get_running_loop().create_future()
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._waiters.append(waiter)
-        try:
-            return await waiter
-        except asyncio.CancelledError:
-            if waiter.done() and not waiter.cancelled():
-                self._put(waiter.result())  # handed over just as the request was cancelled
-            else:
-                self._waiters.remove(waiter)
-            raise
+        while True:
+            try:
+                await waiter
+            except asyncio.CancelledError:
+                if waiter.done() and not waiter.cancelled():
+                    self._settle()  # woken just as the request was cancelled: wake the next
+                else:
+                    self._waiters.remove(waiter)
+                raise
+            if self._idle:
+                isolate = self._idle.pop()
+                self._settle()
+                return isolate
+            if self._retired and not self._ids:
+                raise PoolClosed(f"the pool of {self.app} is closed")
+            waiter = asyncio.get_running_loop().create_future()
+            self._waiters.appendleft(waiter)  # taken by a newcomer: still first in line
 
     def release(self, isolate: AppIsolate) -> None:
         """Takes an isolate back after a request; a dead one is replaced by a fresh one."""
@@ -114,15 +134,20 @@ class IsolatePool:
         self._put(isolate)
 
     def _put(self, isolate: AppIsolate) -> None:
-        while self._waiters:
+        self._idle.append(isolate)
+        self._settle()
+
+    def _settle(self) -> None:
+        """Wakes the first waiter if an isolate is free; a retired pool with no one waiting
+        disposes its free isolates."""
+        while self._idle and self._waiters:
             waiter = self._waiters.popleft()
             if not waiter.done():
-                waiter.set_result(isolate)
+                waiter.set_result(None)
                 return
-        if self._retired:
-            self._dispose(isolate, self._retire_reason)
-        else:
-            self._idle.append(isolate)
+        if self._retired and not self._waiters:
+            while self._idle:
+                self._dispose(self._idle.pop(), self._retire_reason)
 
     async def _replace(self) -> None:
         while not self._retired:
@@ -141,7 +166,8 @@ class IsolatePool:
         # snapshot), which the event loop and other apps' requests must not wait for.
         isolate = await asyncio.to_thread(
             AppIsolate, self.script, env=self.env, limits=self.limits,
-            console=lambda method, text: observer.console(app, None, method, text), op_handler=self._host_ops)
+            console=lambda method, text: observer.console(app, None, method, text), op_handler=self._host_ops,
+            inline=self._inline)
         try:
             await isolate.load()
         except BaseException:
@@ -154,10 +180,13 @@ class IsolatePool:
         return isolate
 
     def _track_heap(self, isolate: AppIsolate) -> None:
-        """Heap use is read between requests only, while no thread runs JS in the isolate."""
+        """Heap use is read between requests only, while no thread runs JS in the isolate. The
+        observer hears of changes of `_HEAP_STEP` or more: a gauge, not a per-request event."""
         used = isolate.heap_statistics()["used_heap_size"]
-        self._observer.heap_changed(self.app, used - self._heap.get(isolate, 0))
-        self._heap[isolate] = used
+        delta = used - self._heap.get(isolate, 0)
+        if abs(delta) >= _HEAP_STEP or isolate not in self._heap:
+            self._observer.heap_changed(self.app, delta)
+            self._heap[isolate] = used
 
     def _dispose(self, isolate: AppIsolate, reason: str) -> None:
         isolate_id = self._ids.pop(isolate, None)

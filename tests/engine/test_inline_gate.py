@@ -1,0 +1,109 @@
+"""Short slices run on the event loop's thread (no thread hop), and the gate keeps a CPU-heavy
+app from holding the loop: after a heavy slice, the app's next slices run in worker threads.
+
+Where a slice ran is observed by a ticker task: a slice on the loop's thread lets it run
+not at all during the request, a slice in a worker thread lets it run meanwhile. That
+count does not depend on how fast or busy the machine is.
+"""
+
+import asyncio
+from pathlib import Path
+
+from pyruntime.engine import AppIsolate, Limits, load_script
+from pyruntime.engine.inline_gate import InlineGate
+
+APP = """
+export default {
+  async fetch(request) {
+    const url = new URL(request.url);
+    const ms = Number(url.searchParams.get("burn") ?? 0);
+    const end = Date.now() + ms;
+    while (Date.now() < end) {}
+    if (url.searchParams.has("wait")) await new Promise((resolve) => setTimeout(resolve, 5));
+    return new Response(`burned ${ms}`);
+  },
+};
+"""
+
+
+async def ticks_during(isolate: AppIsolate, query: str) -> tuple[int, bytes]:
+    """How often another task ran while the request ran, and the response body."""
+    ticks = 0
+    stop = False
+
+    async def ticker() -> None:
+        nonlocal ticks
+        while not stop:
+            await asyncio.sleep(0)
+            ticks += 1
+
+    task = asyncio.ensure_future(ticker())
+    await asyncio.sleep(0)  # the ticker is running
+    before = ticks
+    result = await isolate.fetch("GET", f"http://localhost/?{query}", [], None)
+    during = ticks - before
+    isolate.end_request()
+    stop = True
+    await task
+    return during, result.body
+
+
+def make_app(tmp_path: Path, gate: InlineGate | None) -> AppIsolate:
+    (tmp_path / "worker.js").write_text(APP)
+    return AppIsolate(load_script(tmp_path / "worker.js"), limits=Limits(cpu_limit_ms=2000, timeout_ms=5000),
+                      inline=gate)
+
+
+def test_short_slices_run_on_the_loop_and_a_heavy_one_sends_the_next_to_threads(tmp_path: Path):
+    async def main() -> None:
+        gate = InlineGate(max_slice_ms=20, cooldown_s=0.5)
+        isolate = make_app(tmp_path, gate)
+        await isolate.load()
+        assert await ticks_during(isolate, "burn=0") == (0, b"burned 0")  # inline: nothing else ran
+        assert (await ticks_during(isolate, "burn=60"))[0] == 0  # heavy, but the gate did not know yet
+        for query in ("burn=60", "burn=0", "burn=0"):  # cooling down: in worker threads, cheap or not
+            ticks, body = await ticks_during(isolate, query)
+            assert body == f"burned {query[5:]}".encode() and ticks > 0
+        await asyncio.sleep(0.6)
+        assert (await ticks_during(isolate, "burn=0"))[0] == 0  # cooled down: inline again
+        isolate.close()
+
+    asyncio.run(main())
+
+
+def test_a_request_that_waits_finishes_its_later_slices_like_the_first(tmp_path: Path):
+    async def main() -> None:
+        isolate = make_app(tmp_path, InlineGate())
+        await isolate.load()
+        ticks, body = await ticks_during(isolate, "wait")
+        assert body == b"burned 0" and ticks > 0  # the timer was awaited on the loop, not in JS
+        assert await ticks_during(isolate, "burn=0") == (0, b"burned 0")
+        isolate.close()
+
+    asyncio.run(main())
+
+
+def test_without_a_gate_every_slice_runs_in_a_worker_thread(tmp_path: Path):
+    async def main() -> None:
+        isolate = make_app(tmp_path, None)
+        await isolate.load()
+        ticks, body = await ticks_during(isolate, "burn=0")
+        assert body == b"burned 0" and ticks > 0
+        isolate.close()
+
+    asyncio.run(main())
+
+
+def test_a_shared_gate_cools_every_isolate_of_the_app(tmp_path: Path):
+    async def main() -> None:
+        gate = InlineGate(max_slice_ms=20, cooldown_s=60)
+        first, second = make_app(tmp_path, gate), make_app(tmp_path, gate)
+        await first.load()
+        await second.load()
+        await ticks_during(first, "burn=60")
+        ticks, _ = await ticks_during(second, "burn=60")
+        assert ticks > 0  # the other isolate's heavy slice cooled this one too
+        first.close()
+        second.close()
+
+    asyncio.run(main())
