@@ -3,8 +3,8 @@
 
 const {
   bodyUnusable, defineGlobals, defineInterface, dispatchGlobalEvent, DOMException, Event,
-  globalEventTarget, hasEventListeners, headerPairs, isRequest, isResponse, readBody, reportError,
-  responseState, webidl,
+  globalEventTarget, hasEventListeners, headerPairs, hostRequest, isRequest, isResponse, readBody,
+  reportError, responseState, webidl,
 } = internal;
 
 let workerHandler = null;
@@ -160,7 +160,7 @@ function runHandler(request, env) {
 async function dispatchFetch(method, url, headers, body, env) {
   // GET and HEAD requests cannot carry a body in the Request API; a body sent anyway is dropped.
   const hasBody = body !== null && body !== undefined && method !== "GET" && method !== "HEAD";
-  const request = new Request(url, { method, headers, body: hasBody ? body : null });
+  const request = hostRequest(method, url, headers, hasBody ? body : null);
   const response = await runHandler(request, env);
   if (!isResponse(response)) {
     throw new TypeError(`fetch handler returned ${describe(response)}, expected a Response`);

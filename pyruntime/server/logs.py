@@ -63,15 +63,26 @@ class JsonLogger:
     def write_line(self, line: str) -> None:
         """Writes one whole line (a child process's JSON log line passed on, for example; shown
         readably when this logger is for a terminal)."""
-        if self._pretty and line.startswith("{"):
+        self.write_lines([line])
+
+    def write_lines(self, lines: list[str]) -> None:
+        """Writes whole lines at once, with one flush."""
+        if self._pretty:
+            lines = [self._readable(line) for line in lines]
+        stream = self._stream or sys.stdout  # looked up late: tests and hosts may swap stdout
+        text = "".join(lines)
+        with self._lock:
+            stream.write(text)
+            stream.flush()
+
+    @staticmethod
+    def _readable(line: str) -> str:
+        if line.startswith("{"):
             try:
-                line = _pretty(json.loads(line))
+                return _pretty(json.loads(line))
             except (ValueError, KeyError):
                 pass
-        stream = self._stream or sys.stdout  # looked up late: tests and hosts may swap stdout
-        with self._lock:
-            stream.write(line)
-            stream.flush()
+        return line
 
 
 
