@@ -343,6 +343,10 @@ cdef class Runtime:
     """
     cdef CRuntime* c
     cdef public object handles
+    # While set, calls keep the GIL instead of releasing it around V8: for a short slice on the
+    # event loop's thread (pyruntime/engine/inline_gate.py) a release lets another thread take
+    # the GIL, and getting it back costs a thread switch, or up to the 5 ms switch interval.
+    cdef public bint keep_gil
 
     def __cinit__(self, size_t memory_limit_bytes, double timeout_ms, double cpu_limit_ms):
         cdef IsolateLimits limits
@@ -371,24 +375,33 @@ cdef class Runtime:
         cdef string src = source.encode("utf-8", "surrogatepass")
         cdef string name = filename.encode("utf-8", "surrogatepass")
         cdef COutcome out
-        with nogil:
+        if self.keep_gil:
             out = self.c.Eval(src, name, use_result)
+        else:
+            with nogil:
+                out = self.c.Eval(src, name, use_result)
         return wrap(out, self.handles)
 
     def call(self, str function, tuple args):
         cdef string name = function.encode("utf-8")
         cdef vector[HostValue] argv = convert_args(args, self)
         cdef COutcome out
-        with nogil:
+        if self.keep_gil:
             out = self.c.Call(name, argv)
+        else:
+            with nogil:
+                out = self.c.Call(name, argv)
         return wrap(out, self.handles)
 
     def call_internal(self, str function, tuple args):
         cdef string name = function.encode("utf-8")
         cdef vector[HostValue] argv = convert_args(args, self)
         cdef COutcome out
-        with nogil:
+        if self.keep_gil:
             out = self.c.CallInternal(name, argv)
+        else:
+            with nogil:
+                out = self.c.CallInternal(name, argv)
         return wrap(out, self.handles)
 
     def compile_module(self, str name, str source, bytes code_cache=b""):
@@ -440,8 +453,11 @@ cdef class Runtime:
 
     def resume(self):
         cdef COutcome out
-        with nogil:
+        if self.keep_gil:
             out = self.c.Resume()
+        else:
+            with nogil:
+                out = self.c.Resume()
         return wrap(out, self.handles)
 
     def terminate(self):
@@ -456,8 +472,11 @@ cdef class Runtime:
             self.c.ClearTerminate()
 
     def cancel_call(self):
-        with nogil:
+        if self.keep_gil:
             self.c.CancelCall()
+        else:
+            with nogil:
+                self.c.CancelCall()
 
     def complete_op(self, uint64_t op_id, bint ok, object value):
         cdef HostValue cvalue
@@ -502,8 +521,11 @@ cdef class Runtime:
 
     def heap_statistics(self):
         cdef HeapStats s
-        with nogil:
+        if self.keep_gil:
             s = self.c.Stats()
+        else:
+            with nogil:
+                s = self.c.Stats()
         return {
             "used_heap_size": s.used_heap_size,
             "total_heap_size": s.total_heap_size,

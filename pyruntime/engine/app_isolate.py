@@ -48,8 +48,10 @@ class AppIsolate(AsyncIsolate):
         super().__init__(limits=limits, console=console, op_handler=self._outbound or op_handler)
         self.script = script
         self.env = dict(env or {})
-        # Requests' short slices may run on the event loop's thread (inline_gate.py).
+        # Requests' short slices may run on the event loop's thread (inline_gate.py), keeping
+        # the GIL there; slices sent to worker threads release it (AsyncIsolate._in_thread).
         self._gate = inline
+        self._runtime.keep_gil = inline is not None
         # Whether the last request left ctx.waitUntil work (or a stream that may add some).
         self._background = False
         # Whether a request was answered since load (then its compiled code can be shared),

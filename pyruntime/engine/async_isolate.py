@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import _core
+from .._core import Runtime
 from .console import ConsoleSink
 from .driver import CallDriver, Step, complete_op, op_failure
 from .inline_gate import InlineGate
@@ -130,6 +131,19 @@ class AsyncIsolate(IsolateCore):
             raise
         return self._drive_rest(driver, step, start, console, wake, gate)
 
+    async def _in_thread(self, slice_: Start) -> _core.Outcome:
+        """Runs a slice in a worker thread, with the GIL released around V8 there (an isolate
+        whose slices usually run inline keeps the GIL for them: see `_core.Runtime.keep_gil`)."""
+        return await asyncio.to_thread(self._releasing_gil, slice_)
+
+    def _releasing_gil(self, slice_: Start) -> _core.Outcome:
+        runtime = self._runtime
+        keep, runtime.keep_gil = runtime.keep_gil, False
+        try:
+            return slice_(runtime)
+        finally:
+            runtime.keep_gil = keep
+
     def _end_call(self) -> None:
         with self._stop_lock:
             self._runtime.clear_terminate()
@@ -141,7 +155,7 @@ class AsyncIsolate(IsolateCore):
         runtime = self._runtime
         try:
             if step is None:
-                step = self._after_slice(driver, await asyncio.to_thread(start, runtime), console, gate)
+                step = self._after_slice(driver, await self._in_thread(start), console, gate)
             while not step.done:
                 if not wake.is_set() and step.wait_s != 0:
                     try:
@@ -152,7 +166,7 @@ class AsyncIsolate(IsolateCore):
                 if gate is not None and gate.allows():
                     outcome = runtime.resume()
                 else:
-                    outcome = await asyncio.to_thread(runtime.resume)
+                    outcome = await self._in_thread(Runtime.resume)
                 step = self._after_slice(driver, outcome, console, gate)
             return driver
         finally:

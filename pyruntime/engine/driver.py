@@ -12,8 +12,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from .. import _core
 from .errors import (
@@ -29,8 +28,7 @@ ConsoleLine = tuple[str, str]
 HostOp = tuple[int, str, Any]
 
 
-@dataclass(frozen=True)
-class Step:
+class Step(NamedTuple):
     """What the shell does after one slice, in this order: deliver `console`, count
     `unhandled_rejections`, start `ops`; then, if `done`, return `value()`; if `expired`, cancel
     the call and raise `expired_error()`; else wait up to `wait_s` (None: until an operation
@@ -64,17 +62,17 @@ class CallDriver:
         return self._decide(outcome)
 
     def _decide(self, outcome: _core.Outcome) -> Step:
-        common = {"console": outcome.console, "ops": outcome.ops,
-                  "unhandled_rejections": outcome.unhandled_rejections}
+        # Once per slice, on every request: positional Steps, no keyword dicts.
+        console, ops, rejections = outcome.console, outcome.ops, outcome.unhandled_rejections
         if outcome.status != "pending":
-            return Step(**common, done=True, expired=False, wait_s=0.0)
+            return Step(console, ops, rejections, True, False, 0.0)
         timer = None if outcome.next_timer_ms is None else outcome.next_timer_ms / 1000
         if self._deadline is None:
-            return Step(**common, done=False, expired=False, wait_s=timer)
+            return Step(console, ops, rejections, False, False, timer)
         remaining = self._deadline - self._clock()
         if remaining <= 0:
-            return Step(**common, done=False, expired=True, wait_s=0.0)
-        return Step(**common, done=False, expired=False, wait_s=remaining if timer is None else min(timer, remaining))
+            return Step(console, ops, rejections, False, True, 0.0)
+        return Step(console, ops, rejections, False, False, remaining if timer is None else min(timer, remaining))
 
     def value(self) -> Any:
         """The finished call's value, or the error it reports."""

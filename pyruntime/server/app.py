@@ -10,6 +10,8 @@ streams are cut off by the app's limits (`AppLimits`).
 from __future__ import annotations
 
 import asyncio
+import itertools
+import os
 import re
 import traceback
 import uuid
@@ -171,7 +173,7 @@ def request_id_from(headers: list[tuple[bytes, bytes]]) -> str:
     for name, value in headers:
         if name.lower() == b"x-request-id":
             return _request_id(value.decode("latin-1"))
-    return uuid.uuid4().hex
+    return new_request_id()
 
 
 def _request_id(given: str | None) -> str:
@@ -179,7 +181,26 @@ def _request_id(given: str | None) -> str:
         text = given.strip()
         if _REQUEST_ID.match(text):
             return text
-    return uuid.uuid4().hex
+    return new_request_id()
+
+
+# New ids: 64 random bits per process, then a counter, in uuid4().hex's shape (32 hex digits)
+# without a getrandom call per request. A forked child draws its own prefix.
+_id_prefix = uuid.uuid4().hex[:16]
+_id_counter = itertools.count(1)
+
+
+def _new_id_prefix() -> None:
+    global _id_prefix
+    _id_prefix = uuid.uuid4().hex[:16]
+
+
+os.register_at_fork(after_in_child=_new_id_prefix)
+
+
+def new_request_id() -> str:
+    """A request id unique across processes (random per process) and requests (counted)."""
+    return f"{_id_prefix}{next(_id_counter):016x}"
 
 
 class _Head(NamedTuple):

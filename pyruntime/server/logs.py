@@ -23,6 +23,18 @@ _STDLIB_LEVELS = {logging.DEBUG: "debug", logging.INFO: "info", logging.WARNING:
                   logging.ERROR: "error", logging.CRITICAL: "error"}
 
 
+# The process id, kept rather than asked for on every line (a system call); a forked child
+# takes its own.
+_pid = os.getpid()
+
+
+def _forked() -> None:
+    global _pid
+    _pid = os.getpid()
+
+
+os.register_at_fork(after_in_child=_forked)
+
 _last_second: tuple[int, str] = (-1, "")  # the last whole second formatted, and its text
 
 
@@ -55,8 +67,7 @@ class JsonLogger:
     def emit(self, level: str, event: str, *, keep_nulls: bool = False, **fields: Any) -> None:
         """One record; fields that are None are left out unless `keep_nulls` (for records whose
         shape must not vary, such as `request`)."""
-        record: dict[str, Any] = {"timestamp": timestamp(), "level": level, "event": event,
-                                  "pid": os.getpid()}
+        record: dict[str, Any] = {"timestamp": timestamp(), "level": level, "event": event, "pid": _pid}
         record.update((key, value) for key, value in fields.items() if keep_nulls or value is not None)
         self.write_line(_pretty(record) if self._pretty else _dumps(record) + "\n")
 

@@ -10,11 +10,10 @@ pool, under the same limits as a request, and ends with one `scheduled` log line
 from __future__ import annotations
 
 import asyncio
-import uuid
 from datetime import UTC, datetime
 
 from ..engine.errors import Error, IsolateClosed, MemoryLimitExceeded, TimeLimitExceeded
-from .app import WorkerApp
+from .app import WorkerApp, new_request_id
 from .observer import RequestContext
 
 
@@ -31,7 +30,7 @@ async def run_scheduled(app: WorkerApp, cron: str, scheduled_time: datetime) -> 
     """Runs `app`'s scheduled handler once for `cron` and returns the outcome ("ok", "exception",
     "exceededCpu", "exceededTime", "exceededMemory")."""
     # The run is reported like a request: its own id, console lines and limit/error events.
-    ctx = RequestContext(app.name, uuid.uuid4().hex, "SCHEDULED", cron, app.observer, app.mask)
+    ctx = RequestContext(app.name, new_request_id(), "SCHEDULED", cron, app.observer, app.mask)
     loop_started = asyncio.get_running_loop().time()
     outcome = "ok"
     try:
