@@ -60,6 +60,13 @@ def as_log_line(raw: bytes, stream: str, fields: dict[str, Any]) -> str | None:
     return json.dumps(record, ensure_ascii=False) + "\n"
 
 
+def pass_on(raws: list[bytes], stream: str, fields: dict[str, Any], logger: JsonLogger) -> None:
+    """Writes a child's raw lines to the log (see `as_log_line`), all in one write."""
+    lines = [line for raw in raws if (line := as_log_line(raw, stream, fields)) is not None]
+    if lines:
+        logger.write_lines(lines)
+
+
 def relay_in_thread(pipe: BinaryIO, stream: str, fields: dict[str, Any], logger: JsonLogger) -> threading.Thread:
     """Copies a pipe's lines into the log from a daemon thread, until the pipe closes. The
     lines of one read are written together: under load a worker's request lines arrive in
@@ -68,13 +75,8 @@ def relay_in_thread(pipe: BinaryIO, stream: str, fields: dict[str, Any], logger:
         splitter = LineSplitter()
         with pipe:
             while data := pipe.read(65536):  # unbuffered: what the pipe holds, up to 64 KiB
-                write(splitter.feed(data))
-        write(splitter.rest())
-
-    def write(raws: list[bytes]) -> None:
-        lines = [line for raw in raws if (line := as_log_line(raw, stream, fields)) is not None]
-        if lines:
-            logger.write_lines(lines)
+                pass_on(splitter.feed(data), stream, fields, logger)
+        pass_on(splitter.rest(), stream, fields, logger)
 
     thread = threading.Thread(target=copy, name=f"pyruntime-{stream}-{fields}", daemon=True)
     thread.start()

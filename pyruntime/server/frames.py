@@ -42,6 +42,42 @@ def encode(*frame: Any) -> bytes:
     return _LENGTH.pack(len(data)) + data
 
 
+class FrameWriter:
+    """Writes frames to the channel, those of one event-loop turn together: a plain response
+    is three frames (status, body, done), and one write instead of three saves two system
+    calls here and two wake-ups on the other side."""
+
+    def __init__(self, writer: asyncio.StreamWriter) -> None:
+        self._writer = writer
+        self._pending: list[bytes] = []
+
+    def write(self, data: bytes) -> None:
+        if self._writer.is_closing():  # once the other side is gone, frames have nowhere to go
+            return
+        if not self._pending:
+            asyncio.get_running_loop().call_soon(self._flush)
+        self._pending.append(data)
+
+    def _flush(self) -> None:
+        data, self._pending = b"".join(self._pending), []
+        if not self._writer.is_closing():
+            self._writer.write(data)
+
+    def is_closing(self) -> bool:
+        return self._writer.is_closing()
+
+    def close(self) -> None:
+        if self._pending:
+            self._flush()
+        if not self._writer.is_closing():
+            self._writer.close()
+
+    async def drain(self) -> None:
+        if self._pending:
+            self._flush()
+        await self._writer.drain()
+
+
 async def read_frame(reader: asyncio.StreamReader) -> tuple[Any, ...]:
     try:
         head = await reader.readexactly(_LENGTH.size)

@@ -28,9 +28,9 @@ from typing import Any
 from prometheus_client import multiprocess
 
 from .app import Receive, Scope, Send, lifespan, request_id_from
-from .child_output import LineSplitter, as_log_line
+from .child_output import LineSplitter, pass_on
 from .config import AppConfig, ServerConfig
-from .frames import ChannelClosed, encode, read_frame, wire_app, wire_scope
+from .frames import ChannelClosed, FrameWriter, encode, read_frame, wire_app, wire_scope
 from .logs import JsonLogger
 from .metrics import process_metrics
 from .observer import LogObserver, Observer, RequestContext, SecretMask
@@ -94,7 +94,7 @@ class _Engine:
         self.started = time.monotonic()
         self._next_rid = 0
         self._process: asyncio.subprocess.Process | None = None
-        self._writer: asyncio.StreamWriter | None = None
+        self._writer: FrameWriter | None = None
         self._reader: asyncio.StreamReader | None = None
         self._output: list[asyncio.Task[None]] = []
         self.dispatching: asyncio.Task[None] | None = None
@@ -119,7 +119,8 @@ class _Engine:
         assert self._process.stdout is not None and self._process.stderr is not None
         self._output = [asyncio.create_task(_copy_output(self._process.stdout, "stdout", fields, self.app.logger)),
                         asyncio.create_task(_copy_output(self._process.stderr, "stderr", fields, self.app.logger))]
-        self._reader, self._writer = await asyncio.open_connection(sock=ours)
+        self._reader, writer = await asyncio.open_connection(sock=ours)
+        self._writer = FrameWriter(writer)
         self.write(encode("config", wire_app(self.app.config)))
         try:
             frame = await read_frame(self._reader)
@@ -135,8 +136,7 @@ class _Engine:
 
     def write(self, data: bytes) -> None:
         assert self._writer is not None
-        if not self._writer.is_closing():
-            self._writer.write(data)
+        self._writer.write(data)
 
     def next_rid(self) -> int:
         self._next_rid += 1
@@ -161,7 +161,7 @@ class _Engine:
 
     def close(self) -> None:
         """Closes the channel: the engine finishes what it runs and exits."""
-        if self._writer is not None and not self._writer.is_closing():
+        if self._writer is not None:
             self._writer.close()
 
     async def wait(self) -> str:
@@ -189,14 +189,11 @@ class _Engine:
 
 async def _copy_output(stream: asyncio.StreamReader, name: str, fields: dict[str, Any],
                        logger: JsonLogger) -> None:
+    """Passes an engine's output on as log lines, the lines of one read in one write."""
     splitter = LineSplitter()
     while data := await stream.read(65536):
-        for raw in splitter.feed(data):
-            if (line := as_log_line(raw, name, fields)) is not None:
-                logger.write_line(line)
-    for raw in splitter.rest():
-        if (line := as_log_line(raw, name, fields)) is not None:
-            logger.write_line(line)
+        pass_on(splitter.feed(data), name, fields, logger)
+    pass_on(splitter.rest(), name, fields, logger)
 
 
 class EngineApp:
