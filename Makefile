@@ -58,6 +58,7 @@ bench: install
 	$(PY) -m pip install -q mini-racer matplotlib
 	$(PY) benchmarks/bench_core.py
 	$(PY) benchmarks/bench_first_request.py
+	$(PY) benchmarks/bench_request_path.py
 
 # pyruntime's servers beside Node.js and, from npm (into build/bench/peers), Deno, Bun and workerd, loaded by wrk.
 bench-http: install

@@ -1,0 +1,128 @@
+"""What our layer costs per request, without an HTTP server: `WorkerApp` beside a plain ASGI app.
+
+Run with `make bench` (or `.venv/bin/python benchmarks/bench_request_path.py [--requests N]`).
+Both apps get the same ASGI calls from 16 concurrent clients in one event loop (the
+`receive` and `send` of a server that has the request at hand and takes the response at
+once), so the difference is the request path: head parsing, the isolate pool, the JS call
+and its result, the log line and the metrics. The hello handler's own JS is a small part.
+Reported: process CPU per request (all threads), as the median of several rounds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("PYRUNTIME_CACHE_DIR", "off")
+
+from pyruntime.server.app import WorkerApp  # noqa: E402
+from pyruntime.server.config import single_app_config  # noqa: E402
+from pyruntime.server.logs import JsonLogger  # noqa: E402
+from pyruntime.server.observer import LogObserver  # noqa: E402
+
+HELLO_JS = ('export default { fetch() { return new Response("hello", '
+            '{ headers: { "content-type": "text/plain" } }); } };\n')
+SCOPE = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET", "scheme": "http",
+         "path": "/hello", "raw_path": b"/hello", "query_string": b"", "root_path": "",
+         "headers": [(b"host", b"127.0.0.1:8787"), (b"user-agent", b"wrk"), (b"accept", b"*/*")],
+         "client": ("127.0.0.1", 50000), "server": ("127.0.0.1", 8787)}
+CLIENTS = 16
+
+App = Callable[[dict[str, Any], Callable[[], Awaitable[dict[str, Any]]],
+                Callable[[dict[str, Any]], Awaitable[None]]], Awaitable[None]]
+
+
+async def plain_app(scope: dict[str, Any], receive: Callable[[], Awaitable[dict[str, Any]]],
+                    send: Callable[[dict[str, Any]], Awaitable[None]]) -> None:
+    await receive()
+    await send({"type": "http.response.start", "status": 200,
+                "headers": [(b"content-type", b"text/plain"), (b"content-length", b"5")]})
+    await send({"type": "http.response.body", "body": b"hello"})
+
+
+async def one_request(app: App, sink: list[int]) -> None:
+    asked = False
+    never = asyncio.Event()
+
+    async def receive() -> dict[str, Any]:
+        nonlocal asked
+        if not asked:
+            asked = True
+            return {"type": "http.request", "body": b"", "more_body": False}
+        await never.wait()
+        return {"type": "http.disconnect"}
+
+    async def send(message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.start":
+            sink.append(message["status"])
+
+    await app(dict(SCOPE), receive, send)
+
+
+async def cpu_per_request(app: App, requests: int) -> float:
+    """Process CPU µs per request, `requests` spread over CLIENTS concurrent clients."""
+    statuses: list[int] = []
+
+    async def client(count: int) -> None:
+        for _ in range(count):
+            await one_request(app, statuses)
+
+    for _ in range(200):  # warm-up
+        await one_request(app, statuses)
+    statuses.clear()
+    started = time.process_time()
+    await asyncio.gather(*(client(requests // CLIENTS) for _ in range(CLIENTS)))
+    used = time.process_time() - started
+    if set(statuses) != {200} or len(statuses) != requests // CLIENTS * CLIENTS:
+        raise RuntimeError(f"unexpected answers: {sorted(set(statuses))}, {len(statuses)} of {requests}")
+    return used / len(statuses) * 1e6
+
+
+async def measure(requests: int, rounds: int) -> tuple[list[float], list[float]]:
+    with tempfile.TemporaryDirectory() as folder:
+        script = Path(folder) / "hello.js"
+        script.write_text(HELLO_JS)
+        with open(os.devnull, "w") as devnull:
+            worker = WorkerApp.from_config(single_app_config(script, "bench"), LogObserver(JsonLogger(devnull)))
+            await worker.startup()
+            ours, plain = [], []
+            for index in range(rounds):
+                ours.append(await cpu_per_request(worker, requests))
+                plain.append(await cpu_per_request(plain_app, requests))
+                print(f"  round {index + 1}/{rounds}: WorkerApp {ours[-1]:.0f} µs, plain ASGI app {plain[-1]:.1f} µs",
+                      flush=True)
+            await worker.shutdown()
+    return ours, plain
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=8000, help="requests per round (default 8000)")
+    parser.add_argument("--rounds", type=int, default=5, help="rounds (default 5)")
+    args = parser.parse_args()
+    print(f"request path: {args.rounds} rounds of {args.requests} requests, {CLIENTS} concurrent clients", flush=True)
+    ours, plain = asyncio.run(measure(args.requests, args.rounds))
+    ours_us, plain_us = statistics.median(ours), statistics.median(plain)
+    table = ["| app | CPU per request (median) | vs plain ASGI app |", "|---|---:|---:|",
+             f"| WorkerApp, hello handler | {ours_us:.0f} µs | {ours_us / plain_us:.1f}x |",
+             f"| plain ASGI app (no JS) | {plain_us:.1f} µs | 1.0x |"]
+    out = Path(__file__).parent / "results" / "request_path.md"
+    out.write_text("# Request path in-process (no HTTP server)\n\n"
+                   f"- date: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}\n"
+                   f"- load average at the end: {' / '.join(f'{x:.2f}' for x in os.getloadavg())}\n"
+                   f"- Python {sys.version.split()[0]}; {CLIENTS} concurrent clients; {args.rounds} rounds of "
+                   f"{args.requests} requests\n\n" + "\n".join(table) + "\n")
+    print("\n".join(table))
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()
