@@ -110,9 +110,12 @@ class _Lease:
     async def run(self, work: Awaitable[T], client: _Client | None, timeout: float | None = None) -> T:
         """The result of `work`; raises _Disconnected if `client` leaves first, TimeoutError
         after `timeout` seconds. Either way the call is terminated."""
-        if client is not None and client.left:
-            raise _Disconnected
+        # A task at once, even for a client already gone: `work` may be a call already under
+        # way (its first slice ran in AppIsolate.fetch_now), which must run to its end.
         call = self._call = asyncio.ensure_future(work)
+        if client is not None and client.left:
+            self.isolate.terminate()
+            raise _Disconnected
         waits: set[asyncio.Future[Any]] = {call} if client is None else {call, client.gone}
         try:
             done, _ = await asyncio.wait(waits, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
