@@ -53,6 +53,8 @@ class IsolatePool:
         self._inline = InlineGate()
         self._idle: list[AppIsolate] = []
         self._waiters: deque[asyncio.Future[None]] = deque()
+        # Waiters woken for a freed isolate that have not run yet: out of the queue, still owed one.
+        self._woken = 0
         self._ids: dict[AppIsolate, int] = {}
         self._heap: dict[AppIsolate, int] = {}
         self._tasks: set[asyncio.Task[None]] = set()
@@ -77,7 +79,7 @@ class IsolatePool:
         """
         self._retired = True
         self._retire_reason = reason
-        while self._idle and not self._waiters:
+        while self._idle and not self._waiters and not self._woken:
             self._dispose(self._idle.pop(), reason)
         for task in self._tasks:
             task.cancel()
@@ -108,10 +110,12 @@ class IsolatePool:
                 await waiter
             except asyncio.CancelledError:
                 if waiter.done() and not waiter.cancelled():
+                    self._woken -= 1
                     self._settle()  # woken just as the request was cancelled: wake the next
                 else:
                     self._waiters.remove(waiter)
                 raise
+            self._woken -= 1
             if self._idle:
                 isolate = self._idle.pop()
                 self._settle()
@@ -144,8 +148,9 @@ class IsolatePool:
             waiter = self._waiters.popleft()
             if not waiter.done():
                 waiter.set_result(None)
+                self._woken += 1
                 return
-        if self._retired and not self._waiters:
+        if self._retired and not self._waiters and not self._woken:
             while self._idle:
                 self._dispose(self._idle.pop(), self._retire_reason)
 

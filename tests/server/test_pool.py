@@ -1,0 +1,59 @@
+"""The isolate pool's hand-over rules, on real isolates: a freed isolate goes to whoever asks
+first, and a request already promised one is served even when the pool retires meanwhile."""
+
+import asyncio
+from pathlib import Path
+
+from pyruntime.engine import Limits, load_script
+from pyruntime.server.observer import Observer
+from pyruntime.server.pool import IsolatePool
+
+
+def make_pool(tmp_path: Path) -> IsolatePool:
+    (tmp_path / "worker.js").write_text('export default { fetch() { return new Response("ok"); } };\n')
+    return IsolatePool("app", load_script(tmp_path / "worker.js"), env={}, limits=Limits(), size=1,
+                       observer=Observer())
+
+
+def test_a_waiter_woken_for_an_isolate_is_served_when_the_pool_retires_before_it_runs(tmp_path: Path):
+    async def main() -> None:
+        pool = make_pool(tmp_path)
+        await pool.start()
+        held = await pool.acquire()
+        waiting = asyncio.ensure_future(pool.acquire())
+        await asyncio.sleep(0)  # queued behind the held isolate
+        pool.release(held)  # wakes the waiter, which has not run yet...
+        pool.retire("reload")  # ...when a reload retires the pool
+        served = await waiting
+        assert served is held and served.alive
+        result = await served.fetch("GET", "http://app.test/", [], None)
+        assert result.body == b"ok"
+        served.end_request()
+        pool.release(served)  # nobody waits any more: the retired pool disposes it
+        assert not served.alive
+
+    asyncio.run(main())
+
+
+def test_a_newcomer_takes_a_freed_isolate_and_the_woken_waiter_waits_first_in_line(tmp_path: Path):
+    async def main() -> None:
+        pool = make_pool(tmp_path)
+        await pool.start()
+        held = await pool.acquire()
+        first = asyncio.ensure_future(pool.acquire())
+        await asyncio.sleep(0)
+        pool.release(held)  # wakes `first`
+        assert pool.try_acquire() is held  # a request arriving now takes it at once
+        second = asyncio.ensure_future(pool.acquire())
+        await asyncio.sleep(0)  # `first` found nothing and queued again, ahead of `second`
+        assert not first.done() and not second.done()
+        pool.release(held)
+        assert await first is held
+        assert not second.done()
+        pool.release(held)
+        assert await second is held
+        pool.retire("shutdown")
+        pool.release(held)
+        assert not held.alive
+
+    asyncio.run(main())
