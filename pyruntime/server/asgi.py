@@ -178,7 +178,8 @@ class ServerApp:
         """Loads every app (at lifespan startup, or earlier: see `serving_socket`); once only."""
         if self.state.ready:
             return
-        # Each isolate call takes a thread: size the pool so busy isolates never starve the others.
+        # A slice off the loop (a heavy app's, a load) takes a thread: one per isolate, so busy
+        # isolates never starve the others.
         threads = sum(app.config.pool_size or os.cpu_count() or 1 for app in self.apps
                       if isinstance(app, WorkerApp)) + 4
         asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(threads, "pyruntime-js"))

@@ -149,27 +149,51 @@ def test_off_heap_memory_counts_against_the_limit():
     assert grown_mb < 200
 
 
+class _CountingThread:
+    """A Python thread that counts as fast as it can: how far it got shows whether it ran."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.count += 1
+
+    def __enter__(self) -> "_CountingThread":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
 def test_gil_is_released_while_js_runs():
     """A Python thread keeps running while an isolate computes."""
-    ticks = 0
-    stop = threading.Event()
-
-    def count():
-        nonlocal ticks
-        while not stop.is_set():
-            ticks += 1
-
-    counter = threading.Thread(target=count)
-    counter.start()
-    try:
-        with Isolate(timeout_ms=None, cpu_limit_ms=None) as iso:
-            before = ticks
-            iso.eval("const end = Date.now() + 300; while (Date.now() < end) {}")
-            during = ticks - before
-    finally:
-        stop.set()
-        counter.join()
+    with _CountingThread() as counter, Isolate(timeout_ms=None, cpu_limit_ms=None) as iso:
+        before = counter.count
+        iso.eval("const end = Date.now() + 300; while (Date.now() < end) {}")
+        during = counter.count - before
     assert during > 1000
+
+
+def test_keep_gil_holds_python_threads_off_during_a_call():
+    """`Runtime.keep_gil` (set for the server's isolates while a slice runs inline) spares
+    the GIL hand-off: no other Python thread runs during such a call, but for a switch
+    interval or so at its edges; unset, they run throughout."""
+    during = {}
+    with _CountingThread() as counter, Isolate(timeout_ms=None, cpu_limit_ms=None) as iso:
+        iso.eval("globalThis.burn = (ms) => { const end = Date.now() + ms; while (Date.now() < end) {} }")
+        runtime = iso._runtime
+        for keep in (True, False):
+            runtime.keep_gil = keep
+            before = counter.count
+            assert runtime.call("burn", (400,)).status == "ok"
+            during[keep] = counter.count - before
+    assert during[False] > 1000
+    assert during[True] < during[False] / 5
 
 
 def test_two_isolates_run_at_the_same_time():
