@@ -8,6 +8,9 @@ const {
 } = internal;
 
 let workerHandler = null;
+// The app's env (vars, secrets, bindings): converted from the host once, at load, and the
+// same object for every request and cron run of this isolate, as on Workers.
+let workerEnv = {};
 let waitUntilPromises = [];
 // True only while "fetch" listeners run, when respondWith() may be called.
 let dispatchingEvent = null;
@@ -134,11 +137,11 @@ function setWorkerModule(namespace) {
 }
 
 // Runs the app for one request; resolves to the handler's Response.
-function runHandler(request, env) {
+function runHandler(request) {
   if (workerHandler !== null) {
     if (typeof workerHandler.fetch !== "function") throw new TypeError("the default export has no fetch() method");
     const ctx = new ExecutionContext(ExecutionContext);
-    return workerHandler.fetch(request, env, ctx);
+    return workerHandler.fetch(request, workerEnv, ctx);
   }
   if (!hasEventListeners(globalEventTarget, "fetch")) {
     throw new TypeError(
@@ -157,11 +160,11 @@ function runHandler(request, env) {
   return response;
 }
 
-async function dispatchFetch(method, url, headers, body, env) {
+async function dispatchFetch(method, url, headers, body) {
   // GET and HEAD requests cannot carry a body in the Request API; a body sent anyway is dropped.
   const hasBody = body !== null && body !== undefined && method !== "GET" && method !== "HEAD";
   const request = hostRequest(method, url, headers, hasBody ? body : null);
-  const response = await runHandler(request, env);
+  const response = await runHandler(request);
   if (!isResponse(response)) {
     throw new TypeError(`fetch handler returned ${describe(response)}, expected a Response`);
   }
@@ -227,7 +230,7 @@ function pendingWaitUntil() {
 
 defineGlobals({ FetchEvent });
 
-// Cron triggers: the host calls dispatchScheduled(cron, scheduledTime, env) for
+// Cron triggers: the host calls dispatchScheduled(cron, scheduledTime) for
 // `export default { scheduled(controller, env, ctx) }` or "scheduled" event listeners, then
 // pendingWaitUntil() for the work they passed to waitUntil.
 let scheduledNoRetry;
@@ -297,13 +300,13 @@ defineInterface(ScheduledEvent);
 
 // Resolves to { noRetry, waitUntil } once the handler's own promise settled; a handler that
 // throws rejects, which the host logs as the run's "exception" outcome.
-async function dispatchScheduled(cron, scheduledTime, env) {
+async function dispatchScheduled(cron, scheduledTime) {
   const controller = new ScheduledController(ScheduledController, scheduledTime, cron);
   if (workerHandler !== null) {
     if (typeof workerHandler.scheduled !== "function") {
       throw new TypeError("no scheduled handler: the default export has no scheduled() method");
     }
-    await workerHandler.scheduled(controller, env, new ExecutionContext(ExecutionContext));
+    await workerHandler.scheduled(controller, workerEnv, new ExecutionContext(ExecutionContext));
   } else {
     if (!hasEventListeners(globalEventTarget, "scheduled")) {
       throw new TypeError('no scheduled handler: the worker has no "scheduled" event listener');
@@ -325,6 +328,11 @@ async function dispatchScheduled(cron, scheduledTime, env) {
   return { noRetry: scheduledNoRetry(controller), waitUntil: waitUntilPromises.length };
 }
 
+function setWorkerEnv(env) {
+  if (!webidl.isObject(env)) throw new TypeError(`setWorkerEnv() expects an object, got ${describe(env)}`);
+  workerEnv = env;
+}
+
 // Service-worker scripts see their env values (vars, secrets) as globals, as on Workers.
 function defineEnvGlobals(env) {
   defineGlobals(env);
@@ -332,6 +340,6 @@ function defineEnvGlobals(env) {
 
 defineGlobals({ ScheduledController, ScheduledEvent });
 Object.assign(internal, {
-  setWorkerModule, dispatchFetch, readResponseChunk, cancelResponseStream, pendingWaitUntil, dispatchScheduled,
-  defineEnvGlobals,
+  setWorkerModule, setWorkerEnv, dispatchFetch, readResponseChunk, cancelResponseStream, pendingWaitUntil,
+  dispatchScheduled, defineEnvGlobals,
 });

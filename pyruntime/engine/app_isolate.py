@@ -27,6 +27,7 @@ from .protocol import (
     DISPATCH_SCHEDULED,
     PENDING_WAIT_UNTIL,
     READ_RESPONSE_CHUNK,
+    SET_WORKER_ENV,
     FetchResult,
     ScheduledResult,
 )
@@ -68,6 +69,8 @@ class AppIsolate(AsyncIsolate):
         async def run(start: Start) -> None:  # top-level code may be long: never on the loop's thread
             (await self._drive(start, what="app load", inline=False)).value()
 
+        # Converted once: every request and cron run of this isolate gets this same env object.
+        await run(lambda rt: rt.call_internal(SET_WORKER_ENV, (self.env,)))
         if script.kind == "service-worker":
             source = script.sources[script.main]
             await run(lambda rt: rt.call_internal(DEFINE_ENV_GLOBALS, (self.env,)))
@@ -101,7 +104,7 @@ class AppIsolate(AsyncIsolate):
         # Timers left by the previous request would run on this request's budget. No JS runs
         # in this isolate now, so this quick call needs no worker thread.
         self._runtime.cancel_call()
-        args = (method, url, headers, body or None, self.env)
+        args = (method, url, headers, body or None)
         driver = self._drive_now(lambda rt: rt.call_internal(DISPATCH_FETCH, args), console=console,
                                  started=started, what="request")
         if isinstance(driver, CallDriver):
@@ -125,7 +128,7 @@ class AppIsolate(AsyncIsolate):
         time in ms), under the call limits; then finishes its `waitUntil` work with
         `wait_until()` as after a request."""
         self._runtime.cancel_call()
-        args = (cron, scheduled_time_ms, self.env)
+        args = (cron, scheduled_time_ms)
         driver = await self._drive(lambda rt: rt.call_internal(DISPATCH_SCHEDULED, args), console=console,
                                    started=started, what="scheduled event")
         outcome = driver.outcome

@@ -10,12 +10,13 @@ from dataclasses import dataclass
 from typing import Any
 
 # internal.* functions the host calls.
-DISPATCH_FETCH = "dispatchFetch"            # (method, url, headers, body, env) -> FetchResult
+DISPATCH_FETCH = "dispatchFetch"            # (method, url, headers, body) -> FetchResult
 READ_RESPONSE_CHUNK = "readResponseChunk"   # (stream_id) -> bytes | None at the end
 CANCEL_RESPONSE_STREAM = "cancelResponseStream"  # (stream_id) -> None
 PENDING_WAIT_UNTIL = "pendingWaitUntil"     # () -> settles when ctx.waitUntil work has
 EXPOSE_HOST_FUNCTIONS = "exposeHostFunctions"  # (names) -> None
-DISPATCH_SCHEDULED = "dispatchScheduled"    # (cron, scheduled_time_ms, env) -> ScheduledResult
+DISPATCH_SCHEDULED = "dispatchScheduled"    # (cron, scheduled_time_ms) -> ScheduledResult
+SET_WORKER_ENV = "setWorkerEnv"             # (env) -> None: the env handlers get, set once at load
 DEFINE_ENV_GLOBALS = "defineEnvGlobals"     # (env) -> None: a service worker's env as globals
 
 

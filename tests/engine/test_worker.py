@@ -84,6 +84,34 @@ def test_env_bindings_and_async_handler_with_timers(tmp_path):
     assert result.body == b"hi 2 string"
 
 
+def test_env_is_converted_once_and_is_the_same_object_for_every_request_and_cron_run(tmp_path):
+    entry = write(tmp_path, {"worker.js": """
+        const seen = new Set();
+        export default {
+          fetch(request, env) {
+            seen.add(env);
+            return new Response(`${seen.size} ${env.GREETING}`);
+          },
+          scheduled(controller, env) {
+            seen.add(env);
+          },
+        };"""})
+
+    async def run():
+        worker = AppIsolate(load_script(entry), env={"GREETING": "hi"})
+        await worker.load()
+        bodies = []
+        for _ in range(3):
+            bodies.append((await worker.fetch("GET", "http://example.test/", [], None)).body)
+            worker.end_request()
+        await worker.scheduled("* * * * *", 0)
+        bodies.append((await worker.fetch("GET", "http://example.test/", [], None)).body)
+        worker.close()
+        return bodies
+
+    assert asyncio.run(run()) == [b"1 hi", b"1 hi", b"1 hi", b"1 hi"]
+
+
 def test_wait_until_runs_after_the_response(tmp_path):
     lines = []
     entry = write(tmp_path, {"worker.js": """

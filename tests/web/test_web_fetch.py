@@ -621,12 +621,12 @@ export default {
 
 def test_module_worker_dispatch(fresh):
     load_module(fresh, MODULE)
-    result = internal_call(fresh, "dispatchFetch", "POST", "https://app.test/echo", [["X-In", "yes"]], b"payload",
-                           {"NAME": "env"})
+    internal_call(fresh, "setWorkerEnv", {"NAME": "env"})
+    result = internal_call(fresh, "dispatchFetch", "POST", "https://app.test/echo", [["X-In", "yes"]], b"payload")
     assert result == {"status": 201, "statusText": "Made", "body": b"POST payload env", "streamId": 0,
                       "waitUntil": 0, "headers": [["x-in", "yes"], ["content-type", "text/plain;charset=UTF-8"]]}
     # A body whose bytes are not known up front is pulled chunk by chunk.
-    streamed = internal_call(fresh, "dispatchFetch", "GET", "https://app.test/stream", [], None, {})
+    streamed = internal_call(fresh, "dispatchFetch", "GET", "https://app.test/stream", [], None)
     assert streamed["body"] is None and streamed["streamId"] > 0
     chunks = []
     while (chunk := internal_call(fresh, "readResponseChunk", streamed["streamId"])) is not None:
@@ -636,7 +636,7 @@ def test_module_worker_dispatch(fresh):
 
 def test_module_worker_wait_until(fresh):
     load_module(fresh, MODULE)
-    result = internal_call(fresh, "dispatchFetch", "GET", "https://app.test/later", [], None, {})
+    result = internal_call(fresh, "dispatchFetch", "GET", "https://app.test/later", [], None)
     assert result == {"status": 204, "statusText": "", "headers": [], "body": None, "streamId": 0,
                       "waitUntil": 1}  # one waitUntil promise pending
     assert fresh.eval("globalThis.later") is None
@@ -652,7 +652,7 @@ def test_module_worker_wait_until(fresh):
 def test_module_worker_bad_results(fresh, path, name, message):
     load_module(fresh, MODULE)
     with pytest.raises(JSError) as info:
-        internal_call(fresh, "dispatchFetch", "GET", "https://app.test" + path, [], None, {})
+        internal_call(fresh, "dispatchFetch", "GET", "https://app.test" + path, [], None)
     assert info.value.name == name
     assert message in str(info.value)
 
@@ -678,7 +678,7 @@ def test_service_worker_fetch_event(fresh):
           event.respondWith((async () => new Response(`${ok} ${method} ${await event.request.text()}`))());
         });
     """)
-    result = internal_call(fresh, "dispatchFetch", "PUT", "https://sw.test/", [], b"data", {})
+    result = internal_call(fresh, "dispatchFetch", "PUT", "https://sw.test/", [], b"data")
     assert result == {"status": 200, "statusText": "", "headers": [["content-type", "text/plain;charset=UTF-8"]],
                       "body": b"true PUT data", "streamId": 0, "waitUntil": 1}
     internal_call(fresh, "pendingWaitUntil")
@@ -686,10 +686,10 @@ def test_service_worker_fetch_event(fresh):
 
 def test_no_fetch_handler(fresh):
     with pytest.raises(JSError, match="no fetch handler"):
-        internal_call(fresh, "dispatchFetch", "GET", "https://x/", [], None, {})
+        internal_call(fresh, "dispatchFetch", "GET", "https://x/", [], None)
     fresh.eval("addEventListener('fetch', () => {})")
     with pytest.raises(JSError, match="respondWith"):
-        internal_call(fresh, "dispatchFetch", "GET", "https://x/", [], None, {})
+        internal_call(fresh, "dispatchFetch", "GET", "https://x/", [], None)
 
 
 def test_respond_with_after_dispatch_is_invalid_state(fresh):
@@ -703,7 +703,7 @@ def test_respond_with_after_dispatch_is_invalid_state(fresh):
           });
         });
     """)
-    assert internal_call(fresh, "dispatchFetch", "GET", "https://x/", [], None, {})["body"] == b"first"
+    assert internal_call(fresh, "dispatchFetch", "GET", "https://x/", [], None)["body"] == b"first"
     fresh.run_loop()
     assert fresh.eval("[globalThis.twice, globalThis.late]") == ["InvalidStateError", "InvalidStateError"]
 

@@ -60,13 +60,13 @@
   const requestHeaders = [["accept", "*/*"], ["user-agent", "warm-up"], ["content-type", "application/json"]];
   const body = encoder.encode('{"warm": [1, 2, 3]}');
   for (let round = 0; round < 3; round++) {
-    await dispatchFetch("GET", "http://localhost/?q=1&r=two", requestHeaders, null, {});
-    await dispatchFetch("POST", "http://localhost/json", requestHeaders, body, {});
-    await dispatchFetch("PUT", "http://localhost/text", requestHeaders, body, {});
-    await dispatchFetch("GET", "http://localhost/redirect", requestHeaders, null, {});
-    const streamed = await dispatchFetch("GET", "http://localhost/stream", requestHeaders, null, {});
+    await dispatchFetch("GET", "http://localhost/?q=1&r=two", requestHeaders, null);
+    await dispatchFetch("POST", "http://localhost/json", requestHeaders, body);
+    await dispatchFetch("PUT", "http://localhost/text", requestHeaders, body);
+    await dispatchFetch("GET", "http://localhost/redirect", requestHeaders, null);
+    const streamed = await dispatchFetch("GET", "http://localhost/stream", requestHeaders, null);
     while ((await readResponseChunk(streamed.streamId)) !== null);
-    await dispatchFetch("GET", "http://localhost/error", requestHeaders, null, {}).then(
+    await dispatchFetch("GET", "http://localhost/error", requestHeaders, null).then(
       () => {
         throw new Error("the warm-up's failing request did not fail");
       },
