@@ -9,7 +9,10 @@ count does not depend on how fast or busy the machine is.
 import asyncio
 from pathlib import Path
 
+import pytest
+
 from pyruntime.engine import AppIsolate, Limits, load_script
+from pyruntime.engine.errors import TimeLimitExceeded
 from pyruntime.engine.inline_gate import InlineGate
 
 APP = """
@@ -123,5 +126,23 @@ def test_a_shared_gate_cools_every_isolate_of_the_app(tmp_path: Path):
         assert ticks > 0  # the other isolate's heavy slice cooled this one too
         first.close()
         second.close()
+
+    asyncio.run(main())
+
+
+def test_a_slice_stopped_by_the_cpu_limit_inline_leaves_the_isolate_and_loop_serving(tmp_path: Path):
+    async def main() -> None:
+        (tmp_path / "worker.js").write_text(APP)
+        gate = InlineGate(max_slice_ms=5, loop_share=0.001)
+        isolate = AppIsolate(load_script(tmp_path / "worker.js"), limits=Limits(cpu_limit_ms=50, timeout_ms=5000),
+                             inline=gate)
+        await isolate.load()
+        with pytest.raises(TimeLimitExceeded) as stopped:
+            await isolate.fetch("GET", "http://localhost/?burn=2000", [], None)  # inline: the gate did not know
+        assert stopped.value.limit == "cpu"
+        isolate.end_request()
+        ticks, body = await ticks_during(isolate, "burn=0")  # the same isolate answers, now in a thread
+        assert body == b"burned 0" and ticks > 0
+        isolate.close()
 
     asyncio.run(main())
