@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import threading
+import time
 from typing import Any, BinaryIO
 
 import orjson
@@ -19,6 +20,11 @@ from .logs import JsonLogger, timestamp
 
 # A line longer than this is cut into pieces (a runaway write must not grow our buffer).
 MAX_LINE = 64 * 1024
+# After a read, the reader waits this long before the next: under load the lines of many
+# requests then come in one read and go out in one write, and a writing child rarely has a
+# reader to wake. Lines wait at most this long; a pipe holds 64 KiB meanwhile, so the child
+# never blocks on it at any realistic log rate.
+BATCH_S = 0.002
 
 
 class LineSplitter:
@@ -69,13 +75,14 @@ def pass_on(raws: list[bytes], stream: str, fields: dict[str, Any], logger: Json
 
 def relay_in_thread(pipe: BinaryIO, stream: str, fields: dict[str, Any], logger: JsonLogger) -> threading.Thread:
     """Copies a pipe's lines into the log from a daemon thread, until the pipe closes. The
-    lines of one read are written together: under load a worker's request lines arrive in
-    batches, and one write per batch keeps the supervisor's share of a request small."""
+    lines of one read are written together (see BATCH_S): one read and one write for many
+    requests keeps the supervisor's share of a request small."""
     def copy() -> None:
         splitter = LineSplitter()
         with pipe:
             while data := pipe.read(65536):  # unbuffered: what the pipe holds, up to 64 KiB
                 pass_on(splitter.feed(data), stream, fields, logger)
+                time.sleep(BATCH_S)
         pass_on(splitter.rest(), stream, fields, logger)
 
     thread = threading.Thread(target=copy, name=f"pyruntime-{stream}-{fields}", daemon=True)

@@ -28,7 +28,7 @@ from typing import Any
 from prometheus_client import multiprocess
 
 from .app import Receive, Scope, Send, lifespan, request_id_from
-from .child_output import LineSplitter, pass_on
+from .child_output import BATCH_S, LineSplitter, pass_on
 from .config import AppConfig, ServerConfig
 from .frames import ChannelClosed, FrameWriter, encode, read_frame, wire_app, wire_scope
 from .logs import JsonLogger
@@ -189,10 +189,11 @@ class _Engine:
 
 async def _copy_output(stream: asyncio.StreamReader, name: str, fields: dict[str, Any],
                        logger: JsonLogger) -> None:
-    """Passes an engine's output on as log lines, the lines of one read in one write."""
+    """Passes an engine's output on as log lines, the lines of one read in one write (see BATCH_S)."""
     splitter = LineSplitter()
     while data := await stream.read(65536):
         pass_on(splitter.feed(data), name, fields, logger)
+        await asyncio.sleep(BATCH_S)
     pass_on(splitter.rest(), name, fields, logger)
 
 

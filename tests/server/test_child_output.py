@@ -1,0 +1,64 @@
+"""A child process's output relayed into the log (server/child_output.py), from a real
+subprocess writing to a real pipe: every line arrives whole and in order, text that is not
+a JSON object is wrapped, and a burst of lines goes out in far fewer writes than lines."""
+
+import json
+import subprocess
+import sys
+import threading
+
+from pyruntime.server.child_output import MAX_LINE, relay_in_thread
+from pyruntime.server.logs import JsonLogger
+
+LINES = 500
+
+# Writes LINES request-like JSON lines, one write each as a worker's logger does, a tenth of
+# a millisecond apart (a server answering 10,000 requests a second), then a raw text line
+# and a line longer than MAX_LINE, then exits.
+CHILD = f"""
+import json, sys, time
+for i in range({LINES}):
+    sys.stdout.write(json.dumps({{"event": "request", "n": i, "path": "/p" * 20}}) + "\\n")
+    sys.stdout.flush()
+    until = time.perf_counter() + 0.0001
+    while time.perf_counter() < until:
+        pass
+sys.stdout.write("# Fatal javascript OOM\\n")
+sys.stdout.write("x" * ({MAX_LINE} + 10) + "\\n")
+sys.stdout.flush()
+"""
+
+
+class CountingStream:
+    """A log destination that records each write."""
+
+    def __init__(self) -> None:
+        self.writes: list[str] = []
+        self._lock = threading.Lock()
+
+    def write(self, text: str) -> None:
+        with self._lock:
+            self.writes.append(text)
+
+    def flush(self) -> None:
+        pass
+
+
+def test_a_burst_of_lines_arrives_whole_in_order_and_in_few_writes() -> None:
+    stream = CountingStream()
+    child = subprocess.Popen([sys.executable, "-c", CHILD], stdout=subprocess.PIPE, bufsize=0)
+    relay = relay_in_thread(child.stdout, "stdout", {"worker_pid": child.pid}, JsonLogger(stream))
+    assert child.wait(timeout=60) == 0
+    relay.join(timeout=60)
+    assert not relay.is_alive()
+
+    records = [json.loads(line) for line in "".join(stream.writes).splitlines()]
+    requests = [r for r in records if r.get("event") == "request"]
+    assert [r["n"] for r in requests] == list(range(LINES))
+    wrapped = [r for r in records if r.get("event") == "worker_output"]
+    assert wrapped[0]["message"] == "# Fatal javascript OOM"
+    assert wrapped[0]["worker_pid"] == child.pid
+    # The long line is cut at MAX_LINE, each piece a line of its own.
+    assert [len(r["message"]) for r in wrapped[1:]] == [MAX_LINE, 10]
+    # The child wrote one line per write; the relay read them in batches (child_output.BATCH_S).
+    assert len(stream.writes) <= LINES // 2
