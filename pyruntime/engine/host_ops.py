@@ -348,8 +348,8 @@ def _current_task() -> asyncio.Task[Any] | None:
 
 def warm_fetch_client() -> None:
     """Loads the HTTP client and makes the process's (TLS context, CA store) in a daemon
-    thread: a server calls it once it serves, so that neither its start nor its first fetch
-    waits for them."""
+    thread: a server calls it after its first answer, so that neither its start nor (mostly)
+    its first fetch waits for them."""
     def warm() -> None:
         from .fetch_client import shared_client
 

@@ -112,6 +112,7 @@ class ServerApp:
         self._reload = reload
         self._run_crons = run_crons
         self._watcher: asyncio.Task[None] | None = None
+        self._fetch_client_warm = False
         # Apps with crons are never process-isolated (isolation.isolation_of): their pools are here.
         self._scheduler = Scheduler([app for app in self.apps if isinstance(app, WorkerApp)])
 
@@ -128,6 +129,13 @@ class ServerApp:
             if path == "/__scheduled" and self.config.test_scheduled:
                 await self._test_scheduled(scope, send)
                 return
+            await self.router(scope, receive, send)
+            if not self._fetch_client_warm:
+                # After the first answer, not at load: the warm-up's imports and CA store would
+                # hold the GIL while the server starts, delaying that first answer.
+                self._fetch_client_warm = True
+                warm_fetch_client()
+            return
         elif scope["type"] == "lifespan":
             # An app that fails to load: the server must not start.
             await lifespan(receive, send, self.start, self._shutdown)
@@ -188,7 +196,6 @@ class ServerApp:
             if isinstance(result, BaseException):
                 raise _load_failure(app.name, result) from None
         self.state.ready = True
-        warm_fetch_client()
         if self._reload:
             self._watcher = asyncio.create_task(_watch(self.apps))
         if self._run_crons:
