@@ -146,7 +146,7 @@ cdef extern from "runtime.h" namespace "pyruntime":
         CRuntime(const IsolateLimits&) except + nogil
         COutcome Eval(const string&, const string&, cbool) nogil
         COutcome Call(const string&, const vector[HostValue]&) nogil
-        COutcome CallInternal(const string&, const vector[HostValue]&) nogil
+        COutcome CallInternal(const string&, const vector[HostValue]&, cbool) nogil
         COutcome CompileModule(const string&, const string&, const string&) nogil
         string ModuleCodeCache(const string&) nogil
         COutcome EvaluateModule(const string&, const vector[ModuleLink]&) nogil
@@ -393,15 +393,17 @@ cdef class Runtime:
                 out = self.c.Call(name, argv)
         return wrap(out, self.handles)
 
-    def call_internal(self, str function, tuple args):
+    def call_internal(self, str function, tuple args, bint fresh=False):
+        """`fresh`: first drop what earlier calls left (timers, pending operations), as
+        cancel_call() does, without a crossing of its own."""
         cdef string name = function.encode("utf-8")
         cdef vector[HostValue] argv = convert_args(args, self)
         cdef COutcome out
         if self.keep_gil:
-            out = self.c.CallInternal(name, argv)
+            out = self.c.CallInternal(name, argv, fresh)
         else:
             with nogil:
-                out = self.c.CallInternal(name, argv)
+                out = self.c.CallInternal(name, argv, fresh)
         return wrap(out, self.handles)
 
     def compile_module(self, str name, str source, bytes code_cache=b""):

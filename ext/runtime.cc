@@ -89,7 +89,7 @@ class Runtime::Slice {
     double wall = limits.timeout_ms > 0 ? std::max(0.001, limits.timeout_ms - runtime->call_wall_ms_) : 0;
     double cpu = limits.cpu_limit_ms > 0 ? std::max(0.001, limits.cpu_limit_ms - runtime->call_cpu_ms_) : 0;
     runtime->guarded_.SliceStarted();
-    runtime->watchdog_->Arm(wall, cpu);
+    runtime->watchdog_->Arm(wall, cpu, cpu_start_);
   }
   ~Slice() { Stop(); }
 
@@ -216,12 +216,13 @@ void Runtime::BeginCall() {
   goal_ = Goal::kValue;
 }
 
-Outcome Runtime::RunSlice(std::optional<Goal> new_call, const SliceBody& body) {
+Outcome Runtime::RunSlice(std::optional<Goal> new_call, const SliceBody& body, bool fresh) {
   if (!alive()) return ClosedOutcome();
   Outcome out;
   {
     PYRUNTIME_ENTER();
     if (new_call) {
+      if (fresh) ResetLoop();
       BeginCall();
       goal_ = *new_call;
     }
@@ -286,13 +287,16 @@ v8::Local<v8::Value> Runtime::InternalFunction(v8::Local<v8::Context> context, c
   return target;
 }
 
-Outcome Runtime::CallInternal(const std::string& function, const std::vector<HostValue>& args) {
-  return RunSlice(Goal::kPromise, [&](v8::Local<v8::Context> context, Slice& slice, v8::TryCatch& try_catch) {
-    v8::MaybeLocal<v8::Value> result;
-    v8::Local<v8::Value> target = InternalFunction(context, function);
-    if (!target.IsEmpty()) result = CallFunction(context, target, internal_.Get(isolate_), args);
-    return Finish(slice, try_catch, result);
-  });
+Outcome Runtime::CallInternal(const std::string& function, const std::vector<HostValue>& args, bool fresh) {
+  return RunSlice(
+      Goal::kPromise,
+      [&](v8::Local<v8::Context> context, Slice& slice, v8::TryCatch& try_catch) {
+        v8::MaybeLocal<v8::Value> result;
+        v8::Local<v8::Value> target = InternalFunction(context, function);
+        if (!target.IsEmpty()) result = CallFunction(context, target, internal_.Get(isolate_), args);
+        return Finish(slice, try_catch, result);
+      },
+      fresh);
 }
 
 v8::MaybeLocal<v8::Value> Runtime::HandleValue(uint64_t id) {

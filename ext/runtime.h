@@ -95,7 +95,8 @@ class Runtime final : private HostInterface {
   Outcome Eval(const std::string& source, const std::string& filename, bool use_result = true);
   Outcome Call(const std::string& function, const std::vector<HostValue>& args);
   // Calls a function the bootstrap put on its private `internal` object.
-  Outcome CallInternal(const std::string& function, const std::vector<HostValue>& args);
+  // `fresh`: drops what earlier calls left first (see RunSlice), sparing the host a CancelCall.
+  Outcome CallInternal(const std::string& function, const std::vector<HostValue>& args, bool fresh = false);
   // Compiles a module; the value lists its import specifiers in order. A non-empty
   // `code_cache` (from ModuleCodeCache of the same source) spares compiling what it holds;
   // V8 checks it and compiles from source if it does not fit.
@@ -148,7 +149,9 @@ class Runtime final : private HostInterface {
   // a new call with `new_call` as its goal, or (nullopt) the next slice of the current one.
   // Disposes the isolate afterwards if the memory limit was hit.
   using SliceBody = std::function<Outcome(v8::Local<v8::Context>, Slice&, v8::TryCatch&)>;
-  Outcome RunSlice(std::optional<Goal> new_call, const SliceBody& body);
+  // `fresh`: a new call that first drops what earlier calls left (timers, pending operations),
+  // as CancelCall does, in the same entry into the isolate.
+  Outcome RunSlice(std::optional<Goal> new_call, const SliceBody& body, bool fresh = false);
   v8::MaybeLocal<v8::Value> CallFunction(v8::Local<v8::Context> context, v8::Local<v8::Value> function,
                                          v8::Local<v8::Value> receiver, const std::vector<HostValue>& args);
   Outcome Finish(Slice& slice, v8::TryCatch& try_catch, v8::MaybeLocal<v8::Value> result);

@@ -46,7 +46,7 @@ double Watchdog::CpuMsOf(clockid_t clock) const {
   return ToMs(ts);
 }
 
-void Watchdog::Arm(double wall_budget_ms, double cpu_budget_ms) {
+void Watchdog::Arm(double wall_budget_ms, double cpu_budget_ms, double cpu_now_ms) {
   clockid_t clock{};
   pthread_getcpuclockid(pthread_self(), &clock);
   bool wake = false;
@@ -59,7 +59,7 @@ void Watchdog::Arm(double wall_budget_ms, double cpu_budget_ms) {
     if (has_wall_deadline_) wall_deadline_ = now + ToDuration(wall_budget_ms);
     has_cpu_deadline_ = cpu_budget_ms > 0;
     cpu_clock_ = clock;
-    if (has_cpu_deadline_) cpu_deadline_ms_ = CpuMsOf(clock) + cpu_budget_ms;
+    if (has_cpu_deadline_) cpu_deadline_ms_ = cpu_now_ms + cpu_budget_ms;
     // CPU time cannot pass faster than wall time: the CPU budget is due no sooner than
     // `now + cpu_budget_ms`. A thread already due to wake before both needs no signal,
     // which spares most calls a context switch.

@@ -29,7 +29,8 @@ class Watchdog {
   Watchdog& operator=(const Watchdog&) = delete;
 
   // Starts watching the calling thread. A budget <= 0 is unlimited.
-  void Arm(double wall_budget_ms, double cpu_budget_ms);
+  // `cpu_now_ms`: the calling thread's CPU time (ThreadCpuMs), which the caller has at hand.
+  void Arm(double wall_budget_ms, double cpu_budget_ms, double cpu_now_ms);
   // Stops watching; returns which limit, if any, fired since Arm.
   WatchdogVerdict Disarm();
 

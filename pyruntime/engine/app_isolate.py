@@ -101,11 +101,9 @@ class AppIsolate(AsyncIsolate):
         trip through the event loop."""
         if self._outbound is not None:
             self._outbound.begin_request(request_id)
-        # Timers left by the previous request would run on this request's budget. No JS runs
-        # in this isolate now, so this quick call needs no worker thread.
-        self._runtime.cancel_call()
         args = (method, url, headers, body or None)
-        driver = self._drive_now(lambda rt: rt.call_internal(DISPATCH_FETCH, args), console=console,
+        # fresh: timers left by the previous request would run on this request's budget.
+        driver = self._drive_now(lambda rt: rt.call_internal(DISPATCH_FETCH, args, True), console=console,
                                  started=started, what="request")
         if isinstance(driver, CallDriver):
             return self._fetched(driver)
@@ -127,9 +125,8 @@ class AppIsolate(AsyncIsolate):
         """Runs the app's `scheduled` handler for one cron firing (`scheduled_time_ms`: Unix
         time in ms), under the call limits; then finishes its `waitUntil` work with
         `wait_until()` as after a request."""
-        self._runtime.cancel_call()
         args = (cron, scheduled_time_ms)
-        driver = await self._drive(lambda rt: rt.call_internal(DISPATCH_SCHEDULED, args), console=console,
+        driver = await self._drive(lambda rt: rt.call_internal(DISPATCH_SCHEDULED, args, True), console=console,
                                    started=started, what="scheduled event")
         outcome = driver.outcome
         result = ScheduledResult.from_js(driver.value(), outcome.wall_ms, outcome.cpu_ms)

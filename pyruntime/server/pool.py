@@ -24,6 +24,9 @@ _isolate_ids = itertools.count(1)
 _RETRY_S = 1.0
 # Heap changes smaller than this are not reported (each report writes the metrics file).
 _HEAP_STEP = 64 * 1024
+# The heap is read after one request in this many (reading it walks V8's heap spaces): the
+# gauge lags by a few requests, never by a change the limits act on (those are V8's own).
+_HEAP_EVERY = 16
 
 
 class PoolFull(Error):
@@ -57,6 +60,7 @@ class IsolatePool:
         self._woken = 0
         self._ids: dict[AppIsolate, int] = {}
         self._heap: dict[AppIsolate, int] = {}
+        self._releases = 0
         self._tasks: set[asyncio.Task[None]] = set()
         self._retired = False
         self._retire_reason = "shutdown"
@@ -134,7 +138,9 @@ class IsolatePool:
                 self._tasks.add(task)
                 task.add_done_callback(self._tasks.discard)
             return
-        self._track_heap(isolate)
+        self._releases += 1
+        if self._releases % _HEAP_EVERY == 0:
+            self._track_heap(isolate)
         self._put(isolate)
 
     def _put(self, isolate: AppIsolate) -> None:
