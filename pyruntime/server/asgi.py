@@ -38,6 +38,8 @@ if TYPE_CHECKING:
 
 # How often --reload looks at the apps' files.
 RELOAD_POLL_S = 0.3
+# How often a supervised worker checks that its supervisor is still there.
+ORPHAN_POLL_S = 1.0
 
 
 class AppRouter:
@@ -281,16 +283,27 @@ def hypercorn_config(config: ServerConfig, logger: JsonLogger, listen_fd: int | 
 
 
 def drain_on_signals(logger: JsonLogger, state: ServerState, stop: Callable[[], object]) -> None:
-    """SIGTERM and SIGINT log a `shutdown` line, turn /healthz to draining, then call `stop`
-    (the server drains in-flight requests). For the running event loop, on any server."""
+    """SIGTERM and SIGINT turn /healthz to draining, call `stop` (the server drains in-flight
+    requests) and log a `shutdown` line. For the running event loop, on any server."""
     def on_signal(signum: int) -> None:
-        logger.emit("info", "shutdown", signal=signal.Signals(signum).name)
         state.draining = True
         stop()
+        logger.emit("info", "shutdown", signal=signal.Signals(signum).name)
 
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, on_signal, signum)
+
+
+async def stop_when_orphaned(supervisor_pid: int, logger: JsonLogger, state: ServerState,
+                             stop: Callable[[], object]) -> None:
+    """A supervised worker whose supervisor died (killed with SIGKILL, say) drains and exits,
+    as on SIGTERM: else it would keep the port, and a new server could not bind it."""
+    while os.getppid() == supervisor_pid:
+        await asyncio.sleep(ORPHAN_POLL_S)
+    state.draining = True
+    stop()
+    logger.emit("warn", "shutdown", reason="the supervisor is gone")
 
 
 # What one HTTP server does once the apps loaded: serve `app` on the listening socket `fd`
@@ -305,14 +318,21 @@ def run_server(config: ServerConfig, serve_on: ServeOn, *, fast: bool, reload: b
     logger = logger or JsonLogger()
     state = ServerState()
     app = create_app(config, observer=LogObserver(logger), reload=reload, state=state, run_crons=run_crons)
+    supervisor_pid = os.getppid()
 
     async def main() -> None:
         stop = asyncio.Event()
         drain_on_signals(logger, state, stop.set)
-        fd = await serving_socket(app, listen_fd, listen_channel)
-        if (fd is None and listen_channel is not None) or stop.is_set():
-            return
-        await serve_on(app, fd, stop, logger)
+        orphaned = None if listen_channel is None else \
+            asyncio.create_task(stop_when_orphaned(supervisor_pid, logger, state, stop.set))
+        try:
+            fd = await serving_socket(app, listen_fd, listen_channel)
+            if (fd is None and listen_channel is not None) or stop.is_set():
+                return
+            await serve_on(app, fd, stop, logger)
+        finally:
+            if orphaned is not None:
+                orphaned.cancel()
 
     run_event_loop(main(), fast=fast)
     logger.emit("info", "stopped")

@@ -83,8 +83,13 @@ class JsonLogger:
         stream = self._stream or sys.stdout  # looked up late: tests and hosts may swap stdout
         text = "".join(lines)
         with self._lock:
-            stream.write(text)
-            stream.flush()
+            try:
+                stream.write(text)
+                stream.flush()
+            except BrokenPipeError:
+                # The reader is gone (a worker's supervisor died): nothing can receive the
+                # lines, and the caller (a request, a shutdown) must not fail for it.
+                pass
 
     @staticmethod
     def _readable(line: str) -> str:

@@ -9,6 +9,7 @@ and checks the supervisor turns it into JSON lines.
 
 import os
 import signal
+import socket
 import threading
 import time
 from pathlib import Path
@@ -110,3 +111,33 @@ def test_an_aborted_worker_is_replaced_and_its_output_logged_as_json(start_serve
     assert second != first
     assert server.stop() == 0
     server.log_lines()  # every line is JSON (this raises on any other line)
+
+
+def _running(pid: int) -> bool:
+    """True while `pid` runs (a zombie no one reaped yet has ended)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    return state != "Z"
+
+
+@pytest.mark.parametrize("server_name", ["hypercorn", "granian"])
+def test_workers_of_a_killed_supervisor_exit_and_free_the_port(start_server, tmp_path: Path, server_name: str):
+    script = tmp_path / "app" / "worker.js"
+    script.parent.mkdir()
+    script.write_text(SLOW_APP)
+    server = start_server(str(script), "--name", "orphaned", "--workers", "2", "--server", server_name)
+    workers = [line["worker_pid"] for line in server.wait_for_event("worker_started", count=2)]
+    assert httpx.get(server.url + "/", timeout=30).text == "alive"
+    # SIGKILL: the supervisor cannot stop its workers, and their log pipe loses its reader.
+    server.process.kill()
+    server.process.wait()
+    deadline = time.monotonic() + 60
+    while any(_running(pid) for pid in workers):
+        assert time.monotonic() < deadline, "a worker of the killed supervisor is still running"
+        time.sleep(0.2)
+    # The port is free again: a new server can take it.
+    with socket.socket() as again:
+        again.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        again.bind(("127.0.0.1", server.port))
