@@ -141,15 +141,58 @@ function parseMultipart(bytes, boundary) {
 // ---- body records -------------------------------------------------------------------
 // A body is {stream: ReadableStream, source: Uint8Array | null}; a null body is null.
 
+// Locks and cancels a stream that stands for bytes already read: disturbed and closed, as
+// a stream read to its end would be (the Fetch Standard never releases that reader).
+function markRead(rs) {
+  streams.acquireDefaultReader(rs);
+  // A tee branch's cancel settles only once the other branch is done: don't wait.
+  streams.markHandled(streams.rsCancel(rs, undefined));
+}
+
+// A body whose bytes are known up front. Its ReadableStream is made on first use: most such
+// bodies are only read whole (text(), json(), the host taking a response), and making a
+// stream was most of a small response's cost. A body read before its stream was made gets,
+// if asked for one later, a stream in the state that read would have left.
+class BytesBody {
+  #stream = null;
+  #read = false;
+
+  constructor(source) {
+    this.source = source;
+  }
+
+  get stream() {
+    if (this.#stream === null) {
+      this.#stream = bytesToStream(this.source);
+      if (this.#read) markRead(streams.readableRecordOf(this.#stream));
+    }
+    return this.#stream;
+  }
+
+  set stream(value) {
+    this.#stream = value;
+  }
+
+  // Whether the body was read; undefined once its stream exists (the stream knows).
+  get readUnmade() {
+    return this.#stream === null ? this.#read : undefined;
+  }
+
+  // Marks the body read and returns true, if its stream was never made.
+  readWithoutStream() {
+    if (this.#stream !== null) return false;
+    this.#read = true;
+    return true;
+  }
+}
+
 function bodyFromBytes(bytes) {
-  return { stream: bytesToStream(bytes), source: bytes };
+  return new BytesBody(bytes);
 }
 
 // "Extract a body": returns {body, type} where type is the default Content-Type or null.
 function extractBody(init) {
-  if (isBlob(init)) {
-    return { body: { stream: init.stream(), source: blobBytes(init) }, type: init.type || null };
-  }
+  if (isBlob(init)) return { body: bodyFromBytes(blobBytes(init)), type: init.type || null };
   if (webidl.isBufferSource(init)) return { body: bodyFromBytes(webidl.bufferSourceCopy(init)), type: null };
   if (isFormData(init)) {
     const boundary = newBoundary();
@@ -174,6 +217,8 @@ function extractBody(init) {
 
 function bodyUnusable(body) {
   if (body === null) return false;
+  const unmade = body.readUnmade;
+  if (unmade !== undefined) return unmade;
   const rs = streams.readableRecordOf(body.stream);
   return rs.disturbed || streams.rsLocked(rs);
 }
@@ -183,6 +228,7 @@ function bodyUnusable(body) {
 // `body.getReader()` after `text()` throws and `bodyUsed` is true.
 function readBody(body) {
   if (body === null) return Promise.resolve(null);
+  if (body.readUnmade === false && body.readWithoutStream()) return Promise.resolve(body.source.slice());
   const rs = streams.readableRecordOf(body.stream);
   let reader;
   try {
@@ -193,8 +239,7 @@ function readBody(body) {
   // Known bytes and an untouched stream: skip the chunked read, leaving the stream
   // disturbed and closed as a full read would.
   if (body.source !== null && !rs.disturbed && rs.state === "readable") {
-    // A tee branch's cancel settles only once the other branch is done: don't wait.
-    streams.markHandled(streams.rsCancel(rs, undefined));
+    streams.markHandled(streams.rsCancel(rs, undefined));  // see markRead
     return Promise.resolve(body.source.slice());
   }
   const chunks = [];
@@ -243,6 +288,9 @@ function proxyBody(body) {
 // Clones a body by teeing its stream: `body` keeps one branch, the clone gets the other.
 function cloneBody(body) {
   if (body === null) return null;
+  // Unread bytes with no stream yet: two lazy bodies of the same bytes (each stream copies
+  // its chunks out of them, and a read returns a copy) behave as the two branches of a tee.
+  if (body.readUnmade === false) return bodyFromBytes(body.source);
   const [b1, b2] = teeReadable(streams.readableRecordOf(body.stream));
   body.stream = b1.pub;
   return { stream: b2.pub, source: body.source };
@@ -325,7 +373,8 @@ function defineBodyMixin(ctor, stateOf) {
   Object.defineProperty(ctor.prototype, "bodyUsed", {
     get() {
       const body = stateOf(this).body;
-      return body !== null && streams.readableRecordOf(body.stream).disturbed;
+      if (body === null) return false;
+      return body.readUnmade ?? streams.readableRecordOf(body.stream).disturbed;
     },
     enumerable: true,
     configurable: true,
@@ -334,5 +383,5 @@ function defineBodyMixin(ctor, stateOf) {
 }
 
 Object.assign(internal, {
-  extractBody, bodyUnusable, readBody, proxyBody, cloneBody, defineBodyMixin, parseMimeType,
+  extractBody, bodyFromBytes, bodyUnusable, readBody, proxyBody, cloneBody, defineBodyMixin, parseMimeType,
 });

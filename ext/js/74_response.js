@@ -1,7 +1,7 @@
 // Response (Fetch Standard §5.5).
 
 const {
-  bodyUnusable, bytesToStream, cloneBody, defineBodyMixin, defineGlobals, defineInspect,
+  bodyFromBytes, bodyUnusable, cloneBody, defineBodyMixin, defineGlobals, defineInspect,
   defineInterface, extractBody, fillHeaders, headerList, headersFromPairs, headersGuard,
   parseAbsoluteURL, setHeadersGuard, webidl,
 } = internal;
@@ -156,7 +156,7 @@ class Response {
 function createResponse({ status, statusText, headers, body, urlList }) {
   const state = newState(status, statusText);
   state.headers = headersFromPairs(headers, "immutable");
-  state.body = body === null || nullBodyStatuses.includes(status) ? null : { stream: bytesToStream(body), source: body };
+  state.body = body === null || nullBodyStatuses.includes(status) ? null : bodyFromBytes(body);
   state.urlList = urlList;
   return new Response(kCreate, state);
 }
