@@ -15,6 +15,10 @@ from libcpp.string cimport string
 from libcpp.utility cimport pair
 from libcpp.vector cimport vector
 from libcpp.utility cimport move
+from cpython.unicode cimport PyUnicode_AsUTF8AndSize
+
+cdef extern from "Python.h":
+    bint PyUnicode_IS_ASCII(object)
 
 
 cdef extern from "isolate_limits.h" namespace "pyruntime":
@@ -229,13 +233,43 @@ cdef object _date(double ms):
     return datetime.fromtimestamp(ms / 1000, tz=timezone.utc)
 
 
+cdef string utf8(object value) except *:
+    """UTF-8 of `value`. An ASCII string is its own UTF-8, copied straight from CPython's
+    buffer; any other is encoded, a lone surrogate passed as its bytes (V8 then reads
+    each as U+FFFD) rather than refused."""
+    cdef Py_ssize_t size
+    cdef const char* data
+    if PyUnicode_IS_ASCII(value):
+        data = PyUnicode_AsUTF8AndSize(value, &size)
+        return string(data, size)
+    return value.encode("utf-8", "surrogatepass")
+
+
+cdef bint in_path(list path, object value):
+    cdef object seen
+    for seen in path:
+        if seen is value:
+            return True
+    return False
+
+
 cdef HostValue from_python(object value, list path, int depth, object owner) except *:
     """`owner` is the Runtime whose handles may be passed back (see pyruntime.engine.handles)."""
     cdef HostValue out
-    cdef HostValue item
+    cdef type kind = type(value)
     if depth > MAX_DEPTH:
         raise TypeError(f"value is nested more than {MAX_DEPTH} levels deep")
-    if value is None:
+    # The exact built-in types first (records are mostly these), then subclasses and the rest.
+    if kind is str:
+        out.kind = Kind.kString
+        out.text = utf8(value)
+    elif kind is float:
+        out.kind = Kind.kFloat
+        out.number = value
+    elif kind is int and -MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER:
+        out.kind = Kind.kInt
+        out.integer = value
+    elif value is None:
         out.kind = Kind.kNull
     elif value is True or value is False:
         out.kind = Kind.kBool
@@ -266,12 +300,12 @@ cdef HostValue from_python(object value, list path, int depth, object owner) exc
         out.integer = handle_id
     elif isinstance(value, str):
         out.kind = Kind.kString
-        out.text = value.encode("utf-8", "surrogatepass")
+        out.text = utf8(value)
     elif isinstance(value, (bytes, bytearray, memoryview)):
         out.kind = Kind.kBytes
         out.text = bytes(value)
     elif isinstance(value, (list, tuple, dict)):
-        if any(seen is value for seen in path):
+        if in_path(path, value):
             raise TypeError("value contains a cycle")
         path.append(value)
         if isinstance(value, dict):
@@ -279,8 +313,7 @@ cdef HostValue from_python(object value, list path, int depth, object owner) exc
             for key, entry in value.items():
                 if not isinstance(key, str):
                     raise TypeError(f"dict keys must be str to become JS object keys, not {type(key).__name__}")
-                item = from_python(entry, path, depth + 1, owner)
-                out.entries.push_back(pair[string, HostValue](key.encode("utf-8", "surrogatepass"), item))
+                out.entries.push_back(pair[string, HostValue](utf8(key), from_python(entry, path, depth + 1, owner)))
         else:
             out.kind = Kind.kList
             for entry in value:

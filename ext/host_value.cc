@@ -353,10 +353,18 @@ v8::MaybeLocal<v8::Value> ToJs(v8::Local<v8::Context> context, const HostValue& 
     case HostValue::Kind::kDict: {
       auto object = v8::Object::New(isolate);
       for (const auto& [key, item_value] : value.entries) {
-        v8::Local<v8::Value> name;
+        // Internalized, as V8 makes every property name: records with the same keys then
+        // share one hidden class, and each key is looked up in the string table only here.
+        v8::Local<v8::String> name;
         v8::Local<v8::Value> item;
-        if (!ToJs(context, HostValue::String(key)).ToLocal(&name) || !ToJs(context, item_value).ToLocal(&item) ||
-            object->CreateDataProperty(context, name.As<v8::String>(), item).IsNothing()) {
+        if (key.size() > static_cast<size_t>(v8::String::kMaxLength) ||
+            !v8::String::NewFromUtf8(isolate, key.data(), v8::NewStringType::kInternalized,
+                                     static_cast<int>(key.size()))
+                 .ToLocal(&name)) {
+          ThrowRangeError(isolate, "Invalid string length");
+          return {};
+        }
+        if (!ToJs(context, item_value).ToLocal(&item) || object->CreateDataProperty(context, name, item).IsNothing()) {
           return {};
         }
       }

@@ -184,6 +184,31 @@ def test_js_cycles_are_refused_not_looped_on(iso):
     assert iso.eval("const s = {v: 1}; [s, s]") == [{"v": 1}, {"v": 1}]
 
 
+class _Name(str):
+    def __str__(self) -> str:
+        return "not the text"
+
+
+class _Count(int):
+    pass
+
+
+def test_python_strings_and_numbers_of_every_kind_reach_js_intact(iso):
+    # ASCII, non-ASCII and a lone surrogate; str and int subclasses by their value; dict
+    # keys of each kind; records sharing one shape.
+    iso.eval("function points(v) { return [...v.s].map((c) => c.codePointAt(0)) }")
+    assert iso.call("points", {"s": "plain"}) == [112, 108, 97, 105, 110]
+    assert iso.call("points", {"s": "h\u00e9\u20ac\U0001f600"}) == [104, 233, 8364, 128512]
+    around = iso.call("points", {"s": "a\ud800b"})  # the surrogate's bytes arrive as U+FFFD
+    assert around[0] == 97 and around[-1] == 98 and set(around[1:-1]) == {0xFFFD}
+    assert iso.call("points", {"s": _Name("named")}) == [110, 97, 109, 101, 100]
+    iso.eval("function keys(v) { return Object.keys(v).join(',') + '|' + typeof v['\u00e9'] }")
+    assert iso.call("keys", {"id": _Count(3), "\u00e9": 1.5, "a\ud800": True}) == "id,\u00e9,a\ufffd\ufffd\ufffd|number"
+    records = [{"id": i, "name": f"user{i}", "score": i / 4, "big": 2**60 + i} for i in range(3)]
+    iso.eval("function sums(rs) { return rs.map(r => [r.id, r.name, r.score, typeof r.big, String(r.big)]) }")
+    assert iso.call("sums", records) == [[i, f"user{i}", i / 4, "bigint", str(2**60 + i)] for i in range(3)]
+
+
 def test_python_values_that_cannot_convert_are_refused(iso):
     iso.eval("function id(v) { return v }")
     with pytest.raises(TypeError, match="cannot convert a Python set"):
