@@ -178,11 +178,10 @@ class BytesBody {
     return this.#stream === null ? this.#read : undefined;
   }
 
-  // Marks the body read and returns true, if its stream was never made.
-  readWithoutStream() {
-    if (this.#stream !== null) return false;
+  // The bytes, marking the body read; only while readUnmade is false.
+  takeUnmade() {
     this.#read = true;
-    return true;
+    return this.source.slice();
   }
 }
 
@@ -228,7 +227,7 @@ function bodyUnusable(body) {
 // `body.getReader()` after `text()` throws and `bodyUsed` is true.
 function readBody(body) {
   if (body === null) return Promise.resolve(null);
-  if (body.readUnmade === false && body.readWithoutStream()) return Promise.resolve(body.source.slice());
+  if (body.readUnmade === false) return Promise.resolve(body.takeUnmade());
   const rs = streams.readableRecordOf(body.stream);
   let reader;
   try {
