@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 from .. import _core
-from .._core import Runtime
 from .console import ConsoleSink
 from .driver import CallDriver, Step, complete_op, op_failure
 from .inline_gate import InlineGate
@@ -166,7 +165,7 @@ class AsyncIsolate(IsolateCore):
                 if gate is not None and gate.allows():
                     outcome = runtime.resume()
                 else:
-                    outcome = await self._in_thread(Runtime.resume)
+                    outcome = await self._in_thread(_core.Runtime.resume)
                 step = self._after_slice(driver, outcome, console, gate)
             return driver
         finally:
