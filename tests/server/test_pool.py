@@ -4,26 +4,29 @@ first, and a request already promised one is served even when the pool retires m
 import asyncio
 from pathlib import Path
 
-from pyruntime.engine import Limits, load_script
+from pyruntime.engine import AppIsolate, Limits, load_script
 from pyruntime.server.observer import Observer
 from pyruntime.server.pool import IsolatePool
 
 
-def make_pool(tmp_path: Path) -> IsolatePool:
+async def freed_to_a_waiter(tmp_path: Path) -> tuple[IsolatePool, AppIsolate, asyncio.Future[AppIsolate]]:
+    """A started pool of one isolate whose request just released it to a queued waiter: the
+    waiter is woken but has not run yet."""
     (tmp_path / "worker.js").write_text('export default { fetch() { return new Response("ok"); } };\n')
-    return IsolatePool("app", load_script(tmp_path / "worker.js"), env={}, limits=Limits(), size=1,
+    pool = IsolatePool("app", load_script(tmp_path / "worker.js"), env={}, limits=Limits(), size=1,
                        observer=Observer())
+    await pool.start()
+    held = await pool.acquire()
+    waiter = asyncio.ensure_future(pool.acquire())
+    await asyncio.sleep(0)  # queued behind the held isolate
+    pool.release(held)  # wakes the waiter
+    return pool, held, waiter
 
 
 def test_a_waiter_woken_for_an_isolate_is_served_when_the_pool_retires_before_it_runs(tmp_path: Path):
     async def main() -> None:
-        pool = make_pool(tmp_path)
-        await pool.start()
-        held = await pool.acquire()
-        waiting = asyncio.ensure_future(pool.acquire())
-        await asyncio.sleep(0)  # queued behind the held isolate
-        pool.release(held)  # wakes the waiter, which has not run yet...
-        pool.retire("reload")  # ...when a reload retires the pool
+        pool, held, waiting = await freed_to_a_waiter(tmp_path)
+        pool.retire("reload")  # before the woken waiter runs, a reload retires the pool
         served = await waiting
         assert served is held and served.alive
         result = await served.fetch("GET", "http://app.test/", [], None)
@@ -37,12 +40,7 @@ def test_a_waiter_woken_for_an_isolate_is_served_when_the_pool_retires_before_it
 
 def test_a_newcomer_takes_a_freed_isolate_and_the_woken_waiter_waits_first_in_line(tmp_path: Path):
     async def main() -> None:
-        pool = make_pool(tmp_path)
-        await pool.start()
-        held = await pool.acquire()
-        first = asyncio.ensure_future(pool.acquire())
-        await asyncio.sleep(0)
-        pool.release(held)  # wakes `first`
+        pool, held, first = await freed_to_a_waiter(tmp_path)
         assert pool.try_acquire() is held  # a request arriving now takes it at once
         second = asyncio.ensure_future(pool.acquire())
         await asyncio.sleep(0)  # `first` found nothing and queued again, ahead of `second`
