@@ -1,6 +1,10 @@
 #include "watchdog.h"
 
 #include <algorithm>
+#include <condition_variable>
+#include <mutex>
+#include <thread>
+#include <vector>
 
 #include <pthread.h>
 #include <sys/prctl.h>
@@ -12,27 +16,78 @@ using Clock = std::chrono::steady_clock;
 // How often a fired watchdog repeats TerminateExecution until JS has stopped.
 constexpr auto kRepeatInterval = std::chrono::milliseconds(5);
 
-// How long an idle watchdog keeps a timed sleep before sleeping until signalled.
+// How long an idle watch thread keeps a timed sleep before sleeping until signalled.
 constexpr auto kLinger = std::chrono::milliseconds(20);
+
+// How far ahead the watch thread looks when no deadline is nearer.
+constexpr auto kFarAway = std::chrono::hours(1);
 
 double ToMs(timespec ts) { return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6; }
 
 Clock::duration ToDuration(double ms) {
   return std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double, std::milli>(ms));
 }
+
+double CpuMsOf(clockid_t clock) {
+  timespec ts{};
+  clock_gettime(clock, &ts);
+  return ToMs(ts);
+}
 }  // namespace
 
-Watchdog::Watchdog(v8::Isolate* isolate, std::function<void()> on_fire)
-    : isolate_(isolate), on_fire_(std::move(on_fire)), thread_([this] { Run(); }) {}
-
-Watchdog::~Watchdog() {
-  {
-    std::lock_guard<std::mutex> lock(mutex_);
-    stopping_ = true;
+// The process's one watch thread and the watchdogs armed now. Made on first use and never
+// destroyed: it sleeps on its condition variable until the process exits.
+class WatchThread {
+ public:
+  static WatchThread& Get() {
+    static WatchThread* const instance = new WatchThread();
+    return *instance;
   }
-  wake_.notify_all();
-  thread_.join();
-}
+
+  std::mutex mutex;
+  std::condition_variable wake;
+  std::vector<Watchdog*> armed;  // under `mutex`
+  // When the thread will next wake by itself (max while it waits for a signal).
+  Clock::time_point scheduled_wake = Clock::time_point::max();
+
+ private:
+  WatchThread() { std::thread([this] { Run(); }).detach(); }
+
+  void Run() {
+    pthread_setname_np(pthread_self(), "pyruntime-watch");
+    // The kernel may delay timed wake-ups by the thread's timer slack (50 µs by default).
+    prctl(PR_SET_TIMERSLACK, 1UL, 0, 0, 0);
+    std::unique_lock<std::mutex> lock(mutex);
+    bool lingered = false;
+    for (;;) {
+      auto now = Clock::now();
+      if (armed.empty()) {
+        if (lingered) {
+          // Idle for a while: sleep until the next Arm signals.
+          scheduled_wake = Clock::time_point::max();
+          wake.wait(lock);
+        } else {
+          // Back-to-back calls are the common case: a short timed sleep lets their Arm
+          // find the thread due to wake anyway.
+          lingered = true;
+          scheduled_wake = now + kLinger;
+          wake.wait_until(lock, scheduled_wake);
+        }
+        continue;
+      }
+      lingered = false;
+      auto next = now + kFarAway;
+      for (Watchdog* watchdog : armed) next = std::min(next, watchdog->Check(now));
+      scheduled_wake = next;
+      wake.wait_until(lock, next);
+    }
+  }
+};
+
+Watchdog::Watchdog(v8::Isolate* isolate, std::function<void()> on_fire)
+    : isolate_(isolate), on_fire_(std::move(on_fire)) {}
+
+Watchdog::~Watchdog() { Disarm(); }
 
 double Watchdog::ThreadCpuMs() {
   timespec ts{};
@@ -40,102 +95,83 @@ double Watchdog::ThreadCpuMs() {
   return ToMs(ts);
 }
 
-double Watchdog::CpuMsOf(clockid_t clock) const {
-  timespec ts{};
-  clock_gettime(clock, &ts);
-  return ToMs(ts);
-}
-
 void Watchdog::Arm(double wall_budget_ms, double cpu_budget_ms, double cpu_now_ms) {
   clockid_t clock{};
   pthread_getcpuclockid(pthread_self(), &clock);
+  WatchThread& watch = WatchThread::Get();
   bool wake = false;
   {
-    std::lock_guard<std::mutex> lock(mutex_);
+    std::lock_guard<std::mutex> lock(watch.mutex);
     auto now = Clock::now();
-    armed_ = true;
     verdict_ = WatchdogVerdict::kNone;
     has_wall_deadline_ = wall_budget_ms > 0;
     if (has_wall_deadline_) wall_deadline_ = now + ToDuration(wall_budget_ms);
     has_cpu_deadline_ = cpu_budget_ms > 0;
     cpu_clock_ = clock;
     if (has_cpu_deadline_) cpu_deadline_ms_ = cpu_now_ms + cpu_budget_ms;
-    // CPU time cannot pass faster than wall time: the CPU budget is due no sooner than
-    // `now + cpu_budget_ms`. A thread already due to wake before both needs no signal,
-    // which spares most calls a context switch.
     if (has_wall_deadline_ || has_cpu_deadline_) {
+      if (!armed_) watch.armed.push_back(this);
+      armed_ = true;
+      // CPU time cannot pass faster than wall time: the CPU budget is due no sooner than
+      // `now + cpu_budget_ms`. A thread already due to wake before both needs no signal,
+      // which spares most calls a context switch.
       double nearest = has_wall_deadline_ && has_cpu_deadline_ ? std::min(wall_budget_ms, cpu_budget_ms)
                        : has_wall_deadline_                    ? wall_budget_ms
                                                                : cpu_budget_ms;
-      wake = now + ToDuration(nearest) < scheduled_wake_;
+      wake = now + ToDuration(nearest) < watch.scheduled_wake;
     }
   }
-  if (wake) wake_.notify_all();
+  if (wake) watch.wake.notify_one();
 }
 
 WatchdogVerdict Watchdog::Disarm() {
-  std::lock_guard<std::mutex> lock(mutex_);
-  armed_ = false;
+  WatchThread& watch = WatchThread::Get();
+  std::lock_guard<std::mutex> lock(watch.mutex);
+  if (armed_) {
+    auto it = std::find(watch.armed.begin(), watch.armed.end(), this);
+    if (it != watch.armed.end()) {
+      *it = watch.armed.back();
+      watch.armed.pop_back();
+    }
+    armed_ = false;
+  }
   return verdict_;
 }
 
 bool Watchdog::fired() {
-  std::lock_guard<std::mutex> lock(mutex_);
+  std::lock_guard<std::mutex> lock(WatchThread::Get().mutex);
   return verdict_ != WatchdogVerdict::kNone;
 }
 
-void Watchdog::Run() {
-  // The kernel may delay timed wake-ups by the thread's timer slack (50 µs by default).
-  prctl(PR_SET_TIMERSLACK, 1UL, 0, 0, 0);
-  std::unique_lock<std::mutex> lock(mutex_);
-  bool lingered = false;
-  while (!stopping_) {
-    auto now = Clock::now();
-    if (!armed_) {
-      if (lingered) {
-        // Idle for a while: sleep until the next Arm signals.
-        scheduled_wake_ = Clock::time_point::max();
-        wake_.wait(lock);
-      } else {
-        // Back-to-back calls are the common case: a short timed sleep lets their Arm
-        // find the thread due to wake anyway.
-        lingered = true;
-        scheduled_wake_ = now + kLinger;
-        wake_.wait_until(lock, scheduled_wake_);
-      }
-      continue;
-    }
-    lingered = false;
-    if (verdict_ != WatchdogVerdict::kNone) {
+Watchdog::Clock::time_point Watchdog::Check(Clock::time_point now) {
+  if (verdict_ != WatchdogVerdict::kNone) {
+    if (now >= repeat_at_) {
       isolate_->TerminateExecution();
-      scheduled_wake_ = now + kRepeatInterval;
-      wake_.wait_until(lock, scheduled_wake_);
-      continue;
+      repeat_at_ = now + kRepeatInterval;
     }
-    auto wake_at = now + std::chrono::hours(1);
-    if (has_wall_deadline_) {
-      if (now >= wall_deadline_) {
-        verdict_ = WatchdogVerdict::kTimeout;
-      } else {
-        wake_at = wall_deadline_;
-      }
-    }
-    if (verdict_ == WatchdogVerdict::kNone && has_cpu_deadline_) {
-      double remaining = cpu_deadline_ms_ - CpuMsOf(cpu_clock_);
-      if (remaining <= 0) {
-        verdict_ = WatchdogVerdict::kCpu;
-      } else {
-        wake_at = std::min(wake_at, now + ToDuration(remaining));
-      }
-    }
-    if (verdict_ != WatchdogVerdict::kNone) {
-      isolate_->TerminateExecution();
-      on_fire_();
-      continue;
-    }
-    scheduled_wake_ = wake_at;
-    wake_.wait_until(lock, scheduled_wake_);
+    return repeat_at_;
   }
+  auto next = now + kFarAway;
+  if (has_wall_deadline_) {
+    if (now >= wall_deadline_) {
+      verdict_ = WatchdogVerdict::kTimeout;
+    } else {
+      next = wall_deadline_;
+    }
+  }
+  if (verdict_ == WatchdogVerdict::kNone && has_cpu_deadline_) {
+    double remaining = cpu_deadline_ms_ - CpuMsOf(cpu_clock_);
+    if (remaining <= 0) {
+      verdict_ = WatchdogVerdict::kCpu;
+    } else {
+      next = std::min(next, now + ToDuration(remaining));
+    }
+  }
+  if (verdict_ == WatchdogVerdict::kNone) return next;
+  isolate_->TerminateExecution();
+  on_fire_();
+  repeat_at_ = now + kRepeatInterval;
+  return repeat_at_;
 }
 
 }  // namespace pyruntime

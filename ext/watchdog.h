@@ -1,18 +1,18 @@
 // Terminates JS that runs past its wall-clock or CPU-time budget.
 //
-// One thread per watchdog sleeps until the nearer of the two deadlines; Arm signals it
-// only when it would otherwise wake too late. CPU time of a
-// thread cannot advance faster than wall time, so sleeping for the remaining CPU budget
-// and re-checking never oversleeps. After terminating, it repeats TerminateExecution
-// until disarmed, in case V8 re-enters JS from a C++ callback.
+// One thread per process watches every armed watchdog: it sleeps until the nearest
+// deadline among them, and Arm signals it only when it would otherwise wake too late.
+// A thread per isolate would cost a stack and two memory mappings each, and V8 reads the
+// whole memory map whenever it makes an isolate. CPU time of a thread cannot advance faster
+// than wall time, so sleeping for the remaining CPU budget and re-checking never
+// oversleeps. After terminating, it repeats TerminateExecution until disarmed, in case V8
+// re-enters JS from a C++ callback. What it runs on firing (TerminateExecution, `on_fire`)
+// takes no lock, so no isolate can hold the others' watch up.
 #pragma once
 
 #include <chrono>
-#include <condition_variable>
 #include <ctime>
 #include <functional>
-#include <mutex>
-#include <thread>
 
 #include <v8.h>
 
@@ -22,7 +22,7 @@ enum class WatchdogVerdict { kNone, kTimeout, kCpu };
 
 class Watchdog {
  public:
-  // `on_fire` runs on the watchdog thread each time a limit fires (the process guard's clock).
+  // `on_fire` runs on the watch thread each time a limit fires (the process guard's clock).
   Watchdog(v8::Isolate* isolate, std::function<void()> on_fire);
   ~Watchdog();
   Watchdog(const Watchdog&) = delete;
@@ -41,24 +41,24 @@ class Watchdog {
   static double ThreadCpuMs();
 
  private:
-  void Run();
-  double CpuMsOf(clockid_t clock) const;
+  friend class WatchThread;
+  using Clock = std::chrono::steady_clock;
+
+  // On the watch thread, under its lock: fires if a deadline passed (or repeats the
+  // termination), and returns when this watchdog next needs a look.
+  Clock::time_point Check(Clock::time_point now);
 
   v8::Isolate* const isolate_;
   const std::function<void()> on_fire_;
-  std::mutex mutex_;
-  std::condition_variable wake_;
+  // Guarded by the watch thread's lock.
   bool armed_ = false;
-  bool stopping_ = false;
   bool has_wall_deadline_ = false;
   bool has_cpu_deadline_ = false;
-  std::chrono::steady_clock::time_point wall_deadline_;
-  // When the watchdog thread will next wake by itself (max while it waits for a signal).
-  std::chrono::steady_clock::time_point scheduled_wake_ = std::chrono::steady_clock::time_point::max();
+  Clock::time_point wall_deadline_;
+  Clock::time_point repeat_at_;
   double cpu_deadline_ms_ = 0;
   clockid_t cpu_clock_{};
   WatchdogVerdict verdict_ = WatchdogVerdict::kNone;
-  std::thread thread_;
 };
 
 }  // namespace pyruntime

@@ -2,6 +2,7 @@
 host and the isolates still work."""
 
 import gc
+import os
 import resource
 import threading
 
@@ -213,6 +214,48 @@ def test_two_isolates_run_at_the_same_time():
     (a_start, a_end), (b_start, b_end) = intervals
     overlap = min(a_end, b_end) - max(a_start, b_start)
     assert overlap > 150
+
+
+def _thread_count() -> int:
+    return len(os.listdir("/proc/self/task"))
+
+
+def test_limits_of_isolates_running_at_once_fire_each_for_its_own_isolate():
+    """One watch thread serves every isolate: each running isolate stops at its own limit,
+    whichever kind, while an unlimited one beside them runs to its end."""
+    cases = {"cpu": {"cpu_limit_ms": 80, "timeout_ms": None},
+             "timeout": {"cpu_limit_ms": None, "timeout_ms": 120},
+             "both": {"cpu_limit_ms": 150, "timeout_ms": 60_000},
+             "none": {"cpu_limit_ms": None, "timeout_ms": None}}
+    outcomes: dict[str, object] = {}
+
+    def run(name: str) -> None:
+        with Isolate(**cases[name]) as iso:
+            try:
+                outcomes[name] = iso.eval("const start = Date.now(); while (Date.now() < start + 600) {} 'done'"
+                                          if name == "none" else "while (true) {}")
+            except TimeLimitExceeded as exc:
+                outcomes[name] = exc.limit
+
+    threads = [threading.Thread(target=run, args=(name,)) for name in cases]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert outcomes == {"cpu": "cpu", "timeout": "timeout", "both": "cpu", "none": "done"}
+    assert_host_works()
+
+
+def test_isolates_add_no_threads():
+    """A thread per isolate would cost a stack and memory mappings each (density)."""
+    with Isolate():
+        before = _thread_count()
+        isolates = [Isolate() for _ in range(30)]
+        assert _thread_count() - before < 5
+        with pytest.raises(TimeLimitExceeded):
+            isolates[-1].eval("while (true) {}")
+        for iso in isolates:
+            iso.close()
 
 
 def test_many_isolates_with_different_limits_side_by_side():
