@@ -40,6 +40,8 @@ if TYPE_CHECKING:
 RELOAD_POLL_S = 0.3
 # How often a supervised worker checks that its supervisor is still there.
 ORPHAN_POLL_S = 1.0
+# Apps loading at once, per CPU, when the server starts.
+LOADS_PER_CPU = 2
 
 
 class AppRouter:
@@ -193,7 +195,16 @@ class ServerApp:
         threads = sum(app.config.pool_size or os.cpu_count() or 1 for app in self.apps
                       if isinstance(app, WorkerApp)) + 4
         asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(threads, "pyruntime-js"))
-        results = await asyncio.gather(*(app.startup() for app in self.apps), return_exceptions=True)
+        # A few loads at a time keep both cores busy. All at once, each would hold a thread of
+        # its own (a thousand small apps: a thousand threads and their stacks), and every new
+        # isolate makes V8 read the process's memory map, which those stacks lengthen.
+        loading = asyncio.Semaphore(LOADS_PER_CPU * (os.cpu_count() or 1))
+
+        async def load(app: WorkerApp | EngineApp) -> None:
+            async with loading:
+                await app.startup()
+
+        results = await asyncio.gather(*(load(app) for app in self.apps), return_exceptions=True)
         for app, result in zip(self.apps, results, strict=True):
             if isinstance(result, BaseException):
                 raise _load_failure(app.name, result) from None

@@ -68,3 +68,23 @@ export default { fetch() { return new Response("never"); } };
     assert "Traceback" not in result.stderr
     # Port 1 would have failed to bind: the supervisor stopped before binding.
     assert "cannot listen" not in result.stderr
+
+
+def test_many_apps_load_a_few_at_a_time_without_a_thread_each(start_server, tmp_path: Path):
+    """A thousand small apps in one process must not mean a thousand threads: loads take
+    turns, and isolates share one watch thread."""
+    apps = 40
+    lines = ["[server]", 'isolation = "shared"', ""]
+    for n in range(apps):
+        (tmp_path / f"w{n}.js").write_text(
+            f'export default {{ fetch() {{ return new Response("app {n}") }} }};\n')
+        lines += ["[[apps]]", f'name = "app{n}"', f'script = "w{n}.js"', f'routes = ["/app{n}/*"]',
+                  "pool_size = 1", ""]
+    (tmp_path / "pyruntime.toml").write_text("\n".join(lines))
+    server = start_server("--config", str(tmp_path / "pyruntime.toml"), "--workers", "1")
+    assert [httpx.get(f"{server.url}/app{n}/", timeout=20).text for n in (0, apps - 1)] == \
+        ["app 0", f"app {apps - 1}"]
+    pid = server.process.pid
+    (worker,) = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    threads = len(list(Path(f"/proc/{worker}/task").iterdir()))
+    assert threads < apps / 2, f"{threads} threads for {apps} apps"
