@@ -7,11 +7,14 @@ name a file takes was added by an earlier file, nothing is added twice, and ever
 is taken by a later file or called by the host.
 """
 
+import importlib.util
 import re
 from pathlib import Path
 
 import pytest
 from conftest import REPO
+
+from pyruntime import Isolate
 
 ROOT = REPO
 JS_DIR = ROOT / "ext" / "js"
@@ -101,3 +104,19 @@ def test_every_name_added_is_used():
 def test_host_entry_points_are_added():
     added = {n for path in FILES for n in contract(path)[1]}
     assert host_entry_points() - added == set()
+
+
+def test_sources_are_embedded_as_ascii_that_means_the_same(tmp_path: Path):
+    """V8 keeps a bootstrap file's source in every isolate, as two bytes per character if one
+    character is not ASCII: the embedder writes such characters as escapes that mean the same."""
+    spec = importlib.util.spec_from_file_location("embed_js", ROOT / "ext" / "embed_js.py")
+    embed_js = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(embed_js)
+    source = tmp_path / "00_sample.js"
+    source.write_text("// § comment\n[\"─┼\", /[é-ê]+/.test(\"ééê\"), \"😀\".length, \"😀\".codePointAt(0), "
+                      "{ ü: 1 }.ü, `§${1}`]\n", encoding="utf-8")
+    escaped = embed_js.ascii_source(source)
+    assert escaped.isascii()
+    with Isolate() as iso:
+        assert iso.eval(escaped.decode()) == iso.eval(source.read_text(encoding="utf-8")) == \
+            ["─┼", True, 2, 0x1F600, 1, "§1"]
