@@ -40,8 +40,8 @@ if TYPE_CHECKING:
 RELOAD_POLL_S = 0.3
 # How often a supervised worker checks that its supervisor is still there.
 ORPHAN_POLL_S = 1.0
-# Apps loading at once, per CPU, when the server starts.
-LOADS_PER_CPU = 2
+# Threads that run the apps' loads when the server starts, per CPU.
+LOAD_THREADS_PER_CPU = 2
 
 
 class AppRouter:
@@ -190,21 +190,21 @@ class ServerApp:
         """Loads every app (at lifespan startup, or earlier: see `serving_socket`); once only."""
         if self.state.ready:
             return
-        # A slice off the loop (a heavy app's, a load) takes a thread: one per isolate, so busy
-        # isolates never starve the others.
-        threads = sum(app.config.pool_size or os.cpu_count() or 1 for app in self.apps
-                      if isinstance(app, WorkerApp)) + 4
-        asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(threads, "pyruntime-js"))
-        # A few loads at a time keep both cores busy. All at once, each would hold a thread of
-        # its own (a thousand small apps: a thousand threads and their stacks), and every new
-        # isolate makes V8 read the process's memory map, which those stacks lengthen.
-        loading = asyncio.Semaphore(LOADS_PER_CPU * (os.cpu_count() or 1))
-
-        async def load(app: WorkerApp | EngineApp) -> None:
-            async with loading:
-                await app.startup()
-
-        results = await asyncio.gather(*(load(app) for app in self.apps), return_exceptions=True)
+        loop = asyncio.get_running_loop()
+        # Loads share a few threads. A thread each (a thousand small apps: a thousand threads)
+        # would cost their stacks and memory mappings, which V8 reads whenever it makes an
+        # isolate. An app whose top-level code awaits a host operation holds no thread meanwhile.
+        loading = ThreadPoolExecutor(LOAD_THREADS_PER_CPU * (os.cpu_count() or 1), "pyruntime-load")
+        loop.set_default_executor(loading)
+        try:
+            results = await asyncio.gather(*(app.startup() for app in self.apps), return_exceptions=True)
+        finally:
+            # A slice off the loop (a heavy app's, a reload) takes a thread: one per isolate,
+            # so busy isolates never starve the others.
+            threads = sum(app.config.pool_size or os.cpu_count() or 1 for app in self.apps
+                          if isinstance(app, WorkerApp)) + 4
+            loop.set_default_executor(ThreadPoolExecutor(threads, "pyruntime-js"))
+            loading.shutdown(wait=False)
         for app, result in zip(self.apps, results, strict=True):
             if isinstance(result, BaseException):
                 raise _load_failure(app.name, result) from None
