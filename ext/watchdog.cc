@@ -138,10 +138,7 @@ WatchdogVerdict Watchdog::Disarm() {
   return verdict_;
 }
 
-bool Watchdog::fired() {
-  std::lock_guard<std::mutex> lock(WatchThread::Get().mutex);
-  return verdict_ != WatchdogVerdict::kNone;
-}
+bool Watchdog::fired() { return verdict_ != WatchdogVerdict::kNone; }
 
 Watchdog::Clock::time_point Watchdog::Check(Clock::time_point now) {
   if (verdict_ != WatchdogVerdict::kNone) {

@@ -10,6 +10,7 @@
 // takes no lock, so no isolate can hold the others' watch up.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <ctime>
 #include <functional>
@@ -58,7 +59,8 @@ class Watchdog {
   Clock::time_point repeat_at_;
   double cpu_deadline_ms_ = 0;
   clockid_t cpu_clock_{};
-  WatchdogVerdict verdict_ = WatchdogVerdict::kNone;
+  // Written under the lock; read without it by fired(), which natives ask in their loops.
+  std::atomic<WatchdogVerdict> verdict_{WatchdogVerdict::kNone};
 };
 
 }  // namespace pyruntime
