@@ -37,5 +37,7 @@ max_queue = 2
     # Each client that left and that the server saw is logged as 499 (one that timed out before
     # its request arrived, on a busy machine, leaves no line); the last one was served. The lines
     # may come in any order: a departure can be noticed after the last request is answered.
+    # The served request's line is written after its answer: wait for it.
+    server.wait_for_event("request", path="/hello", status=200)
     statuses = [e["status"] for e in server.events("request", path="/hello")]
     assert statuses.count(200) == 1 and set(statuses) <= {200, 499}
