@@ -1,6 +1,7 @@
 #include "watchdog.h"
 
 #include <algorithm>
+#include <atomic>
 #include <condition_variable>
 #include <mutex>
 #include <thread>
@@ -36,12 +37,20 @@ double CpuMsOf(clockid_t clock) {
 }  // namespace
 
 // The process's one watch thread and the watchdogs armed now. Made on first use and never
-// destroyed: it sleeps on its condition variable until the process exits.
+// destroyed: it sleeps on its condition variable until the process exits. A child made by
+// fork() has no copy of the thread, so it makes its own on first use.
 class WatchThread {
  public:
   static WatchThread& Get() {
-    static WatchThread* const instance = new WatchThread();
-    return *instance;
+    WatchThread* watch = current.load(std::memory_order_acquire);
+    if (watch != nullptr) return *watch;
+    auto* made = new WatchThread();
+    if (!current.compare_exchange_strong(watch, made, std::memory_order_acq_rel)) {
+      delete made;  // another thread made one first; `watch` is it
+      return *watch;
+    }
+    std::thread([made] { made->Run(); }).detach();
+    return *made;
   }
 
   std::mutex mutex;
@@ -51,7 +60,12 @@ class WatchThread {
   Clock::time_point scheduled_wake = Clock::time_point::max();
 
  private:
-  WatchThread() { std::thread([this] { Run(); }).detach(); }
+  WatchThread() = default;
+
+  static std::atomic<WatchThread*> current;
+  // In a forked child the parent's instance has no thread (and its lock may be held by a
+  // thread that is gone): it is left behind, and the child's first watchdog makes another.
+  static const int forget_in_child;
 
   void Run() {
     pthread_setname_np(pthread_self(), "pyruntime-watch");
@@ -83,6 +97,10 @@ class WatchThread {
     }
   }
 };
+
+std::atomic<WatchThread*> WatchThread::current{nullptr};
+const int WatchThread::forget_in_child =
+    pthread_atfork(nullptr, nullptr, [] { current.store(nullptr, std::memory_order_release); });
 
 Watchdog::Watchdog(v8::Isolate* isolate, std::function<void()> on_fire)
     : isolate_(isolate), on_fire_(std::move(on_fire)) {}

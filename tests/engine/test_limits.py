@@ -4,6 +4,9 @@ host and the isolates still work."""
 import gc
 import os
 import resource
+import subprocess
+import sys
+import textwrap
 import threading
 
 import pytest
@@ -256,6 +259,30 @@ def test_isolates_add_no_threads():
             isolates[-1].eval("while (true) {}")
         for iso in isolates:
             iso.close()
+
+
+def test_limits_hold_in_a_child_the_host_forked_after_using_isolates():
+    """A forked child has no copy of the parent's watch thread: its isolates must get one."""
+    script = textwrap.dedent("""
+        import os
+        import signal
+        from pyruntime import Isolate, TimeLimitExceeded
+        with Isolate() as iso:
+            assert iso.eval("1 + 1") == 2
+        pid = os.fork()
+        if pid == 0:
+            signal.alarm(60)  # ends the child if no limit does
+            code = 1
+            try:
+                with Isolate(cpu_limit_ms=50, timeout_ms=None) as iso:
+                    iso.eval("while (true) {}")
+            except TimeLimitExceeded as exc:
+                code = 0 if exc.limit == "cpu" else 2
+            os._exit(code)
+        print(os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]))
+    """)
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert result.stdout.strip() == "0", (result.stdout, result.stderr[-2000:])
 
 
 def test_many_isolates_with_different_limits_side_by_side():
