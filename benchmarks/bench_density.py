@@ -21,6 +21,7 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 from report import load_average, machine_header, table, write_markdown
 
@@ -45,8 +46,17 @@ def get(port: int, path: str, timeout: float = 30) -> tuple[int, bytes]:
         conn.close()
 
 
-def session_rss_mb(sid: int) -> float:
-    total_kb = 0
+class SessionFootprint(NamedTuple):
+    rss_mb: float
+    threads: int
+    # Lines of /proc/PID/maps: V8 reads the whole map whenever it makes an isolate, so each
+    # mapping an app adds (a thread's stack, a heap page) slows every later isolate.
+    map_lines: int
+
+
+def session_footprint(sid: int) -> SessionFootprint:
+    """RSS, threads and memory mappings summed over the processes of session `sid`."""
+    total_kb = threads = map_lines = 0
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
@@ -55,10 +65,14 @@ def session_rss_mb(sid: int) -> float:
             if int(stat[stat.rindex(")") + 2:].split()[3]) != sid:
                 continue
             status = Path(f"/proc/{entry}/status").read_text()
+            maps = Path(f"/proc/{entry}/maps").read_text()
         except OSError:
             continue
-        total_kb += next((int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS:")), 0)
-    return total_kb / 1024
+        fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
+        total_kb += int(fields.get("VmRSS", "0 kB").split()[0])
+        threads += int(fields.get("Threads", "0"))
+        map_lines += maps.count("\n")
+    return SessionFootprint(total_kb / 1024, threads, map_lines)
 
 
 def write_config(folder: Path, apps: int) -> Path:
@@ -88,7 +102,8 @@ def main() -> None:
         proc = subprocess.Popen([str(PYRUNTIME), "serve", "--config", str(config), "--port", str(port),
                                  "--log-format", "json"], cwd=tmp, stdout=subprocess.DEVNULL,
                                 stderr=subprocess.DEVNULL, start_new_session=True)
-        loaded_s = rss = float("nan")
+        loaded_s = float("nan")
+        footprint = SessionFootprint(float("nan"), 0, 0)
         answered = 0
         try:
             deadline = time.monotonic() + args.timeout
@@ -102,8 +117,9 @@ def main() -> None:
                 time.sleep(0.05)
             print(f"  loaded in {loaded_s:.1f} s", flush=True)
             if loaded_s == loaded_s:
-                rss = session_rss_mb(proc.pid)
-                print(f"  RSS {rss:.0f} MB", flush=True)
+                footprint = session_footprint(proc.pid)
+                print(f"  RSS {footprint.rss_mb:.0f} MB, {footprint.threads} threads, "
+                      f"{footprint.map_lines} memory mappings", flush=True)
                 sample = sorted({0, args.apps // 2, args.apps - 1})
                 answered = sum(get(port, f"/app{n}/")[1] == f"app {n}".encode() for n in sample)
                 print(f"  {answered}/{len(sample)} sampled apps answered", flush=True)
@@ -119,8 +135,10 @@ def main() -> None:
                             'isolation = "shared"'],
                            load_at_start)
     lines += table(["apps", "spawn to all loaded (s)", "RSS MB (summed over the server's processes)",
-                    "MB per app", "sampled apps answering"],
-                   [[str(args.apps), f"{loaded_s:.1f}", f"{rss:.0f}", f"{rss / args.apps:.2f}", str(answered)]])
+                    "MB per app", "threads", "memory mappings", "sampled apps answering"],
+                   [[str(args.apps), f"{loaded_s:.1f}", f"{footprint.rss_mb:.0f}",
+                     f"{footprint.rss_mb / args.apps:.2f}", str(footprint.threads), str(footprint.map_lines),
+                     str(answered)]])
     print(f"\nwrote {write_markdown('density', lines)}\n")
     print("\n".join(lines))
 
