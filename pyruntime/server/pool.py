@@ -24,8 +24,9 @@ _isolate_ids = itertools.count(1)
 _RETRY_S = 1.0
 # Heap changes smaller than this are not reported (each report writes the metrics file).
 _HEAP_STEP = 64 * 1024
-# The heap is read after one request in this many (reading it walks V8's heap spaces): the
-# gauge lags by a few requests, never by a change the limits act on (those are V8's own).
+# An isolate's heap is read after one of its requests in this many (reading it walks V8's
+# heap spaces): the gauge lags by a few requests, never by a change the limits act on (those
+# are V8's own). Counted per isolate: a count per pool could always land on the same one.
 _HEAP_EVERY = 16
 
 
@@ -60,7 +61,7 @@ class IsolatePool:
         self._woken = 0
         self._ids: dict[AppIsolate, int] = {}
         self._heap: dict[AppIsolate, int] = {}
-        self._releases = 0
+        self._releases: dict[AppIsolate, int] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._retired = False
         self._retire_reason = "shutdown"
@@ -138,8 +139,8 @@ class IsolatePool:
                 self._tasks.add(task)
                 task.add_done_callback(self._tasks.discard)
             return
-        self._releases += 1
-        if self._releases % _HEAP_EVERY == 0:
+        releases = self._releases[isolate] = self._releases.get(isolate, 0) + 1
+        if releases % _HEAP_EVERY == 0:
             self._track_heap(isolate)
         self._put(isolate)
 
@@ -202,6 +203,7 @@ class IsolatePool:
     def _dispose(self, isolate: AppIsolate, reason: str) -> None:
         isolate_id = self._ids.pop(isolate, None)
         self._observer.heap_changed(self.app, -self._heap.pop(isolate, 0))
+        self._releases.pop(isolate, None)
         if isolate_id is not None:
             self._observer.isolate_disposed(self.app, isolate_id, reason)
         isolate.close()

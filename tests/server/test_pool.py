@@ -6,7 +6,7 @@ from pathlib import Path
 
 from pyruntime.engine import AppIsolate, Limits, load_script
 from pyruntime.server.observer import Observer
-from pyruntime.server.pool import IsolatePool
+from pyruntime.server.pool import _HEAP_EVERY, IsolatePool
 
 
 async def freed_to_a_waiter(tmp_path: Path) -> tuple[IsolatePool, AppIsolate, asyncio.Future[AppIsolate]]:
@@ -53,5 +53,43 @@ def test_a_newcomer_takes_a_freed_isolate_and_the_woken_waiter_waits_first_in_li
         pool.retire("shutdown")
         pool.release(held)
         assert not held.alive
+
+    asyncio.run(main())
+
+
+class HeapRecorder(Observer):
+    def __init__(self) -> None:
+        self.reported = 0
+
+    def heap_changed(self, app: str, delta: int) -> None:
+        self.reported += delta
+
+
+def test_the_heap_gauge_follows_every_isolate_of_a_pool_used_in_turn(tmp_path: Path):
+    """The heap is read after some releases only; each isolate still gets read, even when the
+    isolates of a pool take strict turns."""
+    (tmp_path / "worker.js").write_text(
+        "const kept = [];\n"
+        'export default { fetch() { kept.push(new Array(20000).fill(kept.length)); return new Response("ok"); } };\n')
+    recorder = HeapRecorder()
+    pool = IsolatePool("app", load_script(tmp_path / "worker.js"), env={}, limits=Limits(), size=2,
+                       observer=recorder)
+
+    async def main() -> None:
+        await pool.start()
+        first, second = await pool.acquire(), await pool.acquire()
+        for _ in range(4 * _HEAP_EVERY):
+            for isolate in (first, second):
+                await isolate.fetch("GET", "http://app.test/", [], None)
+                isolate.end_request()
+            pool.release(first)
+            pool.release(second)
+            assert await pool.acquire() is second and await pool.acquire() is first
+            first, second = second, first
+        used = sum(isolate.heap_statistics()["used_heap_size"] for isolate in (first, second))
+        assert recorder.reported >= 0.8 * used, (recorder.reported, used)
+        pool.release(first)
+        pool.release(second)
+        pool.retire("shutdown")
 
     asyncio.run(main())
