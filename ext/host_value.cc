@@ -313,12 +313,9 @@ v8::MaybeLocal<v8::Value> ToJs(v8::Local<v8::Context> context, const HostValue& 
       break;
     }
     case HostValue::Kind::kString: {
-      v8::TryCatch too_long(isolate);
-      result = NewString(isolate, value.text);
-      if (too_long.HasCaught()) {
-        too_long.ReThrow();
-        return {};
-      }
+      v8::Local<v8::String> string;
+      if (!NewStringOrThrow(isolate, value.text).ToLocal(&string)) return {};
+      result = string;
       break;
     }
     case HostValue::Kind::kBytes: {
@@ -357,14 +354,8 @@ v8::MaybeLocal<v8::Value> ToJs(v8::Local<v8::Context> context, const HostValue& 
         // share one hidden class, and each key is looked up in the string table only here.
         v8::Local<v8::String> name;
         v8::Local<v8::Value> item;
-        if (key.size() > static_cast<size_t>(v8::String::kMaxLength) ||
-            !v8::String::NewFromUtf8(isolate, key.data(), v8::NewStringType::kInternalized,
-                                     static_cast<int>(key.size()))
-                 .ToLocal(&name)) {
-          ThrowRangeError(isolate, "Invalid string length");
-          return {};
-        }
-        if (!ToJs(context, item_value).ToLocal(&item) || object->CreateDataProperty(context, name, item).IsNothing()) {
+        if (!NewStringOrThrow(isolate, key, v8::NewStringType::kInternalized).ToLocal(&name) ||
+            !ToJs(context, item_value).ToLocal(&item) || object->CreateDataProperty(context, name, item).IsNothing()) {
           return {};
         }
       }

@@ -18,15 +18,19 @@ std::string Utf8(v8::Isolate* isolate, v8::Local<v8::Value> value) {
   return out;
 }
 
-v8::Local<v8::String> NewString(v8::Isolate* isolate, std::string_view text) {
+v8::MaybeLocal<v8::String> NewStringOrThrow(v8::Isolate* isolate, std::string_view text, v8::NewStringType type) {
   v8::Local<v8::String> string;
   if (text.size() <= static_cast<size_t>(v8::String::kMaxLength) &&
-      v8::String::NewFromUtf8(isolate, text.data(), v8::NewStringType::kNormal, static_cast<int>(text.size()))
-          .ToLocal(&string)) {
+      v8::String::NewFromUtf8(isolate, text.data(), type, static_cast<int>(text.size())).ToLocal(&string)) {
     return string;
   }
   ThrowRangeError(isolate, "Invalid string length");
-  return v8::String::Empty(isolate);
+  return {};
+}
+
+v8::Local<v8::String> NewString(v8::Isolate* isolate, std::string_view text) {
+  v8::Local<v8::String> string;
+  return NewStringOrThrow(isolate, text).ToLocal(&string) ? string : v8::String::Empty(isolate);
 }
 
 v8::MaybeLocal<v8::ArrayBuffer> NewArrayBuffer(v8::Isolate* isolate, size_t length) {

@@ -12,6 +12,10 @@ std::string Utf8(v8::Isolate* isolate, v8::Local<v8::Value> value);
 // A JS string from UTF-8. Past V8's maximum string length it throws a RangeError in the
 // isolate and returns the empty string, so callers never hold an empty handle.
 v8::Local<v8::String> NewString(v8::Isolate* isolate, std::string_view text);
+// The same, but empty on that RangeError, for callers that must stop there (conversions).
+// `type` kInternalized makes a property name as V8 makes its own.
+v8::MaybeLocal<v8::String> NewStringOrThrow(v8::Isolate* isolate, std::string_view text,
+                                             v8::NewStringType type = v8::NewStringType::kNormal);
 
 // An ArrayBuffer of `length` bytes, zeroed, allocated through the isolate's counting
 // allocator; on refusal throws a RangeError in the isolate and returns empty (V8's own

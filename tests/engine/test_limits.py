@@ -378,6 +378,10 @@ def test_huge_strings_do_not_become_huge_host_allocations():
         with pytest.raises(JSError, match="Invalid string length"):
             iso.call("size", "é" * (2**29))  # longer than V8's maximum string length
         assert iso.call("size", "ok") == 2
+        iso.eval("function keys(o) { return Object.keys(o).length }")
+        with pytest.raises(JSError, match="Invalid string length"):
+            iso.call("keys", {"x" * (2**29): 1})  # a property name too
+        assert iso.call("keys", {"a": 1, "b": 2}) == 2
 
 
 def test_pending_host_operations_are_capped():
