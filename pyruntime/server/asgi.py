@@ -293,13 +293,18 @@ def hypercorn_config(config: ServerConfig, logger: JsonLogger, listen_fd: int | 
     return hc
 
 
+def _drain(logger: JsonLogger, state: ServerState, stop: Callable[[], object], level: str, **why: str) -> None:
+    """Turns /healthz to draining, calls `stop` (the server drains in-flight requests), then
+    logs a `shutdown` line: after stopping, as logging can fail when the log's reader is gone."""
+    state.draining = True
+    stop()
+    logger.emit(level, "shutdown", **why)
+
+
 def drain_on_signals(logger: JsonLogger, state: ServerState, stop: Callable[[], object]) -> None:
-    """SIGTERM and SIGINT turn /healthz to draining, call `stop` (the server drains in-flight
-    requests) and log a `shutdown` line. For the running event loop, on any server."""
+    """SIGTERM and SIGINT drain the server (`_drain`). For the running event loop, on any server."""
     def on_signal(signum: int) -> None:
-        state.draining = True
-        stop()
-        logger.emit("info", "shutdown", signal=signal.Signals(signum).name)
+        _drain(logger, state, stop, "info", signal=signal.Signals(signum).name)
 
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -312,9 +317,7 @@ async def stop_when_orphaned(supervisor_pid: int, logger: JsonLogger, state: Ser
     as on SIGTERM: else it would keep the port, and a new server could not bind it."""
     while os.getppid() == supervisor_pid:
         await asyncio.sleep(ORPHAN_POLL_S)
-    state.draining = True
-    stop()
-    logger.emit("warn", "shutdown", reason="the supervisor is gone")
+    _drain(logger, state, stop, "warn", reason="the supervisor is gone")
 
 
 # What one HTTP server does once the apps loaded: serve `app` on the listening socket `fd`
