@@ -2,11 +2,13 @@
 only after apps loaded, and a worker that cannot load them (an error, or a crash) stops the
 server with the reason instead of a restart loop."""
 
+import contextlib
 import http.server
 import os
 import subprocess
 import sys
 import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -14,26 +16,47 @@ import httpx
 from pyruntime.server.asgi import LOAD_THREADS_PER_CPU
 
 
-class _Hits(http.server.BaseHTTPRequestHandler):
-    count = 0
+@contextlib.contextmanager
+def ok_upstream(on_request: Callable[[], object]) -> Iterator[int]:
+    """A local HTTP server that answers `ok` to each GET once `on_request()` returns; yields its port."""
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 (the standard library's name)
+            on_request()
+            self.send_response(200)
+            self.send_header("content-length", "2")
+            self.end_headers()
+            self.wfile.write(b"ok")
 
-    def do_GET(self) -> None:  # noqa: N802 (the standard library's name)
-        type(self).count += 1
-        self.send_response(200)
-        self.send_header("content-length", "2")
-        self.end_headers()
-        self.wfile.write(b"ok")
+        def log_message(self, *args: object) -> None:
+            pass
 
-    def log_message(self, *args: object) -> None:
-        pass
+    upstream = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=upstream.serve_forever, daemon=True).start()
+    try:
+        yield upstream.server_port
+    finally:
+        upstream.shutdown()
+        upstream.server_close()
+
+
+def shared_apps_config(tmp_path: Path, sources: list[str], *app_lines: str) -> Path:
+    """A config of one app per source (`appN` at /appN/*, one isolate each), all in the worker
+    process; `app_lines` are added to every app's table."""
+    lines = ["[server]", 'isolation = "shared"', ""]
+    for n, source in enumerate(sources):
+        (tmp_path / f"w{n}.js").write_text(source)
+        lines += ["[[apps]]", f'name = "app{n}"', f'script = "w{n}.js"', f'routes = ["/app{n}/*"]',
+                  "pool_size = 1", *app_lines, ""]
+    config = tmp_path / "pyruntime.toml"
+    config.write_text("\n".join(lines))
+    return config
 
 
 def test_top_level_code_runs_once_per_isolate_and_never_in_the_supervisor(start_server, tmp_path: Path):
-    upstream = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Hits)
-    threading.Thread(target=upstream.serve_forever, daemon=True).start()
-    try:
+    hits: list[None] = []
+    with ok_upstream(lambda: hits.append(None)) as port:
         (tmp_path / "worker.js").write_text(f"""
-const answer = await (await fetch("http://127.0.0.1:{upstream.server_port}/")).text();
+const answer = await (await fetch("http://127.0.0.1:{port}/")).text();
 export default {{ fetch() {{ return new Response("top level said " + answer); }} }};
 """)
         (tmp_path / "pyruntime.toml").write_text("""
@@ -49,10 +72,7 @@ allow = ["127.0.0.1"]
         for _ in range(4):
             assert httpx.get(server.url + "/", timeout=20).text == "top level said ok"
         # One isolate in each of the two workers; the supervisor loads nothing itself.
-        assert _Hits.count == 2
-    finally:
-        upstream.shutdown()
-        upstream.server_close()
+        assert len(hits) == 2
 
 
 def test_a_worker_that_dies_while_loading_stops_the_server_with_the_reason(tmp_path: Path):
@@ -77,14 +97,9 @@ def test_many_apps_load_without_a_thread_each(start_server, tmp_path: Path):
     """A thousand small apps in one process must not mean a thousand threads: loads share a
     few, and isolates share one watch thread."""
     apps = 40
-    lines = ["[server]", 'isolation = "shared"', ""]
-    for n in range(apps):
-        (tmp_path / f"w{n}.js").write_text(
-            f'export default {{ fetch() {{ return new Response("app {n}") }} }};\n')
-        lines += ["[[apps]]", f'name = "app{n}"', f'script = "w{n}.js"', f'routes = ["/app{n}/*"]',
-                  "pool_size = 1", ""]
-    (tmp_path / "pyruntime.toml").write_text("\n".join(lines))
-    server = start_server("--config", str(tmp_path / "pyruntime.toml"), "--workers", "1")
+    config = shared_apps_config(
+        tmp_path, [f'export default {{ fetch() {{ return new Response("app {n}") }} }};\n' for n in range(apps)])
+    server = start_server("--config", str(config), "--workers", "1")
     assert [httpx.get(f"{server.url}/app{n}/", timeout=20).text for n in (0, apps - 1)] == \
         ["app 0", f"app {apps - 1}"]
     pid = server.process.pid
@@ -93,41 +108,19 @@ def test_many_apps_load_without_a_thread_each(start_server, tmp_path: Path):
     assert threads < apps / 2, f"{threads} threads for {apps} apps"
 
 
-class _Barrier(http.server.BaseHTTPRequestHandler):
-    """Answers once `parties` requests have arrived: clients that come one after another wait forever."""
-    barrier: threading.Barrier
-
-    def do_GET(self) -> None:  # noqa: N802 (the standard library's name)
-        self.barrier.wait()
-        self.send_response(200)
-        self.send_header("content-length", "2")
-        self.end_headers()
-        self.wfile.write(b"ok")
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-
 def test_apps_awaiting_at_top_level_load_all_at_once(start_server, tmp_path: Path):
     """More apps than load threads, each awaiting a fetch at top level that is answered only
-    when every app has asked: an app waiting on a host operation holds no load thread."""
+    when every app has asked (clients that come one after another would wait forever): an app
+    waiting on a host operation holds no load thread."""
     apps = 2 * LOAD_THREADS_PER_CPU * (os.cpu_count() or 1) + 2
-    _Barrier.barrier = threading.Barrier(apps, timeout=60)
-    upstream = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Barrier)
-    threading.Thread(target=upstream.serve_forever, daemon=True).start()
-    try:
-        lines = ["[server]", 'isolation = "shared"', ""]
-        for n in range(apps):
-            (tmp_path / f"w{n}.js").write_text(f"""
-const said = await (await fetch("http://127.0.0.1:{upstream.server_port}/")).text();
+    barrier = threading.Barrier(apps, timeout=60)
+    with ok_upstream(barrier.wait) as port:
+        try:
+            config = shared_apps_config(tmp_path, [f"""
+const said = await (await fetch("http://127.0.0.1:{port}/")).text();
 export default {{ fetch() {{ return new Response("app {n}: " + said) }} }};
-""")
-            lines += ["[[apps]]", f'name = "app{n}"', f'script = "w{n}.js"', f'routes = ["/app{n}/*"]',
-                      "pool_size = 1", "[apps.egress]", 'allow = ["127.0.0.1"]', ""]
-        (tmp_path / "pyruntime.toml").write_text("\n".join(lines))
-        server = start_server("--config", str(tmp_path / "pyruntime.toml"), "--workers", "1")
-        assert httpx.get(f"{server.url}/app{apps - 1}/", timeout=20).text == f"app {apps - 1}: ok"
-    finally:
-        _Barrier.barrier.abort()
-        upstream.shutdown()
-        upstream.server_close()
+""" for n in range(apps)], "[apps.egress]", 'allow = ["127.0.0.1"]')
+            server = start_server("--config", str(config), "--workers", "1")
+            assert httpx.get(f"{server.url}/app{apps - 1}/", timeout=20).text == f"app {apps - 1}: ok"
+        finally:
+            barrier.abort()
