@@ -6,8 +6,9 @@ import json
 import subprocess
 import sys
 import threading
+import time
 
-from pyruntime.server.child_output import MAX_LINE, relay_in_thread
+from pyruntime.server.child_output import BATCH_S, MAX_LINE, relay_in_thread
 from pyruntime.server.logs import JsonLogger
 
 LINES = 500
@@ -46,9 +47,11 @@ class CountingStream:
 
 def test_a_burst_of_lines_arrives_whole_in_order_and_in_few_writes() -> None:
     stream = CountingStream()
+    started = time.monotonic()
     child = subprocess.Popen([sys.executable, "-c", CHILD], stdout=subprocess.PIPE, bufsize=0)
     relay = relay_in_thread(child.stdout, "stdout", {"worker_pid": child.pid}, JsonLogger(stream))
     assert child.wait(timeout=60) == 0
+    writing_s = time.monotonic() - started
     relay.join(timeout=60)
     assert not relay.is_alive()
 
@@ -60,5 +63,7 @@ def test_a_burst_of_lines_arrives_whole_in_order_and_in_few_writes() -> None:
     assert wrapped[0]["worker_pid"] == child.pid
     # The long line is cut at MAX_LINE, each piece a line of its own.
     assert [len(r["message"]) for r in wrapped[1:]] == [MAX_LINE, 10]
-    # The child wrote one line per write; the relay read them in batches (child_output.BATCH_S).
-    assert len(stream.writes) <= LINES // 2
+    # The child wrote one line per write; the relay reads at most once per BATCH_S while the
+    # child runs (a few more for what is left when it exits), one write per read. Counted
+    # against the child's own duration, so a busy machine that stretches it loosens the bound.
+    assert len(stream.writes) <= writing_s / BATCH_S + 5, (len(stream.writes), writing_s)
