@@ -3,22 +3,25 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from ..engine.errors import Error
-from ..server.config import ConfigError, ServerConfig, app_root, load_config, single_app_config
 from ..server.logs import JsonLogger
-from ..server.wrangler import is_wrangler_config, load_wrangler
+
+if TYPE_CHECKING:
+    from ..server.config import ServerConfig
 
 
 def _server_config(args: argparse.Namespace, logger: JsonLogger) -> ServerConfig:
+    import dataclasses
+
+    from ..server.config import ConfigError, ServerConfig, app_root, load_config, single_app_config
+    from ..server.wrangler import is_wrangler_config, load_wrangler
+
     if args.config and args.script:
         raise ConfigError("give either a script or --config, not both")
     config_file = Path(args.config) if args.config else None
-    if config_file is None and not args.script and Path("wrangler.toml").is_file():
-        config_file = args.config = Path("wrangler.toml")  # a wrangler project's folder
     root = Path(args.root) if args.root else None
     if config_file is not None and is_wrangler_config(config_file):
         if args.name:
@@ -47,14 +50,16 @@ def _server_config(args: argparse.Namespace, logger: JsonLogger) -> ServerConfig
     return ServerConfig(**{**config.__dict__, **overrides, "test_scheduled": args.test_scheduled})
 
 
-def _worker_args(args: argparse.Namespace, config: ServerConfig) -> list[str]:
-    """The `serve` command line of one worker process under the supervisor."""
+def _worker_args(args: argparse.Namespace) -> list[str]:
+    """The `serve` command line of one worker process under the supervisor: the supervisor's
+    own, with paths made absolute. The worker reads the configuration itself."""
     argv = ["serve", "--workers", "1", "--server", args.server]
     if args.config:
         argv += ["--config", str(Path(args.config).resolve())]
-    else:
-        argv += [str(Path(args.script).resolve()), "--name", config.apps[0].name]
-    for flag, value in (("--env", args.env), ("--root", args.root and str(Path(args.root).resolve()))):
+    if args.script:
+        argv.append(str(Path(args.script).resolve()))
+    for flag, value in (("--name", args.name), ("--env", args.env),
+                        ("--root", args.root and str(Path(args.root).resolve()))):
         if value:
             argv += [flag, value]
     return argv + (["--reload"] if args.reload else []) + (["--test-scheduled"] if args.test_scheduled else []) \
@@ -67,17 +72,25 @@ def _log_format(args: argparse.Namespace) -> str:
 
 def serve_command(args: argparse.Namespace) -> int:
     logger = JsonLogger(pretty=_log_format(args) == "pretty")
-    try:
-        config = _server_config(args, logger)
-    except (ConfigError, Error) as exc:
-        print(f"pyruntime: error: {exc}", file=sys.stderr)
-        return 2
+    if not args.config and not args.script and Path("wrangler.toml").is_file():
+        args.config = "wrangler.toml"  # a wrangler project's folder
     if args.listen_channel is None:
-        return _supervise(args, config, logger)
-    return _work(args, config, logger)
+        return _supervise(args, logger)
+    return _work(args, logger)
 
 
-def _supervise(args: argparse.Namespace, config: ServerConfig, logger: JsonLogger) -> int:
+def _checked_config(args: argparse.Namespace, logger: JsonLogger) -> ServerConfig | str:
+    """The server's configuration, or what is wrong with it."""
+    from ..engine.errors import Error
+    from ..server.config import ConfigError
+
+    try:
+        return _server_config(args, logger)
+    except (ConfigError, Error) as exc:
+        return str(exc)
+
+
+def _supervise(args: argparse.Namespace, logger: JsonLogger) -> int:
     """The supervisor: starts the workers, waits until one loaded the apps, then binds the port.
 
     Even one worker runs under the supervisor: V8 aborts the process on a few fatal paths
@@ -85,23 +98,35 @@ def _supervise(args: argparse.Namespace, config: ServerConfig, logger: JsonLogge
     """
     from ..server.supervisor import Supervisor
 
-    supervisor = Supervisor(config, _worker_args(args, config), config.workers, logger)
-    supervisor.start_workers()
+    supervisor = Supervisor(_worker_args(args), logger)
+    supervisor.start_first()
+    config = _checked_config(args, logger)
+    if isinstance(config, str):
+        supervisor.abandon(kill=True)
+        print(f"pyruntime: error: {config}", file=sys.stderr)
+        return 2
+    supervisor.start_workers(config.workers)
     failure = supervisor.wait_for_load()
     if failure is not None:
         supervisor.abandon()
         print(f"pyruntime: error: {failure}", file=sys.stderr)
         return 2
     try:
-        return supervisor.run()
+        return supervisor.run(config)
     except OSError as exc:  # the port is taken, or the address is not ours
         print(f"pyruntime: error: cannot listen on {config.host}:{config.port}: {exc.strerror or exc}",
               file=sys.stderr)
         return 1
 
 
-def _work(args: argparse.Namespace, config: ServerConfig, logger: JsonLogger) -> int:
+def _work(args: argparse.Namespace, logger: JsonLogger) -> int:
     """A worker: loads the apps, waits for the listening socket, serves until SIGTERM."""
+    config = _checked_config(args, logger)
+    if isinstance(config, str):  # the supervisor reports it (and has likely stopped us already)
+        from ..server.supervisor import report_loaded
+
+        report_loaded(args.listen_channel, config)
+        return 2
     # Imported here so that `run` and `repl` start without loading the server's dependencies.
     from .. import _core
 

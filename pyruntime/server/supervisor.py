@@ -27,10 +27,13 @@ import tempfile
 import threading
 import time
 from types import FrameType
+from typing import TYPE_CHECKING
 
 from .child_output import relay_in_thread
-from .config import ServerConfig
 from .logs import JsonLogger
+
+if TYPE_CHECKING:
+    from .config import ServerConfig
 
 _POLL_S = 0.2
 # A worker that dies sooner than this after starting is restarted only after a pause,
@@ -90,13 +93,17 @@ def _read_report(channel: socket.socket) -> bytes:
 
 
 class Supervisor:
-    """Starts the worker processes, replaces those that die, and stops them all on SIGTERM."""
+    """Starts the worker processes, replaces those that die, and stops them all on SIGTERM.
 
-    def __init__(self, config: ServerConfig, worker_args: list[str], workers: int,
-                 logger: JsonLogger) -> None:
-        self.config = config
+    The first worker starts before the supervisor reads the configuration (`start_first`):
+    the worker's imports, the longest part of a cold start, run meanwhile on another core. The
+    worker reads the same configuration itself; if the supervisor finds it invalid, it kills
+    that worker unheard (`abandon`) and reports the error once.
+    """
+
+    def __init__(self, worker_args: list[str], logger: JsonLogger) -> None:
         self.worker_args = worker_args
-        self.workers = workers
+        self.workers = 0
         self.logger = logger
         self._stopping = False
         self._children: dict[int, tuple[subprocess.Popen[bytes], float]] = {}
@@ -105,9 +112,14 @@ class Supervisor:
         self._channels: dict[int, socket.socket] = {}
         self._output: dict[int, list[threading.Thread]] = {}
 
-    def start_workers(self) -> None:
-        """Starts the workers, which import the server and then wait for the listening socket."""
-        for slot in range(self.workers):
+    def start_first(self) -> None:
+        """Starts worker 0, which imports the server, reads the configuration and loads the apps."""
+        self._spawn(0)
+
+    def start_workers(self, workers: int) -> None:
+        """Starts the other workers once the configuration (which may name their number) is read."""
+        self.workers = workers
+        for slot in range(len(self._children), workers):
             self._spawn(slot)
 
     def wait_for_load(self) -> str | None:
@@ -130,29 +142,32 @@ class Supervisor:
                 return f"a worker ended while loading the apps ({how}); its output is in the log"
         return "no worker was started"
 
-    def abandon(self) -> None:
-        """The apps failed to load: the waiting workers get no socket and exit."""
+    def abandon(self, *, kill: bool = False) -> None:
+        """The apps failed to load: the waiting workers get no socket and exit. With `kill`
+        (the configuration is invalid) they are stopped at once, whatever they were doing."""
         for channel in self._channels.values():
             channel.close()
         for child, _ in self._children.values():
+            if kill:
+                child.kill()
             child.wait()
         shutil.rmtree(self._metrics_dir, ignore_errors=True)
 
-    def run(self) -> int:
+    def run(self, config: ServerConfig) -> int:
         """Binds the port (OSError if it cannot), hands it to the workers and supervises them."""
         try:
-            sock = listening_socket(self.config.host, self.config.port)
+            sock = listening_socket(config.host, config.port)
         except OSError:
             self.abandon()
             raise
         host, port = sock.getsockname()[:2]
         shown = f"[{host}]" if ":" in host else host
-        print(f"pyruntime: serving {', '.join(app.name for app in self.config.apps)} on http://{shown}:{port}",
+        print(f"pyruntime: serving {', '.join(app.name for app in config.apps)} on http://{shown}:{port}",
               file=sys.stderr, flush=True)
         signal.signal(signal.SIGTERM, self._on_signal)
         signal.signal(signal.SIGINT, self._on_signal)
         self.logger.emit("info", "supervisor_started", workers=self.workers,
-                         address=f"{self.config.host}:{self.config.port}")
+                         address=f"{config.host}:{config.port}")
         try:
             for slot in list(self._children):
                 self._hand_over(slot, sock)
@@ -168,7 +183,7 @@ class Supervisor:
                     if not self._stopping:
                         self._spawn(slot)
                         self._hand_over(slot, sock)
-            return self._stop_all(self._metrics_dir)
+            return self._stop_all(self._metrics_dir, config.graceful_timeout_s())
         finally:
             sock.close()
             shutil.rmtree(self._metrics_dir, ignore_errors=True)
@@ -210,13 +225,13 @@ class Supervisor:
         self.logger.emit("error" if not self._stopping else "info", "worker_exited", worker_pid=child.pid,
                          reason=how)
 
-    def _stop_all(self, metrics_dir: str) -> int:
+    def _stop_all(self, metrics_dir: str, graceful_s: float) -> int:
         """Sends SIGTERM to every worker (each drains its requests) and waits for them."""
         self.logger.emit("info", "shutdown", workers=len(self._children))
         for child, _ in self._children.values():
             if child.poll() is None:
                 child.send_signal(signal.SIGTERM)
-        deadline = time.monotonic() + self.config.graceful_timeout_s() + 5
+        deadline = time.monotonic() + graceful_s + 5
         failed = 0
         for child, _ in self._children.values():
             try:

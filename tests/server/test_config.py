@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+import socket
 import subprocess
 import sys
 import textwrap
@@ -133,12 +135,23 @@ def test_serve_with_a_bad_config_fails_at_start(tmp_path: Path):
                             env={**os.environ, "API_TOKEN": "x"})
     assert result.returncode == 2
     assert f"{path}: apps[0] (api).pool_size: must be >= 1" in result.stderr
+    # The first worker started before the supervisor read the file; it is stopped unheard,
+    # so the error is said once, by the supervisor.
+    assert result.stderr.count("pyruntime: error:") == 1
+    events = [json.loads(line)["event"] for line in result.stdout.splitlines()]
+    assert events == ["worker_started"]
 
 
-def test_serve_with_a_script_syntax_error_fails_at_start(tmp_path: Path):
-    script = tmp_path / "broken.js"
-    script.write_text("export default { fetch() { return new Response('x' }\n")
-    result = subprocess.run([sys.executable, "-m", "pyruntime", "serve", str(script)],
-                            cwd=tmp_path, capture_output=True, text=True, timeout=60)
-    assert result.returncode == 2
-    assert "SyntaxError" in result.stderr
+def test_workers_named_by_the_config_file_all_start(tmp_path: Path):
+    """Worker 0 starts before the supervisor reads the file; the file's `workers` starts the rest."""
+    path = write_config(tmp_path, '[server]\nworkers = 2\n[[apps]]\nname = "api"\nscript = "app/worker.js"\n'
+                                   'routes = ["/*"]\n')
+    with socket.socket() as taken:  # the port is taken: the server stops once both workers loaded
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = subprocess.run([sys.executable, "-m", "pyruntime", "serve", "--config", str(path), "--port",
+                                 str(port)], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    started = [json.loads(line)["slot"] for line in result.stdout.splitlines() if '"worker_started"' in line]
+    assert started == [0, 1]
+    assert result.returncode == 1 and f"cannot listen on 127.0.0.1:{port}" in result.stderr

@@ -150,6 +150,11 @@ def test_serve_finds_wrangler_toml_in_the_current_folder_and_selects_an_environm
         assert response.json()["greeting"] == "hello from staging"
         assert response.json()["token"] == "staging-token"
         assert len(server.events("config_ignored")) == 1  # once, not once per worker process
+        # Worker 0 imports the server while the supervisor reads the file; worker 1 waits for
+        # the file's verdict.
+        order = [(line["event"], line.get("slot")) for line in server.log_lines()
+                 if line["event"] in ("worker_started", "config_ignored")]
+        assert order == [("worker_started", 0), ("config_ignored", None), ("worker_started", 1)]
     finally:
         server.stop()
     bare = subprocess.run([sys.executable, "-m", "pyruntime", "serve"], cwd=tmp_path, capture_output=True,
