@@ -40,6 +40,9 @@ if TYPE_CHECKING:
 RELOAD_POLL_S = 0.3
 # How often a supervised worker checks that its supervisor is still there.
 ORPHAN_POLL_S = 1.0
+# A server with no request yet makes its metrics and warms its fetch client this long after it
+# starts serving (ServerApp.serving): so that another worker's /metrics soon counts its isolates.
+SERVING_WORK_AFTER_S = 0.5
 # Threads that run the apps' loads when the server starts, per CPU.
 LOAD_THREADS_PER_CPU = 2
 
@@ -108,6 +111,7 @@ class ServerApp:
                  run_crons: bool) -> None:
         self.config = config
         self.state = state
+        self.observer = observer
         # An app isolated by process runs in an engine process of its own, relayed to by this one.
         self.apps: list[WorkerApp | EngineApp] = [
             EngineApp(app_config, observer) if isolation_of(config, app_config) == "process"
@@ -116,7 +120,7 @@ class ServerApp:
         self._reload = reload
         self._run_crons = run_crons
         self._watcher: asyncio.Task[None] | None = None
-        self._fetch_client_warm = False
+        self._serving_started = False
         # Apps with crons are never process-isolated (isolation.isolation_of): their pools are here.
         self._scheduler = Scheduler([app for app in self.apps if isinstance(app, WorkerApp)])
 
@@ -127,6 +131,7 @@ class ServerApp:
                 await self._answer(scope, send, *self._health())
                 return
             if path == self.config.metrics_path:
+                self.serving()
                 body, content_type = process_metrics().render()
                 await self._answer(scope, send, 200, body, content_type)
                 return
@@ -134,17 +139,23 @@ class ServerApp:
                 await self._test_scheduled(scope, send)
                 return
             await self.router(scope, receive, send)
-            if not self._fetch_client_warm:
-                # After the first answer, not at load: the warm-up's imports and CA store would
-                # hold the GIL while the server starts, delaying that first answer.
-                self._fetch_client_warm = True
-                warm_fetch_client()
+            if not self._serving_started:
+                self.serving()
             return
         elif scope["type"] == "lifespan":
             # An app that fails to load: the server must not start.
             await lifespan(receive, send, self.start, self._shutdown)
             return
         await self.router(scope, receive, send)
+
+    def serving(self) -> None:
+        """At the first answer (or SERVING_WORK_AFTER_S into serving), not at load: the fetch
+        client's warm-up (its imports and CA store) and the metrics (observer.LogObserver) would
+        hold the GIL while the server starts, delaying that first answer."""
+        if not self._serving_started:
+            self._serving_started = True
+            warm_fetch_client()
+            self.observer.serving()
 
     def _health(self) -> tuple[int, bytes, str]:
         if self.state.ready and not self.state.draining:
@@ -343,6 +354,7 @@ def run_server(config: ServerConfig, serve_on: ServeOn, *, fast: bool, reload: b
             fd = await serving_socket(app, listen_fd, listen_channel)
             if (fd is None and listen_channel is not None) or stop.is_set():
                 return
+            asyncio.get_running_loop().call_later(SERVING_WORK_AFTER_S, app.serving)
             await serve_on(app, fd, stop, logger)
         finally:
             if orphaned is not None:

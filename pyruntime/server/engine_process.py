@@ -18,7 +18,6 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import uvloop
-from prometheus_client import multiprocess
 
 from ..engine.host_ops import warm_fetch_client
 from .app import WorkerApp
@@ -72,7 +71,8 @@ async def _serve(sock: socket.socket) -> None:
     config = app_from_wire(wire)
     threads = (config.pool_size or os.cpu_count() or 1) + 4
     asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(threads, "pyruntime-js"))
-    app = WorkerApp.from_config(config, LogObserver(JsonLogger()))
+    observer = LogObserver(JsonLogger())
+    app = WorkerApp.from_config(config, observer)
     try:
         await app.startup()
     except Exception as exc:  # the front logs it and reports the app as failed
@@ -81,6 +81,7 @@ async def _serve(sock: socket.socket) -> None:
         return
     writer.write(encode("ready", [str(path) for path in app.watched_files()]))
     warm_fetch_client()
+    observer.serving()
     requests: dict[int, _Request] = {}
     tasks: set[asyncio.Task[None]] = set()
 
@@ -128,6 +129,8 @@ def main() -> None:
     finally:
         metrics_dir = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
         if metrics_dir:
+            from prometheus_client import multiprocess  # imported on use: see metrics.py
+
             multiprocess.mark_process_dead(os.getpid(), metrics_dir)
     # Busy isolate threads (a request the grace period did not see end) must not hold the exit.
     sys.stdout.flush()

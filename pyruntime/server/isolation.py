@@ -25,8 +25,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-from prometheus_client import multiprocess
-
 from .app import Receive, Scope, Send, lifespan, request_id_from
 from .child_output import BATCH_S, LineSplitter, pass_on
 from .config import AppConfig, ServerConfig
@@ -173,6 +171,8 @@ class _Engine:
         self.close()
         metrics_dir = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
         if metrics_dir:
+            from prometheus_client import multiprocess  # imported on use: see metrics.py
+
             multiprocess.mark_process_dead(self._process.pid, metrics_dir)
         return f"signal {signal.Signals(-code).name}" if code < 0 else f"exit code {code}"
 

@@ -2,22 +2,16 @@
 
 With `--workers N` each process writes its numbers to PROMETHEUS_MULTIPROC_DIR (set by the
 supervisor before the workers start) and `/metrics` in any of them reports the sum.
+
+prometheus_client is imported when the metrics are made, not with this module: its import
+(HTTP server, WSGI and URL modules for its exposition helpers) is a tenth of a worker's cold
+start, which the server makes after its first answer (observer.LogObserver.serving).
 """
 
 from __future__ import annotations
 
 import functools
 import os
-
-from prometheus_client import (
-    CONTENT_TYPE_LATEST,
-    CollectorRegistry,
-    Counter,
-    Gauge,
-    Histogram,
-    generate_latest,
-)
-from prometheus_client.multiprocess import MultiProcessCollector
 
 LIMITS = ("timeout", "cpu", "memory")
 # How a scheduled (cron) run ended, in Workers' words.
@@ -28,6 +22,8 @@ class Metrics:
     """The server's collectors, in a registry of their own (one instance per process)."""
 
     def __init__(self) -> None:
+        from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
         self.registry = CollectorRegistry()
         r = self.registry
         self.requests = Counter("pyruntime_requests", "HTTP requests answered, by app and status code.",
@@ -66,6 +62,9 @@ class Metrics:
 
     def render(self) -> tuple[bytes, str]:
         """The exposition text and its content type; summed over processes in multiprocess mode."""
+        from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+        from prometheus_client.multiprocess import MultiProcessCollector
+
         if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
             registry = CollectorRegistry()
             MultiProcessCollector(registry)

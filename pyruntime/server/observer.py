@@ -8,6 +8,7 @@ about); `LogObserver` writes the JSON log lines and Prometheus metrics the serve
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,6 +31,15 @@ class Observer:
     def heap_changed(self, app: str, delta_bytes: int) -> None: ...
     def queue_full(self, app: str, message: str) -> None: ...
     def request(self, ctx: RequestContext, status: int) -> None: ...
+    def _count_request(self, metrics: Metrics, app: str, status: int, duration: float) -> None:
+        # labels() costs more than the update itself: looked up once per app and status
+        series = self._request_series.get((app, status))
+        if series is None:
+            series = self._request_series[(app, status)] = (metrics.requests.labels(app, str(status)),
+                                                            metrics.duration.labels(app))
+        series[0].inc()
+        series[1].observe(duration)
+
     def unrouted(self, request_id: str, method: str, path: str, status: int, duration_s: float) -> None: ...
     def limit_exceeded(self, ctx: RequestContext, limit: str, message: str, phase: str | None) -> None: ...
     def js_error(self, ctx: RequestContext, name: str, message: str, stack: str | None,
@@ -39,18 +49,47 @@ class Observer:
     def scheduled(self, ctx: RequestContext, cron: str, outcome: str, scheduled_time: str) -> None: ...
     def subrequest(self, record: Subrequest) -> None: ...
     def deprecated(self, app: str, message: str) -> None: ...
+    def serving(self) -> None:
+        """The server answered its first request (or was asked for its metrics): what a cold
+        start should not wait for may be made now."""
 
 
 class LogObserver(Observer):
-    """JSON log lines (logs.py) and Prometheus metrics (metrics.py), as the README documents them."""
+    """JSON log lines (logs.py) and Prometheus metrics (metrics.py), as the README documents them.
+
+    The metrics are made when the server starts serving (`serving`), or when first asked for:
+    updates before then (the apps' loads, the first request) wait in order and are applied then.
+    """
 
     def __init__(self, logger: JsonLogger | None = None, metrics: Metrics | None = None) -> None:
         self.logger = logger or JsonLogger()
-        self.metrics = metrics or process_metrics()
+        self._metrics = metrics
+        self._early: list[Callable[[Metrics], None]] = []
         self._request_series: dict[tuple[str, int], tuple[Any, Any]] = {}
 
+    @property
+    def metrics(self) -> Metrics:
+        return self._metrics or self._start_metrics()
+
+    def serving(self) -> None:
+        if self._metrics is None:
+            self._start_metrics()
+
+    def _start_metrics(self) -> Metrics:
+        self._metrics = metrics = process_metrics()
+        for change in self._early:
+            change(metrics)
+        self._early.clear()
+        return metrics
+
+    def _update(self, change: Callable[[Metrics], None]) -> None:
+        if self._metrics is None:
+            self._early.append(change)
+        else:
+            change(self._metrics)
+
     def app_registered(self, app: str) -> None:
-        self.metrics.register_app(app)
+        self._update(lambda metrics: metrics.register_app(app))
 
     def app_loaded(self, app: str, *, script: str, kind: str, isolates: int, reload: bool) -> None:
         self.logger.emit("info", "app_loaded", app=app, script=script, kind=kind, isolates=isolates,
@@ -60,15 +99,15 @@ class LogObserver(Observer):
         self.logger.emit("error", event, app=app, message=message, stack=stack)
 
     def isolate_created(self, app: str, isolate: int) -> None:
-        self.metrics.isolates.labels(app).inc()
+        self._update(lambda metrics: metrics.isolates.labels(app).inc())
         self.logger.emit("info", "isolate_created", app=app, isolate=isolate)
 
     def isolate_disposed(self, app: str, isolate: int, reason: str) -> None:
-        self.metrics.isolates.labels(app).dec()
+        self._update(lambda metrics: metrics.isolates.labels(app).dec())
         self.logger.emit("info", "isolate_disposed", app=app, isolate=isolate, reason=reason)
 
     def heap_changed(self, app: str, delta_bytes: int) -> None:
-        self.metrics.heap_used.labels(app).inc(delta_bytes)
+        self._update(lambda metrics: metrics.heap_used.labels(app).inc(delta_bytes))
 
     def queue_full(self, app: str, message: str) -> None:
         self.logger.emit("warn", "queue_full", app=app, message=message)
@@ -76,13 +115,21 @@ class LogObserver(Observer):
     def request(self, ctx: RequestContext, status: int) -> None:
         duration = ctx.elapsed_s()
         series = self._request_series.get((ctx.app, status))
-        if series is None:  # labels() costs more than the update itself: looked up once per app and status
-            metrics = self.metrics
-            series = self._request_series[(ctx.app, status)] = (metrics.requests.labels(ctx.app, str(status)),
-                                                                 metrics.duration.labels(ctx.app))
+        if series is None:
+            self._update(lambda metrics: self._count_request(metrics, ctx.app, status, duration))
+        else:
+            series[0].inc()
+            series[1].observe(duration)
+        self._request_line(ctx.app, ctx.request_id, ctx.method, ctx.path, status, duration, ctx.cpu_ms)
+
+    def _count_request(self, metrics: Metrics, app: str, status: int, duration: float) -> None:
+        # labels() costs more than the update itself: looked up once per app and status
+        series = self._request_series.get((app, status))
+        if series is None:
+            series = self._request_series[(app, status)] = (metrics.requests.labels(app, str(status)),
+                                                            metrics.duration.labels(app))
         series[0].inc()
         series[1].observe(duration)
-        self._request_line(ctx.app, ctx.request_id, ctx.method, ctx.path, status, duration, ctx.cpu_ms)
 
     def unrouted(self, request_id: str, method: str, path: str, status: int, duration_s: float) -> None:
         self._request_line(None, request_id, method, path, status, duration_s, None)
@@ -95,7 +142,7 @@ class LogObserver(Observer):
                          cpu_ms=None if cpu_ms is None else round(cpu_ms, 3))
 
     def limit_exceeded(self, ctx: RequestContext, limit: str, message: str, phase: str | None) -> None:
-        self.metrics.limit_exceeded.labels(ctx.app, limit).inc()
+        self._update(lambda metrics: metrics.limit_exceeded.labels(ctx.app, limit).inc())
         self.logger.emit("warn", "limit_exceeded", app=ctx.app, request_id=ctx.request_id, limit=limit,
                          message=message, phase=phase)
 
@@ -108,7 +155,7 @@ class LogObserver(Observer):
         self.logger.emit("error", "error", app=ctx.app, request_id=ctx.request_id, message=message, stack=stack)
 
     def scheduled(self, ctx: RequestContext, cron: str, outcome: str, scheduled_time: str) -> None:
-        self.metrics.scheduled.labels(ctx.app, outcome).inc()
+        self._update(lambda metrics: metrics.scheduled.labels(ctx.app, outcome).inc())
         self.logger.emit("info", "scheduled", app=ctx.app, request_id=ctx.request_id, cron=cron, outcome=outcome,
                          scheduled_time=scheduled_time, duration_ms=round(ctx.elapsed_s() * 1000, 3),
                          cpu_ms=None if ctx.cpu_ms is None else round(ctx.cpu_ms, 3))
@@ -120,8 +167,8 @@ class LogObserver(Observer):
     def subrequest(self, record: Subrequest) -> None:
         # Never the URL's query string nor the headers: they carry credentials.
         status = str(record.status) if record.status is not None else record.outcome
-        self.metrics.subrequests.labels(record.app, status).inc()
-        self.metrics.subrequest_duration.labels(record.app).observe(record.duration_s)
+        self._update(lambda metrics: (metrics.subrequests.labels(record.app, status).inc(),
+                                      metrics.subrequest_duration.labels(record.app).observe(record.duration_s)))
         self.logger.emit("info", "subrequest", app=record.app, request_id=record.request_id, method=record.method,
                          host=record.host, status=record.status, outcome=record.outcome,
                          duration_ms=round(record.duration_s * 1000, 3), bytes=record.bytes)

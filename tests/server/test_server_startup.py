@@ -124,3 +124,48 @@ export default {{ fetch() {{ return new Response("app {n}: " + said) }} }};
             assert httpx.get(f"{server.url}/app{apps - 1}/", timeout=20).text == f"app {apps - 1}: ok"
         finally:
             barrier.abort()
+
+
+METRICS_AFTER_FIRST_ANSWER = """
+import asyncio, sys
+from pyruntime.server.asgi import create_app
+from pyruntime.server.config import load_config
+
+async def main():
+    app = create_app(load_config(sys.argv[1]))
+    await app.start()
+    loaded = "prometheus_client" in sys.modules
+    sent = []
+
+    async def receive():
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message):
+        sent.append(message)
+
+    scope = {"type": "http", "method": "GET", "path": "/hello", "raw_path": b"/hello", "query_string": b"",
+             "headers": [(b"host", b"localhost")], "http_version": "1.1", "scheme": "http"}
+    await app(scope, receive, send)
+    answered = sent[0]["status"]
+    await app(dict(scope, path="/metrics", raw_path=b"/metrics"), receive, send)
+    print(loaded, answered, "prometheus_client" in sys.modules, file=sys.stderr)  # stdout has the log
+    print(sent[-1]["body"].decode(), file=sys.stderr)
+
+asyncio.run(main())
+"""
+
+
+def test_metrics_are_made_after_the_first_answer_and_miss_nothing_before(tmp_path: Path):
+    """prometheus_client is a tenth of a worker's cold start: it is imported after the first
+    answer, and what happened before (isolates made, that first request) is counted then."""
+    (tmp_path / "w.js").write_text("export default { fetch: () => new Response('hi') };")
+    config = tmp_path / "pyruntime.toml"
+    config.write_text('[[apps]]\nname = "a0"\nscript = "w.js"\nroutes = ["/*"]\npool_size = 2\n')
+    result = subprocess.run([sys.executable, "-c", METRICS_AFTER_FIRST_ANSWER, str(config)], capture_output=True,
+                            text=True, timeout=120, env={k: v for k, v in os.environ.items()
+                                                        if k != "PROMETHEUS_MULTIPROC_DIR"})
+    assert result.returncode == 0, result.stderr
+    verdict, metrics = result.stderr.split("\n", 1)
+    assert verdict == "False 200 True"
+    assert 'pyruntime_isolates{app="a0"} 2.0' in metrics
+    assert 'pyruntime_requests_total{app="a0",status="200"} 1.0' in metrics
