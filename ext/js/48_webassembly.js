@@ -8,10 +8,12 @@
 // Compilation is synchronous, on the isolate's own thread: it counts against the request's
 // time and CPU limits, and never waits on a background task the event loop cannot see.
 // V8 adds the WebAssembly global only to contexts made from the snapshot, so the runtime
-// calls this once per isolate, before any user code.
+// calls this once per isolate, before any user code. The parentheses make V8 compile it
+// with the bootstrap, so the snapshot carries its bytecode: compiled per isolate, on first
+// call, it took a tenth of the CPU of an isolate's creation.
 "use strict";
 
-function installWebAssemblyLimits() {
+const installWebAssemblyLimits = (function installWebAssemblyLimits() {
   const { Memory: WasmMemory, Module: WasmModule, Instance: WasmInstance } = WebAssembly;
   const PAGE = 65536;
   const MAX_PAGES = 65536;
@@ -30,10 +32,10 @@ function installWebAssemblyLimits() {
     }
   }
 
-  function replace(owner, name, fn) {
+  const replace = (function replace(owner, name, fn) {
     ReflectDefineProperty(fn, "name", { value: name });
     ReflectDefineProperty(owner, name, { value: fn, writable: true, configurable: true });
-  }
+  });
 
   // The descriptor is read once, into a plain object V8 then reads: a getter cannot show
   // one size to the check and another to V8.
@@ -118,6 +120,6 @@ function installWebAssemblyLimits() {
   for (const name of ["compile", "instantiate", "compileStreaming", "instantiateStreaming"]) {
     replace(WebAssembly, name, asyncApi[name]);
   }
-}
+});
 
 Object.assign(internal, { installWebAssemblyLimits });
