@@ -7,10 +7,9 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..server.logs import JsonLogger
-
 if TYPE_CHECKING:
     from ..server.config import ServerConfig
+    from ..server.logs import JsonLogger
 
 
 def _server_config(args: argparse.Namespace, logger: JsonLogger) -> ServerConfig:
@@ -70,13 +69,18 @@ def _log_format(args: argparse.Namespace) -> str:
     return args.log_format or ("pretty" if sys.stdout.isatty() else "json")
 
 
+def _logger(args: argparse.Namespace) -> JsonLogger:
+    from ..server.logs import JsonLogger
+
+    return JsonLogger(pretty=_log_format(args) == "pretty")
+
+
 def serve_command(args: argparse.Namespace) -> int:
-    logger = JsonLogger(pretty=_log_format(args) == "pretty")
     if not args.config and not args.script and Path("wrangler.toml").is_file():
         args.config = "wrangler.toml"  # a wrangler project's folder
     if args.listen_channel is None:
-        return _supervise(args, logger)
-    return _work(args, logger)
+        return _supervise(args)
+    return _work(args, _logger(args))
 
 
 def _checked_config(args: argparse.Namespace, logger: JsonLogger) -> ServerConfig | str:
@@ -90,7 +94,7 @@ def _checked_config(args: argparse.Namespace, logger: JsonLogger) -> ServerConfi
         return str(exc)
 
 
-def _supervise(args: argparse.Namespace, logger: JsonLogger) -> int:
+def _supervise(args: argparse.Namespace) -> int:
     """The supervisor: starts the workers, waits until one loaded the apps, then binds the port.
 
     Even one worker runs under the supervisor: V8 aborts the process on a few fatal paths
@@ -98,8 +102,10 @@ def _supervise(args: argparse.Namespace, logger: JsonLogger) -> int:
     """
     from ..server.supervisor import Supervisor
 
-    supervisor = Supervisor(_worker_args(args), logger)
-    supervisor.start_first()
+    supervisor = Supervisor(_worker_args(args))
+    supervisor.start_first()  # before the logger's imports and the configuration: see Supervisor
+    logger = _logger(args)
+    supervisor.watch(logger)
     config = _checked_config(args, logger)
     if isinstance(config, str):
         supervisor.abandon(kill=True)

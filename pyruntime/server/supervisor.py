@@ -29,11 +29,9 @@ import time
 from types import FrameType
 from typing import TYPE_CHECKING
 
-from .child_output import relay_in_thread
-from .logs import JsonLogger
-
 if TYPE_CHECKING:
     from .config import ServerConfig
+    from .logs import JsonLogger
 
 _POLL_S = 0.2
 # A worker that dies sooner than this after starting is restarted only after a pause,
@@ -95,16 +93,17 @@ def _read_report(channel: socket.socket) -> bytes:
 class Supervisor:
     """Starts the worker processes, replaces those that die, and stops them all on SIGTERM.
 
-    The first worker starts before the supervisor reads the configuration (`start_first`):
-    the worker's imports, the longest part of a cold start, run meanwhile on another core. The
-    worker reads the same configuration itself; if the supervisor finds it invalid, it kills
-    that worker unheard (`abandon`) and reports the error once.
+    The first worker starts before the supervisor imports its logger (`start_first`) and reads
+    the configuration: the worker's imports, the longest part of a cold start, run meanwhile on
+    another core, and its output waits in its pipes until `watch`. The worker reads the same
+    configuration itself; if the supervisor finds it invalid, it kills that worker unheard
+    (`abandon`) and reports the error once.
     """
 
-    def __init__(self, worker_args: list[str], logger: JsonLogger) -> None:
+    def __init__(self, worker_args: list[str]) -> None:
         self.worker_args = worker_args
         self.workers = 0
-        self.logger = logger
+        self._logger: JsonLogger | None = None
         self._stopping = False
         self._children: dict[int, tuple[subprocess.Popen[bytes], float]] = {}
         self._metrics_dir = tempfile.mkdtemp(prefix="pyruntime-metrics-")
@@ -112,9 +111,20 @@ class Supervisor:
         self._channels: dict[int, socket.socket] = {}
         self._output: dict[int, list[threading.Thread]] = {}
 
+    @property
+    def logger(self) -> JsonLogger:
+        assert self._logger is not None, "watch(logger) comes first"
+        return self._logger
+
     def start_first(self) -> None:
         """Starts worker 0, which imports the server, reads the configuration and loads the apps."""
-        self._spawn(0)
+        self._launch(0)
+
+    def watch(self, logger: JsonLogger) -> None:
+        """Relays the output of the workers started so far (and of all later ones) to `logger`."""
+        self._logger = logger
+        for slot in self._children:
+            self._relay(slot)
 
     def start_workers(self, workers: int) -> None:
         """Starts the other workers once the configuration (which may name their number) is read."""
@@ -192,6 +202,10 @@ class Supervisor:
         self._stopping = True
 
     def _spawn(self, slot: int) -> None:
+        self._launch(slot)
+        self._relay(slot)
+
+    def _launch(self, slot: int) -> None:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         # -P: the worker imports the installed package even when started from the source tree.
         argv = [sys.executable, "-P", "-m", "pyruntime", *self.worker_args, "--listen-channel", str(theirs.fileno()),
@@ -199,11 +213,16 @@ class Supervisor:
         child = subprocess.Popen(argv, pass_fds=(theirs.fileno(),), env=self._env, stdout=subprocess.PIPE,
                                  stderr=subprocess.PIPE, bufsize=0)
         theirs.close()
+        self._children[slot] = (child, time.monotonic())
+        self._channels[slot] = ours
+
+    def _relay(self, slot: int) -> None:
+        from .child_output import relay_in_thread  # imported once worker 0 runs: see start_first
+
+        child = self._children[slot][0]
         assert child.stdout is not None and child.stderr is not None
         self._output[child.pid] = [relay_in_thread(child.stdout, "stdout", {"worker_pid": child.pid}, self.logger),
                                    relay_in_thread(child.stderr, "stderr", {"worker_pid": child.pid}, self.logger)]
-        self._children[slot] = (child, time.monotonic())
-        self._channels[slot] = ours
         self.logger.emit("info", "worker_started", worker_pid=child.pid, slot=slot)
 
     def _hand_over(self, slot: int, sock: socket.socket) -> None:
