@@ -342,7 +342,8 @@ def run_server(config: ServerConfig, serve_on: ServeOn, *, fast: bool, reload: b
     load, the socket (see `serving_socket`), the event loop (`fast`: uvloop) and the last log line."""
     logger = logger or JsonLogger()
     state = ServerState()
-    app = create_app(config, observer=LogObserver(logger), reload=reload, state=state, run_crons=run_crons)
+    app = create_app(config, observer=LogObserver(logger, defer_metrics=True), reload=reload, state=state,
+                     run_crons=run_crons)
     supervisor_pid = os.getppid()
 
     async def main() -> None:

@@ -71,7 +71,7 @@ async def _serve(sock: socket.socket) -> None:
     config = app_from_wire(wire)
     threads = (config.pool_size or os.cpu_count() or 1) + 4
     asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(threads, "pyruntime-js"))
-    observer = LogObserver(JsonLogger())
+    observer = LogObserver(JsonLogger(), defer_metrics=True)
     app = WorkerApp.from_config(config, observer)
     try:
         await app.startup()

@@ -16,6 +16,9 @@ from ..engine.host_ops import Subrequest
 from .logs import CONSOLE_LEVELS, JsonLogger
 from .metrics import Metrics, process_metrics
 
+# Metric updates kept before the metrics are made (LogObserver with defer_metrics); past
+# this many the metrics are made at once.
+MAX_EARLY_UPDATES = 10_000
 # Console output one request may write to the log; past it one line says what was dropped.
 MAX_CONSOLE_BYTES = 256 * 1024
 
@@ -57,13 +60,16 @@ class Observer:
 class LogObserver(Observer):
     """JSON log lines (logs.py) and Prometheus metrics (metrics.py), as the README documents them.
 
-    The metrics are made when the server starts serving (`serving`), or when first asked for:
-    updates before then (the apps' loads, the first request) wait in order and are applied then.
+    With `defer_metrics` (the server's), the metrics are made when the server starts serving
+    (`serving`) or when first asked for: updates before then (the apps' loads, the first
+    request) wait in order and are applied then. A host that embeds `WorkerApp` and never
+    says it serves gets its metrics at once.
     """
 
-    def __init__(self, logger: JsonLogger | None = None, metrics: Metrics | None = None) -> None:
+    def __init__(self, logger: JsonLogger | None = None, metrics: Metrics | None = None, *,
+                 defer_metrics: bool = False) -> None:
         self.logger = logger or JsonLogger()
-        self._metrics = metrics
+        self._metrics = metrics if metrics is not None or defer_metrics else process_metrics()
         self._early: list[Callable[[Metrics], None]] = []
         self._request_series: dict[tuple[str, int], tuple[Any, Any]] = {}
 
@@ -83,10 +89,12 @@ class LogObserver(Observer):
         return metrics
 
     def _update(self, change: Callable[[Metrics], None]) -> None:
-        if self._metrics is None:
-            self._early.append(change)
-        else:
+        if self._metrics is not None:
             change(self._metrics)
+        elif len(self._early) < MAX_EARLY_UPDATES:
+            self._early.append(change)
+        else:  # nobody said the server serves: the updates are not kept past a bound
+            change(self._start_metrics())
 
     def app_registered(self, app: str) -> None:
         self._update(lambda metrics: metrics.register_app(app))

@@ -21,6 +21,7 @@ import pyruntime
 from pyruntime import WorkerApp
 from pyruntime.cli.repl import needs_more, wrap
 from pyruntime.server.config import AppLimits
+from pyruntime.server.metrics import process_metrics
 
 
 def test_serve_one_script_named_after_its_folder(start_server, tmp_path: Path):
@@ -137,6 +138,10 @@ def test_worker_app_mounted_in_a_starlette_app(tmp_path: Path):
         await worker.shutdown()
 
     asyncio.run(scenario())
+    # An embedding host never says it serves: its metrics are kept from the first request.
+    text = process_metrics().render()[0].decode()
+    assert 'pyruntime_requests_total{app="mounted",status="200"} 3.0' in text
+    assert 'pyruntime_requests_total{app="mounted",status="503"} 1.0' in text
 
 
 def test_worker_app_is_exported():

@@ -130,9 +130,10 @@ METRICS_AFTER_FIRST_ANSWER = """
 import asyncio, sys
 from pyruntime.server.asgi import create_app
 from pyruntime.server.config import load_config
+from pyruntime.server.observer import LogObserver
 
 async def main():
-    app = create_app(load_config(sys.argv[1]))
+    app = create_app(load_config(sys.argv[1]), observer=LogObserver(defer_metrics=True))  # as the server makes it
     await app.start()
     loaded = "prometheus_client" in sys.modules
     sent = []
