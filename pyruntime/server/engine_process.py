@@ -23,6 +23,7 @@ from ..engine.host_ops import warm_fetch_client
 from .app import WorkerApp
 from .frames import ChannelClosed, FrameWriter, app_from_wire, encode, read_frame
 from .logs import JsonLogger
+from .metrics import mark_process_dead
 from .observer import LogObserver
 
 # After the front is gone, requests still running get this long before the process exits.
@@ -127,11 +128,7 @@ def main() -> None:
     try:
         uvloop.run(_serve(sock))  # the front's clients never reach this loop: uvloop's cheaper I/O is safe
     finally:
-        metrics_dir = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
-        if metrics_dir:
-            from prometheus_client import multiprocess  # imported on use: see metrics.py
-
-            multiprocess.mark_process_dead(os.getpid(), metrics_dir)
+        mark_process_dead(os.getpid())
     # Busy isolate threads (a request the grace period did not see end) must not hold the exit.
     sys.stdout.flush()
     os._exit(0)

@@ -30,7 +30,7 @@ from .child_output import BATCH_S, LineSplitter, pass_on
 from .config import AppConfig, ServerConfig
 from .frames import ChannelClosed, FrameWriter, encode, read_frame, wire_app, wire_scope
 from .logs import JsonLogger
-from .metrics import process_metrics
+from .metrics import mark_process_dead, process_metrics
 from .observer import LogObserver, Observer, RequestContext, SecretMask
 
 # How long a request waits for an engine that is (re)starting before it gets a 503.
@@ -169,11 +169,7 @@ class _Engine:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(asyncio.gather(*self._output), 2.0)
         self.close()
-        metrics_dir = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
-        if metrics_dir:
-            from prometheus_client import multiprocess  # imported on use: see metrics.py
-
-            multiprocess.mark_process_dead(self._process.pid, metrics_dir)
+        mark_process_dead(self._process.pid)
         return f"signal {signal.Signals(-code).name}" if code < 0 else f"exit code {code}"
 
     async def stop(self) -> str:

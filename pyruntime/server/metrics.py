@@ -72,6 +72,16 @@ class Metrics:
         return generate_latest(self.registry), CONTENT_TYPE_LATEST
 
 
+def mark_process_dead(pid: int, metrics_dir: str | None = None) -> None:
+    """Drops a process's live gauges from the multiprocess files (`metrics_dir`, else the
+    process's PROMETHEUS_MULTIPROC_DIR; nothing outside multiprocess mode)."""
+    metrics_dir = metrics_dir or os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if metrics_dir:
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(pid, metrics_dir)
+
+
 @functools.cache
 def process_metrics() -> Metrics:
     """The process's one `Metrics` (multiprocess files are per process, so there is one writer)."""

@@ -29,6 +29,8 @@ import time
 from types import FrameType
 from typing import TYPE_CHECKING
 
+from .metrics import mark_process_dead
+
 if TYPE_CHECKING:
     from .config import ServerConfig
     from .logs import JsonLogger
@@ -235,9 +237,7 @@ class Supervisor:
             channel.close()
 
     def _reap(self, child: subprocess.Popen[bytes], code: int, metrics_dir: str) -> None:
-        from prometheus_client import multiprocess  # only here: the supervisor serves no metrics itself
-
-        multiprocess.mark_process_dead(child.pid, metrics_dir)
+        mark_process_dead(child.pid, metrics_dir)
         for thread in self._output.pop(child.pid, []):  # its last lines (a fatal error's) come first
             thread.join(timeout=2.0)
         how = f"signal {signal.Signals(-code).name}" if code < 0 else f"exit code {code}"
