@@ -4,6 +4,7 @@ server with the reason instead of a restart loop."""
 
 import contextlib
 import http.server
+import io
 import os
 import subprocess
 import sys
@@ -14,6 +15,9 @@ from pathlib import Path
 import httpx
 
 from pyruntime.server.asgi import LOAD_THREADS_PER_CPU
+from pyruntime.server.logs import JsonLogger
+from pyruntime.server.metrics import process_metrics
+from pyruntime.server.observer import MAX_EARLY_UPDATES, LogObserver
 
 
 @contextlib.contextmanager
@@ -170,3 +174,16 @@ def test_metrics_are_made_after_the_first_answer_and_miss_nothing_before(tmp_pat
     assert verdict == "False 200 True"
     assert 'pyruntime_isolates{app="a0"} 2.0' in metrics
     assert 'pyruntime_requests_total{app="a0",status="200"} 1.0' in metrics
+
+
+def test_metric_updates_waiting_for_the_server_are_bounded():
+    """Updates kept until the server says it serves stop at MAX_EARLY_UPDATES: past it the
+    metrics are made at once, with every update so far, and none is kept any more."""
+    observer = LogObserver(JsonLogger(io.StringIO()), defer_metrics=True)
+    for _ in range(MAX_EARLY_UPDATES):
+        observer.heap_changed("early-bound", 1)
+    assert 'app="early-bound"' not in process_metrics().render()[0].decode()
+    observer.heap_changed("early-bound", 1)
+    observer.heap_changed("early-bound", 1)
+    text = process_metrics().render()[0].decode()
+    assert f'pyruntime_isolate_heap_used_bytes{{app="early-bound"}} {MAX_EARLY_UPDATES + 2:.1f}' in text
