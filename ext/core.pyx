@@ -256,6 +256,13 @@ cdef bint in_path(list path, object value):
 cdef HostValue from_python(object value, list path, int depth, object owner) except *:
     """`owner` is the Runtime whose handles may be passed back (see pyruntime.engine.handles)."""
     cdef HostValue out
+    fill(&out, value, path, depth, owner)
+    return out
+
+
+cdef int fill(HostValue* out, object value, list path, int depth, object owner) except -1:
+    """Converts `value` into `out` in place: a container's items are filled where they lie,
+    never built apart and copied in (a copy would copy their whole subtree again)."""
     cdef type kind = type(value)
     if depth > MAX_DEPTH:
         raise TypeError(f"value is nested more than {MAX_DEPTH} levels deep")
@@ -274,6 +281,11 @@ cdef HostValue from_python(object value, list path, int depth, object owner) exc
     elif value is True or value is False:
         out.kind = Kind.kBool
         out.boolean = value
+    elif kind is list or kind is tuple or kind is dict:
+        fill_container(out, value, path, depth, owner)
+    elif kind is bytes:
+        out.kind = Kind.kBytes
+        out.text = value
     elif isinstance(value, int):
         if -MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER:
             out.kind = Kind.kInt
@@ -305,23 +317,47 @@ cdef HostValue from_python(object value, list path, int depth, object owner) exc
         out.kind = Kind.kBytes
         out.text = bytes(value)
     elif isinstance(value, (list, tuple, dict)):
-        if in_path(path, value):
-            raise TypeError("value contains a cycle")
-        path.append(value)
-        if isinstance(value, dict):
-            out.kind = Kind.kDict
-            for key, entry in value.items():
-                if not isinstance(key, str):
-                    raise TypeError(f"dict keys must be str to become JS object keys, not {type(key).__name__}")
-                out.entries.push_back(pair[string, HostValue](utf8(key), from_python(entry, path, depth + 1, owner)))
-        else:
-            out.kind = Kind.kList
-            for entry in value:
-                out.items.push_back(from_python(entry, path, depth + 1, owner))
-        path.pop()
+        fill_container(out, value, path, depth, owner)
     else:
         raise TypeError(f"cannot convert a Python {type(value).__name__} to a JS value")
-    return out
+    return 0
+
+
+cdef int fill_container(HostValue* out, object value, list path, int depth, object owner) except -1:
+    # Sized up front; a container whose length changes meanwhile (user code in a
+    # subclass's iterator, or in a `_js_handle` property) is refused, never overrun.
+    cdef size_t i = 0
+    cdef size_t size = len(value)
+    if in_path(path, value):
+        raise TypeError("value contains a cycle")
+    path.append(value)
+    if isinstance(value, dict):
+        out.kind = Kind.kDict
+        out.entries.resize(size)
+        for key, entry in value.items():
+            if not isinstance(key, str):
+                raise TypeError(f"dict keys must be str to become JS object keys, not {type(key).__name__}")
+            if i == size:
+                resized(value)
+            out.entries[i].first = utf8(key)
+            fill(&out.entries[i].second, entry, path, depth + 1, owner)
+            i += 1
+    else:
+        out.kind = Kind.kList
+        out.items.resize(size)
+        for entry in value:
+            if i == size:
+                resized(value)
+            fill(&out.items[i], entry, path, depth + 1, owner)
+            i += 1
+    if i != size:
+        resized(value)
+    path.pop()
+    return 0
+
+
+cdef int resized(object value) except -1:
+    raise RuntimeError(f"the {type(value).__name__} changed size while it was converted to a JS value")
 
 
 cdef class Outcome:
@@ -363,8 +399,11 @@ cdef Outcome wrap(COutcome& c, object handles):
 
 cdef vector[HostValue] convert_args(tuple args, object owner) except *:
     cdef vector[HostValue] out
+    cdef size_t i = 0
+    out.resize(len(args))
     for arg in args:
-        out.push_back(from_python(arg, [], 0, owner))
+        fill(&out[i], arg, [], 0, owner)
+        i += 1
     return out
 
 

@@ -243,6 +243,40 @@ function fillHeaders(headers, init) {
   }
 }
 
+// A value append() would keep as it is: bytes only (no character above U+00FF), no NUL, CR
+// or LF, and no leading or trailing whitespace to strip.
+// eslint-disable-next-line no-control-regex
+const plainValueRe = /^(?:[^\0\t\n\r \u0100-\uffff](?:[^\0\n\r\u0100-\uffff]*[^\0\t\n\r \u0100-\uffff])?)?$/;
+
+// Headers from the host's flat [name0, value0, name1, value1, ...] list. The HTTP server
+// checked them already; a pair that append() would change or refuse still goes through it,
+// so the result is what appending each pair gives.
+function headersFromHost(flat) {
+  const h = new Headers();
+  const list = headerList(h);
+  for (let i = 0; i + 1 < flat.length; i += 2) {
+    const name = flat[i];
+    const value = flat[i + 1];
+    if (typeof name === "string" && typeof value === "string" && tokenRe.test(name) && plainValueRe.test(value)) {
+      list.push([name.toLowerCase(), value]);
+    } else {
+      h.append(name, value);
+    }
+  }
+  return h;
+}
+
+// The header list flat, as the host takes it: [name0, value0, name1, value1, ...].
+function headersFlat(h) {
+  const list = headerList(h);
+  const flat = new Array(list.length * 2);
+  for (let i = 0; i < list.length; i++) {
+    flat[2 * i] = list[i][0];
+    flat[2 * i + 1] = list[i][1];
+  }
+  return flat;
+}
+
 // Builds Headers from raw [name, value] pairs, as the host hands them over.
 function headersFromPairs(pairs, guard = "none") {
   const h = new Headers();
@@ -258,5 +292,5 @@ defineGlobals({ Headers });
 
 Object.assign(internal, {
   definePairIterable, isToken, headerList, setHeadersGuard, headersGuard, fillHeaders,
-  headersFromPairs, headerPairs,
+  headersFromPairs, headerPairs, headersFromHost, headersFlat,
 });

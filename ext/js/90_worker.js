@@ -3,7 +3,7 @@
 
 const {
   bodyUnusable, defineGlobals, defineInterface, dispatchGlobalEvent, DOMException, Event,
-  globalEventTarget, hasEventListeners, headerPairs, hostRequest, isRequest, isResponse, readBody,
+  globalEventTarget, hasEventListeners, headersFlat, hostRequest, isRequest, isResponse, readBody,
   reportError, responseState, webidl,
 } = internal;
 
@@ -171,25 +171,20 @@ async function dispatchFetch(method, url, headers, body) {
   const state = responseState(response);
   if (state.type === "error") throw new TypeError("fetch handler returned a network error (Response.error())");
   if (bodyUnusable(state.body)) throw new TypeError("fetch handler returned a Response whose body was already used");
-  // The host's FetchResult (pyruntime/engine/protocol.py). Bytes known up front are sent at
-  // once; a stream is pulled chunk by chunk by the host. `waitUntil` counts the promises
-  // registered so far, so that the host can skip an empty wait.
-  const result = {
-    status: state.status,
-    statusText: state.statusText,
-    headers: headerPairs(state.headers),
-    body: null,
-    streamId: 0,
-    waitUntil: 0,
-  };
+  // The host's FetchResult (pyruntime/engine/protocol.py), as an array: one crossing with
+  // no property names to read. Bytes known up front are sent at once; a stream is pulled
+  // chunk by chunk by the host. `waitUntil` counts the promises registered so far, so that
+  // the host can skip an empty wait.
+  const flatHeaders = headersFlat(state.headers);
+  let bytes = null;
+  let streamId = 0;
   if (state.body === null || state.body.source !== null) {
-    result.body = await readBody(state.body);
+    bytes = await readBody(state.body);
   } else {
-    result.streamId = nextStreamId++;
-    responseStreams.set(result.streamId, state.body.stream.getReader());
+    streamId = nextStreamId++;
+    responseStreams.set(streamId, state.body.stream.getReader());
   }
-  result.waitUntil = waitUntilPromises.length;
-  return result;
+  return [state.status, state.statusText, flatHeaders, bytes, streamId, waitUntilPromises.length];
 }
 
 // Streamed response bodies, by id, while the host reads them.

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Coroutine
+from itertools import chain
 from typing import Any
 
 from . import compile_cache
@@ -101,7 +102,7 @@ class AppIsolate(AsyncIsolate):
         trip through the event loop."""
         if self._outbound is not None:
             self._outbound.begin_request(request_id)
-        args = (method, url, headers, body or None)
+        args = (method, url, list(chain.from_iterable(headers)), body or None)
         # fresh: timers left by the previous request would run on this request's budget.
         driver = self._drive_now(lambda rt: rt.call_internal(DISPATCH_FETCH, args, True), console=console,
                                  started=started, what="request")

@@ -10,7 +10,9 @@ from dataclasses import dataclass
 from typing import Any
 
 # internal.* functions the host calls.
-DISPATCH_FETCH = "dispatchFetch"            # (method, url, headers, body) -> FetchResult
+# (method, url, headers [name0, value0, ...], body) -> [status, statusText, headers (flat), body,
+#  streamId, waitUntil]: FetchResult.from_js
+DISPATCH_FETCH = "dispatchFetch"
 READ_RESPONSE_CHUNK = "readResponseChunk"   # (stream_id) -> bytes | None at the end
 CANCEL_RESPONSE_STREAM = "cancelResponseStream"  # (stream_id) -> None
 PENDING_WAIT_UNTIL = "pendingWaitUntil"     # () -> settles when ctx.waitUntil work has
@@ -39,10 +41,10 @@ class FetchResult:
     cpu_ms: float = 0.0
 
     @classmethod
-    def from_js(cls, value: dict[str, Any], wall_ms: float, cpu_ms: float) -> FetchResult:
-        return cls(status=value["status"], status_text=value["statusText"],
-                   headers=[(name, header) for name, header in value["headers"]], body=value["body"] or b"",
-                   stream_id=value["streamId"], wait_until=value["waitUntil"], wall_ms=wall_ms, cpu_ms=cpu_ms)
+    def from_js(cls, value: list[Any], wall_ms: float, cpu_ms: float) -> FetchResult:
+        status, status_text, flat, body, stream_id, wait_until = value
+        headers = list(zip(flat[::2], flat[1::2], strict=True))
+        return cls(status, status_text, headers, body or b"", stream_id, wait_until, wall_ms, cpu_ms)
 
 
 @dataclass

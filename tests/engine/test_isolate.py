@@ -223,6 +223,31 @@ def test_python_values_that_cannot_convert_are_refused(iso):
         iso.call("id", cyclic)
 
 
+class _Growing(list):
+    """A list whose iteration yields more items than its length says."""
+
+    def __iter__(self):
+        yield from super().__iter__()
+        yield "extra"
+
+
+class _Shrinking(dict):
+    """A dict whose items() yields fewer pairs than its length says."""
+
+    def items(self):
+        return iter([("only", 1)])
+
+
+def test_python_containers_that_change_size_while_converted_are_refused(iso):
+    # Containers are sized before they are filled: a length that lies is an error, not an overrun.
+    iso.eval("function id(v) { return v }")
+    with pytest.raises(RuntimeError, match="the _Growing changed size while it was converted"):
+        iso.call("id", _Growing([1, 2]))
+    with pytest.raises(RuntimeError, match="the _Shrinking changed size while it was converted"):
+        iso.call("id", _Shrinking(a=1, b=2))
+    assert iso.call("id", [(1, "a"), {"k": (True, None)}, b"x"]) == [[1, "a"], {"k": [True, None]}, b"x"]
+
+
 def test_getter_failures_during_conversion_are_reported(iso):
     with pytest.raises(TypeError, match="getter threw"):
         iso.eval("({ get boom() { throw new Error('x') } })")

@@ -1,10 +1,14 @@
 """Behaviour of the fetch family (ext/js/50-99) seen from inside an isolate: streams, Blob,
 File, FormData, Headers, Request, Response, fetch() and the worker dispatch."""
 
+import json
+import re
+
 import pytest
 
 import pyruntime
 from pyruntime.engine.errors import JSError
+from pyruntime.engine.protocol import FetchResult
 
 
 @pytest.fixture(scope="module")
@@ -588,6 +592,12 @@ def internal_call(iso, name, *args):
     return iso._run(lambda rt: rt.call_internal(name, args))
 
 
+def dispatch(iso, method, url, headers, body):
+    """dispatchFetch as the host calls it: headers flat, the answer decoded as a FetchResult."""
+    flat = [item for pair in headers for item in pair]
+    return FetchResult.from_js(internal_call(iso, "dispatchFetch", method, url, flat, body), 0.0, 0.0)
+
+
 def load_module(iso, source, name="worker.js"):
     iso._run(lambda rt: rt.compile_module(name, source))
     iso._run(lambda rt: rt.evaluate_module(name, []))
@@ -622,26 +632,50 @@ export default {
 def test_module_worker_dispatch(fresh):
     load_module(fresh, MODULE)
     internal_call(fresh, "setWorkerEnv", {"NAME": "env"})
-    result = internal_call(fresh, "dispatchFetch", "POST", "https://app.test/echo", [["X-In", "yes"]], b"payload")
-    assert result == {"status": 201, "statusText": "Made", "body": b"POST payload env", "streamId": 0,
-                      "waitUntil": 0, "headers": [["x-in", "yes"], ["content-type", "text/plain;charset=UTF-8"]]}
+    result = dispatch(fresh, "POST", "https://app.test/echo", [("X-In", "yes")], b"payload")
+    assert result == FetchResult(201, "Made", [("x-in", "yes"), ("content-type", "text/plain;charset=UTF-8")],
+                                 b"POST payload env", 0, 0)
     # A body whose bytes are not known up front is pulled chunk by chunk.
-    streamed = internal_call(fresh, "dispatchFetch", "GET", "https://app.test/stream", [], None)
-    assert streamed["body"] is None and streamed["streamId"] > 0
+    streamed = dispatch(fresh, "GET", "https://app.test/stream", [], None)
+    assert streamed.body == b"" and streamed.stream_id > 0
     chunks = []
-    while (chunk := internal_call(fresh, "readResponseChunk", streamed["streamId"])) is not None:
+    while (chunk := internal_call(fresh, "readResponseChunk", streamed.stream_id)) is not None:
         chunks.append(chunk)
     assert b"".join(chunks) == b"ab"
 
 
 def test_module_worker_wait_until(fresh):
     load_module(fresh, MODULE)
-    result = internal_call(fresh, "dispatchFetch", "GET", "https://app.test/later", [], None)
-    assert result == {"status": 204, "statusText": "", "headers": [], "body": None, "streamId": 0,
-                      "waitUntil": 1}  # one waitUntil promise pending
+    result = dispatch(fresh, "GET", "https://app.test/later", [], None)
+    assert result == FetchResult(204, "", [], b"", 0, 1)  # one waitUntil promise pending
     assert fresh.eval("globalThis.later") is None
     internal_call(fresh, "pendingWaitUntil")
     assert fresh.eval("globalThis.later") == "ran"
+
+
+ECHO_HEADERS = """
+export default {
+  fetch(request) {
+    return new Response(JSON.stringify([...request.headers]));
+  },
+};
+"""
+
+
+def test_dispatch_request_headers_are_what_append_gives(fresh):
+    # The host's headers take a quick path when append() would keep them as they are; the
+    # rest go through append(): trimmed, lowercased, or refused with its error.
+    load_module(fresh, ECHO_HEADERS)
+    sent = [("X-Plain", "a  b"), ("x-trim", " \tpadded\t "), ("X-Empty", ""), ("x-latin", "caf\xe9"),
+            ("x-plain", "second"), ("X-Tab-Inside", "a\tb")]
+    body = dispatch(fresh, "GET", "https://app.test/", sent, None).body
+    assert json.loads(body) == [["x-empty", ""], ["x-latin", "caf\xe9"], ["x-plain", "a  b, second"],
+                                ["x-tab-inside", "a\tb"], ["x-trim", "padded"]]
+    for name, value, message in [("bad name", "v", "Invalid header name"), ("x-crlf", "a\r\nb", "Invalid header value"),
+                                 ("x-nul", "a\0b", "Invalid header value"),
+                                 ("x-wide", "\u0100", "contains a character above U+00FF")]:
+        with pytest.raises(JSError, match=re.escape(message)):
+            dispatch(fresh, "GET", "https://app.test/", [(name, value)], None)
 
 
 @pytest.mark.parametrize("path,name,message", [
@@ -652,7 +686,7 @@ def test_module_worker_wait_until(fresh):
 def test_module_worker_bad_results(fresh, path, name, message):
     load_module(fresh, MODULE)
     with pytest.raises(JSError) as info:
-        internal_call(fresh, "dispatchFetch", "GET", "https://app.test" + path, [], None)
+        dispatch(fresh, "GET", "https://app.test" + path, [], None)
     assert info.value.name == name
     assert message in str(info.value)
 
@@ -678,18 +712,17 @@ def test_service_worker_fetch_event(fresh):
           event.respondWith((async () => new Response(`${ok} ${method} ${await event.request.text()}`))());
         });
     """)
-    result = internal_call(fresh, "dispatchFetch", "PUT", "https://sw.test/", [], b"data")
-    assert result == {"status": 200, "statusText": "", "headers": [["content-type", "text/plain;charset=UTF-8"]],
-                      "body": b"true PUT data", "streamId": 0, "waitUntil": 1}
+    result = dispatch(fresh, "PUT", "https://sw.test/", [], b"data")
+    assert result == FetchResult(200, "", [("content-type", "text/plain;charset=UTF-8")], b"true PUT data", 0, 1)
     internal_call(fresh, "pendingWaitUntil")
 
 
 def test_no_fetch_handler(fresh):
     with pytest.raises(JSError, match="no fetch handler"):
-        internal_call(fresh, "dispatchFetch", "GET", "https://x/", [], None)
+        dispatch(fresh, "GET", "https://x/", [], None)
     fresh.eval("addEventListener('fetch', () => {})")
     with pytest.raises(JSError, match="respondWith"):
-        internal_call(fresh, "dispatchFetch", "GET", "https://x/", [], None)
+        dispatch(fresh, "GET", "https://x/", [], None)
 
 
 def test_respond_with_after_dispatch_is_invalid_state(fresh):
@@ -703,7 +736,7 @@ def test_respond_with_after_dispatch_is_invalid_state(fresh):
           });
         });
     """)
-    assert internal_call(fresh, "dispatchFetch", "GET", "https://x/", [], None)["body"] == b"first"
+    assert dispatch(fresh, "GET", "https://x/", [], None).body == b"first"
     fresh.run_loop()
     assert fresh.eval("[globalThis.twice, globalThis.late]") == ["InvalidStateError", "InvalidStateError"]
 

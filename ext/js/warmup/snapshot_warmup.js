@@ -57,7 +57,7 @@
   }
 
   setWorkerModule({ default: { fetch: handle } });
-  const requestHeaders = [["accept", "*/*"], ["user-agent", "warm-up"], ["content-type", "application/json"]];
+  const requestHeaders = ["accept", "*/*", "user-agent", "warm-up", "content-type", "application/json"];
   const body = encoder.encode('{"warm": [1, 2, 3]}');
   for (let round = 0; round < 3; round++) {
     await dispatchFetch("GET", "http://localhost/?q=1&r=two", requestHeaders, null);
@@ -65,7 +65,8 @@
     await dispatchFetch("PUT", "http://localhost/text", requestHeaders, body);
     await dispatchFetch("GET", "http://localhost/redirect", requestHeaders, null);
     const streamed = await dispatchFetch("GET", "http://localhost/stream", requestHeaders, null);
-    while ((await readResponseChunk(streamed.streamId)) !== null);
+    const streamId = streamed[4];  // the host's FetchResult, as an array
+    while ((await readResponseChunk(streamId)) !== null);
     await dispatchFetch("GET", "http://localhost/error", requestHeaders, null).then(
       () => {
         throw new Error("the warm-up's failing request did not fail");
