@@ -28,6 +28,11 @@ _STDLIB_LEVELS = {logging.DEBUG: "debug", logging.INFO: "info", logging.WARNING:
 _pid = os.getpid()
 
 
+def fields(level: str, event: str) -> dict[str, Any]:
+    """The fields every record starts with, for a record built whole (`JsonLogger.write_record`)."""
+    return {"timestamp": timestamp(), "level": level, "event": event, "pid": _pid}
+
+
 def _forked() -> None:
     global _pid
     _pid = os.getpid()
@@ -64,24 +69,28 @@ class JsonLogger:
         self._pretty = pretty
         self._lock = threading.Lock()
 
-    def emit(self, level: str, event: str, *, keep_nulls: bool = False, **fields: Any) -> None:
-        """One record; fields that are None are left out unless `keep_nulls` (for records whose
-        shape must not vary, such as `request`)."""
+    def emit(self, level: str, event: str, **fields: Any) -> None:
+        """One record; fields that are None are left out."""
         record: dict[str, Any] = {"timestamp": timestamp(), "level": level, "event": event, "pid": _pid}
-        record.update((key, value) for key, value in fields.items() if keep_nulls or value is not None)
-        self.write_line(_pretty(record) if self._pretty else _dumps(record) + "\n")
+        record.update((key, value) for key, value in fields.items() if value is not None)
+        self.write_record(record)
+
+    def write_record(self, record: dict[str, Any]) -> None:
+        """One whole record as it is, its None fields kept: for the request line, once per
+        request, whose fields are fixed (see `fields`), with no keyword arguments to gather."""
+        self._write(_pretty(record) if self._pretty else _dumps(record) + "\n")
 
     def write_line(self, line: str) -> None:
         """Writes one whole line (a child process's JSON log line passed on, for example; shown
         readably when this logger is for a terminal)."""
-        self.write_lines([line])
+        self._write(self._readable(line) if self._pretty else line)
 
     def write_lines(self, lines: list[str]) -> None:
         """Writes whole lines at once, with one flush."""
-        if self._pretty:
-            lines = [self._readable(line) for line in lines]
+        self._write("".join(self._readable(line) for line in lines) if self._pretty else "".join(lines))
+
+    def _write(self, text: str) -> None:
         stream = self._stream or sys.stdout  # looked up late: tests and hosts may swap stdout
-        text = "".join(lines)
         with self._lock:
             try:
                 stream.write(text)

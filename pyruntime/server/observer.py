@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..engine.host_ops import Subrequest
-from .logs import CONSOLE_LEVELS, JsonLogger
+from .logs import CONSOLE_LEVELS, JsonLogger, fields
 from .metrics import Metrics, process_metrics
 
 # Metric updates kept before the metrics are made (LogObserver with defer_metrics); past
@@ -136,9 +136,15 @@ class LogObserver(Observer):
     def _request_line(self, app: str | None, request_id: str, method: str, path: str, status: int,
                       duration_s: float, cpu_ms: float | None) -> None:
         # Every request line has the same fields; `app` and `cpu_ms` are null when no app ran.
-        self.logger.emit("info", "request", keep_nulls=True, app=app, request_id=request_id, method=method,
-                         path=path, status=status, duration_ms=round(duration_s * 1000, 3),
-                         cpu_ms=None if cpu_ms is None else round(cpu_ms, 3))
+        record = fields("info", "request")
+        record["app"] = app
+        record["request_id"] = request_id
+        record["method"] = method
+        record["path"] = path
+        record["status"] = status
+        record["duration_ms"] = round(duration_s * 1000, 3)
+        record["cpu_ms"] = None if cpu_ms is None else round(cpu_ms, 3)
+        self.logger.write_record(record)
 
     def limit_exceeded(self, ctx: RequestContext, limit: str, message: str, phase: str | None) -> None:
         self._update(lambda metrics: metrics.limit_exceeded.labels(ctx.app, limit).inc())
