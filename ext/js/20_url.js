@@ -295,8 +295,7 @@ class URL {
 
   #init(parts) {
     this.#parts = parts;
-    this.#searchParams = new URLSearchParams(parts[SEARCH]);
-    urlFromParams(this.#searchParams, this);
+    this.#searchParams = null;  // made at first use: most URLs never have theirs read
   }
 
   static {
@@ -334,7 +333,7 @@ class URL {
   }
 
   #syncSearchParams() {
-    setParamsList(this.#searchParams, parseUrlencoded(this.#parts[SEARCH].slice(1)));
+    if (this.#searchParams !== null) setParamsList(this.#searchParams, parseUrlencoded(this.#parts[SEARCH].slice(1)));
   }
 
   get href() {
@@ -440,6 +439,10 @@ class URL {
 
   get searchParams() {
     URL.#check(this);
+    if (this.#searchParams === null) {
+      this.#searchParams = new URLSearchParams(this.#parts[SEARCH]);
+      urlFromParams(this.#searchParams, this);
+    }
     return this.#searchParams;
   }
 

@@ -66,6 +66,10 @@ function definePairIterable(ctor, name, check, getPairs) {
 const tokenRe = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 const leadingWs = /^[\t\n\r ]+/;
 const trailingWs = /[\t\n\r ]+$/;
+// A value append() would keep as it is: bytes only (no character above U+00FF), no NUL, CR
+// or LF, and no leading or trailing whitespace to strip.
+// eslint-disable-next-line no-control-regex
+const plainValueRe = /^(?:[^\0\t\n\r \u0100-\uffff](?:[^\0\n\r\u0100-\uffff]*[^\0\t\n\r \u0100-\uffff])?)?$/;
 
 function toByteString(value, what) {
   const s = webidl.toDOMString(value);
@@ -77,12 +81,14 @@ function toByteString(value, what) {
 }
 
 function headerName(name) {
+  if (typeof name === "string" && tokenRe.test(name)) return name.toLowerCase();  // the common case, in one test
   const s = toByteString(name, "Header name");
   if (!tokenRe.test(s)) throw new TypeError(`Invalid header name: ${JSON.stringify(s)}`);
   return s.toLowerCase();
 }
 
 function headerValue(value) {
+  if (typeof value === "string" && plainValueRe.test(value)) return value;  // nothing to strip or refuse
   const s = toByteString(value, "Header value").replace(leadingWs, "").replace(trailingWs, "");
   if (/[\0\r\n]/.test(s)) throw new TypeError(`Invalid header value: ${JSON.stringify(s)}`);
   return s;
@@ -243,26 +249,12 @@ function fillHeaders(headers, init) {
   }
 }
 
-// A value append() would keep as it is: bytes only (no character above U+00FF), no NUL, CR
-// or LF, and no leading or trailing whitespace to strip.
-// eslint-disable-next-line no-control-regex
-const plainValueRe = /^(?:[^\0\t\n\r \u0100-\uffff](?:[^\0\n\r\u0100-\uffff]*[^\0\t\n\r \u0100-\uffff])?)?$/;
-
-// Headers from the host's flat [name0, value0, name1, value1, ...] list. The HTTP server
-// checked them already; a pair that append() would change or refuse still goes through it,
-// so the result is what appending each pair gives.
+// Headers from the host's flat [name0, value0, name1, value1, ...] list: what appending
+// each pair gives, without append()'s checks of its receiver and arguments.
 function headersFromHost(flat) {
   const h = new Headers();
   const list = headerList(h);
-  for (let i = 0; i + 1 < flat.length; i += 2) {
-    const name = flat[i];
-    const value = flat[i + 1];
-    if (typeof name === "string" && typeof value === "string" && tokenRe.test(name) && plainValueRe.test(value)) {
-      list.push([name.toLowerCase(), value]);
-    } else {
-      h.append(name, value);
-    }
-  }
+  for (let i = 0; i + 1 < flat.length; i += 2) list.push([headerName(flat[i]), headerValue(flat[i + 1])]);
   return h;
 }
 

@@ -183,6 +183,13 @@ class BytesBody {
     this.#read = true;
     return this.source.slice();
   }
+
+  // takeUnmade() without the copy, for the host, which copies the bytes as it takes them.
+  // Nothing writes to `source`: every read hands out a copy.
+  takeUnmadeForHost() {
+    this.#read = true;
+    return this.source;
+  }
 }
 
 function bodyFromBytes(bytes) {
@@ -191,6 +198,11 @@ function bodyFromBytes(bytes) {
 
 // "Extract a body": returns {body, type} where type is the default Content-Type or null.
 function extractBody(init) {
+  // A string is the most common body: no other kind to rule out (utf8Encode takes lone
+  // surrogates as U+FFFD, as the USVString conversion below would).
+  if (typeof init === "string") {
+    return { body: bodyFromBytes(native.utf8Encode(init)), type: "text/plain;charset=UTF-8" };
+  }
   if (isBlob(init)) return { body: bodyFromBytes(blobBytes(init)), type: init.type || null };
   if (webidl.isBufferSource(init)) return { body: bodyFromBytes(webidl.bufferSourceCopy(init)), type: null };
   if (isFormData(init)) {

@@ -48,6 +48,7 @@ function parseURL(input, context) {
 }
 
 function normalizeMethod(value, context) {
+  if (normalizedMethods.includes(value)) return value;  // "GET", "POST", ...: nothing to change
   const method = webidl.toDOMString(value, context);
   if (!isToken(method)) throw new TypeError(`${context}: '${method}' is not a valid HTTP method.`);
   const upper = method.toUpperCase();

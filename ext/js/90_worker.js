@@ -178,7 +178,9 @@ async function dispatchFetch(method, url, headers, body) {
   const flatHeaders = headersFlat(state.headers);
   let bytes = null;
   let streamId = 0;
-  if (state.body === null || state.body.source !== null) {
+  if (state.body !== null && state.body.readUnmade === false) {
+    bytes = state.body.takeUnmadeForHost();  // bytes in hand, no copy and no await
+  } else if (state.body === null || state.body.source !== null) {
     bytes = await readBody(state.body);
   } else {
     streamId = nextStreamId++;

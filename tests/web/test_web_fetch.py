@@ -663,8 +663,8 @@ export default {
 
 
 def test_dispatch_request_headers_are_what_append_gives(fresh):
-    # The host's headers take a quick path when append() would keep them as they are; the
-    # rest go through append(): trimmed, lowercased, or refused with its error.
+    # The host's headers are checked as append() checks them (a value it would keep as it is
+    # takes one test): trimmed, lowercased, combined, or refused with append()'s error.
     load_module(fresh, ECHO_HEADERS)
     sent = [("X-Plain", "a  b"), ("x-trim", " \tpadded\t "), ("X-Empty", ""), ("x-latin", "caf\xe9"),
             ("x-plain", "second"), ("X-Tab-Inside", "a\tb")]
