@@ -97,6 +97,7 @@ function headerValue(value) {
 const isToken = (s) => tokenRe.test(s);
 
 let headersOf;
+let appendHeader;
 let headerList;
 let setHeadersGuard;
 let headersGuard;
@@ -112,6 +113,14 @@ class Headers {
     headersOf = (v) => {
       if (!(webidl.isObject(v) && #list in v)) throw webidl.illegalInvocation();
       return v;
+    };
+    // The append algorithm, as fillHeaders and the host use it: not the JS-visible method,
+    // which user code may have replaced.
+    appendHeader = (h, name, value) => {
+      const n = headerName(name);
+      const v = headerValue(value);
+      h.#mutable();
+      h.#list.push([n, v]);
     };
     headerList = (h) => h.#list;
     setHeadersGuard = (h, guard) => {
@@ -156,10 +165,7 @@ class Headers {
   append(name, value) {
     const self = headersOf(this);
     webidl.requiredArguments(arguments.length, 2, "Failed to execute 'append' on 'Headers'");
-    const n = headerName(name);
-    const v = headerValue(value);
-    self.#mutable();
-    self.#list.push([n, v]);
+    appendHeader(self, name, value);
   }
 
   delete(name) {
@@ -237,7 +243,7 @@ function fillHeaders(headers, init) {
           `Failed to construct 'Headers': a header pair must be [name, value], got ${pair.length} item${pair.length === 1 ? "" : "s"}`,
         );
       }
-      headers.append(pair[0], pair[1]);
+      appendHeader(headers, pair[0], pair[1]);
     }
     return;
   }
@@ -245,16 +251,14 @@ function fillHeaders(headers, init) {
     const desc = Reflect.getOwnPropertyDescriptor(init, key);
     if (desc === undefined || !desc.enumerable) continue;
     if (typeof key === "symbol") throw new TypeError("Failed to construct 'Headers': header names cannot be symbols");
-    headers.append(key, init[key]);
+    appendHeader(headers, key, init[key]);
   }
 }
 
-// Headers from the host's flat [name0, value0, name1, value1, ...] list: what appending
-// each pair gives, without append()'s checks of its receiver and arguments.
+// Headers from the host's flat [name0, value0, name1, value1, ...] list.
 function headersFromHost(flat) {
   const h = new Headers();
-  const list = headerList(h);
-  for (let i = 0; i + 1 < flat.length; i += 2) list.push([headerName(flat[i]), headerValue(flat[i + 1])]);
+  for (let i = 0; i + 1 < flat.length; i += 2) appendHeader(h, flat[i], flat[i + 1]);
   return h;
 }
 
@@ -269,10 +273,13 @@ function headersFlat(h) {
   return flat;
 }
 
+// Whether `h` has a header of this lowercase name (what has() answers, without its checks).
+const hasHeader = (h, lowercaseName) => headerList(h).some((p) => p[0] === lowercaseName);
+
 // Builds Headers from raw [name, value] pairs, as the host hands them over.
 function headersFromPairs(pairs, guard = "none") {
   const h = new Headers();
-  for (const [name, value] of pairs) h.append(name, value);
+  for (const [name, value] of pairs) appendHeader(h, name, value);
   setHeadersGuard(h, guard);
   return h;
 }
@@ -283,6 +290,6 @@ const headerPairs = (h) => headerList(h).map((p) => [p[0], p[1]]);
 defineGlobals({ Headers });
 
 Object.assign(internal, {
-  definePairIterable, isToken, headerList, setHeadersGuard, headersGuard, fillHeaders,
+  definePairIterable, isToken, appendHeader, hasHeader, headerList, setHeadersGuard, headersGuard, fillHeaders,
   headersFromPairs, headerPairs, headersFromHost, headersFlat,
 });

@@ -1,9 +1,9 @@
 // Request (Fetch Standard §5.4). There is no document base URL, so URLs must be absolute.
 
 const {
-  bodyUnusable, cloneBody, createAbortSignal, defineBodyMixin, defineGlobals, defineInspect,
-  defineInterface, extractBody, fillHeaders, headerList, headersFromHost, headersFromPairs, isAbortSignal, isToken,
-  proxyBody, webidl,
+  appendHeader, bodyUnusable, cloneBody, createAbortSignal, defineBodyMixin, defineGlobals, defineInspect,
+  defineInterface, extractBody, fillHeaders, hasHeader, headerList, headersFromHost, headersFromPairs,
+  isAbortSignal, isToken, proxyBody, webidl,
 } = internal;
 
 const kCreate = Symbol("create");
@@ -143,7 +143,7 @@ class Request {
 
     state.headers = new Headers();
     if (dict.headers !== undefined) fillHeaders(state.headers, dict.headers);
-    else if (from !== null) for (const [n, v] of headerList(from.headers)) state.headers.append(n, v);
+    else if (from !== null) for (const [n, v] of headerList(from.headers)) appendHeader(state.headers, n, v);
 
     const initBody = dict.body ?? null;
     if ((initBody !== null || (from !== null && from.body !== null)) && (state.method === "GET" || state.method === "HEAD")) {
@@ -152,7 +152,7 @@ class Request {
     if (initBody !== null) {
       const { body, type } = extractBody(initBody);
       state.body = body;
-      if (type !== null && !state.headers.has("content-type")) state.headers.append("content-type", type);
+      if (type !== null && !hasHeader(state.headers, "content-type")) appendHeader(state.headers, "content-type", type);
     } else if (from !== null && from.body !== null) {
       if (bodyUnusable(from.body)) {
         throw new TypeError(`${context}: Cannot construct a Request with a Request object that has already been used.`);
@@ -225,7 +225,9 @@ class Request {
   }
 
   get signal() {
-    return stateOf(this).signal;
+    const state = stateOf(this);
+    if (state.signal === null) state.signal = followingSignal(null);  // an incoming request's (hostRequest)
+    return state.signal;
   }
 
   get duplex() {
@@ -280,7 +282,7 @@ function hostRequest(method, url, headers, body) {
     redirect: "follow",
     referrer: "client",
     referrerPolicy: "",
-    signal: followingSignal(null),
+    signal: null,  // never aborts: made at first use (the getter), as most handlers never read it
   };
   if (body !== null) state.body = extractBody(body).body;  // bytes: no content type to add
   return new Request(kCreate, state);

@@ -1,8 +1,8 @@
 // Response (Fetch Standard §5.5).
 
 const {
-  bodyFromBytes, bodyUnusable, cloneBody, defineBodyMixin, defineGlobals, defineInspect,
-  defineInterface, extractBody, fillHeaders, headerList, headersFromPairs, headersGuard,
+  appendHeader, bodyFromBytes, bodyUnusable, cloneBody, defineBodyMixin, defineGlobals, defineInspect,
+  defineInterface, extractBody, fillHeaders, hasHeader, headerList, headersFromPairs, headersGuard,
   parseAbsoluteURL, setHeadersGuard, webidl,
 } = internal;
 
@@ -39,8 +39,8 @@ function initialize(state, init, extracted, context) {
       throw new TypeError(`${context}: Response with null body status (${status}) cannot have body`);
     }
     state.body = extracted.body;
-    if (extracted.type !== null && !state.headers.has("content-type")) {
-      state.headers.append("content-type", extracted.type);
+    if (extracted.type !== null && !hasHeader(state.headers, "content-type")) {
+      appendHeader(state.headers, "content-type", extracted.type);
     }
   }
 }
@@ -87,7 +87,7 @@ class Response {
     const code = webidl.toInteger(status, { bits: 16 }, context);
     if (!redirectStatuses.includes(code)) throw new RangeError(`${context}: Invalid status code ${code}`);
     const state = newState(code, "");
-    state.headers.append("location", href);
+    appendHeader(state.headers, "location", href);
     setHeadersGuard(state.headers, "immutable");
     return new Response(kCreate, state);
   }

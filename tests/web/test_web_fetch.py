@@ -678,6 +678,30 @@ def test_dispatch_request_headers_are_what_append_gives(fresh):
             dispatch(fresh, "GET", "https://app.test/", [(name, value)], None)
 
 
+def test_incoming_request_signal_is_made_at_first_use_and_kept(fresh):
+    load_module(fresh, """
+        export default {
+          fetch(request) {
+            const signal = request.signal;
+            const same = signal === request.signal && signal instanceof AbortSignal && !signal.aborted;
+            const copy = request.clone().signal;
+            return new Response(`${same} ${copy !== signal && copy instanceof AbortSignal && !copy.aborted}`);
+          },
+        };
+    """)
+    assert dispatch(fresh, "GET", "https://app.test/", [], None).body == b"true true"
+
+
+def test_headers_are_filled_by_the_append_algorithm_not_the_replaceable_methods(fresh):
+    assert fresh.eval("""
+        Headers.prototype.append = () => { throw new Error("the patched append ran"); };
+        Headers.prototype.has = () => { throw new Error("the patched has ran"); };
+        const response = new Response("x", { headers: { "X-A": " 1 " } });
+        const request = new Request("https://a.test/", { method: "POST", body: "y", headers: [["X-B", "2"]] });
+        [...response.headers, ...request.headers].join(";")
+    """) == "content-type,text/plain;charset=UTF-8;x-a,1;content-type,text/plain;charset=UTF-8;x-b,2"
+
+
 @pytest.mark.parametrize("path,name,message", [
     ("/undefined", "TypeError", "fetch handler returned undefined, expected a Response"),
     ("/object", "TypeError", "fetch handler returned an object, expected a Response"),
