@@ -112,7 +112,6 @@ class AsyncIsolate(IsolateCore):
         """`_drive` that runs the first slice at once on this thread when the gate allows: the
         driver if the call ended there (no task, no await), else a coroutine driving the rest."""
         self._loop = asyncio.get_running_loop()
-        wake = self._wake = asyncio.Event()
         total = self.limits.total_timeout_s if total_timeout_s is _UNSET else total_timeout_s
         driver = CallDriver(total, what=what, clock=self._loop.time, started=started)
         gate = self._gate if inline else None
@@ -120,7 +119,7 @@ class AsyncIsolate(IsolateCore):
             self._calling = True
         try:
             if gate is None or not gate.allows():
-                return self._drive_rest(driver, None, start, console, wake, gate)
+                return self._drive_rest(driver, None, start, console, self._new_wake(), gate)
             step = self._after_slice(driver, start(self._runtime), console, gate)
             if step.done:
                 self._end_call()
@@ -128,7 +127,14 @@ class AsyncIsolate(IsolateCore):
         except BaseException:
             self._end_call()
             raise
-        return self._drive_rest(driver, step, start, console, wake, gate)
+        # Made before the loop runs the operations the slice started: they set it when they complete.
+        return self._drive_rest(driver, step, start, console, self._new_wake(), gate)
+
+    def _new_wake(self) -> asyncio.Event:
+        """The event a waiting call wakes on (an operation completed, or terminate()): made only
+        for a call that waits, not for one that ends in its first slice."""
+        wake = self._wake = asyncio.Event()
+        return wake
 
     async def _in_thread(self, slice_: Start) -> _core.Outcome:
         """Runs a slice in a worker thread, with the GIL released around V8 there (an isolate
