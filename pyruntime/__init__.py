@@ -11,11 +11,15 @@ supervisor, which only starts and watches processes, loads neither.
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING, Any
 
 from .engine import __all__ as _ENGINE_NAMES
 
+# Not typing.TYPE_CHECKING: `serve`'s supervisor starts its first worker before importing
+# typing (cli/serve.py). Type checkers take any name TYPE_CHECKING as true.
+TYPE_CHECKING = False
 if TYPE_CHECKING:  # what type checkers and IDEs see; at run time __getattr__ loads each name
+    from typing import Any
+
     from .engine import *  # noqa: F403
     from .server.app import WorkerApp as WorkerApp
     from .server.config import AppLimits as AppLimits

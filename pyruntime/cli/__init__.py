@@ -5,10 +5,11 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ..engine.limits import LimitError, Limits
 
-
-def _parser() -> argparse.ArgumentParser:
+def _parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The command line's parser; for `command` "serve", without the options of `run`: their
+    defaults come from the limits' module, whose imports (dataclasses) would delay the start
+    of serve's first worker (cli/serve.py)."""
     parser = argparse.ArgumentParser(prog="python -m pyruntime", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
 
@@ -35,10 +36,20 @@ def _parser() -> argparse.ArgumentParser:
     # Internal: the supervisor's slot of this worker; only slot 0 runs cron triggers.
     serve.add_argument("--worker-slot", type=int, default=0, help=argparse.SUPPRESS)
 
-    defaults = Limits()
     run = commands.add_parser("run", help="run a JS file as a script",
                               formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     run.add_argument("file")
+    if command != "serve":
+        _add_limit_options(run)
+
+    commands.add_parser("repl", help="an interactive JavaScript prompt")
+    return parser
+
+
+def _add_limit_options(run: argparse.ArgumentParser) -> None:
+    from ..engine.limits import Limits
+
+    defaults = Limits()
     run.add_argument("--cpu-limit-ms", default=_text(defaults.cpu_limit_ms),
                      help="CPU time each call (top-level code, each timer) may use; a number or 'off'")
     run.add_argument("--timeout-ms", default=_text(defaults.timeout_ms),
@@ -46,15 +57,13 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--memory-limit-mb", default=str(defaults.memory_limit_mb),
                      help="the isolate's memory limit (heap, ArrayBuffers, WebAssembly)")
 
-    commands.add_parser("repl", help="an interactive JavaScript prompt")
-    return parser
-
 
 def _text(value: float | None) -> str:
     return "off" if value is None else f"{value:g}"
 
 
 def _run(args: argparse.Namespace) -> int:
+    from ..engine.limits import LimitError, Limits
     from .run import run_file  # imported on use: only `run` needs it
 
     try:
@@ -68,7 +77,8 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    args = _parser(argv[0] if argv else None).parse_args(argv)
     if args.command == "serve":
         from .serve import serve_command  # the server's libraries load only for `serve`
 

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
-from pathlib import Path
-from typing import TYPE_CHECKING
 
+# Not typing.TYPE_CHECKING, and os.path rather than pathlib up to the first worker's start:
+# their imports would delay it (see _supervise).
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from ..server.config import ServerConfig
     from ..server.logs import JsonLogger
@@ -14,6 +16,7 @@ if TYPE_CHECKING:
 
 def _server_config(args: argparse.Namespace, logger: JsonLogger) -> ServerConfig:
     import dataclasses
+    from pathlib import Path
 
     from ..server.config import ConfigError, ServerConfig, app_root, load_config, single_app_config
     from ..server.wrangler import is_wrangler_config, load_wrangler
@@ -54,11 +57,11 @@ def _worker_args(args: argparse.Namespace) -> list[str]:
     own, with paths made absolute. The worker reads the configuration itself."""
     argv = ["serve", "--workers", "1", "--server", args.server]
     if args.config:
-        argv += ["--config", str(Path(args.config).resolve())]
+        argv += ["--config", os.path.realpath(args.config)]
     if args.script:
-        argv.append(str(Path(args.script).resolve()))
+        argv.append(os.path.realpath(args.script))
     for flag, value in (("--name", args.name), ("--env", args.env),
-                        ("--root", args.root and str(Path(args.root).resolve()))):
+                        ("--root", args.root and os.path.realpath(args.root))):
         if value:
             argv += [flag, value]
     return argv + (["--reload"] if args.reload else []) + (["--test-scheduled"] if args.test_scheduled else []) \
@@ -76,7 +79,7 @@ def _logger(args: argparse.Namespace) -> JsonLogger:
 
 
 def serve_command(args: argparse.Namespace) -> int:
-    if not args.config and not args.script and Path("wrangler.toml").is_file():
+    if not args.config and not args.script and os.path.isfile("wrangler.toml"):
         args.config = "wrangler.toml"  # a wrangler project's folder
     if args.listen_channel is None:
         return _supervise(args)

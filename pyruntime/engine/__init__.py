@@ -10,9 +10,11 @@ server's supervisor) does not load V8 or the HTTP client.
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING, Any
 
+TYPE_CHECKING = False  # not typing's: see pyruntime/__init__.py
 if TYPE_CHECKING:  # what type checkers and IDEs see; at run time __getattr__ loads each name
+    from typing import Any
+
     from .app_isolate import AppIsolate as AppIsolate
     from .async_isolate import AsyncIsolate as AsyncIsolate
     from .errors import Error as Error

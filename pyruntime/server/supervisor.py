@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import os
 import select
-import shutil
 import signal
 import socket
 import subprocess
@@ -27,10 +26,10 @@ import tempfile
 import threading
 import time
 from types import FrameType
-from typing import TYPE_CHECKING
 
 from .metrics import mark_process_dead
 
+TYPE_CHECKING = False  # not typing's: the CLI starts the first worker before importing it (cli/serve.py)
 if TYPE_CHECKING:
     from .config import ServerConfig
     from .logs import JsonLogger
@@ -39,6 +38,12 @@ _POLL_S = 0.2
 # A worker that dies sooner than this after starting is restarted only after a pause,
 # so that a crash at startup does not become a busy loop.
 _MIN_UPTIME_S = 2.0
+
+
+def _remove_folder(folder: str) -> None:
+    import shutil  # imported at the end: with its compression modules it would delay the first worker
+
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 def listening_socket(host: str, port: int) -> socket.socket:
@@ -163,7 +168,7 @@ class Supervisor:
             if kill:
                 child.kill()
             child.wait()
-        shutil.rmtree(self._metrics_dir, ignore_errors=True)
+        _remove_folder(self._metrics_dir)
 
     def run(self, config: ServerConfig) -> int:
         """Binds the port (OSError if it cannot), hands it to the workers and supervises them."""
@@ -198,7 +203,7 @@ class Supervisor:
             return self._stop_all(self._metrics_dir, config.graceful_timeout_s())
         finally:
             sock.close()
-            shutil.rmtree(self._metrics_dir, ignore_errors=True)
+            _remove_folder(self._metrics_dir)
 
     def _on_signal(self, signum: int, _frame: FrameType | None) -> None:
         self._stopping = True
