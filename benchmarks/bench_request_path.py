@@ -6,14 +6,24 @@ Both apps get the same ASGI calls from 16 concurrent clients in one event loop (
 once), so the difference is the request path: head parsing, the isolate pool, the JS call
 and its result, the log line and the metrics. The hello handler's own JS is a small part.
 Reported: process CPU per request (all threads), as the median of several rounds.
+
+`--instructions` also counts the instructions of one request under valgrind's callgrind
+(Debian's valgrind): the same count whatever else the machine is doing, so a change of a
+few percent shows where CPU time on a shared machine varies by more. Each app runs twice,
+with and without `INSTRUCTION_REQUESTS` requests after the same warm-up, one request at a
+time; the difference, divided, is one request.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import os
+import re
+import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -24,7 +34,7 @@ from typing import Any
 os.environ.setdefault("PYRUNTIME_CACHE_DIR", "off")
 
 from pyruntime.server.app import WorkerApp  # noqa: E402
-from pyruntime.server.config import single_app_config  # noqa: E402
+from pyruntime.server.config import AppLimits, single_app_config  # noqa: E402
 from pyruntime.server.logs import JsonLogger  # noqa: E402
 from pyruntime.server.observer import LogObserver  # noqa: E402
 
@@ -35,6 +45,9 @@ SCOPE = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "met
          "headers": [(b"host", b"127.0.0.1:8787"), (b"user-agent", b"wrk"), (b"accept", b"*/*")],
          "client": ("127.0.0.1", 50000), "server": ("127.0.0.1", 8787)}
 CLIENTS = 16
+# Requests counted by --instructions (each under valgrind costs some 50 times its CPU time).
+INSTRUCTION_REQUESTS = 1000
+WARM_UP = 500
 
 App = Callable[[dict[str, Any], Callable[[], Awaitable[dict[str, Any]]],
                 Callable[[dict[str, Any]], Awaitable[None]]], Awaitable[None]]
@@ -103,17 +116,64 @@ async def measure(requests: int, rounds: int) -> tuple[list[float], list[float]]
     return ours, plain
 
 
+async def serial_requests(which: str, count: int) -> None:
+    """WARM_UP requests, then `count` more, one at a time: what --instructions counts."""
+    with tempfile.TemporaryDirectory() as folder, open(os.devnull, "w") as devnull:
+        app: App = plain_app
+        if which == "worker":
+            script = Path(folder) / "hello.js"
+            script.write_text(HELLO_JS)
+            # Valgrind runs V8 some 50 times slower: the time limits grow so, and still run.
+            limits = AppLimits(cpu_limit_ms=10_000, timeout_ms=60_000, total_timeout_ms=600_000)
+            config = dataclasses.replace(single_app_config(script, "bench"), limits=limits)
+            worker = WorkerApp.from_config(config, LogObserver(JsonLogger(devnull)))
+            await worker.startup()
+            app = worker
+        statuses: list[int] = []
+        for _ in range(WARM_UP + count):
+            await one_request(app, statuses)
+        if set(statuses) != {200}:
+            raise RuntimeError(f"unexpected answers: {sorted(set(statuses))}")
+
+
+def instructions_per_request(which: str) -> float | None:
+    """Instructions of one request of `which` app, counted by callgrind; None without valgrind."""
+    if shutil.which("valgrind") is None:
+        return None
+    counts = []
+    for count in (0, INSTRUCTION_REQUESTS):
+        proc = subprocess.run(["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", sys.executable,
+                               __file__, "--serial", which, str(count)], capture_output=True, text=True, check=True)
+        counts.append(int(re.search(r"Collected : (\d+)", proc.stderr).group(1)))
+    return (counts[1] - counts[0]) / INSTRUCTION_REQUESTS
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=8000, help="requests per round (default 8000)")
     parser.add_argument("--rounds", type=int, default=5, help="rounds (default 5)")
+    parser.add_argument("--instructions", action="store_true",
+                        help="also count instructions per request under callgrind (a few minutes)")
+    parser.add_argument("--serial", nargs=2, metavar=("APP", "COUNT"), help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.serial:  # one run counted by instructions_per_request
+        asyncio.run(serial_requests(args.serial[0], int(args.serial[1])))
+        return
     print(f"request path: {args.rounds} rounds of {args.requests} requests, {CLIENTS} concurrent clients", flush=True)
     ours, plain = asyncio.run(measure(args.requests, args.rounds))
     ours_us, plain_us = statistics.median(ours), statistics.median(plain)
     table = ["| app | CPU per request (median) | vs plain ASGI app |", "|---|---:|---:|",
              f"| WorkerApp, hello handler | {ours_us:.0f} µs | {ours_us / plain_us:.1f}x |",
              f"| plain ASGI app (no JS) | {plain_us:.1f} µs | 1.0x |"]
+    if args.instructions:
+        print(f"counting instructions under callgrind ({INSTRUCTION_REQUESTS} requests per app)...", flush=True)
+        worker_count, plain_count = instructions_per_request("worker"), instructions_per_request("plain")
+        if worker_count is None or plain_count is None:
+            table.append("\nInstructions not counted: valgrind is not installed.")
+        else:
+            table += ["", "| app | instructions per request (callgrind) | vs plain ASGI app |", "|---|---:|---:|",
+                      f"| WorkerApp, hello handler | {worker_count:,.0f} | {worker_count / plain_count:.1f}x |",
+                      f"| plain ASGI app (no JS) | {plain_count:,.0f} | 1.0x |"]
     out = Path(__file__).parent / "results" / "request_path.md"
     out.write_text("# Request path in-process (no HTTP server)\n\n"
                    f"- date: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}\n"
