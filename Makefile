@@ -58,7 +58,8 @@ bench: install
 	$(PY) -m pip install -q mini-racer matplotlib
 	$(PY) benchmarks/bench_core.py
 	$(PY) benchmarks/bench_first_request.py
-	$(PY) benchmarks/bench_request_path.py
+	command -v valgrind >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq valgrind >/dev/null)
+	$(PY) benchmarks/bench_request_path.py --instructions
 
 # pyruntime's servers beside Node.js and, from npm (into build/bench/peers), Deno, Bun and workerd, loaded by wrk.
 bench-http: install
