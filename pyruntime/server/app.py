@@ -250,15 +250,21 @@ class WorkerApp:
                     observer or LogObserver())
 
     @classmethod
-    def from_config(cls, config: AppConfig, observer: Observer) -> WorkerApp:
-        """The app of one `[[apps]]` entry (its secrets are read from the environment)."""
+    def from_config(cls, config: AppConfig, observer: Observer, *, framed_by_server: bool = False) -> WorkerApp:
+        """The app of one `[[apps]]` entry (its secrets are read from the environment).
+
+        `framed_by_server`: requests come from an HTTP server's parser (the server's own
+        apps), so one without Content-Length or Transfer-Encoding has no body; see
+        `_read_body`. A hand-made ASGI caller may send a body without them: by default the
+        app reads what comes."""
         app = cls.__new__(cls)
-        app._setup(config, observer)
+        app._setup(config, observer, framed_by_server)
         return app
 
-    def _setup(self, config: AppConfig, observer: Observer) -> None:
+    def _setup(self, config: AppConfig, observer: Observer, framed_by_server: bool = False) -> None:
         self.config = config
         self.observer = observer
+        self._framed_by_server = framed_by_server
         self._env = config.resolved_env()
         self._mask = SecretMask([str(self._env[name]) for name in config.secrets])
         self._pool: IsolatePool | None = None
@@ -437,6 +443,11 @@ class WorkerApp:
     async def _read_body(self, receive: Receive, bodyless: bool) -> bytes | None:
         """The whole request body, within `max_body_mb` (413) and `body_timeout_s` (408)."""
         first = None
+        if bodyless and self._framed_by_server:
+            # HTTP/1 with neither Content-Length nor Transfer-Encoding: no body (RFC 9112, 6.3),
+            # and the server's parser sends none. The message saying so is left to the
+            # disconnect watch (_Client): waiting for it cost a trip through the event loop.
+            return None
         if bodyless:  # the one message is at hand: no timer is needed to wait for it
             first = await receive()
             if first["type"] == "http.disconnect":

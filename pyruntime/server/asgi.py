@@ -115,7 +115,7 @@ class ServerApp:
         # An app isolated by process runs in an engine process of its own, relayed to by this one.
         self.apps: list[WorkerApp | EngineApp] = [
             EngineApp(app_config, observer) if isolation_of(config, app_config) == "process"
-            else WorkerApp.from_config(app_config, observer) for app_config in config.apps]
+            else WorkerApp.from_config(app_config, observer, framed_by_server=True) for app_config in config.apps]
         self.router = AppRouter([(route, app) for app in self.apps for route in app.config.routes], observer)
         self._reload = reload
         self._run_crons = run_crons
