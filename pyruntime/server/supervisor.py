@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 import select
+import shutil
 import signal
 import socket
 import subprocess
@@ -38,12 +39,6 @@ _POLL_S = 0.2
 # A worker that dies sooner than this after starting is restarted only after a pause,
 # so that a crash at startup does not become a busy loop.
 _MIN_UPTIME_S = 2.0
-
-
-def _remove_folder(folder: str) -> None:
-    import shutil  # imported at the end: with its compression modules it would delay the first worker
-
-    shutil.rmtree(folder, ignore_errors=True)
 
 
 def listening_socket(host: str, port: int) -> socket.socket:
@@ -168,7 +163,7 @@ class Supervisor:
             if kill:
                 child.kill()
             child.wait()
-        _remove_folder(self._metrics_dir)
+        shutil.rmtree(self._metrics_dir, ignore_errors=True)
 
     def run(self, config: ServerConfig) -> int:
         """Binds the port (OSError if it cannot), hands it to the workers and supervises them."""
@@ -203,7 +198,7 @@ class Supervisor:
             return self._stop_all(self._metrics_dir, config.graceful_timeout_s())
         finally:
             sock.close()
-            _remove_folder(self._metrics_dir)
+            shutil.rmtree(self._metrics_dir, ignore_errors=True)
 
     def _on_signal(self, signum: int, _frame: FrameType | None) -> None:
         self._stopping = True
