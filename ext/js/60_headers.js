@@ -98,6 +98,7 @@ const isToken = (s) => tokenRe.test(s);
 
 let headersOf;
 let appendHeader;
+let hasHeader;
 let headerList;
 let setHeadersGuard;
 let headersGuard;
@@ -122,6 +123,8 @@ class Headers {
       h.#mutable();
       h.#list.push([n, v]);
     };
+    // Whether `h` has a header of this lowercase name (has() without its argument checks).
+    hasHeader = (h, lowercaseName) => h.#list.some((p) => p[0] === lowercaseName);
     headerList = (h) => h.#list;
     setHeadersGuard = (h, guard) => {
       h.#guard = guard;
@@ -190,8 +193,7 @@ class Headers {
   has(name) {
     const self = headersOf(this);
     webidl.requiredArguments(arguments.length, 1, "Failed to execute 'has' on 'Headers'");
-    const n = headerName(name);
-    return self.#list.some((p) => p[0] === n);
+    return hasHeader(self, headerName(name));
   }
 
   set(name, value) {
@@ -272,9 +274,6 @@ function headersFlat(h) {
   }
   return flat;
 }
-
-// Whether `h` has a header of this lowercase name (what has() answers, without its checks).
-const hasHeader = (h, lowercaseName) => headerList(h).some((p) => p[0] === lowercaseName);
 
 // Builds Headers from raw [name, value] pairs, as the host hands them over.
 function headersFromPairs(pairs, guard = "none") {

@@ -178,9 +178,11 @@ async function dispatchFetch(method, url, headers, body) {
   const flatHeaders = headersFlat(state.headers);
   let bytes = null;
   let streamId = 0;
-  if (state.body !== null && state.body.readUnmade === false) {
+  if (state.body === null) {
+    // no body: null bytes, no stream
+  } else if (state.body.readUnmade === false) {
     bytes = state.body.takeUnmadeForHost();  // bytes in hand, no copy and no await
-  } else if (state.body === null || state.body.source !== null) {
+  } else if (state.body.source !== null) {
     bytes = await readBody(state.body);
   } else {
     streamId = nextStreamId++;
