@@ -28,8 +28,9 @@ _STDLIB_LEVELS = {logging.DEBUG: "debug", logging.INFO: "info", logging.WARNING:
 _pid = os.getpid()
 
 
-def fields(level: str, event: str) -> dict[str, Any]:
-    """The fields every record starts with, for a record built whole (`JsonLogger.write_record`)."""
+def head(level: str, event: str) -> dict[str, Any]:
+    """The fields every record starts with (`emit`, and a record built whole for
+    `JsonLogger.write_record`)."""
     return {"timestamp": timestamp(), "level": level, "event": event, "pid": _pid}
 
 
@@ -71,13 +72,13 @@ class JsonLogger:
 
     def emit(self, level: str, event: str, **fields: Any) -> None:
         """One record; fields that are None are left out."""
-        record: dict[str, Any] = {"timestamp": timestamp(), "level": level, "event": event, "pid": _pid}
+        record = head(level, event)
         record.update((key, value) for key, value in fields.items() if value is not None)
         self.write_record(record)
 
     def write_record(self, record: dict[str, Any]) -> None:
         """One whole record as it is, its None fields kept: for the request line, once per
-        request, whose fields are fixed (see `fields`), with no keyword arguments to gather."""
+        request, whose fields are fixed (see `head`), with no keyword arguments to gather."""
         self._write(_pretty(record) if self._pretty else _dumps(record) + "\n")
 
     def write_line(self, line: str) -> None:
@@ -113,7 +114,7 @@ class JsonLogger:
 
 def _pretty(record: dict[str, Any]) -> str:
     """`12:00:01.234 info  request app=shop status=200 ...`; multi-line values (stacks) follow indented."""
-    head = f"{record['timestamp'][11:23]} {record['level']:<5} {record['event']}"
+    first = f"{record['timestamp'][11:23]} {record['level']:<5} {record['event']}"
     extras = []
     tail = []
     for key, value in record.items():
@@ -124,7 +125,7 @@ def _pretty(record: dict[str, Any]) -> str:
             tail.append("    " + text.replace("\n", "\n    "))
         else:
             extras.append(f"{key}={text}")
-    return " ".join([head, *extras]) + "\n" + "".join(line + "\n" for line in tail)
+    return " ".join([first, *extras]) + "\n" + "".join(line + "\n" for line in tail)
 
 
 class JsonLogHandler(logging.Handler):

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..engine.host_ops import Subrequest
-from .logs import CONSOLE_LEVELS, JsonLogger, fields
+from .logs import CONSOLE_LEVELS, JsonLogger, head
 from .metrics import Metrics, process_metrics
 
 # Metric updates kept before the metrics are made (LogObserver with defer_metrics); past
@@ -136,7 +136,7 @@ class LogObserver(Observer):
     def _request_line(self, app: str | None, request_id: str, method: str, path: str, status: int,
                       duration_s: float, cpu_ms: float | None) -> None:
         # Every request line has the same fields; `app` and `cpu_ms` are null when no app ran.
-        record = fields("info", "request")
+        record = head("info", "request")
         record["app"] = app
         record["request_id"] = request_id
         record["method"] = method
