@@ -143,8 +143,11 @@ def instructions_per_request(which: str) -> float | None:
     counts = []
     for count in (0, INSTRUCTION_REQUESTS):
         proc = subprocess.run(["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", sys.executable,
-                               __file__, "--serial", which, str(count)], capture_output=True, text=True, check=True)
-        counts.append(int(re.search(r"Collected : (\d+)", proc.stderr).group(1)))
+                               __file__, "--serial", which, str(count)], capture_output=True, text=True)
+        collected = re.search(r"Collected : (\d+)", proc.stderr)
+        if proc.returncode != 0 or collected is None:
+            raise RuntimeError(f"the counted run of {which} failed:\n{proc.stderr[-2000:]}")
+        counts.append(int(collected.group(1)))
     return (counts[1] - counts[0]) / INSTRUCTION_REQUESTS
 
 
