@@ -73,7 +73,8 @@ async def _serve(sock: socket.socket) -> None:
     threads = (config.pool_size or os.cpu_count() or 1) + 4
     asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(threads, "pyruntime-js"))
     observer = LogObserver(JsonLogger(), defer_metrics=True)
-    app = WorkerApp.from_config(config, observer)
+    # Its requests are the front's, as the front's HTTP server parsed them: framed like its own apps'.
+    app = WorkerApp.from_config(config, observer, framed_by_server=True)
     try:
         await app.startup()
     except Exception as exc:  # the front logs it and reports the app as failed
