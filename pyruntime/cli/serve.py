@@ -138,7 +138,9 @@ def _work(args: argparse.Namespace, logger: JsonLogger) -> int:
         return 2
     # Imported here so that `run` and `repl` start without loading the server's dependencies.
     from .. import _core
+    from ..engine.scripts import start_warming
 
+    start_warming()  # V8 makes the snapshot and the probe isolate while the server's modules import
     if args.server == "granian":
         from ..server.granian_server import serve
     else:

@@ -128,6 +128,13 @@ class _Probe:
         with self._lock:
             return self._fresh().eval(source, filename, use_result)
 
+    def warm(self) -> None:
+        """Makes the probe's isolate (and this process's snapshot) now, not at the first load."""
+        with self._lock:
+            if self._runtime is None:
+                self._fresh()
+                self._steps = 0
+
     def _fresh(self) -> _core.Runtime:
         runtime = self._runtime
         if runtime is None or not runtime.alive or self._steps >= self.MAX_STEPS \
@@ -141,6 +148,22 @@ class _Probe:
 
 
 _probe = _Probe()
+
+
+def start_warming() -> threading.Thread:
+    """Starts making what the first `load_script` needs (the snapshot, the probe's isolate) on
+    a thread of its own. That is V8's work, done without the GIL: a server starting up does it
+    on another core while it imports its own modules. A failure here is left to that first
+    load, which does the same work again and reports it."""
+    def warm() -> None:
+        try:
+            _probe.warm()
+        except Exception:  # the first load makes the probe again and raises the error itself
+            return
+
+    thread = threading.Thread(target=warm, name="pyruntime-warm", daemon=True)
+    thread.start()
+    return thread
 
 
 def load_script(path: str | Path, runtime: _core.Runtime | None = None, kind: str | None = None,

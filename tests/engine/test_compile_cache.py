@@ -108,3 +108,44 @@ def test_v8_refuses_a_blob_that_is_not_a_snapshot(tmp_path: Path):
     """)], capture_output=True, text=True, timeout=120, cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["False", "False", "False", "42"]
+
+
+WARM = textwrap.dedent("""
+    import asyncio, json, sys
+    from pathlib import Path
+    from pyruntime.engine import AppIsolate, compile_cache, load_script
+    from pyruntime.engine.scripts import start_warming
+
+    async def serve(entry):
+        app = AppIsolate(load_script(entry))
+        await app.load()
+        result = await app.fetch("GET", "http://localhost/?n=3", [], None)
+        app.end_request()
+        app.close()
+        return result.body.decode()
+
+    warming = start_warming()
+    if sys.argv[2] == "wait":
+        warming.join()
+    origin = compile_cache.snapshot_origin
+    print(json.dumps({"origin": origin, "body": asyncio.run(serve(Path(sys.argv[1])))}))
+""")
+
+
+@pytest.mark.parametrize("wait", [True, False], ids=["warmed", "racing the warm-up"])
+def test_warming_makes_the_snapshot_before_the_first_load(tmp_path: Path, app: Path, wait: bool):
+    """A starting server warms V8 on a thread while its modules import (cli/serve.py): the
+    snapshot is made (then kept) there, and a load that comes before the warm-up ends waits for it."""
+    cache = tmp_path / "cache"
+    origins = []
+    for _ in range(2):
+        done = subprocess.run([sys.executable, "-c", WARM, str(app), "wait" if wait else "go"],
+                              capture_output=True, text=True, timeout=120, cwd=tmp_path,
+                              env={**os.environ, "PYRUNTIME_CACHE_DIR": str(cache)})
+        assert done.returncode == 0, done.stderr
+        result = json.loads(done.stdout)
+        assert result["body"] == "n=3"
+        origins.append(result["origin"])
+    if wait:
+        assert origins == ["made", "kept"]
+    assert len(list(cache.glob("snapshot-*.bin"))) == 1
