@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
-import argparse
 import sys
+
+TYPE_CHECKING = False  # not typing's: serve's first worker starts before it is imported (cli/serve.py)
+if TYPE_CHECKING:
+    import argparse
 
 
 def _parser(command: str | None = None) -> argparse.ArgumentParser:
     """The command line's parser; for `command` "serve", without the options of `run`: their
     defaults come from the limits' module, whose imports (dataclasses) would delay the start
     of serve's first worker (cli/serve.py)."""
+    import argparse  # here: serve's first worker starts before it (cli/serve.py, start_first_worker)
+
     parser = argparse.ArgumentParser(prog="python -m pyruntime", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
 
@@ -78,11 +83,21 @@ def _run(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    args = _parser(argv[0] if argv else None).parse_args(argv)
+    first = None
+    if argv[:1] == ["serve"]:
+        from .serve import start_first_worker
+
+        first = start_first_worker(argv[1:])
+    try:
+        args = _parser(argv[0] if argv else None).parse_args(argv)
+    except SystemExit:  # a command line argparse refused (or --help): the worker it started goes too
+        if first is not None:
+            first.abandon(kill=True)
+        raise
     if args.command == "serve":
         from .serve import serve_command  # the server's libraries load only for `serve`
 
-        return serve_command(args)
+        return serve_command(args, first)
     if args.command == "run":
         return _run(args)
     from .repl import main as repl_main

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 
-# Not typing.TYPE_CHECKING, and os.path rather than pathlib up to the first worker's start:
-# their imports would delay it (see _supervise).
+# Not typing.TYPE_CHECKING, and no argparse or pathlib up to the first worker's start: their
+# imports would delay it (see start_first_worker).
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    import argparse
+
     from ..server.config import ServerConfig
     from ..server.logs import JsonLogger
+    from ..server.supervisor import Supervisor
 
 
 def _server_config(args: argparse.Namespace, logger: JsonLogger) -> ServerConfig:
@@ -52,20 +54,23 @@ def _server_config(args: argparse.Namespace, logger: JsonLogger) -> ServerConfig
     return ServerConfig(**{**config.__dict__, **overrides, "test_scheduled": args.test_scheduled})
 
 
-def _worker_args(args: argparse.Namespace) -> list[str]:
-    """The `serve` command line of one worker process under the supervisor: the supervisor's
-    own, with paths made absolute. The worker reads the configuration itself."""
-    argv = ["serve", "--workers", "1", "--server", args.server]
-    if args.config:
-        argv += ["--config", os.path.realpath(args.config)]
-    if args.script:
-        argv.append(os.path.realpath(args.script))
-    for flag, value in (("--name", args.name), ("--env", args.env),
-                        ("--root", args.root and os.path.realpath(args.root))):
-        if value:
-            argv += [flag, value]
-    return argv + (["--reload"] if args.reload else []) + (["--test-scheduled"] if args.test_scheduled else []) \
-        + ["--log-format", "json"]  # workers speak JSON to the supervisor, which renders for a terminal
+def start_first_worker(argv: list[str]) -> Supervisor | None:
+    """Starts `serve`'s first worker before the supervisor parses its own command line: the
+    worker's imports, the longest part of a cold start, run meanwhile on another core (see
+    Supervisor). A command line argparse then refuses (or --help) stops it again (cli.main).
+    None for a worker's own command line (--listen-channel).
+
+    Workers get the supervisor's command line (`argv`, after "serve") for one process that logs
+    JSON to the supervisor, which renders it for a terminal. Paths stay as given: workers
+    start in the supervisor's folder and read the configuration themselves."""
+    options = argv[:argv.index("--")] if "--" in argv else argv
+    if any(arg.startswith("--listen") for arg in options):
+        return None
+    from ..server.supervisor import Supervisor, with_options
+
+    supervisor = Supervisor(with_options(["serve", *argv], ["--workers", "1", "--log-format", "json"]))
+    supervisor.start_first()
+    return supervisor
 
 
 def _log_format(args: argparse.Namespace) -> str:
@@ -78,11 +83,13 @@ def _logger(args: argparse.Namespace) -> JsonLogger:
     return JsonLogger(pretty=_log_format(args) == "pretty")
 
 
-def serve_command(args: argparse.Namespace) -> int:
+def serve_command(args: argparse.Namespace, supervisor: Supervisor | None) -> int:
+    """`serve`: a worker (given --listen-channel), or the supervisor, whose first worker
+    `start_first_worker` started."""
     if not args.config and not args.script and os.path.isfile("wrangler.toml"):
         args.config = "wrangler.toml"  # a wrangler project's folder
     if args.listen_channel is None:
-        return _supervise(args)
+        return _supervise(args, supervisor)
     return _work(args, _logger(args))
 
 
@@ -97,16 +104,13 @@ def _checked_config(args: argparse.Namespace, logger: JsonLogger) -> ServerConfi
         return str(exc)
 
 
-def _supervise(args: argparse.Namespace) -> int:
-    """The supervisor: starts the workers, waits until one loaded the apps, then binds the port.
+def _supervise(args: argparse.Namespace, supervisor: Supervisor | None) -> int:
+    """The supervisor: starts the other workers, waits until one loaded the apps, then binds the port.
 
     Even one worker runs under the supervisor: V8 aborts the process on a few fatal paths
     (see README), and the supervisor replaces it while holding the listening socket.
     """
-    from ..server.supervisor import Supervisor
-
-    supervisor = Supervisor(_worker_args(args))
-    supervisor.start_first()  # before the logger's imports and the configuration: see Supervisor
+    assert supervisor is not None, "a supervisor's command line starts its first worker (start_first_worker)"
     logger = _logger(args)
     supervisor.watch(logger)
     config = _checked_config(args, logger)

@@ -41,6 +41,13 @@ _POLL_S = 0.2
 _MIN_UPTIME_S = 2.0
 
 
+def with_options(argv: list[str], options: list[str]) -> list[str]:
+    """A command line with `options` added before any "--" (after it every argument is
+    positional). argparse takes the last of a repeated option: these win over the user's."""
+    cut = argv.index("--") if "--" in argv else len(argv)
+    return [*argv[:cut], *options, *argv[cut:]]
+
+
 def listening_socket(host: str, port: int) -> socket.socket:
     """Bound and listening before any worker starts: the kernel queues connections meanwhile."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
@@ -95,9 +102,10 @@ def _read_report(channel: socket.socket) -> bytes:
 class Supervisor:
     """Starts the worker processes, replaces those that die, and stops them all on SIGTERM.
 
-    The first worker starts before the supervisor imports its logger (`start_first`) and reads
-    the configuration: the worker's imports, the longest part of a cold start, run meanwhile on
-    another core, and its output waits in its pipes until `watch`. The worker reads the same
+    The first worker starts before the supervisor parses its command line, imports its logger
+    and reads the configuration (`start_first`, from cli/serve.py's `start_first_worker`): the
+    worker's imports, the longest part of a cold start, run meanwhile on another core, and its
+    output waits in its pipes until `watch`. The worker reads the same
     configuration itself; if the supervisor finds it invalid, it kills that worker unheard
     (`abandon`) and reports the error once.
     """
@@ -210,8 +218,8 @@ class Supervisor:
     def _launch(self, slot: int) -> None:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         # -P: the worker imports the installed package even when started from the source tree.
-        argv = [sys.executable, "-P", "-m", "pyruntime", *self.worker_args, "--listen-channel", str(theirs.fileno()),
-                "--worker-slot", str(slot)]
+        argv = [sys.executable, "-P", "-m", "pyruntime",
+                *with_options(self.worker_args, ["--listen-channel", str(theirs.fileno()), "--worker-slot", str(slot)])]
         child = subprocess.Popen(argv, pass_fds=(theirs.fileno(),), env=self._env, stdout=subprocess.PIPE,
                                  stderr=subprocess.PIPE, bufsize=0)
         theirs.close()

@@ -8,11 +8,12 @@ import os
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import httpx
 import pytest
-from conftest import write_app
+from conftest import free_port, write_app
 from starlette.applications import Starlette
 from starlette.responses import PlainTextResponse
 from starlette.routing import Mount, Route
@@ -47,6 +48,54 @@ def test_serve_usage_errors(tmp_path: Path, args: list[str]):
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 2
     assert result.stderr.startswith("pyruntime: error: ")
+
+
+def _processes_naming(marker: str) -> list[int]:
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as cmdline:
+                if marker.encode() in cmdline.read():
+                    found.append(int(pid))
+        except OSError:
+            pass
+    return found
+
+
+@pytest.mark.parametrize(("args", "code"), [(["--port", "eighty"], 2), (["--server", "nginx"], 2), (["--help"], 0)])
+def test_a_serve_command_line_argparse_ends_leaves_no_worker(tmp_path: Path, args: list[str], code: int):
+    """serve starts its first worker before it parses its command line (cli/serve.py,
+    start_first_worker): when argparse then ends the command, that worker ends with it."""
+    script = write_app(tmp_path / "argparse-ends-here")
+    result = subprocess.run([sys.executable, "-m", "pyruntime", "serve", str(script), *args], cwd=tmp_path,
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == code, result.stderr
+    assert ("usage:" in result.stderr) if code else ("--workers" in result.stdout)
+    assert _processes_naming(str(script)) == []
+
+
+def test_serve_takes_a_relative_script_after_a_double_dash(tmp_path: Path):
+    """Workers get the supervisor's command line with their own options before "--" (after it,
+    everything is positional), and find relative paths from the supervisor's folder."""
+    write_app(tmp_path / "site")
+    port = free_port()
+    server = subprocess.Popen([sys.executable, "-m", "pyruntime", "serve", "--port", str(port), "--workers", "2",
+                               "--", "site/worker.js"], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and server.poll() is None:
+            try:
+                response = httpx.get(f"http://127.0.0.1:{port}/hello", timeout=5)
+                break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        else:
+            raise AssertionError(f"not serving: {server.communicate(timeout=10)[1].decode(errors='replace')}")
+        assert response.status_code == 200
+    finally:
+        server.terminate()
+        server.wait(timeout=60)
+    assert server.returncode == 0
 
 
 def test_run_applies_the_limit_flags(tmp_path: Path):
