@@ -13,6 +13,11 @@ from __future__ import annotations
 import functools
 import os
 
+TYPE_CHECKING = False  # not typing's: the supervisor imports this module (typing would cost it ~5 ms)
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+    from typing import Any
+
 LIMITS = ("timeout", "cpu", "memory")
 # How a scheduled (cron) run ended, in Workers' words.
 SCHEDULED_OUTCOMES = ("ok", "exception", "exceededCpu", "exceededTime", "exceededMemory")
@@ -63,13 +68,37 @@ class Metrics:
     def render(self) -> tuple[bytes, str]:
         """The exposition text and its content type; summed over processes in multiprocess mode."""
         from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
-        from prometheus_client.multiprocess import MultiProcessCollector
 
-        if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        folder = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+        if folder:
             registry = CollectorRegistry()
-            MultiProcessCollector(registry)
+            registry.register(_WrittenFiles(folder))  # type: ignore[arg-type]
             return generate_latest(registry), CONTENT_TYPE_LATEST
         return generate_latest(self.registry), CONTENT_TYPE_LATEST
+
+
+class _WrittenFiles:
+    """The metrics of every process's multiprocess files, as prometheus_client's own collector
+    sums them, but without a file that a process is creating at this instant: the library
+    makes it empty, then sizes it, and its collector fails on an empty file. A worker that
+    makes its metrics while another answers /metrics (a new worker, half a second into
+    serving) turned that /metrics into an error."""
+
+    def __init__(self, folder: str) -> None:
+        self._folder = folder
+
+    def collect(self) -> Iterable[Any]:
+        from prometheus_client.multiprocess import MultiProcessCollector
+
+        files = []
+        with os.scandir(self._folder) as entries:
+            for entry in entries:
+                try:
+                    if entry.name.endswith(".db") and entry.stat().st_size:
+                        files.append(entry.path)
+                except FileNotFoundError:  # a dead process's live gauges, just removed (mark_process_dead)
+                    continue
+        return MultiProcessCollector.merge(files, accumulate=True)
 
 
 def mark_process_dead(pid: int, metrics_dir: str | None = None) -> None:

@@ -8,6 +8,7 @@ import io
 import os
 import subprocess
 import sys
+import textwrap
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -187,3 +188,22 @@ def test_metric_updates_waiting_for_the_server_are_bounded():
     observer.heap_changed("early-bound", 1)
     text = process_metrics().render()[0].decode()
     assert f'pyruntime_isolate_heap_used_bytes{{app="early-bound"}} {MAX_EARLY_UPDATES + 2:.1f}' in text
+
+
+def test_metrics_skip_a_file_another_process_is_creating(tmp_path: Path):
+    """prometheus_client creates a process's multiprocess file empty, then sizes it: /metrics
+    in another worker at that instant answers with every other process's numbers instead of
+    failing on the empty file (metrics._WrittenFiles)."""
+    folder = tmp_path / "metrics"
+    folder.mkdir()
+    done = subprocess.run([sys.executable, "-c", textwrap.dedent("""
+        import pathlib, sys
+        from pyruntime.server.metrics import process_metrics
+        metrics = process_metrics()
+        metrics.requests.labels("shop", "200").inc(3)
+        (pathlib.Path(sys.argv[1]) / "counter_999999.db").touch()  # a worker creating its file
+        print(metrics.render()[0].decode())
+    """), str(folder)], capture_output=True, text=True, timeout=60, cwd=tmp_path,
+        env={**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(folder)})
+    assert done.returncode == 0, done.stderr
+    assert 'pyruntime_requests_total{app="shop",status="200"} 3.0' in done.stdout
