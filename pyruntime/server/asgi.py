@@ -31,7 +31,7 @@ from .logs import JsonLogger, stdlib_logger
 from .metrics import process_metrics
 from .observer import LogObserver, Observer
 from .scheduler import Scheduler, run_scheduled
-from .supervisor import receive_listening_socket, report_loaded
+from .supervisor import receive_listening_socket, report_loaded, supervisor_pid
 
 if TYPE_CHECKING:
     from hypercorn.config import Config as HypercornConfig
@@ -344,13 +344,13 @@ def run_server(config: ServerConfig, serve_on: ServeOn, *, fast: bool, reload: b
     state = ServerState()
     app = create_app(config, observer=LogObserver(logger, defer_metrics=True), reload=reload, state=state,
                      run_crons=run_crons)
-    supervisor_pid = os.getppid()
+    supervisor = None if listen_channel is None else supervisor_pid(listen_channel)
 
     async def main() -> None:
         stop = asyncio.Event()
         drain_on_signals(logger, state, stop.set)
-        orphaned = None if listen_channel is None else \
-            asyncio.create_task(stop_when_orphaned(supervisor_pid, logger, state, stop.set))
+        orphaned = None if supervisor is None else \
+            asyncio.create_task(stop_when_orphaned(supervisor, logger, state, stop.set))
         try:
             fd = await serving_socket(app, listen_fd, listen_channel)
             if (fd is None and listen_channel is not None) or stop.is_set():

@@ -21,6 +21,7 @@ import select
 import shutil
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import tempfile
@@ -67,6 +68,15 @@ def receive_listening_socket(channel_fd: int) -> int | None:
         except OSError:
             return None
     return fds[0] if fds else None
+
+
+def supervisor_pid(channel_fd: int) -> int:
+    """In a worker: its supervisor's pid, the creator of the socket pair of its listen channel
+    (SO_PEERCRED). Not `os.getppid()`, which is no longer the supervisor once it died: a worker
+    whose supervisor died while it started must still see that it did (asgi.stop_when_orphaned)."""
+    with socket.socket(fileno=os.dup(channel_fd)) as channel:
+        credentials = channel.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+    return struct.unpack("3i", credentials)[0]
 
 
 def report_loaded(channel_fd: int, error: str | None) -> None:

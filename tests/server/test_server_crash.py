@@ -10,6 +10,9 @@ and checks the supervisor turns it into JSON lines.
 import os
 import signal
 import socket
+import subprocess
+import sys
+import textwrap
 import threading
 import time
 from pathlib import Path
@@ -141,3 +144,26 @@ def test_workers_of_a_killed_supervisor_exit_and_free_the_port(start_server, tmp
     with socket.socket() as again:
         again.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         again.bind(("127.0.0.1", server.port))
+
+
+
+def test_a_worker_knows_its_supervisor_after_the_supervisor_died(tmp_path: Path):
+    """A worker whose supervisor died while it started (its parent is then another process)
+    still finds the supervisor's pid on its listen channel, so it sees that it is orphaned and
+    exits (asgi.stop_when_orphaned). Taking its parent's pid at that point, it served on."""
+    script = textwrap.dedent("""
+        import os, socket, time
+        from pyruntime.server.supervisor import supervisor_pid
+        ours, theirs = socket.socketpair()
+        creator = os.getpid()
+        if os.fork():
+            os._exit(0)  # the supervisor dies; its child is reparented
+        deadline = time.monotonic() + 30
+        while os.getppid() == creator and time.monotonic() < deadline:
+            time.sleep(0.01)
+        print(creator, supervisor_pid(theirs.fileno()), os.getppid())
+    """)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    creator, found, parent = map(int, done.stdout.split())
+    assert found == creator != parent
