@@ -88,6 +88,8 @@ def main(argv: list[str] | None = None) -> int:
         from .serve import start_first_worker
 
         first = start_first_worker(argv[1:])
+        if isinstance(first, list):  # this process is that first worker
+            argv, first = first, None
     try:
         args = _parser(argv[0] if argv else None).parse_args(argv)
     except SystemExit:  # a command line argparse refused (or --help): the worker it started goes too

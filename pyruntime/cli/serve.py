@@ -54,11 +54,11 @@ def _server_config(args: argparse.Namespace, logger: JsonLogger) -> ServerConfig
     return ServerConfig(**{**config.__dict__, **overrides, "test_scheduled": args.test_scheduled})
 
 
-def start_first_worker(argv: list[str]) -> Supervisor | None:
-    """Starts `serve`'s first worker before the supervisor parses its own command line: the
-    worker's imports, the longest part of a cold start, run meanwhile on another core (see
-    Supervisor). A command line argparse then refuses (or --help) stops it again (cli.main).
-    None for a worker's own command line (--listen-channel).
+def start_first_worker(argv: list[str]) -> Supervisor | list[str] | None:
+    """Forks `serve`'s first worker before the supervisor parses its own command line (see
+    server/first_worker.py). In the supervisor: its `Supervisor`; a command line argparse then
+    refuses (or --help) stops the worker again (cli.main). In the forked worker: the command
+    line it runs. None for a worker's own command line (--listen-channel).
 
     Workers get the supervisor's command line (`argv`, after "serve") for one process that logs
     JSON to the supervisor, which renders it for a terminal. Paths stay as given: workers
@@ -66,11 +66,15 @@ def start_first_worker(argv: list[str]) -> Supervisor | None:
     options = argv[:argv.index("--")] if "--" in argv else argv
     if any(arg.startswith("--listen") for arg in options):
         return None
-    from ..server.supervisor import Supervisor, with_options
+    from ..server.first_worker import fork_first_worker, with_options
 
-    supervisor = Supervisor(with_options(["serve", *argv], ["--workers", "1", "--log-format", "json"]))
-    supervisor.start_first()
-    return supervisor
+    worker_args = with_options(["serve", *argv], ["--workers", "1", "--log-format", "json"])
+    first = fork_first_worker(worker_args)
+    if isinstance(first, list):
+        return first
+    from ..server.supervisor import Supervisor
+
+    return Supervisor(worker_args, first)
 
 
 def _log_format(args: argparse.Namespace) -> str:

@@ -24,11 +24,11 @@ import socket
 import struct
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from types import FrameType
 
+from .first_worker import FirstWorker, with_options
 from .metrics import mark_process_dead
 
 TYPE_CHECKING = False  # not typing's: the CLI starts the first worker before importing it (cli/serve.py)
@@ -37,16 +37,11 @@ if TYPE_CHECKING:
     from .logs import JsonLogger
 
 _POLL_S = 0.2
+# How often a wait with a timeout looks whether the forked worker ended.
+_WAIT_POLL_S = 0.01
 # A worker that dies sooner than this after starting is restarted only after a pause,
 # so that a crash at startup does not become a busy loop.
 _MIN_UPTIME_S = 2.0
-
-
-def with_options(argv: list[str], options: list[str]) -> list[str]:
-    """A command line with `options` added before any "--" (after it every argument is
-    positional). argparse takes the last of a repeated option: these win over the user's."""
-    cut = argv.index("--") if "--" in argv else len(argv)
-    return [*argv[:cut], *options, *argv[cut:]]
 
 
 def listening_socket(host: str, port: int) -> socket.socket:
@@ -109,36 +104,69 @@ def _read_report(channel: socket.socket) -> bytes:
     return data
 
 
+class _ForkedChild:
+    """Worker 0, forked (first_worker.py), behind the part of `subprocess.Popen` the supervisor
+    uses; a later worker in its slot is a `Popen`."""
+
+    def __init__(self, first: FirstWorker) -> None:
+        self.pid = first.pid
+        self.returncode: int | None = None
+        self.stdout = open(first.stdout_fd, "rb", buffering=0)  # noqa: SIM115 - kept for the relay threads
+        self.stderr = open(first.stderr_fd, "rb", buffering=0)  # noqa: SIM115
+
+    def poll(self) -> int | None:
+        if self.returncode is None:
+            pid, status = os.waitpid(self.pid, os.WNOHANG)
+            if pid:
+                self.returncode = os.waitstatus_to_exitcode(status)
+        return self.returncode
+
+    def wait(self, timeout: float | None = None) -> int:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while self.returncode is None:
+            if deadline is None:
+                self.returncode = os.waitstatus_to_exitcode(os.waitpid(self.pid, 0)[1])
+            elif self.poll() is None:
+                if time.monotonic() >= deadline:
+                    raise subprocess.TimeoutExpired(f"worker {self.pid}", timeout or 0)
+                time.sleep(_WAIT_POLL_S)
+        return self.returncode
+
+    def send_signal(self, signum: int) -> None:
+        if self.poll() is None:
+            os.kill(self.pid, signum)
+
+    def kill(self) -> None:
+        self.send_signal(signal.SIGKILL)
+
+
 class Supervisor:
     """Starts the worker processes, replaces those that die, and stops them all on SIGTERM.
 
-    The first worker starts before the supervisor parses its command line, imports its logger
-    and reads the configuration (`start_first`, from cli/serve.py's `start_first_worker`): the
-    worker's imports, the longest part of a cold start, run meanwhile on another core, and its
-    output waits in its pipes until `watch`. The worker reads the same
-    configuration itself; if the supervisor finds it invalid, it kills that worker unheard
-    (`abandon`) and reports the error once.
+    The first worker is forked before the supervisor parses its command line, imports its
+    logger and reads the configuration (first_worker.py, from cli/serve.py's
+    `start_first_worker`): the worker's imports, the longest part of a cold start, run
+    meanwhile on another core, and its output waits in its pipes until `watch`. The worker
+    reads the same configuration itself; if the supervisor finds it invalid, it kills that
+    worker unheard (`abandon`) and reports the error once.
     """
 
-    def __init__(self, worker_args: list[str]) -> None:
+    def __init__(self, worker_args: list[str], first: FirstWorker) -> None:
         self.worker_args = worker_args
         self.workers = 0
         self._logger: JsonLogger | None = None
         self._stopping = False
-        self._children: dict[int, tuple[subprocess.Popen[bytes], float]] = {}
-        self._metrics_dir = tempfile.mkdtemp(prefix="pyruntime-metrics-")
+        self._metrics_dir = first.metrics_dir
         self._env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": self._metrics_dir}
-        self._channels: dict[int, socket.socket] = {}
+        self._children: dict[int, tuple[subprocess.Popen[bytes] | _ForkedChild, float]] = {
+            0: (_ForkedChild(first), time.monotonic())}
+        self._channels: dict[int, socket.socket] = {0: socket.socket(fileno=first.channel_fd)}
         self._output: dict[int, list[threading.Thread]] = {}
 
     @property
     def logger(self) -> JsonLogger:
         assert self._logger is not None, "watch(logger) comes first"
         return self._logger
-
-    def start_first(self) -> None:
-        """Starts worker 0, which imports the server, reads the configuration and loads the apps."""
-        self._launch(0)
 
     def watch(self, logger: JsonLogger) -> None:
         """Relays the output of the workers started so far (and of all later ones) to `logger`."""
@@ -237,7 +265,7 @@ class Supervisor:
         self._channels[slot] = ours
 
     def _relay(self, slot: int) -> None:
-        from .child_output import relay_in_thread  # imported once worker 0 runs: see start_first
+        from .child_output import relay_in_thread  # imported once worker 0 runs: see first_worker.py
 
         child = self._children[slot][0]
         assert child.stdout is not None and child.stderr is not None
@@ -254,7 +282,7 @@ class Supervisor:
         finally:
             channel.close()
 
-    def _reap(self, child: subprocess.Popen[bytes], code: int, metrics_dir: str) -> None:
+    def _reap(self, child: subprocess.Popen[bytes] | _ForkedChild, code: int, metrics_dir: str) -> None:
         mark_process_dead(child.pid, metrics_dir)
         for thread in self._output.pop(child.pid, []):  # its last lines (a fatal error's) come first
             thread.join(timeout=2.0)

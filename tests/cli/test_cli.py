@@ -98,6 +98,33 @@ def test_serve_takes_a_relative_script_after_a_double_dash(tmp_path: Path):
     assert server.returncode == 0
 
 
+def test_workers_do_not_import_from_the_folder_serve_runs_in(tmp_path: Path):
+    """`python -m pyruntime` puts its folder first on sys.path; the supervisor's workers (the
+    forked first one as the spawned ones with -P) import their server modules from the
+    installation, not from a file of the same name in that folder."""
+    write_app(tmp_path / "site")
+    (tmp_path / "uvloop.py").write_text("raise ImportError('the folder serve runs in was imported from')\n")
+    port = free_port()
+    server = subprocess.Popen([sys.executable, "-m", "pyruntime", "serve", "site/worker.js", "--port", str(port),
+                               "--server", "granian", "--workers", "2"], cwd=tmp_path,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 60
+        while server.poll() is None and time.monotonic() < deadline:
+            try:
+                assert httpx.get(f"http://127.0.0.1:{port}/hello", timeout=5).status_code == 200
+                break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        else:
+            raise AssertionError(f"not serving: {server.communicate(timeout=10)[1].decode(errors='replace')}")
+    finally:
+        server.terminate()
+        out, _ = server.communicate(timeout=60)
+    assert server.returncode == 0
+    assert b"imported from" not in out
+
+
 def test_run_applies_the_limit_flags(tmp_path: Path):
     script = tmp_path / "spin.js"
     script.write_text("for (;;) {}\n")
