@@ -12,11 +12,8 @@ from __future__ import annotations
 
 import functools
 import os
-
-TYPE_CHECKING = False  # not typing's: the supervisor imports this module (typing would cost it ~5 ms)
-if TYPE_CHECKING:
-    from collections.abc import Iterable
-    from typing import Any
+from collections.abc import Iterable
+from typing import Any
 
 LIMITS = ("timeout", "cpu", "memory")
 # How a scheduled (cron) run ended, in Workers' words.

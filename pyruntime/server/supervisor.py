@@ -111,8 +111,8 @@ class _ForkedChild:
     def __init__(self, first: FirstWorker) -> None:
         self.pid = first.pid
         self.returncode: int | None = None
-        self.stdout = open(first.stdout_fd, "rb", buffering=0)  # noqa: SIM115 - kept for the relay threads
-        self.stderr = open(first.stderr_fd, "rb", buffering=0)  # noqa: SIM115
+        self.stdout = open(first.stdout_fd, "rb", buffering=0)  # read by the relay threads, as Popen's
+        self.stderr = open(first.stderr_fd, "rb", buffering=0)
 
     def poll(self) -> int | None:
         if self.returncode is None:
@@ -305,6 +305,8 @@ class Supervisor:
                 child.kill()
                 code = child.wait()
             self._reap(child, code, metrics_dir)
-            failed += code != 0
+            # Our SIGTERM ends a worker that had not yet set up its drain (still starting,
+            # nothing in flight) by the signal itself: that is a clean stop too.
+            failed += code not in (0, -signal.SIGTERM)
         self.logger.emit("info", "stopped")
         return 1 if failed else 0
