@@ -9,7 +9,7 @@ export CXX := ccache g++
 
 SOURCES := setup.py pyproject.toml $(wildcard ext/*.cc ext/*.h ext/*.pyx ext/*.py ext/js/*.js ext/js/warmup/*.js pyruntime/*.py pyruntime/*/*.py)
 
-.PHONY: install system test test-quick test-cpp test-py test-asan serve bench bench-http bench-isolation bench-blast soak lint clean
+.PHONY: install system test test-quick test-cpp test-py test-asan serve bench bench-http bench-cold-start bench-isolation bench-blast soak lint clean
 
 install: $(VENV)/.installed
 
@@ -67,6 +67,11 @@ bench-http: install
 	$(PY) -m pip install -q matplotlib
 	$(PY) benchmarks/bench_http.py $(BENCH_ARGS)
 	$(PY) benchmarks/bench_density.py
+
+# Cold start of this build, started in turn with another one if BASELINE names its PYTHONPATH
+# (a `pip install --target` of it: see the script's docstring).
+bench-cold-start: install
+	$(PY) benchmarks/bench_cold_start.py $(if $(BASELINE),--baseline $(BASELINE))
 
 # What process isolation costs per request: latency and CPU, "shared" beside "process".
 bench-isolation: install
