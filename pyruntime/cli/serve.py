@@ -146,9 +146,12 @@ def _work(args: argparse.Namespace, logger: JsonLogger) -> int:
         return 2
     # Imported here so that `run` and `repl` start without loading the server's dependencies.
     from .. import _core
-    from ..engine.scripts import start_warming
+    from ..server.config import isolation_of
 
-    start_warming()  # V8 makes the snapshot and the probe isolate while the server's modules import
+    if any(isolation_of(config, app) == "shared" for app in config.apps):  # apps load in this process
+        from ..engine.scripts import start_warming
+
+        start_warming()  # V8 makes the snapshot and the probe isolate while the server's modules import
     if args.server == "granian":
         from ..server.granian_server import serve
     else:

@@ -25,8 +25,8 @@ from ..engine.errors import Error, JSError
 from ..engine.host_ops import warm_fetch_client
 from .app import Receive, Scope, Send, WorkerApp, lifespan, request_id_from
 from .config import Route as AppRoute
-from .config import ServerConfig
-from .isolation import EngineApp, EngineFailed, isolation_of
+from .config import ServerConfig, isolation_of
+from .isolation import EngineApp, EngineFailed
 from .logs import JsonLogger, stdlib_logger
 from .metrics import process_metrics
 from .observer import LogObserver, Observer
@@ -121,7 +121,7 @@ class ServerApp:
         self._run_crons = run_crons
         self._watcher: asyncio.Task[None] | None = None
         self._serving_started = False
-        # Apps with crons are never process-isolated (isolation.isolation_of): their pools are here.
+        # Apps with crons are never process-isolated (config.isolation_of): their pools are here.
         self._scheduler = Scheduler([app for app in self.apps if isinstance(app, WorkerApp)])
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

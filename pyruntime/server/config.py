@@ -130,7 +130,7 @@ class AppConfig:
     # or the deprecated `outbound_hosts` as its allow list (server/outbound.py).
     egress: EgressPolicy | None = None
     outbound_hosts: tuple[str, ...] | None = None
-    # "process" or "shared"; None follows the server (see isolation.isolation_of).
+    # "process" or "shared"; None follows the server (see isolation_of).
     isolation: str | None = None
     # The folder imports may reach (node_modules included); None: the script's folder.
     root: Path | None = None
@@ -159,6 +159,16 @@ class ServerConfig:
     def graceful_timeout_s(self) -> float:
         """How long SIGTERM waits for in-flight requests: the longest request, plus a margin."""
         return max((app.limits.request_timeout_s or 30.0 for app in self.apps), default=30.0) + 5.0
+
+
+def isolation_of(config: ServerConfig, app: AppConfig) -> str:
+    """The app's own setting, else the server's, else "process" when there are other apps to protect.
+
+    An app with crons stays in the worker: the scheduler runs its handler on the worker's pool.
+    """
+    if app.crons:
+        return "shared"
+    return app.isolation or config.isolation or ("process" if len(config.apps) > 1 else "shared")
 
 
 class _Checker:

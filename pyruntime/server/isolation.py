@@ -27,7 +27,7 @@ from typing import Any
 
 from .app import Receive, Scope, Send, lifespan, request_id_from
 from .child_output import BATCH_S, LineSplitter, pass_on
-from .config import AppConfig, ServerConfig
+from .config import AppConfig
 from .frames import ChannelClosed, FrameWriter, encode, read_frame, wire_app, wire_scope
 from .logs import JsonLogger
 from .metrics import mark_process_dead, process_metrics
@@ -46,16 +46,6 @@ _MAX_BACKOFF_S = 10.0
 _ENGINE_ENV = {"MALLOC_MMAP_THRESHOLD_": str(256 * 1024), **os.environ}
 # How long a stopping engine gets to exit after its channel closed.
 _STOP_WAIT_S = 10.0
-
-
-def isolation_of(config: ServerConfig, app: AppConfig) -> str:
-    """The app's own setting, else the server's, else "process" when there are other apps to protect.
-
-    An app with crons stays in the worker: the scheduler runs its handler on the worker's pool.
-    """
-    if app.crons:
-        return "shared"
-    return app.isolation or config.isolation or ("process" if len(config.apps) > 1 else "shared")
 
 
 class EngineFailed(Exception):

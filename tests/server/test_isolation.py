@@ -19,9 +19,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from pyruntime.server.config import ConfigError, load_config
+from pyruntime.server.config import ConfigError, isolation_of, load_config
 from pyruntime.server.frames import MAX_FRAME, ChannelClosed, app_from_wire, encode, read_frame, wire_app
-from pyruntime.server.isolation import isolation_of
 
 COUNTER_APP = textwrap.dedent("""\
     let count = 0;  // module state: reset only if the engine holding it is replaced
