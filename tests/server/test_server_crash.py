@@ -19,6 +19,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from conftest import write_app
 
 ABORTING_APP = """
 export default {
@@ -167,3 +168,20 @@ def test_a_worker_knows_its_supervisor_after_the_supervisor_died(tmp_path: Path)
     assert done.returncode == 0, done.stderr
     creator, found, parent = map(int, done.stdout.split())
     assert found == creator != parent
+
+
+def test_stopping_while_a_worker_still_starts_is_a_clean_stop(start_server, tmp_path: Path):
+    """SIGTERM to serve while its second worker is still starting (before it set up its drain):
+    our SIGTERM ends that worker by the signal itself, and the stop is still clean (exit 0).
+    The second worker is held in its start by a sitecustomize that sleeps in spawned workers."""
+    hold = tmp_path / "hold"
+    hold.mkdir()
+    (hold / "sitecustomize.py").write_text("import sys, time\nif '--worker-slot' in sys.argv: time.sleep(120)\n")
+    server = start_server(str(write_app(tmp_path / "app")), "--workers", "2",
+                          env={"PYTHONPATH": os.pathsep.join(filter(None, [str(hold), os.environ.get("PYTHONPATH")]))})
+    assert httpx.get(server.url + "/hello", timeout=30).status_code == 200
+    second = server.wait_for_event("worker_started", count=2)[1]["worker_pid"]
+    assert not server.events("app_loaded", pid=second)  # still starting
+    assert server.stop() == 0
+    exited = [event for event in server.events("worker_exited") if event["worker_pid"] == second]
+    assert exited and exited[0]["reason"] == "signal SIGTERM" and exited[0]["level"] == "info"
