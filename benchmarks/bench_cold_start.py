@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import http.client
 import os
-import signal
 import statistics
 import subprocess
 import sys
@@ -30,7 +29,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench_http import free_port
+from bench_http import end_session, free_port
 from report import load_average, machine_header, table, write_markdown
 
 HELLO = 'export default { fetch() { return new Response("Hello, world!"); } };\n'
@@ -67,12 +66,7 @@ def start_ms(folder: Path, server: str, workers: int, pythonpath: str | None) ->
             time.sleep(POLL_S)
         raise RuntimeError(f"no answer in {START_TIMEOUT_S:.0f} s")
     finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(30)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+        end_session(process, 30)
 
 
 def main() -> None:

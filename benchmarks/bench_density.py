@@ -15,25 +15,18 @@ from __future__ import annotations
 import argparse
 import http.client
 import os
-import signal
-import socket
 import subprocess
 import tempfile
 import time
 from pathlib import Path
 from typing import NamedTuple
 
+from bench_http import end_session, free_port
 from report import load_average, machine_header, table, write_markdown
 
 ROOT = Path(__file__).resolve().parent.parent
 PYRUNTIME = ROOT / ".venv" / "bin" / "pyruntime"
 APP_JS = 'export default { fetch(request, env) { return new Response("app " + env.N) } };\n'
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def get(port: int, path: str, timeout: float = 30) -> tuple[int, bytes]:
@@ -124,12 +117,7 @@ def main() -> None:
                 answered = sum(get(port, f"/app{n}/")[1] == f"app {n}".encode() for n in sample)
                 print(f"  {answered}/{len(sample)} sampled apps answered", flush=True)
         finally:
-            os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(30)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
+            end_session(proc, 30)
     lines = machine_header("Density: many small apps in one server", {},
                            [f"{args.apps} module workers, pool_size 1 each, one server process (`--workers 1`), "
                             'isolation = "shared"'],

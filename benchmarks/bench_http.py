@@ -148,6 +148,17 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def end_session(proc: subprocess.Popen, grace_s: float) -> None:
+    """Ends a server started in a session of its own: SIGTERM to its process group, then
+    SIGKILL if it has not exited after `grace_s`."""
+    os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(grace_s)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+
 # --- the server's process tree ----------------------------------------------------------
 
 
@@ -239,12 +250,7 @@ class Server:
         """Ends the server's whole process group (it started it, in a session of its own)."""
         if self.proc is None or self.proc.poll() is not None:
             return
-        os.killpg(self.proc.pid, signal.SIGTERM)
-        try:
-            self.proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait()
+        end_session(self.proc, 5)
 
 
 # --- load -------------------------------------------------------------------------------
