@@ -9,11 +9,12 @@ if TYPE_CHECKING:
     import argparse
 
 
-def _parser(command: str | None = None) -> argparse.ArgumentParser:
-    """The command line's parser; for `command` "serve", without the options of `run`: their
-    defaults come from the limits' module, whose imports (dataclasses) would delay the start
-    of serve's first worker (cli/serve.py)."""
-    import argparse  # here: serve's first worker starts before it (cli/serve.py, start_first_worker)
+def _parser() -> argparse.ArgumentParser:
+    """The command line's parser. Imported and built after serve's first worker is forked
+    (cli/serve.py, start_first_worker), with the limits' module for `run`'s defaults."""
+    import argparse
+
+    from ..engine.limits import Limits
 
     parser = argparse.ArgumentParser(prog="python -m pyruntime", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -44,16 +45,6 @@ def _parser(command: str | None = None) -> argparse.ArgumentParser:
     run = commands.add_parser("run", help="run a JS file as a script",
                               formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     run.add_argument("file")
-    if command != "serve":
-        _add_limit_options(run)
-
-    commands.add_parser("repl", help="an interactive JavaScript prompt")
-    return parser
-
-
-def _add_limit_options(run: argparse.ArgumentParser) -> None:
-    from ..engine.limits import Limits
-
     defaults = Limits()
     run.add_argument("--cpu-limit-ms", default=_text(defaults.cpu_limit_ms),
                      help="CPU time each call (top-level code, each timer) may use; a number or 'off'")
@@ -61,6 +52,9 @@ def _add_limit_options(run: argparse.ArgumentParser) -> None:
                      help="wall-clock time each call may spend running JS; a number or 'off'")
     run.add_argument("--memory-limit-mb", default=str(defaults.memory_limit_mb),
                      help="the isolate's memory limit (heap, ArrayBuffers, WebAssembly)")
+
+    commands.add_parser("repl", help="an interactive JavaScript prompt")
+    return parser
 
 
 def _text(value: float | None) -> str:
@@ -91,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
         if isinstance(first, list):  # this process is that first worker
             argv, first = first, None
     try:
-        args = _parser(argv[0] if argv else None).parse_args(argv)
+        args = _parser().parse_args(argv)
     except SystemExit:  # a command line argparse refused (or --help): the worker it started goes too
         if first is not None:
             first.abandon(kill=True)

@@ -27,11 +27,11 @@ import sys
 import threading
 import time
 from types import FrameType
+from typing import TYPE_CHECKING
 
 from .first_worker import FirstWorker, with_options
 from .metrics import mark_process_dead
 
-TYPE_CHECKING = False  # not typing's: the CLI starts the first worker before importing it (cli/serve.py)
 if TYPE_CHECKING:
     from .config import ServerConfig
     from .logs import JsonLogger
