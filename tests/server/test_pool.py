@@ -2,9 +2,15 @@
 first, and a request already promised one is served even when the pool retires meanwhile."""
 
 import asyncio
+import http.server
+import threading
 from pathlib import Path
 
-from pyruntime.engine import AppIsolate, Limits, load_script
+import pytest
+
+from pyruntime.engine import AppIsolate, JSError, Limits, load_script
+from pyruntime.engine.egress import EgressPolicy
+from pyruntime.engine.host_ops import AsyncHostOps
 from pyruntime.server.observer import Observer
 from pyruntime.server.pool import _HEAP_EVERY, IsolatePool
 
@@ -93,3 +99,64 @@ def test_the_heap_gauge_follows_every_isolate_of_a_pool_used_in_turn(tmp_path: P
         pool.retire("shutdown")
 
     asyncio.run(main())
+
+
+class IsolateRecorder(Observer):
+    def __init__(self) -> None:
+        self.created: list[int] = []
+        self.disposed: list[tuple[int, str]] = []
+
+    def isolate_created(self, app: str, isolate: int) -> None:
+        self.created.append(isolate)
+
+    def isolate_disposed(self, app: str, isolate: int, reason: str) -> None:
+        self.disposed.append((isolate, reason))
+
+
+def test_a_pool_whose_isolates_load_side_by_side_disposes_the_loaded_ones_when_one_fails(tmp_path: Path):
+    """The isolates of a pool load at once; the script's top level fetches from a loopback
+    server that answers the first fetch only, so one isolate loads and the others fail. The
+    pool raises the failure and disposes the one that loaded; a pool started afterwards works."""
+    answered = []
+
+    class FirstOnly(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200 if not answered else 503)
+            answered.append(self.path)
+            self.send_header("content-length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    upstream = http.server.ThreadingHTTPServer(("127.0.0.1", 0), FirstOnly)
+    threading.Thread(target=upstream.serve_forever, daemon=True).start()
+    (tmp_path / "worker.js").write_text(
+        f'const answer = await fetch("http://127.0.0.1:{upstream.server_address[1]}/load");\n'
+        'if (!answer.ok) throw new Error("the upstream refused this load");\n'
+        'export default { fetch() { return new Response("ok"); } };\n')
+    (tmp_path / "good.js").write_text('export default { fetch() { return new Response("good"); } };\n')
+    recorder = IsolateRecorder()
+    host_ops = AsyncHostOps(EgressPolicy.parse(allow=["127.0.0.1"]))
+
+    async def main() -> None:
+        pool = IsolatePool("app", load_script(tmp_path / "worker.js"), env={}, limits=Limits(), size=3,
+                           observer=recorder, host_ops=host_ops)
+        with pytest.raises(JSError, match="the upstream refused this load"):
+            await pool.start()
+        assert len(answered) == 3 and len(recorder.created) == 1
+        assert recorder.disposed == [(recorder.created[0], "startup_failed")]
+        good = IsolatePool("good", load_script(tmp_path / "good.js"), env={}, limits=Limits(), size=2,
+                           observer=Observer())
+        await good.start()
+        isolate = await good.acquire()
+        result = await isolate.fetch("GET", "http://app.test/", [], None)
+        assert result.body == b"good"
+        isolate.end_request()
+        good.release(isolate)
+        good.retire("shutdown")
+
+    try:
+        asyncio.run(main())
+    finally:
+        upstream.shutdown()
