@@ -14,7 +14,7 @@ import importlib
 
 from .engine import __all__ as _ENGINE_NAMES
 
-# Not typing.TYPE_CHECKING: `serve`'s supervisor starts its first worker before importing
+# Not typing.TYPE_CHECKING: `serve`'s supervisor forks its first worker before importing
 # typing (cli/serve.py). Type checkers take any name TYPE_CHECKING as true.
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # what type checkers and IDEs see; at run time __getattr__ loads each name
