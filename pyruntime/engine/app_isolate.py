@@ -100,9 +100,17 @@ class AppIsolate(AsyncIsolate):
         gate allows (inline_gate.py): the result if the handler answered there, as most do,
         else a coroutine that finishes the request. Spares the common request a task and a
         trip through the event loop."""
+        return self.fetch_flat(method, url, list(chain.from_iterable(headers)), body, console=console,
+                               started=started, request_id=request_id)
+
+    def fetch_flat(self, method: str, url: str, headers: list[str], body: bytes | None, *,
+                   console: ConsoleSink | None = None, started: float | None = None,
+                   request_id: str | None = None) -> FetchResult | Coroutine[Any, Any, FetchResult]:
+        """`fetch_now` with the headers as one flat list `[name0, value0, name1, ...]`, the form
+        the worker protocol takes them in: the server builds it as it reads the request's head."""
         if self._outbound is not None:
             self._outbound.begin_request(request_id)
-        args = (method, url, list(chain.from_iterable(headers)), body or None)
+        args = (method, url, headers, body or None)
         # fresh: timers left by the previous request would run on this request's budget.
         driver = self._drive_now(lambda rt: rt.call_internal(DISPATCH_FETCH, args, True), console=console,
                                  started=started, what="request")
@@ -162,7 +170,8 @@ class AppIsolate(AsyncIsolate):
     def end_request(self) -> None:
         """The request is over: host operations it left in flight are cancelled, and its
         pending call (if it was abandoned) with its timers; its subrequests' connections close."""
-        self.cancel_operations()
+        if self._op_tasks:
+            self.cancel_operations()
         if self._outbound is not None:
             self._outbound.end_request()
         self._runtime.cancel_call()

@@ -120,7 +120,15 @@ class AsyncIsolate(IsolateCore):
         try:
             if gate is None or not gate.allows():
                 return self._drive_rest(driver, None, start, console, self._new_wake(), gate)
-            step = self._after_slice(driver, start(self._runtime), console, gate)
+            outcome = start(self._runtime)
+            if outcome.status != "pending" and not outcome.console and not outcome.ops \
+                    and not outcome.unhandled_rejections:
+                # Most requests: ended in one slice, with nothing to deliver or start.
+                driver.ended(outcome)
+                gate.record(outcome.cpu_ms)
+                self._end_call()
+                return driver
+            step = self._after_slice(driver, outcome, console, gate)
             if step.done:
                 self._end_call()
                 return driver

@@ -164,8 +164,9 @@ class FetchSession:
 
     def end_request(self) -> None:
         """Closes every exchange the request left open (their connections close)."""
-        for exchange in list(self._exchanges.values()):
-            self._close(exchange, "aborted")
+        if self._exchanges:
+            for exchange in list(self._exchanges.values()):
+                self._close(exchange, "aborted")
         self._count = 0
 
     @property

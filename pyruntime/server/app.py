@@ -38,8 +38,10 @@ _REQUEST_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
 # A Host header is a name or an address with an optional port: nothing that could move the
 # path, query, fragment or user info of the URL built from it.
 _HOST = re.compile(r"^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]+)(?::(\d{1,5}))?$")
-# Headers the ASGI server owns; the app's values would contradict the body we send.
-_HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "content-length", "upgrade"}
+# Response headers the app's answer loses: those the ASGI server owns (the app's values would
+# contradict the body we send), and an X-Request-ID of its own (ours is set).
+_NOT_FORWARDED = frozenset({"connection", "keep-alive", "transfer-encoding", "content-length", "upgrade",
+                            "x-request-id"})
 _LIMIT_MESSAGES = {
     "timeout": "the request exceeded its time limit",
     "cpu": "the request exceeded its CPU time limit",
@@ -209,7 +211,7 @@ def new_request_id() -> str:
 class _Head(NamedTuple):
     """What the request's head says, from one pass over its headers."""
 
-    headers: list[tuple[str, str]]  # latin-1 decoded, as the app's Request gets them
+    headers: list[str]  # [name0, value0, ...], latin-1 decoded, as the app's Request gets them
     host: str | None
     request_id: str
     # HTTP/1 with neither Content-Length nor Transfer-Encoding: the message ends with its head,
@@ -218,18 +220,21 @@ class _Head(NamedTuple):
 
 
 def _read_head(scope: Scope) -> _Head:
-    headers = [(n.decode("latin-1"), v.decode("latin-1")) for n, v in scope["headers"]]
+    flat: list[str] = []
     host = request_id = None
     framed = scope.get("http_version", "1.1") not in ("1.0", "1.1")
-    for name, value in headers:
-        lower = name.lower()
-        if lower == "host":
+    for raw_name, raw_value in scope["headers"]:
+        value = raw_value.decode("latin-1")
+        flat.append(raw_name.decode("latin-1"))
+        flat.append(value)
+        lower = raw_name.lower()
+        if lower == b"host":
             host = value if host is None else host
-        elif lower == "x-request-id":
+        elif lower == b"x-request-id":
             request_id = value if request_id is None else request_id
-        elif lower in ("content-length", "transfer-encoding"):
+        elif lower == b"content-length" or lower == b"transfer-encoding":
             framed = True
-    return _Head(headers, host, _request_id(request_id), not framed)
+    return _Head(flat, host, _request_id(request_id), not framed)
 
 
 class WorkerApp:
@@ -364,9 +369,12 @@ class WorkerApp:
 
         try:
             url = request_url(scope, request.host)
-            body = await self._read_body(receive, request.bodyless)
-            pool = await self._ready_pool(ctx)
-            lease = _Lease(pool, await self._acquire(pool, client))
+            # The common request (no body, a pool, an idle isolate) awaits none of these.
+            body = None if request.bodyless and self._framed_by_server else \
+                await self._read_body(receive, request.bodyless)
+            pool = self._pool if self._pool is not None else await self._ready_pool(ctx)
+            isolate = pool.try_acquire()
+            lease = _Lease(pool, isolate if isolate is not None else await self._acquire(pool, client))
             try:
                 # Most handlers answer in their first slice, run here at once; the rest go on as a task.
                 result = self._dispatch(lease.isolate, ctx, url, scope["method"], request.headers, body)
@@ -404,11 +412,8 @@ class WorkerApp:
             client.close()
 
     async def _acquire(self, pool: IsolatePool, client: _Client) -> AppIsolate:
-        """An isolate from the pool; a refusal becomes 503 with Retry-After. A client that
-        leaves while its request waits gives up its place in the queue."""
-        isolate = pool.try_acquire()
-        if isolate is not None:  # the common case: no task, no wait
-            return isolate
+        """An isolate from the pool when none is idle; a refusal becomes 503 with Retry-After.
+        A client that leaves while its request waits gives up its place in the queue."""
         acquire = asyncio.ensure_future(pool.acquire())
         await asyncio.wait((acquire, client.gone), return_when=asyncio.FIRST_COMPLETED)
         if not acquire.done():
@@ -447,6 +452,7 @@ class WorkerApp:
             # HTTP/1 with neither Content-Length nor Transfer-Encoding: no body (RFC 9112, 6.3),
             # and the server's parser sends none. The message saying so is left to the
             # disconnect watch (_Client): waiting for it cost a trip through the event loop.
+            # (_http makes this check itself, before making this coroutine.)
             return None
         if bodyless:  # the one message is at hand: no timer is needed to wait for it
             first = await receive()
@@ -480,10 +486,10 @@ class WorkerApp:
         return b"".join(chunks) if size else None
 
     def _dispatch(self, isolate: AppIsolate, ctx: RequestContext, url: str, method: str,
-                  headers: list[tuple[str, str]], body: bytes | None) -> FetchResult | Awaitable[FetchResult]:
-        """The handler's answer if its first slice gave it (AppIsolate.fetch_now), else an awaitable of it."""
+                  headers: list[str], body: bytes | None) -> FetchResult | Awaitable[FetchResult]:
+        """The handler's answer if its first slice gave it (AppIsolate.fetch_flat), else an awaitable of it."""
         try:
-            result = isolate.fetch_now(method, url, headers, body, console=ctx.console, request_id=ctx.request_id)
+            result = isolate.fetch_flat(method, url, headers, body, console=ctx.console, request_id=ctx.request_id)
         except (Error, TypeError) as exc:  # TypeError: a result that cannot leave JS
             raise self._failure(ctx, exc) from None
         if isinstance(result, FetchResult):
@@ -578,8 +584,11 @@ async def _discard_body(receive: Receive) -> None:
 def _raw_headers(headers: list[tuple[str, str]] | tuple[tuple[str, str], ...],
                  request_id: str) -> list[tuple[bytes, bytes]]:
     """The app's headers as ASGI wants them, less hop-by-hop ones, with our X-Request-ID."""
-    raw = [(n.lower().encode("latin-1"), v.encode("latin-1")) for n, v in headers
-           if n.lower() not in _HOP_BY_HOP and n.lower() != "x-request-id"]
+    raw = []
+    for name, value in headers:
+        lower = name.lower()
+        if lower not in _NOT_FORWARDED:
+            raw.append((lower.encode("latin-1"), value.encode("latin-1")))
     raw.append((b"x-request-id", request_id.encode()))
     return raw
 

@@ -53,6 +53,8 @@ class AppRouter:
     def __init__(self, routes: list[tuple[AppRoute, WorkerApp | EngineApp]], observer: Observer) -> None:
         self._routes = sorted(routes, key=lambda item: item[0].specificity(), reverse=True)
         self._observer = observer
+        # Routes by path alone (most servers) need no look for the Host header.
+        self._by_host = any(route.host is not None for route, _ in self._routes)
 
     def match(self, host: str, path: str) -> WorkerApp | EngineApp | None:
         for route, app in self._routes:
@@ -60,14 +62,22 @@ class AppRouter:
                 return app
         return None
 
+    def route(self, scope: Scope) -> WorkerApp | EngineApp | None:
+        """The app serving a request, None if no route matches."""
+        return self.match(_hostname(scope) if self._by_host else "", scope["path"])
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await send({"type": "websocket.close", "code": 1003})
             return
-        app = self.match(_hostname(scope), scope["path"])
+        app = self.route(scope)
         if app is not None:
             await app(scope, receive, send)
             return
+        await self.not_found(scope, send)
+
+    async def not_found(self, scope: Scope, send: Send) -> None:
+        """404, logged as a request no app served."""
         started = time.perf_counter()
         request_id = request_id_from(scope["headers"])
         await answer(scope, send, 404, b"Not Found: no app serves this address\n", "text/plain; charset=utf-8",
@@ -138,7 +148,11 @@ class ServerApp:
             if path == "/__scheduled" and self.config.test_scheduled:
                 await self._test_scheduled(scope, send)
                 return
-            await self.router(scope, receive, send)
+            app = self.router.route(scope)
+            if app is not None:
+                await app(scope, receive, send)
+            else:
+                await self.router.not_found(scope, send)
             if not self._serving_started:
                 self.serving()
             return
@@ -175,7 +189,7 @@ class ServerApp:
 
     async def _test_scheduled(self, scope: Scope, send: Send) -> None:
         """wrangler's dev trigger: runs the scheduled handler of the app serving this address."""
-        app = self.router.match(_hostname(scope), scope["path"])
+        app = self.router.route(scope)
         if app is None:
             await self._answer(scope, send, 404, b"Not Found: no app serves this address\n",
                                "text/plain; charset=utf-8")

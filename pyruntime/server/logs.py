@@ -42,16 +42,22 @@ def _forked() -> None:
 os.register_at_fork(after_in_child=_forked)
 
 _last_second: tuple[int, str] = (-1, "")  # the last whole second formatted, and its text
+_last_ms: tuple[int, str] = (-1, "")  # the last millisecond formatted, and its text
 
 
 def timestamp() -> str:
-    global _last_second
+    global _last_second, _last_ms
     now = time.time()
-    second = int(now)
+    ms = int(now * 1000)
+    if _last_ms[0] == ms:  # a busy server logs several lines per millisecond
+        return _last_ms[1]
+    second = ms // 1000
     cached = _last_second
     if cached[0] != second:  # formatted once per second, not once per line
         cached = _last_second = (second, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second)))
-    return f"{cached[1]}.{int((now - second) * 1000):03d}Z"
+    text = f"{cached[1]}.{ms % 1000:03d}Z"
+    _last_ms = (ms, text)
+    return text
 
 
 def _dumps(record: dict[str, Any]) -> str:
