@@ -28,7 +28,7 @@ from .config import Route as AppRoute
 from .config import ServerConfig, isolation_of
 from .isolation import EngineApp, EngineFailed
 from .logs import JsonLogger, stdlib_logger
-from .metrics import process_metrics
+from .metrics import process_metrics, use_kept_pid
 from .observer import LogObserver, Observer
 from .scheduler import Scheduler, run_scheduled
 from .supervisor import receive_listening_socket, report_loaded, supervisor_pid
@@ -355,6 +355,7 @@ def run_server(config: ServerConfig, serve_on: ServeOn, *, fast: bool, reload: b
     """What every HTTP server shares: the app, SIGTERM/SIGINT handling from before the apps
     load, the socket (see `serving_socket`), the event loop (`fast`: uvloop) and the last log line."""
     logger = logger or JsonLogger()
+    use_kept_pid()
     state = ServerState()
     app = create_app(config, observer=LogObserver(logger, defer_metrics=True), reload=reload, state=state,
                      run_crons=run_crons)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import sys
 import threading
 import time
@@ -17,29 +16,22 @@ from typing import Any, TextIO
 
 import orjson
 
+from .pid import process_id
+
 # JS console methods -> log levels.
 CONSOLE_LEVELS = {"debug": "debug", "info": "info", "log": "info", "warn": "warn", "error": "error"}
 _STDLIB_LEVELS = {logging.DEBUG: "debug", logging.INFO: "info", logging.WARNING: "warn",
                   logging.ERROR: "error", logging.CRITICAL: "error"}
 
 
-# The process id, kept rather than asked for on every line (a system call); a forked child
-# takes its own.
-_pid = os.getpid()
 
 
 def head(level: str, event: str) -> dict[str, Any]:
     """The fields every record starts with (`emit`, and a record built whole for
     `JsonLogger.write_record`)."""
-    return {"timestamp": timestamp(), "level": level, "event": event, "pid": _pid}
+    return {"timestamp": timestamp(), "level": level, "event": event, "pid": process_id()}
 
 
-def _forked() -> None:
-    global _pid
-    _pid = os.getpid()
-
-
-os.register_at_fork(after_in_child=_forked)
 
 _last_second: tuple[int, str] = (-1, "")  # the last whole second formatted, and its text
 _last_ms: tuple[int, str] = (-1, "")  # the last millisecond formatted, and its text

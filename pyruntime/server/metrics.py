@@ -15,16 +15,35 @@ import os
 from collections.abc import Iterable
 from typing import Any
 
+from .pid import process_id
+
 LIMITS = ("timeout", "cpu", "memory")
 # How a scheduled (cron) run ended, in Workers' words.
 SCHEDULED_OUTCOMES = ("ok", "exception", "exceededCpu", "exceededTime", "exceededMemory")
+
+
+# Set by the server's own processes (use_kept_pid).
+_kept_pid = False
+
+
+def use_kept_pid() -> None:
+    """For the server's worker processes, where the server makes the only metrics: their
+    multiprocess values take the process id kept by pid.py. prometheus_client's default asks
+    for it (a system call) on every update, four per request, to notice a fork; pid.py renews
+    it at fork. Not for a host embedding the apps: metrics it made with the default would
+    share files with ours. Takes effect when the metrics are made (after the first answer)."""
+    global _kept_pid
+    _kept_pid = True
 
 
 class Metrics:
     """The server's collectors, in a registry of their own (one instance per process)."""
 
     def __init__(self) -> None:
-        from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+        from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, values
+
+        if _kept_pid and os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+            values.ValueClass = values.MultiProcessValue(process_identifier=process_id)
 
         self.registry = CollectorRegistry()
         r = self.registry

@@ -25,9 +25,9 @@ _RETRY_S = 1.0
 # Heap changes smaller than this are not reported (each report writes the metrics file).
 _HEAP_STEP = 64 * 1024
 # An isolate's heap is read after one of its requests in this many (reading it walks V8's
-# heap spaces): the gauge lags by a few requests, never by a change the limits act on (those
+# heap spaces): the gauge lags by some requests, never by a change the limits act on (those
 # are V8's own). Counted per isolate: a count per pool could always land on the same one.
-_HEAP_EVERY = 16
+_HEAP_EVERY = 128
 
 
 class PoolFull(Error):
