@@ -43,8 +43,9 @@ class FetchResult:
     @classmethod
     def from_js(cls, value: list[Any], wall_ms: float, cpu_ms: float) -> FetchResult:
         status, status_text, flat, body, stream_id, wait_until = value
-        headers = list(zip(flat[::2], flat[1::2], strict=True))
-        return cls(status, status_text, headers, body or b"", stream_id, wait_until, wall_ms, cpu_ms)
+        pairs = iter(flat)  # zipped with itself: name, value; strict: an odd count raises
+        return cls(status, status_text, list(zip(pairs, pairs, strict=True)), body or b"", stream_id, wait_until,
+                   wall_ms, cpu_ms)
 
 
 @dataclass
