@@ -10,8 +10,9 @@ Reported: process CPU per request (all threads), as the median of several rounds
 `--instructions` also counts the instructions of one request under valgrind's callgrind
 (Debian's valgrind): the same count whatever else the machine is doing, so a change of a
 few percent shows where CPU time on a shared machine varies by more. Each app runs twice,
-with and without `INSTRUCTION_REQUESTS` requests after the same warm-up, one request at a
-time; the difference, divided, is one request.
+counting only after the same warm-up: once with `INSTRUCTION_REQUESTS` requests, one at a
+time, once with none (what turning the count on and off costs); the difference, divided,
+is one request.
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ SCOPE = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "met
          "client": ("127.0.0.1", 50000), "server": ("127.0.0.1", 8787)}
 CLIENTS = 16
 # Requests counted by --instructions (each under valgrind costs some 50 times its CPU time).
-INSTRUCTION_REQUESTS = 1000
+INSTRUCTION_REQUESTS = 4000
 WARM_UP = 500
 
 App = Callable[[dict[str, Any], Callable[[], Awaitable[dict[str, Any]]],
@@ -133,10 +134,21 @@ async def serial_requests(which: str, count: int) -> None:
             (await worker.pool())._inline.max_slice_ms = float("inf")
             app = worker
         statuses: list[int] = []
-        for _ in range(WARM_UP + count):
+        for _ in range(WARM_UP):
             await one_request(app, statuses)
+        _instrument("on")
+        for _ in range(count):
+            await one_request(app, statuses)
+        _instrument("off")
         if set(statuses) != {200}:
             raise RuntimeError(f"unexpected answers: {sorted(set(statuses))}")
+
+
+def _instrument(state: str) -> None:
+    """Turns callgrind's counting of this process on or off (it starts off: `--instr-atstart=no`),
+    so that the count leaves out the start, whose cost varies from run to run by more than
+    thousands of requests cost."""
+    subprocess.run(["callgrind_control", "--instr", state, str(os.getpid())], check=True, capture_output=True)
 
 
 def instructions_per_request(which: str) -> float | None:
@@ -145,8 +157,8 @@ def instructions_per_request(which: str) -> float | None:
         return None
     counts = []
     for count in (0, INSTRUCTION_REQUESTS):
-        proc = subprocess.run(["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", sys.executable,
-                               __file__, "--serial", which, str(count)], capture_output=True, text=True)
+        proc = subprocess.run(["valgrind", "--tool=callgrind", "--instr-atstart=no", "--callgrind-out-file=/dev/null",
+                               sys.executable, __file__, "--serial", which, str(count)], capture_output=True, text=True)
         collected = re.search(r"Collected : (\d+)", proc.stderr)
         if proc.returncode != 0 or collected is None:
             raise RuntimeError(f"the counted run of {which} failed:\n{proc.stderr[-2000:]}")
