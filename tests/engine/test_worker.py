@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from pyruntime import JSError, MemoryLimitExceeded, TimeLimitExceeded, UnsettledPromise
-from pyruntime.engine import AppIsolate, Limits, load_script
+from pyruntime.engine import AppIsolate, FetchResult, Limits, load_script
 from pyruntime.engine.egress import EgressPolicy
 from pyruntime.engine.host_ops import AsyncHostOps
 
@@ -70,6 +70,25 @@ def test_service_worker_script(tmp_path):
     result = serve_once(entry, url="http://example.test/path")
     assert (result.status, result.body) == (201, b"from service worker /path")
     assert ("x-kind", "sw") in result.headers
+
+
+def test_response_headers_come_back_as_pairs(tmp_path):
+    """The worker protocol sends the headers as one flat list; FetchResult pairs them up again."""
+    entry = write(tmp_path, {"worker.js": """
+        export default { fetch() {
+          const headers = new Headers([["x-b", "2"], ["x-a", "1"]]);
+          headers.append("set-cookie", "a=1");
+          headers.append("set-cookie", "b=2");
+          return new Response("ok", { headers });
+        } };"""})
+    result = serve_once(entry)
+    assert sorted(result.headers) == [("content-type", "text/plain;charset=UTF-8"), ("set-cookie", "a=1"),
+                                      ("set-cookie", "b=2"), ("x-a", "1"), ("x-b", "2")]
+
+
+def test_a_flat_header_list_of_odd_length_is_refused():
+    with pytest.raises(ValueError):
+        FetchResult.from_js([200, "", ["content-type", "text/plain", "x-orphan"], b"", 0, 0], 0.0, 0.0)
 
 
 def test_env_bindings_and_async_handler_with_timers(tmp_path):

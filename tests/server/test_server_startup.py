@@ -207,3 +207,29 @@ def test_metrics_skip_a_file_another_process_is_creating(tmp_path: Path):
         env={**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(folder)})
     assert done.returncode == 0, done.stderr
     assert 'pyruntime_requests_total{app="shop",status="200"} 3.0' in done.stdout
+
+
+def test_server_metrics_keep_each_forked_process_in_its_own_file(tmp_path: Path):
+    """With `use_kept_pid` (the server's workers), the multiprocess values take the process id
+    pid.py keeps and renews at fork, not os.getpid on every update: a child forked after the
+    parent made its metrics writes to files of its own pid, and the sum counts both."""
+    folder = tmp_path / "metrics"
+    folder.mkdir()
+    done = subprocess.run([sys.executable, "-c", textwrap.dedent("""
+        import os, sys
+        from pyruntime.server import metrics
+        metrics.use_kept_pid()
+        metrics.process_metrics().requests.labels("shop", "200").inc(2)
+        child = os.fork()
+        if child == 0:
+            metrics.Metrics().requests.labels("shop", "200").inc(5)
+            os._exit(0)
+        os.waitpid(child, 0)
+        print(child, sorted(os.listdir(sys.argv[1])))
+        print(metrics.process_metrics().render()[0].decode())
+    """), str(folder)], capture_output=True, text=True, timeout=60, cwd=tmp_path,
+        env={**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(folder)})
+    assert done.returncode == 0, done.stderr
+    child, files = done.stdout.split("\n", 1)[0].split(" ", 1)
+    assert f"counter_{child}.db" in files
+    assert 'pyruntime_requests_total{app="shop",status="200"} 7.0' in done.stdout
