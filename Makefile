@@ -9,7 +9,7 @@ export CXX := ccache g++
 
 SOURCES := setup.py pyproject.toml $(wildcard ext/*.cc ext/*.h ext/*.pyx ext/*.py ext/js/*.js ext/js/warmup/*.js pyruntime/*.py pyruntime/*/*.py)
 
-.PHONY: install system test test-quick test-cpp test-py test-asan serve bench bench-http bench-cold-start bench-isolation bench-blast soak lint clean
+.PHONY: install system test test-quick test-cpp test-py test-asan serve bench bench-http bench-http-ab bench-cold-start bench-isolation bench-blast soak lint clean
 
 install: $(VENV)/.installed
 
@@ -67,6 +67,12 @@ bench-http: install
 	$(PY) -m pip install -q matplotlib
 	$(PY) benchmarks/bench_http.py $(BENCH_ARGS)
 	$(PY) benchmarks/bench_density.py
+
+# CPU per request of this build beside the one BASELINE names (its PYTHONPATH), started in turn.
+bench-http-ab: install
+	command -v wrk >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null)
+	@test -n "$(BASELINE)" || (echo "bench-http-ab needs BASELINE=<PYTHONPATH of another build>: see benchmarks/bench_http_ab.py" && exit 2)
+	$(PY) benchmarks/bench_http_ab.py --baseline $(BASELINE)
 
 # Cold start of this build, started in turn with another one if BASELINE names its PYTHONPATH
 # (a `pip install --target` of it: see the script's docstring).
