@@ -170,8 +170,7 @@ class AppIsolate(AsyncIsolate):
     def end_request(self) -> None:
         """The request is over: host operations it left in flight are cancelled, and its
         pending call (if it was abandoned) with its timers; its subrequests' connections close."""
-        if self._op_tasks:
-            self.cancel_operations()
+        self.cancel_operations()
         if self._outbound is not None:
             self._outbound.end_request()
         self._runtime.cancel_call()

@@ -82,6 +82,8 @@ class AsyncIsolate(IsolateCore):
 
     def cancel_operations(self) -> None:
         """Cancels host operations still in flight (their Python tasks included)."""
+        if not self._op_tasks:  # most requests leave none: no copy to make
+            return
         for task in list(self._op_tasks):
             task.cancel()
 

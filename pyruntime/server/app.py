@@ -369,7 +369,10 @@ class WorkerApp:
 
         try:
             url = request_url(scope, request.host)
-            # The common request (no body, a pool, an idle isolate) awaits none of these.
+            # The common request (no body, a pool, an idle isolate) awaits none of these. HTTP/1
+            # with neither Content-Length nor Transfer-Encoding has no body (RFC 9112, 6.3), and
+            # the server's parser sends none: the message saying so is left to the disconnect
+            # watch (_Client), as waiting for it cost a trip through the event loop.
             body = None if request.bodyless and self._framed_by_server else \
                 await self._read_body(receive, request.bodyless)
             pool = self._pool if self._pool is not None else await self._ready_pool(ctx)
@@ -446,14 +449,9 @@ class WorkerApp:
         return self._pool
 
     async def _read_body(self, receive: Receive, bodyless: bool) -> bytes | None:
-        """The whole request body, within `max_body_mb` (413) and `body_timeout_s` (408)."""
+        """The whole request body, within `max_body_mb` (413) and `body_timeout_s` (408); for a
+        request the server's parser framed as bodyless, `_http` does not ask."""
         first = None
-        if bodyless and self._framed_by_server:
-            # HTTP/1 with neither Content-Length nor Transfer-Encoding: no body (RFC 9112, 6.3),
-            # and the server's parser sends none. The message saying so is left to the
-            # disconnect watch (_Client): waiting for it cost a trip through the event loop.
-            # (_http makes this check itself, before making this coroutine.)
-            return None
         if bodyless:  # the one message is at hand: no timer is needed to wait for it
             first = await receive()
             if first["type"] == "http.disconnect":

@@ -24,13 +24,10 @@ _STDLIB_LEVELS = {logging.DEBUG: "debug", logging.INFO: "info", logging.WARNING:
                   logging.ERROR: "error", logging.CRITICAL: "error"}
 
 
-
-
 def head(level: str, event: str) -> dict[str, Any]:
     """The fields every record starts with (`emit`, and a record built whole for
     `JsonLogger.write_record`)."""
     return {"timestamp": timestamp(), "level": level, "event": event, "pid": process_id()}
-
 
 
 _last_second: tuple[int, str] = (-1, "")  # the last whole second formatted, and its text

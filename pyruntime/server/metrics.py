@@ -36,14 +36,22 @@ def use_kept_pid() -> None:
     _kept_pid = True
 
 
+@functools.cache
+def _kept_pid_values() -> None:
+    """Once per process (and its forks): a second value class would open the same files anew."""
+    from prometheus_client import values
+
+    values.ValueClass = values.MultiProcessValue(process_identifier=process_id)
+
+
 class Metrics:
     """The server's collectors, in a registry of their own (one instance per process)."""
 
     def __init__(self) -> None:
-        from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, values
+        from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
         if _kept_pid and os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-            values.ValueClass = values.MultiProcessValue(process_identifier=process_id)
+            _kept_pid_values()
 
         self.registry = CollectorRegistry()
         r = self.registry
