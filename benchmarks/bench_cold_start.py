@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import http.client
-import os
 import statistics
 import subprocess
 import sys
@@ -29,7 +28,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench_http import end_session, free_port
+from bench_http import end_session, environment, free_port
 from report import load_average, machine_header, table, write_markdown
 
 HELLO = 'export default { fetch() { return new Response("Hello, world!"); } };\n'
@@ -39,11 +38,7 @@ START_TIMEOUT_S = 60.0
 
 def start_ms(folder: Path, server: str, workers: int, pythonpath: str | None) -> float:
     """One start, spawn to the first 200 on /hello, in milliseconds."""
-    env = dict(os.environ)
-    if pythonpath:
-        env["PYTHONPATH"] = pythonpath
-    else:
-        env.pop("PYTHONPATH", None)
+    env = environment(pythonpath)
     port = free_port()
     command = [sys.executable, "-m", "pyruntime", "serve", "app.js", "--port", str(port), "--server", server,
                "--workers", str(workers)]

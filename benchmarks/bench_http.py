@@ -148,6 +148,17 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def environment(pythonpath: str | None) -> dict[str, str]:
+    """This process's environment, importing pyruntime from `pythonpath` (None: the installed
+    one): how a benchmark starts another build beside this one."""
+    env = dict(os.environ)
+    if pythonpath:
+        env["PYTHONPATH"] = pythonpath
+    else:
+        env.pop("PYTHONPATH", None)
+    return env
+
+
 def end_session(proc: subprocess.Popen, grace_s: float) -> None:
     """Ends a server started in a session of its own: SIGTERM to its process group, then
     SIGKILL if it has not exited after `grace_s`."""

@@ -18,27 +18,26 @@ Result: benchmarks/results/http_ab.md.
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from bench_http import DRAIN_SECONDS, PATHS, WORKER_JS, Result, Server, free_port, pyruntime_servers, run_wrk
+from bench_http import (
+    DRAIN_SECONDS,
+    PATHS,
+    WORKER_JS,
+    Result,
+    Server,
+    environment,
+    free_port,
+    pyruntime_servers,
+    run_wrk,
+)
 from report import load_average, machine_header, table, write_markdown
 
 BUILDS = ("this build", "baseline")
-
-
-def environment(pythonpath: str | None) -> dict[str, str]:
-    """This process's environment, importing pyruntime from `pythonpath` (None: the installed one)."""
-    env = dict(os.environ)
-    if pythonpath:
-        env["PYTHONPATH"] = pythonpath
-    else:
-        env.pop("PYTHONPATH", None)
-    return env
 
 
 def one_round(folder: Path, server: str, workers: int, pythonpath: str | None, duration: float) -> dict[str, Result]:
