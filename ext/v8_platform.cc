@@ -1,7 +1,6 @@
 #include "v8_platform.h"
 
 #include <cstdlib>
-#include <memory>
 #include <mutex>
 
 #include <libplatform/libplatform.h>
@@ -10,8 +9,10 @@
 namespace pyruntime {
 
 namespace {
-// Lives for the rest of the process: V8 cannot be re-initialised after disposal.
-std::unique_ptr<v8::Platform> platform;
+// Made once and never destroyed: V8 cannot be re-initialised after disposal, and a platform
+// destroyed by the process's exit handlers (as a static unique_ptr was) joins and frees
+// V8's worker threads while other threads may still run JS or post tasks to them.
+v8::Platform* platform = nullptr;
 }  // namespace
 
 void EnsureV8Initialized() {
@@ -23,12 +24,12 @@ void EnsureV8Initialized() {
     // For profiling, as `node --v8-options` allows (`--perf-basic-prof` names JIT code for perf).
     // Set by whoever starts the process; apps cannot reach it.
     if (const char* flags = std::getenv("PYRUNTIME_V8_FLAGS")) v8::V8::SetFlagsFromString(flags);
-    platform = v8::platform::NewDefaultPlatform();
-    v8::V8::InitializePlatform(platform.get());
+    platform = v8::platform::NewDefaultPlatform().release();
+    v8::V8::InitializePlatform(platform);
     v8::V8::Initialize();
   });
 }
 
-v8::Platform* V8Platform() { return platform.get(); }
+v8::Platform* V8Platform() { return platform; }
 
 }  // namespace pyruntime

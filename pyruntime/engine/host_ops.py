@@ -347,16 +347,22 @@ def _current_task() -> asyncio.Task[Any] | None:
         return None
 
 
-def warm_fetch_client() -> None:
-    """Loads the HTTP client and makes the process's (TLS context, CA store) in a daemon
-    thread: a server calls it after its first answer, so that neither its start nor (mostly)
-    its first fetch waits for them."""
+def warm_fetch_client() -> threading.Thread:
+    """Loads the HTTP client and makes the process's (TLS context, CA store) in a thread of
+    its own: a server calls it after its first answer, so that neither its start nor (mostly)
+    its first fetch waits for them.
+
+    Not a daemon thread: the process's exit waits for it. OpenSSL reads the CA store with the
+    GIL released, and a process that exited meanwhile (a server stopped just after its first
+    answer) ran OpenSSL's exit handlers under that read and died of SIGSEGV."""
     def warm() -> None:
         from .fetch_client import shared_client
 
         shared_client()
 
-    threading.Thread(target=warm, name="pyruntime-fetch-warm-up", daemon=True).start()
+    thread = threading.Thread(target=warm, name="pyruntime-fetch-warm-up")
+    thread.start()
+    return thread
 
 
 async def _close_quietly(response: httpcore.Response) -> None:

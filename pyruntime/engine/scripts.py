@@ -154,14 +154,16 @@ def start_warming() -> threading.Thread:
     """Starts making what the first `load_script` needs (the snapshot, the probe's isolate) on
     a thread of its own. That is V8's work, done without the GIL: a server starting up does it
     on another core while it imports its own modules. A failure here is left to that first
-    load, which does the same work again and reports it."""
+    load, which does the same work again and reports it. Not a daemon thread: a process that
+    exits meanwhile (stopped while it starts) waits for it, rather than run its exit handlers
+    under V8's work."""
     def warm() -> None:
         try:
             _probe.warm()
         except Exception:  # the first load makes the probe again and raises the error itself
             return
 
-    thread = threading.Thread(target=warm, name="pyruntime-warm", daemon=True)
+    thread = threading.Thread(target=warm, name="pyruntime-warm")
     thread.start()
     return thread
 

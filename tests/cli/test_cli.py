@@ -62,6 +62,11 @@ def _processes_naming(marker: str) -> list[int]:
     return found
 
 
+def _output(out: bytes, err: bytes) -> str:
+    """A stopped server's log (its JSON lines say which worker ended how) and stderr, for a failure."""
+    return f"log:\n{out.decode(errors='replace')[-8000:]}\nstderr:\n{err.decode(errors='replace')[-4000:]}"
+
+
 @pytest.mark.parametrize(("args", "code"), [(["--port", "eighty"], 2), (["--server", "nginx"], 2), (["--help"], 0)])
 def test_a_serve_command_line_argparse_ends_leaves_no_worker(tmp_path: Path, args: list[str], code: int):
     """serve starts its first worker before it parses its command line (cli/serve.py,
@@ -94,8 +99,8 @@ def test_serve_takes_a_relative_script_after_a_double_dash(tmp_path: Path):
         assert response.status_code == 200
     finally:
         server.terminate()
-        server.wait(timeout=60)
-    assert server.returncode == 0
+        out, err = server.communicate(timeout=60)
+    assert server.returncode == 0, _output(out, err)
 
 
 def test_workers_do_not_import_from_the_folder_serve_runs_in(tmp_path: Path):
@@ -120,8 +125,8 @@ def test_workers_do_not_import_from_the_folder_serve_runs_in(tmp_path: Path):
             raise AssertionError(f"not serving: {server.communicate(timeout=10)[1].decode(errors='replace')}")
     finally:
         server.terminate()
-        out, _ = server.communicate(timeout=60)
-    assert server.returncode == 0
+        out, err = server.communicate(timeout=60)
+    assert server.returncode == 0, _output(out, err)
     assert b"imported from" not in out
 
 

@@ -59,7 +59,7 @@ def test_fetch_in_the_repl(upstream):
 
 
 FIRST_FETCH = """
-import asyncio, sys, threading
+import asyncio, sys
 sys.path.insert(0, {tests!r})
 from fetch_upstream import Upstream
 from pyruntime.engine.egress import EgressPolicy
@@ -68,10 +68,7 @@ from pyruntime.engine.host_ops import AsyncHostOps, warm_fetch_client
 async def main():
     upstream = Upstream()
     session = AsyncHostOps(EgressPolicy.parse(allow=["127.0.0.1"])).session(1 << 27)
-    warm_fetch_client()  # as a server does once it serves
-    for thread in threading.enumerate():
-        if thread.name == "pyruntime-fetch-warm-up":
-            thread.join(60)
+    warm_fetch_client().join(60)  # as a server does once it serves
     loaded = []
     for ident in (1, 2):
         before = set(sys.modules)
