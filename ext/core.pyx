@@ -7,6 +7,7 @@ releases the GIL around every call into V8. Errors are returned as data in an Ou
 pyruntime.isolate turns them into the public exceptions.
 """
 
+import atexit
 from datetime import datetime, timezone
 
 from libc.stdint cimport int64_t, uint64_t
@@ -50,6 +51,7 @@ cdef extern from "process_guard.h" namespace "pyruntime":
     const int kV8FatalExitCode
     const size_t kDefaultAllowanceBytes
     const double kDefaultGraceMs
+    cbool StopForExit(double wait_ms) nogil
 
 
 # Exit codes of a process that the guard or a V8 fatal error ended (ext/process_guard.h).
@@ -72,6 +74,25 @@ def enable_process_guard(size_t allowance_bytes=kDefaultAllowanceBytes, double g
 
 def process_guard_enabled():
     return ProcessGuardEnabled()
+
+
+# How long the host's exit waits for JS running on its other threads to stop (a builtin can
+# take a while to see the termination).
+EXIT_WAIT_MS = 1000
+
+
+def stop_for_exit(double wait_ms=EXIT_WAIT_MS):
+    """At the host's exit: no call starts any more, running ones are terminated, and this waits
+    up to `wait_ms` for them (ext/process_guard.h, StopForExit). Registered with atexit, which
+    runs once Python joined its non-daemon threads: JS on a daemon thread must stop before the
+    C library's exit handlers free what it uses (OpenSSL's locks). True when none runs."""
+    cdef cbool stopped
+    with nogil:
+        stopped = StopForExit(wait_ms)
+    return stopped
+
+
+atexit.register(stop_for_exit)
 
 
 cdef extern from "startup_snapshot.h" namespace "pyruntime":

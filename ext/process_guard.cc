@@ -99,6 +99,8 @@ class LineBuffer {
 };
 
 std::atomic<bool> g_enabled{false};
+// Set by StopForExit.
+std::atomic<bool> g_exiting{false};
 
 // One JSON line, then the process ends without running destructors or atexit handlers
 // (other threads may be inside V8). stdout is the server's log stream; an embedding host
@@ -178,6 +180,33 @@ class ProcessGuard {
     }
   }
 
+  // See StopForExit (process_guard.h). Termination is repeated at each look, in case V8
+  // re-entered JS from a callback.
+  bool StopAll(double wait_ms) {
+    g_exiting = true;
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double, std::milli>(wait_ms);
+    for (;;) {
+      bool running = false;
+      {
+        std::lock_guard<std::mutex> lock(mutex_);
+        for (GuardedIsolate* guarded : isolates_) {
+          if (!guarded->in_slice_) continue;
+          running = true;
+          if (v8::Isolate* isolate = guarded->isolate_) isolate->TerminateExecution();
+        }
+      }
+      if (!running) return true;
+      if (std::chrono::steady_clock::now() >= deadline) return false;
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+  }
+
+  // Under the lock, so that StopAll never terminates an isolate being disposed.
+  void Attach(GuardedIsolate* guarded, v8::Isolate* isolate) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    guarded->isolate_ = isolate;
+  }
+
   void Enable(size_t allowance_bytes, double grace_ms) {
     std::lock_guard<std::mutex> lock(mutex_);
     allowance_bytes_ = allowance_bytes;
@@ -247,9 +276,16 @@ GuardedIsolate::GuardedIsolate(size_t memory_limit_bytes) : memory_limit_bytes_(
 
 GuardedIsolate::~GuardedIsolate() { ProcessGuard::Instance().Remove(this); }
 
+void GuardedIsolate::Attach(v8::Isolate* isolate) { ProcessGuard::Instance().Attach(this, isolate); }
+
 void GuardedIsolate::SliceStarted() {
   stop_requested_ns_ = 0;
   in_slice_ = true;
+  // A slice that passed RunSlice's check as StopForExit began: one of the two sees the other
+  // (both atomics are sequentially consistent), so this slice is stopped either way.
+  if (g_exiting) {
+    if (v8::Isolate* isolate = isolate_) isolate->TerminateExecution();
+  }
 }
 
 void GuardedIsolate::SliceEnded() {
@@ -268,6 +304,10 @@ void EnableProcessGuard(size_t allowance_bytes, double grace_ms) {
 }
 
 bool ProcessGuardEnabled() { return g_enabled; }
+
+bool StopForExit(double wait_ms) { return ProcessGuard::Instance().StopAll(wait_ms); }
+
+bool ProcessExiting() { return g_exiting; }
 
 void InstallFatalErrorHandlers(v8::Isolate* isolate) {
   static std::once_flag once;

@@ -46,6 +46,8 @@ class GuardedIsolate {
   GuardedIsolate(const GuardedIsolate&) = delete;
   GuardedIsolate& operator=(const GuardedIsolate&) = delete;
 
+  // The V8 isolate that StopForExit terminates; null before it is made and once disposed.
+  void Attach(v8::Isolate* isolate);
   void SliceStarted();
   void SliceEnded();
   // From any thread; counts only while a slice runs.
@@ -54,6 +56,7 @@ class GuardedIsolate {
  private:
   friend class ProcessGuard;
   const size_t memory_limit_bytes_;
+  std::atomic<v8::Isolate*> isolate_{nullptr};
   std::atomic<bool> in_slice_{false};
   std::atomic<int64_t> stop_requested_ns_{0};  // steady clock; 0 when none
 };
@@ -61,6 +64,15 @@ class GuardedIsolate {
 // Starts the guard (or updates its settings). `grace_ms` must be in (0, 1000].
 void EnableProcessGuard(size_t allowance_bytes, double grace_ms);
 bool ProcessGuardEnabled();
+
+// For the host's exit (the Python module registers it with atexit): from now on no slice
+// starts, the running ones are terminated, and this waits up to `wait_ms` for them to end.
+// Else the C library's exit handlers (OpenSSL's, C++ statics) would run under JS that goes
+// on in another thread (a daemon thread's call), and the process would die of SIGSEGV.
+// True when no slice runs any more.
+bool StopForExit(double wait_ms);
+// True once StopForExit was called: a new slice ends at once, terminated.
+bool ProcessExiting();
 
 // V8's out-of-memory and fatal-error callbacks for `isolate` (and once, process-wide).
 void InstallFatalErrorHandlers(v8::Isolate* isolate);

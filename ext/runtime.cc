@@ -129,6 +129,7 @@ Runtime::Runtime(const IsolateLimits& limits) : limits_(limits), guarded_(limits
   params.array_buffer_allocator = memory_->allocator();
   params.constraints.ConfigureDefaultsFromHeapSize(0, limits.memory_limit_bytes);
   isolate_ = v8::Isolate::New(params);
+  guarded_.Attach(isolate_);
   Install(isolate_, this);
   isolate_->SetData(kHandleTableSlot, &handles_);
   InstallFatalErrorHandlers(isolate_);
@@ -190,8 +191,17 @@ void Runtime::Dispose() {
     internal_.Reset();
     context_.Reset();
   }
+  guarded_.Attach(nullptr);
   isolate_->Dispose();
   isolate_ = nullptr;
+}
+
+Outcome Runtime::ExitingOutcome() {
+  Outcome out;
+  out.status = Status::kTerminated;
+  out.error_name = "Terminated";
+  out.error_message = "the process is exiting";
+  return out;
 }
 
 Outcome Runtime::ClosedOutcome() const {
@@ -218,6 +228,7 @@ void Runtime::BeginCall() {
 
 Outcome Runtime::RunSlice(std::optional<Goal> new_call, const SliceBody& body, bool fresh) {
   if (!alive()) return ClosedOutcome();
+  if (ProcessExiting()) return ExitingOutcome();
   Outcome out;
   {
     PYRUNTIME_ENTER();

@@ -166,6 +166,7 @@ class Runtime final : private HostInterface {
   void ResetLoop();
   Outcome ErrorOutcome(v8::TryCatch& try_catch);
   Outcome ClosedOutcome() const;
+  static Outcome ExitingOutcome();
   v8::Local<v8::Value> InternalFunction(v8::Local<v8::Context> context, const std::string& name);
   static Runtime* Of(v8::Isolate* isolate) { return static_cast<Runtime*>(HostInterface::Of(isolate)); }
 

@@ -25,6 +25,7 @@ memory limit, and closes everything still open when the request ends.
 from __future__ import annotations
 
 import asyncio
+import atexit
 import concurrent.futures
 import contextlib
 import inspect
@@ -390,6 +391,9 @@ def _outbound_headers(pairs: list[list[str]], authority: str) -> list[tuple[byte
     return headers
 
 
+# How long exit waits for SyncHostOps's background loop to stop.
+EXIT_WAIT_S = 1.0
+
 # `pyruntime run` and the REPL: a local script may reach public addresses and this machine's loopback.
 LOCAL_SCRIPT_EGRESS = EgressPolicy.parse(allow=["public", "localhost", "127.0.0.0/8", "::1"])
 
@@ -412,7 +416,9 @@ class SyncHostOps:
         with cls._loop_lock:
             if cls._loop is None:
                 loop = asyncio.new_event_loop()
-                threading.Thread(target=loop.run_forever, name="pyruntime-fetch", daemon=True).start()
+                thread = threading.Thread(target=loop.run_forever, name="pyruntime-fetch", daemon=True)
+                thread.start()
+                atexit.register(_stop_loop, loop, thread)
                 cls._loop = loop
             return cls._loop
 
@@ -422,3 +428,10 @@ class SyncHostOps:
             return await result if inspect.isawaitable(result) else result
 
         return asyncio.run_coroutine_threadsafe(perform(), self._loop)
+
+
+def _stop_loop(loop: asyncio.AbstractEventLoop, thread: threading.Thread) -> None:
+    """At exit: the background loop stops between two steps (a TLS handshake's are OpenSSL
+    calls), before the C library's exit handlers free what OpenSSL uses."""
+    loop.call_soon_threadsafe(loop.stop)
+    thread.join(EXIT_WAIT_S)
