@@ -17,6 +17,9 @@
 // V8's own fatal errors (out of memory inside a builtin, a failed CHECK) end the process
 // too; the handlers installed here write one JSON line (event "v8_fatal") before it ends with
 // kV8FatalExitCode, so the log stays JSON. V8 prints its own diagnostics to stderr first.
+//
+// The guard's registry of isolates also serves the host's exit (StopForExit, on in every
+// process): JS still running on other threads is stopped before the exit handlers run.
 #pragma once
 
 #include <atomic>

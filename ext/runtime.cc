@@ -498,6 +498,8 @@ Outcome Runtime::Conclude(Slice& slice, Outcome out) {
     out.status = Status::kTerminated;
     out.error_name = "Terminated";
     out.error_message = "the call was terminated by the host";
+  } else if (terminated && ProcessExiting()) {
+    out = ExitingOutcome();
   } else if (verdict != WatchdogVerdict::kNone || terminated) {
     bool cpu = verdict == WatchdogVerdict::kCpu;
     out = Outcome{};

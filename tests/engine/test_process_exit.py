@@ -34,6 +34,34 @@ CRYPTO_ON_A_DAEMON_THREAD = JS_ON_A_DAEMON_THREAD.replace(
     "let a = []; for (;;) { a.push({ x: Math.random() }); if (a.length > 1e5) a = []; }",
     "for (;;) { crypto.getRandomValues(new Uint8Array(4096)); crypto.randomUUID(); }")
 
+TOLD_AT_EXIT = textwrap.dedent("""
+    import atexit, sys, threading
+    told = threading.Event()
+    # Registered before pyruntime's own exit handler, so run after it (atexit runs its callbacks
+    # in reverse order): the daemon thread then has the GIL to say what its call raised.
+    atexit.register(lambda: told.wait(30))
+    from pyruntime import Isolate
+
+    started = threading.Event()
+
+    def spin():
+        isolate = Isolate(timeout_ms=None, cpu_limit_ms=None)
+        started.set()
+        try:
+            isolate.eval("for (;;) {}")
+        except Exception as error:
+            print(type(error).__name__, error, flush=True)
+        try:
+            isolate.eval("1 + 1")
+        except Exception as error:
+            print(type(error).__name__, error, flush=True)
+        told.set()
+
+    threading.Thread(target=spin, daemon=True).start()
+    started.wait()
+    sys.exit(0)
+""")
+
 FETCH_LOOP_AT_EXIT = textwrap.dedent("""
     import atexit, sys
     from pyruntime.engine.host_ops import SyncHostOps
@@ -75,6 +103,12 @@ def test_a_host_that_exits_while_js_uses_openssl_on_a_daemon_thread_exits_cleanl
     for _ in range(8):
         done = _run(CRYPTO_ON_A_DAEMON_THREAD, tmp_path)
         assert done.returncode == 0, f"exit code {done.returncode}: {done.stderr[-2000:]}"
+
+
+def test_a_call_running_at_exit_is_terminated_and_no_call_starts_after(tmp_path: Path):
+    done = _run(TOLD_AT_EXIT, tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == ["Terminated the process is exiting"] * 2
 
 
 def test_the_background_fetch_loop_stops_at_exit(tmp_path: Path):
