@@ -12,7 +12,10 @@ Reported: process CPU per request (all threads), as the median of several rounds
 few percent shows where CPU time on a shared machine varies by more. Each app runs twice,
 counting only after the same warm-up: once with `INSTRUCTION_REQUESTS` requests, one at a
 time, once with none (what turning the count on and off costs); the difference, divided,
-is one request.
+is one request. The counted runs have V8 on one thread (`--single-threaded`) and a fixed
+Python hash seed: with V8's compiler and GC threads the count fell in one of two modes
+15,000 apart from run to run (whether optimised code was in place when counting began),
+which hid any change smaller than that; on one thread it repeats within about 1,000 (0.4%).
 """
 
 from __future__ import annotations
@@ -156,9 +159,12 @@ def instructions_per_request(which: str) -> float | None:
     if shutil.which("valgrind") is None:
         return None
     counts = []
+    flags = " ".join(filter(None, (os.environ.get("PYRUNTIME_V8_FLAGS"), "--single-threaded")))
+    env = {**os.environ, "PYRUNTIME_V8_FLAGS": flags, "PYTHONHASHSEED": "0"}
     for count in (0, INSTRUCTION_REQUESTS):
         proc = subprocess.run(["valgrind", "--tool=callgrind", "--instr-atstart=no", "--callgrind-out-file=/dev/null",
-                               sys.executable, __file__, "--serial", which, str(count)], capture_output=True, text=True)
+                               sys.executable, __file__, "--serial", which, str(count)], capture_output=True, text=True,
+                              env=env)
         collected = re.search(r"Collected : (\d+)", proc.stderr)
         if proc.returncode != 0 or collected is None:
             raise RuntimeError(f"the counted run of {which} failed:\n{proc.stderr[-2000:]}")

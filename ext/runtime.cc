@@ -188,6 +188,7 @@ void Runtime::Dispose() {
     module_scripts_.clear();
     handles_.Clear();
     awaited_.Reset();
+    internal_functions_.clear();
     internal_.Reset();
     context_.Reset();
   }
@@ -290,11 +291,14 @@ Outcome Runtime::Call(const std::string& function, const std::vector<HostValue>&
 }
 
 v8::Local<v8::Value> Runtime::InternalFunction(v8::Local<v8::Context> context, const std::string& name) {
+  auto known = internal_functions_.find(name);
+  if (known != internal_functions_.end()) return known->second.Get(isolate_);
   v8::Local<v8::Value> target;
   if (!internal_.Get(isolate_)->Get(context, NewString(isolate_, name)).ToLocal(&target) || !target->IsFunction()) {
     ThrowTypeError(isolate_, "the runtime has no internal function " + name);
     return {};
   }
+  internal_functions_.emplace(name, v8::Global<v8::Function>(isolate_, target.As<v8::Function>()));
   return target;
 }
 

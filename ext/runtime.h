@@ -207,6 +207,9 @@ class Runtime final : private HostInterface {
   std::unique_ptr<Watchdog> watchdog_;
   v8::Global<v8::Context> context_;
   v8::Global<v8::Object> internal_;
+  // The internal functions called so far, by name: a name looked up on `internal_` costs its
+  // internalization on every call (the server makes one such call per request).
+  std::map<std::string, v8::Global<v8::Function>, std::less<>> internal_functions_;
   Clock::time_point start_;
   double time_origin_ms_ = 0;
   // Both live as long as the Runtime (CompleteOp may race with Dispose); Dispose empties them.
