@@ -12,10 +12,11 @@ Reported: process CPU per request (all threads), as the median of several rounds
 few percent shows where CPU time on a shared machine varies by more. Each app runs twice,
 counting only after the same warm-up: once with `INSTRUCTION_REQUESTS` requests, one at a
 time, once with none (what turning the count on and off costs); the difference, divided,
-is one request. The counted runs have V8 on one thread (`--single-threaded`) and a fixed
-Python hash seed: with V8's compiler and GC threads the count fell in one of two modes
-15,000 apart from run to run (whether optimised code was in place when counting began),
-which hid any change smaller than that; on one thread it repeats within about 1,000 (0.4%).
+is one request. The warm-up is long enough for V8 to have optimised the request path, and
+the counted runs have V8 on one thread (`--single-threaded`) and a fixed Python hash seed:
+with a short warm-up and V8's compiler threads, a one-time compile fell in the count or not,
+and one build counted 283,000 or 301,000 from run to run, which hid any change smaller than
+that; now the count repeats within about 1,000 (0.4%).
 """
 
 from __future__ import annotations
@@ -51,7 +52,9 @@ SCOPE = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "met
 CLIENTS = 16
 # Requests counted by --instructions (each under valgrind costs some 50 times its CPU time).
 INSTRUCTION_REQUESTS = 4000
-WARM_UP = 500
+# Requests before counting: V8 optimises the request path's functions over the first few
+# thousand (500 left one compile of 10 to 100M instructions in the count, 3,000 still one).
+WARM_UP = 6000
 
 App = Callable[[dict[str, Any], Callable[[], Awaitable[dict[str, Any]]],
                 Callable[[dict[str, Any]], Awaitable[None]]], Awaitable[None]]
