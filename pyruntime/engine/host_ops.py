@@ -391,9 +391,6 @@ def _outbound_headers(pairs: list[list[str]], authority: str) -> list[tuple[byte
     return headers
 
 
-# How long exit waits for SyncHostOps's background loop to stop.
-EXIT_WAIT_S = 1.0
-
 # `pyruntime run` and the REPL: a local script may reach public addresses and this machine's loopback.
 LOCAL_SCRIPT_EGRESS = EgressPolicy.parse(allow=["public", "localhost", "127.0.0.0/8", "::1"])
 
@@ -432,6 +429,9 @@ class SyncHostOps:
 
 def _stop_loop(loop: asyncio.AbstractEventLoop, thread: threading.Thread) -> None:
     """At exit: the background loop stops between two steps (a TLS handshake's are OpenSSL
-    calls), before the C library's exit handlers free what OpenSSL uses."""
+    calls), before the C library's exit handlers free what OpenSSL uses; it gets as long as
+    JS still running at exit does (_core.stop_for_exit)."""
+    from .. import _core  # loaded already: the synchronous Isolate this loop serves runs on it
+
     loop.call_soon_threadsafe(loop.stop)
-    thread.join(EXIT_WAIT_S)
+    thread.join(_core.EXIT_WAIT_MS / 1000)

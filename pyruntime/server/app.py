@@ -113,7 +113,7 @@ class _Lease:
         """The result of `work`; raises _Disconnected if `client` leaves first, TimeoutError
         after `timeout` seconds. Either way the call is terminated."""
         # A task at once, even for a client already gone: `work` may be a call already under
-        # way (its first slice ran in AppIsolate.fetch_now), which must run to its end.
+        # way (its first slice ran in AppIsolate.fetch_flat), which must run to its end.
         call = self._call = asyncio.ensure_future(work)
         if client is not None and client.left:
             self.isolate.terminate()
