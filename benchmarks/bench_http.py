@@ -137,6 +137,13 @@ PATHS = ("/hello", "/work")
 # A pause after each run: requests that a run's clients leave behind may still be queued in
 # the server, and must not count against the next run.
 DRAIN_SECONDS = 1
+# The same load for every server, for the latency the issue compares at equal load (at its
+# own maximum each server is measured at a different load): every connection waits
+# SAME_LOAD_CONNECTIONS / SAME_LOAD_RPS s between its requests (wrk's `delay` hook), a rate
+# the slowest server keeps up with.
+SAME_LOAD_RPS = 1000
+SAME_LOAD_CONNECTIONS = 8
+FIXED_RATE_LUA = "function init(args) interval = tonumber(args[1]) end\nfunction delay() return interval end\n"
 # Starts per server for its cold start (the median is reported).
 COLD_STARTS = 5
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
@@ -282,11 +289,15 @@ def to_ms(text: str) -> float:
     return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
 
 
-def run_wrk(server: Server, path: str, duration: float, connections: int, threads: int) -> Result:
+def run_wrk(server: Server, path: str, duration: float, connections: int, threads: int,
+            fixed_rate: tuple[Path, float] | None = None) -> Result:
+    """One wrk run; `fixed_rate`: (FIXED_RATE_LUA's file, ms) makes each connection wait that
+    long between its requests (a fixed load, see SAME_LOAD_RPS) instead of asking again at once."""
     url = f"http://127.0.0.1:{server.port}{path}"
+    fixed = [] if fixed_rate is None else ["-s", str(fixed_rate[0]), url, "--", f"{fixed_rate[1]:g}"]
     cpu_before = tree_cpu_seconds(server.proc.pid)
-    out = subprocess.run(["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration:.0f}s", "--latency", url],
-                         capture_output=True, text=True, timeout=duration + 30).stdout
+    out = subprocess.run(["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration:.0f}s", "--latency",
+                          *(fixed or [url])], capture_output=True, text=True, timeout=duration + 30).stdout
     cpu = tree_cpu_seconds(server.proc.pid) - cpu_before
     latency = dict(re.findall(r"^\s+(50|99)(?:\.000)?%\s+(\S+)\s*$", out, re.M))
     rps = re.search(r"Requests/sec:\s+([\d.]+)", out)
@@ -514,8 +525,31 @@ def ratio(value: float, reference: float | None) -> str:
     return f"{value / reference:.2f}x" if reference and value == value else "-"
 
 
+def latency_at_same_load(started: list[Server], same_load: dict[tuple[str, str], Result],
+                         duration: float) -> list[str]:
+    """The table of latencies at SAME_LOAD_RPS, each p99 beside Node's."""
+    node = {path: same_load.get(("node http", path)) for path in PATHS}
+    rows = []
+    for s in started:
+        hello, work = same_load.get((s.name, "/hello")), same_load.get((s.name, "/work"))
+        if hello is None or work is None:
+            continue
+        rows.append([s.name, f"{hello.rps:,.0f} / {work.rps:,.0f}", f"{hello.p50_ms:.2f} / {hello.p99_ms:.2f}",
+                     f"{work.p50_ms:.2f} / {work.p99_ms:.2f}",
+                     f"{ratio(hello.p99_ms, node['/hello'] and node['/hello'].p99_ms)} / "
+                     f"{ratio(work.p99_ms, node['/work'] and node['/work'].p99_ms)}",
+                     f"{hello.errors} / {work.errors}"])
+    return [f"## Latency at the same load: about {SAME_LOAD_RPS:,} req/s for every server", "",
+            f"`wrk -t1 -c{SAME_LOAD_CONNECTIONS}`, each connection waiting "
+            f"{SAME_LOAD_CONNECTIONS / SAME_LOAD_RPS * 1000:g} ms between its requests (wrk's `delay` hook), "
+            f"{duration:.0f} s per handler. Latency counts from sending a request to its answer.", "",
+            *table(["server", "req/s, hello / work", "hello p50 / p99 ms", "work p50 / p99 ms", "p99 vs node",
+                    "errors"], rows)]
+
+
 def write_results(args: argparse.Namespace, versions: dict[str, str], notes: list[str], started: list[Server],
-                  results: dict[tuple[str, str], Result], rss: dict[str, float],
+                  results: dict[tuple[str, str], Result], same_load: dict[tuple[str, str], Result],
+                  rss: dict[str, float],
                   spins: dict[str, SpinReport], load_at_start: str) -> None:
     load = (f"load: `wrk -t{args.threads} -c{args.connections}`, {args.duration:.0f} s per run after a 1 s warm-up, "
             f"on 127.0.0.1; the {os.cpu_count()} CPUs are shared by server and client")
@@ -549,6 +583,8 @@ def write_results(args: argparse.Namespace, versions: dict[str, str], notes: lis
               f"processes after the runs; cold start is spawn to the first 200, the median of {COLD_STARTS} "
               "starts. A plain ASGI app is the same two answers in Python on that server with no JS: what the "
               "HTTP server itself costs.", ""]
+    if same_load:
+        lines += latency_at_same_load(started, same_load, args.duration)
     if spins:
         lines += [f"## One request runs `while (true) {{}}`: /hello from 4 clients for {args.spin_seconds:.0f} s", ""]
         lines += table(["server", "/hello answered", "failed", "max latency ms", "spinning request"],
@@ -585,6 +621,7 @@ def main() -> None:
     versions: dict[str, str] = {"wrk": wrk_version[0] if wrk_version else "?"}
     notes: list[str] = []
     results: dict[tuple[str, str], Result] = {}
+    same_load: dict[tuple[str, str], Result] = {}
     rss: dict[str, float] = {}
     spins: dict[str, SpinReport] = {}
     started: list[Server] = []
@@ -592,6 +629,8 @@ def main() -> None:
     print(f"load average {load_at_start}; wrk -t{args.threads} -c{args.connections}, "
           f"{args.duration:.0f} s per run", flush=True)
     with tempfile.TemporaryDirectory(prefix="bench_http_") as tmp:
+        rate_script = Path(tmp) / "fixed_rate.lua"
+        rate_script.write_text(FIXED_RATE_LUA)
         candidates = [s for s in servers(Path(tmp), versions, notes) if not args.only or args.only in s.name]
         for i, server in enumerate(candidates, 1):
             print(f"\n[{i}/{len(candidates)}] {server.name}: starting on port {server.port}", flush=True)
@@ -610,6 +649,13 @@ def main() -> None:
                     print(f"  {path:6} {result.rps:9.0f} req/s  p50 {result.p50_ms:7.2f} ms  "
                           f"p99 {result.p99_ms:7.2f} ms  CPU {result.cpu_ms_per_1k:6.0f} ms/1k  "
                           f"errors {result.errors}", flush=True)
+                for path in PATHS:
+                    result = same_load[(server.name, path)] = run_wrk(
+                        server, path, args.duration, SAME_LOAD_CONNECTIONS, 1,
+                        (rate_script, SAME_LOAD_CONNECTIONS / SAME_LOAD_RPS * 1000))
+                    time.sleep(DRAIN_SECONDS)
+                    print(f"  {path:6} at {SAME_LOAD_RPS} req/s: {result.rps:6.0f} req/s  p50 {result.p50_ms:7.2f} ms"
+                          f"  p99 {result.p99_ms:7.2f} ms  errors {result.errors}", flush=True)
                 rss[server.name] = tree_rss_mb(server.proc.pid)
                 if args.spin_seconds > 0 and server.kind != "baseline":  # no JS there to spin
                     spins[server.name] = report = asyncio.run(spin_probe(server.port, args.spin_seconds))
@@ -621,7 +667,7 @@ def main() -> None:
                 print(f"  {exc}")
             finally:
                 server.stop()
-    write_results(args, versions, notes, started, results, rss, spins, load_at_start)
+    write_results(args, versions, notes, started, results, same_load, rss, spins, load_at_start)
 
 
 if __name__ == "__main__":
