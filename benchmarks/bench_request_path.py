@@ -49,6 +49,18 @@ SCOPE = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "met
          "path": "/hello", "raw_path": b"/hello", "query_string": b"", "root_path": "",
          "headers": [(b"host", b"127.0.0.1:8787"), (b"user-agent", b"wrk"), (b"accept", b"*/*")],
          "client": ("127.0.0.1", 50000), "server": ("127.0.0.1", 8787)}
+# The same request as a browser sends it: wrk sends few headers, a browser some fifteen, and
+# every header crosses to JS.
+BROWSER_SCOPE = {**SCOPE, "headers": [
+    (b"host", b"127.0.0.1:8787"), (b"connection", b"keep-alive"), (b"cache-control", b"max-age=0"),
+    (b"sec-ch-ua", b'"Chromium";v="131", "Not_A Brand";v="24"'), (b"sec-ch-ua-mobile", b"?0"),
+    (b"sec-ch-ua-platform", b'"Linux"'), (b"upgrade-insecure-requests", b"1"),
+    (b"user-agent", b"Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 "
+                    b"Safari/537.36"),
+    (b"accept", b"text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,image/webp,*/*;q=0.8"),
+    (b"sec-fetch-site", b"none"), (b"sec-fetch-mode", b"navigate"), (b"sec-fetch-user", b"?1"),
+    (b"sec-fetch-dest", b"document"), (b"accept-encoding", b"gzip, deflate, br, zstd"),
+    (b"accept-language", b"en-US,en;q=0.9"), (b"cookie", b"session=4f1c2a9e8b7d6c5e; theme=dark")]}
 CLIENTS = 16
 # Requests counted by --instructions (each under valgrind costs some 50 times its CPU time).
 INSTRUCTION_REQUESTS = 4000
@@ -68,7 +80,7 @@ async def plain_app(scope: dict[str, Any], receive: Callable[[], Awaitable[dict[
     await send({"type": "http.response.body", "body": b"hello"})
 
 
-async def one_request(app: App, sink: list[int]) -> None:
+async def one_request(app: App, sink: list[int], scope: dict[str, Any] = SCOPE) -> None:
     asked = False
     never = asyncio.Event()
 
@@ -84,19 +96,19 @@ async def one_request(app: App, sink: list[int]) -> None:
         if message["type"] == "http.response.start":
             sink.append(message["status"])
 
-    await app(dict(SCOPE), receive, send)
+    await app(dict(scope), receive, send)
 
 
-async def cpu_per_request(app: App, requests: int) -> float:
+async def cpu_per_request(app: App, requests: int, scope: dict[str, Any] = SCOPE) -> float:
     """Process CPU µs per request, `requests` spread over CLIENTS concurrent clients."""
     statuses: list[int] = []
 
     async def client(count: int) -> None:
         for _ in range(count):
-            await one_request(app, statuses)
+            await one_request(app, statuses, scope)
 
     for _ in range(200):  # warm-up
-        await one_request(app, statuses)
+        await one_request(app, statuses, scope)
     statuses.clear()
     started = time.process_time()
     await asyncio.gather(*(client(requests // CLIENTS) for _ in range(CLIENTS)))
@@ -106,21 +118,24 @@ async def cpu_per_request(app: App, requests: int) -> float:
     return used / len(statuses) * 1e6
 
 
-async def measure(requests: int, rounds: int) -> tuple[list[float], list[float]]:
+async def measure(requests: int, rounds: int) -> tuple[list[float], list[float], list[float]]:
+    """CPU µs per request, a list of one per round for each: WorkerApp, WorkerApp with a
+    browser's headers, the plain app."""
     with tempfile.TemporaryDirectory() as folder:
         script = Path(folder) / "hello.js"
         script.write_text(HELLO_JS)
         with open(os.devnull, "w") as devnull:
             worker = WorkerApp.from_config(single_app_config(script, "bench"), LogObserver(JsonLogger(devnull)))
             await worker.startup()
-            ours, plain = [], []
+            ours, browser, plain = [], [], []
             for index in range(rounds):
                 ours.append(await cpu_per_request(worker, requests))
+                browser.append(await cpu_per_request(worker, requests, BROWSER_SCOPE))
                 plain.append(await cpu_per_request(plain_app, requests))
-                print(f"  round {index + 1}/{rounds}: WorkerApp {ours[-1]:.0f} µs, plain ASGI app {plain[-1]:.1f} µs",
-                      flush=True)
+                print(f"  round {index + 1}/{rounds}: WorkerApp {ours[-1]:.0f} µs, with a browser's headers "
+                      f"{browser[-1]:.0f} µs, plain ASGI app {plain[-1]:.1f} µs", flush=True)
             await worker.shutdown()
-    return ours, plain
+    return ours, browser, plain
 
 
 async def serial_requests(which: str, count: int) -> None:
@@ -187,10 +202,12 @@ def main() -> None:
         asyncio.run(serial_requests(args.serial[0], int(args.serial[1])))
         return
     print(f"request path: {args.rounds} rounds of {args.requests} requests, {CLIENTS} concurrent clients", flush=True)
-    ours, plain = asyncio.run(measure(args.requests, args.rounds))
-    ours_us, plain_us = statistics.median(ours), statistics.median(plain)
+    ours, browser, plain = asyncio.run(measure(args.requests, args.rounds))
+    ours_us, browser_us, plain_us = statistics.median(ours), statistics.median(browser), statistics.median(plain)
     table = ["| app | CPU per request (median) | vs plain ASGI app |", "|---|---:|---:|",
              f"| WorkerApp, hello handler | {ours_us:.0f} µs | {ours_us / plain_us:.1f}x |",
+             f"| WorkerApp, hello handler, a browser's {len(BROWSER_SCOPE['headers'])} headers | {browser_us:.0f} µs | "
+             f"{browser_us / plain_us:.1f}x |",
              f"| plain ASGI app (no JS) | {plain_us:.1f} µs | 1.0x |"]
     if args.instructions:
         print(f"counting instructions under callgrind ({INSTRUCTION_REQUESTS} requests per app)...", flush=True)

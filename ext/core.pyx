@@ -31,7 +31,7 @@ cdef extern from "isolate_limits.h" namespace "pyruntime":
 
 cdef extern from "host_value.h" namespace "pyruntime":
     cdef enum class Kind "pyruntime::HostValue::Kind":
-        kNull, kUndefined, kBool, kInt, kFloat, kBigInt, kString, kBytes, kList, kDict, kDate, kHandle
+        kNull, kUndefined, kBool, kInt, kFloat, kBigInt, kString, kBytes, kList, kDict, kDate, kHandle, kByteStrings
 
     cdef cppclass HostValue:
         Kind kind
@@ -307,6 +307,8 @@ cdef int fill(HostValue* out, object value, list path, int depth, object owner) 
     elif kind is bytes:
         out.kind = Kind.kBytes
         out.text = value
+    elif kind is HeaderList:
+        fill_header_list(out, (<HeaderList>value).pairs)
     elif isinstance(value, int):
         if -MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER:
             out.kind = Kind.kInt
@@ -375,6 +377,52 @@ cdef int fill_container(HostValue* out, object value, list path, int depth, obje
         resized(value)
     path.pop()
     return 0
+
+
+cdef class HeaderList:
+    """HTTP headers on their way to JS: `pairs` as ASGI gives them, `[(name, value), ...]` of
+    bytes (str items are taken as Latin-1). JS gets one flat Array `[name0, value0, ...]` of
+    strings whose code units are the header bytes, made without decoding them in Python or
+    in the core (HostValue kByteStrings): a request's headers are most of what it sends to JS."""
+    cdef readonly object pairs
+
+    def __cinit__(self, pairs):
+        self.pairs = pairs
+
+
+cdef int fill_header_list(HostValue* out, object pairs) except -1:
+    cdef size_t count = len(pairs)
+    cdef bytes name_bytes, value_bytes
+    out.kind = Kind.kByteStrings
+    out.words.reserve(2 * count)
+    for pair in pairs:
+        if type(pair) is not tuple or len(<tuple>pair) != 2:
+            try:
+                name, value = pair
+            except (TypeError, ValueError):
+                raise TypeError(f"a header must be a (name, value) pair, got {pair!r}") from None
+        else:
+            name, value = <tuple>pair
+        name_bytes = name if type(name) is bytes else latin1(name, "name")
+        value_bytes = value if type(value) is bytes else latin1(value, "value")
+        out.text.append(<const char*>name_bytes, len(name_bytes))
+        out.words.push_back(out.text.size())
+        out.text.append(<const char*>value_bytes, len(value_bytes))
+        out.words.push_back(out.text.size())
+    if out.words.size() != 2 * count:
+        resized(pairs)
+    return 0
+
+
+cdef bytes latin1(object text, str what):
+    if isinstance(text, str):
+        try:
+            return (<str>text).encode("latin-1")
+        except UnicodeEncodeError:
+            raise TypeError(f"a header {what} must be Latin-1 text, got {text!r}") from None
+    if isinstance(text, (bytes, bytearray, memoryview)):
+        return bytes(text)
+    raise TypeError(f"a header {what} must be bytes or str, not {type(text).__name__}")
 
 
 cdef int resized(object value) except -1:

@@ -325,15 +325,26 @@ v8::MaybeLocal<v8::Value> ToJs(v8::Local<v8::Context> context, const HostValue& 
       break;
     }
     case HostValue::Kind::kList: {
-      auto array = v8::Array::New(isolate, static_cast<int>(value.items.size()));
+      // Made whole from its items: V8 then builds a packed array at once, where setting
+      // index by index goes through its generic element store for each.
+      std::vector<v8::Local<v8::Value>> items(value.items.size());
       for (size_t i = 0; i < value.items.size(); ++i) {
-        v8::Local<v8::Value> item;
-        if (!ToJs(context, value.items[i]).ToLocal(&item) ||
-            array->Set(context, static_cast<uint32_t>(i), item).IsNothing()) {
-          return {};
-        }
+        if (!ToJs(context, value.items[i]).ToLocal(&items[i])) return {};
       }
-      result = array;
+      result = v8::Array::New(isolate, items.data(), items.size());
+      break;
+    }
+    case HostValue::Kind::kByteStrings: {
+      std::vector<v8::Local<v8::Value>> items(value.words.size());
+      size_t start = 0;
+      for (size_t i = 0; i < value.words.size(); ++i) {
+        std::string_view bytes(value.text.data() + start, value.words[i] - start);
+        v8::Local<v8::String> string;
+        if (!NewLatin1StringOrThrow(isolate, bytes).ToLocal(&string)) return {};
+        items[i] = string;
+        start = value.words[i];
+      }
+      result = v8::Array::New(isolate, items.data(), items.size());
       break;
     }
     case HostValue::Kind::kDate:

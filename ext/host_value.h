@@ -21,7 +21,12 @@
 namespace pyruntime {
 
 struct HostValue {
-  enum class Kind { kNull, kUndefined, kBool, kInt, kFloat, kBigInt, kString, kBytes, kList, kDict, kDate, kHandle };
+  enum class Kind {
+    kNull, kUndefined, kBool, kInt, kFloat, kBigInt, kString, kBytes, kList, kDict, kDate, kHandle,
+    // Host -> JS only: an Array of strings whose code units are the bytes of each (Latin-1),
+    // as HTTP header names and values are. `text` holds them end to end, `words` where each ends.
+    kByteStrings,
+  };
 
   Kind kind = Kind::kNull;
   bool boolean = false;

@@ -28,6 +28,18 @@ v8::MaybeLocal<v8::String> NewStringOrThrow(v8::Isolate* isolate, std::string_vi
   return {};
 }
 
+v8::MaybeLocal<v8::String> NewLatin1StringOrThrow(v8::Isolate* isolate, std::string_view bytes) {
+  v8::Local<v8::String> string;
+  if (bytes.size() <= static_cast<size_t>(v8::String::kMaxLength) &&
+      v8::String::NewFromOneByte(isolate, reinterpret_cast<const uint8_t*>(bytes.data()), v8::NewStringType::kNormal,
+                                 static_cast<int>(bytes.size()))
+          .ToLocal(&string)) {
+    return string;
+  }
+  ThrowRangeError(isolate, "Invalid string length");
+  return {};
+}
+
 v8::Local<v8::String> NewString(v8::Isolate* isolate, std::string_view text) {
   v8::Local<v8::String> string;
   return NewStringOrThrow(isolate, text).ToLocal(&string) ? string : v8::String::Empty(isolate);

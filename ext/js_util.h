@@ -17,6 +17,9 @@ v8::Local<v8::String> NewString(v8::Isolate* isolate, std::string_view text);
 v8::MaybeLocal<v8::String> NewStringOrThrow(v8::Isolate* isolate, std::string_view text,
                                              v8::NewStringType type = v8::NewStringType::kNormal);
 
+// A JS string whose code units are the bytes of `bytes` (Latin-1); the same RangeError.
+v8::MaybeLocal<v8::String> NewLatin1StringOrThrow(v8::Isolate* isolate, std::string_view bytes);
+
 // An ArrayBuffer of `length` bytes, zeroed, allocated through the isolate's counting
 // allocator; on refusal throws a RangeError in the isolate and returns empty (V8's own
 // ArrayBuffer::New would abort the process instead).

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Coroutine
-from itertools import chain
 from typing import Any
 
+from .. import _core
 from . import compile_cache
 from .async_isolate import AsyncIsolate, AsyncOpHandler
 from .console import ConsoleSink
@@ -33,6 +33,9 @@ from .protocol import (
     ScheduledResult,
 )
 from .scripts import WorkerScript, raise_load_error
+
+# A request's headers: (name, value) pairs of str (Latin-1) or of bytes, as ASGI gives them.
+Headers = list[tuple[str, str]] | list[tuple[bytes, bytes]]
 
 
 class AppIsolate(AsyncIsolate):
@@ -85,32 +88,26 @@ class AppIsolate(AsyncIsolate):
         await run(lambda rt: rt.evaluate_module(script.main, script.links))
         await run(lambda rt: rt.bind_worker_module(script.main))
 
-    async def fetch(self, method: str, url: str, headers: list[tuple[str, str]], body: bytes | None, *,
+    async def fetch(self, method: str, url: str, headers: Headers, body: bytes | None, *,
                     console: ConsoleSink | None = None, started: float | None = None,
                     request_id: str | None = None) -> FetchResult:
         """Runs the app's fetch handler for one request. `started` (loop time) is when the
-        request arrived: the total time limit counts from then. `request_id` tags its subrequests."""
+        request arrived: the total time limit counts from then. `request_id` tags its subrequests.
+        `headers`: (name, value) pairs of str (Latin-1) or of bytes."""
         result = self.fetch_now(method, url, headers, body, console=console, started=started, request_id=request_id)
         return result if isinstance(result, FetchResult) else await result
 
-    def fetch_now(self, method: str, url: str, headers: list[tuple[str, str]], body: bytes | None, *,
+    def fetch_now(self, method: str, url: str, headers: Headers, body: bytes | None, *,
                   console: ConsoleSink | None = None, started: float | None = None,
                   request_id: str | None = None) -> FetchResult | Coroutine[Any, Any, FetchResult]:
         """`fetch` that runs the handler's first slice at once on this thread when the app's
         gate allows (inline_gate.py): the result if the handler answered there, as most do,
         else a coroutine that finishes the request. Spares the common request a task and a
-        trip through the event loop."""
-        return self.fetch_flat(method, url, list(chain.from_iterable(headers)), body, console=console,
-                               started=started, request_id=request_id)
-
-    def fetch_flat(self, method: str, url: str, headers: list[str], body: bytes | None, *,
-                   console: ConsoleSink | None = None, started: float | None = None,
-                   request_id: str | None = None) -> FetchResult | Coroutine[Any, Any, FetchResult]:
-        """`fetch_now` with the headers as one flat list `[name0, value0, name1, ...]`, the form
-        the worker protocol takes them in: the server builds it as it reads the request's head."""
+        trip through the event loop. `headers` may be ASGI's own list of byte pairs: they
+        reach JS without being decoded on the way (`_core.HeaderList`)."""
         if self._outbound is not None:
             self._outbound.begin_request(request_id)
-        args = (method, url, headers, body or None)
+        args = (method, url, _core.HeaderList(headers), body or None)
         # fresh: timers left by the previous request would run on this request's budget.
         driver = self._drive_now(lambda rt: rt.call_internal(DISPATCH_FETCH, args, True), console=console,
                                  started=started, what="request")

@@ -113,7 +113,7 @@ class _Lease:
         """The result of `work`; raises _Disconnected if `client` leaves first, TimeoutError
         after `timeout` seconds. Either way the call is terminated."""
         # A task at once, even for a client already gone: `work` may be a call already under
-        # way (its first slice ran in AppIsolate.fetch_flat), which must run to its end.
+        # way (its first slice ran in AppIsolate.fetch_now), which must run to its end.
         call = self._call = asyncio.ensure_future(work)
         if client is not None and client.left:
             self.isolate.terminate()
@@ -209,9 +209,8 @@ def new_request_id() -> str:
 
 
 class _Head(NamedTuple):
-    """What the request's head says, from one pass over its headers."""
+    """What the request's head says, from one pass over its headers (which go to JS as they are)."""
 
-    headers: list[str]  # [name0, value0, ...], latin-1 decoded, as the app's Request gets them
     host: str | None
     request_id: str
     # HTTP/1 with neither Content-Length nor Transfer-Encoding: the message ends with its head,
@@ -220,21 +219,17 @@ class _Head(NamedTuple):
 
 
 def _read_head(scope: Scope) -> _Head:
-    flat: list[str] = []
     host = request_id = None
     framed = scope.get("http_version", "1.1") not in ("1.0", "1.1")
     for raw_name, raw_value in scope["headers"]:
-        value = raw_value.decode("latin-1")
-        flat.append(raw_name.decode("latin-1"))
-        flat.append(value)
         lower = raw_name.lower()
         if lower == b"host":
-            host = value if host is None else host
+            host = raw_value.decode("latin-1") if host is None else host
         elif lower == b"x-request-id":
-            request_id = value if request_id is None else request_id
+            request_id = raw_value.decode("latin-1") if request_id is None else request_id
         elif lower == b"content-length" or lower == b"transfer-encoding":
             framed = True
-    return _Head(flat, host, _request_id(request_id), not framed)
+    return _Head(host, _request_id(request_id), not framed)
 
 
 class WorkerApp:
@@ -380,7 +375,7 @@ class WorkerApp:
             lease = _Lease(pool, isolate if isolate is not None else await self._acquire(pool, client))
             try:
                 # Most handlers answer in their first slice, run here at once; the rest go on as a task.
-                result = self._dispatch(lease.isolate, ctx, url, scope["method"], request.headers, body)
+                result = self._dispatch(lease.isolate, ctx, url, scope["method"], scope["headers"], body)
                 if not isinstance(result, FetchResult):
                     result = await lease.run(result, client)
                 status = result.status
@@ -484,10 +479,10 @@ class WorkerApp:
         return b"".join(chunks) if size else None
 
     def _dispatch(self, isolate: AppIsolate, ctx: RequestContext, url: str, method: str,
-                  headers: list[str], body: bytes | None) -> FetchResult | Awaitable[FetchResult]:
-        """The handler's answer if its first slice gave it (AppIsolate.fetch_flat), else an awaitable of it."""
+                  headers: list[tuple[bytes, bytes]], body: bytes | None) -> FetchResult | Awaitable[FetchResult]:
+        """The handler's answer if its first slice gave it (AppIsolate.fetch_now), else an awaitable of it."""
         try:
-            result = isolate.fetch_flat(method, url, headers, body, console=ctx.console, request_id=ctx.request_id)
+            result = isolate.fetch_now(method, url, headers, body, console=ctx.console, request_id=ctx.request_id)
         except (Error, TypeError) as exc:  # TypeError: a result that cannot leave JS
             raise self._failure(ctx, exc) from None
         if isinstance(result, FetchResult):

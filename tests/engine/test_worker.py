@@ -4,6 +4,7 @@ handlers, waitUntil, outbound fetch, load errors and limits on top-level code.""
 import asyncio
 import http.server
 import json
+import re
 import threading
 from pathlib import Path
 
@@ -89,6 +90,35 @@ def test_response_headers_come_back_as_pairs(tmp_path):
 def test_a_flat_header_list_of_odd_length_is_refused():
     with pytest.raises(ValueError):
         FetchResult.from_js([200, "", ["content-type", "text/plain", "x-orphan"], b"", 0, 0], 0.0, 0.0)
+
+
+ECHO_HEADERS = """
+    export default { fetch(request) {
+      const seen = [...request.headers].map(([name, value]) => [name, [...value].map((c) => c.charCodeAt(0))]);
+      return Response.json(seen);
+    } };"""
+
+
+def test_request_headers_reach_js_byte_for_byte_as_bytes_or_latin1_text(tmp_path):
+    """ASGI's byte pairs go to JS undecoded (each byte one code unit, as the Fetch standard's
+    byte strings are); str pairs are taken as Latin-1, so both give the same Request."""
+    entry = write(tmp_path, {"worker.js": ECHO_HEADERS})
+    as_bytes = serve_once(entry, headers=[(b"X-Name", b"caf\xe9 \x80\xff"), (b"accept", b"*/*")])
+    as_text = serve_once(entry, headers=[("X-Name", "caf\xe9 \x80\xff"), ("accept", "*/*")])
+    expected = [["accept", [42, 47, 42]], ["x-name", [99, 97, 102, 0xE9, 32, 0x80, 0xFF]]]
+    assert json.loads(as_bytes.body) == expected
+    assert json.loads(as_text.body) == expected
+
+
+@pytest.mark.parametrize(("headers", "message"), [
+    ([("x-price", "5 €")], "a header value must be Latin-1 text"),
+    ([(b"x-a", b"1", b"extra")], "a header must be a (name, value) pair"),
+    ([(b"x-a", 1)], "a header value must be bytes or str, not int"),
+])
+def test_request_headers_that_cannot_be_bytes_are_refused_by_name(tmp_path, headers, message):
+    entry = write(tmp_path, {"worker.js": ECHO_HEADERS})
+    with pytest.raises(TypeError, match=re.escape(message)):
+        serve_once(entry, headers=headers)
 
 
 def test_env_bindings_and_async_handler_with_timers(tmp_path):
