@@ -594,6 +594,23 @@ async def _send(send: Send, status: int, headers: list[tuple[str, str]] | tuple[
     await send({"type": "http.response.body", "body": b"" if head else body})
 
 
+# Host headers already judged, valid or not: a server's requests name the same few hosts.
+# Emptied when full, so that a client sending a new Host each time cannot grow it.
+_judged_hosts: dict[str, bool] = {}
+_JUDGED_HOSTS_MAX = 1024
+
+
+def _valid_host(host: str) -> bool:
+    valid = _judged_hosts.get(host)
+    if valid is None:
+        match = _HOST.match(host)
+        valid = match is not None and (match.group(1) is None or 0 < int(match.group(1)) < 65536)
+        if len(_judged_hosts) >= _JUDGED_HOSTS_MAX:
+            _judged_hosts.clear()
+        _judged_hosts[host] = valid
+    return valid
+
+
 def request_url(scope: Scope, host: str | None) -> str:
     """The URL the client asked for, as the app's `request.url`: a validated Host (400 for one
     that could move the path, query or user info, or a bad port) and the real path.
@@ -604,8 +621,7 @@ def request_url(scope: Scope, host: str | None) -> str:
     if host is None:
         server = scope.get("server") or ("localhost", None)
         host = f"{server[0]}:{server[1]}" if server[1] else server[0]
-    match = _HOST.match(host)
-    if match is None or (match.group(1) is not None and not 0 < int(match.group(1)) < 65536):
+    if not _valid_host(host):
         raise _EarlyResponse(400, "Bad Request: invalid Host header")
     raw_path = scope.get("raw_path")
     path = raw_path.decode("latin-1").replace("#", "%23") if raw_path else ""

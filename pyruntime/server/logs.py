@@ -1,4 +1,4 @@
-"""Structured logs: one JSON object per line on stdout.
+"""Structured logs: one JSON object per line on stdout, in UTF-8.
 
 Every line has `timestamp` (RFC 3339, UTC, milliseconds), `level`, `event` and the `pid`
 of the process (several serve one port with --workers); lines tied to a request also carry
@@ -25,8 +25,8 @@ _STDLIB_LEVELS = {logging.DEBUG: "debug", logging.INFO: "info", logging.WARNING:
 
 
 def head(level: str, event: str) -> dict[str, Any]:
-    """The fields every record starts with (`emit`, and a record built whole for
-    `JsonLogger.write_record`)."""
+    """The fields every record starts with, in this order (`emit`; the request line, which
+    observer.py builds whole, starts with the same)."""
     return {"timestamp": timestamp(), "level": level, "event": event, "pid": process_id()}
 
 
@@ -49,11 +49,12 @@ def timestamp() -> str:
     return text
 
 
-def _dumps(record: dict[str, Any]) -> str:
+def _dumps_line(record: dict[str, Any]) -> bytes:
+    """The record as one UTF-8 JSON line, newline included."""
     try:
-        return orjson.dumps(record, default=str).decode()
+        return orjson.dumps(record, default=str, option=orjson.OPT_APPEND_NEWLINE)
     except TypeError:  # what orjson refuses (an integer past 64 bits): the standard library takes it
-        return json.dumps(record, default=str, ensure_ascii=False)
+        return (json.dumps(record, default=str, ensure_ascii=False) + "\n").encode()
 
 
 class JsonLogger:
@@ -74,7 +75,10 @@ class JsonLogger:
     def write_record(self, record: dict[str, Any]) -> None:
         """One whole record as it is, its None fields kept: for the request line, once per
         request, whose fields are fixed (see `head`), with no keyword arguments to gather."""
-        self._write(_pretty(record) if self._pretty else _dumps(record) + "\n")
+        if self._pretty:
+            self._write(_pretty(record))
+        else:
+            self._write_bytes(_dumps_line(record))
 
     def write_line(self, line: str) -> None:
         """Writes one whole line (a child process's JSON log line passed on, for example; shown
@@ -95,6 +99,22 @@ class JsonLogger:
                 # The reader is gone (a worker's supervisor died): nothing can receive the
                 # lines, and the caller (a request, a shutdown) must not fail for it.
                 pass
+
+    def _write_bytes(self, line: bytes) -> None:
+        """A line already encoded: straight to the stream's byte buffer when it has one (every
+        request writes a line, and orjson's bytes need no decoding and encoding again)."""
+        stream = self._stream or sys.stdout
+        binary = getattr(stream, "buffer", None)
+        if binary is None:
+            self._write(line.decode())
+            return
+        with self._lock:
+            try:
+                stream.flush()  # text someone else wrote without a flush goes first, whole
+                binary.write(line)
+                binary.flush()
+            except BrokenPipeError:
+                pass  # as in _write
 
     @staticmethod
     def _readable(line: str) -> str:

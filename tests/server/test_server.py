@@ -92,6 +92,15 @@ def test_routes_by_path_prefix_and_host(client: httpx.Client):
     assert client.get("/api/url?q=1").text.endswith("/api/url?q=1")
 
 
+def test_a_host_header_that_could_move_the_url_is_400(client: httpx.Client):
+    for bad in ("evil.test/x", "user@evil.test", "main.test:0", "main.test:70000", "[::1"):
+        for _ in range(2):  # judged once, then remembered: answered alike each time
+            response = client.get("/api/url", headers={"host": bad})
+            assert response.status_code == 400, bad
+            assert "invalid Host header" in response.text
+    assert client.get("/api/url", headers={"host": "ok.test:8080"}).text == "http://ok.test:8080/api/url"
+
+
 def test_unknown_routes_are_404(client: httpx.Client):
     for path in ("/", "/nothing/hello", "/apix/hello"):
         response = client.get(path)
