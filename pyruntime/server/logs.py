@@ -53,8 +53,9 @@ def _dumps_line(record: dict[str, Any]) -> bytes:
     """The record as one UTF-8 JSON line, newline included."""
     try:
         return orjson.dumps(record, default=str, option=orjson.OPT_APPEND_NEWLINE)
-    except TypeError:  # what orjson refuses (an integer past 64 bits): the standard library takes it
-        return (json.dumps(record, default=str, ensure_ascii=False) + "\n").encode()
+    except TypeError:  # what orjson refuses (an integer past 64 bits, a lone surrogate): the
+        # standard library takes it, escaped to ASCII so that encoding it cannot fail
+        return (json.dumps(record, default=str) + "\n").encode()
 
 
 class JsonLogger:
