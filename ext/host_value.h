@@ -5,9 +5,9 @@
 // JS -> host: undefined and null -> kNull; booleans; numbers that are safe integers ->
 // kInt, other numbers -> kFloat; BigInt -> kBigInt; strings; Arrays -> kList (holes ->
 // kNull); plain objects (prototype Object.prototype or null) -> kDict of own enumerable
-// string keys; Uint8Array and ArrayBuffer -> kBytes. Everything else (functions,
-// symbols, Maps, Dates, other typed arrays...) and cycles are refused with an error
-// naming the JS type.
+// string keys (symbol keys are left out); Uint8Array and ArrayBuffer -> kBytes. Everything
+// else (functions, symbols, Maps, Dates, other typed arrays...) and cycles are refused with
+// an error naming the JS type.
 #pragma once
 
 #include <cstdint>

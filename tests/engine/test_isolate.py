@@ -139,6 +139,12 @@ def test_python_to_js_conversions(iso, python_value, js_check):
     ("[1, , 3]", [1, None, 3]),
     ("({a: 1, b: [true], c: undefined})", {"a": 1, "b": [True], "c": None}),
     ("Object.assign(Object.create(null), {k: 'v'})", {"k": "v"}),
+    # Own enumerable string keys only: symbol keys are left out, numeric keys come as strings.
+    ("({a: 1, [Symbol('s')]: 2, 3: 'three'})", {"3": "three", "a": 1}),
+    ("Object.defineProperty({a: 1}, 'hidden', {value: 2, enumerable: false})", {"a": 1}),
+    # Records of one shape share their keys' text (Reader::KeyText); each keeps its own values.
+    ("Array.from({length: 40}, (_, i) => ({id: i, ['k' + (i % 20)]: i}))",
+     [{"id": i, f"k{i % 20}": i} for i in range(40)]),
     ("new Uint8Array([1, 2, 3])", b"\x01\x02\x03"),
     ("new Uint8Array([0, 1, 2, 3]).subarray(1, 3)", b"\x01\x02"),
     ("new Uint8Array([9, 8]).buffer", b"\x09\x08"),
