@@ -37,9 +37,50 @@ bool ForEachUtf16Piece(v8::Isolate* isolate, v8::Local<v8::String> text, Stop st
   return true;
 }
 
+// Pieces of a one-byte string small enough for the buffer to stay in cache.
+constexpr size_t kLatin1PieceBytes = 64 * 1024;
+
+// Calls `visit(bytes, count)` on consecutive pieces of a one-byte (Latin-1) string, of at most
+// kLatin1PieceBytes, polling `stop()` before each piece after the first; false as soon as it
+// says so.
+template <typename Stop, typename Visit>
+bool ForEachLatin1Piece(v8::Isolate* isolate, v8::Local<v8::String> text, Stop stop, Visit visit) {
+  size_t length = static_cast<size_t>(text->Length());
+  std::vector<uint8_t> buffer(std::min(length, kLatin1PieceBytes));
+  for (size_t start = 0; start < length; start += kLatin1PieceBytes) {
+    if (start > 0 && stop()) return false;
+    size_t count = std::min(kLatin1PieceBytes, length - start);
+    text->WriteOneByte(isolate, buffer.data(), static_cast<int>(start), static_cast<int>(count),
+                       v8::String::NO_NULL_TERMINATION);
+    visit(buffer.data(), count);
+  }
+  return true;
+}
+
 // The UTF-8 of `text` (lone surrogates as U+FFFD) in `out`, in steps; false when `stop()` said so.
 template <typename Stop>
 bool Utf8InSteps(v8::Isolate* isolate, v8::Local<v8::String> text, Stop stop, std::string* out) {
+  if (static_cast<size_t>(text->Length()) > kStepUnits && text->IsOneByte()) {
+    // Most large strings: read as their bytes, half of what their UTF-16 takes, and copied
+    // as they are where they are ASCII.
+    size_t length = 0;
+    auto count = [&](const uint8_t* bytes, size_t n) { length += Utf8LengthOfLatin1(bytes, n); };
+    if (!ForEachLatin1Piece(isolate, text, stop, count)) return false;
+    out->clear();
+    out->reserve(length);  // reserved, not resized, as below
+    std::string piece;
+    auto encode = [&](const uint8_t* bytes, size_t n) {
+      size_t size = Utf8LengthOfLatin1(bytes, n);
+      if (size == n) {
+        out->append(reinterpret_cast<const char*>(bytes), n);
+        return;
+      }
+      piece.resize(size);
+      EncodeLatin1(bytes, n, piece.data());
+      out->append(piece);
+    };
+    return ForEachLatin1Piece(isolate, text, stop, encode);
+  }
   if (static_cast<size_t>(text->Length()) <= kStepUnits) {
     // One step: V8's own encoder.
     out->resize(static_cast<size_t>(text->Utf8Length(isolate)));

@@ -1,6 +1,7 @@
 #include "utf8.h"
 
 #include <cstdint>
+#include <cstring>
 
 namespace pyruntime {
 
@@ -66,6 +67,33 @@ size_t Utf8LengthOfUtf16(const uint16_t* units, size_t count) {
     }
   }
   return length;
+}
+
+size_t Utf8LengthOfLatin1(const uint8_t* bytes, size_t count) {
+  // Eight bytes at a time: each byte's high bit, moved to its low bit, summed by a multiply
+  // into the top byte (a portable count: no popcount instruction is assumed).
+  size_t high = 0;
+  size_t i = 0;
+  for (; i + 8 <= count; i += 8) {
+    uint64_t word;
+    std::memcpy(&word, bytes + i, 8);
+    high += static_cast<size_t>((((word & 0x8080808080808080ULL) >> 7) * 0x0101010101010101ULL) >> 56);
+  }
+  for (; i < count; ++i) high += bytes[i] >> 7;
+  return count + high;
+}
+
+char* EncodeLatin1(const uint8_t* bytes, size_t count, char* out) {
+  for (size_t i = 0; i < count; ++i) {
+    uint8_t byte = bytes[i];
+    if (byte < 0x80) {
+      *out++ = static_cast<char>(byte);
+    } else {
+      *out++ = static_cast<char>(0xC0 | (byte >> 6));
+      *out++ = static_cast<char>(0x80 | (byte & 0x3F));
+    }
+  }
+  return out;
 }
 
 char* EncodeUtf16(const uint16_t* units, size_t count, char* out) {

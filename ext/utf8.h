@@ -19,6 +19,14 @@ size_t Utf8LengthOfUtf16(const uint16_t* units, size_t count);
 // Utf8LengthOfUtf16(units, count) bytes; returns the end of what it wrote.
 char* EncodeUtf16(const uint16_t* units, size_t count, char* out);
 
+// The UTF-8 length of Latin-1 `bytes` (what V8 keeps a one-byte string as): one byte for
+// each below 0x80, two for each other.
+size_t Utf8LengthOfLatin1(const uint8_t* bytes, size_t count);
+
+// Writes the UTF-8 of Latin-1 `bytes` at `out`, which holds Utf8LengthOfLatin1(bytes, count)
+// bytes; returns the end of what it wrote.
+char* EncodeLatin1(const uint8_t* bytes, size_t count, char* out);
+
 // A cut point at or below `limit` (limit <= bytes.size()) such that bytes before and after it
 // decode, and validate, exactly as the whole does: it never falls inside a UTF-8 sequence.
 size_t Utf8CutBefore(std::string_view bytes, size_t limit);

@@ -1,12 +1,14 @@
-// IsValidUtf8 against the WHATWG decoder's rules; UTF-16 encoding; where bytes may be cut.
+// IsValidUtf8 against the WHATWG decoder's rules; UTF-16 and Latin-1 encoding; where bytes may be cut.
 #include <string>
 
 #include "check.h"
 #include "utf8.h"
 
+using pyruntime::EncodeLatin1;
 using pyruntime::EncodeUtf16;
 using pyruntime::IsValidUtf8;
 using pyruntime::Utf8CutBefore;
+using pyruntime::Utf8LengthOfLatin1;
 using pyruntime::Utf8LengthOfUtf16;
 
 namespace {
@@ -15,6 +17,13 @@ std::string Encode(std::u16string text) {
   const auto* units = reinterpret_cast<const uint16_t*>(text.data());
   std::string out(Utf8LengthOfUtf16(units, text.size()), '\0');
   char* end = EncodeUtf16(units, text.size(), out.data());
+  return end == out.data() + out.size() ? out : "length mismatch";
+}
+
+std::string EncodeBytes(const std::string& latin1) {
+  const auto* bytes = reinterpret_cast<const uint8_t*>(latin1.data());
+  std::string out(Utf8LengthOfLatin1(bytes, latin1.size()), '\0');
+  char* end = EncodeLatin1(bytes, latin1.size(), out.data());
   return end == out.data() + out.size() ? out : "length mismatch";
 }
 
@@ -42,6 +51,15 @@ int main() {
   CHECK(Encode(std::u16string(1, 0xD83D) + u"x") == "\xEF\xBF\xBDx");           // lone high -> U+FFFD
   CHECK(Encode(std::u16string(1, 0xDE00)) == "\xEF\xBF\xBD");                   // lone low
   CHECK(Encode(std::u16string{0xDE00, 0xD83D}) == "\xEF\xBF\xBD\xEF\xBF\xBD");  // reversed pair
+
+  CHECK(EncodeBytes("") == "");
+  CHECK(EncodeBytes("plain") == "plain");
+  CHECK(EncodeBytes("caf\xE9") == "caf\xC3\xA9");                        // é
+  CHECK(EncodeBytes(std::string("\x00\x7F\x80\xFF", 4)) == std::string("\x00\x7F\xC2\x80\xC3\xBF", 6));
+  for (int byte = 0; byte < 256; ++byte) {  // as the UTF-16 encoder has it, for every Latin-1 character
+    std::string one(1, static_cast<char>(byte));
+    CHECK(EncodeBytes(one) == Encode(std::u16string(1, static_cast<char16_t>(byte))));
+  }
 
   std::string text = "ab\xE2\x82\xAC" "cd\xF0\x9F\x98\x80";
   CHECK(Utf8CutBefore(text, 2) == 2);     // before the lead byte of the euro sign

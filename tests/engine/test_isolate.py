@@ -126,6 +126,17 @@ def test_python_to_js_conversions(iso, python_value, js_check):
 
 
 @pytest.mark.parametrize(("source", "expected"), [
+    # Past 512K characters a string is read in steps; a one-byte string as its Latin-1 bytes.
+    ("'x'.repeat(1 << 20)", "x" * (1 << 20)),
+    ("'\\u00e9'.repeat(600000) + '\\u00ff'", "\u00e9" * 600000 + "\u00ff"),
+    ("'a'.repeat((1 << 20) - 1) + '\\u00e9' + 'b'.repeat(10)", "a" * ((1 << 20) - 1) + "\u00e9" + "b" * 10),
+    ("'\\u20ac'.repeat(600000) + '\\ud83d'", "\u20ac" * 600000 + "\ufffd"),  # two-byte; a lone surrogate
+])
+def test_large_strings_come_back_whole(iso, source, expected):
+    assert iso.eval(source) == expected
+
+
+@pytest.mark.parametrize(("source", "expected"), [
     ("undefined", None),
     ("null", None),
     ("false", False),
