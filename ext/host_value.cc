@@ -131,8 +131,7 @@ class Reader {
     if (!Enter(object, depth)) return false;
     out->kind = HostValue::Kind::kDict;
     v8::Local<v8::Array> keys;
-    // Own enumerable string keys: symbol keys are left out (as JSON.stringify leaves them),
-    // and with that filter V8 lists a fast object's keys from its map's cache.
+    // Own enumerable string keys: symbol keys are left out (as JSON.stringify leaves them).
     auto filter = static_cast<v8::PropertyFilter>(v8::ONLY_ENUMERABLE | v8::SKIP_SYMBOLS);
     if (!object->GetOwnPropertyNames(context_, filter, v8::KeyConversionMode::kConvertToString).ToLocal(&keys)) {
       return Thrown();
