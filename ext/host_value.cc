@@ -22,8 +22,10 @@ constexpr double kMaxSafeInteger = 9007199254740991.0;
 
 class Reader {
  public:
-  Reader(v8::Local<v8::Context> context, const std::function<bool()>& stop, bool handles)
-      : context_(context), isolate_(context->GetIsolate()), stop_(stop), handles_(handles) {}
+  Reader(v8::Local<v8::Context> context, const std::function<bool()>& stop, bool handles,
+         v8::Local<v8::Function> object_keys)
+      : context_(context), isolate_(context->GetIsolate()), stop_(stop), handles_(handles),
+        object_keys_(object_keys) {}
 
   bool Read(v8::Local<v8::Value> value, HostValue* out, int depth) {
     if (value->IsUndefined()) {
@@ -131,11 +133,7 @@ class Reader {
     if (!Enter(object, depth)) return false;
     out->kind = HostValue::Kind::kDict;
     v8::Local<v8::Array> keys;
-    // Own enumerable string keys: symbol keys are left out (as JSON.stringify leaves them).
-    auto filter = static_cast<v8::PropertyFilter>(v8::ONLY_ENUMERABLE | v8::SKIP_SYMBOLS);
-    if (!object->GetOwnPropertyNames(context_, filter, v8::KeyConversionMode::kConvertToString).ToLocal(&keys)) {
-      return Thrown();
-    }
+    if (!OwnKeys(object).ToLocal(&keys)) return Thrown();
     uint32_t length = keys->Length();
     if (!Count(length)) return false;
     out->entries.reserve(length);
@@ -153,6 +151,21 @@ class Reader {
     }
     path_.pop_back();
     return true;
+  }
+
+  // Own enumerable string keys, as Object.keys lists them: symbol keys are left out (as
+  // JSON.stringify leaves them). A plain object runs no code of its own while listed.
+  v8::MaybeLocal<v8::Array> OwnKeys(v8::Local<v8::Object> object) {
+    if (object_keys_.IsEmpty()) {
+      auto filter = static_cast<v8::PropertyFilter>(v8::ONLY_ENUMERABLE | v8::SKIP_SYMBOLS);
+      return object->GetOwnPropertyNames(context_, filter, v8::KeyConversionMode::kConvertToString);
+    }
+    v8::Local<v8::Value> argument = object;
+    v8::Local<v8::Value> keys;
+    if (!object_keys_->Call(context_, v8::Undefined(isolate_), 1, &argument).ToLocal(&keys) || !keys->IsArray()) {
+      return {};
+    }
+    return keys.As<v8::Array>();
   }
 
   // The UTF-8 of a property name. Records share their keys: objects of one shape list the
@@ -227,6 +240,7 @@ class Reader {
   v8::Isolate* isolate_;
   const std::function<bool()>& stop_;
   bool handles_;
+  v8::Local<v8::Function> object_keys_;
   v8::Local<v8::Value> object_prototype_;
   size_t items_ = 0;
   size_t reads_ = 0;
@@ -274,8 +288,8 @@ HostValue HostValue::Bytes(std::string value) {
 }
 
 bool FromJs(v8::Local<v8::Context> context, v8::Local<v8::Value> value, HostValue* out, std::string* error,
-            const std::function<bool()>& stop, bool handles) {
-  Reader reader(context, stop, handles);
+            const std::function<bool()>& stop, bool handles, v8::Local<v8::Function> object_keys) {
+  Reader reader(context, stop, handles, object_keys);
   if (reader.Read(value, out, 0)) return true;
   *error = reader.error;
   return false;

@@ -54,8 +54,12 @@ struct HostValue {
 // cannot interrupt, so `stop` (if given) is polled and ends the conversion when it says so.
 // With `handles`, objects that do not convert become kHandle entries of the isolate's
 // HandleTable instead of errors.
+// `object_keys`: the bootstrap's own Object.keys, which lists a plain object's keys from its
+// map's cache; V8 10.2's API collects them through a new hash set for every object. Without
+// it, the API lists them.
 bool FromJs(v8::Local<v8::Context> context, v8::Local<v8::Value> value, HostValue* out, std::string* error,
-            const std::function<bool()>& stop = {}, bool handles = false);
+            const std::function<bool()>& stop = {}, bool handles = false,
+            v8::Local<v8::Function> object_keys = {});
 
 // Builds the JS value; returns empty if V8 throws (for example out of memory, or a handle
 // that was released).

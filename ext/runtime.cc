@@ -290,6 +290,11 @@ Outcome Runtime::Call(const std::string& function, const std::vector<HostValue>&
   });
 }
 
+v8::Local<v8::Function> Runtime::ObjectKeys(v8::Local<v8::Context> context) {
+  v8::Local<v8::Value> keys = InternalFunction(context, "objectKeys");
+  return keys.IsEmpty() ? v8::Local<v8::Function>() : keys.As<v8::Function>();
+}
+
 v8::Local<v8::Value> Runtime::InternalFunction(v8::Local<v8::Context> context, const std::string& name) {
   auto known = internal_functions_.find(name);
   if (known != internal_functions_.end()) return known->second.Get(isolate_);
@@ -416,7 +421,7 @@ Outcome Runtime::Finish(Slice& slice, v8::TryCatch& try_catch, v8::MaybeLocal<v8
   isolate_->PerformMicrotaskCheckpoint();
   Outcome out;
   std::string error;
-  if (!FromJs(context, result, &out.value, &error, [this] { return Terminating(); }, true)) {
+  if (!FromJs(context, result, &out.value, &error, [this] { return Terminating(); }, true, ObjectKeys(context))) {
     out.status = Status::kConversionError;
     out.error_name = "TypeError";
     out.error_message = error;
@@ -454,7 +459,8 @@ Outcome Runtime::Pump(Slice& slice) {
     switch (promise->State()) {
       case v8::Promise::kFulfilled: {
         std::string error;
-        if (!FromJs(context, promise->Result(), &out.value, &error, [this] { return Terminating(); }, true)) {
+        if (!FromJs(context, promise->Result(), &out.value, &error, [this] { return Terminating(); }, true,
+                    ObjectKeys(context))) {
           out.status = Status::kConversionError;
           out.error_name = "TypeError";
           out.error_message = error;

@@ -168,6 +168,8 @@ class Runtime final : private HostInterface {
   Outcome ClosedOutcome() const;
   static Outcome ExitingOutcome();
   v8::Local<v8::Value> InternalFunction(v8::Local<v8::Context> context, const std::string& name);
+  // The bootstrap's own Object.keys, for conversions (FromJs).
+  v8::Local<v8::Function> ObjectKeys(v8::Local<v8::Context> context);
   static Runtime* Of(v8::Isolate* isolate) { return static_cast<Runtime*>(HostInterface::Of(isolate)); }
 
   // HostInterface, for the natives.

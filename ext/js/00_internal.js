@@ -53,4 +53,8 @@ function defineInterface(ctor, tag = ctor.name) {
 
 defineGlobals({ self: globalThis });
 
-Object.assign(internal, { defineGlobals, defineMethods, webPrototypes, defineInterface });
+// Object.keys as the bootstrap found it, before user code could replace it: the core lists
+// a plain object's keys with it when the object goes to the host (ext/host_value.h, FromJs).
+const objectKeys = Object.keys;
+
+Object.assign(internal, { defineGlobals, defineMethods, webPrototypes, defineInterface, objectKeys });

@@ -136,6 +136,13 @@ def test_large_strings_come_back_whole(iso, source, expected):
     assert iso.eval(source) == expected
 
 
+def test_objects_convert_whatever_user_code_did_to_object_keys(iso):
+    """The core lists a plain object's keys with the bootstrap's own Object.keys."""
+    iso.eval("Object.keys = () => { throw new Error('replaced'); }")
+    assert iso.eval("({a: 1, b: {c: [2, {d: 3}]}})") == {"a": 1, "b": {"c": [2, {"d": 3}]}}
+    assert "replaced" in iso.eval("String(Object.keys)")  # and the user's own stays theirs
+
+
 @pytest.mark.parametrize(("source", "expected"), [
     ("undefined", None),
     ("null", None),
