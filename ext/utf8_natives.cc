@@ -39,6 +39,17 @@ void Utf8Encode(const Args& args) {
     return args.GetReturnValue().Set(v8::Uint8Array::New(buffer, 0, length));
   }
   size_t length = 0;
+  if (text->IsOneByte()) {
+    // Most large strings: encoded from their Latin-1 bytes (ext/utf16_pieces.h).
+    auto stop = [&] { return StopRequested(isolate); };
+    auto count = [&](const uint8_t* bytes, size_t n) { length += Utf8LengthOfLatin1(bytes, n); };
+    if (!ForEachLatin1Piece(isolate, text, stop, count)) return ThrowStopped(isolate);
+    if (!NewArrayBuffer(isolate, length).ToLocal(&buffer)) return;
+    char* out = static_cast<char*>(buffer->Data());
+    auto encode = [&](const uint8_t* bytes, size_t n) { out = EncodeLatin1(bytes, n, out); };
+    if (!ForEachLatin1Piece(isolate, text, stop, encode)) return ThrowStopped(isolate);
+    return args.GetReturnValue().Set(v8::Uint8Array::New(buffer, 0, length));
+  }
   auto count = [&](const uint16_t* units, size_t n) {
     length += Utf8LengthOfUtf16(units, n);
     return true;

@@ -65,6 +65,7 @@ CASES = {
         " w.write(a[0]).catch(() => {}); w.close().catch(() => {});"
         " await new Response(d.readable).arrayBuffer();"),
     "TextDecoder of 512 MiB": "new TextDecoder('utf-8', { fatal: true }).decode(new Uint8Array(2 ** 29 - 4096));",
+    "TextEncoder of 256M one-byte characters": "new TextEncoder().encode('\u00e9'.repeat(2 ** 28));",
     "a 1 GiB Uint8Array returned to Python": f"return {GIB};",
     "TextDecoder of 512 MiB, the stop caught, in a loop": (
         "const big = new Uint8Array(2 ** 29 - 4096);"
@@ -111,6 +112,10 @@ def iso():
     ("'\\ud83d' + 'b'", "\ufffdb".encode()),               # a lone high surrogate at the boundary
     ("'\\ude00\\ud83d'", "\ufffd\ufffd".encode()),          # lone low, then lone high at the very end
     ("'é€'.repeat(3)", "é€é€é€".encode()),
+    # One-byte strings (every character below U+0100) go as their Latin-1 bytes, in 64 KiB pieces.
+    ("'\\u00e9'.repeat(3) + '\\u00ff'", "\u00e9\u00e9\u00e9\u00ff".encode()),
+    ("'\\u0080'.repeat(70000) + 'z'", "\u0080".encode() * 70000 + b"z"),
+    ("''", b""),
 ])
 def test_text_encoder_across_steps(iso, tail, expected):
     encoded = iso.eval(f"new TextEncoder().encode('a'.repeat({STEP_UNITS * 2 - 1}) + {tail})")
