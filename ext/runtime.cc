@@ -168,6 +168,9 @@ void Runtime::Bootstrap() {
   native->Set(context, NewString(isolate_, "timeOrigin"), v8::Number::New(isolate_, time_origin_ms_))
       .FromMaybe(false);
   v8::TryCatch try_catch(isolate_);
+  v8::Local<v8::Value> keys = InternalFunction(context, "objectKeys");
+  if (keys.IsEmpty()) throw std::runtime_error("the bootstrap has no internal.objectKeys");
+  object_keys_.Reset(isolate_, keys.As<v8::Function>());
   v8::Local<v8::Value> install = InternalFunction(context, "installWebAssemblyLimits");
   if (install.IsEmpty() || install.As<v8::Function>()->Call(context, internal_.Get(isolate_), 0, nullptr).IsEmpty()) {
     Outcome error;
@@ -189,6 +192,7 @@ void Runtime::Dispose() {
     handles_.Clear();
     awaited_.Reset();
     internal_functions_.clear();
+    object_keys_.Reset();
     internal_.Reset();
     context_.Reset();
   }
@@ -288,11 +292,6 @@ Outcome Runtime::Call(const std::string& function, const std::vector<HostValue>&
     }
     return Finish(slice, try_catch, result);
   });
-}
-
-v8::Local<v8::Function> Runtime::ObjectKeys(v8::Local<v8::Context> context) {
-  v8::Local<v8::Value> keys = InternalFunction(context, "objectKeys");
-  return keys.IsEmpty() ? v8::Local<v8::Function>() : keys.As<v8::Function>();
 }
 
 v8::Local<v8::Value> Runtime::InternalFunction(v8::Local<v8::Context> context, const std::string& name) {
@@ -421,7 +420,8 @@ Outcome Runtime::Finish(Slice& slice, v8::TryCatch& try_catch, v8::MaybeLocal<v8
   isolate_->PerformMicrotaskCheckpoint();
   Outcome out;
   std::string error;
-  if (!FromJs(context, result, &out.value, &error, [this] { return Terminating(); }, true, ObjectKeys(context))) {
+  if (!FromJs(context, result, &out.value, &error, [this] { return Terminating(); }, true,
+              object_keys_.Get(isolate_))) {
     out.status = Status::kConversionError;
     out.error_name = "TypeError";
     out.error_message = error;
@@ -460,7 +460,7 @@ Outcome Runtime::Pump(Slice& slice) {
       case v8::Promise::kFulfilled: {
         std::string error;
         if (!FromJs(context, promise->Result(), &out.value, &error, [this] { return Terminating(); }, true,
-                    ObjectKeys(context))) {
+                    object_keys_.Get(isolate_))) {
           out.status = Status::kConversionError;
           out.error_name = "TypeError";
           out.error_message = error;

@@ -168,8 +168,6 @@ class Runtime final : private HostInterface {
   Outcome ClosedOutcome() const;
   static Outcome ExitingOutcome();
   v8::Local<v8::Value> InternalFunction(v8::Local<v8::Context> context, const std::string& name);
-  // The bootstrap's own Object.keys, for conversions (FromJs).
-  v8::Local<v8::Function> ObjectKeys(v8::Local<v8::Context> context);
   static Runtime* Of(v8::Isolate* isolate) { return static_cast<Runtime*>(HostInterface::Of(isolate)); }
 
   // HostInterface, for the natives.
@@ -212,6 +210,9 @@ class Runtime final : private HostInterface {
   // The internal functions called so far, by name: a name looked up on `internal_` costs its
   // internalization on every call (the server makes one such call per request).
   std::map<std::string, v8::Global<v8::Function>, std::less<>> internal_functions_;
+  // The bootstrap's own Object.keys (internal.objectKeys), taken once at bootstrap: the
+  // conversions of results list plain objects' keys with it (FromJs).
+  v8::Global<v8::Function> object_keys_;
   Clock::time_point start_;
   double time_origin_ms_ = 0;
   // Both live as long as the Runtime (CompleteOp may race with Dispose); Dispose empties them.
