@@ -7,7 +7,7 @@
 #include "handles.h"
 #include "interruptible.h"
 #include "js_util.h"
-#include "utf16_pieces.h"
+#include "string_pieces.h"
 
 namespace pyruntime {
 

@@ -2,12 +2,13 @@
 // string or a buffer of hundreds of MB is encoded or decoded kStepBytes at a time, and the
 // call stops between steps at its time or CPU limit (ext/interruptible.h). Encoded bytes go
 // straight into an ArrayBuffer counted against the isolate's memory limit.
+#include <algorithm>
 #include <cstdint>
 
 #include "interruptible.h"
 #include "js_util.h"
 #include "native_bindings.h"
-#include "utf16_pieces.h"
+#include "string_pieces.h"
 #include "utf8.h"
 
 namespace pyruntime {
@@ -38,29 +39,14 @@ void Utf8Encode(const Args& args) {
                     v8::String::NO_NULL_TERMINATION | v8::String::REPLACE_INVALID_UTF8);
     return args.GetReturnValue().Set(v8::Uint8Array::New(buffer, 0, length));
   }
+  auto stop = [&] { return StopRequested(isolate); };
   size_t length = 0;
-  if (text->IsOneByte()) {
-    // Most large strings: encoded from their Latin-1 bytes (ext/utf16_pieces.h).
-    auto stop = [&] { return StopRequested(isolate); };
-    auto count = [&](const uint8_t* bytes, size_t n) { length += Utf8LengthOfLatin1(bytes, n); };
-    if (!ForEachLatin1Piece(isolate, text, stop, count)) return ThrowStopped(isolate);
-    if (!NewArrayBuffer(isolate, length).ToLocal(&buffer)) return;
-    char* out = static_cast<char*>(buffer->Data());
-    auto encode = [&](const uint8_t* bytes, size_t n) { out = EncodeLatin1(bytes, n, out); };
-    if (!ForEachLatin1Piece(isolate, text, stop, encode)) return ThrowStopped(isolate);
-    return args.GetReturnValue().Set(v8::Uint8Array::New(buffer, 0, length));
-  }
-  auto count = [&](const uint16_t* units, size_t n) {
-    length += Utf8LengthOfUtf16(units, n);
-    return true;
-  };
-  if (!ForEachPiece(isolate, text, count) || !NewArrayBuffer(isolate, length).ToLocal(&buffer)) return;
+  if (!Utf8LengthInSteps(isolate, text, stop, &length)) return ThrowStopped(isolate);
+  if (!NewArrayBuffer(isolate, length).ToLocal(&buffer)) return;
   char* out = static_cast<char*>(buffer->Data());
-  auto encode = [&](const uint16_t* units, size_t n) {
-    out = EncodeUtf16(units, n, out);
-    return true;
-  };
-  if (ForEachPiece(isolate, text, encode)) args.GetReturnValue().Set(v8::Uint8Array::New(buffer, 0, length));
+  auto copy = [&](const char* utf8, size_t size) { out = std::copy_n(utf8, size, out); };
+  if (!ForEachUtf8Piece(isolate, text, stop, copy)) return ThrowStopped(isolate);
+  args.GetReturnValue().Set(v8::Uint8Array::New(buffer, 0, length));
 }
 
 // utf8EncodeInto(string, Uint8Array) -> [UTF-16 units read, bytes written]: whole code

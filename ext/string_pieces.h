@@ -1,6 +1,7 @@
-// A V8 string's UTF-16, read in pieces of at most kStepBytes, so that encoding a string of
-// hundreds of MB can stop between pieces (ext/interruptible.h). Used by the UTF-8 natives and
-// by the conversion of JS strings to host values.
+// A V8 string read in pieces, so that encoding a string of hundreds of MB can stop between
+// pieces (ext/interruptible.h): as its UTF-16, or as its bytes when V8 keeps it as one byte
+// per character (Latin-1, most large strings). Used by the UTF-8 natives and by the
+// conversion of JS strings to host values.
 #pragma once
 
 #include <algorithm>
@@ -16,6 +17,8 @@
 namespace pyruntime {
 
 constexpr size_t kStepUnits = kStepBytes / 2;
+// Pieces of a one-byte string small enough for the buffer to stay in cache.
+constexpr size_t kLatin1PieceBytes = 64 * 1024;
 
 // Calls `visit(units, count)` on consecutive pieces of `text`, never between the two halves
 // of a surrogate pair, until `visit` returns false. Polls `stop()` before each piece after the
@@ -37,12 +40,9 @@ bool ForEachUtf16Piece(v8::Isolate* isolate, v8::Local<v8::String> text, Stop st
   return true;
 }
 
-// Pieces of a one-byte string small enough for the buffer to stay in cache.
-constexpr size_t kLatin1PieceBytes = 64 * 1024;
-
-// Calls `visit(bytes, count)` on consecutive pieces of a one-byte (Latin-1) string, of at most
-// kLatin1PieceBytes, polling `stop()` before each piece after the first; false as soon as it
-// says so.
+// Calls `visit(bytes, count)` on consecutive pieces of a one-byte string's Latin-1 bytes, of
+// at most kLatin1PieceBytes, polling `stop()` before each piece after the first; false as
+// soon as it says so.
 template <typename Stop, typename Visit>
 bool ForEachLatin1Piece(v8::Isolate* isolate, v8::Local<v8::String> text, Stop stop, Visit visit) {
   size_t length = static_cast<size_t>(text->Length());
@@ -57,30 +57,46 @@ bool ForEachLatin1Piece(v8::Isolate* isolate, v8::Local<v8::String> text, Stop s
   return true;
 }
 
+// The UTF-8 length of `text` (lone surrogates as U+FFFD), in steps; false when `stop()` said so.
+template <typename Stop>
+bool Utf8LengthInSteps(v8::Isolate* isolate, v8::Local<v8::String> text, Stop stop, size_t* length) {
+  *length = 0;
+  if (text->IsOneByte()) {
+    return ForEachLatin1Piece(isolate, text, stop,
+                              [&](const uint8_t* bytes, size_t n) { *length += Utf8LengthOfLatin1(bytes, n); });
+  }
+  return ForEachUtf16Piece(isolate, text, stop, [&](const uint16_t* units, size_t n) {
+    *length += Utf8LengthOfUtf16(units, n);
+    return true;
+  });
+}
+
+// Calls `visit(utf8, size)` on the UTF-8 of consecutive pieces of `text` (lone surrogates as
+// U+FFFD), in steps; false when `stop()` said so. A one-byte string's ASCII pieces are
+// passed as they are read.
+template <typename Stop, typename Visit>
+bool ForEachUtf8Piece(v8::Isolate* isolate, v8::Local<v8::String> text, Stop stop, Visit visit) {
+  std::string piece;
+  if (text->IsOneByte()) {
+    return ForEachLatin1Piece(isolate, text, stop, [&](const uint8_t* bytes, size_t n) {
+      size_t size = Utf8LengthOfLatin1(bytes, n);
+      if (size == n) return visit(reinterpret_cast<const char*>(bytes), n);
+      piece.resize(size);
+      EncodeLatin1(bytes, n, piece.data());
+      visit(piece.data(), size);
+    });
+  }
+  return ForEachUtf16Piece(isolate, text, stop, [&](const uint16_t* units, size_t n) {
+    piece.resize(Utf8LengthOfUtf16(units, n));
+    EncodeUtf16(units, n, piece.data());
+    visit(piece.data(), piece.size());
+    return true;
+  });
+}
+
 // The UTF-8 of `text` (lone surrogates as U+FFFD) in `out`, in steps; false when `stop()` said so.
 template <typename Stop>
 bool Utf8InSteps(v8::Isolate* isolate, v8::Local<v8::String> text, Stop stop, std::string* out) {
-  if (static_cast<size_t>(text->Length()) > kStepUnits && text->IsOneByte()) {
-    // Most large strings: read as their bytes, half of what their UTF-16 takes, and copied
-    // as they are where they are ASCII.
-    size_t length = 0;
-    auto count = [&](const uint8_t* bytes, size_t n) { length += Utf8LengthOfLatin1(bytes, n); };
-    if (!ForEachLatin1Piece(isolate, text, stop, count)) return false;
-    out->clear();
-    out->reserve(length);  // reserved, not resized, as below
-    std::string piece;
-    auto encode = [&](const uint8_t* bytes, size_t n) {
-      size_t size = Utf8LengthOfLatin1(bytes, n);
-      if (size == n) {
-        out->append(reinterpret_cast<const char*>(bytes), n);
-        return;
-      }
-      piece.resize(size);
-      EncodeLatin1(bytes, n, piece.data());
-      out->append(piece);
-    };
-    return ForEachLatin1Piece(isolate, text, stop, encode);
-  }
   if (static_cast<size_t>(text->Length()) <= kStepUnits) {
     // One step: V8's own encoder.
     out->resize(static_cast<size_t>(text->Utf8Length(isolate)));
@@ -89,22 +105,11 @@ bool Utf8InSteps(v8::Isolate* isolate, v8::Local<v8::String> text, Stop stop, st
     return true;
   }
   size_t length = 0;
-  auto count = [&](const uint16_t* units, size_t n) {
-    length += Utf8LengthOfUtf16(units, n);
-    return true;
-  };
-  if (!ForEachUtf16Piece(isolate, text, stop, count)) return false;
+  if (!Utf8LengthInSteps(isolate, text, stop, &length)) return false;
   // Reserved, not resized: the pages are touched only as far as the encoding gets.
   out->clear();
   out->reserve(length);
-  std::string piece;
-  auto encode = [&](const uint16_t* units, size_t n) {
-    piece.resize(Utf8LengthOfUtf16(units, n));
-    EncodeUtf16(units, n, piece.data());
-    out->append(piece);
-    return true;
-  };
-  return ForEachUtf16Piece(isolate, text, stop, encode);
+  return ForEachUtf8Piece(isolate, text, stop, [&](const char* utf8, size_t size) { out->append(utf8, size); });
 }
 
 }  // namespace pyruntime
