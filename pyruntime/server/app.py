@@ -10,6 +10,7 @@ streams are cut off by the app's limits (`AppLimits`).
 from __future__ import annotations
 
 import asyncio
+import functools
 import itertools
 import os
 import re
@@ -594,21 +595,12 @@ async def _send(send: Send, status: int, headers: list[tuple[str, str]] | tuple[
     await send({"type": "http.response.body", "body": b"" if head else body})
 
 
-# Host headers already judged, valid or not: a server's requests name the same few hosts.
-# Emptied when full, so that a client sending a new Host each time cannot grow it.
-_judged_hosts: dict[str, bool] = {}
-_JUDGED_HOSTS_MAX = 1024
-
-
+# Judged once per Host value (a server's requests name the same few hosts), at most 1,024
+# remembered: a client sending a new Host each time cannot grow the cache.
+@functools.lru_cache(maxsize=1024)
 def _valid_host(host: str) -> bool:
-    valid = _judged_hosts.get(host)
-    if valid is None:
-        match = _HOST.match(host)
-        valid = match is not None and (match.group(1) is None or 0 < int(match.group(1)) < 65536)
-        if len(_judged_hosts) >= _JUDGED_HOSTS_MAX:
-            _judged_hosts.clear()
-        _judged_hosts[host] = valid
-    return valid
+    match = _HOST.match(host)
+    return match is not None and (match.group(1) is None or 0 < int(match.group(1)) < 65536)
 
 
 def request_url(scope: Scope, host: str | None) -> str:
