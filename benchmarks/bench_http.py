@@ -40,6 +40,7 @@ import sys
 import tempfile
 import textwrap
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -525,20 +526,26 @@ def ratio(value: float, reference: float | None) -> str:
     return f"{value / reference:.2f}x" if reference and value == value else "-"
 
 
+def measured(started: list[Server], results: dict[tuple[str, str], Result]) -> Iterator[tuple[Server, Result, Result]]:
+    """Each server measured on both paths, with its /hello and /work results."""
+    for s in started:
+        hello, work = results.get((s.name, "/hello")), results.get((s.name, "/work"))
+        if hello is not None and work is not None:
+            yield s, hello, work
+
+
+def latencies(result: Result) -> str:
+    return f"{result.p50_ms:.2f} / {result.p99_ms:.2f}"
+
+
 def latency_at_same_load(started: list[Server], same_load: dict[tuple[str, str], Result],
                          duration: float) -> list[str]:
     """The table of latencies at SAME_LOAD_RPS, each p99 beside Node's."""
     node = {path: same_load.get(("node http", path)) for path in PATHS}
-    rows = []
-    for s in started:
-        hello, work = same_load.get((s.name, "/hello")), same_load.get((s.name, "/work"))
-        if hello is None or work is None:
-            continue
-        rows.append([s.name, f"{hello.rps:,.0f} / {work.rps:,.0f}", f"{hello.p50_ms:.2f} / {hello.p99_ms:.2f}",
-                     f"{work.p50_ms:.2f} / {work.p99_ms:.2f}",
-                     f"{ratio(hello.p99_ms, node['/hello'] and node['/hello'].p99_ms)} / "
-                     f"{ratio(work.p99_ms, node['/work'] and node['/work'].p99_ms)}",
-                     f"{hello.errors} / {work.errors}"])
+    rows = [[s.name, f"{hello.rps:,.0f} / {work.rps:,.0f}", latencies(hello), latencies(work),
+             f"{ratio(hello.p99_ms, node['/hello'] and node['/hello'].p99_ms)} / "
+             f"{ratio(work.p99_ms, node['/work'] and node['/work'].p99_ms)}",
+             f"{hello.errors} / {work.errors}"] for s, hello, work in measured(started, same_load)]
     return [f"## Latency at the same load: about {SAME_LOAD_RPS:,} req/s for every server", "",
             f"`wrk -t1 -c{SAME_LOAD_CONNECTIONS}`, each connection waiting "
             f"{SAME_LOAD_CONNECTIONS / SAME_LOAD_RPS * 1000:g} ms between its requests (wrk's `delay` hook), "
@@ -564,18 +571,12 @@ def write_results(args: argparse.Namespace, versions: dict[str, str], notes: lis
         ours = results.get((name, "/hello"))
         return ratio(ours.cpu_ms_per_1k, base.cpu_ms_per_1k) if base and ours else "-"
 
-    rows = []
-    for s in started:
-        hello, work = results.get((s.name, "/hello")), results.get((s.name, "/work"))
-        if hello is None or work is None:
-            continue
-        rows.append([s.name, f"{hello.rps:,.0f}", f"{work.rps:,.0f}",
-                     f"{hello.p50_ms:.2f} / {hello.p99_ms:.2f}", f"{work.p50_ms:.2f} / {work.p99_ms:.2f}",
-                     f"{hello.cpu_ms_per_1k:.0f} / {work.cpu_ms_per_1k:.0f}",
-                     f"{ratio(hello.cpu_ms_per_1k, node_hello and node_hello.cpu_ms_per_1k)} / "
-                     f"{ratio(work.cpu_ms_per_1k, node_work and node_work.cpu_ms_per_1k)}", plain(s.name),
-                     f"{rss.get(s.name, float('nan')):.0f}", fmt_ms(s.cold_start_ms),
-                     f"{hello.errors} / {work.errors}"])
+    rows = [[s.name, f"{hello.rps:,.0f}", f"{work.rps:,.0f}", latencies(hello), latencies(work),
+             f"{hello.cpu_ms_per_1k:.0f} / {work.cpu_ms_per_1k:.0f}",
+             f"{ratio(hello.cpu_ms_per_1k, node_hello and node_hello.cpu_ms_per_1k)} / "
+             f"{ratio(work.cpu_ms_per_1k, node_work and node_work.cpu_ms_per_1k)}", plain(s.name),
+             f"{rss.get(s.name, float('nan')):.0f}", fmt_ms(s.cold_start_ms),
+             f"{hello.errors} / {work.errors}"] for s, hello, work in measured(started, results)]
     lines += table(["server", "hello req/s", "work req/s", "hello p50 / p99 ms", "work p50 / p99 ms",
                     "CPU ms per 1k req, hello / work", "CPU vs node", "hello CPU vs its plain server", "RSS MB",
                     "cold start ms", "errors"], rows)
@@ -591,11 +592,11 @@ def write_results(args: argparse.Namespace, versions: dict[str, str], notes: lis
                        [[n, str(s.answered), str(s.failed), fmt_ms(s.max_ms), summarize_spins(s.spin_answers)]
                         for n, s in spins.items()])
     print(f"\nwrote {write_markdown(args.out, lines)}")
-    measured = [n for n in names if (n, "/hello") in results and (n, "/work") in results]
+    both = [s.name for s, _, _ in measured(started, results)]
     chart = bar_charts(args.out, f"HTTP benchmark, {os.cpu_count()} CPUs, wrk -c{args.connections}", [
-        ("req/s (2xx)", measured, {p.strip("/"): [results[(n, p)].rps for n in measured] for p in PATHS}, False),
-        ("server CPU ms per 1,000 requests (log)", measured,
-         {p.strip("/"): [results[(n, p)].cpu_ms_per_1k for n in measured] for p in PATHS}, True),
+        ("req/s (2xx)", both, {p.strip("/"): [results[(n, p)].rps for n in both] for p in PATHS}, False),
+        ("server CPU ms per 1,000 requests (log)", both,
+         {p.strip("/"): [results[(n, p)].cpu_ms_per_1k for n in both] for p in PATHS}, True),
         ("cold start ms, spawn to first 200 (log)", names,
          {"cold start": [s.cold_start_ms for s in started]}, True),
     ])
