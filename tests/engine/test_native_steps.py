@@ -67,6 +67,7 @@ CASES = {
     "TextDecoder of 512 MiB": "new TextDecoder('utf-8', { fatal: true }).decode(new Uint8Array(2 ** 29 - 4096));",
     "TextEncoder of 256M one-byte characters": "new TextEncoder().encode('\u00e9'.repeat(2 ** 28));",
     "a 1 GiB Uint8Array returned to Python": f"return {GIB};",
+    "a 256M-character string returned to Python": "return '\u00e9'.repeat(2 ** 28);",
     "TextDecoder of 512 MiB, the stop caught, in a loop": (
         "const big = new Uint8Array(2 ** 29 - 4096);"
         " for (let i = 0; i < 20; i++) try { new TextDecoder().decode(big) } catch {}"),

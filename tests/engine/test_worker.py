@@ -116,9 +116,15 @@ def test_request_headers_reach_js_byte_for_byte_as_bytes_or_latin1_text(tmp_path
     ([(b"x-a", 1)], "a header value must be bytes or str, not int"),
 ])
 def test_request_headers_that_cannot_be_bytes_are_refused_by_name(tmp_path, headers, message):
-    entry = write(tmp_path, {"worker.js": ECHO_HEADERS})
-    with pytest.raises(TypeError, match=re.escape(message)):
-        serve_once(entry, headers=headers)
+    """Refused before JS runs: the same isolate answers the next request."""
+    async def run():
+        worker = AppIsolate(load_script(write(tmp_path, {"worker.js": ECHO_HEADERS})))
+        await worker.load()
+        with pytest.raises(TypeError, match=re.escape(message)):
+            await worker.fetch("GET", "http://example.test/", headers, None)
+        worker.end_request()
+        return await worker.fetch("GET", "http://example.test/", [(b"x-next", b"1")], None)
+    assert json.loads(asyncio.run(run()).body) == [["x-next", [49]]]
 
 
 def test_env_bindings_and_async_handler_with_timers(tmp_path):
