@@ -6,8 +6,9 @@ handlers, written once in JavaScript:
 - `/work` parses the URL, builds and `JSON.stringify`s a 50-field object, awaits
   `crypto.subtle.digest("SHA-256", ...)` of the path and returns JSON.
 pyruntime and workerd run them as a module worker, Deno under `Deno.serve`, Bun under
-`Bun.serve`, Node.js under `http.createServer`, and a plain Python ASGI app (no JS) on Hypercorn
-and on Granian, for what those servers cost by themselves. Deno, Bun and workerd come from the npm
+`Bun.serve`, Node.js under `http.createServer`, and on Hypercorn and on Granian the same answers
+from Python with no JS, as a bare ASGI app and as a Starlette app, for what those servers cost by
+themselves (issue 8 states its Hypercorn goal against Hypercorn+Starlette). Deno, Bun and workerd come from the npm
 registry into build/bench/peers; a peer that cannot be installed or does not run is skipped
 with a note. pyruntime runs on each server it offers (`serve --server`), with `--workers` 1
 and 2.
@@ -119,6 +120,36 @@ BASELINE_ASGI = textwrap.dedent("""\
                     "headers": [(b"content-type", kind), (b"content-length", str(len(body)).encode())]})
         await send({"type": "http.response.body", "body": body})
 """)
+
+# The same two answers from Starlette, the framework a plain Python web app would use.
+BASELINE_STARLETTE = textwrap.dedent("""\
+    import hashlib
+    import json
+
+    from starlette.applications import Starlette
+    from starlette.responses import Response
+    from starlette.routing import Route
+
+
+    async def hello(request):
+        return Response("hello", media_type="text/plain;charset=UTF-8")
+
+
+    async def work(request):
+        path = request.url.path
+        fields = {f"field{i}": f"value {i}" if i % 2 else i * 1.5 for i in range(50)}
+        query = request.url.query
+        body = json.dumps({"path": path, "query": "?" + query if query else "",
+                           "sha256": hashlib.sha256(path.encode()).hexdigest(), "fields": fields},
+                          separators=(",", ":"))
+        return Response(body, media_type="application/json")
+
+
+    app = Starlette(routes=[Route("/work", work), Route("/{rest:path}", hello)])
+""")
+
+# The plain Python apps beside pyruntime on each server: (file, description).
+BASELINES = (("baseline", "plain ASGI app"), ("baseline_starlette", "plain Starlette app"))
 
 WORKERD_CAPNP = """\
 using Workerd = import "/workerd/workerd.capnp";
@@ -465,19 +496,21 @@ def pyruntime_servers() -> list[str]:
 
 def servers(work: Path, versions: dict[str, str], notes: list[str]) -> list[Server]:
     for name, text in {"app.js": WORKER_JS, "node_server.mjs": NODE_JS, "deno_server.js": DENO_JS,
-                       "bun_server.js": BUN_JS, "baseline.py": BASELINE_ASGI}.items():
+                       "bun_server.js": BUN_JS, "baseline.py": BASELINE_ASGI,
+                       "baseline_starlette.py": BASELINE_STARLETTE}.items():
         (work / name).write_text(text)
     found = []
     bin_dir = PYRUNTIME.parent
     for server_name in ("hypercorn", "granian"):
         if not (bin_dir / server_name).exists():
             continue
-        port = free_port()
-        command = [str(bin_dir / "hypercorn"), "--bind", f"127.0.0.1:{port}", "baseline:app"] \
-            if server_name == "hypercorn" else \
-            [str(bin_dir / "granian"), "--interface", "asgi", "--host", "127.0.0.1", "--port", str(port),
-             "--loop", "uvloop", "--workers", "1", "baseline:app"]
-        found.append(Server(f"{server_name}, plain ASGI app (no JS)", "baseline", command, port, work))
+        for module, description in BASELINES:
+            port = free_port()
+            command = [str(bin_dir / "hypercorn"), "--bind", f"127.0.0.1:{port}", f"{module}:app"] \
+                if server_name == "hypercorn" else \
+                [str(bin_dir / "granian"), "--interface", "asgi", "--host", "127.0.0.1", "--port", str(port),
+                 "--loop", "uvloop", "--workers", "1", f"{module}:app"]
+            found.append(Server(f"{server_name}, {description} (no JS)", "baseline", command, port, work))
     if PYRUNTIME.exists():
         for server_name in pyruntime_servers():
             for workers in (1, 2):
@@ -564,26 +597,28 @@ def write_results(args: argparse.Namespace, versions: dict[str, str], notes: lis
     names = [s.name for s in started]
     node_hello, node_work = results.get(("node http", "/hello")), results.get(("node http", "/work"))
 
-    def plain(name: str) -> str:
-        """pyruntime's CPU per hello request over its server's own (the plain ASGI app's)."""
+    def plain(name: str, description: str) -> str:
+        """pyruntime's CPU per hello request over a plain Python app's on the same server."""
         server = next((k for k in ("hypercorn", "granian") if name.startswith(f"pyruntime {k} ")), None)
-        base = results.get((f"{server}, plain ASGI app (no JS)", "/hello")) if server else None
+        base = results.get((f"{server}, {description} (no JS)", "/hello")) if server else None
         ours = results.get((name, "/hello"))
         return ratio(ours.cpu_ms_per_1k, base.cpu_ms_per_1k) if base and ours else "-"
 
     rows = [[s.name, f"{hello.rps:,.0f}", f"{work.rps:,.0f}", latencies(hello), latencies(work),
              f"{hello.cpu_ms_per_1k:.0f} / {work.cpu_ms_per_1k:.0f}",
              f"{ratio(hello.cpu_ms_per_1k, node_hello and node_hello.cpu_ms_per_1k)} / "
-             f"{ratio(work.cpu_ms_per_1k, node_work and node_work.cpu_ms_per_1k)}", plain(s.name),
+             f"{ratio(work.cpu_ms_per_1k, node_work and node_work.cpu_ms_per_1k)}",
+             *(plain(s.name, description) for _, description in BASELINES),
              f"{rss.get(s.name, float('nan')):.0f}", fmt_ms(s.cold_start_ms),
              f"{hello.errors} / {work.errors}"] for s, hello, work in measured(started, results)]
     lines += table(["server", "hello req/s", "work req/s", "hello p50 / p99 ms", "work p50 / p99 ms",
-                    "CPU ms per 1k req, hello / work", "CPU vs node", "hello CPU vs its plain server", "RSS MB",
+                    "CPU ms per 1k req, hello / work", "CPU vs node", "hello CPU vs plain ASGI",
+                    "hello CPU vs plain Starlette", "RSS MB",
                     "cold start ms", "errors"], rows)
     lines += ["Server CPU is summed over the server's process tree (from /proc); RSS is summed over its "
               f"processes after the runs; cold start is spawn to the first 200, the median of {COLD_STARTS} "
-              "starts. A plain ASGI app is the same two answers in Python on that server with no JS: what the "
-              "HTTP server itself costs.", ""]
+              "starts. The plain ASGI and Starlette apps are the same two answers in Python on that server with no "
+              "JS: what the HTTP server itself costs, bare and with the framework a Python app would use.", ""]
     if same_load:
         lines += latency_at_same_load(started, same_load, args.duration)
     if spins:
