@@ -7,6 +7,7 @@ of the process (several serve one port with --workers); lines tied to a request 
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import sys
@@ -66,6 +67,7 @@ class JsonLogger:
         self._stream = stream
         self._pretty = pretty
         self._lock = threading.Lock()
+        self._pending: list[bytes] = []  # write_record_soon's lines, not yet written
 
     def emit(self, level: str, event: str, **fields: Any) -> None:
         """One record; fields that are None are left out."""
@@ -81,6 +83,29 @@ class JsonLogger:
         else:
             self._write_bytes(_dumps_line(record))
 
+    def write_record_soon(self, record: dict[str, Any]) -> None:
+        """`write_record` for the event loop's thread: the lines of one pass of the loop go out
+        together, in one write, when the loop next runs its callbacks. A busy server ends
+        several requests per pass, and a write to the supervisor's pipe is a system call that
+        may wake it. Any other write sends these lines first, so the log keeps its order."""
+        if self._pretty:
+            self.write_record(record)
+            return
+        line = _dumps_line(record)
+        with self._lock:
+            self._pending.append(line)
+            if len(self._pending) > 1:  # a flush is already due
+                return
+        try:
+            asyncio.get_running_loop().call_soon(self.flush)
+        except RuntimeError:  # no loop runs on this thread: written now
+            self.flush()
+
+    def flush(self) -> None:
+        """Writes the lines `write_record_soon` holds."""
+        with self._lock:
+            self._write_pending()
+
     def write_line(self, line: str) -> None:
         """Writes one whole line (a child process's JSON log line passed on, for example; shown
         readably when this logger is for a terminal)."""
@@ -93,6 +118,7 @@ class JsonLogger:
     def _write(self, text: str) -> None:
         stream = self._stream or sys.stdout  # looked up late: tests and hosts may swap stdout
         with self._lock:
+            self._write_pending()
             try:
                 stream.write(text)
                 stream.flush()
@@ -104,18 +130,28 @@ class JsonLogger:
     def _write_bytes(self, line: bytes) -> None:
         """A line already encoded: straight to the stream's byte buffer when it has one (every
         request writes a line, and orjson's bytes need no decoding and encoding again)."""
+        with self._lock:
+            self._pending.append(line)
+            self._write_pending()
+
+    def _write_pending(self) -> None:
+        """Under the lock: the held lines, in one write (see `_write_bytes`)."""
+        if not self._pending:
+            return
+        data = b"".join(self._pending)
+        self._pending.clear()
         stream = self._stream or sys.stdout
         binary = getattr(stream, "buffer", None)
-        if binary is None:
-            self._write(line.decode())
-            return
-        with self._lock:
-            try:
-                stream.flush()  # text someone else wrote without a flush goes first, whole
-                binary.write(line)
-                binary.flush()
-            except BrokenPipeError:
-                pass  # as in _write
+        try:
+            if binary is None:
+                stream.write(data.decode())
+                stream.flush()
+                return
+            stream.flush()  # text someone else wrote without a flush goes first, whole
+            binary.write(data)
+            binary.flush()
+        except BrokenPipeError:
+            pass  # as in _write
 
     @staticmethod
     def _readable(line: str) -> str:

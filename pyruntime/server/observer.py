@@ -138,7 +138,7 @@ class LogObserver(Observer):
                       duration_s: float, cpu_ms: float | None) -> None:
         # Every request line has the same fields; `app` and `cpu_ms` are null when no app ran.
         # Built whole (no dict to grow), in head()'s order; times in whole µs, as ms.
-        self.logger.write_record({
+        self.logger.write_record_soon({
             "timestamp": timestamp(), "level": "info", "event": "request", "pid": process_id(), "app": app,
             "request_id": request_id, "method": method, "path": path, "status": status,
             "duration_ms": int(duration_s * 1_000_000) / 1000,

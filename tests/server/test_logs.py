@@ -1,5 +1,6 @@
 """JsonLogger: one UTF-8 JSON object per line, whatever the values and the stream."""
 
+import asyncio
 import io
 import json
 
@@ -44,3 +45,69 @@ def test_a_text_only_stream_gets_the_same_lines():
     JsonLogger(stream).emit("info", "plain", n=1)
     [line] = lines_of(stream.getvalue().encode())
     assert line["event"] == "plain" and line["n"] == 1
+
+
+class CountingRaw(io.RawIOBase):
+    """A byte sink that keeps each write it receives, as a pipe sees them."""
+
+    def __init__(self) -> None:
+        self.writes: list[bytes] = []
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data) -> int:
+        self.writes.append(bytes(data))
+        return len(data)
+
+
+def counting_stream() -> tuple[io.TextIOWrapper, CountingRaw]:
+    raw = CountingRaw()
+    return io.TextIOWrapper(io.BufferedWriter(raw), encoding="utf-8"), raw
+
+
+def test_request_lines_of_one_loop_pass_go_out_in_one_write():
+    stream, raw = counting_stream()
+    logger = JsonLogger(stream)
+
+    async def main() -> list[bytes]:
+        for n in range(3):
+            logger.write_record_soon({"event": "request", "n": n})
+        held = list(raw.writes)
+        await asyncio.sleep(0)  # the loop runs its callbacks
+        return held
+
+    assert asyncio.run(main()) == []
+    [write] = raw.writes
+    assert [line["n"] for line in lines_of(write)] == [0, 1, 2]
+
+
+def test_any_other_line_sends_the_held_lines_first():
+    stream, raw = counting_stream()
+    logger = JsonLogger(stream)
+
+    async def main() -> None:
+        logger.write_record_soon({"event": "request", "n": 0})
+        logger.emit("warn", "after")
+        stream.write("text\n")
+        logger.write_record_soon({"event": "request", "n": 1})
+
+    asyncio.run(main())
+    text = b"".join(raw.writes).decode()
+    first, after, plain, second = text.splitlines()
+    assert json.loads(first)["n"] == 0 and json.loads(after)["event"] == "after"
+    assert plain == "text" and json.loads(second)["n"] == 1
+
+
+def test_without_a_running_loop_the_line_is_written_at_once():
+    stream, raw = counting_stream()
+    JsonLogger(stream).write_record_soon({"event": "request"})
+    [write] = raw.writes
+    assert lines_of(write) == [{"event": "request"}]
+
+
+def test_a_terminal_logger_writes_readable_lines_at_once():
+    stream = io.StringIO()
+    JsonLogger(stream, pretty=True).write_record_soon(
+        {"timestamp": "2026-12-03T06:00:00.000Z", "level": "info", "event": "request", "status": 200})
+    assert stream.getvalue() == "06:00:00.000 info  request status=200\n"
