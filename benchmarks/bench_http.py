@@ -646,7 +646,7 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=32, help="concurrent connections (default 32)")
     parser.add_argument("--threads", type=int, default=2, help="wrk threads (default 2)")
     parser.add_argument("--spin-seconds", type=float, default=3, help="length of the while(true) probe; 0: none")
-    parser.add_argument("--only", help="run only the servers whose name contains this text")
+    parser.add_argument("--only", help="run only the servers whose name contains one of these comma-separated texts")
     parser.add_argument("--out", default="http", help="results file name in benchmarks/results (default http)")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
@@ -667,7 +667,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench_http_") as tmp:
         rate_script = Path(tmp) / "fixed_rate.lua"
         rate_script.write_text(FIXED_RATE_LUA)
-        candidates = [s for s in servers(Path(tmp), versions, notes) if not args.only or args.only in s.name]
+        wanted = args.only.split(",") if args.only else None
+        candidates = [s for s in servers(Path(tmp), versions, notes) if not wanted or any(w in s.name for w in wanted)]
         for i, server in enumerate(candidates, 1):
             print(f"\n[{i}/{len(candidates)}] {server.name}: starting on port {server.port}", flush=True)
             if not server.start():
