@@ -254,6 +254,26 @@ def test_json_log_lines(server: Server, client: httpx.Client):
     assert server.events("isolate_created", app="main")
 
 
+def test_every_request_of_a_burst_has_its_line_when_the_server_stops_at_once(start_server, tmp_path: Path,
+                                                                              http_server: str):
+    """Request lines are written once per event-loop pass (JsonLogger.write_record_soon): none
+    is lost when many end together, nor when SIGTERM comes right after the last answer."""
+    script = write_app(tmp_path / "app")
+    server = start_server(str(script), "--server", http_server, "--name", "burst")
+
+    async def burst() -> list[int]:
+        limits = httpx.Limits(max_connections=16)
+        async with httpx.AsyncClient(base_url=server.url, timeout=20, limits=limits) as c:
+            answers = await asyncio.gather(*(c.get("/hello", headers={"x-request-id": f"burst-{n}"})
+                                             for n in range(300)))
+        return [answer.status_code for answer in answers]
+
+    assert asyncio.run(burst()) == [200] * 300
+    assert server.stop() == 0
+    ids = {line["request_id"] for line in server.events("request", app="burst")}
+    assert {f"burst-{n}" for n in range(300)} <= ids
+
+
 def metric(text: str, name: str, **labels: str) -> float:
     label_text = ",".join(f'{k}="{v}"' for k, v in labels.items())
     pattern = re.compile(rf"^{re.escape(name)}\{{{re.escape(label_text)}\}} (\S+)$", re.MULTILINE)
