@@ -64,7 +64,7 @@ class _Request:
                 raise OSError(error)
 
 
-async def _serve(sock: socket.socket) -> None:
+async def _serve(sock: socket.socket, logger: JsonLogger) -> None:
     reader, stream_writer = await asyncio.open_connection(sock=sock)
     writer = FrameWriter(stream_writer)
     kind, wire = await read_frame(reader)
@@ -72,7 +72,7 @@ async def _serve(sock: socket.socket) -> None:
     config = app_from_wire(wire)
     threads = (config.pool_size or os.cpu_count() or 1) + 4
     asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(threads, "pyruntime-js"))
-    observer = LogObserver(JsonLogger(), defer_metrics=True)
+    observer = LogObserver(logger, defer_metrics=True)
     # Its requests are the front's, as the front's HTTP server parsed them: framed like its own apps'.
     app = WorkerApp.from_config(config, observer, framed_by_server=True)
     try:
@@ -126,11 +126,13 @@ def main() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     sock = socket.socket(fileno=int(sys.argv[1]))
+    logger = JsonLogger()
     try:
-        uvloop.run(_serve(sock))  # the front's clients never reach this loop: uvloop's cheaper I/O is safe
+        uvloop.run(_serve(sock, logger))  # the front's clients never reach this loop: uvloop's cheaper I/O is safe
     finally:
         mark_process_dead(os.getpid())
     # Busy isolate threads (a request the grace period did not see end) must not hold the exit.
+    logger.flush()  # request lines the loop's last pass held (JsonLogger.write_record_soon)
     sys.stdout.flush()
     os._exit(0)
 
