@@ -132,6 +132,12 @@ std::vector<HostOp> EventLoop::TakeNewOps() {
   return ops;
 }
 
+bool EventLoop::Empty() {
+  if (waiting() || !new_ops_.empty()) return false;
+  std::lock_guard<std::mutex> lock(completions_mutex_);
+  return completions_.empty();
+}
+
 void EventLoop::Reset() {
   timers_.clear();
   ops_.clear();

@@ -57,6 +57,8 @@ class EventLoop {
   std::vector<HostOp> TakeNewOps();
   // Drops every timer, operation and completion (a call ended or was cancelled).
   void Reset();
+  // True when Reset would drop nothing: no timer, operation or completion is held.
+  bool Empty();
 
  private:
   using Clock = std::chrono::steady_clock;

@@ -390,6 +390,9 @@ Outcome Runtime::Resume() {
 
 void Runtime::CancelCall() {
   if (!alive()) return;
+  // A call that ended leaving nothing behind (most requests) needs no entry into the isolate:
+  // the next call's BeginCall cancels a late termination and drops the settled promise.
+  if (!in_call_ && loop_->Empty() && rejections_.empty()) return;
   v8::Locker locker(isolate_);
   v8::Isolate::Scope isolate_scope(isolate_);
   ResetLoop();
