@@ -22,6 +22,12 @@ UNINTERRUPTIBLE = "'ab'.repeat(4e6).replace(/a/g, 'cc').length"
 # fill that no termination reaches (the gap named in ext/js/07_builtin_guards.js).
 DICTIONARY_FILL = "let n = 0; Array.prototype.fill.call({get length() { return n++ ? 2 ** 32 - 1 : 1 }}, 0)"
 
+# V8 flattens a string that `repeat` or `+` built in one step no termination reaches, and lets
+# the first young large object past the heap limit: a 512M-character two-byte string is 1 GB,
+# made in about a second of CPU here, under a 128 MB limit. Nothing in V8 10.2 refuses it
+# (only lengths past String::kMaxLength throw), so the guard is what bounds it.
+HUGE_FLATTEN = "'\\u1234'.repeat(2 ** 29 - 24).charCodeAt(0)"
+
 
 def abort_line(report, event):
     lines = [record for record in report.log if record.get("event") == event]
@@ -92,3 +98,20 @@ def test_resident_memory_over_the_bound_ends_the_process():
     lines = [json.loads(line) for line in proc.stdout.decode().splitlines()]
     assert [line["event"] for line in lines] == ["allocating", "worker_abort"]
     assert "resident memory" in lines[1]["reason"]
+
+
+def test_a_string_flatten_past_the_heap_limit_ends_the_process_within_the_guards_bounds():
+    report = run_hostile(HUGE_FLATTEN, memory_mb=128, cpu_ms=50, guard=GUARD)
+    assert report.returncode == _core.WORKER_ABORT_EXIT_CODE, report
+    abort_line(report, "worker_abort")
+    assert report.cpu_s < 0.05 + 0.5 + 2.5, report
+    assert report.peak_mb < 1024, report  # the whole string: 1 GB, and more with the process
+
+
+def test_without_the_guard_the_flatten_runs_to_its_end_and_the_host_lives():
+    report = run_hostile(HUGE_FLATTEN, memory_mb=128, cpu_ms=50)
+    assert report.returncode == 0, report.stderr[-2000:]
+    assert report.outcome["status"] == "TimeLimitExceeded"
+    used_ms = float(report.outcome["message"].split("used ")[1].split(" ms")[0])
+    assert used_ms > GUARD["grace_ms"]  # the guard, had it been on, would have ended it
+    assert report.outcome["after"] == "alive"
