@@ -54,6 +54,28 @@ cdef extern from "process_guard.h" namespace "pyruntime":
     cbool StopForExit(double wait_ms) nogil
 
 
+cdef extern from "held_lines.h" namespace "pyruntime":
+    const size_t kHeldLinesCapacity
+    cbool HoldLines(const char* data, size_t size) nogil
+    string TakeHeldLines() nogil
+
+
+# Bytes of log lines `hold_lines` keeps at most.
+HELD_LINES_CAPACITY = kHeldLinesCapacity
+
+
+def hold_lines(bytes lines):
+    """Holds log lines bound for stdout until `take_held_lines`; if this process must end
+    first, the process guard's last words write them (ext/held_lines.h). False when they do
+    not fit beside what is held: then write what is held, and them, now."""
+    return HoldLines(lines, len(lines))
+
+
+def take_held_lines():
+    """The lines `hold_lines` holds, in order, which are then no longer held."""
+    return <bytes>TakeHeldLines()
+
+
 # Exit codes of a process that the guard or a V8 fatal error ended (ext/process_guard.h).
 WORKER_ABORT_EXIT_CODE = kWorkerAbortExitCode
 V8_FATAL_EXIT_CODE = kV8FatalExitCode

@@ -11,6 +11,8 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include "held_lines.h"
+
 namespace pyruntime {
 
 namespace {
@@ -104,8 +106,10 @@ std::atomic<bool> g_exiting{false};
 
 // One JSON line, then the process ends without running destructors or atexit handlers
 // (other threads may be inside V8). stdout is the server's log stream; an embedding host
-// that did not enable the guard gets the line on stderr instead.
+// that did not enable the guard gets the line on stderr instead. Log lines the host held
+// for a moment (held_lines.h) go to stdout first: they are about requests already answered.
 [[noreturn]] void EndProcess(const char* event, const char* reason, int exit_code) {
+  WriteHeldLines(STDOUT_FILENO);
   LineBuffer line;
   line.Append("{\"timestamp\": \"");
   line.AppendTimestamp();

@@ -50,6 +50,19 @@ def timestamp() -> str:
     return text
 
 
+# Whether a line for this process's stdout was ever held in the core (JsonLogger._hold):
+# until then no write needs to look there.
+_stdout_lines_held = False
+
+
+def _core_module() -> Any:
+    """pyruntime._core, which holds lines for stdout. Imported at first use, not with this
+    module: the supervisor logs through this module, holds no line, and loads no engine."""
+    from .. import _core
+
+    return _core
+
+
 def _dumps_line(record: dict[str, Any]) -> bytes:
     """The record as one UTF-8 JSON line, newline included."""
     try:
@@ -67,7 +80,8 @@ class JsonLogger:
         self._stream = stream
         self._pretty = pretty
         self._lock = threading.Lock()
-        self._pending: list[bytes] = []  # write_record_soon's lines, not yet written
+        self._held: list[bytes] = []  # write_record_soon's lines for a stream of the caller's
+        self._flush_due: asyncio.AbstractEventLoop | None = None  # the loop a flush waits in
 
     def emit(self, level: str, event: str, **fields: Any) -> None:
         """One record; fields that are None are left out."""
@@ -87,24 +101,31 @@ class JsonLogger:
         """`write_record` for the event loop's thread: the lines of one pass of the loop go out
         together, in one write, when the loop next runs its callbacks. A busy server ends
         several requests per pass, and a write to the supervisor's pipe is a system call that
-        may wake it. Any other write sends these lines first, so the log keeps its order."""
+        may wake it. Any other write sends these lines first, so the log keeps its order.
+        Lines for this process's stdout wait in the core (ext/held_lines.h): a process that
+        the process guard or V8 ends meanwhile still writes them."""
         if self._pretty:
             self.write_record(record)
             return
         line = _dumps_line(record)
-        with self._lock:
-            self._pending.append(line)
-            if len(self._pending) > 1:  # a flush is already due
-                return
         try:
-            asyncio.get_running_loop().call_soon(self.flush)
-        except RuntimeError:  # no loop runs on this thread: written now
-            self.flush()
+            loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+        except RuntimeError:
+            loop = None
+        with self._lock:
+            if loop is None or not self._hold(line):  # no loop to wait for, or no room: now
+                self._write_held(line)
+                return
+            if self._flush_due is loop:
+                return
+            self._flush_due = loop
+        loop.call_soon(self.flush)
 
     def flush(self) -> None:
         """Writes the lines `write_record_soon` holds."""
         with self._lock:
-            self._write_pending()
+            self._flush_due = None
+            self._write_held()
 
     def write_line(self, line: str) -> None:
         """Writes one whole line (a child process's JSON log line passed on, for example; shown
@@ -118,7 +139,7 @@ class JsonLogger:
     def _write(self, text: str) -> None:
         stream = self._stream or sys.stdout  # looked up late: tests and hosts may swap stdout
         with self._lock:
-            self._write_pending()
+            self._write_held()
             try:
                 stream.write(text)
                 stream.flush()
@@ -131,15 +152,25 @@ class JsonLogger:
         """A line already encoded: straight to the stream's byte buffer when it has one (every
         request writes a line, and orjson's bytes need no decoding and encoding again)."""
         with self._lock:
-            self._pending.append(line)
-            self._write_pending()
+            self._write_held(line)
 
-    def _write_pending(self) -> None:
-        """Under the lock: the held lines, in one write (see `_write_bytes`)."""
-        if not self._pending:
+    def _hold(self, line: bytes) -> bool:
+        """Under the lock: keeps `line` for the next write; False if it does not fit."""
+        global _stdout_lines_held
+        if self._stream is not None:
+            self._held.append(line)
+            return True
+        _stdout_lines_held = True
+        return _core_module().hold_lines(line)
+
+    def _write_held(self, line: bytes = b"") -> None:
+        """Under the lock: the held lines, then `line`, in one write (see `_write_bytes`)."""
+        data = b"".join(self._held) + line if self._held else line
+        self._held.clear()
+        if self._stream is None and _stdout_lines_held:
+            data = _core_module().take_held_lines() + data
+        if not data:
             return
-        data = b"".join(self._pending)
-        self._pending.clear()
         stream = self._stream or sys.stdout
         binary = getattr(stream, "buffer", None)
         try:

@@ -115,3 +115,29 @@ def test_without_the_guard_the_flatten_runs_to_its_end_and_the_host_lives():
     used_ms = float(report.outcome["message"].split("used ")[1].split(" ms")[0])
     assert used_ms > GUARD["grace_ms"]  # the guard, had it been on, would have ended it
     assert report.outcome["after"] == "alive"
+
+
+HELD_LINES_CHILD = textwrap.dedent("""
+    import asyncio
+    import pyruntime
+    from pyruntime import _core
+    from pyruntime.server.logs import JsonLogger
+
+    async def main():
+        logger = JsonLogger()  # this process's stdout, as a server's
+        for n in range(3):  # requests answered in this pass of the loop: their lines are held
+            logger.write_record_soon({"event": "request", "n": n})
+        _core.enable_process_guard(256 << 20, 500)
+        # The next request's JS, inline on the loop's thread, never returns to the loop.
+        pyruntime.Isolate(memory_limit_mb=512, cpu_limit_ms=50).eval(%r)
+
+    asyncio.run(main())
+""") % UNINTERRUPTIBLE
+
+
+def test_request_lines_held_for_the_loop_are_written_when_the_guard_ends_the_process():
+    proc = subprocess.run([sys.executable, "-c", HELD_LINES_CHILD], capture_output=True, timeout=120)
+    assert proc.returncode == _core.WORKER_ABORT_EXIT_CODE, proc.stderr.decode()[-2000:]
+    lines = [json.loads(line) for line in proc.stdout.decode().splitlines()]
+    assert [(line["event"], line.get("n")) for line in lines] == [
+        ("request", 0), ("request", 1), ("request", 2), ("worker_abort", None)]

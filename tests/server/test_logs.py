@@ -111,3 +111,46 @@ def test_a_terminal_logger_writes_readable_lines_at_once():
     JsonLogger(stream, pretty=True).write_record_soon(
         {"timestamp": "2026-12-03T06:00:00.000Z", "level": "info", "event": "request", "status": 200})
     assert stream.getvalue() == "06:00:00.000 info  request status=200\n"
+
+
+def test_lines_for_this_process_stdout_wait_in_the_core_and_keep_their_order(monkeypatch):
+    from pyruntime import _core
+
+    stream, raw = counting_stream()
+    monkeypatch.setattr("sys.stdout", stream)
+    logger = JsonLogger()  # no stream of its own: this process's stdout, as a server's
+
+    async def main() -> bytes:
+        for n in range(3):
+            logger.write_record_soon({"event": "request", "n": n})
+        held = _core.take_held_lines()  # what the process guard would write, were it to end us now
+        _core.hold_lines(held)
+        logger.emit("info", "between")
+        logger.write_record_soon({"event": "request", "n": 3})
+        await asyncio.sleep(0)
+        return held
+
+    held = asyncio.run(main())
+    assert [line["n"] for line in lines_of(held)] == [0, 1, 2]
+    first, second = raw.writes
+    assert [line.get("n", line["event"]) for line in lines_of(first)] == [0, 1, 2, "between"]
+    assert [line["n"] for line in lines_of(second)] == [3]
+    assert _core.take_held_lines() == b""
+
+
+def test_lines_past_the_cores_room_are_written_at_once(monkeypatch):
+    from pyruntime import _core
+
+    stream, raw = counting_stream()
+    monkeypatch.setattr("sys.stdout", stream)
+    logger = JsonLogger()
+    big = "x" * (_core.HELD_LINES_CAPACITY // 2)
+
+    async def main() -> int:
+        for n in range(3):
+            logger.write_record_soon({"event": "request", "n": n, "pad": big})
+        return len(raw.writes)
+
+    assert asyncio.run(main()) == 1  # the third did not fit: the first two and it went out together
+    assert [line["n"] for line in lines_of(b"".join(raw.writes))] == [0, 1, 2]
+    assert _core.take_held_lines() == b""
