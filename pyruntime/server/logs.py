@@ -7,17 +7,19 @@ of the process (several serve one port with --workers); lines tied to a request 
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import sys
 import threading
 import time
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 import orjson
 
 from .pid import process_id
+
+if TYPE_CHECKING:
+    from asyncio import AbstractEventLoop
 
 # JS console methods -> log levels.
 CONSOLE_LEVELS = {"debug": "debug", "info": "info", "log": "info", "warn": "warn", "error": "error"}
@@ -55,6 +57,17 @@ def timestamp() -> str:
 _stdout_lines_held = False
 
 
+def _running_loop() -> AbstractEventLoop | None:
+    """The event loop running on this thread, if any. asyncio is imported here, not with this
+    module: the supervisor logs through this module, runs no loop, and would import ssl with it."""
+    import asyncio
+
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
+
+
 def _core_module() -> Any:
     """pyruntime._core, which holds lines for stdout. Imported at first use, not with this
     module: the supervisor logs through this module, holds no line, and loads no engine."""
@@ -81,7 +94,7 @@ class JsonLogger:
         self._pretty = pretty
         self._lock = threading.Lock()
         self._held: list[bytes] = []  # write_record_soon's lines for a stream of the caller's
-        self._flush_due: asyncio.AbstractEventLoop | None = None  # the loop a flush waits in
+        self._flush_due: AbstractEventLoop | None = None  # the loop a flush waits in
 
     def emit(self, level: str, event: str, **fields: Any) -> None:
         """One record; fields that are None are left out."""
@@ -108,10 +121,7 @@ class JsonLogger:
             self.write_record(record)
             return
         line = _dumps_line(record)
-        try:
-            loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
-        except RuntimeError:
-            loop = None
+        loop = _running_loop()
         with self._lock:
             if loop is None or not self._hold(line):  # no loop to wait for, or no room: now
                 self._write_held(line)

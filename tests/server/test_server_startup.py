@@ -87,6 +87,19 @@ allow = ["127.0.0.1"]
         assert len(hits) == 2
 
 
+def test_the_supervisor_loads_neither_the_engine_nor_asyncio(start_server, tmp_path: Path):
+    """Its start is part of every cold start: it relays the workers' logs, through the same
+    logging module whose request lines wait in the engine's core and use the event loop."""
+    (tmp_path / "worker.js").write_text('export default { fetch() { return new Response("ok"); } };')
+    server = start_server(str(tmp_path / "worker.js"), "--server", "granian")
+    for _ in range(20):
+        assert httpx.get(server.url + "/", timeout=20).text == "ok"
+    server.wait_for_event("request", count=20)
+    maps = Path(f"/proc/{server.process.pid}/maps").read_text()
+    loaded = {name for name in ("libnode", "_core.", "_asyncio", "_ssl") if name in maps}
+    assert loaded == set()
+
+
 def test_a_worker_that_dies_while_loading_stops_the_server_with_the_reason(tmp_path: Path):
     # A length getter that answers 1 to the builtin guard and 2**32-1 to V8: a fill that no
     # termination reaches, so the process guard ends the worker during the app's load.
