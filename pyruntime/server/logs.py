@@ -12,6 +12,7 @@ import logging
 import sys
 import threading
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TextIO
 
 import orjson
@@ -52,28 +53,35 @@ def timestamp() -> str:
     return text
 
 
-# Whether a line for this process's stdout was ever held in the core (JsonLogger._hold):
-# until then no write needs to look there.
-_stdout_lines_held = False
+# What write_record_soon needs from asyncio and the engine's core, looked up at its first use
+# rather than on each line: the supervisor logs through this module, runs no event loop and
+# loads no engine, and must not import them (asyncio would import ssl). While the core's
+# functions are unknown, no line for stdout was held there.
+_get_running_loop: Callable[[], AbstractEventLoop] | None = None
+_core_held_lines: tuple[Callable[[bytes], bool], Callable[[], bytes]] | None = None
 
 
 def _running_loop() -> AbstractEventLoop | None:
-    """The event loop running on this thread, if any. asyncio is imported here, not with this
-    module: the supervisor logs through this module, runs no loop, and would import ssl with it."""
-    import asyncio
+    """The event loop running on this thread, if any."""
+    global _get_running_loop
+    if _get_running_loop is None:
+        import asyncio
 
+        _get_running_loop = asyncio.get_running_loop
     try:
-        return asyncio.get_running_loop()
+        return _get_running_loop()
     except RuntimeError:
         return None
 
 
-def _core_module() -> Any:
-    """pyruntime._core, which holds lines for stdout. Imported at first use, not with this
-    module: the supervisor logs through this module, holds no line, and loads no engine."""
-    from .. import _core
+def _held_lines() -> tuple[Callable[[bytes], bool], Callable[[], bytes]]:
+    """pyruntime._core's (hold_lines, take_held_lines), which keep lines for stdout."""
+    global _core_held_lines
+    if _core_held_lines is None:
+        from .. import _core
 
-    return _core
+        _core_held_lines = (_core.hold_lines, _core.take_held_lines)
+    return _core_held_lines
 
 
 def _dumps_line(record: dict[str, Any]) -> bytes:
@@ -166,19 +174,17 @@ class JsonLogger:
 
     def _hold(self, line: bytes) -> bool:
         """Under the lock: keeps `line` for the next write; False if it does not fit."""
-        global _stdout_lines_held
         if self._stream is not None:
             self._held.append(line)
             return True
-        _stdout_lines_held = True
-        return _core_module().hold_lines(line)
+        return _held_lines()[0](line)
 
     def _write_held(self, line: bytes = b"") -> None:
         """Under the lock: the held lines, then `line`, in one write (see `_write_bytes`)."""
         data = b"".join(self._held) + line if self._held else line
         self._held.clear()
-        if self._stream is None and _stdout_lines_held:
-            data = _core_module().take_held_lines() + data
+        if self._stream is None and _core_held_lines is not None:
+            data = _core_held_lines[1]() + data
         if not data:
             return
         stream = self._stream or sys.stdout
