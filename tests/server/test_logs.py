@@ -116,6 +116,7 @@ def test_a_terminal_logger_writes_readable_lines_at_once():
 def test_lines_for_this_process_stdout_wait_in_the_core_and_keep_their_order(monkeypatch):
     from pyruntime import _core
 
+    _core.take_held_lines()  # what another test may have left
     stream, raw = counting_stream()
     monkeypatch.setattr("sys.stdout", stream)
     logger = JsonLogger()  # no stream of its own: this process's stdout, as a server's
@@ -141,6 +142,7 @@ def test_lines_for_this_process_stdout_wait_in_the_core_and_keep_their_order(mon
 def test_lines_past_the_cores_room_are_written_at_once(monkeypatch):
     from pyruntime import _core
 
+    _core.take_held_lines()
     stream, raw = counting_stream()
     monkeypatch.setattr("sys.stdout", stream)
     logger = JsonLogger()
