@@ -105,9 +105,14 @@ def test_an_aborted_worker_is_replaced_and_its_output_logged_as_json(start_serve
     thread.join(60)
     assert len(outcome) == 1 and isinstance(outcome[0], httpx.TransportError)
     exited = server.wait_for_event("worker_exited", timeout=30)
-    assert exited[0]["worker_pid"] == first and exited[0]["reason"] == "signal SIGBUS"
     output = server.events("worker_output", worker_pid=first, stream="stderr")
     assert any("Fatal Python error: Bus error" in line["message"] for line in output), output
+    # The faulthandler's dump of every thread can itself crash on a thread caught mid-import
+    # (the fetch client's warm-up after the first answer, on a busy machine): then the worker
+    # ends on that SIGSEGV, and its output says so after the bus error.
+    dump_crashed = any("Fatal Python error: Segmentation fault" in line["message"] for line in output)
+    assert exited[0]["worker_pid"] == first
+    assert exited[0]["reason"] == ("signal SIGSEGV" if dump_crashed else "signal SIGBUS"), (exited, output)
     assert all(line["level"] == "error" and line["pid"] != first for line in output)
 
     assert_replacement_answers(server)
