@@ -145,14 +145,13 @@ class JsonLogger:
             self._flush_due = None
             self._write_held()
 
-    def write_line(self, line: str) -> None:
-        """Writes one whole line (a child process's JSON log line passed on, for example; shown
-        readably when this logger is for a terminal)."""
-        self._write(self._readable(line) if self._pretty else line)
-
-    def write_lines(self, lines: list[str]) -> None:
-        """Writes whole lines at once, with one flush."""
-        self._write("".join(self._readable(line) for line in lines) if self._pretty else "".join(lines))
+    def write_raw_lines(self, lines: list[bytes]) -> None:
+        """Writes whole UTF-8 lines, newlines included, in one write: a child process's JSON
+        lines passed on as the bytes it wrote (shown readably when this logger is for a terminal)."""
+        if self._pretty:
+            self._write("".join(self._readable(line.decode()) for line in lines))
+        else:
+            self._write_bytes(b"".join(lines))
 
     def _write(self, text: str) -> None:
         stream = self._stream or sys.stdout  # looked up late: tests and hosts may swap stdout

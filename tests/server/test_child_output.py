@@ -2,13 +2,15 @@
 subprocess writing to a real pipe: every line arrives whole and in order, text that is not
 a JSON object is wrapped, and a burst of lines goes out in far fewer writes than lines."""
 
+import fcntl
+import io
 import json
 import subprocess
 import sys
 import threading
 import time
 
-from pyruntime.server.child_output import BATCH_S, MAX_LINE, relay_in_thread
+from pyruntime.server.child_output import BATCH_S, MAX_LINE, PIPE_BYTES, relay_in_thread
 from pyruntime.server.logs import JsonLogger
 
 LINES = 500
@@ -67,3 +69,38 @@ def test_a_burst_of_lines_arrives_whole_in_order_and_in_few_writes() -> None:
     # child runs (a few more for what is left when it exits), one write per read. Counted
     # against the child's own duration, so a busy machine that stretches it loosens the bound.
     assert len(stream.writes) <= writing_s / BATCH_S + 5, (len(stream.writes), writing_s)
+
+
+# Lines as a worker's logger and a native crash would write them: UTF-8 JSON with non-ASCII
+# text, a line that looks like JSON but is not UTF-8, and one that is JSON but not an object.
+RAW_LINES = ('{"event": "request", "path": "/caf\\u00e9", "message": "d\u00e9j\u00e0 vu"}\n'.encode()
+             + b'{"event": "torn \xff\xfe"}\n' + b"[1, 2]\n" + b"\r\n")
+
+
+def test_json_lines_pass_as_written_and_other_bytes_are_wrapped() -> None:
+    stream = io.BytesIO()
+    text = io.TextIOWrapper(stream, encoding="utf-8")
+    child = subprocess.Popen([sys.executable, "-c", f"import sys; sys.stdout.buffer.write({RAW_LINES!r})"],
+                             stdout=subprocess.PIPE, bufsize=0)
+    relay = relay_in_thread(child.stdout, "stdout", {"worker_pid": child.pid}, JsonLogger(text))
+    assert child.wait(timeout=60) == 0
+    relay.join(timeout=60)
+    lines = stream.getvalue().splitlines()
+    assert lines[0] == RAW_LINES.splitlines()[0]  # the same bytes: not decoded, escaped or reordered
+    wrapped = [json.loads(line) for line in lines[1:]]
+    assert [record["event"] for record in wrapped] == ["worker_output", "worker_output"]
+    assert wrapped[0]["message"] == '{"event": "torn \ufffd\ufffd"}'
+    assert wrapped[1]["message"] == "[1, 2]"
+    assert len(lines) == 3  # the blank line is dropped
+
+
+def test_a_workers_pipe_holds_what_it_logs_while_the_relay_sleeps() -> None:
+    child = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()"], stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE, bufsize=0)
+    relay = relay_in_thread(child.stdout, "stdout", {"worker_pid": child.pid}, JsonLogger(CountingStream()))
+    try:
+        assert fcntl.fcntl(child.stdout.fileno(), fcntl.F_GETPIPE_SZ) == PIPE_BYTES
+    finally:
+        child.stdin.close()
+        assert child.wait(timeout=60) == 0
+        relay.join(timeout=60)
