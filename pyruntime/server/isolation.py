@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from .app import Receive, Scope, Send, lifespan, request_id_from
-from .child_output import BATCH_S, LineSplitter, pass_on
+from .child_output import BATCH_S, READ_BYTES, LineSplitter, pass_on
 from .config import AppConfig
 from .frames import ChannelClosed, FrameWriter, encode, read_frame, wire_app, wire_scope
 from .logs import JsonLogger
@@ -177,9 +177,10 @@ async def _copy_output(stream: asyncio.StreamReader, name: str, fields: dict[str
                        logger: JsonLogger) -> None:
     """Passes an engine's output on as log lines, the lines of one read in one write (see BATCH_S)."""
     splitter = LineSplitter()
-    while data := await stream.read(65536):
+    while data := await stream.read(READ_BYTES):
         pass_on(splitter.feed(data), name, fields, logger)
-        await asyncio.sleep(BATCH_S)
+        if len(data) < READ_BYTES:  # else more is waiting: no sleep
+            await asyncio.sleep(BATCH_S)
     pass_on(splitter.rest(), name, fields, logger)
 
 
