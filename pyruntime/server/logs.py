@@ -58,6 +58,10 @@ def timestamp() -> str:
 # loads no engine, and must not import them (asyncio would import ssl). While the core's
 # functions are unknown, no line for stdout was held there.
 _get_running_loop: Callable[[], AbstractEventLoop] | None = None
+# What write_record_soon holds for a stream of the caller's, at most: as much as the core
+# holds for stdout (ext/held_lines.h). A caller whose requests never yield to the loop (a
+# host answering them in one loop pass) would otherwise grow the held lines without end.
+MAX_HELD_BYTES = 64 * 1024
 _core_held_lines: tuple[Callable[[bytes], bool], Callable[[], bytes]] | None = None
 
 
@@ -101,7 +105,9 @@ class JsonLogger:
         self._stream = stream
         self._pretty = pretty
         self._lock = threading.Lock()
-        self._held: list[bytes] = []  # write_record_soon's lines for a stream of the caller's
+        # write_record_soon's lines for a stream of the caller's, copied into one buffer: each
+        # of orjson's bytes objects keeps some 4 KiB, whatever its length.
+        self._held = bytearray()
         self._flush_due: AbstractEventLoop | None = None  # the loop a flush waits in
 
     def emit(self, level: str, event: str, **fields: Any) -> None:
@@ -174,14 +180,16 @@ class JsonLogger:
     def _hold(self, line: bytes) -> bool:
         """Under the lock: keeps `line` for the next write; False if it does not fit."""
         if self._stream is not None:
-            self._held.append(line)
+            if len(self._held) + len(line) > MAX_HELD_BYTES:
+                return False
+            self._held += line
             return True
         return _held_lines()[0](line)
 
     def _write_held(self, line: bytes = b"") -> None:
         """Under the lock: the held lines, then `line`, in one write (see `_write_bytes`)."""
-        data = b"".join(self._held) + line if self._held else line
-        self._held.clear()
+        data = self._held + line if self._held else line
+        self._held = bytearray()
         if self._stream is None and _core_held_lines is not None:
             data = _core_held_lines[1]() + data
         if not data:

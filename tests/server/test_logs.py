@@ -156,3 +156,26 @@ def test_lines_past_the_cores_room_are_written_at_once(monkeypatch):
     assert asyncio.run(main()) == 1  # the third did not fit: the first two and it went out together
     assert [line["n"] for line in lines_of(b"".join(raw.writes))] == [0, 1, 2]
     assert _core.take_held_lines() == b""
+
+
+def test_a_callers_stream_holds_no_more_than_the_core_would():
+    """A host whose requests never yield to the loop (each answered in one pass) ends all of
+    them before the loop runs its callbacks: the held lines go out as they fill the room."""
+    from pyruntime import _core
+    from pyruntime.server.logs import MAX_HELD_BYTES
+
+    assert MAX_HELD_BYTES == _core.HELD_LINES_CAPACITY
+    stream, raw = counting_stream()
+    logger = JsonLogger(stream)
+    records = 4_000  # some 45 bytes each: nearly three times the room
+
+    async def main() -> int:
+        for n in range(records):
+            logger.write_record_soon({"event": "request", "n": n, "path": "/hello"})
+        return sum(map(len, raw.writes))
+
+    written_before_the_loop_ran = asyncio.run(main())
+    total = sum(map(len, raw.writes))
+    assert total > 2 * MAX_HELD_BYTES
+    assert total - written_before_the_loop_ran <= MAX_HELD_BYTES
+    assert [line["n"] for line in lines_of(b"".join(raw.writes))] == list(range(records))
