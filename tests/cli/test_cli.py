@@ -29,7 +29,7 @@ def test_serve_one_script_named_after_its_folder(start_server, tmp_path: Path):
     script = write_app(tmp_path / "site")
     server = start_server(str(script))
     assert httpx.get(server.url + "/anything/hello", timeout=10).status_code == 200
-    assert server.events("app_loaded")[0]["app"] == "site"  # worker.js says nothing; its folder does
+    assert server.wait_for_event("app_loaded")[0]["app"] == "site"  # worker.js says nothing; its folder does
     assert "127.0.0.1" in server.url
 
 

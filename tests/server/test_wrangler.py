@@ -132,7 +132,7 @@ def test_serve_runs_a_wrangler_project_as_it_is(start_server, tmp_path):
     ignored = server.events("config_ignored")
     assert len(ignored) == 1 and ignored[0]["keys"] == ["compatibility_date", "compatibility_flags",
                                                         "kv_namespaces"]
-    assert server.events("app_loaded", app="shop")
+    assert server.wait_for_event("app_loaded", app="shop")
 
 
 def test_serve_finds_wrangler_toml_in_the_current_folder_and_selects_an_environment(tmp_path):
