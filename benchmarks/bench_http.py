@@ -14,13 +14,15 @@ with a note. pyruntime runs on each server it offers (`serve --server`), with `-
 and 2.
 
 Per server: cold start (spawn to the first 200; the median of COLD_STARTS starts, as one start
-varies by a third here), then per handler a warm-up, a `wrk` run of
-fixed length, and the server's CPU time over that run, read from /proc and summed over its
-whole process tree (its session), per 1,000 requests: on a machine shared with other work
-that is steadier than req/s. RSS is summed over the tree after the runs. req/s counts 2xx
-answers only; errors (non-2xx, socket errors) are reported beside them. Then one client keeps
-a `while (true) {}` request in flight while four others ask for `/hello`: does the server keep
-answering?
+varies by a third here). Then, with every server running, `--rounds` rounds over them all
+(every other round in reverse order, so that a host slowed for a while by other tenants
+weighs on every server alike), per handler a warm-up, a `wrk` run of fixed length, and the
+server's CPU time over that run, read from /proc and summed over its whole process tree
+(its session), per 1,000 requests: on a machine shared with other work that is steadier
+than req/s. Each row is the round with the median CPU per request. Then per server: the
+same-load latency runs, RSS summed over the tree, and one client keeping a `while (true) {}`
+request in flight while four others ask for `/hello`: does the server keep answering? req/s
+counts 2xx answers only; errors (non-2xx, socket errors) are reported beside them.
 
 Results: benchmarks/results/http.md and http.png (with the machine, versions and date).
 """
@@ -592,7 +594,8 @@ def write_results(args: argparse.Namespace, versions: dict[str, str], notes: lis
                   rss: dict[str, float],
                   spins: dict[str, SpinReport], load_at_start: str) -> None:
     load = (f"load: `wrk -t{args.threads} -c{args.connections}`, {args.duration:.0f} s per run after a 1 s warm-up, "
-            f"on 127.0.0.1; the {os.cpu_count()} CPUs are shared by server and client")
+            f"on 127.0.0.1; the {os.cpu_count()} CPUs are shared by server and client; {args.rounds} rounds over "
+            "all servers, every other one in reverse order, each row the round with the median CPU per request")
     lines = machine_header("HTTP benchmark", versions, [load, *notes], load_at_start)
     names = [s.name for s in started]
     node_hello, node_work = results.get(("node http", "/hello")), results.get(("node http", "/work"))
@@ -640,9 +643,43 @@ def write_results(args: argparse.Namespace, versions: dict[str, str], notes: lis
     print("\n" + "\n".join(lines))
 
 
+def full_load_rounds(started: list[Server], args: argparse.Namespace,
+                     notes: list[str]) -> dict[tuple[str, str], Result]:
+    """Each server under full load on each path, `args.rounds` times, the servers taken in turn
+    and in the reverse order every other round, so that a host that slows down for a while
+    (other tenants) weighs on every server alike. Per server and path: the round with the
+    median CPU per request, the lower one for an even count (its req/s and latencies are that
+    run's)."""
+    runs: dict[tuple[str, str], list[Result]] = {}
+    failed: set[str] = set()
+    for index in range(args.rounds):
+        print(f"\nround {index + 1}/{args.rounds}", flush=True)
+        for server in started if index % 2 == 0 else started[::-1]:
+            if server.name in failed:
+                continue
+            try:
+                for path in PATHS:
+                    run_wrk(server, path, 1, args.connections, args.threads)  # warm-up: JIT, pools
+                    time.sleep(DRAIN_SECONDS)
+                    result = run_wrk(server, path, args.duration, args.connections, args.threads)
+                    runs.setdefault((server.name, path), []).append(result)
+                    time.sleep(DRAIN_SECONDS)
+                    print(f"  {server.name:42} {path:6} {result.rps:9.0f} req/s  p50 {result.p50_ms:7.2f} ms  "
+                          f"p99 {result.p99_ms:7.2f} ms  CPU {result.cpu_ms_per_1k:6.0f} ms/1k  "
+                          f"errors {result.errors}", flush=True)
+            except RuntimeError as exc:
+                failed.add(server.name)
+                notes.append(f"{server.name}: {exc}")
+                print(f"  {server.name}: {exc}")
+    return {key: sorted(results, key=lambda r: r.cpu_ms_per_1k)[(len(results) - 1) // 2]
+            for key, results in runs.items() if key[0] not in failed}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--duration", type=float, default=5, help="seconds per load run (default 5)")
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="full-load runs per server and path, in alternating order (default 3)")
     parser.add_argument("--connections", type=int, default=32, help="concurrent connections (default 32)")
     parser.add_argument("--threads", type=int, default=2, help="wrk threads (default 2)")
     parser.add_argument("--spin-seconds", type=float, default=3, help="length of the while(true) probe; 0: none")
@@ -656,53 +693,52 @@ def main() -> None:
     wrk_version = subprocess.run(["wrk", "-v"], capture_output=True, text=True).stdout.strip().splitlines()
     versions: dict[str, str] = {"wrk": wrk_version[0] if wrk_version else "?"}
     notes: list[str] = []
-    results: dict[tuple[str, str], Result] = {}
     same_load: dict[tuple[str, str], Result] = {}
     rss: dict[str, float] = {}
     spins: dict[str, SpinReport] = {}
     started: list[Server] = []
     load_at_start = load_average()
     print(f"load average {load_at_start}; wrk -t{args.threads} -c{args.connections}, "
-          f"{args.duration:.0f} s per run", flush=True)
+          f"{args.duration:.0f} s per run, {args.rounds} rounds", flush=True)
     with tempfile.TemporaryDirectory(prefix="bench_http_") as tmp:
         rate_script = Path(tmp) / "fixed_rate.lua"
         rate_script.write_text(FIXED_RATE_LUA)
         wanted = args.only.split(",") if args.only else None
         candidates = [s for s in servers(Path(tmp), versions, notes) if not wanted or any(w in s.name for w in wanted)]
-        for i, server in enumerate(candidates, 1):
-            print(f"\n[{i}/{len(candidates)}] {server.name}: starting on port {server.port}", flush=True)
-            if not server.start():
-                notes.append(f"{server.name} skipped: it did not start")
-                continue
-            started.append(server)
-            print(f"  cold start {server.cold_start_ms:.0f} ms (median of {COLD_STARTS})", flush=True)
-            try:
-                for path in PATHS:
-                    run_wrk(server, path, 1, args.connections, args.threads)  # warm-up: JIT, pools
-                    time.sleep(DRAIN_SECONDS)
-                    result = results[(server.name, path)] = run_wrk(server, path, args.duration, args.connections,
-                                                                     args.threads)
-                    time.sleep(DRAIN_SECONDS)
-                    print(f"  {path:6} {result.rps:9.0f} req/s  p50 {result.p50_ms:7.2f} ms  "
-                          f"p99 {result.p99_ms:7.2f} ms  CPU {result.cpu_ms_per_1k:6.0f} ms/1k  "
-                          f"errors {result.errors}", flush=True)
-                for path in PATHS:
-                    result = same_load[(server.name, path)] = run_wrk(
-                        server, path, args.duration, SAME_LOAD_CONNECTIONS, 1,
-                        (rate_script, SAME_LOAD_CONNECTIONS / SAME_LOAD_RPS * 1000))
-                    time.sleep(DRAIN_SECONDS)
-                    print(f"  {path:6} at {SAME_LOAD_RPS} req/s: {result.rps:6.0f} req/s  p50 {result.p50_ms:7.2f} ms"
-                          f"  p99 {result.p99_ms:7.2f} ms  errors {result.errors}", flush=True)
-                rss[server.name] = tree_rss_mb(server.proc.pid)
-                if args.spin_seconds > 0 and server.kind != "baseline":  # no JS there to spin
-                    spins[server.name] = report = asyncio.run(spin_probe(server.port, args.spin_seconds))
-                    print(f"  while(true): /hello answered {report.answered} ({report.failed} failed), "
-                          f"max latency {fmt_ms(report.max_ms)} ms; spinning request: "
-                          f"{summarize_spins(report.spin_answers)}", flush=True)
-            except RuntimeError as exc:
-                notes.append(f"{server.name}: {exc}")
-                print(f"  {exc}")
-            finally:
+        try:
+            for i, server in enumerate(candidates, 1):
+                print(f"\n[{i}/{len(candidates)}] {server.name}: starting on port {server.port}", flush=True)
+                if not server.start():
+                    notes.append(f"{server.name} skipped: it did not start")
+                    continue
+                started.append(server)
+                print(f"  cold start {server.cold_start_ms:.0f} ms (median of {COLD_STARTS})", flush=True)
+            results = full_load_rounds(started, args, notes)
+            loaded = {name for name, _ in results}
+            for server in started:
+                if server.name not in loaded:
+                    continue
+                print(f"\n{server.name}", flush=True)
+                try:
+                    for path in PATHS:
+                        result = same_load[(server.name, path)] = run_wrk(
+                            server, path, args.duration, SAME_LOAD_CONNECTIONS, 1,
+                            (rate_script, SAME_LOAD_CONNECTIONS / SAME_LOAD_RPS * 1000))
+                        time.sleep(DRAIN_SECONDS)
+                        print(f"  {path:6} at {SAME_LOAD_RPS} req/s: {result.rps:6.0f} req/s  "
+                              f"p50 {result.p50_ms:7.2f} ms  p99 {result.p99_ms:7.2f} ms  errors {result.errors}",
+                              flush=True)
+                    rss[server.name] = tree_rss_mb(server.proc.pid)
+                    if args.spin_seconds > 0 and server.kind != "baseline":  # no JS there to spin
+                        spins[server.name] = report = asyncio.run(spin_probe(server.port, args.spin_seconds))
+                        print(f"  while(true): /hello answered {report.answered} ({report.failed} failed), "
+                              f"max latency {fmt_ms(report.max_ms)} ms; spinning request: "
+                              f"{summarize_spins(report.spin_answers)}", flush=True)
+                except RuntimeError as exc:
+                    notes.append(f"{server.name}: {exc}")
+                    print(f"  {exc}")
+        finally:
+            for server in started:
                 server.stop()
     write_results(args, versions, notes, started, results, same_load, rss, spins, load_at_start)
 
