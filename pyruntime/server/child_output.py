@@ -28,6 +28,7 @@ BATCH_S = 0.01
 # What a worker's pipe holds while the reader sleeps or waits for a CPU on a busy machine:
 # a worker whose pipe is full stalls on its next log write, and its requests with it.
 PIPE_BYTES = 1 << 20
+# One read takes at most this much; a full read means more is waiting, and the next comes at once.
 READ_BYTES = 64 * 1024
 
 

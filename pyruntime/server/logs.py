@@ -13,7 +13,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, Any, NamedTuple, TextIO
 
 import orjson
 
@@ -53,16 +53,21 @@ def timestamp() -> str:
     return text
 
 
+class _HeldLines(NamedTuple):
+    """pyruntime._core's lines held for stdout (ext/held_lines.h), and how many bytes it holds
+    at most: as many as write_record_soon holds for a stream of the caller's."""
+
+    hold: Callable[[bytes], bool]
+    take: Callable[[], bytes]
+    capacity: int
+
+
 # What write_record_soon needs from asyncio and the engine's core, looked up at its first use
 # rather than on each line: the supervisor logs through this module, runs no event loop and
 # loads no engine, and must not import them (asyncio would import ssl). While the core's
 # functions are unknown, no line for stdout was held there.
 _get_running_loop: Callable[[], AbstractEventLoop] | None = None
-# What write_record_soon holds for a stream of the caller's, at most: as much as the core
-# holds for stdout (ext/held_lines.h). A caller whose requests never yield to the loop (a
-# host answering them in one loop pass) would otherwise grow the held lines without end.
-MAX_HELD_BYTES = 64 * 1024
-_core_held_lines: tuple[Callable[[bytes], bool], Callable[[], bytes]] | None = None
+_core_held_lines: _HeldLines | None = None
 
 
 def _running_loop() -> AbstractEventLoop | None:
@@ -78,13 +83,12 @@ def _running_loop() -> AbstractEventLoop | None:
         return None
 
 
-def _held_lines() -> tuple[Callable[[bytes], bool], Callable[[], bytes]]:
-    """pyruntime._core's (hold_lines, take_held_lines), which keep lines for stdout."""
+def _held_lines() -> _HeldLines:
     global _core_held_lines
     if _core_held_lines is None:
         from .. import _core
 
-        _core_held_lines = (_core.hold_lines, _core.take_held_lines)
+        _core_held_lines = _HeldLines(_core.hold_lines, _core.take_held_lines, _core.HELD_LINES_CAPACITY)
     return _core_held_lines
 
 
@@ -178,20 +182,25 @@ class JsonLogger:
             self._write_held(line)
 
     def _hold(self, line: bytes) -> bool:
-        """Under the lock: keeps `line` for the next write; False if it does not fit."""
-        if self._stream is not None:
-            if len(self._held) + len(line) > MAX_HELD_BYTES:
-                return False
-            self._held += line
-            return True
-        return _held_lines()[0](line)
+        """Under the lock: keeps `line` for the next write; False if it does not fit. Lines for
+        a stream of the caller's are bounded as the core's are: a caller whose requests never
+        yield to the loop (a host answering them in one pass) would otherwise grow them without end."""
+        held = _held_lines()
+        if self._stream is None:
+            return held.hold(line)
+        if len(self._held) + len(line) > held.capacity:
+            return False
+        self._held += line
+        return True
 
     def _write_held(self, line: bytes = b"") -> None:
         """Under the lock: the held lines, then `line`, in one write (see `_write_bytes`)."""
-        data = self._held + line if self._held else line
-        self._held = bytearray()
+        data = line
+        if self._held:
+            data = self._held + line
+            self._held.clear()
         if self._stream is None and _core_held_lines is not None:
-            data = _core_held_lines[1]() + data
+            data = _core_held_lines.take() + data
         if not data:
             return
         stream = self._stream or sys.stdout
