@@ -686,6 +686,8 @@ def main() -> None:
     parser.add_argument("--only", help="run only the servers whose name contains one of these comma-separated texts")
     parser.add_argument("--out", default="http", help="results file name in benchmarks/results (default http)")
     args = parser.parse_args()
+    if args.rounds < 1:
+        parser.error(f"--rounds must be at least 1, not {args.rounds}")
     if shutil.which("wrk") is None:
         sys.exit("bench-http needs wrk (the Debian package `wrk`; `make bench-http` installs it)")
 
