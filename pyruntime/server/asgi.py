@@ -309,7 +309,22 @@ def run_event_loop(main: Coroutine[Any, Any, None], *, fast: bool = False) -> No
 def hypercorn_config(config: ServerConfig, logger: JsonLogger, listen_fd: int | None) -> HypercornConfig:
     from hypercorn.config import Config as HypercornConfig
 
-    hc = HypercornConfig()
+    class Config(HypercornConfig):
+        """Hypercorn's settings, with the headers it adds to every response made once a second:
+        it formatted the Date header for each response, 2% of a hello request's CPU."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self._made: dict[str, tuple[int, list[tuple[bytes, bytes]]]] = {}
+
+        def response_headers(self, protocol: str) -> list[tuple[bytes, bytes]]:
+            second = int(time.time())
+            made = self._made.get(protocol)
+            if made is None or made[0] != second:
+                made = self._made[protocol] = (second, super().response_headers(protocol))
+            return list(made[1])
+
+    hc = Config()
     hc.bind = [f"fd://{listen_fd}"] if listen_fd is not None else [f"{config.host}:{config.port}"]
     hc.graceful_timeout = config.graceful_timeout_s()
     hc.errorlog = stdlib_logger("pyruntime.server", logger)

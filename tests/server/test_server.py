@@ -9,6 +9,7 @@ import signal
 import textwrap
 import threading
 import time
+from email.utils import parsedate_to_datetime
 from pathlib import Path
 
 import httpx
@@ -222,6 +223,18 @@ def test_request_id_is_echoed_or_generated(client: httpx.Client):
         assert generated != bad and re.fullmatch(r"[0-9a-f]{32}", generated)
     assert re.fullmatch(r"[0-9a-f]{32}", client.get("/api/hello").headers["x-request-id"])
 
+
+
+def test_every_response_has_a_current_date_header(client: httpx.Client):
+    """Hypercorn's Date is made once a second (asgi.py), not per response: it must still move on."""
+    def date_of(path: str) -> float:
+        return parsedate_to_datetime(client.get(path).headers["date"]).timestamp()
+
+    first = date_of("/api/hello")
+    assert abs(first - time.time()) < 60
+    assert abs(date_of("/nothing-here") - time.time()) < 60  # the server's own answers too
+    time.sleep(1.1)
+    assert date_of("/api/hello") >= first + 1
 
 def test_json_log_lines(server: Server, client: httpx.Client):
     client.get("/api/log", headers={"x-request-id": "log-test-1"})
