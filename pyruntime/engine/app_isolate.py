@@ -16,7 +16,7 @@ from .. import _core
 from . import compile_cache
 from .async_isolate import AsyncIsolate, AsyncOpHandler
 from .console import ConsoleSink
-from .driver import CallDriver
+from .driver import check_outcome
 from .host_ops import AsyncHostOps
 from .inline_gate import InlineGate
 from .isolate import Start
@@ -71,7 +71,7 @@ class AppIsolate(AsyncIsolate):
         script = self.script
 
         async def run(start: Start) -> None:  # top-level code may be long: never on the loop's thread
-            (await self._drive(start, what="app load", inline=False)).value()
+            check_outcome(await self._drive(start, what="app load", inline=False))
 
         # Converted once: every request and cron run of this isolate gets this same env object.
         await run(lambda rt: rt.call_internal(SET_WORKER_ENV, (self.env,)))
@@ -109,18 +109,17 @@ class AppIsolate(AsyncIsolate):
             self._outbound.begin_request(request_id)
         args = (method, url, _core.HeaderList(headers), body or None)
         # fresh: timers left by the previous request would run on this request's budget.
-        driver = self._drive_now(lambda rt: rt.call_internal(DISPATCH_FETCH, args, True), console=console,
-                                 started=started, what="request")
-        if isinstance(driver, CallDriver):
-            return self._fetched(driver)
-        return self._fetch_rest(driver)
+        outcome = self._drive_now(lambda rt: rt.call_internal(DISPATCH_FETCH, args, True), console=console,
+                                  started=started, what="request")
+        if isinstance(outcome, _core.Outcome):
+            return self._fetched(outcome)
+        return self._fetch_rest(outcome)
 
-    async def _fetch_rest(self, driving: Coroutine[Any, Any, CallDriver]) -> FetchResult:
+    async def _fetch_rest(self, driving: Coroutine[Any, Any, _core.Outcome]) -> FetchResult:
         return self._fetched(await driving)
 
-    def _fetched(self, driver: CallDriver) -> FetchResult:
-        outcome = driver.outcome
-        result = FetchResult.from_js(driver.value(), outcome.wall_ms, outcome.cpu_ms)
+    def _fetched(self, outcome: _core.Outcome) -> FetchResult:
+        result = FetchResult.from_js(check_outcome(outcome), outcome.wall_ms, outcome.cpu_ms)
         # A streamed body may still register waitUntil work while it is read.
         self._background = result.wait_until > 0 or result.stream_id != 0
         self._answered = True
@@ -132,24 +131,22 @@ class AppIsolate(AsyncIsolate):
         time in ms), under the call limits; then finishes its `waitUntil` work with
         `wait_until()` as after a request."""
         args = (cron, scheduled_time_ms)
-        driver = await self._drive(lambda rt: rt.call_internal(DISPATCH_SCHEDULED, args, True), console=console,
-                                   started=started, what="scheduled event")
-        outcome = driver.outcome
-        result = ScheduledResult.from_js(driver.value(), outcome.wall_ms, outcome.cpu_ms)
+        outcome = await self._drive(lambda rt: rt.call_internal(DISPATCH_SCHEDULED, args, True), console=console,
+                                    started=started, what="scheduled event")
+        result = ScheduledResult.from_js(check_outcome(outcome), outcome.wall_ms, outcome.cpu_ms)
         self._background = result.wait_until > 0
         return result
 
     async def read_chunk(self, stream_id: int, *, console: ConsoleSink | None = None) -> bytes | None:
         """The next chunk of a streamed response body (None at its end); each read is a call
         with the call limits, so a stream may last longer than one request budget."""
-        driver = await self._drive(lambda rt: rt.call_internal(READ_RESPONSE_CHUNK, (stream_id,)), console=console,
-                                   what="stream read")
-        return driver.value()
+        return check_outcome(await self._drive(lambda rt: rt.call_internal(READ_RESPONSE_CHUNK, (stream_id,)),
+                                               console=console, what="stream read"))
 
     async def cancel_stream(self, stream_id: int) -> None:
         """Cancels a streamed body the client will not read."""
-        (await self._drive(lambda rt: rt.call_internal(CANCEL_RESPONSE_STREAM, (stream_id,)),
-                           what="stream cancel")).value()
+        check_outcome(await self._drive(lambda rt: rt.call_internal(CANCEL_RESPONSE_STREAM, (stream_id,)),
+                                        what="stream cancel"))
 
     @property
     def has_background_work(self) -> bool:
@@ -161,8 +158,8 @@ class AppIsolate(AsyncIsolate):
         if not self._background:
             return
         self._background = False
-        (await self._drive(lambda rt: rt.call_internal(PENDING_WAIT_UNTIL, ()), console=console,
-                           what="waitUntil")).value()
+        check_outcome(await self._drive(lambda rt: rt.call_internal(PENDING_WAIT_UNTIL, ()), console=console,
+                                        what="waitUntil"))
 
     def end_request(self) -> None:
         """The request is over: host operations it left in flight are cancelled, and its

@@ -18,7 +18,7 @@ from typing import Any
 
 from .. import _core
 from .console import ConsoleSink
-from .driver import CallDriver, Step, complete_op, op_failure
+from .driver import CallDriver, Step, check_outcome, complete_op, op_failure
 from .inline_gate import InlineGate
 from .isolate import _UNSET, IsolateCore, Start
 
@@ -49,27 +49,27 @@ class AsyncIsolate(IsolateCore):
         """Runs a classic script; returns its completion value (awaited if a Promise)."""
         start = self._start_eval(source, filename)
         async with self._call_lock:
-            return (await self._drive(start)).value()
+            return check_outcome(await self._drive(start))
 
     async def call(self, name: str, *args: Any) -> Any:
         """Calls the global function `name`; awaits a Promise result."""
         async with self._call_lock:
-            return (await self._drive(lambda rt: rt.call(name, args))).value()
+            return check_outcome(await self._drive(lambda rt: rt.call(name, args)))
 
     async def run_file(self, path: str | Path) -> None:
         """Runs a script or ES module file's top-level code (see `Isolate.run_file`)."""
         async with self._call_lock:
             start = await asyncio.to_thread(self._start_file, path)
-            (await self._drive(start)).value()
+            check_outcome(await self._drive(start))
 
     async def run_loop(self) -> None:
         """Runs pending timers until none are left."""
         async with self._call_lock:
-            (await self._drive(lambda rt: rt.run_loop())).value()
+            check_outcome(await self._drive(lambda rt: rt.run_loop()))
 
     async def _handle_call(self, start: Start) -> Any:
         async with self._call_lock:
-            return (await self._drive(start)).value()
+            return check_outcome(await self._drive(start))
 
     def terminate(self) -> None:
         """Stops the running call (it raises `Terminated`); safe from any thread."""
@@ -100,49 +100,58 @@ class AsyncIsolate(IsolateCore):
 
     async def _drive(self, start: Start, *, console: ConsoleSink | None = None, started: float | None = None,
                      total_timeout_s: float | None | Any = _UNSET, what: str = "call",
-                     inline: bool = True) -> CallDriver:
-        """Drives one call to its end and returns its driver (`value()`, `outcome`); the caller
-        holds the call lock or owns the isolate. `inline=False` keeps every slice off the event
-        loop's thread whatever the gate says (an app's top-level code)."""
-        driver = self._drive_now(start, console=console, started=started, total_timeout_s=total_timeout_s,
-                                 what=what, inline=inline)
-        return driver if isinstance(driver, CallDriver) else await driver
+                     inline: bool = True) -> _core.Outcome:
+        """Drives one call to its end and returns its last outcome (`check_outcome` gives its
+        value or raises its error); the caller holds the call lock or owns the isolate.
+        `inline=False` keeps every slice off the event loop's thread whatever the gate says
+        (an app's top-level code)."""
+        outcome = self._drive_now(start, console=console, started=started, total_timeout_s=total_timeout_s,
+                                  what=what, inline=inline)
+        return outcome if isinstance(outcome, _core.Outcome) else await outcome
 
     def _drive_now(self, start: Start, *, console: ConsoleSink | None = None, started: float | None = None,
                    total_timeout_s: float | None | Any = _UNSET, what: str = "call",
-                   inline: bool = True) -> CallDriver | Coroutine[Any, Any, CallDriver]:
+                   inline: bool = True) -> _core.Outcome | Coroutine[Any, Any, _core.Outcome]:
         """`_drive` that runs the first slice at once on this thread when the gate allows: the
-        driver if the call ended there (no task, no await), else a coroutine driving the rest."""
-        self._loop = asyncio.get_running_loop()
-        total = self.limits.total_timeout_s if total_timeout_s is _UNSET else total_timeout_s
-        driver = CallDriver(total, what=what, clock=self._loop.time, started=started)
+        outcome if the call ended there (no task, no await), else a coroutine driving the rest.
+        A call that ends in its first slice with nothing to deliver or start, as most requests
+        do, makes no driver: the total time limit only matters to a call that waits."""
+        loop = asyncio.get_running_loop()
+        begun = loop.time() if started is None else started
         gate = self._gate if inline else None
         with self._stop_lock:
             self._calling = True
         try:
             if gate is None or not gate.allows():
-                return self._drive_rest(driver, None, start, console, self._new_wake(), gate)
+                return self._drive_rest(self._driver(loop, begun, total_timeout_s, what), None, start, console,
+                                        self._new_wake(loop), gate)
             outcome = start(self._runtime)
             if outcome.status != "pending" and not outcome.console and not outcome.ops \
                     and not outcome.unhandled_rejections:
-                # Most requests: ended in one slice, with nothing to deliver or start.
-                driver.ended(outcome)
                 gate.record(outcome.cpu_ms)
                 self._end_call()
-                return driver
+                return outcome
+            driver = self._driver(loop, begun, total_timeout_s, what)
             step = self._after_slice(driver, outcome, console, gate)
             if step.done:
                 self._end_call()
-                return driver
+                return outcome
         except BaseException:
             self._end_call()
             raise
         # Made before the loop runs the operations the slice started: they set it when they complete.
-        return self._drive_rest(driver, step, start, console, self._new_wake(), gate)
+        return self._drive_rest(driver, step, start, console, self._new_wake(loop), gate)
 
-    def _new_wake(self) -> asyncio.Event:
-        """The event a waiting call wakes on (an operation completed, or terminate()): made only
-        for a call that waits, not for one that ends in its first slice."""
+    def _driver(self, loop: asyncio.AbstractEventLoop, begun: float, total_timeout_s: float | None | Any,
+                what: str) -> CallDriver:
+        """The driver of a call that began at `begun` (`loop`'s time) and goes past its first slice."""
+        total = self.limits.total_timeout_s if total_timeout_s is _UNSET else total_timeout_s
+        return CallDriver(total, what=what, clock=loop.time, started=begun)
+
+    def _new_wake(self, loop: asyncio.AbstractEventLoop) -> asyncio.Event:
+        """The event a waiting call wakes on (an operation completed, or terminate(), which sets
+        it through `loop`): made only for a call that waits, not for one that ends in its first slice."""
+        self._loop = loop
         wake = self._wake = asyncio.Event()
         return wake
 
@@ -165,8 +174,8 @@ class AsyncIsolate(IsolateCore):
             self._calling = False
 
     async def _drive_rest(self, driver: CallDriver, step: Step | None, start: Start,
-                          console: ConsoleSink | None, wake: asyncio.Event, gate: InlineGate | None) -> CallDriver:
-        """The call's slices after `step` (the first slice's, or None: the first is to run)."""
+                          console: ConsoleSink | None, wake: asyncio.Event, gate: InlineGate | None) -> _core.Outcome:
+        """The call's slices after `step` (the first slice's, or None: the first is to run); its last outcome."""
         runtime = self._runtime
         try:
             if step is None:
@@ -183,7 +192,7 @@ class AsyncIsolate(IsolateCore):
                 else:
                     outcome = await self._in_thread(_core.Runtime.resume)
                 step = self._after_slice(driver, outcome, console, gate)
-            return driver
+            return driver.outcome
         finally:
             self._end_call()
 

@@ -61,12 +61,6 @@ class CallDriver:
         self._outcome = outcome
         return self._decide(outcome)
 
-    def ended(self, outcome: _core.Outcome) -> None:
-        """Takes the outcome of a call that ended in its first slice with nothing for the shell
-        to deliver or start: `step` without a Step to act on."""
-        self.slice_cpu_ms = outcome.cpu_ms
-        self._outcome = outcome
-
     def _decide(self, outcome: _core.Outcome) -> Step:
         # Once per slice, on every request: positional Steps, no keyword dicts.
         console, ops, rejections = outcome.console, outcome.ops, outcome.unhandled_rejections

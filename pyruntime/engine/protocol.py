@@ -22,7 +22,7 @@ SET_WORKER_ENV = "setWorkerEnv"             # (env) -> None: the env handlers ge
 DEFINE_ENV_GLOBALS = "defineEnvGlobals"     # (env) -> None: a service worker's env as globals
 
 
-@dataclass
+@dataclass(slots=True)
 class FetchResult:
     """What the app's fetch handler answered, with the JS time it took.
 
