@@ -116,21 +116,23 @@ class AsyncIsolate(IsolateCore):
         outcome if the call ended there (no task, no await), else a coroutine driving the rest.
         A call that ends in its first slice with nothing to deliver or start, as most requests
         do, makes no driver: the total time limit only matters to a call that waits."""
-        loop = asyncio.get_running_loop()
-        begun = loop.time() if started is None else started
         gate = self._gate if inline else None
         with self._stop_lock:
             self._calling = True
         try:
             if gate is None or not gate.allows():
-                return self._drive_rest(self._driver(loop, begun, total_timeout_s, what), None, start, console,
-                                        self._new_wake(loop), gate)
+                loop = asyncio.get_running_loop()
+                driver = self._driver(loop, loop.time() if started is None else started, total_timeout_s, what)
+                return self._drive_rest(driver, None, start, console, self._new_wake(loop), gate)
             outcome = start(self._runtime)
             if outcome.status != "pending" and not outcome.console and not outcome.ops \
                     and not outcome.unhandled_rejections:
                 gate.record(outcome.cpu_ms)
                 self._end_call()
                 return outcome
+            # The call began as its first slice did (`wall_ms`, the call's time so far).
+            loop = asyncio.get_running_loop()
+            begun = loop.time() - outcome.wall_ms / 1000 if started is None else started
             driver = self._driver(loop, begun, total_timeout_s, what)
             step = self._after_slice(driver, outcome, console, gate)
             if step.done:

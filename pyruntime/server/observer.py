@@ -195,7 +195,7 @@ class SecretMask:
         return text
 
 
-@dataclass
+@dataclass(slots=True)
 class RequestContext:
     """One request as the app sees it: ids, timing, CPU spent, and its capped, masked console."""
 

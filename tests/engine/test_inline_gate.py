@@ -22,7 +22,9 @@ export default {
     const ms = Number(url.searchParams.get("burn") ?? 0);
     const end = Date.now() + ms;
     while (Date.now() < end) {}
-    if (url.searchParams.has("wait")) await new Promise((resolve) => setTimeout(resolve, 5));
+    if (url.searchParams.has("wait")) {
+      await new Promise((resolve) => setTimeout(resolve, Number(url.searchParams.get("wait")) || 5));
+    }
     return new Response(`burned ${ms}`);
   },
 };
@@ -67,6 +69,26 @@ def test_short_slices_run_on_the_loop_and_a_heavy_one_sends_the_next_to_threads(
         for query in ("burn=60", "burn=0", "burn=0"):  # cooling down: in worker threads, cheap or not
             ticks, body = await ticks_during(isolate, query)
             assert body == f"burned {query[5:]}".encode() and ticks > 0
+        isolate.close()
+
+    asyncio.run(main())
+
+
+def test_the_total_time_limit_counts_the_first_slice_run_on_the_loop(tmp_path: Path):
+    """A call that spends 250 ms in its first slice (inline) and then waits 150 ms on a timer
+    passes a 300 ms total limit: the limit counts from the call's start, not from the end of
+    that slice (which makes no driver until the call turns out to wait)."""
+    async def main() -> None:
+        (tmp_path / "worker.js").write_text(APP)
+        isolate = AppIsolate(load_script(tmp_path / "worker.js"),
+                             limits=Limits(cpu_limit_ms=5000, timeout_ms=5000, total_timeout_ms=300),
+                             inline=InlineGate(max_slice_ms=1000))
+        await isolate.load()
+        with pytest.raises(TimeLimitExceeded) as info:
+            await ticks_during(isolate, "burn=250&wait=150")
+        assert info.value.limit == "total"
+        isolate.end_request()
+        assert await ticks_during(isolate, "burn=0") == (0, b"burned 0")
         isolate.close()
 
     asyncio.run(main())
