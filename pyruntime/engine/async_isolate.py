@@ -174,6 +174,9 @@ class AsyncIsolate(IsolateCore):
         with self._stop_lock:
             self._runtime.clear_terminate()
             self._calling = False
+            # No call waits now: a terminate() before the next call's wait has nothing to wake
+            # (the loop that waited may have closed since).
+            self._wake = None
 
     async def _drive_rest(self, driver: CallDriver, step: Step | None, start: Start,
                           console: ConsoleSink | None, wake: asyncio.Event, gate: InlineGate | None) -> _core.Outcome:

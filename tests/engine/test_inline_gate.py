@@ -7,12 +7,14 @@ count does not depend on how fast or busy the machine is.
 """
 
 import asyncio
+import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from pyruntime.engine import AppIsolate, Limits, load_script
-from pyruntime.engine.errors import TimeLimitExceeded
+from pyruntime.engine.errors import Terminated, TimeLimitExceeded
 from pyruntime.engine.inline_gate import InlineGate
 
 APP = """
@@ -168,3 +170,53 @@ def test_a_slice_stopped_by_the_cpu_limit_inline_leaves_the_isolate_and_loop_ser
         isolate.close()
 
     asyncio.run(main())
+
+
+def test_terminate_from_a_thread_as_an_inline_call_starts_in_a_new_event_loop(tmp_path: Path):
+    """An isolate whose last call waited in an event loop that has since closed: a terminate()
+    from another thread as its next call starts, in a new loop, stops that call and has no
+    closed loop to wake. The gate's clock, read as the call starts, runs the terminate()."""
+    now = [100.0]
+    at_start: list[Callable[[], None]] = []
+
+    def clock() -> float:
+        while at_start:
+            at_start.pop()()
+        return now[0]
+
+    gate = InlineGate(max_slice_ms=1, loop_share=0.5, clock=clock)
+    (tmp_path / "worker.js").write_text(APP)
+    isolate = AppIsolate(load_script(tmp_path / "worker.js"), limits=Limits(cpu_limit_ms=2000, timeout_ms=5000),
+                         inline=gate)
+
+    async def first() -> None:
+        await isolate.load()
+        assert (await ticks_during(isolate, "wait=1"))[1] == b"burned 0"  # waited on a timer, in this loop
+        isolate.end_request()
+
+    async def second() -> None:
+        failures: list[BaseException] = []
+
+        def terminate_from_a_thread() -> None:
+            def stop() -> None:
+                try:
+                    isolate.terminate()
+                except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
+                    failures.append(exc)
+
+            thread = threading.Thread(target=stop)
+            thread.start()
+            thread.join()
+
+        gate.record(10)  # a heavy slice: from now on the gate reads its clock
+        now[0] += 60
+        at_start.append(terminate_from_a_thread)
+        with pytest.raises(Terminated):
+            await ticks_during(isolate, "burn=0")
+        assert failures == []
+        isolate.end_request()
+        assert await ticks_during(isolate, "burn=0") == (0, b"burned 0")
+        isolate.close()
+
+    asyncio.run(first())
+    asyncio.run(second())
