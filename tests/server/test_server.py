@@ -224,7 +224,6 @@ def test_request_id_is_echoed_or_generated(client: httpx.Client):
     assert re.fullmatch(r"[0-9a-f]{32}", client.get("/api/hello").headers["x-request-id"])
 
 
-
 def test_every_response_has_a_current_date_header(client: httpx.Client):
     """Hypercorn's Date is made once a second (asgi.py), not per response: it must still move on."""
     def date_of(path: str) -> float:
@@ -235,6 +234,7 @@ def test_every_response_has_a_current_date_header(client: httpx.Client):
     assert abs(date_of("/nothing-here") - time.time()) < 60  # the server's own answers too
     time.sleep(1.1)
     assert date_of("/api/hello") >= first + 1
+
 
 def test_json_log_lines(server: Server, client: httpx.Client):
     client.get("/api/log", headers={"x-request-id": "log-test-1"})
