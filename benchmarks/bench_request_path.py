@@ -38,6 +38,7 @@ from typing import Any
 
 os.environ.setdefault("PYRUNTIME_CACHE_DIR", "off")
 
+from pyruntime.engine.inline_gate import MAX_INLINE_STALL_MS  # noqa: E402
 from pyruntime.server.app import WorkerApp  # noqa: E402
 from pyruntime.server.config import AppLimits, single_app_config  # noqa: E402
 from pyruntime.server.logs import JsonLogger  # noqa: E402
@@ -145,8 +146,10 @@ async def serial_requests(which: str, count: int) -> None:
         if which == "worker":
             script = Path(folder) / "hello.js"
             script.write_text(HELLO_JS)
-            # Valgrind runs V8 some 50 times slower: the time limits grow so, and still run.
-            limits = AppLimits(cpu_limit_ms=10_000, timeout_ms=60_000, total_timeout_ms=600_000)
+            # Valgrind runs V8 some 50 times slower: the wall-clock limits grow so, and still run.
+            # The CPU limit stays at the most that lets slices run on the loop's thread
+            # (inline_gate.MAX_INLINE_STALL_MS), as they do at the default 50 ms.
+            limits = AppLimits(cpu_limit_ms=MAX_INLINE_STALL_MS, timeout_ms=60_000, total_timeout_ms=600_000)
             config = dataclasses.replace(single_app_config(script, "bench"), limits=limits)
             worker = WorkerApp.from_config(config, LogObserver(JsonLogger(devnull)))
             await worker.startup()

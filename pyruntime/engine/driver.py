@@ -25,6 +25,9 @@ from .errors import (
 )
 
 ConsoleLine = tuple[str, str]
+# How early a timer may fire (uvloop's clock counts whole milliseconds): a slice terminated
+# this close to the deadline was stopped by it.
+_TIMER_SLACK_S = 0.001
 HostOp = tuple[int, str, Any]
 
 
@@ -61,10 +64,24 @@ class CallDriver:
         self._outcome = outcome
         return self._decide(outcome)
 
+    def stop_slice_in(self, slice_bound_ms: float | None) -> float | None:
+        """Seconds until the total deadline, if a slice that may run `slice_bound_ms`
+        (`Limits.slice_bound_ms`) could run past it: the shell then terminates the slice at
+        the deadline, and the call expires. None when the slice's own limits end it first."""
+        if self._deadline is None:
+            return None
+        remaining = self._deadline - self._clock()
+        if slice_bound_ms is not None and slice_bound_ms / 1000 < remaining:
+            return None
+        return max(remaining, 0.0)
+
     def _decide(self, outcome: _core.Outcome) -> Step:
         # Once per slice, on every request: positional Steps, no keyword dicts.
         console, ops, rejections = outcome.console, outcome.ops, outcome.unhandled_rejections
-        if outcome.status != "pending":
+        status = outcome.status
+        if status == "terminated" and self._deadline is not None and self._clock() >= self._deadline - _TIMER_SLACK_S:
+            return Step(console, ops, rejections, False, True, 0.0)  # stopped at the deadline (stop_slice_in)
+        if status != "pending":
             return Step(console, ops, rejections, True, False, 0.0)
         timer = None if outcome.next_timer_ms is None else outcome.next_timer_ms / 1000
         if self._deadline is None:

@@ -10,6 +10,11 @@ heavy slice was at most `loop_share` of the time (a 50 ms slice: 0.95 s with the
 5%). Occasional garbage collections of a millisecond or two cost a few tens of ms of
 threads; an app whose every request is heavy keeps to threads. One gate serves all
 isolates of an app, so a bigger pool does not multiply the share.
+
+What one heavy slice may cost the loop is bounded by the app's limits, so only apps whose
+limits keep a slice short get a gate (`InlineGate.for_limits`): an app with its CPU and wall
+limits off would otherwise hold the loop, and every other app in the process, for as long
+as one request spins.
 """
 
 from __future__ import annotations
@@ -17,10 +22,15 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
+from .limits import Limits
+
 # A slice above this much CPU counts: hello-world handlers take ~0.1 ms.
 MAX_SLICE_MS = 1.0
 # The most of the event loop's time an app's heavy inline slices may take.
 LOOP_SHARE = 0.05
+# The longest one slice may hold the event loop (`Limits.slice_bound_ms`): the default 50 ms
+# CPU limit is within it.
+MAX_INLINE_STALL_MS = 100.0
 
 
 class InlineGate:
@@ -34,6 +44,13 @@ class InlineGate:
         self._factor = (1 - loop_share) / loop_share
         self._clock = clock
         self._threaded_until = 0.0
+
+    @classmethod
+    def for_limits(cls, limits: Limits) -> InlineGate | None:
+        """A gate for an app with these limits, or None when they let one slice hold the loop
+        longer than MAX_INLINE_STALL_MS: then every slice runs in a worker thread."""
+        bound = limits.slice_bound_ms
+        return cls() if bound is not None and bound <= MAX_INLINE_STALL_MS else None
 
     def allows(self) -> bool:
         """Whether the next slice may run inline."""

@@ -227,7 +227,7 @@ class Isolate(IsolateCore):
     def _run(self, start: Start) -> Any:
         self._wake.clear()
         driver = CallDriver(self.limits.total_timeout_s)
-        outcome = start(self._runtime)
+        outcome = self._slice(driver, start)
         while True:
             step = driver.step(outcome)
             self._deliver(step)
@@ -242,7 +242,20 @@ class Isolate(IsolateCore):
             if not step.ops and step.wait_s != 0:
                 self._wake.wait(step.wait_s)
                 self._wake.clear()
-            outcome = self._runtime.resume()
+            outcome = self._slice(driver, _core.Runtime.resume)
+
+    def _slice(self, driver: CallDriver, slice_: Start) -> _core.Outcome:
+        """Runs a slice, terminated at the call's total deadline if its own limits would let it
+        run past it (with both off, a spinning slice would never end)."""
+        stop_in = driver.stop_slice_in(self.limits.slice_bound_ms)
+        if stop_in is None:
+            return slice_(self._runtime)
+        timer = threading.Timer(stop_in, self.terminate)
+        timer.start()
+        try:
+            return slice_(self._runtime)
+        finally:
+            timer.cancel()
 
     def _complete(self, op_id: int, name: str, payload: Any) -> None:
         """Performs an operation inline; one whose handler returns a `concurrent.futures.Future`

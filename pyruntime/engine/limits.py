@@ -81,6 +81,14 @@ class Limits:
     def total_timeout_s(self) -> float | None:
         return None if self.total_timeout_ms is None else self.total_timeout_ms / 1000
 
+    @property
+    def slice_bound_ms(self) -> float | None:
+        """The longest one slice of a call can run: the CPU or the wall-clock limit, whichever
+        is smaller (JS cannot wait without using CPU: Atomics.wait is refused); None when both
+        are off."""
+        bounds = [ms for ms in (self.cpu_limit_ms, self.timeout_ms) if ms is not None]
+        return min(bounds) if bounds else None
+
     def core_args(self) -> tuple[int, float, float]:
         """The core's form (pyruntime._core.Runtime): bytes, and milliseconds with 0 for off."""
         return self.memory_limit_bytes, self.timeout_ms or 0.0, self.cpu_limit_ms or 0.0

@@ -53,8 +53,9 @@ class IsolatePool:
         self._observer = observer
         # One client for the pool's outbound fetches (connections are reused across isolates).
         self._host_ops = host_ops or AsyncHostOps()
-        # One gate for the app's isolates: short slices run on the event loop's thread.
-        self._inline = InlineGate()
+        # One gate for the app's isolates: short slices run on the event loop's thread, if the
+        # app's limits keep every slice short.
+        self._inline = InlineGate.for_limits(limits)
         self._idle: list[AppIsolate] = []
         self._waiters: deque[asyncio.Future[None]] = deque()
         # Waiters woken for a freed isolate that have not run yet: out of the queue, still owed one.

@@ -98,6 +98,17 @@ def test_limits_are_the_same_as_the_sync_isolate():
     run(scenario())
 
 
+def test_total_timeout_stops_a_spin_whose_cpu_and_wall_limits_are_off():
+    async def scenario():
+        async with AsyncIsolate(cpu_limit_ms=None, timeout_ms=None, total_timeout_ms=300) as iso:
+            for source in ("for (;;) {}", "new Promise(r => setTimeout(r, 100)).then(() => { for (;;) {} })"):
+                with pytest.raises(TimeLimitExceeded) as info:
+                    await iso.eval(source)
+                assert info.value.limit == "total"
+                assert await iso.eval("6") == 6
+    run(scenario())
+
+
 def test_terminate_from_another_thread_stops_a_waiting_or_running_call():
     async def scenario():
         async with AsyncIsolate(timeout_ms=None, cpu_limit_ms=None, total_timeout_ms=None) as iso:

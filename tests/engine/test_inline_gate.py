@@ -15,7 +15,7 @@ import pytest
 
 from pyruntime.engine import AppIsolate, Limits, load_script
 from pyruntime.engine.errors import Terminated, TimeLimitExceeded
-from pyruntime.engine.inline_gate import InlineGate
+from pyruntime.engine.inline_gate import MAX_INLINE_STALL_MS, InlineGate
 
 APP = """
 export default {
@@ -222,3 +222,15 @@ def test_terminate_from_a_thread_as_an_inline_call_starts_in_a_new_event_loop(tm
 
     asyncio.run(first())
     asyncio.run(second())
+
+
+@pytest.mark.parametrize(("cpu_limit_ms", "timeout_ms", "inline"), [
+    (50, 1000, True),  # the defaults: a slice ends within 50 ms of CPU
+    (None, MAX_INLINE_STALL_MS, True),
+    (5000, 2000, False),
+    (None, None, False),  # nothing but the request timeout would end a spinning slice
+])
+def test_only_apps_whose_limits_keep_a_slice_short_run_slices_on_the_loop(
+        cpu_limit_ms: float | None, timeout_ms: float | None, inline: bool):
+    gate = InlineGate.for_limits(Limits(cpu_limit_ms=cpu_limit_ms, timeout_ms=timeout_ms))
+    assert (gate is not None) == inline

@@ -99,6 +99,20 @@ def test_total_timeout_bounds_waiting_for_timers():
         assert iso.eval("3") == 3
 
 
+def test_total_timeout_stops_a_spin_whose_cpu_and_wall_limits_are_off():
+    # Nothing else ends this slice: the total limit must stop it while it runs.
+    with Isolate(cpu_limit_ms=None, timeout_ms=None, total_timeout_ms=300) as iso:
+        with pytest.raises(pyruntime.TimeLimitExceeded) as info:
+            iso.eval("for (;;) {}")
+        assert info.value.limit == "total"
+        assert iso.eval("4") == 4
+        # A later slice of a call that waited first is stopped as well.
+        with pytest.raises(pyruntime.TimeLimitExceeded) as info:
+            iso.eval("new Promise(r => setTimeout(r, 100)).then(() => { for (;;) {} })")
+        assert info.value.limit == "total"
+        assert iso.eval("5") == 5
+
+
 def test_waiting_for_timers_is_not_run_time():
     # 200 ms of waiting under a 50 ms run-time limit: waits are not JS execution.
     with Isolate(timeout_ms=50, cpu_limit_ms=50) as iso:
