@@ -155,6 +155,28 @@ void UrlParse(const Args& args) {
   ada_free(url);
 }
 
+// urlHref(input) -> the serialized URL, or null: what the host's request URL needs, without
+// the eleven component strings urlParse makes. An input already in its serialized form (as
+// the host builds it) is returned as is.
+void UrlHref(const Args& args) {
+  v8::Isolate* isolate = args.GetIsolate();
+  if (UrlTooLong(args)) return;
+  std::string input = Utf8(isolate, args[0]);
+  ada_url url = ada_parse(input.data(), input.size());
+  if (!ada_is_valid(url)) {
+    args.GetReturnValue().SetNull();
+  } else {
+    ada_string href = ada_get_href(url);
+    std::string_view serialized(href.data, href.length);
+    if (serialized == input && args[0]->IsString()) {
+      args.GetReturnValue().Set(args[0]);
+    } else {
+      args.GetReturnValue().Set(NewString(isolate, serialized));
+    }
+  }
+  ada_free(url);
+}
+
 void UrlSet(const Args& args) {
   v8::Isolate* isolate = args.GetIsolate();
   if (UrlTooLong(args)) return;
@@ -366,6 +388,7 @@ std::vector<NativeFunction> CoreNatives() {
     {"timerClear", TimerClear},
     {"hostOp", StartHostOperation},
     {"urlParse", UrlParse},
+    {"urlHref", UrlHref},
     {"urlSet", UrlSet},
     {"structuredClone", StructuredClone},
     {"promiseState", PromiseState},

@@ -47,6 +47,14 @@ function parseURL(input, context) {
   return parts;
 }
 
+// The host's request URL, serialized: it is valid (the host built it from a checked Host and
+// the raw path) unless the request target holds what a URL cannot.
+function hostURL(input, context) {
+  const href = native.urlHref(input);
+  if (href === null) throw new TypeError(`${context}: Invalid URL ${JSON.stringify(input)}`);
+  return href;
+}
+
 function normalizeMethod(value, context) {
   if (normalizedMethods.includes(value)) return value;  // "GET", "POST", ...: nothing to change
   const method = webidl.toDOMString(value, context);
@@ -269,7 +277,7 @@ function hostRequest(method, url, headers, body) {
   const context = "Failed to construct 'Request'";
   const state = {
     method: normalizeMethod(method, context),
-    url: parseURL(url, context)[0],
+    url: hostURL(url, context),
     headers: headersFromHost(headers),
     body: null,
     cache: "default",
