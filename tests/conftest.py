@@ -151,6 +151,17 @@ class Server:
         return self.process.returncode
 
 
+def worker_rss_kb(server: Server) -> int:
+    """VmRSS of the server's worker process (the supervisor's only child)."""
+    pid = server.process.pid
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    assert len(children) == 1
+    for line in Path(f"/proc/{children[0]}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise AssertionError("no VmRSS")
+
+
 @pytest.fixture
 def start_server(tmp_path: Path) -> Iterator[Callable[..., Server]]:
     """Starts servers in tmp_path, waits until /healthz answers, stops them after the test."""

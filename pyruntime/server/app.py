@@ -43,6 +43,12 @@ _HOST = re.compile(r"^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]+)(?::(\d{1,5}))?$")
 # contradict the body we send), and an X-Request-ID of its own (ours is set).
 _NOT_FORWARDED = frozenset({"connection", "keep-alive", "transfer-encoding", "content-length", "upgrade",
                             "x-request-id"})
+# A response body up to this size is sent after its isolate went back to the pool: the next
+# request need not wait for the client. A bigger one keeps its isolate until it is sent, in
+# chunks under the stream bounds, so that clients that stop reading hold at most one body
+# per isolate of the host's memory, not one each.
+EARLY_RELEASE_BYTES = 64 * 1024
+SEND_CHUNK_BYTES = 256 * 1024
 _LIMIT_MESSAGES = {
     "timeout": "the request exceeded its time limit",
     "cpu": "the request exceeded its CPU time limit",
@@ -382,10 +388,12 @@ class WorkerApp:
                 status = result.status
                 if result.stream_id:
                     await self._stream(send, lease, client, ctx, result, head)
-                else:
+                elif head or len(result.body) <= EARLY_RELEASE_BYTES:
                     if not lease.isolate.has_background_work:
                         lease.end()  # the body is bytes in hand: the next request need not wait for the send
                     await _send(send, result.status, result.headers, result.body, ctx.request_id, head)
+                else:
+                    await self._send_large(send, ctx, result)
                 finish(result.status)
                 # waitUntil work goes on after the client leaves, as on Workers.
                 if lease.isolate.has_background_work:
@@ -523,11 +531,10 @@ class WorkerApp:
 
         The status is sent first, so a failure midway cannot become an error status: the
         connection is closed instead (the client sees a truncated body), and the log says why.
-        A chunk that takes longer than `stream_idle_timeout_s`, or a stream that outlasts
-        `stream_timeout_s`, is cut off the same way.
+        A chunk that takes longer than `stream_idle_timeout_s` to make or to send (a client
+        that stops reading), or a stream that outlasts `stream_timeout_s`, is cut off the same way.
         """
-        await send({"type": "http.response.start", "status": result.status,
-                    "headers": _raw_headers(result.headers, ctx.request_id)})
+        await send(_response_start(result.status, result.headers, ctx.request_id))
         isolate = lease.isolate
         if head:
             await lease.run(isolate.cancel_stream(result.stream_id), client)
@@ -542,21 +549,48 @@ class WorkerApp:
                 chunk = await lease.run(isolate.read_chunk(result.stream_id, console=ctx.console), client,
                                         timeout=min(limits.stream_idle_timeout_s, max(left, 0.0)))
             except TimeoutError:
-                limit, bound = ("stream_idle", limits.stream_idle_timeout_s) if idle else \
-                    ("stream_total", limits.stream_timeout_s)
-                self.observer.limit_exceeded(ctx, limit, f"the streamed response passed its {limit} limit of "
-                                             f"{bound:g} s", "stream")
-                raise _StreamBroken from None
+                raise self._stream_limit(ctx, idle) from None
             except (Error, TypeError) as exc:
                 self._failure(ctx, exc, phase="stream")
                 raise _StreamBroken from None
             if chunk is None:
                 break
-            try:
-                await send({"type": "http.response.body", "body": chunk, "more_body": True})
-            except OSError:  # the client went away
-                raise _Disconnected from None
+            await self._send_chunk(send, ctx, chunk, ends)
         await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+    async def _send_large(self, send: Send, ctx: RequestContext, result: FetchResult) -> None:
+        """Sends a body above EARLY_RELEASE_BYTES in chunks, each within the stream bounds; the
+        caller keeps the isolate until it is sent."""
+        body = result.body
+        await send(_response_start(result.status, result.headers, ctx.request_id, len(body)))
+        ends = asyncio.get_running_loop().time() + self.limits.stream_timeout_s
+        for offset in range(0, len(body), SEND_CHUNK_BYTES):
+            await self._send_chunk(send, ctx, body[offset:offset + SEND_CHUNK_BYTES], ends)
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+    async def _send_chunk(self, send: Send, ctx: RequestContext, chunk: bytes, ends: float) -> None:
+        """Sends one chunk of a response body, within `stream_idle_timeout_s` and before `ends`
+        (the loop's time): a client that stops reading holds the send, and with it the
+        isolate and the bytes, no longer."""
+        limits = self.limits
+        left = ends - asyncio.get_running_loop().time()
+        idle = left > limits.stream_idle_timeout_s
+        try:
+            async with asyncio.timeout(min(limits.stream_idle_timeout_s, max(left, 0.0))):
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        except TimeoutError:
+            raise self._stream_limit(ctx, idle) from None
+        except OSError:  # the client went away
+            raise _Disconnected from None
+
+    def _stream_limit(self, ctx: RequestContext, idle: bool) -> _StreamBroken:
+        """Reports a response body that passed its idle or total bound; the connection is closed."""
+        limits = self.limits
+        limit, bound = ("stream_idle", limits.stream_idle_timeout_s) if idle else \
+            ("stream_total", limits.stream_timeout_s)
+        self.observer.limit_exceeded(ctx, limit, f"the response body passed its {limit} limit of {bound:g} s",
+                                     "stream")
+        return _StreamBroken()
 
     async def _wait_until(self, isolate: AppIsolate, ctx: RequestContext) -> None:
         """Runs `ctx.waitUntil` work after the response is sent; its failures only reach the log."""
@@ -575,6 +609,14 @@ async def _discard_body(receive: Receive) -> None:
             return
 
 
+def _response_start(status: int, headers: list[tuple[str, str]] | tuple[tuple[str, str], ...], request_id: str,
+                    length: int | None = None) -> Message:
+    raw = _raw_headers(headers, request_id)
+    if length is not None:
+        raw.append((b"content-length", str(length).encode()))
+    return {"type": "http.response.start", "status": status, "headers": raw}
+
+
 def _raw_headers(headers: list[tuple[str, str]] | tuple[tuple[str, str], ...],
                  request_id: str) -> list[tuple[bytes, bytes]]:
     """The app's headers as ASGI wants them, less hop-by-hop ones, with our X-Request-ID."""
@@ -589,9 +631,7 @@ def _raw_headers(headers: list[tuple[str, str]] | tuple[tuple[str, str], ...],
 
 async def _send(send: Send, status: int, headers: list[tuple[str, str]] | tuple[tuple[str, str], ...],
                 body: bytes, request_id: str, head: bool) -> None:
-    raw = _raw_headers(headers, request_id)
-    raw.append((b"content-length", str(len(body)).encode()))
-    await send({"type": "http.response.start", "status": status, "headers": raw})
+    await send(_response_start(status, headers, request_id, len(body)))
     await send({"type": "http.response.body", "body": b"" if head else body})
 
 

@@ -9,6 +9,7 @@ from urllib.parse import quote
 
 import httpx
 import pytest
+from conftest import worker_rss_kb
 from fetch_upstream import Upstream
 
 from pyruntime.server.config import ConfigError, load_config
@@ -134,22 +135,11 @@ def test_outbound_hosts_still_works_as_allow_with_a_deprecation_line(server, ups
     assert "outbound_hosts is deprecated" in server.events("deprecated", app="legacy")[0]["message"]
 
 
-def _worker_rss_kb(server) -> int:
-    """VmRSS of the worker process (the supervisor's only child)."""
-    pid = server.process.pid
-    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-    assert len(children) == 1
-    for line in Path(f"/proc/{children[0]}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    raise AssertionError("no VmRSS")
-
-
 def test_a_proxying_worker_streams_200_mb_with_flat_memory(server, upstream):
     size = 200 * 1024 * 1024
     target = f"{upstream.url}/bytes?n={size}"
     assert get(server, "allowed", f"{upstream.url}/bytes?n=1000000", proxy="1").content == b"x" * 1_000_000
-    before = _worker_rss_kb(server)
+    before = worker_rss_kb(server)
     peak = before
     received = 0
     query = f"target={quote(target, safe='')}&proxy=1"
@@ -158,7 +148,7 @@ def test_a_proxying_worker_streams_200_mb_with_flat_memory(server, upstream):
         for chunk in response.iter_raw():
             received += len(chunk)
             if received % (16 * 1024 * 1024) < len(chunk):
-                peak = max(peak, _worker_rss_kb(server))
+                peak = max(peak, worker_rss_kb(server))
     assert received == size
     # Flat: the worker's memory does not follow the body. Measured: a saw-tooth between +15 and
     # +67 MB, the chunks' garbage that V8 collects when its external memory passes ~64 MB.
