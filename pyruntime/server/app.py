@@ -23,6 +23,7 @@ from urllib.parse import quote
 
 from ..engine import AppIsolate, FetchResult, WorkerScript, load_script
 from ..engine.errors import Error, IsolateClosed, JSError, MemoryLimitExceeded, TimeLimitExceeded
+from .body_budget import BodyBudget
 from .config import AppConfig, AppLimits
 from .observer import LogObserver, Observer, RequestContext, SecretMask
 from .outbound import app_host_ops
@@ -274,6 +275,7 @@ class WorkerApp:
         self._framed_by_server = framed_by_server
         self._env = config.resolved_env()
         self._mask = SecretMask([str(self._env[name]) for name in config.secrets])
+        self._bodies = BodyBudget(config.limits.buffered_body_bytes)
         self._pool: IsolatePool | None = None
         self._start_lock = asyncio.Lock()
         observer.app_registered(config.name)
@@ -362,6 +364,7 @@ class WorkerApp:
         client = _Client(receive)
         status: int | None = None  # once set, the response has started
         logged = False
+        body = None
 
         def finish(final: int) -> None:  # exactly one `request` line per request
             nonlocal logged
@@ -417,6 +420,8 @@ class WorkerApp:
             finish(500 if status is None else status)
         finally:
             client.close()
+            if body:
+                self._bodies.give_back(len(body))
 
     async def _acquire(self, pool: IsolatePool, client: _Client) -> AppIsolate:
         """An isolate from the pool when none is idle; a refusal becomes 503 with Retry-After.
@@ -453,7 +458,8 @@ class WorkerApp:
         return self._pool
 
     async def _read_body(self, receive: Receive, bodyless: bool) -> bytes | None:
-        """The whole request body, within `max_body_mb` (413) and `body_timeout_s` (408); for a
+        """The whole request body, within `max_body_mb` (413), `body_timeout_s` (408) and the
+        app's body budget (503; `_http` gives the bytes back when the request ends); for a
         request the server's parser framed as bodyless, `_http` does not ask."""
         first = None
         if bodyless:  # the one message is at hand: no timer is needed to wait for it
@@ -467,6 +473,7 @@ class WorkerApp:
         chunks: list[bytes] = []
         size = 0
         more = True
+        bodies = self._bodies
         try:
             async with asyncio.timeout(limits.body_timeout_s):
                 while more:
@@ -476,15 +483,24 @@ class WorkerApp:
                         raise _Disconnected
                     chunk = message.get("body", b"")
                     more = message.get("more_body", False)
-                    size += len(chunk)
-                    if size > limit:
+                    if size + len(chunk) > limit:
                         if more:
                             await _discard_body(receive)
                         raise _EarlyResponse(413, f"Payload Too Large: the limit is {limits.max_body_mb:g} MB")
+                    if not bodies.take(len(chunk)):  # the rest is read and dropped, as for a 413
+                        if more:
+                            await _discard_body(receive)
+                        raise _EarlyResponse(503, "Service Unavailable: the app holds too many request bodies, "
+                                             "retry later", (("retry-after", "1"),))
+                    size += len(chunk)
                     chunks.append(chunk)
         except TimeoutError:
+            bodies.give_back(size)
             raise _EarlyResponse(408, f"Request Timeout: the body did not arrive within {limits.body_timeout_s:g} s"
                                  ) from None
+        except BaseException:
+            bodies.give_back(size)
+            raise
         return b"".join(chunks) if size else None
 
     def _dispatch(self, isolate: AppIsolate, ctx: RequestContext, url: str, method: str,
@@ -601,8 +617,9 @@ class WorkerApp:
 
 
 async def _discard_body(receive: Receive) -> None:
-    """Reads the rest of a refused body, so the client sees the 413 and the connection stays
-    usable; the caller's body timeout bounds it."""
+    """Reads the rest of a refused body (413, or 503 past the body budget) and drops it, so
+    the client sees the answer and the connection stays usable; the caller's body timeout
+    bounds it."""
     while True:
         message = await receive()
         if message["type"] == "http.disconnect" or not message.get("more_body", False):

@@ -41,6 +41,9 @@ class AppLimits(Limits):
     whole request, waits included) plus what the server bounds around it:
 
     - `max_body_mb`: the largest request body accepted (413 past it);
+    - `max_buffered_body_mb`: the request-body bytes the app holds at once in a worker, across
+      its requests (503 with Retry-After past it; never less than `max_body_mb`): one body is
+      bounded, and this bounds how many arrive together (`body_budget.py`);
     - `body_timeout_s`: time to receive the whole request body (408 past it: a trickling
       client cannot hold a connection and its buffer);
     - `stream_idle_timeout_s` / `stream_timeout_s`: the longest wait for one chunk of a streamed
@@ -51,6 +54,7 @@ class AppLimits(Limits):
     """
 
     max_body_mb: float = 10.0
+    max_buffered_body_mb: float = 64.0
     body_timeout_s: float = 30.0
     stream_idle_timeout_s: float = 60.0
     stream_timeout_s: float = 900.0
@@ -60,7 +64,8 @@ class AppLimits(Limits):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        object.__setattr__(self, "max_body_mb", _seconds("max_body_mb", self.max_body_mb, 4096))
+        for name in ("max_body_mb", "max_buffered_body_mb"):
+            object.__setattr__(self, name, _seconds(name, getattr(self, name), 4096))
         for name in ("body_timeout_s", "stream_idle_timeout_s", "stream_timeout_s", "subrequest_timeout_s"):
             object.__setattr__(self, name, _seconds(name, getattr(self, name), 86_400))
         for name in ("max_subrequests", "max_concurrent_subrequests"):
@@ -71,6 +76,11 @@ class AppLimits(Limits):
     @property
     def request_timeout_s(self) -> float | None:
         return self.total_timeout_s
+
+    @property
+    def buffered_body_bytes(self) -> int:
+        """The app's body budget in bytes: one body of `max_body_mb` always fits."""
+        return int(max(self.max_buffered_body_mb, self.max_body_mb) * 1024 * 1024)
 
 
 @dataclass(frozen=True)
@@ -242,8 +252,8 @@ def _limits(checker: _Checker, value: Any, key: str) -> AppLimits:
     """`[apps.limits]`: the time limits take a number or "off"; `request_timeout_s` is the
     request's total time (`total_timeout_ms`), in seconds."""
     time_limits = ("timeout_ms", "cpu_limit_ms")
-    plain = ("memory_limit_mb", "max_body_mb", "body_timeout_s", "stream_idle_timeout_s", "stream_timeout_s",
-             "max_subrequests", "max_concurrent_subrequests", "subrequest_timeout_s")
+    plain = ("memory_limit_mb", "max_body_mb", "max_buffered_body_mb", "body_timeout_s", "stream_idle_timeout_s",
+             "stream_timeout_s", "max_subrequests", "max_concurrent_subrequests", "subrequest_timeout_s")
     table = checker.table(value, key, {*time_limits, *plain, "request_timeout_s"})
     given: dict[str, Any] = {}
     for name in time_limits:

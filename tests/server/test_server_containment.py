@@ -138,6 +138,49 @@ def test_clients_that_stop_reading_hold_one_body_per_isolate(server):
     _still_serves(server)
 
 
+@pytest.mark.parametrize("http_server", ["hypercorn", "granian"])
+def test_bodies_held_at_once_stay_within_the_apps_budget(start_server, tmp_path: Path, http_server: str):
+    """Clients that send all but the last byte of a body each made the worker hold it until
+    `body_timeout_s` (thirty of 9 MB: +280 MB). Past `max_buffered_body_mb` the next body is
+    refused with 503 and Retry-After, and a body's bytes count until its request ends."""
+    (tmp_path / "worker.js").write_text(APP)
+    (tmp_path / "pyruntime.toml").write_text(textwrap.dedent("""\
+        [[apps]]
+        name = "uploads"
+        script = "worker.js"
+        routes = ["/*"]
+        pool_size = 1
+
+        [apps.limits]
+        max_body_mb = 1
+        max_buffered_body_mb = 2
+        body_timeout_s = 60
+        """))
+    server = start_server("--config", str(tmp_path / "pyruntime.toml"), "--server", http_server)
+    size = 1024 * 1024
+    head = f"POST /body HTTP/1.1\r\nHost: x\r\nContent-Length: {size}\r\n\r\n".encode()
+    held = []
+    try:
+        for _ in range(2):  # two bodies of 1 MiB but one byte: the budget's 2 MiB, all but 2 bytes
+            sock = socket.create_connection(("127.0.0.1", server.port), timeout=60)
+            sock.sendall(head + b"x" * (size - 1))
+            held.append(sock)
+        time.sleep(2)  # both are read up to their last byte
+        closing = head.replace(b"\r\n\r\n", b"\r\nConnection: close\r\n\r\n")
+        refused = _raw(server, closing + b"x" * size, timeout=60)
+        assert refused.startswith(b"HTTP/1.1 503") and b"retry-after: 1" in refused.lower()
+        assert b"too many request bodies" in refused
+        for sock in held:
+            sock.sendall(b"x")
+            assert sock.recv(65536).startswith(b"HTTP/1.1 200")
+    finally:
+        for sock in held:
+            sock.close()
+    # The bodies' bytes were given back when their requests ended.
+    answer = httpx.post(server.url + "/body", content=b"x" * size, timeout=60)
+    assert (answer.status_code, answer.text) == (200, str(size))
+
+
 def test_a_slow_request_body_times_out(server):
     with socket.create_connection(("127.0.0.1", server.port), timeout=30) as sock:
         sock.sendall(b"POST /body HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\nonly a few bytes")
