@@ -183,7 +183,7 @@ MEMORY_PROBE = textwrap.dedent("""
     import json, re, sys
     import pyruntime
     data = sys.stdin.buffer.read()
-    iso = pyruntime.Isolate(memory_limit_mb=64, timeout_ms=None, cpu_limit_ms=None)
+    iso = pyruntime.Isolate(memory_limit_mb=64, timeout_ms=None, cpu_limit_ms=None, total_timeout_ms=None)
     try:
         if data:
             iso.eval("globalThis.probe = " + sys.argv[1] + "; undefined")
