@@ -74,6 +74,15 @@ CASES = {
 }
 
 
+# What V8 does before a case's native steps begin, in one step no limit stops (a known gap,
+# README "Containment"): flattening what `repeat` built, 0.2 s of CPU here and four times that
+# under stress-ng. Measured on its own just before the case, under the same load, and added
+# to the case's bound; the encode after it ran 0.4 to 0.8 s before it ran in steps.
+UNSTOPPABLE_PRELUDE = {
+    "TextEncoder of 256M one-byte characters": "'\u00e9'.repeat(2 ** 28).charCodeAt(1)",
+}
+
+
 @pytest.fixture(scope="module")
 def bomb():
     packer = zlib.compressobj(9, wbits=31)
@@ -81,16 +90,23 @@ def bomb():
     return b"".join(packer.compress(block) for _ in range(1024)) + packer.flush()
 
 
-@pytest.mark.parametrize("body", CASES.values(), ids=CASES.keys())
-def test_native_work_stops_at_the_cpu_limit(body, bomb):
+@pytest.mark.parametrize("name", CASES)
+def test_native_work_stops_at_the_cpu_limit(name, bomb):
+    prelude_ms = 0.0
+    if name in UNSTOPPABLE_PRELUDE:
+        with Isolate(memory_limit_mb=4096, timeout_ms=None, cpu_limit_ms=None) as unlimited:
+            start = time.thread_time()
+            unlimited.eval(UNSTOPPABLE_PRELUDE[name])
+            prelude_ms = (time.thread_time() - start) * 1000
     with Isolate(memory_limit_mb=4096, timeout_ms=None, cpu_limit_ms=LIMIT_MS) as iso:
-        iso.eval(f"globalThis.work = async (...a) => {{ const s = crypto.subtle; {body} }}; undefined")
+        iso.eval(f"globalThis.work = async (...a) => {{ const s = crypto.subtle; {CASES[name]} }}; undefined")
         start = time.thread_time()
         with pytest.raises(TimeLimitExceeded) as info:
             iso.call("work", bomb)
         spent_ms = (time.thread_time() - start) * 1000
         assert info.value.limit == "cpu"
-        assert spent_ms < LIMIT_MS + MARGIN_MS, f"{spent_ms:.0f} ms of CPU under a {LIMIT_MS} ms limit"
+        assert spent_ms < LIMIT_MS + MARGIN_MS + prelude_ms, \
+            f"{spent_ms:.0f} ms of CPU under a {LIMIT_MS} ms limit ({prelude_ms:.0f} ms of it unstoppable)"
         assert iso.eval("crypto.subtle.digest('SHA-1', new Uint8Array(3)).then((d) => d.byteLength)") == 20
     with Isolate() as fresh:
         assert fresh.eval("new TextDecoder().decode(new TextEncoder().encode('still here'))") == "still here"
