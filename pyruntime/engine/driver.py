@@ -25,10 +25,10 @@ from .errors import (
 )
 
 ConsoleLine = tuple[str, str]
+HostOp = tuple[int, str, Any]
 # How early a timer may fire (uvloop's clock counts whole milliseconds): a slice terminated
 # this close to the deadline was stopped by it.
 _TIMER_SLACK_S = 0.001
-HostOp = tuple[int, str, Any]
 
 
 class Step(NamedTuple):

@@ -11,6 +11,7 @@ needing a few ms of CPU can take many times that in wall time.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, fields, replace
 from typing import Any
@@ -81,7 +82,7 @@ class Limits:
     def total_timeout_s(self) -> float | None:
         return None if self.total_timeout_ms is None else self.total_timeout_ms / 1000
 
-    @property
+    @functools.cached_property
     def slice_bound_ms(self) -> float | None:
         """The longest one slice of a call can run: the CPU or the wall-clock limit, whichever
         is smaller (JS cannot wait without using CPU: Atomics.wait is refused); None when both

@@ -483,13 +483,17 @@ class WorkerApp:
                         raise _Disconnected
                     chunk = message.get("body", b"")
                     more = message.get("more_body", False)
-                    if size + len(chunk) > limit:
+                    too_large = size + len(chunk) > limit
+                    if too_large or not bodies.take(len(chunk)):
+                        # Refused: its bytes go at once, not after the rest is read and dropped
+                        # (which keeps the connection usable), so they hold no other body back.
+                        bodies.give_back(size)
+                        size = 0
+                        chunks.clear()
                         if more:
                             await _discard_body(receive)
-                        raise _EarlyResponse(413, f"Payload Too Large: the limit is {limits.max_body_mb:g} MB")
-                    if not bodies.take(len(chunk)):  # the rest is read and dropped, as for a 413
-                        if more:
-                            await _discard_body(receive)
+                        if too_large:
+                            raise _EarlyResponse(413, f"Payload Too Large: the limit is {limits.max_body_mb:g} MB")
                         raise _EarlyResponse(503, "Service Unavailable: the app holds too many request bodies, "
                                              "retry later", (("retry-after", "1"),))
                     size += len(chunk)
@@ -556,14 +560,12 @@ class WorkerApp:
             await lease.run(isolate.cancel_stream(result.stream_id), client)
             await send({"type": "http.response.body", "body": b"", "more_body": False})
             return
-        limits = self.limits
-        ends = asyncio.get_running_loop().time() + limits.stream_timeout_s
+        ends = asyncio.get_running_loop().time() + self.limits.stream_timeout_s
         while True:
-            left = ends - asyncio.get_running_loop().time()
-            idle = left > limits.stream_idle_timeout_s
+            timeout, idle = self._chunk_timeout(ends)
             try:
                 chunk = await lease.run(isolate.read_chunk(result.stream_id, console=ctx.console), client,
-                                        timeout=min(limits.stream_idle_timeout_s, max(left, 0.0)))
+                                        timeout=timeout)
             except TimeoutError:
                 raise self._stream_limit(ctx, idle) from None
             except (Error, TypeError) as exc:
@@ -588,16 +590,21 @@ class WorkerApp:
         """Sends one chunk of a response body, within `stream_idle_timeout_s` and before `ends`
         (the loop's time): a client that stops reading holds the send, and with it the
         isolate and the bytes, no longer."""
-        limits = self.limits
-        left = ends - asyncio.get_running_loop().time()
-        idle = left > limits.stream_idle_timeout_s
+        timeout, idle = self._chunk_timeout(ends)
         try:
-            async with asyncio.timeout(min(limits.stream_idle_timeout_s, max(left, 0.0))):
+            async with asyncio.timeout(timeout):
                 await send({"type": "http.response.body", "body": chunk, "more_body": True})
         except TimeoutError:
             raise self._stream_limit(ctx, idle) from None
         except OSError:  # the client went away
             raise _Disconnected from None
+
+    def _chunk_timeout(self, ends: float) -> tuple[float, bool]:
+        """How long one chunk of a response body may take to make or send, with the stream
+        ending at `ends` (the loop's time); and whether that is the idle bound (else the total)."""
+        idle_s = self.limits.stream_idle_timeout_s
+        left = max(ends - asyncio.get_running_loop().time(), 0.0)
+        return min(idle_s, left), left > idle_s
 
     def _stream_limit(self, ctx: RequestContext, idle: bool) -> _StreamBroken:
         """Reports a response body that passed its idle or total bound; the connection is closed."""
