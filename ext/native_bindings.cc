@@ -404,7 +404,8 @@ std::vector<NativeFunction> CoreNatives() {
 const std::vector<NativeFunction>& AllNatives() {
   static const auto* all = [] {
     auto* list = new std::vector<NativeFunction>();
-    for (auto group : {CoreNatives, Utf8Natives, CryptoNatives, CompressionNatives, EncodingNatives, WasmNatives}) {
+    for (auto group : {CoreNatives, Utf8Natives, CryptoNatives, CompressionNatives, EncodingNatives, WasmNatives,
+                       UnicodeNatives}) {
       for (const NativeFunction& function : group()) list->push_back(function);
     }
     return list;
