@@ -1,0 +1,125 @@
+"""Typed array join, toString, toLocaleString and sort in steps (ext/js/09_typed_array_steps.js).
+
+V8 runs each to completion in C++ without looking at termination: `join` took 6.2 s of CPU
+for a 64 MiB Uint8Array, `toLocaleString` 7.1 s for 8M doubles, `sort` 1.4 s for 64M
+integers, and 0.3 s for 2M doubles with a comparator before it first called it. Under a
+50 ms CPU limit each now stops within the limit plus one step, and the isolate and a fresh
+one keep working. The results in steps are the builtins': the same text, the same order
+(numeric, -0 before +0, NaN last), stable with a comparator, across step boundaries."""
+
+import time
+
+import pytest
+
+from pyruntime import Isolate, JSError, TimeLimitExceeded
+
+LIMIT_MS = 50
+MARGIN_MS = 450  # one step, V8 reaching the termination, and a late watchdog on a loaded machine
+
+# Each array is made zeroed (the kernel's zero pages) in a call of its own; the case is the call.
+CASES = {
+    "join of a 64 MiB Uint8Array": ("new Uint8Array(2 ** 26)", "a.join(',').length"),
+    "toString of 8M doubles": ("new Float64Array(2 ** 23)", "a.toString().length"),
+    "toLocaleString of 8M doubles": ("new Float64Array(2 ** 23)", "a.toLocaleString('de').length"),
+    "sort of 64M integers": ("new Uint32Array(2 ** 26)", "a.sort().length"),
+    "sort of 2M doubles with a comparator": ("new Float64Array(2 ** 21)", "a.sort((x, y) => x - y).length"),
+    "sort with a comparator that never returns": ("new Float64Array(2 ** 21)", "a.sort(() => { for (;;) {} })"),
+}
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_typed_array_work_stops_at_the_cpu_limit(name):
+    make, work = CASES[name]
+    with Isolate(memory_limit_mb=1024, timeout_ms=None, cpu_limit_ms=LIMIT_MS) as iso:
+        iso.eval(f"globalThis.a = {make}; undefined")
+        start = time.thread_time()
+        with pytest.raises(TimeLimitExceeded) as info:
+            iso.eval(work)
+        spent_ms = (time.thread_time() - start) * 1000
+        assert info.value.limit == "cpu"
+        assert spent_ms < LIMIT_MS + MARGIN_MS, f"{spent_ms:.0f} ms of CPU under a {LIMIT_MS} ms limit"
+        assert iso.eval("new Uint8Array([3, 1, 2]).sort().join()") == "1,2,3"
+    with Isolate() as fresh:
+        assert fresh.eval("new Float64Array([2, 1]).sort().toString()") == "1,2"
+
+
+@pytest.fixture(scope="module")
+def iso():
+    with Isolate(memory_limit_mb=512, timeout_ms=None, cpu_limit_ms=60_000) as isolate:
+        yield isolate
+
+
+# Longer than the steps (64K elements for join and sorts with a comparator, 1M for sorts
+# without, 4K for toLocaleString), compared with the same work on a plain array.
+def test_default_sort_in_steps_is_numeric_with_negative_zero_first_and_nan_last(iso):
+    assert iso.eval("""{
+        const n = 2 ** 20 * 2 + 12345;
+        const f = new Float64Array(n);
+        for (let i = 0; i < n; i++) f[i] = ((i * 7919) % 1009) - 500;
+        f[5] = NaN; f[n - 7] = NaN; f[3] = -0; f[n - 3] = 0; f[n - 2] = -0; f[9] = -Infinity;
+        const order = (x, y) => x !== x ? (y !== y ? 0 : 1) : y !== y ? -1
+          : x < y ? -1 : x > y ? 1 : Object.is(x, -0) && Object.is(y, 0) ? -1
+          : Object.is(x, 0) && Object.is(y, -0) ? 1 : 0;
+        const expected = Array.from(f).sort(order);
+        f.sort() === f && f.every((v, i) => Object.is(v, expected[i]));
+    }""") is True
+
+
+def test_sorts_in_steps_of_every_element_type(iso):
+    # In order, and the same elements as before (counted), for each of the eleven types.
+    assert iso.eval("""{
+        const types = [Int8Array, Uint8Array, Uint8ClampedArray, Int16Array, Uint16Array, Int32Array, Uint32Array,
+                       Float32Array, Float64Array, BigInt64Array, BigUint64Array];
+        types.every((T) => {
+          const big = T === BigInt64Array || T === BigUint64Array;
+          const a = new T(2 ** 20 + 4321);
+          for (let i = 0; i < a.length; i++) a[i] = big ? BigInt((i * 2654435761) % 65521) : (i * 2654435761) % 65521;
+          const counts = new Map();
+          for (const v of a) counts.set(v, (counts.get(v) || 0) + 1);
+          a.sort();
+          for (let i = 1; i < a.length; i++) if (a[i - 1] > a[i]) return false;
+          for (const v of a) counts.set(v, counts.get(v) - 1);
+          return Array.from(counts.values()).every((c) => c === 0);
+        });
+    }""") is True
+
+
+def test_sort_with_a_comparator_in_steps_is_stable_and_leaves_the_array_alone_if_it_throws(iso):
+    assert iso.eval("""{
+        const n = 200001;
+        const u = new Uint32Array(n).map((_, i) => i);
+        const byDigit = (x, y) => (x % 10) - (y % 10);
+        const expected = Array.from(u).sort(byDigit);
+        const stable = u.sort(byDigit) === u && u.every((v, i) => v === expected[i]);
+        const kept = new Uint32Array(n).map((_, i) => n - i);
+        let calls = 0;
+        try { kept.sort(() => { if (++calls > 1000) throw new Error('stop'); return -1; }); } catch {}
+        stable && kept.every((v, i) => v === n - i);
+    }""") is True
+    with pytest.raises(JSError, match="TypeError"):
+        iso.eval("new Uint8Array(100000).sort(5)")
+    with pytest.raises(JSError, match="TypeError"):
+        iso.eval("new Float64Array(100000).sort(() => 1n)")
+
+
+def test_join_and_to_locale_string_in_steps_are_the_builtins_text(iso):
+    assert iso.eval("""{
+        const j = new Uint8Array(200003).map((_, i) => i % 251);
+        const d = new Float64Array(10001).map((_, i) => i * 1234.5);
+        const sep = { toString() { return ' | '; } };
+        [j.join('-') === Array.from(j).join('-'), j.join() === Array.from(j).join(),
+         j.toString() === Array.from(j).join(), j.join(sep) === Array.from(j).join(' | '),
+         d.toLocaleString('de') === Array.from(d, (x) => x.toLocaleString('de')).join(','),
+         new BigInt64Array(70000).fill(-5n).join().length === 70000 * 3 - 1]
+    }""") == [True] * 6
+
+
+def test_the_methods_keep_their_shape_and_errors(iso):
+    assert iso.eval("const p = Object.getPrototypeOf(Uint8Array.prototype);"
+                    " [p.join.length, p.sort.length, p.toLocaleString.length, p.join.name, p.sort.name]") == \
+        [1, 1, 0, "join", "sort"]
+    assert iso.eval("Object.getPrototypeOf(Uint8Array.prototype).toString === Array.prototype.toString") is True
+    with pytest.raises(JSError, match="TypeError"):
+        iso.eval("Uint8Array.prototype.join.call([1, 2])")
+    with pytest.raises(JSError, match="TypeError"):
+        iso.eval("Uint8Array.prototype.sort.call({ length: 2 ** 30 })")
