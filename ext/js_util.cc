@@ -1,5 +1,6 @@
 #include "js_util.h"
 
+#include <algorithm>
 #include <cstring>
 
 namespace pyruntime {
@@ -19,11 +20,23 @@ std::string Utf8(v8::Isolate* isolate, v8::Local<v8::Value> value) {
 }
 
 v8::MaybeLocal<v8::String> NewStringOrThrow(v8::Isolate* isolate, std::string_view text, v8::NewStringType type) {
-  v8::Local<v8::String> string;
-  if (text.size() <= static_cast<size_t>(v8::String::kMaxLength) &&
-      v8::String::NewFromUtf8(isolate, text.data(), type, static_cast<int>(text.size())).ToLocal(&string)) {
-    return string;
+  // V8 takes at most kMaxLength bytes of UTF-8 at once, though they may make fewer UTF-16
+  // units (2**28 'é' are 2**29 bytes): longer text is made in pieces cut between code points
+  // and joined, and only a result longer than kMaxLength units is refused.
+  constexpr size_t kMaxPiece = v8::String::kMaxLength;
+  v8::Local<v8::String> joined = v8::String::Empty(isolate);
+  while (!text.empty()) {
+    size_t cut = std::min(text.size(), kMaxPiece);
+    size_t at = cut;  // back to the start of a code point, unless the bytes are not UTF-8
+    while (at < text.size() && at > 0 && (static_cast<unsigned char>(text[at]) & 0xC0) == 0x80) --at;
+    if (at > 0) cut = at;
+    v8::Local<v8::String> piece;
+    if (!v8::String::NewFromUtf8(isolate, text.data(), type, static_cast<int>(cut)).ToLocal(&piece)) break;
+    joined = joined->Length() == 0 ? piece : v8::String::Concat(isolate, joined, piece);
+    if (joined.IsEmpty()) break;
+    text.remove_prefix(cut);
   }
+  if (text.empty()) return joined;
   ThrowRangeError(isolate, "Invalid string length");
   return {};
 }

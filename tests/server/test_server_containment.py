@@ -138,11 +138,8 @@ def test_clients_that_stop_reading_hold_one_body_per_isolate(server):
     _still_serves(server)
 
 
-@pytest.mark.parametrize("http_server", ["hypercorn", "granian"])
-def test_bodies_held_at_once_stay_within_the_apps_budget(start_server, tmp_path: Path, http_server: str):
-    """Clients that send all but the last byte of a body each made the worker hold it until
-    `body_timeout_s` (thirty of 9 MB: +280 MB). Past `max_buffered_body_mb` the next body is
-    refused with 503 and Retry-After, and a body's bytes count until its request ends."""
+def _uploads_server(start_server, tmp_path: Path, http_server: str):
+    """The app with bodies of at most 1 MiB, and 2 MiB of them held at once."""
     (tmp_path / "worker.js").write_text(APP)
     (tmp_path / "pyruntime.toml").write_text(textwrap.dedent("""\
         [[apps]]
@@ -156,7 +153,15 @@ def test_bodies_held_at_once_stay_within_the_apps_budget(start_server, tmp_path:
         max_buffered_body_mb = 2
         body_timeout_s = 60
         """))
-    server = start_server("--config", str(tmp_path / "pyruntime.toml"), "--server", http_server)
+    return start_server("--config", str(tmp_path / "pyruntime.toml"), "--server", http_server)
+
+
+@pytest.mark.parametrize("http_server", ["hypercorn", "granian"])
+def test_bodies_held_at_once_stay_within_the_apps_budget(start_server, tmp_path: Path, http_server: str):
+    """Clients that send all but the last byte of a body each made the worker hold it until
+    `body_timeout_s` (thirty of 9 MB: +280 MB). Past `max_buffered_body_mb` the next body is
+    refused with 503 and Retry-After, and a body's bytes count until its request ends."""
+    server = _uploads_server(start_server, tmp_path, http_server)
     size = 1024 * 1024
     head = f"POST /body HTTP/1.1\r\nHost: x\r\nContent-Length: {size}\r\n\r\n".encode()
     held = []
@@ -179,6 +184,35 @@ def test_bodies_held_at_once_stay_within_the_apps_budget(start_server, tmp_path:
     # The bodies' bytes were given back when their requests ended.
     answer = httpx.post(server.url + "/body", content=b"x" * size, timeout=60)
     assert (answer.status_code, answer.text) == (200, str(size))
+
+
+@pytest.mark.parametrize("http_server", ["hypercorn", "granian"])
+def test_a_refused_body_holds_none_of_the_budget_while_its_rest_is_dropped(start_server, tmp_path: Path,
+                                                                           http_server: str):
+    """A body past `max_body_mb` is refused (413) and its rest is read and dropped, so that the
+    connection stays usable; the bytes it had counted go back at once, so a client trickling
+    that rest holds no other body back."""
+    server = _uploads_server(start_server, tmp_path, http_server)
+    size = 1024 * 1024
+    head = "POST /body HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n"
+    clients = []
+    try:
+        over = socket.create_connection(("127.0.0.1", server.port), timeout=60)
+        over.sendall(head.format(3 * size).encode() + b"x" * (3 * size // 2))  # refused; the rest never comes
+        clients.append(over)
+        held = socket.create_connection(("127.0.0.1", server.port), timeout=60)
+        held.sendall(head.format(size).encode() + b"x" * (size - 1))
+        clients.append(held)
+        time.sleep(2)  # both are read as far as they were sent
+        # The budget's 2 MiB hold this body and `held`'s, but not also what `over` had counted.
+        answer = httpx.post(server.url + "/body", content=b"x" * size, timeout=60)
+        assert (answer.status_code, answer.text) == (200, str(size))
+        held.sendall(b"x")
+        assert held.recv(65536).startswith(b"HTTP/1.1 200")
+    finally:
+        for sock in clients:
+            sock.close()
+    _still_serves(server)
 
 
 def test_a_slow_request_body_times_out(server):

@@ -1,13 +1,18 @@
-"""Typed array join, toString, toLocaleString and sort in steps (ext/js/09_typed_array_steps.js).
+"""Builtins in steps (ext/js/09_builtin_steps.js): typed array join, toString, toLocaleString
+and sort, and the URI functions.
 
 V8 runs each to completion in C++ without looking at termination: `join` took 6.2 s of CPU
 for a 64 MiB Uint8Array, `toLocaleString` 7.1 s for 8M doubles, `sort` 1.4 s for 64M
-integers, and 0.3 s for 2M doubles with a comparator before it first called it. Under a
-50 ms CPU limit each now stops within the limit plus one step, and the isolate and a fresh
-one keep working. The results in steps are the builtins': the same text, the same order
-(numeric, -0 before +0, NaN last), stable with a comparator, across step boundaries."""
+integers, and 0.3 s for 2M doubles with a comparator before it first called it;
+`encodeURIComponent` 1.0 s for 32M characters. Under a 50 ms CPU limit each now stops within
+the limit plus one step, and the isolate and a fresh one keep working. The results in steps
+are the builtins': the same text, the same order (numeric, -0 before +0, NaN last), stable
+with a comparator; the URI functions' the same as Python's, across step boundaries, with a
+surrogate pair, a UTF-8 sequence or an escape at every offset of the cut."""
 
+import re
 import time
+import urllib.parse
 
 import pytest
 
@@ -16,7 +21,9 @@ from pyruntime import Isolate, JSError, TimeLimitExceeded
 LIMIT_MS = 50
 MARGIN_MS = 450  # one step, V8 reaching the termination, and a late watchdog on a loaded machine
 
-# Each array is made zeroed (the kernel's zero pages) in a call of its own; the case is the call.
+# Each input is made in a call of its own (arrays zeroed: the kernel's zero pages; strings
+# flat); the case is the call. Joined strings are flattened in the case's
+# first step (about 20 ms for each 16M characters), which no limit stops.
 CASES = {
     "join of a 64 MiB Uint8Array": ("new Uint8Array(2 ** 26)", "a.join(',').length"),
     "toString of 8M doubles": ("new Float64Array(2 ** 23)", "a.toString().length"),
@@ -24,14 +31,16 @@ CASES = {
     "sort of 64M integers": ("new Uint32Array(2 ** 26)", "a.sort().length"),
     "sort of 2M doubles with a comparator": ("new Float64Array(2 ** 21)", "a.sort((x, y) => x - y).length"),
     "sort with a comparator that never returns": ("new Float64Array(2 ** 21)", "a.sort(() => { for (;;) {} })"),
+    "encodeURIComponent of 32M characters": ("'é'.repeat(2 ** 24)", "encodeURIComponent(a + a).length"),
+    "escape of 64M characters": ("'é'.repeat(2 ** 24)", "escape(a + a + a + a).length"),
 }
 
 
 @pytest.mark.parametrize("name", CASES)
-def test_typed_array_work_stops_at_the_cpu_limit(name):
+def test_builtin_work_stops_at_the_cpu_limit(name):
     make, work = CASES[name]
     with Isolate(memory_limit_mb=1024, timeout_ms=None, cpu_limit_ms=LIMIT_MS) as iso:
-        iso.eval(f"globalThis.a = {make}; undefined")
+        iso.eval(f"globalThis.a = {make}; typeof a === 'string' && a.charCodeAt(0); undefined")
         start = time.thread_time()
         with pytest.raises(TimeLimitExceeded) as info:
             iso.eval(work)
@@ -123,3 +132,56 @@ def test_the_methods_keep_their_shape_and_errors(iso):
         iso.eval("Uint8Array.prototype.join.call([1, 2])")
     with pytest.raises(JSError, match="TypeError"):
         iso.eval("Uint8Array.prototype.sort.call({ length: 2 ** 30 })")
+
+
+URI_STEP = 262144
+
+
+def around_the_cut(piece: str, filler: str = "a") -> list[str]:
+    """Texts of two steps and a bit with `piece` at every offset across the first cut."""
+    return [filler * (URI_STEP - offset) + piece + filler * (URI_STEP // 2 + offset)
+            for offset in range(len(piece) + 2)]
+
+
+def js_escape(text: str) -> str:
+    keep = set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789@*_+-./")
+    units = text.encode("utf-16-le", "surrogatepass")
+    out = []
+    for i in range(0, len(units), 2):
+        unit = int.from_bytes(units[i:i + 2], "little")
+        out.append(chr(unit) if chr(unit) in keep else f"%{unit:02X}" if unit < 256 else f"%u{unit:04X}")
+    return "".join(out)
+
+
+def js_unescape(text: str) -> str:
+    return re.sub(r"%u([0-9A-Fa-f]{4})|%([0-9A-Fa-f]{2})", lambda m: chr(int(m.group(1) or m.group(2), 16)), text)
+
+
+def test_uri_functions_in_steps_are_the_whole_texts(iso):
+    iso.eval("globalThis.uri = (name, text) => globalThis[name](text)")
+    component_safe = "-_.!~*'()"
+    for text in around_the_cut("\U0001f600é€") + around_the_cut("x\U0001f600", "€"):
+        encoded = iso.call("uri", "encodeURIComponent", text)
+        assert encoded == urllib.parse.quote(text, safe=component_safe)
+        assert iso.call("uri", "decodeURIComponent", encoded) == text
+        assert iso.call("uri", "decodeURI", iso.call("uri", "encodeURI", text)) == text
+        escaped = iso.call("uri", "escape", text)
+        assert escaped == js_escape(text)
+        assert iso.call("uri", "unescape", escaped) == text
+    for text in around_the_cut("%F0%9F%98%80%C3%A9%2F%41") + around_the_cut("%%%25%u20AC%41"):
+        if "%%" not in text:
+            assert iso.call("uri", "decodeURIComponent", text) == urllib.parse.unquote(text, errors="strict")
+        assert iso.call("uri", "unescape", text) == js_unescape(text)
+    assert iso.call("uri", "decodeURI", "a" * URI_STEP + "%2F%23%C3%A9") == "a" * URI_STEP + "%2F%23é"
+
+
+def test_uri_functions_in_steps_throw_the_builtins_errors(iso):
+    for source in ("encodeURIComponent('a'.repeat(300000) + '\\ud800b')",
+                   "encodeURI('a'.repeat(262143) + '\\udc00' + 'a'.repeat(10))",
+                   "decodeURIComponent('%'.repeat(300000))",
+                   "decodeURIComponent('a'.repeat(262140) + '%C3' + 'a'.repeat(10))",
+                   "decodeURI('a'.repeat(300000) + '%E2%82')"):
+        with pytest.raises(JSError, match="URIError: URI malformed"):
+            iso.eval(source)
+    assert iso.eval("[encodeURIComponent.length, decodeURI.name, unescape('%'.repeat(300000)).length]") == \
+        [1, "decodeURI", 300000]
