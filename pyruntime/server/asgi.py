@@ -45,6 +45,10 @@ ORPHAN_POLL_S = 1.0
 SERVING_WORK_AFTER_S = 0.5
 # Threads that run the apps' loads when the server starts, per CPU.
 LOAD_THREADS_PER_CPU = 2
+# The longest a connection may take to send a request's head, or stay idle between requests,
+# on every server: Hypercorn's keep-alive timeout, and Granian's header read timeout (30 s by
+# default, which let clients that trickle a head hold their connections six times as long).
+HEAD_TIMEOUT_S = 5.0
 
 
 class AppRouter:
@@ -327,6 +331,7 @@ def hypercorn_config(config: ServerConfig, logger: JsonLogger, listen_fd: int | 
     hc = Config()
     hc.bind = [f"fd://{listen_fd}"] if listen_fd is not None else [f"{config.host}:{config.port}"]
     hc.graceful_timeout = config.graceful_timeout_s()
+    hc.keep_alive_timeout = HEAD_TIMEOUT_S
     hc.errorlog = stdlib_logger("pyruntime.server", logger)
     hc.accesslog = None  # the apps log one `request` line per request
     hc.include_server_header = False

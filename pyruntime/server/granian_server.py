@@ -12,10 +12,11 @@ import asyncio
 import logging
 
 from granian.constants import HTTPModes, Interfaces
+from granian.http import HTTP1Settings
 from granian.net import SocketHolder
 from granian.server.embed import Server as EmbeddedGranian
 
-from .asgi import ServerApp, run_server
+from .asgi import HEAD_TIMEOUT_S, ServerApp, run_server
 from .config import ServerConfig
 from .logs import JsonLogger, stdlib_logger
 
@@ -40,6 +41,7 @@ def serve(config: ServerConfig, *, reload: bool = False, listen_fd: int | None =
     async def on_granian(app: ServerApp, fd: int | None, stop: asyncio.Event, log: JsonLogger) -> None:
         server = _InheritedSocketGranian(app, address=config.host, port=config.port, interface=Interfaces.ASGI,
                                          http=HTTPModes.auto, websockets=False, backlog=1024, log_access=False,
+                                         http1_settings=HTTP1Settings(header_read_timeout=int(HEAD_TIMEOUT_S * 1000)),
                                          listen_fd=fd)
         # Granian configured stdlib logging in its constructor: its own messages go to the JSON
         # log, errors only (it announces every worker spawn and that embedding is experimental).

@@ -215,6 +215,26 @@ def test_a_refused_body_holds_none_of_the_budget_while_its_rest_is_dropped(start
     _still_serves(server)
 
 
+def test_a_client_that_trickles_a_request_head_is_cut_off(server):
+    """Both servers close a connection whose request head has not arrived within
+    HEAD_TIMEOUT_S (5 s), however slowly it trickles in; Granian kept it 30 s."""
+    with socket.create_connection(("127.0.0.1", server.port), timeout=1) as sock:
+        sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n")
+        started = time.monotonic()
+        closed_after = None
+        while closed_after is None and time.monotonic() - started < 25:
+            try:
+                sock.sendall(b"X-Slow: 1\r\n")
+                if not sock.recv(65536):
+                    closed_after = time.monotonic() - started
+            except TimeoutError:
+                continue
+            except OSError:
+                closed_after = time.monotonic() - started
+        assert closed_after is not None and closed_after >= 4, f"closed after {closed_after} s"
+    _still_serves(server)
+
+
 def test_a_slow_request_body_times_out(server):
     with socket.create_connection(("127.0.0.1", server.port), timeout=30) as sock:
         sock.sendall(b"POST /body HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\nonly a few bytes")
