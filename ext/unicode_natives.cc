@@ -69,16 +69,17 @@ bool ForEachSegmentRun(v8::Isolate* isolate, v8::Local<v8::String> text, const i
                        const char* what, Ready ready) {
   size_t length = static_cast<size_t>(text->Length());
   std::vector<uint16_t> pending;
-  size_t run = 0;  // units since the last boundary
+  size_t scanned = 0;  // units of `pending` looked at; a lead surrogate at a piece's end waits
+  size_t run = 0;      // units since the last boundary
   for (size_t start = 0; start < length;) {
     if (start > 0 && StopRequested(isolate)) {
       ThrowStopped(isolate);
       return false;
     }
     size_t count = std::min(kNormalizePieceUnits, length - start);
-    size_t scanned = pending.size();
-    pending.resize(scanned + count);
-    text->Write(isolate, pending.data() + scanned, static_cast<int>(start), static_cast<int>(count),
+    size_t read = pending.size();
+    pending.resize(read + count);
+    text->Write(isolate, pending.data() + read, static_cast<int>(start), static_cast<int>(count),
                 v8::String::NO_NULL_TERMINATION);
     start += count;
     size_t end = pending.size();
@@ -96,10 +97,12 @@ bool ForEachSegmentRun(v8::Isolate* isolate, v8::Local<v8::String> text, const i
         return false;
       }
     }
+    scanned = end;
     if (start >= length) last_boundary = pending.size();
     if (last_boundary == 0) continue;
     if (!ready(pending.data(), last_boundary)) return false;
     pending.erase(pending.begin(), pending.begin() + static_cast<std::ptrdiff_t>(last_boundary));
+    scanned -= last_boundary;
   }
   return true;
 }
