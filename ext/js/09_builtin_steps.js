@@ -11,6 +11,10 @@
 // which calls `join`. The views are made with the array's own intrinsic constructor, so no
 // species constructor or getter runs.
 //
+// Arrays: V8's `join` took 1.3-1.6 s of CPU for 16M elements, `toLocaleString` 5.2 s for 4M
+// numbers. Past one step the spec's loop runs here instead (each element read, then converted,
+// in order), and each step's strings are joined by the builtin on a private array.
+//
 // URI functions: `encodeURIComponent` of 32M characters took 1.0 s, `escape` 0.3 s,
 // `decodeURIComponent` 0.2 s. They work an escape or a code point at a time, so the text is
 // cut where no escape, UTF-8 sequence or surrogate pair straddles the cut, and the pieces'
@@ -20,9 +24,10 @@
 (function installBuiltinSteps() {
   const { apply: ReflectApply, defineProperty: ReflectDefineProperty } = Reflect;
   const { getOwnPropertyDescriptor: ObjectGetOwnPropertyDescriptor, getPrototypeOf: ObjectGetPrototypeOf } = Object;
-  const { min: MathMin } = Math;
+  const { ceil: MathCeil, min: MathMin, trunc: MathTrunc } = Math;
   const StringCtor = String;
-  const { charCodeAt: StringCharCodeAt, slice: StringSlice } = String.prototype;
+  const { charCodeAt: StringCharCodeAt, repeat: StringRepeat, slice: StringSlice, split: StringSplit } =
+    String.prototype;
   const TypedArrayPrototype = ObjectGetPrototypeOf(Uint8Array.prototype);
   const getter = (name) => ObjectGetOwnPropertyDescriptor(TypedArrayPrototype, name).get;
   const lengthOf = getter("length");
@@ -145,6 +150,75 @@
       return this;
     },
   }.sort, 1);
+
+  // --- arrays ------------------------------------------------------------------------------
+  const ARRAY_STEP = 65536;
+  const builtinArrayJoin = Array.prototype.join;
+  const { add: SetAdd, delete: SetDelete, has: SetHas } = Set.prototype;
+  const ObjectCtor = Object;
+  // Arrays being joined in steps: one met again inside itself (a cycle) joins as "", as in V8.
+  const joining = new Set();
+
+  function lengthOfArrayLike(object) {
+    const n = MathTrunc(+object.length);
+    return n > 0 ? MathMin(n, Number.MAX_SAFE_INTEGER) : 0;
+  }
+
+  // Arrays of empty strings made by `split` (which defines its elements; `fill` would call a
+  // setter a user put on Array.prototype): writing to an element they have calls no setter.
+  function filledArray(length) {
+    return ReflectApply(StringSplit, ReflectApply(StringRepeat, ",", [length - 1]), [","]);
+  }
+
+  function joinElements(object, length, separator, stringOf) {
+    if (ReflectApply(SetHas, joining, [object])) return "";
+    ReflectApply(SetAdd, joining, [object]);
+    try {
+      const pieces = filledArray(MathCeil(length / ARRAY_STEP));
+      const step = filledArray(ARRAY_STEP);
+      for (let start = 0, piece = 0; start < length; start += ARRAY_STEP, piece++) {
+        const count = MathMin(ARRAY_STEP, length - start);
+        for (let i = 0; i < count; i++) {
+          const element = object[start + i];
+          step[i] = element === undefined || element === null ? "" : stringOf(element);
+        }
+        if (count < ARRAY_STEP) step.length = count;
+        pieces[piece] = ReflectApply(builtinArrayJoin, step, [separator]);
+      }
+      return ReflectApply(builtinArrayJoin, pieces, [separator]);
+    } finally {
+      ReflectApply(SetDelete, joining, [object]);
+    }
+  }
+
+  function replaceArrayMethod(name, method, length) {
+    ReflectDefineProperty(method, "length", { value: length });
+    ReflectDefineProperty(Array.prototype, name, { value: method, writable: true, enumerable: false, configurable: true });
+  }
+
+  replaceArrayMethod("join", {
+    join(separator) {
+      if (this === null || this === undefined) throw new TypeError("Array.prototype.join called on null or undefined");
+      const object = ObjectCtor(this);
+      const length = lengthOfArrayLike(object);
+      if (length <= ARRAY_STEP) return ReflectApply(builtinArrayJoin, object, [separator]);
+      const text = separator === undefined ? "," : `${separator}`;
+      return joinElements(object, length, text, (element) => `${element}`);
+    },
+  }.join, 1);
+
+  const builtinArrayToLocaleString = Array.prototype.toLocaleString;
+  replaceArrayMethod("toLocaleString", {
+    toLocaleString(locales, options) {
+      if (this === null || this === undefined) {
+        throw new TypeError("Array.prototype.toLocaleString called on null or undefined");
+      }
+      const object = ObjectCtor(this);
+      const length = lengthOfArrayLike(object);
+      if (length <= LOCALE_STEP) return ReflectApply(builtinArrayToLocaleString, object, [locales, options]);
+      return joinElements(object, length, ",", (element) => `${element.toLocaleString(locales, options)}`);
+    },
+  }.toLocaleString, 0);
 
   // --- URI functions -------------------------------------------------------------------
   // Units per step: 256K of encodeURIComponent's slowest (two-byte characters) take about 8 ms.
