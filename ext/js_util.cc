@@ -24,7 +24,15 @@ v8::MaybeLocal<v8::String> NewStringOrThrow(v8::Isolate* isolate, std::string_vi
   // units (2**28 'é' are 2**29 bytes): longer text is made in pieces cut between code points
   // and joined, and only a result longer than kMaxLength units is refused.
   constexpr size_t kMaxPiece = v8::String::kMaxLength;
-  v8::Local<v8::String> joined = v8::String::Empty(isolate);
+  v8::Local<v8::String> joined;
+  if (text.size() <= kMaxPiece) {  // every string but the largest: one piece
+    if (v8::String::NewFromUtf8(isolate, text.data(), type, static_cast<int>(text.size())).ToLocal(&joined)) {
+      return joined;
+    }
+    ThrowRangeError(isolate, "Invalid string length");
+    return {};
+  }
+  joined = v8::String::Empty(isolate);
   while (!text.empty()) {
     size_t cut = std::min(text.size(), kMaxPiece);
     size_t at = cut;  // back to the start of a code point, unless the bytes are not UTF-8

@@ -28,7 +28,7 @@
 (function installBuiltinSteps() {
   const { apply: ReflectApply, defineProperty: ReflectDefineProperty } = Reflect;
   const { getOwnPropertyDescriptor: ObjectGetOwnPropertyDescriptor, getPrototypeOf: ObjectGetPrototypeOf } = Object;
-  const { ceil: MathCeil, min: MathMin, trunc: MathTrunc } = Math;
+  const { min: MathMin, trunc: MathTrunc } = Math;
   const StringCtor = String;
   const { charCodeAt: StringCharCodeAt, repeat: StringRepeat, slice: StringSlice, split: StringSplit } =
     String.prototype;
@@ -176,16 +176,16 @@
     if (ReflectApply(SetHas, joining, [object])) return "";
     ReflectApply(SetAdd, joining, [object]);
     try {
-      const pieces = filledArray(MathCeil(length / ARRAY_STEP));
+      const pieces = { __proto__: null, length: 0 };  // grows with the work done, not the length claimed
       const step = filledArray(ARRAY_STEP);
-      for (let start = 0, piece = 0; start < length; start += ARRAY_STEP, piece++) {
+      for (let start = 0; start < length; start += ARRAY_STEP) {
         const count = MathMin(ARRAY_STEP, length - start);
         for (let i = 0; i < count; i++) {
           const element = object[start + i];
           step[i] = element === undefined || element === null ? "" : stringOf(element);
         }
         if (count < ARRAY_STEP) step.length = count;
-        pieces[piece] = ReflectApply(builtinArrayJoin, step, [separator]);
+        pieces[pieces.length++] = ReflectApply(builtinArrayJoin, step, [separator]);
       }
       return ReflectApply(builtinArrayJoin, pieces, [separator]);
     } finally {
@@ -228,6 +228,9 @@
 
   replaceMethodOf(StringPrototype, "replaceAll", {
     replaceAll(searchValue, replaceValue) {
+      if (typeof this === "string" && this.length <= TEXT_STEP) {
+        return ReflectApply(builtinReplaceAll, this, [searchValue, replaceValue]);
+      }
       // A string pattern runs no user code before the text is converted, unless a user gave
       // strings a Symbol.replace: then, and for other patterns, the builtin runs whole.
       if (this === null || this === undefined || typeof searchValue !== "string" ||

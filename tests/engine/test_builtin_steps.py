@@ -34,6 +34,8 @@ CASES = {
     "sort of 2M doubles with a comparator": ("new Float64Array(2 ** 21)", "a.sort((x, y) => x - y).length"),
     "sort with a comparator that never returns": ("new Float64Array(2 ** 21)", "a.sort(() => { for (;;) {} })"),
     "toLocaleString of an array of 1M numbers": ("new Array(2 ** 20).fill(1.5)", "a.toLocaleString().length"),
+    "join of an array-like claiming 2**53 - 1 elements": ("({ length: 2 ** 53 - 1 })",
+                                                          "Array.prototype.join.call(a).length"),
     "replaceAll of 2M matches": ("'ab '.repeat(2 ** 21)", "a.replaceAll('a', 'bb').length"),
     "encodeURIComponent of 32M characters": ("'é'.repeat(2 ** 24)", "encodeURIComponent(a + a).length"),
     "escape of 64M characters": ("'é'.repeat(2 ** 24)", "escape(a + a + a + a).length"),
