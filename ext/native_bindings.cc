@@ -55,20 +55,33 @@ void TransferArrayBuffer(const Args& args) {
   args.GetReturnValue().Set(v8::ArrayBuffer::New(isolate, std::move(store)));
 }
 
-// Own enumerable keys (strings, then symbols) except array indices, without visiting the
-// elements: the console lists a 10-million-element array's extra properties in O(1).
+// ownNonIndexKeys(object, filter): own keys except array indices (strings, then symbols),
+// without visiting the elements. `filter` is a v8::PropertyFilter (enumerable keys when
+// left out). The console lists a 10-million-element array's extra properties in O(1), and
+// Object.keys and its kin on a large array walk the indices in JS (09_builtin_steps.js).
 void OwnNonIndexKeys(const Args& args) {
   v8::Isolate* isolate = args.GetIsolate();
   if (!args[0]->IsObject()) return ThrowTypeError(isolate, "expected an object");
+  uint32_t filter = v8::ONLY_ENUMERABLE;
+  if (!args[1]->IsUndefined() && (!args[1]->IsUint32() || args[1].As<v8::Uint32>()->Value() > 31)) {
+    return ThrowTypeError(isolate, "expected a property filter");
+  }
+  if (args[1]->IsUint32()) filter = args[1].As<v8::Uint32>()->Value();
   v8::Local<v8::Array> keys;
   if (args[0]
           .As<v8::Object>()
           ->GetPropertyNames(isolate->GetCurrentContext(), v8::KeyCollectionMode::kOwnOnly,
-                             v8::PropertyFilter::ONLY_ENUMERABLE, v8::IndexFilter::kSkipIndices,
+                             static_cast<v8::PropertyFilter>(filter), v8::IndexFilter::kSkipIndices,
                              v8::KeyConversionMode::kConvertToString)
           .ToLocal(&keys)) {
     args.GetReturnValue().Set(keys);
   }
+}
+
+// arrayLength(value): an Array's length, -1 for anything else (a Proxy of an array too,
+// whose length would run its trap).
+void ArrayLength(const Args& args) {
+  args.GetReturnValue().Set(args[0]->IsArray() ? static_cast<double>(args[0].As<v8::Array>()->Length()) : -1.0);
 }
 
 // Brand checks without a thrown TypeError: a try/catch around a getter captured a stack
@@ -393,6 +406,7 @@ std::vector<NativeFunction> CoreNatives() {
     {"structuredClone", StructuredClone},
     {"promiseState", PromiseState},
     {"ownNonIndexKeys", OwnNonIndexKeys},
+    {"arrayLength", ArrayLength},
     {"isArrayBuffer", IsArrayBuffer},
     {"isSharedArrayBuffer", IsSharedArrayBuffer},
     {"isDataView", IsDataView},
