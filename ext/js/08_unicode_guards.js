@@ -11,7 +11,7 @@
 
 (function installUnicodeGuards() {
   const { apply: ReflectApply, defineProperty: ReflectDefineProperty } = Reflect;
-  const { getOwnPropertyDescriptor: ObjectGetOwnPropertyDescriptor } = Object;
+  const { getOwnPropertyDescriptor: ObjectGetOwnPropertyDescriptor, getPrototypeOf: ObjectGetPrototypeOf } = Object;
   const StringCtor = String;
   const { get: WeakMapGet, set: WeakMapSet } = WeakMap.prototype;
   const { normalizeInSteps, checkNormalizationRuns } = native;
@@ -72,4 +72,15 @@
       },
     }, "compare").get,
   });
+
+  // Spreading the segments of a 16M-character string ran out of heap inside V8's loop, which
+  // calls the segment iterator's native `next` and never sees termination; it does at the
+  // entry of a JS `next`.
+  const SegmentIteratorPrototype = ObjectGetPrototypeOf(new Intl.Segmenter().segment("")[Symbol.iterator]());
+  const builtinSegmentNext = SegmentIteratorPrototype.next;
+  replaceMethod(SegmentIteratorPrototype, "next", {
+    next() {
+      return ReflectApply(builtinSegmentNext, this, []);
+    },
+  }.next, 0);
 })();

@@ -18,8 +18,9 @@
 // Own keys: `Object.keys` of a 2M-element array took 1.2 s of CPU under a 128 MB limit,
 // `entries` 13.4 s (each scavenge rescans the growing result), `assign` 2.4 s; for a typed
 // array or string of 64M elements V8 ran out of heap inside the builtin (the process
-// aborts). Past one step of indices, `keys`, `values`, `entries`, `assign` and
-// `getOwnPropertyNames` walk the indices here and grow their result element by element.
+// aborts), as it did for `Reflect.ownKeys` and `Object.getOwnPropertyDescriptors`. Past one
+// step of indices, these (and `values`, `getOwnPropertyNames`) walk the indices here and
+// grow their result element by element.
 //
 // `replaceAll` with a string pattern: 0.9 s for 2M matches in a 6M-character string. Past
 // one step of text the spec's loop runs here (find, then replace, match by match; a
@@ -238,6 +239,7 @@
   const { ownNonIndexKeys, arrayLength: nativeArrayLength } = native;
   const { setPrototypeOf: ObjectSetPrototypeOf } = Object;
   const ArrayPrototype = Array.prototype;
+  const ObjectPrototype = Object.prototype;
   // v8::PropertyFilter bits
   const ONLY_ENUMERABLE = 2;
   const SKIP_SYMBOLS = 16;
@@ -345,6 +347,29 @@
       return enumerableOwn(object, true, builtinEntries);
     },
   }.entries, 1);
+  const { ownKeys: builtinOwnKeys } = Reflect;
+  replaceMethodOf(Reflect, "ownKeys", {
+    ownKeys(target) {
+      return typeof target === "object" ? keyNames(target, 0, builtinOwnKeys) : builtinOwnKeys(target);
+    },
+  }.ownKeys, 1);
+
+  const builtinGetOwnPropertyDescriptors = ObjectCtor.getOwnPropertyDescriptors;
+  replaceMethodOf(ObjectCtor, "getOwnPropertyDescriptors", {
+    getOwnPropertyDescriptors(value) {
+      const list = ownKeysInSteps(value, 0);
+      if (list === null) return builtinGetOwnPropertyDescriptors(value);
+      const object = ObjectCtor(value);
+      const result = { __proto__: null };  // as a result array grows: no setter can be found
+      for (let i = 0; i < list.length; i++) {
+        const descriptor = ObjectGetOwnPropertyDescriptor(object, list[i]);
+        if (descriptor !== undefined) result[list[i]] = descriptor;
+      }
+      ObjectSetPrototypeOf(result, ObjectPrototype);
+      return result;
+    },
+  }.getOwnPropertyDescriptors, 1);
+
   replaceMethodOf(ObjectCtor, "assign", {
     assign(target, ...sources) {
       if (target === null || target === undefined) return builtinAssign(target);
@@ -373,7 +398,6 @@
   const { indexOf: StringIndexOf } = String.prototype;
   const hasOwn = (object, key) => ObjectGetOwnPropertyDescriptor(object, key) !== undefined;
   const StringPrototype = String.prototype;
-  const ObjectPrototype = Object.prototype;
 
   replaceMethodOf(StringPrototype, "replaceAll", {
     replaceAll(searchValue, replaceValue) {

@@ -4,9 +4,12 @@ ICU's cost grows with the square of a run of combining marks: V8's own `normaliz
 of CPU for 'a' and 256K alternating marks. Such runs are refused at once; long text is
 normalized in steps that stop at the CPU limit; and the results in steps are the same as
 Unicode's, across the 64K-unit step boundaries (checked against Python's unicodedata, on
-characters both Unicode versions agree on)."""
+characters both Unicode versions agree on). Spreading a long text's `Intl.Segmenter` segments
+stops at the CPU limit too (it ran out of heap inside V8, which aborted the process)."""
 
 import random
+import subprocess
+import sys
 import time
 import unicodedata
 
@@ -125,3 +128,27 @@ def test_normalizing_a_long_text_stops_at_the_cpu_limit(form):
         assert spent_ms < LIMIT_MS + MARGIN_MS, f"{spent_ms:.0f} ms of CPU under a {LIMIT_MS} ms limit"
     with Isolate() as fresh:
         assert fresh.eval("'still here'.normalize('NFKD')") == "still here"
+
+
+SEGMENTS_CHILD = """
+import time
+from pyruntime import Isolate, TimeLimitExceeded
+with Isolate(cpu_limit_ms=50, timeout_ms=None) as iso:
+    iso.eval("globalThis.text = 'ab'.repeat(2 ** 23); text.charCodeAt(0); undefined")
+    start = time.thread_time()
+    try:
+        iso.eval("[...new Intl.Segmenter().segment(text)].length")
+    except TimeLimitExceeded:
+        print("stopped", (time.thread_time() - start) * 1000)
+    print(iso.eval("[...new Intl.Segmenter('en', { granularity: 'word' }).segment('two words')].length"))
+"""
+
+
+def test_spreading_the_segments_of_a_long_text_stops_at_the_cpu_limit():
+    # V8's spread loop called the segment iterator's native `next` until the heap ran out,
+    # and V8 aborted the process: run in a child, where an abort fails the test, not the suite.
+    done = subprocess.run([sys.executable, "-c", SEGMENTS_CHILD], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    stopped, spent_ms, after = done.stdout.split()
+    assert stopped == "stopped" and float(spent_ms) < LIMIT_MS + MARGIN_MS, done.stdout
+    assert after == "3"
