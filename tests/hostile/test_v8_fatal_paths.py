@@ -55,6 +55,27 @@ def test_fatal_and_unbounded_builtin_inputs_are_refused(source):
     assert report.peak_mb < 128 + 256, report
 
 
+def test_json_of_a_large_typed_array_is_refused_at_any_depth():
+    # V8 lists a typed array's keys as strings before serializing it as an object: 10M
+    # elements ran out of heap (the process aborted), 3M took 1.7 s of CPU in one call.
+    report = run_hostile("JSON.stringify({ body: [new Uint8Array(10 * 2 ** 20)] })", cpu_ms=1000)
+    assert report.returncode == 0, (report.returncode, report.stderr[-3000:])
+    assert report.outcome["status"] == "JSError", report.outcome
+    assert report.outcome["message"].startswith(
+        "RangeError: JSON.stringify: a typed array of 10485760 elements is past the 65536 serialized as an object")
+    assert report.outcome["after"] == "alive"
+    with Isolate() as iso:
+        assert iso.eval("""[
+            JSON.stringify({ a: new Uint8Array([1, 2]), b: [new Float32Array(1)], c: new BigInt64Array(0) }),
+            JSON.stringify(new Uint8Array(65536)).length,
+            JSON.stringify(Array.from(new Uint8Array(70000))).length,
+            Object.getOwnPropertyDescriptor(Object.getPrototypeOf(Int8Array.prototype), "toJSON").enumerable,
+            Object.keys(new Uint8Array(2)).join(),
+            Object.getPrototypeOf(Int8Array.prototype).toJSON.call(5),
+        ]""") == ['{"a":{"0":1,"1":2},"b":[{"0":0}],"c":{}}', 644251, 140001, False,
+                  "0,1", 5]
+
+
 def test_ordinary_uses_of_the_guarded_builtins_behave_as_before():
     with Isolate(timeout_ms=None) as iso:
         assert iso.eval("'a-b-c'.split('-')") == ["a", "b", "c"]
