@@ -29,7 +29,8 @@
       case "/json": {
         const body = await request.json();
         const digest = await crypto.subtle.digest("SHA-256", encoder.encode(url.pathname));
-        return Response.json({ body, digest: [...new Uint8Array(digest)], id: crypto.randomUUID() });
+        const sizes = Object.assign({}, ...Object.entries(body).map(([key, value]) => ({ [key]: Object.keys(value) })));
+        return Response.json({ body, sizes: Object.values(sizes), digest: [...new Uint8Array(digest)], id: crypto.randomUUID() });
       }
       case "/text": {
         const copy = request.clone();
