@@ -157,15 +157,19 @@ async def serial_requests(which: str, count: int) -> None:
             # sending slices to threads as no unhindered run does.
             (await worker.pool())._inline.max_slice_ms = float("inf")
             app = worker
-        statuses: list[int] = []
+        # A warm-up request may meet the CPU limit: with V8 on one thread, an optimising compile
+        # runs inside a slice, which under valgrind's slowdown can pass 100 ms. Both runs warm up
+        # alike, so their difference leaves it out; the counted requests must all succeed.
+        warm_up: list[int] = []
         for _ in range(WARM_UP):
-            await one_request(app, statuses)
+            await one_request(app, warm_up)
+        statuses: list[int] = []
         _instrument("on")
         for _ in range(count):
             await one_request(app, statuses)
         _instrument("off")
-        if set(statuses) != {200}:
-            raise RuntimeError(f"unexpected answers: {sorted(set(statuses))}")
+        if set(statuses) - {200} or set(warm_up) - {200, 503}:
+            raise RuntimeError(f"unexpected answers: {sorted(set(warm_up))} warming up, {sorted(set(statuses))} counted")
 
 
 def _instrument(state: str) -> None:

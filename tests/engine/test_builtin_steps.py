@@ -12,6 +12,8 @@ are the builtins': the same text, the same order (numeric, -0 before +0, NaN las
 with a comparator; the URI functions' the same as Python's, across step boundaries, with a
 surrogate pair, a UTF-8 sequence or an escape at every offset of the cut."""
 
+import json
+import random
 import re
 import time
 import urllib.parse
@@ -38,6 +40,9 @@ CASES = {
                                                           "Array.prototype.join.call(a).length"),
     "replaceAll of 2M matches": ("'ab '.repeat(2 ** 21)", "a.replaceAll('a', 'bb').length"),
     "encodeURIComponent of 32M characters": ("'é'.repeat(2 ** 24)", "encodeURIComponent(a + a).length"),
+    "toLowerCase of 16M 'İ'": ("'\\u0130'.repeat(2 ** 24)", "a.toLowerCase().length"),
+    "toUpperCase of 16M 'ﬃ'": ("'\\ufb03'.repeat(2 ** 24)", "a.toUpperCase().length"),
+    "toLocaleLowerCase('tr') of 16M 'I'": ("'\\u0130I'.repeat(2 ** 23)", "a.toLocaleLowerCase('tr').length"),
     "escape of 64M characters": ("'é'.repeat(2 ** 24)", "escape(a + a + a + a).length"),
 }
 
@@ -256,3 +261,63 @@ def test_replace_all_in_steps_is_the_spec_replacement(iso):
         iso.eval("'ab '.repeat(2 ** 18).replaceAll(/a/, 'c')")
     with pytest.raises(JSError, match="TypeError"):
         iso.eval("String.prototype.replaceAll.call(null, 'a', 'b')")
+
+
+# Every character in a context that matters: capital sigma between letters, at a word's end,
+# before and after case-ignorable marks and an apostrophe; dotted and dotless i, with and
+# without a combining dot; characters that grow (ß, ﬃ, ŉ, ΐ); a letter outside the BMP.
+CASE_PALETTE = ["Σ", "Σ", "α", "Α", " ", "\u0301", "\u0345", "'", ".", "İ", "I", "i", "ı", "\u0307", "ß", "ﬃ",
+                "ŉ", "ΐ", "\U00010400", "😀", "a", "Z", "7"]
+
+
+def test_case_mapping_in_steps_is_the_whole_texts(iso):
+    rng = random.Random(1)
+    text = "".join(rng.choice(CASE_PALETTE) for _ in range(700_000))
+    iso.eval(f"globalThis.caseText = {json.dumps(text)}; undefined")
+    assert iso.eval("caseText.length") > 2 * 262144
+    for pad in range(12):  # the cuts land on a different character each time
+        padded = "a" * pad + text
+        assert iso.eval(f"('a'.repeat({pad}) + caseText).toLowerCase()") == padded.lower()
+        assert iso.eval(f"('a'.repeat({pad}) + caseText).toUpperCase()") == padded.upper()
+    # No cut near a step's end: a sigma, then marks to the end of the step and beyond.
+    marks = "a" * 262000 + "Σ" + "\u0301" * 3000 + "a"
+    iso.eval(f"globalThis.caseText = {json.dumps(marks)}; undefined")
+    assert iso.eval("caseText.toLowerCase()") == marks.lower()
+
+
+def test_locale_case_mapping_in_steps_is_the_builtins_on_each_word(iso):
+    # Spaces end every context, so the whole text maps as its words do, each short enough
+    # for the builtin alone.
+    assert iso.eval("""{
+        const words = ["İIıi\u0307", "I\u0307\u0301", "Ìj\u0307x", "ΑΣ", "Σ\u0301", "ß", "i\u0307\u0301"];
+        const list = Array.from({ length: 80000 }, (_, i) => words[i % words.length]);
+        const results = [];
+        for (const locale of ["tr", "lt", "az", "en"]) {
+          for (const method of ["toLocaleLowerCase", "toLocaleUpperCase"]) {
+            let same = true;
+            for (let pad = 0; pad < 12; pad++) {  // the cut lands on a different character each time
+              const text = "a".repeat(pad) + list.join(" ");
+              const expected = "a".repeat(pad)[method](locale) + list.map((word) => word[method](locale)).join(" ");
+              same &&= text.length > 262144 && text[method](locale) === expected;
+            }
+            results.push(same);
+          }
+        }
+        results;
+    }""") == [True] * 8
+
+
+def test_case_mapping_keeps_its_shape_and_errors(iso):
+    assert iso.eval("""{
+        const long = "a".repeat(300000);
+        const error = (f) => { try { f(); return "none"; } catch (e) { return e.constructor.name; } };
+        [
+          ...["toLowerCase", "toUpperCase", "toLocaleLowerCase", "toLocaleUpperCase"].map((name) =>
+            [String.prototype[name].name, String.prototype[name].length]),
+          error(() => long.toLocaleLowerCase("not a locale!")),
+          error(() => String.prototype.toLowerCase.call(null)),
+          String.prototype.toUpperCase.call({ toString: () => long }).length,
+          "ABC".toLowerCase(), "straße".toUpperCase(),
+        ];
+    }""") == [["toLowerCase", 0], ["toUpperCase", 0], ["toLocaleLowerCase", 0], ["toLocaleUpperCase", 0],
+              "RangeError", "TypeError", 300000, "abc", "STRASSE"]
