@@ -27,8 +27,8 @@
 // replacement with `$` patterns goes to the builtin whole), the pieces joined step by step.
 //
 // Case mapping: `toLowerCase` of 16M '\u0130' took 0.8 s of CPU in ICU (each becomes two
-// characters), `toUpperCase` of 16M '\ufb03' 0.6 s; mapped a step at a time, cut where no
-// mapping's context (final sigma, Turkish and Lithuanian dots) reaches across.
+// characters), `toUpperCase` of 16M '\ufb03' 0.6 s; mapped a step at a time, each piece with
+// what its context needs of the text beyond it.
 //
 // URI functions: `encodeURIComponent` of 32M characters took 1.0 s, `escape` 0.3 s,
 // `decodeURIComponent` 0.2 s. They work an escape or a code point at a time, so the text is
@@ -445,46 +445,57 @@
   }.replaceAll, 2);
 
   // --- case mapping ------------------------------------------------------------------
-  // Past one step of text the text is mapped a step at a time, cut where no mapping's
-  // context reaches across. toUpperCase and toLowerCase have one context (final sigma: a
-  // capital sigma's lowercase depends on the first letter on either side, past any
-  // case-ignorable characters), so a cut whose nearest non-case-ignorable character on each
-  // side is not a sigma is safe. The toLocale forms (Turkish and Lithuanian dots look at the
-  // marks after a letter) are cut only between two characters that are neither sigma nor
-  // case-ignorable; a text with no such cut near a step's end is mapped whole.
+  // Past one step of text the text is mapped a step at a time. Each cut is before a character
+  // that is not a combining mark and not the second half of a surrogate pair: the contexts of
+  // the Turkish and Lithuanian dots are a letter and the marks after it. Lowercasing has one
+  // more context, final sigma: a capital sigma's lowercase depends on whether the nearest
+  // characters on either side that are not case-ignorable are cased. So each piece is mapped
+  // with a stand-in for that character on each side ("a" if cased, " " if not, neither has a
+  // context of its own), whose mapping is then dropped.
   const CASE_STEP = 262144;
   const CASE_CUTS = 1024;  // candidate cuts looked at, back from a step's end
-  const CASE_SCAN = 32;  // case-ignorable units looked past, each side of a cut
-  const SIGMA = 0x3a3;
-  const unitAt = (text, index) => ReflectApply(StringCharCodeAt, text, [index]);
   const CASE_IGNORABLE = /\p{Case_Ignorable}/u;
+  const CASED = /\p{Cased}/u;
+  const MARK = /\p{M}/u;
   const RegExpExec = RegExp.prototype.exec;
   const { fromCharCode: StringFromCharCode } = String;
-  const ignorable = (unit) => ReflectApply(RegExpExec, CASE_IGNORABLE, [StringFromCharCode(unit)]) !== null;
-  const isSurrogate = (unit) => unit >= 0xd800 && unit <= 0xdfff;
+  const unitAt = (text, index) => ReflectApply(StringCharCodeAt, text, [index]);
+  const matches = (regExp, character) => ReflectApply(RegExpExec, regExp, [character]) !== null;
+  const isHighSurrogate = (unit) => unit >= 0xd800 && unit <= 0xdbff;
+  const isLowSurrogate = (unit) => unit >= 0xdc00 && unit <= 0xdfff;
+  const cutsBefore = (text, at) =>
+    !isLowSurrogate(unitAt(text, at)) && !matches(MARK, StringFromCharCode(unitAt(text, at)));
 
-  // Whether the first character not case-ignorable from `at` on, by `direction`, is known and
-  // not a sigma.
-  function clearOfSigma(text, at, direction) {
-    for (let i = at, seen = 0; i >= 0 && i < text.length && seen < CASE_SCAN; i += direction, seen++) {
+  // Whether the nearest character from `at` on, by `direction`, that is not case-ignorable is
+  // cased.
+  function casedFrom(text, at, direction) {
+    for (let i = at; i >= 0 && i < text.length; i += direction) {
       const unit = unitAt(text, i);
-      if (isSurrogate(unit)) return false;
-      if (!ignorable(unit)) return unit !== SIGMA;
+      let character;
+      if (direction < 0 && isLowSurrogate(unit) && i > 0 && isHighSurrogate(unitAt(text, i - 1))) {
+        i--;
+        character = ReflectApply(StringSlice, text, [i, i + 2]);
+      } else if (direction > 0 && isHighSurrogate(unit) && isLowSurrogate(unitAt(text, i + 1))) {
+        character = ReflectApply(StringSlice, text, [i, i + 2]);
+        i++;
+      } else {
+        character = StringFromCharCode(unit);
+      }
+      if (!matches(CASE_IGNORABLE, character)) return matches(CASED, character);
     }
     return false;
   }
 
-  const caseCuts = {
-    root: (text, at) => clearOfSigma(text, at - 1, -1) && clearOfSigma(text, at, 1),
-    locale: (text, at) => {
-      const before = unitAt(text, at - 1);
-      const after = unitAt(text, at);
-      return !isSurrogate(before) && !isSurrogate(after) && before !== SIGMA && after !== SIGMA &&
-        !ignorable(before) && !ignorable(after);
-    },
-  };
+  // Where a step meant to end at `end` ends: at the nearest cut before it, or the first after.
+  function caseCut(text, end) {
+    if (end >= text.length) return text.length;
+    for (let at = end; at > end - CASE_CUTS; at--) if (cutsBefore(text, at)) return at;
+    let at = end + 1;
+    while (at < text.length && !cutsBefore(text, at)) at++;
+    return at;
+  }
 
-  function replaceCaseMapping(name, safe, length) {
+  function replaceCaseMapping(name, lowering) {
     const builtin = StringPrototype[name];
     replaceMethodOf(StringPrototype, name, {
       [name](locales) {
@@ -494,23 +505,22 @@
         if (text.length <= CASE_STEP) return ReflectApply(builtin, text, [locales]);
         let result = "";
         for (let start = 0; start < text.length;) {
-          let end = MathMin(start + CASE_STEP, text.length);
-          if (end < text.length) {
-            let at = end;
-            while (at > end - CASE_CUTS && !safe(text, at)) at--;
-            end = at > end - CASE_CUTS ? at : text.length;  // no cut found: the rest whole
-          }
-          result += ReflectApply(builtin, ReflectApply(StringSlice, text, [start, end]), [locales]);
+          const end = caseCut(text, start + CASE_STEP);
+          let piece = ReflectApply(StringSlice, text, [start, end]);
+          const before = lowering && start > 0 ? (casedFrom(text, start - 1, -1) ? "a" : " ") : "";
+          const after = lowering && end < text.length ? (casedFrom(text, end, 1) ? "a" : " ") : "";
+          piece = ReflectApply(builtin, before + piece + after, [locales]);
+          result += ReflectApply(StringSlice, piece, [before.length, piece.length - after.length]);
           start = end;
         }
         return result;
       },
-    }[name], length);
+    }[name], 0);
   }
-  replaceCaseMapping("toLowerCase", caseCuts.root, 0);
-  replaceCaseMapping("toUpperCase", caseCuts.root, 0);
-  replaceCaseMapping("toLocaleLowerCase", caseCuts.locale, 0);
-  replaceCaseMapping("toLocaleUpperCase", caseCuts.locale, 0);
+  replaceCaseMapping("toLowerCase", true);
+  replaceCaseMapping("toUpperCase", false);
+  replaceCaseMapping("toLocaleLowerCase", true);
+  replaceCaseMapping("toLocaleUpperCase", false);
 
   // --- URI functions -------------------------------------------------------------------
   // Units per step: 256K of encodeURIComponent's slowest (two-byte characters) take about 8 ms.

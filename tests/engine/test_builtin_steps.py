@@ -43,6 +43,10 @@ CASES = {
     "toLowerCase of 16M 'İ'": ("'\\u0130'.repeat(2 ** 24)", "a.toLowerCase().length"),
     "toUpperCase of 16M 'ﬃ'": ("'\\ufb03'.repeat(2 ** 24)", "a.toUpperCase().length"),
     "toLocaleLowerCase('tr') of 16M 'I'": ("'\\u0130I'.repeat(2 ** 23)", "a.toLocaleLowerCase('tr').length"),
+    "toLowerCase of 16M 'İ' after sigmas and marks at the first step's end": (
+        "'a'.repeat(261000) + '\\u03a3\\u0301'.repeat(1000) + '\\u0130'.repeat(2 ** 24)", "a.toLowerCase().length"),
+    "toLocaleLowerCase('en') of 'İ' and a mark, 16M times": ("'\\u0130\\u0301'.repeat(2 ** 23)",
+                                                             "a.toLocaleLowerCase('en').length"),
     "escape of 64M characters": ("'é'.repeat(2 ** 24)", "escape(a + a + a + a).length"),
 }
 
@@ -279,6 +283,13 @@ def test_case_mapping_in_steps_is_the_whole_texts(iso):
         padded = "a" * pad + text
         assert iso.eval(f"('a'.repeat({pad}) + caseText).toLowerCase()") == padded.lower()
         assert iso.eval(f"('a'.repeat({pad}) + caseText).toUpperCase()") == padded.upper()
+    # A sigma whose lowercase depends on the character across the cut (262,144 units in):
+    # before it, after it, and with marks between.
+    for edge in ["a" * 262143 + "Σb", "a" * 262144 + "Σ ", "a" * 262140 + "Σ\u0301\u0301\u0301b",
+                 " " * 262143 + "Σb", "a" * 262143 + "Σ\u0301\u0301 "]:
+        iso.eval(f"globalThis.caseText = {json.dumps(edge)}; undefined")
+        for method in ["toLowerCase()", "toLocaleLowerCase('tr')"]:
+            assert iso.eval(f"caseText.{method}.slice(262130)") == edge.lower()[262130:], (edge[262130:], method)
     # No cut near a step's end: a sigma, then marks to the end of the step and beyond.
     marks = "a" * 262000 + "Σ" + "\u0301" * 3000 + "a"
     iso.eval(f"globalThis.caseText = {json.dumps(marks)}; undefined")
