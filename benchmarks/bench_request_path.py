@@ -169,7 +169,8 @@ async def serial_requests(which: str, count: int) -> None:
             await one_request(app, statuses)
         _instrument("off")
         if set(statuses) - {200} or set(warm_up) - {200, 503}:
-            raise RuntimeError(f"unexpected answers: {sorted(set(warm_up))} warming up, {sorted(set(statuses))} counted")
+            raise RuntimeError(f"unexpected answers: {sorted(set(warm_up))} warming up, "
+                               f"{sorted(set(statuses))} counted")
 
 
 def _instrument(state: str) -> None:
