@@ -76,6 +76,15 @@ def test_json_of_a_large_typed_array_is_refused_at_any_depth():
                   "0,1", 5]
 
 
+def test_lowercasing_a_128_mb_text_that_grows_stops_at_the_cpu_limit():
+    # Each 'İ' lowercases to two characters: V8's builtin ran out of heap inside ICU's mapping
+    # and aborted the process. Case mapping in steps (09_builtin_steps.js) stops at the limit.
+    report = run_hostile("'\\u0130'.repeat(2 ** 26).toLowerCase().length", cpu_ms=50)
+    assert report.returncode == 0, (report.returncode, report.stderr[-3000:])
+    assert report.outcome["status"] in ("TimeLimitExceeded", "MemoryLimitExceeded"), report.outcome
+    assert report.outcome["after"] == "alive"
+
+
 def test_ordinary_uses_of_the_guarded_builtins_behave_as_before():
     with Isolate(timeout_ms=None) as iso:
         assert iso.eval("'a-b-c'.split('-')") == ["a", "b", "c"]
