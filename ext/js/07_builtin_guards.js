@@ -25,7 +25,8 @@
   const { floor: MathFloor, min: MathMin, max: MathMax, trunc: MathTrunc } = Math;
   const ObjectCtor = Object;
   const { getOwnPropertyDescriptor: ObjectGetOwnPropertyDescriptor, getPrototypeOf: ObjectGetPrototypeOf } = Object;
-  const StringCtor = String;
+  // ToString: a Symbol throws, as in the builtins (String(symbol) would describe it).
+  const stringOf = (value) => `${value}`;
   const memoryLimit = native.memoryLimit;
   const MAX_SUBJECT = 2 ** 25;
 
@@ -109,7 +110,7 @@
 
   // --- strings: global matching, replacing and splitting make one result per match ---
   function subject(value, what) {
-    const text = StringCtor(value);
+    const text = stringOf(value);
     const cap = subjectCap();
     if (text.length > cap) throw tooLong(what, text.length, cap, "characters");
     return text;

@@ -12,7 +12,8 @@
 (function installUnicodeGuards() {
   const { apply: ReflectApply, defineProperty: ReflectDefineProperty } = Reflect;
   const { getOwnPropertyDescriptor: ObjectGetOwnPropertyDescriptor, getPrototypeOf: ObjectGetPrototypeOf } = Object;
-  const StringCtor = String;
+  // ToString: a Symbol throws, as in the builtins (String(symbol) would describe it).
+  const stringOf = (value) => `${value}`;
   const { get: WeakMapGet, set: WeakMapSet } = WeakMap.prototype;
   const { normalizeInSteps, checkNormalizationRuns } = native;
   const stringSlice = String.prototype.slice;
@@ -20,7 +21,7 @@
 
   function receiverString(receiver, what) {
     if (receiver === null || receiver === undefined) throw new TypeError(`${what} called on null or undefined`);
-    return StringCtor(receiver);
+    return stringOf(receiver);
   }
 
   function replaceMethod(owner, name, method, length) {
@@ -32,7 +33,7 @@
   replaceMethod(String.prototype, "normalize", {
     normalize(form) {
       const text = receiverString(this, "String.prototype.normalize");
-      const name = form === undefined ? "NFC" : StringCtor(form);
+      const name = form === undefined ? "NFC" : stringOf(form);
       if (text.length <= SHORT) return ReflectApply(builtinNormalize, text, [name]);
       const result = normalizeInSteps(text, name);
       return result[0] === text.length ? text : ReflectApply(stringSlice, text, [0, result[0]]) + result[1];
@@ -49,7 +50,7 @@
     localeCompare(that, locales, options) {
       const what = "String.prototype.localeCompare";
       const text = checkRuns(receiverString(this, what), what);
-      return ReflectApply(builtinLocaleCompare, text, [checkRuns(StringCtor(that), what), locales, options]);
+      return ReflectApply(builtinLocaleCompare, text, [checkRuns(stringOf(that), what), locales, options]);
     },
   }.localeCompare, 1);
 
@@ -64,7 +65,7 @@
         let guarded = ReflectApply(WeakMapGet, guardedCompares, [bound]);
         if (guarded === undefined) {
           const what = "Intl.Collator.prototype.compare";
-          guarded = (x, y) => bound(checkRuns(StringCtor(x), what), checkRuns(StringCtor(y), what));
+          guarded = (x, y) => bound(checkRuns(stringOf(x), what), checkRuns(stringOf(y), what));
           ReflectDefineProperty(guarded, "name", { value: "" });
           ReflectApply(WeakMapSet, guardedCompares, [bound, guarded]);
         }

@@ -40,7 +40,8 @@
   const { apply: ReflectApply, defineProperty: ReflectDefineProperty } = Reflect;
   const { getOwnPropertyDescriptor: ObjectGetOwnPropertyDescriptor, getPrototypeOf: ObjectGetPrototypeOf } = Object;
   const { min: MathMin, trunc: MathTrunc } = Math;
-  const StringCtor = String;
+  // ToString: a Symbol throws, as in the builtins (String(symbol) would describe it).
+  const stringOf = (value) => `${value}`;
   const { charCodeAt: StringCharCodeAt, repeat: StringRepeat, slice: StringSlice, split: StringSplit } =
     String.prototype;
   const TypedArrayPrototype = ObjectGetPrototypeOf(Uint8Array.prototype);
@@ -95,7 +96,7 @@
         return ReflectApply(builtinJoin, this, [separator]);
       }
       // Converted once: user code in a `toString` may change the array; the steps see it after.
-      const text = separator === undefined ? "," : StringCtor(separator);
+      const text = separator === undefined ? "," : stringOf(separator);
       return inSteps(this, JOIN_STEP, builtinJoin, [text], text) ?? ReflectApply(builtinJoin, this, [text]);
     },
   }.join, 1);
@@ -414,9 +415,9 @@
           hasOwn(StringPrototype, Symbol.replace) || hasOwn(ObjectPrototype, Symbol.replace)) {
         return ReflectApply(builtinReplaceAll, this, [searchValue, replaceValue]);
       }
-      const text = StringCtor(this);
+      const text = stringOf(this);
       const functional = typeof replaceValue === "function";
-      const replacement = functional ? "" : StringCtor(replaceValue);
+      const replacement = functional ? "" : stringOf(replaceValue);
       if (text.length <= TEXT_STEP || (!functional && ReflectApply(StringIndexOf, replacement, ["$"]) !== -1)) {
         return ReflectApply(builtinReplaceAll, text, [searchValue, functional ? replaceValue : replacement]);
       }
@@ -501,7 +502,7 @@
       [name](locales) {
         if (typeof this === "string" && this.length <= CASE_STEP) return ReflectApply(builtin, this, [locales]);
         if (this === null || this === undefined) throw new TypeError(`String.prototype.${name} called on null or undefined`);
-        const text = StringCtor(this);
+        const text = stringOf(this);
         if (text.length <= CASE_STEP) return ReflectApply(builtin, text, [locales]);
         let result = "";
         for (let start = 0; start < text.length;) {
@@ -561,7 +562,7 @@
     const name = builtin.name;
     const stepped = {
       [name](value) {
-        const text = StringCtor(value);
+        const text = stringOf(value);
         if (text.length <= URI_STEP) return builtin(text);
         let result = "";
         for (let start = 0; start < text.length;) {

@@ -332,3 +332,18 @@ def test_case_mapping_keeps_its_shape_and_errors(iso):
         ];
     }""") == [["toLowerCase", 0], ["toUpperCase", 0], ["toLocaleLowerCase", 0], ["toLocaleUpperCase", 0],
               "RangeError", "TypeError", 300000, "abc", "STRASSE"]
+
+
+def test_a_symbol_where_a_string_is_expected_throws_as_in_the_builtins(iso):
+    # ToString of a Symbol throws a TypeError; String(symbol) would have described it instead.
+    assert iso.eval("""{
+        const s = Symbol("s");
+        const error = (f) => { try { return `none: ${f()}`; } catch (e) { return e.constructor.name; } };
+        [
+          () => String.prototype.toLowerCase.call(s), () => String.prototype.toLocaleUpperCase.call(s),
+          () => String.prototype.normalize.call(s), () => "a".normalize(s), () => "a".localeCompare(s),
+          () => new Intl.Collator().compare("a", s), () => String.prototype.replaceAll.call(s, "a", "b"),
+          () => "ab".replaceAll("a", s), () => encodeURIComponent(s), () => unescape(s),
+          () => new Uint8Array(2).join(s), () => /x/g[Symbol.match](s), () => String.prototype.split.call(s, ","),
+        ].map(error);
+    }""") == ["TypeError"] * 13
