@@ -37,20 +37,33 @@ function encodeBytes(length, byteAt) {
   return fromCharCodes(out, o);
 }
 
-// Forgiving-base64 decode; returns a Uint8Array, or null on failure.
+// ASCII whitespace, which forgiving-base64 ignores: tab, line feed, form feed, carriage return, space.
+const isAsciiWhitespace = (c) => c === 0x20 || c === 0x09 || c === 0x0a || c === 0x0c || c === 0x0d;
+
+// Forgiving-base64 decode; returns a Uint8Array, or null on failure. Whitespace is skipped as
+// the text is read, not removed first: a global replace made a copy, and a text past the
+// RegExp guards' cap (07_builtin_guards.js) was refused with their RangeError.
 function forgivingDecode(input) {
-  let data = input.replace(/[\t\n\f\r ]/g, "");
-  if (data.length % 4 === 0) {
-    if (data.endsWith("==")) data = data.slice(0, -2);
-    else if (data.endsWith("=")) data = data.slice(0, -1);
+  let length = 0;
+  for (let i = 0; i < input.length; i++) if (!isAsciiWhitespace(input.charCodeAt(i))) length++;
+  let end = input.length;
+  if (length % 4 === 0) {
+    for (let removed = 0; removed < 2; removed++) {  // one or two trailing "="
+      let last = end - 1;
+      while (last >= 0 && isAsciiWhitespace(input.charCodeAt(last))) last--;
+      if (last < 0 || input.charCodeAt(last) !== 61) break;
+      end = last;
+      length--;
+    }
   }
-  if (data.length % 4 === 1) return null;
-  const out = new Uint8Array(Math.floor((data.length * 3) / 4));
+  if (length % 4 === 1) return null;
+  const out = new Uint8Array(Math.floor((length * 3) / 4));
   let buffer = 0;
   let bits = 0;
   let o = 0;
-  for (let i = 0; i < data.length; i++) {
-    const c = data.charCodeAt(i);
+  for (let i = 0; i < end; i++) {
+    const c = input.charCodeAt(i);
+    if (isAsciiWhitespace(c)) continue;
     const v = c < 128 ? decodeTable[c] : -1;
     if (v < 0) return null;
     buffer = (buffer << 6) | v;

@@ -415,6 +415,22 @@ def test_atob_btoa(iso):
     ]
 
 
+def test_atob_skips_whitespace_as_it_reads_and_has_no_regexp_cap():
+    # It removed whitespace with a global replace first: past the RegExp guards' cap (4M
+    # characters under 128 MB) atob threw their RangeError, and a replaced
+    # String.prototype.replace saw its input.
+    with pyruntime.Isolate(cpu_limit_ms=10_000, timeout_ms=None) as iso:
+        assert iso.eval("atob('YWJj\\n'.repeat(2 ** 20 + 2 ** 18)).length") == 3 * (2 ** 20 + 2 ** 18)
+        assert iso.eval("""[
+            atob(" YW Jj\\nZA = = "), atob("YQ"), atob("YQ\\t=\\f="), atob("YWI="),
+            ...["YQ===", "Y", "YQ=a", "=YQ", "YQ=\\u00a0"].map((t) => {
+              try { return atob(t); } catch (e) { return e.name; }
+            }),
+        ]""") == ["abcd", "a", "a", "ab"] + ["InvalidCharacterError"] * 5
+        iso.eval("String.prototype.replace = () => { throw new Error('seen'); }")
+        assert iso.eval("atob(' aGVs bG8 ')") == "hello"
+
+
 # --- URL / URLSearchParams ----------------------------------------------------------------
 
 
