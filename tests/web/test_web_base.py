@@ -415,6 +415,17 @@ def test_atob_btoa(iso):
     ]
 
 
+def test_a_form_body_past_the_regexp_guards_cap_is_parsed():
+    # The parser split the body on "&" and replaced "+" with a global RegExp: past 4M
+    # characters (the guards' cap under 128 MB) formData() of a 5 MB form threw a RangeError.
+    with pyruntime.Isolate(cpu_limit_ms=10_000, timeout_ms=None) as iso:
+        assert iso.eval("""new Response("a=" + "b+".repeat(5 * 2 ** 19) + "&c=d%20e", {
+            headers: { "content-type": "application/x-www-form-urlencoded" },
+        }).formData().then((form) => [form.get("a").length, form.get("a").slice(0, 4), form.get("c")])""") == [
+            5 * 2 ** 20, "b b ", "d e"]
+        assert iso.eval("[...new URLSearchParams('&a=1&&b=%20+x&c&=e&')].join('|')") == "a,1|b,  x|c,|,e"
+
+
 def test_atob_skips_whitespace_as_it_reads_and_has_no_regexp_cap():
     # It removed whitespace with a global replace first: past the RegExp guards' cap (4M
     # characters under 128 MB) atob threw their RangeError, and a replaced
