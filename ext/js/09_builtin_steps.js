@@ -462,29 +462,30 @@
   const { fromCharCode: StringFromCharCode } = String;
   const unitAt = (text, index) => ReflectApply(StringCharCodeAt, text, [index]);
   const matches = (regExp, character) => ReflectApply(RegExpExec, regExp, [character]) !== null;
-  const isHighSurrogate = (unit) => unit >= 0xd800 && unit <= 0xdbff;
-  const isLowSurrogate = (unit) => unit >= 0xdc00 && unit <= 0xdfff;
-  const cutsBefore = (text, at) =>
-    !isLowSurrogate(unitAt(text, at)) && !matches(MARK, StringFromCharCode(unitAt(text, at)));
+  const isHigh = (unit) => unit >= 0xd800 && unit <= 0xdbff;
+  const isLow = (unit) => unit >= 0xdc00 && unit <= 0xdfff;
+  const cutsBefore = (text, at) => !isLow(unitAt(text, at)) && !matches(MARK, StringFromCharCode(unitAt(text, at)));
 
-  // Whether the nearest character from `at` on, by `direction`, that is not case-ignorable is
-  // cased.
-  function casedFrom(text, at, direction) {
-    for (let i = at; i >= 0 && i < text.length; i += direction) {
+  // The nearest character from `at` on, by `direction`, that is not case-ignorable, before
+  // `stop`: [its index, whether it is cased], or null.
+  function nonIgnorable(text, at, direction, stop) {
+    for (let i = at; i !== stop; i += direction) {
       const unit = unitAt(text, i);
+      let first = i;
       let character;
-      if (direction < 0 && isLowSurrogate(unit) && i > 0 && isHighSurrogate(unitAt(text, i - 1))) {
-        i--;
+      if (direction < 0 && isLow(unit) && i - 1 !== stop && isHigh(unitAt(text, i - 1))) {
+        first = i - 1;
+        character = ReflectApply(StringSlice, text, [first, i + 1]);
+      } else if (direction > 0 && isHigh(unit) && i + 1 !== stop && isLow(unitAt(text, i + 1))) {
         character = ReflectApply(StringSlice, text, [i, i + 2]);
-      } else if (direction > 0 && isHighSurrogate(unit) && isLowSurrogate(unitAt(text, i + 1))) {
-        character = ReflectApply(StringSlice, text, [i, i + 2]);
-        i++;
       } else {
         character = StringFromCharCode(unit);
       }
-      if (!matches(CASE_IGNORABLE, character)) return matches(CASED, character);
+      if (!matches(CASE_IGNORABLE, character)) return [first, matches(CASED, character)];
+      if (direction < 0) i = first;
+      else if (character.length === 2) i++;
     }
-    return false;
+    return null;
   }
 
   // Where a step meant to end at `end` ends: at the nearest cut before it, or the first after.
@@ -505,13 +506,33 @@
         const text = stringOf(this);
         if (text.length <= CASE_STEP) return ReflectApply(builtin, text, [locales]);
         let result = "";
-        for (let start = 0; start < text.length;) {
+        // Each scan for a stand-in covers only text no earlier scan covered: the one before a
+        // piece stops at the previous piece's start (nothing found: the previous stand-in holds),
+        // the one after reuses the last character found if it is still ahead. A text of
+        // case-ignorable characters costs linear time, not a scan to its start per step.
+        // Only a capital sigma looks across a cut for a stand-in.
+        const sigma = lowering && ReflectApply(StringIndexOf, text, ["\u03a3"]) !== -1;
+        let before = " ";
+        let ahead = null;
+        for (let start = 0, previous = 0; start < text.length;) {
           const end = caseCut(text, start + CASE_STEP);
           let piece = ReflectApply(StringSlice, text, [start, end]);
-          const before = lowering && start > 0 ? (casedFrom(text, start - 1, -1) ? "a" : " ") : "";
-          const after = lowering && end < text.length ? (casedFrom(text, end, 1) ? "a" : " ") : "";
-          piece = ReflectApply(builtin, before + piece + after, [locales]);
-          result += ReflectApply(StringSlice, piece, [before.length, piece.length - after.length]);
+          let prefix = "";
+          let suffix = "";
+          if (sigma && start > 0) {
+            const found = nonIgnorable(text, start - 1, -1, previous - 1);
+            if (found !== null) before = found[1] ? "a" : " ";
+            prefix = before;
+          }
+          if (sigma && end < text.length) {
+            if (ahead === null || ahead[0] < end) {
+              ahead = nonIgnorable(text, end, 1, text.length) ?? [text.length, false];
+            }
+            suffix = ahead[1] ? "a" : " ";
+          }
+          piece = ReflectApply(builtin, prefix + piece + suffix, [locales]);
+          result += ReflectApply(StringSlice, piece, [prefix.length, piece.length - suffix.length]);
+          previous = start;
           start = end;
         }
         return result;
@@ -530,8 +551,6 @@
   // escapes (12 units). Further back the text is malformed, and a cut anywhere gives the error.
   const MAX_BACK = 16;
   const PERCENT = 0x25;
-  const isHigh = (unit) => unit >= 0xd800 && unit <= 0xdbff;
-  const isLow = (unit) => unit >= 0xdc00 && unit <= 0xdfff;
   // Whether the escape starting at `index` is a UTF-8 continuation byte (%80-%BF).
   const continues = (text, index) => {
     const digit = unitAt(text, index + 1) | 0x20;
