@@ -38,6 +38,7 @@ APP = textwrap.dedent("""\
           throw new Error("failed with " + env.TOKEN);
         }
         if (path === "/body") return new Response(String((await request.arrayBuffer()).byteLength));
+        if (path === "/json") return new Response(String((await request.json()).length));
         if (path === "/big") return new Response(new Uint8Array(8 * 1024 * 1024));
         return new Response("ok");
       },
@@ -213,6 +214,26 @@ def test_a_refused_body_holds_none_of_the_budget_while_its_rest_is_dropped(start
         for sock in clients:
             sock.close()
     _still_serves(server)
+
+
+def _worker_pid(server) -> str:
+    pid = server.process.pid
+    return Path(f"/proc/{pid}/task/{pid}/children").read_text().strip()
+
+
+def test_a_json_body_that_builds_millions_of_values_stops_at_the_cpu_limit(server):
+    # 9 MB of empty objects, under the default max_body_mb: V8's JSON.parse took 8.2 s of CPU
+    # building them, past the process guard's grace, which then ended the worker.
+    worker = _worker_pid(server)
+    body = b"[" + b",".join([b"{}"] * 3_000_000) + b"]"
+    started = time.monotonic()
+    answer = httpx.post(server.url + "/json", content=body, timeout=60)
+    assert answer.status_code == 503 and "CPU time limit" in answer.text
+    assert time.monotonic() - started < 30
+    small = b"[" + b",".join([b'{"id": 1, "tags": ["a", "b"]}'] * 4000) + b"]"  # past the 64K step
+    assert httpx.post(server.url + "/json", content=small, timeout=30).text == "4000"
+    _still_serves(server)
+    assert _worker_pid(server) == worker
 
 
 def test_a_client_that_trickles_a_request_head_is_cut_off(server):
