@@ -419,7 +419,7 @@ const std::vector<NativeFunction>& AllNatives() {
   static const auto* all = [] {
     auto* list = new std::vector<NativeFunction>();
     for (auto group : {CoreNatives, Utf8Natives, CryptoNatives, CompressionNatives, EncodingNatives, WasmNatives,
-                       UnicodeNatives}) {
+                       UnicodeNatives, JsonNatives}) {
       for (const NativeFunction& function : group()) list->push_back(function);
     }
     return list;

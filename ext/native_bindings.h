@@ -22,6 +22,7 @@ std::vector<NativeFunction> CompressionNatives();  // compression_natives.cc
 std::vector<NativeFunction> EncodingNatives();     // encoding_natives.cc
 std::vector<NativeFunction> WasmNatives();         // wasm_natives.cc
 std::vector<NativeFunction> UnicodeNatives();      // unicode_natives.cc
+std::vector<NativeFunction> JsonNatives();         // json_natives.cc
 const std::vector<NativeFunction>& AllNatives();
 
 // The `native` object. `native.timeOrigin` is set per isolate by the Runtime, after the

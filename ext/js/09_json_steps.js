@@ -4,8 +4,9 @@
 // in `request.json()`, `[[],[],...]` 4.5 s (each scavenge rescans the values built so far),
 // an object of 600K members 0.75 s. Past PARSE_STEP characters the text is read here
 // instead, so the call stops at its limits: the builtin reads shorter texts (at most a few ms
-// of work), and any array or object of the text no longer than that, found by looking at its
-// brackets and quotes; the rest is read here a token at a time.
+// of work), and each run of array elements and each array or object no longer than that,
+// found by a native scan of brackets and quotes (ext/json_natives.cc); the rest is read here
+// a token at a time.
 // The result is the builtin's: the same values, keys in the same order, own data properties
 // made as the builtin makes them (containers grow with no prototype, so no setter a user
 // added to Object.prototype or Array.prototype runs, and `__proto__` is a plain key), and the
@@ -17,7 +18,7 @@
   const builtinParse = JSON.parse;
   const { apply: ReflectApply, defineProperty: ReflectDefineProperty, deleteProperty: ReflectDeleteProperty } =
     Reflect;
-  const { charCodeAt: StringCharCodeAt, indexOf: StringIndexOf, slice: StringSlice } = String.prototype;
+  const { charCodeAt: StringCharCodeAt, slice: StringSlice } = String.prototype;
   const { keys: ObjectKeys, setPrototypeOf: ObjectSetPrototypeOf } = Object;
   const { fromCharCode: StringFromCharCode } = String;
   const { trunc: MathTrunc, min: MathMin } = Math;
@@ -26,7 +27,8 @@
   const ObjectPrototype = Object.prototype;
   const NumberCtor = Number;
   const SyntaxErrorCtor = SyntaxError;
-  const PARSE_STEP = 65536;
+  const PARSE_STEP = 65536;  // as kJsonStepUnits in ext/json_natives.cc
+  const { jsonSpan } = native;
 
   const unitAt = (text, index) => ReflectApply(StringCharCodeAt, text, [index]);
   const sliceOf = (text, start, end) => ReflectApply(StringSlice, text, [start, end]);
@@ -129,74 +131,18 @@
     return container;
   }
 
-  // Where the container opening at `at` ends, one past its closing bracket, if that is within
-  // PARSE_STEP units; else -1, and the containers still open at the step's end are marked in
-  // `big`, so that none of them is looked at again: each unit is looked at about twice.
-  // Only strings and brackets are looked at: the builtin checks the rest.
-  const opened = growing(true);
-  function containerEnd(text, at, big, limit = MathMin(text.length, at + PARSE_STEP)) {
-    let depth = 0;
-    for (let index = at; index < limit; index++) {
-      const unit = unitAt(text, index);
-      if (unit === QUOTE) {
-        index = closingQuote(text, index, limit);
-        if (index === -1) break;
-      } else if (unit === OPEN_ARRAY || unit === OPEN_OBJECT) {
-        opened[depth++] = index;
-      } else if ((unit === CLOSE_ARRAY || unit === CLOSE_OBJECT) && --depth === 0) {
-        return index + 1;
-      }
-    }
-    if (limit === at + PARSE_STEP) for (let index = 0; index < depth; index++) big[opened[index]] = true;
+  // native.jsonSpan (ext/json_natives.cc): where the value at `at`, or the run of array
+  // elements or object members from `at`, ends within a step; -1 if it does not. Containers
+  // still open at the step's end are marked in `big`, so that none is scanned again: each unit
+  // is scanned about twice.
+  const VALUE = 0;
+  const ELEMENTS = 1;
+  const MEMBERS = 2;
+  function spanEnd(text, at, kind, big) {
+    const span = jsonSpan(text, at, kind);
+    if (typeof span === "number") return span;
+    for (let index = 0; index < span.length; index++) big[span[index]] = true;
     return -1;
-  }
-
-  // Where the run of whole elements from `at` (an array element's start) that fits in a step
-  // ends, one past its last element; -1 if not even its first fits. The builtin reads a run in
-  // one call: an array of 60K records in 160 calls, not 60K.
-  function elementRunEnd(text, at, big) {
-    const limit = MathMin(text.length, at + PARSE_STEP);
-    let runEnd = -1;
-    for (let index = at; ;) {
-      const unit = unitAt(text, index);
-      let end;
-      if (unit === OPEN_ARRAY || unit === OPEN_OBJECT) {
-        end = big[index] === true ? -1 : containerEnd(text, index, big, limit);
-      } else if (unit === QUOTE) {
-        end = closingQuote(text, index, limit);
-        if (end !== -1) end++;
-      } else {
-        end = scalarEnd(text, index, limit);
-      }
-      if (end === -1) return runEnd;
-      runEnd = end;
-      index = skipSpace(text, end);
-      if (unitAt(text, index) !== COMMA) return runEnd;
-      index = skipSpace(text, index + 1);
-    }
-  }
-
-  // A number or literal ends before a comma, bracket or space; -1 if it is empty or does not
-  // end before `limit`.
-  function scalarEnd(text, at, limit) {
-    for (let index = at; index < limit; index++) {
-      const unit = unitAt(text, index);
-      if (unit === COMMA || unit === CLOSE_ARRAY || unit === CLOSE_OBJECT || unit === 0x20 || unit === 0x0a ||
-          unit === 0x0d || unit === 0x09) {
-        return index === at ? -1 : index;
-      }
-    }
-    return -1;
-  }
-
-  function closingQuote(text, at, limit) {
-    for (;;) {
-      at = ReflectApply(StringIndexOf, text, ['"', at + 1]);
-      if (at === -1 || at >= limit) return -1;
-      let backslashes = 0;
-      while (unitAt(text, at - 1 - backslashes) === BACKSLASH) backslashes++;
-      if (backslashes % 2 === 0) return at;
-    }
   }
 
   // The builtin's value of text[at, end), or UNPARSED if that is not JSON: then the units are
@@ -218,6 +164,24 @@
     }
   }
 
+  // The run of members from `at` that ends within a step, read by the builtin and put into
+  // `object` in their order (a key seen before keeps its place and takes the new value, as in
+  // the builtin); where the run ends, or -1 when the members are to be read here.
+  const NOTHING = {};
+  function membersRead(text, at, object, big) {
+    const end = unitAt(text, at) === QUOTE ? spanEnd(text, at, MEMBERS, big) : -1;
+    if (end === -1) return -1;
+    let members;
+    try {
+      members = builtinParse(`{${sliceOf(text, at, end)}}`);
+    } catch {
+      return -1;
+    }
+    const keys = ObjectKeys(members);
+    for (let index = 0; index < keys.length; index++) object[keys[index]] = members[keys[index]];
+    return end;
+  }
+
   // Containers open around the value being read are kept on a stack of (container, isArray,
   // key) triples, not in JS frames: the builtin reads 100K levels of nesting, so must this.
   // The stack has no prototype either: no user's push, pop or index setter runs.
@@ -232,17 +196,17 @@
     for (;;) {
       let value;
       const unit = unitAt(text, at);
-      const run = isArray ? elementRunEnd(text, at, big) : -1;
-      const values = run !== -1 ? parsedRun(text, at, run) : UNPARSED;
-      const end = values === UNPARSED && (unit === OPEN_ARRAY || unit === OPEN_OBJECT) && big[at] !== true
-        ? containerEnd(text, at, big) : -1;
+      // An array's run of elements, or a container, that ends within a step: the builtin's.
+      const end = (isArray || unit === OPEN_ARRAY || unit === OPEN_OBJECT) && big[at] !== true
+        ? spanEnd(text, at, isArray ? ELEMENTS : VALUE, big) : -1;
+      const values = end !== -1 && isArray ? parsedRun(text, at, end) : UNPARSED;
       if (values !== UNPARSED) {
         // All but the last into the array here; the last goes as any value does, below.
         const last = values.length - 1;
         for (let index = 0; index < last; index++) container[container.length] = values[index];
         value = values[last];
-        at = run;
-      } else if (end !== -1 && (value = parsedWhole(text, at, end)) !== UNPARSED) {
+        at = end;
+      } else if (end !== -1 && !isArray && (value = parsedWhole(text, at, end)) !== UNPARSED) {
         at = end;
       } else if (unit === OPEN_ARRAY || unit === OPEN_OBJECT) {
         const opening = unit === OPEN_ARRAY;
@@ -257,8 +221,14 @@
           stack[depth++] = key;
           container = opened;
           isArray = opening;
-          if (!isArray) at = memberKey(text, at);
-          continue;
+          if (isArray) continue;
+          const run = membersRead(text, at, container, big);
+          if (run === -1) {
+            at = memberKey(text, at);
+            continue;
+          }
+          at = run;
+          value = NOTHING;
         }
       } else if (unit === QUOTE) {
         const end = stringEnd(text, at);
@@ -279,13 +249,25 @@
           if (at < text.length) throw unexpected(text, at);
           return value;
         }
-        if (isArray) container[container.length] = value;
-        else container[key] = value;
+        if (value === NOTHING) {
+          // The members just read went in already.
+        } else if (isArray) {
+          container[container.length] = value;
+        } else {
+          container[key] = value;
+        }
         const next = unitAt(text, at);
         if (next === COMMA) {
           at = skipSpace(text, at + 1);
-          if (!isArray) at = memberKey(text, at);
-          break;
+          if (isArray) break;
+          const run = membersRead(text, at, container, big);
+          if (run === -1) {
+            at = memberKey(text, at);
+            break;
+          }
+          at = run;
+          value = NOTHING;
+          continue;
         }
         if (next !== (isArray ? CLOSE_ARRAY : CLOSE_OBJECT)) throw unexpected(text, at);
         at++;

@@ -190,3 +190,14 @@ def test_deep_nesting_and_long_strings_parse(iso):
         const long = JSON.parse('"' + "\\\\u00e9".repeat(30000) + "x".repeat(40000) + '"');
         [depth, at, long.length, long[0], long[long.length - 1]];
     }""") == [100000, 7, 70000, "é", "x"]
+
+
+def test_runs_of_members_keep_the_builtins_key_order_and_last_values(iso):
+    # 30K members over a thousand keys: the runs the builtin reads in one call each split the
+    # duplicates, and a key seen in an earlier run keeps its place and takes the later value.
+    members = ",".join(f'"k{i % 1000}": {{"v": {i}, "list": [{i}, "s{i}"]}}' for i in range(30_000))
+    text = "{" + members + ', "__proto__": 1, "7": 2, "3": 3}'
+    assert len(text) > 65536
+    expected = json.dumps(json.loads(text), separators=(",", ":"))
+    expected = expected.replace('{"k0"', '{"3":3,"7":2,"k0"', 1).replace(',"7":2,"3":3}', "}")
+    assert iso.call("outcome", text) == ["ok", expected]
