@@ -48,6 +48,8 @@ CASES = {
     "toLocaleLowerCase('en') of 'İ' and a mark, 16M times": ("'\\u0130\\u0301'.repeat(2 ** 23)",
                                                              "a.toLocaleLowerCase('en').length"),
     "escape of 64M characters": ("'é'.repeat(2 ** 24)", "escape(a + a + a + a).length"),
+    "sort of an array of 2M strings": ("'ba'.repeat(2 ** 20).split('')", "a.sort().length"),
+    "sort of an array of 1M numbers": ("'21'.repeat(2 ** 19).split('').map(Number)", "a.sort().length"),
 }
 
 
@@ -358,3 +360,61 @@ def test_lowercasing_long_runs_of_case_ignorable_characters_is_linear():
         assert iso.eval("text.toLowerCase()") == text.lower()
         assert iso.eval("text.toLocaleLowerCase('tr').length") == len(text)
         assert iso.eval("'.'.repeat(2 ** 22).toLowerCase().length") == 2 ** 22
+
+
+def test_array_sort_in_steps_is_the_spec_order(iso):
+    # Past 64K elements, sort without a comparator runs here; with a comparator that compares
+    # the elements' strings, the builtin does the same work, so the two must agree: holes and
+    # undefined last (undefined first), -0 and 0 and "0" kept in their order, toString of
+    # objects, nested arrays, a getter on an element, an array-like with a length beyond its
+    # elements.
+    assert iso.eval("""{
+        const byString = (x, y) => { const a = `${x}`, b = `${y}`; return a < b ? -1 : b < a ? 1 : 0; };
+        const make = () => {
+          const a = [];
+          for (let i = 0; i < 100000; i++) {
+            const k = (i * 7919) % 100003;
+            a.push(k % 5 === 0 ? "s" + k : k % 5 === 1 ? k - 50000 : k % 5 === 2 ? [k % 7, "x"]
+              : k % 5 === 3 ? { toString() { return "o" + (k % 100); } } : k / 7);
+          }
+          a[10] = undefined; a[20] = -0; a[30] = 0; a[40] = "0"; a[50] = NaN; a[60] = Infinity;
+          delete a[70]; delete a[80];
+          let stored = "got";
+          Object.defineProperty(a, 90, { get() { return stored; }, set(v) { stored = v; }, enumerable: true,
+                                         configurable: true });
+          a.length = 100005;
+          return a;
+        };
+        const stepped = make().sort();
+        const expected = make().sort(byString);
+        const same = stepped.length === expected.length && stepped.every((v, i) => Object.is(v, expected[i]) ||
+          (typeof v === "object" && `${v}` === `${expected[i]}`));
+        // 99,998 elements (two holes), the last of them undefined, then holes to the length.
+        const holes = [stepped[99997] === undefined && 99997 in stepped, 99998 in stepped, stepped.length];
+        const zeros = stepped.filter((v) => v === 0 || v === "0").map((v) => Object.is(v, -0) ? "-0" : typeof v);
+        const makeLike = () => {
+          const like = { length: 70010 };
+          for (let i = 0; i < 70000; i += 2) like[i] = 70000 - i;
+          return like;
+        };
+        const like = Array.prototype.sort.call(makeLike());
+        const likeExpected = Array.prototype.sort.call(makeLike(), byString);
+        const sameLike = Object.keys(like).join() === Object.keys(likeExpected).join() &&
+          Object.keys(like).every((k) => like[k] === likeExpected[k]);
+        [same, holes, zeros, sameLike, like[0], like[34999], 35000 in like];
+    }""") == [True, [True, False, 100005], ["-0", "number", "string"], True, 10, 9998, False]
+
+
+def test_array_sort_in_steps_converts_once_and_throws_as_the_builtin(iso):
+    assert iso.eval("""{
+        let conversions = 0;
+        const counted = { toString() { conversions++; return "m"; } };
+        const a = new Array(70000).fill(0).map((_, i) => (i === 5 ? counted : i));
+        a.sort();
+        const errors = [];
+        for (const make of [() => Object.freeze(new Array(70000).fill(0).map((_, i) => -i)),
+                            () => { const b = new Array(70000).fill(1); b[3] = Symbol("s"); return b; }]) {
+          try { make().sort(); } catch (error) { errors.push(error.name); }
+        }
+        [conversions, a[0], a[69999] === counted, errors, Array.prototype.sort.length, Array.prototype.sort.name];
+    }""") == [1, 0, True, ["TypeError", "TypeError"], 1, "sort"]
