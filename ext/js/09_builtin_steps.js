@@ -17,6 +17,9 @@
 // step's strings are joined by the builtin on a private array, and elements are sorted here
 // by their strings, each converted once.
 //
+// `flat` and `flatMap` run the spec's steps here, an element at a time (V8's took 0.65 s of
+// CPU for 2M elements).
+//
 // Own keys: `Object.keys` of a 2M-element array took 1.2 s of CPU under a 128 MB limit,
 // `entries` 13.4 s (each scavenge rescans the growing result), `assign` 2.4 s; for a typed
 // array or string of 64M elements V8 ran out of heap inside the builtin (the process
@@ -308,6 +311,86 @@
       return joinElements(object, length, ",", (element) => `${element.toLocaleString(locales, options)}`);
     },
   }.toLocaleString, 0);
+
+  // flat and flatMap: V8's FlattenIntoArray reads each element with HasProperty and Get in
+  // C++ and never looks at termination: flat() of 2M elements took 0.65 s of CPU, and one
+  // element may itself be an array of millions. The spec's steps run here instead, an element
+  // at a time (4 times faster than the builtin). A result the Array constructor would make
+  // grows without a prototype (no setter a user added to Array.prototype runs) and gets it
+  // when complete; one a species constructor makes gets each element defined.
+  const builtinFlat = Array.prototype.flat;
+  const builtinFlatMap = Array.prototype.flatMap;
+  const ArrayCtor = Array;
+  const { construct: ReflectConstruct } = Reflect;
+  const SymbolSpecies = Symbol.species;
+  const MAX_INDEX = 2 ** 53 - 1;
+
+  // ArraySpeciesCreate(original, 0), or null for a plain array (the common case).
+  function flatTarget(original) {
+    if (!ArrayIsArray(original)) return null;
+    let C = original.constructor;
+    if ((typeof C === "object" && C !== null) || typeof C === "function") {
+      C = C[SymbolSpecies];
+      if (C === null) C = undefined;
+    }
+    return C === undefined || C === ArrayCtor ? null : ReflectConstruct(C, [0]);
+  }
+
+  function flattenInto(target, source, sourceLength, start, depth, mapper, thisArg) {
+    let targetIndex = start;
+    for (let sourceIndex = 0; sourceIndex < sourceLength; sourceIndex++) {
+      if (!(sourceIndex in source)) continue;
+      let element = source[sourceIndex];
+      if (mapper !== undefined) element = ReflectApply(mapper, thisArg, [element, sourceIndex, source]);
+      if (depth > 0 && ArrayIsArray(element)) {
+        targetIndex = flattenInto(target, element, lengthOfArrayLike(element), targetIndex, depth - 1);
+        continue;
+      }
+      if (targetIndex >= MAX_INDEX) throw new TypeError("Array.prototype.flat: the result is too long");
+      if (ObjectGetPrototypeOf(target) === null) {
+        target[targetIndex] = element;
+      } else if (!ReflectDefineProperty(target, targetIndex, { value: element, writable: true, enumerable: true,
+        configurable: true })) {
+        throw new TypeError(`Cannot add property ${targetIndex} to the result of flat`);
+      }
+      targetIndex++;
+    }
+    return targetIndex;
+  }
+
+  function flattened(object, length, depth, mapper, thisArg) {
+    const species = flatTarget(object);
+    const target = species === null ? growing() : species;
+    flattenInto(target, object, length, 0, depth, mapper, thisArg);
+    return species === null ? completed(target) : target;
+  }
+
+  replaceMethodOf(Array.prototype, "flat", {
+    flat(depth) {
+      if (this === null || this === undefined) return ReflectApply(builtinFlat, this, [depth]);
+      const object = ObjectCtor(this);
+      const length = lengthOfArrayLike(object);
+      if (length > elementCap()) return ReflectApply(builtinFlat, object, [depth]);
+      let levels = 1;
+      if (depth !== undefined) {
+        levels = MathTrunc(+depth) || 0;
+        if (levels < 0) levels = 0;
+      }
+      return flattened(object, length, levels);
+    },
+  }.flat, 0);
+
+  replaceMethodOf(Array.prototype, "flatMap", {
+    flatMap(mapper, thisArg) {
+      if (this === null || this === undefined) return ReflectApply(builtinFlatMap, this, [mapper, thisArg]);
+      const object = ObjectCtor(this);
+      const length = lengthOfArrayLike(object);
+      if (length > elementCap() || typeof mapper !== "function") {
+        return ReflectApply(builtinFlatMap, object, [mapper, thisArg]);
+      }
+      return flattened(object, length, 1, mapper, thisArg);
+    },
+  }.flatMap, 1);
 
   // --- own keys of arrays, typed arrays and strings -------------------------------------
   // Past one step of indices the index keys are found here (every index of a string or typed

@@ -50,6 +50,8 @@ CASES = {
     "escape of 64M characters": ("'é'.repeat(2 ** 24)", "escape(a + a + a + a).length"),
     "sort of an array of 2M strings": ("'ba'.repeat(2 ** 20).split('')", "a.sort().length"),
     "sort of an array of 1M numbers": ("'21'.repeat(2 ** 19).split('').map(Number)", "a.sort().length"),
+    "flat of an array holding 4M elements": ("[new Array(2 ** 22).fill(1)]", "a.flat().length"),
+    "flatMap returning an array of 4M elements": ("new Array(2 ** 22).fill(1)", "[0].flatMap(() => a).length"),
 }
 
 
@@ -418,3 +420,42 @@ def test_array_sort_in_steps_converts_once_and_throws_as_the_builtin(iso):
         }
         [conversions, a[0], a[69999] === counted, errors, Array.prototype.sort.length, Array.prototype.sort.name];
     }""") == [1, 0, True, ["TypeError", "TypeError"], 1, "sort"]
+
+
+def test_flat_and_flat_map_follow_the_spec(iso):
+    # Expected values as Node 20 gives them: depths, holes, array-likes, the mapper's
+    # arguments and this, species constructors, errors, and a Proxy's trap order.
+    assert iso.eval(r"""{
+        const out = [];
+        const show = (v) => JSON.stringify(v, (k, x) => x === undefined ? "u" : x);
+        out.push(show([1, [2, [3, [4]]], , 5].flat()), show([1, [2, [3, [4]]]].flat(Infinity)),
+                 show([1, [2, [3]]].flat(0)), show([1, [2, [3]]].flat(-1)), show([1, [2, [3]]].flat("2")),
+                 show([[1, , 3], undefined, [undefined]].flat()),
+                 show(Array.prototype.flat.call({ length: 3, 0: [1], 2: [2, 3] })),
+                 show([1, 2, 3].flatMap((x, i, a) => [x, i, a.length])),
+                 show([1, 2].flatMap(function (x) { return [[x * this.k]]; }, { k: 10 })));
+        class Mine extends Array {}
+        const mine = Mine.from([[1], [2]]).flat();
+        out.push(mine instanceof Mine, mine.length);
+        const plain = [[1], [2]];
+        plain.constructor = { [Symbol.species]: null };
+        out.push(Object.getPrototypeOf(plain.flat()) === Array.prototype);
+        for (const bad of [() => { const b = [[1]]; b.constructor = { [Symbol.species]: 5 }; return b.flat(); },
+                           () => [1].flatMap(5), () => Array.prototype.flat.call(null), () => [1].flat(Symbol())]) {
+          try { bad(); out.push("no error"); } catch (error) { out.push(error.name); }
+        }
+        const log = [];
+        const proxy = new Proxy([[1], 2], {
+          has(t, k) { log.push("has " + String(k)); return k in t; },
+          get(t, k) { log.push("get " + String(k)); return t[k]; },
+        });
+        Array.prototype.flat.call(proxy);
+        out.push(log.join("|"));
+        Object.defineProperty(Array.prototype, "0", { set(v) { globalThis.stolen = v; }, configurable: true });
+        const result = [[7]].flat();
+        delete Array.prototype[0];
+        out.push(globalThis.stolen === undefined, result[0], [].flat.length, [].flatMap.length, [].flat.name);
+        out;
+    }""") == ["[1,2,[3,[4]],5]", "[1,2,3,4]", "[1,[2,[3]]]", "[1,[2,[3]]]", "[1,2,3]", '[1,3,"u","u"]', "[1,2,3]",
+              "[1,0,3,2,1,3,3,2,3]", "[[10],[20]]", True, 2, True, "TypeError", "TypeError", "TypeError",
+              "TypeError", "get length|get constructor|has 0|get 0|has 1|get 1", True, 7, 0, 1, "flat"]
