@@ -459,3 +459,17 @@ def test_flat_and_flat_map_follow_the_spec(iso):
     }""") == ["[1,2,[3,[4]],5]", "[1,2,3,4]", "[1,[2,[3]]]", "[1,[2,[3]]]", "[1,2,3]", '[1,3,"u","u"]', "[1,2,3]",
               "[1,0,3,2,1,3,3,2,3]", "[[10],[20]]", True, 2, True, "TypeError", "TypeError", "TypeError",
               "TypeError", "get length|get constructor|has 0|get 0|has 1|get 1", True, 7, 0, 1, "flat"]
+
+
+def test_to_sorted_in_steps_reads_holes_as_undefined_and_leaves_the_array(iso):
+    if not iso.eval("typeof Array.prototype.toSorted === 'function'"):
+        pytest.skip("Array.prototype.toSorted is not in this V8 (it came with V8 11)")
+    assert iso.eval("""{
+        const a = new Array(70005).fill(0).map((_, i) => (i * 7919) % 70001);
+        a[3] = undefined;
+        delete a[4];
+        const sorted = a.toSorted();
+        const expected = Array.from(a).sort((x, y) => `${x}` < `${y}` ? -1 : `${y}` < `${x}` ? 1 : 0);
+        [sorted.every((v, i) => Object.is(v, expected[i])), sorted.length, 70004 in sorted, 4 in a,
+         a[3] === undefined, Object.getPrototypeOf(sorted) === Array.prototype];
+    }""") == [True, 70005, True, False, True, True]
