@@ -61,7 +61,22 @@ function newBoundary() {
   return "----formdata-pyruntime-" + Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
 }
 
-const toCRLF = (s) => s.replace(/\r(?!\n)|(?<!\r)\n/g, "\r\n");
+// Line breaks as CRLF. A global replace refuses a text past the RegExp guards' cap (4M
+// characters under 128 MB: 07_builtin_guards.js), so a longer text is replaced a piece at a
+// time, each cut after a CRLF rather than between its two characters.
+const LINE_BREAKS = /\r(?!\n)|(?<!\r)\n/g;
+const CRLF_STEP = 65536;
+function toCRLF(s) {
+  if (s.length <= CRLF_STEP) return s.replace(LINE_BREAKS, "\r\n");
+  const pieces = [];
+  for (let start = 0; start < s.length;) {
+    let end = Math.min(start + CRLF_STEP, s.length);
+    if (s.charCodeAt(end - 1) === 13 && s.charCodeAt(end) === 10) end++;
+    pieces.push(s.slice(start, end).replace(LINE_BREAKS, "\r\n"));
+    start = end;
+  }
+  return pieces.join("");
+}
 const escapeName = (s) => s.replace(/\n/g, "%0A").replace(/\r/g, "%0D").replace(/"/g, "%22");
 
 // HTML's multipart/form-data encoding algorithm.
