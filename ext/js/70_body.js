@@ -3,7 +3,7 @@
 
 const {
   blobBytes, bytesToStream, concatBytes, createBlob, createFile, defineMethods, formDataEntries,
-  isBlob, isFormData, isToken, streams, teeReadable, urlencoded, utf8DecodeStripBOM, webidl,
+  isBlob, isFormData, isToken, lineBreaksAs, streams, teeReadable, urlencoded, utf8DecodeStripBOM, webidl,
 } = internal;
 
 // ---- MIME types ---------------------------------------------------------------------
@@ -61,24 +61,7 @@ function newBoundary() {
   return "----formdata-pyruntime-" + Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
 }
 
-// Line breaks as CRLF: CR LF, a lone CR and a lone LF each become CR LF. A global replace
-// refuses a text past the RegExp guards' cap (4M characters under 128 MB:
-// 07_builtin_guards.js), so a longer text goes a piece at a time, each cut after a CRLF rather
-// than inside it. Split and join, not replace: a replace's result is a rope of its matches,
-// and 2.5M line breaks' ropes held past 128 MB; a join's result is flat.
-const CRLF_STEP = 65536;
-const pieceToCRLF = (s) => s.split("\r\n").join("\n").split("\r").join("\n").split("\n").join("\r\n");
-function toCRLF(s) {
-  if (s.length <= CRLF_STEP) return pieceToCRLF(s);
-  const pieces = [];
-  for (let start = 0; start < s.length;) {
-    let end = Math.min(start + CRLF_STEP, s.length);
-    if (s.charCodeAt(end - 1) === 13 && s.charCodeAt(end) === 10) end++;
-    pieces.push(pieceToCRLF(s.slice(start, end)));
-    start = end;
-  }
-  return pieces.join("");
-}
+const toCRLF = (s) => lineBreaksAs(s, "\r\n");
 const escapeName = (s) => s.replace(/\n/g, "%0A").replace(/\r/g, "%0D").replace(/"/g, "%22");
 
 // HTML's multipart/form-data encoding algorithm.

@@ -517,6 +517,19 @@ def test_form_data_with_a_long_text_value_round_trips_through_multipart(iso):
     """) == [7_500_000, "a\r\na\r\n"]
 
 
+def test_blob_native_endings_make_every_line_break_lf(iso):
+    # Short text, and text past the guards' caps (a piece at a time, never cut inside CR LF).
+    piece = "a\r\nb\rc\nd" + "x" * 65530 + "\r\n" + "y" * 10 + "\r"
+    iso.eval("globalThis.keepText = (t) => { globalThis.longText = t; }")
+    for text in ("one\r\ntwo\rthree\nfour\r\r\n\n", piece * 80):
+        iso.call("keepText", text)
+        assert run(iso, """
+            const blob = new Blob([longText], { endings: "native" });
+            const kept = new Blob([longText]);
+            return [await blob.text(), (await kept.text()).length];
+        """) == [re.sub(r"\r\n?", "\n", text), len(text)]
+
+
 def test_form_data_parsing(iso):
     assert run(iso, """
         const urlencoded = await new Response("a=1&b=%C3%A9+x", {
