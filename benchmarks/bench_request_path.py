@@ -136,6 +136,7 @@ async def measure(requests: int, rounds: int) -> tuple[list[float], list[float],
                 print(f"  round {index + 1}/{rounds}: WorkerApp {ours[-1]:.0f} µs, with a browser's headers "
                       f"{browser[-1]:.0f} µs, plain ASGI app {plain[-1]:.1f} µs", flush=True)
             await worker.shutdown()
+            await asyncio.sleep(0)  # the log's held lines go out before the file closes
     return ours, browser, plain
 
 
@@ -168,6 +169,7 @@ async def serial_requests(which: str, count: int) -> None:
         for _ in range(count):
             await one_request(app, statuses)
         _instrument("off")
+        await asyncio.sleep(0)  # the log's held lines go out before the file closes
         if set(statuses) - {200} or set(warm_up) - {200, 503}:
             raise RuntimeError(f"unexpected answers: {sorted(set(warm_up))} warming up, "
                                f"{sorted(set(statuses))} counted")
