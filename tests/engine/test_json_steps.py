@@ -201,3 +201,34 @@ def test_runs_of_members_keep_the_builtins_key_order_and_last_values(iso):
     expected = json.dumps(json.loads(text), separators=(",", ":"))
     expected = expected.replace('{"k0"', '{"3":3,"7":2,"k0"', 1).replace(',"7":2,"3":3}', "}")
     assert iso.call("outcome", text) == ["ok", expected]
+
+
+def test_mutated_documents_are_accepted_or_refused_as_by_the_builtin(iso):
+    # The builtin reads the document itself (under the step); the reader in steps reads it
+    # after 70,000 spaces: each piece it hands to the builtin may be refused, and it must then
+    # find the same error, or accept exactly what the builtin accepts.
+    rng = random.Random(11)
+    alphabet = '{}[]",:\\ 0123456789-+.eEtrufalsn\n\tx\u00e9'
+    iso.eval("""globalThis.both = (text, pad) => [outcome(text), outcome(pad + text)];""")
+    differing = []
+    for _ in range(300):
+        text = json.dumps([random_value(rng) for _ in range(rng.randrange(1, 30))])
+        chars = list(text)
+        for _ in range(rng.randrange(1, 4)):
+            where = rng.randrange(len(chars) + 1)
+            action = rng.randrange(3)
+            if action == 0:
+                chars.insert(where, rng.choice(alphabet))
+            elif chars and action == 1:
+                del chars[min(where, len(chars) - 1)]
+            elif chars:
+                chars[min(where, len(chars) - 1)] = rng.choice(alphabet)
+        mutated = "".join(chars)
+        short, stepped = iso.call("both", mutated, " " * PAD)
+        agree = short[0] == stepped[0] and (short[0] != "ok" or short[1] == stepped[1])
+        if agree and short[0] == "SyntaxError" and " in JSON at position " in short[1]:
+            head, _, position = short[1].rpartition(" ")
+            agree = stepped[1] == f"{head} {int(position) + PAD}"
+        if not agree:
+            differing.append((mutated, short, stepped))
+    assert differing == []
