@@ -48,7 +48,7 @@ def test_parsing_a_request_sized_text_stops_at_the_cpu_limit(name):
 
 @pytest.fixture(scope="module")
 def iso():
-    with Isolate(memory_limit_mb=512, timeout_ms=None, cpu_limit_ms=60_000) as isolate:
+    with Isolate(memory_limit_mb=512, timeout_ms=None, cpu_limit_ms=60_000, total_timeout_ms=None) as isolate:
         isolate.eval(f"""
             globalThis.PAD = " ".repeat({PAD});
             // [outcome, JSON of the value or the error's name and message]

@@ -83,7 +83,7 @@ def test_own_keys_work_stops_at_the_limits_without_ending_the_process(name):
 
 @pytest.fixture(scope="module")
 def iso():
-    with Isolate(memory_limit_mb=512, timeout_ms=None, cpu_limit_ms=60_000) as isolate:
+    with Isolate(memory_limit_mb=512, timeout_ms=None, cpu_limit_ms=60_000, total_timeout_ms=None) as isolate:
         isolate.eval("""
             globalThis.same = (x, y) => x.length === y.length && x.every((v, i) => Object.is(v, y[i]));
             globalThis.range = (n, keep = () => true) => {

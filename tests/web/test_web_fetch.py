@@ -492,29 +492,31 @@ def test_form_data_round_trip_through_multipart(iso):
     """) == [True, "line1\r\nline2", "v", 'a"b.bin', "application/x-bin", [0, 255, 13, 10], True]
 
 
-def test_form_data_with_a_long_text_value_round_trips_through_multipart(iso):
+def test_form_data_with_a_long_text_value_round_trips_through_multipart():
     # Past the RegExp guards' cap (4M characters under 128 MB), line breaks are made CRLF a
     # piece at a time: a CRLF across a piece's end stays one, a lone CR at a piece's end is one.
     piece = "x" * 65534 + "\r\n" + "y" * 65535 + "\r" + "z\n\r\n\n\r\r" + "é" * 100
     text = piece * 40
     expected = re.sub(r"\r(?!\n)|(?<!\r)\n", "\r\n", text)
     assert len(text) > 5_000_000
-    iso.eval("globalThis.keepText = (t) => { globalThis.longText = t; }")
-    iso.call("keepText", text)
-    assert run(iso, """
-        const fd = new FormData();
-        fd.append("long", longText);
-        const parsed = await new Response(fd).formData();
-        return parsed.get("long");
-    """) == expected
-    # 2.5M line breaks under the default 128 MB: a replace's results, ropes of their matches,
-    # held past the limit.
-    assert run(iso, """
-        const fd = new FormData();
-        fd.append("lines", "a\\n".repeat(2.5e6));
-        const text = (await new Response(fd).formData()).get("lines");
-        return [text.length, text.slice(0, 6)];
-    """) == [7_500_000, "a\r\na\r\n"]
+    # Its own isolate, with no wall-clock bound: the test is about the text, not time.
+    with pyruntime.Isolate(timeout_ms=None, cpu_limit_ms=20_000, total_timeout_ms=None) as iso:
+        iso.eval("globalThis.keepText = (t) => { globalThis.longText = t; }")
+        iso.call("keepText", text)
+        assert run(iso, """
+            const fd = new FormData();
+            fd.append("long", longText);
+            const parsed = await new Response(fd).formData();
+            return parsed.get("long");
+        """) == expected
+        # 2.5M line breaks under the default 128 MB: a replace's results, ropes of their matches,
+        # held past the limit.
+        assert run(iso, """
+            const fd = new FormData();
+            fd.append("lines", "a\\n".repeat(2.5e6));
+            const text = (await new Response(fd).formData()).get("lines");
+            return [text.length, text.slice(0, 6)];
+        """) == [7_500_000, "a\r\na\r\n"]
 
 
 def test_blob_native_endings_make_every_line_break_lf(iso):
