@@ -12,6 +12,7 @@ up to the step: the same text, with or without 70,000 spaces in front, goes one 
 from __future__ import annotations
 
 import json
+import math
 import random
 import time
 
@@ -231,4 +232,56 @@ def test_mutated_documents_are_accepted_or_refused_as_by_the_builtin(iso):
             agree = stepped[1] == f"{head} {int(position) + PAD}"
         if not agree:
             differing.append((mutated, short, stepped))
+    assert differing == []
+
+
+def finite(value):
+    """The value as JSON.stringify shows it: numbers as floats, infinities as null."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, bool) or value is None or isinstance(value, str):
+        return value
+    if isinstance(value, (int, float)):
+        return float(value)
+    if isinstance(value, list):
+        return [finite(item) for item in value]
+    return {key: finite(item) for key, item in value.items()}
+
+
+def refuse_constant(name: str):
+    raise ValueError(f"{name} is not JSON")
+
+
+def test_mutated_long_documents_are_accepted_or_refused_as_by_python(iso):
+    # Documents past the step (objects of hundreds of members, arrays of big arrays), so that
+    # the reader reads tokens, hands runs and containers to the builtin and reads again what
+    # it refuses; Python's json (NaN and Infinity refused) says what is JSON and what it means.
+    rng = random.Random(5)
+    alphabet = '{}[]",:\\ 0123456789-+.eEtrufalsn\n\tx\u00e9'
+    differing = []
+    for _ in range(20):
+        inner = [random_value(rng) for _ in range(rng.randrange(50, 200))]
+        if rng.random() < 0.5:
+            document = {f"k{i}": inner if i % 7 == 0 else random_value(rng) for i in range(rng.randrange(200, 600))}
+        else:
+            document = [inner] * rng.randrange(5, 40)
+        chars = list(" " * PAD + spaced(json.dumps(document), rng))
+        for _ in range(rng.randrange(0, 3)):
+            where = rng.randrange(PAD, len(chars))
+            action = rng.randrange(3)
+            if action == 0:
+                chars.insert(where, rng.choice(alphabet))
+            elif action == 1:
+                del chars[where]
+            else:
+                chars[where] = rng.choice(alphabet)
+        text = "".join(chars)
+        try:
+            expected = finite(json.loads(text, parse_constant=refuse_constant))
+        except ValueError:
+            expected = "refused"
+        got = iso.call("outcome", text)
+        seen = finite(json.loads(got[1])) if got[0] == "ok" else "refused" if got[0] == "SyntaxError" else got
+        if seen != expected:
+            differing.append((text[PAD:PAD + 200], got[:2]))
     assert differing == []
