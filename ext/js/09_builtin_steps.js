@@ -228,9 +228,11 @@
   // aside), each converted to a string once (toString may run once per element, not per
   // comparison: the spec leaves that to the implementation), their positions sorted here by
   // those strings, stably, and the elements written back, undefined after them, holes last.
-  const builtinArraySort = Array.prototype.sort;
+  // The guards' element cap (07_builtin_guards.js): past it the guarded builtin throws. The
+  // limit is fixed for an isolate's life, asked once; natives answer 0 while the snapshot is built.
   const memoryLimit = native.memoryLimit;
-  const elementCap = () => MathTrunc((memoryLimit() || Infinity) / 8);
+  let limit = 0;
+  const elementCap = () => MathTrunc((limit || (limit = memoryLimit()) || Infinity) / 8);
 
   // SortIndexedProperties: the elements in order, then the undefined ones; holes are skipped
   // (`sort`) or read as undefined (`toSorted`).
@@ -254,12 +256,12 @@
   }
 
   // Positions 0..count-1 in the order of their keys, stably: runs of SORT_RUN put in order by
-  // insertion, then merged pairwise (a tie keeps the left first). 2M strings: 0.4 s.
+  // insertion, then merged pairwise (a tie keeps the left first). Positions live in typed
+  // arrays: 4 bytes each, and no setter or split cap in the way.
   const SORT_RUN = 32;
   function sortedPositions(keys, count) {
-    if (count === 0) return [];
-    let from = filledArray(count);
-    let to = filledArray(count);
+    let from = new constructors.Uint32Array(count);
+    let to = new constructors.Uint32Array(count);
     for (let index = 0; index < count; index++) from[index] = index;
     for (let low = 0; low < count; low += SORT_RUN) {
       const high = MathMin(low + SORT_RUN, count);
@@ -289,36 +291,30 @@
     return from;
   }
 
-  replaceMethodOf(Array.prototype, "sort", {
-    sort(comparefn) {
-      if (comparefn !== undefined || this === null || this === undefined) {
-        return ReflectApply(builtinArraySort, this, [comparefn]);
-      }
-      const object = ObjectCtor(this);
-      const length = lengthOfArrayLike(object);
-      if (length <= ARRAY_STEP || length > elementCap()) return ReflectApply(builtinArraySort, object, [comparefn]);
-      const sorted = sortedElements(object, length, true);
-      for (let index = 0; index < sorted.length; index++) object[index] = sorted[index];
-      for (let index = sorted.length; index < length; index++) delete object[index];
-      return object;
-    },
-  }.sort, 1);
-
-  // toSorted (V8 11): the same order, into a new array.
-  const builtinToSorted = Array.prototype.toSorted;
-  if (typeof builtinToSorted === "function") {
-    replaceMethodOf(Array.prototype, "toSorted", {
-      toSorted(comparefn) {
+  // sort, and toSorted (V8 11): without a comparator and past one step, the order above;
+  // `finish(object, length)` makes the result.
+  function replaceDefaultSort(name, finish) {
+    const builtin = Array.prototype[name];
+    if (typeof builtin !== "function") return;
+    replaceMethodOf(Array.prototype, name, {
+      [name](comparefn) {
         if (comparefn !== undefined || this === null || this === undefined) {
-          return ReflectApply(builtinToSorted, this, [comparefn]);
+          return ReflectApply(builtin, this, [comparefn]);
         }
         const object = ObjectCtor(this);
         const length = lengthOfArrayLike(object);
-        if (length <= ARRAY_STEP || length > elementCap()) return ReflectApply(builtinToSorted, object, [comparefn]);
-        return completed(sortedElements(object, length, false));
+        if (length <= ARRAY_STEP || length > elementCap()) return ReflectApply(builtin, object, [comparefn]);
+        return finish(object, length);
       },
-    }.toSorted, 1);
+    }[name], 1);
   }
+  replaceDefaultSort("sort", (object, length) => {
+    const sorted = sortedElements(object, length, true);
+    for (let index = 0; index < sorted.length; index++) object[index] = sorted[index];
+    for (let index = sorted.length; index < length; index++) delete object[index];
+    return object;
+  });
+  replaceDefaultSort("toSorted", (object, length) => completed(sortedElements(object, length, false)));
 
   const builtinArrayToLocaleString = Array.prototype.toLocaleString;
   replaceMethodOf(Array.prototype, "toLocaleString", {
@@ -357,18 +353,19 @@
     return C === undefined || C === ArrayCtor ? null : ReflectConstruct(C, [0]);
   }
 
-  function flattenInto(target, source, sourceLength, start, depth, mapper, thisArg) {
+  // `plain`: the target is a growing plain array (elements assigned), else a species' (defined).
+  function flattenInto(target, plain, source, sourceLength, start, depth, mapper, thisArg) {
     let targetIndex = start;
     for (let sourceIndex = 0; sourceIndex < sourceLength; sourceIndex++) {
       if (!(sourceIndex in source)) continue;
       let element = source[sourceIndex];
       if (mapper !== undefined) element = ReflectApply(mapper, thisArg, [element, sourceIndex, source]);
       if (depth > 0 && ArrayIsArray(element)) {
-        targetIndex = flattenInto(target, element, lengthOfArrayLike(element), targetIndex, depth - 1);
+        targetIndex = flattenInto(target, plain, element, lengthOfArrayLike(element), targetIndex, depth - 1);
         continue;
       }
       if (targetIndex >= MAX_INDEX) throw new TypeError("Array.prototype.flat: the result is too long");
-      if (ObjectGetPrototypeOf(target) === null) {
+      if (plain) {
         target[targetIndex] = element;
       } else if (!ReflectDefineProperty(target, targetIndex, { value: element, writable: true, enumerable: true,
         configurable: true })) {
@@ -382,7 +379,7 @@
   function flattened(object, length, depth, mapper, thisArg) {
     const species = flatTarget(object);
     const target = species === null ? growing() : species;
-    flattenInto(target, object, length, 0, depth, mapper, thisArg);
+    flattenInto(target, species === null, object, length, 0, depth, mapper, thisArg);
     return species === null ? completed(target) : target;
   }
 

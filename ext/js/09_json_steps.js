@@ -145,20 +145,12 @@
     return -1;
   }
 
-  // The builtin's value of text[at, end), or UNPARSED if that is not JSON: then the units are
-  // read here, and the error names its position in the whole text.
+  // The builtin's value of `text` (a piece of the whole), or UNPARSED if that is not JSON:
+  // then the piece is read here, and the error names its position in the whole text.
   const UNPARSED = {};
-  function parsedWhole(text, at, end) {
+  function parsedPiece(text) {
     try {
-      return builtinParse(sliceOf(text, at, end));
-    } catch {
-      return UNPARSED;
-    }
-  }
-
-  function parsedRun(text, at, end) {
-    try {
-      return builtinParse(`[${sliceOf(text, at, end)}]`);
+      return builtinParse(text);
     } catch {
       return UNPARSED;
     }
@@ -171,12 +163,8 @@
   function membersRead(text, at, object, big) {
     const end = unitAt(text, at) === QUOTE ? spanEnd(text, at, MEMBERS, big) : -1;
     if (end === -1) return -1;
-    let members;
-    try {
-      members = builtinParse(`{${sliceOf(text, at, end)}}`);
-    } catch {
-      return -1;
-    }
+    const members = parsedPiece(`{${sliceOf(text, at, end)}}`);
+    if (members === UNPARSED) return -1;
     const keys = ObjectKeys(members);
     for (let index = 0; index < keys.length; index++) object[keys[index]] = members[keys[index]];
     return end;
@@ -199,14 +187,14 @@
       // An array's run of elements, or a container, that ends within a step: the builtin's.
       const end = (isArray || unit === OPEN_ARRAY || unit === OPEN_OBJECT) && big[at] !== true
         ? spanEnd(text, at, isArray ? ELEMENTS : VALUE, big) : -1;
-      const values = end !== -1 && isArray ? parsedRun(text, at, end) : UNPARSED;
+      const values = end !== -1 && isArray ? parsedPiece(`[${sliceOf(text, at, end)}]`) : UNPARSED;
       if (values !== UNPARSED) {
         // All but the last into the array here; the last goes as any value does, below.
         const last = values.length - 1;
         for (let index = 0; index < last; index++) container[container.length] = values[index];
         value = values[last];
         at = end;
-      } else if (end !== -1 && !isArray && (value = parsedWhole(text, at, end)) !== UNPARSED) {
+      } else if (end !== -1 && !isArray && (value = parsedPiece(sliceOf(text, at, end))) !== UNPARSED) {
         at = end;
       } else if (unit === OPEN_ARRAY || unit === OPEN_OBJECT) {
         const opening = unit === OPEN_ARRAY;

@@ -20,7 +20,7 @@ import urllib.parse
 
 import pytest
 
-from pyruntime import Isolate, JSError, TimeLimitExceeded
+from pyruntime import Isolate, JSError, MemoryLimitExceeded, TimeLimitExceeded
 
 LIMIT_MS = 50
 MARGIN_MS = 450  # one step, V8 reaching the termination, and a late watchdog on a loaded machine
@@ -475,3 +475,14 @@ def test_to_sorted_in_steps_reads_holes_as_undefined_and_leaves_the_array(iso):
         [sorted.every((v, i) => Object.is(v, expected[i])), sorted.length, 70004 in sorted, 4 in a,
          a[3] === undefined, Object.getPrototypeOf(sorted) === Array.prototype];
     }""") == [True, 70005, True, False, True, True]
+
+
+def test_sorting_more_elements_than_the_split_cap_meets_the_memory_limit_not_a_range_error():
+    # Sort's positions were made with split, whose guard refuses past 4M characters under
+    # 128 MB: sort() of 5M elements threw that RangeError. They live in typed arrays now, and
+    # an array this long meets the memory limit, which ends the call cleanly.
+    with Isolate(timeout_ms=None, cpu_limit_ms=60_000, total_timeout_ms=None) as iso:
+        with pytest.raises(MemoryLimitExceeded):
+            iso.eval("const a = new Array(5e6).fill(0).map((_, i) => i % 7); a.sort(); a.length")
+    with Isolate() as fresh:
+        assert fresh.eval("[3, 1, 2].sort().join()") == "1,2,3"
