@@ -78,6 +78,10 @@ WORKER_JS = textwrap.dedent("""\
 LABEL_JS = 'export function label(app) { return "app:" + app; }\n'
 
 
+# Every HTTP server `serve --server` offers: server tests run on each.
+HTTP_SERVERS = ("hypercorn", "granian", "h1")
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

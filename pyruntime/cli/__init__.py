@@ -33,9 +33,9 @@ def _parser() -> argparse.ArgumentParser:
                        help="development: GET /__scheduled?cron=... runs the apps' scheduled handlers")
     serve.add_argument("--log-format", choices=("pretty", "json"),
                        help="log lines for a terminal, or JSON (default: pretty on a terminal, JSON otherwise)")
-    serve.add_argument("--server", choices=("hypercorn", "granian"), default="hypercorn",
-                       help="the HTTP server: Hypercorn (pure Python, the default) or Granian (Rust, "
-                            "less CPU per request)")
+    serve.add_argument("--server", choices=("hypercorn", "granian", "h1"), default="hypercorn",
+                       help="the HTTP server: Hypercorn (pure Python, HTTP/1.1 and h2c, the default), Granian "
+                            "(Rust), or h1 (pyruntime's own HTTP/1.1 on uvloop: the least CPU per request)")
     # Internal: a worker process started by the supervisor receives its listening socket over
     # this inherited Unix socket.
     serve.add_argument("--listen-channel", type=int, help=argparse.SUPPRESS)

@@ -154,6 +154,8 @@ def _work(args: argparse.Namespace, logger: JsonLogger) -> int:
         start_warming()  # V8 makes the snapshot and the probe isolate while the server's modules import
     if args.server == "granian":
         from ..server.granian_server import serve
+    elif args.server == "h1":
+        from ..server.h1_server import serve
     else:
         from ..server.asgi import serve
 

@@ -27,7 +27,7 @@ from .body_budget import BodyBudget
 from .config import AppConfig, AppLimits
 from .observer import LogObserver, Observer, RequestContext, SecretMask
 from .outbound import app_host_ops
-from .pool import IsolatePool, PoolClosed, PoolFull
+from .pool import Abandoned, IsolatePool, PoolClosed, PoolFull
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -426,18 +426,10 @@ class WorkerApp:
     async def _acquire(self, pool: IsolatePool, client: _Client) -> AppIsolate:
         """An isolate from the pool when none is idle; a refusal becomes 503 with Retry-After.
         A client that leaves while its request waits gives up its place in the queue."""
-        acquire = asyncio.ensure_future(pool.acquire())
-        await asyncio.wait((acquire, client.gone), return_when=asyncio.FIRST_COMPLETED)
-        if not acquire.done():
-            acquire.cancel()
-            try:
-                await acquire
-            except asyncio.CancelledError:
-                raise _Disconnected from None
-            pool.release(acquire.result())  # handed over just as the client left
-            raise _Disconnected
         try:
-            return acquire.result()
+            return await pool.acquire(until=client.gone)
+        except Abandoned:
+            raise _Disconnected from None
         except PoolFull as exc:
             self.observer.queue_full(self.name, str(exc))
             raise _EarlyResponse(503, "Service Unavailable: the app is busy, retry later",

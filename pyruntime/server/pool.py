@@ -38,6 +38,10 @@ class PoolClosed(Error):
     """The pool was closed while the request waited for an isolate."""
 
 
+class Abandoned(Error):
+    """The request stopped waiting for an isolate (`IsolatePool.acquire`'s `until` completed)."""
+
+
 class IsolatePool:
     """A fixed number of loaded isolates of one script, with a bounded queue of waiting requests."""
 
@@ -57,7 +61,7 @@ class IsolatePool:
         # app's limits keep every slice short.
         self._inline = InlineGate.for_limits(limits)
         self._idle: list[AppIsolate] = []
-        self._waiters: deque[asyncio.Future[None]] = deque()
+        self._waiters: deque[asyncio.Future[bool]] = deque()
         # Waiters woken for a freed isolate that have not run yet: out of the queue, still owed one.
         self._woken = 0
         self._ids: dict[AppIsolate, int] = {}
@@ -96,13 +100,17 @@ class IsolatePool:
         """A free isolate at once, or None: then `acquire` queues for one."""
         return self._idle.pop() if self._idle else None
 
-    async def acquire(self) -> AppIsolate:
+    async def acquire(self, until: asyncio.Future[Any] | None = None) -> AppIsolate:
         """A free isolate for one request (give it back with `release`); waits or raises PoolFull.
+        Raises `Abandoned` if `until` (a client's departure, say) completes while it waits.
 
         A freed isolate goes to whoever asks first: a request arriving while others wait
         takes it at once rather than queueing behind them. Handing it to the oldest waiter
         would cost that waiter a trip through the event loop, and every request arriving
-        meanwhile would queue too, so that once formed the queue never drains.
+        meanwhile would queue too, so that once formed the queue never drains. For the same
+        reason a waiter takes its isolate in its own task when it runs, never in a helper
+        task that it then waits on: an isolate held between the two would send every request
+        arriving meanwhile to the queue.
         """
         if self._retired and not self._idle and not self._ids:
             raise PoolClosed(f"the pool of {self.app} is closed")
@@ -111,27 +119,48 @@ class IsolatePool:
         if len(self._waiters) >= self.max_queue:
             raise PoolFull(f"{self.app}: all {self.size} isolates are busy and "
                            f"{len(self._waiters)} requests wait")
-        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        waiter: asyncio.Future[bool] = loop.create_future()
         self._waiters.append(waiter)
-        while True:
-            try:
-                await waiter
-            except asyncio.CancelledError:
-                if waiter.done() and not waiter.cancelled():
-                    self._woken -= 1
-                    self._settle()  # woken just as the request was cancelled: wake the next
-                else:
-                    self._waiters.remove(waiter)
-                raise
-            self._woken -= 1
-            if self._idle:
-                isolate = self._idle.pop()
-                self._settle()
-                return isolate
-            if self._retired and not self._ids:
-                raise PoolClosed(f"the pool of {self.app} is closed")
-            waiter = asyncio.get_running_loop().create_future()
-            self._waiters.appendleft(waiter)  # taken by a newcomer: still first in line
+
+        def abandon(_: asyncio.Future[Any]) -> None:
+            if not waiter.done():
+                waiter.set_result(False)
+
+        if until is not None:
+            until.add_done_callback(abandon)
+        try:
+            while True:
+                try:
+                    woken = await waiter
+                except asyncio.CancelledError:
+                    if waiter.done() and not waiter.cancelled() and waiter.result():
+                        self._woken -= 1
+                        self._settle()  # woken just as the request was cancelled: wake the next
+                    else:
+                        self._discard(waiter)
+                    raise
+                if not woken:
+                    self._discard(waiter)
+                    raise Abandoned(f"{self.app}: the request was abandoned while it waited for an isolate")
+                self._woken -= 1
+                if self._idle:
+                    isolate = self._idle.pop()
+                    self._settle()
+                    return isolate
+                if self._retired and not self._ids:
+                    raise PoolClosed(f"the pool of {self.app} is closed")
+                waiter = loop.create_future()
+                self._waiters.appendleft(waiter)  # taken by a newcomer: still first in line
+        finally:
+            if until is not None:
+                until.remove_done_callback(abandon)
+
+    def _discard(self, waiter: asyncio.Future[bool]) -> None:
+        try:
+            self._waiters.remove(waiter)
+        except ValueError:
+            pass
 
     def release(self, isolate: AppIsolate) -> None:
         """Takes an isolate back after a request; a dead one is replaced by a fresh one."""
@@ -157,7 +186,7 @@ class IsolatePool:
         while self._idle and self._waiters:
             waiter = self._waiters.popleft()
             if not waiter.done():
-                waiter.set_result(None)
+                waiter.set_result(True)
                 self._woken += 1
                 return
         if self._retired and not self._waiters and not self._woken:

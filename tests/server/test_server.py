@@ -6,6 +6,7 @@ import asyncio
 import os
 import re
 import signal
+import socket
 import textwrap
 import threading
 import time
@@ -14,7 +15,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import Server, write_app
+from conftest import HTTP_SERVERS, Server, write_app
 
 SECRET = "s3cr3t-value"
 CONFIG = textwrap.dedent("""\
@@ -55,7 +56,7 @@ CONFIG = textwrap.dedent("""\
 TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 
 
-@pytest.fixture(scope="module", params=("hypercorn", "granian"))
+@pytest.fixture(scope="module", params=HTTP_SERVERS)
 def http_server(request: pytest.FixtureRequest) -> str:
     """Every scenario here runs on each HTTP server that `serve --server` offers."""
     return request.param
@@ -123,7 +124,15 @@ def test_health_and_metrics_paths_are_not_routed_to_apps(server: Server, client:
     assert client.get("/metrics").status_code == 404  # moved by the config
 
 
-def test_http2_cleartext(server: Server):
+def test_http2_cleartext(server: Server, http_server: str):
+    if http_server == "h1":  # HTTP/1.1 only: the HTTP/2 preface is refused, in HTTP/1.1's words
+        with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+            sock.sendall(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")
+            answer = b""
+            while chunk := sock.recv(4096):
+                answer += chunk
+        assert answer.startswith(b"HTTP/1.1 505 ") and b"HTTP/1.1" in answer.partition(b"\r\n\r\n")[2]
+        return
     with httpx.Client(base_url=server.url, http1=False, http2=True, timeout=10) as h2:
         response = h2.get("/api/hello")
     assert response.http_version == "HTTP/2"

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import worker_rss_kb
+from conftest import HTTP_SERVERS, worker_rss_kb
 
 SECRET = "hunter2-very-secret"
 APP = textwrap.dedent("""\
@@ -46,7 +46,7 @@ APP = textwrap.dedent("""\
     """)
 
 
-@pytest.fixture(params=("hypercorn", "granian"))
+@pytest.fixture(params=HTTP_SERVERS)
 def server(start_server, tmp_path: Path, request: pytest.FixtureRequest):
     """The app, on each HTTP server that `serve --server` offers."""
     (tmp_path / "app").mkdir()
@@ -157,7 +157,7 @@ def _uploads_server(start_server, tmp_path: Path, http_server: str):
     return start_server("--config", str(tmp_path / "pyruntime.toml"), "--server", http_server)
 
 
-@pytest.mark.parametrize("http_server", ["hypercorn", "granian"])
+@pytest.mark.parametrize("http_server", HTTP_SERVERS)
 def test_bodies_held_at_once_stay_within_the_apps_budget(start_server, tmp_path: Path, http_server: str):
     """Clients that send all but the last byte of a body each made the worker hold it until
     `body_timeout_s` (thirty of 9 MB: +280 MB). Past `max_buffered_body_mb` the next body is
@@ -187,7 +187,7 @@ def test_bodies_held_at_once_stay_within_the_apps_budget(start_server, tmp_path:
     assert (answer.status_code, answer.text) == (200, str(size))
 
 
-@pytest.mark.parametrize("http_server", ["hypercorn", "granian"])
+@pytest.mark.parametrize("http_server", HTTP_SERVERS)
 def test_a_refused_body_holds_none_of_the_budget_while_its_rest_is_dropped(start_server, tmp_path: Path,
                                                                            http_server: str):
     """A body past `max_body_mb` is refused (413) and its rest is read and dropped, so that the

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import write_app
+from conftest import HTTP_SERVERS, write_app
 
 ABORTING_APP = """
 export default {
@@ -131,7 +131,7 @@ def _running(pid: int) -> bool:
     return state != "Z"
 
 
-@pytest.mark.parametrize("server_name", ["hypercorn", "granian"])
+@pytest.mark.parametrize("server_name", HTTP_SERVERS)
 def test_workers_of_a_killed_supervisor_exit_and_free_the_port(start_server, tmp_path: Path, server_name: str):
     script = tmp_path / "app" / "worker.js"
     script.parent.mkdir()

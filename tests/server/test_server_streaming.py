@@ -6,6 +6,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from conftest import HTTP_SERVERS
 
 STREAMING_APP = """
 const encoder = new TextEncoder();
@@ -39,7 +40,7 @@ export default {
 """
 
 
-@pytest.fixture(params=("hypercorn", "granian"))
+@pytest.fixture(params=HTTP_SERVERS)
 def server(start_server, tmp_path: Path, request: pytest.FixtureRequest):
     """The streaming app, on each HTTP server that `serve --server` offers."""
     script = tmp_path / "app" / "worker.js"

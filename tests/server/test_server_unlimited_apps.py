@@ -14,6 +14,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from conftest import HTTP_SERVERS
 
 APP = textwrap.dedent("""\
     export default {
@@ -26,7 +27,7 @@ APP = textwrap.dedent("""\
 REQUEST_TIMEOUT_S = 5
 
 
-@pytest.fixture(params=("hypercorn", "granian"))
+@pytest.fixture(params=HTTP_SERVERS)
 def server(start_server, tmp_path: Path, request: pytest.FixtureRequest):
     (tmp_path / "worker.js").write_text(APP)
     (tmp_path / "pyruntime.toml").write_text(textwrap.dedent(f"""\

@@ -1,0 +1,619 @@
+"""`serve --server h1`: pyruntime's own HTTP/1.1 server, on uvloop with llhttp's C parser.
+
+Why a third server: Hypercorn parses HTTP in Python, and Granian hands every request from
+its Rust threads to the event loop's thread; either costs more CPU per request than the JS
+it serves. Here the parser is C (httptools binds llhttp, Node's parser), everything runs on
+the event loop's thread, and a response is one write.
+
+It serves the server's own ASGI app (`asgi.ServerApp`) within the bounds of the other two:
+a request head must arrive within `HEAD_TIMEOUT_S` and fit in `MAX_HEAD_BYTES` and
+`MAX_HEADERS` (431), an idle connection is closed after `HEAD_TIMEOUT_S`, a request body is
+read only as fast as the app takes it, pipelined requests are parsed a few at a time, and a
+response waits for a client that stops reading (the app's stream limits bound that wait).
+HTTP/1 only: no h2c, no websockets (an Upgrade request is answered as plain HTTP).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import traceback
+from collections import deque
+from collections.abc import Awaitable, Callable
+from http import HTTPStatus
+from typing import Any
+from urllib.parse import unquote
+
+import httptools
+
+from .asgi import HEAD_TIMEOUT_S, ServerApp, run_server
+from .config import ServerConfig
+from .logs import JsonLogger
+
+# A request head (request line and headers) larger than this, or with more headers, gets 431.
+MAX_HEAD_BYTES = 64 * 1024
+MAX_HEADERS = 128
+# Request body bytes held for an app that has not taken them yet: past this the connection
+# stops reading until the app takes them (TCP then slows the client).
+BODY_BUFFER_BYTES = 256 * 1024
+# Heads are parsed this many bytes at a time: a client pipelining many requests at once
+# makes the server hold a few parsed requests, not thousands, and a head past
+# MAX_HEAD_BYTES is refused within this many bytes of its limit.
+FEED_BYTES = 4096
+# How often connections are checked against their head and keep-alive deadlines.
+SWEEP_S = 0.5
+
+Scope = dict[str, Any]
+Message = dict[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+App = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+_ASGI = {"version": "3.0", "spec_version": "2.3"}
+_STATUS_LINES = {status.value: f"HTTP/1.1 {status.value} {status.phrase}\r\n".encode() for status in HTTPStatus}
+_METHODS: dict[bytes, str] = {}
+
+
+def _status_line(status: int) -> bytes:
+    line = _STATUS_LINES.get(status)
+    if line is None:
+        if not isinstance(status, int) or not 100 <= status <= 999:
+            raise ValueError(f"invalid response status {status!r}")
+        line = f"HTTP/1.1 {status} \r\n".encode()
+    return line
+
+
+class _Date:
+    """The Date header line, formatted once a second."""
+
+    def __init__(self) -> None:
+        self._second = 0
+        self._line = b""
+
+    def line(self) -> bytes:
+        second = int(time.time())
+        if second != self._second:
+            self._second = second
+            self._line = time.strftime("date: %a, %d %b %Y %H:%M:%S GMT\r\n", time.gmtime(second)).encode()
+        return self._line
+
+
+class _Refusal(Exception):
+    """A request the server answers itself, then closes the connection (400, 431)."""
+
+    def __init__(self, status: int, text: str) -> None:
+        super().__init__(text)
+        self.status = status
+        self.text = text
+
+
+class _Exchange:
+    """One request and its response: the app's ASGI `receive` and `send`."""
+
+    __slots__ = ("conn", "scope", "keep_alive", "expect_continue", "chunks", "buffered", "body_complete",
+                 "body_delivered", "started", "head_written", "done", "status", "headers", "has_body", "chunked",
+                 "length", "sent", "disconnected", "_wake")
+
+    def __init__(self, conn: H1Connection, scope: Scope, keep_alive: bool, expect_continue: bool) -> None:
+        self.conn = conn
+        self.scope = scope
+        self.keep_alive = keep_alive
+        self.expect_continue = expect_continue
+        self.chunks: list[bytes] = []
+        self.buffered = 0
+        self.body_complete = False  # the parser has the whole request body
+        self.body_delivered = False  # the app has it
+        self.started = False  # the app sent the response's start
+        self.head_written = False
+        self.done = False  # the whole response is written
+        self.status = 0
+        self.headers: Any = ()
+        self.has_body = True
+        self.chunked = False
+        self.length: int | None = None
+        self.sent = 0
+        self.disconnected = False
+        self._wake: asyncio.Future[None] | None = None
+
+    def wake(self) -> None:
+        wake = self._wake
+        if wake is not None and not wake.done():
+            wake.set_result(None)
+
+    async def receive(self) -> Message:
+        while True:
+            if self.disconnected:
+                return {"type": "http.disconnect"}
+            if not self.body_delivered:
+                if self.chunks or self.body_complete:
+                    chunks = self.chunks
+                    body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+                    self.chunks = []
+                    if self.buffered:
+                        self.buffered = 0
+                        self.conn.body_taken()
+                    self.body_delivered = self.body_complete
+                    return {"type": "http.request", "body": body, "more_body": not self.body_complete}
+                if self.expect_continue and not self.started:
+                    self.conn.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+                self.expect_continue = False
+            elif self.done:  # after the response, the client may as well have gone
+                return {"type": "http.disconnect"}
+            self._wake = asyncio.get_running_loop().create_future()
+            try:
+                await self._wake
+            finally:
+                self._wake = None
+
+    async def send(self, message: Message) -> None:
+        kind = message["type"]
+        if kind == "http.response.body":
+            if not self.started or self.done:
+                raise RuntimeError("http.response.body before http.response.start or after the response ended")
+            body = message.get("body", b"")
+            more = message.get("more_body", False)
+            if self.disconnected:
+                self.done = self.done or not more
+                return
+            conn = self.conn
+            parts = []
+            if not self.head_written:
+                self.head_written = True
+                parts.append(self._head(body, more))
+            if body and self.has_body:
+                parts.append(b"%x\r\n%b\r\n" % (len(body), body) if self.chunked else body)
+            self.sent += len(body)
+            if not more:
+                if self.chunked:
+                    parts.append(b"0\r\n\r\n")
+                elif self.length is not None and self.sent != self.length and self.has_body:
+                    self.keep_alive = False  # the body is not what its head said: the connection ends
+                self.done = True
+            conn.write(parts[0] if len(parts) == 1 else b"".join(parts))
+            if self.done:
+                conn.exchange_done(self)
+            elif conn.write_paused:
+                await conn.drained()
+        elif kind == "http.response.start":
+            if self.started:
+                raise RuntimeError("http.response.start sent twice")
+            self.started = True
+            self.expect_continue = False
+            self.status = message["status"]
+            self.headers = message.get("headers", ())
+        else:
+            raise RuntimeError(f"unexpected ASGI message {kind!r}")
+
+    def _head(self, body: bytes, more: bool) -> bytes:
+        """The response head; framing is the server's: Content-Length when the body is whole or
+        its length given, chunked when it streams (HTTP/1.1), else the connection's end."""
+        status = self.status
+        parts = [_status_line(status), self.conn.server.date.line()]
+        length = None
+        for name, value in self.headers:
+            if b"\n" in value or b"\r" in value or b"\n" in name or b"\r" in name:
+                raise ValueError(f"response header {name!r} has a line break")
+            lower = name.lower()
+            if lower == b"content-length":
+                length = int(value)
+            elif lower == b"transfer-encoding":
+                continue
+            elif lower == b"connection" and b"close" in value.lower():
+                self.keep_alive = False
+            parts.append(b"%b: %b\r\n" % (name, value))
+        self.has_body = status >= 200 and status not in (204, 304) and self.scope["method"] != "HEAD"
+        if length is None and status >= 200 and status not in (204, 304):
+            if not more:
+                if self.has_body:
+                    length = len(body)
+                    parts.append(b"content-length: %d\r\n" % length)
+            elif self.has_body:
+                if self.scope["http_version"] == "1.1":
+                    self.chunked = True
+                    parts.append(b"transfer-encoding: chunked\r\n")
+                else:
+                    self.keep_alive = False  # HTTP/1.0: the body ends with the connection
+        self.length = length
+        if not self.keep_alive or self.conn.draining:
+            self.keep_alive = False
+            parts.append(b"connection: close\r\n")
+        elif self.scope["http_version"] == "1.0":
+            parts.append(b"connection: keep-alive\r\n")
+        parts.append(b"\r\n")
+        return b"".join(parts)
+
+
+class H1Connection(asyncio.Protocol):
+    """One client connection: parses its requests and runs the app for each, one at a time."""
+
+    def __init__(self, server: H1Server) -> None:
+        self.server = server
+        self.parser = httptools.HttpRequestParser(self)
+        self.transport: asyncio.Transport | None = None
+        self.closing = False  # closed, or closing: nothing more is read or written
+        self.draining = False  # the server stops: the connection ends after the response in progress
+        self.write_paused = False
+        self.deadline: float | None = server.loop.time() + HEAD_TIMEOUT_S
+        self.active: _Exchange | None = None  # the exchange the app serves now
+        self.parsing: _Exchange | None = None  # the exchange whose body the parser reads
+        self.queue: deque[_Exchange] = deque()  # pipelined, waiting for `active`
+        self.refusal: _Refusal | None = None  # a bad request after `active`, answered after it
+        self._unparsed = b""
+        self._reading = True
+        self._upgraded = False
+        self._eof = False
+        self._drain: asyncio.Future[None] | None = None
+        self._url: list[bytes] = []
+        self._headers: list[tuple[bytes, bytes]] = []
+        self._head_bytes = 0
+        self._client: tuple[str, int] | None = None
+        self._local: tuple[str, int] | None = None
+
+    # asyncio.Protocol
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]  # uvloop's transports are not asyncio's classes
+        self.server.connections.add(self)
+        peer = transport.get_extra_info("peername")
+        local = transport.get_extra_info("sockname")
+        self._client = (str(peer[0]), int(peer[1])) if isinstance(peer, tuple) else None
+        self._local = (str(local[0]), int(local[1])) if isinstance(local, tuple) else None
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.server.connections.discard(self)
+        self.closing = True
+        for exchange in (self.active, *self.queue):
+            if exchange is not None:
+                exchange.disconnected = True
+                exchange.wake()
+        self.queue.clear()
+        self._unparsed = b""
+        if self._drain is not None and not self._drain.done():
+            self._drain.set_result(None)
+        self.server.connection_closed()
+
+    def data_received(self, data: bytes) -> None:
+        if self._upgraded or self.closing or self._eof:
+            return
+        if self._held():
+            self._unparsed += data
+            self._update_reading()
+            return
+        self._feed(data)
+
+    def eof_received(self) -> bool:
+        """The client is done sending (a half-close): requests it sent whole are still
+        answered, then the connection ends; one whose body was cut short is abandoned."""
+        self._eof = True
+        exchange = self.parsing
+        if exchange is not None and not exchange.body_complete:
+            exchange.disconnected = True
+            exchange.wake()
+        if self.active is None and not self.queue:
+            return False  # nothing to answer: the transport closes
+        for pending in (self.active, *self.queue):
+            if pending is not None:
+                pending.keep_alive = False
+        return True
+
+    def pause_writing(self) -> None:
+        self.write_paused = True
+
+    def resume_writing(self) -> None:
+        self.write_paused = False
+        if self._drain is not None and not self._drain.done():
+            self._drain.set_result(None)
+
+    # httptools callbacks
+
+    def on_message_begin(self) -> None:
+        self._url = []
+        self._headers = []
+
+    def on_url(self, url: bytes) -> None:
+        self._url.append(url)
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        headers = self._headers
+        if len(headers) >= MAX_HEADERS:
+            raise _Refusal(431, f"Request Header Fields Too Large: more than {MAX_HEADERS} headers")
+        headers.append((name.lower(), value))
+
+    def on_headers_complete(self) -> None:
+        parser = self.parser
+        method = parser.get_method()
+        name = _METHODS.get(method)
+        if name is None:
+            name = method.decode("ascii")
+            if len(_METHODS) < 64:
+                _METHODS[method] = name
+        url = self._url[0] if len(self._url) == 1 else b"".join(self._url)
+        if url[:1] == b"/":
+            raw_path, _, query = url.partition(b"?")
+        else:  # absolute form (a proxy's request) or `*`
+            try:
+                parsed = httptools.parse_url(url)
+                raw_path, query = parsed.path or b"/", parsed.query or b""
+            except httptools.HttpParserInvalidURLError:
+                raw_path, query = url, b""
+        text = raw_path.decode("latin-1")
+        scope = {"type": "http", "asgi": _ASGI, "http_version": parser.get_http_version(), "server": self._local,
+                 "client": self._client, "scheme": "http", "method": name, "root_path": "",
+                 "path": unquote(text) if "%" in text else text, "raw_path": raw_path, "query_string": query,
+                 "headers": self._headers}
+        expect = any(header == b"expect" and value.lower() == b"100-continue" for header, value in self._headers) \
+            if self._headers and scope["http_version"] == "1.1" else False
+        exchange = _Exchange(self, scope, parser.should_keep_alive(), expect)
+        self.parsing = exchange
+        self._head_bytes = 0
+        if self.active is None:
+            self._start(exchange)
+        else:
+            self.queue.append(exchange)
+
+    def on_body(self, body: bytes) -> None:
+        exchange = self.parsing
+        if exchange is None or exchange.done and self.active is not exchange:
+            return  # the rest of a body whose request was answered: dropped as it comes
+        exchange.chunks.append(body)
+        exchange.buffered += len(body)
+        if exchange.buffered > BODY_BUFFER_BYTES:
+            self._update_reading()
+        exchange.wake()
+
+    def on_message_complete(self) -> None:
+        exchange = self.parsing
+        self.parsing = None
+        if exchange is not None:
+            exchange.body_complete = True
+            exchange.wake()
+
+    # The connection's own work
+
+    def write(self, data: bytes) -> None:
+        if self.transport is not None and not self.closing:
+            self.transport.write(data)
+
+    async def drained(self) -> None:
+        if self.write_paused and not self.closing:
+            self._drain = self.server.loop.create_future()
+            await self._drain
+
+    def body_taken(self) -> None:
+        """The app took the buffered body: the connection may read on."""
+        self._update_reading()
+
+    def exchange_done(self, exchange: _Exchange) -> None:
+        """The response is written: the next request (pipelined, or the next to come) may start."""
+        if exchange is not self.active:
+            return
+        self.active = None
+        if not exchange.body_complete:
+            exchange.keep_alive = False  # the rest of its body would have to be read first
+        if not exchange.keep_alive or self.closing or self.draining:
+            self._close()
+            return
+        if self.queue:
+            self._start(self.queue.popleft())
+        elif self.refusal is not None:
+            self._refuse(self.refusal)
+            return
+        else:
+            self.deadline = self.server.loop.time() + HEAD_TIMEOUT_S
+        if self._unparsed and not self._held():
+            data, self._unparsed = self._unparsed, b""
+            self._feed(data)
+        self._update_reading()
+
+    def shut_down(self) -> None:
+        """The server stops: an idle connection closes now, a busy one after its response."""
+        self.draining = True
+        if self.active is None:
+            self._close()
+
+    def expire(self, now: float) -> None:
+        """Closes a connection whose head, or next request, did not come in time."""
+        if self.deadline is not None and now > self.deadline and self.active is None:
+            self._close()
+
+    def _start(self, exchange: _Exchange) -> None:
+        self.active = exchange
+        self.deadline = None
+        self.server.loop.create_task(self.server.run_app(exchange))
+
+    def _held(self) -> bool:
+        """Whether data must wait: a complete request waits for the one before it."""
+        return self.refusal is not None or bool(self.queue) or \
+            (self.active is not None and self.parsing is None and self.active.body_complete)
+
+    def _update_reading(self) -> None:
+        transport = self.transport
+        if transport is None or self.closing:
+            return
+        exchange = self.parsing
+        full = self._held() or (exchange is not None and exchange.buffered > BODY_BUFFER_BYTES)
+        if full and self._reading:
+            self._reading = False
+            transport.pause_reading()
+        elif not full and not self._reading:
+            self._reading = True
+            transport.resume_reading()
+
+    def _feed(self, data: bytes) -> None:
+        """Parses `data`: a body whole, a head FEED_BYTES at a time (see FEED_BYTES)."""
+        parser = self.parser
+        offset, size = 0, len(data)
+        try:
+            while offset < size:
+                if self._held():
+                    self._unparsed = data[offset:]
+                    break
+                if self.parsing is not None:  # a body: as much as came
+                    end = size
+                else:
+                    end = min(size, offset + FEED_BYTES)
+                    self._head_bytes += end - offset
+                    if self._head_bytes > MAX_HEAD_BYTES + FEED_BYTES:
+                        raise _Refusal(431, f"Request Header Fields Too Large: the head exceeds {MAX_HEAD_BYTES} "
+                                       "bytes")
+                parser.feed_data(data if end - offset == size else data[offset:end])
+                offset = end
+                if self._head_bytes > MAX_HEAD_BYTES and self.parsing is None:
+                    raise _Refusal(431, f"Request Header Fields Too Large: the head exceeds {MAX_HEAD_BYTES} bytes")
+        except httptools.HttpParserUpgrade:
+            # An Upgrade or CONNECT request: answered as plain HTTP, then the connection ends.
+            self._upgraded = True
+            self._unparsed = b""
+            for exchange in (self.active, *self.queue):
+                if exchange is not None:
+                    exchange.keep_alive = False
+        except httptools.HttpParserCallbackError as exc:
+            cause = exc.__context__
+            self._refuse(cause if isinstance(cause, _Refusal) else _Refusal(400, "Bad Request"))
+        except _Refusal as refusal:
+            self._refuse(refusal)
+        except httptools.HttpParserError as exc:
+            if data.startswith(b"PRI * HTTP/2.0"):  # HTTP/2 with prior knowledge (h2c)
+                self._refuse(_Refusal(505, "HTTP Version Not Supported: this server speaks HTTP/1.1 "
+                                           "(serve --server hypercorn for h2c)"))
+            else:
+                self._refuse(_Refusal(400, f"Bad Request: {exc}"))
+        self._update_reading()
+
+    def _refuse(self, refusal: _Refusal) -> None:
+        """Answers a request the parser refused, after the one being served, and closes."""
+        self._unparsed = b""
+        self.parsing = None
+        if self.active is not None or self.queue:
+            self.refusal = refusal
+            return
+        self.refusal = None
+        body = (refusal.text + "\n").encode()
+        self.write(b"".join((_status_line(refusal.status), self.server.date.line(),
+                             b"content-type: text/plain; charset=utf-8\r\ncontent-length: %d\r\n"
+                             b"connection: close\r\n\r\n" % len(body), body)))
+        self._close()
+
+    def _close(self) -> None:
+        self.closing = True
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.close()
+
+
+class H1Server:
+    """The listening socket, its connections and the app; stops in `drain` as the others do."""
+
+    def __init__(self, app: App, loop: asyncio.AbstractEventLoop, log: JsonLogger) -> None:
+        self.app = app
+        self.loop = loop
+        self.log = log
+        self.date = _Date()
+        self.connections: set[H1Connection] = set()
+        self._idle = asyncio.Event()
+
+    async def run_app(self, exchange: _Exchange) -> None:
+        """Runs the app for one request; a failure is a 500, or the connection's end if the
+        response had started."""
+        try:
+            await self.app(exchange.scope, exchange.receive, exchange.send)
+        except Exception as exc:
+            if not isinstance(exc, OSError):  # the app's own failures are logged by it: this is ours
+                self.log.emit("error", "server", message=f"exception in the ASGI app: {exc!r}",
+                              stack=traceback.format_exc())
+            self._abandon(exchange)
+        except asyncio.CancelledError:
+            self._abandon(exchange)
+            raise
+        else:
+            if not exchange.done:
+                self._abandon(exchange)
+
+    def _abandon(self, exchange: _Exchange) -> None:
+        conn = exchange.conn
+        if exchange.done or exchange.disconnected:
+            return
+        if not exchange.started and not exchange.head_written:
+            exchange.keep_alive = False
+            exchange.started = True
+            exchange.status = 500
+            exchange.headers = [(b"content-type", b"text/plain; charset=utf-8")]
+            conn.write(exchange._head(b"Internal Server Error\n", False) + b"Internal Server Error\n")
+            exchange.done = True
+            conn.exchange_done(exchange)
+        else:  # the status is out: the client must see a truncated body, not a complete one
+            exchange.done = True
+            if conn.transport is not None:
+                conn.transport.abort()
+
+    def connection_closed(self) -> None:
+        if not self.connections:
+            self._idle.set()
+
+    async def sweep(self) -> None:
+        """Closes connections past their head or keep-alive deadline."""
+        while True:
+            await asyncio.sleep(SWEEP_S)
+            now = self.loop.time()
+            for conn in list(self.connections):
+                conn.expire(now)
+
+    async def drain(self, graceful_s: float) -> None:
+        """Closes idle connections, lets busy ones finish their response for up to
+        `graceful_s`, then aborts the rest."""
+        for conn in list(self.connections):
+            conn.shut_down()
+        if self.connections:
+            self._idle.clear()
+            try:
+                await asyncio.wait_for(self._idle.wait(), graceful_s)
+            except TimeoutError:
+                for conn in list(self.connections):
+                    if conn.transport is not None:
+                        conn.transport.abort()
+
+
+async def _lifespan(app: App, event: str) -> None:
+    """Sends one ASGI lifespan event (startup or shutdown) and waits for its answer."""
+    received: asyncio.Queue[Message] = asyncio.Queue()
+    answer: asyncio.Future[Message] = asyncio.get_running_loop().create_future()
+    await received.put({"type": f"lifespan.{event}"})
+
+    async def send(message: Message) -> None:
+        if not answer.done():
+            answer.set_result(message)
+
+    task = asyncio.ensure_future(app({"type": "lifespan", "asgi": _ASGI}, received.get, send))
+    try:
+        message = await answer
+    finally:
+        task.cancel()
+    if message["type"].endswith(".failed"):
+        raise RuntimeError(message.get("message") or f"lifespan {event} failed")
+
+
+def serve(config: ServerConfig, *, reload: bool = False, listen_fd: int | None = None,
+          listen_channel: int | None = None, logger: JsonLogger | None = None, run_crons: bool = True) -> None:
+    """Runs the server on the h1 server until SIGTERM or SIGINT, then drains in-flight requests and returns."""
+    async def on_h1(app: ServerApp, fd: int | None, stop: asyncio.Event, log: JsonLogger) -> None:
+        import socket
+
+        loop = asyncio.get_running_loop()
+        await _lifespan(app, "startup")  # run_server loaded the apps when supervised: then this is quick
+        server = H1Server(app, loop, log)
+        if fd is not None:
+            listener = await loop.create_server(lambda: H1Connection(server), sock=socket.socket(fileno=fd),
+                                                backlog=1024)
+        else:
+            listener = await loop.create_server(lambda: H1Connection(server), config.host, config.port,
+                                                backlog=1024, reuse_address=True)
+        sweeping = asyncio.ensure_future(server.sweep())
+        try:
+            await stop.wait()
+        finally:
+            listener.close()
+            await server.drain(config.graceful_timeout_s())
+            sweeping.cancel()
+            await _lifespan(app, "shutdown")
+
+    run_server(config, on_h1, fast=True, reload=reload, listen_fd=listen_fd, listen_channel=listen_channel,
+               logger=logger, run_crons=run_crons)

@@ -1,0 +1,298 @@
+"""`serve --server h1`, pyruntime's own HTTP/1.1 server, spoken to over raw sockets: keep-alive,
+pipelining, framing, and the bounds an attacker meets (heads, bodies, idle and trickling
+clients, clients that pipeline without reading). The scenarios every server shares run on it
+too (HTTP_SERVERS in conftest.py)."""
+
+from __future__ import annotations
+
+import socket
+import textwrap
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from conftest import worker_rss_kb
+
+APP = textwrap.dedent("""\
+    export default {
+      async fetch(request) {
+        const url = new URL(request.url);
+        if (url.pathname === "/echo") {
+          const body = await request.text();
+          return new Response(`${request.method} ${body.length} ${body.slice(0, 20)}`);
+        }
+        if (url.pathname === "/stream") {
+          const parts = ["one ", "two ", "three"];
+          return new Response(new ReadableStream({
+            pull(controller) {
+              if (parts.length) controller.enqueue(new TextEncoder().encode(parts.shift()));
+              else controller.close();
+            },
+          }));
+        }
+        if (url.pathname === "/headers") {
+          return new Response([...request.headers].map(([k, v]) => `${k}=${v}`).join("\\n"));
+        }
+        return new Response(`hello ${url.pathname}${url.search}`);
+      },
+    };
+    """)
+
+
+@pytest.fixture
+def server(start_server, tmp_path: Path):
+    (tmp_path / "worker.js").write_text(APP)
+    return start_server(str(tmp_path / "worker.js"), "--server", "h1")
+
+
+def connect(server) -> socket.socket:
+    sock = socket.create_connection(("127.0.0.1", server.port), timeout=20)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return sock
+
+
+class Reader:
+    """Reads HTTP/1.1 responses off a socket: heads, then bodies by Content-Length or chunks."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self.buffer = b""
+
+    def _fill(self) -> bool:
+        data = self.sock.recv(65536)
+        self.buffer += data
+        return bool(data)
+
+    def _until(self, marker: bytes) -> bytes:
+        while marker not in self.buffer:
+            if not self._fill():
+                raise EOFError(f"connection closed; had {self.buffer[:200]!r}")
+        head, _, self.buffer = self.buffer.partition(marker)
+        return head
+
+    def _exactly(self, size: int) -> bytes:
+        while len(self.buffer) < size:
+            if not self._fill():
+                raise EOFError("connection closed mid-body")
+        data, self.buffer = self.buffer[:size], self.buffer[size:]
+        return data
+
+    def response(self, head_only: bool = False) -> tuple[int, dict[str, str], bytes]:
+        lines = self._until(b"\r\n\r\n").decode("latin-1").split("\r\n")
+        status = int(lines[0].split()[1])
+        headers: dict[str, str] = {}
+        for line in lines[1:]:
+            name, _, value = line.partition(":")
+            assert name.lower() not in headers, f"header {name} twice"
+            headers[name.lower()] = value.strip()
+        if head_only or status in (100, 204, 304):
+            return status, headers, b""
+        if headers.get("transfer-encoding") == "chunked":
+            body = b""
+            while True:
+                size = int(self._until(b"\r\n"), 16)
+                if size == 0:
+                    self._until(b"\r\n")
+                    return status, headers, body
+                body += self._exactly(size)
+                assert self._exactly(2) == b"\r\n"
+        if "content-length" in headers:
+            return status, headers, self._exactly(int(headers["content-length"]))
+        while self._fill():  # delimited by the connection's end
+            pass
+        body, self.buffer = self.buffer, b""
+        return status, headers, body
+
+    def closed(self) -> bool:
+        """Whether the server closed the connection (after what was read)."""
+        try:
+            return not self.buffer and not self._fill()
+        except ConnectionResetError:
+            return True
+
+
+def test_keep_alive_serves_many_requests_on_one_connection(server):
+    with connect(server) as sock:
+        reader = Reader(sock)
+        for i in range(5):
+            sock.sendall(f"GET /n{i} HTTP/1.1\r\nHost: a.test\r\n\r\n".encode())
+            status, headers, body = reader.response()
+            assert (status, body) == (200, f"hello /n{i}".encode())
+            assert headers["content-length"] == str(len(body))
+            assert headers["x-request-id"] and headers["date"].endswith("GMT")
+            assert "connection" not in headers
+
+
+def test_pipelined_requests_are_answered_in_order(server):
+    with connect(server) as sock:
+        sock.sendall(b"".join(f"GET /p{i} HTTP/1.1\r\nHost: a.test\r\n\r\n".encode() for i in range(20))
+                     + b"POST /echo HTTP/1.1\r\nHost: a.test\r\nContent-Length: 5\r\n\r\nabcde"
+                     + b"GET /last HTTP/1.1\r\nHost: a.test\r\n\r\n")
+        reader = Reader(sock)
+        assert [reader.response()[2] for _ in range(22)] == \
+            [f"hello /p{i}".encode() for i in range(20)] + [b"POST 5 abcde", b"hello /last"]
+
+
+def test_request_bodies_by_length_and_in_chunks(server):
+    with connect(server) as sock:
+        reader = Reader(sock)
+        sock.sendall(b"POST /echo HTTP/1.1\r\nHost: a.test\r\nContent-Length: 11\r\n\r\nhello world")
+        assert reader.response()[2] == b"POST 11 hello world"
+        sock.sendall(b"POST /echo HTTP/1.1\r\nHost: a.test\r\nTransfer-Encoding: chunked\r\n\r\n"
+                     b"5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n")
+        assert reader.response()[2] == b"POST 11 hello world"
+    big = b"x" * 3_000_000  # past the connection's body buffer: read as the app takes it
+    assert httpx.post(server.url + "/echo", content=big, timeout=30).text == "POST 3000000 " + "x" * 20
+
+
+def test_expect_100_continue_is_answered_before_the_body(server):
+    with connect(server) as sock:
+        sock.sendall(b"POST /echo HTTP/1.1\r\nHost: a.test\r\nContent-Length: 4\r\nExpect: 100-continue\r\n\r\n")
+        reader = Reader(sock)
+        assert reader.response()[0] == 100
+        sock.sendall(b"ping")
+        assert reader.response()[2] == b"POST 4 ping"
+
+
+def test_head_http10_and_connection_close(server):
+    with connect(server) as sock:
+        reader = Reader(sock)
+        sock.sendall(b"HEAD /x HTTP/1.1\r\nHost: a.test\r\n\r\n")
+        status, headers, _ = reader.response(head_only=True)
+        assert status == 200 and headers["content-length"] == str(len("hello /x"))
+        sock.sendall(b"GET /y HTTP/1.1\r\nHost: a.test\r\nConnection: close\r\n\r\n")
+        status, headers, body = reader.response()
+        assert body == b"hello /y" and headers["connection"] == "close"
+        assert reader.closed()
+    with connect(server) as sock:
+        sock.sendall(b"GET /old HTTP/1.0\r\n\r\n")
+        reader = Reader(sock)
+        status, headers, body = reader.response()
+        assert status == 200 and body == b"hello /old"
+        assert reader.closed()
+
+
+def test_streamed_response_is_chunked(server):
+    with connect(server) as sock:
+        reader = Reader(sock)
+        for _ in range(2):  # the connection stays usable after a chunked body
+            sock.sendall(b"GET /stream HTTP/1.1\r\nHost: a.test\r\n\r\n")
+            status, headers, body = reader.response()
+            assert headers["transfer-encoding"] == "chunked" and "content-length" not in headers
+            assert body == b"one two three"
+
+
+def test_headers_reach_the_app_as_sent(server):
+    with connect(server) as sock:
+        sock.sendall(b"GET /headers?a=%2F HTTP/1.1\r\nHost: a.test\r\nX-Bytes: caf\xe9\r\nX-Two: 1\r\n"
+                     b"x-two: 2\r\n\r\n")
+        body = Reader(sock).response()[2].decode("utf-8")
+    assert "x-bytes=caf\u00e9" in body.splitlines()
+    assert "x-two=1, 2" in body.splitlines()
+
+
+@pytest.mark.parametrize("request_bytes, status", [
+    (b"GET / HTTP/1.1\r\nHost: a.test\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n", 400),
+    (b"GET / HTTP/1.1\r\nHost: a.test\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n", 400),
+    (b"GARBAGE\r\n\r\n", 400),
+    (b"GET / HTTP/1.1\r\nBad Header\r\n\r\n", 400),
+    (b"GET / HTTP/1.1\r\n" + b"".join(b"X-%d: v\r\n" % i for i in range(200)) + b"\r\n", 431),
+    (b"GET / HTTP/1.1\r\nX-Big: " + b"a" * 100_000 + b"\r\n\r\n", 431),
+])
+def test_bad_requests_are_refused_and_the_connection_closed(server, request_bytes: bytes, status: int):
+    with connect(server) as sock:
+        sock.sendall(request_bytes)
+        reader = Reader(sock)
+        got, headers, body = reader.response()
+        assert got == status, body
+        assert headers["connection"] == "close"
+        assert reader.closed()
+    assert httpx.get(server.url + "/after", timeout=20).text == "hello /after"
+
+
+def test_a_bad_request_after_a_good_one_is_refused_after_its_answer(server):
+    with connect(server) as sock:
+        sock.sendall(b"GET /good HTTP/1.1\r\nHost: a.test\r\n\r\nNOT HTTP AT ALL\r\n\r\n")
+        reader = Reader(sock)
+        assert reader.response()[2] == b"hello /good"
+        assert reader.response()[0] == 400
+        assert reader.closed()
+
+
+def test_an_upgrade_request_is_answered_as_http_and_closed(server):
+    with connect(server) as sock:
+        sock.sendall(b"GET /ws HTTP/1.1\r\nHost: a.test\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n"
+                     b"\x81\x85garbage-frames")
+        reader = Reader(sock)
+        status, _, body = reader.response()
+        assert (status, body) == (200, b"hello /ws")
+        assert reader.closed()
+
+
+def test_a_head_that_trickles_or_an_idle_connection_is_closed(server):
+    """A client may take HEAD_TIMEOUT_S (5 s) for a head, and as long idle between requests;
+    past that its connection ends, and others are served meanwhile."""
+    with connect(server) as trickling, connect(server) as idle:
+        idle.sendall(b"GET /first HTTP/1.1\r\nHost: a.test\r\n\r\n")
+        assert Reader(idle).response()[2] == b"hello /first"
+        started = time.monotonic()
+        trickling.sendall(b"GET /slow HTTP/1.1\r\n")
+        while time.monotonic() - started < 60:
+            try:
+                trickling.sendall(b"X: y\r\n")
+            except OSError:
+                break
+            assert httpx.get(server.url + "/meanwhile", timeout=20).text == "hello /meanwhile"
+            time.sleep(0.5)
+        else:
+            raise AssertionError("a head trickled for 60 s and its connection stayed open")
+        assert Reader(idle).closed()
+
+
+def test_a_client_pipelining_without_reading_holds_little_memory(server):
+    """Requests sent in bulk by a client that never reads its answers: the server parses a
+    few at a time and stops reading, so its memory stays bounded, and others are served."""
+    before = worker_rss_kb(server)
+    request = b"GET /flood HTTP/1.1\r\nHost: a.test\r\n\r\n"
+    with connect(server) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        sock.settimeout(5)
+        sent = 0
+        stop = threading.Event()
+
+        def flood() -> None:
+            nonlocal sent
+            chunk = request * 1000
+            while not stop.is_set() and sent < 200_000_000:
+                try:
+                    sent += sock.send(chunk)
+                except OSError:
+                    return
+
+        flooder = threading.Thread(target=flood)
+        flooder.start()
+        try:
+            time.sleep(3)
+            assert httpx.get(server.url + "/other", timeout=20).text == "hello /other"
+            grown_mb = (worker_rss_kb(server) - before) / 1024
+        finally:
+            stop.set()
+            sock.shutdown(socket.SHUT_RDWR)
+            flooder.join()
+    # What the kernel's socket buffers took counts; unbounded parsing would hold gigabytes.
+    assert sent < 200_000_000
+    assert grown_mb < 64, f"the worker grew by {grown_mb:.0f} MB"
+    assert httpx.get(server.url + "/after", timeout=20).text == "hello /after"
+
+
+def test_a_client_that_leaves_mid_request_frees_nothing_in_use(server):
+    for _ in range(20):
+        with connect(server) as sock:
+            sock.sendall(b"POST /echo HTTP/1.1\r\nHost: a.test\r\nContent-Length: 100\r\n\r\npartial")
+    with connect(server) as sock:
+        sock.sendall(b"GET /x HTTP/1.1\r\nHost: a.test\r\n\r\n")
+        sock.shutdown(socket.SHUT_WR)
+        assert Reader(sock).response()[2] == b"hello /x"
+    assert httpx.get(server.url + "/after", timeout=20).text == "hello /after"
