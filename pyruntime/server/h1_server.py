@@ -40,6 +40,9 @@ BODY_BUFFER_BYTES = 256 * 1024
 # makes the server hold a few parsed requests, not thousands, and a head past
 # MAX_HEAD_BYTES is refused within this many bytes of its limit.
 FEED_BYTES = 4096
+# The longest a connection with no request in progress may leave answers unread (more than
+# the transport's buffer holds) before it is closed.
+UNREAD_TIMEOUT_S = 60.0
 # How often connections are checked against their head and keep-alive deadlines.
 SWEEP_S = 0.5
 
@@ -246,6 +249,8 @@ class H1Connection(asyncio.Protocol):
         self._url: list[bytes] = []
         self._headers: list[tuple[bytes, bytes]] = []
         self._head_bytes = 0
+        self._length: bytes | None = None
+        self._body_left = 0
         self._client: tuple[str, int] | None = None
         self._local: tuple[str, int] | None = None
 
@@ -303,12 +308,14 @@ class H1Connection(asyncio.Protocol):
         self.write_paused = False
         if self._drain is not None and not self._drain.done():
             self._drain.set_result(None)
+        self._next()
 
     # httptools callbacks
 
     def on_message_begin(self) -> None:
         self._url = []
         self._headers = []
+        self._length = None
 
     def on_url(self, url: bytes) -> None:
         self._url.append(url)
@@ -317,7 +324,10 @@ class H1Connection(asyncio.Protocol):
         headers = self._headers
         if len(headers) >= MAX_HEADERS:
             raise _Refusal(431, f"Request Header Fields Too Large: more than {MAX_HEADERS} headers")
-        headers.append((name.lower(), value))
+        lower = name.lower()
+        if lower == b"content-length":
+            self._length = value
+        headers.append((lower, value))
 
     def on_headers_complete(self) -> None:
         parser = self.parser
@@ -345,6 +355,9 @@ class H1Connection(asyncio.Protocol):
             if self._headers and scope["http_version"] == "1.1" else False
         exchange = _Exchange(self, scope, parser.should_keep_alive(), expect)
         self.parsing = exchange
+        # The parser accepts one valid Content-Length: its body is fed whole, and what follows
+        # it (pipelined requests) a head at a time. A chunked body goes FEED_BYTES at a time.
+        self._body_left = int(self._length) if self._length is not None else 0
         self._head_bytes = 0
         if self.active is None:
             self._start(exchange)
@@ -352,6 +365,8 @@ class H1Connection(asyncio.Protocol):
             self.queue.append(exchange)
 
     def on_body(self, body: bytes) -> None:
+        if self._body_left:
+            self._body_left -= len(body)
         exchange = self.parsing
         if exchange is None or exchange.done and self.active is not exchange:
             return  # the rest of a body whose request was answered: dropped as it comes
@@ -393,6 +408,17 @@ class H1Connection(asyncio.Protocol):
         if not exchange.keep_alive or self.closing or self.draining:
             self._close()
             return
+        self._next()
+
+    def _next(self) -> None:
+        """Starts what waits for the connection: a pipelined request, a refusal, or reading the
+        next request; not while the client leaves its answers unread (then `resume_writing`)."""
+        if self.active is not None or self.closing:
+            return
+        if self.write_paused:
+            self.deadline = self.server.loop.time() + UNREAD_TIMEOUT_S
+            self._update_reading()
+            return
         if self.queue:
             self._start(self.queue.popleft())
         elif self.refusal is not None:
@@ -422,8 +448,9 @@ class H1Connection(asyncio.Protocol):
         self.server.loop.create_task(self.server.run_app(exchange))
 
     def _held(self) -> bool:
-        """Whether data must wait: a complete request waits for the one before it."""
-        return self.refusal is not None or bool(self.queue) or \
+        """Whether data must wait: a complete request waits for the one before it, and any
+        request for a client that does not read its answers."""
+        return self.refusal is not None or bool(self.queue) or self.write_paused or \
             (self.active is not None and self.parsing is None and self.active.body_complete)
 
     def _update_reading(self) -> None:
@@ -448,8 +475,9 @@ class H1Connection(asyncio.Protocol):
                 if self._held():
                     self._unparsed = data[offset:]
                     break
-                if self.parsing is not None:  # a body: as much as came
-                    end = size
+                if self.parsing is not None:  # a body: as much of it as came, and no more
+                    left = self._body_left
+                    end = min(size, offset + (left if left else FEED_BYTES))
                 else:
                     end = min(size, offset + FEED_BYTES)
                     self._head_bytes += end - offset
