@@ -68,7 +68,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--baseline", help="PYTHONPATH of another pyruntime build to start in turn with this one")
     parser.add_argument("--starts", type=int, default=12, help="starts of each build per server (default 12)")
-    parser.add_argument("--servers", default="granian,hypercorn", help="comma-separated (default granian,hypercorn)")
+    parser.add_argument("--servers", default="h1,granian,hypercorn",
+                        help="comma-separated (default h1,granian,hypercorn)")
     parser.add_argument("--workers", default="1,2", help="comma-separated worker counts (default 1,2)")
     parser.add_argument("--out", default="cold_start", help="results file name in benchmarks/results")
     args = parser.parse_args()

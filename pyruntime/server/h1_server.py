@@ -540,12 +540,14 @@ class H1Server:
         self._idle = asyncio.Event()
 
     async def run_app(self, exchange: _Exchange) -> None:
-        """Runs the app for one request; a failure is a 500, or the connection's end if the
-        response had started."""
+        """Runs the app for one request; a failure is a 500, or the connection's end once part
+        of the response is out."""
         try:
             await self.app(exchange.scope, exchange.receive, exchange.send)
         except Exception as exc:
-            if not isinstance(exc, OSError):  # the app's own failures are logged by it: this is ours
+            # After the response's start the app has logged why it broke off (a stream that
+            # failed or stalled); before it, the failure is a bug the app did not answer for.
+            if not exchange.started and not isinstance(exc, OSError):
                 self.log.emit("error", "server", message=f"exception in the ASGI app: {exc!r}",
                               stack=traceback.format_exc())
             self._abandon(exchange)
@@ -560,7 +562,7 @@ class H1Server:
         conn = exchange.conn
         if exchange.done or exchange.disconnected:
             return
-        if not exchange.started and not exchange.head_written:
+        if not exchange.head_written:  # nothing is out yet: a plain 500
             exchange.keep_alive = False
             exchange.started = True
             exchange.status = 500

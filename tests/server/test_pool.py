@@ -12,7 +12,7 @@ from pyruntime.engine import AppIsolate, JSError, Limits, load_script
 from pyruntime.engine.egress import EgressPolicy
 from pyruntime.engine.host_ops import AsyncHostOps
 from pyruntime.server.observer import Observer
-from pyruntime.server.pool import _HEAP_EVERY, IsolatePool
+from pyruntime.server.pool import _HEAP_EVERY, Abandoned, IsolatePool
 
 
 async def freed_to_a_waiter(tmp_path: Path) -> tuple[IsolatePool, AppIsolate, asyncio.Future[AppIsolate]]:
@@ -59,6 +59,31 @@ def test_a_newcomer_takes_a_freed_isolate_and_the_woken_waiter_waits_first_in_li
         pool.retire("shutdown")
         pool.release(held)
         assert not held.alive
+
+    asyncio.run(main())
+
+
+def test_a_waiter_takes_its_isolate_when_its_own_task_runs_and_leaves_when_told(tmp_path: Path):
+    """A woken waiter takes its isolate only when it runs: until then a request arriving has
+    it (no isolate sits idle between a helper task and the request). `until` completing
+    takes a waiter out of the queue, and the isolate goes to the next in line."""
+    async def main() -> None:
+        pool, held, first = await freed_to_a_waiter(tmp_path)
+        assert pool.try_acquire() is held and not first.done()
+        pool.release(held)
+        gone: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        leaving = asyncio.ensure_future(pool.acquire(until=gone))
+        assert await first is held
+        await asyncio.sleep(0)  # `leaving` queued behind `first`'s isolate
+        gone.set_result(None)
+        with pytest.raises(Abandoned):
+            await leaving
+        third = asyncio.ensure_future(pool.acquire())
+        await asyncio.sleep(0)
+        pool.release(held)
+        assert await third is held  # the one that left held no place
+        pool.retire("shutdown")
+        pool.release(held)
 
     asyncio.run(main())
 

@@ -71,7 +71,7 @@ def test_a_stream_failing_midway_never_passes_for_a_complete_body(server, path, 
     except httpx.TransportError:
         pass  # the status went out first (Hypercorn): the connection is cut, the body visibly truncated
     else:
-        # Granian sends the status with the first chunk: a stream failing before it is a plain 500
+        # Granian and h1 send the status with the first chunk: a stream failing before it is a plain 500
         assert status == 500
     server.wait_for_event(event, app="streams")
     assert httpx.get(server.url + "/", timeout=20).text == "plain"
