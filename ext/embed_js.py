@@ -6,20 +6,116 @@ Files run in the order of their names (NN_ prefixes), so the order is the listin
 warmup/snapshot_warmup.js is embedded apart: it runs only while the snapshot is built.
 Bytes are written as integer arrays: no escaping rules to get wrong.
 
-Each non-ASCII character is written as its \\u escape, which means the same in comments,
-strings, regular expressions and identifiers. V8 keeps every file's source in each isolate
-(lazy compilation and Function.prototype.toString read it), and one non-ASCII character,
-such as a § in a comment, makes it keep the whole file as two bytes per character.
+V8 keeps every file's source in each isolate (lazy compilation and Function.prototype.toString
+read it): a thousand apps keep a thousand copies. So comments and indentation are left out
+(`compact`; line breaks stay, so that stack traces keep their line numbers), and each
+non-ASCII character is written as its \\u escape, which means the same in strings, regular
+expressions and identifiers: one non-ASCII character makes V8 keep a whole file as two bytes
+per character.
 """
 
 import sys
 from pathlib import Path
 
+# After these (or at a file's start), a `/` begins a regular expression, not a division.
+_REGEX_AFTER = set("(,=:[!&|?{};~+-*%<>^")
+_REGEX_KEYWORDS = {"return", "typeof", "case", "do", "else", "in", "of", "new", "delete", "void", "throw", "yield",
+                   "await", "instanceof"}
+
+
+def compact(text: str) -> str:
+    """`text` without comments, indentation or trailing spaces; strings, template literals and
+    regular expressions unchanged, and every line break kept."""
+    out: list[str] = []
+    i, size = 0, len(text)
+    braces: list[int] = []  # open `{` counts of the code inside each enclosing template's `${`
+    last = ""  # the last significant character or word of code
+    line_start = True
+
+    def word_before() -> str:
+        end = len(out)
+        while end and out[end - 1] in (" ", "\t", "\n"):
+            end -= 1
+        j = end - 1
+        while j >= 0 and (out[j].isalnum() or out[j] in "_$"):
+            j -= 1
+        return "".join(out[j + 1:end])
+
+    while i < size:
+        char = text[i]
+        if line_start:
+            while i < size and text[i] in " \t":
+                i += 1
+            line_start = False
+            continue
+        if char == "\n":
+            while out and out[-1] in " \t":
+                out.pop()
+            out.append(char)
+            line_start = True
+            i += 1
+        elif text.startswith("//", i):
+            i = text.find("\n", i)
+            i = size if i < 0 else i
+        elif text.startswith("/*", i):
+            end = text.find("*/", i + 2)
+            if end < 0:
+                raise ValueError("unterminated block comment")
+            newlines = text.count("\n", i, end)
+            out.append("\n" * newlines if newlines else " ")
+            line_start = newlines > 0
+            i = end + 2
+        elif char in "'\"":
+            j = i + 1
+            while text[j] != char:
+                j += 2 if text[j] == "\\" else 1
+            out.append(text[i:j + 1])
+            last, i = char, j + 1
+        elif char == "`" or (char == "}" and braces and braces[-1] == 0):
+            if char == "}":
+                braces.pop()
+            j = i + 1
+            while True:
+                if text[j] == "\\":
+                    j += 2
+                elif text[j] == "`":
+                    break
+                elif text.startswith("${", j):
+                    braces.append(0)
+                    j += 1
+                    break
+                else:
+                    j += 1
+            out.append(text[i:j + 1])
+            last, i = "`", j + 1
+        elif char == "/" and (last in _REGEX_AFTER or last == "" or word_before() in _REGEX_KEYWORDS):
+            j, in_class = i + 1, False
+            while in_class or text[j] != "/":
+                if text[j] == "\\":
+                    j += 1
+                elif text[j] == "[":
+                    in_class = True
+                elif text[j] == "]":
+                    in_class = False
+                elif text[j] == "\n":
+                    raise ValueError(f"unterminated regular expression at {i}")
+                j += 1
+            out.append(text[i:j + 1])
+            last, i = "/", j + 1
+        else:
+            if braces and char in "{}":
+                braces[-1] += 1 if char == "{" else -1
+            out.append(char)
+            if not char.isspace():
+                last = char if not (char.isalnum() or char in "_$") else "a"
+            i += 1
+    return "".join(out)
+
 
 def ascii_source(path: Path) -> bytes:
     """The file's text with every non-ASCII character as \\uXXXX (a UTF-16 pair above U+FFFF)."""
     out = []
-    for char in path.read_text(encoding="utf-8"):
+    for char in compact(path.read_text(encoding="utf-8")):
         if char.isascii():
             out.append(char)
         else:
