@@ -163,6 +163,10 @@ class _Exchange:
             if not self.head_written:
                 self.head_written = True
                 parts.append(self._head(body, more))
+            length = self.length
+            if length is not None and self.sent + len(body) > length:
+                body = body[:max(length - self.sent, 0)]  # never past its Content-Length: no second
+                self.keep_alive = False  # response smuggled into this one, and the connection ends
             if body and self.has_body:
                 parts.append(b"%x\r\n%b\r\n" % (len(body), body) if self.chunked else body)
             self.sent += len(body)
@@ -174,6 +178,7 @@ class _Exchange:
                 self.done = True
             conn.write(parts[0] if len(parts) == 1 else b"".join(parts))
             if self.done:
+                self.wake()  # a `receive` waiting for the client's departure returns
                 conn.exchange_done(self)
             elif conn.write_paused:
                 await conn.drained()
@@ -201,8 +206,9 @@ class _Exchange:
                 length = int(value)
             elif lower == b"transfer-encoding":
                 continue
-            elif lower == b"connection" and b"close" in value.lower():
-                self.keep_alive = False
+            elif lower == b"connection":  # the server's to say, after the headers
+                self.keep_alive = self.keep_alive and b"close" not in value.lower()
+                continue
             parts.append(b"%b: %b\r\n" % (name, value))
         self.has_body = status >= 200 and status not in (204, 304) and self.scope["method"] != "HEAD"
         if length is None and status >= 200 and status not in (204, 304):

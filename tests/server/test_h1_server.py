@@ -5,6 +5,8 @@ too (HTTP_SERVERS in conftest.py)."""
 
 from __future__ import annotations
 
+import asyncio
+import io
 import socket
 import textwrap
 import threading
@@ -14,6 +16,9 @@ from pathlib import Path
 import httpx
 import pytest
 from conftest import worker_rss_kb
+
+from pyruntime.server.h1_server import H1Connection, H1Server
+from pyruntime.server.logs import JsonLogger
 
 APP = textwrap.dedent("""\
     export default {
@@ -302,3 +307,29 @@ def test_a_client_that_leaves_mid_request_frees_nothing_in_use(server):
         sock.shutdown(socket.SHUT_WR)
         assert Reader(sock).response()[2] == b"hello /x"
     assert httpx.get(server.url + "/after", timeout=20).text == "hello /after"
+
+
+def test_an_app_body_past_its_content_length_is_cut_and_the_connection_closed():
+    """An ASGI app whose body runs past the Content-Length it declared cannot smuggle a second
+    response into the connection: the client gets the declared bytes, then the end."""
+    async def app(scope, receive, send) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"5"),
+                                                                               (b"connection", b"keep-alive")]})
+        await send({"type": "http.response.body", "body": b"helloHTTP/1.1 200 OK\r\ncontent-length: 3\r\n\r\nbad"})
+
+    async def main() -> bytes:
+        loop = asyncio.get_running_loop()
+        server = H1Server(app, loop, JsonLogger(io.StringIO()))
+        listener = await loop.create_server(lambda: H1Connection(server), "127.0.0.1", 0)
+        port = listener.sockets[0].getsockname()[1]
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(b"GET / HTTP/1.1\r\nHost: a.test\r\n\r\nGET / HTTP/1.1\r\nHost: a.test\r\n\r\n")
+        answer = await asyncio.wait_for(reader.read(), 20)  # up to the connection's end
+        writer.close()
+        listener.close()
+        return answer
+
+    answer = asyncio.run(main())
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert body == b"hello"  # and no answer to the second request: the connection ended
+    assert head.count(b"HTTP/1.1") == 1 and b"keep-alive" not in head  # the app's Connection is not sent
