@@ -293,19 +293,11 @@ class H1Connection(asyncio.Protocol):
         self._feed(data)
 
     def eof_received(self) -> bool:
-        """The client is done sending (a half-close): requests it sent whole are still
-        answered, then the connection ends; one whose body was cut short is abandoned."""
+        """The client is done sending (a half-close): the requests it sent whole are still
+        answered (the transport stays open for that), then the connection ends."""
         self._eof = True
-        exchange = self.parsing
-        if exchange is not None and not exchange.body_complete:
-            exchange.disconnected = True
-            exchange.wake()
-        if self.active is None and not self.queue:
-            return False  # nothing to answer: the transport closes
-        for pending in (self.active, *self.queue):
-            if pending is not None:
-                pending.keep_alive = False
-        return True
+        self._input_ended()
+        return not self.closing
 
     def pause_writing(self) -> None:
         self.write_paused = True
@@ -435,7 +427,26 @@ class H1Connection(asyncio.Protocol):
         if self._unparsed and not self._held():
             data, self._unparsed = self._unparsed, b""
             self._feed(data)
+        if self._eof:
+            self._input_ended()
         self._update_reading()
+
+    def _input_ended(self) -> None:
+        """After the client's half-close, once what it sent is parsed: a request whose body
+        was cut short is abandoned (its app hears that the client is gone), and the
+        connection ends once the requests that came whole are answered."""
+        if self._unparsed:
+            return  # parsed when the requests before it are answered
+        broken, self.parsing = self.parsing, None
+        if broken is not None:  # still parsing: its body never came whole
+            broken.disconnected = True
+            broken.wake()
+            if broken is self.active:
+                self.active = None
+            elif broken in self.queue:
+                self.queue.remove(broken)
+        if self.active is None and not self.queue and self.refusal is None:
+            self._close()
 
     def shut_down(self) -> None:
         """The server stops: an idle connection closes now, a busy one after its response."""
@@ -515,9 +526,21 @@ class H1Connection(asyncio.Protocol):
         self._update_reading()
 
     def _refuse(self, refusal: _Refusal) -> None:
-        """Answers a request the parser refused, after the one being served, and closes."""
+        """Answers a request the parser refused, after the one being served, and closes. A
+        request whose body the error cut short gets the refusal itself: its app, waiting for
+        the rest of the body, hears that the client is gone."""
         self._unparsed = b""
-        self.parsing = None
+        broken, self.parsing = self.parsing, None
+        if broken is not None and not broken.body_complete:
+            broken.disconnected = True
+            broken.wake()
+            if broken is self.active:
+                self.active = None
+                if broken.head_written:  # its answer is on its way: it cannot become a 400
+                    self.abort()
+                    return
+            else:
+                self.queue.remove(broken)
         if self.active is not None or self.queue:
             self.refusal = refusal
             return
@@ -532,6 +555,12 @@ class H1Connection(asyncio.Protocol):
         self.closing = True
         if self.transport is not None and not self.transport.is_closing():
             self.transport.close()
+
+    def abort(self) -> None:
+        """Ends the connection at once, dropping what waits to be sent: a truncated answer."""
+        self.closing = True
+        if self.transport is not None:
+            self.transport.abort()
 
 
 class H1Server:
@@ -578,8 +607,7 @@ class H1Server:
             conn.exchange_done(exchange)
         else:  # the status is out: the client must see a truncated body, not a complete one
             exchange.done = True
-            if conn.transport is not None:
-                conn.transport.abort()
+            conn.abort()
 
     def connection_closed(self) -> None:
         if not self.connections:
@@ -604,8 +632,7 @@ class H1Server:
                 await asyncio.wait_for(self._idle.wait(), graceful_s)
             except TimeoutError:
                 for conn in list(self.connections):
-                    if conn.transport is not None:
-                        conn.transport.abort()
+                    conn.abort()
 
 
 async def _lifespan(app: App, event: str) -> None:

@@ -7,10 +7,13 @@ from __future__ import annotations
 
 import asyncio
 import io
+import random
+import re
 import socket
 import textwrap
 import threading
 import time
+from collections import Counter
 from pathlib import Path
 
 import httpx
@@ -333,3 +336,61 @@ def test_an_app_body_past_its_content_length_is_cut_and_the_connection_closed():
     head, _, body = answer.partition(b"\r\n\r\n")
     assert body == b"hello"  # and no answer to the second request: the connection ended
     assert head.count(b"HTTP/1.1") == 1 and b"keep-alive" not in head  # the app's Connection is not sent
+
+
+SEEDS = [
+    b"GET /a?b=c HTTP/1.1\r\nHost: a.test\r\nX-One: 1\r\n\r\n",
+    b"POST /echo HTTP/1.1\r\nHost: a.test\r\nContent-Length: 5\r\n\r\nhello",
+    b"POST /echo HTTP/1.1\r\nHost: a.test\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n",
+    b"HEAD /h HTTP/1.0\r\n\r\n",
+]
+PIECES = [b"\r\n", b"\n", b"\r", b"\x00", b" ", b":", b"\t", b"0", b"ffffffffffffffff", b"-1", b"Content-Length: 9\r\n",
+          b"Transfer-Encoding: chunked\r\n", b"\xff\xfe", b"%00", b"/../", b"HTTP/1.1", b"Expect: 100-continue\r\n"]
+
+
+def mutated(rng, seed: bytes) -> bytes:
+    data = bytearray(seed * rng.randint(1, 3))
+    for _ in range(rng.randint(1, 4)):
+        at = rng.randrange(len(data) + 1)
+        choice = rng.random()
+        if choice < 0.3 and data:
+            del data[at:at + rng.randint(1, 4)]
+        elif choice < 0.7:
+            data[at:at] = rng.choice(PIECES)
+        elif data:
+            data[min(at, len(data) - 1)] = rng.randrange(256)
+    return bytes(data)
+
+
+def test_mutated_requests_get_an_answer_or_an_end_and_the_worker_lives(server):
+    """Valid requests mutated at random (bytes cut, inserted, replaced; framing headers and
+    chunk sizes out of place), sent in random pieces, then the write side closed: every
+    connection gets HTTP/1.1 answers or its end, never a hang, and the worker neither dies
+    nor logs an error of its own."""
+    rng = random.Random(8)
+    worker = Path(f"/proc/{server.process.pid}/task/{server.process.pid}/children").read_text().split()
+    statuses: Counter[int] = Counter()
+    for _ in range(300):
+        data = mutated(rng, rng.choice(SEEDS))
+        with connect(server) as sock:
+            cut = sorted(rng.sample(range(len(data) + 1), 2))
+            try:
+                for piece in (data[:cut[0]], data[cut[0]:cut[1]], data[cut[1]:]):
+                    sock.sendall(piece)
+                sock.shutdown(socket.SHUT_WR)
+            except OSError:  # refused mid-send (a 400 and a close): still read what came
+                pass
+            answer = b""
+            try:
+                while chunk := sock.recv(65536):
+                    answer += chunk
+            except ConnectionResetError:
+                pass
+        for line in re.findall(rb"HTTP/1\.1 (\d{3}) ", answer):
+            statuses[int(line)] += 1
+        assert not answer or answer.startswith(b"HTTP/1.1 "), (data, answer[:200])
+    assert statuses[200] and statuses[400], statuses  # both kinds came up
+    assert set(statuses) <= {100, 200, 400, 404, 413, 431, 500, 505}, statuses
+    assert Path(f"/proc/{server.process.pid}/task/{server.process.pid}/children").read_text().split() == worker
+    assert not [line for line in server.log_lines() if line["level"] == "error"]
+    assert httpx.get(server.url + "/after", timeout=20).text == "hello /after"
