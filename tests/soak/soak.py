@@ -41,6 +41,8 @@ import httpx
 
 SECONDS = float(os.environ.get("SOAK_SECONDS", "150"))
 ABORT_EVERY_S = float(os.environ.get("SOAK_ABORT_EVERY", "25"))
+# The HTTP server (`serve --server`): `make soak SOAK_SERVER=h1`.
+HTTP_SERVER = os.environ.get("SOAK_SERVER", "hypercorn")
 CONCURRENCY = 8
 WARM_UP_S = min(30.0, SECONDS / 5)
 RSS_GROWTH_LIMIT = 0.10
@@ -194,7 +196,7 @@ class Soak:
         with open(self.log_path, "wb") as out, open(self.folder / "server.err", "wb") as err:
             # The faulthandler makes an aborted process write raw text, as V8's fatal paths do.
             server = subprocess.Popen([sys.executable, "-m", "pyruntime", "serve", "--config", "pyruntime.toml",
-                                       "--port", str(self.port)], cwd=self.folder, stdout=out,
+                                       "--port", str(self.port), "--server", HTTP_SERVER], cwd=self.folder, stdout=out,
                                       stderr=err, env={**os.environ, "PYTHONFAULTHANDLER": "1"})
         deadline = time.monotonic() + 120
         while True:
