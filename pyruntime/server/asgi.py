@@ -162,7 +162,7 @@ class ServerApp:
             return
         elif scope["type"] == "lifespan":
             # An app that fails to load: the server must not start.
-            await lifespan(receive, send, self.start, self._shutdown)
+            await lifespan(receive, send, self.start, self.shutdown)
             return
         await self.router(scope, receive, send)
 
@@ -208,7 +208,8 @@ class ServerApp:
         await self._answer(scope, send, 200 if outcome == "ok" else 500,
                            f"Ran scheduled event: {outcome}\n".encode(), "text/plain; charset=utf-8")
 
-    async def _shutdown(self) -> None:
+    async def shutdown(self) -> None:
+        """Stops the crons and the reload watch, and disposes every app's isolates."""
         await self._scheduler.stop()
         if self._watcher is not None:
             self._watcher.cancel()

@@ -16,6 +16,7 @@ HTTP/1 only: no h2c, no websockets (an Upgrade request is answered as plain HTTP
 from __future__ import annotations
 
 import asyncio
+import socket
 import time
 import traceback
 from collections import deque
@@ -54,7 +55,6 @@ App = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 _ASGI = {"version": "3.0", "spec_version": "2.3"}
 _STATUS_LINES = {status.value: f"HTTP/1.1 {status.value} {status.phrase}\r\n".encode() for status in HTTPStatus}
-_METHODS: dict[bytes, str] = {}
 
 
 def _status_line(status: int) -> bytes:
@@ -64,6 +64,13 @@ def _status_line(status: int) -> bytes:
             raise ValueError(f"invalid response status {status!r}")
         line = f"HTTP/1.1 {status} \r\n".encode()
     return line
+
+
+def _plain_answer(status: int, text: str, date_line: bytes) -> bytes:
+    """A whole text response of the server's own, after which the connection closes."""
+    body = (text + "\n").encode()
+    return b"".join((_status_line(status), date_line, b"content-type: text/plain; charset=utf-8\r\n"
+                     b"content-length: %d\r\nconnection: close\r\n\r\n" % len(body), body))
 
 
 class _Date:
@@ -192,6 +199,20 @@ class _Exchange:
         else:
             raise RuntimeError(f"unexpected ASGI message {kind!r}")
 
+    def fail(self) -> None:
+        """Ends a response the app did not finish: a 500 if nothing of it was written, else the
+        connection's end (the client must see a truncated body, not a complete one)."""
+        if self.done or self.disconnected:
+            return
+        self.done = True
+        conn = self.conn
+        if self.head_written:
+            conn.abort()
+            return
+        self.keep_alive = False
+        conn.write(_plain_answer(500, "Internal Server Error", conn.server.date.line()))
+        conn.exchange_done(self)
+
     def _head(self, body: bytes, more: bool) -> bytes:
         """The response head; framing is the server's: Content-Length when the body is whole or
         its length given, chunked when it streams (HTTP/1.1), else the connection's end."""
@@ -256,6 +277,7 @@ class H1Connection(asyncio.Protocol):
         self._headers: list[tuple[bytes, bytes]] = []
         self._head_bytes = 0
         self._length: bytes | None = None
+        self._expect = False
         self._body_left = 0
         self._client: tuple[str, int] | None = None
         self._local: tuple[str, int] | None = None
@@ -314,6 +336,7 @@ class H1Connection(asyncio.Protocol):
         self._url = []
         self._headers = []
         self._length = None
+        self._expect = False
 
     def on_url(self, url: bytes) -> None:
         self._url.append(url)
@@ -325,16 +348,12 @@ class H1Connection(asyncio.Protocol):
         lower = name.lower()
         if lower == b"content-length":
             self._length = value
+        elif lower == b"expect":
+            self._expect = value.lower() == b"100-continue"
         headers.append((lower, value))
 
     def on_headers_complete(self) -> None:
         parser = self.parser
-        method = parser.get_method()
-        name = _METHODS.get(method)
-        if name is None:
-            name = method.decode("ascii")
-            if len(_METHODS) < 64:
-                _METHODS[method] = name
         url = self._url[0] if len(self._url) == 1 else b"".join(self._url)
         if url[:1] == b"/":
             raw_path, _, query = url.partition(b"?")
@@ -346,12 +365,10 @@ class H1Connection(asyncio.Protocol):
                 raw_path, query = url, b""
         text = raw_path.decode("latin-1")
         scope = {"type": "http", "asgi": _ASGI, "http_version": parser.get_http_version(), "server": self._local,
-                 "client": self._client, "scheme": "http", "method": name, "root_path": "",
-                 "path": unquote(text) if "%" in text else text, "raw_path": raw_path, "query_string": query,
-                 "headers": self._headers}
-        expect = any(header == b"expect" and value.lower() == b"100-continue" for header, value in self._headers) \
-            if self._headers and scope["http_version"] == "1.1" else False
-        exchange = _Exchange(self, scope, parser.should_keep_alive(), expect)
+                 "client": self._client, "scheme": "http", "method": parser.get_method().decode("ascii"),
+                 "root_path": "", "path": unquote(text) if "%" in text else text, "raw_path": raw_path,
+                 "query_string": query, "headers": self._headers}
+        exchange = _Exchange(self, scope, parser.should_keep_alive(), self._expect and scope["http_version"] == "1.1")
         self.parsing = exchange
         # The parser accepts one valid Content-Length: its body is fed whole, and what follows
         # it (pipelined requests) a head at a time. A chunked body goes FEED_BYTES at a time.
@@ -366,8 +383,7 @@ class H1Connection(asyncio.Protocol):
         if self._body_left:
             self._body_left -= len(body)
         exchange = self.parsing
-        if exchange is None or exchange.done and self.active is not exchange:
-            return  # the rest of a body whose request was answered: dropped as it comes
+        assert exchange is not None  # a body comes between its head and its message's end
         exchange.chunks.append(body)
         exchange.buffered += len(body)
         if exchange.buffered > BODY_BUFFER_BYTES:
@@ -498,12 +514,9 @@ class H1Connection(asyncio.Protocol):
                 else:
                     end = min(size, offset + FEED_BYTES)
                     self._head_bytes += end - offset
-                    if self._head_bytes > MAX_HEAD_BYTES + FEED_BYTES:
-                        raise _Refusal(431, f"Request Header Fields Too Large: the head exceeds {MAX_HEAD_BYTES} "
-                                       "bytes")
                 parser.feed_data(data if end - offset == size else data[offset:end])
                 offset = end
-                if self._head_bytes > MAX_HEAD_BYTES and self.parsing is None:
+                if self._head_bytes > MAX_HEAD_BYTES:  # reset when a head completes
                     raise _Refusal(431, f"Request Header Fields Too Large: the head exceeds {MAX_HEAD_BYTES} bytes")
         except httptools.HttpParserUpgrade:
             # An Upgrade or CONNECT request: answered as plain HTTP, then the connection ends.
@@ -514,7 +527,11 @@ class H1Connection(asyncio.Protocol):
                     exchange.keep_alive = False
         except httptools.HttpParserCallbackError as exc:
             cause = exc.__context__
-            self._refuse(cause if isinstance(cause, _Refusal) else _Refusal(400, "Bad Request"))
+            if not isinstance(cause, _Refusal):  # a bug of ours in a callback: logged, and a 500
+                self.server.log.emit("error", "server", message=f"HTTP parser callback failed: {cause!r}",
+                                     stack="".join(traceback.format_exception(cause)) if cause else None)
+                cause = _Refusal(500, "Internal Server Error")
+            self._refuse(cause)
         except _Refusal as refusal:
             self._refuse(refusal)
         except httptools.HttpParserError as exc:
@@ -545,10 +562,7 @@ class H1Connection(asyncio.Protocol):
             self.refusal = refusal
             return
         self.refusal = None
-        body = (refusal.text + "\n").encode()
-        self.write(b"".join((_status_line(refusal.status), self.server.date.line(),
-                             b"content-type: text/plain; charset=utf-8\r\ncontent-length: %d\r\n"
-                             b"connection: close\r\n\r\n" % len(body), body)))
+        self.write(_plain_answer(refusal.status, refusal.text, self.server.date.line()))
         self._close()
 
     def _close(self) -> None:
@@ -585,29 +599,12 @@ class H1Server:
             if not exchange.started and not isinstance(exc, OSError):
                 self.log.emit("error", "server", message=f"exception in the ASGI app: {exc!r}",
                               stack=traceback.format_exc())
-            self._abandon(exchange)
+            exchange.fail()
         except asyncio.CancelledError:
-            self._abandon(exchange)
+            exchange.fail()
             raise
         else:
-            if not exchange.done:
-                self._abandon(exchange)
-
-    def _abandon(self, exchange: _Exchange) -> None:
-        conn = exchange.conn
-        if exchange.done or exchange.disconnected:
-            return
-        if not exchange.head_written:  # nothing is out yet: a plain 500
-            exchange.keep_alive = False
-            exchange.started = True
-            exchange.status = 500
-            exchange.headers = [(b"content-type", b"text/plain; charset=utf-8")]
-            conn.write(exchange._head(b"Internal Server Error\n", False) + b"Internal Server Error\n")
-            exchange.done = True
-            conn.exchange_done(exchange)
-        else:  # the status is out: the client must see a truncated body, not a complete one
-            exchange.done = True
-            conn.abort()
+            exchange.fail()  # an app that returned without finishing its response
 
     def connection_closed(self) -> None:
         if not self.connections:
@@ -635,33 +632,12 @@ class H1Server:
                     conn.abort()
 
 
-async def _lifespan(app: App, event: str) -> None:
-    """Sends one ASGI lifespan event (startup or shutdown) and waits for its answer."""
-    received: asyncio.Queue[Message] = asyncio.Queue()
-    answer: asyncio.Future[Message] = asyncio.get_running_loop().create_future()
-    await received.put({"type": f"lifespan.{event}"})
-
-    async def send(message: Message) -> None:
-        if not answer.done():
-            answer.set_result(message)
-
-    task = asyncio.ensure_future(app({"type": "lifespan", "asgi": _ASGI}, received.get, send))
-    try:
-        message = await answer
-    finally:
-        task.cancel()
-    if message["type"].endswith(".failed"):
-        raise RuntimeError(message.get("message") or f"lifespan {event} failed")
-
-
 def serve(config: ServerConfig, *, reload: bool = False, listen_fd: int | None = None,
           listen_channel: int | None = None, logger: JsonLogger | None = None, run_crons: bool = True) -> None:
     """Runs the server on the h1 server until SIGTERM or SIGINT, then drains in-flight requests and returns."""
     async def on_h1(app: ServerApp, fd: int | None, stop: asyncio.Event, log: JsonLogger) -> None:
-        import socket
-
         loop = asyncio.get_running_loop()
-        await _lifespan(app, "startup")  # run_server loaded the apps when supervised: then this is quick
+        await app.start()  # once only: under the supervisor, run_server has loaded the apps already
         server = H1Server(app, loop, log)
         if fd is not None:
             listener = await loop.create_server(lambda: H1Connection(server), sock=socket.socket(fileno=fd),
@@ -676,7 +652,7 @@ def serve(config: ServerConfig, *, reload: bool = False, listen_fd: int | None =
             listener.close()
             await server.drain(config.graceful_timeout_s())
             sweeping.cancel()
-            await _lifespan(app, "shutdown")
+            await app.shutdown()
 
     run_server(config, on_h1, fast=True, reload=reload, listen_fd=listen_fd, listen_channel=listen_channel,
                logger=logger, run_crons=run_crons)

@@ -394,3 +394,4 @@ def test_mutated_requests_get_an_answer_or_an_end_and_the_worker_lives(server):
     assert Path(f"/proc/{server.process.pid}/task/{server.process.pid}/children").read_text().split() == worker
     assert not [line for line in server.log_lines() if line["level"] == "error"]
     assert httpx.get(server.url + "/after", timeout=20).text == "hello /after"
+
