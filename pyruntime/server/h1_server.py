@@ -41,8 +41,9 @@ BODY_BUFFER_BYTES = 256 * 1024
 # makes the server hold a few parsed requests, not thousands, and a head past
 # MAX_HEAD_BYTES is refused within this many bytes of its limit.
 FEED_BYTES = 4096
-# The longest a connection with no request in progress may leave answers unread (more than
-# the transport's buffer holds) before it is closed.
+# The longest a client may leave answers unread (more than the socket and the transport's
+# buffer hold) while no request of its is in progress, or after its connection was closed;
+# then the connection is cut and what was buffered for it freed.
 UNREAD_TIMEOUT_S = 60.0
 # How often connections are checked against their head and keep-alive deadlines.
 SWEEP_S = 0.5
@@ -471,8 +472,13 @@ class H1Connection(asyncio.Protocol):
             self._close()
 
     def expire(self, now: float) -> None:
-        """Closes a connection whose head, or next request, did not come in time."""
-        if self.deadline is not None and now > self.deadline and self.active is None:
+        """Closes a connection whose head or next request did not come in time, or whose client
+        left answers unread; one already closed whose last answer is still unread is cut off."""
+        if self.deadline is None or now <= self.deadline or self.active is not None:
+            return
+        if self.closing:
+            self.abort()
+        else:
             self._close()
 
     def _start(self, exchange: _Exchange) -> None:
@@ -566,7 +572,9 @@ class H1Connection(asyncio.Protocol):
         self._close()
 
     def _close(self) -> None:
+        """Closes once what was written is sent; past UNREAD_TIMEOUT_S unread, `expire` aborts."""
         self.closing = True
+        self.deadline = self.server.loop.time() + UNREAD_TIMEOUT_S
         if self.transport is not None and not self.transport.is_closing():
             self.transport.close()
 

@@ -20,6 +20,7 @@ import httpx
 import pytest
 from conftest import worker_rss_kb
 
+from pyruntime.server import h1_server
 from pyruntime.server.h1_server import H1Connection, H1Server
 from pyruntime.server.logs import JsonLogger
 
@@ -395,3 +396,38 @@ def test_mutated_requests_get_an_answer_or_an_end_and_the_worker_lives(server):
     assert not [line for line in server.log_lines() if line["level"] == "error"]
     assert httpx.get(server.url + "/after", timeout=20).text == "hello /after"
 
+
+def test_a_client_that_leaves_an_answer_unread_is_cut_off_and_its_memory_freed(monkeypatch):
+    """An answer larger than the socket's buffers, to a client that reads none of it: after
+    UNREAD_TIMEOUT_S (made short here) the connection ends and the server holds nothing for
+    it, while another client is served meanwhile."""
+    monkeypatch.setattr(h1_server, "UNREAD_TIMEOUT_S", 0.5)
+    monkeypatch.setattr(h1_server, "SWEEP_S", 0.1)
+
+    async def app(scope, receive, send) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"x" * (32 << 20) if scope["path"] == "/big" else b"ok"})
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        server = H1Server(app, loop, JsonLogger(io.StringIO()))
+        listener = await loop.create_server(lambda: H1Connection(server), "127.0.0.1", 0)
+        sweeping = asyncio.ensure_future(server.sweep())
+        port = listener.sockets[0].getsockname()[1]
+        _, stalled = await asyncio.open_connection("127.0.0.1", port)
+        stalled.transport.get_extra_info("socket").setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        stalled.write(b"GET /big HTTP/1.1\r\nHost: a.test\r\n\r\n")
+        while not server.connections or not next(iter(server.connections)).write_paused:
+            await asyncio.sleep(0.05)  # the answer fills the socket and waits in the transport
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(b"GET /small HTTP/1.1\r\nHost: a.test\r\n\r\n")
+        assert (await reader.readuntil(b"ok")).startswith(b"HTTP/1.1 200 OK")
+        writer.close()
+        async with asyncio.timeout(60):  # the stalled connection goes, buffered answer and all
+            while server.connections:
+                await asyncio.sleep(0.05)
+        sweeping.cancel()
+        stalled.close()
+        listener.close()
+
+    asyncio.run(main())
