@@ -23,7 +23,7 @@ import uvloop
 
 from ..engine.errors import Error, JSError
 from ..engine.host_ops import warm_fetch_client
-from .app import Receive, Scope, Send, WorkerApp, lifespan, request_id_from
+from .app import Begun, Receive, Scope, Send, WorkerApp, lifespan, request_id_from
 from .config import Route as AppRoute
 from .config import ServerConfig, isolation_of
 from .isolation import EngineApp, EngineFailed
@@ -165,6 +165,17 @@ class ServerApp:
             await lifespan(receive, send, self.start, self.shutdown)
             return
         await self.router(scope, receive, send)
+
+    def begin_now(self, scope: Scope) -> Begun | None:
+        """A bodyless request to a worker app begun at once (`WorkerApp.begin_now`, for
+        h1_server's JS pass); None for the server's own paths, an app in an engine process, no
+        route, or no idle isolate: then the request is this app's ASGI call."""
+        path = scope["path"]
+        if path == self.config.health_path or path == self.config.metrics_path or \
+                (path == "/__scheduled" and self.config.test_scheduled):
+            return None
+        app = self.router.route(scope)
+        return app.begin_now(scope) if isinstance(app, WorkerApp) else None
 
     def serving(self) -> None:
         """At the first answer (or SERVING_WORK_AFTER_S into serving), not at load: the fetch

@@ -27,6 +27,7 @@ from urllib.parse import unquote
 
 import httptools
 
+from .app import Begun
 from .asgi import HEAD_TIMEOUT_S, ServerApp, run_server
 from .config import ServerConfig
 from .logs import JsonLogger
@@ -101,15 +102,17 @@ class _Refusal(Exception):
 class _Exchange:
     """One request and its response: the app's ASGI `receive` and `send`."""
 
-    __slots__ = ("conn", "scope", "keep_alive", "expect_continue", "chunks", "buffered", "body_complete",
+    __slots__ = ("conn", "scope", "keep_alive", "expect_continue", "bodyless", "chunks", "buffered", "body_complete",
                  "body_delivered", "started", "head_written", "done", "status", "headers", "has_body", "chunked",
                  "length", "sent", "disconnected", "_wake")
 
-    def __init__(self, conn: H1Connection, scope: Scope, keep_alive: bool, expect_continue: bool) -> None:
+    def __init__(self, conn: H1Connection, scope: Scope, keep_alive: bool, expect_continue: bool,
+                 bodyless: bool) -> None:
         self.conn = conn
         self.scope = scope
         self.keep_alive = keep_alive
         self.expect_continue = expect_continue
+        self.bodyless = bodyless  # neither Content-Length nor Transfer-Encoding: the head is the request
         self.chunks: list[bytes] = []
         self.buffered = 0
         self.body_complete = False  # the parser has the whole request body
@@ -161,44 +164,56 @@ class _Exchange:
         if kind == "http.response.body":
             if not self.started or self.done:
                 raise RuntimeError("http.response.body before http.response.start or after the response ended")
-            body = message.get("body", b"")
-            more = message.get("more_body", False)
-            if self.disconnected:
-                self.done = self.done or not more
-                return
-            conn = self.conn
-            parts = []
-            if not self.head_written:
-                self.head_written = True
-                parts.append(self._head(body, more))
-            length = self.length
-            if length is not None and self.sent + len(body) > length:
-                body = body[:max(length - self.sent, 0)]  # never past its Content-Length: no second
-                self.keep_alive = False  # response smuggled into this one, and the connection ends
-            if body and self.has_body:
-                parts.append(b"%x\r\n%b\r\n" % (len(body), body) if self.chunked else body)
-            self.sent += len(body)
-            if not more:
-                if self.chunked:
-                    parts.append(b"0\r\n\r\n")
-                elif self.length is not None and self.sent != self.length and self.has_body:
-                    self.keep_alive = False  # the body is not what its head said: the connection ends
-                self.done = True
-            conn.write(parts[0] if len(parts) == 1 else b"".join(parts))
-            if self.done:
-                self.wake()  # a `receive` waiting for the client's departure returns
-                conn.exchange_done(self)
-            elif conn.write_paused:
-                await conn.drained()
+            if self._write_body(message.get("body", b""), message.get("more_body", False)):
+                await self.conn.drained()
         elif kind == "http.response.start":
             if self.started:
                 raise RuntimeError("http.response.start sent twice")
-            self.started = True
-            self.expect_continue = False
-            self.status = message["status"]
-            self.headers = message.get("headers", ())
+            self._start(message["status"], message.get("headers", ()))
         else:
             raise RuntimeError(f"unexpected ASGI message {kind!r}")
+
+    def respond(self, status: int, headers: list[tuple[bytes, bytes]], body: bytes) -> None:
+        """A whole response at once, as `send` of its start and of its one body message."""
+        self._start(status, headers)
+        self._write_body(body, False)
+
+    def _start(self, status: int, headers: Any) -> None:
+        self.started = True
+        self.expect_continue = False
+        self.status = status
+        self.headers = headers
+
+    def _write_body(self, body: bytes, more: bool) -> bool:
+        """Writes a piece of the response body (the head before the first); whether the
+        client must read some before the next piece."""
+        if self.disconnected:
+            self.done = self.done or not more
+            return False
+        conn = self.conn
+        parts = []
+        if not self.head_written:
+            self.head_written = True
+            parts.append(self._head(body, more))
+        length = self.length
+        if length is not None and self.sent + len(body) > length:
+            body = body[:max(length - self.sent, 0)]  # never past its Content-Length: no second
+            self.keep_alive = False  # response smuggled into this one, and the connection ends
+        if body and self.has_body:
+            parts.append(b"%x\r\n%b\r\n" % (len(body), body) if self.chunked else body)
+        self.sent += len(body)
+        if not more:
+            if self.chunked:
+                parts.append(b"0\r\n\r\n")
+            elif self.length is not None and self.sent != self.length and self.has_body:
+                self.keep_alive = False  # the body is not what its head said: the connection ends
+            self.done = True
+        conn.write(parts[0] if len(parts) == 1 else b"".join(parts))
+        if self.done:
+            self.wake()  # a `receive` waiting for the client's departure returns
+            conn.exchange_done(self)
+            return False
+        return conn.write_paused
 
     def fail(self) -> None:
         """Ends a response the app did not finish: a 500 if nothing of it was written, else the
@@ -278,6 +293,7 @@ class H1Connection(asyncio.Protocol):
         self._headers: list[tuple[bytes, bytes]] = []
         self._head_bytes = 0
         self._length: bytes | None = None
+        self._chunked = False
         self._expect = False
         self._body_left = 0
         self._client: tuple[str, int] | None = None
@@ -337,6 +353,7 @@ class H1Connection(asyncio.Protocol):
         self._url = []
         self._headers = []
         self._length = None
+        self._chunked = False
         self._expect = False
 
     def on_url(self, url: bytes) -> None:
@@ -349,6 +366,8 @@ class H1Connection(asyncio.Protocol):
         lower = name.lower()
         if lower == b"content-length":
             self._length = value
+        elif lower == b"transfer-encoding":
+            self._chunked = True
         elif lower == b"expect":
             self._expect = value.lower() == b"100-continue"
         headers.append((lower, value))
@@ -369,7 +388,8 @@ class H1Connection(asyncio.Protocol):
                  "client": self._client, "scheme": "http", "method": parser.get_method().decode("ascii"),
                  "root_path": "", "path": unquote(text) if "%" in text else text, "raw_path": raw_path,
                  "query_string": query, "headers": self._headers}
-        exchange = _Exchange(self, scope, parser.should_keep_alive(), self._expect and scope["http_version"] == "1.1")
+        exchange = _Exchange(self, scope, parser.should_keep_alive(), self._expect and scope["http_version"] == "1.1",
+                             self._length is None and not self._chunked)
         self.parsing = exchange
         # The parser accepts one valid Content-Length: its body is fed whole, and what follows
         # it (pipelined requests) a head at a time. A chunked body goes FEED_BYTES at a time.
@@ -484,7 +504,10 @@ class H1Connection(asyncio.Protocol):
     def _start(self, exchange: _Exchange) -> None:
         self.active = exchange
         self.deadline = None
-        self.server.loop.create_task(self.server.run_app(exchange))
+        if exchange.bodyless and self.server.begin_now is not None:
+            self.server.begin_soon(exchange)
+        else:
+            self.server.loop.create_task(self.server.run_app(exchange))
 
     def _held(self) -> bool:
         """Whether data must wait: a complete request waits for the one before it, and any
@@ -588,19 +611,70 @@ class H1Connection(asyncio.Protocol):
 class H1Server:
     """The listening socket, its connections and the app; stops in `drain` as the others do."""
 
-    def __init__(self, app: App, loop: asyncio.AbstractEventLoop, log: JsonLogger) -> None:
+    def __init__(self, app: App, loop: asyncio.AbstractEventLoop, log: JsonLogger, *,
+                 begin_now: Callable[[Scope], Begun | None] | None = None,
+                 answered: Callable[[], None] | None = None) -> None:
+        """`begin_now` begins a bodyless request's JS at once when it can (ServerApp.begin_now;
+        see `_js_pass`); `answered` is told after each pass that answered requests."""
         self.app = app
+        self.begin_now = begin_now
+        self._answered = answered
         self.loop = loop
         self.log = log
         self.date = _Date()
         self.connections: set[H1Connection] = set()
         self._idle = asyncio.Event()
+        self._ready: list[_Exchange] = []
 
-    async def run_app(self, exchange: _Exchange) -> None:
-        """Runs the app for one request; a failure is a 500, or the connection's end once part
-        of the response is out."""
+    def begin_soon(self, exchange: _Exchange) -> None:
+        """Queues a bodyless request for the loop's next JS pass."""
+        if not self._ready:
+            self.loop.call_soon(self._js_pass)
+        self._ready.append(exchange)
+
+    def _js_pass(self) -> None:
+        """The bodyless requests read in one pass of the loop: first the JS of each (`begin_now`,
+        one after another, while V8's code and data are in the CPU's caches: see app.Begun),
+        then their answers; a request that needs more (an isolate, time, a stream) goes on
+        as a task, as one with a body does."""
+        ready, self._ready = self._ready, []
+        assert self.begin_now is not None
+        begun: list[Begun | None | BaseException] = []
+        for exchange in ready:
+            try:
+                begun.append(self.begin_now(exchange.scope))
+            except Exception as exc:  # a bug of ours: that request's 500, not the whole pass's
+                begun.append(exc)
+        for exchange, state in zip(ready, begun, strict=True):
+            if state is None:
+                self.loop.create_task(self.run_app(exchange))
+            elif isinstance(state, BaseException):
+                self._failed(exchange, state)
+            else:
+                try:
+                    answer = state.answer()
+                    if answer is None:
+                        self.loop.create_task(self.run_app(exchange, state))
+                    else:
+                        exchange.respond(*answer)
+                except Exception as exc:
+                    self._failed(exchange, exc)
+        if self._answered is not None:
+            self._answered()
+
+    def _failed(self, exchange: _Exchange, exc: BaseException) -> None:
+        self.log.emit("error", "server", message=f"exception in the ASGI app: {exc!r}",
+                      stack="".join(traceback.format_exception(exc)))
+        exchange.fail()
+
+    async def run_app(self, exchange: _Exchange, begun: Begun | None = None) -> None:
+        """Runs the app for one request (the rest of one `begun`); a failure is a 500, or the
+        connection's end once part of the response is out."""
         try:
-            await self.app(exchange.scope, exchange.receive, exchange.send)
+            if begun is None:
+                await self.app(exchange.scope, exchange.receive, exchange.send)
+            else:
+                await begun.resume(exchange.scope, exchange.receive, exchange.send)
         except Exception as exc:
             # After the response's start the app has logged why it broke off (a stream that
             # failed or stalled); before it, the failure is a bug the app did not answer for.
@@ -646,7 +720,7 @@ def serve(config: ServerConfig, *, reload: bool = False, listen_fd: int | None =
     async def on_h1(app: ServerApp, fd: int | None, stop: asyncio.Event, log: JsonLogger) -> None:
         loop = asyncio.get_running_loop()
         await app.start()  # once only: under the supervisor, run_server has loaded the apps already
-        server = H1Server(app, loop, log)
+        server = H1Server(app, loop, log, begin_now=app.begin_now, answered=app.serving)
         if fd is not None:
             listener = await loop.create_server(lambda: H1Connection(server), sock=socket.socket(fileno=fd),
                                                 backlog=1024)
