@@ -1,0 +1,144 @@
+"""h1's JS pass (h1_server.H1Server._js_pass, app.Begun): the bodyless requests read in one
+pass of the loop run their JS one after another, then are answered, or go on as tasks when
+they need more. Every kind of answer must come out as it does for a request served alone."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import socket
+import textwrap
+from pathlib import Path
+
+from test_h1_server import Reader, connect
+
+from pyruntime.server.h1_server import H1Connection, H1Server
+from pyruntime.server.logs import JsonLogger
+
+APP = textwrap.dedent("""\
+    export default {
+      async fetch(request, env, ctx) {
+        const [, kind, n] = new URL(request.url).pathname.split("/");
+        switch (kind) {
+          case "sync": return new Response(`sync ${n}`);
+          case "async":
+            await new Promise((resolve) => setTimeout(resolve, 1));
+            return new Response(`async ${n}`);
+          case "throw": throw new Error(`boom ${n}`);
+          case "stream": {
+            const parts = ["s", "t", n];
+            return new Response(new ReadableStream({
+              pull(controller) {
+                if (parts.length) controller.enqueue(new TextEncoder().encode(parts.shift()));
+                else controller.close();
+              },
+            }));
+          }
+          case "big": return new Response(n.repeat(100000));
+          case "wait":
+            ctx.waitUntil(new Promise((resolve) => setTimeout(resolve, 5)));
+            return new Response(`wait ${n}`);
+          default: return new Response("not here", { status: 404 });
+        }
+      },
+    };
+    """)
+
+CONFIG = textwrap.dedent("""\
+    [[apps]]
+    name = "pass"
+    script = "worker.js"
+    routes = ["/*"]
+    pool_size = 1
+    """)
+
+
+def expected(kind: str, n: int, method: str) -> tuple[int, bytes]:
+    body = {"sync": f"sync {n}", "async": f"async {n}", "throw": "Internal Server Error\n", "stream": f"st{n}",
+            "big": str(n) * 100000, "wait": f"wait {n}", "badhost": "Bad Request: invalid Host header\n"}[kind]
+    status = {"throw": 500, "badhost": 400}.get(kind, 200)
+    return status, b"" if method == "HEAD" else body.encode()
+
+
+def test_requests_read_in_one_pass_are_each_answered_as_if_alone(start_server, tmp_path: Path):
+    (tmp_path / "worker.js").write_text(APP)
+    (tmp_path / "pyruntime.toml").write_text(CONFIG)
+    server = start_server("--config", "pyruntime.toml", "--server", "h1")
+    kinds = ("sync", "async", "throw", "stream", "big", "wait", "badhost")
+    requests = [(kinds[i % len(kinds)], i, "HEAD" if i % 5 == 4 else "GET") for i in range(42)]
+    for round_ in range(2):  # the second round on the same connections: each was kept alive
+        if round_ == 0:
+            socks = [connect(server) for _ in requests]
+            readers = [Reader(sock) for sock in socks]
+        for sock, (kind, n, method) in zip(socks, requests, strict=True):
+            host = "bad/host" if kind == "badhost" else "a.test"
+            sock.sendall(f"{method} /{kind}/{n} HTTP/1.1\r\nHost: {host}\r\n\r\n".encode())
+        for reader, (kind, n, method) in zip(readers, requests, strict=True):
+            status, headers, body = reader.response(head_only=method == "HEAD")
+            assert (status, body) == expected(kind, n, method), (kind, n, method, round_)
+            assert len(headers["x-request-id"]) == 32
+            if method == "HEAD" and kind not in ("stream",):
+                assert int(headers["content-length"]) == len(expected(kind, n, "GET")[1])
+    for sock in socks:
+        sock.close()
+    lines = server.wait_for_event("request", count=2 * len(requests))
+    by_path = {}
+    for line in lines:
+        by_path.setdefault((line["method"], line["path"]), []).append(line["status"])
+    for kind, n, method in requests:
+        assert by_path[(method, f"/{kind}/{n}")] == [expected(kind, n, method)[0]] * 2
+    errors = [line for line in server.log_lines() if line["level"] == "error"]
+    assert all(line["event"] == "error" and line["name"] == "Error" for line in errors), errors  # only the throws
+    assert len(errors) == 2 * sum(kind == "throw" for kind, _, _ in requests)
+    assert not [line for line in server.log_lines() if line["event"] in ("worker_exit", "worker_abort")]
+
+
+def test_a_failure_while_beginning_one_request_is_its_500_alone():
+    """A bug of ours in one request's JS pass (begin_now raising) answers that request 500 and
+    logs why; the requests read in the same pass are served."""
+    async def app(scope, receive, send) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"2")]})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    def begin_now(scope):
+        if scope["path"] == "/boom":
+            raise RuntimeError("a bug")
+        return None  # the app's ASGI call answers
+
+    async def main() -> tuple[list[bytes], str]:
+        loop = asyncio.get_running_loop()
+        log = io.StringIO()
+        server = H1Server(app, loop, JsonLogger(log), begin_now=begin_now)
+        listener = await loop.create_server(lambda: H1Connection(server), "127.0.0.1", 0)
+        port = listener.sockets[0].getsockname()[1]
+        clients = [await asyncio.open_connection("127.0.0.1", port) for _ in range(4)]
+        for index, (_, writer) in enumerate(clients):
+            path = "/boom" if index == 1 else "/ok"
+            writer.write(f"GET {path} HTTP/1.1\r\nHost: a.test\r\n\r\n".encode())
+        answers = [await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 20) for reader, _ in clients]
+        for _, writer in clients:
+            writer.close()
+        listener.close()
+        return answers, log.getvalue()
+
+    answers, log = asyncio.run(main())
+    assert [answer.split(b"\r\n")[0] for answer in answers] == [
+        b"HTTP/1.1 200 OK", b"HTTP/1.1 500 Internal Server Error", b"HTTP/1.1 200 OK", b"HTTP/1.1 200 OK"]
+    assert "RuntimeError('a bug')" in log
+
+
+def test_a_client_gone_before_its_pass_leaves_the_isolate_free(start_server, tmp_path: Path):
+    """Requests whose clients close right after sending (their answers cannot be written)
+    still end: the app's one isolate serves the next client."""
+    (tmp_path / "worker.js").write_text(APP)
+    (tmp_path / "pyruntime.toml").write_text(CONFIG)
+    server = start_server("--config", "pyruntime.toml", "--server", "h1")
+    for round_ in range(30):
+        kind = ("sync", "async", "big", "stream")[round_ % 4]
+        sock = connect(server)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+        sock.sendall(f"GET /{kind}/{round_} HTTP/1.1\r\nHost: a.test\r\n\r\n".encode())
+        sock.close()  # RST: the server may read the request and find the client gone
+    with connect(server) as sock:
+        sock.sendall(b"GET /sync/last HTTP/1.1\r\nHost: a.test\r\n\r\n")
+        assert Reader(sock).response()[2] == b"sync last"
