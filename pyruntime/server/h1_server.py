@@ -48,6 +48,9 @@ FEED_BYTES = 4096
 UNREAD_TIMEOUT_S = 60.0
 # How often connections are checked against their head and keep-alive deadlines.
 SWEEP_S = 0.5
+# Requests whose JS one pass runs (H1Server._js_pass) at most: the first answer of a pass
+# waits for the JS of the others, so the rest wait for the next pass, after the loop's I/O.
+JS_PASS_MAX = 32
 
 Scope = dict[str, Any]
 Message = dict[str, Any]
@@ -637,7 +640,9 @@ class H1Server:
         one after another, while V8's code and data are in the CPU's caches: see app.Begun),
         then their answers; a request that needs more (an isolate, time, a stream) goes on
         as a task, as one with a body does."""
-        ready, self._ready = self._ready, []
+        ready, self._ready = self._ready[:JS_PASS_MAX], self._ready[JS_PASS_MAX:]
+        if self._ready:
+            self.loop.call_soon(self._js_pass)
         assert self.begin_now is not None
         begun: list[Begun | None | BaseException] = []
         for exchange in ready:
