@@ -163,7 +163,7 @@ class _Lease:
 
 
 class Begun:
-    """A bodyless request whose JS began at once, on the loop's thread, when its head was read
+    """A request whose JS began at once, on the loop's thread, with its whole body in hand
     (`WorkerApp.begin_now`): its answer if in hand (`answer`), else the rest of it (`resume`).
 
     Why: a server that has several requests in hand runs their JS one after another, then
@@ -172,13 +172,14 @@ class Begun:
     it: measured on h1, a third less CPU per request.
     """
 
-    __slots__ = ("app", "ctx", "lease", "head", "result", "early", "whole")
+    __slots__ = ("app", "ctx", "lease", "head", "body", "result", "early", "whole")
 
-    def __init__(self, app: WorkerApp, ctx: RequestContext, lease: _Lease, head: bool) -> None:
+    def __init__(self, app: WorkerApp, ctx: RequestContext, lease: _Lease, head: bool, body: bytes | None) -> None:
         self.app = app
         self.ctx = ctx
         self.lease = lease
         self.head = head
+        self.body = body  # counted in the app's body budget until the request ends
         self.result: FetchResult | Awaitable[FetchResult] | None = None
         self.early: _EarlyResponse | None = None
         self.whole = False  # the result is a whole small body and the isolate is back in the pool
@@ -401,35 +402,46 @@ class WorkerApp:
             await send({"type": "websocket.close", "code": 1003})
 
 
-    def begin_now(self, scope: Scope) -> Begun | None:
-        """Begins a request the server framed as bodyless at once: on an idle isolate, its
-        handler's first slice runs here (see `Begun`). None when it cannot (no pool yet, no
-        idle isolate): then the request is the app's ASGI call, as any other."""
+    def begin_now(self, scope: Scope, body: bytes | None = None) -> Begun | None:
+        """Begins a request whose whole body the server has read (None: a bodyless one) at
+        once: on an idle isolate, its handler's first slice runs here (see `Begun`). None when
+        it cannot (no pool yet, no idle isolate, a body past `max_body_mb` or the app's body
+        budget): then the request is the app's ASGI call, as any other, which answers those."""
         pool = self._pool
         if pool is None:
             return None
+        size = len(body) if body else 0
+        if size and (size > int(self.limits.max_body_mb * 1024 * 1024) or not self._bodies.take(size)):
+            return None
         isolate = pool.try_acquire()
         if isolate is None:
+            self._bodies.give_back(size)
             return None
         request = _read_head(scope)
         method = scope["method"]
         ctx = RequestContext(self.name, request.request_id, method, scope["path"], self.observer, self._mask)
-        begun = Begun(self, ctx, _Lease(pool, isolate), method == "HEAD")
+        begun = Begun(self, ctx, _Lease(pool, isolate), method == "HEAD", body or None)
         try:
             url = request_url(scope, request.host)
-            result = begun.result = self._dispatch(isolate, ctx, url, method, scope["headers"], None)
+            result = begun.result = self._dispatch(isolate, ctx, url, method, scope["headers"], begun.body)
         except _EarlyResponse as early:
             begun.early = early
-            begun.lease.end()
+            self._ended(begun)
             return begun
         except BaseException:
-            begun.lease.end()
+            self._ended(begun)
             raise
         if isinstance(result, FetchResult) and not result.stream_id and not isolate.has_background_work \
                 and (begun.head or len(result.body) <= EARLY_RELEASE_BYTES):
             begun.whole = True
-            begun.lease.end()
+            self._ended(begun)
         return begun
+
+    def _ended(self, begun: Begun) -> None:
+        """A begun request whose JS is over: its isolate and its body's bytes are given back."""
+        begun.lease.end()
+        if begun.body:
+            self._bodies.give_back(len(begun.body))
 
     async def _http(self, scope: Scope, receive: Receive, send: Send, begun: Begun | None = None) -> None:
         """One request; `begun`: one that `begin_now` began and its `answer` did not answer."""
@@ -443,7 +455,7 @@ class WorkerApp:
         client = _Client(receive)
         status: int | None = None  # once set, the response has started
         logged = False
-        body = None
+        body = None if begun is None else begun.body  # given back to the app's body budget at the end
 
         def finish(final: int) -> None:  # exactly one `request` line per request
             nonlocal logged

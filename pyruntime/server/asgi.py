@@ -166,16 +166,16 @@ class ServerApp:
             return
         await self.router(scope, receive, send)
 
-    def begin_now(self, scope: Scope) -> Begun | None:
-        """A bodyless request to a worker app begun at once (`WorkerApp.begin_now`, for
-        h1_server's JS pass); None for the server's own paths, an app in an engine process, no
-        route, or no idle isolate: then the request is this app's ASGI call."""
+    def begin_now(self, scope: Scope, body: bytes | None) -> Begun | None:
+        """A request to a worker app, its whole body in hand, begun at once (`WorkerApp.begin_now`,
+        for h1_server's JS pass); None for the server's own paths, an app in an engine process,
+        no route, or when the app cannot begin it now: then the request is this app's ASGI call."""
         path = scope["path"]
         if path == self.config.health_path or path == self.config.metrics_path or \
                 (path == "/__scheduled" and self.config.test_scheduled):
             return None
         app = self.router.route(scope)
-        return app.begin_now(scope) if isinstance(app, WorkerApp) else None
+        return app.begin_now(scope, body) if isinstance(app, WorkerApp) else None
 
     def serving(self) -> None:
         """At the first answer (or SERVING_WORK_AFTER_S into serving), not at load: the fetch

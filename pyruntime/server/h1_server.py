@@ -105,17 +105,19 @@ class _Refusal(Exception):
 class _Exchange:
     """One request and its response: the app's ASGI `receive` and `send`."""
 
-    __slots__ = ("conn", "scope", "keep_alive", "expect_continue", "bodyless", "chunks", "buffered", "body_complete",
+    __slots__ = ("conn", "scope", "keep_alive", "expect_continue", "bodyless", "sized", "chunks", "buffered",
+                 "body_complete",
                  "body_delivered", "started", "head_written", "done", "status", "headers", "has_body", "chunked",
                  "length", "sent", "disconnected", "_wake")
 
     def __init__(self, conn: H1Connection, scope: Scope, keep_alive: bool, expect_continue: bool,
-                 bodyless: bool) -> None:
+                 bodyless: bool, sized: bool) -> None:
         self.conn = conn
         self.scope = scope
         self.keep_alive = keep_alive
         self.expect_continue = expect_continue
         self.bodyless = bodyless  # neither Content-Length nor Transfer-Encoding: the head is the request
+        self.sized = sized  # a Content-Length body (the JS pass takes it if it is all in by then)
         self.chunks: list[bytes] = []
         self.buffered = 0
         self.body_complete = False  # the parser has the whole request body
@@ -143,14 +145,8 @@ class _Exchange:
                 return {"type": "http.disconnect"}
             if not self.body_delivered:
                 if self.chunks or self.body_complete:
-                    chunks = self.chunks
-                    body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
-                    self.chunks = []
-                    if self.buffered:
-                        self.buffered = 0
-                        self.conn.body_taken()
-                    self.body_delivered = self.body_complete
-                    return {"type": "http.request", "body": body, "more_body": not self.body_complete}
+                    complete = self.body_complete
+                    return {"type": "http.request", "body": self.take_body(), "more_body": not complete}
                 if self.expect_continue and not self.started:
                     self.conn.write(b"HTTP/1.1 100 Continue\r\n\r\n")
                 self.expect_continue = False
@@ -161,6 +157,24 @@ class _Exchange:
                 await self._wake
             finally:
                 self._wake = None
+
+    def whole_body(self) -> bytes:
+        """The whole body, once `body_complete`, left for `take_body` (or `receive`)."""
+        chunks = self.chunks
+        if len(chunks) > 1:
+            self.chunks = chunks = [b"".join(chunks)]
+        return chunks[0] if chunks else b""
+
+    def take_body(self) -> bytes:
+        """The body read so far (the whole body, once `body_complete`), handed to the app."""
+        chunks = self.chunks
+        body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+        self.chunks = []
+        if self.buffered:
+            self.buffered = 0
+            self.conn.body_taken()
+        self.body_delivered = self.body_complete
+        return body
 
     async def send(self, message: Message) -> None:
         kind = message["type"]
@@ -392,7 +406,7 @@ class H1Connection(asyncio.Protocol):
                  "root_path": "", "path": unquote(text) if "%" in text else text, "raw_path": raw_path,
                  "query_string": query, "headers": self._headers}
         exchange = _Exchange(self, scope, parser.should_keep_alive(), self._expect and scope["http_version"] == "1.1",
-                             self._length is None and not self._chunked)
+                             self._length is None and not self._chunked, self._length is not None)
         self.parsing = exchange
         # The parser accepts one valid Content-Length: its body is fed whole, and what follows
         # it (pipelined requests) a head at a time. A chunked body goes FEED_BYTES at a time.
@@ -507,7 +521,7 @@ class H1Connection(asyncio.Protocol):
     def _start(self, exchange: _Exchange) -> None:
         self.active = exchange
         self.deadline = None
-        if exchange.bodyless and self.server.begin_now is not None:
+        if (exchange.bodyless or exchange.sized) and self.server.begin_now is not None:
             self.server.begin_soon(exchange)
         else:
             self.server.loop.create_task(self.server.run_app(exchange))
@@ -615,9 +629,9 @@ class H1Server:
     """The listening socket, its connections and the app; stops in `drain` as the others do."""
 
     def __init__(self, app: App, loop: asyncio.AbstractEventLoop, log: JsonLogger, *,
-                 begin_now: Callable[[Scope], Begun | None] | None = None,
+                 begin_now: Callable[[Scope, bytes | None], Begun | None] | None = None,
                  answered: Callable[[], None] | None = None) -> None:
-        """`begin_now` begins a bodyless request's JS at once when it can (ServerApp.begin_now;
+        """`begin_now` begins a request's JS at once, given its whole body, when it can (ServerApp.begin_now;
         see `_js_pass`); `answered` is told after each pass that answered requests."""
         self.app = app
         self.begin_now = begin_now
@@ -630,13 +644,13 @@ class H1Server:
         self._ready: list[_Exchange] = []
 
     def begin_soon(self, exchange: _Exchange) -> None:
-        """Queues a bodyless request for the loop's next JS pass."""
+        """Queues a request for the loop's next JS pass."""
         if not self._ready:
             self.loop.call_soon(self._js_pass)
         self._ready.append(exchange)
 
     def _js_pass(self) -> None:
-        """The bodyless requests read in one pass of the loop: first the JS of each (`begin_now`,
+        """The requests read whole in one pass of the loop: first the JS of each (`begin_now`,
         one after another, while V8's code and data are in the CPU's caches: see app.Begun),
         then their answers; a request that needs more (an isolate, time, a stream) goes on
         as a task, as one with a body does."""
@@ -646,8 +660,14 @@ class H1Server:
         assert self.begin_now is not None
         begun: list[Begun | None | BaseException] = []
         for exchange in ready:
+            if not (exchange.bodyless or exchange.body_complete):
+                begun.append(None)  # its body is still coming: the app's ASGI call reads it
+                continue
             try:
-                begun.append(self.begin_now(exchange.scope))
+                state = self.begin_now(exchange.scope, None if exchange.bodyless else exchange.whole_body())
+                if state is not None and not exchange.bodyless:
+                    exchange.take_body()  # the app has it: its `receive` says only that the client left
+                begun.append(state)
             except Exception as exc:  # a bug of ours: that request's 500, not the whole pass's
                 begun.append(exc)
         for exchange, state in zip(ready, begun, strict=True):

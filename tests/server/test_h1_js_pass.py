@@ -21,6 +21,15 @@ APP = textwrap.dedent("""\
         const [, kind, n] = new URL(request.url).pathname.split("/");
         switch (kind) {
           case "sync": return new Response(`sync ${n}`);
+          case "echo": {
+            const text = await request.text();
+            return new Response(`${request.method} ${text.length} ${text.slice(0, 8)}`);
+          }
+          case "slowecho": {
+            const text = await request.text();
+            await new Promise((resolve) => setTimeout(resolve, 1000));
+            return new Response(`slow ${text.length}`);
+          }
           case "async":
             await new Promise((resolve) => setTimeout(resolve, 1));
             return new Response(`async ${n}`);
@@ -93,6 +102,46 @@ def test_requests_read_in_one_pass_are_each_answered_as_if_alone(start_server, t
     assert not [line for line in server.log_lines() if line["event"] in ("worker_exit", "worker_abort")]
 
 
+BODY_CONFIG = CONFIG + textwrap.dedent("""\
+    [apps.limits]
+    max_body_mb = 0.05
+    max_buffered_body_mb = 0.05
+    """)
+
+
+def test_bodies_read_whole_in_one_pass_keep_their_limits(start_server, tmp_path: Path):
+    """Requests whose whole body came with their head begin in the JS pass with it; one past
+    `max_body_mb` gets 413, and past the app's body budget (bodies held by requests still
+    running) 503, as when each is read by the app's ASGI call."""
+    (tmp_path / "worker.js").write_text(APP)
+    (tmp_path / "pyruntime.toml").write_text(BODY_CONFIG)
+    server = start_server("--config", "pyruntime.toml", "--server", "h1")
+
+    def post(sock: socket.socket, path: str, body: bytes) -> None:
+        sock.sendall(f"POST {path} HTTP/1.1\r\nHost: a.test\r\nContent-Length: {len(body)}\r\n\r\n".encode() + body)
+
+    socks = [connect(server) for _ in range(12)]
+    for index, sock in enumerate(socks):
+        post(sock, f"/echo/{index}", b"%08d" % index * (index + 1))
+    for index, sock in enumerate(socks):
+        assert Reader(sock).response()[2] == f"POST {8 * (index + 1)} {index:08d}".encode()
+    with connect(server) as sock:  # past max_body_mb (51,200 bytes)
+        post(sock, "/echo/big", b"x" * 60000)
+        status, _, body = Reader(sock).response()
+        assert (status, body) == (413, b"Payload Too Large: the limit is 0.05 MB\n")
+    # Two bodies of 30,000 bytes held at once pass the 51,200-byte budget: the second (sent while
+    # the first one's handler waits 1 s) is refused, the first answered after its wait.
+    post(socks[0], "/slowecho/1", b"y" * 30000)
+    post(socks[1], "/slowecho/2", b"z" * 30000)
+    answers = sorted(Reader(sock).response()[:3:2] for sock in socks[:2])
+    assert answers == [(200, b"slow 30000"), (503, b"Service Unavailable: the app holds too many request "
+                                                   b"bodies, retry later\n")]
+    for sock in socks:  # every connection still serves: the bodies were read to their end
+        post(sock, "/echo/again", b"ok")
+        assert Reader(sock).response()[2] == b"POST 2 ok"
+        sock.close()
+
+
 def test_a_failure_while_beginning_one_request_is_its_500_alone():
     """A bug of ours in one request's JS pass (begin_now raising) answers that request 500 and
     logs why; the requests read in the same pass are served."""
@@ -100,7 +149,7 @@ def test_a_failure_while_beginning_one_request_is_its_500_alone():
         await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"2")]})
         await send({"type": "http.response.body", "body": b"ok"})
 
-    def begin_now(scope):
+    def begin_now(scope, body):
         if scope["path"] == "/boom":
             raise RuntimeError("a bug")
         return None  # the app's ASGI call answers
