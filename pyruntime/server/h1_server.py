@@ -3,7 +3,9 @@
 Why a third server: Hypercorn parses HTTP in Python, and Granian hands every request from
 its Rust threads to the event loop's thread; either costs more CPU per request than the JS
 it serves. Here the parser is C (httptools binds llhttp, Node's parser), everything runs on
-the event loop's thread, and a response is one write.
+the event loop's thread, and a response is one write. The requests one pass of the loop
+reads whole run their JS one after another before any is answered (`H1Server._js_pass`):
+V8's code and data stay in the CPU's caches from one request to the next.
 
 It serves the server's own ASGI app (`asgi.ServerApp`) within the bounds of the other two:
 a request head must arrive within `HEAD_TIMEOUT_S` and fit in `MAX_HEAD_BYTES` and
