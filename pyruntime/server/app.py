@@ -67,6 +67,10 @@ class _EarlyResponse(Exception):
         self.text = text
         self.headers = headers
 
+    def parts(self) -> tuple[list[tuple[str, str]], bytes]:
+        """Its headers and its body: a line of plain text."""
+        return [("content-type", "text/plain; charset=utf-8"), *self.headers], (self.text + "\n").encode()
+
 
 class _Disconnected(Exception):
     """The client went away before its response was complete."""
@@ -190,8 +194,7 @@ class Begun:
         early = self.early
         if early is not None:
             status = early.status
-            raw, body = _whole_answer([("content-type", "text/plain; charset=utf-8"), *early.headers],
-                                      (early.text + "\n").encode(), self.ctx.request_id, self.head)
+            raw, body = _whole_answer(*early.parts(), self.ctx.request_id, self.head)
         elif self.whole:
             result = self.result
             assert isinstance(result, FetchResult)
@@ -500,8 +503,7 @@ class WorkerApp:
             finally:
                 lease.end()
         except _EarlyResponse as early:
-            headers = [("content-type", "text/plain; charset=utf-8"), *early.headers]
-            await _send(send, early.status, headers, (early.text + "\n").encode(), ctx.request_id, head)
+            await _send(send, early.status, *early.parts(), ctx.request_id, head)
             finish(early.status)
         except _Disconnected:
             finish(499 if status is None else status)  # 499: nginx's "client closed request"

@@ -655,7 +655,7 @@ class H1Server:
         """The requests read whole in one pass of the loop: first the JS of each (`begin_now`,
         one after another, while V8's code and data are in the CPU's caches: see app.Begun),
         then their answers; a request that needs more (an isolate, time, a stream) goes on
-        as a task, as one with a body does."""
+        as a task, as one whose body is still coming does."""
         ready, self._ready = self._ready[:JS_PASS_MAX], self._ready[JS_PASS_MAX:]
         if self._ready:
             self.loop.call_soon(self._js_pass)
