@@ -70,7 +70,7 @@ _get_running_loop: Callable[[], AbstractEventLoop] | None = None
 _core_held_lines: _HeldLines | None = None
 
 
-def _running_loop() -> AbstractEventLoop | None:
+def running_loop() -> AbstractEventLoop | None:
     """The event loop running on this thread, if any."""
     global _get_running_loop
     if _get_running_loop is None:
@@ -139,7 +139,7 @@ class JsonLogger:
             self.write_record(record)
             return
         line = _dumps_line(record)
-        loop = _running_loop()
+        loop = running_loop()
         with self._lock:
             if loop is None or not self._hold(line):  # no loop to wait for, or no room: now
                 self._write_held(line)

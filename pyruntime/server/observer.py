@@ -7,14 +7,15 @@ about); `LogObserver` writes the JSON log lines and Prometheus metrics the serve
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from ..engine.host_ops import Subrequest
-from .logs import CONSOLE_LEVELS, JsonLogger, timestamp
-from .metrics import Metrics, process_metrics
+from .logs import CONSOLE_LEVELS, JsonLogger, running_loop, timestamp
+from .metrics import Metrics, observe_all, process_metrics
 from .pid import process_id
 
 # Metric updates kept before the metrics are made (LogObserver with defer_metrics); past
@@ -64,6 +65,9 @@ class LogObserver(Observer):
         self._metrics = metrics if metrics is not None or defer_metrics else process_metrics()
         self._early: list[Callable[[Metrics], None]] = []
         self._request_series: dict[tuple[str, int], tuple[Any, Any]] = {}
+        # Requests answered in this pass of the event loop, not yet in the metrics: their
+        # durations by (app, status).
+        self._counted: dict[tuple[str, int], list[float]] = {}
 
     @property
     def metrics(self) -> Metrics:
@@ -114,22 +118,41 @@ class LogObserver(Observer):
 
     def request(self, ctx: RequestContext, status: int) -> None:
         duration = ctx.elapsed_s()
-        series = self._request_series.get((ctx.app, status))
-        if series is None:
-            self._update(lambda metrics: self._count_request(metrics, ctx.app, status, duration))
-        else:
-            series[0].inc()
-            series[1].observe(duration)
+        self._count(ctx.app, status, duration)
         self._request_line(ctx.app, ctx.request_id, ctx.method, ctx.path, status, duration, ctx.cpu_ms)
 
-    def _count_request(self, metrics: Metrics, app: str, status: int, duration: float) -> None:
+    def _count(self, app: str, status: int, duration: float) -> None:
+        """Counts a request in the metrics once per pass of the event loop (`publish_counts`),
+        with the others of that pass: in multiprocess mode each update is a locked write to a
+        mapped file, and a busy server ends many requests per pass (on h1 the per-request
+        updates were some 8 µs of a 115 µs hello request). Without a running loop, at once."""
+        counted = self._counted
+        if not counted:
+            loop = running_loop()
+            if loop is None:
+                self._update(lambda metrics: self._count_requests(metrics, app, status, [duration]))
+                return
+            loop.call_soon(self.publish_counts)
+        durations = counted.get((app, status))
+        if durations is None:
+            counted[(app, status)] = [duration]
+        else:
+            durations.append(duration)
+
+    def publish_counts(self) -> None:
+        """Puts the requests counted since the last call in the metrics."""
+        counted, self._counted = self._counted, {}
+        for (app, status), durations in counted.items():
+            self._update(functools.partial(self._count_requests, app=app, status=status, durations=durations))
+
+    def _count_requests(self, metrics: Metrics, app: str, status: int, durations: list[float]) -> None:
         # labels() costs more than the update itself: looked up once per app and status
         series = self._request_series.get((app, status))
         if series is None:
             series = self._request_series[(app, status)] = (metrics.requests.labels(app, str(status)),
                                                             metrics.duration.labels(app))
-        series[0].inc()
-        series[1].observe(duration)
+        series[0].inc(len(durations))
+        observe_all(series[1], durations)
 
     def unrouted(self, request_id: str, method: str, path: str, status: int, duration_s: float) -> None:
         self._request_line(None, request_id, method, path, status, duration_s, None)
