@@ -146,6 +146,7 @@ class ServerApp:
                 return
             if path == self.config.metrics_path:
                 self.serving()
+                self.observer.publish_counts()
                 body, content_type = process_metrics().render()
                 await self._answer(scope, send, 200, body, content_type)
                 return

@@ -48,6 +48,8 @@ class Observer:
     def serving(self) -> None:
         """The server answered its first request (or was asked for its metrics): what a cold
         start should not wait for may be made now."""
+    def publish_counts(self) -> None:
+        """The metrics are about to be read: what the observer holds back goes in them now."""
 
 
 class LogObserver(Observer):
@@ -140,7 +142,8 @@ class LogObserver(Observer):
             durations.append(duration)
 
     def publish_counts(self) -> None:
-        """Puts the requests counted since the last call in the metrics."""
+        """Puts the requests counted since the last call in the metrics (at the end of the
+        loop's pass, and before /metrics is rendered)."""
         counted, self._counted = self._counted, {}
         for (app, status), durations in counted.items():
             self._update(functools.partial(self._count_requests, app=app, status=status, durations=durations))
