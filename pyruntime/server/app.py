@@ -414,7 +414,7 @@ class WorkerApp:
         if pool is None:
             return None
         size = len(body) if body else 0
-        if size and (size > int(self.limits.max_body_mb * 1024 * 1024) or not self._bodies.take(size)):
+        if size and (size > self.limits.max_body_bytes or not self._bodies.take(size)):
             return None
         isolate = pool.try_acquire()
         if isolate is None:
@@ -434,8 +434,8 @@ class WorkerApp:
         except BaseException:
             self._ended(begun)
             raise
-        if isinstance(result, FetchResult) and not result.stream_id and not isolate.has_background_work \
-                and (begun.head or len(result.body) <= EARLY_RELEASE_BYTES):
+        if isinstance(result, FetchResult) and not result.stream_id and _sent_whole(result, begun.head) \
+                and not isolate.has_background_work:
             begun.whole = True
             self._ended(begun)
         return begun
@@ -490,7 +490,7 @@ class WorkerApp:
                 status = result.status
                 if result.stream_id:
                     await self._stream(send, lease, client, ctx, result, head)
-                elif head or len(result.body) <= EARLY_RELEASE_BYTES:
+                elif _sent_whole(result, head):
                     if not lease.isolate.has_background_work:
                         lease.end()  # the body is bytes in hand: the next request need not wait for the send
                     await _send(send, result.status, result.headers, result.body, ctx.request_id, head)
@@ -559,7 +559,7 @@ class WorkerApp:
             if not first.get("more_body", False) and not first.get("body"):
                 return None
         limits = self.limits
-        limit = int(limits.max_body_mb * 1024 * 1024)
+        limit = limits.max_body_bytes
         chunks: list[bytes] = []
         size = 0
         more = True
@@ -741,6 +741,12 @@ def _raw_headers(headers: list[tuple[str, str]] | tuple[tuple[str, str], ...],
             raw.append((lower.encode("latin-1"), value.encode("latin-1")))
     raw.append((b"x-request-id", request_id.encode()))
     return raw
+
+
+def _sent_whole(result: FetchResult, head: bool) -> bool:
+    """Whether a body in hand is sent in one piece, its isolate free before the send (else in
+    chunks, the isolate kept until they are sent: see EARLY_RELEASE_BYTES)."""
+    return head or len(result.body) <= EARLY_RELEASE_BYTES
 
 
 def _whole_answer(headers: list[tuple[str, str]] | tuple[tuple[str, str], ...], body: bytes, request_id: str,

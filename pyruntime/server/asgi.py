@@ -133,6 +133,9 @@ class ServerApp:
         self.router = AppRouter([(route, app) for app in self.apps for route in app.config.routes], observer)
         self._reload = reload
         self._run_crons = run_crons
+        # The paths the server answers itself, before any app's routes (see __call__).
+        self._own_paths = {config.health_path, config.metrics_path} | \
+            ({"/__scheduled"} if config.test_scheduled else set())
         self._watcher: asyncio.Task[None] | None = None
         self._serving_started = False
         # Apps with crons are never process-isolated (config.isolation_of): their pools are here.
@@ -140,18 +143,8 @@ class ServerApp:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
-            path = scope["path"]
-            if path == self.config.health_path:
-                await self._answer(scope, send, *self._health())
-                return
-            if path == self.config.metrics_path:
-                self.serving()
-                self.observer.publish_counts()
-                body, content_type = process_metrics().render()
-                await self._answer(scope, send, 200, body, content_type)
-                return
-            if path == "/__scheduled" and self.config.test_scheduled:
-                await self._test_scheduled(scope, send)
+            if scope["path"] in self._own_paths:
+                await self._answer_own(scope, send)
                 return
             app = self.router.route(scope)
             if app is not None:
@@ -167,13 +160,24 @@ class ServerApp:
             return
         await self.router(scope, receive, send)
 
+    async def _answer_own(self, scope: Scope, send: Send) -> None:
+        """/healthz, /metrics and (with --test-scheduled) /__scheduled."""
+        path = scope["path"]
+        if path == self.config.health_path:
+            await self._answer(scope, send, *self._health())
+        elif path == self.config.metrics_path:
+            self.serving()
+            self.observer.publish_counts()
+            body, content_type = process_metrics().render()
+            await self._answer(scope, send, 200, body, content_type)
+        else:
+            await self._test_scheduled(scope, send)
+
     def begin_now(self, scope: Scope, body: bytes | None) -> Begun | None:
         """A request to a worker app, its whole body in hand, begun at once (`WorkerApp.begin_now`,
         for h1_server's JS pass); None for the server's own paths, an app in an engine process,
         no route, or when the app cannot begin it now: then the request is this app's ASGI call."""
-        path = scope["path"]
-        if path == self.config.health_path or path == self.config.metrics_path or \
-                (path == "/__scheduled" and self.config.test_scheduled):
+        if scope["path"] in self._own_paths:
             return None
         app = self.router.route(scope)
         return app.begin_now(scope, body) if isinstance(app, WorkerApp) else None

@@ -78,6 +78,11 @@ class AppLimits(Limits):
         return self.total_timeout_s
 
     @property
+    def max_body_bytes(self) -> int:
+        """The largest request body accepted, in bytes (413 past it)."""
+        return int(self.max_body_mb * 1024 * 1024)
+
+    @property
     def buffered_body_bytes(self) -> int:
         """The app's body budget in bytes: one body of `max_body_mb` always fits."""
         return int(max(self.max_buffered_body_mb, self.max_body_mb) * 1024 * 1024)

@@ -690,9 +690,13 @@ class H1Server:
             self._answered()
 
     def _failed(self, exchange: _Exchange, exc: BaseException) -> None:
+        self._report(exc)
+        exchange.fail()
+
+    def _report(self, exc: BaseException) -> None:
+        """Logs a failure the app did not answer for: a bug of ours."""
         self.log.emit("error", "server", message=f"exception in the ASGI app: {exc!r}",
                       stack="".join(traceback.format_exception(exc)))
-        exchange.fail()
 
     async def run_app(self, exchange: _Exchange, begun: Begun | None = None) -> None:
         """Runs the app for one request (the rest of one `begun`); a failure is a 500, or the
@@ -706,8 +710,7 @@ class H1Server:
             # After the response's start the app has logged why it broke off (a stream that
             # failed or stalled); before it, the failure is a bug the app did not answer for.
             if not exchange.started and not isinstance(exc, OSError):
-                self.log.emit("error", "server", message=f"exception in the ASGI app: {exc!r}",
-                              stack=traceback.format_exc())
+                self._report(exc)
             exchange.fail()
         except asyncio.CancelledError:
             exchange.fail()

@@ -8,6 +8,7 @@ about); `LogObserver` writes the JSON log lines and Prometheus metrics the serve
 from __future__ import annotations
 
 import functools
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -68,8 +69,9 @@ class LogObserver(Observer):
         self._early: list[Callable[[Metrics], None]] = []
         self._request_series: dict[tuple[str, int], tuple[Any, Any]] = {}
         # Requests answered in this pass of the event loop, not yet in the metrics: their
-        # durations by (app, status).
+        # durations by (app, status); and the thread of that loop.
         self._counted: dict[tuple[str, int], list[float]] = {}
+        self._counting_thread = 0
 
     @property
     def metrics(self) -> Metrics:
@@ -127,14 +129,19 @@ class LogObserver(Observer):
         """Counts a request in the metrics once per pass of the event loop (`publish_counts`),
         with the others of that pass: in multiprocess mode each update is a locked write to a
         mapped file, and a busy server ends many requests per pass (on h1 the per-request
-        updates were some 8 µs of a 115 µs hello request). Without a running loop, at once."""
+        updates were some 8 µs of a 115 µs hello request). Without a running loop, or from
+        another thread than the loop's that holds counts, at once."""
         counted = self._counted
         if not counted:
             loop = running_loop()
             if loop is None:
                 self._update(lambda metrics: self._count_requests(metrics, app, status, [duration]))
                 return
+            self._counting_thread = threading.get_ident()
             loop.call_soon(self.publish_counts)
+        elif threading.get_ident() != self._counting_thread:
+            self._update(lambda metrics: self._count_requests(metrics, app, status, [duration]))
+            return
         durations = counted.get((app, status))
         if durations is None:
             counted[(app, status)] = [duration]

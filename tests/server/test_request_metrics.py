@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import io
 import random
+import threading
 
 from prometheus_client import Histogram, generate_latest
 from prometheus_client.registry import CollectorRegistry
@@ -64,3 +65,22 @@ def test_requests_of_one_pass_reach_the_metrics_when_the_loop_moves_on():
     assert (before, ok, busy, durations) == (0.0, 20.0, 10.0, 30.0)
     observer.request(ctx(99), 200)  # no running loop: counted at once
     assert metric(metrics.registry, 'pyruntime_requests_total{app="a",status="200"}') == 21.0
+
+
+def test_a_request_counted_from_another_thread_goes_in_at_once():
+    """Counts held for the loop's pass belong to the loop's thread: a request counted from
+    another thread meanwhile is put in the metrics at once, and the held ones at the pass's end."""
+    metrics = Metrics()
+    observer = LogObserver(JsonLogger(io.StringIO()), metrics)
+    ctx = RequestContext("a", "id", "GET", "/", observer, SecretMask([]))
+
+    async def main() -> tuple[float, float]:
+        observer.request(ctx, 200)  # held for this pass
+        other = threading.Thread(target=observer.request, args=(ctx, 201))
+        other.start()
+        other.join()
+        from_thread = metric(metrics.registry, 'pyruntime_requests_total{app="a",status="201"}')
+        await asyncio.sleep(0)
+        return from_thread, metric(metrics.registry, 'pyruntime_requests_total{app="a",status="200"}')
+
+    assert asyncio.run(main()) == (1.0, 1.0)
