@@ -12,6 +12,8 @@ a request head must arrive within `HEAD_TIMEOUT_S` and fit in `MAX_HEAD_BYTES` a
 `MAX_HEADERS` (431), an idle connection is closed after `HEAD_TIMEOUT_S`, a request body is
 read only as fast as the app takes it, pipelined requests are parsed a few at a time, and a
 response waits for a client that stops reading (the app's stream limits bound that wait).
+While a request runs the connection reads on (`READ_AHEAD_BYTES`): a client that resets is
+heard at once and its request ends. A half-close (FIN) still gets its answers.
 HTTP/1 only: no h2c, no websockets (an Upgrade request is answered as plain HTTP).
 """
 
@@ -44,6 +46,11 @@ BODY_BUFFER_BYTES = 256 * 1024
 # makes the server hold a few parsed requests, not thousands, and a head past
 # MAX_HEAD_BYTES is refused within this many bytes of its limit.
 FEED_BYTES = 4096
+# Bytes read ahead of the request in progress (pipelined requests, or a client's next one).
+# Reading on while a request runs is how the server hears a client that leaves: its reset
+# ends the request and frees its isolate at once. Past this, reading stops until the request
+# ends (TCP then slows the client).
+READ_AHEAD_BYTES = 64 * 1024
 # The longest a client may leave answers unread (more than the socket and the transport's
 # buffer hold) while no request of its is in progress, or after its connection was closed;
 # then the connection is cut and what was buffered for it freed.
@@ -539,7 +546,8 @@ class H1Connection(asyncio.Protocol):
         if transport is None or self.closing:
             return
         exchange = self.parsing
-        full = self._held() or (exchange is not None and exchange.buffered > BODY_BUFFER_BYTES)
+        full = self.write_paused or len(self._unparsed) > READ_AHEAD_BYTES or \
+            (exchange is not None and exchange.buffered > BODY_BUFFER_BYTES)
         if full and self._reading:
             self._reading = False
             transport.pause_reading()

@@ -25,10 +25,11 @@ APP = textwrap.dedent("""\
             const text = await request.text();
             return new Response(`${request.method} ${text.length} ${text.slice(0, 8)}`);
           }
-          case "hold": {  // a stream that never ends: the request (and its body) lasts until the client leaves
+          case "hold": {  // its second chunk waits 50 s: the request (and its body) lasts until its client leaves
             const text = await request.text();
             return new Response(new ReadableStream({
               start(controller) { controller.enqueue(new TextEncoder().encode(`held ${text.length}`)); },
+              pull() { return new Promise((resolve) => setTimeout(resolve, 50000)); },
             }));
           }
           case "async":
@@ -144,7 +145,8 @@ def test_bodies_read_whole_in_one_pass_keep_their_limits(start_server, tmp_path:
     post(socks[1], "/echo/refused", b"z" * 30000)
     assert Reader(socks[1]).response()[:3:2] == (503, b"Service Unavailable: the app holds too many request "
                                                        b"bodies, retry later\n")
-    holder.close()
+    holder.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+    holder.close()  # RST: the client is gone, not merely done sending
     for sock in socks:  # every connection still serves: the bodies were read to their end
         post(sock, "/echo/again", b"ok")
         assert Reader(sock).response()[2] == b"POST 2 ok"

@@ -28,6 +28,11 @@ APP = textwrap.dedent("""\
             pull(c) { return new Promise((r) => setTimeout(() => { c.enqueue(new Uint8Array(1)); r(); }, 30000)); },
           }));
         }
+        if (path === "/wait") {  // past the request's 30 s total: only the client's leaving ends it sooner
+          console.log("waiting");
+          await new Promise((r) => setTimeout(r, 60000));
+          return new Response("late");
+        }
         if (path === "/flood") {
           const line = "x".repeat(1000);
           for (let i = 0; i < 5000; i++) console.log(line);
@@ -100,6 +105,18 @@ def test_a_client_leaving_a_stalled_stream_frees_the_isolate(server):
     assert time.monotonic() - started < 25
     lines = server.wait_for_event("request", path="/slow-stream")
     assert len(lines) == 1
+
+
+def test_a_client_that_resets_while_its_handler_waits_frees_the_isolate(server):
+    """No byte of the answer is written while the handler waits, so only reading the socket
+    tells the server the client is gone: the request ends then (499), not at its total timeout."""
+    sock = socket.create_connection(("127.0.0.1", server.port), timeout=30)
+    sock.sendall(b"GET /wait HTTP/1.1\r\nHost: a.test\r\n\r\n")
+    server.wait_for_event("console", message="waiting")
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+    sock.close()  # RST
+    assert server.wait_for_event("request", path="/wait", timeout=25)[0]["status"] == 499
+    _still_serves(server)
 
 
 def test_a_stalled_stream_is_cut_off_after_its_idle_bound(server):
