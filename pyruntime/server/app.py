@@ -161,6 +161,12 @@ class _Lease:
 
         call.add_done_callback(finished)
 
+    def abandon(self, work: Awaitable[Any]) -> None:
+        """Ends the lease of a call under way that no one will await: it is terminated, and
+        the isolate given back once it has ended."""
+        self._call = asyncio.ensure_future(work)
+        self.end()
+
     def _give_back(self) -> None:
         self.isolate.end_request()
         self.pool.release(self.isolate)
@@ -171,7 +177,7 @@ class Begun:
     (`WorkerApp.begin_now`): its answer if in hand (`answer`), else the rest of it (`resume`).
 
     Why: a server that has several requests in hand runs their JS one after another, then
-    answers them all (h1_server.H1Server's JS pass). V8 code and data stay in the CPU's caches
+    answers them all (h1_server.H1Server's JS pass; js_pass.JsPass on the ASGI servers). V8 code and data stay in the CPU's caches
     from one request to the next, instead of being evicted by each request's Python around
     it: measured on h1, a third less CPU per request.
     """
@@ -208,6 +214,14 @@ class Begun:
     def resume(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
         """The rest of a request `answer` did not answer, as the app's ASGI call would run it."""
         return self.app._http(scope, receive, send, self)
+
+    def abandon(self) -> None:
+        """Ends a request no one will answer or resume (its task was cancelled): its isolate
+        and body's bytes are given back, once its JS has ended."""
+        if self.early is None and not self.whole:
+            if self.result is not None and not isinstance(self.result, FetchResult):
+                self.lease.abandon(self.result)
+            self.app._ended(self)
 
 
 async def lifespan(receive: Receive, send: Send, startup: Callable[[], Awaitable[None]],

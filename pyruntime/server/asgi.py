@@ -27,6 +27,7 @@ from .app import Begun, Receive, Scope, Send, WorkerApp, lifespan, request_id_fr
 from .config import Route as AppRoute
 from .config import ServerConfig, isolation_of
 from .isolation import EngineApp, EngineFailed
+from .js_pass import JsPass
 from .logs import JsonLogger, stdlib_logger
 from .metrics import process_metrics, use_kept_pid
 from .observer import LogObserver, Observer
@@ -97,6 +98,16 @@ async def answer(scope: Scope, send: Send, status: int, body: bytes, content_typ
     await send({"type": "http.response.body", "body": b"" if scope["method"] == "HEAD" else body})
 
 
+def _bodyless(scope: Scope) -> bool:
+    """An HTTP/1 request without Content-Length or Transfer-Encoding: it has no body (RFC 9112, 6.3)."""
+    if scope.get("http_version") not in ("1.1", "1.0"):
+        return False
+    for name, _ in scope["headers"]:
+        if name == b"content-length" or name == b"transfer-encoding":
+            return False
+    return True
+
+
 def _hostname(scope: Scope) -> str:
     """The Host header (or HTTP/2 :authority, which Hypercorn passes as host) without the port."""
     host = next((v.decode("latin-1") for n, v in scope["headers"] if n == b"host"), "").lower()
@@ -138,6 +149,8 @@ class ServerApp:
             ({"/__scheduled"} if config.test_scheduled else set())
         self._watcher: asyncio.Task[None] | None = None
         self._serving_started = False
+        # Set by an ASGI server that hands over one request per task (Hypercorn, Granian): see js_pass.
+        self.js_pass: JsPass | None = None
         # Apps with crons are never process-isolated (config.isolation_of): their pools are here.
         self._scheduler = Scheduler([app for app in self.apps if isinstance(app, WorkerApp)])
 
@@ -147,10 +160,16 @@ class ServerApp:
                 await self._answer_own(scope, send)
                 return
             app = self.router.route(scope)
-            if app is not None:
-                await app(scope, receive, send)
-            else:
+            if app is None:
                 await self.router.not_found(scope, send)
+            elif self.js_pass is not None and isinstance(app, WorkerApp) and _bodyless(scope):
+                begun = await self.js_pass.begin(app, scope)
+                if begun is None:  # no idle isolate: the app's ASGI call queues it
+                    await app(scope, receive, send)
+                else:
+                    await self._answer_begun(begun, scope, receive, send)
+            else:
+                await app(scope, receive, send)
             if not self._serving_started:
                 self.serving()
             return
@@ -159,6 +178,15 @@ class ServerApp:
             await lifespan(receive, send, self.start, self.shutdown)
             return
         await self.router(scope, receive, send)
+
+    async def _answer_begun(self, begun: Begun, scope: Scope, receive: Receive, send: Send) -> None:
+        answer = begun.answer()
+        if answer is None:
+            await begun.resume(scope, receive, send)
+            return
+        status, headers, body = answer
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
 
     async def _answer_own(self, scope: Scope, send: Send) -> None:
         """/healthz, /metrics and (with --test-scheduled) /__scheduled."""
@@ -424,6 +452,7 @@ def serve(config: ServerConfig, *, reload: bool = False, listen_fd: int | None =
         # Imported here: a server on Granian (granian_server.py) does not load Hypercorn.
         from hypercorn.asyncio import serve as hypercorn_serve
 
+        app.js_pass = JsPass()
         await hypercorn_serve(app, hypercorn_config(config, log, fd),  # type: ignore[arg-type]
                               shutdown_trigger=stop.wait)
 

@@ -34,6 +34,7 @@ import httptools
 from .app import Begun
 from .asgi import HEAD_TIMEOUT_S, ServerApp, run_server
 from .config import ServerConfig
+from .js_pass import JS_PASS_MAX
 from .logs import JsonLogger
 
 # A request head (request line and headers) larger than this, or with more headers, gets 431.
@@ -57,9 +58,6 @@ READ_AHEAD_BYTES = 64 * 1024
 UNREAD_TIMEOUT_S = 60.0
 # How often connections are checked against their head and keep-alive deadlines.
 SWEEP_S = 0.5
-# Requests whose JS one pass runs (H1Server._js_pass) at most: the first answer of a pass
-# waits for the JS of the others, so the rest wait for the next pass, after the loop's I/O.
-JS_PASS_MAX = 32
 
 Scope = dict[str, Any]
 Message = dict[str, Any]

@@ -1,6 +1,7 @@
-"""h1's JS pass (h1_server.H1Server._js_pass, app.Begun): the bodyless requests read in one
-pass of the loop run their JS one after another, then are answered, or go on as tasks when
-they need more. Every kind of answer must come out as it does for a request served alone."""
+"""The JS pass (h1_server.H1Server._js_pass on h1, js_pass.JsPass on Hypercorn and Granian;
+app.Begun): the requests a server has in hand in one pass of the loop run their JS one after
+another, then are answered, or go on as tasks when they need more. Every kind of answer must
+come out as it does for a request served alone."""
 
 from __future__ import annotations
 
@@ -10,10 +11,16 @@ import socket
 import textwrap
 from pathlib import Path
 
+import pytest
+from conftest import HTTP_SERVERS
 from test_h1_server import Reader, connect
 
+from pyruntime.server.asgi import create_app
+from pyruntime.server.config import load_config
 from pyruntime.server.h1_server import H1Connection, H1Server
+from pyruntime.server.js_pass import JsPass
 from pyruntime.server.logs import JsonLogger
+from pyruntime.server.observer import LogObserver
 
 APP = textwrap.dedent("""\
     export default {
@@ -71,10 +78,11 @@ def expected(kind: str, n: int, method: str) -> tuple[int, bytes]:
     return status, b"" if method == "HEAD" else body.encode()
 
 
-def test_requests_read_in_one_pass_are_each_answered_as_if_alone(start_server, tmp_path: Path):
+@pytest.mark.parametrize("server_name", HTTP_SERVERS)
+def test_requests_read_in_one_pass_are_each_answered_as_if_alone(start_server, tmp_path: Path, server_name: str):
     (tmp_path / "worker.js").write_text(APP)
     (tmp_path / "pyruntime.toml").write_text(CONFIG)
-    server = start_server("--config", "pyruntime.toml", "--server", "h1")
+    server = start_server("--config", "pyruntime.toml", "--server", server_name)
     kinds = ("sync", "async", "throw", "stream", "big", "wait", "badhost")
     requests = [(kinds[i % len(kinds)], i, "HEAD" if i % 5 == 4 else "GET") for i in range(42)]
     for round_ in range(2):  # the second round on the same connections: each was kept alive
@@ -202,3 +210,85 @@ def test_a_client_gone_before_its_pass_leaves_the_isolate_free(start_server, tmp
     with connect(server) as sock:
         sock.sendall(b"GET /sync/last HTTP/1.1\r\nHost: a.test\r\n\r\n")
         assert Reader(sock).response()[2] == b"sync last"
+
+
+def _scope(path: str) -> dict:
+    return {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "scheme": "http", "method": "GET",
+            "path": path, "raw_path": path.encode(), "query_string": b"", "root_path": "",
+            "headers": [(b"host", b"a.test")], "server": ("127.0.0.1", 80), "client": ("127.0.0.1", 5000)}
+
+
+async def _server_app(tmp_path: Path):
+    """The server's ASGI app as Hypercorn and Granian get it, its JS pass in place."""
+    (tmp_path / "worker.js").write_text(APP)
+    (tmp_path / "pyruntime.toml").write_text(CONFIG)
+    app = create_app(load_config(tmp_path / "pyruntime.toml"), observer=LogObserver(JsonLogger(io.StringIO())))
+    await app.start()
+    return app
+
+
+async def _never() -> dict:
+    await asyncio.Event().wait()
+    raise AssertionError("unreachable")
+
+
+def test_an_asgi_servers_requests_of_one_pass_run_their_js_before_any_is_answered(tmp_path: Path):
+    async def main() -> tuple[list[str], list[bytes]]:
+        app = await _server_app(tmp_path)
+        events: list[str] = []
+        bodies: list[bytes] = []
+
+        worker = app.apps[0]
+        begin_now = worker.begin_now
+
+        def counted(scope, body=None):
+            events.append("js")
+            return begin_now(scope, body)
+
+        async def send(message) -> None:
+            if message["type"] == "http.response.start":
+                events.append("answer")
+            else:
+                bodies.append(message["body"])
+
+        worker.begin_now = counted  # type: ignore[method-assign]
+        app.js_pass = JsPass()
+        await asyncio.gather(*(app(_scope(f"/sync/{n}"), _never, send) for n in range(10)))
+        await app.shutdown()
+        return events, bodies
+
+    events, bodies = asyncio.run(main())
+    assert events == ["js"] * 10 + ["answer"] * 10
+    assert sorted(bodies) == sorted(f"sync {n}".encode() for n in range(10))
+
+
+def test_requests_cancelled_around_their_pass_give_their_isolate_back(tmp_path: Path):
+    """A server that cancels a request's task (its client left, the server stops) just after the
+    pass began its JS, or before: the app's one isolate serves the next request."""
+    async def main() -> list[dict]:
+        app = await _server_app(tmp_path)
+        app.js_pass = JsPass()
+        sent: list[dict] = []
+
+        async def send(message) -> None:
+            sent.append(message)
+
+        for cancel_after_pass in (True, False):
+            tasks = [asyncio.ensure_future(app(_scope(f"/async/{n}"), _never, send)) for n in range(3)]
+            await asyncio.sleep(0)  # each task waits for the pass, which is next in the loop's queue
+            if cancel_after_pass:
+                for task in tasks:  # each cancel lands after the pass
+                    asyncio.get_running_loop().call_soon(task.cancel)
+            else:
+                for task in tasks:
+                    task.cancel()
+            for task in tasks:
+                with pytest.raises(asyncio.CancelledError):
+                    await task
+        assert not sent
+        await asyncio.wait_for(app(_scope("/sync/after"), _never, send), 20)
+        await app.shutdown()
+        return sent
+
+    sent = asyncio.run(main())
+    assert sent[0]["status"] == 200 and sent[1]["body"] == b"sync after"

@@ -1,0 +1,58 @@
+"""The JS pass on ASGI servers: the bodyless requests that Hypercorn or Granian hand over in
+one pass of the event loop run their JS one after another, then each task answers its own.
+
+Why: V8's code and data stay in the CPU's caches from one request to the next instead of
+being evicted by the server's Python around each (see app.Begun). h1 gathers its requests
+itself (h1_server.H1Server._js_pass); an ASGI server starts one task per request, so here
+each task waits for the pass, at the price of one more trip through the loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from .app import Begun, WorkerApp
+
+# Requests whose JS one pass runs at most: the first answer of a pass waits for the JS of the
+# others, so the rest wait for the next pass, after the loop's I/O.
+JS_PASS_MAX = 32
+
+Scope = dict[str, Any]
+
+
+class JsPass:
+    """Requests waiting for the loop's next JS pass, each with the future its task awaits."""
+
+    def __init__(self) -> None:
+        self._waiting: list[tuple[WorkerApp, Scope, asyncio.Future[Begun | None]]] = []
+
+    async def begin(self, app: WorkerApp, scope: Scope) -> Begun | None:
+        """The bodyless request begun in the next pass (`WorkerApp.begin_now`), or None when
+        it could not be (no idle isolate): then it is the app's ASGI call."""
+        loop = asyncio.get_running_loop()
+        if not self._waiting:
+            loop.call_soon(self._run)
+        future: asyncio.Future[Begun | None] = loop.create_future()
+        self._waiting.append((app, scope, future))
+        try:
+            return await future
+        except asyncio.CancelledError:
+            # Cancelled after its pass began it: the request ends here, its isolate given back.
+            if future.done() and not future.cancelled() and future.exception() is None:
+                begun = future.result()
+                if begun is not None:
+                    begun.abandon()
+            raise
+
+    def _run(self) -> None:
+        waiting, self._waiting = self._waiting[:JS_PASS_MAX], self._waiting[JS_PASS_MAX:]
+        if self._waiting:
+            asyncio.get_running_loop().call_soon(self._run)
+        for app, scope, future in waiting:
+            if future.cancelled():  # its task was cancelled before the pass: nothing begun
+                continue
+            try:
+                future.set_result(app.begin_now(scope))
+            except Exception as exc:  # a bug of ours: that request's, raised in its own task
+                future.set_exception(exc)
