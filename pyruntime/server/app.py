@@ -177,9 +177,9 @@ class Begun:
     (`WorkerApp.begin_now`): its answer if in hand (`answer`), else the rest of it (`resume`).
 
     Why: a server that has several requests in hand runs their JS one after another, then
-    answers them all (h1_server.H1Server's JS pass; js_pass.JsPass on the ASGI servers). V8 code and data stay in the CPU's caches
-    from one request to the next, instead of being evicted by each request's Python around
-    it: measured on h1, a third less CPU per request.
+    answers them all (h1_server.H1Server's JS pass; js_pass.JsPass on the ASGI servers).
+    V8 code and data stay in the CPU's caches from one request to the next, instead of being
+    evicted by each request's Python around it: measured on h1, a third less CPU per request.
     """
 
     __slots__ = ("app", "ctx", "lease", "head", "body", "result", "early", "whole")
