@@ -161,11 +161,10 @@ class _Lease:
 
         call.add_done_callback(finished)
 
-    def abandon(self, work: Awaitable[Any]) -> None:
-        """Ends the lease of a call under way that no one will await: it is terminated, and
-        the isolate given back once it has ended."""
+    def follow(self, work: Awaitable[Any]) -> None:
+        """Takes on a call under way that no one will await, so that `end` terminates it and
+        gives the isolate back once it has ended."""
         self._call = asyncio.ensure_future(work)
-        self.end()
 
     def _give_back(self) -> None:
         self.isolate.end_request()
@@ -215,12 +214,20 @@ class Begun:
         """The rest of a request `answer` did not answer, as the app's ASGI call would run it."""
         return self.app._http(scope, receive, send, self)
 
+    async def serve(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Answers over ASGI: the answer in hand, else the rest of the request (`resume`)."""
+        answer = self.answer()
+        if answer is None:
+            await self.resume(scope, receive, send)
+        else:
+            await _send_raw(send, *answer)
+
     def abandon(self) -> None:
         """Ends a request no one will answer or resume (its task was cancelled): its isolate
         and body's bytes are given back, once its JS has ended."""
         if self.early is None and not self.whole:
             if self.result is not None and not isinstance(self.result, FetchResult):
-                self.lease.abandon(self.result)
+                self.lease.follow(self.result)
             self.app._ended(self)
 
 
@@ -278,7 +285,7 @@ def new_request_id() -> str:
     return f"{_id_prefix}{next(_id_counter):016x}"
 
 
-class _Head(NamedTuple):
+class Head(NamedTuple):
     """What the request's head says, from one pass over its headers (which go to JS as they are)."""
 
     host: str | None
@@ -288,7 +295,7 @@ class _Head(NamedTuple):
     bodyless: bool
 
 
-def _read_head(scope: Scope) -> _Head:
+def read_head(scope: Scope) -> Head:
     host = request_id = None
     framed = scope.get("http_version", "1.1") not in ("1.0", "1.1")
     for raw_name, raw_value in scope["headers"]:
@@ -299,7 +306,7 @@ def _read_head(scope: Scope) -> _Head:
             request_id = raw_value.decode("latin-1") if request_id is None else request_id
         elif lower == b"content-length" or lower == b"transfer-encoding":
             framed = True
-    return _Head(host, _request_id(request_id), not framed)
+    return Head(host, _request_id(request_id), not framed)
 
 
 class WorkerApp:
@@ -419,11 +426,12 @@ class WorkerApp:
             await send({"type": "websocket.close", "code": 1003})
 
 
-    def begin_now(self, scope: Scope, body: bytes | None = None) -> Begun | None:
+    def begin_now(self, scope: Scope, body: bytes | None = None, request: Head | None = None) -> Begun | None:
         """Begins a request whose whole body the server has read (None: a bodyless one) at
         once: on an idle isolate, its handler's first slice runs here (see `Begun`). None when
         it cannot (no pool yet, no idle isolate, a body past `max_body_mb` or the app's body
-        budget): then the request is the app's ASGI call, as any other, which answers those."""
+        budget): then the request is the app's ASGI call, as any other, which answers those.
+        `request`: its head, when the server read it already (`read_head`)."""
         pool = self._pool
         if pool is None:
             return None
@@ -434,7 +442,8 @@ class WorkerApp:
         if isolate is None:
             self._bodies.give_back(size)
             return None
-        request = _read_head(scope)
+        if request is None:
+            request = read_head(scope)
         method = scope["method"]
         ctx = RequestContext(self.name, request.request_id, method, scope["path"], self.observer, self._mask)
         begun = Begun(self, ctx, _Lease(pool, isolate), method == "HEAD", body or None)
@@ -463,7 +472,7 @@ class WorkerApp:
     async def _http(self, scope: Scope, receive: Receive, send: Send, begun: Begun | None = None) -> None:
         """One request; `begun`: one that `begin_now` began and its `answer` did not answer."""
         if begun is None:
-            request = _read_head(scope)
+            request = read_head(scope)
             ctx = RequestContext(self.name, request.request_id, scope["method"], scope["path"], self.observer,
                                  self._mask)
         else:
@@ -773,9 +782,12 @@ def _whole_answer(headers: list[tuple[str, str]] | tuple[tuple[str, str], ...], 
 
 async def _send(send: Send, status: int, headers: list[tuple[str, str]] | tuple[tuple[str, str], ...],
                 body: bytes, request_id: str, head: bool) -> None:
-    raw, sent = _whole_answer(headers, body, request_id, head)
+    await _send_raw(send, status, *_whole_answer(headers, body, request_id, head))
+
+
+async def _send_raw(send: Send, status: int, raw: list[tuple[bytes, bytes]], body: bytes) -> None:
     await send({"type": "http.response.start", "status": status, "headers": raw})
-    await send({"type": "http.response.body", "body": sent})
+    await send({"type": "http.response.body", "body": body})
 
 
 # Judged once per Host value (a server's requests name the same few hosts), at most 1,024

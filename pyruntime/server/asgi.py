@@ -23,7 +23,7 @@ import uvloop
 
 from ..engine.errors import Error, JSError
 from ..engine.host_ops import warm_fetch_client
-from .app import Begun, Receive, Scope, Send, WorkerApp, lifespan, request_id_from
+from .app import Begun, Receive, Scope, Send, WorkerApp, lifespan, read_head, request_id_from
 from .config import Route as AppRoute
 from .config import ServerConfig, isolation_of
 from .isolation import EngineApp, EngineFailed
@@ -98,16 +98,6 @@ async def answer(scope: Scope, send: Send, status: int, body: bytes, content_typ
     await send({"type": "http.response.body", "body": b"" if scope["method"] == "HEAD" else body})
 
 
-def _bodyless(scope: Scope) -> bool:
-    """An HTTP/1 request without Content-Length or Transfer-Encoding: it has no body (RFC 9112, 6.3)."""
-    if scope.get("http_version") not in ("1.1", "1.0"):
-        return False
-    for name, _ in scope["headers"]:
-        if name == b"content-length" or name == b"transfer-encoding":
-            return False
-    return True
-
-
 def _hostname(scope: Scope) -> str:
     """The Host header (or HTTP/2 :authority, which Hypercorn passes as host) without the port."""
     host = next((v.decode("latin-1") for n, v in scope["headers"] if n == b"host"), "").lower()
@@ -162,12 +152,12 @@ class ServerApp:
             app = self.router.route(scope)
             if app is None:
                 await self.router.not_found(scope, send)
-            elif self.js_pass is not None and isinstance(app, WorkerApp) and _bodyless(scope):
-                begun = await self.js_pass.begin(app, scope)
+            elif self.js_pass is not None and isinstance(app, WorkerApp) and (head := read_head(scope)).bodyless:
+                begun = await self.js_pass.begin(app, scope, head)
                 if begun is None:  # no idle isolate: the app's ASGI call queues it
                     await app(scope, receive, send)
                 else:
-                    await self._answer_begun(begun, scope, receive, send)
+                    await begun.serve(scope, receive, send)
             else:
                 await app(scope, receive, send)
             if not self._serving_started:
@@ -178,15 +168,6 @@ class ServerApp:
             await lifespan(receive, send, self.start, self.shutdown)
             return
         await self.router(scope, receive, send)
-
-    async def _answer_begun(self, begun: Begun, scope: Scope, receive: Receive, send: Send) -> None:
-        answer = begun.answer()
-        if answer is None:
-            await begun.resume(scope, receive, send)
-            return
-        status, headers, body = answer
-        await send({"type": "http.response.start", "status": status, "headers": headers})
-        await send({"type": "http.response.body", "body": body})
 
     async def _answer_own(self, scope: Scope, send: Send) -> None:
         """/healthz, /metrics and (with --test-scheduled) /__scheduled."""
@@ -452,7 +433,7 @@ def serve(config: ServerConfig, *, reload: bool = False, listen_fd: int | None =
         # Imported here: a server on Granian (granian_server.py) does not load Hypercorn.
         from hypercorn.asyncio import serve as hypercorn_serve
 
-        app.js_pass = JsPass()
+        app.js_pass = JsPass(asyncio.get_running_loop())
         await hypercorn_serve(app, hypercorn_config(config, log, fd),  # type: ignore[arg-type]
                               shutdown_trigger=stop.wait)
 

@@ -40,7 +40,7 @@ def serve(config: ServerConfig, *, reload: bool = False, listen_fd: int | None =
           listen_channel: int | None = None, logger: JsonLogger | None = None, run_crons: bool = True) -> None:
     """Runs the server on Granian until SIGTERM or SIGINT, then drains in-flight requests and returns."""
     async def on_granian(app: ServerApp, fd: int | None, stop: asyncio.Event, log: JsonLogger) -> None:
-        app.js_pass = JsPass()
+        app.js_pass = JsPass(asyncio.get_running_loop())
         server = _InheritedSocketGranian(app, address=config.host, port=config.port, interface=Interfaces.ASGI,
                                          http=HTTPModes.auto, websockets=False, backlog=1024, log_access=False,
                                          http1_settings=HTTP1Settings(header_read_timeout=int(HEAD_TIMEOUT_S * 1000)),

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from .app import Begun, WorkerApp
+from .app import Begun, Head, WorkerApp
 
 # Requests whose JS one pass runs at most: the first answer of a pass waits for the JS of the
 # others, so the rest wait for the next pass, after the loop's I/O.
@@ -22,19 +22,20 @@ Scope = dict[str, Any]
 
 
 class JsPass:
-    """Requests waiting for the loop's next JS pass, each with the future its task awaits."""
+    """Requests waiting for the next JS pass of `loop` (the server's), each with the future
+    its task awaits."""
 
-    def __init__(self) -> None:
-        self._waiting: list[tuple[WorkerApp, Scope, asyncio.Future[Begun | None]]] = []
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._waiting: list[tuple[WorkerApp, Scope, Head, asyncio.Future[Begun | None]]] = []
 
-    async def begin(self, app: WorkerApp, scope: Scope) -> Begun | None:
+    async def begin(self, app: WorkerApp, scope: Scope, head: Head) -> Begun | None:
         """The bodyless request begun in the next pass (`WorkerApp.begin_now`), or None when
         it could not be (no idle isolate): then it is the app's ASGI call."""
-        loop = asyncio.get_running_loop()
         if not self._waiting:
-            loop.call_soon(self._run)
-        future: asyncio.Future[Begun | None] = loop.create_future()
-        self._waiting.append((app, scope, future))
+            self._loop.call_soon(self._run)
+        future: asyncio.Future[Begun | None] = self._loop.create_future()
+        self._waiting.append((app, scope, head, future))
         try:
             return await future
         except asyncio.CancelledError:
@@ -48,11 +49,11 @@ class JsPass:
     def _run(self) -> None:
         waiting, self._waiting = self._waiting[:JS_PASS_MAX], self._waiting[JS_PASS_MAX:]
         if self._waiting:
-            asyncio.get_running_loop().call_soon(self._run)
-        for app, scope, future in waiting:
+            self._loop.call_soon(self._run)
+        for app, scope, head, future in waiting:
             if future.cancelled():  # its task was cancelled before the pass: nothing begun
                 continue
             try:
-                future.set_result(app.begin_now(scope))
+                future.set_result(app.begin_now(scope, None, head))
             except Exception as exc:  # a bug of ours: that request's, raised in its own task
                 future.set_exception(exc)

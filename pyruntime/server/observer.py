@@ -49,6 +49,7 @@ class Observer:
     def serving(self) -> None:
         """The server answered its first request (or was asked for its metrics): what a cold
         start should not wait for may be made now."""
+
     def publish_counts(self) -> None:
         """The metrics are about to be read: what the observer holds back goes in them now."""
 

@@ -241,9 +241,9 @@ def test_an_asgi_servers_requests_of_one_pass_run_their_js_before_any_is_answere
         worker = app.apps[0]
         begin_now = worker.begin_now
 
-        def counted(scope, body=None):
+        def counted(scope, body=None, request=None):
             events.append("js")
-            return begin_now(scope, body)
+            return begin_now(scope, body, request)
 
         async def send(message) -> None:
             if message["type"] == "http.response.start":
@@ -252,7 +252,7 @@ def test_an_asgi_servers_requests_of_one_pass_run_their_js_before_any_is_answere
                 bodies.append(message["body"])
 
         worker.begin_now = counted  # type: ignore[method-assign]
-        app.js_pass = JsPass()
+        app.js_pass = JsPass(asyncio.get_running_loop())
         await asyncio.gather(*(app(_scope(f"/sync/{n}"), _never, send) for n in range(10)))
         await app.shutdown()
         return events, bodies
@@ -262,12 +262,13 @@ def test_an_asgi_servers_requests_of_one_pass_run_their_js_before_any_is_answere
     assert sorted(bodies) == sorted(f"sync {n}".encode() for n in range(10))
 
 
+@pytest.mark.filterwarnings("error")  # a begun call left unawaited warns when collected
 def test_requests_cancelled_around_their_pass_give_their_isolate_back(tmp_path: Path):
     """A server that cancels a request's task (its client left, the server stops) just after the
     pass began its JS, or before: the app's one isolate serves the next request."""
     async def main() -> list[dict]:
         app = await _server_app(tmp_path)
-        app.js_pass = JsPass()
+        app.js_pass = JsPass(asyncio.get_running_loop())
         sent: list[dict] = []
 
         async def send(message) -> None:
@@ -292,3 +293,35 @@ def test_requests_cancelled_around_their_pass_give_their_isolate_back(tmp_path: 
 
     sent = asyncio.run(main())
     assert sent[0]["status"] == 200 and sent[1]["body"] == b"sync after"
+
+
+def test_a_failure_while_beginning_one_request_of_an_asgi_pass_is_that_requests_alone(tmp_path: Path):
+    """A bug of ours in one request's pass (begin_now raising) fails that request's ASGI call
+    (its server answers 500 and logs it); the others of the pass are answered, and the app's
+    one isolate serves on."""
+    async def main() -> tuple[list[object], list[bytes]]:
+        app = await _server_app(tmp_path)
+        worker = app.apps[0]
+        begin_now = worker.begin_now
+        bodies: list[bytes] = []
+
+        def failing(scope, body=None, request=None):
+            if scope["path"] == "/sync/boom":
+                raise RuntimeError("a bug")
+            return begin_now(scope, body, request)
+
+        async def send(message) -> None:
+            if message["type"] == "http.response.body":
+                bodies.append(message["body"])
+
+        worker.begin_now = failing  # type: ignore[method-assign]
+        app.js_pass = JsPass(asyncio.get_running_loop())
+        paths = ["/sync/1", "/sync/boom", "/async/2", "/sync/3"]
+        results = await asyncio.gather(*(app(_scope(path), _never, send) for path in paths), return_exceptions=True)
+        await asyncio.wait_for(app(_scope("/sync/after"), _never, send), 20)
+        await app.shutdown()
+        return results, bodies
+
+    results, bodies = asyncio.run(main())
+    assert [type(result).__name__ for result in results] == ["NoneType", "RuntimeError", "NoneType", "NoneType"]
+    assert sorted(bodies) == [b"async 2", b"sync 1", b"sync 3", b"sync after"]
