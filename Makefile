@@ -30,8 +30,11 @@ $(VENV)/.installed: $(SOURCES) | system $(VENV)/bin/python
 
 test: install lint test-cpp test-py
 
+# The C++ core, its unit tests and its C++ benchmarks (benchmarks/cpp), built without Python.
+CMAKE_CONFIGURE = CXX=g++ cmake -S . -B build/cmake -DPython3_EXECUTABLE=$(abspath $(PY)) -DCMAKE_BUILD_TYPE=Release -DCMAKE_CXX_COMPILER_LAUNCHER=ccache >/dev/null
+
 test-cpp: install
-	CXX=g++ cmake -S . -B build/cmake -DPython3_EXECUTABLE=$(abspath $(PY)) -DCMAKE_BUILD_TYPE=Release -DCMAKE_CXX_COMPILER_LAUNCHER=ccache >/dev/null
+	$(CMAKE_CONFIGURE)
 	cmake --build build/cmake -j2
 	ctest --test-dir build/cmake --output-on-failure
 
@@ -56,6 +59,8 @@ serve: install
 # Results (Markdown and PNG) go to benchmarks/results/.
 bench: install
 	$(PY) -m pip install -q mini-racer matplotlib
+	$(CMAKE_CONFIGURE)
+	cmake --build build/cmake -j2 --target isolate_creation
 	$(PY) benchmarks/bench_core.py
 	$(PY) benchmarks/bench_first_request.py
 	command -v valgrind >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq valgrind >/dev/null)

@@ -11,6 +11,7 @@ import importlib.metadata
 import json
 import re
 import statistics
+import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -93,7 +94,35 @@ def versions() -> dict[str, str]:
     return found
 
 
-def write_results(load_at_start: str) -> None:
+# Built by `make bench` (CMake, from benchmarks/cpp/isolate_creation.cc).
+CREATION_PROBE = Path(__file__).resolve().parent.parent / "build" / "cmake" / "isolate_creation"
+CREATION_ROUNDS = 200
+
+
+def creation_without_python() -> list[str]:
+    """Isolate creation measured in C++: pyruntime's Runtime beside a bare V8 isolate and context
+    (libnode's own snapshot), made in turn in one process. The bare one is the least any
+    embedder of this V8 pays, which tells how much of a creation is the global scope."""
+    if not CREATION_PROBE.exists():
+        return [f"Isolate creation without Python: not measured ({CREATION_PROBE.name} is not built; "
+                "`make bench` builds it)."]
+    found = json.loads(subprocess.run([str(CREATION_PROBE), str(CREATION_ROUNDS)], capture_output=True, text=True,
+                                      check=True).stdout)
+    ours, bare = found["pyruntime_p50"], found["bare_p50"]
+    return ["## Isolate creation without Python", "",
+            f"`build/cmake/isolate_creation` (benchmarks/cpp/isolate_creation.cc): {found['rounds']} of each, made in "
+            "turn in one process. The bare isolate is V8's own floor on this libnode: `Isolate::New` and "
+            "`Context::New` from libnode's snapshot, no globals of ours.", "",
+            *table(["isolate", "p50", "p99", "parts (p50)"], [
+                ["pyruntime Runtime (full global scope, compiled code kept)", f"{ours:.0f} µs",
+                 f"{found['pyruntime_p99']:.0f} µs", f"disposal {found['pyruntime_dispose_p50']:.0f} µs"],
+                ["bare V8 isolate and context", f"{bare:.0f} µs", f"{found['bare_p99']:.0f} µs",
+                 f"Isolate::New {found['bare_isolate_p50']:.0f} µs, Context::New {found['bare_context_p50']:.0f} µs, "
+                 f"disposal {found['bare_dispose_p50']:.0f} µs"],
+            ]), f"pyruntime / bare: {ours / bare:.2f}x."]
+
+
+def write_results(load_at_start: str, extra: list[str]) -> None:
     def cell(value: float, unit: str) -> str:
         return "-" if value != value else f"{value:.2f} {unit}"
 
@@ -104,6 +133,7 @@ def write_results(load_at_start: str) -> None:
                    [[name, cell(ours, unit), cell(ours99, unit), cell(theirs, unit), cell(theirs99, unit),
                      "-" if theirs != theirs else f"{theirs / ours:.2f}x"]
                     for name, unit, ours, ours99, theirs, theirs99 in ROWS])
+    lines += ["", *extra]
     print(f"\nwrote {write_markdown('core', lines)}")
     chart = bar_charts("core", "pyruntime and mini-racer in one process (p50, log scale)", [
         ("p50 (µs, or ms for the overshoot)", [name for name, *_ in ROWS],
@@ -185,7 +215,8 @@ def main() -> None:
     report(f"time-limit overshoot ({limit_ms} ms limit)",
            overshoot_ms(ours_overshoot, 100),
            overshoot_ms(theirs_overshoot, 50) if mr else None, unit="ms")
-    write_results(load_at_start)
+    print("isolate creation without Python (C++)...", flush=True)
+    write_results(load_at_start, creation_without_python())
 
 
 if __name__ == "__main__":
