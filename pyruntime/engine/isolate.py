@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import _core
-from . import compile_cache
+from . import compile_cache, deadlines
 from .console import ConsoleSink, log_console
 from .driver import CallDriver, Step, check_outcome, complete_op, op_failure
 from .errors import IsolateClosed
@@ -250,12 +250,11 @@ class Isolate(IsolateCore):
         stop_in = driver.stop_slice_in(self.limits.slice_bound_ms)
         if stop_in is None:
             return slice_(self._runtime)
-        timer = threading.Timer(stop_in, self.terminate)
-        timer.start()
+        deadline = deadlines.arm(stop_in, self.terminate)
         try:
             return slice_(self._runtime)
         finally:
-            timer.cancel()
+            deadlines.cancel(deadline)
 
     def _complete(self, op_id: int, name: str, payload: Any) -> None:
         """Performs an operation inline; one whose handler returns a `concurrent.futures.Future`
