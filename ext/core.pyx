@@ -16,7 +16,7 @@ from libcpp.string cimport string
 from libcpp.utility cimport pair
 from libcpp.vector cimport vector
 from libcpp.utility cimport move
-from cpython.unicode cimport PyUnicode_AsUTF8AndSize
+from cpython.unicode cimport PyUnicode_AsUTF8AndSize, PyUnicode_DecodeUTF8
 
 cdef extern from "Python.h":
     bint PyUnicode_IS_ASCII(object)
@@ -235,6 +235,12 @@ cdef int MAX_DEPTH = 512
 cdef double MAX_SAFE_INTEGER = 9007199254740991.0
 
 
+cdef inline str decoded(const string& text, const char* errors):
+    """A std::string's UTF-8 as a str, read in place: Cython's `text.decode(...)` passes the
+    std::string by value, a copy of every string (a megabyte for a 1 MB string) before decoding."""
+    return PyUnicode_DecodeUTF8(text.data(), <Py_ssize_t>text.size(), errors)
+
+
 cdef object to_python(const HostValue& value, object handles):
     """`handles(id, type_name)` makes the Python object for a JS value held by id (kHandle)."""
     cdef size_t i
@@ -254,7 +260,7 @@ cdef object to_python(const HostValue& value, object handles):
             magnitude |= word << (64 * i)
         return -magnitude if value.boolean else magnitude
     if kind == Kind.kString:
-        return value.text.decode("utf-8", "surrogatepass")
+        return decoded(value.text, "surrogatepass")
     if kind == Kind.kBytes:
         return <bytes>value.text
     if kind == Kind.kList:
@@ -262,13 +268,13 @@ cdef object to_python(const HostValue& value, object handles):
     if kind == Kind.kDate:
         return _date(value.number)
     if kind == Kind.kHandle:
-        type_name = value.text.decode("utf-8", "replace")
+        type_name = decoded(value.text, "replace")
         if handles is None:
             raise TypeError(f"cannot convert a JS {type_name} to a Python value")
         return handles(value.integer, type_name)
     result = {}
     for i in range(value.entries.size()):
-        result[value.entries[i].first.decode("utf-8", "surrogatepass")] = to_python(value.entries[i].second, handles)
+        result[decoded(value.entries[i].first, "surrogatepass")] = to_python(value.entries[i].second, handles)
     return result
 
 
@@ -482,15 +488,15 @@ cdef Outcome wrap(COutcome& c, object handles):
     cdef size_t i
     out.status = _STATUS_NAMES[c.status]
     out.value = to_python(c.value, handles) if c.status == Status.kOk else None
-    out.error_name = c.error_name.decode("utf-8", "replace")
-    out.error_message = c.error_message.decode("utf-8", "replace")
-    out.error_stack = c.error_stack.decode("utf-8", "replace")
+    out.error_name = decoded(c.error_name, "replace")
+    out.error_message = decoded(c.error_message, "replace")
+    out.error_stack = decoded(c.error_stack, "replace")
     out.wall_ms = c.wall_ms
     out.cpu_ms = c.cpu_ms
     out.next_timer_ms = c.next_timer_ms if c.next_timer_ms >= 0 else None
-    out.ops = [(c.ops[i].id, c.ops[i].name.decode("utf-8", "replace"), to_python(c.ops[i].payload, None))
+    out.ops = [(c.ops[i].id, decoded(c.ops[i].name, "replace"), to_python(c.ops[i].payload, None))
                for i in range(c.ops.size())]
-    out.console = [(c.console[i].level.decode("utf-8", "replace"), c.console[i].text.decode("utf-8", "replace"))
+    out.console = [(decoded(c.console[i].level, "replace"), decoded(c.console[i].text, "replace"))
                    for i in range(c.console.size())]
     out.unhandled_rejections = c.unhandled_rejections
     return out
