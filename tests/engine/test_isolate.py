@@ -1,5 +1,6 @@
 """The public Isolate API: evaluation, calls, errors, promises, conversions, lifecycle."""
 
+import gc
 import math
 
 import pytest
@@ -191,6 +192,33 @@ def test_special_numbers(iso):
     assert math.isnan(iso.eval("NaN"))
     assert iso.eval("-Infinity") == -math.inf
     assert iso.eval("[1/0]") == [math.inf]
+
+
+def test_a_large_result_converts_without_gc_passes_and_leaves_the_gc_as_it_was(iso):
+    # The containers built from JS are acyclic: collections while building 10,000 records
+    # only traversed what was built so far. One may run once the GC is back on (its count
+    # includes the records).
+    started = []
+
+    def count(phase, info):
+        if phase == "start":
+            started.append(info["generation"])
+
+    make = "Array.from({length: 10000}, (_, i) => ({id: i, name: 'user' + i, tags: ['a', 'b']}))"
+    gc.callbacks.append(count)
+    try:
+        records = iso.eval(make)
+    finally:
+        gc.callbacks.remove(count)
+    assert len(started) <= 1, started
+    assert len(records) == 10000 and records[9999] == {"id": 9999, "name": "user9999", "tags": ["a", "b"]}
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        assert len(iso.eval(make)) == 10000
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
 
 
 def test_symbols_are_refused_naming_the_type(iso):
