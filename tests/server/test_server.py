@@ -322,26 +322,48 @@ def test_metrics_contents(client: httpx.Client):
     assert metric(text, "pyruntime_limit_exceeded_total", app="small", limit="memory") == 0
 
 
+# A request that logs when its JS has begun, then waits: in flight for as long as a test needs.
+DRAIN_APP = """\
+export default {
+  async fetch(request) {
+    if (new URL(request.url).pathname !== "/slow") return new Response("hello");
+    console.log("slow request started");
+    await new Promise(resolve => setTimeout(resolve, 8000));
+    return new Response("slept");
+  },
+};
+"""
+
+
 def test_sigterm_drains_in_flight_requests(start_server, tmp_path: Path, http_server: str):
-    script = write_app(tmp_path / "app")
+    script = tmp_path / "drain.js"
+    script.write_text(DRAIN_APP)
     server = start_server(str(script), "--server", http_server, "--name", "drain")
     result: dict[str, httpx.Response] = {}
 
     def slow_request() -> None:
-        result["response"] = httpx.get(server.url + "/sleep?ms=1500", timeout=20)
+        result["response"] = httpx.get(server.url + "/slow", timeout=60)
 
     thread = threading.Thread(target=slow_request)
     thread.start()
-    server.wait_for_event("isolate_created")
-    time.sleep(0.5)  # the request is in flight
+    server.wait_for_event("console", message="slow request started", timeout=60)
     server.process.send_signal(signal.SIGTERM)
-    server.wait_for_event("shutdown")
-    with pytest.raises(httpx.TransportError):  # no new connections while draining
-        httpx.get(server.url + "/hello", timeout=2)
-    thread.join(20)
+    # The worker's own line (the supervisor logs one too, before it signals the workers).
+    server.wait_for_event("shutdown", signal="SIGTERM", timeout=60)
+    # The server stops accepting as its drain begins: a request may still slip in at that
+    # moment, but new connections are refused while the slow request is in flight.
+    for _ in range(20):
+        try:
+            httpx.get(server.url + "/hello", timeout=2)
+        except httpx.TransportError:
+            break
+    else:
+        pytest.fail("new connections were still served while the server drained")
+    assert thread.is_alive(), "the slow request ended before new connections were refused"
+    thread.join(60)
     assert result["response"].status_code == 200
-    assert result["response"].text == "slept 1500"
-    assert server.process.wait(20) == 0
+    assert result["response"].text == "slept"
+    assert server.process.wait(30) == 0
     assert server.events("stopped")
 
 
