@@ -211,8 +211,15 @@ def test_joining_a_long_array_stops_at_the_cpu_limit():
     # 4M distinct doubles, each converted to text: over a second of CPU in one builtin call.
     with Isolate(memory_limit_mb=1024, timeout_ms=None, cpu_limit_ms=LIMIT_MS) as iso:
         iso.eval("globalThis.a = new Array(2 ** 22); undefined")
-        for k in range(4):  # filled in calls that each stay under the limit
-            iso.eval(f"for (let i = {k} * 2 ** 20; i < {k + 1} * 2 ** 20; i++) a[i] = i + 0.5; undefined")
+        for k in range(4):  # filled in calls that each stay under the limit (one cut short runs again)
+            fill = f"for (let i = {k} * 2 ** 20; i < {k + 1} * 2 ** 20; i++) a[i] = i + 0.5; undefined"
+            for attempt in range(5):
+                try:
+                    iso.eval(fill)
+                    break
+                except TimeLimitExceeded:
+                    if attempt == 4:
+                        raise
         start = time.thread_time()
         with pytest.raises(TimeLimitExceeded):
             iso.eval("a.join().length")
