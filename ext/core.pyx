@@ -156,7 +156,8 @@ def snapshot_blob():
 
 cdef extern from "runtime.h" namespace "pyruntime":
     cdef enum class Status "pyruntime::Status":
-        kOk, kJsError, kTimeout, kCpuLimit, kMemoryLimit, kUnsettled, kPending, kClosed, kConversionError, kTerminated
+        kOk, kJsError, kTimeout, kCpuLimit, kMemoryLimit, kUnsettled, kPending, kClosed, kConversionError, kTerminated, \
+            kDeadline
 
     cdef cppclass ConsoleLine:
         string level
@@ -213,6 +214,7 @@ cdef extern from "runtime.h" namespace "pyruntime":
         void CancelCall() nogil
         void Terminate() nogil
         void ClearTerminate() nogil
+        void SetCallDeadline(double) nogil
         void CompleteOp(uint64_t, cbool, HostValue) nogil
         HeapStats Stats() nogil
         cbool alive()
@@ -230,6 +232,7 @@ _STATUS_NAMES = {
     Status.kClosed: "closed",
     Status.kConversionError: "conversion",
     Status.kTerminated: "terminated",
+    Status.kDeadline: "deadline",
 }
 
 # Python values nested deeper than this are refused, as on the JS side.
@@ -283,7 +286,9 @@ cdef object to_python(const HostValue& value, object handles):
 cdef object value_to_python(const HostValue& value, object handles):
     """`to_python` with the cyclic GC paused while a container is built: the dicts and lists
     made from JS are acyclic, and 10,000 records set off collections that traversed every
-    container built so far, a fifth of the conversion's time."""
+    container built so far, a fifth of the conversion's time. The pause is the process's
+    (CPython has no other): a gc.disable() another thread makes meanwhile is undone when the
+    conversion ends. It lasts one conversion, which the isolate's memory limit bounds."""
     if value.kind != Kind.kList and value.kind != Kind.kDict:
         return to_python(value, handles)
     cdef bint was_enabled = PyGC_Disable()
@@ -662,9 +667,19 @@ cdef class Runtime:
                 self.c.Terminate()
 
     def clear_terminate(self):
-        """The host's call is over: a terminate() that arrives now must not stop the next one."""
+        """The host's call is over: a terminate() that arrives now must not stop the next one,
+        and its total deadline is dropped."""
         if self.c != NULL:
             self.c.ClearTerminate()
+
+    def set_call_deadline(self, double seconds):
+        """The call in progress (or about to begin) must end `seconds` from now: a slice still
+        running then stops with status "deadline". Set it between slices; clear_terminate()
+        drops it."""
+        if seconds != seconds:
+            raise ValueError("the call's deadline must be a number of seconds, not NaN")
+        if self.c != NULL:
+            self.c.SetCallDeadline(seconds * 1000)
 
     def cancel_call(self):
         if self.keep_gil:

@@ -88,8 +88,16 @@ class Runtime::Slice {
     const IsolateLimits& limits = runtime->limits_;
     double wall = limits.timeout_ms > 0 ? std::max(0.001, limits.timeout_ms - runtime->call_wall_ms_) : 0;
     double cpu = limits.cpu_limit_ms > 0 ? std::max(0.001, limits.cpu_limit_ms - runtime->call_cpu_ms_) : 0;
+    WatchdogVerdict wall_verdict = WatchdogVerdict::kTimeout;
+    if (Clock::rep deadline = runtime->call_deadline_; deadline != kNoDeadline) {
+      double left = std::max(0.001, MsBetween(wall_start_, Clock::time_point(Clock::duration(deadline))));
+      if (wall <= 0 || left < wall) {
+        wall = left;
+        wall_verdict = WatchdogVerdict::kDeadline;
+      }
+    }
     runtime->guarded_.SliceStarted();
-    runtime->watchdog_->Arm(wall, cpu, cpu_start_);
+    runtime->watchdog_->Arm(wall, cpu, cpu_start_, wall_verdict);
   }
   ~Slice() { Stop(); }
 
@@ -513,6 +521,11 @@ Outcome Runtime::Conclude(Slice& slice, Outcome out) {
     out.error_message = "the call was terminated by the host";
   } else if (terminated && ProcessExiting()) {
     out = ExitingOutcome();
+  } else if (verdict == WatchdogVerdict::kDeadline) {
+    out = Outcome{};
+    out.status = Status::kDeadline;
+    out.error_name = "TimeLimitExceeded";
+    out.error_message = "the call did not finish within its total time limit";
   } else if (verdict != WatchdogVerdict::kNone || terminated) {
     bool cpu = verdict == WatchdogVerdict::kCpu;
     out = Outcome{};
@@ -521,7 +534,7 @@ Outcome Runtime::Conclude(Slice& slice, Outcome out) {
     out.error_message = cpu ? "the script exceeded its CPU time limit" : "the script exceeded its time limit";
   }
   if (out.status == Status::kMemoryLimit || out.status == Status::kTimeout || out.status == Status::kCpuLimit ||
-      out.status == Status::kTerminated) {
+      out.status == Status::kTerminated || out.status == Status::kDeadline) {
     isolate_->CancelTerminateExecution();
     ResetLoop();
   }
@@ -556,6 +569,15 @@ void Runtime::Terminate() {
   if (!in_call_) return;  // BeginCall applies it
   if (isolate_ != nullptr) isolate_->TerminateExecution();
   guarded_.StopRequested();
+}
+
+void Runtime::SetCallDeadline(double ms) {
+  // A year stands for "later than any call": a longer duration could overflow the clock.
+  constexpr double kYearMs = 365.0 * 24 * 3600 * 1000;
+  double bounded = std::clamp(ms, 0.0, kYearMs);
+  Clock::time_point deadline =
+      Clock::now() + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double, std::milli>(bounded));
+  call_deadline_ = deadline.time_since_epoch().count();
 }
 
 void Runtime::OnPromiseReject(v8::PromiseRejectMessage message) {

@@ -6,7 +6,7 @@
 //
 // A *call* (Eval, Call, CallInternal, EvaluateModule, BindWorkerModule, RunLoop) runs JS in
 // *slices*. Each slice runs under the watchdog with what remains of the call's wall-clock
-// and CPU budgets. When the call waits for a promise that timers or host operations may
+// and CPU budgets, and stops at the call's total deadline if the host set one. When the call waits for a promise that timers or host operations may
 // still settle, it returns kPending: the caller waits (off the isolate, no budget spent),
 // then calls Resume() for the next slice. I/O stays on the caller's side.
 //
@@ -51,6 +51,7 @@ enum class Status {
   kClosed,           // the runtime was disposed
   kConversionError,  // the result cannot become a host value
   kTerminated,       // stopped by Terminate()
+  kDeadline,         // a slice ran into the call's total deadline (SetCallDeadline)
 };
 
 struct Outcome {
@@ -131,7 +132,15 @@ class Runtime final : private HostInterface {
   // kTerminated, even when the request arrives before the call reaches the core. The host
   // calls ClearTerminate() when its call is over, so that a late request cannot stop the next.
   void Terminate();
-  void ClearTerminate() { terminate_requested_ = false; }
+  // Also drops the call's total deadline: the call is over.
+  void ClearTerminate() {
+    terminate_requested_ = false;
+    call_deadline_ = kNoDeadline;
+  }
+  // The host's call must end within `ms` from now, waits between slices included: a slice
+  // still running then returns kDeadline. The host keeps the deadline between slices (it
+  // waits there) and sets it before them; ClearTerminate drops it. Safe from any thread.
+  void SetCallDeadline(double ms);
 
   HeapStats Stats();
   bool alive() const { return isolate_ != nullptr; }
@@ -226,6 +235,9 @@ class Runtime final : private HostInterface {
   v8::Global<v8::Promise> awaited_;
   double call_wall_ms_ = 0;
   double call_cpu_ms_ = 0;
+  // Clock ticks since its epoch; a caller that gave up on a call may clear it while a slice starts.
+  static constexpr Clock::rep kNoDeadline = 0;
+  std::atomic<Clock::rep> call_deadline_{kNoDeadline};
 
   // Rejected promises without a handler, reported at the end of each microtask checkpoint.
   std::vector<std::pair<v8::Global<v8::Promise>, v8::Global<v8::Value>>> rejections_;

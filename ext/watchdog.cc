@@ -113,7 +113,7 @@ double Watchdog::ThreadCpuMs() {
   return ToMs(ts);
 }
 
-void Watchdog::Arm(double wall_budget_ms, double cpu_budget_ms, double cpu_now_ms) {
+void Watchdog::Arm(double wall_budget_ms, double cpu_budget_ms, double cpu_now_ms, WatchdogVerdict wall_verdict) {
   clockid_t clock{};
   pthread_getcpuclockid(pthread_self(), &clock);
   WatchThread& watch = WatchThread::Get();
@@ -124,6 +124,7 @@ void Watchdog::Arm(double wall_budget_ms, double cpu_budget_ms, double cpu_now_m
     verdict_ = WatchdogVerdict::kNone;
     has_wall_deadline_ = wall_budget_ms > 0;
     if (has_wall_deadline_) wall_deadline_ = now + ToDuration(wall_budget_ms);
+    wall_verdict_ = wall_verdict;
     has_cpu_deadline_ = cpu_budget_ms > 0;
     cpu_clock_ = clock;
     if (has_cpu_deadline_) cpu_deadline_ms_ = cpu_now_ms + cpu_budget_ms;
@@ -169,7 +170,7 @@ Watchdog::Clock::time_point Watchdog::Check(Clock::time_point now) {
   auto next = now + kFarAway;
   if (has_wall_deadline_) {
     if (now >= wall_deadline_) {
-      verdict_ = WatchdogVerdict::kTimeout;
+      verdict_ = wall_verdict_;
     } else {
       next = wall_deadline_;
     }

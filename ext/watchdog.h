@@ -1,4 +1,5 @@
-// Terminates JS that runs past its wall-clock or CPU-time budget.
+// Terminates JS that runs past its wall-clock or CPU-time budget, or past its call's total
+// deadline (which is a wall-clock budget too, with a verdict of its own).
 //
 // One thread per process watches every armed watchdog: it sleeps until the nearest
 // deadline among them, and Arm signals it only when it would otherwise wake too late.
@@ -19,7 +20,8 @@
 
 namespace pyruntime {
 
-enum class WatchdogVerdict { kNone, kTimeout, kCpu };
+// kDeadline: the wall budget that fired was the call's total deadline, not the slice's limit.
+enum class WatchdogVerdict { kNone, kTimeout, kCpu, kDeadline };
 
 class Watchdog {
  public:
@@ -31,7 +33,10 @@ class Watchdog {
 
   // Starts watching the calling thread. A budget <= 0 is unlimited.
   // `cpu_now_ms`: the calling thread's CPU time (ThreadCpuMs), which the caller has at hand.
-  void Arm(double wall_budget_ms, double cpu_budget_ms, double cpu_now_ms);
+  // `wall_verdict`: what the wall budget firing means (kTimeout, or kDeadline when the
+  // call's total deadline is nearer than the slice's own wall limit).
+  void Arm(double wall_budget_ms, double cpu_budget_ms, double cpu_now_ms,
+           WatchdogVerdict wall_verdict = WatchdogVerdict::kTimeout);
   // Stops watching; returns which limit, if any, fired since Arm.
   WatchdogVerdict Disarm();
 
@@ -55,6 +60,7 @@ class Watchdog {
   bool armed_ = false;
   bool has_wall_deadline_ = false;
   bool has_cpu_deadline_ = false;
+  WatchdogVerdict wall_verdict_ = WatchdogVerdict::kTimeout;
   Clock::time_point wall_deadline_;
   Clock::time_point repeat_at_;
   double cpu_deadline_ms_ = 0;

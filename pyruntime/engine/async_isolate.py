@@ -157,18 +157,6 @@ class AsyncIsolate(IsolateCore):
         wake = self._wake = asyncio.Event()
         return wake
 
-    async def _thread_slice(self, driver: CallDriver, slice_: Start) -> _core.Outcome:
-        """A slice in a worker thread, terminated at the call's total deadline if its own limits
-        would let it run past it (with both off, a spinning slice would never end)."""
-        stop_in = driver.stop_slice_in(self.limits.slice_bound_ms)
-        if stop_in is None:
-            return await self._in_thread(slice_)
-        timer = asyncio.get_running_loop().call_later(stop_in, self.terminate)
-        try:
-            return await self._in_thread(slice_)
-        finally:
-            timer.cancel()
-
     async def _in_thread(self, slice_: Start) -> _core.Outcome:
         """Runs a slice in a worker thread, with the GIL released around V8 there (an isolate
         whose slices usually run inline keeps the GIL for them: see `_core.Runtime.keep_gil`)."""
@@ -195,8 +183,9 @@ class AsyncIsolate(IsolateCore):
         """The call's slices after `step` (the first slice's, or None: the first is to run); its last outcome."""
         runtime = self._runtime
         try:
+            self._set_deadline(driver)
             if step is None:
-                step = self._after_slice(driver, await self._thread_slice(driver, start), console, gate)
+                step = self._after_slice(driver, await self._in_thread(start), console, gate)
             while not step.done:
                 if not wake.is_set() and step.wait_s != 0:
                     try:
@@ -207,7 +196,7 @@ class AsyncIsolate(IsolateCore):
                 if gate is not None and gate.allows():
                     outcome = runtime.resume()
                 else:
-                    outcome = await self._thread_slice(driver, _core.Runtime.resume)
+                    outcome = await self._in_thread(_core.Runtime.resume)
                 step = self._after_slice(driver, outcome, console, gate)
             return driver.outcome
         finally:

@@ -26,9 +26,6 @@ from .errors import (
 
 ConsoleLine = tuple[str, str]
 HostOp = tuple[int, str, Any]
-# How early a timer may fire (uvloop's clock counts whole milliseconds): a slice terminated
-# this close to the deadline was stopped by it.
-_TIMER_SLACK_S = 0.001
 
 
 class Step(NamedTuple):
@@ -64,23 +61,20 @@ class CallDriver:
         self._outcome = outcome
         return self._decide(outcome)
 
-    def stop_slice_in(self, slice_bound_ms: float | None) -> float | None:
-        """Seconds until the total deadline, if a slice that may run `slice_bound_ms`
-        (`Limits.slice_bound_ms`) could run past it: the shell then terminates the slice at
-        the deadline, and the call expires. None when the slice's own limits end it first."""
+    def remaining_s(self) -> float | None:
+        """Seconds left of the call's total time (None: no total limit). The shells hand it to
+        the core (`Runtime.set_call_deadline`), whose watchdog stops a slice still running
+        then: with the CPU and wall limits off, nothing else would end a spin."""
         if self._deadline is None:
             return None
-        remaining = self._deadline - self._clock()
-        if slice_bound_ms is not None and slice_bound_ms / 1000 < remaining:
-            return None
-        return max(remaining, 0.0)
+        return max(self._deadline - self._clock(), 0.0)
 
     def _decide(self, outcome: _core.Outcome) -> Step:
         # Once per slice, on every request: positional Steps, no keyword dicts.
         console, ops, rejections = outcome.console, outcome.ops, outcome.unhandled_rejections
         status = outcome.status
-        if status == "terminated" and self._deadline is not None and self._clock() >= self._deadline - _TIMER_SLACK_S:
-            return Step(console, ops, rejections, False, True, 0.0)  # stopped at the deadline (stop_slice_in)
+        if status == "deadline":  # the core stopped a slice at the call's total deadline
+            return Step(console, ops, rejections, False, True, 0.0)
         if status != "pending":
             return Step(console, ops, rejections, True, False, 0.0)
         timer = None if outcome.next_timer_ms is None else outcome.next_timer_ms / 1000
@@ -126,6 +120,8 @@ def check_outcome(outcome: _core.Outcome) -> Any:
         raise UnsettledPromise(outcome.error_message)
     if status == "terminated":
         raise Terminated(outcome.error_message)
+    if status == "deadline":  # a call the shells drive reports its own message (`expired_error`)
+        raise TimeLimitExceeded(outcome.error_message, "total", outcome.wall_ms)
     if status == "closed":
         raise IsolateClosed(outcome.error_message)
     if status == "conversion":

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import _core
-from . import compile_cache, deadlines
+from . import compile_cache
 from .console import ConsoleSink, log_console
 from .driver import CallDriver, Step, check_outcome, complete_op, op_failure
 from .errors import IsolateClosed
@@ -123,6 +123,13 @@ class IsolateCore:
             raise TypeError(f"source must be str, not {type(source).__name__}")
         return lambda rt: rt.eval(source, filename)
 
+    def _set_deadline(self, driver: CallDriver) -> None:
+        """Hands the call's total deadline to the core, which stops a slice running into it (the
+        call then expires): with the CPU and wall limits off, nothing else would end a spin."""
+        remaining = driver.remaining_s()
+        if remaining is not None:
+            self._runtime.set_call_deadline(remaining)
+
     def _handle_call(self, start: Start) -> Any:
         """Runs an operation on a handle as a call of this shell (handles.py)."""
         raise NotImplementedError
@@ -227,7 +234,8 @@ class Isolate(IsolateCore):
     def _run(self, start: Start) -> Any:
         self._wake.clear()
         driver = CallDriver(self.limits.total_timeout_s)
-        outcome = self._slice(driver, start)
+        self._set_deadline(driver)
+        outcome = start(self._runtime)
         while True:
             step = driver.step(outcome)
             self._deliver(step)
@@ -242,19 +250,7 @@ class Isolate(IsolateCore):
             if not step.ops and step.wait_s != 0:
                 self._wake.wait(step.wait_s)
                 self._wake.clear()
-            outcome = self._slice(driver, _core.Runtime.resume)
-
-    def _slice(self, driver: CallDriver, slice_: Start) -> _core.Outcome:
-        """Runs a slice, terminated at the call's total deadline if its own limits would let it
-        run past it (with both off, a spinning slice would never end)."""
-        stop_in = driver.stop_slice_in(self.limits.slice_bound_ms)
-        if stop_in is None:
-            return slice_(self._runtime)
-        deadline = deadlines.arm(stop_in, self.terminate)
-        try:
-            return slice_(self._runtime)
-        finally:
-            deadlines.cancel(deadline)
+            outcome = self._runtime.resume()
 
     def _complete(self, op_id: int, name: str, payload: Any) -> None:
         """Performs an operation inline; one whose handler returns a `concurrent.futures.Future`

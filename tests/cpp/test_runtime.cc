@@ -52,6 +52,29 @@ void TestCpuLimit() {
   CHECK(runtime.Eval("1 + 1", "after.js").value.integer == 2);
 }
 
+// The host's total deadline stops a slice whatever its own limits are, with a status of its
+// own, and does not outlive the call it was set for.
+void TestCallDeadline() {
+  Runtime runtime(Limits(0, 0, 64));
+  runtime.SetCallDeadline(50);
+  auto start = std::chrono::steady_clock::now();
+  Outcome out = runtime.Eval("try { while (true) {} } catch (e) {}", "spin.js");
+  double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+  CHECK(out.status == Status::kDeadline);
+  CHECK(out.error_name == "TimeLimitExceeded");
+  CHECK(ms >= 50);
+  runtime.ClearTerminate();
+  out = runtime.Eval("const until = Date.now() + 100; while (Date.now() < until) {} 7", "after.js");
+  CHECK(out.status == Status::kOk && out.value.integer == 7);
+
+  Runtime limited(Limits(10000, 0, 64));
+  limited.SetCallDeadline(50);
+  CHECK(limited.Eval("while (true) {}", "nearer.js").status == Status::kDeadline);
+  Runtime short_wall(Limits(50, 0, 64));
+  short_wall.SetCallDeadline(60000);
+  CHECK(short_wall.Eval("while (true) {}", "own.js").status == Status::kTimeout);
+}
+
 void TestMemoryLimit() {
   Runtime runtime(Limits(0, 0, 32));
   Outcome out = runtime.Eval("const a = []; while (true) a.push({x: a.length})", "hog.js");
@@ -99,6 +122,7 @@ int main() {
   TestValues();
   TestTimeLimit();
   TestCpuLimit();
+  TestCallDeadline();
   TestMemoryLimit();
   TestEventLoop();
   TestConsoleIsCappedPerCall();
