@@ -11,7 +11,10 @@ let workerHandler = null;
 // The app's env (vars, secrets, bindings): converted from the host once, at load, and the
 // same object for every request and cron run of this isolate, as on Workers.
 let workerEnv = {};
-let waitUntilPromises = [];
+// Work passed to waitUntil that has not settled yet (each promise leaves as it settles).
+const waitUntilPending = new Set();
+// The last result dispatchFetch handed the host: its waitUntil count follows the set (below).
+let fetchResult = null;
 // True only while "fetch" listeners run, when respondWith() may be called.
 let dispatchingEvent = null;
 
@@ -30,7 +33,13 @@ function describe(value) {
 
 function addWaitUntil(promise) {
   // Failures of background work are reported, not silently dropped.
-  waitUntilPromises.push(Promise.resolve(promise).then(undefined, (e) => reportError(e)));
+  const work = Promise.resolve(promise).then(undefined, (e) => reportError(e)).then(() => {
+    waitUntilPending.delete(work);
+    // The host reads a call's result once the microtask queue is empty: work that settled
+    // by then (most logging does) leaves it nothing to wait for, and no call to make.
+    if (fetchResult !== null) fetchResult[5] = waitUntilPending.size;
+  });
+  waitUntilPending.add(work);
 }
 
 class ExecutionContext {
@@ -161,6 +170,7 @@ function runHandler(request) {
 }
 
 async function dispatchFetch(method, url, headers, body) {
+  fetchResult = null;
   // GET and HEAD requests cannot carry a body in the Request API; a body sent anyway is dropped.
   const hasBody = body !== null && body !== undefined && method !== "GET" && method !== "HEAD";
   const request = hostRequest(method, url, headers, hasBody ? body : null);
@@ -173,7 +183,7 @@ async function dispatchFetch(method, url, headers, body) {
   if (bodyUnusable(state.body)) throw new TypeError("fetch handler returned a Response whose body was already used");
   // The host's FetchResult (pyruntime/engine/protocol.py), as an array: one crossing with
   // no property names to read. Bytes known up front are sent at once; a stream is pulled
-  // chunk by chunk by the host. `waitUntil` counts the promises registered so far, so that
+  // chunk by chunk by the host. `waitUntil` counts the promises not settled yet, so that
   // the host can skip an empty wait.
   const flatHeaders = headersFlat(state.headers);
   let bytes = null;
@@ -188,7 +198,8 @@ async function dispatchFetch(method, url, headers, body) {
     streamId = nextStreamId++;
     responseStreams.set(streamId, state.body.stream.getReader());
   }
-  return [state.status, state.statusText, flatHeaders, bytes, streamId, waitUntilPromises.length];
+  fetchResult = [state.status, state.statusText, flatHeaders, bytes, streamId, waitUntilPending.size];
+  return fetchResult;
 }
 
 // Streamed response bodies, by id, while the host reads them.
@@ -221,10 +232,9 @@ function cancelResponseStream(id) {
   if (reader !== undefined) reader.cancel(new DOMException("the client disconnected", "AbortError")).catch(() => {});
 }
 
+// Settles once the waitUntil work registered so far has (none of it rejects: see addWaitUntil).
 function pendingWaitUntil() {
-  const promises = waitUntilPromises;
-  waitUntilPromises = [];
-  return Promise.allSettled(promises).then(() => undefined);
+  return Promise.all(waitUntilPending).then(() => undefined);
 }
 
 defineGlobals({ FetchEvent });
@@ -324,7 +334,7 @@ async function dispatchScheduled(cron, scheduledTime) {
     }
     if (failure !== null) throw failure.error;
   }
-  return { noRetry: scheduledNoRetry(controller), waitUntil: waitUntilPromises.length };
+  return { noRetry: scheduledNoRetry(controller), waitUntil: waitUntilPending.size };
 }
 
 function setWorkerEnv(env) {

@@ -28,7 +28,8 @@ class FetchResult:
 
     A body the app streams (a ReadableStream whose bytes were not known up front) has a
     non-zero `stream_id`: read it with `AppIsolate.read_chunk` until None. `wait_until` is
-    how many `ctx.waitUntil` promises the handler registered.
+    how many `ctx.waitUntil` promises had not settled when the handler's slice ended (0: no
+    waitUntil call is needed).
     """
 
     status: int

@@ -183,6 +183,46 @@ def test_wait_until_runs_after_the_response(tmp_path):
     assert lines == ["responding", "background done"]
 
 
+def test_wait_until_work_settled_within_the_request_needs_no_wait_and_is_not_kept(tmp_path):
+    """Work that settled before the handler's slice ended (logging, as most waitUntil use is)
+    leaves the host no waitUntil call to make; work still waiting on a timer is counted, and
+    settled work from earlier requests never adds to the count."""
+    lines = []
+    entry = write(tmp_path, {"worker.js": """
+        export default {
+          fetch(request, env, ctx) {
+            const url = new URL(request.url);
+            if (url.pathname === "/log") ctx.waitUntil(Promise.resolve().then(() => console.log("logged")));
+            if (url.pathname === "/fail") ctx.waitUntil(Promise.reject(new Error("background failed")));
+            if (url.pathname === "/later") {
+              ctx.waitUntil(new Promise((resolve) => setTimeout(() => { console.log("later"); resolve() }, 10)));
+            }
+            return new Response("ok");
+          }
+        };"""})
+
+    async def run() -> list[int]:
+        worker = AppIsolate(load_script(entry), limits=DEFAULT_LIMITS, console=lambda level, text: lines.append(text))
+        await worker.load()
+        counts = []
+        for path in ["/log"] * 200 + ["/fail", "/later"]:
+            result = await worker.fetch("GET", f"http://example.test{path}", [], None)
+            counts.append(result.wait_until)
+            if path == "/later":
+                assert worker.has_background_work
+                await worker.wait_until()
+            else:
+                assert not worker.has_background_work
+            worker.end_request()
+        worker.close()
+        return counts
+
+    assert asyncio.run(run()) == [0] * 201 + [1]
+    assert lines.count("logged") == 200
+    assert any("background failed" in line for line in lines)
+    assert lines[-1] == "later"
+
+
 def test_handler_that_returns_no_response_is_a_type_error(tmp_path):
     entry = write(tmp_path, {"worker.js": "export default { fetch() { return { status: 200 } } };"})
     with pytest.raises(JSError) as info:
