@@ -170,7 +170,7 @@ function runHandler(request) {
 }
 
 async function dispatchFetch(method, url, headers, body) {
-  fetchResult = null;
+  forgetWaitUntil();
   // GET and HEAD requests cannot carry a body in the Request API; a body sent anyway is dropped.
   const hasBody = body !== null && body !== undefined && method !== "GET" && method !== "HEAD";
   const request = hostRequest(method, url, headers, hasBody ? body : null);
@@ -233,8 +233,18 @@ function cancelResponseStream(id) {
 }
 
 // Settles once the waitUntil work registered so far has (none of it rejects: see addWaitUntil).
+// That work is this call's now: if the call ends first (a limit), it is not counted again.
 function pendingWaitUntil() {
-  return Promise.all(waitUntilPending).then(() => undefined);
+  const work = [...waitUntilPending];
+  waitUntilPending.clear();
+  return Promise.all(work).then(() => undefined);
+}
+
+// A new request or cron run: the host waited for the last one's waitUntil work or gave up on
+// it (and dropped its timers and operations), so what is left can never settle.
+function forgetWaitUntil() {
+  waitUntilPending.clear();
+  fetchResult = null;
 }
 
 defineGlobals({ FetchEvent });
@@ -310,6 +320,7 @@ defineInterface(ScheduledEvent);
 // Resolves to { noRetry, waitUntil } once the handler's own promise settled; a handler that
 // throws rejects, which the host logs as the run's "exception" outcome.
 async function dispatchScheduled(cron, scheduledTime) {
+  forgetWaitUntil();
   const controller = new ScheduledController(ScheduledController, scheduledTime, cron);
   if (workerHandler !== null) {
     if (typeof workerHandler.scheduled !== "function") {

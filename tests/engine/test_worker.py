@@ -223,6 +223,40 @@ def test_wait_until_work_settled_within_the_request_needs_no_wait_and_is_not_kep
     assert lines[-1] == "later"
 
 
+def test_wait_until_work_cut_off_by_a_limit_does_not_count_for_later_requests(tmp_path):
+    entry = write(tmp_path, {"worker.js": """
+        export default {
+          fetch(request, env, ctx) {
+            const forever = () => new Promise((resolve) => setTimeout(resolve, 60000));
+            if (request.url.endsWith("/stuck")) ctx.waitUntil(forever());
+            else if (request.url.endsWith("/throw")) { ctx.waitUntil(forever()); throw new Error("handler failed") }
+            else ctx.waitUntil(Promise.resolve());
+            return new Response("ok");
+          }
+        };"""})
+
+    async def run() -> list[int]:
+        worker = AppIsolate(load_script(entry), limits=Limits(total_timeout_ms=300))
+        await worker.load()
+        stuck = await worker.fetch("GET", "http://example.test/stuck", [], None)
+        with pytest.raises(TimeLimitExceeded):
+            await worker.wait_until()
+        worker.end_request()
+        counts = [stuck.wait_until]
+        # A handler that fails after waitUntil: the host never waits for that work.
+        with pytest.raises(JSError):
+            await worker.fetch("GET", "http://example.test/throw", [], None)
+        worker.end_request()
+        for _ in range(3):
+            counts.append((await worker.fetch("GET", "http://example.test/", [], None)).wait_until)
+            assert not worker.has_background_work
+            worker.end_request()
+        worker.close()
+        return counts
+
+    assert asyncio.run(run()) == [1, 0, 0, 0]
+
+
 def test_handler_that_returns_no_response_is_a_type_error(tmp_path):
     entry = write(tmp_path, {"worker.js": "export default { fetch() { return { status: 200 } } };"})
     with pytest.raises(JSError) as info:
