@@ -5,6 +5,7 @@ import io
 import json
 
 from pyruntime.server.logs import JsonLogger
+from pyruntime.server.observer import LogObserver, RequestContext, SecretMask
 
 
 def lines_of(data: bytes) -> list[dict]:
@@ -178,3 +179,26 @@ def test_a_callers_stream_holds_no_more_than_the_core_would():
     assert total > 2 * room
     assert total - written_before_the_loop_ran <= room
     assert [line["n"] for line in lines_of(b"".join(raw.writes))] == list(range(records))
+
+
+def test_console_lines_and_request_lines_of_one_loop_pass_go_out_in_one_write():
+    """A handler that logs once per request must not cost a write (a system call that may wake
+    the supervisor) per line: its console lines wait with the request lines."""
+    stream, raw = counting_stream()
+    observer = LogObserver(JsonLogger(stream), defer_metrics=True)
+
+    async def main() -> list[bytes]:
+        for n in range(3):
+            ctx = RequestContext("app", f"id{n}", "GET", "/", observer, SecretMask([]))
+            ctx.console("log", f"served {n}")
+            observer.request(ctx, 200)
+        held = list(raw.writes)
+        await asyncio.sleep(0)
+        return held
+
+    assert asyncio.run(main()) == []
+    [write] = raw.writes
+    records = lines_of(write)
+    assert [(r["event"], r["request_id"]) for r in records] == [
+        (event, f"id{n}") for n in range(3) for event in ("console", "request")]
+    assert records[0]["message"] == "served 0" and records[0]["level"] == "info"
