@@ -318,11 +318,13 @@ class WorkerApp:
     """
 
     def __init__(self, script: str | Path, *, name: str | None = None, env: dict[str, Any] | None = None,
-                 limits: AppLimits | None = None, pool_size: int | None = None, max_queue: int = 64,
+                 limits: AppLimits | None = None, pool_size: int | None = None, max_pool_size: int | None = None,
+                 max_queue: int = 64,
                  outbound_hosts: tuple[str, ...] | None = None, observer: Observer | None = None) -> None:
         path = Path(script).resolve()
         self._setup(AppConfig(name=name or path.stem, script=path, env=dict(env or {}),
-                              limits=limits or AppLimits(), pool_size=pool_size, max_queue=max_queue,
+                              limits=limits or AppLimits(), pool_size=pool_size, max_pool_size=max_pool_size,
+                              max_queue=max_queue,
                               outbound_hosts=outbound_hosts),
                     observer or LogObserver())
 
@@ -407,7 +409,8 @@ class WorkerApp:
     async def _new_pool(self) -> IsolatePool:
         script: WorkerScript = await asyncio.to_thread(load_script, self.config.script, root=self.config.root)
         pool = IsolatePool(self.name, script, env=self._env, limits=self.limits,
-                           size=self.config.pool_size, max_queue=self.config.max_queue, observer=self.observer,
+                           size=self.config.pool_size, max_size=self.config.max_pool_size,
+                           max_queue=self.config.max_queue, observer=self.observer,
                            host_ops=app_host_ops(self.config, self.observer))
         await pool.start()
         return pool

@@ -31,6 +31,7 @@ from .js_pass import JsPass
 from .logs import JsonLogger, stdlib_logger
 from .metrics import process_metrics, use_kept_pid
 from .observer import LogObserver, Observer
+from .pool import pool_bounds
 from .scheduler import Scheduler, run_scheduled
 from .supervisor import receive_listening_socket, report_loaded, supervisor_pid
 
@@ -256,7 +257,7 @@ class ServerApp:
         finally:
             # A slice off the loop (a heavy app's, a reload) takes a thread: one per isolate,
             # so busy isolates never starve the others.
-            threads = sum(app.config.pool_size or os.cpu_count() or 1 for app in self.apps
+            threads = sum(pool_bounds(app.config.pool_size, app.config.max_pool_size)[1] for app in self.apps
                           if isinstance(app, WorkerApp)) + 4
             loop.set_default_executor(ThreadPoolExecutor(threads, "pyruntime-js"))
             loading.shutdown(wait=False)

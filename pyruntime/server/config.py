@@ -140,6 +140,8 @@ class AppConfig:
     secrets: tuple[str, ...] = ()
     limits: AppLimits = AppLimits()
     pool_size: int | None = None
+    # The most isolates the pool grows to while requests queue (server/pool.py `pool_bounds`).
+    max_pool_size: int | None = None
     max_queue: int = 64
     # Where the app's outbound fetch may connect ([apps.egress]); None: public addresses only,
     # or the deprecated `outbound_hosts` as its allow list (server/outbound.py).
@@ -301,7 +303,8 @@ def _egress(checker: _Checker, app: dict[str, Any], key: str) -> EgressPolicy | 
 def _app(checker: _Checker, value: Any, index: int, base_dir: Path) -> AppConfig:
     key = f"apps[{index}]"
     table = checker.table(value, key, {"name", "script", "routes", "env", "secrets", "limits", "pool_size",
-                                       "max_queue", "outbound_hosts", "egress", "root", "crons", "isolation"})
+                                       "max_pool_size", "max_queue", "outbound_hosts", "egress", "root", "crons",
+                                       "isolation"})
     name = checker.string(table, key, "name")
     if not _NAME.match(name):
         raise checker.fail(f"{key}.name", f"{name!r} is not a valid app name ({_NAME_RULE})")
@@ -345,12 +348,16 @@ def _app(checker: _Checker, value: Any, index: int, base_dir: Path) -> AppConfig
         crons = check_crons(table.get("crons", []))
     except ValueError as exc:
         raise checker.fail(f"{key}.crons", str(exc)) from None
+    pool_size = checker.number(table, key, "pool_size", None, integer=True, minimum=1)
+    max_pool_size = checker.number(table, key, "max_pool_size", None, integer=True, minimum=1)
+    if pool_size is not None and max_pool_size is not None and max_pool_size < pool_size:
+        raise checker.fail(f"{key}.max_pool_size", f"must be at least pool_size ({pool_size}), got {max_pool_size}")
     return AppConfig(
         name=name, script=script, routes=tuple(routes), env=dict(env), secrets=tuple(secrets),
         outbound_hosts=outbound, egress=_egress(checker, table, key), root=root, crons=crons,
         isolation=_isolation(checker, table, key),
         limits=_limits(checker, table.get("limits", {}), f"{key}.limits"),
-        pool_size=checker.number(table, key, "pool_size", None, integer=True, minimum=1),
+        pool_size=pool_size, max_pool_size=max_pool_size,
         max_queue=checker.number(table, key, "max_queue", 64, integer=True, minimum=0),
     )
 

@@ -25,6 +25,7 @@ from .frames import ChannelClosed, FrameWriter, app_from_wire, encode, read_fram
 from .logs import JsonLogger
 from .metrics import mark_process_dead
 from .observer import LogObserver
+from .pool import pool_bounds
 
 # After the front is gone, requests still running get this long before the process exits.
 _EXIT_GRACE_S = 5.0
@@ -70,7 +71,7 @@ async def _serve(sock: socket.socket, logger: JsonLogger) -> None:
     kind, wire = await read_frame(reader)
     assert kind == "config"
     config = app_from_wire(wire)
-    threads = (config.pool_size or os.cpu_count() or 1) + 4
+    threads = pool_bounds(config.pool_size, config.max_pool_size)[1] + 4
     asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(threads, "pyruntime-js"))
     observer = LogObserver(logger, defer_metrics=True)
     # Its requests are the front's, as the front's HTTP server parsed them: framed like its own apps'.

@@ -6,13 +6,14 @@ import http.server
 import threading
 from pathlib import Path
 
+import httpx
 import pytest
 
 from pyruntime.engine import AppIsolate, JSError, Limits, load_script
 from pyruntime.engine.egress import EgressPolicy
 from pyruntime.engine.host_ops import AsyncHostOps
 from pyruntime.server.observer import Observer
-from pyruntime.server.pool import _HEAP_EVERY, Abandoned, IsolatePool
+from pyruntime.server.pool import _HEAP_EVERY, MAX_ISOLATES_PER_CPU, Abandoned, IsolatePool, pool_bounds
 
 
 async def freed_to_a_waiter(tmp_path: Path) -> tuple[IsolatePool, AppIsolate, asyncio.Future[AppIsolate]]:
@@ -185,3 +186,93 @@ def test_a_pool_whose_isolates_load_side_by_side_disposes_the_loaded_ones_when_o
         asyncio.run(main())
     finally:
         upstream.shutdown()
+
+
+class Lifecycle(Observer):
+    """Records the pool's isolates as they are made and disposed."""
+
+    def __init__(self) -> None:
+        self.created: list[int] = []
+        self.disposed: list[tuple[int, str]] = []
+
+    def isolate_created(self, app: str, isolate: int) -> None:
+        self.created.append(isolate)
+
+    def isolate_disposed(self, app: str, isolate: int, reason: str) -> None:
+        self.disposed.append((isolate, reason))
+
+
+def test_a_pool_grows_while_requests_wait_and_gives_back_what_stays_idle(tmp_path: Path):
+    """An isolate is held for a whole request, its waits for I/O included: requests that queue
+    get isolates made for them, up to max_size; the extra ones go once idle long enough."""
+    (tmp_path / "worker.js").write_text('export default { fetch() { return new Response("ok"); } };\n')
+    lifecycle = Lifecycle()
+
+    async def main() -> None:
+        pool = IsolatePool("app", load_script(tmp_path / "worker.js"), env={}, limits=Limits(), size=1, max_size=3,
+                           observer=lifecycle, idle_retire_s=0.2)
+        await pool.start()
+        first = await pool.acquire()
+        waiting = [asyncio.ensure_future(pool.acquire()) for _ in range(3)]
+        grown = await asyncio.wait_for(asyncio.gather(waiting[0], waiting[1]), 60)
+        assert len({first, *grown}) == 3 and len(lifecycle.created) == 3
+        assert not waiting[2].done()  # at max_size: the third waits for one to be freed
+        pool.release(first)
+        third = await asyncio.wait_for(waiting[2], 60)
+        for isolate in (third, *grown):
+            pool.release(isolate)
+        for _ in range(600):  # the two beyond the warm size go once idle for 0.2 s
+            if len(lifecycle.disposed) == 2:
+                break
+            await asyncio.sleep(0.05)
+        assert [reason for _, reason in lifecycle.disposed] == ["idle", "idle"]
+        kept = await pool.acquire()
+        assert kept.alive and (await kept.fetch("GET", "http://app.test/", [], None)).body == b"ok"
+        kept.end_request()
+        pool.release(kept)
+        pool.retire("shutdown")
+
+    asyncio.run(main())
+    assert len(lifecycle.created) == 3 and len(lifecycle.disposed) == 3
+
+
+def test_pool_bounds_keep_a_given_size_and_grow_the_default_one():
+    cpus = pool_bounds(None, None)[0]
+    assert pool_bounds(None, None) == (cpus, MAX_ISOLATES_PER_CPU * cpus)
+    assert pool_bounds(1, None) == (1, 1)  # a size the config gave is what the app asked for
+    assert pool_bounds(1, 5) == (1, 5)
+    assert pool_bounds(None, 1) == (1, 1)
+
+
+WAITING_APP = """
+const id = crypto.randomUUID();  // this isolate's
+export default {
+  async fetch() {
+    await new Promise((resolve) => setTimeout(resolve, 3000));  // a slow upstream, in effect
+    return new Response(id);
+  },
+};
+"""
+
+
+def test_requests_waiting_on_io_get_isolates_of_their_own_over_http(start_server, tmp_path: Path):
+    """With one warm isolate, three requests that each wait 3 s: the pool grows for the two
+    that queue, instead of serving them one after another."""
+    (tmp_path / "worker.js").write_text(WAITING_APP)
+    (tmp_path / "pyruntime.toml").write_text(
+        '[[apps]]\nname = "waits"\nscript = "worker.js"\nroutes = ["/*"]\npool_size = 1\nmax_pool_size = 3\n')
+    server = start_server("--config", "pyruntime.toml", "--server", "h1")
+    answers: list[str] = []
+
+    def get() -> None:
+        answers.append(httpx.get(server.url + "/", timeout=60).text)
+
+    threads = [threading.Thread(target=get) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(90)
+    assert len(answers) == 3
+    assert len(server.wait_for_event("isolate_created", count=3, app="waits")) == 3
+    # Made while the first request waited, at least one grown isolate answered a request.
+    assert len(set(answers)) >= 2
