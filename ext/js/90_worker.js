@@ -206,7 +206,8 @@ async function dispatchFetch(method, url, headers, body) {
 const responseStreams = new Map();
 let nextStreamId = 1;
 
-// The next chunk of a streamed response body, or null at its end.
+// The next chunk of a streamed response body; at its end, the number of waitUntil promises
+// still pending (the stream may have added some), so that the host can skip an empty wait.
 async function readResponseChunk(id) {
   const reader = responseStreams.get(id);
   if (reader === undefined) throw new TypeError(`no response stream ${id}`);
@@ -214,7 +215,7 @@ async function readResponseChunk(id) {
     const { value, done } = await reader.read();
     if (done) {
       responseStreams.delete(id);
-      return null;
+      return waitUntilPending.size;
     }
     if (!(value instanceof Uint8Array)) throw new TypeError("Response body stream chunks must be Uint8Array");
     return value;

@@ -140,8 +140,12 @@ class AppIsolate(AsyncIsolate):
     async def read_chunk(self, stream_id: int, *, console: ConsoleSink | None = None) -> bytes | None:
         """The next chunk of a streamed response body (None at its end); each read is a call
         with the call limits, so a stream may last longer than one request budget."""
-        return check_outcome(await self._drive(lambda rt: rt.call_internal(READ_RESPONSE_CHUNK, (stream_id,)),
-                                               console=console, what="stream read"))
+        chunk = check_outcome(await self._drive(lambda rt: rt.call_internal(READ_RESPONSE_CHUNK, (stream_id,)),
+                                                console=console, what="stream read"))
+        if isinstance(chunk, int):  # the end: how much waitUntil work is still pending
+            self._background = chunk > 0
+            return None
+        return chunk
 
     async def cancel_stream(self, stream_id: int) -> None:
         """Cancels a streamed body the client will not read."""

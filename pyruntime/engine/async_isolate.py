@@ -44,6 +44,11 @@ class AsyncIsolate(IsolateCore):
         self._stop_lock = threading.Lock()
         # Set by subclasses that may run short slices on the event loop's thread.
         self._gate: InlineGate | None = None
+        # True while a call waits between slices for host operations or timers: its JS uses
+        # no CPU meanwhile (a pool may add an isolate for requests queued behind it, told by
+        # `on_waiting` as the wait begins).
+        self.waiting = False
+        self.on_waiting: Callable[[], object] | None = None
 
     async def eval(self, source: str, filename: str = "<eval>") -> Any:
         """Runs a classic script; returns its completion value (awaited if a Promise)."""
@@ -188,10 +193,15 @@ class AsyncIsolate(IsolateCore):
                 step = self._after_slice(driver, await self._in_thread(start), console, gate)
             while not step.done:
                 if not wake.is_set() and step.wait_s != 0:
+                    self.waiting = True
+                    if self.on_waiting is not None:
+                        self.on_waiting()
                     try:
                         await asyncio.wait_for(wake.wait(), step.wait_s)
                     except TimeoutError:
                         pass
+                    finally:
+                        self.waiting = False
                 wake.clear()
                 if gate is not None and gate.allows():
                     outcome = runtime.resume()

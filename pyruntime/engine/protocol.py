@@ -13,7 +13,7 @@ from typing import Any
 # (method, url, headers [name0, value0, ...], body) -> [status, statusText, headers (flat), body,
 #  streamId, waitUntil]: FetchResult.from_js
 DISPATCH_FETCH = "dispatchFetch"
-READ_RESPONSE_CHUNK = "readResponseChunk"   # (stream_id) -> bytes | None at the end
+READ_RESPONSE_CHUNK = "readResponseChunk"   # (stream_id) -> bytes; at the end, pending waitUntil count
 CANCEL_RESPONSE_STREAM = "cancelResponseStream"  # (stream_id) -> None
 PENDING_WAIT_UNTIL = "pendingWaitUntil"     # () -> settles when ctx.waitUntil work has
 EXPOSE_HOST_FUNCTIONS = "exposeHostFunctions"  # (names) -> None

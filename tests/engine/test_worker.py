@@ -257,6 +257,42 @@ def test_wait_until_work_cut_off_by_a_limit_does_not_count_for_later_requests(tm
     assert asyncio.run(run()) == [1, 0, 0, 0]
 
 
+def test_a_streamed_body_that_ends_with_no_waituntil_work_pending_needs_no_wait(tmp_path):
+    entry = write(tmp_path, {"worker.js": """
+        const enc = new TextEncoder();
+        export default {
+          fetch(request, env, ctx) {
+            const later = request.url.endsWith("/later");
+            let i = 0;
+            return new Response(new ReadableStream({
+              pull(c) {
+                if (i++ < 2) return c.enqueue(enc.encode(`part ${i};`));
+                // Work the stream adds as it ends: pending on a timer, or settled at once.
+                ctx.waitUntil(later ? new Promise((resolve) => setTimeout(resolve, 20)) : Promise.resolve());
+                c.close();
+              },
+            }));
+          }
+        };"""})
+
+    async def run(path: str) -> tuple[bytes, bool]:
+        worker = AppIsolate(load_script(entry), limits=DEFAULT_LIMITS)
+        await worker.load()
+        result = await worker.fetch("GET", f"http://example.test{path}", [], None)
+        assert worker.has_background_work  # a stream may add waitUntil work while it is read
+        body = b""
+        while (chunk := await worker.read_chunk(result.stream_id)) is not None:
+            body += chunk
+        background = worker.has_background_work
+        await worker.wait_until()
+        worker.end_request()
+        worker.close()
+        return body, background
+
+    assert asyncio.run(run("/now")) == (b"part 1;part 2;", False)
+    assert asyncio.run(run("/later")) == (b"part 1;part 2;", True)
+
+
 def test_handler_that_returns_no_response_is_a_type_error(tmp_path):
     entry = write(tmp_path, {"worker.js": "export default { fetch() { return { status: 200 } } };"})
     with pytest.raises(JSError) as info:

@@ -202,34 +202,57 @@ class Lifecycle(Observer):
         self.disposed.append((isolate, reason))
 
 
-def test_a_pool_grows_while_requests_wait_and_gives_back_what_stays_idle(tmp_path: Path):
-    """An isolate is held for a whole request, its waits for I/O included: requests that queue
-    get isolates made for them, up to max_size; the extra ones go once idle long enough."""
-    (tmp_path / "worker.js").write_text('export default { fetch() { return new Response("ok"); } };\n')
+def test_a_pool_grows_for_requests_queued_behind_isolates_waiting_for_io(tmp_path: Path):
+    """An isolate is held for a whole request, its waits for I/O included: requests queued
+    behind isolates that wait get isolates made for them, up to max_size; isolates busy with
+    JS do not make the pool grow; the extra ones go once idle long enough."""
+    (tmp_path / "worker.js").write_text("""
+        export default {
+          async fetch(request) {
+            if (request.url.endsWith("/wait")) await new Promise((resolve) => setTimeout(resolve, 300));
+            return new Response("ok");
+          },
+        };""")
     lifecycle = Lifecycle()
+
+    async def until(condition, what: str) -> None:
+        for _ in range(1200):
+            if condition():
+                return
+            await asyncio.sleep(0.05)
+        raise AssertionError(f"not {what} in 60 s")
 
     async def main() -> None:
         pool = IsolatePool("app", load_script(tmp_path / "worker.js"), env={}, limits=Limits(), size=1, max_size=3,
                            observer=lifecycle, idle_retire_s=0.2)
         await pool.start()
         first = await pool.acquire()
-        waiting = [asyncio.ensure_future(pool.acquire()) for _ in range(3)]
-        grown = await asyncio.wait_for(asyncio.gather(waiting[0], waiting[1]), 60)
-        assert len({first, *grown}) == 3 and len(lifecycle.created) == 3
-        assert not waiting[2].done()  # at max_size: the third waits for one to be freed
-        pool.release(first)
-        third = await asyncio.wait_for(waiting[2], 60)
-        for isolate in (third, *grown):
+        # Busy, not waiting (no call in progress): a queued request does not make the pool grow.
+        queued = asyncio.ensure_future(pool.acquire())
+        await asyncio.sleep(0.5)
+        assert len(lifecycle.created) == 1 and not queued.done()
+        waits = [asyncio.ensure_future(first.fetch("GET", "http://app.test/wait", [], None))]
+        await until(lambda: queued.done(), "grown for the request queued behind a waiting isolate")
+        second = queued.result()
+        assert second is not first and len(lifecycle.created) == 2
+        waits.append(asyncio.ensure_future(second.fetch("GET", "http://app.test/wait", [], None)))
+        third = await asyncio.wait_for(pool.acquire(), 60)  # queued behind two waiting isolates
+        assert third not in (first, second) and len(lifecycle.created) == 3
+        fourth = asyncio.ensure_future(pool.acquire())
+        for result in await asyncio.gather(*waits):
+            assert result.body == b"ok"
+        assert len(lifecycle.created) == 3 and not fourth.done()  # at max_size
+        for isolate in (first, second, third):
+            isolate.end_request()
             pool.release(isolate)
-        for _ in range(600):  # the two beyond the warm size go once idle for 0.2 s
-            if len(lifecycle.disposed) == 2:
-                break
-            await asyncio.sleep(0.05)
-        assert [reason for _, reason in lifecycle.disposed] == ["idle", "idle"]
-        kept = await pool.acquire()
-        assert kept.alive and (await kept.fetch("GET", "http://app.test/", [], None)).body == b"ok"
-        kept.end_request()
+        kept = await fourth
         pool.release(kept)
+        await until(lambda: len(lifecycle.disposed) == 2, "given back when idle")
+        assert [reason for _, reason in lifecycle.disposed] == ["idle", "idle"]
+        last = await pool.acquire()
+        assert (await last.fetch("GET", "http://app.test/", [], None)).body == b"ok"
+        last.end_request()
+        pool.release(last)
         pool.retire("shutdown")
 
     asyncio.run(main())

@@ -679,9 +679,10 @@ def test_module_worker_dispatch(fresh):
     streamed = dispatch(fresh, "GET", "https://app.test/stream", [], None)
     assert streamed.body == b"" and streamed.stream_id > 0
     chunks = []
-    while (chunk := internal_call(fresh, "readResponseChunk", streamed.stream_id)) is not None:
+    while isinstance(chunk := internal_call(fresh, "readResponseChunk", streamed.stream_id), bytes):
         chunks.append(chunk)
     assert b"".join(chunks) == b"ab"
+    assert chunk == 0  # the end: no waitUntil work pending
 
 
 def test_module_worker_wait_until(fresh):

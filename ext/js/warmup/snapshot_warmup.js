@@ -67,7 +67,7 @@
     await dispatchFetch("GET", "http://localhost/redirect", requestHeaders, null);
     const streamed = await dispatchFetch("GET", "http://localhost/stream", requestHeaders, null);
     const streamId = streamed[4];  // the host's FetchResult, as an array
-    while ((await readResponseChunk(streamId)) !== null);
+    while (typeof (await readResponseChunk(streamId)) !== "number");  // a number: the end
     await dispatchFetch("GET", "http://localhost/error", requestHeaders, null).then(
       () => {
         throw new Error("the warm-up's failing request did not fail");
