@@ -35,6 +35,12 @@ _RETRY_S = 1.0
 IDLE_RETIRE_S = 30.0
 # The default most isolates of a pool, per core: what a pool may grow to while requests queue.
 MAX_ISOLATES_PER_CPU = 4
+# Heap changes smaller than this are not reported (each report writes the metrics file).
+_HEAP_STEP = 64 * 1024
+# An isolate's heap is read after one of its requests in this many (reading it walks V8's
+# heap spaces): the gauge lags by some requests, never by a change the limits act on (those
+# are V8's own). Counted per isolate: a count per pool could always land on the same one.
+_HEAP_EVERY = 128
 
 
 def pool_bounds(size: int | None, max_size: int | None) -> tuple[int, int]:
@@ -47,12 +53,6 @@ def pool_bounds(size: int | None, max_size: int | None) -> tuple[int, int]:
     if size is not None:
         return size, size
     return cpus, MAX_ISOLATES_PER_CPU * cpus
-# Heap changes smaller than this are not reported (each report writes the metrics file).
-_HEAP_STEP = 64 * 1024
-# An isolate's heap is read after one of its requests in this many (reading it walks V8's
-# heap spaces): the gauge lags by some requests, never by a change the limits act on (those
-# are V8's own). Counted per isolate: a count per pool could always land on the same one.
-_HEAP_EVERY = 128
 
 
 class PoolFull(Error):
