@@ -188,20 +188,6 @@ def test_a_pool_whose_isolates_load_side_by_side_disposes_the_loaded_ones_when_o
         upstream.shutdown()
 
 
-class Lifecycle(Observer):
-    """Records the pool's isolates as they are made and disposed."""
-
-    def __init__(self) -> None:
-        self.created: list[int] = []
-        self.disposed: list[tuple[int, str]] = []
-
-    def isolate_created(self, app: str, isolate: int) -> None:
-        self.created.append(isolate)
-
-    def isolate_disposed(self, app: str, isolate: int, reason: str) -> None:
-        self.disposed.append((isolate, reason))
-
-
 def test_a_pool_grows_for_requests_queued_behind_isolates_waiting_for_io(tmp_path: Path):
     """An isolate is held for a whole request, its waits for I/O included: requests queued
     behind isolates that wait get isolates made for them, up to max_size; isolates busy with
@@ -213,7 +199,7 @@ def test_a_pool_grows_for_requests_queued_behind_isolates_waiting_for_io(tmp_pat
             return new Response("ok");
           },
         };""")
-    lifecycle = Lifecycle()
+    lifecycle = IsolateRecorder()
 
     async def until(condition, what: str) -> None:
         for _ in range(1200):
