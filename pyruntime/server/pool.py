@@ -85,6 +85,9 @@ class IsolatePool:
         self._idle_retire_s = idle_retire_s
         # Isolates being made for waiting requests, and when each idle isolate was given back.
         self._growing = 0
+        # After an isolate failed to load, no other is tried before then (the loop's time): each
+        # try costs a load, and a script whose load fails would otherwise be loaded per queued request.
+        self._grow_after = 0.0
         self._idle_since: dict[AppIsolate, float] = {}
         self._shrink_due: asyncio.TimerHandle | None = None
         self._observer = observer
@@ -232,6 +235,8 @@ class IsolatePool:
         within `max_size`."""
         if not self._waiters or self._retired or len(self._ids) + self._growing >= self.max_size:
             return
+        if self._grow_after and asyncio.get_running_loop().time() < self._grow_after:
+            return
         waiting_on_io = sum(1 for isolate in self._ids if isolate.waiting)
         while self._growing < min(len(self._waiters), waiting_on_io) \
                 and len(self._ids) + self._growing < self.max_size:
@@ -244,6 +249,7 @@ class IsolatePool:
         try:
             isolate = await self._create()
         except Error as exc:  # the requests keep the isolates there are
+            self._grow_after = asyncio.get_running_loop().time() + _RETRY_S
             self._observer.app_error(self.app, f"cannot add an isolate: {exc}", getattr(exc, "stack", None))
             return
         finally:

@@ -139,11 +139,10 @@ class IsolateRecorder(Observer):
         self.disposed.append((isolate, reason))
 
 
-def test_a_pool_whose_isolates_load_side_by_side_disposes_the_loaded_ones_when_one_fails(tmp_path: Path):
-    """The isolates of a pool load at once; the script's top level fetches from a loopback
-    server that answers the first fetch only, so one isolate loads and the others fail. The
-    pool raises the failure and disposes the one that loaded; a pool started afterwards works."""
-    answered = []
+def first_load_only_upstream() -> tuple[http.server.ThreadingHTTPServer, list[str]]:
+    """A loopback server that answers its first request 200 and every later one 503, and the
+    paths it was asked for: a script whose top level fetches from it loads once only."""
+    answered: list[str] = []
 
     class FirstOnly(http.server.BaseHTTPRequestHandler):
         def do_GET(self) -> None:
@@ -157,6 +156,14 @@ def test_a_pool_whose_isolates_load_side_by_side_disposes_the_loaded_ones_when_o
 
     upstream = http.server.ThreadingHTTPServer(("127.0.0.1", 0), FirstOnly)
     threading.Thread(target=upstream.serve_forever, daemon=True).start()
+    return upstream, answered
+
+
+def test_a_pool_whose_isolates_load_side_by_side_disposes_the_loaded_ones_when_one_fails(tmp_path: Path):
+    """The isolates of a pool load at once; the script's top level fetches from a loopback
+    server that answers the first fetch only, so one isolate loads and the others fail. The
+    pool raises the failure and disposes the one that loaded; a pool started afterwards works."""
+    upstream, answered = first_load_only_upstream()
     (tmp_path / "worker.js").write_text(
         f'const answer = await fetch("http://127.0.0.1:{upstream.server_address[1]}/load");\n'
         'if (!answer.ok) throw new Error("the upstream refused this load");\n'
@@ -253,6 +260,13 @@ def test_pool_bounds_keep_a_given_size_and_grow_the_default_one():
     assert pool_bounds(None, 1) == (1, 1)
 
 
+def test_a_pool_cannot_be_made_smaller_at_most_than_it_is_kept_warm(tmp_path: Path):
+    (tmp_path / "worker.js").write_text('export default { fetch() { return new Response("ok"); } };\n')
+    with pytest.raises(ValueError, match=r"max_size \(2\) is below size \(3\)"):
+        IsolatePool("app", load_script(tmp_path / "worker.js"), env={}, limits=Limits(), size=3, max_size=2,
+                    observer=Observer())
+
+
 WAITING_APP = """
 const id = crypto.randomUUID();  // this isolate's
 export default {
@@ -285,3 +299,60 @@ def test_requests_waiting_on_io_get_isolates_of_their_own_over_http(start_server
     assert len(server.wait_for_event("isolate_created", count=3, app="waits")) == 3
     # Made while the first request waited, at least one grown isolate answered a request.
     assert len(set(answers)) >= 2
+
+
+class GrowthRecorder(IsolateRecorder):
+    """Also records the app errors the pool reports."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.errors: list[str] = []
+
+    def app_error(self, app: str, message: str, stack: str | None = None, *, event: str = "error") -> None:
+        self.errors.append(message)
+
+
+def test_an_isolate_that_fails_to_load_while_the_pool_grows_is_reported_and_not_retried_at_once(tmp_path: Path):
+    """The pool keeps serving with the isolates it has; a script whose load fails is not loaded
+    again for every request that queues."""
+    upstream, answered = first_load_only_upstream()
+    (tmp_path / "worker.js").write_text(
+        f'const answer = await fetch("http://127.0.0.1:{upstream.server_address[1]}/load");\n'
+        'if (!answer.ok) throw new Error("the upstream refused this load");\n'
+        'export default { async fetch(request) {\n'
+        '  if (request.url.endsWith("/wait")) await new Promise((resolve) => setTimeout(resolve, 3000));\n'
+        '  return new Response("ok");\n'
+        '} };\n')
+    recorder = GrowthRecorder()
+    host_ops = AsyncHostOps(EgressPolicy.parse(allow=["127.0.0.1"]))
+
+    async def main() -> None:
+        pool = IsolatePool("app", load_script(tmp_path / "worker.js"), env={}, limits=Limits(), size=1, max_size=3,
+                           observer=recorder, host_ops=host_ops)
+        await pool.start()
+        held = await pool.acquire()
+        waiting = asyncio.ensure_future(held.fetch("GET", "http://app.test/wait", [], None))
+        queued = [asyncio.ensure_future(pool.acquire())]
+        for _ in range(1200):  # the held isolate begins to wait: the pool tries to grow
+            if recorder.errors:
+                break
+            await asyncio.sleep(0.05)
+        assert len(recorder.errors) == 1 and "the upstream refused this load" in recorder.errors[0]
+        queued.append(asyncio.ensure_future(pool.acquire()))  # queued behind the waiting isolate again
+        assert (await waiting).body == b"ok"
+        # In the seconds the held isolate waited, no second load was tried.
+        assert len(answered) == 2 and len(recorder.created) == 1 and len(recorder.errors) == 1
+        held.end_request()
+        pool.release(held)
+        for request in queued:  # each served in turn by the isolate the pool has
+            isolate = await asyncio.wait_for(request, 60)
+            assert isolate is held
+            assert (await isolate.fetch("GET", "http://app.test/", [], None)).body == b"ok"
+            isolate.end_request()
+            pool.release(isolate)
+        pool.retire("shutdown")
+
+    try:
+        asyncio.run(main())
+    finally:
+        upstream.shutdown()
