@@ -236,7 +236,8 @@ def test_wait_until_work_cut_off_by_a_limit_does_not_count_for_later_requests(tm
         };"""})
 
     async def run() -> list[int]:
-        worker = AppIsolate(load_script(entry), limits=Limits(total_timeout_ms=300))
+        # The stuck work ends at this limit; the requests themselves take milliseconds.
+        worker = AppIsolate(load_script(entry), limits=Limits(total_timeout_ms=1000))
         await worker.load()
         stuck = await worker.fetch("GET", "http://example.test/stuck", [], None)
         with pytest.raises(TimeLimitExceeded):
