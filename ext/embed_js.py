@@ -6,12 +6,15 @@ Files run in the order of their names (NN_ prefixes), so the order is the listin
 warmup/snapshot_warmup.js is embedded apart: it runs only while the snapshot is built.
 Bytes are written as integer arrays: no escaping rules to get wrong.
 
-V8 keeps every file's source in each isolate (lazy compilation and Function.prototype.toString
-read it): a thousand apps keep a thousand copies. So comments and indentation are left out
-(`compact`; line breaks stay, so that stack traces keep their line numbers), and each
-non-ASCII character is written as its \\u escape, which means the same in strings, regular
-expressions and identifiers: one non-ASCII character makes V8 keep a whole file as two bytes
-per character.
+Each file is embedded as the whole script V8 compiles: wrapped in
+`(function (native, internal) {"use strict"; ... })` (the prefix on its first line), so that
+V8 can read the library's bytes in place (ext/external_sources.h) instead of a copy per isolate.
+
+Comments and indentation are left out (`compact`; line breaks stay, so that stack traces keep
+their line numbers): less for the library to carry and for V8 to scan. Each non-ASCII character
+is written as its \\u escape, which means the same in strings, regular expressions and
+identifiers: an external one-byte string must be Latin-1, and one non-ASCII character would
+make V8 keep a copy of the whole file at two bytes per character.
 """
 
 import sys
@@ -124,11 +127,17 @@ def ascii_source(path: Path) -> bytes:
     return "".join(out).encode("ascii")
 
 
+# Every bootstrap file runs as this function, called with the runtime's two objects (see
+# RunBootstrap in startup_snapshot.cc). The prefix shares the file's first line: line numbers stay.
+WRAP_PREFIX = b'(function (native, internal) {"use strict";'
+WRAP_SUFFIX = b"\n})"
+
+
 def main(output: str, js_dir: str) -> None:
     files = sorted(Path(js_dir).glob("[0-9][0-9]_*.js"))
     warmup = Path(js_dir) / "warmup" / "snapshot_warmup.js"
     lines = ['#include "js_sources.h"', "", "namespace pyruntime {", "namespace {"]
-    sources = [ascii_source(path) for path in files]
+    sources = [WRAP_PREFIX + ascii_source(path) + WRAP_SUFFIX for path in files]
     for index, data in enumerate(sources):
         body = ",".join(str(b) for b in data)
         lines.append(f"const unsigned char kFile{index}[] = {{{body},0}};")

@@ -5,6 +5,7 @@
 #include <string_view>
 #include <vector>
 
+#include "external_sources.h"
 #include "host_interface.h"
 #include "host_value.h"
 #include "js_util.h"
@@ -445,14 +446,15 @@ v8::Local<v8::Object> NewNativeBinding(v8::Local<v8::Context> context) {
 
 const intptr_t* ExternalReferences() {
   static const auto* references = [] {
-    const std::vector<NativeFunction>& natives = AllNatives();
-    auto* list = new intptr_t[natives.size() + 2];
-    for (size_t i = 0; i < natives.size(); ++i) list[i] = reinterpret_cast<intptr_t>(natives[i].callback);
-    list[natives.size()] = reinterpret_cast<intptr_t>(HostObjectConstructor);
-    list[natives.size() + 1] = 0;
+    auto* list = new std::vector<intptr_t>();
+    for (const auto& native : AllNatives()) list->push_back(reinterpret_cast<intptr_t>(native.callback));
+    list->push_back(reinterpret_cast<intptr_t>(HostObjectConstructor));
+    const std::vector<intptr_t>& sources = BootstrapSourceReferences();
+    list->insert(list->end(), sources.begin(), sources.end());
+    list->push_back(0);
     return list;
   }();
-  return references;
+  return references->data();
 }
 
 }  // namespace pyruntime

@@ -29,7 +29,8 @@ const std::vector<NativeFunction>& AllNatives();
 // snapshot is loaded.
 v8::Local<v8::Object> NewNativeBinding(v8::Local<v8::Context> context);
 
-// Addresses of the native callbacks (null-terminated), which a snapshot refers to.
+// Addresses a snapshot refers to (null-terminated): the native callbacks and the bootstrap
+// sources (external_sources.h).
 const intptr_t* ExternalReferences();
 
 }  // namespace pyruntime

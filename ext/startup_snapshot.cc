@@ -7,6 +7,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "external_sources.h"
 #include "host_interface.h"
 #include "js_sources.h"
 #include "js_util.h"
@@ -33,22 +34,20 @@ std::string& WarmupErrorText() {
   return text;
 }
 
-// Runs every bootstrap file as `(function (native, internal) { "use strict"; ... })(native, internal)`.
-// Strict mode everywhere: V8 hides the receiver and function of strict frames (and of every
-// frame below one) from the stack-trace API, and `fn.caller` never returns a strict function.
+// Runs every bootstrap file, embedded as `(function (native, internal) { "use strict"; ... })`
+// (embed_js.py), called with (native, internal). Strict mode everywhere: V8 hides the receiver
+// and function of strict frames (and of every frame below one) from the stack-trace API, and
+// `fn.caller` never returns a strict function.
 void RunBootstrap(v8::Local<v8::Context> context, v8::Local<v8::Object> native, v8::Local<v8::Object> internal) {
   v8::Isolate* isolate = context->GetIsolate();
   v8::TryCatch try_catch(isolate);
   for (size_t i = 0; i < kJsSourceCount; ++i) {
     const JsSource& file = kJsSources[i];
-    std::string wrapped = "(function (native, internal) {\"use strict\";";
-    wrapped.append(file.text, file.length);
-    wrapped += "\n})";
     v8::ScriptOrigin origin(isolate, NewString(isolate, std::string("pyruntime:") + file.name));
     v8::Local<v8::Script> script;
     v8::Local<v8::Value> function;
     v8::Local<v8::Value> args[] = {native, internal};
-    if (!v8::Script::Compile(context, NewString(isolate, wrapped), &origin).ToLocal(&script) ||
+    if (!v8::Script::Compile(context, BootstrapSource(isolate, i), &origin).ToLocal(&script) ||
         !script->Run(context).ToLocal(&function) ||
         function.As<v8::Function>()->Call(context, context->Global(), 2, args).IsEmpty()) {
       throw std::runtime_error("bootstrap file " + std::string(file.name) +

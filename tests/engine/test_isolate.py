@@ -194,10 +194,11 @@ def test_special_numbers(iso):
     assert iso.eval("[1/0]") == [math.inf]
 
 
-def test_a_large_result_converts_without_gc_passes_and_leaves_the_gc_as_it_was(iso):
+def test_a_large_result_converts_without_gc_passes_and_leaves_the_gc_as_it_was():
     # The containers built from JS are acyclic: collections while building 10,000 records
     # only traversed what was built so far. One may run once the GC is back on (its count
-    # includes the records).
+    # includes the records). No time limits: making and converting them takes 40-90 ms of CPU
+    # on a busy 2-core machine, near the default 50 ms.
     started = []
 
     def count(phase, info):
@@ -205,6 +206,7 @@ def test_a_large_result_converts_without_gc_passes_and_leaves_the_gc_as_it_was(i
             started.append(info["generation"])
 
     make = "Array.from({length: 10000}, (_, i) => ({id: i, name: 'user' + i, tags: ['a', 'b']}))"
+    iso = Isolate(cpu_limit_ms=None, timeout_ms=None)
     gc.collect()  # what earlier tests allocated could set off a collection before the conversion
     gc.callbacks.append(count)
     try:
@@ -220,6 +222,7 @@ def test_a_large_result_converts_without_gc_passes_and_leaves_the_gc_as_it_was(i
         assert not gc.isenabled()
     finally:
         gc.enable()
+        iso.close()
 
 
 def test_symbols_are_refused_naming_the_type(iso):
