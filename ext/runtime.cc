@@ -15,6 +15,13 @@ namespace pyruntime {
 
 namespace {
 
+// The young generation an isolate starts with: two 256 KB semi-spaces and as much for new
+// large objects (V8's default semi-space is 1 MB). A request's garbage dies young, so an
+// isolate that serves requests soon touches both semi-spaces whole: at 1 MB that was about
+// 1.5 MB more RSS per isolate in use. V8 grows the semi-spaces for an app whose objects
+// survive, up to the maximum it derives from the memory limit.
+constexpr size_t kInitialYoungGenerationBytes = 3 * 256 * 1024;
+
 double MsBetween(std::chrono::steady_clock::time_point a, std::chrono::steady_clock::time_point b) {
   return std::chrono::duration<double, std::milli>(b - a).count();
 }
@@ -136,6 +143,8 @@ Runtime::Runtime(const IsolateLimits& limits) : limits_(limits), guarded_(limits
   params.external_references = ExternalReferences();
   params.array_buffer_allocator = memory_->allocator();
   params.constraints.ConfigureDefaultsFromHeapSize(0, limits.memory_limit_bytes);
+  params.constraints.set_initial_young_generation_size_in_bytes(
+      std::min(kInitialYoungGenerationBytes, params.constraints.max_young_generation_size_in_bytes()));
   isolate_ = v8::Isolate::New(params);
   guarded_.Attach(isolate_);
   Install(isolate_, this);
