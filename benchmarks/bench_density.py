@@ -5,8 +5,15 @@ Run with `make bench-http` (after the HTTP benchmark) or alone:
 worker with its own route and `pool_size = 1`; one server process (`--workers 1`) loads them
 all, with `isolation = "shared"`: every app in the worker process. (By default several apps
 each get an engine process of their own, which contains crashes but costs a Python process
-per app: a density setting is a choice of shared isolation.) Reported: spawn to /healthz 200
-(every app loaded), the RSS summed over the server's processes, and whether every app answers.
+per app: a density setting is a choice of shared isolation.) The server is h1, which spends
+the least CPU per request on the many requests sent here. Reported: spawn to /healthz 200
+(every app loaded), the RSS summed over the server's processes once loaded, and again once
+every app has answered `--requests` requests (an app in use holds more than one just
+loaded: what its requests leave in its isolate's heap, and the young generation its garbage
+fills), and how many apps answered right.
+
+`--baseline PYTHONPATH` starts another pyruntime build (installed into a folder, as for
+bench_cold_start.py) in turn with this one, each `--rounds` times.
 Results: benchmarks/results/density.md.
 """
 
@@ -16,16 +23,15 @@ import argparse
 import http.client
 import os
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import NamedTuple
 
-from bench_http import end_session, free_port
+from bench_http import end_session, environment, free_port
 from report import load_average, machine_header, table, write_markdown
 
-ROOT = Path(__file__).resolve().parent.parent
-PYRUNTIME = ROOT / ".venv" / "bin" / "pyruntime"
 APP_JS = 'export default { fetch(request, env) { return new Response("app " + env.N) } };\n'
 
 
@@ -81,52 +87,91 @@ def write_config(folder: Path, apps: int) -> Path:
     return config
 
 
+class Run(NamedTuple):
+    loaded_s: float
+    loaded: SessionFootprint
+    in_use: SessionFootprint
+    answered: int
+
+
+def answer_all(port: int, apps: int, requests: int) -> int:
+    """Sends `requests` requests to every app on one connection; the number of apps whose
+    every answer was their own."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    right = 0
+    try:
+        for n in range(apps):
+            ok = True
+            for _ in range(requests):
+                conn.request("GET", f"/app{n}/")
+                response = conn.getresponse()
+                ok = ok and response.status == 200 and response.read() == f"app {n}".encode()
+            right += ok
+    finally:
+        conn.close()
+    return right
+
+
+def run(config: Path, apps: int, requests: int, pythonpath: str | None, timeout: float) -> Run | None:
+    """One server of `apps` apps, from spawn until every app has answered; None if it did not load."""
+    port = free_port()
+    started = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, "-m", "pyruntime", "serve", "--config", str(config), "--port", str(port),
+                             "--log-format", "json", "--server", "h1"], cwd=config.parent, env=environment(pythonpath),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and proc.poll() is None:
+            try:
+                if get(port, "/healthz", timeout=5)[0] == 200:
+                    loaded_s = time.perf_counter() - started
+                    loaded = session_footprint(proc.pid)
+                    answered = answer_all(port, apps, requests)
+                    return Run(loaded_s, loaded, session_footprint(proc.pid), answered)
+            except OSError:
+                pass
+            time.sleep(0.05)
+        return None
+    finally:
+        end_session(proc, 30)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--apps", type=int, default=1000, help="number of apps (default 1000)")
+    parser.add_argument("--requests", type=int, default=300, help="requests to each app once loaded (default 300)")
+    parser.add_argument("--rounds", type=int, default=1, help="servers started per build (default 1)")
+    parser.add_argument("--baseline", help="PYTHONPATH of another pyruntime build to run in turn with this one")
     parser.add_argument("--timeout", type=float, default=300, help="give up loading after this many seconds")
     args = parser.parse_args()
     load_at_start = load_average()
+    builds = {"this build": None} | ({"baseline": args.baseline} if args.baseline else {})
+    rows = []
     with tempfile.TemporaryDirectory(prefix="bench_density_") as tmp:
         config = write_config(Path(tmp), args.apps)
-        port = free_port()
-        print(f"{args.apps} apps, one worker: starting on port {port}", flush=True)
-        started = time.perf_counter()
-        proc = subprocess.Popen([str(PYRUNTIME), "serve", "--config", str(config), "--port", str(port),
-                                 "--log-format", "json"], cwd=tmp, stdout=subprocess.DEVNULL,
-                                stderr=subprocess.DEVNULL, start_new_session=True)
-        loaded_s = float("nan")
-        footprint = SessionFootprint(float("nan"), 0, 0)
-        answered = 0
-        try:
-            deadline = time.monotonic() + args.timeout
-            while time.monotonic() < deadline and proc.poll() is None:
-                try:
-                    if get(port, "/healthz", timeout=5)[0] == 200:
-                        loaded_s = time.perf_counter() - started
-                        break
-                except OSError:
-                    pass
-                time.sleep(0.05)
-            print(f"  loaded in {loaded_s:.1f} s", flush=True)
-            if loaded_s == loaded_s:
-                footprint = session_footprint(proc.pid)
-                print(f"  RSS {footprint.rss_mb:.0f} MB, {footprint.threads} threads, "
-                      f"{footprint.map_lines} memory mappings", flush=True)
-                sample = sorted({0, args.apps // 2, args.apps - 1})
-                answered = sum(get(port, f"/app{n}/")[1] == f"app {n}".encode() for n in sample)
-                print(f"  {answered}/{len(sample)} sampled apps answered", flush=True)
-        finally:
-            end_session(proc, 30)
-    lines = machine_header("Density: many small apps in one server", {},
-                           [f"{args.apps} module workers, pool_size 1 each, one server process (`--workers 1`), "
-                            'isolation = "shared"'],
-                           load_at_start)
-    lines += table(["apps", "spawn to all loaded (s)", "RSS MB (summed over the server's processes)",
-                    "MB per app", "threads", "memory mappings", "sampled apps answering"],
-                   [[str(args.apps), f"{loaded_s:.1f}", f"{footprint.rss_mb:.0f}",
-                     f"{footprint.rss_mb / args.apps:.2f}", str(footprint.threads), str(footprint.map_lines),
-                     str(answered)]])
+        for round_index in range(args.rounds):
+            for name, pythonpath in builds.items():
+                print(f"{name}, round {round_index + 1}/{args.rounds}: {args.apps} apps, one worker", flush=True)
+                result = run(config, args.apps, args.requests, pythonpath, args.timeout)
+                if result is None:
+                    print("  did not load", flush=True)
+                    rows.append([name, "did not load", "-", "-", "-", "-", "-", "-", "-"])
+                    continue
+                print(f"  loaded in {result.loaded_s:.1f} s, RSS {result.loaded.rss_mb:.0f} MB; after "
+                      f"{args.requests} requests to each app {result.in_use.rss_mb:.0f} MB; "
+                      f"{result.answered}/{args.apps} apps answered", flush=True)
+                rows.append([name, f"{result.loaded_s:.1f}", f"{result.loaded.rss_mb:.0f}",
+                             f"{result.loaded.rss_mb / args.apps:.2f}", f"{result.in_use.rss_mb:.0f}",
+                             f"{result.in_use.rss_mb / args.apps:.2f}", str(result.in_use.threads),
+                             str(result.in_use.map_lines), str(result.answered)])
+    notes = [f"{args.apps} module workers, pool_size 1 each, one server process (`--workers 1`), "
+             'isolation = "shared"',
+             f"in use: after every app answered {args.requests} requests, one app after another"]
+    if args.baseline:
+        notes.append(f"baseline: PYTHONPATH={args.baseline}, started in turn with this build")
+    lines = machine_header("Density: many small apps in one server", {}, notes, load_at_start)
+    lines += table(["build", "spawn to all loaded (s)", "RSS MB loaded", "MB per app loaded", "RSS MB in use",
+                    "MB per app in use", "threads", "memory mappings", "apps answering right"], rows)
     print(f"\nwrote {write_markdown('density', lines)}\n")
     print("\n".join(lines))
 
