@@ -6,6 +6,8 @@
 #include <libplatform/libplatform.h>
 #include <v8.h>
 
+#include "process_allocator.h"
+
 namespace pyruntime {
 
 namespace {
@@ -18,6 +20,7 @@ v8::Platform* platform = nullptr;
 void EnsureV8Initialized() {
   static std::once_flag once;
   std::call_once(once, [] {
+    ConfigureProcessAllocator();
     // The snapshot blob is made in this process (startup_snapshot.cc), so checking its
     // checksum on every new isolate (an adler32 over megabytes) guards against nothing.
     v8::V8::SetFlagsFromString("--no-verify-snapshot-checksum");
