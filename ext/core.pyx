@@ -217,6 +217,7 @@ cdef extern from "runtime.h" namespace "pyruntime":
         void SetCallDeadline(double) nogil
         void CompleteOp(uint64_t, cbool, HostValue) nogil
         HeapStats Stats() nogil
+        void ReduceMemory() nogil
         cbool alive()
         void Dispose() nogil
 
@@ -728,6 +729,12 @@ cdef class Runtime:
         """Safe from any thread and during a call: the release is queued."""
         if self.c != NULL:
             self.c.ReleaseHandle(handle)
+
+    def reduce_memory(self):
+        """A full collection that gives memory back; for an idle isolate, not during a call."""
+        if self.c != NULL:
+            with nogil:
+                self.c.ReduceMemory()
 
     def heap_statistics(self):
         cdef HeapStats s

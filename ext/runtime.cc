@@ -650,6 +650,13 @@ HeapStats Runtime::Stats() {
   return out;
 }
 
+void Runtime::ReduceMemory() {
+  if (!alive() || ProcessExiting()) return;
+  v8::Locker locker(isolate_);
+  v8::Isolate::Scope isolate_scope(isolate_);
+  isolate_->LowMemoryNotification();
+}
+
 double Runtime::NowMs() const { return MsBetween(start_, Clock::now()); }
 
 }  // namespace pyruntime

@@ -143,6 +143,9 @@ class Runtime final : private HostInterface {
   void SetCallDeadline(double ms);
 
   HeapStats Stats();
+  // A full collection that gives memory back (V8's LowMemoryNotification): for an idle
+  // isolate, which V8 collects only when its JS allocates again. Not during a call.
+  void ReduceMemory();
   bool alive() const { return isolate_ != nullptr; }
   void Dispose();
 

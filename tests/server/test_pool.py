@@ -356,3 +356,102 @@ def test_an_isolate_that_fails_to_load_while_the_pool_grows_is_reported_and_not_
         asyncio.run(main())
     finally:
         upstream.shutdown()
+
+
+GARBAGE_WORKER = (
+    "export default { fetch() {\n"
+    "  const junk = Array.from({ length: 50000 }, (_, i) => ({ i, s: 'x' + i }));\n"
+    "  return new Response(String(junk.length));\n"
+    "} };\n")
+
+
+async def serve_once(pool: IsolatePool) -> AppIsolate:
+    isolate = await pool.acquire()
+    result = await isolate.fetch("GET", "http://app.test/", [], None)
+    assert result.body == b"50000"
+    isolate.end_request()
+    pool.release(isolate)
+    return isolate
+
+
+async def until(condition, what: str, timeout_s: float = 30.0) -> None:
+    """Polls `condition` on the loop; fails after `timeout_s`, a bound for a stuck pool, not a
+    measure of speed."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    while not condition():
+        assert loop.time() < deadline, f"no {what} within {timeout_s} s"
+        await asyncio.sleep(0.01)
+
+
+def test_an_isolate_idle_after_requests_is_collected_once_and_serves_again(tmp_path: Path):
+    """V8 collects only when JS allocates: the pool collects an isolate that went idle after
+    serving requests, and its heap drops; an isolate left idle is not collected again."""
+    (tmp_path / "worker.js").write_text(GARBAGE_WORKER)
+    recorder = HeapRecorder()
+    pool = IsolatePool("app", load_script(tmp_path / "worker.js"), env={},
+                       limits=Limits(cpu_limit_ms=None, timeout_ms=None), size=1, observer=recorder,
+                       idle_collect_s=0.2)
+
+    async def main() -> None:
+        await pool.start()
+        for _ in range(5):
+            isolate = await serve_once(pool)
+        garbage_left = isolate.heap_statistics()["used_heap_size"]
+        await until(lambda: pool.collections == 1, "collection")
+        collected = isolate.heap_statistics()["used_heap_size"]
+        assert collected < garbage_left - 1024 * 1024, (garbage_left, collected)
+        assert recorder.reported == collected  # the gauge follows the drop
+        await asyncio.sleep(1.0)  # five times idle_collect_s, with no request: nothing to collect
+        assert pool.collections == 1
+        assert await serve_once(pool) is isolate
+        await until(lambda: pool.collections == 2, "second collection")
+        pool.retire("shutdown")
+        assert not isolate.alive
+
+    asyncio.run(main())
+
+
+def test_a_request_for_the_isolate_being_collected_waits_for_it(tmp_path: Path):
+    """The isolate is out of the idle list while a worker thread collects it: a request waits
+    (its collection is slow here, with 2 million live objects to mark) and then gets it."""
+    (tmp_path / "worker.js").write_text(
+        "const kept = Array.from({ length: 2000000 }, (_, i) => ({ i }));\n" + GARBAGE_WORKER)
+    pool = IsolatePool("app", load_script(tmp_path / "worker.js"), env={},
+                       limits=Limits(memory_limit_mb=1024, cpu_limit_ms=None, timeout_ms=None), size=1,
+                       observer=Observer(), idle_collect_s=0.2)
+
+    async def main() -> None:
+        await pool.start()
+        isolate = await serve_once(pool)
+        await until(lambda: pool.collecting == 1, "collection start")
+        assert pool.try_acquire() is None
+        assert await pool.acquire() is isolate  # waits until the collection ends
+        assert pool.collections == 1
+        result = await isolate.fetch("GET", "http://app.test/", [], None)
+        assert result.body == b"50000"
+        isolate.end_request()
+        pool.release(isolate)
+        pool.retire("shutdown")
+
+    asyncio.run(main())
+
+
+def test_a_pool_retired_while_an_isolate_is_collected_disposes_it_when_done(tmp_path: Path):
+    (tmp_path / "worker.js").write_text(
+        "const kept = Array.from({ length: 2000000 }, (_, i) => ({ i }));\n" + GARBAGE_WORKER)
+    recorder = IsolateRecorder()
+    pool = IsolatePool("app", load_script(tmp_path / "worker.js"), env={},
+                       limits=Limits(memory_limit_mb=1024, cpu_limit_ms=None, timeout_ms=None), size=1,
+                       observer=recorder, idle_collect_s=0.2)
+
+    async def main() -> None:
+        await pool.start()
+        isolate = await serve_once(pool)
+        await until(lambda: pool.collecting == 1, "collection start")
+        pool.retire("shutdown")  # cancels the collection's task; V8 still holds the isolate
+        assert isolate.alive
+        await until(lambda: not isolate.alive, "disposal after the collection")
+        assert recorder.disposed == [(recorder.created[0], "shutdown")]
+
+    asyncio.run(main())
