@@ -30,6 +30,16 @@ async def freed_to_a_waiter(tmp_path: Path) -> tuple[IsolatePool, AppIsolate, as
     return pool, held, waiter
 
 
+async def serve_once(pool: IsolatePool, body: bytes) -> AppIsolate:
+    """One request through the pool: the isolate it took and gave back, its answer `body`."""
+    isolate = await pool.acquire()
+    result = await isolate.fetch("GET", "http://app.test/", [], None)
+    assert result.body == body
+    isolate.end_request()
+    pool.release(isolate)
+    return isolate
+
+
 def test_a_waiter_woken_for_an_isolate_is_served_when_the_pool_retires_before_it_runs(tmp_path: Path):
     async def main() -> None:
         pool, held, waiting = await freed_to_a_waiter(tmp_path)
@@ -182,11 +192,7 @@ def test_a_pool_whose_isolates_load_side_by_side_disposes_the_loaded_ones_when_o
         good = IsolatePool("good", load_script(tmp_path / "good.js"), env={}, limits=Limits(), size=2,
                            observer=Observer())
         await good.start()
-        isolate = await good.acquire()
-        result = await isolate.fetch("GET", "http://app.test/", [], None)
-        assert result.body == b"good"
-        isolate.end_request()
-        good.release(isolate)
+        await serve_once(good, b"good")
         good.retire("shutdown")
 
     try:
@@ -365,15 +371,6 @@ GARBAGE_WORKER = (
     "} };\n")
 
 
-async def serve_once(pool: IsolatePool) -> AppIsolate:
-    isolate = await pool.acquire()
-    result = await isolate.fetch("GET", "http://app.test/", [], None)
-    assert result.body == b"50000"
-    isolate.end_request()
-    pool.release(isolate)
-    return isolate
-
-
 async def until(condition, what: str, timeout_s: float = 30.0) -> None:
     """Polls `condition` on the loop; fails after `timeout_s`, a bound for a stuck pool, not a
     measure of speed."""
@@ -396,7 +393,7 @@ def test_an_isolate_idle_after_requests_is_collected_once_and_serves_again(tmp_p
     async def main() -> None:
         await pool.start()
         for _ in range(5):
-            isolate = await serve_once(pool)
+            isolate = await serve_once(pool, b"50000")
         garbage_left = isolate.heap_statistics()["used_heap_size"]
         await until(lambda: pool.collections == 1, "collection")
         collected = isolate.heap_statistics()["used_heap_size"]
@@ -404,7 +401,7 @@ def test_an_isolate_idle_after_requests_is_collected_once_and_serves_again(tmp_p
         assert recorder.reported == collected  # the gauge follows the drop
         await asyncio.sleep(1.0)  # five times idle_collect_s, with no request: nothing to collect
         assert pool.collections == 1
-        assert await serve_once(pool) is isolate
+        assert await serve_once(pool, b"50000") is isolate
         await until(lambda: pool.collections == 2, "second collection")
         pool.retire("shutdown")
         assert not isolate.alive
@@ -423,7 +420,7 @@ def test_a_request_for_the_isolate_being_collected_waits_for_it(tmp_path: Path):
 
     async def main() -> None:
         await pool.start()
-        isolate = await serve_once(pool)
+        isolate = await serve_once(pool, b"50000")
         await until(lambda: pool.collecting == 1, "collection start")
         assert pool.try_acquire() is None
         assert await pool.acquire() is isolate  # waits until the collection ends
@@ -447,7 +444,7 @@ def test_a_pool_retired_while_an_isolate_is_collected_disposes_it_when_done(tmp_
 
     async def main() -> None:
         await pool.start()
-        isolate = await serve_once(pool)
+        isolate = await serve_once(pool, b"50000")
         await until(lambda: pool.collecting == 1, "collection start")
         pool.retire("shutdown")  # cancels the collection's task; V8 still holds the isolate
         assert isolate.alive
