@@ -328,9 +328,6 @@ class IsolatePool:
     def _collected(self, isolate: AppIsolate) -> None:
         self.collecting -= 1
         self.collections += 1
-        if not isolate.alive:  # closed meanwhile: replaced as a dead isolate is
-            self.release(isolate)
-            return
         self._track_heap(isolate)
         self._put(isolate)
 
