@@ -10,7 +10,9 @@ the least CPU per request on the many requests sent here. Reported: spawn to /he
 (every app loaded), the RSS summed over the server's processes once loaded, and again once
 every app has answered `--requests` requests (an app in use holds more than one just
 loaded: what its requests leave in its isolate's heap, and the young generation its garbage
-fills), and how many apps answered right.
+fills), again once they have been idle long enough for the pools to collect their isolates
+(pool.IDLE_COLLECT_S: what a dense server holds between bursts of traffic), and how many
+apps answered right.
 
 `--baseline PYTHONPATH` starts another pyruntime build (installed into a folder, as for
 bench_cold_start.py) in turn with this one, each `--rounds` times.
@@ -31,6 +33,14 @@ from typing import NamedTuple
 
 from bench_http import end_session, environment, free_port
 from report import load_average, machine_header, table, write_markdown
+
+from pyruntime.server.pool import IDLE_COLLECT_S
+
+# Once idle: the RSS is read every SETTLE_POLL_S after IDLE_COLLECT_S until it falls by less
+# than SETTLE_MB between two reads (the last apps' collections are done), for SETTLE_MAX_S at most.
+SETTLE_POLL_S = 2.0
+SETTLE_MB = 1.0
+SETTLE_MAX_S = 60.0
 
 APP_JS = 'export default { fetch(request, env) { return new Response("app " + env.N) } };\n'
 
@@ -87,10 +97,25 @@ def write_config(folder: Path, apps: int) -> Path:
     return config
 
 
+def settled_footprint(sid: int) -> SessionFootprint:
+    """The footprint once the apps have been idle for IDLE_COLLECT_S and the RSS stopped falling."""
+    time.sleep(IDLE_COLLECT_S)
+    last = session_footprint(sid)
+    deadline = time.monotonic() + SETTLE_MAX_S
+    while time.monotonic() < deadline:
+        time.sleep(SETTLE_POLL_S)
+        now = session_footprint(sid)
+        if last.rss_mb - now.rss_mb < SETTLE_MB:
+            return now
+        last = now
+    return last
+
+
 class Run(NamedTuple):
     loaded_s: float
     loaded: SessionFootprint
     in_use: SessionFootprint
+    idle: SessionFootprint
     answered: int
 
 
@@ -127,7 +152,8 @@ def run(config: Path, apps: int, requests: int, pythonpath: str | None, timeout:
                     loaded_s = time.perf_counter() - started
                     loaded = session_footprint(proc.pid)
                     answered = answer_all(port, apps, requests)
-                    return Run(loaded_s, loaded, session_footprint(proc.pid), answered)
+                    in_use = session_footprint(proc.pid)
+                    return Run(loaded_s, loaded, in_use, settled_footprint(proc.pid), answered)
             except OSError:
                 pass
             time.sleep(0.05)
@@ -155,23 +181,27 @@ def main() -> None:
                 result = run(config, args.apps, args.requests, pythonpath, args.timeout)
                 if result is None:
                     print("  did not load", flush=True)
-                    rows.append([name, "did not load", "-", "-", "-", "-", "-", "-", "-"])
+                    rows.append([name, "did not load", *["-"] * 8])
                     continue
                 print(f"  loaded in {result.loaded_s:.1f} s, RSS {result.loaded.rss_mb:.0f} MB; after "
-                      f"{args.requests} requests to each app {result.in_use.rss_mb:.0f} MB; "
+                      f"{args.requests} requests to each app {result.in_use.rss_mb:.0f} MB, once idle "
+                      f"{result.idle.rss_mb:.0f} MB; "
                       f"{result.answered}/{args.apps} apps answered", flush=True)
                 rows.append([name, f"{result.loaded_s:.1f}", f"{result.loaded.rss_mb:.0f}",
                              f"{result.loaded.rss_mb / args.apps:.2f}", f"{result.in_use.rss_mb:.0f}",
-                             f"{result.in_use.rss_mb / args.apps:.2f}", str(result.in_use.threads),
+                             f"{result.in_use.rss_mb / args.apps:.2f}", f"{result.idle.rss_mb:.0f}",
+                             f"{result.idle.rss_mb / args.apps:.2f}", str(result.in_use.threads),
                              str(result.in_use.map_lines), str(result.answered)])
     notes = [f"{args.apps} module workers, pool_size 1 each, one server process (`--workers 1`), "
              'isolation = "shared"',
-             f"in use: after every app answered {args.requests} requests, one app after another"]
+             f"in use: after every app answered {args.requests} requests, one app after another",
+             f"once idle: {IDLE_COLLECT_S:.0f} s later, when the RSS stopped falling (idle isolates are collected)"]
     if args.baseline:
         notes.append(f"baseline: PYTHONPATH={args.baseline}, started in turn with this build")
     lines = machine_header("Density: many small apps in one server", {}, notes, load_at_start)
     lines += table(["build", "spawn to all loaded (s)", "RSS MB loaded", "MB per app loaded", "RSS MB in use",
-                    "MB per app in use", "threads", "memory mappings", "apps answering right"], rows)
+                    "MB per app in use", "RSS MB once idle", "MB per app once idle", "threads",
+                    "memory mappings", "apps answering right"], rows)
     print(f"\nwrote {write_markdown('density', lines)}\n")
     print("\n".join(lines))
 
