@@ -332,13 +332,6 @@ cdef bint in_path(list path, object value):
     return False
 
 
-cdef HostValue from_python(object value, list path, int depth, object owner) except *:
-    """`owner` is the Runtime whose handles may be passed back (see pyruntime.engine.handles)."""
-    cdef HostValue out
-    fill(&out, value, path, depth, owner)
-    return out
-
-
 cdef int fill(HostValue* out, object value, list path, int depth, object owner) except -1:
     """Converts `value` into `out` in place: a container's items are filled where they lie,
     never built apart and copied in (a copy would copy their whole subtree again)."""
@@ -524,14 +517,15 @@ cdef Outcome wrap(COutcome& c, object handles):
     return out
 
 
-cdef vector[HostValue] convert_args(tuple args, object owner) except *:
-    cdef vector[HostValue] out
+cdef int convert_args(vector[HostValue]* out, tuple args, object owner) except -1:
+    """Fills `out` in place: a vector returned by value is copied whole by Cython's generated code."""
     cdef size_t i = 0
+    cdef list path = []  # each argument's walk leaves it empty again
     out.resize(len(args))
     for arg in args:
-        fill(&out[i], arg, [], 0, owner)
+        fill(&out[0][i], arg, path, 0, owner)
         i += 1
-    return out
+    return 0
 
 
 cdef class Runtime:
@@ -583,7 +577,8 @@ cdef class Runtime:
 
     def call(self, str function, tuple args):
         cdef string name = function.encode("utf-8")
-        cdef vector[HostValue] argv = convert_args(args, self)
+        cdef vector[HostValue] argv
+        convert_args(&argv, args, self)
         cdef COutcome out
         if self.keep_gil:
             out = self.c.Call(name, argv)
@@ -596,7 +591,8 @@ cdef class Runtime:
         """`fresh`: first drop what earlier calls left (timers, pending operations), as
         cancel_call() does, without a crossing of its own."""
         cdef string name = function.encode("utf-8")
-        cdef vector[HostValue] argv = convert_args(args, self)
+        cdef vector[HostValue] argv
+        convert_args(&argv, args, self)
         cdef COutcome out
         if self.keep_gil:
             out = self.c.CallInternal(name, argv, fresh)
@@ -692,7 +688,7 @@ cdef class Runtime:
     def complete_op(self, uint64_t op_id, bint ok, object value):
         cdef HostValue cvalue
         if ok:
-            cvalue = from_python(value, [], 0, self)
+            fill(&cvalue, value, [], 0, self)
         else:
             cvalue.kind = Kind.kString
             cvalue.text = str(value).encode("utf-8", "surrogatepass")
@@ -700,14 +696,16 @@ cdef class Runtime:
             self.c.CompleteOp(op_id, ok, cvalue)
 
     def call_handle(self, uint64_t handle, tuple args):
-        cdef vector[HostValue] argv = convert_args(args, self)
+        cdef vector[HostValue] argv
+        convert_args(&argv, args, self)
         cdef COutcome out
         with nogil:
             out = self.c.CallHandle(handle, argv)
         return wrap(out, self.handles)
 
     def get_handle_property(self, uint64_t handle, object key):
-        cdef HostValue ckey = from_python(key, [], 0, self)
+        cdef HostValue ckey
+        fill(&ckey, key, [], 0, self)
         cdef COutcome out
         with nogil:
             out = self.c.GetHandleProperty(handle, ckey)

@@ -293,6 +293,13 @@ def test_python_values_that_cannot_convert_are_refused(iso):
         iso.call("id", cyclic)
 
 
+def test_one_value_passed_as_several_arguments_is_no_cycle(iso):
+    # The arguments share one path of the containers being walked: each walk must leave it empty.
+    shared = {"items": [1, 2], "name": "x"}
+    iso.eval("function both(a, b, c) { return [a.items.length + b.items.length, a === b, c[0].name] }")
+    assert iso.call("both", shared, shared, [shared]) == [4, False, "x"]
+
+
 class _Growing(list):
     """A list whose iteration yields more items than its length says."""
 
