@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import os
+import time
 from collections import deque
 from typing import Any
 
@@ -99,7 +100,8 @@ class IsolatePool:
         self._grow_after = 0.0
         self._idle_since: dict[AppIsolate, float] = {}
         self._shrink_due: asyncio.TimerHandle | None = None
-        # Idle isolates that served requests since their last collection, with when each was given back.
+        # Idle isolates that served requests since their last collection, with when each was given
+        # back (time.monotonic).
         self._idle_collect_s = idle_collect_s
         self._used_since: dict[AppIsolate, float] = {}
         self._collect_due: asyncio.TimerHandle | None = None
@@ -238,10 +240,10 @@ class IsolatePool:
         releases = self._releases[isolate] = self._releases.get(isolate, 0) + 1
         if releases % _HEAP_EVERY == 0:
             self._track_heap(isolate)
-        loop = asyncio.get_running_loop()
-        self._used_since[isolate] = loop.time()
+        # time.monotonic, not the loop's time: asyncio.get_running_loop() makes a getpid system call.
+        self._used_since[isolate] = time.monotonic()
         if self._collect_due is None and not self._retired:
-            self._collect_due = loop.call_later(self._idle_collect_s, self._collect_idle)
+            self._collect_due = asyncio.get_running_loop().call_later(self._idle_collect_s, self._collect_idle)
         self._put(isolate)
 
     def _put(self, isolate: AppIsolate) -> None:
@@ -299,8 +301,7 @@ class IsolatePool:
         """Collects each isolate idle for `idle_collect_s` since it last served a request, in a
         worker thread, out of the idle list meanwhile: requests take the others or wait for it."""
         self._collect_due = None
-        loop = asyncio.get_running_loop()
-        now = loop.time()
+        now = time.monotonic()
         for isolate in list(self._idle):
             since = self._used_since.get(isolate)
             if since is not None and now - since >= self._idle_collect_s:
@@ -312,7 +313,7 @@ class IsolatePool:
                 task.add_done_callback(self._tasks.discard)
         if self._used_since and not self._retired:
             next_due = min(self._used_since.values()) + self._idle_collect_s
-            self._collect_due = loop.call_at(max(next_due, now + 0.001), self._collect_idle)
+            self._collect_due = asyncio.get_running_loop().call_later(max(next_due - now, 0.001), self._collect_idle)
 
     async def _collect(self, isolate: AppIsolate) -> None:
         collected = asyncio.get_running_loop().run_in_executor(None, isolate.reduce_memory)
