@@ -489,6 +489,11 @@ def install_peers() -> dict[str, Path]:
     return {name: PEERS_DIR / "node_modules" / ".bin" / name for name in NPM_PEERS}
 
 
+def baseline_name(server: str, workers: int, description: str) -> str:
+    """The row of a plain Python app (BASELINES) on `server` with `workers` processes."""
+    return f"{server} --workers {workers}, {description} (no JS)"
+
+
 def pyruntime_servers() -> list[str]:
     """The servers `pyruntime serve --server` offers (only the default before that option existed)."""
     help_text = subprocess.run([str(PYRUNTIME), "serve", "--help"], capture_output=True, text=True).stdout
@@ -506,13 +511,15 @@ def servers(work: Path, versions: dict[str, str], notes: list[str]) -> list[Serv
     for server_name in ("hypercorn", "granian"):
         if not (bin_dir / server_name).exists():
             continue
-        for module, description in BASELINES:
-            port = free_port()
-            command = [str(bin_dir / "hypercorn"), "--bind", f"127.0.0.1:{port}", f"{module}:app"] \
-                if server_name == "hypercorn" else \
-                [str(bin_dir / "granian"), "--interface", "asgi", "--host", "127.0.0.1", "--port", str(port),
-                 "--loop", "uvloop", "--workers", "1", f"{module}:app"]
-            found.append(Server(f"{server_name}, {description} (no JS)", "baseline", command, port, work))
+        for workers in (1, 2):  # as many processes as the pyruntime rows they are compared with
+            for module, description in BASELINES:
+                port = free_port()
+                command = [str(bin_dir / "hypercorn"), "--bind", f"127.0.0.1:{port}", "--workers", str(workers),
+                           f"{module}:app"] if server_name == "hypercorn" else \
+                    [str(bin_dir / "granian"), "--interface", "asgi", "--host", "127.0.0.1", "--port", str(port),
+                     "--loop", "uvloop", "--workers", str(workers), f"{module}:app"]
+                found.append(Server(baseline_name(server_name, workers, description), "baseline", command, port,
+                                    work))
     if PYRUNTIME.exists():
         for server_name in pyruntime_servers():
             for workers in (1, 2):
@@ -601,9 +608,11 @@ def write_results(args: argparse.Namespace, versions: dict[str, str], notes: lis
     node_hello, node_work = results.get(("node http", "/hello")), results.get(("node http", "/work"))
 
     def plain(name: str, description: str) -> str:
-        """pyruntime's CPU per hello request over a plain Python app's on the same server."""
-        server = next((k for k in ("hypercorn", "granian") if name.startswith(f"pyruntime {k} ")), None)
-        base = results.get((f"{server}, {description} (no JS)", "/hello")) if server else None
+        """pyruntime's CPU per hello request over a plain Python app's on the same server, with
+        as many worker processes."""
+        match = re.fullmatch(r"pyruntime (hypercorn|granian) --workers (\d+)", name)
+        base = results.get((baseline_name(match.group(1), int(match.group(2)), description), "/hello")) \
+            if match else None
         ours = results.get((name, "/hello"))
         return ratio(ours.cpu_ms_per_1k, base.cpu_ms_per_1k) if base and ours else "-"
 
@@ -621,7 +630,8 @@ def write_results(args: argparse.Namespace, versions: dict[str, str], notes: lis
     lines += ["Server CPU is summed over the server's process tree (from /proc); RSS is summed over its "
               f"processes after the runs; cold start is spawn to the first 200, the median of {COLD_STARTS} "
               "starts. The plain ASGI and Starlette apps are the same two answers in Python on that server with no "
-              "JS: what the HTTP server itself costs, bare and with the framework a Python app would use.", ""]
+              "JS: what the HTTP server itself costs, bare and with the framework a Python app would use. Each "
+              "pyruntime row is compared with the plain apps run with as many worker processes.", ""]
     if same_load:
         lines += latency_at_same_load(started, same_load, args.duration)
     if spins:
