@@ -16,6 +16,7 @@ from libcpp.string cimport string
 from libcpp.utility cimport pair
 from libcpp.vector cimport vector
 from libcpp.utility cimport move
+from cpython.ref cimport PyObject
 from cpython.unicode cimport PyUnicode_AsUTF8AndSize, PyUnicode_DecodeUTF8
 
 cdef extern from "Python.h":
@@ -247,7 +248,43 @@ cdef inline str decoded(const string& text, const char* errors):
     return PyUnicode_DecodeUTF8(text.data(), <Py_ssize_t>text.size(), errors)
 
 
-cdef object to_python(const HostValue& value, object handles):
+cdef enum:
+    RECENT_KEYS = 16  # dict keys remembered per conversion (_KeyTexts): records repeat a few keys
+
+
+cdef class _KeyTexts:
+    """The str made for each of the last RECENT_KEYS dict keys of one conversion, found by
+    their UTF-8. Records share their keys: each key is decoded once, its hash computed once,
+    and one str serves as the key of every record's dict. Records list their keys in the
+    same order, so the search starts after the last key found."""
+    cdef vector[string] texts
+    cdef PyObject* strs[RECENT_KEYS]  # borrowed: `held` keeps each alive
+    cdef list held
+    cdef size_t next
+    cdef size_t last
+
+    def __cinit__(self):
+        self.texts.resize(RECENT_KEYS)
+        self.held = [None] * RECENT_KEYS
+
+    cdef str key(self, const string& text):
+        cdef size_t n, i
+        for n in range(RECENT_KEYS):
+            i = (self.last + 1 + n) % RECENT_KEYS
+            if self.strs[i] != NULL and self.texts[i] == text:
+                self.last = i
+                return <str>self.strs[i]
+        made = decoded(text, "surrogatepass")
+        i = self.next % RECENT_KEYS
+        self.next += 1
+        self.texts[i] = text
+        self.held[i] = made
+        self.strs[i] = <PyObject*>made
+        self.last = i
+        return made
+
+
+cdef object to_python(const HostValue& value, object handles, _KeyTexts keys):
     """`handles(id, type_name)` makes the Python object for a JS value held by id (kHandle)."""
     cdef size_t i
     cdef Kind kind = value.kind
@@ -270,7 +307,7 @@ cdef object to_python(const HostValue& value, object handles):
     if kind == Kind.kBytes:
         return <bytes>value.text
     if kind == Kind.kList:
-        return [to_python(value.items[i], handles) for i in range(value.items.size())]
+        return [to_python(value.items[i], handles, keys) for i in range(value.items.size())]
     if kind == Kind.kDate:
         return _date(value.number)
     if kind == Kind.kHandle:
@@ -280,7 +317,7 @@ cdef object to_python(const HostValue& value, object handles):
         return handles(value.integer, type_name)
     result = {}
     for i in range(value.entries.size()):
-        result[decoded(value.entries[i].first, "surrogatepass")] = to_python(value.entries[i].second, handles)
+        result[keys.key(value.entries[i].first)] = to_python(value.entries[i].second, handles, keys)
     return result
 
 
@@ -291,10 +328,10 @@ cdef object value_to_python(const HostValue& value, object handles):
     (CPython has no other): a gc.disable() another thread makes meanwhile is undone when the
     conversion ends. It lasts one conversion, which the isolate's memory limit bounds."""
     if value.kind != Kind.kList and value.kind != Kind.kDict:
-        return to_python(value, handles)
+        return to_python(value, handles, None)
     cdef bint was_enabled = PyGC_Disable()
     try:
-        return to_python(value, handles)
+        return to_python(value, handles, _KeyTexts())
     finally:
         if was_enabled:
             PyGC_Enable()

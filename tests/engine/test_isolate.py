@@ -293,6 +293,20 @@ def test_python_values_that_cannot_convert_are_refused(iso):
         iso.call("id", cyclic)
 
 
+def test_records_keep_their_own_keys_and_share_their_strs(iso):
+    # More distinct keys than the conversion remembers, of equal lengths, in changing orders.
+    records = iso.eval("Array.from({length: 60}, (_, i) => i % 2"
+                       " ? {['k' + (i % 20)]: i, id: i, ['é' + (i % 3)]: 'x', [(i % 7) + 'z']: [i]}"
+                       " : {[(i % 7) + 'z']: [i], ['é' + (i % 3)]: 'x', id: i, ['k' + (i % 20)]: i})")
+    expected = [{f"k{i % 20}": i, "id": i, f"é{i % 3}": "x", f"{i % 7}z": [i]} for i in range(60)]
+    assert records == expected
+    assert [list(r) for r in records[:2]] == [["0z", "é0", "id", "k0"], ["k1", "id", "é1", "1z"]]
+    uniform = iso.eval("Array.from({length: 100}, (_, i) => ({id: i, name: 'n' + i, tags: []}))")
+    for key in ("id", "name", "tags"):
+        strs = [next(k for k in r if k == key) for r in uniform]
+        assert all(s is strs[0] for s in strs)  # one str for every record's key
+
+
 def test_one_value_passed_as_several_arguments_is_no_cycle(iso):
     # The arguments share one path of the containers being walked: each walk must leave it empty.
     shared = {"items": [1, 2], "name": "x"}
