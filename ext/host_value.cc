@@ -309,8 +309,48 @@ std::string JsTypeName(v8::Local<v8::Context> context, v8::Local<v8::Value> valu
   return Utf8(isolate, type);
 }
 
-v8::MaybeLocal<v8::Value> ToJs(v8::Local<v8::Context> context, const HostValue& value) {
-  v8::Isolate* isolate = context->GetIsolate();
+namespace {
+
+// Builds a JS value from a HostValue tree, one handle scope per node.
+class Writer {
+ public:
+  explicit Writer(v8::Local<v8::Context> context) : context_(context), isolate_(context->GetIsolate()) {}
+
+  v8::MaybeLocal<v8::Value> Write(const HostValue& value);
+
+ private:
+  // A property name, internalized as V8 makes every property name: records with the same
+  // keys then share one hidden class. Records repeat their keys, so the last few names made
+  // are kept (as globals: each node's handle scope ends with the node) and searched from
+  // after the last one used, sparing the string table a lookup for every record's every key.
+  v8::MaybeLocal<v8::String> Key(const std::string& key) {
+    for (size_t n = 0; n < keys_.size(); ++n) {
+      size_t i = (last_ + 1 + n) % keys_.size();
+      if (keys_[i].first != nullptr && *keys_[i].first == key) {
+        last_ = i;
+        return keys_[i].second.Get(isolate_);
+      }
+    }
+    v8::Local<v8::String> name;
+    if (!NewStringOrThrow(isolate_, key, v8::NewStringType::kInternalized).ToLocal(&name)) return {};
+    last_ = next_++ % keys_.size();
+    keys_[last_].first = &key;
+    keys_[last_].second.Reset(isolate_, name);
+    return name;
+  }
+
+  v8::Local<v8::Context> context_;
+  v8::Isolate* isolate_;
+  std::array<std::pair<const std::string*, v8::Global<v8::String>>, 16> keys_;
+  size_t next_ = 0;
+  size_t last_ = 0;
+};
+
+}  // namespace
+
+v8::MaybeLocal<v8::Value> Writer::Write(const HostValue& value) {
+  v8::Local<v8::Context> context = context_;
+  v8::Isolate* isolate = isolate_;
   v8::EscapableHandleScope scope(isolate);
   v8::Local<v8::Value> result;
   switch (value.kind) {
@@ -356,7 +396,7 @@ v8::MaybeLocal<v8::Value> ToJs(v8::Local<v8::Context> context, const HostValue& 
       // index by index goes through its generic element store for each.
       std::vector<v8::Local<v8::Value>> items(value.items.size());
       for (size_t i = 0; i < value.items.size(); ++i) {
-        if (!ToJs(context, value.items[i]).ToLocal(&items[i])) return {};
+        if (!Write(value.items[i]).ToLocal(&items[i])) return {};
       }
       result = v8::Array::New(isolate, items.data(), items.size());
       break;
@@ -388,12 +428,10 @@ v8::MaybeLocal<v8::Value> ToJs(v8::Local<v8::Context> context, const HostValue& 
     case HostValue::Kind::kDict: {
       auto object = v8::Object::New(isolate);
       for (const auto& [key, item_value] : value.entries) {
-        // Internalized, as V8 makes every property name: records with the same keys then
-        // share one hidden class, and each key is looked up in the string table only here.
         v8::Local<v8::String> name;
         v8::Local<v8::Value> item;
-        if (!NewStringOrThrow(isolate, key, v8::NewStringType::kInternalized).ToLocal(&name) ||
-            !ToJs(context, item_value).ToLocal(&item) || object->CreateDataProperty(context, name, item).IsNothing()) {
+        if (!Key(key).ToLocal(&name) || !Write(item_value).ToLocal(&item) ||
+            object->CreateDataProperty(context, name, item).IsNothing()) {
           return {};
         }
       }
@@ -402,6 +440,10 @@ v8::MaybeLocal<v8::Value> ToJs(v8::Local<v8::Context> context, const HostValue& 
     }
   }
   return scope.Escape(result);
+}
+
+v8::MaybeLocal<v8::Value> ToJs(v8::Local<v8::Context> context, const HostValue& value) {
+  return Writer(context).Write(value);
 }
 
 }  // namespace pyruntime

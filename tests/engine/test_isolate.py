@@ -307,6 +307,14 @@ def test_records_keep_their_own_keys_and_share_their_strs(iso):
         assert all(s is strs[0] for s in strs)  # one str for every record's key
 
 
+def test_python_records_keep_their_own_keys(iso):
+    # More distinct keys than a conversion keeps made, of equal lengths, in changing orders.
+    records = [{f"k{i % 20}": i, "id": i, f"é{i % 3}": "x", f"{i % 7}z": [i]} if i % 2 else
+               {f"{i % 7}z": [i], f"é{i % 3}": "x", "id": i, f"k{i % 20}": i} for i in range(60)]
+    iso.eval("function entries(records) { return records.map((r) => Object.entries(r)) }")
+    assert iso.call("entries", records) == [[list(item) for item in r.items()] for r in records]
+
+
 def test_one_value_passed_as_several_arguments_is_no_cycle(iso):
     # The arguments share one path of the containers being walked: each walk must leave it empty.
     shared = {"items": [1, 2], "name": "x"}
