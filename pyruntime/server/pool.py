@@ -25,7 +25,6 @@ from __future__ import annotations
 import asyncio
 import itertools
 import os
-import time
 from collections import deque
 from typing import Any
 
@@ -33,6 +32,7 @@ from ..engine import AppIsolate, Limits, WorkerScript
 from ..engine.errors import Error
 from ..engine.host_ops import AsyncHostOps
 from ..engine.inline_gate import InlineGate
+from .idle_timer import IdleTimer
 from .observer import Observer
 
 _isolate_ids = itertools.count(1)
@@ -92,19 +92,15 @@ class IsolatePool:
         if self.max_size < self.size:
             raise ValueError(f"{app}: max_size ({self.max_size}) is below size ({self.size})")
         self.max_queue = max_queue
-        self._idle_retire_s = idle_retire_s
         # Isolates being made for waiting requests, and when each idle isolate was given back.
         self._growing = 0
         # After an isolate failed to load, no other is tried before then (the loop's time): each
         # try costs a load, and a script whose load fails would otherwise be loaded per queued request.
         self._grow_after = 0.0
-        self._idle_since: dict[AppIsolate, float] = {}
-        self._shrink_due: asyncio.TimerHandle | None = None
-        # Idle isolates that served requests since their last collection, with when each was given
-        # back (time.monotonic).
-        self._idle_collect_s = idle_collect_s
-        self._used_since: dict[AppIsolate, float] = {}
-        self._collect_due: asyncio.TimerHandle | None = None
+        # Idle isolates beyond the warm size, to dispose; idle ones that served requests since
+        # their last collection, to collect.
+        self._extras = IdleTimer(idle_retire_s, self._shrink)
+        self._used = IdleTimer(idle_collect_s, self._collect_idle)
         # Isolates being collected now, and collections finished.
         self.collecting = 0
         self.collections = 0
@@ -145,10 +141,8 @@ class IsolatePool:
         """
         self._retired = True
         self._retire_reason = reason
-        if self._shrink_due is not None:
-            self._shrink_due.cancel()
-        if self._collect_due is not None:
-            self._collect_due.cancel()
+        self._extras.stop()
+        self._used.stop()
         while self._idle and not self._waiters and not self._woken:
             self._dispose(self._idle.pop(), reason)
         for task in self._tasks:
@@ -160,9 +154,8 @@ class IsolatePool:
 
     def _take_idle(self) -> AppIsolate:
         isolate = self._idle.pop()
-        if self._idle_since:  # only isolates beyond the warm size are timed
-            self._idle_since.pop(isolate, None)
-        self._used_since.pop(isolate, None)  # timed again when given back
+        self._extras.forget(isolate)
+        self._used.forget(isolate)  # timed again when given back
         return isolate
 
     async def acquire(self, until: asyncio.Future[Any] | None = None) -> AppIsolate:
@@ -240,19 +233,13 @@ class IsolatePool:
         releases = self._releases[isolate] = self._releases.get(isolate, 0) + 1
         if releases % _HEAP_EVERY == 0:
             self._track_heap(isolate)
-        # time.monotonic, not the loop's time: asyncio.get_running_loop() makes a getpid system call.
-        self._used_since[isolate] = time.monotonic()
-        if self._collect_due is None and not self._retired:
-            self._collect_due = asyncio.get_running_loop().call_later(self._idle_collect_s, self._collect_idle)
+        self._used.start(isolate)
         self._put(isolate)
 
     def _put(self, isolate: AppIsolate) -> None:
         self._idle.append(isolate)
         if len(self._ids) > self.size:
-            loop = asyncio.get_running_loop()
-            self._idle_since[isolate] = loop.time()
-            if self._shrink_due is None:
-                self._shrink_due = loop.call_later(self._idle_retire_s, self._shrink)
+            self._extras.start(isolate)
         self._settle()
 
     def _grow(self) -> None:
@@ -281,39 +268,30 @@ class IsolatePool:
             self._growing -= 1
         self._put(isolate)
 
-    def _shrink(self) -> None:
+    def _shrink(self, now: float) -> bool:
         """Disposes the isolates beyond the warm size that stayed idle for `idle_retire_s`; the
-        oldest-idle first (the idle list's bottom: requests take from its top)."""
-        self._shrink_due = None
-        now = asyncio.get_running_loop().time()
+        oldest-idle first (the idle list's bottom: requests take from its top). Whether any
+        is still beyond the warm size, to time."""
         for isolate in list(self._idle):
             if len(self._ids) <= self.size:
                 break
-            since = self._idle_since.get(isolate)
-            if since is not None and now - since >= self._idle_retire_s:
+            if self._extras.idle_long_enough(isolate, now):
                 self._idle.remove(isolate)
                 self._dispose(isolate, "idle")
-        if len(self._ids) > self.size and self._idle_since and not self._retired:
-            next_due = min(self._idle_since.values()) + self._idle_retire_s
-            self._shrink_due = asyncio.get_running_loop().call_at(max(next_due, now + 0.001), self._shrink)
+        return len(self._ids) > self.size
 
-    def _collect_idle(self) -> None:
+    def _collect_idle(self, now: float) -> bool:
         """Collects each isolate idle for `idle_collect_s` since it last served a request, in a
         worker thread, out of the idle list meanwhile: requests take the others or wait for it."""
-        self._collect_due = None
-        now = time.monotonic()
         for isolate in list(self._idle):
-            since = self._used_since.get(isolate)
-            if since is not None and now - since >= self._idle_collect_s:
-                del self._used_since[isolate]
+            if self._used.idle_long_enough(isolate, now):
+                self._used.forget(isolate)
                 self._idle.remove(isolate)
                 self.collecting += 1
                 task = asyncio.create_task(self._collect(isolate))
                 self._tasks.add(task)
                 task.add_done_callback(self._tasks.discard)
-        if self._used_since and not self._retired:
-            next_due = min(self._used_since.values()) + self._idle_collect_s
-            self._collect_due = asyncio.get_running_loop().call_later(max(next_due - now, 0.001), self._collect_idle)
+        return True  # the isolates still timed are due later
 
     async def _collect(self, isolate: AppIsolate) -> None:
         collected = asyncio.get_running_loop().run_in_executor(None, isolate.reduce_memory)
@@ -387,8 +365,8 @@ class IsolatePool:
 
     def _dispose(self, isolate: AppIsolate, reason: str) -> None:
         isolate_id = self._ids.pop(isolate, None)
-        self._idle_since.pop(isolate, None)
-        self._used_since.pop(isolate, None)
+        self._extras.forget(isolate)
+        self._used.forget(isolate)
         self._observer.heap_changed(self.app, -self._heap.pop(isolate, 0))
         self._releases.pop(isolate, None)
         if isolate_id is not None:

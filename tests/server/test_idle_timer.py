@@ -1,0 +1,56 @@
+"""IdleTimer: one loop timer serves every item, each acted on once idle long enough."""
+
+import asyncio
+
+from pyruntime.server.idle_timer import IdleTimer
+
+
+async def until(condition, what: str, timeout_s: float = 30.0) -> None:
+    """A bound for a stuck timer, not a measure of speed."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    while not condition():
+        assert loop.time() < deadline, f"no {what} within {timeout_s} s"
+        await asyncio.sleep(0.01)
+
+
+def test_each_item_is_due_once_idle_long_enough_and_the_timer_is_set_again_for_the_next():
+    async def main() -> None:
+        due: list[str] = []
+
+        def on_due(now: float) -> bool:
+            for item in ("a", "b"):
+                if timer.idle_long_enough(item, now):
+                    timer.forget(item)
+                    due.append(item)
+            return True
+
+        timer = IdleTimer(0.05, on_due)
+        timer.start("a")
+        await asyncio.sleep(0.03)
+        timer.start("b")  # one timer is set already: due after "a", when it fires for "a"
+        await until(lambda: due == ["a", "b"], "second item due")
+        timer.start("a")
+        timer.forget("a")  # taken again before it was due: never acted on
+        await asyncio.sleep(0.2)
+        assert due == ["a", "b"]
+
+    asyncio.run(main())
+
+
+def test_a_stopped_timer_acts_on_nothing_and_sets_no_timer():
+    async def main() -> None:
+        calls: list[float] = []
+
+        def on_due(now: float) -> bool:
+            calls.append(now)
+            return True
+
+        timer = IdleTimer(0.01, on_due)
+        timer.start("a")  # sets the timer
+        timer.stop()  # cancels it
+        timer.start("b")  # sets none
+        await asyncio.sleep(0.2)
+        assert calls == []
+
+    asyncio.run(main())
