@@ -137,6 +137,14 @@ def answer_all(port: int, apps: int, requests: int) -> int:
     return right
 
 
+def ready(port: int) -> bool:
+    """Whether /healthz answers 200: every app loaded."""
+    try:
+        return get(port, "/healthz", timeout=5)[0] == 200
+    except OSError:
+        return False
+
+
 def run(config: Path, apps: int, requests: int, pythonpath: str | None, timeout: float) -> Run | None:
     """One server of `apps` apps, from spawn until every app has answered; None if it did not load."""
     port = free_port()
@@ -146,18 +154,15 @@ def run(config: Path, apps: int, requests: int, pythonpath: str | None, timeout:
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     try:
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and proc.poll() is None:
-            try:
-                if get(port, "/healthz", timeout=5)[0] == 200:
-                    loaded_s = time.perf_counter() - started
-                    loaded = session_footprint(proc.pid)
-                    answered = answer_all(port, apps, requests)
-                    in_use = session_footprint(proc.pid)
-                    return Run(loaded_s, loaded, in_use, settled_footprint(proc.pid), answered)
-            except OSError:
-                pass
+        while not ready(port):
+            if time.monotonic() > deadline or proc.poll() is not None:
+                return None
             time.sleep(0.05)
-        return None
+        loaded_s = time.perf_counter() - started
+        loaded = session_footprint(proc.pid)
+        answered = answer_all(port, apps, requests)  # a failure here is the run's, not retried
+        in_use = session_footprint(proc.pid)
+        return Run(loaded_s, loaded, in_use, settled_footprint(proc.pid), answered)
     finally:
         end_session(proc, 30)
 
