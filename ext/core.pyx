@@ -256,7 +256,8 @@ cdef class _KeyTexts:
     """The str made for each of the last RECENT_KEYS dict keys of one conversion, found by
     their UTF-8. Records share their keys: each key is decoded once, its hash computed once,
     and one str serves as the key of every record's dict. Records list their keys in the
-    same order, so the search starts after the last key found."""
+    same order, so the search starts after the last key found. Only small objects' keys are
+    searched: a larger one is a map of distinct keys, which the search would only slow."""
     cdef vector[string] texts
     cdef PyObject* strs[RECENT_KEYS]  # borrowed: `held` keeps each alive
     cdef list held
@@ -316,6 +317,11 @@ cdef object to_python(const HostValue& value, object handles, _KeyTexts keys):
             raise TypeError(f"cannot convert a JS {type_name} to a Python value")
         return handles(value.integer, type_name)
     result = {}
+    if value.entries.size() > RECENT_KEYS:  # a map of distinct keys, not a record: no search
+        for i in range(value.entries.size()):
+            result[decoded(value.entries[i].first, "surrogatepass")] = to_python(value.entries[i].second, handles,
+                                                                                  keys)
+        return result
     for i in range(value.entries.size()):
         result[keys.key(value.entries[i].first)] = to_python(value.entries[i].second, handles, keys)
     return result

@@ -320,10 +320,13 @@ class Writer {
 
  private:
   // A property name, internalized as V8 makes every property name: records with the same
-  // keys then share one hidden class. Records repeat their keys, so the last few names made
-  // are kept (as globals: each node's handle scope ends with the node) and searched from
-  // after the last one used, sparing the string table a lookup for every record's every key.
-  v8::MaybeLocal<v8::String> Key(const std::string& key) {
+  // keys then share one hidden class. Records repeat their keys, so the names of small
+  // objects (`recent`: no more keys than are kept) are kept (as globals: each node's handle
+  // scope ends with the node) and searched from after the last one used, sparing the string
+  // table a lookup for every record's every key. A larger object is a map of distinct keys,
+  // which the search would only slow.
+  v8::MaybeLocal<v8::String> Key(const std::string& key, bool recent) {
+    if (!recent) return NewStringOrThrow(isolate_, key, v8::NewStringType::kInternalized);
     for (size_t n = 0; n < keys_.size(); ++n) {
       size_t i = (last_ + 1 + n) % keys_.size();
       if (keys_[i].first != nullptr && *keys_[i].first == key) {
@@ -427,10 +430,11 @@ v8::MaybeLocal<v8::Value> Writer::Write(const HostValue& value) {
     }
     case HostValue::Kind::kDict: {
       auto object = v8::Object::New(isolate);
+      bool recent = value.entries.size() <= keys_.size();
       for (const auto& [key, item_value] : value.entries) {
         v8::Local<v8::String> name;
         v8::Local<v8::Value> item;
-        if (!Key(key).ToLocal(&name) || !Write(item_value).ToLocal(&item) ||
+        if (!Key(key, recent).ToLocal(&name) || !Write(item_value).ToLocal(&item) ||
             object->CreateDataProperty(context, name, item).IsNothing()) {
           return {};
         }

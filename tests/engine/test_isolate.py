@@ -301,6 +301,8 @@ def test_records_keep_their_own_keys_and_share_their_strs(iso):
     expected = [{f"k{i % 20}": i, "id": i, f"é{i % 3}": "x", f"{i % 7}z": [i]} for i in range(60)]
     assert records == expected
     assert [list(r) for r in records[:2]] == [["0z", "é0", "id", "k0"], ["k1", "id", "é1", "1z"]]
+    wide = iso.eval("Object.fromEntries(Array.from({length: 40}, (_, i) => ['w' + i, {id: i}]))")
+    assert wide == {f"w{i}": {"id": i} for i in range(40)}  # a map of more keys than are kept
     uniform = iso.eval("Array.from({length: 100}, (_, i) => ({id: i, name: 'n' + i, tags: []}))")
     for key in ("id", "name", "tags"):
         strs = [next(k for k in r if k == key) for r in uniform]
@@ -313,6 +315,8 @@ def test_python_records_keep_their_own_keys(iso):
                {f"{i % 7}z": [i], f"é{i % 3}": "x", "id": i, f"k{i % 20}": i} for i in range(60)]
     iso.eval("function entries(records) { return records.map((r) => Object.entries(r)) }")
     assert iso.call("entries", records) == [[list(item) for item in r.items()] for r in records]
+    wide = {f"w{i}": {"id": i} for i in range(40)}  # a map of more keys than are kept
+    assert iso.call("entries", [wide]) == [[[f"w{i}", {"id": i}] for i in range(40)]]
 
 
 def test_one_value_passed_as_several_arguments_is_no_cycle(iso):
