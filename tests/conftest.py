@@ -211,6 +211,18 @@ MEMORY_PROBE = textwrap.dedent("""
 """)
 
 
+async def until(condition: Callable[[], bool], what: str, timeout_s: float = 30.0) -> None:
+    """Polls `condition` on the running loop until it holds. `timeout_s` bounds a stuck
+    component; it measures no speed, so a busy machine cannot fail a test here."""
+    import asyncio
+
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    while not condition():
+        assert loop.time() < deadline, f"not {what} within {timeout_s:.0f} s"
+        await asyncio.sleep(0.01)
+
+
 def memory_probe(source: str, data: bytes = b"") -> dict:
     """Runs JS under a 64 MB limit in a child process, so that an abort fails only the child.
 

@@ -2,16 +2,9 @@
 
 import asyncio
 
+from conftest import until
+
 from pyruntime.server.idle_timer import IdleTimer
-
-
-async def until(condition, what: str, timeout_s: float = 30.0) -> None:
-    """A bound for a stuck timer, not a measure of speed."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout_s
-    while not condition():
-        assert loop.time() < deadline, f"no {what} within {timeout_s} s"
-        await asyncio.sleep(0.01)
 
 
 def test_each_item_is_due_once_idle_long_enough_and_the_timer_is_set_again_for_the_next():
@@ -29,7 +22,7 @@ def test_each_item_is_due_once_idle_long_enough_and_the_timer_is_set_again_for_t
         timer.start("a")
         await asyncio.sleep(0.03)
         timer.start("b")  # one timer is set already: due after "a", when it fires for "a"
-        await until(lambda: due == ["a", "b"], "second item due")
+        await until(lambda: due == ["a", "b"], "due, the second item")
         timer.start("a")
         timer.forget("a")  # taken again before it was due: never acted on
         await asyncio.sleep(0.2)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from conftest import until
 
 from pyruntime.engine import AppIsolate, JSError, Limits, load_script
 from pyruntime.engine.egress import EgressPolicy
@@ -214,13 +215,6 @@ def test_a_pool_grows_for_requests_queued_behind_isolates_waiting_for_io(tmp_pat
         };""")
     lifecycle = IsolateRecorder()
 
-    async def until(condition, what: str) -> None:
-        for _ in range(1200):
-            if condition():
-                return
-            await asyncio.sleep(0.05)
-        raise AssertionError(f"not {what} in 60 s")
-
     async def main() -> None:
         pool = IsolatePool("app", load_script(tmp_path / "worker.js"), env={}, limits=Limits(), size=1, max_size=3,
                            observer=lifecycle, idle_retire_s=0.2)
@@ -231,7 +225,7 @@ def test_a_pool_grows_for_requests_queued_behind_isolates_waiting_for_io(tmp_pat
         await asyncio.sleep(0.5)
         assert len(lifecycle.created) == 1 and not queued.done()
         waits = [asyncio.ensure_future(first.fetch("GET", "http://app.test/wait", [], None))]
-        await until(lambda: queued.done(), "grown for the request queued behind a waiting isolate")
+        await until(lambda: queued.done(), "grown for the request queued behind a waiting isolate", 60)
         second = queued.result()
         assert second is not first and len(lifecycle.created) == 2
         waits.append(asyncio.ensure_future(second.fetch("GET", "http://app.test/wait", [], None)))
@@ -246,7 +240,7 @@ def test_a_pool_grows_for_requests_queued_behind_isolates_waiting_for_io(tmp_pat
             pool.release(isolate)
         kept = await fourth
         pool.release(kept)
-        await until(lambda: len(lifecycle.disposed) == 2, "given back when idle")
+        await until(lambda: len(lifecycle.disposed) == 2, "given back when idle", 60)
         assert [reason for _, reason in lifecycle.disposed] == ["idle", "idle"]
         last = await pool.acquire()
         assert (await last.fetch("GET", "http://app.test/", [], None)).body == b"ok"
@@ -371,16 +365,6 @@ GARBAGE_WORKER = (
     "} };\n")
 
 
-async def until(condition, what: str, timeout_s: float = 30.0) -> None:
-    """Polls `condition` on the loop; fails after `timeout_s`, a bound for a stuck pool, not a
-    measure of speed."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout_s
-    while not condition():
-        assert loop.time() < deadline, f"no {what} within {timeout_s} s"
-        await asyncio.sleep(0.01)
-
-
 def test_an_isolate_idle_after_requests_is_collected_once_and_serves_again(tmp_path: Path):
     """V8 collects only when JS allocates: the pool collects an isolate that went idle after
     serving requests, and its heap drops; an isolate left idle is not collected again."""
@@ -395,14 +379,14 @@ def test_an_isolate_idle_after_requests_is_collected_once_and_serves_again(tmp_p
         for _ in range(5):
             isolate = await serve_once(pool, b"50000")
         garbage_left = isolate.heap_statistics()["used_heap_size"]
-        await until(lambda: pool.collections == 1, "collection")
+        await until(lambda: pool.collections == 1, "collected")
         collected = isolate.heap_statistics()["used_heap_size"]
         assert collected < garbage_left - 1024 * 1024, (garbage_left, collected)
         assert recorder.reported == collected  # the gauge follows the drop
         await asyncio.sleep(1.0)  # five times idle_collect_s, with no request: nothing to collect
         assert pool.collections == 1
         assert await serve_once(pool, b"50000") is isolate
-        await until(lambda: pool.collections == 2, "second collection")
+        await until(lambda: pool.collections == 2, "collected again")
         pool.retire("shutdown")
         assert not isolate.alive
 
@@ -421,7 +405,7 @@ def test_a_request_for_the_isolate_being_collected_waits_for_it(tmp_path: Path):
     async def main() -> None:
         await pool.start()
         isolate = await serve_once(pool, b"50000")
-        await until(lambda: pool.collecting == 1, "collection start")
+        await until(lambda: pool.collecting == 1, "collecting")
         assert pool.try_acquire() is None
         assert await pool.acquire() is isolate  # waits until the collection ends
         assert pool.collections == 1
@@ -445,10 +429,10 @@ def test_a_pool_retired_while_an_isolate_is_collected_disposes_it_when_done(tmp_
     async def main() -> None:
         await pool.start()
         isolate = await serve_once(pool, b"50000")
-        await until(lambda: pool.collecting == 1, "collection start")
+        await until(lambda: pool.collecting == 1, "collecting")
         pool.retire("shutdown")  # cancels the collection's task; V8 still holds the isolate
         assert isolate.alive
-        await until(lambda: not isolate.alive, "disposal after the collection")
+        await until(lambda: not isolate.alive, "disposed after the collection")
         assert recorder.disposed == [(recorder.created[0], "shutdown")]
 
     asyncio.run(main())
