@@ -113,6 +113,7 @@ class JsonLogger:
         # of orjson's bytes objects keeps some 4 KiB, whatever its length.
         self._held = bytearray()
         self._flush_due: AbstractEventLoop | None = None  # the loop a flush waits in
+        self._flush_thread: int | None = None  # the thread that loop runs on
 
     def emit(self, level: str, event: str, **fields: Any) -> None:
         """One record; fields that are None are left out."""
@@ -139,6 +140,14 @@ class JsonLogger:
             self.write_record(record)
             return
         line = _dumps_line(record)
+        thread = threading.get_ident()
+        with self._lock:
+            # A flush is due in the loop running on this thread (one loop runs per thread):
+            # asking asyncio for the loop would cost a system call per request line (its
+            # lookup checks the process id).
+            due = self._flush_due
+            if due is not None and self._flush_thread == thread and due.is_running() and self._hold(line):
+                return
         loop = running_loop()
         with self._lock:
             if loop is None or not self._hold(line):  # no loop to wait for, or no room: now
@@ -147,12 +156,14 @@ class JsonLogger:
             if self._flush_due is loop:
                 return
             self._flush_due = loop
+            self._flush_thread = thread
         loop.call_soon(self.flush)
 
     def flush(self) -> None:
         """Writes the lines `write_record_soon` holds."""
         with self._lock:
             self._flush_due = None
+            self._flush_thread = None
             self._write_held()
 
     def write_raw_lines(self, lines: list[bytes]) -> None:
