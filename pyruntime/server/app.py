@@ -254,11 +254,12 @@ def request_id_from(headers: list[tuple[bytes, bytes]]) -> str:
     """The client's X-Request-ID when well-formed, else a new random id."""
     for name, value in headers:
         if name.lower() == b"x-request-id":
-            return _request_id(value.decode("latin-1"))
+            return request_id_of(value.decode("latin-1"))
     return new_request_id()
 
 
-def _request_id(given: str | None) -> str:
+def request_id_of(given: str | None) -> str:
+    """The request id for a client's X-Request-ID value: its own when well-formed, else a new one."""
     if given is not None:
         text = given.strip()
         if _REQUEST_ID.match(text):
@@ -306,7 +307,7 @@ def read_head(scope: Scope) -> Head:
             request_id = raw_value.decode("latin-1") if request_id is None else request_id
         elif lower == b"content-length" or lower == b"transfer-encoding":
             framed = True
-    return Head(host, _request_id(request_id), not framed)
+    return Head(host, request_id_of(request_id), not framed)
 
 
 class WorkerApp:

@@ -23,7 +23,7 @@ import uvloop
 
 from ..engine.errors import Error, JSError
 from ..engine.host_ops import warm_fetch_client
-from .app import Begun, Receive, Scope, Send, WorkerApp, lifespan, read_head, request_id_from
+from .app import Begun, Head, Receive, Scope, Send, WorkerApp, lifespan, read_head, request_id_from
 from .config import Route as AppRoute
 from .config import ServerConfig, isolation_of
 from .isolation import EngineApp, EngineFailed
@@ -183,14 +183,15 @@ class ServerApp:
         else:
             await self._test_scheduled(scope, send)
 
-    def begin_now(self, scope: Scope, body: bytes | None) -> Begun | None:
+    def begin_now(self, scope: Scope, body: bytes | None, head: Head) -> Begun | None:
         """A request to a worker app, its whole body in hand, begun at once (`WorkerApp.begin_now`,
-        for h1_server's JS pass); None for the server's own paths, an app in an engine process,
-        no route, or when the app cannot begin it now: then the request is this app's ASGI call."""
+        for h1_server's JS pass, which read `head` as it parsed); None for the server's own
+        paths, an app in an engine process, no route, or when the app cannot begin it now:
+        then the request is this app's ASGI call."""
         if scope["path"] in self._own_paths:
             return None
         app = self.router.route(scope)
-        return app.begin_now(scope, body) if isinstance(app, WorkerApp) else None
+        return app.begin_now(scope, body, head) if isinstance(app, WorkerApp) else None
 
     def serving(self) -> None:
         """At the first answer (or SERVING_WORK_AFTER_S into serving), not at load: the fetch

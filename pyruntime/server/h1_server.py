@@ -31,7 +31,7 @@ from urllib.parse import unquote
 
 import httptools
 
-from .app import Begun
+from .app import Begun, Head, new_request_id, request_id_of
 from .asgi import HEAD_TIMEOUT_S, ServerApp, run_server
 from .config import ServerConfig
 from .js_pass import JS_PASS_MAX
@@ -112,18 +112,19 @@ class _Refusal(Exception):
 class _Exchange:
     """One request and its response: the app's ASGI `receive` and `send`."""
 
-    __slots__ = ("conn", "scope", "keep_alive", "expect_continue", "bodyless", "sized", "chunks", "buffered",
-                 "body_complete",
+    __slots__ = ("conn", "scope", "head", "keep_alive", "expect_continue", "bodyless", "sized", "chunks",
+                 "buffered", "body_complete",
                  "body_delivered", "started", "head_written", "done", "status", "headers", "has_body", "chunked",
                  "length", "sent", "disconnected", "_wake")
 
-    def __init__(self, conn: H1Connection, scope: Scope, keep_alive: bool, expect_continue: bool,
-                 bodyless: bool, sized: bool) -> None:
+    def __init__(self, conn: H1Connection, scope: Scope, head: Head, keep_alive: bool, expect_continue: bool,
+                 sized: bool) -> None:
         self.conn = conn
         self.scope = scope
+        self.head = head  # what the app reads in the head, read as the parser went
         self.keep_alive = keep_alive
         self.expect_continue = expect_continue
-        self.bodyless = bodyless  # neither Content-Length nor Transfer-Encoding: the head is the request
+        self.bodyless = head.bodyless  # neither Content-Length nor Transfer-Encoding: the head is the request
         self.sized = sized  # a Content-Length body (the JS pass takes it if it is all in by then)
         self.chunks: list[bytes] = []
         self.buffered = 0
@@ -319,6 +320,8 @@ class H1Connection(asyncio.Protocol):
         self._length: bytes | None = None
         self._chunked = False
         self._expect = False
+        self._host: bytes | None = None
+        self._request_id: bytes | None = None
         self._body_left = 0
         self._client: tuple[str, int] | None = None
         self._local: tuple[str, int] | None = None
@@ -379,6 +382,8 @@ class H1Connection(asyncio.Protocol):
         self._length = None
         self._chunked = False
         self._expect = False
+        self._host = None
+        self._request_id = None
 
     def on_url(self, url: bytes) -> None:
         self._url.append(url)
@@ -388,10 +393,16 @@ class H1Connection(asyncio.Protocol):
         if len(headers) >= MAX_HEADERS:
             raise _Refusal(431, f"Request Header Fields Too Large: more than {MAX_HEADERS} headers")
         lower = name.lower()
-        if lower == b"content-length":
+        if lower == b"host":
+            if self._host is None:
+                self._host = value
+        elif lower == b"content-length":
             self._length = value
         elif lower == b"transfer-encoding":
             self._chunked = True
+        elif lower == b"x-request-id":
+            if self._request_id is None:
+                self._request_id = value
         elif lower == b"expect":
             self._expect = value.lower() == b"100-continue"
         headers.append((lower, value))
@@ -412,8 +423,12 @@ class H1Connection(asyncio.Protocol):
                  "client": self._client, "scheme": "http", "method": parser.get_method().decode("ascii"),
                  "root_path": "", "path": unquote(text) if "%" in text else text, "raw_path": raw_path,
                  "query_string": query, "headers": self._headers}
-        exchange = _Exchange(self, scope, parser.should_keep_alive(), self._expect and scope["http_version"] == "1.1",
-                             self._length is None and not self._chunked, self._length is not None)
+        host, request_id = self._host, self._request_id
+        head = Head(None if host is None else host.decode("latin-1"),
+                    new_request_id() if request_id is None else request_id_of(request_id.decode("latin-1")),
+                    self._length is None and not self._chunked)
+        exchange = _Exchange(self, scope, head, parser.should_keep_alive(),
+                             self._expect and scope["http_version"] == "1.1", self._length is not None)
         self.parsing = exchange
         # The parser accepts one valid Content-Length: its body is fed whole, and what follows
         # it (pipelined requests) a head at a time. A chunked body goes FEED_BYTES at a time.
@@ -637,7 +652,7 @@ class H1Server:
     """The listening socket, its connections and the app; stops in `drain` as the others do."""
 
     def __init__(self, app: App, loop: asyncio.AbstractEventLoop, log: JsonLogger, *,
-                 begin_now: Callable[[Scope, bytes | None], Begun | None] | None = None,
+                 begin_now: Callable[[Scope, bytes | None, Head], Begun | None] | None = None,
                  answered: Callable[[], None] | None = None) -> None:
         """`begin_now` begins a request's JS at once, given its whole body, when it can (ServerApp.begin_now;
         see `_js_pass`); `answered` is told after each pass that answered requests."""
@@ -672,7 +687,8 @@ class H1Server:
                 begun.append(None)  # its body is still coming: the app's ASGI call reads it
                 continue
             try:
-                state = self.begin_now(exchange.scope, None if exchange.bodyless else exchange.whole_body())
+                state = self.begin_now(exchange.scope, None if exchange.bodyless else exchange.whole_body(),
+                                       exchange.head)
                 if state is not None and not exchange.bodyless:
                     exchange.take_body()  # the app has it: its `receive` says only that the client left
                 begun.append(state)

@@ -168,7 +168,7 @@ def test_a_failure_while_beginning_one_request_is_its_500_alone():
         await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"2")]})
         await send({"type": "http.response.body", "body": b"ok"})
 
-    def begin_now(scope, body):
+    def begin_now(scope, body, head):
         if scope["path"] == "/boom":
             raise RuntimeError("a bug")
         return None  # the app's ASGI call answers
