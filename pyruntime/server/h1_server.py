@@ -258,11 +258,9 @@ class _Exchange:
         """The response head; framing is the server's: Content-Length when the body is whole or
         its length given, chunked when it streams (HTTP/1.1), else the connection's end."""
         status = self.status
-        parts = [_status_line(status), self.conn.server.date.line()]
+        lines = []
         length = None
         for name, value in self.headers:
-            if b"\n" in value or b"\r" in value or b"\n" in name or b"\r" in name:
-                raise ValueError(f"response header {name!r} has a line break")
             lower = name.lower()
             if lower == b"content-length":
                 length = int(value)
@@ -271,7 +269,13 @@ class _Exchange:
             elif lower == b"connection":  # the server's to say, after the headers
                 self.keep_alive = self.keep_alive and b"close" not in value.lower()
                 continue
-            parts.append(b"%b: %b\r\n" % (name, value))
+            lines.append(name + b": " + value + b"\r\n")  # concatenation: bytes' % formatting costs 4 times more
+        block = b"".join(lines)
+        # Each line brings one CR and one LF: any more are in a name or a value.
+        if block.count(b"\n") != len(lines) or block.count(b"\r") != len(lines):
+            broken = next(name for name, value in self.headers if b"\n" in name + value or b"\r" in name + value)
+            raise ValueError(f"response header {broken!r} has a line break")
+        parts = [_status_line(status), self.conn.server.date.line(), block]
         self.has_body = status >= 200 and status not in (204, 304) and self.scope["method"] != "HEAD"
         if length is None and status >= 200 and status not in (204, 304):
             if not more:

@@ -339,6 +339,40 @@ def test_an_app_body_past_its_content_length_is_cut_and_the_connection_closed():
     assert head.count(b"HTTP/1.1") == 1 and b"keep-alive" not in head  # the app's Connection is not sent
 
 
+@pytest.mark.parametrize("name, value", [
+    (b"x-a", b"1\r\nset-cookie: smuggled=1"), (b"x-a", b"1\nset-cookie: smuggled=1"), (b"x-a", b"1\r"),
+    (b"x-a\r\nset-cookie", b"smuggled=1"), (b"x-a\n", b"1")])
+def test_a_response_header_with_a_line_break_is_never_written(name: bytes, value: bytes):
+    """An ASGI app's header name or value with a CR or LF cannot add a header or a response:
+    nothing of that response is written and the connection ends; the server serves on."""
+    async def app(scope, receive, send) -> None:
+        headers = [(b"content-type", b"text/plain")] + ([(name, value)] if scope["path"] == "/bad" else [])
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    async def main() -> tuple[bytes, bytes, str]:
+        loop = asyncio.get_running_loop()
+        log = io.StringIO()
+        server = H1Server(app, loop, JsonLogger(log))
+        listener = await loop.create_server(lambda: H1Connection(server), "127.0.0.1", 0)
+        port = listener.sockets[0].getsockname()[1]
+        answers = []
+        for path in ("/bad", "/good"):
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.write(f"GET {path} HTTP/1.1\r\nHost: a.test\r\nConnection: close\r\n\r\n".encode())
+            try:
+                answers.append(await asyncio.wait_for(reader.read(), 20))  # up to the connection's end
+            except ConnectionResetError:
+                answers.append(b"")
+            writer.close()
+        listener.close()
+        return answers[0], answers[1], log.getvalue()
+
+    bad, good, log = asyncio.run(main())
+    assert b"smuggled" not in bad and b"HTTP/1.1 200" not in bad
+    assert good.startswith(b"HTTP/1.1 200 OK\r\n") and good.endswith(b"\r\n\r\nok")
+
+
 SEEDS = [
     b"GET /a?b=c HTTP/1.1\r\nHost: a.test\r\nX-One: 1\r\n\r\n",
     b"POST /echo HTTP/1.1\r\nHost: a.test\r\nContent-Length: 5\r\n\r\nhello",
