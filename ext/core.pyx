@@ -37,7 +37,7 @@ cdef extern from "isolate_limits.h" namespace "pyruntime":
 
 cdef extern from "host_value.h" namespace "pyruntime":
     cdef enum class Kind "pyruntime::HostValue::Kind":
-        kNull, kUndefined, kBool, kInt, kFloat, kBigInt, kString, kBytes, kList, kDict, kDate, kHandle, kByteStrings
+        kNull, kUndefined, kBool, kInt, kFloat, kBigInt, kString, kBytes, kList, kDict, kDate, kHandle, kHeaderList
 
     cdef cppclass HostValue:
         Kind kind
@@ -475,9 +475,11 @@ cdef int fill_container(HostValue* out, object value, list path, int depth, obje
 
 cdef class HeaderList:
     """HTTP headers on their way to JS: `pairs` as ASGI gives them, `[(name, value), ...]` of
-    bytes (str items are taken as Latin-1). JS gets one flat Array `[name0, value0, ...]` of
-    strings whose code units are the header bytes, made without decoding them in Python or
-    in the core (HostValue kByteStrings): a request's headers are most of what it sends to JS."""
+    bytes (str items are taken as Latin-1). JS gets strings whose code units are the header
+    bytes, made without decoding them in Python or in the core (HostValue kHeaderList), as
+    `[plain, [name0, value0, ...]]`: `plain` when every header is in the shape the Headers
+    class keeps (it takes them as they are), else append() checks them. A request's headers
+    are most of what it sends to JS."""
     cdef readonly object pairs
 
     def __cinit__(self, pairs):
@@ -487,7 +489,7 @@ cdef class HeaderList:
 cdef int fill_header_list(HostValue* out, object pairs) except -1:
     cdef size_t count = len(pairs)
     cdef bytes name_bytes, value_bytes
-    out.kind = Kind.kByteStrings
+    out.kind = Kind.kHeaderList
     out.words.reserve(2 * count)
     for pair in pairs:
         if type(pair) is not tuple or len(<tuple>pair) != 2:

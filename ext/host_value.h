@@ -23,9 +23,11 @@ namespace pyruntime {
 struct HostValue {
   enum class Kind {
     kNull, kUndefined, kBool, kInt, kFloat, kBigInt, kString, kBytes, kList, kDict, kDate, kHandle,
-    // Host -> JS only: an Array of strings whose code units are the bytes of each (Latin-1),
-    // as HTTP header names and values are. `text` holds them end to end, `words` where each ends.
-    kByteStrings,
+    // Host -> JS only: HTTP headers, names and values alternating, each a string whose code
+    // units are its bytes (Latin-1). `text` holds them end to end, `words` where each ends.
+    // JS gets [plain, [name0, value0, ...]], `plain` when all are as Headers keeps them
+    // (Writer::HeaderList).
+    kHeaderList,
   };
 
   Kind kind = Kind::kNull;

@@ -98,6 +98,7 @@ const isToken = (s) => tokenRe.test(s);
 
 let headersOf;
 let appendHeader;
+let adoptHeaderList;
 let hasHeader;
 let headerList;
 let setHeadersGuard;
@@ -122,6 +123,10 @@ class Headers {
       const v = headerValue(value);
       h.#mutable();
       h.#list.push([n, v]);
+    };
+    // A header list made and checked by the core (headersFromHost), taken as the list.
+    adoptHeaderList = (h, list) => {
+      h.#list = list;
     };
     // Whether `h` has a header of this lowercase name (has() without its argument checks).
     hasHeader = (h, lowercaseName) => h.#list.some((p) => p[0] === lowercaseName);
@@ -257,10 +262,20 @@ function fillHeaders(headers, init) {
   }
 }
 
-// Headers from the host's flat [name0, value0, name1, value1, ...] list.
-function headersFromHost(flat) {
+// The request's headers as the host hands them over (HostValue kHeaderList): `plain` when
+// the core found every one in the shape append() leaves it (ext/http_headers.h), and they
+// are taken as they are; else append() normalizes or refuses each.
+function headersFromHost(host) {
+  const plain = host[0];
+  const flat = host[1];
   const h = new Headers();
-  for (let i = 0; i + 1 < flat.length; i += 2) appendHeader(h, flat[i], flat[i + 1]);
+  if (plain) {
+    const list = [];  // pushed, not preallocated: a holey array would slow every later use
+    for (let i = 0; i + 1 < flat.length; i += 2) list.push([flat[i], flat[i + 1]]);
+    adoptHeaderList(h, list);
+  } else {
+    for (let i = 0; i + 1 < flat.length; i += 2) appendHeader(h, flat[i], flat[i + 1]);
+  }
   return h;
 }
 
