@@ -144,7 +144,8 @@ async def serial_requests(which: str, count: int) -> None:
     """WARM_UP requests, then `count` more, one at a time: what --instructions counts."""
     with tempfile.TemporaryDirectory() as folder, open(os.devnull, "w") as devnull:
         app: App = plain_app
-        if which == "worker":
+        scope = BROWSER_SCOPE if which == "browser" else SCOPE
+        if which in ("worker", "browser"):
             script = Path(folder) / "hello.js"
             script.write_text(HELLO_JS)
             # Valgrind runs V8 some 50 times slower: the wall-clock limits grow so, and still run.
@@ -163,11 +164,11 @@ async def serial_requests(which: str, count: int) -> None:
         # alike, so their difference leaves it out; the counted requests must all succeed.
         warm_up: list[int] = []
         for _ in range(WARM_UP):
-            await one_request(app, warm_up)
+            await one_request(app, warm_up, scope)
         statuses: list[int] = []
         _instrument("on")
         for _ in range(count):
-            await one_request(app, statuses)
+            await one_request(app, statuses, scope)
         _instrument("off")
         await asyncio.sleep(0)  # the log's held lines go out before the file closes
         if set(statuses) - {200} or set(warm_up) - {200, 503}:
@@ -222,11 +223,14 @@ def main() -> None:
     if args.instructions:
         print(f"counting instructions under callgrind ({INSTRUCTION_REQUESTS} requests per app)...", flush=True)
         worker_count, plain_count = instructions_per_request("worker"), instructions_per_request("plain")
-        if worker_count is None or plain_count is None:
+        browser_count = instructions_per_request("browser")
+        if worker_count is None or plain_count is None or browser_count is None:
             table.append("\nInstructions not counted: valgrind is not installed.")
         else:
             table += ["", "| app | instructions per request (callgrind) | vs plain ASGI app |", "|---|---:|---:|",
                       f"| WorkerApp, hello handler | {worker_count:,.0f} | {worker_count / plain_count:.1f}x |",
+                      f"| WorkerApp, hello handler, a browser's 16 headers | {browser_count:,.0f} | "
+                      f"{browser_count / plain_count:.1f}x |",
                       f"| plain ASGI app (no JS) | {plain_count:,.0f} | 1.0x |"]
     out = Path(__file__).parent / "results" / "request_path.md"
     out.write_text("# Request path in-process (no HTTP server)\n\n"
