@@ -9,6 +9,7 @@ import threading
 from pathlib import Path
 
 import pytest
+from fetch_upstream import LoopbackHTTPServer
 
 from pyruntime import JSError, MemoryLimitExceeded, TimeLimitExceeded, UnsettledPromise
 from pyruntime.engine import AppIsolate, FetchResult, Limits, load_script
@@ -375,7 +376,7 @@ class _Upstream(http.server.BaseHTTPRequestHandler):
 
 @pytest.fixture
 def upstream():
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Upstream)
+    server = LoopbackHTTPServer(("127.0.0.1", 0), _Upstream)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{server.server_address[1]}"

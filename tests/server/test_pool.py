@@ -9,6 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 from conftest import until
+from fetch_upstream import LoopbackHTTPServer
 
 from pyruntime.engine import AppIsolate, JSError, Limits, load_script
 from pyruntime.engine.egress import EgressPolicy
@@ -150,7 +151,7 @@ class IsolateRecorder(Observer):
         self.disposed.append((isolate, reason))
 
 
-def first_load_only_upstream() -> tuple[http.server.ThreadingHTTPServer, list[str]]:
+def first_load_only_upstream() -> tuple[LoopbackHTTPServer, list[str]]:
     """A loopback server that answers its first request 200 and every later one 503, and the
     paths it was asked for: a script whose top level fetches from it loads once only."""
     answered: list[str] = []
@@ -165,7 +166,7 @@ def first_load_only_upstream() -> tuple[http.server.ThreadingHTTPServer, list[st
         def log_message(self, *args: object) -> None:
             pass
 
-    upstream = http.server.ThreadingHTTPServer(("127.0.0.1", 0), FirstOnly)
+    upstream = LoopbackHTTPServer(("127.0.0.1", 0), FirstOnly)
     threading.Thread(target=upstream.serve_forever, daemon=True).start()
     return upstream, answered
 

@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
+from fetch_upstream import LoopbackHTTPServer
 
 from pyruntime.server.asgi import LOAD_THREADS_PER_CPU
 from pyruntime.server.logs import JsonLogger
@@ -36,7 +37,7 @@ def ok_upstream(on_request: Callable[[], object]) -> Iterator[int]:
         def log_message(self, *args: object) -> None:
             pass
 
-    upstream = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    upstream = LoopbackHTTPServer(("127.0.0.1", 0), Handler)
     threading.Thread(target=upstream.serve_forever, daemon=True).start()
     try:
         yield upstream.server_port
