@@ -68,19 +68,30 @@ class _HeldLines(NamedTuple):
 # functions are unknown, no line for stdout was held there.
 _get_running_loop: Callable[[], AbstractEventLoop] | None = None
 _core_held_lines: _HeldLines | None = None
+# The loop each thread last ran, by thread id: asyncio's own lookup makes a getpid system call
+# (it checks for a fork), and the request line and the metrics ask once per loop pass, which
+# at low load is once per request. A thread runs one loop at a time, so a loop that is
+# running and was found on this thread is the one running here.
+_loops: dict[int, AbstractEventLoop] = {}
 
 
 def running_loop() -> AbstractEventLoop | None:
     """The event loop running on this thread, if any."""
     global _get_running_loop
+    thread = threading.get_ident()
+    loop = _loops.get(thread)
+    if loop is not None and loop.is_running():
+        return loop
     if _get_running_loop is None:
         import asyncio
 
         _get_running_loop = asyncio.get_running_loop
     try:
-        return _get_running_loop()
+        loop = _loops[thread] = _get_running_loop()
     except RuntimeError:
+        _loops.pop(thread, None)
         return None
+    return loop
 
 
 def _held_lines() -> _HeldLines:
@@ -113,7 +124,6 @@ class JsonLogger:
         # of orjson's bytes objects keeps some 4 KiB, whatever its length.
         self._held = bytearray()
         self._flush_due: AbstractEventLoop | None = None  # the loop a flush waits in
-        self._flush_thread: int | None = None  # the thread that loop runs on
 
     def emit(self, level: str, event: str, **fields: Any) -> None:
         """One record; fields that are None are left out."""
@@ -140,14 +150,6 @@ class JsonLogger:
             self.write_record(record)
             return
         line = _dumps_line(record)
-        thread = threading.get_ident()
-        with self._lock:
-            # A flush is due in the loop running on this thread (one loop runs per thread):
-            # asking asyncio for the loop would cost a system call per request line (its
-            # lookup checks the process id).
-            due = self._flush_due
-            if due is not None and self._flush_thread == thread and due.is_running() and self._hold(line):
-                return
         loop = running_loop()
         with self._lock:
             if loop is None or not self._hold(line):  # no loop to wait for, or no room: now
@@ -156,14 +158,12 @@ class JsonLogger:
             if self._flush_due is loop:
                 return
             self._flush_due = loop
-            self._flush_thread = thread
         loop.call_soon(self.flush)
 
     def flush(self) -> None:
         """Writes the lines `write_record_soon` holds."""
         with self._lock:
             self._flush_due = None
-            self._flush_thread = None
             self._write_held()
 
     def write_raw_lines(self, lines: list[bytes]) -> None:

@@ -3,8 +3,9 @@
 import asyncio
 import io
 import json
+import threading
 
-from pyruntime.server.logs import JsonLogger
+from pyruntime.server.logs import JsonLogger, running_loop
 from pyruntime.server.observer import LogObserver, RequestContext, SecretMask
 
 
@@ -105,6 +106,40 @@ def test_without_a_running_loop_the_line_is_written_at_once():
     JsonLogger(stream).write_record_soon({"event": "request"})
     [write] = raw.writes
     assert lines_of(write) == [{"event": "request"}]
+
+
+def test_the_running_loop_is_this_threads_own_and_none_once_it_ended():
+    """`running_loop` keeps each thread's loop (asyncio's lookup costs a system call): it is
+    still the loop running on the asking thread, none after that loop ended or on a thread
+    running none, and the next loop once one runs."""
+    seen: list[object] = []
+
+    def other_thread() -> None:
+        seen.append(running_loop())
+
+    async def main() -> bool:
+        loop = asyncio.get_running_loop()
+        first = running_loop() is loop and running_loop() is loop
+        thread = threading.Thread(target=other_thread)
+        thread.start()
+        thread.join()
+        return first
+
+    assert running_loop() is None
+    assert asyncio.run(main())
+    assert seen == [None]
+    assert running_loop() is None  # that loop ended
+    loops: list[object] = []
+
+    async def again() -> None:
+        loops.append(asyncio.get_running_loop())
+        loops.append(running_loop())
+
+    asyncio.run(again())
+    assert loops[0] is loops[1]
+    stream, raw = counting_stream()
+    JsonLogger(stream).write_record_soon({"event": "request"})  # no loop now: written at once
+    assert len(raw.writes) == 1
 
 
 def test_a_terminal_logger_writes_readable_lines_at_once():
