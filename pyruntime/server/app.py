@@ -430,12 +430,12 @@ class WorkerApp:
             await send({"type": "websocket.close", "code": 1003})
 
 
-    def begin_now(self, scope: Scope, body: bytes | None = None, request: Head | None = None) -> Begun | None:
+    def begin_now(self, scope: Scope, body: bytes | None, head: Head) -> Begun | None:
         """Begins a request whose whole body the server has read (None: a bodyless one) at
         once: on an idle isolate, its handler's first slice runs here (see `Begun`). None when
         it cannot (no pool yet, no idle isolate, a body past `max_body_mb` or the app's body
         budget): then the request is the app's ASGI call, as any other, which answers those.
-        `request`: its head, when the server read it already (`read_head`)."""
+        `head`: what the server read in its head (`read_head`, or h1 as it parsed)."""
         pool = self._pool
         if pool is None:
             return None
@@ -446,13 +446,11 @@ class WorkerApp:
         if isolate is None:
             self._bodies.give_back(size)
             return None
-        if request is None:
-            request = read_head(scope)
         method = scope["method"]
-        ctx = RequestContext(self.name, request.request_id, method, scope["path"], self.observer, self._mask)
+        ctx = RequestContext(self.name, head.request_id, method, scope["path"], self.observer, self._mask)
         begun = Begun(self, ctx, _Lease(pool, isolate), method == "HEAD", body or None)
         try:
-            url = request_url(scope, request.host)
+            url = request_url(scope, head.host)
             result = begun.result = self._dispatch(isolate, ctx, url, method, scope["headers"], begun.body)
         except _EarlyResponse as early:
             begun.early = early

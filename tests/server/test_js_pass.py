@@ -241,9 +241,9 @@ def test_an_asgi_servers_requests_of_one_pass_run_their_js_before_any_is_answere
         worker = app.apps[0]
         begin_now = worker.begin_now
 
-        def counted(scope, body=None, request=None):
+        def counted(scope, body, head):
             events.append("js")
-            return begin_now(scope, body, request)
+            return begin_now(scope, body, head)
 
         async def send(message) -> None:
             if message["type"] == "http.response.start":
@@ -305,10 +305,10 @@ def test_a_failure_while_beginning_one_request_of_an_asgi_pass_is_that_requests_
         begin_now = worker.begin_now
         bodies: list[bytes] = []
 
-        def failing(scope, body=None, request=None):
+        def failing(scope, body, head):
             if scope["path"] == "/sync/boom":
                 raise RuntimeError("a bug")
-            return begin_now(scope, body, request)
+            return begin_now(scope, body, head)
 
         async def send(message) -> None:
             if message["type"] == "http.response.body":
