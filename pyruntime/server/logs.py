@@ -68,18 +68,17 @@ class _HeldLines(NamedTuple):
 # functions are unknown, no line for stdout was held there.
 _get_running_loop: Callable[[], AbstractEventLoop] | None = None
 _core_held_lines: _HeldLines | None = None
-# The loop each thread last ran, by thread id: asyncio's own lookup makes a getpid system call
-# (it checks for a fork), and the request line and the metrics ask once per loop pass, which
-# at low load is once per request. A thread runs one loop at a time, so a loop that is
-# running and was found on this thread is the one running here.
-_loops: dict[int, AbstractEventLoop] = {}
+# The loop this thread last ran: asyncio's own lookup makes a getpid system call (it checks
+# for a fork), and the request line and the metrics ask once per loop pass, which at low load
+# is once per request. A thread runs one loop at a time, so a loop that is running and was
+# found on this thread is the one running here. Thread-local: it goes with its thread.
+_thread = threading.local()
 
 
 def running_loop() -> AbstractEventLoop | None:
     """The event loop running on this thread, if any."""
     global _get_running_loop
-    thread = threading.get_ident()
-    loop = _loops.get(thread)
+    loop = getattr(_thread, "loop", None)
     if loop is not None and loop.is_running():
         return loop
     if _get_running_loop is None:
@@ -87,10 +86,10 @@ def running_loop() -> AbstractEventLoop | None:
 
         _get_running_loop = asyncio.get_running_loop
     try:
-        loop = _loops[thread] = _get_running_loop()
+        loop = _get_running_loop()
     except RuntimeError:
-        _loops.pop(thread, None)
-        return None
+        loop = None
+    _thread.loop = loop
     return loop
 
 
