@@ -199,12 +199,12 @@ class Begun:
         early = self.early
         if early is not None:
             status = early.status
-            raw, body = _whole_answer(*early.parts(), self.ctx.request_id, self.head)
+            raw, body = _whole_answer(status, *early.parts(), self.ctx.request_id, self.head)
         elif self.whole:
             result = self.result
             assert isinstance(result, FetchResult)
             status = result.status
-            raw, body = _whole_answer(result.headers, result.body, self.ctx.request_id, self.head)
+            raw, body = _whole_answer(status, result.headers, result.body, self.ctx.request_id, self.head)
         else:
             return None
         self.app.observer.request(self.ctx, status)
@@ -669,7 +669,9 @@ class WorkerApp:
         A chunk that takes longer than `stream_idle_timeout_s` to make or to send (a client
         that stops reading), or a stream that outlasts `stream_timeout_s`, is cut off the same way.
         """
-        await send(_response_start(result.status, result.headers, ctx.request_id))
+        # HEAD: the length the app gave, if any (a stream's length is unknown until it is read).
+        given = _given_length(result.headers) if head else None
+        await send(_response_start(result.status, result.headers, ctx.request_id, given))
         isolate = lease.isolate
         if head:
             await lease.run(isolate.cancel_stream(result.stream_id), client)
@@ -774,17 +776,44 @@ def _sent_whole(result: FetchResult, head: bool) -> bool:
     return head or len(result.body) <= EARLY_RELEASE_BYTES
 
 
-def _whole_answer(headers: list[tuple[str, str]] | tuple[tuple[str, str], ...], body: bytes, request_id: str,
-                  head: bool) -> tuple[list[tuple[bytes, bytes]], bytes]:
-    """A whole response's ASGI headers (with Content-Length) and the body to send (none for HEAD)."""
+def _whole_answer(status: int, headers: list[tuple[str, str]] | tuple[tuple[str, str], ...], body: bytes,
+                  request_id: str, head: bool) -> tuple[list[tuple[bytes, bytes]], bytes]:
+    """A whole response's ASGI headers, with its Content-Length (`_content_length`), and the
+    body to send (none for HEAD)."""
     raw = _raw_headers(headers, request_id)
-    raw.append((b"content-length", str(len(body)).encode()))
+    length = _content_length(status, headers, body, head)
+    if length is not None:
+        raw.append((b"content-length", str(length).encode()))
     return raw, b"" if head else body
+
+
+def _content_length(status: int, headers: list[tuple[str, str]] | tuple[tuple[str, str], ...], body: bytes,
+                    head: bool) -> int | None:
+    """The Content-Length of a whole response (RFC 9110 8.6): none on a 204; on a 304, and on
+    an answer to HEAD without the body, the length the app gave, as it is the length of the
+    body a GET would get (a HEAD passed on with fetch() has it); else the body's own length,
+    whatever the app said, so the framing is always true."""
+    if status == 204:
+        return None
+    if status == 304 or (head and not body):
+        given = _given_length(headers)
+        return given if given is not None or status == 304 else len(body)
+    return len(body)
+
+
+def _given_length(headers: list[tuple[str, str]] | tuple[tuple[str, str], ...]) -> int | None:
+    """The app's Content-Length when it is one decimal number of at most 18 digits (a list, a
+    sign or a length no body has is not)."""
+    for name, value in headers:
+        if name.lower() == "content-length":
+            value = value.strip(" \t")
+            return int(value) if value.isascii() and value.isdigit() and len(value) <= 18 else None
+    return None
 
 
 async def _send(send: Send, status: int, headers: list[tuple[str, str]] | tuple[tuple[str, str], ...],
                 body: bytes, request_id: str, head: bool) -> None:
-    await _send_raw(send, status, *_whole_answer(headers, body, request_id, head))
+    await _send_raw(send, status, *_whole_answer(status, headers, body, request_id, head))
 
 
 async def _send_raw(send: Send, status: int, raw: list[tuple[bytes, bytes]], body: bytes) -> None:

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import asyncio
 import socket
-import time
 import traceback
 from collections import deque
 from collections.abc import Awaitable, Callable
@@ -34,6 +33,7 @@ import httptools
 from .app import Begun, Head, new_request_id, request_id_of
 from .asgi import HEAD_TIMEOUT_S, ServerApp, run_server
 from .config import ServerConfig
+from .http_date import HttpDate
 from .js_pass import JS_PASS_MAX
 from .logs import JsonLogger
 
@@ -83,21 +83,6 @@ def _plain_answer(status: int, text: str, date_line: bytes) -> bytes:
     body = (text + "\n").encode()
     return b"".join((_status_line(status), date_line, b"content-type: text/plain; charset=utf-8\r\n"
                      b"content-length: %d\r\nconnection: close\r\n\r\n" % len(body), body))
-
-
-class _Date:
-    """The Date header line, formatted once a second."""
-
-    def __init__(self) -> None:
-        self._second = 0
-        self._line = b""
-
-    def line(self) -> bytes:
-        second = int(time.time())
-        if second != self._second:
-            self._second = second
-            self._line = time.strftime("date: %a, %d %b %Y %H:%M:%S GMT\r\n", time.gmtime(second)).encode()
-        return self._line
 
 
 class _Refusal(Exception):
@@ -260,10 +245,13 @@ class _Exchange:
         status = self.status
         lines = []
         length = None
+        dated = False  # the app gave a Date: it is the one (http_date.py)
         for name, value in self.headers:
             lower = name.lower()
             if lower == b"content-length":
                 length = int(value)
+            elif lower == b"date":
+                dated = True
             elif lower == b"transfer-encoding":
                 continue
             elif lower == b"connection":  # the server's to say, after the headers
@@ -275,7 +263,7 @@ class _Exchange:
         if block.count(b"\n") != len(lines) or block.count(b"\r") != len(lines):
             broken = next(name for name, value in self.headers if b"\n" in name + value or b"\r" in name + value)
             raise ValueError(f"response header {broken!r} has a line break")
-        parts = [_status_line(status), self.conn.server.date.line(), block]
+        parts = [_status_line(status), block] if dated else [_status_line(status), self.conn.server.date.line(), block]
         self.has_body = status >= 200 and status not in (204, 304) and self.scope["method"] != "HEAD"
         if length is None and status >= 200 and status not in (204, 304):
             if not more:
@@ -665,7 +653,7 @@ class H1Server:
         self._answered = answered
         self.loop = loop
         self.log = log
-        self.date = _Date()
+        self.date = HttpDate()
         self.connections: set[H1Connection] = set()
         self._idle = asyncio.Event()
         self._ready: list[_Exchange] = []
