@@ -298,7 +298,7 @@ class Head(NamedTuple):
 
 def read_head(scope: Scope) -> Head:
     host = request_id = None
-    framed = scope.get("http_version", "1.1") not in ("1.0", "1.1")
+    framed = scope.get("http_version", "1.1") not in ("1.0", "1.1", "1")  # Granian says "1" for HTTP/1.0
     for raw_name, raw_value in scope["headers"]:
         lower = raw_name.lower()
         if lower == b"host":
@@ -836,7 +836,7 @@ def request_url(scope: Scope, host: str | None) -> str:
     ASGI servers keep the full path in `raw_path`; where a server strips a mount prefix, the
     path is put back under `root_path`.
     """
-    if host is None:
+    if not host:  # none (HTTP/1.0 may send none), or empty: the target names no authority (RFC 9112 3.2)
         server = scope.get("server") or ("localhost", None)
         host = f"{server[0]}:{server[1]}" if server[1] else server[0]
     if not _valid_host(host):

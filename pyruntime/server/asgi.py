@@ -121,6 +121,20 @@ class _Dated:
         return self._send(message)
 
 
+def _origin_form(scope: Scope) -> Scope:
+    """A request whose target is in absolute form (`GET http://host/path`, RFC 9112 3.2.2),
+    which Hypercorn passes whole as its path, with the path alone, as h1 and Granian pass it:
+    the Host header names the authority, for the app's URL as for routing. Other targets
+    (`OPTIONS *`) are left as they are."""
+    _, sep, rest = scope["path"].partition("://")
+    if not sep:
+        return scope
+    _, sep, raw_rest = (scope.get("raw_path") or b"").partition(b"://")
+    slash, raw_slash = rest.find("/"), raw_rest.find(b"/")
+    return {**scope, "path": rest[slash:] if slash >= 0 else "/",
+            "raw_path": raw_rest[raw_slash:] if sep and raw_slash >= 0 else b"/"}
+
+
 def _hostname(scope: Scope) -> str:
     """The Host header (or HTTP/2 :authority, which Hypercorn passes as host) without the port."""
     host = next((v.decode("latin-1") for n, v in scope["headers"] if n == b"host"), "").lower()
@@ -175,6 +189,8 @@ class ServerApp:
         if scope["type"] == "http":
             if self.date_responses:
                 send = _Dated(send, self._date)
+            if not scope["path"].startswith("/"):
+                scope = _origin_form(scope)
             if scope["path"] in self._own_paths:
                 await self._answer_own(scope, send)
                 return
