@@ -829,6 +829,15 @@ def _valid_host(host: str) -> bool:
     return match is not None and (match.group(1) is None or 0 < int(match.group(1)) < 65536)
 
 
+def _target_text(raw: bytes) -> str:
+    """A request target's bytes as URL text: bytes past ASCII, which a server may pass on as
+    the client sent them (Granian does), percent-encoded one by one. Decoded as text first,
+    the URL parser would encode each as two UTF-8 bytes, and `/café` would become `/cafÃ©`."""
+    if raw.isascii():
+        return raw.decode("ascii")
+    return "".join(chr(byte) if byte < 0x80 else f"%{byte:02X}" for byte in raw)
+
+
 def request_url(scope: Scope, host: str | None) -> str:
     """The URL the client asked for, as the app's `request.url`: a validated Host (400 for one
     that could move the path, query or user info, or a bad port) and the real path.
@@ -842,10 +851,10 @@ def request_url(scope: Scope, host: str | None) -> str:
     if not _valid_host(host):
         raise _EarlyResponse(400, "Bad Request: invalid Host header")
     raw_path = scope.get("raw_path")
-    path = raw_path.decode("latin-1").replace("#", "%23") if raw_path else ""
+    path = _target_text(raw_path).replace("#", "%23") if raw_path else ""
     if not path.startswith("/"):  # absent, `*`, or an absolute-form target: use the parsed path
         root, sub = scope.get("root_path", ""), scope["path"]
         path = quote(sub if sub.startswith(root) else root + sub)
-    query = scope.get("query_string", b"").decode("latin-1")
+    query = _target_text(scope.get("query_string", b""))
     scheme = "https" if scope.get("scheme") == "https" else "http"
     return f"{scheme}://{host}{path}{'?' + query if query else ''}"

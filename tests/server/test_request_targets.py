@@ -1,7 +1,8 @@
 """The request's URL and route from what the client sent, the same on every server: an
 absolute-form target (`GET http://host/path`, RFC 9112 3.2.2) is routed and seen by the app
 by its path, under the Host header's authority; a request with no Host (HTTP/1.0) or an
-empty one (a target with no authority, RFC 9112 3.2) gets the server's own address."""
+empty one (a target with no authority, RFC 9112 3.2) gets the server's own address; bytes
+past ASCII in a target are percent-encoded once."""
 
 from __future__ import annotations
 
@@ -54,3 +55,12 @@ def test_the_url_and_route_come_from_the_path_and_the_host(start_server, tmp_pat
             sock.sendall(raw)
             status, _, body = Reader(sock).response()
         assert (status, json.loads(body)) == (200, {"app": app, "url": url}), raw
+    # Bytes past ASCII in the target: h1 and Hypercorn refuse them (RFC 9112 3.2 allows none);
+    # Granian passes them on, and the URL has each byte percent-encoded once.
+    with connect(server) as sock:
+        sock.sendall(b"GET /caf\xc3\xa9?q=\xc3\xa9 HTTP/1.1\r\nHost: a.test\r\n\r\n")
+        status, _, body = Reader(sock).response()
+    if server_name == "granian":
+        assert (status, json.loads(body)["url"]) == (200, "http://a.test/caf%C3%A9?q=%C3%A9")
+    else:
+        assert status == 400
