@@ -1,6 +1,6 @@
-// Timers (HTML §8.6) and queueMicrotask (HTML §8.7).
+// Timers (HTML §8.6), queueMicrotask (HTML §8.7) and Workers' `scheduler.wait()`.
 
-const { defineGlobals, reportError, webidl } = internal;
+const { addAbortAlgorithm, defineGlobals, defineInterface, isAbortSignal, reportError, webidl } = internal;
 
 // WebIDL `long` conversion, then negative delays count as zero.
 function toDelay(timeout) {
@@ -64,4 +64,47 @@ function queueMicrotask(callback) {
   });
 }
 
-defineGlobals({ setTimeout, setInterval, clearTimeout, clearInterval, queueMicrotask });
+// `scheduler` (the WICG scheduling API, of which Workers have `wait()`): a timer to await,
+// which an AbortSignal cancels.
+const illegalConstructor = Symbol("illegal constructor");
+
+class Scheduler {
+  #brand = true;
+
+  constructor(key = undefined) {
+    if (key !== illegalConstructor) throw new TypeError("Illegal constructor");
+  }
+
+  wait(delay, options = undefined) {
+    if (!(webidl.isObject(this) && #brand in this)) throw webidl.illegalInvocation();
+    webidl.requiredArguments(arguments.length, 1, "Failed to execute 'wait' on 'Scheduler'");
+    const ms = toDelay(delay);
+    const signal = options === undefined || options === null ? undefined : options.signal;
+    if (signal !== undefined && !isAbortSignal(signal)) {
+      throw new TypeError("Failed to execute 'wait' on 'Scheduler': member signal is not of type 'AbortSignal'.");
+    }
+    return new Promise((resolve, reject) => {
+      if (signal === undefined) {
+        native.timerStart(() => resolve(), ms, false);
+        return;
+      }
+      if (signal.aborted) {
+        reject(signal.reason);
+        return;
+      }
+      const id = native.timerStart(() => {
+        forget();
+        resolve();
+      }, ms, false);
+      const forget = addAbortAlgorithm(signal, (reason) => {
+        native.timerClear(id);
+        reject(reason);
+      });
+    });
+  }
+}
+defineInterface(Scheduler);
+
+defineGlobals({
+  setTimeout, setInterval, clearTimeout, clearInterval, queueMicrotask, scheduler: new Scheduler(illegalConstructor),
+});

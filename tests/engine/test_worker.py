@@ -259,6 +259,38 @@ def test_wait_until_work_cut_off_by_a_limit_does_not_count_for_later_requests(tm
     assert asyncio.run(run()) == [1, 0, 0, 0]
 
 
+def test_a_scheduler_wait_cut_off_by_the_time_limit_is_gone_from_the_next_request(tmp_path):
+    """`scheduler.wait()` is a timer like any other: a request that waits past its total time
+    limit ends, and its wait never fires in a later request on the same isolate."""
+    entry = write(tmp_path, {"worker.js": """
+        let fired = 0;
+        export default {
+          async fetch(request) {
+            if (request.url.endsWith("/hang")) {
+              await scheduler.wait(60000);
+              fired++;
+            }
+            await scheduler.wait(1);
+            return new Response(`fired ${fired}`);
+          }
+        };"""})
+
+    async def run() -> list[bytes]:
+        worker = AppIsolate(load_script(entry), limits=Limits(total_timeout_ms=1000))
+        await worker.load()
+        with pytest.raises(TimeLimitExceeded):
+            await worker.fetch("GET", "http://example.test/hang", [], None)
+        worker.end_request()
+        bodies = []
+        for _ in range(2):
+            bodies.append((await worker.fetch("GET", "http://example.test/", [], None)).body)
+            worker.end_request()
+        worker.close()
+        return bodies
+
+    assert asyncio.run(run()) == [b"fired 0", b"fired 0"]
+
+
 def test_a_streamed_body_that_ends_with_no_waituntil_work_pending_needs_no_wait(tmp_path):
     entry = write(tmp_path, {"worker.js": """
         const enc = new TextEncoder();

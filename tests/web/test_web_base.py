@@ -773,6 +773,48 @@ def test_timer_argument_errors(iso):
     assert iso.eval("typeof setTimeout(() => {}, 0)") == "number"
 
 
+def test_scheduler_wait_resolves_in_timer_order(iso):
+    """Workers' `scheduler.wait(ms)`: a timer to await, in order with setTimeout's."""
+    assert iso.eval(
+        """(async () => {
+        const out = [];
+        setTimeout(() => out.push('t10'), 10);
+        const waits = [scheduler.wait(20).then((v) => out.push('w20:' + v)),
+                       scheduler.wait(-5).then(() => out.push('w0')),
+                       scheduler.wait(5, {}).then(() => out.push('w5'))];
+        queueMicrotask(() => out.push('micro'));
+        await Promise.all(waits);
+        return [out, Object.prototype.toString.call(scheduler)];
+    })()"""
+    ) == [["micro", "w0", "w5", "t10", "w20:undefined"], "[object Scheduler]"]
+
+
+def test_scheduler_wait_is_cancelled_by_its_signal(iso):
+    assert iso.eval(
+        """(async () => {
+        const reasons = [];
+        const controller = new AbortController();
+        const cancelled = scheduler.wait(60000, { signal: controller.signal }).catch((e) => reasons.push(e.name));
+        await scheduler.wait(1);
+        controller.abort();
+        await cancelled;
+        await scheduler.wait(1, { signal: AbortSignal.abort('early') }).catch((e) => reasons.push(e));
+        await scheduler.wait(60000, { signal: AbortSignal.timeout(5) }).catch((e) => reasons.push(e.name));
+        const kept = new AbortController();
+        await scheduler.wait(1, { signal: kept.signal });
+        kept.abort();  // after the wait: nothing left to reject
+        return reasons;
+    })()"""
+    ) == ["AbortError", "early", "TimeoutError"]
+
+
+def test_scheduler_wait_argument_errors(iso):
+    assert error_name(iso, "scheduler.wait()") == "TypeError"
+    assert error_name(iso, "scheduler.wait(1, { signal: {} })") == "TypeError"
+    assert error_name(iso, "scheduler.wait.call({}, 1)") == "TypeError"
+    assert error_name(iso, "new scheduler.constructor()") == "TypeError"
+
+
 # --- structuredClone, performance, navigator ---------------------------------------------------
 
 
