@@ -210,6 +210,14 @@ class Runtime final : private HostInterface {
                                                   v8::Local<v8::String> specifier,
                                                   v8::Local<v8::FixedArray> import_assertions,
                                                   v8::Local<v8::Module> referrer);
+  // The built-in module `cloudflare:workers`, made at its first import (runtime_modules.cc).
+  static constexpr const char* kWorkersModule = "cloudflare:workers";
+  v8::MaybeLocal<v8::Module> WorkersModule(v8::Local<v8::Context> context);
+  static v8::MaybeLocal<v8::Value> EvaluateWorkersModule(v8::Local<v8::Context> context,
+                                                         v8::Local<v8::Module> module);
+  // Its exports and their names, from the bootstrap; false (an exception pending) if that failed.
+  bool WorkersModuleExports(v8::Local<v8::Context> context, v8::Local<v8::Object>* exports,
+                            v8::Local<v8::Array>* names);
 
   IsolateLimits limits_;
   GuardedIsolate guarded_;

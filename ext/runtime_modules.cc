@@ -1,6 +1,7 @@
 // The Runtime's ES modules: compiled by name, linked as the host resolved each import, and
 // evaluated as one call. import() is refused (the host reads every module before code runs).
 #include <memory>
+#include <vector>
 
 #include "js_util.h"
 #include "runtime.h"
@@ -61,6 +62,7 @@ v8::MaybeLocal<v8::Module> Runtime::ResolveModule(v8::Local<v8::Context> context
     }
   }
   std::string wanted = Utf8(isolate, specifier);
+  if (wanted == kWorkersModule) return runtime->WorkersModule(context);
   auto link = runtime->links_.find({referrer_name, wanted});
   if (link != runtime->links_.end()) {
     auto module = runtime->modules_.find(link->second);
@@ -68,6 +70,55 @@ v8::MaybeLocal<v8::Module> Runtime::ResolveModule(v8::Local<v8::Context> context
   }
   ThrowTypeError(isolate, "cannot resolve module '" + wanted + "' imported from " + referrer_name);
   return {};
+}
+
+// `cloudflare:workers` is a synthetic module: its exports are what the bootstrap's
+// internal.workersModuleExports() returns (ext/js/90_worker.js), read when it is evaluated.
+bool Runtime::WorkersModuleExports(v8::Local<v8::Context> context, v8::Local<v8::Object>* exports,
+                                   v8::Local<v8::Array>* names) {
+  v8::Local<v8::Value> make = InternalFunction(context, "workersModuleExports");
+  v8::Local<v8::Value> made;
+  if (make.IsEmpty() || !make.As<v8::Function>()->Call(context, internal_.Get(isolate_), 0, nullptr).ToLocal(&made) ||
+      !made->IsObject()) {
+    return false;
+  }
+  *exports = made.As<v8::Object>();
+  return (*exports)->GetOwnPropertyNames(context).ToLocal(names);
+}
+
+v8::MaybeLocal<v8::Module> Runtime::WorkersModule(v8::Local<v8::Context> context) {
+  auto found = modules_.find(kWorkersModule);
+  if (found != modules_.end()) return found->second.Get(isolate_);
+  v8::Local<v8::Object> exports;
+  v8::Local<v8::Array> names;
+  if (!WorkersModuleExports(context, &exports, &names)) return {};
+  std::vector<v8::Local<v8::String>> export_names;
+  for (uint32_t i = 0; i < names->Length(); ++i) {
+    v8::Local<v8::Value> name;
+    if (!names->Get(context, i).ToLocal(&name)) return {};
+    export_names.push_back(name.As<v8::String>());
+  }
+  v8::Local<v8::Module> module = v8::Module::CreateSyntheticModule(isolate_, NewString(isolate_, kWorkersModule),
+                                                                   export_names, EvaluateWorkersModule);
+  modules_[kWorkersModule].Reset(isolate_, module);
+  return module;
+}
+
+v8::MaybeLocal<v8::Value> Runtime::EvaluateWorkersModule(v8::Local<v8::Context> context,
+                                                         v8::Local<v8::Module> module) {
+  v8::Isolate* isolate = context->GetIsolate();
+  v8::Local<v8::Object> exports;
+  v8::Local<v8::Array> names;
+  if (!Runtime::Of(isolate)->WorkersModuleExports(context, &exports, &names)) return {};
+  for (uint32_t i = 0; i < names->Length(); ++i) {
+    v8::Local<v8::Value> name;
+    v8::Local<v8::Value> value;
+    if (!names->Get(context, i).ToLocal(&name) || !exports->Get(context, name).ToLocal(&value) ||
+        module->SetSyntheticModuleExport(isolate, name.As<v8::String>(), value).IsNothing()) {
+      return {};
+    }
+  }
+  return v8::Undefined(isolate);
 }
 
 // Modules are read by the host before any code runs, so import() has nothing to load

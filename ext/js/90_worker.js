@@ -1,5 +1,7 @@
 // Worker dispatch: how the host hands an HTTP request to the app. Module workers export
-// `default { fetch(request, env, ctx) }`; service-worker scripts listen for "fetch" events.
+// `default { fetch(request, env, ctx) }`, or a class extending `WorkerEntrypoint` (from the
+// built-in module `cloudflare:workers`) made for each request with its `ctx` and `env`;
+// service-worker scripts listen for "fetch" events.
 
 const {
   bodyUnusable, defineGlobals, defineInterface, dispatchGlobalEvent, DOMException, Event,
@@ -8,6 +10,8 @@ const {
 } = internal;
 
 let workerHandler = null;
+// A default export extending WorkerEntrypoint: an instance per request or cron run.
+let workerClass = null;
 // The app's env (vars, secrets, bindings): converted from the host once, at load, and the
 // same object for every request and cron run of this isolate, as on Workers.
 let workerEnv = {};
@@ -56,6 +60,29 @@ class ExecutionContext {
   passThroughOnException() {}
 }
 defineInterface(ExecutionContext);
+
+// `cloudflare:workers`' base class of a class-based default export: each request's handler
+// is a new instance, with that request's `ctx` and the app's `env` as properties.
+class WorkerEntrypoint {
+  constructor(ctx, env) {
+    this.ctx = ctx;
+    this.env = env;
+  }
+}
+
+// What `import { ... } from "cloudflare:workers"` gets (the core's synthetic module,
+// ext/runtime_modules.cc): the base class, the app's env (set before any module runs),
+// and a waitUntil for the current request or cron run, as ctx.waitUntil.
+function workersModuleExports() {
+  return {
+    WorkerEntrypoint,
+    env: workerEnv,
+    waitUntil(promise) {
+      webidl.requiredArguments(arguments.length, 1, "Failed to execute 'waitUntil'");
+      addWaitUntil(promise);
+    },
+  };
+}
 
 let fetchEventResponse;
 class FetchEvent extends Event {
@@ -136,6 +163,19 @@ function setWorkerModule(namespace) {
   }
   if (!("default" in namespace)) throw new TypeError("the module has no default export");
   const handler = namespace.default;
+  if (typeof handler === "function" && handler.prototype instanceof WorkerEntrypoint) {
+    const methods = handler.prototype;
+    if (typeof methods.fetch !== "function" && typeof methods.scheduled !== "function") {
+      throw new TypeError("the default export's class has no fetch() or scheduled() method");
+    }
+    workerClass = handler;
+    workerHandler = methods;
+    return;
+  }
+  if (typeof handler === "function") {
+    throw new TypeError("the default export is a class or function that does not extend WorkerEntrypoint "
+      + '(import { WorkerEntrypoint } from "cloudflare:workers")');
+  }
   if (!webidl.isObject(handler)) {
     throw new TypeError(`the default export is ${describe(handler)}, expected an object with a fetch() method`);
   }
@@ -150,6 +190,7 @@ function runHandler(request) {
   if (workerHandler !== null) {
     if (typeof workerHandler.fetch !== "function") throw new TypeError("the default export has no fetch() method");
     const ctx = new ExecutionContext(ExecutionContext);
+    if (workerClass !== null) return new workerClass(ctx, workerEnv).fetch(request);
     return workerHandler.fetch(request, workerEnv, ctx);
   }
   if (!hasEventListeners(globalEventTarget, "fetch")) {
@@ -327,7 +368,9 @@ async function dispatchScheduled(cron, scheduledTime) {
     if (typeof workerHandler.scheduled !== "function") {
       throw new TypeError("no scheduled handler: the default export has no scheduled() method");
     }
-    await workerHandler.scheduled(controller, workerEnv, new ExecutionContext(ExecutionContext));
+    const ctx = new ExecutionContext(ExecutionContext);
+    if (workerClass !== null) await new workerClass(ctx, workerEnv).scheduled(controller);
+    else await workerHandler.scheduled(controller, workerEnv, ctx);
   } else {
     if (!hasEventListeners(globalEventTarget, "scheduled")) {
       throw new TypeError('no scheduled handler: the worker has no "scheduled" event listener');
@@ -362,5 +405,5 @@ function defineEnvGlobals(env) {
 defineGlobals({ ScheduledController, ScheduledEvent });
 Object.assign(internal, {
   setWorkerModule, setWorkerEnv, dispatchFetch, readResponseChunk, cancelResponseStream, pendingWaitUntil,
-  dispatchScheduled, defineEnvGlobals,
+  dispatchScheduled, defineEnvGlobals, workersModuleExports,
 });

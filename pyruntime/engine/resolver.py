@@ -30,6 +30,8 @@ CONDITIONS = ("workerd", "worker", "browser", "import", "default")
 EXTENSIONS = (".js", ".mjs", ".ts", ".mts", ".json")
 # How a resolved file is loaded.
 FORMATS = {".mjs": "module", ".mts": "module", ".ts": "module", ".json": "json", ".cjs": "commonjs"}
+# The one built-in module: the core makes it (ext/runtime_modules.cc), so it has no file.
+WORKERS_MODULE = "cloudflare:workers"
 
 
 class ScriptLoadError(Error):
@@ -93,7 +95,7 @@ class Resolver:
             return self._import_map(referrer, specifier, where)
         if ":" in specifier.split("/")[0]:
             raise ResolveError(f"{where}: cannot import {specifier!r}: URL and built-in module specifiers "
-                               "(node:, cloudflare:, https:) are not supported")
+                               f"(node:, cloudflare:, https:) are not supported, except {WORKERS_MODULE!r}")
         try:
             package, subpath = _split_package(specifier)
         except ValueError:

@@ -19,7 +19,7 @@ from . import compile_cache
 from .driver import check_outcome
 from .errors import JSError
 from .limits import Limits
-from .resolver import FORMATS, Resolved, ResolveError, Resolver, ScriptLoadError, commonjs_error
+from .resolver import FORMATS, WORKERS_MODULE, Resolved, ResolveError, Resolver, ScriptLoadError, commonjs_error
 from .typescript import strip_types
 
 __all__ = ["ResolveError", "ScriptLoadError", "WorkerScript", "load_script", "script_kind"]
@@ -203,6 +203,8 @@ def _load(path: Path, probe: _core.Runtime | _Probe, kind: str | None, root: str
                 and _COMMONJS.search(script.sources[name]):
             raise commonjs_error(module.package, name)
         for specifier in outcome.value:
+            if specifier == WORKERS_MODULE:
+                continue
             target = resolver.resolve(module.path, specifier)
             resolved = resolver.name(target.path)
             script.links.append((name, specifier, resolved))
