@@ -15,6 +15,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from fetch_upstream import Upstream
 
 # Compiled code kept between processes (pyruntime/engine/compile_cache.py) goes to a folder of
 # this run, not the user's cache: every process of the suite shares it, and nothing outlives it.
@@ -166,6 +167,14 @@ def worker_rss_kb(server: Server) -> int:
         if line.startswith("VmRSS:"):
             return int(line.split()[1])
     raise AssertionError("no VmRSS")
+
+
+@pytest.fixture
+def upstream() -> Iterator[Upstream]:
+    """A real HTTP/1.1 upstream on loopback (fetch_upstream.py) for outbound fetch tests."""
+    server = Upstream()
+    yield server
+    server.close()
 
 
 @pytest.fixture

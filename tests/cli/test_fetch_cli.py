@@ -8,17 +8,7 @@ import sys
 import textwrap
 from pathlib import Path
 
-import pytest
-from fetch_upstream import Upstream
-
 from pyruntime.cli.repl import Repl
-
-
-@pytest.fixture
-def upstream():
-    server = Upstream()
-    yield server
-    server.close()
 
 
 def test_run_fetches_loopback_streams_bodies_and_refuses_private_ranges(tmp_path: Path, upstream):

@@ -19,13 +19,6 @@ from pyruntime.engine.host_ops import AsyncHostOps, FetchLimits
 LIMITS = Limits(cpu_limit_ms=None, timeout_ms=None, total_timeout_ms=60_000)
 
 
-@pytest.fixture
-def upstream():
-    server = Upstream()
-    yield server
-    server.close()
-
-
 class App:
     """One app isolate serving requests in an event loop of its own; `records` are its subrequests."""
 

@@ -48,13 +48,6 @@ CONFIG = textwrap.dedent("""\
     """)
 
 
-@pytest.fixture
-def upstream():
-    server = Upstream()
-    yield server
-    server.close()
-
-
 @pytest.mark.parametrize("server_name", HTTP_SERVERS)
 def test_content_length_follows_the_status_and_the_method(start_server, tmp_path: Path, server_name: str,
                                                           upstream: Upstream):

@@ -10,7 +10,6 @@ from urllib.parse import quote
 import httpx
 import pytest
 from conftest import worker_rss_kb
-from fetch_upstream import Upstream
 
 from pyruntime.server.config import ConfigError, load_config
 
@@ -35,13 +34,6 @@ export default {
   },
 };
 """
-
-
-@pytest.fixture
-def upstream():
-    server = Upstream()
-    yield server
-    server.close()
 
 
 def _config(tmp_path: Path) -> Path:
