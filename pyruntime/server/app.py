@@ -795,9 +795,11 @@ def _content_length(status: int, headers: list[tuple[str, str]] | tuple[tuple[st
     whatever the app said, so the framing is always true."""
     if status == 204:
         return None
-    if status == 304 or (head and not body):
+    if status == 304:
+        return _given_length(headers)
+    if head and not body:
         given = _given_length(headers)
-        return given if given is not None or status == 304 else len(body)
+        return 0 if given is None else given
     return len(body)
 
 
