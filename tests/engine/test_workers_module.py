@@ -41,10 +41,11 @@ export const describe = () => typeof WorkerEntrypoint;
 """
 
 
-def write(tmp_path: Path, files: dict[str, str]) -> Path:
+def write(folder: Path, files: dict[str, str]) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
     for name, text in files.items():
-        (tmp_path / name).write_text(text)
-    return tmp_path / next(iter(files))
+        (folder / name).write_text(text)
+    return folder / next(iter(files))
 
 
 def test_a_worker_entrypoint_class_is_made_per_request_with_its_ctx_and_the_env(tmp_path):
@@ -80,17 +81,31 @@ def test_a_worker_entrypoint_class_is_made_per_request_with_its_ctx_and_the_env(
     ('import { DurableObject } from "cloudflare:workers";\nexport default {}', "DurableObject"),
 ])
 def test_what_the_module_does_not_offer_is_named_at_load(tmp_path, source: str, message: str):
+    """The refused app fails its load alone: an entrypoint app loaded next in the same process
+    serves as ever."""
     entry = write(tmp_path, {"worker.js": source})
 
-    async def run() -> None:
-        worker = AppIsolate(load_script(entry))
+    async def load(path: Path) -> AppIsolate:
+        worker = AppIsolate(load_script(path), env={"GREETING": "hi"})
         try:
             await worker.load()
-        finally:
+        except BaseException:
             worker.close()
+            raise
+        return worker
 
     with pytest.raises(JSError, match=message):
-        asyncio.run(run())
+        asyncio.run(load(entry))
+
+    good = write(tmp_path / "good", {"worker.js": ENTRYPOINT, "lib.js": LIB})
+
+    async def serve() -> bytes:
+        worker = await load(good)
+        result = await worker.fetch("GET", "http://example.test/", [], None)
+        worker.close()
+        return result.body
+
+    assert asyncio.run(serve()).startswith(b'{"number":1,"sameEnv":true,"greeting":"hi"')
 
 
 def test_other_built_in_modules_are_refused_by_name(tmp_path):

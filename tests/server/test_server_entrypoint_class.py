@@ -1,7 +1,7 @@
 """A `WorkerEntrypoint` class served over HTTP on every server (`cloudflare:workers`): each
-request gets its own instance, its `waitUntil` work runs after the response, a spinning
-request is stopped by its limit and the next is served, and `/__scheduled` runs the class's
-`scheduled`."""
+request gets its own instance, its `waitUntil` work runs after the response, an instance
+whose constructor throws fails only its own request (500), a spinning request is stopped by
+its limit and the next is served, and `/__scheduled` runs the class's `scheduled`."""
 
 from __future__ import annotations
 
@@ -16,13 +16,20 @@ APP = textwrap.dedent("""\
     import { WorkerEntrypoint, env, waitUntil } from "cloudflare:workers";
     let made = 0;
     let background = 0;
+    let breakNext = false;
     export default class extends WorkerEntrypoint {
       constructor(ctx, env) {
         super(ctx, env);
         made++;
+        if (breakNext) {
+          breakNext = false;
+          throw new Error("constructor failure");
+        }
       }
       async fetch(request) {
-        if (new URL(request.url).pathname === "/spin") while (true) {}
+        const path = new URL(request.url).pathname;
+        if (path === "/spin") while (true) {}
+        if (path === "/break-next") breakNext = true;
         waitUntil(Promise.resolve().then(() => { background++; }));
         return Response.json({ made, background, greeting: this.env.GREETING, same: this.env === env });
       }
@@ -56,6 +63,10 @@ def test_a_worker_entrypoint_class_serves_requests_and_crons(start_server, tmp_p
     assert (first["greeting"], first["same"], second["same"]) == ("hi", True, True)
     assert second["made"] == first["made"] + 1  # an instance per request, on the app's one isolate
     assert second["background"] >= first["background"] + 1  # the first request's waitUntil work ran
+    client.get("/break-next")
+    assert client.get("/x").status_code == 500  # its instance threw in its constructor
+    assert client.get("/y").json()["same"] is True  # the next request gets a working one
+    assert server.wait_for_event("error", name="Error", message="constructor failure")
     assert client.get("/spin").status_code == 503
     assert client.get("/c").json()["greeting"] == "hi"  # a new isolate, the same class
     ran = client.get("/__scheduled", params={"cron": "manual"})
