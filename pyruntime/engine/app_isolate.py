@@ -9,7 +9,8 @@ host operations it left in flight.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Coroutine
+import functools
+from collections.abc import Coroutine, Iterable
 from typing import Any
 
 from .. import _core
@@ -19,7 +20,7 @@ from .console import ConsoleSink
 from .driver import check_outcome
 from .host_ops import AsyncHostOps
 from .inline_gate import InlineGate
-from .isolate import Start
+from .isolate import _UNSET, Start
 from .limits import Limits
 from .protocol import (
     CANCEL_RESPONSE_STREAM,
@@ -36,6 +37,25 @@ from .scripts import WorkerScript, raise_load_error
 
 # A request's headers: (name, value) pairs of str (Latin-1) or of bytes, as ASGI gives them.
 Headers = list[tuple[str, str]] | list[tuple[bytes, bytes]]
+# One request of `AppIsolate.fetch_series`: method, URL, headers, body, request id, console sink.
+SeriesRequest = tuple[str, str, Headers, bytes | None, str | None, ConsoleSink | None]
+
+
+def _dispatch_fetch(runtime: _core.Runtime, args: tuple[Any, ...]) -> _core.Outcome:
+    # fresh: timers left by the previous request would run on this request's budget.
+    return runtime.call_internal(DISPATCH_FETCH, args, True)
+
+
+def _frees(outcome: _core.Outcome, release_bytes: int) -> bool:
+    """Whether a request that ended leaves its isolate free for the next at once: an error its
+    handler threw, or a whole result (protocol.FetchResult.from_js's array) with no stream,
+    no waitUntil work and a body of at most `release_bytes`."""
+    if outcome.status == "js_error":
+        return True
+    if outcome.status != "ok":
+        return False
+    value = outcome.value
+    return len(value) == 6 and not value[4] and not value[5] and (value[3] is None or len(value[3]) <= release_bytes)
 
 
 class AppIsolate(AsyncIsolate):
@@ -108,12 +128,56 @@ class AppIsolate(AsyncIsolate):
         if self._outbound is not None:
             self._outbound.begin_request(request_id)
         args = (method, url, _core.HeaderList(headers), body or None)
-        # fresh: timers left by the previous request would run on this request's budget.
-        outcome = self._drive_now(lambda rt: rt.call_internal(DISPATCH_FETCH, args, True), console=console,
-                                  started=started, what="request")
+        outcome = self._drive_now(functools.partial(_dispatch_fetch, args=args), console=console, started=started,
+                                  what="request")
         if isinstance(outcome, _core.Outcome):
             return self._fetched(outcome)
         return self._fetch_rest(outcome)
+
+    def fetch_series(self, requests: Iterable[SeriesRequest],
+                     release_bytes: int) -> list[_core.Outcome | Coroutine[Any, Any, FetchResult] | Exception]:
+        """Runs the handlers of several requests back to back, each as `fetch_now` runs one,
+        with none of the caller's Python between them, which would evict V8's code and data
+        from the CPU's caches: measured, a third of the JS call's CPU.
+
+        Goes on to the next request while the gate lets slices run inline and the last one
+        ended in its first slice and left this isolate free: no operation in flight, no stream
+        or waitUntil work, a body of at most `release_bytes`, or an error its handler threw.
+        Returns what each request it began gave, in order: its finished outcome (`result_of`
+        gives the FetchResult or raises), or, for the last only, an exception or the
+        coroutine that finishes it. Between two requests nothing needs ending (`end_request`):
+        the first left no operation, and the next call drops the first's timers; the caller
+        ends the last request."""
+        begun: list[_core.Outcome | Coroutine[Any, Any, FetchResult] | Exception] = []
+        gate = self._gate
+        for method, url, headers, body, request_id, console in requests:
+            if gate is None or not gate.allows():
+                break
+            if self._outbound is not None:
+                self._outbound.begin_request(request_id)
+            args = (method, url, _core.HeaderList(headers), body or None)
+            start: Start = functools.partial(_dispatch_fetch, args=args)
+            with self._stop_lock:
+                self._calling = True
+            try:
+                outcome = self._after_first_slice(start, start(self._runtime), gate, console, None, _UNSET, "request")
+            except BaseException as exc:
+                self._end_call()
+                if not isinstance(exc, Exception):
+                    raise
+                begun.append(exc)
+                break
+            if not isinstance(outcome, _core.Outcome):
+                begun.append(self._fetch_rest(outcome))
+                break
+            begun.append(outcome)
+            if self._op_tasks or not _frees(outcome, release_bytes):
+                break
+        return begun
+
+    def result_of(self, outcome: _core.Outcome) -> FetchResult:
+        """The FetchResult of a request `fetch_series` ran to its end; raises its error."""
+        return self._fetched(outcome)
 
     async def _fetch_rest(self, driving: Coroutine[Any, Any, _core.Outcome]) -> FetchResult:
         return self._fetched(await driving)

@@ -129,23 +129,30 @@ class AsyncIsolate(IsolateCore):
                 loop = asyncio.get_running_loop()
                 driver = self._driver(loop, loop.time() if started is None else started, total_timeout_s, what)
                 return self._drive_rest(driver, None, start, console, self._new_wake(loop), gate)
-            outcome = start(self._runtime)
-            if outcome.status != "pending" and not outcome.console and not outcome.ops \
-                    and not outcome.unhandled_rejections:
-                gate.record(outcome.cpu_ms)
-                self._end_call()
-                return outcome
-            # The call began as its first slice did (`wall_ms`, the call's time so far).
-            loop = asyncio.get_running_loop()
-            begun = loop.time() - outcome.wall_ms / 1000 if started is None else started
-            driver = self._driver(loop, begun, total_timeout_s, what)
-            step = self._after_slice(driver, outcome, console, gate)
-            if step.done:
-                self._end_call()
-                return outcome
+            return self._after_first_slice(start, start(self._runtime), gate, console, started, total_timeout_s,
+                                           what)
         except BaseException:
             self._end_call()
             raise
+
+    def _after_first_slice(self, start: Start, outcome: _core.Outcome, gate: InlineGate,
+                           console: ConsoleSink | None, started: float | None, total_timeout_s: float | None | Any,
+                           what: str) -> _core.Outcome | Coroutine[Any, Any, _core.Outcome]:
+        """`_drive_now` once the call's first slice ran inline (`outcome`); the caller ends the
+        call if this raises."""
+        if outcome.status != "pending" and not outcome.console and not outcome.ops \
+                and not outcome.unhandled_rejections:
+            gate.record(outcome.cpu_ms)
+            self._end_call()
+            return outcome
+        # The call began as its first slice did (`wall_ms`, the call's time so far).
+        loop = asyncio.get_running_loop()
+        begun = loop.time() - outcome.wall_ms / 1000 if started is None else started
+        driver = self._driver(loop, begun, total_timeout_s, what)
+        step = self._after_slice(driver, outcome, console, gate)
+        if step.done:
+            self._end_call()
+            return outcome
         # Made before the loop runs the operations the slice started: they set it when they complete.
         return self._drive_rest(driver, step, start, console, self._new_wake(loop), gate)
 

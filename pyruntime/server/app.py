@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, NamedTuple, TypeVar
 from urllib.parse import quote
 
+from .. import _core
 from ..engine import AppIsolate, FetchResult, WorkerScript, load_script
 from ..engine.errors import Error, IsolateClosed, JSError, MemoryLimitExceeded, TimeLimitExceeded
 from .body_budget import BodyBudget
@@ -173,7 +174,7 @@ class _Lease:
 
 class Begun:
     """A request whose JS began at once, on the loop's thread, with its whole body in hand
-    (`WorkerApp.begin_now`): its answer if in hand (`answer`), else the rest of it (`resume`).
+    (`WorkerApp.begin_pass`): its answer if in hand (`answer`), else the rest of it (`resume`).
 
     Why: a server that has several requests in hand runs their JS one after another, then
     answers them all (h1_server.H1Server's JS pass; js_pass.JsPass on the ASGI servers).
@@ -181,17 +182,21 @@ class Begun:
     evicted by each request's Python around it: measured on h1, a third less CPU per request.
     """
 
-    __slots__ = ("app", "ctx", "lease", "head", "body", "result", "early", "whole")
+    __slots__ = ("app", "ctx", "method", "headers", "url", "lease", "head", "body", "result", "early", "whole")
 
-    def __init__(self, app: WorkerApp, ctx: RequestContext, lease: _Lease, head: bool, body: bytes | None) -> None:
+    def __init__(self, app: WorkerApp, ctx: RequestContext, method: str, headers: list[tuple[bytes, bytes]],
+                 body: bytes | None) -> None:
         self.app = app
         self.ctx = ctx
-        self.lease = lease
-        self.head = head
+        self.method = method
+        self.headers = headers
+        self.url = ""
+        self.lease: _Lease | None = None  # the isolate, while the request needs it after its first slice
+        self.head = method == "HEAD"
         self.body = body  # counted in the app's body budget until the request ends
         self.result: FetchResult | Awaitable[FetchResult] | None = None
         self.early: _EarlyResponse | None = None
-        self.whole = False  # the result is a whole small body and the isolate is back in the pool
+        self.whole = False  # answered in hand (`early`, or a whole small body) and the isolate is free
 
     def answer(self) -> tuple[int, list[tuple[bytes, bytes]], bytes] | None:
         """The response (status, ASGI-style headers with Content-Length, body; none for HEAD),
@@ -225,8 +230,8 @@ class Begun:
     def abandon(self) -> None:
         """Ends a request no one will answer or resume (its task was cancelled): its isolate
         and body's bytes are given back, once its JS has ended."""
-        if self.early is None and not self.whole:
-            if self.result is not None and not isinstance(self.result, FetchResult):
+        if not self.whole:
+            if self.lease is not None and self.result is not None and not isinstance(self.result, FetchResult):
                 self.lease.follow(self.result)
             self.app._ended(self)
 
@@ -430,49 +435,102 @@ class WorkerApp:
             await send({"type": "websocket.close", "code": 1003})
 
 
-    def begin_now(self, scope: Scope, body: bytes | None, head: Head) -> Begun | None:
-        """Begins a request whose whole body the server has read (None: a bodyless one) at
-        once: on an idle isolate, its handler's first slice runs here (see `Begun`). None when
-        it cannot (no pool yet, no idle isolate, a body past `max_body_mb` or the app's body
-        budget): then the request is the app's ASGI call, as any other, which answers those.
+    def begin_pass(self, requests: list[tuple[Scope, bytes | None, Head]]) -> list[Begun | None | Exception]:
+        """Begins requests whose whole bodies the server has read (None: a bodyless one) at
+        once: on an idle isolate, their handlers' first slices run here one after another
+        (`AppIsolate.fetch_series`, and see `Begun`). For each, in order: its Begun; None when
+        it cannot begin now (no pool yet, no idle isolate, a body past `max_body_mb` or the
+        app's body budget), and then it is the app's ASGI call, as any other, which answers
+        those; or the exception of a bug of ours, that request's alone.
         `head`: what the server read in its head (`read_head`, or h1 as it parsed)."""
         pool = self._pool
-        if pool is None:
-            return None
+        isolate = None if pool is None else pool.try_acquire()
+        if pool is None or isolate is None:
+            return [None] * len(requests)
+        begun: list[Begun | None | Exception] = []
+        for scope, body, head in requests:
+            try:
+                begun.append(self._prepare(scope, body, head))
+            except Exception as exc:
+                begun.append(exc)
+        slots = [index for index, state in enumerate(begun) if isinstance(state, Begun) and not state.whole]
+        done = 0
+        while isolate is not None and done < len(slots):
+            series = [begun[index] for index in slots[done:]]
+            started = isolate.fetch_series(
+                ((state.method, state.url, state.headers, state.body, state.ctx.request_id, state.ctx.console)
+                 for state in series if isinstance(state, Begun)), EARLY_RELEASE_BYTES)
+            if not started:  # the gate sends slices to threads now: the rest go the usual way
+                break
+            for index, outcome in zip(slots[done:], started, strict=False):
+                begun[index] = last = self._begun(begun[index], outcome, isolate)  # type: ignore[arg-type]
+            done += len(started)
+            if isinstance(last, Begun) and not last.whole:
+                last.lease = _Lease(pool, isolate)
+            else:
+                isolate.end_request()  # as a lease's end does: the isolate is clean for the next
+                pool.release(isolate, len(started))
+            isolate = pool.try_acquire() if done < len(slots) else None
+        if isolate is not None:
+            pool.release(isolate, 0)
+        for index in slots[done:]:  # not begun: the app's ASGI call
+            state = begun[index]
+            if isinstance(state, Begun):
+                self._ended(state)
+            begun[index] = None
+        return begun
+
+    def _prepare(self, scope: Scope, body: bytes | None, head: Head) -> Begun | None:
+        """A request's Begun before its JS, or None if its body cannot be held now."""
         size = len(body) if body else 0
         if size and (size > self.limits.max_body_bytes or not self._bodies.take(size)):
             return None
-        isolate = pool.try_acquire()
-        if isolate is None:
-            self._bodies.give_back(size)
-            return None
         method = scope["method"]
         ctx = RequestContext(self.name, head.request_id, method, scope["path"], self.observer, self._mask)
-        begun = Begun(self, ctx, _Lease(pool, isolate), method == "HEAD", body or None)
+        begun = Begun(self, ctx, method, scope["headers"], body or None)
         try:
-            url = request_url(scope, head.host)
-            result = begun.result = self._dispatch(isolate, ctx, url, method, scope["headers"], begun.body)
+            begun.url = request_url(scope, head.host)
         except _EarlyResponse as early:
-            begun.early = early
-            self._ended(begun)
+            self._answered_early(begun, early)
+        return begun
+
+    def _begun(self, begun: Begun, started: Any, isolate: AppIsolate) -> Begun | Exception:
+        """A request after its first slice (one item of `AppIsolate.fetch_series`): its answer
+        in hand, its error's answer, the rest of its call (`Begun.resume`), or a bug of ours."""
+        try:
+            if isinstance(started, Exception):
+                raise started
+            if not isinstance(started, _core.Outcome):
+                begun.result = self._dispatched(begun.ctx, started)
+                return begun
+            result = begun.result = isolate.result_of(started)
+        except (Error, TypeError) as exc:
+            self._answered_early(begun, self._failure(begun.ctx, exc))
             return begun
-        except BaseException:
+        except Exception as exc:
             self._ended(begun)
-            raise
-        if isinstance(result, FetchResult) and not result.stream_id and _sent_whole(result, begun.head) \
-                and not isolate.has_background_work:
+            return exc
+        begun.ctx.add_cpu(result.cpu_ms)
+        if not result.stream_id and _sent_whole(result, begun.head) and not isolate.has_background_work:
             begun.whole = True
             self._ended(begun)
         return begun
 
+    def _answered_early(self, begun: Begun, early: _EarlyResponse) -> None:
+        begun.early = early
+        begun.whole = True
+        self._ended(begun)
+
     def _ended(self, begun: Begun) -> None:
-        """A begun request whose JS is over: its isolate and its body's bytes are given back."""
-        begun.lease.end()
+        """A begun request whose JS is over: its isolate (if it still has it) and its body's
+        bytes are given back."""
+        if begun.lease is not None:
+            begun.lease.end()
         if begun.body:
             self._bodies.give_back(len(begun.body))
 
     async def _http(self, scope: Scope, receive: Receive, send: Send, begun: Begun | None = None) -> None:
-        """One request; `begun`: one that `begin_now` began and its `answer` did not answer."""
+        """One request; `begun`: one that `begin_pass` began and its `answer` did not answer."""
         if begun is None:
             request = read_head(scope)
             ctx = RequestContext(self.name, request.request_id, scope["method"], scope["path"], self.observer,
@@ -504,6 +562,7 @@ class WorkerApp:
                 isolate = pool.try_acquire()
                 lease = _Lease(pool, isolate if isolate is not None else await self._acquire(pool, client))
             else:
+                assert begun.lease is not None  # a request `answer` did not answer keeps its isolate
                 lease = begun.lease
             try:
                 # Most handlers answer in their first slice, run here at once; the rest go on as a task.

@@ -227,15 +227,22 @@ class ServerApp:
         else:
             await self._test_scheduled(scope, send)
 
-    def begin_now(self, scope: Scope, body: bytes | None, head: Head) -> Begun | None:
-        """A request to a worker app, its whole body in hand, begun at once (`WorkerApp.begin_now`,
-        for h1_server's JS pass, which read `head` as it parsed); None for the server's own
-        paths, an app in an engine process, no route, or when the app cannot begin it now:
-        then the request is this app's ASGI call."""
-        if scope["path"] in self._own_paths:
-            return None
-        app = self.router.route(scope)
-        return app.begin_now(scope, body, head) if isinstance(app, WorkerApp) else None
+    def begin_pass(self, requests: list[tuple[Scope, bytes | None, Head]]) -> list[Begun | None | Exception]:
+        """Requests to worker apps, their whole bodies in hand, begun at once, each app's in one
+        run (`WorkerApp.begin_pass`, for h1_server's JS pass, which read each `head` as it
+        parsed); None for the server's own paths, an app in an engine process, no route, or
+        when the app cannot begin it now: then the request is this app's ASGI call."""
+        begun: list[Begun | None | Exception] = [None] * len(requests)
+        by_app: dict[WorkerApp, list[int]] = {}
+        for index, (scope, _, _) in enumerate(requests):
+            if scope["path"] not in self._own_paths:
+                app = self.router.route(scope)
+                if isinstance(app, WorkerApp):
+                    by_app.setdefault(app, []).append(index)
+        for app, indexes in by_app.items():
+            for index, state in zip(indexes, app.begin_pass([requests[index] for index in indexes]), strict=True):
+                begun[index] = state
+        return begun
 
     def serving(self) -> None:
         """At the first answer (or SERVING_WORK_AFTER_S into serving), not at load: the fetch

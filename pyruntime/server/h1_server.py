@@ -535,7 +535,7 @@ class H1Connection(asyncio.Protocol):
     def _start(self, exchange: _Exchange) -> None:
         self.active = exchange
         self.deadline = None
-        if (exchange.bodyless or exchange.sized) and self.server.begin_now is not None:
+        if (exchange.bodyless or exchange.sized) and self.server.begin_pass is not None:
             self.server.begin_soon(exchange)
         else:
             self.server.loop.create_task(self.server.run_app(exchange))
@@ -644,12 +644,12 @@ class H1Server:
     """The listening socket, its connections and the app; stops in `drain` as the others do."""
 
     def __init__(self, app: App, loop: asyncio.AbstractEventLoop, log: JsonLogger, *,
-                 begin_now: Callable[[Scope, bytes | None, Head], Begun | None] | None = None,
-                 answered: Callable[[], None] | None = None) -> None:
-        """`begin_now` begins a request's JS at once, given its whole body, when it can (ServerApp.begin_now;
-        see `_js_pass`); `answered` is told after each pass that answered requests."""
+                 begin_pass: Callable[[list[tuple[Scope, bytes | None, Head]]], list[Begun | None | Exception]]
+                 | None = None, answered: Callable[[], None] | None = None) -> None:
+        """`begin_pass` begins requests' JS at once, given their whole bodies, when it can
+        (ServerApp.begin_pass; see `_js_pass`); `answered` is told after each pass that answered requests."""
         self.app = app
-        self.begin_now = begin_now
+        self.begin_pass = begin_pass
         self._answered = answered
         self.loop = loop
         self.log = log
@@ -665,33 +665,30 @@ class H1Server:
         self._ready.append(exchange)
 
     def _js_pass(self) -> None:
-        """The requests read whole in one pass of the loop: first the JS of each (`begin_now`,
+        """The requests read whole in one pass of the loop: first the JS of each (`begin_pass`,
         one after another, while V8's code and data are in the CPU's caches: see app.Begun),
         then their answers; a request that needs more (an isolate, time, a stream) goes on
         as a task, as one whose body is still coming does."""
         ready, self._ready = self._ready[:JS_PASS_MAX], self._ready[JS_PASS_MAX:]
         if self._ready:
             self.loop.call_soon(self._js_pass)
-        assert self.begin_now is not None
-        begun: list[Begun | None | BaseException] = []
+        assert self.begin_pass is not None
+        whole = [exchange for exchange in ready if exchange.bodyless or exchange.body_complete]
+        try:
+            states = self.begin_pass([(exchange.scope, None if exchange.bodyless else exchange.whole_body(),
+                                       exchange.head) for exchange in whole])
+        except Exception as exc:  # a bug of ours: these requests' 500s
+            states = [exc] * len(whole)
+        begun: dict[_Exchange, Begun | None | Exception] = dict(zip(whole, states, strict=True))
         for exchange in ready:
-            if not (exchange.bodyless or exchange.body_complete):
-                begun.append(None)  # its body is still coming: the app's ASGI call reads it
-                continue
-            try:
-                state = self.begin_now(exchange.scope, None if exchange.bodyless else exchange.whole_body(),
-                                       exchange.head)
-                if state is not None and not exchange.bodyless:
-                    exchange.take_body()  # the app has it: its `receive` says only that the client left
-                begun.append(state)
-            except Exception as exc:  # a bug of ours: that request's 500, not the whole pass's
-                begun.append(exc)
-        for exchange, state in zip(ready, begun, strict=True):
+            state = begun.get(exchange)  # None: its body is still coming, and the app's ASGI call reads it
             if state is None:
                 self.loop.create_task(self.run_app(exchange))
-            elif isinstance(state, BaseException):
+            elif isinstance(state, Exception):
                 self._failed(exchange, state)
             else:
+                if not exchange.bodyless:
+                    exchange.take_body()  # the app has it: its `receive` says only that the client left
                 try:
                     answer = state.answer()
                     if answer is None:
@@ -764,7 +761,7 @@ def serve(config: ServerConfig, *, reload: bool = False, listen_fd: int | None =
     async def on_h1(app: ServerApp, fd: int | None, stop: asyncio.Event, log: JsonLogger) -> None:
         loop = asyncio.get_running_loop()
         await app.start()  # once only: under the supervisor, run_server has loaded the apps already
-        server = H1Server(app, loop, log, begin_now=app.begin_now, answered=app.serving)
+        server = H1Server(app, loop, log, begin_pass=app.begin_pass, answered=app.serving)
         if fd is not None:
             listener = await loop.create_server(lambda: H1Connection(server), sock=socket.socket(fileno=fd),
                                                 backlog=1024)

@@ -30,7 +30,7 @@ class JsPass:
         self._waiting: list[tuple[WorkerApp, Scope, Head, asyncio.Future[Begun | None]]] = []
 
     async def begin(self, app: WorkerApp, scope: Scope, head: Head) -> Begun | None:
-        """The bodyless request begun in the next pass (`WorkerApp.begin_now`), or None when
+        """The bodyless request begun in the next pass (`WorkerApp.begin_pass`), or None when
         it could not be (no idle isolate): then it is the app's ASGI call."""
         if not self._waiting:
             self._loop.call_soon(self._run)
@@ -50,10 +50,17 @@ class JsPass:
         waiting, self._waiting = self._waiting[:JS_PASS_MAX], self._waiting[JS_PASS_MAX:]
         if self._waiting:
             self._loop.call_soon(self._run)
+        by_app: dict[WorkerApp, list[tuple[Scope, Head, asyncio.Future[Begun | None]]]] = {}
         for app, scope, head, future in waiting:
-            if future.cancelled():  # its task was cancelled before the pass: nothing begun
-                continue
+            if not future.cancelled():  # its task was cancelled before the pass: nothing to begin
+                by_app.setdefault(app, []).append((scope, head, future))
+        for app, requests in by_app.items():
             try:
-                future.set_result(app.begin_now(scope, None, head))
-            except Exception as exc:  # a bug of ours: that request's, raised in its own task
-                future.set_exception(exc)
+                begun = app.begin_pass([(scope, None, head) for scope, head, _ in requests])
+            except Exception as exc:  # a bug of ours: raised in each of these requests' tasks
+                begun = [exc] * len(requests)
+            for (_, _, future), state in zip(requests, begun, strict=True):
+                if isinstance(state, Exception):
+                    future.set_exception(state)
+                else:
+                    future.set_result(state)

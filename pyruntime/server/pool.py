@@ -221,8 +221,9 @@ class IsolatePool:
         except ValueError:
             pass
 
-    def release(self, isolate: AppIsolate) -> None:
-        """Takes an isolate back after a request; a dead one is replaced by a fresh one."""
+    def release(self, isolate: AppIsolate, requests: int = 1) -> None:
+        """Takes an isolate back after `requests` requests (a JS pass may run several on it
+        in a row); a dead one is replaced by a fresh one."""
         if not isolate.alive:
             self._dispose(isolate, "memory_limit")
             if not self._retired:
@@ -230,8 +231,9 @@ class IsolatePool:
                 self._tasks.add(task)
                 task.add_done_callback(self._tasks.discard)
             return
-        releases = self._releases[isolate] = self._releases.get(isolate, 0) + 1
-        if releases % _HEAP_EVERY == 0:
+        served = self._releases.get(isolate, 0)
+        self._releases[isolate] = served + requests
+        if (served + requests) // _HEAP_EVERY != served // _HEAP_EVERY:
             self._track_heap(isolate)
         self._used.start(isolate)
         self._put(isolate)

@@ -112,6 +112,52 @@ def test_requests_read_in_one_pass_are_each_answered_as_if_alone(start_server, t
     assert not [line for line in server.log_lines() if line["event"] in ("worker_exit", "worker_abort")]
 
 
+SERIES_APP = textwrap.dedent("""\
+    let fired = 0;
+    export default {
+      fetch(request) {
+        const [, kind, n] = new URL(request.url).pathname.split("/");
+        if (kind === "timer") {  // a timer left behind must never run in a later request
+          setTimeout(() => { fired++; }, 0);
+          return new Response(`timer ${n} ${fired}`);
+        }
+        if (kind === "log") console.log(`log ${n}`);
+        if (kind === "spin") for (;;) {}
+        return new Response(`${kind} ${n}`);
+      },
+    };
+    """)
+
+
+@pytest.mark.parametrize("server_name", HTTP_SERVERS)
+def test_requests_run_back_to_back_on_one_isolate_are_each_alone(start_server, tmp_path: Path, server_name: str):
+    """A pass's requests run on the app's one isolate in a row (AppIsolate.fetch_series): a timer
+    one leaves never runs in the next, each console line carries its own request's id, and one
+    stopped by its CPU limit is its 503 alone."""
+    (tmp_path / "worker.js").write_text(SERIES_APP)
+    (tmp_path / "pyruntime.toml").write_text(CONFIG)
+    server = start_server("--config", "pyruntime.toml", "--server", server_name)
+    kinds = ("timer", "log", "sync", "spin", "timer", "log")
+    of_kind = {kind: [i for i in range(24) if kinds[i % len(kinds)] == kind] for kind in kinds}
+    socks = [connect(server) for _ in range(24)]
+    for index, sock in enumerate(socks):
+        sock.sendall(f"GET /{kinds[index % len(kinds)]}/{index} HTTP/1.1\r\nHost: a.test\r\n\r\n".encode())
+    ids = {}
+    for index, sock in enumerate(socks):
+        kind = kinds[index % len(kinds)]
+        status, headers, body = Reader(sock).response()
+        assert (status, body) == ((503, b"Service Unavailable: the request exceeded its CPU time limit (cpu)\n")
+                                  if kind == "spin" else (200, f"{kind} {index}{' 0' if kind == 'timer' else ''}"
+                                                          .encode())), (index, status, body)
+        ids[headers["x-request-id"]] = index
+        sock.close()
+    logged = server.wait_for_event("console", count=len(of_kind["log"]))
+    assert sorted((ids[line["request_id"]], line["message"]) for line in logged) == [(i, f"log {i}")
+                                                                                      for i in of_kind["log"]]
+    limits = server.wait_for_event("limit_exceeded", count=len(of_kind["spin"]))
+    assert sorted(ids[line["request_id"]] for line in limits) == of_kind["spin"]
+
+
 BODY_CONFIG = CONFIG + textwrap.dedent("""\
     [apps.limits]
     max_body_mb = 0.05
@@ -162,21 +208,19 @@ def test_bodies_read_whole_in_one_pass_keep_their_limits(start_server, tmp_path:
 
 
 def test_a_failure_while_beginning_one_request_is_its_500_alone():
-    """A bug of ours in one request's JS pass (begin_now raising) answers that request 500 and
-    logs why; the requests read in the same pass are served."""
+    """A bug of ours in one request's JS pass (begin_pass giving its exception) answers that
+    request 500 and logs why; the requests read in the same pass are served."""
     async def app(scope, receive, send) -> None:
         await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"2")]})
         await send({"type": "http.response.body", "body": b"ok"})
 
-    def begin_now(scope, body, head):
-        if scope["path"] == "/boom":
-            raise RuntimeError("a bug")
-        return None  # the app's ASGI call answers
+    def begin_pass(requests):  # None: the app's ASGI call answers
+        return [RuntimeError("a bug") if scope["path"] == "/boom" else None for scope, _, _ in requests]
 
     async def main() -> tuple[list[bytes], str]:
         loop = asyncio.get_running_loop()
         log = io.StringIO()
-        server = H1Server(app, loop, JsonLogger(log), begin_now=begin_now)
+        server = H1Server(app, loop, JsonLogger(log), begin_pass=begin_pass)
         listener = await loop.create_server(lambda: H1Connection(server), "127.0.0.1", 0)
         port = listener.sockets[0].getsockname()[1]
         clients = [await asyncio.open_connection("127.0.0.1", port) for _ in range(4)]
@@ -239,11 +283,12 @@ def test_an_asgi_servers_requests_of_one_pass_run_their_js_before_any_is_answere
         bodies: list[bytes] = []
 
         worker = app.apps[0]
-        begin_now = worker.begin_now
+        begin_pass = worker.begin_pass
 
-        def counted(scope, body, head):
-            events.append("js")
-            return begin_now(scope, body, head)
+        def counted(requests):
+            begun = begin_pass(requests)
+            events.extend("js" for state in begun if state is not None)
+            return begun
 
         async def send(message) -> None:
             if message["type"] == "http.response.start":
@@ -251,7 +296,7 @@ def test_an_asgi_servers_requests_of_one_pass_run_their_js_before_any_is_answere
             else:
                 bodies.append(message["body"])
 
-        worker.begin_now = counted  # type: ignore[method-assign]
+        worker.begin_pass = counted  # type: ignore[method-assign]
         app.js_pass = JsPass(asyncio.get_running_loop())
         await asyncio.gather(*(app(_scope(f"/sync/{n}"), _never, send) for n in range(10)))
         await app.shutdown()
@@ -296,25 +341,25 @@ def test_requests_cancelled_around_their_pass_give_their_isolate_back(tmp_path: 
 
 
 def test_a_failure_while_beginning_one_request_of_an_asgi_pass_is_that_requests_alone(tmp_path: Path):
-    """A bug of ours in one request's pass (begin_now raising) fails that request's ASGI call
-    (its server answers 500 and logs it); the others of the pass are answered, and the app's
-    one isolate serves on."""
+    """A bug of ours in one request's pass (raised while it is made ready for its JS) fails that
+    request's ASGI call (its server answers 500 and logs it); the others of the pass are
+    answered, and the app's one isolate serves on."""
     async def main() -> tuple[list[object], list[bytes]]:
         app = await _server_app(tmp_path)
         worker = app.apps[0]
-        begin_now = worker.begin_now
+        prepare = worker._prepare
         bodies: list[bytes] = []
 
         def failing(scope, body, head):
             if scope["path"] == "/sync/boom":
                 raise RuntimeError("a bug")
-            return begin_now(scope, body, head)
+            return prepare(scope, body, head)
 
         async def send(message) -> None:
             if message["type"] == "http.response.body":
                 bodies.append(message["body"])
 
-        worker.begin_now = failing  # type: ignore[method-assign]
+        worker._prepare = failing  # type: ignore[method-assign]
         app.js_pass = JsPass(asyncio.get_running_loop())
         paths = ["/sync/1", "/sync/boom", "/async/2", "/sync/3"]
         results = await asyncio.gather(*(app(_scope(path), _never, send) for path in paths), return_exceptions=True)

@@ -1,0 +1,156 @@
+"""`AppIsolate.fetch_series`: the handlers of several requests run back to back on one
+isolate, as a server's JS pass runs them, each request as alone as if `fetch_now` had run it.
+The series goes on only while the last request left the isolate free; the caller gets each
+request's outcome in order, and the coroutine of the one that goes on, if any."""
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from pyruntime import _core
+from pyruntime.engine import AppIsolate, Limits, load_script
+from pyruntime.engine.errors import JSError, TimeLimitExceeded
+from pyruntime.engine.inline_gate import InlineGate
+
+APP = """
+let fired = 0;
+export default {
+  async fetch(request, env, ctx) {
+    const [, kind, n] = new URL(request.url).pathname.split("/");
+    switch (kind) {
+      case "timer":  // a timer left behind must never run in a later request
+        setTimeout(() => { fired++; }, 0);
+        return new Response(`timer ${n} ${fired}`);
+      case "log":
+        console.log(`log ${n}`);
+        return new Response(`log ${n}`);
+      case "throw": throw new Error(`boom ${n}`);
+      case "spin": for (;;) {}
+      case "wait":
+        await new Promise((resolve) => setTimeout(resolve, 1));
+        return new Response(`wait ${n}`);
+      case "later":
+        ctx.waitUntil(new Promise((resolve) => setTimeout(resolve, 1)));
+        return new Response(`later ${n}`);
+      case "big": return new Response("x".repeat(Number(n)));
+      case "fire":  // an outbound fetch left in flight (port 9 on loopback: refused)
+        fetch("http://127.0.0.1:9/").catch(() => {});
+        return new Response(`fire ${n}`);
+      default: return new Response(`sync ${n}`);
+    }
+  },
+};
+"""
+
+
+class Sink:
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+
+    def __call__(self, method: str, text: str) -> None:
+        self.lines.append(text)
+
+
+def make_isolate(tmp_path: Path, gate: InlineGate | None) -> AppIsolate:
+    (tmp_path / "worker.js").write_text(APP)
+    return AppIsolate(load_script(tmp_path / "worker.js"), limits=Limits(cpu_limit_ms=50, timeout_ms=10_000),
+                      inline=gate)
+
+
+def requests(paths: list[str], sinks: dict[str, Sink] | None = None) -> list[tuple]:
+    return [("GET", f"http://a.test{path}", [(b"host", b"a.test")], None, f"id-{index}",
+             (sinks or {}).get(path)) for index, path in enumerate(paths)]
+
+
+def body_of(isolate: AppIsolate, outcome: _core.Outcome) -> str:
+    return isolate.result_of(outcome).body.decode()
+
+
+def test_a_series_runs_on_while_each_request_leaves_the_isolate_free(tmp_path: Path):
+    async def main() -> tuple[list[str], list[str], str, str]:
+        isolate = make_isolate(tmp_path, InlineGate())
+        await isolate.load()
+        sinks = {"/log/3": Sink(), "/sync/1": Sink()}
+        paths = ["/sync/1", "/timer/2", "/log/3", "/timer/4", "/throw/5", "/sync/6", "/wait/7", "/sync/8"]
+        started = isolate.fetch_series(requests(paths, sinks), 64 * 1024)
+        assert len(started) == 7  # up to the request that waits: it holds the isolate
+        *ended, going_on = started
+        bodies = []
+        for outcome in ended:
+            try:
+                bodies.append(body_of(isolate, outcome))
+            except JSError as exc:
+                bodies.append(f"{exc.name}: {exc.message}")
+        waited = (await going_on).body.decode()
+        isolate.end_request()
+        after = (await isolate.fetch("GET", "http://a.test/timer/9", [], None)).body.decode()
+        isolate.close()
+        return bodies, sinks["/log/3"].lines + sinks["/sync/1"].lines, waited, after
+
+    bodies, lines, waited, after = asyncio.run(main())
+    assert bodies == ["sync 1", "timer 2 0", "log 3", "timer 4 0", "Error: boom 5", "sync 6"]
+    assert lines == ["log 3"]  # each request's console lines reach its own sink
+    assert waited == "wait 7"
+    assert after == "timer 9 0"
+
+
+@pytest.mark.parametrize(("paths", "count"), [
+    (["/later/1", "/sync/2"], 1),  # waitUntil work keeps the isolate
+    (["/big/100", "/sync/2"], 1),  # a body past release_bytes is sent while the isolate is held
+    (["/big/50", "/sync/2"], 2),
+    (["/fire/1", "/sync/2"], 1),  # an operation in flight belongs to its request until it ends
+])
+def test_a_series_stops_after_a_request_that_keeps_the_isolate(tmp_path: Path, paths: list[str], count: int):
+    async def main() -> int:
+        isolate = make_isolate(tmp_path, InlineGate())
+        await isolate.load()
+        started = isolate.fetch_series(requests(paths), 50)
+        for outcome in started:
+            isolate.result_of(outcome)
+        if paths[0] == "/later/1":
+            await isolate.wait_until()
+        isolate.end_request()  # cancels the fetch left in flight
+        assert (await isolate.fetch("GET", "http://a.test/sync/3", [], None)).body == b"sync 3"
+        isolate.close()
+        return len(started)
+
+    assert asyncio.run(main()) == count
+
+
+def test_a_request_stopped_by_its_cpu_limit_ends_the_series_and_the_isolate_serves_on(tmp_path: Path):
+    async def main() -> tuple[int, str]:
+        isolate = make_isolate(tmp_path, InlineGate())
+        await isolate.load()
+        started = isolate.fetch_series(requests(["/sync/1", "/spin/2", "/sync/3"]), 64 * 1024)
+        assert body_of(isolate, started[0]) == "sync 1"
+        with pytest.raises(TimeLimitExceeded):
+            isolate.result_of(started[1])
+        isolate.end_request()
+        body = (await isolate.fetch("GET", "http://a.test/sync/4", [], None)).body.decode()
+        isolate.close()
+        return len(started), body
+
+    assert asyncio.run(main()) == (2, "sync 4")
+
+
+def test_no_request_begins_when_slices_must_run_in_threads(tmp_path: Path):
+    """Without a gate, or while the gate sends slices to threads after a heavy one, the series
+    begins nothing: the caller runs those requests the usual way."""
+    async def main() -> tuple[int, int, int]:
+        ungated = make_isolate(tmp_path, None)
+        await ungated.load()
+        gate = InlineGate()
+        gated = make_isolate(tmp_path, gate)
+        await gated.load()
+        gate.record(10_000)  # a slice of 10 s: the next ones run in threads for a while
+        cooled = len(gated.fetch_series(requests(["/sync/1"]), 64 * 1024))
+        unbound = len(ungated.fetch_series(requests(["/sync/1"]), 64 * 1024))
+        fresh = make_isolate(tmp_path, InlineGate())
+        await fresh.load()
+        served = len(fresh.fetch_series(requests(["/sync/1"]), 64 * 1024))
+        for isolate in (ungated, gated, fresh):
+            isolate.close()
+        return cooled, unbound, served
+
+    assert asyncio.run(main()) == (0, 0, 1)
