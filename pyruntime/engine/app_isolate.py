@@ -153,13 +153,13 @@ class AppIsolate(AsyncIsolate):
         for method, url, headers, body, request_id, console in requests:
             if gate is None or not gate.allows():
                 break
-            if self._outbound is not None:
-                self._outbound.begin_request(request_id)
-            args = (method, url, _core.HeaderList(headers), body or None)
-            start: Start = functools.partial(_dispatch_fetch, args=args)
             with self._stop_lock:
                 self._calling = True
             try:
+                if self._outbound is not None:
+                    self._outbound.begin_request(request_id)
+                args = (method, url, _core.HeaderList(headers), body or None)
+                start: Start = functools.partial(_dispatch_fetch, args=args)
                 outcome = self._after_first_slice(start, start(self._runtime), gate, console, None, _UNSET, "request")
             except BaseException as exc:
                 self._end_call()

@@ -455,29 +455,33 @@ class WorkerApp:
                 begun.append(exc)
         slots = [index for index, state in enumerate(begun) if isinstance(state, Begun) and not state.whole]
         done = 0
-        while isolate is not None and done < len(slots):
-            series = [begun[index] for index in slots[done:]]
-            started = isolate.fetch_series(
-                ((state.method, state.url, state.headers, state.body, state.ctx.request_id, state.ctx.console)
-                 for state in series if isinstance(state, Begun)), EARLY_RELEASE_BYTES)
-            if not started:  # the gate sends slices to threads now: the rest go the usual way
-                break
-            for index, outcome in zip(slots[done:], started, strict=False):
-                begun[index] = last = self._begun(begun[index], outcome, isolate)  # type: ignore[arg-type]
-            done += len(started)
-            if isinstance(last, Begun) and not last.whole:
-                last.lease = _Lease(pool, isolate)
-            else:
-                isolate.end_request()  # as a lease's end does: the isolate is clean for the next
-                pool.release(isolate, len(started))
-            isolate = pool.try_acquire() if done < len(slots) else None
-        if isolate is not None:
-            pool.release(isolate, 0)
-        for index in slots[done:]:  # not begun: the app's ASGI call
-            state = begun[index]
-            if isinstance(state, Begun):
-                self._ended(state)
-            begun[index] = None
+        try:
+            while isolate is not None and done < len(slots):
+                series = [begun[index] for index in slots[done:]]
+                started = isolate.fetch_series(
+                    ((state.method, state.url, state.headers, state.body, state.ctx.request_id, state.ctx.console)
+                     for state in series if isinstance(state, Begun)), EARLY_RELEASE_BYTES)
+                if not started:  # the gate sends slices to threads now: the rest go the usual way
+                    break
+                for index, outcome in zip(slots[done:], started, strict=False):
+                    begun[index] = last = self._begun(begun[index], outcome, isolate)  # type: ignore[arg-type]
+                done += len(started)
+                held, isolate = isolate, None
+                if isinstance(last, Begun) and not last.whole:
+                    last.lease = _Lease(pool, held)
+                else:
+                    held.end_request()  # as a lease's end does: the isolate is clean for the next
+                    pool.release(held, len(started))
+                if done < len(slots):
+                    isolate = pool.try_acquire()
+        finally:
+            if isolate is not None:
+                pool.release(isolate, 0)
+            for index in slots[done:]:  # not begun: the app's ASGI call
+                state = begun[index]
+                if isinstance(state, Begun):
+                    self._ended(state)
+                begun[index] = None
         return begun
 
     def _prepare(self, scope: Scope, body: bytes | None, head: Head) -> Begun | None:

@@ -154,3 +154,20 @@ def test_no_request_begins_when_slices_must_run_in_threads(tmp_path: Path):
         return cooled, unbound, served
 
     assert asyncio.run(main()) == (0, 0, 1)
+
+
+def test_a_request_that_cannot_reach_js_is_its_own_error_and_the_isolate_serves_on(tmp_path: Path):
+    """Headers the core refuses end the series with that request's TypeError; the call it never
+    made leaves the isolate as it was."""
+    async def main() -> tuple[list[str], str]:
+        isolate = make_isolate(tmp_path, InlineGate())
+        await isolate.load()
+        broken = ("GET", "http://a.test/sync/2", [(b"host",)], None, "id-broken", None)
+        started = isolate.fetch_series([*requests(["/sync/1"]), broken, *requests(["/sync/3"])], 64 * 1024)
+        kinds = [type(item).__name__ for item in started]
+        isolate.end_request()
+        body = (await isolate.fetch("GET", "http://a.test/sync/4", [], None)).body.decode()
+        isolate.close()
+        return kinds, body
+
+    assert asyncio.run(main()) == (["Outcome", "TypeError"], "sync 4")
