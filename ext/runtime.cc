@@ -206,6 +206,7 @@ void Runtime::Dispose() {
     loop_->Reset();
     rejections_.clear();
     modules_.clear();
+    workers_module_.Reset();
     module_scripts_.clear();
     handles_.Clear();
     awaited_.Reset();

@@ -258,6 +258,8 @@ class Runtime final : private HostInterface {
 
   // Modules by name, and the caller's resolution of each (referrer, specifier).
   std::map<std::string, v8::Global<v8::Module>> modules_;
+  // `cloudflare:workers`, apart from the app's modules: a file of the app may have that name.
+  v8::Global<v8::Module> workers_module_;
   // Each module's script, kept from compile time: V8 gives it only for unevaluated modules.
   std::map<std::string, v8::Global<v8::UnboundModuleScript>> module_scripts_;
   std::map<std::pair<std::string, std::string>, std::string> links_;

@@ -87,8 +87,7 @@ bool Runtime::WorkersModuleExports(v8::Local<v8::Context> context, v8::Local<v8:
 }
 
 v8::MaybeLocal<v8::Module> Runtime::WorkersModule(v8::Local<v8::Context> context) {
-  auto found = modules_.find(kWorkersModule);
-  if (found != modules_.end()) return found->second.Get(isolate_);
+  if (!workers_module_.IsEmpty()) return workers_module_.Get(isolate_);
   v8::Local<v8::Object> exports;
   v8::Local<v8::Array> names;
   if (!WorkersModuleExports(context, &exports, &names)) return {};
@@ -100,7 +99,7 @@ v8::MaybeLocal<v8::Module> Runtime::WorkersModule(v8::Local<v8::Context> context
   }
   v8::Local<v8::Module> module = v8::Module::CreateSyntheticModule(isolate_, NewString(isolate_, kWorkersModule),
                                                                    export_names, EvaluateWorkersModule);
-  modules_[kWorkersModule].Reset(isolate_, module);
+  workers_module_.Reset(isolate_, module);
   return module;
 }
 

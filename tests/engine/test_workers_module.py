@@ -112,3 +112,22 @@ def test_other_built_in_modules_are_refused_by_name(tmp_path):
     entry = write(tmp_path, {"worker.js": 'import { connect } from "cloudflare:sockets";\nexport default {}'})
     with pytest.raises(ScriptLoadError, match="'cloudflare:sockets'.*except 'cloudflare:workers'"):
         load_script(entry)
+
+
+def test_a_file_of_the_app_named_like_the_module_does_not_hide_it(tmp_path):
+    """`./cloudflare:workers` is the app's own file and `cloudflare:workers` the built-in module,
+    whichever is linked first: the core keeps the built-in apart from the app's modules."""
+    entry = write(tmp_path, {
+        "worker.js": 'import { mine } from "./cloudflare:workers";\n'
+                     'import { WorkerEntrypoint } from "cloudflare:workers";\n'
+                     "export default { fetch() { return new Response(`${mine} ${typeof WorkerEntrypoint}`); } };\n",
+        "cloudflare:workers": 'export const mine = "own file";\n'})
+
+    async def run() -> bytes:
+        worker = AppIsolate(load_script(entry))
+        await worker.load()
+        result = await worker.fetch("GET", "http://example.test/", [], None)
+        worker.close()
+        return result.body
+
+    assert asyncio.run(run()) == b"own file function"
