@@ -370,3 +370,33 @@ def test_a_failure_while_beginning_one_request_of_an_asgi_pass_is_that_requests_
     results, bodies = asyncio.run(main())
     assert [type(result).__name__ for result in results] == ["NoneType", "RuntimeError", "NoneType", "NoneType"]
     assert sorted(bodies) == [b"async 2", b"sync 1", b"sync 3", b"sync after"]
+
+
+def test_a_bug_that_breaks_a_pass_run_gives_its_isolate_back(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """A bug of ours that breaks the run of a pass's JS (here `fetch_series` raising) fails those
+    requests' ASGI calls, and the app's one isolate, taken for the run, serves the next request."""
+    from pyruntime.engine import AppIsolate
+
+    def broken(self, requests, release_bytes):
+        monkeypatch.undo()  # once: the next pass runs the real series
+        raise RuntimeError("a bug in the run")
+
+    async def main() -> tuple[list[object], list[bytes]]:
+        app = await _server_app(tmp_path)
+        bodies: list[bytes] = []
+
+        async def send(message) -> None:
+            if message["type"] == "http.response.body":
+                bodies.append(message["body"])
+
+        app.js_pass = JsPass(asyncio.get_running_loop())
+        monkeypatch.setattr(AppIsolate, "fetch_series", broken)
+        results = await asyncio.gather(*(app(_scope(f"/sync/{n}"), _never, send) for n in range(3)),
+                                       return_exceptions=True)
+        await asyncio.wait_for(app(_scope("/sync/after"), _never, send), 20)
+        await app.shutdown()
+        return results, bodies
+
+    results, bodies = asyncio.run(main())
+    assert [str(result) for result in results] == ["a bug in the run"] * 3
+    assert bodies == [b"sync after"]
