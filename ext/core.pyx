@@ -13,6 +13,7 @@ from datetime import datetime, timezone
 from libc.stdint cimport int64_t, uint64_t
 from libcpp cimport bool as cbool
 from libcpp.string cimport string
+from libcpp.string_view cimport string_view
 from libcpp.utility cimport pair
 from libcpp.vector cimport vector
 from libcpp.utility cimport move
@@ -80,6 +81,57 @@ def hold_lines(bytes lines):
 def take_held_lines():
     """The lines `hold_lines` holds, in order, which are then no longer held."""
     return <bytes>TakeHeldLines()
+
+
+cdef extern from "http1_response.h" namespace "pyruntime":
+    cdef cppclass Http1Answer:
+        int status
+        string_view status_line
+        string_view date_line
+        vector[pair[string_view, string_view]] headers
+        string_view request_id
+        string_view body
+        cbool head_request
+        cbool keep_alive
+        cbool http10
+    cbool WriteHttp1Answer(const Http1Answer& answer, string* out, string* error)
+
+
+def http1_answer(int status, bytes status_line, bytes date_line, list headers, str request_id, bytes body,
+                 bint head_request, bint keep_alive, bint http10):
+    """A whole HTTP/1.1 response, head and body, as h1 sends a JS answer it has in hand
+    (ext/http1_response.h has the framing rules). `headers`: the app's (name, value) pairs
+    of str, Latin-1 as JS's Headers hold them. ValueError for a header with a line break."""
+    cdef Http1Answer answer
+    cdef string out, error
+    cdef list kept = []  # the Latin-1 bytes of any header past ASCII, alive while they are read
+    answer.status = status
+    answer.status_line = string_view(<const char*>status_line, len(status_line))
+    answer.date_line = string_view(<const char*>date_line, len(date_line))
+    answer.headers.reserve(len(headers))
+    for name, value in headers:
+        answer.headers.push_back(pair[string_view, string_view](latin1_view(name, kept), latin1_view(value, kept)))
+    answer.request_id = latin1_view(request_id, kept)
+    answer.body = string_view(<const char*>body, len(body))
+    answer.head_request = head_request
+    answer.keep_alive = keep_alive
+    answer.http10 = http10
+    if not WriteHttp1Answer(answer, &out, &error):
+        raise ValueError(error.decode("latin-1"))
+    return <bytes>out
+
+
+cdef string_view latin1_view(str text, list kept) except *:
+    """`text`'s Latin-1 bytes: an ASCII string's own, else encoded into `kept`."""
+    cdef Py_ssize_t size
+    cdef const char* data
+    cdef bytes encoded
+    if PyUnicode_IS_ASCII(text):
+        data = PyUnicode_AsUTF8AndSize(text, &size)
+        return string_view(data, size)
+    encoded = text.encode("latin-1")
+    kept.append(encoded)
+    return string_view(<const char*>encoded, len(encoded))
 
 
 # Exit codes of a process that the guard or a V8 fatal error ended (ext/process_guard.h).

@@ -198,6 +198,18 @@ class Begun:
         self.early: _EarlyResponse | None = None
         self.whole = False  # answered in hand (`early`, or a whole small body) and the isolate is free
 
+    def whole_result(self) -> FetchResult | None:
+        """The handler's result when it is the whole answer, in hand: a server that frames it
+        itself (h1_server) takes it here, and says `answered`; else None (`answer`)."""
+        if self.whole and self.early is None:
+            assert isinstance(self.result, FetchResult)
+            return self.result
+        return None
+
+    def answered(self, status: int) -> None:
+        """Logs the request as answered with `status`, as `answer` does for its answers."""
+        self.app.observer.request(self.ctx, status)
+
     def answer(self) -> tuple[int, list[tuple[bytes, bytes]], bytes] | None:
         """The response (status, ASGI-style headers with Content-Length, body; none for HEAD),
         logged as answered; None if the request needs `resume`."""
@@ -212,7 +224,7 @@ class Begun:
             raw, body = _whole_answer(status, result.headers, result.body, self.ctx.request_id, self.head)
         else:
             return None
-        self.app.observer.request(self.ctx, status)
+        self.answered(status)
         return status, raw, body
 
     def resume(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:

@@ -30,6 +30,8 @@ from urllib.parse import unquote
 
 import httptools
 
+from .. import _core
+from ..engine.protocol import FetchResult
 from .app import Begun, Head, new_request_id, request_id_of
 from .asgi import HEAD_TIMEOUT_S, ServerApp, run_server
 from .config import ServerConfig
@@ -187,6 +189,24 @@ class _Exchange:
         """A whole response at once, as `send` of its start and of its one body message."""
         self._start(status, headers)
         self._write_body(body, False)
+
+    def respond_whole(self, status: int, headers: list[tuple[str, str]], body: bytes, request_id: str) -> None:
+        """A JS answer in hand (app.Begun.whole_result), head and body framed by the core in
+        one call (`_core.http1_answer`) by the rules `respond` of `_whole_answer`'s headers
+        follows. ValueError for a header with a line break, before anything is written."""
+        conn = self.conn
+        keep_alive = self.keep_alive and not conn.draining
+        data = _core.http1_answer(status, _status_line(status), conn.server.date.line(), headers, request_id, body,
+                                  self.scope["method"] == "HEAD", keep_alive, self.scope["http_version"] == "1.0")
+        self.keep_alive = keep_alive
+        self.started = self.head_written = self.done = True
+        self.expect_continue = False
+        self.status = status
+        if self.disconnected:
+            return
+        conn.write(data)
+        self.wake()
+        conn.exchange_done(self)
 
     def _start(self, status: int, headers: Any) -> None:
         self.started = True
@@ -690,8 +710,9 @@ class H1Server:
                 if not exchange.bodyless:
                     exchange.take_body()  # the app has it: its `receive` says only that the client left
                 try:
-                    answer = state.answer()
-                    if answer is None:
+                    if (result := state.whole_result()) is not None:
+                        self._answer_whole(exchange, state, result)
+                    elif (answer := state.answer()) is None:
                         self.loop.create_task(self.run_app(exchange, state))
                     else:
                         exchange.respond(*answer)
@@ -699,6 +720,17 @@ class H1Server:
                     self._failed(exchange, exc)
         if self._answered is not None:
             self._answered()
+
+    @staticmethod
+    def _answer_whole(exchange: _Exchange, begun: Begun, result: FetchResult) -> None:
+        """Writes a JS answer in hand and logs it; one the core refuses is logged as the 500
+        the caller's `_failed` sends."""
+        try:
+            exchange.respond_whole(result.status, result.headers, result.body, begun.ctx.request_id)
+        except Exception:
+            begun.answered(500)
+            raise
+        begun.answered(result.status)
 
     def _failed(self, exchange: _Exchange, exc: BaseException) -> None:
         self._report(exc)

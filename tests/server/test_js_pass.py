@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import json
 import socket
 import textwrap
 from pathlib import Path
@@ -400,3 +401,51 @@ def test_a_bug_that_breaks_a_pass_run_gives_its_isolate_back(tmp_path: Path, mon
     results, bodies = asyncio.run(main())
     assert [str(result) for result in results] == ["a bug in the run"] * 3
     assert bodies == [b"sync after"]
+
+
+def test_an_answer_the_core_cannot_frame_is_a_500_logged_as_such(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """h1 frames a JS answer in hand in the core (`_core.http1_answer`). One it refuses (a
+    header with a line break, which JS's Headers never lets through: injected here) is that
+    request's 500, with the error and a request line saying 500; nothing of the refused head
+    is written, and the app's one isolate serves the next request."""
+    from pyruntime.engine.protocol import FetchResult
+    from pyruntime.server.app import Begun
+
+    whole_result = Begun.whole_result
+
+    def smuggling(begun: Begun) -> FetchResult | None:
+        result = whole_result(begun)
+        if result is not None and begun.ctx.path == "/sync/bad":
+            result.headers = [*result.headers, ("x-a", "1\r\nset-cookie: smuggled=1")]
+        return result
+
+    monkeypatch.setattr(Begun, "whole_result", smuggling)
+
+    async def main() -> tuple[bytes, bytes, str, str]:
+        (tmp_path / "worker.js").write_text(APP)
+        (tmp_path / "pyruntime.toml").write_text(CONFIG)
+        requests_log, server_log = io.StringIO(), io.StringIO()
+        app = create_app(load_config(tmp_path / "pyruntime.toml"), observer=LogObserver(JsonLogger(requests_log)))
+        await app.start()
+        loop = asyncio.get_running_loop()
+        server = H1Server(app, loop, JsonLogger(server_log), begin_pass=app.begin_pass)
+        listener = await loop.create_server(lambda: H1Connection(server), "127.0.0.1", 0)
+        port = listener.sockets[0].getsockname()[1]
+        answers = []
+        for path in ("/sync/bad", "/sync/next"):
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.write(f"GET {path} HTTP/1.1\r\nHost: a.test\r\nConnection: close\r\n\r\n".encode())
+            answers.append(await asyncio.wait_for(reader.read(), 20))
+            writer.close()
+        listener.close()
+        await app.shutdown()
+        return answers[0], answers[1], requests_log.getvalue(), server_log.getvalue()
+
+    bad, good, requests_log, server_log = asyncio.run(main())
+    assert bad.startswith(b"HTTP/1.1 500 Internal Server Error\r\n")
+    assert b"smuggled" not in bad and b"x-a" not in bad
+    assert good.startswith(b"HTTP/1.1 200 OK\r\n") and good.endswith(b"sync next")
+    assert "has a line break" in server_log
+    statuses = {record["path"]: record["status"] for record in map(json.loads, requests_log.splitlines())
+                if record["event"] == "request"}
+    assert statuses == {"/sync/bad": 500, "/sync/next": 200}
