@@ -46,6 +46,22 @@ class LineSplitter:
             self._pending = self._pending[MAX_LINE:]
         return [piece for line in lines for piece in _cut(line)]
 
+    def take_json_lines(self, data: bytes) -> bytes | None:
+        """`data` as it came when it is whole JSON object lines, as a worker's logger writes
+        them (after no partial line, none past MAX_LINE, no CR): checked in one parse of them
+        all; else None, and `data` is still to `feed`. Line by line, the check cost the
+        supervisor some 3 µs of CPU per request answered."""
+        if self._pending or not data.endswith(b"\n") or len(data) > MAX_LINE or b"\r" in data:
+            return None
+        try:
+            values = orjson.loads(b"[" + data[:-1].replace(b"\n", b",") + b"]")
+        except orjson.JSONDecodeError:
+            return None
+        # A line holding two values, or one that is not an object, goes line by line (wrapped).
+        if len(values) != data.count(b"\n") or not all(type(value) is dict for value in values):
+            return None
+        return data
+
     def rest(self) -> list[bytes]:
         rest, self._pending = self._pending, b""
         return [rest] if rest else []
@@ -94,7 +110,10 @@ def relay_in_thread(pipe: BinaryIO, stream: str, fields: dict[str, Any], logger:
         splitter = LineSplitter()
         with pipe:
             while data := pipe.read(READ_BYTES):  # unbuffered: what the pipe holds, up to READ_BYTES
-                pass_on(splitter.feed(data), stream, fields, logger)
+                if (lines := splitter.take_json_lines(data)) is not None:
+                    logger.write_raw_block(lines)
+                else:
+                    pass_on(splitter.feed(data), stream, fields, logger)
                 if len(data) < READ_BYTES:  # else more is waiting: no sleep
                     time.sleep(BATCH_S)
         pass_on(splitter.rest(), stream, fields, logger)

@@ -168,10 +168,15 @@ class JsonLogger:
     def write_raw_lines(self, lines: list[bytes]) -> None:
         """Writes whole UTF-8 lines, newlines included, in one write: a child process's JSON
         lines passed on as the bytes it wrote (shown readably when this logger is for a terminal)."""
+        self.write_raw_block(b"".join(lines))
+
+    def write_raw_block(self, block: bytes) -> None:
+        """`write_raw_lines` of lines already joined."""
         if self._pretty:
-            self._write("".join(self._readable(line.decode()) for line in lines))
+            lines = block.decode().split("\n")  # not splitlines(): JSON text may hold U+2028 as it is
+            self._write("".join(self._readable(line + "\n") for line in lines[:-1]) + lines[-1])
         else:
-            self._write_bytes(b"".join(lines))
+            self._write_bytes(block)
 
     def _write(self, text: str) -> None:
         stream = self._stream or sys.stdout  # looked up late: tests and hosts may swap stdout

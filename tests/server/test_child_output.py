@@ -104,3 +104,26 @@ def test_a_workers_pipe_holds_what_it_logs_while_the_relay_sleeps() -> None:
         child.stdin.close()
         assert child.wait(timeout=60) == 0
         relay.join(timeout=60)
+
+
+def test_a_read_of_whole_json_lines_passes_as_it_came_and_any_other_line_by_line() -> None:
+    """The relay's common read (a worker's JSON object lines) is written as the bytes read,
+    in one write; a read holding anything else, anywhere in it, is passed on line by line:
+    JSON objects as written, the rest wrapped."""
+    stream = io.BytesIO()
+    text = io.TextIOWrapper(stream, encoding="utf-8")
+    good = b'{"event": "request", "n": 1}\n{"event": "request", "n": 2, "m": "\xe2\x80\xa8"}\n'
+    reads = [good, b'{"n": 3}\n{"n": 4}{"n": 5}\n', b'{"n": 6}\n7\n', b'{"n": 8}\n\n{"n": 9}\n']
+    child = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time\n"
+                               f"for data in {reads!r}:\n"
+                               "    sys.stdout.buffer.write(data); sys.stdout.flush(); time.sleep(0.2)"],
+        stdout=subprocess.PIPE, bufsize=0)
+    relay = relay_in_thread(child.stdout, "stdout", {"worker_pid": child.pid}, JsonLogger(text))
+    assert child.wait(timeout=60) == 0
+    relay.join(timeout=60)
+    written = stream.getvalue()
+    assert written.startswith(good)  # the same bytes, U+2028 included
+    records = [json.loads(line) for line in written.split(b"\n") if line]
+    assert [record.get("n", record.get("message")) for record in records] == \
+        [1, 2, 3, '{"n": 4}{"n": 5}', 6, "7", 8, 9]
