@@ -191,9 +191,9 @@ class _Exchange:
         self._write_body(body, False)
 
     def respond_whole(self, status: int, headers: list[tuple[str, str]], body: bytes, request_id: str) -> None:
-        """A JS answer in hand (app.Begun.whole_result), head and body framed by the core in
-        one call (`_core.http1_answer`) by the rules `respond` of `_whole_answer`'s headers
-        follows. ValueError for a header with a line break, before anything is written."""
+        """A JS answer in hand (app.Begun.whole_result): head and body framed in one call into
+        the core (`_core.http1_answer`), by the rules `respond` follows for the headers of
+        app._whole_answer. ValueError for a header with a line break, before anything is written."""
         conn = self.conn
         keep_alive = self.keep_alive and not conn.draining
         data = _core.http1_answer(status, _status_line(status), conn.server.date.line(), headers, request_id, body,
