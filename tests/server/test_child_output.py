@@ -113,7 +113,10 @@ def test_a_read_of_whole_json_lines_passes_as_it_came_and_any_other_line_by_line
     stream = io.BytesIO()
     text = io.TextIOWrapper(stream, encoding="utf-8")
     good = b'{"event": "request", "n": 1}\n{"event": "request", "n": 2, "m": "\xe2\x80\xa8"}\n'
-    reads = [good, b'{"n": 3}\n{"n": 4}{"n": 5}\n', b'{"n": 6}\n7\n', b'{"n": 8}\n\n{"n": 9}\n']
+    # Two values on a line; a non-object; a blank line; an object split over two lines that
+    # parse, joined, as two objects; one with a space before it.
+    reads = [good, b'{"n": 3}\n{"n": 4}{"n": 5}\n', b'{"n": 6}\n7\n', b'{"n": 8}\n\n{"n": 9}\n',
+             b'{"n": [10\n{"m": 1}]}, {"n": 11}\n', b' {"n": 12}\n']
     child = subprocess.Popen(
         [sys.executable, "-c", "import sys, time\n"
                                f"for data in {reads!r}:\n"
@@ -126,4 +129,4 @@ def test_a_read_of_whole_json_lines_passes_as_it_came_and_any_other_line_by_line
     assert written.startswith(good)  # the same bytes, U+2028 included
     records = [json.loads(line) for line in written.split(b"\n") if line]
     assert [record.get("n", record.get("message")) for record in records] == \
-        [1, 2, 3, '{"n": 4}{"n": 5}', 6, "7", 8, 9]
+        [1, 2, 3, '{"n": 4}{"n": 5}', 6, "7", 8, 9, '{"n": [10', '{"m": 1}]}, {"n": 11}', ' {"n": 12}']
