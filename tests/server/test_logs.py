@@ -149,6 +149,17 @@ def test_a_terminal_logger_writes_readable_lines_at_once():
     assert stream.getvalue() == "06:00:00.000 info  request status=200\n"
 
 
+def test_a_terminal_logger_shows_a_childs_lines_one_by_one():
+    """A block of a child's JSON lines (the supervisor's relay) is cut at newlines only:
+    JSON text may hold U+2028 as it is, which str.splitlines would also cut at."""
+    stream = io.StringIO()
+    block = ('{"timestamp": "2026-12-05T09:00:00.000Z", "level": "info", "event": "a", "pid": 1}\n'
+             '{"timestamp": "2026-12-05T09:00:00.001Z", "level": "warn", "event": "b", "pid": 1, '
+             '"message": "x\u2028y"}\n').encode()
+    JsonLogger(stream, pretty=True).write_raw_block(block)
+    assert stream.getvalue().split("\n") == ["09:00:00.000 info  a", "09:00:00.001 warn  b message=x\u2028y", ""]
+
+
 def test_lines_for_this_process_stdout_wait_in_the_core_and_keep_their_order(monkeypatch):
     from pyruntime import _core
 
