@@ -147,21 +147,39 @@ class AppIsolate(AsyncIsolate):
         gives the FetchResult or raises), or, for the last only, an exception or the
         coroutine that finishes it. Between two requests nothing needs ending (`end_request`):
         the first left no operation, and the next call drops the first's timers; the caller
-        ends the last request."""
+        ends the last request. A call that ended in its first slice on its own (no operation,
+        no unhandled rejection, within the gate's slice) has its console lines delivered and
+        leaves the shell's call open for the next, with a terminate() that came for it
+        dropped; any other goes on through `_after_first_slice`, as `fetch_now`'s would. Per
+        request, the Python this spares was a third of what the series cost besides its JS."""
         begun: list[_core.Outcome | Coroutine[Any, Any, FetchResult] | Exception] = []
         gate = self._gate
+        if gate is None:
+            return begun
+        runtime, outbound, max_slice_ms = self._runtime, self._outbound, gate.max_slice_ms
+        opened = False  # the shell's call is open (`_calling`) for calls that ended in their first slice
         for method, url, headers, body, request_id, console in requests:
-            if gate is None or not gate.allows():
+            if not gate.allows():
                 break
             with self._stop_lock:
-                self._calling = True
+                if opened:  # the call before ended: a terminate() that came for it is not this one's
+                    runtime.clear_terminate()
+                self._calling = opened = True
             try:
-                if self._outbound is not None:
-                    self._outbound.begin_request(request_id)
+                if outbound is not None:
+                    outbound.begin_request(request_id)
                 args = (method, url, _core.HeaderList(headers), body or None)
-                start: Start = functools.partial(_dispatch_fetch, args=args)
-                outcome = self._after_first_slice(start, start(self._runtime), gate, console, None, _UNSET, "request")
+                outcome = runtime.call_internal(DISPATCH_FETCH, args, True)
+                status = outcome.status
+                if (status != "ok" and status != "js_error") or outcome.ops or outcome.unhandled_rejections \
+                        or outcome.cpu_ms > max_slice_ms:
+                    opened = False  # ended by _after_first_slice, or by the coroutine it gives
+                    outcome = self._after_first_slice(functools.partial(_dispatch_fetch, args=args), outcome, gate,
+                                                      console, None, _UNSET, "request")
+                elif outcome.console:  # all _after_first_slice does for such a call (gate.record: within the gate)
+                    self._deliver_console(outcome.console, console)
             except BaseException as exc:
+                opened = False
                 self._end_call()
                 if not isinstance(exc, Exception):
                     raise
@@ -173,6 +191,8 @@ class AppIsolate(AsyncIsolate):
             begun.append(outcome)
             if self._op_tasks or not _frees(outcome, release_bytes):
                 break
+        if opened:
+            self._end_call()
         return begun
 
     def result_of(self, outcome: _core.Outcome) -> FetchResult:

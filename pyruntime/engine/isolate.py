@@ -109,13 +109,16 @@ class IsolateCore:
         return self._runtime.heap_statistics()
 
     def _deliver(self, step: Step, console: ConsoleSink | None = None) -> None:
+        self._deliver_console(step.console, console)
+        self.unhandled_rejections += step.unhandled_rejections
+
+    def _deliver_console(self, lines: list[tuple[str, str]], console: ConsoleSink | None = None) -> None:
         sink = console or self._console
-        for level, text in step.console:
+        for level, text in lines:
             if level == "uncaught":  # the bootstrap's tag for an error nothing caught
                 self.uncaught_errors += 1
                 level = "error"
             sink(level, text)
-        self.unhandled_rejections += step.unhandled_rejections
 
     def _perform(self, name: str, payload: Any) -> Any:
         """Starts host operation `name`; its result may be awaitable (for AsyncIsolate)."""

@@ -177,3 +177,41 @@ def test_a_request_that_cannot_reach_js_is_its_own_error_and_the_isolate_serves_
         return kinds, body
 
     assert asyncio.run(main()) == (["Outcome", "TypeError"], "sync 4")
+
+
+def test_a_terminate_for_a_request_that_ended_does_not_stop_the_next(tmp_path: Path):
+    """A terminate() that comes after a request's JS ended, before the next one's begins (here
+    from the first request's console sink, which runs in that gap), was for the request that
+    ended: the next one runs to its end."""
+    async def main() -> list[str]:
+        isolate = make_isolate(tmp_path, patient_gate())
+        await isolate.load()
+        stopped = []
+
+        def stopping(method: str, text: str) -> None:
+            stopped.append(text)
+            isolate.terminate()
+
+        started = isolate.fetch_series(requests(["/log/1", "/sync/2"], {"/log/1": stopping}), 64 * 1024)
+        bodies = [body_of(isolate, outcome) for outcome in started]
+        isolate.end_request()
+        isolate.close()
+        return stopped + bodies
+
+    assert asyncio.run(main()) == ["log 1", "log 1", "sync 2"]
+
+
+def test_a_slice_past_the_gates_bound_cools_the_gate_and_ends_the_series(tmp_path: Path):
+    """A request whose slice took more CPU than the gate lets an inline slice take is answered,
+    and the requests after it are left to run in threads (the caller's usual way)."""
+    async def main() -> tuple[list[str], bool]:
+        gate = InlineGate(max_slice_ms=0.0001)  # any slice passes it
+        isolate = make_isolate(tmp_path, gate)
+        await isolate.load()
+        started = isolate.fetch_series(requests(["/sync/1", "/sync/2", "/sync/3"]), 64 * 1024)
+        bodies = [body_of(isolate, outcome) for outcome in started]
+        isolate.end_request()
+        isolate.close()
+        return bodies, gate.allows()
+
+    assert asyncio.run(main()) == (["sync 1"], False)
