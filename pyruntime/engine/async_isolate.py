@@ -25,6 +25,14 @@ from .isolate import _UNSET, IsolateCore, Start
 AsyncOpHandler = Callable[[str, Any], Any]  # may return an awaitable
 
 
+def ended_in_first_slice(outcome: _core.Outcome) -> bool:
+    """Whether a call's first slice ended it with nothing left for the shell but its console
+    lines: not waiting, not stopped at a total deadline (the driver gives that error), no host
+    operation started, no unhandled rejection to count."""
+    status = outcome.status
+    return status != "pending" and status != "deadline" and not outcome.ops and not outcome.unhandled_rejections
+
+
 class AsyncIsolate(IsolateCore):
     """An isolate driven from asyncio. Calls are coroutines; one runs at a time.
 
@@ -140,9 +148,10 @@ class AsyncIsolate(IsolateCore):
                            what: str) -> _core.Outcome | Coroutine[Any, Any, _core.Outcome]:
         """`_drive_now` once the call's first slice ran inline (`outcome`); the caller ends the
         call if this raises."""
-        if outcome.status != "pending" and not outcome.console and not outcome.ops \
-                and not outcome.unhandled_rejections:
+        if ended_in_first_slice(outcome):
             gate.record(outcome.cpu_ms)
+            if outcome.console:
+                self._deliver_console(outcome.console, console)
             self._end_call()
             return outcome
         # The call began as its first slice did (`wall_ms`, the call's time so far).

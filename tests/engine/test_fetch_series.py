@@ -215,3 +215,23 @@ def test_a_slice_past_the_gates_bound_cools_the_gate_and_ends_the_series(tmp_pat
         return bodies, gate.allows()
 
     assert asyncio.run(main()) == (["sync 1"], False)
+
+
+def test_a_console_sink_that_fails_is_its_requests_error_and_the_isolate_serves_on(tmp_path: Path):
+    """A bug of the host's in the sink a request's console lines go to ends the series with
+    that request's exception; the call is ended, and the isolate serves the next request."""
+    async def main() -> tuple[list[str], str]:
+        isolate = make_isolate(tmp_path, patient_gate())
+        await isolate.load()
+
+        def failing(method: str, text: str) -> None:
+            raise RuntimeError(f"sink broke on {text!r}")
+
+        started = isolate.fetch_series(requests(["/log/1", "/sync/2"], {"/log/1": failing}), 64 * 1024)
+        kinds = [f"{type(item).__name__}: {item}" for item in started]
+        isolate.end_request()
+        body = (await isolate.fetch("GET", "http://a.test/timer/3", [], None)).body.decode()
+        isolate.close()
+        return kinds, body
+
+    assert asyncio.run(main()) == (["RuntimeError: sink broke on 'log 1'"], "timer 3 0")
