@@ -63,6 +63,27 @@ def connect(server) -> socket.socket:
     return sock
 
 
+async def answers_to(server: H1Server, paths: list[str]) -> list[bytes]:
+    """Serves `server` on loopback for one GET of each path, each on a connection of its own
+    that asks to close: what came back up to the connection's end (b"" for a reset)."""
+    loop = asyncio.get_running_loop()
+    listener = await loop.create_server(lambda: H1Connection(server), "127.0.0.1", 0)
+    port = listener.sockets[0].getsockname()[1]
+    answers = []
+    try:
+        for path in paths:
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.write(f"GET {path} HTTP/1.1\r\nHost: a.test\r\nConnection: close\r\n\r\n".encode())
+            try:
+                answers.append(await asyncio.wait_for(reader.read(), 20))
+            except ConnectionResetError:
+                answers.append(b"")
+            writer.close()
+    finally:
+        listener.close()
+    return answers
+
+
 class Reader:
     """Reads HTTP/1.1 responses off a socket: heads, then bodies by Content-Length or chunks."""
 
@@ -351,22 +372,9 @@ def test_a_response_header_with_a_line_break_is_never_written(name: bytes, value
         await send({"type": "http.response.body", "body": b"ok"})
 
     async def main() -> tuple[bytes, bytes, str]:
-        loop = asyncio.get_running_loop()
         log = io.StringIO()
-        server = H1Server(app, loop, JsonLogger(log))
-        listener = await loop.create_server(lambda: H1Connection(server), "127.0.0.1", 0)
-        port = listener.sockets[0].getsockname()[1]
-        answers = []
-        for path in ("/bad", "/good"):
-            reader, writer = await asyncio.open_connection("127.0.0.1", port)
-            writer.write(f"GET {path} HTTP/1.1\r\nHost: a.test\r\nConnection: close\r\n\r\n".encode())
-            try:
-                answers.append(await asyncio.wait_for(reader.read(), 20))  # up to the connection's end
-            except ConnectionResetError:
-                answers.append(b"")
-            writer.close()
-        listener.close()
-        return answers[0], answers[1], log.getvalue()
+        bad, good = await answers_to(H1Server(app, asyncio.get_running_loop(), JsonLogger(log)), ["/bad", "/good"])
+        return bad, good, log.getvalue()
 
     bad, good, log = asyncio.run(main())
     assert b"smuggled" not in bad and b"HTTP/1.1 200" not in bad

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 from conftest import HTTP_SERVERS
-from test_h1_server import Reader, connect
+from test_h1_server import Reader, answers_to, connect
 
 from pyruntime.server.asgi import create_app
 from pyruntime.server.config import load_config
@@ -427,19 +427,10 @@ def test_an_answer_the_core_cannot_frame_is_a_500_logged_as_such(tmp_path: Path,
         requests_log, server_log = io.StringIO(), io.StringIO()
         app = create_app(load_config(tmp_path / "pyruntime.toml"), observer=LogObserver(JsonLogger(requests_log)))
         await app.start()
-        loop = asyncio.get_running_loop()
-        server = H1Server(app, loop, JsonLogger(server_log), begin_pass=app.begin_pass)
-        listener = await loop.create_server(lambda: H1Connection(server), "127.0.0.1", 0)
-        port = listener.sockets[0].getsockname()[1]
-        answers = []
-        for path in ("/sync/bad", "/sync/next"):
-            reader, writer = await asyncio.open_connection("127.0.0.1", port)
-            writer.write(f"GET {path} HTTP/1.1\r\nHost: a.test\r\nConnection: close\r\n\r\n".encode())
-            answers.append(await asyncio.wait_for(reader.read(), 20))
-            writer.close()
-        listener.close()
+        server = H1Server(app, asyncio.get_running_loop(), JsonLogger(server_log), begin_pass=app.begin_pass)
+        bad, good = await answers_to(server, ["/sync/bad", "/sync/next"])
         await app.shutdown()
-        return answers[0], answers[1], requests_log.getvalue(), server_log.getvalue()
+        return bad, good, requests_log.getvalue(), server_log.getvalue()
 
     bad, good, requests_log, server_log = asyncio.run(main())
     assert bad.startswith(b"HTTP/1.1 500 Internal Server Error\r\n")
