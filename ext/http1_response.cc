@@ -61,7 +61,9 @@ bool WriteHttp1Answer(const Http1Answer& answer, std::string* out, std::string* 
   bool dated = false;
   std::optional<uint64_t> given;
   bool given_seen = false;
-  size_t size = answer.status_line.size() + answer.date_line.size() + answer.body.size() + 96;
+  // No body on a HEAD, a 204 or a 304: a HEAD's answer may hold a body of any size, never sent.
+  bool has_body = answer.status >= 200 && answer.status != 204 && answer.status != 304 && !answer.head_request;
+  size_t size = answer.status_line.size() + answer.date_line.size() + (has_body ? answer.body.size() : 0) + 96;
   for (const auto& [name, value] : answer.headers) {
     if (HasLineBreak(name) || HasLineBreak(value)) {
       *error = "response header " + std::string(name) + " has a line break";
@@ -95,7 +97,6 @@ bool WriteHttp1Answer(const Http1Answer& answer, std::string* out, std::string* 
     out->append("connection: keep-alive\r\n");
   }
   out->append("\r\n");
-  bool has_body = answer.status >= 200 && answer.status != 204 && answer.status != 304 && !answer.head_request;
   if (has_body) out->append(answer.body);
   return true;
 }

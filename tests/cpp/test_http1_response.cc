@@ -53,6 +53,13 @@ int main() {
   Http1Answer head = Hello();
   head.head_request = true;
   CHECK(Written(head) == std::string(kHelloHead) + "\r\n");
+  // A HEAD's body is never copied: only the head is written (and its room reserved).
+  std::string large(1 << 20, 'x');
+  head.body = large;
+  std::string head_out, head_error;
+  CHECK(WriteHttp1Answer(head, &head_out, &head_error));
+  CHECK(head_out.find("content-length: 1048576\r\n\r\n") != std::string::npos);
+  CHECK(head_out.size() < 1024 && head_out.capacity() < 4096);
   head.body = "";
   head.headers = {{"content-length", " 0042\t"}};
   CHECK(Written(head) == "HTTP/1.1 200 OK\r\ndate: Sat, 05 Dec 2026 09:00:00 GMT\r\nx-request-id: abc\r\n"
