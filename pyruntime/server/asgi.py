@@ -46,6 +46,9 @@ ORPHAN_POLL_S = 1.0
 # A server with no request yet makes its metrics and warms its fetch client this long after it
 # starts serving (ServerApp.serving): so that another worker's /metrics soon counts its isolates.
 SERVING_WORK_AFTER_S = 0.5
+# How long the server's request counts wait before they go in the metrics (LogObserver's
+# `publish_every_s`): /metrics of another worker process may lag this much behind.
+METRICS_PUBLISH_S = 0.02
 # Threads that run the apps' loads when the server starts, per CPU.
 LOAD_THREADS_PER_CPU = 2
 # The longest a connection may take to send a request's head, or stay idle between requests,
@@ -443,8 +446,8 @@ def run_server(config: ServerConfig, serve_on: ServeOn, *, fast: bool, reload: b
     logger = logger or JsonLogger()
     use_kept_pid()
     state = ServerState()
-    app = create_app(config, observer=LogObserver(logger, defer_metrics=True), reload=reload, state=state,
-                     run_crons=run_crons)
+    app = create_app(config, observer=LogObserver(logger, defer_metrics=True, publish_every_s=METRICS_PUBLISH_S),
+                     reload=reload, state=state, run_crons=run_crons)
     supervisor = None if listen_channel is None else supervisor_pid(listen_channel)
 
     async def main() -> None:
@@ -458,6 +461,7 @@ def run_server(config: ServerConfig, serve_on: ServeOn, *, fast: bool, reload: b
                 return
             asyncio.get_running_loop().call_later(SERVING_WORK_AFTER_S, app.serving)
             await serve_on(app, fd, stop, logger)
+            app.observer.publish_counts()  # the last requests' counts, which METRICS_PUBLISH_S holds back
         finally:
             if orphaned is not None:
                 orphaned.cancel()

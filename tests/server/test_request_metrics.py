@@ -84,3 +84,27 @@ def test_a_request_counted_from_another_thread_goes_in_at_once():
         return from_thread, metric(metrics.registry, 'pyruntime_requests_total{app="a",status="200"}')
 
     assert asyncio.run(main()) == (1.0, 1.0)
+
+
+def test_with_publish_every_s_the_requests_of_several_passes_go_in_together():
+    """The server's observer (`publish_every_s`) puts requests in the metrics once in that
+    many seconds, not at each pass's end: those of several passes go in together, and the
+    timer's callback comes before a later sleep's end however busy the machine is."""
+    metrics = Metrics()
+    observer = LogObserver(JsonLogger(io.StringIO()), metrics, publish_every_s=0.05)
+    ctx = RequestContext("a", "id", "GET", "/", observer, SecretMask([]))
+
+    def requests() -> float:
+        text = generate_latest(metrics.registry).decode()
+        return metric(metrics.registry, 'pyruntime_requests_total{app="a",status="200"}') \
+            if 'status="200"' in text else 0.0
+
+    async def main() -> tuple[float, float]:
+        for _ in range(3):  # three passes, one request each
+            observer.request(ctx, 200)
+            await asyncio.sleep(0)
+        held = requests()
+        await asyncio.sleep(0.2)
+        return held, requests()
+
+    assert asyncio.run(main()) == (0.0, 3.0)

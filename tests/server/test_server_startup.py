@@ -198,6 +198,48 @@ def test_metrics_are_made_after_the_first_answer_and_miss_nothing_before(tmp_pat
     assert 'pyruntime_requests_total{app="a0",status="200"} 1.0' in metrics
 
 
+COUNTS_AT_STOP = """
+import asyncio, sys
+from pyruntime.server import asgi
+from pyruntime.server.config import load_config
+from pyruntime.server.metrics import process_metrics
+
+asgi.METRICS_PUBLISH_S = 3600  # held past the server's end: only the publish when it stops puts them in
+
+async def serve_on(app, fd, stop, log):  # a server answering two requests, then stopping
+    await app.start()
+    sent = []
+
+    async def receive():
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message):
+        sent.append(message)
+
+    scope = {"type": "http", "method": "GET", "path": "/hello", "raw_path": b"/hello", "query_string": b"",
+             "headers": [(b"host", b"localhost")], "http_version": "1.1", "scheme": "http"}
+    for _ in range(2):
+        await app(scope, receive, send)
+    await app.shutdown()
+
+asgi.run_server(load_config(sys.argv[1]), serve_on, fast=False, reload=False, listen_fd=None, listen_channel=None,
+                logger=None, run_crons=False)
+print(process_metrics().render()[0].decode(), file=sys.stderr)  # stdout has the log
+"""
+
+
+def test_requests_counted_but_not_yet_published_reach_the_metrics_when_the_server_stops(tmp_path: Path):
+    """The server publishes request counts once in METRICS_PUBLISH_S: those of its last
+    requests go in when it stops, not lost with the process (its multiprocess files outlive it)."""
+    (tmp_path / "w.js").write_text("export default { fetch: () => new Response('hi') };")
+    config = tmp_path / "pyruntime.toml"
+    config.write_text('[[apps]]\nname = "a0"\nscript = "w.js"\nroutes = ["/*"]\n')
+    result = subprocess.run([sys.executable, "-c", COUNTS_AT_STOP, str(config)], capture_output=True, text=True,
+                            timeout=120, env={k: v for k, v in os.environ.items() if k != "PROMETHEUS_MULTIPROC_DIR"})
+    assert result.returncode == 0, result.stderr
+    assert 'pyruntime_requests_total{app="a0",status="200"} 2.0' in result.stderr
+
+
 def test_metric_updates_waiting_for_the_server_are_bounded():
     """Updates kept until the server says it serves stop at MAX_EARLY_UPDATES: past it the
     metrics are made at once, with every update so far, and none is kept any more."""
