@@ -121,6 +121,62 @@ def http1_answer(int status, bytes status_line, bytes date_line, list headers, s
     return <bytes>out
 
 
+cdef extern from "request_line.h" namespace "pyruntime":
+    cdef cppclass RequestLine:
+        string_view timestamp
+        int64_t pid
+        cbool has_app
+        string_view app
+        string_view request_id
+        string_view method
+        string_view path
+        int64_t status
+        int64_t duration_us
+        int64_t cpu_us
+    const int64_t kRequestLineMaxMicros
+    cbool WriteRequestLine(const RequestLine& line, string* out)
+
+
+def request_line(str timestamp, int64_t pid, str app, str request_id, str method, str path, int64_t status,
+                 double duration_s, cpu_ms):
+    """A request's log line, the bytes orjson gives for observer.py's dict (ext/request_line.h);
+    `app` and `cpu_ms` may be None. Times are cut to whole microseconds as observer.py cuts
+    them. None for what the core does not write (a string with a lone surrogate, a time past
+    kRequestLineMaxMicros): the caller serialises the dict then."""
+    cdef RequestLine line
+    cdef string out
+    cdef Py_ssize_t size
+    cdef const char* data
+    try:
+        data = PyUnicode_AsUTF8AndSize(timestamp, &size)
+        line.timestamp = string_view(data, size)
+        line.has_app = app is not None
+        if app is not None:
+            data = PyUnicode_AsUTF8AndSize(app, &size)
+            line.app = string_view(data, size)
+        data = PyUnicode_AsUTF8AndSize(request_id, &size)
+        line.request_id = string_view(data, size)
+        data = PyUnicode_AsUTF8AndSize(method, &size)
+        line.method = string_view(data, size)
+        data = PyUnicode_AsUTF8AndSize(path, &size)
+        line.path = string_view(data, size)
+    except UnicodeEncodeError:
+        return None
+    cdef double duration_us = duration_s * 1000000.0
+    cdef double cpu_us = -1.0 if cpu_ms is None else <double>cpu_ms * 1000.0
+    # Converted to integers only when in range (NaN is not).
+    if not (0.0 <= duration_us < kRequestLineMaxMicros) or \
+            not (cpu_ms is None or 0.0 <= cpu_us < kRequestLineMaxMicros):
+        return None
+    line.pid = pid
+    line.status = status
+    line.duration_us = <int64_t>duration_us
+    line.cpu_us = <int64_t>cpu_us
+    if not WriteRequestLine(line, &out):
+        return None
+    return <bytes>out
+
+
 cdef string_view latin1_view(str text, list kept) except *:
     """`text`'s Latin-1 bytes: an ASCII string's own, else encoded into `kept`."""
     cdef Py_ssize_t size

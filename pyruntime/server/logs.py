@@ -148,7 +148,13 @@ class JsonLogger:
         if self._pretty:
             self.write_record(record)
             return
-        line = _dumps_line(record)
+        self.write_line_soon(_dumps_line(record))
+
+    def write_line_soon(self, line: bytes) -> None:
+        """`write_record_soon` of a record already serialised: one JSON object line, in UTF-8."""
+        if self._pretty:
+            self._write(self._readable(line.decode()))
+            return
         loop = running_loop()
         with self._lock:
             if loop is None or not self._hold(line):  # no loop to wait for, or no room: now
