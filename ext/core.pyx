@@ -137,16 +137,18 @@ cdef extern from "request_line.h" namespace "pyruntime":
     cbool WriteRequestLine(const RequestLine& line, string* out)
 
 
-def request_line(str timestamp, int64_t pid, str app, str request_id, str method, str path, int64_t status,
+def request_line(str timestamp, int64_t pid, str app, str request_id, str method, str path, status,
                  double duration_s, cpu_ms):
     """A request's log line, the bytes orjson gives for observer.py's dict (ext/request_line.h);
     `app` and `cpu_ms` may be None. Times are cut to whole microseconds as observer.py cuts
     them. None for what the core does not write (a string with a lone surrogate, a time past
-    kRequestLineMaxMicros): the caller serialises the dict then."""
+    kRequestLineMaxMicros, a status that is not an int): the caller serialises the dict then."""
     cdef RequestLine line
     cdef string out
     cdef Py_ssize_t size
     cdef const char* data
+    if type(status) is not int or not -(1 << 62) < status < (1 << 62):
+        return None
     try:
         data = PyUnicode_AsUTF8AndSize(timestamp, &size)
         line.timestamp = string_view(data, size)
@@ -169,7 +171,7 @@ def request_line(str timestamp, int64_t pid, str app, str request_id, str method
             not (cpu_ms is None or 0.0 <= cpu_us < kRequestLineMaxMicros):
         return None
     line.pid = pid
-    line.status = status
+    line.status = <int64_t>status
     line.duration_us = <int64_t>duration_us
     line.cpu_us = <int64_t>cpu_us
     if not WriteRequestLine(line, &out):

@@ -47,13 +47,15 @@ def test_the_core_writes_the_bytes_orjson_gave_for_the_dict():
 
 def test_what_the_core_does_not_write_is_none():
     """A lone surrogate (orjson refuses it too: the logger's fallback escapes it), a time
-    past 31 years in microseconds, a negative or NaN time."""
+    past 31 years in microseconds, a negative or NaN time, a status that is not an int."""
     base = ("2026-12-05T12:00:01.234Z", 1, "app", "id", "GET", "/", 200, 0.001, 0.5)
     assert _core.request_line(*base) is not None
     assert _core.request_line(*base[:5], "/\ud800", *base[6:]) is None
     for duration in (1e9 + 1.0, -1.0, float("nan")):
         assert _core.request_line(*base[:7], duration, 0.5) is None
     assert _core.request_line(*base[:8], 1e12 + 1.0) is None
+    for status in (200.0, True, 1 << 70):  # what orjson writes otherwise (200.0, true, or refuses)
+        assert _core.request_line(*base[:6], status, *base[7:]) is None
 
 
 def test_a_request_whose_path_the_core_does_not_write_is_still_logged():
