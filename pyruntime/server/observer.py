@@ -137,7 +137,8 @@ class LogObserver(Observer):
         mapped file, and a busy server ends many requests per pass (on h1 the per-request
         updates were some 8 µs of a 115 µs hello request). With `publish_every_s`, once in
         that many seconds: a server answering one client at a time ends one request per pass,
-        and publishing each cost 10% of an h1 hello request's CPU there (4% at full load).
+        and publishing each cost a tenth of an h1 hello request's CPU there (at full load a
+        pass holds several requests, and the difference was within the machine's noise).
         Without a running loop, or from another thread than the loop's that holds counts, at once."""
         counted = self._counted
         if not counted:
