@@ -152,7 +152,21 @@ export default {{ fetch() {{ return new Response("app {n}: " + said) }} }};
             barrier.abort()
 
 
-METRICS_AFTER_FIRST_ANSWER = """
+# What both scripts below send the server's ASGI app: GET /hello, its messages kept in `sent`.
+ASGI_CALLS = """
+sent = []
+
+async def receive():
+    return {"type": "http.request", "body": b"", "more_body": False}
+
+async def send(message):
+    sent.append(message)
+
+scope = {"type": "http", "method": "GET", "path": "/hello", "raw_path": b"/hello", "query_string": b"",
+         "headers": [(b"host", b"localhost")], "http_version": "1.1", "scheme": "http"}
+"""
+
+METRICS_AFTER_FIRST_ANSWER = ASGI_CALLS + """
 import asyncio, sys
 from pyruntime.server.asgi import create_app
 from pyruntime.server.config import load_config
@@ -162,16 +176,6 @@ async def main():
     app = create_app(load_config(sys.argv[1]), observer=LogObserver(defer_metrics=True))  # as the server makes it
     await app.start()
     loaded = "prometheus_client" in sys.modules
-    sent = []
-
-    async def receive():
-        return {"type": "http.request", "body": b"", "more_body": False}
-
-    async def send(message):
-        sent.append(message)
-
-    scope = {"type": "http", "method": "GET", "path": "/hello", "raw_path": b"/hello", "query_string": b"",
-             "headers": [(b"host", b"localhost")], "http_version": "1.1", "scheme": "http"}
     await app(scope, receive, send)
     answered = sent[0]["status"]
     await app(dict(scope, path="/metrics", raw_path=b"/metrics"), receive, send)
@@ -182,24 +186,30 @@ asyncio.run(main())
 """
 
 
-def test_metrics_are_made_after_the_first_answer_and_miss_nothing_before(tmp_path: Path):
-    """prometheus_client is a tenth of a worker's cold start: it is imported after the first
-    answer, and what happened before (isolates made, that first request) is counted then."""
+def run_with_one_app(tmp_path: Path, script: str) -> subprocess.CompletedProcess[str]:
+    """`script` run in a process of its own with the config of one app, `a0` (two isolates,
+    answering 'hi'), and no multiprocess metrics folder; it must succeed."""
     (tmp_path / "w.js").write_text("export default { fetch: () => new Response('hi') };")
     config = tmp_path / "pyruntime.toml"
     config.write_text('[[apps]]\nname = "a0"\nscript = "w.js"\nroutes = ["/*"]\npool_size = 2\n')
-    result = subprocess.run([sys.executable, "-c", METRICS_AFTER_FIRST_ANSWER, str(config)], capture_output=True,
-                            text=True, timeout=120, env={k: v for k, v in os.environ.items()
-                                                        if k != "PROMETHEUS_MULTIPROC_DIR"})
+    result = subprocess.run([sys.executable, "-c", script, str(config)], capture_output=True, text=True, timeout=120,
+                            env={k: v for k, v in os.environ.items() if k != "PROMETHEUS_MULTIPROC_DIR"})
     assert result.returncode == 0, result.stderr
+    return result
+
+
+def test_metrics_are_made_after_the_first_answer_and_miss_nothing_before(tmp_path: Path):
+    """prometheus_client is a tenth of a worker's cold start: it is imported after the first
+    answer, and what happened before (isolates made, that first request) is counted then."""
+    result = run_with_one_app(tmp_path, METRICS_AFTER_FIRST_ANSWER)
     verdict, metrics = result.stderr.split("\n", 1)
     assert verdict == "False 200 True"
     assert 'pyruntime_isolates{app="a0"} 2.0' in metrics
     assert 'pyruntime_requests_total{app="a0",status="200"} 1.0' in metrics
 
 
-COUNTS_AT_STOP = """
-import asyncio, sys
+COUNTS_AT_STOP = ASGI_CALLS + """
+import sys
 from pyruntime.server import asgi
 from pyruntime.server.config import load_config
 from pyruntime.server.metrics import process_metrics
@@ -208,16 +218,6 @@ asgi.METRICS_PUBLISH_S = 3600  # held past the server's end: only the publish wh
 
 async def serve_on(app, fd, stop, log):  # a server answering two requests, then stopping
     await app.start()
-    sent = []
-
-    async def receive():
-        return {"type": "http.request", "body": b"", "more_body": False}
-
-    async def send(message):
-        sent.append(message)
-
-    scope = {"type": "http", "method": "GET", "path": "/hello", "raw_path": b"/hello", "query_string": b"",
-             "headers": [(b"host", b"localhost")], "http_version": "1.1", "scheme": "http"}
     for _ in range(2):
         await app(scope, receive, send)
     await app.shutdown()
@@ -231,12 +231,7 @@ print(process_metrics().render()[0].decode(), file=sys.stderr)  # stdout has the
 def test_requests_counted_but_not_yet_published_reach_the_metrics_when_the_server_stops(tmp_path: Path):
     """The server publishes request counts once in METRICS_PUBLISH_S: those of its last
     requests go in when it stops, not lost with the process (its multiprocess files outlive it)."""
-    (tmp_path / "w.js").write_text("export default { fetch: () => new Response('hi') };")
-    config = tmp_path / "pyruntime.toml"
-    config.write_text('[[apps]]\nname = "a0"\nscript = "w.js"\nroutes = ["/*"]\n')
-    result = subprocess.run([sys.executable, "-c", COUNTS_AT_STOP, str(config)], capture_output=True, text=True,
-                            timeout=120, env={k: v for k, v in os.environ.items() if k != "PROMETHEUS_MULTIPROC_DIR"})
-    assert result.returncode == 0, result.stderr
+    result = run_with_one_app(tmp_path, COUNTS_AT_STOP)
     assert 'pyruntime_requests_total{app="a0",status="200"} 2.0' in result.stderr
 
 
