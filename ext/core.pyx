@@ -145,23 +145,16 @@ def request_line(str timestamp, int64_t pid, str app, str request_id, str method
     kRequestLineMaxMicros, a status that is not an int): the caller serialises the dict then."""
     cdef RequestLine line
     cdef string out
-    cdef Py_ssize_t size
-    cdef const char* data
     if type(status) is not int or not -(1 << 62) < status < (1 << 62):
         return None
     try:
-        data = PyUnicode_AsUTF8AndSize(timestamp, &size)
-        line.timestamp = string_view(data, size)
+        line.timestamp = utf8_view(timestamp)
         line.has_app = app is not None
         if app is not None:
-            data = PyUnicode_AsUTF8AndSize(app, &size)
-            line.app = string_view(data, size)
-        data = PyUnicode_AsUTF8AndSize(request_id, &size)
-        line.request_id = string_view(data, size)
-        data = PyUnicode_AsUTF8AndSize(method, &size)
-        line.method = string_view(data, size)
-        data = PyUnicode_AsUTF8AndSize(path, &size)
-        line.path = string_view(data, size)
+            line.app = utf8_view(app)
+        line.request_id = utf8_view(request_id)
+        line.method = utf8_view(method)
+        line.path = utf8_view(path)
     except UnicodeEncodeError:
         return None
     cdef double duration_us = duration_s * 1000000.0
@@ -177,6 +170,14 @@ def request_line(str timestamp, int64_t pid, str app, str request_id, str method
     if not WriteRequestLine(line, &out):
         return None
     return <bytes>out
+
+
+cdef string_view utf8_view(str text) except *:
+    """`text`'s UTF-8, which CPython keeps with the string: valid while `text` lives.
+    UnicodeEncodeError for a lone surrogate."""
+    cdef Py_ssize_t size
+    cdef const char* data = PyUnicode_AsUTF8AndSize(text, &size)
+    return string_view(data, size)
 
 
 cdef string_view latin1_view(str text, list kept) except *:

@@ -149,9 +149,9 @@ class AppIsolate(AsyncIsolate):
         the first left no operation, and the next call drops the first's timers; the caller
         ends the last request. A call that ended in its first slice (`ended_in_first_slice`)
         within the gate's slice has its console lines delivered and leaves the shell's call
-        open for the next, with a terminate() that came for it
-        dropped; any other goes on through `_after_first_slice`, as `fetch_now`'s would. Per
-        request, the Python this spares was a third of what the series cost besides its JS."""
+        open for the next, with a terminate() that came for it dropped; any other goes on
+        through `_after_first_slice`, as `fetch_now`'s would. Per request, the Python this
+        spares was a third of what the series cost besides its JS."""
         begun: list[_core.Outcome | Coroutine[Any, Any, FetchResult] | Exception] = []
         gate = self._gate
         if gate is None:
