@@ -34,7 +34,7 @@ from .metrics import process_metrics, use_kept_pid
 from .observer import LogObserver, Observer
 from .pool import pool_bounds
 from .scheduler import Scheduler, run_scheduled
-from .supervisor import receive_listening_socket, report_loaded, supervisor_pid
+from .supervisor import ServingSocket, receive_listening_socket, report_loaded, supervisor_pid
 
 if TYPE_CHECKING:
     from hypercorn.config import Config as HypercornConfig
@@ -363,15 +363,16 @@ async def _watch(apps: list[WorkerApp | EngineApp]) -> None:
                 seen[app.name] = _mtimes(app.watched_files())
 
 
-async def serving_socket(app: ServerApp, listen_fd: int | None, listen_channel: int | None) -> int | None:
-    """The listening socket's fd: `listen_fd`, or the one the supervisor sends over `listen_channel`.
+async def serving_socket(app: ServerApp, listen_fd: int | None, listen_channel: int | None) -> ServingSocket | None:
+    """The listening socket: `listen_fd`, or the one the supervisor sends over `listen_channel`
+    (None for neither: the server binds config's address).
 
     Under the supervisor the apps load first and the worker reports how that went: the port
     is bound only once apps loaded. None: the supervisor sent no socket (a worker could not
     load the apps, and the supervisor reports why), so there is nothing to serve.
     """
     if listen_channel is None:
-        return listen_fd
+        return None if listen_fd is None else ServingSocket(listen_fd)
     try:
         await app.start()
     except Exception as exc:
@@ -434,9 +435,9 @@ async def stop_when_orphaned(supervisor_pid: int, logger: JsonLogger, state: Ser
     _drain(logger, state, stop, "warn", reason="the supervisor is gone")
 
 
-# What one HTTP server does once the apps loaded: serve `app` on the listening socket `fd`
+# What one HTTP server does once the apps loaded: serve `app` on the listening socket
 # (None: bind config's address) until `stop` is set, then drain in-flight requests.
-ServeOn = Callable[[ServerApp, "int | None", asyncio.Event, JsonLogger], Coroutine[Any, Any, None]]
+ServeOn = Callable[[ServerApp, "ServingSocket | None", asyncio.Event, JsonLogger], Coroutine[Any, Any, None]]
 
 
 def run_server(config: ServerConfig, serve_on: ServeOn, *, fast: bool, reload: bool, listen_fd: int | None,
@@ -456,11 +457,11 @@ def run_server(config: ServerConfig, serve_on: ServeOn, *, fast: bool, reload: b
         orphaned = None if supervisor is None else \
             asyncio.create_task(stop_when_orphaned(supervisor, logger, state, stop.set))
         try:
-            fd = await serving_socket(app, listen_fd, listen_channel)
-            if (fd is None and listen_channel is not None) or stop.is_set():
+            serving = await serving_socket(app, listen_fd, listen_channel)
+            if (serving is None and listen_channel is not None) or stop.is_set():
                 return
             asyncio.get_running_loop().call_later(SERVING_WORK_AFTER_S, app.serving)
-            await serve_on(app, fd, stop, logger)
+            await serve_on(app, serving, stop, logger)
             app.observer.publish_counts()  # the last requests' counts, which METRICS_PUBLISH_S holds back
         finally:
             if orphaned is not None:
@@ -473,13 +474,13 @@ def run_server(config: ServerConfig, serve_on: ServeOn, *, fast: bool, reload: b
 def serve(config: ServerConfig, *, reload: bool = False, listen_fd: int | None = None,
           listen_channel: int | None = None, logger: JsonLogger | None = None, run_crons: bool = True) -> None:
     """Runs the server on Hypercorn until SIGTERM or SIGINT, then drains in-flight requests and returns."""
-    async def on_hypercorn(app: ServerApp, fd: int | None, stop: asyncio.Event, log: JsonLogger) -> None:
+    async def on_hypercorn(app: ServerApp, serving: ServingSocket | None, stop: asyncio.Event, log: JsonLogger) -> None:
         # Imported here: a server on Granian (granian_server.py) does not load Hypercorn.
         from hypercorn.asyncio import serve as hypercorn_serve
 
         app.js_pass = JsPass(asyncio.get_running_loop())
         app.date_responses = True
-        await hypercorn_serve(app, hypercorn_config(config, log, fd),  # type: ignore[arg-type]
+        await hypercorn_serve(app, hypercorn_config(config, log, None if serving is None else serving.fd),  # type: ignore[arg-type]
                               shutdown_trigger=stop.wait)
 
     run_server(config, on_hypercorn, fast=False, reload=reload, listen_fd=listen_fd, listen_channel=listen_channel,

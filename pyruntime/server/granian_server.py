@@ -20,6 +20,7 @@ from .asgi import HEAD_TIMEOUT_S, ServerApp, run_server
 from .config import ServerConfig
 from .js_pass import JsPass
 from .logs import JsonLogger, stdlib_logger
+from .supervisor import ServingSocket
 
 
 class _InheritedSocketGranian(EmbeddedGranian):
@@ -39,12 +40,12 @@ class _InheritedSocketGranian(EmbeddedGranian):
 def serve(config: ServerConfig, *, reload: bool = False, listen_fd: int | None = None,
           listen_channel: int | None = None, logger: JsonLogger | None = None, run_crons: bool = True) -> None:
     """Runs the server on Granian until SIGTERM or SIGINT, then drains in-flight requests and returns."""
-    async def on_granian(app: ServerApp, fd: int | None, stop: asyncio.Event, log: JsonLogger) -> None:
+    async def on_granian(app: ServerApp, serving: ServingSocket | None, stop: asyncio.Event, log: JsonLogger) -> None:
         app.js_pass = JsPass(asyncio.get_running_loop())
         server = _InheritedSocketGranian(app, address=config.host, port=config.port, interface=Interfaces.ASGI,
                                          http=HTTPModes.auto, websockets=False, backlog=1024, log_access=False,
                                          http1_settings=HTTP1Settings(header_read_timeout=int(HEAD_TIMEOUT_S * 1000)),
-                                         listen_fd=fd)
+                                         listen_fd=None if serving is None else serving.fd)
         # Granian configured stdlib logging in its constructor: its own messages go to the JSON
         # log, errors only (it announces every worker spawn and that embedding is experimental).
         stdlib_logger("_granian", log).setLevel(logging.ERROR)

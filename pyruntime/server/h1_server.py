@@ -32,12 +32,14 @@ import httptools
 
 from .. import _core
 from ..engine.protocol import FetchResult
+from .acceptor import Acceptor
 from .app import Begun, Head, new_request_id, request_id_of
 from .asgi import HEAD_TIMEOUT_S, ServerApp, run_server
 from .config import ServerConfig
 from .http_date import HttpDate
 from .js_pass import JS_PASS_MAX
 from .logs import JsonLogger
+from .supervisor import ServingSocket
 
 # A request head (request line and headers) larger than this, or with more headers, gets 431.
 MAX_HEAD_BYTES = 64 * 1024
@@ -347,6 +349,8 @@ class H1Connection(asyncio.Protocol):
         local = transport.get_extra_info("sockname")
         self._client = (str(peer[0]), int(peer[1])) if isinstance(peer, tuple) else None
         self._local = (str(local[0]), int(local[1])) if isinstance(local, tuple) else None
+        if self.server.draining:  # accepted as the server stopped (acceptor.Acceptor sets up a transport later)
+            self.shut_down()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.server.connections.discard(self)
@@ -675,6 +679,8 @@ class H1Server:
         self.log = log
         self.date = HttpDate()
         self.connections: set[H1Connection] = set()
+        self.draining = False
+        self.connections_changed: Callable[[], None] | None = None  # told as a connection ends (acceptor.Acceptor)
         self._idle = asyncio.Event()
         self._ready: list[_Exchange] = []
 
@@ -762,6 +768,8 @@ class H1Server:
             exchange.fail()  # an app that returned without finishing its response
 
     def connection_closed(self) -> None:
+        if self.connections_changed is not None:
+            self.connections_changed()
         if not self.connections:
             self._idle.set()
 
@@ -776,6 +784,7 @@ class H1Server:
     async def drain(self, graceful_s: float) -> None:
         """Closes idle connections, lets busy ones finish their response for up to
         `graceful_s`, then aborts the rest."""
+        self.draining = True
         for conn in list(self.connections):
             conn.shut_down()
         if self.connections:
@@ -790,12 +799,18 @@ class H1Server:
 def serve(config: ServerConfig, *, reload: bool = False, listen_fd: int | None = None,
           listen_channel: int | None = None, logger: JsonLogger | None = None, run_crons: bool = True) -> None:
     """Runs the server on the h1 server until SIGTERM or SIGINT, then drains in-flight requests and returns."""
-    async def on_h1(app: ServerApp, fd: int | None, stop: asyncio.Event, log: JsonLogger) -> None:
+    async def on_h1(app: ServerApp, serving: ServingSocket | None, stop: asyncio.Event, log: JsonLogger) -> None:
         loop = asyncio.get_running_loop()
         await app.start()  # once only: under the supervisor, run_server has loaded the apps already
         server = H1Server(app, loop, log, begin_pass=app.begin_pass, answered=app.serving)
-        if fd is not None:
-            listener = await loop.create_server(lambda: H1Connection(server), sock=socket.socket(fileno=fd),
+        listener: Acceptor | asyncio.AbstractServer
+        if serving is not None and serving.loads is not None:  # the workers share it: see acceptor.py
+            listener = Acceptor(loop, socket.socket(fileno=serving.fd), lambda: H1Connection(server), log,
+                                serving.loads, serving.slot, lambda: len(server.connections))
+            server.connections_changed = listener.update
+            listener.start()
+        elif serving is not None:
+            listener = await loop.create_server(lambda: H1Connection(server), sock=socket.socket(fileno=serving.fd),
                                                 backlog=1024)
         else:
             listener = await loop.create_server(lambda: H1Connection(server), config.host, config.port,

@@ -26,11 +26,13 @@ import subprocess
 import sys
 import threading
 import time
+from dataclasses import dataclass
 from types import FrameType
 from typing import TYPE_CHECKING
 
 from .first_worker import FirstWorker, with_options
 from .metrics import mark_process_dead
+from .worker_loads import ABSENT, WorkerLoads
 
 if TYPE_CHECKING:
     from .config import ServerConfig
@@ -55,14 +57,29 @@ def listening_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
-def receive_listening_socket(channel_fd: int) -> int | None:
-    """In a worker: blocks until the supervisor sends the listening socket; None if it closes the channel instead."""
+@dataclass(frozen=True)
+class ServingSocket:
+    """The listening socket a worker serves on; `loads` when it shares it with other workers
+    (worker_loads.py), as `slot`."""
+
+    fd: int
+    loads: WorkerLoads | None = None
+    slot: int = 0
+
+
+def receive_listening_socket(channel_fd: int) -> ServingSocket | None:
+    """In a worker: blocks until the supervisor sends the listening socket and the workers'
+    loads table; None if it closes the channel instead."""
     with socket.socket(fileno=channel_fd) as channel:
         try:
-            _, fds, _, _ = socket.recv_fds(channel, 1, 1)
+            message, fds, _, _ = socket.recv_fds(channel, 64, 2)
         except OSError:
             return None
-    return fds[0] if fds else None
+    if len(fds) != 2 or not message.startswith(b"s"):
+        for fd in fds:
+            os.close(fd)
+        return None
+    return ServingSocket(fds[0], WorkerLoads(fds[1]), int(message[1:]))
 
 
 def supervisor_pid(channel_fd: int) -> int:
@@ -162,6 +179,7 @@ class Supervisor:
             0: (_ForkedChild(first), time.monotonic())}
         self._channels: dict[int, socket.socket] = {0: socket.socket(fileno=first.channel_fd)}
         self._output: dict[int, list[threading.Thread]] = {}
+        self._loads: tuple[WorkerLoads, int] | None = None  # the table, and the descriptor the workers get
 
     @property
     def logger(self) -> JsonLogger:
@@ -226,6 +244,7 @@ class Supervisor:
         signal.signal(signal.SIGINT, self._on_signal)
         self.logger.emit("info", "supervisor_started", workers=self.workers,
                          address=f"{config.host}:{config.port}")
+        self._loads = WorkerLoads.create(len(self._children))
         try:
             for slot in list(self._children):
                 self._hand_over(slot, sock)
@@ -236,6 +255,7 @@ class Supervisor:
                     if code is None or self._stopping:
                         continue
                     self._reap(child, code, self._metrics_dir)
+                    self._loads[0].set(slot, ABSENT)  # it no longer accepts: the others stop leaving it connections
                     if time.monotonic() - started < _MIN_UPTIME_S:
                         time.sleep(_MIN_UPTIME_S)
                     if not self._stopping:
@@ -244,6 +264,7 @@ class Supervisor:
             return self._stop_all(self._metrics_dir, config.graceful_timeout_s())
         finally:
             sock.close()
+            os.close(self._loads[1])
             shutil.rmtree(self._metrics_dir, ignore_errors=True)
 
     def _on_signal(self, signum: int, _frame: FrameType | None) -> None:
@@ -274,9 +295,10 @@ class Supervisor:
         self.logger.emit("info", "worker_started", worker_pid=child.pid, slot=slot)
 
     def _hand_over(self, slot: int, sock: socket.socket) -> None:
+        assert self._loads is not None
         channel = self._channels.pop(slot)
         try:
-            socket.send_fds(channel, [b"s"], [sock.fileno()])
+            socket.send_fds(channel, [b"s%d" % slot], [sock.fileno(), self._loads[1]])
         except OSError:  # the worker died meanwhile: the loop replaces it
             pass
         finally:
