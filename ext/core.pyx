@@ -17,8 +17,9 @@ from libcpp.string_view cimport string_view
 from libcpp.utility cimport pair
 from libcpp.vector cimport vector
 from libcpp.utility cimport move
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize
 from cpython.ref cimport PyObject
-from cpython.unicode cimport PyUnicode_AsUTF8AndSize, PyUnicode_DecodeUTF8
+from cpython.unicode cimport PyUnicode_AsUTF8AndSize, PyUnicode_DecodeASCII, PyUnicode_DecodeUTF8
 
 cdef extern from "Python.h":
     bint PyUnicode_IS_ASCII(object)
@@ -119,6 +120,54 @@ def http1_answer(int status, bytes status_line, bytes date_line, list headers, s
     if not WriteHttp1Answer(answer, &out, &error):
         raise ValueError(error.decode("latin-1"))
     return <bytes>out
+
+
+cdef extern from "http1_head.h" namespace "pyruntime":
+    cdef cppclass Http1Head:
+        string_view method
+        string_view path
+        string_view query
+        cbool http10
+        vector[pair[string_view, string_view]] headers
+        int host
+        int request_id
+    size_t ReadHttp1Head(string_view data, size_t max_headers, size_t max_bytes, Http1Head* head)
+
+
+cdef extern from "ascii.h" namespace "pyruntime":
+    char AsciiLower(char c)
+
+
+def http1_head(bytes data, Py_ssize_t offset, size_t max_headers, size_t max_bytes):
+    """A plain request head at `offset` in `data`, read in one call (ext/http1_head.h says
+    which heads are plain): (its end offset, method, HTTP version, raw path, query, headers
+    as ASGI gives them with lowercase names, the first Host, the first X-Request-ID), either
+    of the last two None when absent. None for any other head, which llhttp reads."""
+    cdef Http1Head head
+    if offset < 0 or offset > len(data):
+        raise ValueError(f"offset {offset} outside the data")
+    cdef size_t length = ReadHttp1Head(string_view(<const char*>data + offset, len(data) - offset), max_headers,
+                                       max_bytes, &head)
+    if length == 0:
+        return None
+    cdef list headers = []
+    cdef pair[string_view, string_view] header
+    cdef bytes name
+    cdef char* lower
+    cdef size_t i
+    for header in head.headers:
+        name = PyBytes_FromStringAndSize(NULL, header.first.size())
+        lower = PyBytes_AS_STRING(name)
+        for i in range(header.first.size()):
+            lower[i] = AsciiLower(header.first[i])
+        headers.append((name, bytes_of(header.second)))
+    return (offset + <Py_ssize_t>length, PyUnicode_DecodeASCII(head.method.data(), head.method.size(), NULL),
+            "1.0" if head.http10 else "1.1", bytes_of(head.path), bytes_of(head.query), headers, None if head.host < 0 else headers[head.host][1],
+            None if head.request_id < 0 else headers[head.request_id][1])
+
+
+cdef inline bytes bytes_of(string_view text):
+    return PyBytes_FromStringAndSize(text.data(), text.size())
 
 
 cdef extern from "request_line.h" namespace "pyruntime":

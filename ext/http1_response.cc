@@ -4,18 +4,10 @@
 #include <cstdint>
 #include <optional>
 
+#include "ascii.h"
+
 namespace pyruntime {
 namespace {
-
-char AsciiLower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c + ('a' - 'A')) : c; }
-
-bool EqualsLower(std::string_view name, std::string_view lower) {
-  if (name.size() != lower.size()) return false;
-  for (size_t i = 0; i < name.size(); ++i) {
-    if (AsciiLower(name[i]) != lower[i]) return false;
-  }
-  return true;
-}
 
 // The headers the server owns: the app's values would contradict the framing it sends.
 constexpr std::array<std::string_view, 6> kNotForwarded = {

@@ -324,6 +324,7 @@ class H1Connection(asyncio.Protocol):
         self.queue: deque[_Exchange] = deque()  # pipelined, waiting for `active`
         self.refusal: _Refusal | None = None  # a bad request after `active`, answered after it
         self._unparsed = b""
+        self._in_message = False  # llhttp is within a request (its head or body)
         self._reading = True
         self._upgraded = False
         self._eof = False
@@ -393,6 +394,7 @@ class H1Connection(asyncio.Protocol):
     # httptools callbacks
 
     def on_message_begin(self) -> None:
+        self._in_message = True
         self._url = []
         self._headers = []
         self._length = None
@@ -434,22 +436,29 @@ class H1Connection(asyncio.Protocol):
                 raw_path, query = parsed.path or b"/", parsed.query or b""
             except httptools.HttpParserInvalidURLError:
                 raw_path, query = url, b""
+        self._headed(parser.get_method().decode("ascii"), parser.get_http_version(), raw_path, query, self._headers,
+                     self._host, self._request_id, self._length, self._chunked, self._expect,
+                     parser.should_keep_alive())
+        self._head_bytes = 0
+
+    def _headed(self, method: str, version: str, raw_path: bytes, query: bytes, headers: list[tuple[bytes, bytes]],
+                host: bytes | None, request_id: bytes | None, length: bytes | None, chunked: bool, expect: bool,
+                keep_alive: bool) -> None:
+        """A request head read, by llhttp or as a plain head (`_feed`): its exchange starts,
+        or waits for the one in progress."""
         text = raw_path.decode("latin-1")
-        scope = {"type": "http", "asgi": _ASGI, "http_version": parser.get_http_version(), "server": self._local,
-                 "client": self._client, "scheme": "http", "method": parser.get_method().decode("ascii"),
-                 "root_path": "", "path": unquote(text) if "%" in text else text, "raw_path": raw_path,
-                 "query_string": query, "headers": self._headers}
-        host, request_id = self._host, self._request_id
+        scope = {"type": "http", "asgi": _ASGI, "http_version": version, "server": self._local,
+                 "client": self._client, "scheme": "http", "method": method, "root_path": "",
+                 "path": unquote(text) if "%" in text else text, "raw_path": raw_path, "query_string": query,
+                 "headers": headers}
         head = Head(None if host is None else host.decode("latin-1"),
                     new_request_id() if request_id is None else request_id_of(request_id.decode("latin-1")),
-                    self._length is None and not self._chunked)
-        exchange = _Exchange(self, scope, head, parser.should_keep_alive(),
-                             self._expect and scope["http_version"] == "1.1", self._length is not None)
+                    length is None and not chunked)
+        exchange = _Exchange(self, scope, head, keep_alive, expect and version == "1.1", length is not None)
         self.parsing = exchange
         # The parser accepts one valid Content-Length: its body is fed whole, and what follows
         # it (pipelined requests) a head at a time. A chunked body goes FEED_BYTES at a time.
-        self._body_left = int(self._length) if self._length is not None else 0
-        self._head_bytes = 0
+        self._body_left = int(length) if length is not None else 0
         if self.active is None:
             self._start(exchange)
         else:
@@ -467,6 +476,7 @@ class H1Connection(asyncio.Protocol):
         exchange.wake()
 
     def on_message_complete(self) -> None:
+        self._in_message = False
         exchange = self.parsing
         self.parsing = None
         if exchange is not None:
@@ -597,6 +607,13 @@ class H1Connection(asyncio.Protocol):
                     left = self._body_left
                     end = min(size, offset + (left if left else FEED_BYTES))
                 else:
+                    if not self._in_message:  # the common head, read in one call (ext/http1_head.h)
+                        plain = _core.http1_head(data, offset, MAX_HEADERS, MAX_HEAD_BYTES)
+                        if plain is not None:
+                            offset = plain[0]
+                            self._headed(*plain[1:], None, False, False, True)
+                            self.on_message_complete()
+                            continue
                     end = min(size, offset + FEED_BYTES)
                     self._head_bytes += end - offset
                 parser.feed_data(data if end - offset == size else data[offset:end])

@@ -1,0 +1,19 @@
+// ASCII case rules of HTTP: header names and tokens compare without case, whatever the locale.
+#pragma once
+
+#include <string_view>
+
+namespace pyruntime {
+
+inline char AsciiLower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c + ('a' - 'A')) : c; }
+
+// Whether `text` equals `lower` (given in lowercase) without regard to ASCII case.
+inline bool EqualsLower(std::string_view text, std::string_view lower) {
+  if (text.size() != lower.size()) return false;
+  for (size_t i = 0; i < text.size(); ++i) {
+    if (AsciiLower(text[i]) != lower[i]) return false;
+  }
+  return true;
+}
+
+}  // namespace pyruntime
