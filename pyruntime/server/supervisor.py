@@ -8,9 +8,10 @@ lines pass as they are, any other text (V8's fatal-error output) becomes a JSON 
 
 Workers start before the port is bound: each imports the server and loads the apps, reports
 over a Unix socket pair (its `--listen-channel`) whether they loaded, then receives the
-listening socket over it. The port is bound once one worker's apps loaded; if they could not,
-the supervisor closes the channels (the workers exit quietly) and exits with the worker's
-error, so a broken app never binds the port. The apps load once per worker, never again in
+listening socket over it, with the table of each worker's open connections that spreads h1's
+connections over the workers (worker_loads.py). The port is bound once one worker's apps
+loaded; if they could not, the supervisor closes the channels (the workers exit quietly) and
+exits with the worker's error, so a broken app never binds the port. The apps load once per worker, never again in
 the supervisor, which imports no engine.
 """
 
