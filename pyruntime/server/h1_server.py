@@ -2,7 +2,8 @@
 
 Why a third server: Hypercorn parses HTTP in Python, and Granian hands every request from
 its Rust threads to the event loop's thread; either costs more CPU per request than the JS
-it serves. Here the parser is C (httptools binds llhttp, Node's parser), everything runs on
+it serves. Here the parser is C (httptools binds llhttp, Node's parser; the core reads a
+plain head in one call, ext/http1_head.h, and llhttp every other one), everything runs on
 the event loop's thread, and a response is one write. The requests one pass of the loop
 reads whole run their JS one after another before any is answered (`H1Server._js_pass`):
 V8's code and data stay in the CPU's caches from one request to the next.
