@@ -363,16 +363,16 @@ async def _watch(apps: list[WorkerApp | EngineApp]) -> None:
                 seen[app.name] = _mtimes(app.watched_files())
 
 
-async def serving_socket(app: ServerApp, listen_fd: int | None, listen_channel: int | None) -> ServingSocket | None:
-    """The listening socket: `listen_fd`, or the one the supervisor sends over `listen_channel`
-    (None for neither: the server binds config's address).
+async def serving_socket(app: ServerApp, listen_channel: int | None) -> ServingSocket | None:
+    """The listening socket the supervisor sends over `listen_channel` (None without one: the
+    server binds config's address).
 
     Under the supervisor the apps load first and the worker reports how that went: the port
     is bound only once apps loaded. None: the supervisor sent no socket (a worker could not
     load the apps, and the supervisor reports why), so there is nothing to serve.
     """
     if listen_channel is None:
-        return None if listen_fd is None else ServingSocket(listen_fd)
+        return None
     try:
         await app.start()
     except Exception as exc:
@@ -440,8 +440,8 @@ async def stop_when_orphaned(supervisor_pid: int, logger: JsonLogger, state: Ser
 ServeOn = Callable[[ServerApp, "ServingSocket | None", asyncio.Event, JsonLogger], Coroutine[Any, Any, None]]
 
 
-def run_server(config: ServerConfig, serve_on: ServeOn, *, fast: bool, reload: bool, listen_fd: int | None,
-               listen_channel: int | None, logger: JsonLogger | None, run_crons: bool) -> None:
+def run_server(config: ServerConfig, serve_on: ServeOn, *, fast: bool, reload: bool, listen_channel: int | None,
+               logger: JsonLogger | None, run_crons: bool) -> None:
     """What every HTTP server shares: the app, SIGTERM/SIGINT handling from before the apps
     load, the socket (see `serving_socket`), the event loop (`fast`: uvloop) and the last log line."""
     logger = logger or JsonLogger()
@@ -457,7 +457,7 @@ def run_server(config: ServerConfig, serve_on: ServeOn, *, fast: bool, reload: b
         orphaned = None if supervisor is None else \
             asyncio.create_task(stop_when_orphaned(supervisor, logger, state, stop.set))
         try:
-            serving = await serving_socket(app, listen_fd, listen_channel)
+            serving = await serving_socket(app, listen_channel)
             if (serving is None and listen_channel is not None) or stop.is_set():
                 return
             asyncio.get_running_loop().call_later(SERVING_WORK_AFTER_S, app.serving)
@@ -471,8 +471,8 @@ def run_server(config: ServerConfig, serve_on: ServeOn, *, fast: bool, reload: b
     logger.emit("info", "stopped")
 
 
-def serve(config: ServerConfig, *, reload: bool = False, listen_fd: int | None = None,
-          listen_channel: int | None = None, logger: JsonLogger | None = None, run_crons: bool = True) -> None:
+def serve(config: ServerConfig, *, reload: bool = False, listen_channel: int | None = None,
+          logger: JsonLogger | None = None, run_crons: bool = True) -> None:
     """Runs the server on Hypercorn until SIGTERM or SIGINT, then drains in-flight requests and returns."""
     async def on_hypercorn(app: ServerApp, serving: ServingSocket | None, stop: asyncio.Event, log: JsonLogger) -> None:
         # Imported here: a server on Granian (granian_server.py) does not load Hypercorn.
@@ -480,8 +480,9 @@ def serve(config: ServerConfig, *, reload: bool = False, listen_fd: int | None =
 
         app.js_pass = JsPass(asyncio.get_running_loop())
         app.date_responses = True
-        await hypercorn_serve(app, hypercorn_config(config, log, None if serving is None else serving.fd),  # type: ignore[arg-type]
+        listen_fd = None if serving is None else serving.fd
+        await hypercorn_serve(app, hypercorn_config(config, log, listen_fd),  # type: ignore[arg-type]
                               shutdown_trigger=stop.wait)
 
-    run_server(config, on_hypercorn, fast=False, reload=reload, listen_fd=listen_fd, listen_channel=listen_channel,
-               logger=logger, run_crons=run_crons)
+    run_server(config, on_hypercorn, fast=False, reload=reload, listen_channel=listen_channel, logger=logger,
+               run_crons=run_crons)

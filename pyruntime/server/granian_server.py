@@ -2,7 +2,7 @@
 
 Granian parses HTTP in Rust and hands Python one call per request, which costs far less
 CPU per request than Hypercorn's pure-Python protocol. It runs embedded in this process's
-event loop, serving on the listening socket the supervisor passed down (`--listen-fd`), so
+event loop, serving on the listening socket the supervisor passed down (`--listen-channel`), so
 supervision, routing, limits, logs and metrics are those of the Hypercorn server.
 """
 
@@ -37,8 +37,8 @@ class _InheritedSocketGranian(EmbeddedGranian):
         self._ssp, self._shd = None, SocketHolder(self._listen_fd, False, self.backlog)
 
 
-def serve(config: ServerConfig, *, reload: bool = False, listen_fd: int | None = None,
-          listen_channel: int | None = None, logger: JsonLogger | None = None, run_crons: bool = True) -> None:
+def serve(config: ServerConfig, *, reload: bool = False, listen_channel: int | None = None,
+          logger: JsonLogger | None = None, run_crons: bool = True) -> None:
     """Runs the server on Granian until SIGTERM or SIGINT, then drains in-flight requests and returns."""
     async def on_granian(app: ServerApp, serving: ServingSocket | None, stop: asyncio.Event, log: JsonLogger) -> None:
         app.js_pass = JsPass(asyncio.get_running_loop())
@@ -56,5 +56,5 @@ def serve(config: ServerConfig, *, reload: bool = False, listen_fd: int | None =
         finally:
             stopper.cancel()
 
-    run_server(config, on_granian, fast=True, reload=reload, listen_fd=listen_fd, listen_channel=listen_channel,
-               logger=logger, run_crons=run_crons)
+    run_server(config, on_granian, fast=True, reload=reload, listen_channel=listen_channel, logger=logger,
+               run_crons=run_crons)

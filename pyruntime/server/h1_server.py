@@ -814,22 +814,19 @@ class H1Server:
                     conn.abort()
 
 
-def serve(config: ServerConfig, *, reload: bool = False, listen_fd: int | None = None,
-          listen_channel: int | None = None, logger: JsonLogger | None = None, run_crons: bool = True) -> None:
+def serve(config: ServerConfig, *, reload: bool = False, listen_channel: int | None = None,
+          logger: JsonLogger | None = None, run_crons: bool = True) -> None:
     """Runs the server on the h1 server until SIGTERM or SIGINT, then drains in-flight requests and returns."""
     async def on_h1(app: ServerApp, serving: ServingSocket | None, stop: asyncio.Event, log: JsonLogger) -> None:
         loop = asyncio.get_running_loop()
         await app.start()  # once only: under the supervisor, run_server has loaded the apps already
         server = H1Server(app, loop, log, begin_pass=app.begin_pass, answered=app.serving)
         listener: Acceptor | asyncio.AbstractServer
-        if serving is not None and serving.loads is not None:  # the workers share it: see acceptor.py
+        if serving is not None:  # the supervisor's socket, which the workers share: see acceptor.py
             listener = Acceptor(loop, socket.socket(fileno=serving.fd), lambda: H1Connection(server), log,
                                 serving.loads, serving.slot, lambda: len(server.connections))
             server.connections_changed = listener.update
             listener.start()
-        elif serving is not None:
-            listener = await loop.create_server(lambda: H1Connection(server), sock=socket.socket(fileno=serving.fd),
-                                                backlog=1024)
         else:
             listener = await loop.create_server(lambda: H1Connection(server), config.host, config.port,
                                                 backlog=1024, reuse_address=True)
@@ -842,5 +839,5 @@ def serve(config: ServerConfig, *, reload: bool = False, listen_fd: int | None =
             sweeping.cancel()
             await app.shutdown()
 
-    run_server(config, on_h1, fast=True, reload=reload, listen_fd=listen_fd, listen_channel=listen_channel,
-               logger=logger, run_crons=run_crons)
+    run_server(config, on_h1, fast=True, reload=reload, listen_channel=listen_channel, logger=logger,
+               run_crons=run_crons)

@@ -11,8 +11,8 @@ over a Unix socket pair (its `--listen-channel`) whether they loaded, then recei
 listening socket over it, with the table of each worker's open connections that spreads h1's
 connections over the workers (worker_loads.py). The port is bound once one worker's apps
 loaded; if they could not, the supervisor closes the channels (the workers exit quietly) and
-exits with the worker's error, so a broken app never binds the port. The apps load once per worker, never again in
-the supervisor, which imports no engine.
+exits with the worker's error, so a broken app never binds the port. The apps load once per
+worker, never again in the supervisor, which imports no engine.
 """
 
 from __future__ import annotations
@@ -60,12 +60,12 @@ def listening_socket(host: str, port: int) -> socket.socket:
 
 @dataclass(frozen=True)
 class ServingSocket:
-    """The listening socket a worker serves on; `loads` when it shares it with other workers
-    (worker_loads.py), as `slot`."""
+    """The listening socket a worker serves on, which it shares with the other workers: the
+    table of their connections (worker_loads.py), and its own place in it."""
 
     fd: int
-    loads: WorkerLoads | None = None
-    slot: int = 0
+    loads: WorkerLoads
+    slot: int
 
 
 def receive_listening_socket(channel_fd: int) -> ServingSocket | None:
@@ -180,7 +180,6 @@ class Supervisor:
             0: (_ForkedChild(first), time.monotonic())}
         self._channels: dict[int, socket.socket] = {0: socket.socket(fileno=first.channel_fd)}
         self._output: dict[int, list[threading.Thread]] = {}
-        self._loads: tuple[WorkerLoads, int] | None = None  # the table, and the descriptor the workers get
 
     @property
     def logger(self) -> JsonLogger:
@@ -245,10 +244,10 @@ class Supervisor:
         signal.signal(signal.SIGINT, self._on_signal)
         self.logger.emit("info", "supervisor_started", workers=self.workers,
                          address=f"{config.host}:{config.port}")
-        self._loads = WorkerLoads.create(len(self._children))
+        loads, loads_fd = WorkerLoads.create(len(self._children))  # the table, and the descriptor the workers get
         try:
             for slot in list(self._children):
-                self._hand_over(slot, sock)
+                self._hand_over(slot, sock, loads_fd)
             while not self._stopping:
                 time.sleep(_POLL_S)
                 for slot, (child, started) in list(self._children.items()):
@@ -256,16 +255,16 @@ class Supervisor:
                     if code is None or self._stopping:
                         continue
                     self._reap(child, code, self._metrics_dir)
-                    self._loads[0].set(slot, ABSENT)  # it no longer accepts: the others stop leaving it connections
+                    loads.set(slot, ABSENT)  # it no longer accepts: the others stop leaving it connections
                     if time.monotonic() - started < _MIN_UPTIME_S:
                         time.sleep(_MIN_UPTIME_S)
                     if not self._stopping:
                         self._spawn(slot)
-                        self._hand_over(slot, sock)
+                        self._hand_over(slot, sock, loads_fd)
             return self._stop_all(self._metrics_dir, config.graceful_timeout_s())
         finally:
             sock.close()
-            os.close(self._loads[1])
+            os.close(loads_fd)
             shutil.rmtree(self._metrics_dir, ignore_errors=True)
 
     def _on_signal(self, signum: int, _frame: FrameType | None) -> None:
@@ -295,11 +294,10 @@ class Supervisor:
                                    relay_in_thread(child.stderr, "stderr", {"worker_pid": child.pid}, self.logger)]
         self.logger.emit("info", "worker_started", worker_pid=child.pid, slot=slot)
 
-    def _hand_over(self, slot: int, sock: socket.socket) -> None:
-        assert self._loads is not None
+    def _hand_over(self, slot: int, sock: socket.socket, loads_fd: int) -> None:
         channel = self._channels.pop(slot)
         try:
-            socket.send_fds(channel, [b"s%d" % slot], [sock.fileno(), self._loads[1]])
+            socket.send_fds(channel, [b"s%d" % slot], [sock.fileno(), loads_fd])
         except OSError:  # the worker died meanwhile: the loop replaces it
             pass
         finally:

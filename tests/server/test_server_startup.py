@@ -222,7 +222,7 @@ async def serve_on(app, fd, stop, log):  # a server answering two requests, then
         await app(scope, receive, send)
     await app.shutdown()
 
-asgi.run_server(load_config(sys.argv[1]), serve_on, fast=False, reload=False, listen_fd=None, listen_channel=None,
+asgi.run_server(load_config(sys.argv[1]), serve_on, fast=False, reload=False, listen_channel=None,
                 logger=None, run_crons=False)
 print(process_metrics().render()[0].decode(), file=sys.stderr)  # stdout has the log
 """
