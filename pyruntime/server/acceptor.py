@@ -38,11 +38,12 @@ _CONNECTION_ERRORS = frozenset((errno.ECONNABORTED, errno.EPROTO, errno.ENETDOWN
 class Acceptor:
     """Accepts connections on `sock` and gives each a transport with `protocol_factory`'s
     protocol, as `loop.create_server(sock=...)` would. `open_connections` says how many this
-    worker holds, which it publishes in `loads` as `slot` (see `update`)."""
+    worker holds, which it publishes in `loads` as `slot` (see `update`); `defer_s` is how
+    long it leaves a connection to a worker holding fewer."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop, sock: socket.socket,
                  protocol_factory: Callable[[], asyncio.Protocol], log: JsonLogger, loads: WorkerLoads, slot: int,
-                 open_connections: Callable[[], int]) -> None:
+                 open_connections: Callable[[], int], *, defer_s: float = DEFER_S) -> None:
         self._loop = loop
         self._sock = sock
         self._factory = protocol_factory
@@ -50,6 +51,7 @@ class Acceptor:
         self._loads = loads
         self._slot = slot
         self._open_connections = open_connections
+        self._defer_s = defer_s
         self._connecting: set[asyncio.Task[None]] = set()  # accepted, their transports not made yet
         self._paused: asyncio.TimerHandle | None = None
         self._closed = False
@@ -85,7 +87,7 @@ class Acceptor:
 
     def _accept(self) -> None:
         if self._loads.busier(self._slot):
-            self._pause(DEFER_S, self._after_deferring)
+            self._pause(self._defer_s, self._after_deferring)
         else:
             self._accept_one()
 
