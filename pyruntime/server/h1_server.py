@@ -612,7 +612,7 @@ class H1Connection(asyncio.Protocol):
                         plain = _core.http1_head(data, offset, MAX_HEADERS, MAX_HEAD_BYTES)
                         if plain is not None:
                             offset = plain[0]
-                            self._headed(*plain[1:], None, False, False, True)
+                            self._headed(*plain[1:], length=None, chunked=False, expect=False, keep_alive=True)
                             self.on_message_complete()
                             continue
                     end = min(size, offset + FEED_BYTES)
