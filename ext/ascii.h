@@ -1,4 +1,5 @@
-// ASCII case rules of HTTP: header names and tokens compare without case, whatever the locale.
+// ASCII rules of HTTP: header names and tokens compare without case, whatever the locale, and
+// values lose the spaces and tabs around them.
 #pragma once
 
 #include <string_view>
@@ -14,6 +15,13 @@ inline bool EqualsLower(std::string_view text, std::string_view lower) {
     if (AsciiLower(text[i]) != lower[i]) return false;
   }
   return true;
+}
+
+// `text` without the spaces and tabs around it (HTTP's optional whitespace).
+inline std::string_view TrimSpaces(std::string_view text) {
+  size_t begin = text.find_first_not_of(" \t");
+  if (begin == text.npos) return {};
+  return text.substr(begin, text.find_last_not_of(" \t") + 1 - begin);
 }
 
 }  // namespace pyruntime

@@ -26,12 +26,6 @@ bool IsTargetChar(unsigned char c) {
 // A field value's characters: visible ones, space, tab, and bytes past ASCII (obs-text).
 bool IsValueChar(unsigned char c) { return c == '\t' || (c >= ' ' && c != 0x7F); }
 
-std::string_view TrimSpaces(std::string_view text) {
-  size_t begin = text.find_first_not_of(" \t");
-  if (begin == text.npos) return {};
-  return text.substr(begin, text.find_last_not_of(" \t") + 1 - begin);
-}
-
 struct ConnectionTokens {
   bool refused = false;     // close or upgrade: left to llhttp
   bool keep_alive = false;  // HTTP/1.0's keep-alive

@@ -25,11 +25,8 @@ bool HasLineBreak(std::string_view text) { return text.find_first_of(std::string
 // The app's Content-Length when it is one decimal number of at most 18 digits, spaces and tabs
 // around it allowed: a list, a sign or a length no body has is not one.
 std::optional<uint64_t> GivenLength(std::string_view value) {
-  size_t begin = value.find_first_not_of(" \t");
-  if (begin == value.npos) return std::nullopt;
-  size_t end = value.find_last_not_of(" \t") + 1;
-  std::string_view digits = value.substr(begin, end - begin);
-  if (digits.size() > 18) return std::nullopt;
+  std::string_view digits = TrimSpaces(value);
+  if (digits.empty() || digits.size() > 18) return std::nullopt;
   uint64_t length = 0;
   for (char c : digits) {
     if (c < '0' || c > '9') return std::nullopt;

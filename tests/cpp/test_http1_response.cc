@@ -68,6 +68,8 @@ int main() {
   CHECK(Written(head).find("content-length: 0\r\n") != std::string::npos);
   head.headers = {{"content-length", "1234567890123456789"}};  // past 18 digits
   CHECK(Written(head).find("content-length: 0\r\n") != std::string::npos);
+  head.headers = {{"content-length", " \t "}};  // blank: no length given
+  CHECK(Written(head).find("content-length: 0\r\n") != std::string::npos);
 
   // 204: no length, no body; 304: the app's length, no body.
   Http1Answer empty = Hello();
