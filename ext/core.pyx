@@ -162,7 +162,8 @@ def http1_head(bytes data, Py_ssize_t offset, size_t max_headers, size_t max_byt
             lower[i] = AsciiLower(header.first[i])
         headers.append((name, bytes_of(header.second)))
     return (offset + <Py_ssize_t>length, PyUnicode_DecodeASCII(head.method.data(), head.method.size(), NULL),
-            "1.0" if head.http10 else "1.1", bytes_of(head.path), bytes_of(head.query), headers, None if head.host < 0 else headers[head.host][1],
+            "1.0" if head.http10 else "1.1", bytes_of(head.path), bytes_of(head.query), headers,
+            None if head.host < 0 else headers[head.host][1],
             None if head.request_id < 0 else headers[head.request_id][1])
 
 
