@@ -384,6 +384,11 @@ cdef extern from "runtime.h" namespace "pyruntime":
         void Dispose() nogil
 
 
+cdef extern from "fetch_series.h" namespace "pyruntime":
+    vector[COutcome] RunFetchSeries(CRuntime&, const string&, const vector[vector[HostValue]]&, double, size_t,
+                                    cbool*) nogil
+
+
 _STATUS_NAMES = {
     Status.kOk: "ok",
     Status.kJsError: "js_error",
@@ -806,6 +811,34 @@ cdef class Runtime:
             with nogil:
                 out = self.c.CallInternal(name, argv, fresh)
         return wrap(out, self.handles)
+
+    def fetch_series(self, str function, list calls, double max_slice_ms, size_t release_bytes):
+        """`call_internal(function, args, True)` for each args tuple of `calls` in turn, in one
+        crossing, while each call leaves the isolate free for the next (ext/fetch_series.h:
+        ended in its first slice within `max_slice_ms`, a whole result of at most
+        `release_bytes`, or an error its handler threw). Returns the outcomes of the calls
+        made, in order, whether the last one left the isolate free too, and the error of the
+        first args that cannot go to JS (None if all can): the series ends before that call."""
+        cdef string name = function.encode("utf-8")
+        cdef vector[vector[HostValue]] argv
+        cdef vector[COutcome] outs
+        cdef cbool left_free = False
+        cdef size_t i
+        refused = None
+        argv.resize(len(calls))
+        for i in range(argv.size()):
+            try:
+                convert_args(&argv[i], calls[i], self)
+            except Exception as exc:
+                refused = exc
+                argv.resize(i)
+                break
+        if self.keep_gil:
+            outs = RunFetchSeries(self.c[0], name, argv, max_slice_ms, release_bytes, &left_free)
+        else:
+            with nogil:
+                outs = RunFetchSeries(self.c[0], name, argv, max_slice_ms, release_bytes, &left_free)
+        return [wrap(outs[i], self.handles) for i in range(outs.size())], left_free, refused
 
     def compile_module(self, str name, str source, bytes code_cache=b""):
         """`code_cache`: what module_code_cache returned for this same source, or empty."""

@@ -128,14 +128,6 @@ class Runtime::Slice {
   WatchdogVerdict verdict_ = WatchdogVerdict::kNone;
 };
 
-// Enters the isolate and its context for the lifetime of a public method.
-#define PYRUNTIME_ENTER()                              \
-  v8::Locker locker(isolate_);                         \
-  v8::Isolate::Scope isolate_scope(isolate_);          \
-  v8::HandleScope handle_scope(isolate_);              \
-  v8::Local<v8::Context> context = context_.Get(isolate_); \
-  v8::Context::Scope context_scope(context)
-
 Runtime::Runtime(const IsolateLimits& limits) : limits_(limits), guarded_(limits.memory_limit_bytes) {
   v8::StartupData* snapshot = StartupSnapshot();
   memory_ = std::make_unique<LimitEnforcer>(limits.memory_limit_bytes, [this] { guarded_.StopRequested(); });
@@ -255,22 +247,30 @@ Outcome Runtime::RunSlice(std::optional<Goal> new_call, const SliceBody& body, b
   if (ProcessExiting()) return ExitingOutcome();
   Outcome out;
   {
-    PYRUNTIME_ENTER();
-    if (new_call) {
-      if (fresh) ResetLoop();
-      BeginCall();
-      goal_ = *new_call;
-    }
-    v8::TryCatch try_catch(isolate_);
-    handles_.DropReleased();
-    Slice slice(this);
-    // Host operations completed since the last slice settle first, whatever this call is
-    // (resolving may run a `then` getter: it runs under the watchdog).
-    loop_->ApplyCompletions(context);
-    out = body(context, slice, try_catch);
+    v8::Locker locker(isolate_);
+    v8::Isolate::Scope isolate_scope(isolate_);
+    out = RunLockedSlice(new_call, body, fresh);
   }
   if (memory_->exceeded()) Dispose();
   return out;
+}
+
+Outcome Runtime::RunLockedSlice(std::optional<Goal> new_call, const SliceBody& body, bool fresh) {
+  v8::HandleScope handle_scope(isolate_);
+  v8::Local<v8::Context> context = context_.Get(isolate_);
+  v8::Context::Scope context_scope(context);
+  if (new_call) {
+    if (fresh) ResetLoop();
+    BeginCall();
+    goal_ = *new_call;
+  }
+  v8::TryCatch try_catch(isolate_);
+  handles_.DropReleased();
+  Slice slice(this);
+  // Host operations completed since the last slice settle first, whatever this call is
+  // (resolving may run a `then` getter: it runs under the watchdog).
+  loop_->ApplyCompletions(context);
+  return body(context, slice, try_catch);
 }
 
 v8::MaybeLocal<v8::Value> Runtime::CallFunction(v8::Local<v8::Context> context, v8::Local<v8::Value> function,
@@ -325,16 +325,44 @@ v8::Local<v8::Value> Runtime::InternalFunction(v8::Local<v8::Context> context, c
   return target;
 }
 
+Runtime::SliceBody Runtime::InternalCall(const std::string& function, const std::vector<HostValue>& args) {
+  return [this, &function, &args](v8::Local<v8::Context> context, Slice& slice, v8::TryCatch& try_catch) {
+    v8::MaybeLocal<v8::Value> result;
+    v8::Local<v8::Value> target = InternalFunction(context, function);
+    if (!target.IsEmpty()) result = CallFunction(context, target, internal_.Get(isolate_), args);
+    return Finish(slice, try_catch, result);
+  };
+}
+
 Outcome Runtime::CallInternal(const std::string& function, const std::vector<HostValue>& args, bool fresh) {
-  return RunSlice(
-      Goal::kPromise,
-      [&](v8::Local<v8::Context> context, Slice& slice, v8::TryCatch& try_catch) {
-        v8::MaybeLocal<v8::Value> result;
-        v8::Local<v8::Value> target = InternalFunction(context, function);
-        if (!target.IsEmpty()) result = CallFunction(context, target, internal_.Get(isolate_), args);
-        return Finish(slice, try_catch, result);
-      },
-      fresh);
+  return RunSlice(Goal::kPromise, InternalCall(function, args), fresh);
+}
+
+std::vector<Outcome> Runtime::CallInternalSeries(const std::string& function,
+                                                 const std::vector<std::vector<HostValue>>& calls,
+                                                 const std::function<bool(const Outcome&)>& go_on) {
+  std::vector<Outcome> outcomes;
+  if (calls.empty()) return outcomes;
+  if (!alive()) {
+    outcomes.push_back(ClosedOutcome());
+    return outcomes;
+  }
+  {
+    v8::Locker locker(isolate_);
+    v8::Isolate::Scope isolate_scope(isolate_);
+    for (const std::vector<HostValue>& args : calls) {
+      if (ProcessExiting()) {
+        outcomes.push_back(ExitingOutcome());
+        break;
+      }
+      // The call before ended: a Terminate() that came for it, or its deadline, is not this one's.
+      if (!outcomes.empty()) ClearTerminate();
+      outcomes.push_back(RunLockedSlice(Goal::kPromise, InternalCall(function, args), true));
+      if (memory_->exceeded() || !go_on(outcomes.back())) break;
+    }
+  }
+  if (memory_->exceeded()) Dispose();
+  return outcomes;
 }
 
 v8::MaybeLocal<v8::Value> Runtime::HandleValue(uint64_t id) {

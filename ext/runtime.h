@@ -98,6 +98,15 @@ class Runtime final : private HostInterface {
   // Calls a function the bootstrap put on its private `internal` object.
   // `fresh`: drops what earlier calls left first (see RunSlice), sparing the host a CancelCall.
   Outcome CallInternal(const std::string& function, const std::vector<HostValue>& args, bool fresh = false);
+  // CallInternal(function, args, fresh=true) for each of `calls` in turn, within one entry
+  // into the isolate, while `go_on` says the call that just ended leaves the isolate to the
+  // next: the server's JS pass (fetch_series.h), with no host code between two requests to
+  // evict V8's code and data from the CPU's caches. Between two calls a Terminate() or
+  // deadline the first was given is dropped, as ClearTerminate does. The outcomes of the
+  // calls made, in order; the caller ends the last call as it would end CallInternal's.
+  std::vector<Outcome> CallInternalSeries(const std::string& function,
+                                          const std::vector<std::vector<HostValue>>& calls,
+                                          const std::function<bool(const Outcome&)>& go_on);
   // Compiles a module; the value lists its import specifiers in order. A non-empty
   // `code_cache` (from ModuleCodeCache of the same source) spares compiling what it holds;
   // V8 checks it and compiles from source if it does not fit.
@@ -164,6 +173,10 @@ class Runtime final : private HostInterface {
   // `fresh`: a new call that first drops what earlier calls left (timers, pending operations),
   // as CancelCall does, in the same entry into the isolate.
   Outcome RunSlice(std::optional<Goal> new_call, const SliceBody& body, bool fresh = false);
+  // RunSlice's work, by a caller that holds the isolate's lock and has entered it.
+  Outcome RunLockedSlice(std::optional<Goal> new_call, const SliceBody& body, bool fresh);
+  // The slice that calls internal `function` with `args` (both must outlive it).
+  SliceBody InternalCall(const std::string& function, const std::vector<HostValue>& args);
   v8::MaybeLocal<v8::Value> CallFunction(v8::Local<v8::Context> context, v8::Local<v8::Value> function,
                                          v8::Local<v8::Value> receiver, const std::vector<HostValue>& args);
   Outcome Finish(Slice& slice, v8::TryCatch& try_catch, v8::MaybeLocal<v8::Value> result);

@@ -46,18 +46,6 @@ def _dispatch_fetch(runtime: _core.Runtime, args: tuple[Any, ...]) -> _core.Outc
     return runtime.call_internal(DISPATCH_FETCH, args, True)
 
 
-def _frees(outcome: _core.Outcome, release_bytes: int) -> bool:
-    """Whether a request that ended leaves its isolate free for the next at once: an error its
-    handler threw, or a whole result (protocol.FetchResult.from_js's array) with no stream,
-    no waitUntil work and a body of at most `release_bytes`."""
-    if outcome.status == "js_error":
-        return True
-    if outcome.status != "ok":
-        return False
-    value = outcome.value
-    return len(value) == 6 and not value[4] and not value[5] and (value[3] is None or len(value[3]) <= release_bytes)
-
-
 class AppIsolate(AsyncIsolate):
     """An isolate running one app. One request at a time: pools hold several."""
 
@@ -137,62 +125,85 @@ class AppIsolate(AsyncIsolate):
     def fetch_series(self, requests: Iterable[SeriesRequest],
                      release_bytes: int) -> list[_core.Outcome | Coroutine[Any, Any, FetchResult] | Exception]:
         """Runs the handlers of several requests back to back, each as `fetch_now` runs one,
-        with none of the caller's Python between them, which would evict V8's code and data
-        from the CPU's caches: measured, a third of the JS call's CPU.
+        in one call into the core (`_core.Runtime.fetch_series`) with no Python between them,
+        which would evict V8's code and data from the CPU's caches: measured, a third of the
+        JS call's CPU.
 
         Goes on to the next request while the gate lets slices run inline and the last one
         ended in its first slice and left this isolate free: no operation in flight, no stream
         or waitUntil work, a body of at most `release_bytes`, or an error its handler threw.
         Returns what each request it began gave, in order: its finished outcome (`result_of`
-        gives the FetchResult or raises), or, for the last only, an exception or the
+        gives the FetchResult or raises), an exception (a bug of ours, that request's alone:
+        headers that cannot go to JS end the series there), or, for the last only, the
         coroutine that finishes it. Between two requests nothing needs ending (`end_request`):
         the first left no operation, and the next call drops the first's timers; the caller
-        ends the last request. A call that ended in its first slice (`ended_in_first_slice`)
-        within the gate's slice has its console lines delivered and leaves the shell's call
-        open for the next, with a terminate() that came for it dropped; any other goes on
-        through `_after_first_slice`, as `fetch_now`'s would. Per request, the Python this
-        spares was a third of what the series cost besides its JS."""
-        begun: list[_core.Outcome | Coroutine[Any, Any, FetchResult] | Exception] = []
+        ends the last request. Console lines are delivered once the series ran; the last
+        request, if it did not leave the isolate free, goes on as `fetch_now`'s call would
+        (`_after_first_slice`), its outbound requests tagged with its id."""
         gate = self._gate
-        if gate is None:
-            return begun
-        runtime, outbound, max_slice_ms = self._runtime, self._outbound, gate.max_slice_ms
-        opened = False  # the shell's call is open (`_calling`) for calls that ended in their first slice
-        for method, url, headers, body, request_id, console in requests:
-            if not gate.allows():
-                break
-            with self._stop_lock:
-                if opened:  # the call before ended: a terminate() that came for it is not this one's
-                    runtime.clear_terminate()
-                self._calling = opened = True
+        if gate is None or not gate.allows():
+            return []
+        requests = list(requests)
+        calls: list[tuple[Any, ...]] = []
+        refused: Exception | None = None  # a request whose headers cannot go to JS: its own failure
+        for method, url, headers, body, _, _ in requests[:1] if self._op_tasks else requests:
             try:
-                if outbound is not None:
-                    outbound.begin_request(request_id)
-                args = (method, url, _core.HeaderList(headers), body or None)
-                outcome = runtime.call_internal(DISPATCH_FETCH, args, True)
-                if ended_in_first_slice(outcome) and outcome.cpu_ms <= max_slice_ms:
-                    # What _after_first_slice does for it but end the call (gate.record: nothing, within the gate).
-                    if outcome.console:
-                        self._deliver_console(outcome.console, console)
-                else:
-                    opened = False  # ended by _after_first_slice, or by the coroutine it gives
-                    outcome = self._after_first_slice(functools.partial(_dispatch_fetch, args=args), outcome, gate,
-                                                      console, None, _UNSET, "request")
-            except BaseException as exc:
-                opened = False
-                self._end_call()
-                if not isinstance(exc, Exception):
-                    raise
-                begun.append(exc)
+                calls.append((method, url, _core.HeaderList(headers), body or None))
+            except Exception as exc:
+                refused = exc
                 break
-            if not isinstance(outcome, _core.Outcome):
-                begun.append(self._fetch_rest(outcome))
-                break
-            begun.append(outcome)
-            if self._op_tasks or not _frees(outcome, release_bytes):
-                break
-        if opened:
+        max_slice_ms = gate.max_slice_ms
+        with self._stop_lock:
+            self._calling = True
+        try:
+            outcomes, left_free, unconverted = self._runtime.fetch_series(DISPATCH_FETCH, calls, max_slice_ms,
+                                                                          release_bytes)
+        except BaseException as exc:
             self._end_call()
+            if not isinstance(exc, Exception):
+                raise
+            return [exc]
+        if unconverted is not None:
+            refused = unconverted
+        if not outcomes:
+            self._end_call()
+            return [] if refused is None else [refused]
+        begun: list[_core.Outcome | Coroutine[Any, Any, FetchResult] | Exception] = list(outcomes)
+        try:
+            for index in range(len(outcomes) if left_free else len(outcomes) - 1):
+                if lines := outcomes[index].console:
+                    try:
+                        self._deliver_console(lines, requests[index][5])
+                    except Exception as exc:  # a bug of the host's sink: that request's failure alone
+                        begun[index] = exc
+        except BaseException:
+            self._end_call()
+            raise
+        if left_free:
+            self._end_call()
+            if refused is not None:
+                begun.append(refused)
+            return begun
+        last, (_, _, _, _, request_id, console) = len(outcomes) - 1, requests[len(outcomes) - 1]
+        outcome = outcomes[last]
+        if self._outbound is not None:
+            self._outbound.begin_request(request_id)
+        try:
+            if ended_in_first_slice(outcome) and outcome.cpu_ms <= max_slice_ms:
+                # What _after_first_slice does for it but gate.record (nothing, within the gate).
+                if outcome.console:
+                    self._deliver_console(outcome.console, console)
+                self._end_call()
+            else:  # ended by _after_first_slice, or by the coroutine it gives
+                outcome = self._after_first_slice(functools.partial(_dispatch_fetch, args=calls[last]), outcome, gate,
+                                                  console, None, _UNSET, "request")
+        except BaseException as exc:
+            self._end_call()
+            if not isinstance(exc, Exception):
+                raise
+            begun[last] = exc
+            return begun
+        begun[last] = outcome if isinstance(outcome, _core.Outcome) else self._fetch_rest(outcome)
         return begun
 
     def result_of(self, outcome: _core.Outcome) -> FetchResult:

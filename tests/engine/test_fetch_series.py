@@ -10,7 +10,9 @@ import pytest
 
 from pyruntime import _core
 from pyruntime.engine import AppIsolate, Limits, load_script
-from pyruntime.engine.errors import JSError, TimeLimitExceeded
+from pyruntime.engine.egress import EgressPolicy
+from pyruntime.engine.errors import JSError, MemoryLimitExceeded, TimeLimitExceeded
+from pyruntime.engine.host_ops import AsyncHostOps, Subrequest
 from pyruntime.engine.inline_gate import MAX_INLINE_STALL_MS, InlineGate
 
 APP = """
@@ -218,8 +220,9 @@ def test_a_slice_past_the_gates_bound_cools_the_gate_and_ends_the_series(tmp_pat
 
 
 def test_a_console_sink_that_fails_is_its_requests_error_and_the_isolate_serves_on(tmp_path: Path):
-    """A bug of the host's in the sink a request's console lines go to ends the series with
-    that request's exception; the call is ended, and the isolate serves the next request."""
+    """A bug of the host's in the sink a request's console lines go to is that request's
+    exception alone: the request after it keeps its answer, the call is ended, and the
+    isolate serves the next request."""
     async def main() -> tuple[list[str], str]:
         isolate = make_isolate(tmp_path, patient_gate())
         await isolate.load()
@@ -228,10 +231,62 @@ def test_a_console_sink_that_fails_is_its_requests_error_and_the_isolate_serves_
             raise RuntimeError(f"sink broke on {text!r}")
 
         started = isolate.fetch_series(requests(["/log/1", "/sync/2"], {"/log/1": failing}), 64 * 1024)
-        kinds = [f"{type(item).__name__}: {item}" for item in started]
+        kinds = [f"{type(item).__name__}: {item}" if isinstance(item, Exception) else body_of(isolate, item)
+                 for item in started]
         isolate.end_request()
         body = (await isolate.fetch("GET", "http://a.test/timer/3", [], None)).body.decode()
         isolate.close()
         return kinds, body
 
-    assert asyncio.run(main()) == (["RuntimeError: sink broke on 'log 1'"], "timer 3 0")
+    assert asyncio.run(main()) == (["RuntimeError: sink broke on 'log 1'", "sync 2"], "timer 3 0")
+
+
+def test_a_request_past_its_memory_limit_ends_the_series_and_only_its_isolate(tmp_path: Path):
+    """The core disposes an isolate past its memory limit once the series has left it: the
+    requests before keep their answers, none after runs, and a new isolate serves."""
+    async def main() -> tuple[int, str, bool, str]:
+        (tmp_path / "worker.js").write_text(APP.replace(
+            'case "spin":', 'case "oom": { const held = []; for (;;) held.push(new Array(1e5).fill(1.5)); }\n'
+                            '      case "spin":'))
+        limits = Limits(memory_limit_mb=32, cpu_limit_ms=None, timeout_ms=None, total_timeout_ms=60_000)
+        isolate = AppIsolate(load_script(tmp_path / "worker.js"), limits=limits, inline=patient_gate())
+        await isolate.load()
+        started = isolate.fetch_series(requests(["/sync/1", "/oom/2", "/sync/3"]), 64 * 1024)
+        first = body_of(isolate, started[0])
+        with pytest.raises(MemoryLimitExceeded):
+            isolate.result_of(started[1])
+        alive = isolate.alive
+        isolate.close()
+        fresh = AppIsolate(load_script(tmp_path / "worker.js"), limits=limits, inline=patient_gate())
+        await fresh.load()
+        after = (await fresh.fetch("GET", "http://a.test/sync/4", [], None)).body.decode()
+        fresh.close()
+        return len(started), first, alive, after
+
+    assert asyncio.run(main()) == (2, "sync 1", False, "sync 4")
+
+
+def test_the_last_requests_subrequests_carry_its_own_id(tmp_path: Path):
+    """The series' last request, which goes on with an operation in flight, has its outbound
+    fetch counted and logged under its own request id, not an earlier request's."""
+    async def main() -> list[str | None]:
+        (tmp_path / "worker.js").write_text(APP)
+        records: list[Subrequest] = []
+        ops = AsyncHostOps(EgressPolicy.parse(allow=["127.0.0.1"]), app="t", observer=records.append)
+        isolate = AppIsolate(load_script(tmp_path / "worker.js"), limits=Limits(cpu_limit_ms=50, timeout_ms=10_000),
+                             op_handler=ops, inline=patient_gate())
+        await isolate.load()
+        started = isolate.fetch_series(requests(["/sync/1", "/fire/2"]), 64 * 1024)
+        assert len(started) == 2
+        last = started[1]
+        result = isolate.result_of(last) if isinstance(last, _core.Outcome) else await last
+        assert result.body == b"fire 2"
+        for _ in range(1000):  # a bound for a failing test: the refused connection ends at once
+            if records:
+                break
+            await asyncio.sleep(0.01)
+        isolate.end_request()
+        isolate.close()
+        return [record.request_id for record in records]
+
+    assert asyncio.run(main()) == ["id-1"]
