@@ -92,7 +92,9 @@ void DescribeError(v8::Local<v8::Context> context, v8::Local<v8::Value> error, v
 class Runtime::Slice {
  public:
   explicit Slice(Runtime* runtime)
-      : runtime_(runtime), wall_start_(Clock::now()), cpu_start_(Watchdog::ThreadCpuMs()) {
+      : runtime_(runtime),
+        wall_start_(Clock::now()),
+        cpu_start_(runtime->series_cpu_ms_ >= 0 ? runtime->series_cpu_ms_ : Watchdog::ThreadCpuMs()) {
     const IsolateLimits& limits = runtime->limits_;
     double wall = limits.timeout_ms > 0 ? std::max(0.001, limits.timeout_ms - runtime->call_wall_ms_) : 0;
     double cpu = limits.cpu_limit_ms > 0 ? std::max(0.001, limits.cpu_limit_ms - runtime->call_cpu_ms_) : 0;
@@ -115,7 +117,9 @@ class Runtime::Slice {
       verdict_ = runtime_->watchdog_->Disarm();
       runtime_->guarded_.SliceEnded();
       runtime_->call_wall_ms_ += MsBetween(wall_start_, Clock::now());
-      runtime_->call_cpu_ms_ += Watchdog::ThreadCpuMs() - cpu_start_;
+      double cpu_end = Watchdog::ThreadCpuMs();
+      runtime_->call_cpu_ms_ += cpu_end - cpu_start_;
+      if (runtime_->series_cpu_ms_ >= 0) runtime_->series_cpu_ms_ = cpu_end;
     }
     return verdict_;
   }
@@ -350,6 +354,12 @@ std::vector<Outcome> Runtime::CallInternalSeries(const std::string& function,
   {
     v8::Locker locker(isolate_);
     v8::Isolate::Scope isolate_scope(isolate_);
+    // Each slice after the first starts from the clock's reading at the end of the one before.
+    struct SeriesClock {
+      Runtime* runtime;
+      explicit SeriesClock(Runtime* r) : runtime(r) { runtime->series_cpu_ms_ = Watchdog::ThreadCpuMs(); }
+      ~SeriesClock() { runtime->series_cpu_ms_ = -1; }
+    } series_clock(this);
     for (const std::vector<HostValue>& args : calls) {
       if (ProcessExiting()) {
         outcomes.push_back(ExitingOutcome());

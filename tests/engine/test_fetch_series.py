@@ -29,6 +29,11 @@ export default {
         return new Response(`log ${n}`);
       case "throw": throw new Error(`boom ${n}`);
       case "spin": for (;;) {}
+      case "burn": {  // some milliseconds of CPU, within the patient gate's slice
+        let sum = 0;
+        for (let i = 0; i < 3e6; i++) sum += i % 7;
+        return new Response(`burn ${n} ${sum}`);
+      }
       case "wait":
         await new Promise((resolve) => setTimeout(resolve, 1));
         return new Response(`wait ${n}`);
@@ -290,3 +295,21 @@ def test_the_last_requests_subrequests_carry_its_own_id(tmp_path: Path):
         return [record.request_id for record in records]
 
     assert asyncio.run(main()) == ["id-1"]
+
+
+def test_each_request_of_a_series_is_charged_its_own_cpu(tmp_path: Path):
+    """A series reads the thread's CPU clock once between two requests: the CPU of a request
+    that burns some is its own, not the next one's, and a call after the series starts from
+    its own reading."""
+    async def main() -> tuple[float, float, float]:
+        isolate = make_isolate(tmp_path, patient_gate())
+        await isolate.load()
+        started = isolate.fetch_series(requests(["/burn/1", "/sync/2"]), 64 * 1024)
+        burned, light = (isolate.result_of(outcome).cpu_ms for outcome in started)
+        isolate.end_request()
+        alone = (await isolate.fetch("GET", "http://a.test/sync/3", [], None)).cpu_ms
+        isolate.close()
+        return burned, light, alone
+
+    burned, light, alone = asyncio.run(main())
+    assert light < burned / 4 and alone < burned / 4, (burned, light, alone)
