@@ -124,6 +124,10 @@ SERIES_APP = textwrap.dedent("""\
         }
         if (kind === "log") console.log(`log ${n}`);
         if (kind === "spin") for (;;) {}
+        if (kind === "oom") {  // past the app's memory limit: its isolate is disposed
+          const held = [];
+          for (;;) held.push(new Array(1 << 17).fill(0));
+        }
         return new Response(`${kind} ${n}`);
       },
     };
@@ -157,6 +161,31 @@ def test_requests_run_back_to_back_on_one_isolate_are_each_alone(start_server, t
                                                                                       for i in of_kind["log"]]
     limits = server.wait_for_event("limit_exceeded", count=len(of_kind["spin"]))
     assert sorted(ids[line["request_id"]] for line in limits) == of_kind["spin"]
+
+
+@pytest.mark.parametrize("server_name", HTTP_SERVERS)
+def test_a_request_past_its_memory_limit_in_a_pass_is_its_503_alone(start_server, tmp_path: Path, server_name: str):
+    """The core disposes an isolate that passed its memory limit in the middle of a pass's run:
+    that request is its 503, the ones before it keep their answers, the ones after it are
+    served by the isolate that replaces it, and the server serves on."""
+    (tmp_path / "worker.js").write_text(SERIES_APP)
+    (tmp_path / "pyruntime.toml").write_text(CONFIG + "[apps.limits]\nmemory_limit_mb = 16\ncpu_limit_ms = 100\n")
+    server = start_server("--config", "pyruntime.toml", "--server", server_name)
+    kinds = ("sync", "sync", "oom", "sync", "log", "sync")
+    socks = [connect(server) for _ in kinds]
+    for index, sock in enumerate(socks):
+        sock.sendall(f"GET /{kinds[index]}/{index} HTTP/1.1\r\nHost: a.test\r\n\r\n".encode())
+    for index, sock in enumerate(socks):
+        status, _, body = Reader(sock).response()
+        if kinds[index] == "oom":
+            assert status == 503 and b"memory" in body, (status, body)
+        else:
+            assert (status, body) == (200, f"{kinds[index]} {index}".encode()), (index, status, body)
+        sock.close()
+    assert server.wait_for_event("isolate_disposed", app="pass", reason="memory_limit")
+    with connect(server) as sock:
+        sock.sendall(b"GET /sync/after HTTP/1.1\r\nHost: a.test\r\n\r\n")
+        assert Reader(sock).response()[::2] == (200, b"sync after")
 
 
 BODY_CONFIG = CONFIG + textwrap.dedent("""\
