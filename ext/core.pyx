@@ -817,12 +817,13 @@ cdef class Runtime:
         crossing, while each call leaves the isolate free for the next (ext/fetch_series.h:
         ended in its first slice within `max_slice_ms`, a whole result of at most
         `release_bytes`, or an error its handler threw). Returns the outcomes of the calls
-        made, in order, whether the last one left the isolate free too, and the error of the
-        first args that cannot go to JS (None if all can): the series ends before that call."""
+        made, in order, whether the series went on past the last of them (it ran every call
+        it could convert), and the error of the first args that cannot go to JS (None if all
+        can): the series ends before that call."""
         cdef string name = function.encode("utf-8")
         cdef vector[vector[HostValue]] argv
         cdef vector[COutcome] outs
-        cdef cbool left_free = False
+        cdef cbool went_on = False
         cdef size_t i
         refused = None
         argv.resize(len(calls))
@@ -834,11 +835,11 @@ cdef class Runtime:
                 argv.resize(i)
                 break
         if self.keep_gil:
-            outs = RunFetchSeries(self.c[0], name, argv, max_slice_ms, release_bytes, &left_free)
+            outs = RunFetchSeries(self.c[0], name, argv, max_slice_ms, release_bytes, &went_on)
         else:
             with nogil:
-                outs = RunFetchSeries(self.c[0], name, argv, max_slice_ms, release_bytes, &left_free)
-        return [wrap(outs[i], self.handles) for i in range(outs.size())], left_free, refused
+                outs = RunFetchSeries(self.c[0], name, argv, max_slice_ms, release_bytes, &went_on)
+        return [wrap(outs[i], self.handles) for i in range(outs.size())], went_on, refused
 
     def compile_module(self, str name, str source, bytes code_cache=b""):
         """`code_cache`: what module_code_cache returned for this same source, or empty."""

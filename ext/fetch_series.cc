@@ -47,11 +47,17 @@ bool LeavesIsolateFree(const Outcome& outcome, double max_slice_ms, size_t relea
 
 std::vector<Outcome> RunFetchSeries(Runtime& runtime, const std::string& function,
                                     const std::vector<std::vector<HostValue>>& calls, double max_slice_ms,
-                                    size_t release_bytes, bool* left_free) {
+                                    size_t release_bytes, bool* went_on) {
+  size_t console_bytes = 0;
+  size_t judged = 0;  // calls the rule was applied to (not one that ended the isolate)
+  bool last_verdict = false;
   std::vector<Outcome> outcomes = runtime.CallInternalSeries(function, calls, [&](const Outcome& outcome) {
-    return LeavesIsolateFree(outcome, max_slice_ms, release_bytes);
+    for (const ConsoleLine& line : outcome.console) console_bytes += line.text.size();
+    ++judged;
+    last_verdict = console_bytes <= kSeriesConsoleBytes && LeavesIsolateFree(outcome, max_slice_ms, release_bytes);
+    return last_verdict;
   });
-  *left_free = !outcomes.empty() && LeavesIsolateFree(outcomes.back(), max_slice_ms, release_bytes);
+  *went_on = judged == calls.size() && last_verdict;
   return outcomes;
 }
 

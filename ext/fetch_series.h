@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "host_interface.h"
 #include "host_value.h"
 #include "runtime.h"
 
@@ -15,16 +16,25 @@ namespace pyruntime {
 
 // Whether a request's call (internal dispatchFetch, ext/js/90_worker.js) leaves the isolate
 // to the next request at once: it ended in its first slice (not waiting, not stopped at its
-// deadline, no host operation started, no unhandled rejection) within `max_slice_ms` of CPU,
+// deadline, no host operation started, no unhandled rejection: the rule of
+// pyruntime/engine/async_isolate.py's ended_in_first_slice) within `max_slice_ms` of CPU,
 // and either its handler threw or it gave a whole result ([status, statusText, headers,
 // bytes, streamId, waitUntil]) with no stream, no waitUntil work and at most `release_bytes`
 // of body.
 bool LeavesIsolateFree(const Outcome& outcome, double max_slice_ms, size_t release_bytes);
 
-// Runs internal `function` once per argument list of `calls`, by that rule; `left_free`
-// says whether the last call made left the isolate free too.
+// The console output a series holds for the host, at most: past it the series ends (the
+// next request begins in the caller's next series). Without it, each request of a pass could
+// hold HostInterface::kMaxConsoleBytes until the whole pass ran; now a series holds about
+// what one call may.
+constexpr size_t kSeriesConsoleBytes = HostInterface::kMaxConsoleBytes;
+
+// Runs internal `function` once per argument list of `calls`, by that rule and while the
+// outcomes hold at most kSeriesConsoleBytes of console text; `went_on` says whether the
+// series went on past its last call (it made every call, and the last one met the rule and
+// the bound too).
 std::vector<Outcome> RunFetchSeries(Runtime& runtime, const std::string& function,
                                     const std::vector<std::vector<HostValue>>& calls, double max_slice_ms,
-                                    size_t release_bytes, bool* left_free);
+                                    size_t release_bytes, bool* went_on);
 
 }  // namespace pyruntime

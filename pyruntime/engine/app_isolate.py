@@ -131,15 +131,17 @@ class AppIsolate(AsyncIsolate):
 
         Goes on to the next request while the gate lets slices run inline and the last one
         ended in its first slice and left this isolate free: no operation in flight, no stream
-        or waitUntil work, a body of at most `release_bytes`, or an error its handler threw.
+        or waitUntil work, a body of at most `release_bytes`, or an error its handler threw;
+        and while the series holds at most `_core`'s bound of console output (ext/fetch_series.h).
         Returns what each request it began gave, in order: its finished outcome (`result_of`
         gives the FetchResult or raises), an exception (a bug of ours, that request's alone:
         headers that cannot go to JS end the series there), or, for the last only, the
         coroutine that finishes it. Between two requests nothing needs ending (`end_request`):
         the first left no operation, and the next call drops the first's timers; the caller
         ends the last request. Console lines are delivered once the series ran; the last
-        request, if it did not leave the isolate free, goes on as `fetch_now`'s call would
-        (`_after_first_slice`), its outbound requests tagged with its id."""
+        request, if the series did not go on past it, goes on as `fetch_now`'s call would
+        (`_after_first_slice`, unless it ended in its first slice), its outbound requests
+        tagged with its id."""
         gate = self._gate
         if gate is None or not gate.allows():
             return []
@@ -156,21 +158,21 @@ class AppIsolate(AsyncIsolate):
         with self._stop_lock:
             self._calling = True
         try:
-            outcomes, left_free, unconverted = self._runtime.fetch_series(DISPATCH_FETCH, calls, max_slice_ms,
-                                                                          release_bytes)
+            outcomes, went_on, unconverted = self._runtime.fetch_series(DISPATCH_FETCH, calls, max_slice_ms,
+                                                                        release_bytes)
         except BaseException as exc:
             self._end_call()
             if not isinstance(exc, Exception):
                 raise
             return [exc]
-        if unconverted is not None:
+        if unconverted is not None:  # before the one refused here, if any
             refused = unconverted
         if not outcomes:
             self._end_call()
             return [] if refused is None else [refused]
         begun: list[_core.Outcome | Coroutine[Any, Any, FetchResult] | Exception] = list(outcomes)
         try:
-            for index in range(len(outcomes) if left_free else len(outcomes) - 1):
+            for index in range(len(outcomes) if went_on else len(outcomes) - 1):
                 if lines := outcomes[index].console:
                     try:
                         self._deliver_console(lines, requests[index][5])
@@ -179,7 +181,7 @@ class AppIsolate(AsyncIsolate):
         except BaseException:
             self._end_call()
             raise
-        if left_free:
+        if went_on:  # every call ran, each left the isolate free: the refused one, if any, is next
             self._end_call()
             if refused is not None:
                 begun.append(refused)

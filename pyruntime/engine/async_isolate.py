@@ -28,7 +28,8 @@ AsyncOpHandler = Callable[[str, Any], Any]  # may return an awaitable
 def ended_in_first_slice(outcome: _core.Outcome) -> bool:
     """Whether a call's first slice ended it with nothing left for the shell but its console
     lines: not waiting, not stopped at a total deadline (the driver gives that error), no host
-    operation started, no unhandled rejection to count."""
+    operation started, no unhandled rejection to count. The core applies the same rule within
+    a server's JS pass (ext/fetch_series.h, LeavesIsolateFree)."""
     status = outcome.status
     return status != "pending" and status != "deadline" and not outcome.ops and not outcome.unhandled_rejections
 

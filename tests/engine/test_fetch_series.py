@@ -27,6 +27,9 @@ export default {
       case "log":
         console.log(`log ${n}`);
         return new Response(`log ${n}`);
+      case "loud":  // 600 KiB of console output
+        console.log(`${n}`.repeat(600 * 1024));
+        return new Response(`loud ${n}`);
       case "throw": throw new Error(`boom ${n}`);
       case "spin": for (;;) {}
       case "burn": {  // some milliseconds of CPU, within the patient gate's slice
@@ -313,3 +316,25 @@ def test_each_request_of_a_series_is_charged_its_own_cpu(tmp_path: Path):
 
     burned, light, alone = asyncio.run(main())
     assert light < burned / 4 and alone < burned / 4, (burned, light, alone)
+
+
+def test_a_series_holds_at_most_about_one_calls_console_output(tmp_path: Path):
+    """The core ends a series once its requests' console output passes what one call may hold
+    (ext/fetch_series.h): two requests of 600 KiB each end it, each output reaches its own
+    request's sink whole, a request the series did not reach is not counted as begun (not
+    even the one whose headers cannot go to JS), and the next series takes the rest."""
+    async def main() -> tuple[list[str], list[int], list[str]]:
+        isolate = make_isolate(tmp_path, patient_gate())
+        await isolate.load()
+        sinks = {"/loud/1": Sink(), "/loud/2": Sink()}
+        broken = ("GET", "http://a.test/sync/3", [(b"host",)], None, "id-broken", None)
+        started = isolate.fetch_series([*requests(["/loud/1", "/loud/2"], sinks), broken], 64 * 1024)
+        bodies = [body_of(isolate, outcome) for outcome in started]
+        lengths = [len(line) for sink in sinks.values() for line in sink.lines]
+        rest = isolate.fetch_series(requests(["/sync/4", "/sync/5"]), 64 * 1024)
+        after = [body_of(isolate, outcome) for outcome in rest]
+        isolate.end_request()
+        isolate.close()
+        return bodies, lengths, after
+
+    assert asyncio.run(main()) == (["loud 1", "loud 2"], [600 * 1024, 600 * 1024], ["sync 4", "sync 5"])
