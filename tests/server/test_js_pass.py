@@ -167,25 +167,33 @@ def test_requests_run_back_to_back_on_one_isolate_are_each_alone(start_server, t
 def test_a_request_past_its_memory_limit_in_a_pass_is_its_503_alone(start_server, tmp_path: Path, server_name: str):
     """The core disposes an isolate that passed its memory limit in the middle of a pass's run:
     that request is its 503, the ones before it keep their answers, the ones after it are
-    served by the isolate that replaces it, and the server serves on."""
+    served by the isolate that replaces it, another app's requests of the same pass are
+    answered, and both apps serve on."""
     (tmp_path / "worker.js").write_text(SERIES_APP)
-    (tmp_path / "pyruntime.toml").write_text(CONFIG + "[apps.limits]\nmemory_limit_mb = 16\ncpu_limit_ms = 100\n")
+    (tmp_path / "other.js").write_text(
+        "export default { fetch(request) { return new Response(`other ${request.url}`); } };\n")
+    (tmp_path / "pyruntime.toml").write_text(CONFIG + "[apps.limits]\nmemory_limit_mb = 16\ncpu_limit_ms = 100\n\n"
+                                             '[[apps]]\nname = "other"\nscript = "other.js"\nroutes = ["other.test"]\n')
     server = start_server("--config", "pyruntime.toml", "--server", server_name)
-    kinds = ("sync", "sync", "oom", "sync", "log", "sync")
+    kinds = ("sync", "other", "sync", "oom", "other", "sync", "log", "sync")
     socks = [connect(server) for _ in kinds]
     for index, sock in enumerate(socks):
-        sock.sendall(f"GET /{kinds[index]}/{index} HTTP/1.1\r\nHost: a.test\r\n\r\n".encode())
+        host = "other.test" if kinds[index] == "other" else "a.test"
+        sock.sendall(f"GET /{kinds[index]}/{index} HTTP/1.1\r\nHost: {host}\r\n\r\n".encode())
     for index, sock in enumerate(socks):
         status, _, body = Reader(sock).response()
         if kinds[index] == "oom":
             assert status == 503 and b"memory" in body, (status, body)
+        elif kinds[index] == "other":
+            assert (status, body) == (200, f"other http://other.test/other/{index}".encode()), (index, status, body)
         else:
             assert (status, body) == (200, f"{kinds[index]} {index}".encode()), (index, status, body)
         sock.close()
     assert server.wait_for_event("isolate_disposed", app="pass", reason="memory_limit")
-    with connect(server) as sock:
-        sock.sendall(b"GET /sync/after HTTP/1.1\r\nHost: a.test\r\n\r\n")
-        assert Reader(sock).response()[::2] == (200, b"sync after")
+    for host, expected_body in (("a.test", b"sync after"), ("other.test", b"other http://other.test/sync/after")):
+        with connect(server) as sock:
+            sock.sendall(f"GET /sync/after HTTP/1.1\r\nHost: {host}\r\n\r\n".encode())
+            assert Reader(sock).response()[::2] == (200, expected_body)
 
 
 BODY_CONFIG = CONFIG + textwrap.dedent("""\
