@@ -15,7 +15,7 @@ from typing import Any
 
 from .. import _core
 from . import compile_cache
-from .async_isolate import AsyncIsolate, AsyncOpHandler, ended_in_first_slice
+from .async_isolate import AsyncIsolate, AsyncOpHandler
 from .console import ConsoleSink
 from .driver import check_outcome
 from .host_ops import AsyncHostOps
@@ -140,8 +140,7 @@ class AppIsolate(AsyncIsolate):
         the first left no operation, and the next call drops the first's timers; the caller
         ends the last request. Console lines are delivered once the series ran; the last
         request, if the series did not go on past it, goes on as `fetch_now`'s call would
-        (`_after_first_slice`, unless it ended in its first slice), its outbound requests
-        tagged with its id."""
+        (`_after_first_slice`), its outbound requests tagged with its id."""
         gate = self._gate
         if gate is None or not gate.allows():
             return []
@@ -154,11 +153,10 @@ class AppIsolate(AsyncIsolate):
             except Exception as exc:
                 refused = exc
                 break
-        max_slice_ms = gate.max_slice_ms
         with self._stop_lock:
             self._calling = True
         try:
-            outcomes, went_on, unconverted = self._runtime.fetch_series(DISPATCH_FETCH, calls, max_slice_ms,
+            outcomes, went_on, unconverted = self._runtime.fetch_series(DISPATCH_FETCH, calls, gate.max_slice_ms,
                                                                         release_bytes)
         except BaseException as exc:
             self._end_call()
@@ -190,15 +188,9 @@ class AppIsolate(AsyncIsolate):
         outcome = outcomes[last]
         if self._outbound is not None:
             self._outbound.begin_request(request_id)
-        try:
-            if ended_in_first_slice(outcome) and outcome.cpu_ms <= max_slice_ms:
-                # What _after_first_slice does for it but gate.record (nothing, within the gate).
-                if outcome.console:
-                    self._deliver_console(outcome.console, console)
-                self._end_call()
-            else:  # ended by _after_first_slice, or by the coroutine it gives
-                outcome = self._after_first_slice(functools.partial(_dispatch_fetch, args=calls[last]), outcome, gate,
-                                                  console, None, _UNSET, "request")
+        try:  # the call is ended by _after_first_slice, or by the coroutine it gives
+            outcome = self._after_first_slice(functools.partial(_dispatch_fetch, args=calls[last]), outcome, gate,
+                                              console, None, _UNSET, "request")
         except BaseException as exc:
             self._end_call()
             if not isinstance(exc, Exception):
