@@ -384,9 +384,21 @@ cdef extern from "runtime.h" namespace "pyruntime":
         void Dispose() nogil
 
 
+cdef extern from "framed_answer.h" namespace "pyruntime":
+    cdef cppclass AnswerFrame:
+        cbool wanted
+        string request_id
+        cbool head_request
+        cbool keep_alive
+        cbool http10
+    cdef cppclass FramedAnswer:
+        int status
+        string data
+
+
 cdef extern from "fetch_series.h" namespace "pyruntime":
     vector[COutcome] RunFetchSeries(CRuntime&, const string&, const vector[vector[HostValue]]&, double, size_t,
-                                    cbool*) nogil
+                                    const vector[AnswerFrame]&, string_view, vector[FramedAnswer]*, cbool*) nogil
 
 
 _STATUS_NAMES = {
@@ -704,6 +716,9 @@ cdef class Outcome:
     cdef readonly list ops
     cdef readonly list console
     cdef readonly int unhandled_rejections
+    # (status, the HTTP/1.1 response after its status line) when fetch_series framed this
+    # request's answer (ext/framed_answer.h); `value` is then None. Else None.
+    cdef readonly object framed
 
     def __repr__(self):
         return f"Outcome({self.status!r}, value={self.value!r}, error={self.error_name!r}: {self.error_message!r})"
@@ -812,19 +827,27 @@ cdef class Runtime:
                 out = self.c.CallInternal(name, argv, fresh)
         return wrap(out, self.handles)
 
-    def fetch_series(self, str function, list calls, double max_slice_ms, size_t release_bytes):
+    def fetch_series(self, str function, list calls, double max_slice_ms, size_t release_bytes, list frames=None,
+                     bytes date_line=b""):
         """`call_internal(function, args, True)` for each args tuple of `calls` in turn, in one
         crossing, while each call leaves the isolate free for the next (ext/fetch_series.h:
         ended in its first slice within `max_slice_ms`, a whole result of at most
         `release_bytes`, or an error its handler threw). Returns the outcomes of the calls
         made, in order, whether the series went on past the last of them (it ran every call
         it could convert), and the error of the first args that cannot go to JS (None if all
-        can): the series ends before that call."""
+        can): the series ends before that call.
+        `frames`, one per call: None, or (request_id, head_request, keep_alive, http10) to
+        have that call's answer framed for HTTP/1.1 (`Outcome.framed`) when it is a whole one,
+        with `date_line` (the server's "date: ...\r\n") unless the app gave a Date."""
         cdef string name = function.encode("utf-8")
         cdef vector[vector[HostValue]] argv
+        cdef vector[AnswerFrame] cframes
+        cdef vector[FramedAnswer] framed
         cdef vector[COutcome] outs
         cdef cbool went_on = False
         cdef size_t i
+        cdef string_view date = string_view(<const char*>date_line, len(date_line))
+        cdef Outcome out
         refused = None
         argv.resize(len(calls))
         for i in range(argv.size()):
@@ -834,12 +857,35 @@ cdef class Runtime:
                 refused = exc
                 argv.resize(i)
                 break
+        if frames is not None:
+            cframes.resize(min(len(frames), argv.size()))
+            for i in range(cframes.size()):
+                if frames[i] is not None:
+                    request_id, head_request, keep_alive, http10 = frames[i]
+                    try:
+                        cframes[i].request_id = request_id.encode("latin-1")
+                    except UnicodeEncodeError:  # not a header value: the host frames this one
+                        continue
+                    cframes[i].wanted = True
+                    cframes[i].head_request = head_request
+                    cframes[i].keep_alive = keep_alive
+                    cframes[i].http10 = http10
         if self.keep_gil:
-            outs = RunFetchSeries(self.c[0], name, argv, max_slice_ms, release_bytes, &went_on)
+            outs = RunFetchSeries(self.c[0], name, argv, max_slice_ms, release_bytes, cframes, date, &framed, &went_on)
         else:
             with nogil:
-                outs = RunFetchSeries(self.c[0], name, argv, max_slice_ms, release_bytes, &went_on)
-        return [wrap(outs[i], self.handles) for i in range(outs.size())], went_on, refused
+                outs = RunFetchSeries(self.c[0], name, argv, max_slice_ms, release_bytes, cframes, date, &framed,
+                                      &went_on)
+        outcomes = []
+        for i in range(outs.size()):
+            if framed[i].data.empty():
+                outcomes.append(wrap(outs[i], self.handles))
+            else:
+                outs[i].value.kind = Kind.kNull  # in the framed bytes: not converted
+                out = wrap(outs[i], self.handles)
+                out.framed = (framed[i].status, <bytes>framed[i].data)
+                outcomes.append(out)
+        return outcomes, went_on, refused
 
     def compile_module(self, str name, str source, bytes code_cache=b""):
         """`code_cache`: what module_code_cache returned for this same source, or empty."""

@@ -6,8 +6,10 @@
 
 #include <cstddef>
 #include <string>
+#include <string_view>
 #include <vector>
 
+#include "framed_answer.h"
 #include "host_interface.h"
 #include "host_value.h"
 #include "runtime.h"
@@ -32,9 +34,11 @@ constexpr size_t kSeriesConsoleBytes = HostInterface::kMaxConsoleBytes;
 // Runs internal `function` once per argument list of `calls`, by that rule and while the
 // outcomes hold at most kSeriesConsoleBytes of console text; `went_on` says whether the
 // series went on past its last call (it made every call, and the last one met the rule and
-// the bound too).
+// the bound too). `frames`, one per call or none: the answer of each call that met the rule
+// with a whole result goes in `framed` (one per outcome) as h1 writes it (framed_answer.h).
 std::vector<Outcome> RunFetchSeries(Runtime& runtime, const std::string& function,
                                     const std::vector<std::vector<HostValue>>& calls, double max_slice_ms,
-                                    size_t release_bytes, bool* went_on);
+                                    size_t release_bytes, const std::vector<AnswerFrame>& frames,
+                                    std::string_view date_line, std::vector<FramedAnswer>* framed, bool* went_on);
 
 }  // namespace pyruntime

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from collections.abc import Coroutine, Iterable
+from collections.abc import Coroutine, Iterable, Sequence
 from typing import Any
 
 from .. import _core
@@ -39,6 +39,9 @@ from .scripts import WorkerScript, raise_load_error
 Headers = list[tuple[str, str]] | list[tuple[bytes, bytes]]
 # One request of `AppIsolate.fetch_series`: method, URL, headers, body, request id, console sink.
 SeriesRequest = tuple[str, str, Headers, bytes | None, str | None, ConsoleSink | None]
+# How a server that speaks HTTP/1.1 itself would frame a request's answer: (head_request,
+# keep_alive, http10). See AppIsolate.fetch_series.
+AnswerFrame = tuple[bool, bool, bool]
 
 
 def _dispatch_fetch(runtime: _core.Runtime, args: tuple[Any, ...]) -> _core.Outcome:
@@ -122,8 +125,9 @@ class AppIsolate(AsyncIsolate):
             return self._fetched(outcome)
         return self._fetch_rest(outcome)
 
-    def fetch_series(self, requests: Iterable[SeriesRequest],
-                     release_bytes: int) -> list[_core.Outcome | Coroutine[Any, Any, FetchResult] | Exception]:
+    def fetch_series(self, requests: Iterable[SeriesRequest], release_bytes: int,
+                     frames: Sequence[AnswerFrame | None] | None = None,
+                     date_line: bytes = b"") -> list[_core.Outcome | Coroutine[Any, Any, FetchResult] | Exception]:
         """Runs the handlers of several requests back to back, each as `fetch_now` runs one,
         in one call into the core (`_core.Runtime.fetch_series`) with no Python between them,
         which would evict V8's code and data from the CPU's caches: measured, a third of the
@@ -140,7 +144,12 @@ class AppIsolate(AsyncIsolate):
         the first left no operation, and the next call drops the first's timers; the caller
         ends the last request. Console lines are delivered once the series ran; the last
         request, if the series did not go on past it, goes on as `fetch_now`'s call would
-        (`_after_first_slice`), its outbound requests tagged with its id."""
+        (`_after_first_slice`), its outbound requests tagged with its id.
+
+        `frames`, one per request (None: not this one): a request whose handler left the
+        isolate free with a whole answer has it framed for HTTP/1.1 by the core, with
+        `date_line` (`framed_answer` gives it); the others' outcomes are as without. Why: an
+        answer h1 writes as it is need not become Python objects and then bytes again."""
         gate = self._gate
         if gate is None or not gate.allows():
             return []
@@ -153,11 +162,13 @@ class AppIsolate(AsyncIsolate):
             except Exception as exc:
                 refused = exc
                 break
+        core_frames = None if frames is None else [None if frame is None else (request[4] or "", *frame)
+                                                   for request, frame in zip(requests, frames, strict=True)]
         with self._stop_lock:
             self._calling = True
         try:
             outcomes, went_on, unconverted = self._runtime.fetch_series(DISPATCH_FETCH, calls, gate.max_slice_ms,
-                                                                        release_bytes)
+                                                                        release_bytes, core_frames, date_line)
         except BaseException as exc:
             self._end_call()
             if not isinstance(exc, Exception):
@@ -203,6 +214,15 @@ class AppIsolate(AsyncIsolate):
     def result_of(self, outcome: _core.Outcome) -> FetchResult:
         """The FetchResult of a request `fetch_series` ran to its end; raises its error."""
         return self._fetched(outcome)
+
+    def framed_answer(self, outcome: _core.Outcome) -> tuple[int, bytes] | None:
+        """The status and the HTTP/1.1 response after its status line of a request whose
+        answer `fetch_series` framed (`result_of` for the others: None here)."""
+        framed = outcome.framed
+        if framed is not None:
+            self._background = False  # a whole answer: no stream, no waitUntil work
+            self._answered = True
+        return framed
 
     async def _fetch_rest(self, driving: Coroutine[Any, Any, _core.Outcome]) -> FetchResult:
         return self._fetched(await driving)

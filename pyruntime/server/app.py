@@ -23,6 +23,7 @@ from urllib.parse import quote
 
 from .. import _core
 from ..engine import AppIsolate, FetchResult, WorkerScript, load_script
+from ..engine.app_isolate import AnswerFrame
 from ..engine.errors import Error, IsolateClosed, JSError, MemoryLimitExceeded, TimeLimitExceeded
 from .body_budget import BodyBudget
 from .config import AppConfig, AppLimits
@@ -182,7 +183,8 @@ class Begun:
     evicted by each request's Python around it: measured on h1, a third less CPU per request.
     """
 
-    __slots__ = ("app", "ctx", "method", "headers", "url", "lease", "head", "body", "result", "early", "whole")
+    __slots__ = ("app", "ctx", "method", "headers", "url", "lease", "head", "body", "result", "early", "whole",
+                 "frame", "framed")
 
     def __init__(self, app: WorkerApp, ctx: RequestContext, method: str, headers: list[tuple[bytes, bytes]],
                  body: bytes | None) -> None:
@@ -197,6 +199,10 @@ class Begun:
         self.result: FetchResult | Awaitable[FetchResult] | None = None
         self.early: _EarlyResponse | None = None
         self.whole = False  # answered in hand (`early`, or a whole small body) and the isolate is free
+        self.frame: AnswerFrame | None = None  # how the server frames a whole answer, if it asked the core to
+        # (status, the HTTP/1.1 response after its status line), framed by the core: what the
+        # server that gave `frame` writes (h1_server), in place of `whole_result`
+        self.framed: tuple[int, bytes] | None = None
 
     def whole_result(self) -> FetchResult | None:
         """The handler's result when it is the whole answer, in hand: a server that frames it
@@ -447,32 +453,38 @@ class WorkerApp:
             await send({"type": "websocket.close", "code": 1003})
 
 
-    def begin_pass(self, requests: list[tuple[Scope, bytes | None, Head]]) -> list[Begun | None | Exception]:
+    def begin_pass(self, requests: list[tuple[Scope, bytes | None, Head]], frames: list[AnswerFrame] | None = None,
+                   date_line: bytes = b"") -> list[Begun | None | Exception]:
         """Begins requests whose whole bodies the server has read (None: a bodyless one) at
         once: on an idle isolate, their handlers' first slices run here one after another
         (`AppIsolate.fetch_series`, and see `Begun`). For each, in order: its Begun; None when
         it cannot begin now (no pool yet, no idle isolate, a body past `max_body_mb` or the
         app's body budget), and then it is the app's ASGI call, as any other, which answers
         those; or the exception of a bug of ours, that request's alone.
-        `head`: what the server read in its head (`read_head`, or h1 as it parsed)."""
+        `head`: what the server read in its head (`read_head`, or h1 as it parsed).
+        `frames` (h1's), one per request: a whole answer comes framed (`Begun.framed`), with
+        `date_line` (AppIsolate.fetch_series)."""
         pool = self._pool
         isolate = None if pool is None else pool.try_acquire()
         if pool is None or isolate is None:
             return [None] * len(requests)
         begun: list[Begun | None | Exception] = []
-        for scope, body, head in requests:
+        for index, (scope, body, head) in enumerate(requests):
             try:
-                begun.append(self._prepare(scope, body, head))
+                begun.append(state := self._prepare(scope, body, head))
+                if state is not None and frames is not None:
+                    state.frame = frames[index]
             except Exception as exc:
                 begun.append(exc)
         slots = [index for index, state in enumerate(begun) if isinstance(state, Begun) and not state.whole]
         done = 0
         try:
             while isolate is not None and done < len(slots):
-                series = [begun[index] for index in slots[done:]]
+                series = [state for state in (begun[index] for index in slots[done:]) if isinstance(state, Begun)]
                 started = isolate.fetch_series(
-                    ((state.method, state.url, state.headers, state.body, state.ctx.request_id, state.ctx.console)
-                     for state in series if isinstance(state, Begun)), EARLY_RELEASE_BYTES)
+                    [(state.method, state.url, state.headers, state.body, state.ctx.request_id, state.ctx.console)
+                     for state in series], EARLY_RELEASE_BYTES,
+                    None if frames is None else [state.frame for state in series], date_line)
                 if not started:  # the gate sends slices to threads now: the rest go the usual way
                     break
                 for index, outcome in zip(slots[done:], started, strict=False):
@@ -518,6 +530,12 @@ class WorkerApp:
                 raise started
             if not isinstance(started, _core.Outcome):
                 begun.result = self._dispatched(begun.ctx, started)
+                return begun
+            if (framed := isolate.framed_answer(started)) is not None:
+                begun.framed = framed
+                begun.ctx.add_cpu(started.cpu_ms)
+                begun.whole = True
+                self._ended(begun)
                 return begun
             result = begun.result = isolate.result_of(started)
         except (Error, TypeError) as exc:

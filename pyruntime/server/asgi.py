@@ -21,6 +21,7 @@ from urllib.parse import parse_qs
 
 import uvloop
 
+from ..engine.app_isolate import AnswerFrame
 from ..engine.errors import Error, JSError
 from ..engine.host_ops import warm_fetch_client
 from .app import Begun, Head, Message, Receive, Scope, Send, WorkerApp, lifespan, read_head, request_id_from
@@ -230,11 +231,12 @@ class ServerApp:
         else:
             await self._test_scheduled(scope, send)
 
-    def begin_pass(self, requests: list[tuple[Scope, bytes | None, Head]]) -> list[Begun | None | Exception]:
+    def begin_pass(self, requests: list[tuple[Scope, bytes | None, Head]], frames: list[AnswerFrame] | None = None,
+                   date_line: bytes = b"") -> list[Begun | None | Exception]:
         """Requests to worker apps, their whole bodies in hand, begun at once, each app's in one
         run (`WorkerApp.begin_pass`, for h1_server's JS pass, which read each `head` as it
-        parsed); None for the server's own paths, an app in an engine process, no route, or
-        when the app cannot begin it now: then the request is this app's ASGI call."""
+        parsed and gives `frames`); None for the server's own paths, an app in an engine
+        process, no route, or when the app cannot begin it now: then the request is this app's ASGI call."""
         begun: list[Begun | None | Exception] = [None] * len(requests)
         by_app: dict[WorkerApp, list[int]] = {}
         for index, (scope, _, _) in enumerate(requests):
@@ -243,7 +245,9 @@ class ServerApp:
                 if isinstance(app, WorkerApp):
                     by_app.setdefault(app, []).append(index)
         for app, indexes in by_app.items():
-            for index, state in zip(indexes, app.begin_pass([requests[index] for index in indexes]), strict=True):
+            states = app.begin_pass([requests[index] for index in indexes],
+                                    None if frames is None else [frames[index] for index in indexes], date_line)
+            for index, state in zip(indexes, states, strict=True):
                 begun[index] = state
         return begun
 

@@ -32,6 +32,7 @@ from urllib.parse import unquote
 import httptools
 
 from .. import _core
+from ..engine.app_isolate import AnswerFrame
 from ..engine.protocol import FetchResult
 from .acceptor import Acceptor
 from .app import Begun, Head, new_request_id, request_id_of
@@ -193,20 +194,34 @@ class _Exchange:
         self._start(status, headers)
         self._write_body(body, False)
 
+    def frame(self) -> AnswerFrame:
+        """How this request's whole answer is framed: (HEAD, keep-alive, HTTP/1.0), for the
+        core to frame it in the JS pass (app.Begun.framed) as `respond_whole` would."""
+        return (self.scope["method"] == "HEAD", self.keep_alive and not self.conn.draining,
+                self.scope["http_version"] == "1.0")
+
     def respond_whole(self, status: int, headers: list[tuple[str, str]], body: bytes, request_id: str) -> None:
         """A JS answer in hand (app.Begun.whole_result): head and body framed in one call into
         the core (`_core.http1_answer`), by the rules `respond` follows for the headers of
         app._whole_answer. ValueError for a header with a line break, before anything is written."""
-        conn = self.conn
-        keep_alive = self.keep_alive and not conn.draining
-        data = _core.http1_answer(status, _status_line(status), conn.server.date.line(), headers, request_id, body,
-                                  self.scope["method"] == "HEAD", keep_alive, self.scope["http_version"] == "1.0")
+        head_request, keep_alive, http10 = self.frame()
+        data = _core.http1_answer(status, _status_line(status), self.conn.server.date.line(), headers, request_id,
+                                  body, head_request, keep_alive, http10)
+        self._send_whole(status, data, keep_alive)
+
+    def respond_framed(self, status: int, framed: bytes) -> None:
+        """A JS answer the core framed in the JS pass, by `frame()` (app.Begun.framed): the
+        response after its status line."""
+        self._send_whole(status, _status_line(status) + framed, self.frame()[1])
+
+    def _send_whole(self, status: int, data: bytes, keep_alive: bool) -> None:
         self.keep_alive = keep_alive
         self.started = self.head_written = self.done = True
         self.expect_continue = False
         self.status = status
         if self.disconnected:
             return
+        conn = self.conn
         conn.write(data)
         self.wake()
         conn.exchange_done(self)
@@ -686,10 +701,12 @@ class H1Server:
     """The listening socket, its connections and the app; stops in `drain` as the others do."""
 
     def __init__(self, app: App, loop: asyncio.AbstractEventLoop, log: JsonLogger, *,
-                 begin_pass: Callable[[list[tuple[Scope, bytes | None, Head]]], list[Begun | None | Exception]]
-                 | None = None, answered: Callable[[], None] | None = None) -> None:
+                 begin_pass: Callable[[list[tuple[Scope, bytes | None, Head]], list[AnswerFrame], bytes],
+                                      list[Begun | None | Exception]] | None = None,
+                 answered: Callable[[], None] | None = None) -> None:
         """`begin_pass` begins requests' JS at once, given their whole bodies, when it can
-        (ServerApp.begin_pass; see `_js_pass`); `answered` is told after each pass that answered requests."""
+        (ServerApp.begin_pass; see `_js_pass`), with how to frame each answer and the date
+        line; `answered` is told after each pass that answered requests."""
         self.app = app
         self.begin_pass = begin_pass
         self._answered = answered
@@ -720,7 +737,8 @@ class H1Server:
         whole = [exchange for exchange in ready if exchange.bodyless or exchange.body_complete]
         try:
             states = self.begin_pass([(exchange.scope, None if exchange.bodyless else exchange.whole_body(),
-                                       exchange.head) for exchange in whole])
+                                       exchange.head) for exchange in whole],
+                                     [exchange.frame() for exchange in whole], self.date.line())
         except Exception as exc:  # a bug of ours: these requests' 500s
             states = [exc] * len(whole)
         begun: dict[_Exchange, Begun | None | Exception] = dict(zip(whole, states, strict=True))
@@ -734,7 +752,10 @@ class H1Server:
                 if not exchange.bodyless:
                     exchange.take_body()  # the app has it: its `receive` says only that the client left
                 try:
-                    if (result := state.whole_result()) is not None:
+                    if (framed := state.framed) is not None:
+                        exchange.respond_framed(*framed)
+                        state.answered(framed[0])
+                    elif (result := state.whole_result()) is not None:
                         self._answer_whole(exchange, state, result)
                     elif (answer := state.answer()) is None:
                         self.loop.create_task(self.run_app(exchange, state))

@@ -338,3 +338,48 @@ def test_a_series_holds_at_most_about_one_calls_console_output(tmp_path: Path):
         return bodies, lengths, after
 
     assert asyncio.run(main()) == (["loud 1", "loud 2"], [600 * 1024, 600 * 1024], ["sync 4", "sync 5"])
+
+
+def test_whole_answers_come_framed_when_asked_and_the_others_as_without(tmp_path: Path):
+    """With `frames`, a request that left the isolate free with a whole answer has it framed
+    for HTTP/1.1 by the core (after the status line, with the date line given); a thrown error,
+    a request not asked for, one whose id is not Latin-1, and one that keeps the isolate
+    (waitUntil work) come as without frames; console lines reach their sinks either way."""
+    date = b"date: Sat, 05 Dec 2026 09:00:00 GMT\r\n"
+
+    async def main() -> tuple[list, list[str]]:
+        isolate = make_isolate(tmp_path, patient_gate())
+        await isolate.load()
+        sink = Sink()
+        paths = ["/log/1", "/sync/2", "/throw/3", "/sync/4", "/sync/5", "/later/6"]
+        series = requests(paths, {"/log/1": sink})
+        series[4] = (*series[4][:4], "id-\u20ac", None)
+        frames = [(False, True, False), (True, False, False), (False, True, False), None, (False, True, False),
+                  (False, True, False)]
+        started = isolate.fetch_series(series, 64 * 1024, frames, date)
+        got = []
+        for outcome in started:
+            framed = isolate.framed_answer(outcome)
+            if framed is not None:
+                got.append(("framed", outcome.value, *framed))
+                continue
+            try:
+                got.append(("result", isolate.result_of(outcome).body))
+            except JSError as exc:
+                got.append(("error", exc.message))
+        await isolate.wait_until()
+        isolate.end_request()
+        isolate.close()
+        return got, sink.lines
+
+    got, lines = asyncio.run(main())
+    text = b"content-type: text/plain;charset=UTF-8\r\nx-request-id: id-%d\r\ncontent-length: %d\r\n"
+    assert got == [
+        ("framed", None, 200, date + text % (0, 5) + b"\r\nlog 1"),
+        ("framed", None, 200, date + text % (1, 6) + b"connection: close\r\n\r\n"),  # HEAD; the connection closes
+        ("error", "boom 3"),
+        ("result", b"sync 4"),
+        ("result", b"sync 5"),
+        ("result", b"later 6"),  # its waitUntil work keeps the isolate: the series ends with it
+    ]
+    assert lines == ["log 1"]

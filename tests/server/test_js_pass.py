@@ -252,7 +252,7 @@ def test_a_failure_while_beginning_one_request_is_its_500_alone():
         await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"2")]})
         await send({"type": "http.response.body", "body": b"ok"})
 
-    def begin_pass(requests):  # None: the app's ASGI call answers
+    def begin_pass(requests, frames, date_line):  # None: the app's ASGI call answers
         return [RuntimeError("a bug") if scope["path"] == "/boom" else None for scope, _, _ in requests]
 
     async def main() -> tuple[list[bytes], str]:
@@ -415,7 +415,7 @@ def test_a_bug_that_breaks_a_pass_run_gives_its_isolate_back(tmp_path: Path, mon
     requests' ASGI calls, and the app's one isolate, taken for the run, serves the next request."""
     from pyruntime.engine import AppIsolate
 
-    def broken(self, requests, release_bytes):
+    def broken(self, requests, release_bytes, frames, date_line):
         monkeypatch.undo()  # once: the next pass runs the real series
         raise RuntimeError("a bug in the run")
 
@@ -441,10 +441,12 @@ def test_a_bug_that_breaks_a_pass_run_gives_its_isolate_back(tmp_path: Path, mon
 
 
 def test_an_answer_the_core_cannot_frame_is_a_500_logged_as_such(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    """h1 frames a JS answer in hand in the core (`_core.http1_answer`). One it refuses (a
+    """h1 frames a JS answer in hand in the core: in the pass (test_framed_answers.py), or when
+    the pass did not, with `_core.http1_answer`, as here (no frames asked). One it refuses (a
     header with a line break, which JS's Headers never lets through: injected here) is that
     request's 500, with the error and a request line saying 500; nothing of the refused head
-    is written, and the app's one isolate serves the next request."""
+    is written, and the app's one isolate serves the next request. (The pass leaves an answer
+    it cannot frame to this way: tests/cpp/test_framed_answer.cc.)"""
     from pyruntime.engine.protocol import FetchResult
     from pyruntime.server.app import Begun
 
@@ -464,7 +466,8 @@ def test_an_answer_the_core_cannot_frame_is_a_500_logged_as_such(tmp_path: Path,
         requests_log, server_log = io.StringIO(), io.StringIO()
         app = create_app(load_config(tmp_path / "pyruntime.toml"), observer=LogObserver(JsonLogger(requests_log)))
         await app.start()
-        server = H1Server(app, asyncio.get_running_loop(), JsonLogger(server_log), begin_pass=app.begin_pass)
+        server = H1Server(app, asyncio.get_running_loop(), JsonLogger(server_log),
+                          begin_pass=lambda requests, frames, date_line: app.begin_pass(requests))
         bad, good = await answers_to(server, ["/sync/bad", "/sync/next"])
         await app.shutdown()
         return bad, good, requests_log.getvalue(), server_log.getvalue()
