@@ -531,21 +531,19 @@ class WorkerApp:
             if not isinstance(started, _core.Outcome):
                 begun.result = self._dispatched(begun.ctx, started)
                 return begun
-            if (framed := isolate.framed_answer(started)) is not None:
-                begun.framed = framed
-                begun.ctx.add_cpu(started.cpu_ms)
-                begun.whole = True
-                self._ended(begun)
-                return begun
-            result = begun.result = isolate.result_of(started)
+            # A framed answer is whole: the core frames only those (ext/framed_answer.h).
+            begun.framed = framed = isolate.framed_answer(started)
+            if framed is None:
+                result = begun.result = isolate.result_of(started)
         except (Error, TypeError) as exc:
             self._answered_early(begun, self._failure(begun.ctx, exc))
             return begun
         except Exception as exc:
             self._ended(begun)
             return exc
-        begun.ctx.add_cpu(result.cpu_ms)
-        if not result.stream_id and _sent_whole(result, begun.head) and not isolate.has_background_work:
+        begun.ctx.add_cpu(started.cpu_ms)
+        if framed is not None or (not result.stream_id and _sent_whole(result, begun.head)
+                                  and not isolate.has_background_work):
             begun.whole = True
             self._ended(begun)
         return begun

@@ -209,10 +209,10 @@ class _Exchange:
                                   body, head_request, keep_alive, http10)
         self._send_whole(status, data, keep_alive)
 
-    def respond_framed(self, status: int, framed: bytes) -> None:
-        """A JS answer the core framed in the JS pass, by `frame()` (app.Begun.framed): the
-        response after its status line."""
-        self._send_whole(status, _status_line(status) + framed, self.frame()[1])
+    def respond_framed(self, status: int, framed: bytes, frame: AnswerFrame) -> None:
+        """A JS answer the core framed in the JS pass (app.Begun.framed: the response after its
+        status line) by `frame`, this exchange's `frame()` then, whose keep-alive it keeps."""
+        self._send_whole(status, _status_line(status) + framed, frame[1])
 
     def _send_whole(self, status: int, data: bytes, keep_alive: bool) -> None:
         self.keep_alive = keep_alive
@@ -752,8 +752,8 @@ class H1Server:
                 if not exchange.bodyless:
                     exchange.take_body()  # the app has it: its `receive` says only that the client left
                 try:
-                    if (framed := state.framed) is not None:
-                        exchange.respond_framed(*framed)
+                    if (framed := state.framed) is not None and state.frame is not None:
+                        exchange.respond_framed(*framed, state.frame)
                         state.answered(framed[0])
                     elif (result := state.whole_result()) is not None:
                         self._answer_whole(exchange, state, result)
