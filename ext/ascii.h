@@ -8,6 +8,14 @@ namespace pyruntime {
 
 inline char AsciiLower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c + ('a' - 'A')) : c; }
 
+// Whether every byte of `text` is ASCII.
+inline bool AllAscii(std::string_view text) {
+  for (char c : text) {
+    if (static_cast<unsigned char>(c) >= 0x80) return false;
+  }
+  return true;
+}
+
 // Whether `text` equals `lower` (given in lowercase) without regard to ASCII case.
 inline bool EqualsLower(std::string_view text, std::string_view lower) {
   if (text.size() != lower.size()) return false;

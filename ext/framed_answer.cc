@@ -4,17 +4,11 @@
 #include <utility>
 #include <vector>
 
+#include "ascii.h"
 #include "http1_response.h"
 
 namespace pyruntime {
 namespace {
-
-bool Ascii(std::string_view text) {
-  for (char c : text) {
-    if (static_cast<unsigned char>(c) >= 0x80) return false;
-  }
-  return true;
-}
 
 // Python's truth of the small values a result array holds (a count, an id, null).
 bool Falsy(const HostValue& value) {
@@ -70,8 +64,8 @@ bool FrameFetchResult(const HostValue& result, const AnswerFrame& frame, std::st
   for (size_t i = 0; i < headers.items.size(); i += 2) {
     const HostValue& name = headers.items[i];
     const HostValue& value = headers.items[i + 1];
-    if (name.kind != HostValue::Kind::kString || value.kind != HostValue::Kind::kString || !Ascii(name.text) ||
-        !Ascii(value.text)) {
+    if (name.kind != HostValue::Kind::kString || value.kind != HostValue::Kind::kString || !AllAscii(name.text) ||
+        !AllAscii(value.text)) {
       return false;
     }
     answer.headers.emplace_back(name.text, value.text);
