@@ -12,9 +12,11 @@ import re
 import textwrap
 from pathlib import Path
 
+from test_h1_server import raw_answers
+
 from pyruntime.server.asgi import create_app
 from pyruntime.server.config import load_config
-from pyruntime.server.h1_server import H1Connection, H1Server
+from pyruntime.server.h1_server import H1Server
 from pyruntime.server.logs import JsonLogger
 from pyruntime.server.observer import LogObserver
 
@@ -81,19 +83,11 @@ async def _served(tmp_path: Path, framed: bool) -> tuple[list[bytes], list[bool]
         framed_in_pass.extend(getattr(state, "framed", None) is not None for state in states)
         return states
 
-    loop = asyncio.get_running_loop()
-    server = H1Server(app, loop, JsonLogger(io.StringIO()), begin_pass=begin_pass)
-    listener = await loop.create_server(lambda: H1Connection(server), "127.0.0.1", 0)
-    port = listener.sockets[0].getsockname()[1]
-    answers = []
+    server = H1Server(app, asyncio.get_running_loop(), JsonLogger(io.StringIO()), begin_pass=begin_pass)
     try:
-        for request in REQUESTS:
-            reader, writer = await asyncio.open_connection("127.0.0.1", port)
-            writer.write(request.encode())
-            answers.append(SERVER_DATE.sub(b"date: (the server's)\r\n", await asyncio.wait_for(reader.read(), 20)))
-            writer.close()
+        answers = [SERVER_DATE.sub(b"date: (the server's)\r\n", answer)
+                   for answer in await raw_answers(server, REQUESTS)]
     finally:
-        listener.close()
         await app.shutdown()
     lines = [record for record in map(json.loads, log.getvalue().splitlines()) if record["event"] == "request"]
     return answers, framed_in_pass, lines

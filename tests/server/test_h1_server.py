@@ -66,14 +66,22 @@ def connect(server) -> socket.socket:
 async def answers_to(server: H1Server, paths: list[str]) -> list[bytes]:
     """Serves `server` on loopback for one GET of each path, each on a connection of its own
     that asks to close: what came back up to the connection's end (b"" for a reset)."""
+    return await raw_answers(server, [f"GET {path} HTTP/1.1\r\nHost: a.test\r\nConnection: close\r\n\r\n"
+                                      for path in paths])
+
+
+async def raw_answers(server: H1Server, requests: list[str]) -> list[bytes]:
+    """Serves `server` on loopback for each of `requests` (bytes as sent, the connection's last
+    request asking to close), each on a connection of its own: what came back up to the
+    connection's end (b"" for a reset)."""
     loop = asyncio.get_running_loop()
     listener = await loop.create_server(lambda: H1Connection(server), "127.0.0.1", 0)
     port = listener.sockets[0].getsockname()[1]
     answers = []
     try:
-        for path in paths:
+        for request in requests:
             reader, writer = await asyncio.open_connection("127.0.0.1", port)
-            writer.write(f"GET {path} HTTP/1.1\r\nHost: a.test\r\nConnection: close\r\n\r\n".encode())
+            writer.write(request.encode())
             try:
                 answers.append(await asyncio.wait_for(reader.read(), 20))
             except ConnectionResetError:
