@@ -2,6 +2,9 @@
 
 #include <algorithm>
 #include <cstring>
+#include <vector>
+
+#include "utf8.h"
 
 namespace pyruntime {
 
@@ -17,6 +20,30 @@ std::string Utf8(v8::Isolate* isolate, v8::Local<v8::Value> value) {
   string->WriteUtf8(isolate, out.data(), static_cast<int>(out.size()), nullptr,
                     v8::String::NO_NULL_TERMINATION | v8::String::REPLACE_INVALID_UTF8);
   return out;
+}
+
+std::string Utf8OfUnits(v8::Isolate* isolate, v8::Local<v8::String> string, int start, int end) {
+  std::vector<uint16_t> units(static_cast<size_t>(std::max(0, end - start)));
+  if (units.empty()) return {};
+  string->Write(isolate, units.data(), start, static_cast<int>(units.size()), v8::String::NO_NULL_TERMINATION);
+  std::string out(Utf8LengthOfUtf16(units.data(), units.size()), '\0');
+  EncodeUtf16(units.data(), units.size(), out.data());
+  return out;
+}
+
+std::string Utf8Bounded(v8::Isolate* isolate, v8::Local<v8::Value> value, int max_units) {
+  v8::Local<v8::String> string;
+  if (value->IsString()) {
+    string = value.As<v8::String>();
+  } else if (!value->ToString(isolate->GetCurrentContext()).ToLocal(&string)) {
+    return {};
+  }
+  const int length = string->Length();
+  if (length <= max_units) return Utf8(isolate, string);
+  const int tail = max_units / 4;
+  const int head = max_units - tail;
+  return Utf8OfUnits(isolate, string, 0, head) + "\n[... " + std::to_string(length - max_units) +
+         " characters left out ...]\n" + Utf8OfUnits(isolate, string, length - tail, length);
 }
 
 v8::MaybeLocal<v8::String> NewStringOrThrow(v8::Isolate* isolate, std::string_view text, v8::NewStringType type) {

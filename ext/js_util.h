@@ -9,6 +9,14 @@
 namespace pyruntime {
 
 std::string Utf8(v8::Isolate* isolate, v8::Local<v8::Value> value);
+// The UTF-8 of UTF-16 units [start, end) of `string`, without a copy of the rest (a surrogate
+// pair cut by `start` or `end` leaves U+FFFD).
+std::string Utf8OfUnits(v8::Isolate* isolate, v8::Local<v8::String> string, int start, int end);
+// Utf8 for text whose size JS chooses and the host keeps (an error's name, message and stack):
+// a string longer than `max_units` UTF-16 units keeps its first and last units, `max_units` in
+// all, with a note between them of how many were left out. Whole, a thrown 2**28-character
+// string cost the host seconds of CPU and gigabytes in copies, past every limit.
+std::string Utf8Bounded(v8::Isolate* isolate, v8::Local<v8::Value> value, int max_units);
 // A JS string from UTF-8. Past V8's maximum string length it throws a RangeError in the
 // isolate and returns the empty string, so callers never hold an empty handle.
 v8::Local<v8::String> NewString(v8::Isolate* isolate, std::string_view text);

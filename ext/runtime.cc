@@ -27,12 +27,16 @@ double MsBetween(std::chrono::steady_clock::time_point a, std::chrono::steady_cl
   return std::chrono::duration<double, std::milli>(b - a).count();
 }
 
+// The most of each of an error's name, message and stack the host keeps (Utf8Bounded): they
+// go to logs and to Python exceptions, however long the thrown text.
+constexpr int kErrorTextUnits = 8192;
+
 std::string StringProperty(v8::Local<v8::Context> context, v8::Local<v8::Object> object, const char* key) {
   v8::Isolate* isolate = context->GetIsolate();
   v8::TryCatch try_catch(isolate);
   v8::Local<v8::Value> value;
   if (!object->Get(context, NewString(isolate, key)).ToLocal(&value) || value->IsUndefined()) return {};
-  return Utf8(isolate, value);
+  return Utf8Bounded(isolate, value, kErrorTextUnits);
 }
 
 // The source line shown with a syntax error, cut to a window around the error's column:
@@ -43,12 +47,7 @@ std::string SourceLineAround(v8::Isolate* isolate, v8::Local<v8::String> line, i
   if (length <= 2 * kWindow) return Utf8(isolate, line);
   const int start = std::max(0, std::min(column - kWindow, length - 2 * kWindow));
   const int end = std::min(length, start + 2 * kWindow);
-  v8::String::Value units(isolate, line);
-  v8::Local<v8::String> window;
-  if (!v8::String::NewFromTwoByte(isolate, *units + start, v8::NewStringType::kNormal, end - start).ToLocal(&window)) {
-    return std::string();
-  }
-  return (start > 0 ? "..." : "") + Utf8(isolate, window) + (end < length ? "..." : "");
+  return (start > 0 ? "..." : "") + Utf8OfUnits(isolate, line, start, end) + (end < length ? "..." : "");
 }
 
 // Name, message and stack of a thrown value. A syntax error's stack has no location,
@@ -65,7 +64,7 @@ void DescribeError(v8::Local<v8::Context> context, v8::Local<v8::Value> error, v
   if (out->error_name.empty()) out->error_name = "Error";
   if (out->error_message.empty() && out->error_stack.empty()) {
     v8::TryCatch try_catch(isolate);
-    out->error_message = Utf8(isolate, error);
+    out->error_message = Utf8Bounded(isolate, error, kErrorTextUnits);
   }
   if (!message.IsEmpty()) {
     std::string location = Utf8(isolate, message->GetScriptResourceName()) + ":" +

@@ -298,6 +298,23 @@ function headersFromPairs(pairs, guard = "none") {
   return h;
 }
 
+// The most the host takes for a message's head, as written: its first line's text (a
+// response's status text, a subrequest's method and URL) and each header as `name: value`
+// and a line break. Workers allow 128 KB of response headers. The host copies a head out of
+// the isolate and a server writes it whole: without a bound one 10 MB header was 10 MB of
+// host memory per request in flight, outside the isolate's limit.
+const MAX_HEAD_BYTES = 128 * 1024;
+
+// Throws a TypeError naming `what` when `text` and the header list of `h` pass MAX_HEAD_BYTES.
+function checkHeadSize(h, text, what) {
+  const list = headerList(h);
+  let bytes = text.length;
+  for (let i = 0; i < list.length; i++) bytes += list[i][0].length + list[i][1].length + 4;
+  if (bytes > MAX_HEAD_BYTES) {
+    throw new TypeError(`${what} take ${bytes} bytes, more than the ${MAX_HEAD_BYTES} (128 KiB) allowed`);
+  }
+}
+
 // The header list as fresh [name, value] pairs (lowercase names, set-cookie kept apart).
 const headerPairs = (h) => headerList(h).map((p) => [p[0], p[1]]);
 
@@ -305,5 +322,5 @@ defineGlobals({ Headers });
 
 Object.assign(internal, {
   definePairIterable, isToken, appendHeader, hasHeader, headerList, setHeadersGuard, headersGuard, fillHeaders,
-  headersFromPairs, headerPairs, headersFromHost, headersFlat,
+  headersFromPairs, headerPairs, headersFromHost, headersFlat, checkHeadSize,
 });

@@ -4,8 +4,8 @@
 // exchange. Redirects are followed here, each hop a new exchange that the host checks again.
 
 const {
-  addAbortAlgorithm, base64, createResponse, defineGlobals, headerPairs, parseMimeType, readBody, requestState,
-  responseState, streams, webidl,
+  addAbortAlgorithm, base64, checkHeadSize, createResponse, defineGlobals, headerPairs, parseMimeType, readBody,
+  requestState, responseState, streams, webidl,
 } = internal;
 
 const kMaxRedirects = 20;
@@ -164,6 +164,7 @@ async function perform(state, job) {
   let url = state.url;
   if (url.startsWith("data:")) return dataResponse(url);
   let method = state.method;
+  checkHeadSize(state.headers, method + url, "fetch(): the request's method, URL and headers");
   let headers = headerPairs(state.headers);
   // The body: known bytes can be sent again on a redirect, a stream only once.
   let bytes = null;

@@ -4,9 +4,9 @@
 // service-worker scripts listen for "fetch" events.
 
 const {
-  bodyUnusable, defineGlobals, defineInterface, dispatchGlobalEvent, DOMException, Event,
-  globalEventTarget, hasEventListeners, headersFlat, hostRequest, isRequest, isResponse, readBody,
-  reportError, responseState, webidl,
+  bodyUnusable, checkHeadSize, defineGlobals, defineInterface, dispatchGlobalEvent, DOMException, Event,
+  globalEventTarget, hasEventListeners, headersFlat, hostRequest, isRequest, isResponse, readBody, reportError,
+  responseState, webidl,
 } = internal;
 
 let workerHandler = null;
@@ -227,6 +227,7 @@ async function dispatchFetch(method, url, headers, body) {
   // chunk by chunk by the host. `waitUntil` counts the promises not settled yet, so that
   // the host can skip an empty wait.
   const flatHeaders = headersFlat(state.headers);
+  checkHeadSize(state.headers, state.statusText, "fetch handler returned a Response whose status text and headers");
   let bytes = null;
   let streamId = 0;
   if (state.body === null) {

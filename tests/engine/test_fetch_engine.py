@@ -284,6 +284,20 @@ def test_subrequest_limits_reject_and_the_app_serves_on(app, upstream):
     assert json.loads(worker.request("/count")[1])[:3] == [0, 1, 2]
 
 
+def test_a_subrequest_head_past_128_kib_is_a_type_error_and_never_sent(app, upstream):
+    worker = app(handler("""
+        const count = Number(new URL(request.url).searchParams.get("count"));
+        const headers = {};
+        for (let i = 0; i < count; i++) headers["x-big-" + i] = "a".repeat(60000);
+        try { return new Response(`sent: ${(await fetch(env.UP + "/echo", { headers })).status}`) }
+        catch (e) { return new Response(`${e.name}: ${e.message}`) }"""))
+    assert worker.request("/?count=2") == (200, "sent: 200")
+    status, text = worker.request("/?count=3")
+    assert text.startswith("TypeError: fetch(): the request's method, URL and headers take 180")
+    assert text.endswith(" bytes, more than the 131072 (128 KiB) allowed")
+    assert [len(seen["headers"]["x-big-1"]) for seen in upstream.seen] == [60000]
+
+
 def test_bytes_held_by_the_host_count_against_the_memory_limit(app, upstream):
     worker = app(handler("""
         if (request.url.endsWith("/ping")) return new Response("alive");

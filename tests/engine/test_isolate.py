@@ -72,6 +72,32 @@ def test_thrown_non_error_values_are_reported(iso):
     assert info.value.message == "plain string"
 
 
+def test_thrown_text_of_any_length_reaches_the_host_cut_to_its_two_ends():
+    """The host keeps at most 8,192 UTF-16 units of an error's name, message and stack: the
+    first three quarters, a note of what was left out, the last quarter (where a stack's
+    frames are). Whole, a thrown 2**28-character string cost seconds of CPU past the limits and
+    gigabytes of host memory in copies."""
+    left_out = f"\n[... {2**24 + 4 - 8192} characters left out ...]\n"
+    with Isolate(cpu_limit_ms=5000, timeout_ms=30000) as iso:
+        with pytest.raises(JSError) as info:
+            iso.eval("throw 'a' + 'x'.repeat(2 ** 24) + 'END'")
+        assert info.value.message == "a" + "x" * 6143 + left_out + "x" * 2045 + "END"
+        with pytest.raises(JSError) as info:
+            iso.eval("function deep() { throw new Error('b'.repeat(2 ** 24 + 4)) }\ndeep()", filename="app.js")
+        assert info.value.message == "b" * 6144 + left_out + "b" * 2048
+        stack = info.value.stack
+        assert stack.startswith("Error: bbb") and "characters left out" in stack and len(stack) < 8300
+        assert "at deep (app.js:1:" in stack  # the stack's end, with its frames, is kept
+        with pytest.raises(JSError) as info:
+            iso.eval("const e = new Error('short'); e.name = 'N'.repeat(2 ** 20); throw e")
+        assert len(info.value.name) < 8300 and info.value.message == "short"
+        with pytest.raises(JSError) as info:  # a cut through a surrogate pair leaves U+FFFD
+            iso.eval("throw 'a' + '\\u{1F600}'.repeat(2 ** 20)")
+        assert info.value.message.startswith("a" + "\U0001F600" * 3071 + "\ufffd\n[... ")
+        assert info.value.message.endswith("\U0001F600" * 1024)
+        assert iso.eval("'still usable'") == "still usable"
+
+
 def test_promise_results_are_awaited(iso):
     assert iso.eval("Promise.resolve(5)") == 5
     assert iso.eval("(async () => { await null; return 'done' })()") == "done"

@@ -335,6 +335,29 @@ def test_handler_that_returns_no_response_is_a_type_error(tmp_path):
     assert "expected a Response" in info.value.message
 
 
+@pytest.mark.parametrize("status_text", ["", "Fine"])
+def test_a_response_head_past_128_kib_is_a_type_error_naming_its_size(tmp_path, status_text: str):
+    """Status text and headers count as written (`name: value` and a line break each): a head
+    of exactly 128 KiB is answered, one byte more is the handler's error, not host memory."""
+    entry = write(tmp_path, {"worker.js": """
+        export default { fetch(request) {
+          const size = Number(new URL(request.url).searchParams.get("size"));
+          const statusText = new URL(request.url).searchParams.get("text");
+          const headers = new Headers({ "x-a": "1" });
+          headers.set("x-big", "v".repeat(size - statusText.length - (3 + 1 + 4) - (5 + 4)));
+          return new Response(null, { headers, statusText });
+        } };"""})
+    url = f"http://example.test/?text={status_text}&size="
+    result = serve_once(entry, url=url + str(128 * 1024))
+    assert result.status == 200 and result.status_text == status_text
+    assert sum(len(name) + len(value) + 4 for name, value in result.headers) + len(status_text) == 128 * 1024
+    with pytest.raises(JSError) as info:
+        serve_once(entry, url=url + str(128 * 1024 + 1))
+    assert info.value.name == "TypeError"
+    assert f"status text and headers take {128 * 1024 + 1} bytes, more than the 131072 (128 KiB) allowed" in \
+        info.value.message
+
+
 def test_handler_promise_that_can_never_settle_fails_at_once(tmp_path):
     entry = write(tmp_path, {"worker.js": "export default { fetch() { return new Promise(() => {}) } };"})
     with pytest.raises(UnsettledPromise):

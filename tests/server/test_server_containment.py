@@ -45,6 +45,8 @@ APP = textwrap.dedent("""\
         if (path === "/body") return new Response(String((await request.arrayBuffer()).byteLength));
         if (path === "/json") return new Response(String((await request.json()).length));
         if (path === "/big") return new Response(new Uint8Array(8 * 1024 * 1024));
+        if (path === "/huge-error") throw "e".repeat(2 ** 23) + "END";
+        if (path === "/huge-head") return new Response("x", { headers: { "x-big": "a".repeat(256 * 1024) } });
         return new Response("ok");
       },
     };
@@ -289,6 +291,25 @@ def test_console_output_is_capped_per_request(server):
     lines = server.events("console", request_id=request_id)
     assert sum(len(line["message"]) for line in lines[:-1]) <= 256 * 1024
     assert "the rest is dropped" in lines[-1]["message"]  # the one line that says so
+    _still_serves(server)
+
+
+def test_an_error_of_any_length_is_logged_cut_to_its_two_ends(server):
+    assert httpx.get(server.url + "/huge-error", timeout=60).status_code == 500
+    request_id = server.wait_for_event("request", path="/huge-error")[0]["request_id"]
+    message = server.wait_for_event("error", request_id=request_id)[0]["message"]
+    assert message.startswith("eee") and message.endswith("END") and "characters left out" in message
+    assert len(message) < 8300
+    assert server.events("worker_output") == []  # one JSON line, not an 8 MB one cut into pieces
+    _still_serves(server)
+
+
+def test_a_response_head_past_128_kib_is_the_apps_error_and_not_sent(server):
+    answer = httpx.get(server.url + "/huge-head", timeout=30)
+    assert answer.status_code == 500 and "x-big" not in answer.headers
+    request_id = server.wait_for_event("request", path="/huge-head")[0]["request_id"]
+    error = server.wait_for_event("error", request_id=request_id)[0]
+    assert error["name"] == "TypeError" and "more than the 131072 (128 KiB) allowed" in error["message"]
     _still_serves(server)
 
 
