@@ -18,8 +18,10 @@ import orjson
 
 from .logs import JsonLogger, timestamp
 
-# A line longer than this is cut into pieces (a runaway write must not grow our buffer).
-MAX_LINE = 64 * 1024
+# A line longer than this is cut into pieces (a runaway write must not grow our buffer). It
+# holds a worker's longest line whole: a console line within a request's MAX_CONSOLE_BYTES
+# (observer.py), each character JSON-escaped to at most six bytes.
+MAX_LINE = 2 * 1024 * 1024
 # After a read, the reader waits this long before the next: under load the lines of many
 # requests then come in one read and go out in one write, and a writing child rarely has a
 # reader to wake. At 2 ms the supervisor spent 9 µs per request of a Granian worker (5,500

@@ -45,6 +45,10 @@ APP = textwrap.dedent("""\
         if (path === "/body") return new Response(String((await request.arrayBuffer()).byteLength));
         if (path === "/json") return new Response(String((await request.json()).length));
         if (path === "/big") return new Response(new Uint8Array(8 * 1024 * 1024));
+        if (path === "/long-line") {
+          console.log("\\u0001".repeat(200000));
+          return new Response("logged");
+        }
         if (path === "/huge-error") throw "e".repeat(2 ** 23) + "END";
         if (path === "/huge-head") return new Response("x", { headers: { "x-big": "a".repeat(256 * 1024) } });
         return new Response("ok");
@@ -292,6 +296,14 @@ def test_console_output_is_capped_per_request(server):
     assert sum(len(line["message"]) for line in lines[:-1]) <= 256 * 1024
     assert "the rest is dropped" in lines[-1]["message"]  # the one line that says so
     _still_serves(server)
+
+
+def test_a_long_console_line_stays_one_json_event(server):
+    """200,000 control characters are 1.2 MB of JSON: the supervisor passes the line on whole."""
+    assert httpx.get(server.url + "/long-line", timeout=30).text == "logged"
+    request_id = server.wait_for_event("request", path="/long-line")[0]["request_id"]
+    assert server.wait_for_event("console", request_id=request_id)[0]["message"] == "\x01" * 200000
+    assert server.events("worker_output") == []
 
 
 def test_an_error_of_any_length_is_logged_cut_to_its_two_ends(server):
