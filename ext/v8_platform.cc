@@ -2,11 +2,13 @@
 
 #include <cstdlib>
 #include <mutex>
+#include <string>
 
 #include <libplatform/libplatform.h>
 #include <v8.h>
 
 #include "process_allocator.h"
+#include "wasm_limits.h"
 
 namespace pyruntime {
 
@@ -24,6 +26,10 @@ void EnsureV8Initialized() {
     // The snapshot blob is made in this process (startup_snapshot.cc), so checking its
     // checksum on every new isolate (an adler32 over megabytes) guards against nothing.
     v8::V8::SetFlagsFromString("--no-verify-snapshot-checksum");
+    // A module's functions compile on their first call, as V8 11 does by default (V8 10 compiled
+    // all of them before the module existed); each table is bounded (wasm_limits.h).
+    v8::V8::SetFlagsFromString("--wasm-lazy-compilation");
+    v8::V8::SetFlagsFromString(("--wasm-max-table-size=" + std::to_string(kMaxWasmTableEntries)).c_str());
     // For profiling, as `node --v8-options` allows (`--perf-basic-prof` names JIT code for perf).
     // Set by whoever starts the process; apps cannot reach it.
     if (const char* flags = std::getenv("PYRUNTIME_V8_FLAGS")) v8::V8::SetFlagsFromString(flags);

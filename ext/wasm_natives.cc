@@ -2,13 +2,15 @@
 // declared memory is checked against the isolate's remaining budget before V8 compiles it:
 // its initial size must fit, and its maximum is lowered to what fits (memory.grow past it
 // then fails with -1, as the spec allows), so that wasm code cannot grow and touch gigabytes
-// in one instruction (memory.fill) before the runtime can look.
+// in one instruction (memory.fill) before the runtime can look. Its size, functions and
+// tables and element segments are checked against ext/wasm_limits.h.
 #include <cstdint>
 #include <string>
 #include <string_view>
 
 #include "js_util.h"
 #include "native_bindings.h"
+#include "wasm_limits.h"
 
 namespace pyruntime {
 
@@ -16,7 +18,10 @@ namespace {
 
 constexpr uint64_t kPageBytes = 65536;
 constexpr uint64_t kMaxPages = 65536;  // 4 GB, wasm32's address space
+constexpr uint8_t kFunctionSectionId = 3;
+constexpr uint8_t kTableSectionId = 4;
 constexpr uint8_t kMemorySectionId = 5;
+constexpr uint8_t kElementSectionId = 9;
 
 bool ReadLeb(std::string_view bytes, size_t* pos, uint64_t* out) {
   uint64_t value = 0;
@@ -46,10 +51,41 @@ struct Prepared {
   std::string error;  // a RangeError message
 };
 
+// The entries the tables of a table section declare at first, in all; false if the section
+// is in an encoding this does not read (V8 refuses it unless an experimental flag is on).
+bool TableEntries(std::string_view payload, uint64_t* entries) {
+  size_t at = 0;
+  uint64_t count = 0;
+  if (!ReadLeb(payload, &at, &count) || count > payload.size()) return false;
+  *entries = 0;
+  for (uint64_t i = 0; i < count; ++i) {
+    if (at + 2 > payload.size()) return false;
+    auto type = static_cast<uint8_t>(payload[at++]);
+    auto flags = static_cast<uint8_t>(payload[at++]);
+    uint64_t initial = 0;
+    uint64_t maximum = 0;
+    if ((type != 0x70 && type != 0x6f) || flags > 1 || !ReadLeb(payload, &at, &initial) ||
+        ((flags & 1) && !ReadLeb(payload, &at, &maximum))) {
+      return false;
+    }
+    *entries += initial;
+  }
+  return true;
+}
+
 // Copies the module, with each declared memory checked and its maximum lowered to what
-// `available` bytes allow. Malformed input is copied unchanged: V8 reports it as a CompileError.
+// `available` bytes allow, after checking its size, functions and tables (wasm_limits.h).
+// Malformed input is copied unchanged: V8 reports it as a CompileError.
 Prepared PrepareModule(std::string_view bytes, uint64_t available) {
   Prepared out;
+  if (bytes.size() > kMaxWasmModuleBytes) {
+    out.error = "WebAssembly module of " + std::to_string(bytes.size()) + " bytes, more than the " +
+                std::to_string(kMaxWasmModuleBytes) + " a module may have";
+    return out;
+  }
+  std::string memory_section;  // the memory section as rewritten, if the module has one
+  size_t memory_start = 0;
+  size_t memory_end = 0;
   size_t pos = 8;  // magic and version
   while (pos < bytes.size()) {
     size_t section_start = pos;
@@ -57,13 +93,27 @@ Prepared PrepareModule(std::string_view bytes, uint64_t available) {
     uint64_t size = 0;
     if (!ReadLeb(bytes, &pos, &size) || size > bytes.size() - pos) break;
     size_t payload_end = pos + size;
-    if (id != kMemorySectionId) {
-      pos = payload_end;
-      continue;
-    }
     std::string_view payload = bytes.substr(pos, size);
+    pos = payload_end;
     size_t at = 0;
     uint64_t count = 0;
+    if (id == kFunctionSectionId && ReadLeb(payload, &at, &count) && count > kMaxWasmFunctions) {
+      out.error = "WebAssembly module declares " + std::to_string(count) + " functions, more than the " +
+                  std::to_string(kMaxWasmFunctions) + " a module may have";
+      return out;
+    }
+    uint64_t entries = 0;
+    if (id == kTableSectionId && TableEntries(payload, &entries) && entries > kMaxWasmTableEntries) {
+      out.error = "WebAssembly module declares tables of " + std::to_string(entries) + " entries in all, more than the " +
+                  std::to_string(kMaxWasmTableEntries) + " a module may have";
+      return out;
+    }
+    if (id == kElementSectionId && size > kMaxWasmElementSectionBytes) {
+      out.error = "WebAssembly module's element section takes " + std::to_string(size) + " bytes, more than the " +
+                  std::to_string(kMaxWasmElementSectionBytes) + " a module may have";
+      return out;
+    }
+    if (id != kMemorySectionId || memory_end != 0) continue;
     if (!ReadLeb(payload, &at, &count) || count > payload.size()) break;
     std::string section;
     WriteLeb(&section, count);
@@ -88,14 +138,19 @@ Prepared PrepareModule(std::string_view bytes, uint64_t available) {
       WriteLeb(&section, initial);
       WriteLeb(&section, maximum);
     }
-    out.bytes.assign(bytes.substr(0, section_start));
-    out.bytes.push_back(static_cast<char>(kMemorySectionId));
-    WriteLeb(&out.bytes, section.size());
-    out.bytes += section;
-    out.bytes.append(bytes.substr(payload_end));
+    memory_section.push_back(static_cast<char>(kMemorySectionId));
+    WriteLeb(&memory_section, section.size());
+    memory_section += section;
+    memory_start = section_start;
+    memory_end = payload_end;
+  }
+  if (memory_end == 0) {
+    out.bytes.assign(bytes);
     return out;
   }
-  out.bytes.assign(bytes);
+  out.bytes.assign(bytes.substr(0, memory_start));
+  out.bytes += memory_section;
+  out.bytes.append(bytes.substr(memory_end));
   return out;
 }
 

@@ -4,7 +4,9 @@
 // section before V8 compiles it). Maximum sizes are lowered to what the budget allows, so
 // memory.grow inside wasm fails (-1) instead of reaching gigabytes that one memory.fill
 // could touch. Growth within that maximum is caught by the runtime after the call, which
-// then discards the isolate.
+// then discards the isolate. The same native refuses modules past ext/wasm_limits.h (size,
+// functions, table entries, element segments), which V8 would compile or instantiate in one
+// step that termination cannot stop.
 // Compilation is synchronous, on the isolate's own thread: it counts against the request's
 // time and CPU limits, and never waits on a background task the event loop cannot see.
 // V8 adds the WebAssembly global only to contexts made from the snapshot, so the runtime
@@ -88,7 +90,21 @@ const installWebAssemblyLimits = (function installWebAssemblyLimits() {
   Instance.prototype = WasmInstance.prototype;
   ReflectDefineProperty(WasmInstance.prototype, "constructor", { value: Instance, writable: true, configurable: true });
 
-  for (const [name, value] of [["Memory", Memory], ["Module", Module], ["Instance", Instance]]) {
+  // Whether `new Module` would accept the bytes: V8 answers false past its own implementation
+  // limits, and this past the runtime's (ext/wasm_limits.h), before V8 reads the whole module.
+  const originalValidate = WebAssembly.validate;
+  function validate(source) {
+    let bytes;
+    try {
+      [bytes] = wasmPrepare(source, memoryAvailable());
+    } catch (error) {
+      if (error instanceof RangeError) return false;
+      throw error;
+    }
+    return ReflectApply(originalValidate, WebAssembly, [bytes]);
+  }
+
+  for (const [name, value] of [["Memory", Memory], ["Module", Module], ["Instance", Instance], ["validate", validate]]) {
     replace(WebAssembly, name, value);
   }
 
