@@ -1,7 +1,7 @@
 // What one WebAssembly module may declare. V8 compiles a module, and makes an instance's
 // tables, in steps termination cannot stop, in time (and for tables, memory) linear in these:
 // measured on V8 10.2, a 7 MB module of a million functions took 1.5 s of CPU and 500 MB to
-// compile, and a 41-byte module declaring three tables of 10M entries ran V8 out of heap
+// compile, and a 29-byte module declaring three tables of 10M entries ran V8 out of heap
 // (the process aborted). ext/wasm_natives.cc checks a module against them before V8 sees it;
 // ext/v8_platform.cc gives V8 the bound on each table, which JS's WebAssembly.Table and
 // `table.grow` inside wasm meet too.
