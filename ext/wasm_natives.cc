@@ -2,8 +2,8 @@
 // declared memory is checked against the isolate's remaining budget before V8 compiles it:
 // its initial size must fit, and its maximum is lowered to what fits (memory.grow past it
 // then fails with -1, as the spec allows), so that wasm code cannot grow and touch gigabytes
-// in one instruction (memory.fill) before the runtime can look. Its size, functions and
-// tables and element segments are checked against ext/wasm_limits.h.
+// in one instruction (memory.fill) before the runtime can look. Its size, the counts its
+// sections declare, its tables and its element segments are checked against ext/wasm_limits.h.
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -18,10 +18,20 @@ namespace {
 
 constexpr uint64_t kPageBytes = 65536;
 constexpr uint64_t kMaxPages = 65536;  // 4 GB, wasm32's address space
-constexpr uint8_t kFunctionSectionId = 3;
 constexpr uint8_t kTableSectionId = 4;
 constexpr uint8_t kMemorySectionId = 5;
 constexpr uint8_t kElementSectionId = 9;
+
+// The sections that begin with the count of what they declare, and its bound.
+struct CountBound {
+  uint8_t section;
+  uint64_t max;
+  const char* what;
+};
+constexpr CountBound kCountBounds[] = {
+    {1, kMaxWasmTypes, "types"},     {2, kMaxWasmImports, "imports"}, {3, kMaxWasmFunctions, "functions"},
+    {6, kMaxWasmGlobals, "globals"}, {7, kMaxWasmExports, "exports"},
+};
 
 bool ReadLeb(std::string_view bytes, size_t* pos, uint64_t* out) {
   uint64_t value = 0;
@@ -97,10 +107,12 @@ Prepared PrepareModule(std::string_view bytes, uint64_t available) {
     pos = payload_end;
     size_t at = 0;
     uint64_t count = 0;
-    if (id == kFunctionSectionId && ReadLeb(payload, &at, &count) && count > kMaxWasmFunctions) {
-      out.error = "WebAssembly module declares " + std::to_string(count) + " functions, more than the " +
-                  std::to_string(kMaxWasmFunctions) + " a module may have";
-      return out;
+    for (const CountBound& bound : kCountBounds) {
+      if (id == bound.section && ReadLeb(payload, &at, &count) && count > bound.max) {
+        out.error = "WebAssembly module declares " + std::to_string(count) + " " + bound.what + ", more than the " +
+                    std::to_string(bound.max) + " a module may have";
+        return out;
+      }
     }
     uint64_t entries = 0;
     if (id == kTableSectionId && TableEntries(payload, &entries) && entries > kMaxWasmTableEntries) {

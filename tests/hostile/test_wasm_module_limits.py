@@ -4,7 +4,8 @@ V8 compiles a module, and makes an instance's tables, in steps that termination 
 stop. Before these bounds, on V8 10.2 under a 50 ms CPU limit: a 29-byte module declaring
 three tables of 10M entries ran V8 out of heap and aborted the process; a 7 MB module of a
 million functions took 1.5 s of CPU and 500 MB to compile; 15 MB of element segments took
-0.7 s, past the process guard's grace. Each case runs in a child process (a V8 abort would
+0.7 s, and a module of as many types, imports, globals and exports as V8 allows 0.45 s:
+about the process guard's grace. Each case runs in a child process (a V8 abort would
 end only it), which then makes a fresh isolate.
 """
 
@@ -36,9 +37,13 @@ def with_zeros(head: bytes, zeros: int, call: str = "new WebAssembly.Module") ->
     return f"const u = new Uint8Array({len(head) + zeros}); u.set({list(head)}); {call}(u)"
 
 
-# A function section of 100,001 functions (their type indices zeros); a section header
-# claiming one byte more than the element section may have.
-FUNCTIONS_HEAD = HEADER + TYPES + bytes([3]) + leb(len(leb(100_001)) + 100_001) + leb(100_001)
+def declaring(section_id: int, count: int) -> str:
+    """JS making a module whose section `section_id` declares `count` items (and holds only zeros
+    after the count: the count alone is refused)."""
+    return with_zeros(HEADER + bytes([section_id]) + leb(len(leb(count)) + count) + leb(count), count)
+
+
+# A section header claiming one byte more than the element section may have.
 ELEMENT_SECTION_HEAD = HEADER + bytes([9]) + leb(2**20 + 1)
 
 
@@ -50,7 +55,11 @@ def compiles(module: bytes) -> str:
     (compiles(tables(10_000_000, 10_000_000, 10_000_000)),
      "declares tables of 30000000 entries in all, more than the 1000000 a module may have"),
     (compiles(tables(500_000, 500_001)), "declares tables of 1000001 entries in all"),
-    (with_zeros(FUNCTIONS_HEAD, 100_001), "declares 100001 functions, more than the 100000 a module may have"),
+    (declaring(1, 100_001), "declares 100001 types, more than the 100000 a module may have"),
+    (declaring(2, 10_001), "declares 10001 imports, more than the 10000 a module may have"),
+    (declaring(3, 100_001), "declares 100001 functions, more than the 100000 a module may have"),
+    (declaring(6, 100_001), "declares 100001 globals, more than the 100000 a module may have"),
+    (declaring(7, 20_001), "declares 20001 exports, more than the 20000 a module may have"),
     # Only the header is needed: the size is refused before anything else is read.
     (with_zeros(HEADER, 16 * 2**20 + 1 - len(HEADER)),
      f"module of {16 * 2**20 + 1} bytes, more than the {16 * 2**20} a module may have"),
@@ -73,6 +82,7 @@ def test_modules_at_the_bounds_still_work():
         iso.eval("globalThis.make = (bytes) => new WebAssembly.Instance(new WebAssembly.Module(bytes)) instanceof "
                  "WebAssembly.Instance")
         assert iso.call("make", functions(100_000)) is True
+        assert iso.call("make", HEADER + section(1, leb(100_000) + b"\x60\x00\x00" * 100_000)) is True
         assert iso.eval(compiles(tables(400_000, 600_000))) == "made"
         assert iso.eval("new WebAssembly.Table({initial: 1e6, element: 'anyfunc'}).length") == 1_000_000
         # validate says what the Module constructor would do, past V8's bounds and the runtime's
