@@ -74,6 +74,8 @@ class AppIsolate(AsyncIsolate):
         # and whether this isolate offered its code already (once: V8 may decline to serialise).
         self._answered = False
         self._offered_code = False
+        # The CPU time the reads of the last answer's streamed body used (read_chunk).
+        self._stream_cpu_ms = 0.0
 
     async def load(self) -> None:
         """Runs the app's top-level code, under the same limits as a request."""
@@ -229,6 +231,7 @@ class AppIsolate(AsyncIsolate):
 
     def _fetched(self, outcome: _core.Outcome) -> FetchResult:
         result = FetchResult.from_js(check_outcome(outcome), outcome.wall_ms, outcome.cpu_ms)
+        self._stream_cpu_ms = 0.0
         # A streamed body may still register waitUntil work while it is read.
         self._background = result.wait_until > 0 or result.stream_id != 0
         self._answered = True
@@ -248,13 +251,21 @@ class AppIsolate(AsyncIsolate):
 
     async def read_chunk(self, stream_id: int, *, console: ConsoleSink | None = None) -> bytes | None:
         """The next chunk of a streamed response body (None at its end); each read is a call
-        with the call limits, so a stream may last longer than one request budget."""
-        chunk = check_outcome(await self._drive(lambda rt: rt.call_internal(READ_RESPONSE_CHUNK, (stream_id,)),
-                                                console=console, what="stream read"))
+        with the call limits, so a stream may last longer than one request budget. What the
+        reads of a body use together is `stream_cpu_ms`, for the caller to bound."""
+        outcome = await self._drive(lambda rt: rt.call_internal(READ_RESPONSE_CHUNK, (stream_id,)),
+                                    console=console, what="stream read")
+        self._stream_cpu_ms += outcome.cpu_ms
+        chunk = check_outcome(outcome)
         if isinstance(chunk, int):  # the end: how much waitUntil work is still pending
             self._background = chunk > 0
             return None
         return chunk
+
+    @property
+    def stream_cpu_ms(self) -> float:
+        """The CPU time the reads of the last answer's body stream used so far (`read_chunk`)."""
+        return self._stream_cpu_ms
 
     async def cancel_stream(self, stream_id: int) -> None:
         """Cancels a streamed body the client will not read."""

@@ -758,7 +758,8 @@ class WorkerApp:
         The status is sent first, so a failure midway cannot become an error status: the
         connection is closed instead (the client sees a truncated body), and the log says why.
         A chunk that takes longer than `stream_idle_timeout_s` to make or to send (a client
-        that stops reading), or a stream that outlasts `stream_timeout_s`, is cut off the same way.
+        that stops reading), a stream that outlasts `stream_timeout_s`, or one whose reads used
+        more than `stream_cpu_ms` of CPU together, is cut off the same way.
         """
         # HEAD: the length the app gave, if any (a stream's length is unknown until it is read).
         given = _given_length(result.headers) if head else None
@@ -769,19 +770,27 @@ class WorkerApp:
             await send({"type": "http.response.body", "body": b"", "more_body": False})
             return
         ends = asyncio.get_running_loop().time() + self.limits.stream_timeout_s
-        while True:
-            timeout, idle = self._chunk_timeout(ends)
-            try:
-                chunk = await lease.run(isolate.read_chunk(result.stream_id, console=ctx.console), client,
-                                        timeout=timeout)
-            except TimeoutError:
-                raise self._stream_limit(ctx, idle) from None
-            except (Error, TypeError) as exc:
-                self._failure(ctx, exc, phase="stream")
-                raise _StreamBroken from None
-            if chunk is None:
-                break
-            await self._send_chunk(send, ctx, chunk, ends)
+        try:
+            while True:
+                timeout, idle = self._chunk_timeout(ends)
+                try:
+                    chunk = await lease.run(isolate.read_chunk(result.stream_id, console=ctx.console), client,
+                                            timeout=timeout)
+                except TimeoutError:
+                    raise self._stream_limit(ctx, idle) from None
+                except (Error, TypeError) as exc:
+                    self._failure(ctx, exc, phase="stream")
+                    raise _StreamBroken from None
+                if chunk is None:
+                    break
+                if isolate.stream_cpu_ms > self.limits.stream_cpu_ms:
+                    self.observer.limit_exceeded(
+                        ctx, "stream_cpu", f"the response body's stream used {isolate.stream_cpu_ms:.1f} ms of CPU, "
+                        f"past its stream_cpu_ms limit of {self.limits.stream_cpu_ms:g} ms", "stream")
+                    raise _StreamBroken
+                await self._send_chunk(send, ctx, chunk, ends)
+        finally:
+            ctx.add_cpu(isolate.stream_cpu_ms)
         await send({"type": "http.response.body", "body": b"", "more_body": False})
 
     async def _send_large(self, send: Send, ctx: RequestContext, result: FetchResult) -> None:

@@ -49,6 +49,12 @@ class AppLimits(Limits):
     - `stream_idle_timeout_s` / `stream_timeout_s`: the longest wait for one chunk of a streamed
       response, and the longest a streamed response may last; past either the stream is
       cancelled and the connection closed;
+    - `stream_cpu_ms`: the CPU time the reads of a streamed response's body may use together
+      (each read is a call under `cpu_limit_ms`), cut off the same way past it. Without it one
+      stream whose `pull` ran 49 ms of JS per chunk held a core for all of `stream_timeout_s`.
+      A read of a chunk JS makes costs about 15 µs of it, of a proxied body's chunk more (a
+      200 MB body from `fetch` took 240 ms): the default passes some 130,000 chunks, or a
+      1.6 GB proxied body;
     - `max_subrequests`, `max_concurrent_subrequests`, `subrequest_timeout_s`: outbound fetch
       per request (engine.host_ops.FetchLimits).
     """
@@ -58,6 +64,7 @@ class AppLimits(Limits):
     body_timeout_s: float = 30.0
     stream_idle_timeout_s: float = 60.0
     stream_timeout_s: float = 900.0
+    stream_cpu_ms: float = 2000.0
     max_subrequests: int = 50
     max_concurrent_subrequests: int = 16
     subrequest_timeout_s: float = 30.0
@@ -68,6 +75,7 @@ class AppLimits(Limits):
             object.__setattr__(self, name, _seconds(name, getattr(self, name), 4096))
         for name in ("body_timeout_s", "stream_idle_timeout_s", "stream_timeout_s", "subrequest_timeout_s"):
             object.__setattr__(self, name, _seconds(name, getattr(self, name), 86_400))
+        object.__setattr__(self, "stream_cpu_ms", _seconds("stream_cpu_ms", self.stream_cpu_ms, 3_600_000))
         for name in ("max_subrequests", "max_concurrent_subrequests"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 100_000:
@@ -260,7 +268,8 @@ def _limits(checker: _Checker, value: Any, key: str) -> AppLimits:
     request's total time (`total_timeout_ms`), in seconds."""
     time_limits = ("timeout_ms", "cpu_limit_ms")
     plain = ("memory_limit_mb", "max_body_mb", "max_buffered_body_mb", "body_timeout_s", "stream_idle_timeout_s",
-             "stream_timeout_s", "max_subrequests", "max_concurrent_subrequests", "subrequest_timeout_s")
+             "stream_timeout_s", "stream_cpu_ms", "max_subrequests", "max_concurrent_subrequests",
+             "subrequest_timeout_s")
     table = checker.table(value, key, {*time_limits, *plain, "request_timeout_s"})
     given: dict[str, Any] = {}
     for name in time_limits:

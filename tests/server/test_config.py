@@ -60,6 +60,7 @@ def test_a_valid_config_loads(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     assert api.resolved_env() == {"MODE": "prod", "RETRIES": 3, "API_TOKEN": "t0k"}
     assert api.limits.timeout_ms == 100 and api.limits.cpu_limit_ms is None  # "off" turns it off
     assert api.limits.memory_limit_mb == 64 and api.limits.max_body_mb == 2.5
+    assert api.limits.stream_cpu_ms == 2000  # the default
     assert api.limits.buffered_body_bytes == 20 * 1024 * 1024
     assert site.limits.buffered_body_bytes == 64 * 1024 * 1024  # the default
     assert api.limits.request_timeout_s == 30.0
@@ -92,6 +93,9 @@ def test_host_routes():
     (("timeout_ms = 100", "timeout_ms = 0"), "apps[0] (api).limits.timeout_ms", "must be > 0"),
     (("max_buffered_body_mb = 20", "max_buffered_body_mb = 0"), "apps[0] (api).limits.max_buffered_body_mb",
      "must be > 0"),
+    (("max_buffered_body_mb = 20", "stream_cpu_ms = 0"), "apps[0] (api).limits.stream_cpu_ms", "must be > 0"),
+    (("max_buffered_body_mb = 20", "stream_cpu_ms = 4e6"), "apps[0] (api).limits.stream_cpu_ms",
+     "in (0, 3.6e+06]"),
     (("memory_limit_mb = 64", "memory_limit_mb = 4"), "apps[0] (api).limits.memory_limit_mb",
      "from 16 to"),
     (("memory_limit_mb = 64", "memory_limt_mb = 64"), "apps[0] (api).limits.memory_limt_mb",

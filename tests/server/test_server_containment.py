@@ -45,6 +45,18 @@ APP = textwrap.dedent("""\
         if (path === "/body") return new Response(String((await request.arrayBuffer()).byteLength));
         if (path === "/json") return new Response(String((await request.json()).length));
         if (path === "/big") return new Response(new Uint8Array(8 * 1024 * 1024));
+        if (path === "/spin-stream" || path === "/short-stream") {
+          // Each chunk costs the same CPU however busy the machine is: a fixed loop.
+          let left = path === "/short-stream" ? 3 : Infinity;
+          return new Response(new ReadableStream({
+            pull(c) {
+              if (left-- === 0) return c.close();
+              let x = 0;
+              for (let i = 0; i < 2e6; i++) x = (x + i) | 0;
+              c.enqueue(new Uint8Array([x & 255]));
+            },
+          }));
+        }
         if (path === "/long-line") {
           console.log("\\u0001".repeat(200000));
           return new Response("logged");
@@ -73,6 +85,7 @@ def server(start_server, tmp_path: Path, request: pytest.FixtureRequest):
         [apps.limits]
         body_timeout_s = 2
         stream_idle_timeout_s = 2
+        stream_cpu_ms = 300
         """))
     return start_server("--config", str(tmp_path / "pyruntime.toml"), "--server", request.param,
                         env={"TOKEN": SECRET})
@@ -133,6 +146,22 @@ def test_a_stalled_stream_is_cut_off_after_its_idle_bound(server):
                 pass
     limit = server.wait_for_event("limit_exceeded", limit="stream_idle")[0]
     assert limit["phase"] == "stream"
+    _still_serves(server)
+
+
+def test_the_reads_of_a_stream_share_one_cpu_budget(server):
+    """Each read of a streamed body is a call under `cpu_limit_ms`; together they may use
+    `stream_cpu_ms`. Before, a `pull` that ran 49 ms of JS per chunk held a core for all of
+    `stream_timeout_s` (15 minutes)."""
+    assert httpx.get(server.url + "/short-stream", timeout=30).content == b"\xc0\xc0\xc0"
+    with httpx.Client(timeout=60) as client, client.stream("GET", server.url + "/spin-stream") as response:
+        with pytest.raises(httpx.RemoteProtocolError):  # closed, not ended: the body is incomplete
+            for _ in response.iter_raw():
+                pass
+    limit = server.wait_for_event("limit_exceeded", limit="stream_cpu")[0]
+    assert limit["phase"] == "stream" and "past its stream_cpu_ms limit of 300 ms" in limit["message"]
+    line = server.wait_for_event("request", path="/spin-stream")[0]
+    assert line["cpu_ms"] > 300  # the request's line counts the reads' CPU too
     _still_serves(server)
 
 
