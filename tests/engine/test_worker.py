@@ -327,6 +327,45 @@ def test_a_streamed_body_that_ends_with_no_waituntil_work_pending_needs_no_wait(
     assert asyncio.run(run("/later")) == (b"part 1;part 2;", True)
 
 
+def test_a_read_takes_the_chunks_a_stream_has_at_hand_in_one(tmp_path):
+    """One-byte chunks a `pull` enqueues without waiting come to the host joined (each read
+    costs the host some 100 µs beyond its JS), in order and whole; chunks that come after a
+    wait come one per read, and a costly `pull` runs about once per read, as before."""
+    entry = write(tmp_path, {"worker.js": """
+        export default {
+          fetch(request) {
+            const kind = new URL(request.url).pathname;
+            let i = 0;
+            return new Response(new ReadableStream({
+              async pull(c) {
+                if (i === 5000) return c.close();
+                if (kind === "/waits") await new Promise((resolve) => setTimeout(resolve, 0));
+                if (kind === "/costly") { let x = 0; for (let j = 0; j < 5e6; j++) x = (x + j) | 0; }
+                c.enqueue(new Uint8Array([i++ % 251]));
+              },
+            }));
+          }
+        };"""})
+    expected = bytes(i % 251 for i in range(5000))
+
+    async def reads(path: str, limit: int) -> list[bytes]:
+        worker = AppIsolate(load_script(entry), limits=Limits(cpu_limit_ms=5000, timeout_ms=None))
+        await worker.load()
+        result = await worker.fetch("GET", f"http://example.test{path}", [], None)
+        chunks = []
+        while len(chunks) < limit and (chunk := await worker.read_chunk(result.stream_id)) is not None:
+            chunks.append(chunk)
+        worker.close()
+        return chunks
+
+    at_hand = asyncio.run(reads("/at-hand", 5000))
+    assert b"".join(at_hand) == expected and len(at_hand) < 100
+    waits = asyncio.run(reads("/waits", 5000))
+    assert b"".join(waits) == expected and len(waits) == 5000
+    costly = asyncio.run(reads("/costly", 20))
+    assert b"".join(costly) == expected[:len(b"".join(costly))] and max(map(len, costly)) <= 2
+
+
 def test_handler_that_returns_no_response_is_a_type_error(tmp_path):
     entry = write(tmp_path, {"worker.js": "export default { fetch() { return { status: 200 } } };"})
     with pytest.raises(JSError) as info:
