@@ -783,10 +783,10 @@ class WorkerApp:
                     raise _StreamBroken from None
                 if chunk is None:
                     break
-                if isolate.stream_cpu_ms > self.limits.stream_cpu_ms:
+                if isolate.stream_cpu_ms > (budget := self.limits.stream_cpu_budget_ms):
                     self.observer.limit_exceeded(
                         ctx, "stream_cpu", f"the response body's stream used {isolate.stream_cpu_ms:.1f} ms of CPU, "
-                        f"past its stream_cpu_ms limit of {self.limits.stream_cpu_ms:g} ms", "stream")
+                        f"past its stream_cpu_ms limit of {budget:g} ms", "stream")
                     raise _StreamBroken
                 await self._send_chunk(send, ctx, chunk, ends)
         finally:

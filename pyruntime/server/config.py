@@ -86,6 +86,12 @@ class AppLimits(Limits):
         return self.total_timeout_s
 
     @property
+    def stream_cpu_budget_ms(self) -> float:
+        """The CPU time a streamed body's reads may use together: `stream_cpu_ms`, never less
+        than what one call may use (`cpu_limit_ms`, as a wrangler.toml's `cpu_ms` sets it)."""
+        return max(self.stream_cpu_ms, self.cpu_limit_ms or 0.0)
+
+    @property
     def max_body_bytes(self) -> int:
         """The largest request body accepted, in bytes (413 past it)."""
         return int(self.max_body_mb * 1024 * 1024)

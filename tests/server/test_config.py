@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from conftest import write_app
 
-from pyruntime.server.config import ConfigError, Route, load_config
+from pyruntime.server.config import AppLimits, ConfigError, Route, load_config
 
 GOOD = textwrap.dedent("""\
     [server]
@@ -61,6 +61,8 @@ def test_a_valid_config_loads(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     assert api.limits.timeout_ms == 100 and api.limits.cpu_limit_ms is None  # "off" turns it off
     assert api.limits.memory_limit_mb == 64 and api.limits.max_body_mb == 2.5
     assert api.limits.stream_cpu_ms == 2000  # the default
+    assert AppLimits(cpu_limit_ms=5000).stream_cpu_budget_ms == 5000  # never less than one call's limit
+    assert AppLimits(cpu_limit_ms=None).stream_cpu_budget_ms == 2000
     assert api.limits.buffered_body_bytes == 20 * 1024 * 1024
     assert site.limits.buffered_body_bytes == 64 * 1024 * 1024  # the default
     assert api.limits.request_timeout_s == 30.0
