@@ -84,7 +84,8 @@ bool TableEntries(std::string_view payload, uint64_t* entries) {
 }
 
 // Copies the module, with each declared memory checked and its maximum lowered to what
-// `available` bytes allow, after checking its size, functions and tables (wasm_limits.h).
+// `available` bytes allow, after checking its size, the counts its sections declare, its
+// tables and its element section (wasm_limits.h).
 // Malformed input is copied unchanged: V8 reports it as a CompileError.
 Prepared PrepareModule(std::string_view bytes, uint64_t available) {
   Prepared out;
