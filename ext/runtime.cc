@@ -6,6 +6,7 @@
 
 #include <libplatform/libplatform.h>
 
+#include "code_from_strings.h"
 #include "js_util.h"
 #include "native_bindings.h"
 #include "startup_snapshot.h"
@@ -176,6 +177,7 @@ void Runtime::Bootstrap() {
   v8::Local<v8::Context> context = v8::Context::New(isolate_);
   context_.Reset(isolate_, context);
   v8::Context::Scope context_scope(context);
+  LimitCodeFromStrings(isolate_, context);
   v8::Local<v8::Object> native = context->GetDataFromSnapshotOnce<v8::Object>(kNativeSlot).ToLocalChecked();
   internal_.Reset(isolate_, context->GetDataFromSnapshotOnce<v8::Object>(kInternalSlot).ToLocalChecked());
   native->Set(context, NewString(isolate_, "timeOrigin"), v8::Number::New(isolate_, time_origin_ms_))
