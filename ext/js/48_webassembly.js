@@ -104,7 +104,8 @@ const installWebAssemblyLimits = (function installWebAssemblyLimits() {
     return ReflectApply(originalValidate, WebAssembly, [bytes]);
   }
 
-  for (const [name, value] of [["Memory", Memory], ["Module", Module], ["Instance", Instance], ["validate", validate]]) {
+  const replaced = [["Memory", Memory], ["Module", Module], ["Instance", Instance], ["validate", validate]];
+  for (const [name, value] of replaced) {
     replace(WebAssembly, name, value);
   }
 

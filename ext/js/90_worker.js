@@ -4,7 +4,7 @@
 // service-worker scripts listen for "fetch" events.
 
 const {
-  bodyUnusable, checkHeadSize, defineGlobals, defineInterface, dispatchGlobalEvent, DOMException, Event,
+  bodyUnusable, checkHeadSize, concatBytes, defineGlobals, defineInterface, dispatchGlobalEvent, DOMException, Event,
   globalEventTarget, hasEventListeners, headersFlat, hostRequest, isRequest, isResponse, readBody, reportError,
   responseState, streams, webidl,
 } = internal;
@@ -253,8 +253,9 @@ let nextStreamId = 1;
 // A read for the host takes, after its first chunk, what the stream has at hand (queued, or
 // enqueued by a `pull` that does not wait), up to these. Each read costs the host some 100 µs
 // beyond its JS: a stream of one-byte chunks cost it 7 times the CPU its JS ran. Taking a
-// chunk may run the next `pull`: past READ_JOIN_MS the read takes no more, so that it runs
-// about one `pull` more than a read of one chunk (each read is a call under `cpu_limit_ms`).
+// chunk may run the next `pull`: once the read has run READ_JOIN_MS (its first chunk's `pull`
+// included) it takes no more, so a read whose `pull` is costly runs one, as before, and each
+// read stays a call under `cpu_limit_ms`.
 const READ_JOIN_BYTES = 64 * 1024;
 const READ_JOIN_CHUNKS = 4096;
 const READ_JOIN_MS = 1;
@@ -271,6 +272,7 @@ async function readResponseChunk(id) {
   if (entry === undefined) throw new TypeError(`no response stream ${id}`);
   const { reader, record } = entry;
   try {
+    const started = native.now();
     const { value, done } = await reader.read();
     if (done) {
       responseStreams.delete(id);
@@ -278,7 +280,6 @@ async function readResponseChunk(id) {
     }
     checkChunk(value);
     const controller = record.controller;
-    const started = native.now();
     let chunks = null;
     let size = value.byteLength;
     while (size < READ_JOIN_BYTES && (chunks === null || chunks.length < READ_JOIN_CHUNKS) &&
@@ -290,14 +291,7 @@ async function readResponseChunk(id) {
       (chunks ??= [value]).push(next.value);
       size += next.value.byteLength;
     }
-    if (chunks === null) return value;
-    const joined = new Uint8Array(size);
-    let at = 0;
-    for (const chunk of chunks) {
-      joined.set(chunk, at);
-      at += chunk.byteLength;
-    }
-    return joined;
+    return chunks === null ? value : concatBytes(chunks);
   } catch (error) {
     responseStreams.delete(id);
     reader.cancel(error).catch(() => {});
