@@ -341,15 +341,17 @@ def test_a_read_takes_the_chunks_a_stream_has_at_hand_in_one(tmp_path):
                 if (i === 5000) return c.close();
                 if (kind === "/waits") await new Promise((resolve) => setTimeout(resolve, 0));
                 if (kind === "/costly") { let x = 0; for (let j = 0; j < 5e6; j++) x = (x + j) | 0; }
+                if (kind === "/busy") { const end = Date.now() + 30; while (Date.now() < end); }
                 c.enqueue(new Uint8Array([i++ % 251]));
               },
             }));
           }
         };"""})
     expected = bytes(i % 251 for i in range(5000))
+    generous = Limits(cpu_limit_ms=5000, timeout_ms=None)  # not about time: the joins, on a busy machine too
 
-    async def reads(path: str, limit: int) -> list[bytes]:
-        worker = AppIsolate(load_script(entry), limits=Limits(cpu_limit_ms=5000, timeout_ms=None))
+    async def reads(path: str, limit: int, limits: Limits = generous) -> list[bytes]:
+        worker = AppIsolate(load_script(entry), limits=limits)
         await worker.load()
         result = await worker.fetch("GET", f"http://example.test{path}", [], None)
         chunks = []
@@ -364,6 +366,8 @@ def test_a_read_takes_the_chunks_a_stream_has_at_hand_in_one(tmp_path):
     assert b"".join(waits) == expected and len(waits) == 5000
     costly = asyncio.run(reads("/costly", 20))
     assert b"".join(costly) == expected[:len(b"".join(costly))] and max(map(len, costly)) == 1
+    # A pull of 30 ms under the default 50 ms: each read runs one, so none passes the limit.
+    assert asyncio.run(reads("/busy", 3, DEFAULT_LIMITS)) == [expected[:1], expected[1:2], expected[2:3]]
 
 
 def test_handler_that_returns_no_response_is_a_type_error(tmp_path):
