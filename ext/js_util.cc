@@ -8,13 +8,22 @@
 
 namespace pyruntime {
 
+namespace {
+
+// `value` as a JS string (ToString, which may run JS, for anything else); false if that throws.
+bool AsString(v8::Isolate* isolate, v8::Local<v8::Value> value, v8::Local<v8::String>* string) {
+  if (value->IsString()) {
+    *string = value.As<v8::String>();
+    return true;
+  }
+  return value->ToString(isolate->GetCurrentContext()).ToLocal(string);
+}
+
+}  // namespace
+
 std::string Utf8(v8::Isolate* isolate, v8::Local<v8::Value> value) {
   v8::Local<v8::String> string;
-  if (value->IsString()) {
-    string = value.As<v8::String>();
-  } else if (!value->ToString(isolate->GetCurrentContext()).ToLocal(&string)) {
-    return {};
-  }
+  if (!AsString(isolate, value, &string)) return {};
   std::string out;
   out.resize(string->Utf8Length(isolate));
   string->WriteUtf8(isolate, out.data(), static_cast<int>(out.size()), nullptr,
@@ -33,11 +42,7 @@ std::string Utf8OfUnits(v8::Isolate* isolate, v8::Local<v8::String> string, int 
 
 std::string Utf8Bounded(v8::Isolate* isolate, v8::Local<v8::Value> value, int max_units) {
   v8::Local<v8::String> string;
-  if (value->IsString()) {
-    string = value.As<v8::String>();
-  } else if (!value->ToString(isolate->GetCurrentContext()).ToLocal(&string)) {
-    return {};
-  }
+  if (!AsString(isolate, value, &string)) return {};
   const int length = string->Length();
   if (length <= max_units) return Utf8(isolate, string);
   const int tail = max_units / 4;
