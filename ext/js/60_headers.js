@@ -305,10 +305,11 @@ function headersFromPairs(pairs, guard = "none") {
 // host memory per request in flight, outside the isolate's limit.
 const MAX_HEAD_BYTES = 128 * 1024;
 
-// Throws a TypeError naming `what` when `text` and the header list of `h` pass MAX_HEAD_BYTES.
-function checkHeadSize(h, text, what) {
+// Throws a TypeError naming `what` when `textBytes` (the first line's text) and the header
+// list of `h` pass MAX_HEAD_BYTES.
+function checkHeadSize(h, textBytes, what) {
   const list = headerList(h);
-  let bytes = text.length;
+  let bytes = textBytes;
   for (let i = 0; i < list.length; i++) bytes += list[i][0].length + list[i][1].length + 4;
   if (bytes > MAX_HEAD_BYTES) {
     throw new TypeError(`${what} take ${bytes} bytes, more than the ${MAX_HEAD_BYTES} (128 KiB) allowed`);

@@ -164,7 +164,7 @@ async function perform(state, job) {
   let url = state.url;
   if (url.startsWith("data:")) return dataResponse(url);
   let method = state.method;
-  checkHeadSize(state.headers, method + url, "fetch(): the request's method, URL and headers");
+  checkHeadSize(state.headers, method.length + url.length, "fetch(): the request's method, URL and headers");
   let headers = headerPairs(state.headers);
   // The body: known bytes can be sent again on a redirect, a stream only once.
   let bytes = null;

@@ -227,7 +227,8 @@ async function dispatchFetch(method, url, headers, body) {
   // chunk by chunk by the host. `waitUntil` counts the promises not settled yet, so that
   // the host can skip an empty wait.
   const flatHeaders = headersFlat(state.headers);
-  checkHeadSize(state.headers, state.statusText, "fetch handler returned a Response whose status text and headers");
+  checkHeadSize(state.headers, state.statusText.length,
+                "fetch handler returned a Response whose status text and headers");
   let bytes = null;
   let streamId = 0;
   if (state.body === null) {

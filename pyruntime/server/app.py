@@ -770,6 +770,7 @@ class WorkerApp:
             await send({"type": "http.response.body", "body": b"", "more_body": False})
             return
         ends = asyncio.get_running_loop().time() + self.limits.stream_timeout_s
+        budget = self.limits.stream_cpu_budget_ms
         try:
             while True:
                 timeout, idle = self._chunk_timeout(ends)
@@ -783,7 +784,7 @@ class WorkerApp:
                     raise _StreamBroken from None
                 if chunk is None:
                     break
-                if isolate.stream_cpu_ms > (budget := self.limits.stream_cpu_budget_ms):
+                if isolate.stream_cpu_ms > budget:
                     self.observer.limit_exceeded(
                         ctx, "stream_cpu", f"the response body's stream used {isolate.stream_cpu_ms:.1f} ms of CPU, "
                         f"past its stream_cpu_ms limit of {budget:g} ms", "stream")
