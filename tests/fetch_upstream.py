@@ -3,7 +3,8 @@
 Paths: `/echo` (any method: JSON of method, path, headers and body size), `/redirect?status=&to=`,
 `/loop/N` (redirects forever), `/bytes?n=` (n bytes, streamed in 64 KiB writes), `/drip` (a
 chunked body that never ends: records when the client closes), `/slow?s=` (head after s
-seconds), `/hold` (reads nothing, waits for the client to close).
+seconds), `/hold` (reads nothing, waits for the client to close), `/cut?n=` (says n bytes,
+sends half of them and closes the connection).
 """
 
 from __future__ import annotations
@@ -94,6 +95,13 @@ class Upstream:
                     self._stream_bytes(int(query["n"]))
                 elif url.path == "/drip":
                     self._drip()
+                elif url.path == "/cut":
+                    total = int(query["n"])
+                    self.send_response(200)
+                    self.send_header("content-length", str(total))
+                    self.end_headers()
+                    self.wfile.write(b"c" * (total // 2))
+                    self.close_connection = True
                 else:
                     self._send(200, b"hello from upstream")
 

@@ -18,6 +18,31 @@ const requestBodyHeaders = ["content-encoding", "content-language", "content-loc
 
 let nextExchange = 1;
 
+// Response bodies of fetch() that no JS has read yet, by their stream's record: a handler that
+// returns one as it is (`return fetch(url)`, or its body in a new Response) hands it back to
+// the host, which sends it on from the upstream without a chunk entering JS (takeUpstreamBody).
+const untouchedBodies = new WeakMap();
+// Whether the host relays such bodies itself (pyruntime/engine/app_isolate.py turns it on).
+let relayingUpstream = false;
+
+function relayUpstreamBodies(enabled) {
+  relayingUpstream = enabled === true;
+}
+
+// The exchange of a response body JS never read, locked or teed, now the host's to send, its
+// stream locked and disturbed as a body that was used; 0 for any other stream.
+function takeUpstreamBody(stream) {
+  if (!relayingUpstream) return 0;
+  const s = streams.readableRecordOf(stream);
+  const body = s === undefined ? undefined : untouchedBodies.get(s);
+  if (body === undefined || s.disturbed || streams.rsLocked(s) || s.state !== "readable") return 0;
+  untouchedBodies.delete(s);
+  if (!body.handOver()) return 0;
+  streams.acquireDefaultReader(s);
+  s.disturbed = true;
+  return body.id;
+}
+
 // A TypeError whose message carries the host's reason (not only e.cause).
 function fetchFailed(cause) {
   const detail = String(cause?.message ?? cause).replace(/^\w+: /, "");
@@ -156,6 +181,14 @@ function responseBody(id, job) {
     streams.rcError(s.controller, reason);
     native.hostOp("fetch.cancel", id).then(ignore, ignore);
   };
+  untouchedBodies.set(s, {
+    id,
+    handOver() {
+      if (finished) return false;
+      finish();
+      return true;
+    },
+  });
   return s;
 }
 
@@ -264,3 +297,4 @@ function fetch(input, init = undefined) {
 }
 
 defineGlobals({ fetch });
+Object.assign(internal, { relayUpstreamBodies, takeUpstreamBody });

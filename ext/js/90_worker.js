@@ -6,7 +6,7 @@
 const {
   bodyUnusable, checkHeadSize, concatBytes, defineGlobals, defineInterface, dispatchGlobalEvent, DOMException, Event,
   globalEventTarget, hasEventListeners, headersFlat, hostRequest, isRequest, isResponse, readBody, reportError,
-  responseState, streams, webidl,
+  responseState, streams, takeUpstreamBody, webidl,
 } = internal;
 
 let workerHandler = null;
@@ -224,7 +224,8 @@ async function dispatchFetch(method, url, headers, body) {
   if (bodyUnusable(state.body)) throw new TypeError("fetch handler returned a Response whose body was already used");
   // The host's FetchResult (pyruntime/engine/protocol.py), as an array: one crossing with
   // no property names to read. Bytes known up front are sent at once; a stream is pulled
-  // chunk by chunk by the host. `waitUntil` counts the promises not settled yet, so that
+  // chunk by chunk by the host; the body of the app's own fetch() that no JS touched goes as
+  // its exchange's id, negated, for the host to send on from the upstream itself. `waitUntil` counts the promises not settled yet, so that
   // the host can skip an empty wait.
   const flatHeaders = headersFlat(state.headers);
   checkHeadSize(state.headers, state.statusText.length,
@@ -238,9 +239,14 @@ async function dispatchFetch(method, url, headers, body) {
   } else if (state.body.source !== null) {
     bytes = await readBody(state.body);
   } else {
-    streamId = nextStreamId++;
     const stream = state.body.stream;
-    responseStreams.set(streamId, { reader: stream.getReader(), record: streams.readableRecordOf(stream) });
+    const upstream = takeUpstreamBody(stream);
+    if (upstream !== 0) {
+      streamId = -upstream;  // the host sends the upstream's body on itself
+    } else {
+      streamId = nextStreamId++;
+      responseStreams.set(streamId, { reader: stream.getReader(), record: streams.readableRecordOf(stream) });
+    }
   }
   fetchResult = [state.status, state.statusText, flatHeaders, bytes, streamId, waitUntilPending.size];
   return fetchResult;

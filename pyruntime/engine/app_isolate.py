@@ -18,7 +18,7 @@ from . import compile_cache
 from .async_isolate import AsyncIsolate, AsyncOpHandler
 from .console import ConsoleSink
 from .driver import check_outcome
-from .host_ops import AsyncHostOps
+from .host_ops import AsyncHostOps, UpstreamBody
 from .inline_gate import InlineGate
 from .isolate import _UNSET, Start
 from .limits import Limits
@@ -29,6 +29,7 @@ from .protocol import (
     DISPATCH_SCHEDULED,
     PENDING_WAIT_UNTIL,
     READ_RESPONSE_CHUNK,
+    RELAY_UPSTREAM_BODIES,
     SET_WORKER_ENV,
     FetchResult,
     ScheduledResult,
@@ -76,6 +77,8 @@ class AppIsolate(AsyncIsolate):
         self._offered_code = False
         # The CPU time the reads of the last answer's streamed body used (read_chunk).
         self._stream_cpu_ms = 0.0
+        # The last answer's body when it is an unread upstream body, until the host takes it.
+        self._upstream: UpstreamBody | None = None
 
     async def load(self) -> None:
         """Runs the app's top-level code, under the same limits as a request."""
@@ -88,6 +91,8 @@ class AppIsolate(AsyncIsolate):
 
         # Converted once: every request and cron run of this isolate gets this same env object.
         await run(lambda rt: rt.call_internal(SET_WORKER_ENV, (self.env,)))
+        if self._outbound is not None:  # this host can send an unread upstream body on itself
+            await run(lambda rt: rt.call_internal(RELAY_UPSTREAM_BODIES, (True,)))
         if script.kind == "service-worker":
             source = script.sources[script.main]
             await run(lambda rt: rt.call_internal(DEFINE_ENV_GLOBALS, (self.env,)))
@@ -232,10 +237,21 @@ class AppIsolate(AsyncIsolate):
     def _fetched(self, outcome: _core.Outcome) -> FetchResult:
         result = FetchResult.from_js(check_outcome(outcome), outcome.wall_ms, outcome.cpu_ms)
         self._stream_cpu_ms = 0.0
-        # A streamed body may still register waitUntil work while it is read.
-        self._background = result.wait_until > 0 or result.stream_id != 0
+        # A streamed body may still register waitUntil work while it is read; an upstream
+        # body the host sends on runs no JS.
+        self._background = result.wait_until > 0 or result.stream_id > 0
+        if result.stream_id < 0:
+            assert self._outbound is not None  # JS hands bodies back only to a host that relays them
+            self._upstream = self._outbound.hand_over(-result.stream_id)
         self._answered = True
         return result
+
+    def take_upstream(self) -> UpstreamBody | None:
+        """The last answer's body when the app returned its own fetch()'s body unread (a
+        negative `stream_id`), now the caller's to read and close: it needs no JS, and this
+        isolate may serve the next request meanwhile. None for any other answer."""
+        upstream, self._upstream = self._upstream, None
+        return upstream
 
     async def scheduled(self, cron: str, scheduled_time_ms: float, *, console: ConsoleSink | None = None,
                         started: float | None = None) -> ScheduledResult:
@@ -252,7 +268,16 @@ class AppIsolate(AsyncIsolate):
     async def read_chunk(self, stream_id: int, *, console: ConsoleSink | None = None) -> bytes | None:
         """The next chunk of a streamed response body (None at its end); each read is a call
         with the call limits, so a stream may last longer than one request budget. What the
-        reads of a body use together is `stream_cpu_ms`, for the caller to bound."""
+        reads of a body use together is `stream_cpu_ms`, for the caller to bound. An
+        upstream body (a negative `stream_id`) is read from the upstream, with no call."""
+        if stream_id < 0:
+            upstream = self._upstream
+            if upstream is None:
+                raise TypeError(f"no response stream {stream_id}")
+            chunk = await upstream.read()
+            if chunk is None:
+                self._upstream = None
+            return chunk
         outcome = await self._drive(lambda rt: rt.call_internal(READ_RESPONSE_CHUNK, (stream_id,)),
                                     console=console, what="stream read")
         self._stream_cpu_ms += outcome.cpu_ms
@@ -269,6 +294,11 @@ class AppIsolate(AsyncIsolate):
 
     async def cancel_stream(self, stream_id: int) -> None:
         """Cancels a streamed body the client will not read."""
+        if stream_id < 0:
+            upstream = self.take_upstream()
+            if upstream is not None:
+                upstream.close()
+            return
         check_outcome(await self._drive(lambda rt: rt.call_internal(CANCEL_RESPONSE_STREAM, (stream_id,)),
                                         what="stream cancel"))
 
@@ -289,6 +319,9 @@ class AppIsolate(AsyncIsolate):
         """The request is over: host operations it left in flight are cancelled, and its
         pending call (if it was abandoned) with its timers; its subrequests' connections close."""
         self.cancel_operations()
+        upstream = self.take_upstream()
+        if upstream is not None:  # an upstream body no one took or read to its end
+            upstream.close()
         if self._outbound is not None:
             self._outbound.end_request()
         self._runtime.cancel_call()

@@ -16,6 +16,10 @@ HTTP request and its response) at a time, named by an id JS chooses:
 Redirects are followed in JS, each hop a new exchange, so every hop passes the egress
 policy (egress.py) when it connects (fetch_client.py).
 
+A handler that returns a response body of its own fetch() that no JS read (`return
+fetch(url)`) hands its exchange back to the host (`FetchSession.hand_over`): the host sends
+that body on from the upstream itself, as an `UpstreamBody`, and the isolate is free meanwhile.
+
 `AsyncHostOps` is one app's outbound configuration (policy, `FetchLimits`, observer); each
 isolate gets its own `FetchSession` from it, which counts subrequests per request, caps how
 many are open at once, bounds the bytes the host holds for the isolate by the isolate's
@@ -129,10 +133,11 @@ class AsyncHostOps:
 
 
 class _Exchange:
-    def __init__(self, ident: int, method: str, host: str) -> None:
+    def __init__(self, ident: int, method: str, host: str, request_id: str | None) -> None:
         self.id = ident
         self.method = method
         self.host = host
+        self.request_id = request_id
         self.started = time.monotonic()
         self.status: int | None = None
         self.received = 0
@@ -210,7 +215,7 @@ class FetchSession:
                                           "reached: read or cancel the bodies of earlier responses first")
         if ident in self._exchanges:
             raise HostOpError(f"exchange {ident} is already open")
-        exchange = self._exchanges[ident] = _Exchange(ident, method, host)
+        exchange = self._exchanges[ident] = _Exchange(ident, method, host, self._request_id)
         exchange.task = asyncio.current_task()
         self._available = payload.get("available", self._available)
         try:
@@ -280,27 +285,41 @@ class FetchSession:
                               f"upstream {exchange.host} did not take the request body") from None
 
     async def _read(self, ident: int) -> bytes | None:
-        import httpcore
-
         exchange = self._exchanges.get(ident)
         if exchange is None or exchange.chunks is None:
             raise HostOpError("the response body is closed")
+        return await self._next_chunk(exchange, self._close)
+
+    async def _next_chunk(self, exchange: _Exchange, close: Callable[[_Exchange, str], None]) -> bytes | None:
+        """The next chunk of a response body (None at its end, which closes the exchange)."""
+        import httpcore
+
+        assert exchange.chunks is not None
         exchange.task = asyncio.current_task()
         try:
             chunk = await anext(exchange.chunks, None)
         except asyncio.CancelledError:
-            self._close(exchange, "aborted")
+            close(exchange, "aborted")
             raise
         except (httpcore.TimeoutException, httpcore.NetworkError, httpcore.ProtocolError) as exc:
-            self._close(exchange, "error")
+            close(exchange, "error")
             raise HostOpError(f"reading the response body from {exchange.host}: {_describe(exc)}") from None
         finally:
             exchange.task = None
         if chunk is None:
-            self._close(exchange, "ok")
+            close(exchange, "ok")
             return None
         exchange.received += len(chunk)
         return chunk
+
+    def hand_over(self, ident: int) -> UpstreamBody:
+        """The response body of exchange `ident`, which the app's handler returned unread
+        (ext/js/80_fetch.js takeUpstreamBody): it leaves this session, whose request's end no
+        longer closes it, for the host to send on (`UpstreamBody`)."""
+        exchange = self._exchanges.pop(ident, None)
+        if exchange is None or exchange.chunks is None:
+            raise HostOpError("the response body is closed")
+        return UpstreamBody(self, exchange)
 
     # ---- bookkeeping ---------------------------------------------------------------------
 
@@ -323,6 +342,9 @@ class FetchSession:
         """Ends an exchange: its bytes are released, its connection closed, one record observed."""
         if self._exchanges.pop(exchange.id, None) is None:
             return
+        self._end(exchange, outcome)
+
+    def _end(self, exchange: _Exchange, outcome: str) -> None:
         self._release_body(exchange)
         if exchange.task is not None and exchange.task is not _current_task():
             exchange.task.cancel()
@@ -336,9 +358,36 @@ class FetchSession:
                 task.add_done_callback(self._closing.discard)
         observer = self._ops.observer
         if observer is not None:
-            observer(Subrequest(app=self._ops.app, request_id=self._request_id, method=exchange.method,
+            observer(Subrequest(app=self._ops.app, request_id=exchange.request_id, method=exchange.method,
                                 host=exchange.host, status=exchange.status, outcome=outcome,
                                 duration_s=time.monotonic() - exchange.started, bytes=exchange.received))
+
+
+class UpstreamBody:
+    """A response body the app handed back unread (`FetchSession.hand_over`): the host reads
+    it from the upstream chunk by chunk, no JS between, and closes it at its end or when the
+    client leaves; its subrequest is logged then, as any other."""
+
+    def __init__(self, session: FetchSession, exchange: _Exchange) -> None:
+        self._session = session
+        self._exchange: _Exchange | None = exchange
+
+    async def read(self) -> bytes | None:
+        """The next chunk, None at the end; HostOpError if the upstream fails midway."""
+        exchange = self._exchange
+        if exchange is None:
+            raise HostOpError("the response body is closed")
+        return await self._session._next_chunk(exchange, self._end)
+
+    def close(self) -> None:
+        """Ends the exchange early (the client left, a limit cut the response); once ended, nothing."""
+        if self._exchange is not None:
+            self._end(self._exchange, "aborted")
+
+    def _end(self, exchange: _Exchange, outcome: str) -> None:
+        if self._exchange is exchange:
+            self._exchange = None
+            self._session._end(exchange, outcome)
 
 
 def _current_task() -> asyncio.Task[Any] | None:

@@ -20,6 +20,7 @@ EXPOSE_HOST_FUNCTIONS = "exposeHostFunctions"  # (names) -> None
 DISPATCH_SCHEDULED = "dispatchScheduled"    # (cron, scheduled_time_ms) -> ScheduledResult
 SET_WORKER_ENV = "setWorkerEnv"             # (env) -> None: the env handlers get, set once at load
 DEFINE_ENV_GLOBALS = "defineEnvGlobals"     # (env) -> None: a service worker's env as globals
+RELAY_UPSTREAM_BODIES = "relayUpstreamBodies"  # (enabled) -> None: unread fetch() bodies go back to the host
 
 
 @dataclass(slots=True)
@@ -27,7 +28,9 @@ class FetchResult:
     """What the app's fetch handler answered, with the JS time it took.
 
     A body the app streams (a ReadableStream whose bytes were not known up front) has a
-    non-zero `stream_id`: read it with `AppIsolate.read_chunk` until None. `wait_until` is
+    non-zero `stream_id`: read it with `AppIsolate.read_chunk` until None. A negative one is
+    the body of the app's own fetch() that no JS read, which the host reads from the upstream
+    without JS (`AppIsolate.take_upstream`; `read_chunk` reads it too). `wait_until` is
     how many `ctx.waitUntil` promises had not settled when the handler's slice ended (0: no
     waitUntil call is needed).
     """

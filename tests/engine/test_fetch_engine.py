@@ -356,3 +356,52 @@ def test_refusals_name_the_address_in_the_message(app, upstream):
                        refused.format("::ffff:7f00:1", "::ffff:7f00:1")]
     assert out[5] == "fetch failed: only http: and https: URLs can be fetched, not 'ftp://127.0.0.1/'"
     assert upstream.seen == []
+
+
+def test_an_unread_upstream_body_goes_back_to_the_host(app, upstream):
+    """`return fetch(url)`: the result names the exchange (a negative stream id) and the host
+    reads the body itself (`take_upstream`, or `read_chunk` as for any stream); a body JS
+    made its own (a tee's branch) stays JS's stream; one no one takes is closed with its request."""
+    worker = app(handler("""
+        const r = await fetch(env.UP + "/bytes?n=" + 300000);
+        if (new URL(request.url).pathname === "/teed") return new Response(r.body.tee()[0]);
+        return r;
+    """))
+    assert worker.request() == (200, "x" * 300000)  # through read_chunk, as a stream
+    assert [(record.outcome, record.bytes) for record in worker.records] == [("ok", 300000)]
+
+    async def taken():
+        result = await worker.isolate.fetch("GET", "http://app.test/", [], None, request_id="req-2")
+        assert result.stream_id < 0 and not worker.isolate.has_background_work
+        body = worker.isolate.take_upstream()
+        assert body is not None and worker.isolate.take_upstream() is None
+        worker.isolate.end_request()  # the isolate is done with the request; the body is the host's
+        chunks = []
+        while (chunk := await body.read()) is not None:
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    assert worker.loop.run_until_complete(taken()) == b"x" * 300000
+    assert worker.records[-1].request_id == "req-2" and worker.records[-1].outcome == "ok"
+
+
+    async def teed():
+        result = await worker.isolate.fetch("GET", "http://app.test/teed", [], None)
+        assert result.stream_id > 0 and worker.isolate.take_upstream() is None  # JS reads it
+        chunks = []
+        while (chunk := await worker.isolate.read_chunk(result.stream_id)) is not None:
+            chunks.append(chunk)
+        worker.isolate.end_request()
+        return b"".join(chunks)
+
+    assert worker.loop.run_until_complete(teed()) == b"x" * 300000
+
+    async def untaken():
+        result = await worker.isolate.fetch("GET", "http://app.test/", [], None)
+        assert result.stream_id < 0
+        worker.isolate.end_request()
+
+    worker.loop.run_until_complete(untaken())
+    worker.settle(0.2)
+    assert worker.records[-1].outcome == "aborted"
+    assert worker.isolate._outbound.open_exchanges == 0

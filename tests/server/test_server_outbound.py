@@ -9,7 +9,7 @@ from urllib.parse import quote
 
 import httpx
 import pytest
-from conftest import worker_rss_kb
+from conftest import HTTP_SERVERS, worker_rss_kb
 
 from pyruntime.server.config import ConfigError, load_config
 
@@ -191,3 +191,114 @@ def test_a_client_that_leaves_a_proxied_stream_closes_the_upstream(server, upstr
         assert next(response.iter_raw())
     # The client closed its connection midway: the request ends and its subrequest with it.
     assert upstream.closed.wait(30)
+
+
+RELAY_APP = """
+export default {
+  async fetch(request, env, ctx) {
+    const url = new URL(request.url);
+    const target = url.searchParams.get("target");
+    if (url.pathname === "/hello") return new Response("hello");
+    const upstream = await fetch(target);
+    if (url.pathname === "/wrapped") return new Response(upstream.body, upstream);  // still unread
+    if (url.pathname === "/read") {  // read by JS: its chunks go through JS, under stream_cpu_ms
+      const reader = upstream.body.getReader();
+      return new Response(new ReadableStream({
+        async pull(controller) {
+          const { value, done } = await reader.read();
+          if (done) controller.close(); else controller.enqueue(value);
+        },
+      }));
+    }
+    if (url.pathname === "/late-read") {  // the returned body is the host's: JS cannot read it after
+      const later = new Promise((resolve) => setTimeout(resolve, 10)).then(() => upstream.text());
+      ctx.waitUntil(later.then(() => console.log("read it"), (e) => console.log("refused:", e.message)));
+    }
+    return upstream;
+  },
+};
+"""
+
+
+@pytest.fixture(params=HTTP_SERVERS)
+def relay_server(start_server, tmp_path: Path, request: pytest.FixtureRequest):
+    """One isolate, and a stream CPU budget (`cpu_limit_ms`, the larger) that a body of
+    50 MB read through JS exhausts: about 60 ms of reads."""
+    (tmp_path / "relay.js").write_text(RELAY_APP)
+    (tmp_path / "pyruntime.toml").write_text("""
+[[apps]]
+name = "relay"
+script = "relay.js"
+routes = ["/*"]
+pool_size = 1
+max_pool_size = 1
+[apps.egress]
+allow = ["127.0.0.1"]
+[apps.limits]
+cpu_limit_ms = 20
+stream_cpu_ms = 1
+""")
+    return start_server("--config", str(tmp_path / "pyruntime.toml"), "--server", request.param)
+
+
+def _relay_url(server, path: str, target: str) -> str:
+    return f"{server.url}{path}?target={quote(target, safe='')}"
+
+
+def test_an_unread_upstream_body_is_sent_on_by_the_host_with_its_isolate_free(relay_server, upstream):
+    """`return fetch(url)` (or its body in a new Response): the host sends the body on from
+    the upstream, no chunk entering JS. Before, each chunk was a JS read under
+    `stream_cpu_ms` (20 ms here: 50 MB was cut), and the stream held the app's only isolate
+    until the client had read it all."""
+    server = relay_server
+    size = 50 * 1024 * 1024
+    for path in ("/plain", "/wrapped"):
+        answer = httpx.get(_relay_url(server, path, f"{upstream.url}/bytes?n={size}"), timeout=60)
+        assert answer.status_code == 200 and len(answer.content) == size, path
+        line = server.wait_for_event("request", path=path)[0]
+        assert line["status"] == 200 and line["cpu_ms"] < 50  # the handler's JS alone
+    assert not server.events("limit_exceeded")
+    lines = server.wait_for_event("subrequest", app="relay", count=2)
+    assert [(line["outcome"], line["bytes"]) for line in lines] == [("ok", size)] * 2
+    # While a never-ending upstream body is relayed, the app's one isolate serves other requests.
+    with httpx.stream("GET", _relay_url(server, "/plain", f"{upstream.url}/drip"), timeout=30) as dripping:
+        assert next(dripping.iter_raw())
+        assert httpx.get(server.url + "/hello", timeout=30).text == "hello"
+        assert not upstream.closed.is_set()
+    assert upstream.closed.wait(30)  # the client left: the upstream is closed
+    aborted = server.wait_for_event("subrequest", app="relay", outcome="aborted")[0]
+    assert aborted["status"] == 200 and aborted["bytes"] > 0
+
+
+def test_a_body_read_by_js_still_streams_through_it_and_a_relayed_one_is_the_hosts(relay_server, upstream):
+    server = relay_server
+    # Read by JS, a body stays JS's stream, under its limits: 50 MB passes the 20 ms stream budget.
+    with httpx.Client(timeout=60) as client, \
+            client.stream("GET", _relay_url(server, "/read", f"{upstream.url}/bytes?n={50 * 1024 * 1024}")) as r:
+        with pytest.raises(httpx.RemoteProtocolError):
+            for _ in r.iter_raw():
+                pass
+    assert server.wait_for_event("limit_exceeded", limit="stream_cpu")[0]["phase"] == "stream"
+    # Once returned, the body is used: JS that reads it later is refused, as for any used body.
+    answer = httpx.get(_relay_url(server, "/late-read", f"{upstream.url}/bytes?n=1000"), timeout=30)
+    assert answer.content == b"x" * 1000
+    console = server.wait_for_event("console", app="relay")[0]
+    assert console["message"].startswith("refused:") and "read it" not in console["message"]
+    # HEAD: the upstream's length, no body, and the upstream closed.
+    head = httpx.head(_relay_url(server, "/plain", f"{upstream.url}/bytes?n=5000"), timeout=30)
+    assert head.status_code == 200 and head.headers["content-length"] == "5000" and head.content == b""
+    assert httpx.get(server.url + "/hello", timeout=30).text == "hello"
+
+
+def test_an_upstream_that_breaks_midway_cuts_the_relayed_response(relay_server, upstream):
+    server = relay_server
+    with httpx.Client(timeout=30) as client, \
+            client.stream("GET", _relay_url(server, "/plain", f"{upstream.url}/cut?n=1000000")) as response:
+        assert response.status_code == 200
+        with pytest.raises(httpx.RemoteProtocolError):  # closed, not ended: the body is incomplete
+            for _ in response.iter_raw():
+                pass
+    error = server.wait_for_event("error", app="relay")[0]
+    assert error["phase"] == "stream" and error["message"].startswith("fetch failed: reading the response body")
+    assert server.wait_for_event("subrequest", app="relay", outcome="error")[0]["status"] == 200
+    assert httpx.get(server.url + "/hello", timeout=30).text == "hello"
