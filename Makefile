@@ -9,7 +9,7 @@ export CXX := ccache g++
 
 SOURCES := setup.py pyproject.toml $(wildcard ext/*.cc ext/*.h ext/*.pyx ext/*.py ext/js/*.js ext/js/warmup/*.js pyruntime/*.py pyruntime/*/*.py)
 
-.PHONY: install system test test-quick test-cpp test-py test-asan serve bench bench-http bench-http-ab bench-cold-start bench-isolation bench-blast soak lint clean
+.PHONY: install system test test-quick test-cpp test-py test-asan serve bench bench-http bench-http-ab bench-proxy bench-cold-start bench-isolation bench-blast soak lint clean
 
 install: $(VENV)/.installed
 
@@ -78,6 +78,12 @@ bench-http-ab: install
 	command -v wrk >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null)
 	@test -n "$(BASELINE)" || (echo "bench-http-ab needs BASELINE=<PYTHONPATH of another build>: see benchmarks/bench_http_ab.py" && exit 2)
 	$(PY) benchmarks/bench_http_ab.py --baseline $(BASELINE)
+
+# A proxied body (`return fetch(upstream)`) on each server beside Node's pipe, in MB/s and CPU
+# per MB; with BASELINE (another build's PYTHONPATH) that build's servers too, in turn.
+bench-proxy: install
+	command -v wrk >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null)
+	$(PY) benchmarks/bench_proxy.py $(if $(BASELINE),--baseline $(BASELINE))
 
 # Cold start of this build, started in turn with another one if BASELINE names its PYTHONPATH
 # (a `pip install --target` of it: see the script's docstring).
