@@ -803,16 +803,19 @@ class WorkerApp:
     async def _relay(self, send: Send, client: _Client, ctx: RequestContext, result: FetchResult,
                      upstream: UpstreamBody, head: bool) -> None:
         """Sends on the body of the app's own fetch() that it returned unread, from the
-        upstream to the client with no JS between (host_ops.UpstreamBody), within the stream's
-        idle and total bounds; the upstream is closed when the client leaves.
+        upstream to the client with no JS between (host_ops.UpstreamBody), with the upstream's
+        Content-Length, within the stream's idle and total bounds; the upstream is closed when
+        the client leaves.
 
         Why: through JS each chunk cost a read call and two crossings (a proxied 500 MB body
         used 6.8 ms of the worker's CPU per MB), under `stream_cpu_ms`, and held an isolate
         for as long as the client took to read."""
         pump: asyncio.Future[None] | None = None
         try:
-            given = _given_length(result.headers) if head else None
-            await send(_response_start(result.status, result.headers, ctx.request_id, given))
+            # The upstream's length goes with its body, as a proxy passes it on: the upstream's
+            # client (httpcore) fails a body that ends short, and then the response is cut.
+            await send(_response_start(result.status, result.headers, ctx.request_id,
+                                       _given_length(result.headers)))
             if not head:
                 pump = asyncio.ensure_future(self._pump(send, ctx, upstream))
                 done, _ = await asyncio.wait((pump, client.gone), return_when=asyncio.FIRST_COMPLETED)

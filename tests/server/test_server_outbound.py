@@ -255,6 +255,7 @@ def test_an_unread_upstream_body_is_sent_on_by_the_host_with_its_isolate_free(re
     for path in ("/plain", "/wrapped"):
         answer = httpx.get(_relay_url(server, path, f"{upstream.url}/bytes?n={size}"), timeout=60)
         assert answer.status_code == 200 and len(answer.content) == size, path
+        assert answer.headers["content-length"] == str(size)  # the upstream's, passed on
         line = server.wait_for_event("request", path=path)[0]
         assert line["status"] == 200 and line["cpu_ms"] < 50  # the handler's JS alone
     assert not server.events("limit_exceeded")
