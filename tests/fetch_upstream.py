@@ -4,7 +4,8 @@ Paths: `/echo` (any method: JSON of method, path, headers and body size), `/redi
 `/loop/N` (redirects forever), `/bytes?n=` (n bytes, streamed in 64 KiB writes), `/drip` (a
 chunked body that never ends: records when the client closes), `/slow?s=` (head after s
 seconds), `/hold` (reads nothing, waits for the client to close), `/cut?n=` (says n bytes,
-sends half of them and closes the connection).
+sends half of them and closes the connection), `/stall` (says 1000 bytes, sends 10, then
+waits up to 30 s for the client to close: records it).
 """
 
 from __future__ import annotations
@@ -95,6 +96,19 @@ class Upstream:
                     self._stream_bytes(int(query["n"]))
                 elif url.path == "/drip":
                     self._drip()
+                elif url.path == "/stall":
+                    self.send_response(200)
+                    self.send_header("content-length", "1000")
+                    self.end_headers()
+                    self.wfile.write(b"s" * 10)
+                    self.wfile.flush()
+                    self.connection.settimeout(30)
+                    try:
+                        self.rfile.read(1)  # the client's close (or 30 s)
+                    except OSError:
+                        pass
+                    upstream.closed.set()
+                    self.close_connection = True
                 elif url.path == "/cut":
                     total = int(query["n"])
                     self.send_response(200)

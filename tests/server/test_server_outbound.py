@@ -304,3 +304,30 @@ def test_an_upstream_that_breaks_midway_cuts_the_relayed_response(relay_server, 
     assert error["phase"] == "stream" and error["message"].startswith("fetch failed: reading the response body")
     assert server.wait_for_event("subrequest", app="relay", outcome="error")[0]["status"] == 200
     assert httpx.get(server.url + "/hello", timeout=30).text == "hello"
+
+
+def test_a_stalled_upstream_body_is_cut_at_the_stream_idle_bound(start_server, tmp_path: Path, upstream):
+    """A relayed body has the bounds of any streamed one: an upstream that stops sending is
+    cut after `stream_idle_timeout_s`, and its connection closed."""
+    (tmp_path / "relay.js").write_text(RELAY_APP)
+    (tmp_path / "pyruntime.toml").write_text("""
+[[apps]]
+name = "relay"
+script = "relay.js"
+routes = ["/*"]
+[apps.egress]
+allow = ["127.0.0.1"]
+[apps.limits]
+stream_idle_timeout_s = 1
+""")
+    server = start_server("--config", str(tmp_path / "pyruntime.toml"), "--server", "h1")
+    with httpx.Client(timeout=30) as client, \
+            client.stream("GET", _relay_url(server, "/plain", f"{upstream.url}/stall")) as response:
+        with pytest.raises(httpx.RemoteProtocolError):  # 10 of its 1000 bytes, then cut
+            for _ in response.iter_raw():
+                pass
+    limit = server.wait_for_event("limit_exceeded", app="relay", limit="stream_idle")[0]
+    assert limit["phase"] == "stream"
+    assert upstream.closed.wait(30)
+    assert server.wait_for_event("subrequest", app="relay", outcome="aborted")[0]["bytes"] == 10
+    assert httpx.get(server.url + "/hello", timeout=30).text == "hello"
