@@ -225,8 +225,8 @@ async function dispatchFetch(method, url, headers, body) {
   // The host's FetchResult (pyruntime/engine/protocol.py), as an array: one crossing with
   // no property names to read. Bytes known up front are sent at once; a stream is pulled
   // chunk by chunk by the host; the body of the app's own fetch() that no JS touched goes as
-  // its exchange's id, negated, for the host to send on from the upstream itself. `waitUntil` counts the promises not settled yet, so that
-  // the host can skip an empty wait.
+  // its exchange's id, negated, for the host to send on from the upstream itself.
+  // `waitUntil` counts the promises not settled yet, so that the host can skip an empty wait.
   const flatHeaders = headersFlat(state.headers);
   checkHeadSize(state.headers, state.statusText.length,
                 "fetch handler returned a Response whose status text and headers");
