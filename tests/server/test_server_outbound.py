@@ -198,10 +198,11 @@ export default {
   async fetch(request, env, ctx) {
     const url = new URL(request.url);
     const target = url.searchParams.get("target");
-    if (url.pathname === "/hello") return new Response("hello");
+    const op = url.pathname.split("/").pop();  // the app may be routed under a prefix
+    if (op === "hello") return new Response("hello");
     const upstream = await fetch(target);
-    if (url.pathname === "/wrapped") return new Response(upstream.body, upstream);  // still unread
-    if (url.pathname === "/read") {  // read by JS: its chunks go through JS, under stream_cpu_ms
+    if (op === "wrapped") return new Response(upstream.body, upstream);  // still unread
+    if (op === "read") {  // read by JS: its chunks go through JS, under stream_cpu_ms
       const reader = upstream.body.getReader();
       return new Response(new ReadableStream({
         async pull(controller) {
@@ -210,7 +211,7 @@ export default {
         },
       }));
     }
-    if (url.pathname === "/late-read") {  // the returned body is the host's: JS cannot read it after
+    if (op === "late-read") {  // the returned body is the host's: JS cannot read it after
       const later = new Promise((resolve) => setTimeout(resolve, 10)).then(() => upstream.text());
       ctx.waitUntil(later.then(() => console.log("read it"), (e) => console.log("refused:", e.message)));
     }
@@ -331,3 +332,42 @@ stream_idle_timeout_s = 1
     assert upstream.closed.wait(30)
     assert server.wait_for_event("subrequest", app="relay", outcome="aborted")[0]["bytes"] == 10
     assert httpx.get(server.url + "/hello", timeout=30).text == "hello"
+
+
+def test_an_engine_process_relays_an_upstream_body_too(start_server, tmp_path: Path, upstream):
+    """With two apps each runs in an engine process of its own ("process" isolation): the
+    engine sends the upstream's body on over its channel, its one isolate free meanwhile."""
+    (tmp_path / "relay.js").write_text(RELAY_APP)
+    (tmp_path / "pyruntime.toml").write_text("""
+[[apps]]
+name = "relay"
+script = "relay.js"
+routes = ["/r/*"]
+pool_size = 1
+max_pool_size = 1
+[apps.egress]
+allow = ["127.0.0.1"]
+[apps.limits]
+cpu_limit_ms = 20
+stream_cpu_ms = 1
+
+[[apps]]
+name = "other"
+script = "relay.js"
+routes = ["/o/*"]
+""")
+    server = start_server("--config", str(tmp_path / "pyruntime.toml"), "--server", "h1")
+    size = 50 * 1024 * 1024
+    answer = httpx.get(_relay_url(server, "/r/plain", f"{upstream.url}/bytes?n={size}"), timeout=60)
+    assert answer.status_code == 200 and len(answer.content) == size
+    assert answer.headers["content-length"] == str(size)
+    engine = server.wait_for_event("engine_started", app="relay")[-1]["engine_pid"]
+    line = server.wait_for_event("subrequest", app="relay", outcome="ok")[0]
+    assert line["pid"] == engine and line["bytes"] == size
+    with httpx.stream("GET", _relay_url(server, "/r/plain", f"{upstream.url}/drip"), timeout=30) as dripping:
+        chunks = dripping.iter_raw()  # kept: a reader dropped midway closes the connection
+        assert next(chunks)
+        assert httpx.get(server.url + "/r/hello", timeout=30).text == "hello"
+        assert not upstream.closed.is_set()
+    assert upstream.closed.wait(30)
+    assert not server.events("limit_exceeded")
