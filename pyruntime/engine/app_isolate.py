@@ -246,6 +246,13 @@ class AppIsolate(AsyncIsolate):
         self._answered = True
         return result
 
+    def close(self) -> None:
+        """Frees the isolate; its outbound connections close once the bodies it handed over
+        have been sent (host_ops.FetchSession.close)."""
+        super().close()
+        if self._outbound is not None:
+            self._outbound.close()
+
     def take_upstream(self) -> UpstreamBody | None:
         """The last answer's body when the app returned its own fetch()'s body unread (a
         negative `stream_id`), now the caller's to read and close: it needs no JS, and this

@@ -161,6 +161,11 @@ class FetchSession:
         self._count = 0
         self._request_id: str | None = None
         self._closing: set[asyncio.Task[None]] = set()
+        # This isolate's connections (FetchClient.new_pool), made at its first fetch.
+        self._pool: httpcore.AsyncConnectionPool | None = None
+        # Bodies handed over (UpstreamBody) not ended yet: the pool closes only after them.
+        self._relays = 0
+        self._closed = False
 
     # ---- the request's life --------------------------------------------------------------
 
@@ -174,6 +179,26 @@ class FetchSession:
             for exchange in list(self._exchanges.values()):
                 self._close(exchange, "aborted")
         self._count = 0
+
+    def close(self) -> None:
+        """The isolate is gone: what its last request left open closes, and its connections
+        once the bodies it handed over have been sent (on the running loop, if any)."""
+        self._closed = True
+        self.end_request()
+        if self._relays == 0 and self._pool is not None:
+            pool, self._pool = self._pool, None
+            try:
+                task = asyncio.get_running_loop().create_task(pool.aclose())
+            except RuntimeError:  # no loop: the connections go with the pool's garbage
+                return
+            self._closing.add(task)
+            task.add_done_callback(self._closing.discard)
+
+    async def aclose(self) -> None:
+        """`close`, waiting until the connections are closed."""
+        self.close()
+        if self._closing:
+            await asyncio.gather(*self._closing, return_exceptions=True)
 
     @property
     def open_exchanges(self) -> int:
@@ -240,7 +265,7 @@ class FetchSession:
                                                                "write": timeout, "pool": timeout}})
             try:
                 async with asyncio.timeout(timeout):
-                    response = await self._ops.client.pool(self._ops.egress).handle_async_request(request)
+                    response = await self._connections().handle_async_request(request)
             except TimeoutError:
                 raise HostOpError(f"subrequest_timeout_s ({timeout:g} s) passed before the response to "
                                   f"{method} {host} arrived") from None
@@ -260,6 +285,13 @@ class FetchSession:
             "statusText": reason.decode("latin-1") if isinstance(reason, bytes) else "",
             "headers": [[name.decode("latin-1"), value.decode("latin-1")] for name, value in response.headers],
         }
+
+    def _connections(self) -> httpcore.AsyncConnectionPool:
+        if self._closed:
+            raise HostOpError("the isolate is closed")
+        if self._pool is None:
+            self._pool = self._ops.client.new_pool(self._ops.egress)
+        return self._pool
 
     async def _upload(self, exchange: _Exchange) -> AsyncIterator[bytes]:
         assert exchange.upload is not None
@@ -319,7 +351,13 @@ class FetchSession:
         exchange = self._exchanges.pop(ident, None)
         if exchange is None or exchange.chunks is None:
             raise HostOpError("the response body is closed")
+        self._relays += 1
         return UpstreamBody(self, exchange)
+
+    def _relay_ended(self) -> None:
+        self._relays -= 1
+        if self._closed and self._relays == 0:
+            self.close()
 
     # ---- bookkeeping ---------------------------------------------------------------------
 
@@ -388,6 +426,7 @@ class UpstreamBody:
         if self._exchange is exchange:
             self._exchange = None
             self._session._end(exchange, outcome)
+            self._session._relay_ended()
 
 
 def _current_task() -> asyncio.Task[Any] | None:

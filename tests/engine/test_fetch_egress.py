@@ -98,7 +98,7 @@ def test_the_connection_goes_where_the_check_said():
         return ["127.0.0.1"]
 
     async def attempt():
-        pool = FetchClient(resolver=rebinding).pool(DEFAULT)
+        pool = FetchClient(resolver=rebinding).new_pool(DEFAULT)
         try:
             await pool.request("GET", "http://www.example.com:9/")
         finally:

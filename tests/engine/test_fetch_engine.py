@@ -405,3 +405,46 @@ def test_an_unread_upstream_body_goes_back_to_the_host(app, upstream):
     worker.settle(0.2)
     assert worker.records[-1].outcome == "aborted"
     assert worker.isolate._outbound.open_exchanges == 0
+
+
+def _established_to(port: int) -> int:
+    """Open TCP connections whose local end is `port` (the upstream's side), from /proc."""
+    count = 0
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            if int(fields[1].rsplit(":", 1)[1], 16) == port and fields[3] == "01":
+                count += 1
+    return count
+
+
+def test_each_isolate_keeps_its_own_connections_until_its_bodies_are_sent(app, upstream):
+    """An isolate's requests reuse its connections; a body it handed over is sent whole after
+    the isolate is gone, and then its connections close."""
+    worker = app(handler("""
+        return fetch(env.UP + (new URL(request.url).pathname === "/big" ? "/bytes?n=300000" : "/echo"));
+    """))
+    assert worker.request()[0] == 200 and worker.request()[0] == 200
+    assert len(upstream.connections) == 1  # the second request went over the first's connection
+
+    async def handed_over_then_closed():
+        result = await worker.isolate.fetch("GET", "http://app.test/big", [], None)
+        body = worker.isolate.take_upstream()
+        assert result.stream_id < 0 and body is not None
+        worker.isolate.end_request()
+        worker.isolate.close()  # the isolate goes; the body it handed over is still sent
+        chunks = []
+        while (chunk := await body.read()) is not None:
+            chunks.append(chunk)
+        await asyncio.sleep(0.1)  # the pool's close, scheduled when the body ended
+        return b"".join(chunks)
+
+    assert worker.loop.run_until_complete(handed_over_then_closed()) == b"x" * 300000
+    deadline = time.monotonic() + 10
+    while _established_to(upstream.port) and time.monotonic() < deadline:
+        worker.settle(0.1)
+    assert _established_to(upstream.port) == 0

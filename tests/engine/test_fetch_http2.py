@@ -78,7 +78,7 @@ def test_https_upstream_speaks_http2_and_its_certificate_is_checked(tls_upstream
         try:
             return await exchange(session, url)
         finally:
-            await client.pool(policy).aclose()
+            await session.aclose()
 
     async def exchange(session, url: str) -> str:
         for _ in range(100):  # the server thread may still be starting
