@@ -316,6 +316,8 @@ class Result:
     p99_ms: float
     errors: int
     cpu_ms_per_1k: float
+    cpu_s: float = 0.0  # the server's CPU over the run
+    read_mb: float = 0.0  # response bytes wrk read, in MiB
 
 
 def to_ms(text: str) -> float:
@@ -343,7 +345,9 @@ def run_wrk(server: Server, path: str, duration: float, connections: int, thread
     # Requests/sec counts every answer; only 2xx answers count here (a 503 is not served).
     ok_rps = float(rps.group(1)) * (total - non_2xx) / total if total else 0.0
     cpu_per_1k = cpu * 1e6 / total if total else float("nan")
-    return Result(ok_rps, to_ms(latency["50"]), to_ms(latency["99"]), errors, cpu_per_1k)
+    read = re.search(r"requests in [\d.]+\w+, ([\d.]+)(\w+) read", out)
+    read_mb = float(read.group(1)) * {"B": 2**-20, "KB": 2**-10, "MB": 1, "GB": 2**10}[read.group(2)] if read else 0.0
+    return Result(ok_rps, to_ms(latency["50"]), to_ms(latency["99"]), errors, cpu_per_1k, cpu, read_mb)
 
 
 class Connection:

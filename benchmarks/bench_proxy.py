@@ -18,14 +18,13 @@ Result: benchmarks/results/proxy.md.
 from __future__ import annotations
 
 import argparse
-import re
 import subprocess
 import sys
 import tempfile
 import textwrap
 from pathlib import Path
 
-from bench_http import Server, environment, free_port, pyruntime_servers, tree_cpu_seconds, version_of
+from bench_http import Server, environment, free_port, pyruntime_servers, run_wrk, version_of
 from report import load_average, machine_header, table, write_markdown
 
 UPSTREAM_JS = textwrap.dedent("""\
@@ -84,21 +83,11 @@ CONNECTIONS = (1, 4)
 
 
 def load(server: Server, mb: int, connections: int, duration: float) -> tuple[float, float]:
-    """(MB/s passed on, CPU ms per MB) of one wrk run."""
-    url = f"http://127.0.0.1:{server.port}/?n={mb * 1024 * 1024}"
-    assert server.proc is not None
-    cpu_before = tree_cpu_seconds(server.proc.pid)
-    out = subprocess.run(["wrk", "-t1", f"-c{connections}", f"-d{duration:.0f}s", "--timeout", "60s", url],
-                         capture_output=True, text=True, timeout=duration + 90).stdout
-    cpu = tree_cpu_seconds(server.proc.pid) - cpu_before
-    read = re.search(r"requests in [\d.]+\w+, ([\d.]+)(\w+) read", out)
-    if read is None:
-        raise RuntimeError(f"cannot read wrk's output:\n{out}")
-    megabytes = float(read.group(1)) * {"B": 2**-20, "KB": 2**-10, "MB": 1, "GB": 2**10}[read.group(2)]
-    errors = re.search(r"Non-2xx or 3xx responses: (\d+)|Socket errors: .*", out)
-    if errors is not None or megabytes < mb:
-        raise RuntimeError(f"{server.name}: {errors.group(0) if errors else 'less than one body'} read:\n{out}")
-    return megabytes / duration, cpu * 1000 / megabytes
+    """(MB/s passed on, CPU ms per MB) of one wrk run (bench_http.run_wrk)."""
+    result = run_wrk(server, f"/?n={mb * 1024 * 1024}", duration, connections, 1)
+    if result.errors or result.read_mb < mb:
+        raise RuntimeError(f"{server.name}: {result.errors} errors, {result.read_mb:.0f} MB read in {duration:g} s")
+    return result.read_mb / duration, result.cpu_s * 1000 / result.read_mb
 
 
 def main() -> int:
