@@ -221,29 +221,45 @@ export default {
 """
 
 
-@pytest.fixture(params=HTTP_SERVERS)
-def relay_server(start_server, tmp_path: Path, request: pytest.FixtureRequest):
-    """One isolate, and a stream CPU budget (`cpu_limit_ms`, the larger) that a body of
-    50 MB read through JS exhausts: about 60 ms of reads."""
-    (tmp_path / "relay.js").write_text(RELAY_APP)
-    (tmp_path / "pyruntime.toml").write_text("""
-[[apps]]
-name = "relay"
-script = "relay.js"
-routes = ["/*"]
-pool_size = 1
+# The relay app with one isolate, and a stream CPU budget (`cpu_limit_ms`, the larger) that a
+# body of 50 MB read through JS exhausts: about 60 ms of reads.
+ONE_ISOLATE = """pool_size = 1
 max_pool_size = 1
 [apps.egress]
 allow = ["127.0.0.1"]
 [apps.limits]
 cpu_limit_ms = 20
 stream_cpu_ms = 1
-""")
-    return start_server("--config", str(tmp_path / "pyruntime.toml"), "--server", request.param)
+"""
+
+
+def _start_relay(start_server, tmp_path: Path, http_server: str, settings: str, route: str = "/*",
+                 more_apps: str = ""):
+    """A server of the relay app (RELAY_APP) under `route`, with `settings` after its [[apps]] keys."""
+    (tmp_path / "relay.js").write_text(RELAY_APP)
+    (tmp_path / "pyruntime.toml").write_text(
+        f'[[apps]]\nname = "relay"\nscript = "relay.js"\nroutes = ["{route}"]\n{settings}\n{more_apps}')
+    return start_server("--config", str(tmp_path / "pyruntime.toml"), "--server", http_server)
+
+
+@pytest.fixture(params=HTTP_SERVERS)
+def relay_server(start_server, tmp_path: Path, request: pytest.FixtureRequest):
+    return _start_relay(start_server, tmp_path, request.param, ONE_ISOLATE)
 
 
 def _relay_url(server, path: str, target: str) -> str:
     return f"{server.url}{path}?target={quote(target, safe='')}"
+
+
+def _one_isolate_serves_during_a_relay(server, upstream, prefix: str = "") -> None:
+    """While a never-ending upstream body is relayed, the app's one isolate answers another
+    request; the client's leaving then closes the upstream."""
+    with httpx.stream("GET", _relay_url(server, prefix + "/plain", f"{upstream.url}/drip"), timeout=30) as dripping:
+        chunks = dripping.iter_raw()  # kept: a reader dropped midway closes the connection
+        assert next(chunks)
+        assert httpx.get(server.url + prefix + "/hello", timeout=30).text == "hello"
+        assert not upstream.closed.is_set()
+    assert upstream.closed.wait(30)
 
 
 def test_an_unread_upstream_body_is_sent_on_by_the_host_with_its_isolate_free(relay_server, upstream):
@@ -262,13 +278,7 @@ def test_an_unread_upstream_body_is_sent_on_by_the_host_with_its_isolate_free(re
     assert not server.events("limit_exceeded")
     lines = server.wait_for_event("subrequest", app="relay", count=2)
     assert [(line["outcome"], line["bytes"]) for line in lines] == [("ok", size)] * 2
-    # While a never-ending upstream body is relayed, the app's one isolate serves other requests.
-    with httpx.stream("GET", _relay_url(server, "/plain", f"{upstream.url}/drip"), timeout=30) as dripping:
-        chunks = dripping.iter_raw()  # kept: a reader dropped midway closes the connection
-        assert next(chunks)
-        assert httpx.get(server.url + "/hello", timeout=30).text == "hello"
-        assert not upstream.closed.is_set()
-    assert upstream.closed.wait(30)  # the client left: the upstream is closed
+    _one_isolate_serves_during_a_relay(server, upstream)
     aborted = server.wait_for_event("subrequest", app="relay", outcome="aborted")[0]
     assert aborted["status"] == 200 and aborted["bytes"] > 0
 
@@ -310,18 +320,8 @@ def test_an_upstream_that_breaks_midway_cuts_the_relayed_response(relay_server, 
 def test_a_stalled_upstream_body_is_cut_at_the_stream_idle_bound(start_server, tmp_path: Path, upstream):
     """A relayed body has the bounds of any streamed one: an upstream that stops sending is
     cut after `stream_idle_timeout_s`, and its connection closed."""
-    (tmp_path / "relay.js").write_text(RELAY_APP)
-    (tmp_path / "pyruntime.toml").write_text("""
-[[apps]]
-name = "relay"
-script = "relay.js"
-routes = ["/*"]
-[apps.egress]
-allow = ["127.0.0.1"]
-[apps.limits]
-stream_idle_timeout_s = 1
-""")
-    server = start_server("--config", str(tmp_path / "pyruntime.toml"), "--server", "h1")
+    server = _start_relay(start_server, tmp_path, "h1",
+                          '[apps.egress]\nallow = ["127.0.0.1"]\n[apps.limits]\nstream_idle_timeout_s = 1')
     with httpx.Client(timeout=30) as client, \
             client.stream("GET", _relay_url(server, "/plain", f"{upstream.url}/stall")) as response:
         with pytest.raises(httpx.RemoteProtocolError):  # 10 of its 1000 bytes, then cut
@@ -337,26 +337,8 @@ stream_idle_timeout_s = 1
 def test_an_engine_process_relays_an_upstream_body_too(start_server, tmp_path: Path, upstream):
     """With two apps each runs in an engine process of its own ("process" isolation): the
     engine sends the upstream's body on over its channel, its one isolate free meanwhile."""
-    (tmp_path / "relay.js").write_text(RELAY_APP)
-    (tmp_path / "pyruntime.toml").write_text("""
-[[apps]]
-name = "relay"
-script = "relay.js"
-routes = ["/r/*"]
-pool_size = 1
-max_pool_size = 1
-[apps.egress]
-allow = ["127.0.0.1"]
-[apps.limits]
-cpu_limit_ms = 20
-stream_cpu_ms = 1
-
-[[apps]]
-name = "other"
-script = "relay.js"
-routes = ["/o/*"]
-""")
-    server = start_server("--config", str(tmp_path / "pyruntime.toml"), "--server", "h1")
+    server = _start_relay(start_server, tmp_path, "h1", ONE_ISOLATE, route="/r/*",
+                          more_apps='[[apps]]\nname = "other"\nscript = "relay.js"\nroutes = ["/o/*"]\n')
     size = 50 * 1024 * 1024
     answer = httpx.get(_relay_url(server, "/r/plain", f"{upstream.url}/bytes?n={size}"), timeout=60)
     assert answer.status_code == 200 and len(answer.content) == size
@@ -364,10 +346,5 @@ routes = ["/o/*"]
     engine = server.wait_for_event("engine_started", app="relay")[-1]["engine_pid"]
     line = server.wait_for_event("subrequest", app="relay", outcome="ok")[0]
     assert line["pid"] == engine and line["bytes"] == size
-    with httpx.stream("GET", _relay_url(server, "/r/plain", f"{upstream.url}/drip"), timeout=30) as dripping:
-        chunks = dripping.iter_raw()  # kept: a reader dropped midway closes the connection
-        assert next(chunks)
-        assert httpx.get(server.url + "/r/hello", timeout=30).text == "hello"
-        assert not upstream.closed.is_set()
-    assert upstream.closed.wait(30)
+    _one_isolate_serves_during_a_relay(server, upstream, "/r")
     assert not server.events("limit_exceeded")
