@@ -347,4 +347,5 @@ def test_an_engine_process_relays_an_upstream_body_too(start_server, tmp_path: P
     line = server.wait_for_event("subrequest", app="relay", outcome="ok")[0]
     assert line["pid"] == engine and line["bytes"] == size
     _one_isolate_serves_during_a_relay(server, upstream, "/r")
+    assert httpx.get(server.url + "/o/hello", timeout=30).text == "hello"  # the other app's engine too
     assert not server.events("limit_exceeded")
