@@ -380,6 +380,8 @@ cdef extern from "runtime.h" namespace "pyruntime":
         void CompleteOp(uint64_t, cbool, HostValue) nogil
         HeapStats Stats() nogil
         void ReduceMemory() nogil
+        double BackgroundCpuMs()
+        double UnbilledBackgroundMs()
         cbool alive()
         void Dispose() nogil
 
@@ -784,6 +786,16 @@ cdef class Runtime:
     @property
     def alive(self):
         return self.c != NULL and self.c.alive()
+
+    @property
+    def background_cpu_ms(self):
+        """CPU V8's worker threads spent for this isolate (ext/background_cpu.h)."""
+        return self.c.BackgroundCpuMs() if self.c != NULL else 0.0
+
+    @property
+    def unbilled_background_ms(self):
+        """Of it, what no call counted: spent after the last call's last slice."""
+        return self.c.UnbilledBackgroundMs() if self.c != NULL else 0.0
 
     def close(self):
         if self.c != NULL:

@@ -97,7 +97,12 @@ class Runtime::Slice {
         cpu_start_(runtime->series_cpu_ms_ >= 0 ? runtime->series_cpu_ms_ : Watchdog::ThreadCpuMs()) {
     const IsolateLimits& limits = runtime->limits_;
     double wall = limits.timeout_ms > 0 ? std::max(0.001, limits.timeout_ms - runtime->call_wall_ms_) : 0;
-    double cpu = limits.cpu_limit_ms > 0 ? std::max(0.001, limits.cpu_limit_ms - runtime->call_cpu_ms_) : 0;
+    // Background work for the isolate since the call's last slice is the call's too.
+    background_start_ns_ = runtime->background_->CpuNs();
+    double unbilled_ms = static_cast<double>(background_start_ns_ - runtime->background_billed_ns_.load()) / 1e6;
+    double cpu = limits.cpu_limit_ms > 0
+                     ? std::max(0.001, limits.cpu_limit_ms - runtime->call_cpu_ms_ - unbilled_ms)
+                     : 0;
     WatchdogVerdict wall_verdict = WatchdogVerdict::kTimeout;
     if (Clock::rep deadline = runtime->call_deadline_; deadline != kNoDeadline) {
       double left = std::max(0.001, MsBetween(wall_start_, Clock::time_point(Clock::duration(deadline))));
@@ -107,7 +112,7 @@ class Runtime::Slice {
       }
     }
     runtime->guarded_.SliceStarted();
-    runtime->watchdog_->Arm(wall, cpu, cpu_start_, wall_verdict);
+    runtime->watchdog_->Arm(wall, cpu, cpu_start_, background_start_ns_, wall_verdict);
   }
   ~Slice() { Stop(); }
 
@@ -118,7 +123,10 @@ class Runtime::Slice {
       runtime_->guarded_.SliceEnded();
       runtime_->call_wall_ms_ += MsBetween(wall_start_, Clock::now());
       double cpu_end = Watchdog::ThreadCpuMs();
-      runtime_->call_cpu_ms_ += cpu_end - cpu_start_;
+      int64_t background_end_ns = runtime_->background_->CpuNs();
+      runtime_->call_cpu_ms_ +=
+          cpu_end - cpu_start_ + static_cast<double>(background_end_ns - runtime_->background_billed_ns_.load()) / 1e6;
+      runtime_->background_billed_ns_ = background_end_ns;
       if (runtime_->series_cpu_ms_ >= 0) runtime_->series_cpu_ms_ = cpu_end;
     }
     return verdict_;
@@ -128,6 +136,7 @@ class Runtime::Slice {
   Runtime* runtime_;
   Clock::time_point wall_start_;
   double cpu_start_;
+  int64_t background_start_ns_ = 0;
   bool stopped_ = false;
   WatchdogVerdict verdict_ = WatchdogVerdict::kNone;
 };
@@ -142,7 +151,9 @@ Runtime::Runtime(const IsolateLimits& limits) : limits_(limits), guarded_(limits
   params.constraints.ConfigureDefaultsFromHeapSize(0, limits.memory_limit_bytes);
   params.constraints.set_initial_young_generation_size_in_bytes(
       std::min(kInitialYoungGenerationBytes, params.constraints.max_young_generation_size_in_bytes()));
-  isolate_ = v8::Isolate::New(params);
+  isolate_ = v8::Isolate::Allocate();
+  AttachBackgroundAccount(isolate_, &background_);  // before V8 may post work for it
+  v8::Isolate::Initialize(isolate_, params);
   guarded_.Attach(isolate_);
   Install(isolate_, this);
   isolate_->SetData(kHandleTableSlot, &handles_);
@@ -156,7 +167,7 @@ Runtime::Runtime(const IsolateLimits& limits) : limits_(limits), guarded_(limits
   // As on a browser's main thread: a blocking wait could outlast the CPU limit unnoticed.
   isolate_->SetAllowAtomicsWait(false);
   isolate_->SetCaptureStackTraceForUncaughtExceptions(true, 16);
-  watchdog_ = std::make_unique<Watchdog>(isolate_, [this] { guarded_.StopRequested(); });
+  watchdog_ = std::make_unique<Watchdog>(isolate_, background_.get(), [this] { guarded_.StopRequested(); });
   start_ = Clock::now();
   time_origin_ms_ =
       std::chrono::duration<double, std::milli>(std::chrono::system_clock::now().time_since_epoch()).count();
@@ -241,6 +252,8 @@ void Runtime::BeginCall() {
   if (terminate_requested_) isolate_->TerminateExecution();
   call_wall_ms_ = 0;
   call_cpu_ms_ = 0;
+  // What V8 spent for the isolate between calls is not this call's (see UnbilledBackgroundMs).
+  background_billed_ns_ = background_->CpuNs();
   memory_->BeginCall();
   console_->BeginCall();
   awaited_.Reset();

@@ -155,6 +155,13 @@ class Runtime final : private HostInterface {
   // A full collection that gives memory back (V8's LowMemoryNotification): for an idle
   // isolate, which V8 collects only when its JS allocates again. Not during a call.
   void ReduceMemory();
+  // CPU that V8's worker threads spent for the isolate (background_cpu.h): in all, and what
+  // no call counted yet (spent after the last slice of the last call). Safe from any thread.
+  double BackgroundCpuMs() const { return background_->CpuMs(); }
+  double UnbilledBackgroundMs() const {
+    return static_cast<double>(background_->CpuNs() -
+                               background_billed_ns_.load(std::memory_order_relaxed)) / 1e6;
+  }
   bool alive() const { return isolate_ != nullptr; }
   void Dispose();
 
@@ -237,6 +244,11 @@ class Runtime final : private HostInterface {
   // Outlives the isolate: V8 frees ArrayBuffers through its allocator while disposing.
   std::unique_ptr<LimitEnforcer> memory_;
   v8::Isolate* isolate_ = nullptr;
+  // What V8's worker threads spent for the isolate (background_cpu.h); tasks in flight hold
+  // it too. The isolate's data slot points at this member.
+  std::shared_ptr<BackgroundAccount> background_ = std::make_shared<BackgroundAccount>();
+  // The account's CPU counted so far in calls (or, at a call's start, left out as between calls).
+  std::atomic<int64_t> background_billed_ns_{0};
   std::unique_ptr<Watchdog> watchdog_;
   v8::Global<v8::Context> context_;
   v8::Global<v8::Object> internal_;

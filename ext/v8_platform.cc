@@ -7,6 +7,7 @@
 #include <libplatform/libplatform.h>
 #include <v8.h>
 
+#include "background_cpu.h"
 #include "process_allocator.h"
 #include "wasm_limits.h"
 
@@ -17,6 +18,8 @@ namespace {
 // destroyed by the process's exit handlers (as a static unique_ptr was) joins and frees
 // V8's worker threads while other threads may still run JS or post tasks to them.
 v8::Platform* platform = nullptr;
+// What V8 itself is given: `platform`, charging worker-thread work to isolates (background_cpu.h).
+v8::Platform* charging = nullptr;
 }  // namespace
 
 void EnsureV8Initialized() {
@@ -34,11 +37,14 @@ void EnsureV8Initialized() {
     // Set by whoever starts the process; apps cannot reach it.
     if (const char* flags = std::getenv("PYRUNTIME_V8_FLAGS")) v8::V8::SetFlagsFromString(flags);
     platform = v8::platform::NewDefaultPlatform().release();
-    v8::V8::InitializePlatform(platform);
+    charging = NewChargingPlatform(platform).release();
+    v8::V8::InitializePlatform(charging);
     v8::V8::Initialize();
   });
 }
 
 v8::Platform* V8Platform() { return platform; }
+
+int V8WorkerThreads() { return platform->NumberOfWorkerThreads(); }
 
 }  // namespace pyruntime

@@ -1,5 +1,7 @@
 #include "watchdog.h"
 
+#include "v8_platform.h"
+
 #include <algorithm>
 #include <atomic>
 #include <condition_variable>
@@ -34,6 +36,9 @@ double CpuMsOf(clockid_t clock) {
   clock_gettime(clock, &ts);
   return ToMs(ts);
 }
+
+// The soonest `cpu_ms` of CPU can be spent: by the isolate's thread and every V8 worker at once.
+double SoonestMs(double cpu_ms) { return cpu_ms / (1 + V8WorkerThreads()); }
 }  // namespace
 
 // The process's one watch thread and the watchdogs armed now. Made on first use and never
@@ -102,8 +107,8 @@ std::atomic<WatchThread*> WatchThread::current{nullptr};
 const int WatchThread::forget_in_child =
     pthread_atfork(nullptr, nullptr, [] { current.store(nullptr, std::memory_order_release); });
 
-Watchdog::Watchdog(v8::Isolate* isolate, std::function<void()> on_fire)
-    : isolate_(isolate), on_fire_(std::move(on_fire)) {}
+Watchdog::Watchdog(v8::Isolate* isolate, const BackgroundAccount* background, std::function<void()> on_fire)
+    : isolate_(isolate), background_(background), on_fire_(std::move(on_fire)) {}
 
 Watchdog::~Watchdog() { Disarm(); }
 
@@ -113,7 +118,8 @@ double Watchdog::ThreadCpuMs() {
   return ToMs(ts);
 }
 
-void Watchdog::Arm(double wall_budget_ms, double cpu_budget_ms, double cpu_now_ms, WatchdogVerdict wall_verdict) {
+void Watchdog::Arm(double wall_budget_ms, double cpu_budget_ms, double cpu_now_ms, int64_t background_ns,
+                   WatchdogVerdict wall_verdict) {
   clockid_t clock{};
   pthread_getcpuclockid(pthread_self(), &clock);
   WatchThread& watch = WatchThread::Get();
@@ -128,15 +134,17 @@ void Watchdog::Arm(double wall_budget_ms, double cpu_budget_ms, double cpu_now_m
     has_cpu_deadline_ = cpu_budget_ms > 0;
     cpu_clock_ = clock;
     if (has_cpu_deadline_) cpu_deadline_ms_ = cpu_now_ms + cpu_budget_ms;
+    background_start_ns_ = background_ns;
     if (has_wall_deadline_ || has_cpu_deadline_) {
       if (!armed_) watch.armed.push_back(this);
       armed_ = true;
-      // CPU time cannot pass faster than wall time: the CPU budget is due no sooner than
-      // `now + cpu_budget_ms`. A thread already due to wake before both needs no signal,
-      // which spares most calls a context switch.
-      double nearest = has_wall_deadline_ && has_cpu_deadline_ ? std::min(wall_budget_ms, cpu_budget_ms)
+      // A thread's CPU time cannot pass faster than wall time: the CPU budget is due no
+      // sooner than SoonestMs(cpu_budget_ms) from now. A thread already due to wake before
+      // both needs no signal, which spares most calls a context switch.
+      double cpu_soonest = SoonestMs(cpu_budget_ms);
+      double nearest = has_wall_deadline_ && has_cpu_deadline_ ? std::min(wall_budget_ms, cpu_soonest)
                        : has_wall_deadline_                    ? wall_budget_ms
-                                                               : cpu_budget_ms;
+                                                               : cpu_soonest;
       wake = now + ToDuration(nearest) < watch.scheduled_wake;
     }
   }
@@ -176,11 +184,13 @@ Watchdog::Clock::time_point Watchdog::Check(Clock::time_point now) {
     }
   }
   if (verdict_ == WatchdogVerdict::kNone && has_cpu_deadline_) {
-    double remaining = cpu_deadline_ms_ - CpuMsOf(cpu_clock_);
+    double background_ms =
+        static_cast<double>(background_->CpuNs() - background_start_ns_) / 1e6;
+    double remaining = cpu_deadline_ms_ - CpuMsOf(cpu_clock_) - background_ms;
     if (remaining <= 0) {
       verdict_ = WatchdogVerdict::kCpu;
     } else {
-      next = std::min(next, now + ToDuration(remaining));
+      next = std::min(next, now + ToDuration(SoonestMs(remaining)));
     }
   }
   if (verdict_ == WatchdogVerdict::kNone) return next;

@@ -8,7 +8,8 @@
 // than wall time, so sleeping for the remaining CPU budget and re-checking never
 // oversleeps. After terminating, it repeats TerminateExecution until disarmed, in case V8
 // re-enters JS from a C++ callback. What it runs on firing (TerminateExecution, `on_fire`)
-// takes no lock, so no isolate can hold the others' watch up.
+// takes no lock, so no isolate can hold the others' watch up. The CPU budget also counts
+// what V8's worker threads spend for the isolate meanwhile (background_cpu.h).
 #pragma once
 
 #include <atomic>
@@ -18,6 +19,8 @@
 
 #include <v8.h>
 
+#include "background_cpu.h"
+
 namespace pyruntime {
 
 // kDeadline: the wall budget that fired was the call's total deadline, not the slice's limit.
@@ -26,16 +29,18 @@ enum class WatchdogVerdict { kNone, kTimeout, kCpu, kDeadline };
 class Watchdog {
  public:
   // `on_fire` runs on the watch thread each time a limit fires (the process guard's clock).
-  Watchdog(v8::Isolate* isolate, std::function<void()> on_fire);
+  // `background`: the isolate's account of worker-thread CPU, which must outlive the watchdog.
+  Watchdog(v8::Isolate* isolate, const BackgroundAccount* background, std::function<void()> on_fire);
   ~Watchdog();
   Watchdog(const Watchdog&) = delete;
   Watchdog& operator=(const Watchdog&) = delete;
 
   // Starts watching the calling thread. A budget <= 0 is unlimited.
   // `cpu_now_ms`: the calling thread's CPU time (ThreadCpuMs), which the caller has at hand.
-  // `wall_verdict`: what the wall budget firing means (kTimeout, or kDeadline when the
-  // call's total deadline is nearer than the slice's own wall limit).
-  void Arm(double wall_budget_ms, double cpu_budget_ms, double cpu_now_ms,
+  // `background_ns`: the background account's CPU already counted (the budget is spent by
+  // what it adds from there). `wall_verdict`: what the wall budget firing means (kTimeout,
+  // or kDeadline when the call's total deadline is nearer than the slice's own wall limit).
+  void Arm(double wall_budget_ms, double cpu_budget_ms, double cpu_now_ms, int64_t background_ns,
            WatchdogVerdict wall_verdict = WatchdogVerdict::kTimeout);
   // Stops watching; returns which limit, if any, fired since Arm.
   WatchdogVerdict Disarm();
@@ -55,6 +60,7 @@ class Watchdog {
   Clock::time_point Check(Clock::time_point now);
 
   v8::Isolate* const isolate_;
+  const BackgroundAccount* const background_;
   const std::function<void()> on_fire_;
   // Guarded by the watch thread's lock.
   bool armed_ = false;
@@ -64,6 +70,7 @@ class Watchdog {
   Clock::time_point wall_deadline_;
   Clock::time_point repeat_at_;
   double cpu_deadline_ms_ = 0;
+  int64_t background_start_ns_ = 0;
   clockid_t cpu_clock_{};
   // Written under the lock; read without it by fired(), which natives ask in their loops.
   std::atomic<WatchdogVerdict> verdict_{WatchdogVerdict::kNone};

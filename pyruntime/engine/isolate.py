@@ -94,6 +94,19 @@ class IsolateCore:
         """False once closed, or discarded after hitting the memory limit."""
         return self._runtime.alive
 
+    @property
+    def background_cpu_ms(self) -> float:
+        """CPU that V8's worker threads spent for this isolate: compiling its hot JS and
+        WebAssembly, marking and sweeping its heap. A call's CPU limit counts what they spend
+        while it runs (ext/background_cpu.h)."""
+        return self._runtime.background_cpu_ms
+
+    @property
+    def unbilled_background_ms(self) -> float:
+        """Background CPU spent since the last call's last slice, which no call counted: work
+        the last call set off (a WebAssembly module's tier-up) and left running."""
+        return self._runtime.unbilled_background_ms
+
     def reduce_memory(self) -> None:
         """Collects the isolate's garbage and gives the memory back (a full collection: some ms
         of CPU). V8 collects only when JS allocates, so an isolate that went quiet after a

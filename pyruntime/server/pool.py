@@ -13,6 +13,14 @@ queued request, up to `max_size` (`pool_bounds`), made in the background; the is
 sending do not count: there more isolates would share the same CPU, and cost more per request
 (a streamed response: 1,080-1,163 us of CPU per request with 2 isolates, 1,175-1,553 with 8).
 
+V8 compiles hot code and marks an isolate's heap on its worker threads, and that work goes on
+after the call that set it off: a WebAssembly module's tier-up took seconds of CPU after a
+call of some ms. A call's CPU limit counts what those threads spend for its isolate while it
+runs (ext/background_cpu.h); an idle isolate whose background work goes past what one call may
+use (`cpu_limit_ms`) is disposed, which ends that work, and replaced. Isolates whose
+background CPU grew in their last request are looked at every `BACKGROUND_CHECK_S` until it
+stops growing.
+
 V8 collects an isolate's garbage only when its JS allocates, so an isolate that went quiet
 after a burst kept what the burst left: about 10 MB after 20,000 small requests, 0.7 MB after
 300. An isolate idle for `IDLE_COLLECT_S` after serving requests gets one full collection in a
@@ -42,6 +50,8 @@ _RETRY_S = 1.0
 IDLE_RETIRE_S = 30.0
 # How long an isolate that served requests stays idle before it is collected (`reduce_memory`).
 IDLE_COLLECT_S = 10.0
+# How often an idle isolate whose background CPU still grows is checked against its CPU limit.
+BACKGROUND_CHECK_S = 0.25
 # The default most isolates of a pool, per core: what a pool may grow to while requests queue.
 MAX_ISOLATES_PER_CPU = 4
 # Heap changes smaller than this are not reported (each report writes the metrics file).
@@ -101,6 +111,9 @@ class IsolatePool:
         # their last collection, to collect.
         self._extras = IdleTimer(idle_retire_s, self._shrink)
         self._used = IdleTimer(idle_collect_s, self._collect_idle)
+        # Idle isolates whose background CPU grew since last seen (the total, then).
+        self._background = IdleTimer(BACKGROUND_CHECK_S, self._check_background)
+        self._background_seen: dict[AppIsolate, float] = {}
         # Isolates being collected now, and collections finished.
         self.collecting = 0
         self.collections = 0
@@ -143,6 +156,7 @@ class IsolatePool:
         self._retire_reason = reason
         self._extras.stop()
         self._used.stop()
+        self._background.stop()
         while self._idle and not self._waiters and not self._woken:
             self._dispose(self._idle.pop(), reason)
         for task in self._tasks:
@@ -156,6 +170,7 @@ class IsolatePool:
         isolate = self._idle.pop()
         self._extras.forget(isolate)
         self._used.forget(isolate)  # timed again when given back
+        self._background.forget(isolate)
         return isolate
 
     async def acquire(self, until: asyncio.Future[Any] | None = None) -> AppIsolate:
@@ -225,12 +240,13 @@ class IsolatePool:
         """Takes an isolate back after `requests` requests (a JS pass may run several on it
         in a row); a dead one is replaced by a fresh one."""
         if not isolate.alive:
-            self._dispose(isolate, "memory_limit")
-            if not self._retired:
-                task = asyncio.create_task(self._replace())
-                self._tasks.add(task)
-                task.add_done_callback(self._tasks.discard)
+            self._dispose_and_replace(isolate, "memory_limit")
             return
+        if self.limits.cpu_limit_ms is not None:
+            background = isolate.background_cpu_ms
+            if background != self._background_seen.get(isolate, 0.0):
+                self._background_seen[isolate] = background
+                self._background.start(isolate)
         served = self._releases.get(isolate, 0)
         self._releases[isolate] = served + requests
         if (served + requests) // _HEAP_EVERY != served // _HEAP_EVERY:
@@ -281,6 +297,39 @@ class IsolatePool:
                 self._idle.remove(isolate)
                 self._dispose(isolate, "idle")
         return len(self._ids) > self.size
+
+    def _check_background(self, now: float) -> bool:
+        """Disposes and replaces each idle isolate whose background CPU since its last request
+        is past the CPU limit; stops watching those whose background CPU stopped growing."""
+        limit = self.limits.cpu_limit_ms
+        assert limit is not None  # watched only then (release)
+        for isolate in list(self._idle):
+            if not self._background.idle_long_enough(isolate, now):
+                continue
+            self._background.forget(isolate)
+            spent = isolate.unbilled_background_ms
+            if spent > limit:
+                self._idle.remove(isolate)
+                isolate_id = self._ids.get(isolate)
+                self._observer.app_error(
+                    self.app, f"isolate {isolate_id} disposed: V8 spent {spent:.0f} ms of CPU on its worker threads "
+                              f"for it after its last request (compiling its hot code, a WebAssembly module's "
+                              f"tier-up), more than one request may use (cpu_limit_ms = {limit:g})",
+                    event="background_cpu")
+                self._dispose_and_replace(isolate, "background_cpu")
+                continue
+            total = isolate.background_cpu_ms
+            if total != self._background_seen.get(isolate):
+                self._background_seen[isolate] = total
+                self._background.start(isolate)
+        return True
+
+    def _dispose_and_replace(self, isolate: AppIsolate, reason: str) -> None:
+        self._dispose(isolate, reason)
+        if not self._retired:
+            task = asyncio.create_task(self._replace())
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
 
     def _collect_idle(self, now: float) -> bool:
         """Collects each isolate idle for `idle_collect_s` since it last served a request, in a
@@ -369,6 +418,8 @@ class IsolatePool:
         isolate_id = self._ids.pop(isolate, None)
         self._extras.forget(isolate)
         self._used.forget(isolate)
+        self._background.forget(isolate)
+        self._background_seen.pop(isolate, None)
         self._observer.heap_changed(self.app, -self._heap.pop(isolate, 0))
         self._releases.pop(isolate, None)
         if isolate_id is not None:

@@ -1,0 +1,121 @@
+"""CPU that V8's worker threads spend for an isolate (ext/background_cpu.h).
+
+A WebAssembly module's hot functions are compiled again by TurboFan on V8's worker threads,
+after the call that made them hot: before the account, a module made fresh per request
+bought about ten times the request's own CPU there, charged to no call.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import pytest
+from wasm_tier_up import TIER_UP_JS
+
+from pyruntime import Isolate, Limits, TimeLimitExceeded
+
+TICK_S = 1 / os.sysconf("SC_CLK_TCK")
+
+
+def v8_workers_cpu_s() -> float:
+    """CPU time of this process's V8 worker threads."""
+    total = 0.0
+    for task in Path("/proc/self/task").iterdir():
+        try:
+            if (task / "comm").read_text().startswith("V8 "):
+                fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+                total += (int(fields[11]) + int(fields[12])) * TICK_S  # utime, stime
+        except FileNotFoundError:  # a thread that ended
+            continue
+    return total
+
+
+def settled_background_ms(isolate: Isolate, timeout_s: float = 120.0) -> float:
+    """The isolate's background CPU once it has stopped growing for a second. `timeout_s`
+    bounds a stuck compile; it measures no speed."""
+    deadline = time.monotonic() + timeout_s
+    last, since = isolate.background_cpu_ms, time.monotonic()
+    while time.monotonic() - since < 1.0:
+        assert time.monotonic() < deadline, f"background CPU still growing after {timeout_s:.0f} s"
+        time.sleep(0.1)
+        now = isolate.background_cpu_ms
+        if now != last:
+            last, since = now, time.monotonic()
+    return last
+
+
+def test_a_tier_up_is_charged_to_the_isolate_that_set_it_off():
+    bystander = Isolate(limits=Limits(cpu_limit_ms=None))
+    bystander.eval("1")
+    isolate = Isolate(limits=Limits(cpu_limit_ms=None, timeout_ms=None))
+    isolate.eval(TIER_UP_JS)
+    before_bystander = bystander.background_cpu_ms
+    before_workers = v8_workers_cpu_s()
+    isolate.eval(f"tierUp(4, 40000, {os.getpid() % 997})")  # a module no other test made
+    charged = settled_background_ms(isolate)
+    workers = (v8_workers_cpu_s() - before_workers) * 1000
+    assert charged > 100, "TurboFan's compiles of four 400 KB functions cost far more"
+    # The account and the kernel's clocks of V8's worker threads agree (the kernel's count
+    # whole ticks, so the bound allows some).
+    assert abs(charged - workers) < 0.1 * workers + 50, (charged, workers)
+    assert bystander.background_cpu_ms == before_bystander
+    assert isolate.unbilled_background_ms > 100  # spent after the call's last slice
+    assert isolate.eval("1 + 1") == 2
+    assert isolate.unbilled_background_ms == 0  # the next call's start leaves it out
+    isolate.close()
+    bystander.close()
+
+
+def test_a_call_counts_the_background_work_it_set_off_while_it_waits():
+    isolate = Isolate(limits=Limits(cpu_limit_ms=250, timeout_ms=None))
+    isolate.eval(TIER_UP_JS)
+    source = f"""(async () => {{
+        tierUp(4, 40000, {os.getpid() % 997 + 1000});
+        globalThis.waiting = true;  // from here on the call's own thread spends next to nothing
+        await new Promise((resolve) => setTimeout(resolve, 5000));
+        return "finished";
+    }})()"""
+    with pytest.raises(TimeLimitExceeded) as caught:
+        isolate.eval(source)
+    assert caught.value.limit == "cpu"
+    assert isolate.eval("globalThis.waiting") is True
+    assert isolate.background_cpu_ms > 150
+    # The isolate goes on serving; a call that sets nothing off finishes under the same limit.
+    assert isolate.eval("(async () => { await new Promise((r) => setTimeout(r, 100)); return 'ok'; })()") == "ok"
+    isolate.close()
+
+
+def test_without_a_cpu_limit_the_background_work_only_counts():
+    isolate = Isolate(limits=Limits(cpu_limit_ms=None, timeout_ms=None))
+    isolate.eval(TIER_UP_JS)
+    result = isolate.eval(f"""(async () => {{
+        const sum = tierUp(4, 40000, {os.getpid() % 997 + 2000});
+        await new Promise((resolve) => setTimeout(resolve, 2000));
+        return sum;
+    }})()""")
+    assert isinstance(result, int | float)
+    assert isolate.background_cpu_ms > 100
+    isolate.close()
+
+
+def test_closing_the_isolate_ends_the_work_it_set_off():
+    isolate = Isolate(limits=Limits(cpu_limit_ms=None, timeout_ms=None))
+    isolate.eval(TIER_UP_JS)
+    isolate.eval(f"tierUp(20, 40000, {os.getpid() % 997 + 3000})")  # about 1.5 s of compiles in all
+    deadline = time.monotonic() + 60
+    while isolate.unbilled_background_ms < 50:  # the compiles are under way
+        assert time.monotonic() < deadline, "no background work began"
+        time.sleep(0.01)
+    before = v8_workers_cpu_s()
+    isolate.close()
+    last, since = v8_workers_cpu_s(), time.monotonic()
+    while time.monotonic() - since < 1.0:
+        time.sleep(0.1)
+        now = v8_workers_cpu_s()
+        if now != last:
+            last, since = now, time.monotonic()
+    # V8 stops its compile jobs for a module no isolate holds between two functions (each
+    # about 70 ms here).
+    assert (last - before) * 1000 < 400
