@@ -57,7 +57,10 @@ void Charged(const Account& account, Run&& run) {
 class ChargedTask final : public v8::Task {
  public:
   ChargedTask(std::unique_ptr<v8::Task> task, Account account)
-      : task_(std::move(task)), account_(std::move(account)) {}
+      : task_(std::move(task)), account_(std::move(account)) {
+    account_->Posted();
+  }
+  ~ChargedTask() override { account_->Gone(); }
   void Run() override { Charged(account_, [this] { task_->Run(); }); }
 
  private:
@@ -67,7 +70,10 @@ class ChargedTask final : public v8::Task {
 
 class ChargedJob final : public v8::JobTask {
  public:
-  ChargedJob(std::unique_ptr<v8::JobTask> job, Account account) : job_(std::move(job)), account_(std::move(account)) {}
+  ChargedJob(std::unique_ptr<v8::JobTask> job, Account account) : job_(std::move(job)), account_(std::move(account)) {
+    account_->Posted();
+  }
+  ~ChargedJob() override { account_->Gone(); }
   void Run(v8::JobDelegate* delegate) override { Charged(account_, [this, delegate] { job_->Run(delegate); }); }
   size_t GetMaxConcurrency(size_t worker_count) const override { return job_->GetMaxConcurrency(worker_count); }
 

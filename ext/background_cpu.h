@@ -10,6 +10,7 @@
 // isolate whose background work outruns its idle time (AppIsolate.background_spent).
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <ctime>
 #include <memory>
@@ -33,15 +34,23 @@ class BackgroundAccount {
   int64_t CpuNs() const;
   double CpuMs() const { return static_cast<double>(CpuNs()) / 1e6; }
 
+  // Tasks and jobs charged here that V8 has not finished or dropped: work that may still
+  // spend CPU for the isolate (a compile job queued behind another isolate's).
+  int InFlight() const { return in_flight_.load(std::memory_order_relaxed); }
+
   // The calling worker thread starts or ends a task charged here.
   void Started(clockid_t thread_clock, int64_t start_ns);
   void Ended(clockid_t thread_clock, int64_t end_ns);
+  // A task or job charged here is made, or destroyed.
+  void Posted() { in_flight_.fetch_add(1, std::memory_order_relaxed); }
+  void Gone() { in_flight_.fetch_sub(1, std::memory_order_relaxed); }
 
  private:
   mutable std::mutex mutex_;
   int64_t ended_ns_ = 0;
   // The threads running its tasks now, with their CPU clocks at the start.
   std::vector<std::pair<clockid_t, int64_t>> running_;
+  std::atomic<int> in_flight_{0};
 };
 
 // The isolate data slot holding a `std::shared_ptr<BackgroundAccount>*` (after handles.h's).

@@ -382,6 +382,7 @@ cdef extern from "runtime.h" namespace "pyruntime":
         void ReduceMemory() nogil
         double BackgroundCpuMs()
         double UnbilledBackgroundMs()
+        int BackgroundInFlight()
         cbool alive()
         void Dispose() nogil
 
@@ -796,6 +797,11 @@ cdef class Runtime:
     def unbilled_background_ms(self):
         """Of it, what no call counted: spent after the last call's last slice."""
         return self.c.UnbilledBackgroundMs() if self.c != NULL else 0.0
+
+    @property
+    def background_in_flight(self):
+        """Worker-thread tasks and jobs for this isolate that V8 has not finished."""
+        return self.c.BackgroundInFlight() if self.c != NULL else 0
 
     def close(self):
         if self.c != NULL:

@@ -100,9 +100,11 @@ class Runtime::Slice {
     // Background work for the isolate since the call's last slice is the call's too.
     background_start_ns_ = runtime->background_->CpuNs();
     double unbilled_ms = static_cast<double>(background_start_ns_ - runtime->background_billed_ns_.load()) / 1e6;
-    double cpu = limits.cpu_limit_ms > 0
-                     ? std::max(0.001, limits.cpu_limit_ms - runtime->call_cpu_ms_ - unbilled_ms)
-                     : 0;
+    double cpu = limits.cpu_limit_ms > 0 ? limits.cpu_limit_ms - runtime->call_cpu_ms_ - unbilled_ms : 0;
+    // Spent before the slice began (by background work while the call waited): the slice
+    // ends at the CPU limit even if it is over before the watch thread looks.
+    spent_ = limits.cpu_limit_ms > 0 && cpu <= 0;
+    if (spent_) cpu = 0.001;
     WatchdogVerdict wall_verdict = WatchdogVerdict::kTimeout;
     if (Clock::rep deadline = runtime->call_deadline_; deadline != kNoDeadline) {
       double left = std::max(0.001, MsBetween(wall_start_, Clock::time_point(Clock::duration(deadline))));
@@ -120,6 +122,7 @@ class Runtime::Slice {
     if (!stopped_) {
       stopped_ = true;
       verdict_ = runtime_->watchdog_->Disarm();
+      if (spent_ && verdict_ == WatchdogVerdict::kNone) verdict_ = WatchdogVerdict::kCpu;
       runtime_->guarded_.SliceEnded();
       runtime_->call_wall_ms_ += MsBetween(wall_start_, Clock::now());
       double cpu_end = Watchdog::ThreadCpuMs();
@@ -137,6 +140,7 @@ class Runtime::Slice {
   Clock::time_point wall_start_;
   double cpu_start_;
   int64_t background_start_ns_ = 0;
+  bool spent_ = false;
   bool stopped_ = false;
   WatchdogVerdict verdict_ = WatchdogVerdict::kNone;
 };

@@ -170,7 +170,8 @@ class AsyncIsolate(IsolateCore):
                 what: str) -> CallDriver:
         """The driver of a call that began at `begun` (`loop`'s time) and goes past its first slice."""
         total = self.limits.total_timeout_s if total_timeout_s is _UNSET else total_timeout_s
-        return CallDriver(total, what=what, clock=loop.time, started=begun)
+        return CallDriver(total, what=what, clock=loop.time, started=begun,
+                          background_pending=self._background_pending())
 
     def _new_wake(self, loop: asyncio.AbstractEventLoop) -> asyncio.Event:
         """The event a waiting call wakes on (an operation completed, or terminate(), which sets

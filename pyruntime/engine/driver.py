@@ -24,6 +24,11 @@ from .errors import (
     UnsettledPromise,
 )
 
+# How long a waiting call with background work in flight (a WebAssembly tier-up it set off)
+# waits at most before its next slice, which counts that work against its CPU limit: the call
+# ends at its limit while it waits, rather than when its timer or operation is due.
+BACKGROUND_POLL_S = 0.25
+
 ConsoleLine = tuple[str, str]
 HostOp = tuple[int, str, Any]
 
@@ -46,8 +51,12 @@ class CallDriver:
     """Drives one call: feed it each outcome with `step()`; it tracks the total deadline."""
 
     def __init__(self, total_timeout_s: float | None, *, what: str = "call",
-                 clock: Callable[[], float] = time.monotonic, started: float | None = None) -> None:
+                 clock: Callable[[], float] = time.monotonic, started: float | None = None,
+                 background_pending: Callable[[], bool] | None = None) -> None:
+        """`background_pending`: whether work on V8's worker threads for the isolate is in
+        flight, which a CPU limit counts (None: the call has no CPU limit)."""
         self._clock = clock
+        self._background_pending = background_pending
         self._total_s = total_timeout_s
         self._what = what
         start = clock() if started is None else started
@@ -78,6 +87,8 @@ class CallDriver:
         if status != "pending":
             return Step(console, ops, rejections, True, False, 0.0)
         timer = None if outcome.next_timer_ms is None else outcome.next_timer_ms / 1000
+        if self._background_pending is not None and self._background_pending():
+            timer = BACKGROUND_POLL_S if timer is None else min(timer, BACKGROUND_POLL_S)
         if self._deadline is None:
             return Step(console, ops, rejections, False, False, timer)
         remaining = self._deadline - self._clock()

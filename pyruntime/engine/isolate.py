@@ -94,6 +94,13 @@ class IsolateCore:
         """False once closed, or discarded after hitting the memory limit."""
         return self._runtime.alive
 
+    def _background_pending(self) -> Callable[[], bool] | None:
+        """For CallDriver: whether background work is in flight, if the calls have a CPU limit."""
+        if self.limits.cpu_limit_ms is None:
+            return None
+        runtime = self._runtime
+        return lambda: runtime.background_in_flight > 0
+
     @property
     def background_cpu_ms(self) -> float:
         """CPU that V8's worker threads spent for this isolate: compiling its hot JS and
@@ -106,6 +113,11 @@ class IsolateCore:
         """Background CPU spent since the last call's last slice, which no call counted: work
         the last call set off (a WebAssembly module's tier-up) and left running."""
         return self._runtime.unbilled_background_ms
+
+    @property
+    def background_in_flight(self) -> int:
+        """Background tasks and jobs for this isolate that V8 has not finished."""
+        return self._runtime.background_in_flight
 
     def reduce_memory(self) -> None:
         """Collects the isolate's garbage and gives the memory back (a full collection: some ms
@@ -257,7 +269,7 @@ class Isolate(IsolateCore):
 
     def _run(self, start: Start) -> Any:
         self._wake.clear()
-        driver = CallDriver(self.limits.total_timeout_s)
+        driver = CallDriver(self.limits.total_timeout_s, background_pending=self._background_pending())
         self._set_deadline(driver)
         outcome = start(self._runtime)
         while True:

@@ -4,7 +4,8 @@ One request makes a WebAssembly module of large functions and calls them, then a
 compiles them again with TurboFan on its worker threads, seconds of CPU after the answer
 (ext/background_cpu.h). The pool disposes that isolate once its background CPU passes the
 app's CPU limit, which ends the compiles, and serves the app's next request on a fresh one;
-the other app answers throughout.
+the other app answers throughout. A request that waits while its compiles run is charged
+for them, and its CPU limit ends it.
 """
 
 from __future__ import annotations
@@ -28,10 +29,14 @@ def test_an_isolate_whose_background_work_outruns_its_limit_is_replaced(start_se
     (tmp_path / "wasm.js").write_text(TIER_UP_JS + textwrap.dedent("""
         let served = 0;
         export default {
-          fetch(request) {
-            const seed = Number(new URL(request.url).searchParams.get("seed"));
+          async fetch(request) {
+            const url = new URL(request.url);
+            const seed = Number(url.searchParams.get("seed"));
             served += 1;
-            return new Response(`${tierUp(20, 40000, seed)} ${served}`);
+            const sum = tierUp(20, 40000, seed);
+            // Waiting costs the request's own thread nothing; the compiles go on meanwhile.
+            if (url.pathname === "/wasm/wait") await new Promise((resolve) => setTimeout(resolve, 60000));
+            return new Response(`${sum} ${served}`);
           },
         };
         """))
@@ -62,7 +67,17 @@ def test_an_isolate_whose_background_work_outruns_its_limit_is_replaced(start_se
         assert client.get("/hello/").text == "hello"
         again = client.get("/wasm/?seed=2")
         assert again.status_code == 200 and again.text.endswith(" 1")  # a fresh isolate
+        # A request that waits while its compiles run pays for them: its CPU limit ends it
+        # then, long before the request's total limit (30 s) would.
+        waited = client.get("/wasm/wait?seed=3")
+        assert waited.status_code == 503
+        assert client.get("/hello/").text == "hello"
     served = server.wait_for_event("request", count=2, path="/wasm/")  # the log trails the answers
     assert [line["status"] for line in served] == [200, 200]
     assert all(line["cpu_ms"] < CPU_LIMIT_MS for line in served)
+    [limit] = server.wait_for_event("limit_exceeded", app="wasm")
+    assert limit["limit"] == "cpu"
+    assert float(limit["message"].split("used ")[1].split(" ms")[0]) >= CPU_LIMIT_MS
+    [cut] = server.wait_for_event("request", path="/wasm/wait")
+    assert cut["status"] == 503
     assert server.stop() == 0
