@@ -74,6 +74,9 @@ class Metrics:
                                  ["app", "outcome"], registry=r)
         self.subrequests = Counter("pyruntime_subrequests", "Outbound fetch exchanges, by app and HTTP status "
                                    "(or error, aborted).", ["app", "status"], registry=r)
+        self.background_cpu = Counter("pyruntime_background_cpu_seconds",
+                                      "CPU V8's worker threads spent for the app's isolates (compiling hot code, "
+                                      "WebAssembly tier-up, garbage collection), by app.", ["app"], registry=r)
         self.subrequest_duration = Histogram("pyruntime_subrequest_duration_seconds",
                                              "Outbound fetch exchanges, from request to the end of the body, by app.",
                                              ["app"], registry=r)
@@ -89,6 +92,7 @@ class Metrics:
         for outcome in SCHEDULED_OUTCOMES:
             self.scheduled.labels(app, outcome)
         self.subrequest_duration.labels(app)
+        self.background_cpu.labels(app)
 
     def render(self) -> tuple[bytes, str]:
         """The exposition text and its content type; summed over processes in multiprocess mode."""

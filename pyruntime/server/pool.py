@@ -19,7 +19,8 @@ call of some ms. A call's CPU limit counts what those threads spend for its isol
 runs (ext/background_cpu.h); an idle isolate whose background work goes past what one call may
 use (`cpu_limit_ms`) is disposed, which ends that work, and replaced. Idle isolates with
 background work in flight, or whose background CPU grew, are looked at every
-`BACKGROUND_CHECK_S` until neither holds.
+`BACKGROUND_CHECK_S` until neither holds; what they spend is counted per app
+(`pyruntime_background_cpu_seconds`).
 
 V8 collects an isolate's garbage only when its JS allocates, so an isolate that went quiet
 after a burst kept what the burst left: about 10 MB after 20,000 small requests, 0.7 MB after
@@ -111,7 +112,7 @@ class IsolatePool:
         # their last collection, to collect.
         self._extras = IdleTimer(idle_retire_s, self._shrink)
         self._used = IdleTimer(idle_collect_s, self._collect_idle)
-        # Idle isolates whose background CPU grew since last seen (the total, then).
+        # Idle isolates with background work going on, and each isolate's background CPU counted.
         self._background = IdleTimer(BACKGROUND_CHECK_S, self._check_background)
         self._background_seen: dict[AppIsolate, float] = {}
         # Isolates being collected now, and collections finished.
@@ -242,8 +243,7 @@ class IsolatePool:
         if not isolate.alive:
             self._dispose_and_replace(isolate, "memory_limit")
             return
-        if self.limits.cpu_limit_ms is not None:
-            self._watch_background(isolate)
+        self._watch_background(isolate)
         served = self._releases.get(isolate, 0)
         self._releases[isolate] = served + requests
         if (served + requests) // _HEAP_EVERY != served // _HEAP_EVERY:
@@ -299,13 +299,12 @@ class IsolatePool:
         """Disposes and replaces each idle isolate whose background CPU since its last request
         is past the CPU limit; stops watching those whose background work is over."""
         limit = self.limits.cpu_limit_ms
-        assert limit is not None  # watched only then (release)
         for isolate in list(self._idle):
             if not self._background.idle_long_enough(isolate, now):
                 continue
             self._background.forget(isolate)
             spent = isolate.unbilled_background_ms
-            if spent > limit:
+            if limit is not None and spent > limit:
                 self._idle.remove(isolate)
                 isolate_id = self._ids.get(isolate)
                 self._observer.app_error(
@@ -319,11 +318,19 @@ class IsolatePool:
         return True
 
     def _watch_background(self, isolate: AppIsolate) -> None:
-        """Watches an idle isolate while background work for it is in flight or its CPU grew."""
-        total = isolate.background_cpu_ms
-        if total != self._background_seen.get(isolate, 0.0) or isolate.background_in_flight:
-            self._background_seen[isolate] = total
+        """Counts an idle isolate's new background CPU, and watches it while background work
+        for it is in flight or its CPU grew."""
+        if self._count_background(isolate) or isolate.background_in_flight:
             self._background.start(isolate)
+
+    def _count_background(self, isolate: AppIsolate) -> float:
+        """Reports the background CPU the isolate spent since last counted; how much that was."""
+        total = isolate.background_cpu_ms
+        new = total - self._background_seen.get(isolate, 0.0)
+        if new:
+            self._background_seen[isolate] = total
+            self._observer.background_cpu(self.app, new)
+        return new
 
     def _dispose_and_replace(self, isolate: AppIsolate, reason: str) -> None:
         self._dispose(isolate, reason)
@@ -420,6 +427,7 @@ class IsolatePool:
         self._extras.forget(isolate)
         self._used.forget(isolate)
         self._background.forget(isolate)
+        self._count_background(isolate)
         self._background_seen.pop(isolate, None)
         self._observer.heap_changed(self.app, -self._heap.pop(isolate, 0))
         self._releases.pop(isolate, None)

@@ -10,6 +10,7 @@ for them, and its CPU limit ends it.
 
 from __future__ import annotations
 
+import re
 import textwrap
 from pathlib import Path
 
@@ -72,6 +73,9 @@ def test_an_isolate_whose_background_work_outruns_its_limit_is_replaced(start_se
         waited = client.get("/wasm/wait?seed=3")
         assert waited.status_code == 503
         assert client.get("/hello/").text == "hello"
+        metrics = client.get("/metrics").text
+    counted = re.search(r'^pyruntime_background_cpu_seconds_total\{app="wasm"\} (\S+)$', metrics, re.M)
+    assert counted is not None and float(counted.group(1)) * 1000 > spent
     served = server.wait_for_event("request", count=2, path="/wasm/")  # the log trails the answers
     assert [line["status"] for line in served] == [200, 200]
     assert all(line["cpu_ms"] < CPU_LIMIT_MS for line in served)
