@@ -45,13 +45,13 @@ void Charged(const Account& account, Run&& run) {
   clockid_t clock{};
   pthread_getcpuclockid(pthread_self(), &clock);
   // Within another isolate's task, the time is this one's alone: the outer account pauses.
-  if (outer != nullptr) (*outer)->Ended(clock, CpuNsOf(CLOCK_THREAD_CPUTIME_ID));
+  if (outer != nullptr) (*outer)->Ended(clock);
   running_for = &account;
-  account->Started(clock, CpuNsOf(CLOCK_THREAD_CPUTIME_ID));
+  account->Started(clock);
   run();
-  account->Ended(clock, CpuNsOf(CLOCK_THREAD_CPUTIME_ID));
+  account->Ended(clock);
   running_for = outer;
-  if (outer != nullptr) (*outer)->Started(clock, CpuNsOf(CLOCK_THREAD_CPUTIME_ID));
+  if (outer != nullptr) (*outer)->Started(clock);
 }
 
 class ChargedTask final : public v8::Task {
@@ -158,16 +158,16 @@ int64_t BackgroundAccount::CpuNs() const {
   return total;
 }
 
-void BackgroundAccount::Started(clockid_t thread_clock, int64_t start_ns) {
+void BackgroundAccount::Started(clockid_t thread_clock) {
   std::lock_guard<std::mutex> lock(mutex_);
-  running_.emplace_back(thread_clock, start_ns);
+  running_.emplace_back(thread_clock, CpuNsOf(thread_clock));
 }
 
-void BackgroundAccount::Ended(clockid_t thread_clock, int64_t end_ns) {
+void BackgroundAccount::Ended(clockid_t thread_clock) {
   std::lock_guard<std::mutex> lock(mutex_);
   for (auto it = running_.rbegin(); it != running_.rend(); ++it) {
     if (it->first == thread_clock) {
-      ended_ns_ += end_ns - it->second;
+      ended_ns_ += CpuNsOf(thread_clock) - it->second;
       running_.erase(std::next(it).base());
       return;
     }

@@ -38,9 +38,10 @@ class BackgroundAccount {
   // spend CPU for the isolate (a compile job queued behind another isolate's).
   int InFlight() const { return in_flight_.load(std::memory_order_relaxed); }
 
-  // The calling worker thread starts or ends a task charged here.
-  void Started(clockid_t thread_clock, int64_t start_ns);
-  void Ended(clockid_t thread_clock, int64_t end_ns);
+  // The calling worker thread starts or ends a task charged here. Its CPU clock is read
+  // under the lock, as CpuNs reads it: the account never goes back.
+  void Started(clockid_t thread_clock);
+  void Ended(clockid_t thread_clock);
   // A task or job charged here is made, or destroyed.
   void Posted() { in_flight_.fetch_add(1, std::memory_order_relaxed); }
   void Gone() { in_flight_.fetch_sub(1, std::memory_order_relaxed); }

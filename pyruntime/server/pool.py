@@ -243,13 +243,13 @@ class IsolatePool:
         if not isolate.alive:
             self._dispose_and_replace(isolate, "memory_limit")
             return
-        self._watch_background(isolate)
         served = self._releases.get(isolate, 0)
         self._releases[isolate] = served + requests
         if (served + requests) // _HEAP_EVERY != served // _HEAP_EVERY:
             self._track_heap(isolate)
         self._used.start(isolate)
         self._put(isolate)
+        self._watch_background(isolate)  # idle now (a waiter woken for it runs later)
 
     def _put(self, isolate: AppIsolate) -> None:
         self._idle.append(isolate)
@@ -327,7 +327,7 @@ class IsolatePool:
         """Reports the background CPU the isolate spent since last counted; how much that was."""
         total = isolate.background_cpu_ms
         new = total - self._background_seen.get(isolate, 0.0)
-        if new:
+        if new > 0:
             self._background_seen[isolate] = total
             self._observer.background_cpu(self.app, new)
         return new

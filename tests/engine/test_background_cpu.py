@@ -8,6 +8,7 @@ bought about ten times the request's own CPU there, charged to no call.
 from __future__ import annotations
 
 import os
+import threading
 import time
 from pathlib import Path
 
@@ -119,3 +120,21 @@ def test_closing_the_isolate_ends_the_work_it_set_off():
     # V8 stops its compile jobs for a module no isolate holds between two functions (each
     # about 70 ms here).
     assert (last - before) * 1000 < 400
+
+
+def test_the_account_never_goes_back_while_tasks_start_and_end():
+    """Read from another thread while V8's collector runs task after task for the isolate: a
+    metric counts the account's growth, and a read that went back (a task's end counted less
+    than it had been seen using) would count a negative amount."""
+    isolate = Isolate(limits=Limits(cpu_limit_ms=None, timeout_ms=None))
+    running = threading.Thread(target=isolate.eval, args=("""
+        const keep = [];
+        for (let i = 0; i < 3e6; i++) { keep.push({ i, text: 'x' + i }); if (keep.length > 2e5) keep.length = 0; }
+    """,))
+    running.start()
+    readings = []
+    while running.is_alive():
+        readings.append(isolate.background_cpu_ms)
+    running.join()
+    assert readings == sorted(readings)
+    isolate.close()
