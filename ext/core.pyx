@@ -383,6 +383,7 @@ cdef extern from "runtime.h" namespace "pyruntime":
         double BackgroundCpuMs()
         double UnbilledBackgroundMs()
         int BackgroundInFlight()
+        double CallCpuMs()
         cbool alive()
         void Dispose() nogil
 
@@ -797,6 +798,11 @@ cdef class Runtime:
     def unbilled_background_ms(self):
         """Of it, what no call counted: spent after the last call's last slice."""
         return self.c.UnbilledBackgroundMs() if self.c != NULL else 0.0
+
+    @property
+    def last_call_cpu_ms(self):
+        """The CPU the last call (or the one in progress) was charged, background included."""
+        return self.c.CallCpuMs() if self.c != NULL else 0.0
 
     @property
     def background_in_flight(self):

@@ -162,6 +162,8 @@ class Runtime final : private HostInterface {
     return static_cast<double>(background_->CpuNs() -
                                background_billed_ns_.load(std::memory_order_relaxed)) / 1e6;
   }
+  // The CPU the call in progress, or the last one, was charged (its thread's and background).
+  double CallCpuMs() const { return call_cpu_ms_; }
   // Worker-thread tasks and jobs for the isolate not finished yet.
   int BackgroundInFlight() const { return background_->InFlight(); }
   bool alive() const { return isolate_ != nullptr; }

@@ -115,6 +115,12 @@ class IsolateCore:
         return self._runtime.unbilled_background_ms
 
     @property
+    def last_call_cpu_ms(self) -> float:
+        """The CPU the last call was charged under its CPU limit: its thread's, and what V8's
+        worker threads spent for the isolate while it ran."""
+        return self._runtime.last_call_cpu_ms
+
+    @property
     def background_in_flight(self) -> int:
         """Background tasks and jobs for this isolate that V8 has not finished."""
         return self._runtime.background_in_flight

@@ -17,7 +17,8 @@ V8 compiles hot code and marks an isolate's heap on its worker threads, and that
 after the call that set it off: a WebAssembly module's tier-up took seconds of CPU after a
 call of some ms. A call's CPU limit counts what those threads spend for its isolate while it
 runs (ext/background_cpu.h); an idle isolate whose background work goes past what one call may
-use (`cpu_limit_ms`) is disposed, which ends that work, and replaced. Idle isolates with
+use (`cpu_limit_ms`) is disposed, which ends that work, and replaced; so is one given back
+from a call that went past its CPU limit while such work is still in flight. Idle isolates with
 background work in flight, or whose background CPU grew, are looked at every
 `BACKGROUND_CHECK_S` until neither holds; what they spend is counted per app
 (`pyruntime_background_cpu_seconds`).
@@ -51,8 +52,8 @@ _RETRY_S = 1.0
 IDLE_RETIRE_S = 30.0
 # How long an isolate that served requests stays idle before it is collected (`reduce_memory`).
 IDLE_COLLECT_S = 10.0
-# How often an idle isolate whose background CPU still grows is checked against its CPU limit.
-BACKGROUND_CHECK_S = 0.25
+# How often an idle isolate whose background work goes on is checked against its CPU limit.
+BACKGROUND_CHECK_S = 0.1
 # The default most isolates of a pool, per core: what a pool may grow to while requests queue.
 MAX_ISOLATES_PER_CPU = 4
 # Heap changes smaller than this are not reported (each report writes the metrics file).
@@ -243,6 +244,14 @@ class IsolatePool:
         if not isolate.alive:
             self._dispose_and_replace(isolate, "memory_limit")
             return
+        limit = self.limits.cpu_limit_ms
+        if limit is not None and isolate.background_in_flight and isolate.last_call_cpu_ms > limit:
+            # Stopped at its limit with work it set off still running: a compile that has
+            # already cost the call its budget would go on for nothing (disposal ends it).
+            self._dispose_for_background(
+                isolate, f"its last call used {isolate.last_call_cpu_ms:.0f} ms of CPU, more than one request may "
+                         f"use (cpu_limit_ms = {limit:g}), and V8 still had work for it on its worker threads")
+            return
         served = self._releases.get(isolate, 0)
         self._releases[isolate] = served + requests
         if (served + requests) // _HEAP_EVERY != served // _HEAP_EVERY:
@@ -306,13 +315,10 @@ class IsolatePool:
             spent = isolate.unbilled_background_ms
             if limit is not None and spent > limit:
                 self._idle.remove(isolate)
-                isolate_id = self._ids.get(isolate)
-                self._observer.app_error(
-                    self.app, f"isolate {isolate_id} disposed: V8 spent {spent:.0f} ms of CPU on its worker threads "
-                              f"for it after its last request (compiling its hot code, a WebAssembly module's "
-                              f"tier-up), more than one request may use (cpu_limit_ms = {limit:g})",
-                    event="background_cpu")
-                self._dispose_and_replace(isolate, "background_cpu")
+                self._dispose_for_background(
+                    isolate, f"V8 spent {spent:.0f} ms of CPU on its worker threads for it after its last request "
+                             f"(compiling its hot code, a WebAssembly module's tier-up), more than one request may "
+                             f"use (cpu_limit_ms = {limit:g})")
                 continue
             self._watch_background(isolate)
         return True
@@ -331,6 +337,10 @@ class IsolatePool:
             self._background_seen[isolate] = total
             self._observer.background_cpu(self.app, new)
         return new
+
+    def _dispose_for_background(self, isolate: AppIsolate, why: str) -> None:
+        self._observer.app_error(self.app, f"isolate {self._ids.get(isolate)} disposed: {why}", event="background_cpu")
+        self._dispose_and_replace(isolate, "background_cpu")
 
     def _dispose_and_replace(self, isolate: AppIsolate, reason: str) -> None:
         self._dispose(isolate, reason)

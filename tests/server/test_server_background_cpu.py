@@ -5,7 +5,8 @@ compiles them again with TurboFan on its worker threads, seconds of CPU after th
 (ext/background_cpu.h). The pool disposes that isolate once its background CPU passes the
 app's CPU limit, which ends the compiles, and serves the app's next request on a fresh one;
 the other app answers throughout. A request that waits while its compiles run is charged
-for them, and its CPU limit ends it.
+for them, and its CPU limit ends it; its isolate, given back with the compiles still going,
+is disposed at once.
 """
 
 from __future__ import annotations
@@ -84,4 +85,7 @@ def test_an_isolate_whose_background_work_outruns_its_limit_is_replaced(start_se
     assert float(limit["message"].split("used ")[1].split(" ms")[0]) >= CPU_LIMIT_MS
     [cut] = server.wait_for_event("request", path="/wasm/wait")
     assert cut["status"] == 503
+    # Given back past its limit with its compiles still running: disposed at once.
+    disposed = server.wait_for_event("background_cpu", count=2, app="wasm")[1]
+    assert "its last call used" in disposed["message"] and "still had work for it" in disposed["message"]
     assert server.stop() == 0
