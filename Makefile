@@ -9,7 +9,7 @@ export CXX := ccache g++
 
 SOURCES := setup.py pyproject.toml $(wildcard ext/*.cc ext/*.h ext/*.pyx ext/*.py ext/js/*.js ext/js/warmup/*.js pyruntime/*.py pyruntime/*/*.py)
 
-.PHONY: install system test test-quick test-cpp test-py test-asan serve bench bench-http bench-http-ab bench-proxy bench-cold-start bench-isolation bench-blast soak lint clean
+.PHONY: install system test test-quick test-cpp test-py test-asan serve bench bench-http bench-http-ab bench-proxy bench-background bench-cold-start bench-isolation bench-blast soak lint clean
 
 install: $(VENV)/.installed
 
@@ -84,6 +84,11 @@ bench-http-ab: install
 bench-proxy: install
 	command -v wrk >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null)
 	$(PY) benchmarks/bench_proxy.py $(if $(BASELINE),--baseline $(BASELINE))
+
+# What a request that sets off WebAssembly tier-up costs the server, beside what it is charged;
+# with BASELINE (another build's PYTHONPATH) that build too, in turn.
+bench-background: install
+	$(PY) benchmarks/bench_background_cpu.py $(if $(BASELINE),--baseline $(BASELINE))
 
 # Cold start of this build, started in turn with another one if BASELINE names its PYTHONPATH
 # (a `pip install --target` of it: see the script's docstring).

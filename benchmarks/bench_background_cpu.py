@@ -4,9 +4,9 @@ App "wasm" answers each request by making a module of 2 or 6 large functions (ne
 time, so nothing is shared) and calling them, under the default limits (50 ms of CPU); V8 then
 compiles the hot functions again with TurboFan on its worker threads. App "hello" answers
 plain requests meanwhile, one at a time. For this build and, with `--baseline`, another one
-(in turn, in one run): the server's whole CPU (its process tree, from /proc) per wasm
-request, the CPU the request lines say, and hello's latency alone and during the attack.
-Loopback only; bounded in count.
+(in turn, in one run): the server's whole CPU (its process tree, from /proc) from the first
+wasm request until it settles, per wasm request (hello's requests meanwhile included); the CPU
+the request lines say; hello's latency alone and during the attack. Loopback only; bounded.
 
     .venv/bin/python benchmarks/bench_background_cpu.py [--baseline <PYTHONPATH>] [--requests 20]
 """
@@ -127,6 +127,8 @@ def run(label: str, pythonpath: str | None, requests: int, functions: int) -> di
             for _ in range(requests):
                 statuses.append(client.get(wasm).status_code)
                 time.sleep(0.5)
+            stop.set()
+            thread.join(60)
             # Until the server's CPU stops growing: the compiles the requests left behind.
             last, since = tree_cpu_seconds(server.pid), time.monotonic()
             settle_by = since + 120
@@ -135,8 +137,6 @@ def run(label: str, pythonpath: str | None, requests: int, functions: int) -> di
                 now = tree_cpu_seconds(server.pid)
                 if now - last > 0.02:
                     last, since = now, time.monotonic()
-            stop.set()
-            thread.join(60)
             cpu = tree_cpu_seconds(server.pid) - cpu_before
     finally:
         server.terminate()
