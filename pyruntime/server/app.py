@@ -644,14 +644,20 @@ class WorkerApp:
                 self._bodies.give_back(len(body))
 
     async def _acquire(self, pool: IsolatePool, client: _Client) -> AppIsolate:
-        """An isolate from the pool when none is idle; a refusal becomes 503 with Retry-After.
-        A client that leaves while its request waits gives up its place in the queue."""
+        """An isolate from the pool when none is idle; a refusal becomes 503 with Retry-After,
+        as does a wait past `request_timeout_s` (isolates held by long streams or waits would
+        otherwise keep a queued request for as long as they last). A client that leaves while
+        its request waits gives up its place in the queue."""
+        bound = self.limits.request_timeout_s
         try:
-            return await pool.acquire(until=client.gone)
+            async with asyncio.timeout(bound):
+                return await pool.acquire(until=client.gone)
         except Abandoned:
             raise _Disconnected from None
-        except PoolFull as exc:
-            self.observer.queue_full(self.name, str(exc))
+        except (PoolFull, TimeoutError) as exc:
+            why = str(exc) if isinstance(exc, PoolFull) else \
+                f"{self.name}: no isolate was free within request_timeout_s ({bound:g} s)"
+            self.observer.queue_full(self.name, why)
             raise _EarlyResponse(503, "Service Unavailable: the app is busy, retry later",
                                  (("retry-after", "1"),)) from None
         except PoolClosed:

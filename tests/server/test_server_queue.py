@@ -1,11 +1,14 @@
-"""Requests waiting for an isolate: a client that leaves gives its place in the queue back."""
+"""Requests waiting for an isolate: a client that leaves gives its place in the queue back,
+and no request waits longer than its app's `request_timeout_s`."""
 
+import textwrap
 import threading
 import time
 from pathlib import Path
 
 import httpx
-from conftest import write_app
+import pytest
+from conftest import HTTP_SERVERS, write_app
 
 
 def test_clients_that_leave_the_queue_free_their_places(start_server, tmp_path: Path):
@@ -41,3 +44,44 @@ max_queue = 2
     server.wait_for_event("request", path="/hello", status=200)
     statuses = [e["status"] for e in server.events("request", path="/hello")]
     assert statuses.count(200) == 1 and set(statuses) <= {200, 499}
+
+
+HOLDER_APP = """
+export default {
+  fetch(request) {
+    if (new URL(request.url).pathname === "/hello") return new Response("hello");
+    // A body that never ends: its request holds the app's one isolate as long as it is read.
+    return new Response(new ReadableStream({
+      pull(controller) {
+        return new Promise((resolve) => setTimeout(() => { controller.enqueue(new Uint8Array(1)); resolve(); }, 100));
+      },
+    }));
+  },
+};
+"""
+
+
+@pytest.mark.parametrize("http_server", HTTP_SERVERS)
+def test_a_request_waits_for_an_isolate_no_longer_than_its_request_timeout(start_server, tmp_path: Path,
+                                                                          http_server: str):
+    (tmp_path / "holder.js").write_text(HOLDER_APP)
+    (tmp_path / "pyruntime.toml").write_text(textwrap.dedent("""\
+        [[apps]]
+        name = "held"
+        script = "holder.js"
+        routes = ["/*"]
+        pool_size = 1
+        [apps.limits]
+        request_timeout_s = 2
+        """))
+    server = start_server("--config", str(tmp_path / "pyruntime.toml"), "--server", http_server)
+    with httpx.Client(base_url=server.url, timeout=60) as client, client.stream("GET", "/stream") as held:
+        chunks = held.iter_raw()  # kept: dropping the generator would close the connection
+        next(chunks)  # the stream's request holds the one isolate now
+        waited = client.get("/hello")
+        assert waited.status_code == 503 and waited.headers["retry-after"] == "1"
+        [line] = server.wait_for_event("queue_full", app="held")
+        assert "no isolate was free within request_timeout_s (2 s)" in line["message"]
+        next(chunks)  # the stream goes on
+    # The stream's client left: the isolate is free again.
+    assert httpx.get(server.url + "/hello", timeout=30).text == "hello"
