@@ -275,7 +275,8 @@ class AppIsolate(AsyncIsolate):
     async def read_chunk(self, stream_id: int, *, console: ConsoleSink | None = None) -> bytes | None:
         """The next chunk of a streamed response body (None at its end); each read is a call
         with the call limits, so a stream may last longer than one request budget. What the
-        reads of a body use together is `stream_cpu_ms`, for the caller to bound. An
+        reads of a body use together, and V8's background work for the isolate between them,
+        is `stream_cpu_ms`, for the caller to bound. An
         upstream body (a negative `stream_id`) is read from the upstream, with no call."""
         if stream_id < 0:
             upstream = self._upstream
@@ -285,9 +286,12 @@ class AppIsolate(AsyncIsolate):
             if chunk is None:
                 self._upstream = None
             return chunk
+        # What V8's worker threads spent for the isolate since the last read (a tier-up the
+        # stream set off) is the stream's too: no call counts it, and the isolate is not idle.
+        between = self._runtime.unbilled_background_ms
         outcome = await self._drive(lambda rt: rt.call_internal(READ_RESPONSE_CHUNK, (stream_id,)),
                                     console=console, what="stream read")
-        self._stream_cpu_ms += outcome.cpu_ms
+        self._stream_cpu_ms += between + outcome.cpu_ms
         chunk = check_outcome(outcome)
         if isinstance(chunk, int):  # the end: how much waitUntil work is still pending
             self._background = chunk > 0

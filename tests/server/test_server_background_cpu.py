@@ -11,8 +11,10 @@ is disposed at once.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import textwrap
+import time
 from pathlib import Path
 
 import httpx
@@ -23,11 +25,12 @@ from wasm_tier_up import TIER_UP_JS
 # A request's own CPU plus what the worker threads spend during it stay under this (about
 # 350 ms here); what they spend after it goes far past (about 1.4 s).
 CPU_LIMIT_MS = 700
+# What a streamed body's reads may use together: two reads' own work (about 350 ms each) fits;
+# the tier-up the first leaves running while the client waits (about 1.1 s) does not.
+STREAM_CPU_MS = 1200
 
 
-@pytest.mark.parametrize("http_server", HTTP_SERVERS)
-def test_an_isolate_whose_background_work_outruns_its_limit_is_replaced(start_server, tmp_path: Path,
-                                                                       http_server: str):
+def _start(start_server, tmp_path: Path, http_server: str):
     (tmp_path / "wasm.js").write_text(TIER_UP_JS + textwrap.dedent("""
         let served = 0;
         export default {
@@ -35,6 +38,17 @@ def test_an_isolate_whose_background_work_outruns_its_limit_is_replaced(start_se
             const url = new URL(request.url);
             const seed = Number(url.searchParams.get("seed"));
             served += 1;
+            if (url.pathname === "/wasm/stream") {
+              // Each read sets off another tier-up, and sends 8 MB: the next read waits for
+              // the client, while the tier-up runs on.
+              let next = seed;
+              return new Response(new ReadableStream({
+                pull(controller) {
+                  tierUp(8, 40000, ++next);
+                  controller.enqueue(new Uint8Array(8 << 20));
+                },
+              }));
+            }
             const sum = tierUp(20, 40000, seed);
             // Waiting costs the request's own thread nothing; the compiles go on meanwhile.
             if (url.pathname === "/wasm/wait") await new Promise((resolve) => setTimeout(resolve, 60000));
@@ -51,13 +65,20 @@ def test_an_isolate_whose_background_work_outruns_its_limit_is_replaced(start_se
         pool_size = 1
         [apps.limits]
         cpu_limit_ms = {CPU_LIMIT_MS}
+        stream_cpu_ms = {STREAM_CPU_MS}
         timeout_ms = "off"
         [[apps]]
         name = "hello"
         script = "hello.js"
         routes = ["/hello/*"]
         """))
-    server = start_server("--config", str(tmp_path / "pyruntime.toml"), "--server", http_server)
+    return start_server("--config", str(tmp_path / "pyruntime.toml"), "--server", http_server)
+
+
+@pytest.mark.parametrize("http_server", HTTP_SERVERS)
+def test_an_isolate_whose_background_work_outruns_its_limit_is_replaced(start_server, tmp_path: Path,
+                                                                       http_server: str):
+    server = _start(start_server, tmp_path, http_server)
     with httpx.Client(base_url=server.url, timeout=60) as client:
         first = client.get("/wasm/?seed=1")
         assert first.status_code == 200 and first.text.endswith(" 1")
@@ -89,3 +110,25 @@ def test_an_isolate_whose_background_work_outruns_its_limit_is_replaced(start_se
     disposed = server.wait_for_event("background_cpu", count=2, app="wasm")[1]
     assert "its last call used" in disposed["message"] and "still had work for it" in disposed["message"]
     assert server.stop() == 0
+
+
+# Granian takes each chunk whole whether the client reads or not (48 MB here): its reads run
+# back to back, and the work between them falls within the next read, counted as before.
+@pytest.mark.parametrize("http_server", ["hypercorn", "h1"])
+def test_a_streamed_body_counts_the_background_work_between_its_reads(start_server, tmp_path: Path,
+                                                                     http_server: str):
+    server = _start(start_server, tmp_path, http_server)
+    received = 0
+    with httpx.Client(base_url=server.url, timeout=60) as client, client.stream("GET", "/wasm/stream?seed=100") as body:
+        chunks = body.iter_raw()  # kept: dropping the generator would close the connection
+        received += len(next(chunks))
+        time.sleep(3)  # the client waits; the first read's tier-up runs on, and the second read waits
+        with contextlib.suppress(httpx.HTTPError):  # the cut ends the body short
+            for chunk in chunks:
+                received += len(chunk)
+    # The reads and what ran between them pass the stream's budget by the third read (the
+    # reads' own work alone allowed five or six: 40 to 48 MB, measured without this count).
+    assert received <= 24 << 20
+    [limit] = server.wait_for_event("limit_exceeded", app="wasm", limit="stream_cpu")
+    assert f"past its stream_cpu_ms limit of {STREAM_CPU_MS}" in limit["message"]
+    assert httpx.get(server.url + "/hello/", timeout=30).text == "hello"
