@@ -1,7 +1,5 @@
 #include "watchdog.h"
 
-#include "v8_platform.h"
-
 #include <algorithm>
 #include <atomic>
 #include <condition_variable>
@@ -11,6 +9,8 @@
 
 #include <pthread.h>
 #include <sys/prctl.h>
+
+#include "v8_platform.h"
 
 namespace pyruntime {
 

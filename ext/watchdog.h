@@ -9,7 +9,8 @@
 // oversleeps. After terminating, it repeats TerminateExecution until disarmed, in case V8
 // re-enters JS from a C++ callback. What it runs on firing (TerminateExecution, `on_fire`)
 // takes no lock, so no isolate can hold the others' watch up. The CPU budget also counts
-// what V8's worker threads spend for the isolate meanwhile (background_cpu.h).
+// what V8's worker threads spend for the isolate meanwhile (background_cpu.h), read under the
+// account's own lock, which is only ever held to read or note a few clocks.
 #pragma once
 
 #include <atomic>
