@@ -9,7 +9,7 @@ export CXX := ccache g++
 
 SOURCES := setup.py pyproject.toml $(wildcard ext/*.cc ext/*.h ext/*.pyx ext/*.py ext/js/*.js ext/js/warmup/*.js pyruntime/*.py pyruntime/*/*.py)
 
-.PHONY: install system test test-quick test-cpp test-py test-asan serve bench bench-http bench-http-ab bench-proxy bench-background bench-cold-start bench-isolation bench-blast soak lint clean
+.PHONY: install system test test-quick test-cpp test-py test-asan serve bench bench-http bench-http-ab bench-proxy bench-background bench-stream bench-cold-start bench-isolation bench-blast soak lint clean
 
 install: $(VENV)/.installed
 
@@ -89,6 +89,11 @@ bench-proxy: install
 # with BASELINE (another build's PYTHONPATH) that build too, in turn.
 bench-background: install
 	$(PY) benchmarks/bench_background_cpu.py $(if $(BASELINE),--baseline $(BASELINE))
+
+# A server-sent events stream: the server's CPU per event, beside Node's; with BASELINE
+# (another build's PYTHONPATH) that build too, in turn.
+bench-stream: install
+	$(PY) benchmarks/bench_stream.py $(if $(BASELINE),--baseline $(BASELINE))
 
 # Cold start of this build, started in turn with another one if BASELINE names its PYTHONPATH
 # (a `pip install --target` of it: see the script's docstring).
