@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import subprocess
 import sys
@@ -25,12 +24,11 @@ import time
 from pathlib import Path
 
 import httpx
-from bench_http import free_port, tree_cpu_seconds
+from bench_http import end_session, environment, free_port, percentile, tree_cpu_seconds, wait_answering
+from report import load_average, write_markdown
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 from wasm_tier_up import TIER_UP_JS  # noqa: E402
-
-RESULTS = Path(__file__).resolve().parent / "results"
 
 # The module's bytes are made once per isolate; each request changes one constant in them
 # (a module V8 has not compiled), compiles them and calls each function: within 50 ms of CPU.
@@ -66,11 +64,6 @@ pool_size = 1
 """
 
 
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
-
-
 def hello_latencies(client: httpx.Client, url: str, stop: threading.Event, count: int | None = None) -> list[float]:
     found: list[float] = []
     while not stop.is_set() and (count is None or len(found) < count):
@@ -88,25 +81,14 @@ def run(label: str, pythonpath: str | None, requests: int, functions: int) -> di
     (folder / "pyruntime.toml").write_text(CONFIG)
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    env = dict(os.environ)
-    if pythonpath:
-        env["PYTHONPATH"] = pythonpath
     log = folder / "server.log"
     with open(log, "wb") as out:
         server = subprocess.Popen([sys.executable, "-m", "pyruntime", "serve", "--config", "pyruntime.toml",
                                    "--server", "h1", "--workers", "1", "--port", str(port)],
-                                  cwd=folder, env=env, stdout=out, stderr=subprocess.DEVNULL, start_new_session=True)
+                                  cwd=folder, env=environment(pythonpath), stdout=out, stderr=subprocess.DEVNULL,
+                                  start_new_session=True)
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(url + "/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"{label}: the server did not start")
-            time.sleep(0.2)
+        wait_answering(url + "/healthz", server)
         with httpx.Client(timeout=60) as client:
             wasm = f"{url}/wasm/?functions={functions}"
             client.get(wasm)  # the isolates are made and warm
@@ -139,8 +121,7 @@ def run(label: str, pythonpath: str | None, requests: int, functions: int) -> di
                     last, since = now, time.monotonic()
             cpu = tree_cpu_seconds(server.pid) - cpu_before
     finally:
-        server.terminate()
-        server.wait(60)
+        end_session(server, 60)
     lines = [json.loads(line) for line in log.read_text().splitlines() if line.startswith("{")]
     charged = [line.get("cpu_ms") or 0.0 for line in lines if line.get("event") == "request"
                and line.get("app") == "wasm"][1:]  # the warm-up request is not in the run
@@ -151,8 +132,8 @@ def run(label: str, pythonpath: str | None, requests: int, functions: int) -> di
         "server_cpu_ms_per_request": cpu * 1000 / requests,
         "charged_cpu_ms_per_request": sum(charged) / max(len(charged), 1),
         "limit_lines": limits, "isolates_replaced": replaced,
-        "hello_p50_alone": statistics.median(alone), "hello_p99_alone": percentile(alone, 0.99),
-        "hello_p50_attacked": statistics.median(attacked), "hello_p99_attacked": percentile(attacked, 0.99),
+        "hello_p50_alone": statistics.median(alone), "hello_p99_alone": percentile(alone, 99),
+        "hello_p50_attacked": statistics.median(attacked), "hello_p99_attacked": percentile(attacked, 99),
         "hello_requests_attacked": len(attacked),
     }
 
@@ -179,12 +160,10 @@ def main() -> int:
                      f"{row['hello_p50_alone']:.2f} / {row['hello_p99_alone']:.2f} | "
                      f"{row['hello_p50_attacked']:.2f} / {row['hello_p99_attacked']:.2f} |")
     when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
-    text = "\n".join([f"# WebAssembly tier-up: what a request costs the server ({when})", "",
-                      f"`benchmarks/bench_background_cpu.py`, load average {os.getloadavg()[0]:.2f} at the end.",
-                      "", *table, ""])
-    print(text)
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "background_cpu.md").write_text(text)
+    lines = [f"# WebAssembly tier-up: what a request costs the server ({when})", "",
+             f"`benchmarks/bench_background_cpu.py`, load average {load_average()} at the end.", "", *table]
+    print("\n".join(lines))
+    write_markdown("background_cpu", lines)
     return 0
 
 

@@ -200,6 +200,27 @@ def environment(pythonpath: str | None) -> dict[str, str]:
     return env
 
 
+def wait_answering(url: str, proc: subprocess.Popen, timeout_s: float = 60) -> None:
+    """Waits until `url` answers (any status), or raises if `proc` exits or `timeout_s` passes."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{url}: the server exited with {proc.returncode} while starting")
+        host, _, rest = url.removeprefix("http://").partition("/")
+        name, _, port = host.partition(":")
+        conn = http.client.HTTPConnection(name, int(port), timeout=1)
+        try:
+            conn.request("GET", "/" + rest)
+            conn.getresponse().read()
+            return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{url}: no answer within {timeout_s:g} s") from None
+        finally:
+            conn.close()
+        time.sleep(0.1)
+
+
 def end_session(proc: subprocess.Popen, grace_s: float) -> None:
     """Ends a server started in a session of its own: SIGTERM to its process group, then
     SIGKILL if it has not exited after `grace_s`."""

@@ -11,7 +11,6 @@ the server's CPU (its process tree, from /proc) per event. Loopback only; bounde
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 import statistics
 import subprocess
@@ -21,9 +20,8 @@ import time
 from pathlib import Path
 
 import httpx
-from bench_http import free_port, tree_cpu_seconds
-
-RESULTS = Path(__file__).resolve().parent / "results"
+from bench_http import end_session, environment, free_port, tree_cpu_seconds, wait_answering
+from report import load_average, write_markdown
 
 WORKER = """
 export default {
@@ -64,16 +62,8 @@ def serve(folder: Path, command: list[str], env: dict[str, str]) -> tuple[subpro
     process = subprocess.Popen([*command, str(port)], cwd=folder, env=env, stdout=subprocess.DEVNULL,
                                stderr=subprocess.DEVNULL, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            httpx.get(url + "/?n=1", timeout=1)
-            return process, url
-        except httpx.HTTPError:
-            if time.monotonic() > deadline:
-                process.kill()
-                raise RuntimeError(f"{command[0]} did not start") from None
-            time.sleep(0.2)
+    wait_answering(url + "/?n=1", process)
+    return process, url
 
 
 def per_event_us(process: subprocess.Popen[bytes], url: str, events: int) -> float:
@@ -104,30 +94,24 @@ def main() -> int:
     found: dict[str, list[float]] = {label: [] for label, _, _ in servers}
     for round_ in range(args.rounds):
         for label, command, pythonpath in servers:
-            env = dict(os.environ)
-            if pythonpath:
-                env["PYTHONPATH"] = pythonpath
-            process, url = serve(folder, command, env)
+            process, url = serve(folder, command, environment(pythonpath))
             try:
                 found[label].append(per_event_us(process, url, args.events))
             finally:
-                process.terminate()
-                process.wait(30)
+                end_session(process, 30)
             print(f"round {round_ + 1}: {label}: {found[label][-1]:.0f} us per event", flush=True)
     node = statistics.median(found["node http"]) if "node http" in found else None
     lines = [f"# A server-sent events stream: server CPU per event "
              f"({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())})", "",
              f"`benchmarks/bench_stream.py --events {args.events} --rounds {args.rounds}`, "
-             f"load average {os.getloadavg()[0]:.2f} at the end.", "",
+             f"load average {load_average()} at the end.", "",
              "| server | CPU per event, median (each round), µs | vs node |", "|---|---:|---:|"]
     for label, values in found.items():
         median = statistics.median(values)
         ratio = f"{median / node:.2f}x" if node else "-"
         lines.append(f"| {label} | {median:.0f} ({', '.join(f'{v:.0f}' for v in values)}) | {ratio} |")
-    text = "\n".join(lines) + "\n"
-    print(text)
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "stream.md").write_text(text)
+    print("\n".join(lines))
+    write_markdown("stream", lines)
     return 0
 
 
