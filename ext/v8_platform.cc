@@ -20,6 +20,8 @@ namespace {
 v8::Platform* platform = nullptr;
 // What V8 itself is given: `platform`, charging worker-thread work to isolates (background_cpu.h).
 v8::Platform* charging = nullptr;
+// Read on every slice (the watchdog's arithmetic): asked of the platform once.
+int worker_threads = 0;
 }  // namespace
 
 void EnsureV8Initialized() {
@@ -38,6 +40,7 @@ void EnsureV8Initialized() {
     if (const char* flags = std::getenv("PYRUNTIME_V8_FLAGS")) v8::V8::SetFlagsFromString(flags);
     platform = v8::platform::NewDefaultPlatform().release();
     charging = NewChargingPlatform(platform).release();
+    worker_threads = platform->NumberOfWorkerThreads();
     v8::V8::InitializePlatform(charging);
     v8::V8::Initialize();
   });
@@ -45,6 +48,6 @@ void EnsureV8Initialized() {
 
 v8::Platform* V8Platform() { return platform; }
 
-int V8WorkerThreads() { return platform->NumberOfWorkerThreads(); }
+int V8WorkerThreads() { return worker_threads; }
 
 }  // namespace pyruntime
