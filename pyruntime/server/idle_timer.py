@@ -54,6 +54,7 @@ class IdleTimer:
     def _fire(self) -> None:
         self._due = None
         now = time.monotonic()
-        if self._on_due(now) and self._since and not self._stopped:
+        # `on_due` may `start` items again, which sets the timer: one timer, never two.
+        if self._on_due(now) and self._due is None and self._since and not self._stopped:
             next_due = min(self._since.values()) + self.after_s
             self._due = asyncio.get_running_loop().call_later(max(next_due - now, 0.001), self._fire)

@@ -47,3 +47,27 @@ def test_a_stopped_timer_acts_on_nothing_and_sets_no_timer():
         assert calls == []
 
     asyncio.run(main())
+
+
+def test_an_item_started_again_when_due_keeps_one_timer():
+    """The pool watches an isolate with background work by starting it again each time it is
+    due: that must set one timer, not one more each time (the timers doubled, and an idle
+    server's loop spun on them)."""
+    async def main() -> None:
+        fired: list[float] = []
+
+        def on_due(now: float) -> bool:
+            fired.append(now)
+            if timer.idle_long_enough("watched", now):
+                timer.forget("watched")
+                timer.start("watched")  # still has work in flight: watched again
+            return True
+
+        timer = IdleTimer(0.02, on_due)
+        timer.start("watched")
+        await asyncio.sleep(0.5)
+        timer.stop()
+        # One timer fires at most once per 20 ms: 25 times in 0.5 s (fewer on a busy machine).
+        assert 0 < len(fired) <= 30, f"{len(fired)} fires in 0.5 s"
+
+    asyncio.run(main())
