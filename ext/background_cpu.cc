@@ -68,18 +68,29 @@ class ChargedTask final : public v8::Task {
   const Account account_;
 };
 
+// V8 keeps some jobs' handles between bursts of work (concurrent marking's stays after the
+// marking ends), so a job is in flight while it has work, not while it exists: from its
+// posting until a run ends with none left, and again from its next run.
 class ChargedJob final : public v8::JobTask {
  public:
   ChargedJob(std::unique_ptr<v8::JobTask> job, Account account) : job_(std::move(job)), account_(std::move(account)) {
     account_->Posted();
   }
-  ~ChargedJob() override { account_->Gone(); }
-  void Run(v8::JobDelegate* delegate) override { Charged(account_, [this, delegate] { job_->Run(delegate); }); }
+  ~ChargedJob() override {
+    if (pending_.load()) account_->Gone();
+  }
+  void Run(v8::JobDelegate* delegate) override {
+    if (!pending_.exchange(true)) account_->Posted();
+    Charged(account_, [this, delegate] { job_->Run(delegate); });
+    // Counts the items in progress too: zero once no worker has any left.
+    if (job_->GetMaxConcurrency(0) == 0 && pending_.exchange(false)) account_->Gone();
+  }
   size_t GetMaxConcurrency(size_t worker_count) const override { return job_->GetMaxConcurrency(worker_count); }
 
  private:
   std::unique_ptr<v8::JobTask> job_;
   const Account account_;
+  std::atomic<bool> pending_{true};
 };
 
 std::unique_ptr<v8::Task> Charge(std::unique_ptr<v8::Task> task) {

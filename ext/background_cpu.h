@@ -34,8 +34,8 @@ class BackgroundAccount {
   int64_t CpuNs() const;
   double CpuMs() const { return static_cast<double>(CpuNs()) / 1e6; }
 
-  // Tasks and jobs charged here that V8 has not finished or dropped: work that may still
-  // spend CPU for the isolate (a compile job queued behind another isolate's).
+  // Tasks charged here that V8 has not run or dropped, and jobs with work left: work that
+  // may still spend CPU for the isolate (a compile job queued behind another isolate's).
   int InFlight() const { return in_flight_.load(std::memory_order_relaxed); }
 
   // The calling worker thread starts or ends a task charged here. Its CPU clock is read

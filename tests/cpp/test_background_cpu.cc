@@ -3,6 +3,7 @@
 #include <pthread.h>
 
 #include <atomic>
+#include <chrono>
 #include <ctime>
 #include <thread>
 
@@ -71,6 +72,12 @@ void TestWorkerThreadsChargeTheirIsolate() {
   CHECK(busy.BackgroundCpuMs() > 0);
   CHECK(busy.CallCpuMs() >= busy.BackgroundCpuMs() - busy.UnbilledBackgroundMs());
   CHECK(idle.BackgroundCpuMs() == idle_before);
+  // The marking job's handle outlives its work; once the work is done nothing is in flight
+  // (a host watching for in-flight work would otherwise watch forever).
+  for (int i = 0; i < 1000 && busy.BackgroundInFlight() > 0; i++) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  CHECK(busy.BackgroundInFlight() == 0);
 }
 
 }  // namespace

@@ -138,3 +138,20 @@ def test_the_account_never_goes_back_while_tasks_start_and_end():
     running.join()
     assert readings == sorted(readings)
     isolate.close()
+
+
+def test_nothing_is_in_flight_once_the_background_work_is_done():
+    """V8 keeps the concurrent marker's job after the marking ends: counted as in flight while
+    it exists, an idle isolate looked busy forever (its pool watched it every 0.1 s, and a
+    call waiting on a timer was woken every 0.25 s)."""
+    isolate = Isolate(limits=Limits(cpu_limit_ms=None, timeout_ms=None))
+    isolate.eval("""
+        const keep = [];
+        for (let i = 0; i < 2e6; i++) { keep.push({ i, text: 'x' + i }); if (keep.length > 2e5) keep.length = 0; }
+    """)
+    assert isolate.background_cpu_ms > 0  # the marker ran for it
+    deadline = time.monotonic() + 30  # bounds a job that never ends; measures no speed
+    while isolate.background_in_flight and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert isolate.background_in_flight == 0
+    isolate.close()
