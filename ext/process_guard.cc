@@ -126,12 +126,12 @@ std::atomic<bool> g_exiting{false};
   _exit(exit_code);
 }
 
-size_t ReadRssBytes() {
-  int fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return 0;
+// The process's resident size, from an open /proc/self/statm (read again from its start:
+// the guard reads it a hundred times a second, and opening it each time was most of an idle
+// worker's CPU).
+size_t ReadRssBytes(int statm_fd) {
   char buffer[128];
-  ssize_t n = read(fd, buffer, sizeof(buffer) - 1);
-  close(fd);
+  ssize_t n = pread(statm_fd, buffer, sizeof(buffer) - 1, 0);
   if (n <= 0) return 0;
   buffer[n] = '\0';
   const char* resident = std::strchr(buffer, ' ');
@@ -216,7 +216,8 @@ class ProcessGuard {
     allowance_bytes_ = allowance_bytes;
     grace_ns_ = static_cast<int64_t>(grace_ms * 1e6);
     if (thread_.joinable()) return;
-    base_rss_bytes_ = ReadRssBytes();
+    statm_fd_ = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
+    base_rss_bytes_ = ReadRssBytes(statm_fd_);
     g_enabled = true;
     struct sigaction action {};
     action.sa_handler = OnFatalSignal;
@@ -251,7 +252,7 @@ class ProcessGuard {
                              " ms): JS was inside a builtin, native code, a regex or the GC";
         EndProcess("worker_abort", reason.c_str(), kWorkerAbortExitCode);
       }
-      size_t rss = ReadRssBytes();
+      size_t rss = ReadRssBytes(statm_fd_);
       if (rss <= bound) {
         over_since = 0;
       } else if (over_since == 0) {
@@ -270,6 +271,7 @@ class ProcessGuard {
   std::vector<GuardedIsolate*> isolates_;
   size_t allowance_bytes_ = 0;
   size_t base_rss_bytes_ = 0;
+  int statm_fd_ = -1;  // open for the process's life, as the thread that reads it
   int64_t grace_ns_ = 0;
   std::thread thread_;
 };
