@@ -21,6 +21,14 @@ APP = textwrap.dedent("""\
       async fetch(request, env) {
         const path = new URL(request.url).pathname;
         if (path === "/url") return new Response(request.url);
+        if (path === "/search") {  // a search box whose query is a pattern, as apps offer
+          const query = new URL(request.url).searchParams;
+          try {
+            return new Response(String(new RegExp(query.get("q"), query.get("flags")).test("Straße")));
+          } catch (error) {
+            return new Response(`${error.name}: ${error.message}`, { status: 400 });
+          }
+        }
         if (path === "/slow-stream") {
           // Each pull waits 30 s on a timer: only the server's bounds end this stream.
           return new Response(new ReadableStream({
@@ -285,6 +293,19 @@ def test_a_json_body_that_builds_millions_of_values_stops_at_the_cpu_limit(serve
     assert time.monotonic() - started < 30
     small = b"[" + b",".join([b'{"id": 1, "tags": ["a", "b"]}'] * 4000) + b"]"  # past the 64K step
     assert httpx.post(server.url + "/json", content=small, timeout=30).text == "4000"
+    _still_serves(server)
+    assert _worker_pid(server) == worker
+
+
+def test_a_pattern_from_a_client_that_would_compile_for_a_second_is_refused(server):
+    # With the flags i and u, V8 compiled 400 dots in 1.1 s of CPU in one step, past the
+    # process guard's grace: the worker ended with every request in flight.
+    worker = _worker_pid(server)
+    answer = httpx.get(server.url + "/search", params={"q": "." * 400, "flags": "iu"}, timeout=30)
+    assert answer.status_code == 400
+    assert answer.text.startswith("SyntaxError: Invalid regular expression") and "at most 150 ms" in answer.text
+    found = httpx.get(server.url + "/search", params={"q": r"^\p{L}+e$", "flags": "iu"}, timeout=30)
+    assert found.status_code == 200 and found.text == "true"
     _still_serves(server)
     assert _worker_pid(server) == worker
 
