@@ -1,8 +1,9 @@
 // eval, new Function and friends compile their source in one step that termination cannot
 // stop: measured, a 30 MB source took 3.1 s of CPU and 540 MB under a 50 ms limit (in a
 // worker, past the process guard's grace: every in-flight request lost). Sources longer than
-// kMaxCodeFromStringUnits are refused with an EvalError saying so. Code the host compiles
-// (scripts, modules, Isolate.eval) is not code from strings and is not bounded here.
+// kMaxCodeFromStringUnits, or holding more than kMaxPropertyEscapes (regexp_sources.h), are
+// refused with an EvalError saying so. Code the host compiles (scripts, modules, Isolate.eval)
+// is not code from strings: the runtime checks its property escapes itself.
 #pragma once
 
 #include <v8.h>

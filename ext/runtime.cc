@@ -9,6 +9,7 @@
 #include "code_from_strings.h"
 #include "js_util.h"
 #include "native_bindings.h"
+#include "regexp_sources.h"
 #include "startup_snapshot.h"
 #include "v8_platform.h"
 
@@ -312,12 +313,20 @@ Outcome Runtime::Eval(const std::string& source, const std::string& filename, bo
     v8::ScriptOrigin origin(isolate_, NewString(isolate_, filename));
     v8::Local<v8::Script> script;
     v8::MaybeLocal<v8::Value> result;
+    if (RefuseManyPropertyEscapes(source)) return Finish(slice, try_catch, result);
     if (v8::Script::Compile(context, NewString(isolate_, source), &origin).ToLocal(&script)) {
       result = script->Run(context);
       if (!use_result && !result.IsEmpty()) result = v8::Undefined(isolate_);
     }
     return Finish(slice, try_catch, result);
   });
+}
+
+bool Runtime::RefuseManyPropertyEscapes(const std::string& source) {
+  int count = CountPropertyEscapes(source);
+  if (count <= kMaxPropertyEscapes) return false;
+  isolate_->ThrowException(v8::Exception::SyntaxError(NewString(isolate_, TooManyPropertyEscapes(count))));
+  return true;
 }
 
 Outcome Runtime::Call(const std::string& function, const std::vector<HostValue>& args) {

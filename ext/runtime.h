@@ -204,6 +204,8 @@ class Runtime final : private HostInterface {
   Outcome ClosedOutcome() const;
   static Outcome ExitingOutcome();
   v8::Local<v8::Value> InternalFunction(v8::Local<v8::Context> context, const std::string& name);
+  // Throws a SyntaxError into the slice for a source past kMaxPropertyEscapes (regexp_sources.h).
+  bool RefuseManyPropertyEscapes(const std::string& source);
   static Runtime* Of(v8::Isolate* isolate) { return static_cast<Runtime*>(HostInterface::Of(isolate)); }
 
   // HostInterface, for the natives.

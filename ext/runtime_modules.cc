@@ -12,6 +12,7 @@ Outcome Runtime::CompileModule(const std::string& name, const std::string& sourc
   return RunSlice(Goal::kValue, [&](v8::Local<v8::Context> context, Slice& slice, v8::TryCatch& try_catch) {
     v8::ScriptOrigin origin(isolate_, NewString(isolate_, name), 0, 0, false, -1, v8::Local<v8::Value>(), false,
                             false, true);
+    if (RefuseManyPropertyEscapes(source)) return Conclude(slice, ErrorOutcome(try_catch));
     // The Source owns the CachedData; the bytes stay the caller's.
     auto* cached = code_cache.empty() ? nullptr
                                       : new v8::ScriptCompiler::CachedData(

@@ -18,7 +18,7 @@
 // valueOf cannot show one size to the check and another to V8. One gap is known: a Proxy or
 // an accessor `length` may answer differently when the builtin reads it again; the process
 // guard (ext/process_guard.h) and the OOM handler are the last line there.
-"use strict";
+const { checkRegExpCompile } = internal;
 
 (function installBuiltinGuards() {
   const { apply: ReflectApply, defineProperty: ReflectDefineProperty } = Reflect;
@@ -118,6 +118,7 @@
   for (const symbol of [Symbol.match, Symbol.matchAll, Symbol.replace, Symbol.split]) {
     guard(RegExp.prototype, symbol, (receiver, args, name) => {
       args[0] = subject(args[0], `RegExp.prototype${name}`);
+      checkRegExpCompile(receiver);  // before its first match compiles it (06_regexp_compile.js)
       return receiver;
     });
   }
