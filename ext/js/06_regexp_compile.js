@@ -13,24 +13,31 @@
 // pattern made at run time. Sources are bounded by ext/regexp_sources.h.
 "use strict";
 
-const { apply: ReflectApply, defineProperty: ReflectDefineProperty, getOwnPropertyDescriptor: ReflectGetOwnPropertyDescriptor } =
-  Reflect;
+const { defineProperty: ReflectDefineProperty, getOwnPropertyDescriptor: ReflectGetOwnPropertyDescriptor } = Reflect;
 const RegExpPrototype = RegExp.prototype;
-const getter = (name) => ReflectGetOwnPropertyDescriptor(RegExpPrototype, name)?.get;
+// `call` bound once: user code may replace the prototypes' methods, not these (nor `call`).
+const uncurry = (method) => Function.prototype.call.bind(method);
+const getter = (name) => {
+  const get = ReflectGetOwnPropertyDescriptor(RegExpPrototype, name)?.get;
+  return get === undefined ? undefined : uncurry(get);
+};
 const sourceOf = getter("source");
 const flagGetters = [["d", getter("hasIndices")], ["g", getter("global")], ["i", getter("ignoreCase")],
   ["m", getter("multiline")], ["s", getter("dotAll")], ["u", getter("unicode")], ["v", getter("unicodeSets")],
   ["y", getter("sticky")]].filter(([, get]) => get !== undefined);
 const ignoreCaseOf = getter("ignoreCase");
 const unicodeOf = getter("unicode");
-const unicodeSetsOf = getter("unicodeSets");  // V8 11's `v`
-// `call` bound once: user code may replace the prototypes' methods, not these.
-const uncurry = (method) => Function.prototype.call.bind(method);
+const unicodeSetsOf = getter("unicodeSets") ?? (() => false);  // V8 11's `v`
+const dotAllOf = getter("dotAll");
 const charCodeAt = uncurry(String.prototype.charCodeAt);
 const codePointAt = uncurry(String.prototype.codePointAt);
 const includes = uncurry(String.prototype.includes);
 const indexOf = uncurry(String.prototype.indexOf);
 const slice = uncurry(String.prototype.slice);
+const mapGet = uncurry(Map.prototype.get);
+const mapSet = uncurry(Map.prototype.set);
+const mapClear = uncurry(Map.prototype.clear);
+const mapSize = uncurry(ReflectGetOwnPropertyDescriptor(Map.prototype, "size").get);
 const stringOf = (value) => `${value}`;
 const SyntaxErrorCtor = SyntaxError;
 const { round: MathRound } = Math;
@@ -52,7 +59,7 @@ const UNSCANNED = 4096;
 function flagsOf(regexp) {
   let flags = "";
   for (let i = 0; i < flagGetters.length; i++) {
-    if (ReflectApply(flagGetters[i][1], regexp, [])) flags += flagGetters[i][0];
+    if (flagGetters[i][1](regexp)) flags += flagGetters[i][0];
   }
   return flags;
 }
@@ -186,50 +193,53 @@ function compileCost(pattern, flags) {
   return cost;
 }
 
-function check(pattern, flags) {
+// Refuses `pattern` if its compile with `flags` is estimated past the bound; `shown` are the
+// flags the message names (the RegExp's own, where `flags` holds only those that cost).
+function check(pattern, flags, shown = flags) {
   const cost = compileCost(pattern, flags);
   if (cost <= MAX_COMPILE_US) return;
-  const shown = pattern.length > 64 ? slice(pattern, 0, 64) + "…" : pattern;
+  const text = pattern.length > 64 ? slice(pattern, 0, 64) + "…" : pattern;
   throw new SyntaxErrorCtor(
-    `Invalid regular expression: /${shown}/${flags}: compiling it would take about ${MathRound(cost / 1000)} ms ` +
+    `Invalid regular expression: /${text}/${shown}: compiling it would take about ${MathRound(cost / 1000)} ms ` +
     `of CPU in one step no limit can stop (with the flags i and u or v, each '.', \\S, \\W, \\D, \\p{…} and ` +
     `wide class range costs milliseconds); at most ${MAX_COMPILE_US / 1000} ms is allowed`);
 }
 
-// A real RegExp (not RegExp.prototype, whose getters answer undefined).
-function isRegExpWithFlags(value) {
-  if (value === null || (typeof value !== "object" && typeof value !== "function") || value === RegExpPrototype) {
-    return false;
-  }
+// A real RegExp (RegExp.prototype's getters answer undefined; any other value's throw).
+function isRegExp(value) {
   try {
-    ReflectApply(ignoreCaseOf, value, []);
-    return true;
+    return ignoreCaseOf(value) !== undefined;
   } catch {
     return false;
   }
 }
 
-// Patterns with `i` and `u` or `v` found cheap enough, by flags and source: V8 keeps one
-// compiled pattern per such pair, and a literal in a loop is a new RegExp each time.
-let checked = { __proto__: null };
-let checkedCount = 0;
+// Sources with `i` and `u` or `v` found cheap enough, each with a bit per flag set: V8 keeps
+// one compiled pattern per source and flags, and a literal in a loop is a new RegExp each
+// time (its source the same string).
+const checked = new Map();
 const CHECKED_MAX = 1024;
 
-// Before `regexp` first matches: refuses one whose compile would run past the bound.
+// Before `regexp` first matches: refuses one whose compile would run past the bound. Only
+// `i` with `u` or `v` makes a short pattern costly; a long one was paid for as V8 parsed it.
 function checkRegExpCompile(regexp) {
-  if (!isRegExpWithFlags(regexp) || !ReflectApply(ignoreCaseOf, regexp, [])) return;
-  if (!ReflectApply(unicodeOf, regexp, []) && (unicodeSetsOf === undefined || !ReflectApply(unicodeSetsOf, regexp, []))) {
-    return;
+  let folded;
+  try {
+    folded = ignoreCaseOf(regexp);
+  } catch {
+    return;  // not a RegExp: the builtin says so
   }
-  const flags = flagsOf(regexp);
-  const key = flags + "/" + ReflectApply(sourceOf, regexp, []);
-  if (checked[key] === true) return;
-  check(ReflectApply(sourceOf, regexp, []), flags);
-  if (++checkedCount > CHECKED_MAX) {
-    checked = { __proto__: null };
-    checkedCount = 1;
-  }
-  checked[key] = true;
+  if (!folded) return;
+  const sets = unicodeSetsOf(regexp);
+  if (!sets && !unicodeOf(regexp)) return;
+  const dotAll = dotAllOf(regexp);
+  const bit = (sets ? 2 : 1) << (dotAll ? 2 : 0);
+  const source = sourceOf(regexp);
+  const seen = mapGet(checked, source);
+  if (seen !== undefined && (seen & bit) !== 0) return;
+  check(source, (sets ? "iv" : "iu") + (dotAll ? "s" : ""), flagsOf(regexp));
+  if (mapSize(checked) >= CHECKED_MAX) mapClear(checked);
+  mapSet(checked, source, (seen ?? 0) | bit);
 }
 
 function replaceMethod(name, method, length) {
@@ -237,34 +247,34 @@ function replaceMethod(name, method, length) {
   ReflectDefineProperty(RegExpPrototype, name, { value: method, writable: true, enumerable: false, configurable: true });
 }
 
-const builtinTest = RegExpPrototype.test;
+const builtinTest = uncurry(RegExpPrototype.test);
 replaceMethod("test", {
   test(text) {
     checkRegExpCompile(this);
-    return ReflectApply(builtinTest, this, [text]);
+    return builtinTest(this, text);
   },
 }.test, 1);
 
-const builtinSearch = RegExpPrototype[Symbol.search];
+const builtinSearch = uncurry(RegExpPrototype[Symbol.search]);
 replaceMethod(Symbol.search, {
   [Symbol.search](text) {
     checkRegExpCompile(this);
-    return ReflectApply(builtinSearch, this, [text]);
+    return builtinSearch(this, text);
   },
 }[Symbol.search], 1);
 
 // `compile` parses and compiles anew: the whole estimate, parse included.
-const builtinCompile = RegExpPrototype.compile;
+const builtinCompile = uncurry(RegExpPrototype.compile);
 replaceMethod("compile", {
   compile(pattern, flags) {
-    if (isRegExpWithFlags(pattern)) {
-      if (flags === undefined) check(ReflectApply(sourceOf, pattern, []), flagsOf(pattern));
-      return ReflectApply(builtinCompile, this, [pattern, flags]);
+    if (isRegExp(pattern)) {
+      if (flags === undefined) check(sourceOf(pattern), flagsOf(pattern));
+      return builtinCompile(this, pattern, flags);
     }
     const source = pattern === undefined ? "" : stringOf(pattern);
     const text = flags === undefined ? "" : stringOf(flags);
     check(source, text);
-    return ReflectApply(builtinCompile, this, [source, text]);
+    return builtinCompile(this, source, text);
   },
 }.compile, 2);
 
