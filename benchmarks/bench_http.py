@@ -200,6 +200,19 @@ def environment(pythonpath: str | None) -> dict[str, str]:
     return env
 
 
+def h1_and_node(script: str, node_script: str, baseline: str | None) -> list[tuple[str, list[str], str | None]]:
+    """pyruntime on h1 serving `script` (this build, and `baseline`'s if given) and Node serving
+    `node_script`, each as (label, command that takes the port last, PYTHONPATH): the servers
+    a benchmark starts in turn."""
+    pyruntime = [sys.executable, "-m", "pyruntime", "serve", script, "--server", "h1", "--port"]
+    servers: list[tuple[str, list[str], str | None]] = [("pyruntime h1, this build", pyruntime, None)]
+    if baseline:
+        servers.append((f"pyruntime h1, {baseline}", pyruntime, baseline))
+    if shutil.which("node"):
+        servers.append(("node http", ["node", node_script], None))
+    return servers
+
+
 def wait_answering(url: str, proc: subprocess.Popen, timeout_s: float = 60) -> None:
     """Waits until `url` answers (any status), or raises if `proc` exits or `timeout_s` passes."""
     deadline = time.monotonic() + timeout_s

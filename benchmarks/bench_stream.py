@@ -11,7 +11,6 @@ the server's CPU (its process tree, from /proc) per event. Loopback only; bounde
 from __future__ import annotations
 
 import argparse
-import shutil
 import statistics
 import subprocess
 import sys
@@ -20,7 +19,7 @@ import time
 from pathlib import Path
 
 import httpx
-from bench_http import end_session, environment, free_port, tree_cpu_seconds, wait_answering
+from bench_http import end_session, environment, free_port, h1_and_node, tree_cpu_seconds, wait_answering
 from report import load_average, write_markdown
 
 WORKER = """
@@ -85,12 +84,7 @@ def main() -> int:
     folder = Path(tempfile.mkdtemp(prefix="stream-"))
     (folder / "worker.js").write_text(WORKER)
     (folder / "node.js").write_text(NODE)
-    pyruntime = [sys.executable, "-m", "pyruntime", "serve", "worker.js", "--server", "h1", "--port"]
-    servers = [("pyruntime h1, this build", pyruntime, None)]
-    if args.baseline:
-        servers.append((f"pyruntime h1, {args.baseline}", pyruntime, args.baseline))
-    if shutil.which("node"):
-        servers.append(("node http", ["node", "node.js"], None))
+    servers = h1_and_node("worker.js", "node.js", args.baseline)
     found: dict[str, list[float]] = {label: [] for label, _, _ in servers}
     for round_ in range(args.rounds):
         for label, command, pythonpath in servers:

@@ -11,6 +11,8 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <v8-version.h>
+
 #include "held_lines.h"
 
 namespace pyruntime {
@@ -139,12 +141,21 @@ size_t ReadRssBytes(int statm_fd) {
   return std::strtoull(resident + 1, nullptr, 10) * static_cast<size_t>(sysconf(_SC_PAGESIZE));
 }
 
-void OnOutOfMemory(const char* location, bool is_heap_oom) {
+void EndForOutOfMemory(const char* location, bool is_heap_oom) {
   std::string reason = std::string(is_heap_oom ? "V8 ran out of JavaScript heap memory" : "V8 ran out of process memory") +
                        " in " + (location != nullptr ? location : "an unknown place") +
                        " (a builtin kept allocating after termination was requested)";
   EndProcess("v8_fatal", reason.c_str(), kV8FatalExitCode);
 }
+
+// V8 11 passes the details in a struct (Debian 13's libnode115), V8 10 a flag (Debian 12's).
+#if V8_MAJOR_VERSION >= 11
+void OnOutOfMemory(const char* location, const v8::OOMDetails& details) {
+  EndForOutOfMemory(location, details.is_heap_oom);
+}
+#else
+void OnOutOfMemory(const char* location, bool is_heap_oom) { EndForOutOfMemory(location, is_heap_oom); }
+#endif
 
 void OnFatalError(const char* location, const char* message) {
   std::string reason = std::string("V8 fatal error in ") + (location != nullptr ? location : "an unknown place") +
