@@ -241,16 +241,19 @@ class ProcessGuard {
  private:
   void Run() {
     int64_t over_since = 0;
+    bool running = false;
     for (;;) {
-      std::this_thread::sleep_for(kPollInterval);
+      std::this_thread::sleep_for(running ? kPollInterval : kIdlePollInterval);
       int64_t now = NowNs();
       size_t bound = 0;
       int64_t stuck_ns = 0;
+      running = false;
       {
         std::lock_guard<std::mutex> lock(mutex_);
         bound = base_rss_bytes_ + allowance_bytes_;
         for (GuardedIsolate* isolate : isolates_) {
           bound += isolate->memory_limit_bytes_;
+          running = running || isolate->in_slice_.load();
           int64_t requested = isolate->stop_requested_ns_.load();
           if (isolate->in_slice_.load() && requested != 0 && now - requested > grace_ns_) {
             stuck_ns = now - requested;
