@@ -122,7 +122,8 @@ class IsolateCore:
 
     @property
     def background_in_flight(self) -> int:
-        """Background tasks and jobs for this isolate that V8 has not finished."""
+        """Background tasks for this isolate that V8 has not run, and jobs with work left (a
+        job V8 keeps between bursts of work, as the concurrent marker's, counts while busy)."""
         return self._runtime.background_in_flight
 
     def reduce_memory(self) -> None:
