@@ -254,11 +254,15 @@ class IsolatePool:
             return
         served = self._releases.get(isolate, 0)
         self._releases[isolate] = served + requests
-        if (served + requests) // _HEAP_EVERY != served // _HEAP_EVERY:
-            self._track_heap(isolate)
         self._used.start(isolate)
         self._put(isolate)
-        self._watch_background(isolate)  # idle now (a waiter woken for it runs later)
+        # Only reports from here, once the isolate is back: a failing observer must not lose
+        # it. Read before a waiter woken for it runs (later, on this loop); a retired pool
+        # may have disposed of it already.
+        if isolate in self._ids:
+            if (served + requests) // _HEAP_EVERY != served // _HEAP_EVERY:
+                self._track_heap(isolate)
+            self._watch_background(isolate)
 
     def _put(self, isolate: AppIsolate) -> None:
         self._idle.append(isolate)
@@ -339,15 +343,18 @@ class IsolatePool:
         return new
 
     def _dispose_for_background(self, isolate: AppIsolate, why: str) -> None:
-        self._observer.app_error(self.app, f"isolate {self._ids.get(isolate)} disposed: {why}", event="background_cpu")
+        isolate_id = self._ids.get(isolate)
         self._dispose_and_replace(isolate, "background_cpu")
+        self._observer.app_error(self.app, f"isolate {isolate_id} disposed: {why}", event="background_cpu")
 
     def _dispose_and_replace(self, isolate: AppIsolate, reason: str) -> None:
-        self._dispose(isolate, reason)
-        if not self._retired:
-            task = asyncio.create_task(self._replace())
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+        try:
+            self._dispose(isolate, reason)
+        finally:  # a failing report still gets the pool its isolate back
+            if not self._retired:
+                task = asyncio.create_task(self._replace())
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
 
     def _collect_idle(self, now: float) -> bool:
         """Collects each isolate idle for `idle_collect_s` since it last served a request, in a
@@ -437,10 +444,13 @@ class IsolatePool:
         self._extras.forget(isolate)
         self._used.forget(isolate)
         self._background.forget(isolate)
-        self._count_background(isolate)
-        self._background_seen.pop(isolate, None)
-        self._observer.heap_changed(self.app, -self._heap.pop(isolate, 0))
         self._releases.pop(isolate, None)
-        if isolate_id is not None:
-            self._observer.isolate_disposed(self.app, isolate_id, reason)
-        isolate.close()
+        try:
+            self._count_background(isolate)
+            self._observer.heap_changed(self.app, -self._heap.pop(isolate, 0))
+            if isolate_id is not None:
+                self._observer.isolate_disposed(self.app, isolate_id, reason)
+        finally:  # closed whatever the reports do: its memory and V8's work for it end here
+            self._background_seen.pop(isolate, None)
+            self._heap.pop(isolate, None)
+            isolate.close()

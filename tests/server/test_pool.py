@@ -437,3 +437,60 @@ def test_a_pool_retired_while_an_isolate_is_collected_disposes_it_when_done(tmp_
         assert recorder.disposed == [(recorder.created[0], "shutdown")]
 
     asyncio.run(main())
+
+
+class FailingReports(Observer):
+    """An observer whose reports fail once armed, as a metrics backend can (prometheus_client
+    raised inside `release` once, on a negative increment)."""
+
+    def __init__(self) -> None:
+        self.armed = False
+
+    def heap_changed(self, app: str, delta_bytes: int) -> None:
+        if self.armed:
+            raise RuntimeError("metrics down")
+
+    def isolate_disposed(self, app: str, isolate: int, reason: str) -> None:
+        if self.armed:
+            raise RuntimeError("log down")
+
+
+async def failing_pool(tmp_path: Path) -> tuple[IsolatePool, FailingReports]:
+    (tmp_path / "worker.js").write_text('export default { fetch() { return new Response("ok"); } };\n')
+    observer = FailingReports()
+    pool = IsolatePool("app", load_script(tmp_path / "worker.js"), env={}, limits=Limits(), size=1, observer=observer)
+    await pool.start()
+    return pool, observer
+
+
+def test_an_isolate_is_back_in_the_pool_even_if_reporting_its_release_fails(tmp_path: Path):
+    async def main() -> None:
+        pool, observer = await failing_pool(tmp_path)
+        isolate = await pool.acquire()
+        await isolate.eval("globalThis.kept = new Array(2 ** 21).fill(1.5); 0")  # a heap change to report
+        observer.armed = True
+        with pytest.raises(RuntimeError, match="metrics down"):
+            pool.release(isolate, requests=_HEAP_EVERY)  # its heap is read and reported
+        observer.armed = False
+        assert pool.try_acquire() is isolate
+        pool.release(isolate)
+        await serve_once(pool, b"ok")
+        pool.retire("test")
+
+    asyncio.run(main())
+
+
+def test_a_dead_isolate_is_closed_and_replaced_even_if_reporting_it_fails(tmp_path: Path):
+    async def main() -> None:
+        pool, observer = await failing_pool(tmp_path)
+        dead = await pool.acquire()
+        dead.close()
+        observer.armed = True
+        with pytest.raises(RuntimeError, match="down"):
+            pool.release(dead)
+        observer.armed = False
+        await until(lambda: bool(pool._idle), "a fresh isolate in the dead one's place")
+        assert (await serve_once(pool, b"ok")) is not dead
+        pool.retire("test")
+
+    asyncio.run(main())
