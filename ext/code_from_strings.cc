@@ -11,7 +11,7 @@ namespace {
 
 // V8 asks this only for a context that disallows code from strings; a source within the
 // bounds is allowed as it is.
-v8::ModifyCodeGenerationFromStringsResult AllowShortSource(v8::Local<v8::Context> context,
+v8::ModifyCodeGenerationFromStringsResult AllowBoundedSource(v8::Local<v8::Context> context,
                                                           v8::Local<v8::Value> source, bool) {
   v8::ModifyCodeGenerationFromStringsResult result;
   if (!source->IsString()) {
@@ -27,7 +27,7 @@ v8::ModifyCodeGenerationFromStringsResult AllowShortSource(v8::Local<v8::Context
 }  // namespace
 
 void LimitCodeFromStrings(v8::Isolate* isolate, v8::Local<v8::Context> context) {
-  isolate->SetModifyCodeGenerationFromStringsCallback(AllowShortSource);
+  isolate->SetModifyCodeGenerationFromStringsCallback(AllowBoundedSource);
   context->AllowCodeGenerationFromStrings(false);
   context->SetErrorMessageForCodeGenerationFromStrings(
       NewString(isolate, "eval and new Function take at most " + std::to_string(kMaxCodeFromStringUnits) +
