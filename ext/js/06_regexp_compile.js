@@ -1,11 +1,11 @@
-// A RegExp's compile, in front of V8's, which runs in one step that no limit stops. V8
+// The cost of a RegExp's compile, which V8 runs in one step that no limit stops. V8
 // compiles a pattern on its first match; with the flags `i` and `u` (or `v`), every '.', \S,
 // \W, \D, \p{…} or wide class range makes it close a set of up to a million code points over
 // case folding, some 2.5 ms each here: 400 dots took 1.1 s, past the process guard's grace
-// (the worker ends, with every request in flight). Before a match through `test`, `search`,
-// `match`, `matchAll`, `replace` or `split` (07_builtin_guards.js calls checkRegExpCompile for
-// the last four), and in `compile`, a pattern whose compile is estimated past MAX_COMPILE_US
-// is refused with a SyntaxError, as V8 refuses one too large to compile.
+// (the worker ends, with every request in flight). 07_builtin_guards.js calls
+// checkRegExpCompile before a match through `test`, `search`, `match`, `matchAll`, `replace`
+// or `split`, and checkRegExpArguments in `compile`: a pattern whose compile is estimated past
+// MAX_COMPILE_US is refused with a SyntaxError, as V8 refuses one too large to compile.
 //
 // Not guarded, for what it would cost every app: `exec` called directly (with `exec` or the
 // constructor replaced, V8 runs every split and replace on its slow path, 10 to 40 times
@@ -13,7 +13,7 @@
 // pattern made at run time. Sources are bounded by ext/regexp_sources.h.
 "use strict";
 
-const { defineProperty: ReflectDefineProperty, getOwnPropertyDescriptor: ReflectGetOwnPropertyDescriptor } = Reflect;
+const { getOwnPropertyDescriptor: ReflectGetOwnPropertyDescriptor } = Reflect;
 const RegExpPrototype = RegExp.prototype;
 // `call` bound once: user code may replace the prototypes' methods, not these (nor `call`).
 const uncurry = (method) => Function.prototype.call.bind(method);
@@ -216,9 +216,12 @@ function isRegExp(value) {
 
 // Sources with `i` and `u` or `v` found cheap enough, each with a bit per flag set: V8 keeps
 // one compiled pattern per source and flags, and a literal in a loop is a new RegExp each
-// time (its source the same string).
+// time (its source the same string). Emptied past CHECKED_MAX sources or CHECKED_CHARS
+// characters of them: it keeps them alive, in the isolate's heap.
 const checked = new Map();
 const CHECKED_MAX = 1024;
+const CHECKED_CHARS = 1 << 20;
+let checkedChars = 0;
 
 // Before `regexp` first matches: refuses one whose compile would run past the bound. Only
 // `i` with `u` or `v` makes a short pattern costly; a long one was paid for as V8 parsed it.
@@ -238,44 +241,28 @@ function checkRegExpCompile(regexp) {
   const seen = mapGet(checked, source);
   if (seen !== undefined && (seen & bit) !== 0) return;
   check(source, (sets ? "iv" : "iu") + (dotAll ? "s" : ""), flagsOf(regexp));
-  if (mapSize(checked) >= CHECKED_MAX) mapClear(checked);
+  if (mapSize(checked) >= CHECKED_MAX || checkedChars + source.length > CHECKED_CHARS) {
+    mapClear(checked);
+    checkedChars = 0;
+  }
+  if (seen === undefined) checkedChars += source.length;
   mapSet(checked, source, (seen ?? 0) | bit);
 }
 
-function replaceMethod(name, method, length) {
-  ReflectDefineProperty(method, "length", { value: length });
-  ReflectDefineProperty(RegExpPrototype, name, { value: method, writable: true, enumerable: false, configurable: true });
+// `compile(pattern, flags)` parses and compiles anew: the whole estimate, parse included. The
+// arguments are turned into strings here, once, and passed on so (a RegExp with no flags as
+// it is).
+function checkRegExpArguments(args) {
+  // An element past the list's end would be read from Array.prototype, user code's to set.
+  const pattern = args.length > 0 ? args[0] : undefined;
+  const flags = args.length > 1 ? args[1] : undefined;
+  if (isRegExp(pattern)) {
+    if (flags === undefined) check(sourceOf(pattern), flagsOf(pattern));
+    return;
+  }
+  args[0] = pattern === undefined ? "" : stringOf(pattern);
+  args[1] = flags === undefined ? "" : stringOf(flags);
+  check(args[0], args[1]);
 }
 
-const builtinTest = uncurry(RegExpPrototype.test);
-replaceMethod("test", {
-  test(text) {
-    checkRegExpCompile(this);
-    return builtinTest(this, text);
-  },
-}.test, 1);
-
-const builtinSearch = uncurry(RegExpPrototype[Symbol.search]);
-replaceMethod(Symbol.search, {
-  [Symbol.search](text) {
-    checkRegExpCompile(this);
-    return builtinSearch(this, text);
-  },
-}[Symbol.search], 1);
-
-// `compile` parses and compiles anew: the whole estimate, parse included.
-const builtinCompile = uncurry(RegExpPrototype.compile);
-replaceMethod("compile", {
-  compile(pattern, flags) {
-    if (isRegExp(pattern)) {
-      if (flags === undefined) check(sourceOf(pattern), flagsOf(pattern));
-      return builtinCompile(this, pattern, flags);
-    }
-    const source = pattern === undefined ? "" : stringOf(pattern);
-    const text = flags === undefined ? "" : stringOf(flags);
-    check(source, text);
-    return builtinCompile(this, source, text);
-  },
-}.compile, 2);
-
-Object.assign(internal, { checkRegExpCompile });
+Object.assign(internal, { checkRegExpArguments, checkRegExpCompile });

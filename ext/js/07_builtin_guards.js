@@ -18,7 +18,7 @@
 // valueOf cannot show one size to the check and another to V8. One gap is known: a Proxy or
 // an accessor `length` may answer differently when the builtin reads it again; the process
 // guard (ext/process_guard.h) and the OOM handler are the last line there.
-const { checkRegExpCompile } = internal;
+const { checkRegExpArguments, checkRegExpCompile } = internal;
 
 (function installBuiltinGuards() {
   const { apply: ReflectApply, defineProperty: ReflectDefineProperty } = Reflect;
@@ -122,6 +122,18 @@ const { checkRegExpCompile } = internal;
       return receiver;
     });
   }
+  // --- regular expressions: a pattern's compile, before its first match (06_regexp_compile.js) ---
+  function checkCompile(receiver) {
+    checkRegExpCompile(receiver);
+    return receiver;
+  }
+  guard(RegExp.prototype, "test", checkCompile);
+  guard(RegExp.prototype, Symbol.search, checkCompile);
+  guard(RegExp.prototype, "compile", (receiver, args) => {
+    checkRegExpArguments(args);
+    return receiver;
+  });
+
   // The receiver is converted here and passed on as the checked string (with a RegExp
   // pattern, the builtin hands it to the RegExp guards above).
   function checkReceiver(receiver, args, name) {

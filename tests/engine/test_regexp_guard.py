@@ -105,6 +105,16 @@ def test_user_code_cannot_turn_the_estimate_down():
     assert raised.value.name == "SyntaxError"
 
 
+def test_compile_without_arguments_reads_nothing_from_the_array_prototype():
+    with Isolate() as isolate:
+        assert isolate.eval("""
+            Array.prototype[0] = '.'.repeat(400); Array.prototype[1] = 'ui';
+            const made = /x/g.compile();
+            delete Array.prototype[0]; delete Array.prototype[1];
+            made.source + ' ' + made.flags
+        """) == "(?:) "
+
+
 def test_under_no_limits_the_guard_still_refuses():
     """The bound is what one step may cost, not the call's CPU limit: a call without a limit
     would block its thread, and the process guard's grace still applies in a server."""
