@@ -162,4 +162,8 @@ void ThrowRangeError(v8::Isolate* isolate, std::string_view message) {
   isolate->ThrowException(v8::Exception::RangeError(NewString(isolate, message)));
 }
 
+void ThrowSyntaxError(v8::Isolate* isolate, std::string_view message) {
+  isolate->ThrowException(v8::Exception::SyntaxError(NewString(isolate, message)));
+}
+
 }  // namespace pyruntime

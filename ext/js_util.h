@@ -43,5 +43,6 @@ void ReturnBuffer(const v8::FunctionCallbackInfo<v8::Value>& args, const void* d
 
 void ThrowTypeError(v8::Isolate* isolate, std::string_view message);
 void ThrowRangeError(v8::Isolate* isolate, std::string_view message);
+void ThrowSyntaxError(v8::Isolate* isolate, std::string_view message);
 
 }  // namespace pyruntime

@@ -18,7 +18,7 @@ namespace pyruntime {
 // About 0.1 s of parsing at most, where a real program holds a handful.
 constexpr int kMaxPropertyEscapes = 1024;
 
-// `\p{` and `\P{` in the text.
+// `\p{` and `\P{` in the text (0 for a text too short to hold more than the bound).
 int CountPropertyEscapes(std::string_view text);
 int CountPropertyEscapes(v8::Isolate* isolate, v8::Local<v8::String> source);
 

@@ -325,7 +325,7 @@ Outcome Runtime::Eval(const std::string& source, const std::string& filename, bo
 bool Runtime::RefuseManyPropertyEscapes(const std::string& source) {
   int count = CountPropertyEscapes(source);
   if (count <= kMaxPropertyEscapes) return false;
-  isolate_->ThrowException(v8::Exception::SyntaxError(NewString(isolate_, TooManyPropertyEscapes(count))));
+  ThrowSyntaxError(isolate_, TooManyPropertyEscapes(count));
   return true;
 }
 
