@@ -3,6 +3,28 @@ functions (a loop of `ops + seed` multiply-adds each; a new `seed` makes a modul
 compiled yet) and calls each: V8 then compiles them again with TurboFan on its worker threads,
 about 70 ms of CPU per 400 KB function here, mostly after the call returned."""
 
+import os
+from pathlib import Path
+
+TICK_S = 1 / os.sysconf("SC_CLK_TCK")
+
+
+def v8_threads_cpu_s(pid: int | str = "self", descendants: bool = False) -> float:
+    """CPU time of V8's worker threads (where the tier-up runs) in process `pid`, and with
+    `descendants` in the processes it started (a server's engine processes)."""
+    total = 0.0
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            if (task / "comm").read_text().startswith("V8 "):
+                fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+                total += (int(fields[11]) + int(fields[12])) * TICK_S  # utime, stime
+            children = (task / "children").read_text().split() if descendants else []
+        except FileNotFoundError:  # a thread or process that ended
+            continue
+        total += sum(v8_threads_cpu_s(child, descendants=True) for child in children)
+    return total
+
+
 TIER_UP_JS = r"""
 function leb(n) {
   const out = [];

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import math
 import os
 from collections import deque
 from typing import Any
@@ -86,6 +87,12 @@ class PoolClosed(Error):
 
 class Abandoned(Error):
     """The request stopped waiting for an isolate (`IsolatePool.acquire`'s `until` completed)."""
+
+
+def _above(ms: float) -> str:
+    """`ms` rounded up to a tenth: a figure past a limit never reads as the limit itself (700.04
+    ms of a 700 ms limit read "700" at whole ms)."""
+    return f"{math.ceil(ms * 10) / 10:.1f}"
 
 
 class IsolatePool:
@@ -249,7 +256,7 @@ class IsolatePool:
             # Stopped at its limit with work it set off still running: a compile that has
             # already cost the call its budget would go on for nothing (disposal ends it).
             self._dispose_for_background(
-                isolate, f"its last call used {isolate.last_call_cpu_ms:.0f} ms of CPU, more than one request may "
+                isolate, f"its last call used {_above(isolate.last_call_cpu_ms)} ms of CPU, more than one request may "
                          f"use (cpu_limit_ms = {limit:g}), and V8 still had work for it on its worker threads")
             return
         served = self._releases.get(isolate, 0)
@@ -320,7 +327,7 @@ class IsolatePool:
             if limit is not None and spent > limit:
                 self._idle.remove(isolate)
                 self._dispose_for_background(
-                    isolate, f"V8 spent {spent:.0f} ms of CPU on its worker threads for it after its last request "
+                    isolate, f"V8 spent {_above(spent)} ms of CPU on its worker threads for it after its last request "
                              f"(compiling its hot code, a WebAssembly module's tier-up), more than one request may "
                              f"use (cpu_limit_ms = {limit:g})")
                 continue

@@ -10,27 +10,11 @@ from __future__ import annotations
 import os
 import threading
 import time
-from pathlib import Path
 
 import pytest
-from wasm_tier_up import TIER_UP_JS
+from wasm_tier_up import TIER_UP_JS, v8_threads_cpu_s
 
 from pyruntime import Isolate, Limits, TimeLimitExceeded
-
-TICK_S = 1 / os.sysconf("SC_CLK_TCK")
-
-
-def v8_workers_cpu_s() -> float:
-    """CPU time of this process's V8 worker threads."""
-    total = 0.0
-    for task in Path("/proc/self/task").iterdir():
-        try:
-            if (task / "comm").read_text().startswith("V8 "):
-                fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
-                total += (int(fields[11]) + int(fields[12])) * TICK_S  # utime, stime
-        except FileNotFoundError:  # a thread that ended
-            continue
-    return total
 
 
 def settled_background_ms(isolate: Isolate, timeout_s: float = 120.0) -> float:
@@ -53,10 +37,10 @@ def test_a_tier_up_is_charged_to_the_isolate_that_set_it_off():
     isolate = Isolate(limits=Limits(cpu_limit_ms=None, timeout_ms=None))
     isolate.eval(TIER_UP_JS)
     before_bystander = bystander.background_cpu_ms
-    before_workers = v8_workers_cpu_s()
+    before_workers = v8_threads_cpu_s()
     isolate.eval(f"tierUp(4, 40000, {os.getpid() % 997})")  # a module no other test made
     charged = settled_background_ms(isolate)
-    workers = (v8_workers_cpu_s() - before_workers) * 1000
+    workers = (v8_threads_cpu_s() - before_workers) * 1000
     assert charged > 100, "TurboFan's compiles of four 400 KB functions cost far more"
     # The account and the kernel's clocks of V8's worker threads agree (the kernel's count
     # whole ticks, so the bound allows some).
@@ -109,12 +93,12 @@ def test_closing_the_isolate_ends_the_work_it_set_off():
     while isolate.unbilled_background_ms < 50:  # the compiles are under way
         assert time.monotonic() < deadline, "no background work began"
         time.sleep(0.01)
-    before = v8_workers_cpu_s()
+    before = v8_threads_cpu_s()
     isolate.close()
-    last, since = v8_workers_cpu_s(), time.monotonic()
+    last, since = v8_threads_cpu_s(), time.monotonic()
     while time.monotonic() - since < 1.0:
         time.sleep(0.1)
-        now = v8_workers_cpu_s()
+        now = v8_threads_cpu_s()
         if now != last:
             last, since = now, time.monotonic()
     # V8 stops its compile jobs for a module no isolate holds between two functions (each
