@@ -213,6 +213,18 @@ def h1_and_node(script: str, node_script: str, baseline: str | None) -> list[tup
     return servers
 
 
+def start_on_free_port(folder: Path, command: list[str], env: dict[str, str],
+                       probe: str) -> tuple[subprocess.Popen[bytes], str]:
+    """`command` with a free port appended, in a session of its own (end it with
+    `end_session`), once `probe` (a path) answers; the process and its base URL."""
+    port = free_port()
+    process = subprocess.Popen([*command, str(port)], cwd=folder, env=env, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    wait_answering(url + probe, process)
+    return process, url
+
+
 def wait_answering(url: str, proc: subprocess.Popen, timeout_s: float = 60) -> None:
     """Waits until `url` answers (any status), or raises if `proc` exits or `timeout_s` passes."""
     deadline = time.monotonic() + timeout_s

@@ -25,10 +25,9 @@ from bench_http import (
     WORKER_JS,
     end_session,
     environment,
-    free_port,
     h1_and_node,
+    start_on_free_port,
     tree_cpu_seconds,
-    wait_answering,
 )
 from report import load_average, table, write_markdown
 
@@ -36,12 +35,8 @@ WINDOW_S = 10
 
 
 def idle_shares(command: list[str], env: dict[str, str], folder: Path, load_s: float, idle_s: float) -> list[float]:
-    port = free_port()
-    process = subprocess.Popen([*command, str(port)], cwd=folder, env=env, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL, start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
+    process, url = start_on_free_port(folder, command, env, "/hello")
     try:
-        wait_answering(url + "/hello", process)
         for path in ("/work", "/hello"):
             subprocess.run(["wrk", "-t2", "-c32", f"-d{load_s:.0f}s", url + path], check=True,
                            stdout=subprocess.DEVNULL, timeout=load_s + 60)

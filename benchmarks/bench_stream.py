@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 import httpx
-from bench_http import end_session, environment, free_port, h1_and_node, tree_cpu_seconds, wait_answering
+from bench_http import end_session, environment, h1_and_node, start_on_free_port, tree_cpu_seconds
 from report import load_average, write_markdown
 
 WORKER = """
@@ -56,15 +56,6 @@ http.createServer((req, res) => {
 """
 
 
-def serve(folder: Path, command: list[str], env: dict[str, str]) -> tuple[subprocess.Popen[bytes], str]:
-    port = free_port()
-    process = subprocess.Popen([*command, str(port)], cwd=folder, env=env, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL, start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
-    wait_answering(url + "/?n=1", process)
-    return process, url
-
-
 def per_event_us(process: subprocess.Popen[bytes], url: str, events: int) -> float:
     with httpx.Client(timeout=120) as client:
         client.get(f"{url}/?n=2000")  # warm
@@ -88,7 +79,7 @@ def main() -> int:
     found: dict[str, list[float]] = {label: [] for label, _, _ in servers}
     for round_ in range(args.rounds):
         for label, command, pythonpath in servers:
-            process, url = serve(folder, command, environment(pythonpath))
+            process, url = start_on_free_port(folder, command, environment(pythonpath), "/?n=1")
             try:
                 found[label].append(per_event_us(process, url, args.events))
             finally:
