@@ -4,6 +4,7 @@ compiled yet) and calls each: V8 then compiles them again with TurboFan on its w
 about 70 ms of CPU per 400 KB function here, mostly after the call returned."""
 
 import os
+import time
 from pathlib import Path
 
 TICK_S = 1 / os.sysconf("SC_CLK_TCK")
@@ -23,6 +24,22 @@ def v8_threads_cpu_s(pid: int | str = "self", descendants: bool = False) -> floa
             continue
         total += sum(v8_threads_cpu_s(child, descendants=True) for child in children)
     return total
+
+
+
+def v8_threads_settled_cpu_s(pid: int | str = "self", descendants: bool = False, quiet_s: float = 1.0) -> float:
+    """Waits until V8's worker threads (as `v8_threads_cpu_s` counts them) have spent nothing
+    for `quiet_s`, and returns their CPU time then: the work set off so far is done, whatever
+    it came to on this machine and however busy it is (a runnable thread gets some CPU in
+    every scheduling period, far under `quiet_s`). Gives up after two minutes."""
+    last, since = v8_threads_cpu_s(pid, descendants), time.monotonic()
+    deadline = since + 120
+    while time.monotonic() - since < quiet_s and time.monotonic() < deadline:
+        time.sleep(0.05)
+        now = v8_threads_cpu_s(pid, descendants)
+        if now != last:
+            last, since = now, time.monotonic()
+    return last
 
 
 TIER_UP_JS = r"""
