@@ -29,6 +29,16 @@ APP = textwrap.dedent("""\
             return new Response(`${error.name}: ${error.message}`, { status: 400 });
           }
         }
+        if (path === "/date") {  // a date in the client's languages, as apps offer
+          const header = request.headers.get("accept-language") ?? "en";
+          const languages = header.split(",").map((l) => l.split(";")[0].trim());
+          try {
+            return new Response(new Date(0).toLocaleDateString(languages, { timeZone: "UTC", month: "long" }));
+          } catch (error) {
+            return new Response(`${error.name}: ${error.message}`, { status: 400 });
+          }
+        }
+        if (path === "/locales-claim") return new Response(Intl.getCanonicalLocales({ length: 2 ** 32 - 1 }).join());
         if (path === "/slow-stream") {
           // Each pull waits 30 s on a timer: only the server's bounds end this stream.
           return new Response(new ReadableStream({
@@ -306,6 +316,27 @@ def test_a_pattern_from_a_client_that_would_compile_for_a_second_is_refused(serv
     assert answer.text.startswith("SyntaxError: Invalid regular expression") and "at most 150 ms" in answer.text
     found = httpx.get(server.url + "/search", params={"q": r"^\p{L}+e$", "flags": "iu"}, timeout=30)
     assert found.status_code == 200 and found.text == "true"
+    _still_serves(server)
+    assert _worker_pid(server) == worker
+
+
+def test_a_language_list_from_a_client_that_intl_would_read_for_seconds_is_refused(server):
+    # An app's list claiming 2**32 - 1 entries: V8 held a handle per index outside the heap,
+    # and the process guard ended the worker (24 GB in a host without one). And a client's:
+    # 10,000 tags fit in a 60 KB Accept-Language header; past 256 the list is refused before
+    # ICU reads it (2M tags took 3.4 s of CPU in one step).
+    worker = _worker_pid(server)
+    claim = httpx.get(server.url + "/locales-claim", timeout=30)
+    assert claim.status_code == 500
+    request_id = server.wait_for_event("request", path="/locales-claim")[0]["request_id"]
+    [error] = server.wait_for_event("error", request_id=request_id)
+    assert "a list of 4294967295 locales; at most 256" in error["message"]
+    answer = httpx.get(server.url + "/date", headers={"accept-language": ",".join(["de-DE"] * 10_000)}, timeout=30)
+    assert answer.status_code == 400
+    assert answer.text == ("RangeError: Date.prototype.toLocaleDateString: a list of 10000 locales; at most 256 "
+                           "(Intl reads it in one step no limit can stop)")
+    real = httpx.get(server.url + "/date", headers={"accept-language": "fr-CH, fr;q=0.9, en;q=0.8"}, timeout=30)
+    assert real.status_code == 200 and real.text == "janvier"
     _still_serves(server)
     assert _worker_pid(server) == worker
 
