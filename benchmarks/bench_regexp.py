@@ -21,7 +21,6 @@ import time
 from bench_http import environment
 from report import load_average, table, write_markdown
 
-# `now()` is ms from a monotonic clock in both runtimes.
 OPERATIONS_JS = r"""
 const text = "alpha,beta,gamma,delta";
 const operations = {
@@ -33,17 +32,20 @@ const operations = {
   "/(d)elta/.exec": () => /(d)elta/.exec(text),
   "new RegExp('a' + i, 'g')": (i) => new RegExp("a" + (i & 7), "g"),
 };
+"""
+
+# Each operation of `operations` (a JS object of functions, as OPERATIONS_JS defines it) run in
+# a loop after a warm-up; `now()` is ms from a monotonic clock in both runtimes.
+LOOP_JS = r"""
 const results = {};
 for (const [name, run] of Object.entries(operations)) {
   for (let i = 0; i < 20000; i++) run(i);  // warm-up: compiled patterns, optimized loop
-  const count = 300000;
+  const count = COUNT;
   const started = now();
   for (let i = 0; i < count; i++) run(i);
   results[name] = ((now() - started) * 1e6) / count;
 }
 """
-NODE_JS = ("const now = () => performance.now();\n" + OPERATIONS_JS +
-           "console.log(JSON.stringify(results));\n")
 PYRUNTIME_PY = """
 import json, sys
 from pyruntime import Isolate, Limits
@@ -53,20 +55,25 @@ with Isolate(limits=Limits(cpu_limit_ms=None, timeout_ms=None)) as isolate:
 """
 
 
-def run(label: str, pythonpath: str | None) -> dict[str, float]:
+def run(label: str, pythonpath: str | None, source: str) -> dict[str, float]:
     if label == "node":
-        out = subprocess.run(["node", "-e", NODE_JS], capture_output=True, text=True, check=True, timeout=300)
+        out = subprocess.run(["node", "-e", "const now = () => performance.now();\n" + source +
+                              "console.log(JSON.stringify(results));\n"],
+                             capture_output=True, text=True, check=True, timeout=300)
     else:
-        out = subprocess.run([sys.executable, "-c", PYRUNTIME_PY], input=OPERATIONS_JS, capture_output=True,
+        out = subprocess.run([sys.executable, "-c", PYRUNTIME_PY], input=source, capture_output=True,
                              text=True, check=True, timeout=300, env=environment(pythonpath), cwd="/tmp")
     return json.loads(out.stdout)
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+def compare(operations_js: str, count: int, title: str, command: str, out: str) -> int:
+    """Runs `operations_js` in this build, `--baseline`'s and Node, in turn, `--rounds` times,
+    and writes the medians to benchmarks/results/`out`.md."""
+    parser = argparse.ArgumentParser(description=title)
     parser.add_argument("--baseline", help="PYTHONPATH of another pyruntime build")
     parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
+    source = operations_js + LOOP_JS.replace("COUNT", str(count))
     runners: list[tuple[str, str | None]] = [("pyruntime, this build", None)]
     if args.baseline:
         runners.append((f"pyruntime, {args.baseline}", args.baseline))
@@ -75,7 +82,7 @@ def main() -> int:
     found: dict[str, list[dict[str, float]]] = {label: [] for label, _ in runners}
     for round_ in range(args.rounds):
         for label, pythonpath in runners:
-            found[label].append(run(label, pythonpath))
+            found[label].append(run(label, pythonpath, source))
             print(f"round {round_ + 1}: {label}: " + ", ".join(f"{k} {v:.0f} ns" for k, v in found[label][-1].items()),
                   flush=True)
     names = list(found[runners[0][0]][0])
@@ -90,14 +97,15 @@ def main() -> int:
         if "node" in medians:
             row += [f"{medians[label][name] / medians['node'][name]:.2f}x" for label, _ in runners if label != "node"]
         rows.append(row)
-    lines = [f"# Regular expression operations beside Node ({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())})",
-             "", f"`benchmarks/bench_regexp.py --rounds {args.rounds}`"
+    lines = [f"# {title} ({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())})",
+             "", f"`{command} --rounds {args.rounds}`"
              + (f" `--baseline {args.baseline}`" if args.baseline else "")
              + f"; medians of the rounds; load average {load_average()} at the end.", ""] + table(header, rows)
     print("\n".join(lines))
-    write_markdown("regexp", lines)
+    write_markdown(out, lines)
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(compare(OPERATIONS_JS, 300000, "Regular expression operations beside Node",
+                     "benchmarks/bench_regexp.py", "regexp"))
