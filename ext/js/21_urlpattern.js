@@ -1,7 +1,7 @@
 // URLPattern (WHATWG URL Pattern Standard). Components are compiled to RegExps with the
 // "u" flag; canonicalization reuses the native URL setters.
 
-const { defineGlobals, defineInterface, webidl } = internal;
+const { checkRegExpCompile, defineGlobals, defineInterface, webidl } = internal;
 
 const specialSchemes = { ftp: "21", file: null, http: "80", https: "443", ws: "80", wss: "443" };
 const components = ["protocol", "username", "password", "hostname", "port", "pathname", "search", "hash"];
@@ -307,6 +307,8 @@ function compileComponent(input, encode, options) {
   let regexp;
   try {
     regexp = new RegExp(source, options.ignoreCase ? "ui" : "u");
+    // Matched through `exec`, which the RegExp guards leave to V8: its compile is bounded here.
+    checkRegExpCompile(regexp);
   } catch (error) {
     throw new TypeError(`Invalid URL pattern '${input}': ${error.message}`);
   }

@@ -184,3 +184,18 @@ def test_no_pattern_the_guard_lets_through_compiles_near_the_grace(atoms, flags)
         assert error.name == "SyntaxError", error.message
     assert time.thread_time() - started < 0.4
     assert isolate.eval("1 + 1") == 2
+
+
+def test_a_url_pattern_whose_regexp_would_compile_for_a_second_is_refused_as_it_is_made():
+    # URLPattern matches through `exec`: unguarded, this pattern's first test took 1.1 s of CPU.
+    with Isolate() as isolate:
+        started = time.thread_time()
+        with pytest.raises(JSError) as raised:
+            isolate.eval("new URLPattern({ pathname: '/(' + '.'.repeat(400) + ')' }, { ignoreCase: true })")
+        assert raised.value.name == "TypeError"
+        message = raised.value.message
+        assert message.startswith("Invalid URL pattern '/(....") and "at most 150 ms" in message
+        assert time.thread_time() - started < 0.4
+        assert isolate.eval("""
+            const route = new URLPattern({ pathname: '/Books/:id(\\\\d+)' }, { ignoreCase: true });
+            [route.test('https://x/books/12'), route.exec('https://x/BOOKS/7').pathname.groups.id]""") == [True, "7"]
