@@ -84,7 +84,7 @@ const { checkRegExpArguments, checkRegExpCompile } = internal;
   }
   for (const name of ["sort", "reverse", "indexOf", "lastIndexOf", "includes", "copyWithin", "slice", "splice",
     "shift", "unshift", "flat", "flatMap", "forEach", "map", "filter", "reduce", "reduceRight", "some", "every",
-    "find", "findIndex", "findLast", "findLastIndex"]) {
+    "find", "findIndex", "findLast", "findLastIndex", "toReversed", "toSorted", "toSpliced", "with"]) {
     guard(Array.prototype, name, checkLength);
   }
   guard(Array.prototype, "fill", (receiver, args, name) => {

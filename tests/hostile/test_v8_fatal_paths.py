@@ -55,6 +55,26 @@ def test_fatal_and_unbounded_builtin_inputs_are_refused(source):
     assert report.peak_mb < 128 + 256, report
 
 
+# V8 11's copying methods (not in V8 10.2) allocate a copy of the whole length.
+COPYING = {
+    SPARSE + "a.toReversed()": "Array.prototype.toReversed",
+    SPARSE + "a.toSorted((x, y) => 0)": "Array.prototype.toSorted",
+    SPARSE + "a.toSpliced(0, 1)": "Array.prototype.toSpliced",
+    SPARSE + "a.with(0, 1)": "Array.prototype.with",
+}
+
+
+@pytest.mark.parametrize("source", COPYING)
+def test_copying_methods_of_v8_11_refuse_lengths_past_the_memory_limit(source):
+    with Isolate() as iso:
+        if iso.eval("typeof Array.prototype.toReversed") != "function":
+            pytest.skip("V8 10.2 has no copying array methods")
+    report = run_hostile(source, cpu_ms=1000)
+    assert report.returncode == 0, (report.returncode, report.stderr[-3000:])
+    assert report.outcome["message"].startswith(f"RangeError: {COPYING[source]}: "), report.outcome
+    assert report.outcome["after"] == "alive"
+
+
 def test_json_of_a_large_typed_array_is_refused_at_any_depth():
     # V8 lists a typed array's keys as strings before serializing it as an object: 10M
     # elements ran out of heap (the process aborted), 3M took 1.7 s of CPU in one call.
