@@ -215,7 +215,7 @@ def test_a_slice_past_the_gates_bound_cools_the_gate_and_ends_the_series(tmp_pat
     """A request whose slice took more CPU than the gate lets an inline slice take is answered,
     and the requests after it are left to run in threads (the caller's usual way)."""
     async def main() -> tuple[list[str], bool]:
-        gate = InlineGate(max_slice_ms=0.0001)  # any slice passes it
+        gate = InlineGate(max_slice_ms=0.0001, burst_ms=0)  # any slice passes it, and cools it
         isolate = make_isolate(tmp_path, gate)
         await isolate.load()
         started = isolate.fetch_series(requests(["/sync/1", "/sync/2", "/sync/3"]), 64 * 1024)

@@ -99,7 +99,7 @@ def test_the_total_time_limit_counts_the_first_slice_run_on_the_loop(tmp_path: P
 
 def test_the_cooldown_makes_heavy_slices_a_bounded_share_of_the_loop():
     now = [100.0]
-    gate = InlineGate(max_slice_ms=1, loop_share=0.05, clock=lambda: now[0])
+    gate = InlineGate(max_slice_ms=1, loop_share=0.05, burst_ms=5, clock=lambda: now[0])
     gate.record(0.9)
     assert gate.allows()  # under the threshold: no cooldown
     gate.record(50)  # 50 ms heavy: 950 ms of threads makes it 5% of the time
@@ -107,14 +107,33 @@ def test_the_cooldown_makes_heavy_slices_a_bounded_share_of_the_loop():
     assert not gate.allows()
     now[0] += 0.002
     assert gate.allows()
-    gate.record(2)  # a garbage collection's worth: 38 ms
-    now[0] += 0.037
-    assert not gate.allows()
-    gate.record(1.5)  # another one adds its own 28.5 ms from now
-    now[0] += 0.028
-    assert not gate.allows()
-    now[0] += 0.001
+    gate.record(2)  # a garbage collection's worth, once the 50 ms are repaid: within the burst
     assert gate.allows()
+    now[0] += 0.019  # 1 ms of it repaid
+    gate.record(1.5)
+    gate.record(2)  # 4.5 ms in all: still within
+    assert gate.allows()
+    gate.record(1.5)  # 6 ms: past the burst, threads until all of it is repaid (114 ms)
+    now[0] += 0.113
+    assert not gate.allows()
+    now[0] += 0.002
+    assert gate.allows()
+
+
+def test_occasional_heavy_slices_stay_inline_and_a_steady_run_of_them_does_not():
+    now = [100.0]
+    gate = InlineGate(max_slice_ms=1, loop_share=0.05, burst_ms=5, clock=lambda: now[0])
+    for _ in range(100):  # a 2 ms collection every 50 ms: 4% of the loop
+        gate.record(2)
+        assert gate.allows()
+        now[0] += 0.05
+    inline = 0
+    for _ in range(100):  # a 2 ms slice every 10 ms: 20%, past the share
+        if gate.allows():
+            inline += 1
+            gate.record(2)
+        now[0] += 0.01
+    assert inline <= 25 + 3  # about 5% of the time inline, after the burst
 
 
 def test_a_request_that_waits_finishes_its_later_slices_like_the_first(tmp_path: Path):
