@@ -20,7 +20,7 @@
 // guard (ext/process_guard.h) and the OOM handler are the last line there.
 const { checkRegExpArguments, checkRegExpCompile } = internal;
 
-(function installBuiltinGuards() {
+const { guard, toLength } = (function installBuiltinGuards() {
   const { apply: ReflectApply, defineProperty: ReflectDefineProperty } = Reflect;
   const { floor: MathFloor, min: MathMin, max: MathMax, trunc: MathTrunc } = Math;
   const ObjectCtor = Object;
@@ -170,4 +170,7 @@ const { checkRegExpArguments, checkRegExpCompile } = internal;
     }.toJSON,
     writable: true, enumerable: false, configurable: true,
   });
+  return { guard, toLength };
 })();
+
+Object.assign(internal, { guard, toLength });

@@ -6,25 +6,25 @@
 // character code more than two minutes. Real lists hold a few tags of a few dozen characters.
 //
 // So every entry point that takes locales or options (the constructors, `supportedLocalesOf`,
-// `getCanonicalLocales`, `DisplayNames.prototype.of` and the `toLocale*` and `localeCompare`
-// methods) first reads a locale list as the spec's CanonicalizeLocaleList does (its length
+// `getCanonicalLocales`, `DisplayNames.prototype.of`, the `toLocale*` methods, and
+// `localeCompare` through 08_unicode_guards' wrapper of it) first reads a locale list as the spec's CanonicalizeLocaleList does (its length
 // once, then each index present, in order, an object other than an Intl.Locale converted to a
 // string once) into a private copy, refusing more than MAX_LOCALES entries or a tag past
 // MAX_TEXT characters; options go to the builtin behind a proxy that refuses a string past
-// MAX_TEXT as the builtin reads it. Constructors are proxies of V8's own, installed as their
-// prototypes' `constructor`, so `instanceof`, subclassing and identity hold.
-"use strict";
+// MAX_TEXT as the builtin reads it. Methods are wrapped by 07_builtin_guards' `guard()`;
+// constructors, which it cannot wrap, are proxies of V8's own, installed as their prototypes'
+// `constructor`, so `instanceof`, subclassing and identity hold.
+const { guard, toLength } = internal;
 
-(function installIntlGuards() {
+const { checkedCompareArguments } = (function installIntlGuards() {
   const { apply: ReflectApply, construct: ReflectConstruct, defineProperty: ReflectDefineProperty,
     get: ReflectGet } = Reflect;
   const ObjectGetOwnPropertyDescriptor = Object.getOwnPropertyDescriptor;
-  const NumberIsFinite = Number.isFinite;
-  const MathFloor = Math.floor;
   const stringOf = (value) => `${value}`;
   const MAX_LOCALES = 256;
   const MAX_TEXT = 1024;
   const localeBaseName = ObjectGetOwnPropertyDescriptor(Intl.Locale.prototype, "baseName").get;
+  const isObject = (value) => (typeof value === "object" && value !== null) || typeof value === "function";
 
   function isLocale(value) {
     try {
@@ -43,20 +43,18 @@
     return text;
   }
 
-  function lengthOf(value) {
-    const number = +value;
-    if (!(number > 0)) return 0;
-    return NumberIsFinite(number) ? MathFloor(number) : number;
+  // A tag (or a code) as the builtin takes it: a string checked, an Intl.Locale as it is,
+  // another object converted to a string once; another type as it is, for the builtin's TypeError.
+  function checkedTag(tag, what, naming) {
+    if (typeof tag === "string") return checkText(tag, what, naming);
+    return isObject(tag) && !isLocale(tag) ? checkText(stringOf(tag), what, naming) : tag;
   }
 
   // What the builtin would read of `locales`, read once, as the value to pass it instead.
   function checkedLocales(locales, what) {
     if (typeof locales === "string") return checkText(locales, what, "a language tag");
-    if (locales === undefined || locales === null || (typeof locales !== "object" && typeof locales !== "function")) {
-      return locales;  // the builtin's own answer: none, or its TypeError
-    }
-    if (isLocale(locales)) return locales;
-    const length = lengthOf(locales.length);
+    if (!isObject(locales) || isLocale(locales)) return locales;  // none, one Locale, or the builtin's TypeError
+    const length = toLength(locales.length);
     if (length > MAX_LOCALES) {
       throw new RangeError(`${what}: a list of ${length} locales; at most ${MAX_LOCALES} ` +
         "(Intl reads it in one step no limit can stop)");
@@ -64,14 +62,7 @@
     const copy = { __proto__: null, length: 0 };
     let count = 0;
     for (let index = 0; index < length; index++) {
-      if (!(index in locales)) continue;
-      let tag = locales[index];
-      if (typeof tag === "string") {
-        checkText(tag, what, "a language tag");
-      } else if ((typeof tag === "object" && tag !== null) || typeof tag === "function") {
-        if (!isLocale(tag)) tag = checkText(stringOf(tag), what, "a language tag");
-      }
-      copy[count++] = tag;  // another type: the builtin's TypeError
+      if (index in locales) copy[count++] = checkedTag(locales[index], what, "a language tag");
     }
     copy.length = count;
     return copy;
@@ -90,45 +81,29 @@
     };
   }
 
-  function checkedOptions(options, handler) {
-    return (typeof options === "object" && options !== null) || typeof options === "function"
-      ? new Proxy(options, handler) : options;
-  }
+  const checkedOptions = (options, handler) => isObject(options) ? new Proxy(options, handler) : options;
 
-  function replaceMethod(owner, name, method, length) {
-    ReflectDefineProperty(method, "length", { value: length });
-    ReflectDefineProperty(owner, name, { value: method, writable: true, enumerable: false, configurable: true });
-  }
-
-  function guardLocalesMethod(owner, name, length, what) {
-    const builtin = owner[name];
+  // guard()'s check for a method taking locales at `at` and, `withOptions`, options after them.
+  // Only arguments given are replaced: one past the list's end would be read from Array.prototype.
+  function localesCheck(what, at, withOptions) {
     const handler = optionsHandler(what);
-    replaceMethod(owner, name, {
-      [name](locales, options) {
-        if (locales === undefined && options === undefined) return ReflectApply(builtin, this, []);
-        return ReflectApply(builtin, this, [checkedLocales(locales, what), checkedOptions(options, handler)]);
-      },
-    }[name], length);
+    return (receiver, args) => {
+      if (args.length > at) args[at] = checkedLocales(args[at], what);
+      if (withOptions && args.length > at + 1) args[at + 1] = checkedOptions(args[at + 1], handler);
+      return receiver;
+    };
   }
 
-  for (const [name, label] of [
-    ["Collator", "Intl.Collator"], ["DateTimeFormat", "Intl.DateTimeFormat"], ["DisplayNames", "Intl.DisplayNames"],
-    ["ListFormat", "Intl.ListFormat"], ["NumberFormat", "Intl.NumberFormat"], ["PluralRules", "Intl.PluralRules"],
-    ["RelativeTimeFormat", "Intl.RelativeTimeFormat"], ["Segmenter", "Intl.Segmenter"], ["Locale", "Intl.Locale"],
-  ]) {
+  for (const name of ["Collator", "DateTimeFormat", "DisplayNames", "ListFormat", "NumberFormat", "PluralRules",
+    "RelativeTimeFormat", "Segmenter", "Locale"]) {
     const builtin = Intl[name];
     if (builtin === undefined) continue;  // not in this V8
+    const label = `Intl.${name}`;
     const handler = optionsHandler(label);
-    const checkedArguments = name === "Locale"
-      ? (args) => {
-        let tag = args[0];
-        if (typeof tag === "string") checkText(tag, label, "a language tag");
-        else if ((typeof tag === "object" && tag !== null) || typeof tag === "function") {
-          if (!isLocale(tag)) tag = checkText(stringOf(tag), label, "a language tag");
-        }
-        return [tag, checkedOptions(args[1], handler)];
-      }
-      : (args) => [checkedLocales(args[0], label), checkedOptions(args[1], handler)];
+    const first = name === "Locale"
+      ? (tag) => checkedTag(tag, label, "a language tag")
+      : (locales) => checkedLocales(locales, label);
+    const checkedArguments = (args) => [first(args[0]), checkedOptions(args[1], handler)];
     const guarded = new Proxy(builtin, {
       construct(target, args, newTarget) {
         return ReflectConstruct(target, checkedArguments(args), newTarget === guarded ? target : newTarget);
@@ -137,52 +112,29 @@
         return ReflectApply(target, receiver, checkedArguments(args));
       },
     });
-    if (name !== "Locale") guardLocalesMethod(builtin, "supportedLocalesOf", 1, `${label}.supportedLocalesOf`);
+    if (name !== "Locale") guard(builtin, "supportedLocalesOf", localesCheck(`${label}.supportedLocalesOf`, 0, true));
     ReflectDefineProperty(builtin.prototype, "constructor", { value: guarded });
     ReflectDefineProperty(Intl, name, { value: guarded });
   }
 
-  const builtinCanonicalLocales = Intl.getCanonicalLocales;
-  replaceMethod(Intl, "getCanonicalLocales", {
-    getCanonicalLocales(locales) {
-      return ReflectApply(builtinCanonicalLocales, Intl, [checkedLocales(locales, "Intl.getCanonicalLocales")]);
-    },
-  }.getCanonicalLocales, 1);
-
-  const builtinOf = Intl.DisplayNames.prototype.of;
-  replaceMethod(Intl.DisplayNames.prototype, "of", {
-    of(code) {
-      let value = code;
-      if ((typeof value === "object" && value !== null) || typeof value === "function") value = stringOf(value);
-      if (typeof value === "string") checkText(value, "Intl.DisplayNames.prototype.of", "a code");
-      return ReflectApply(builtinOf, this, [value]);
-    },
-  }.of, 1);
-
-  const builtinLocaleCompare = String.prototype.localeCompare;
-  const compareHandler = optionsHandler("String.prototype.localeCompare");
-  replaceMethod(String.prototype, "localeCompare", {
-    localeCompare(that, locales, options) {
-      if (locales === undefined && options === undefined) return ReflectApply(builtinLocaleCompare, this, [that]);
-      return ReflectApply(builtinLocaleCompare, this,
-        [that, checkedLocales(locales, "String.prototype.localeCompare"), checkedOptions(options, compareHandler)]);
-    },
-  }.localeCompare, 1);
-
+  guard(Intl, "getCanonicalLocales", localesCheck("Intl.getCanonicalLocales", 0, false));
+  guard(Intl.DisplayNames.prototype, "of", (receiver, args) => {
+    if (args.length > 0) args[0] = checkedTag(args[0], "Intl.DisplayNames.prototype.of", "a code");
+    return receiver;
+  });
   for (const name of ["toLocaleLowerCase", "toLocaleUpperCase"]) {
-    const builtin = String.prototype[name];
-    const what = `String.prototype.${name}`;
-    replaceMethod(String.prototype, name, {
-      [name](locales) {
-        return locales === undefined ? ReflectApply(builtin, this, []) :
-          ReflectApply(builtin, this, [checkedLocales(locales, what)]);
-      },
-    }[name], 0);
+    guard(String.prototype, name, localesCheck(`String.prototype.${name}`, 0, false));
   }
-
-  guardLocalesMethod(Number.prototype, "toLocaleString", 0, "Number.prototype.toLocaleString");
-  guardLocalesMethod(BigInt.prototype, "toLocaleString", 0, "BigInt.prototype.toLocaleString");
+  guard(Number.prototype, "toLocaleString", localesCheck("Number.prototype.toLocaleString", 0, true));
+  guard(BigInt.prototype, "toLocaleString", localesCheck("BigInt.prototype.toLocaleString", 0, true));
   for (const name of ["toLocaleString", "toLocaleDateString", "toLocaleTimeString"]) {
-    guardLocalesMethod(Date.prototype, name, 0, `Date.prototype.${name}`);
+    guard(Date.prototype, name, localesCheck(`Date.prototype.${name}`, 0, true));
   }
+  // localeCompare's locales and options, checked by 08_unicode_guards' one wrapper of it.
+  const compareHandler = optionsHandler("String.prototype.localeCompare");
+  const checkedCompareArguments = (locales, options) =>
+    [checkedLocales(locales, "String.prototype.localeCompare"), checkedOptions(options, compareHandler)];
+  return { checkedCompareArguments };
 })();
+
+Object.assign(internal, { checkedCompareArguments });

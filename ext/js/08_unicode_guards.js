@@ -7,7 +7,7 @@
 // text in any script has, is refused with a RangeError.
 // The builtins are captured here, before user code exists; the receiver and arguments are
 // converted once and the checked strings passed on.
-"use strict";
+const { checkedCompareArguments } = internal;
 
 (function installUnicodeGuards() {
   const { apply: ReflectApply, defineProperty: ReflectDefineProperty } = Reflect;
@@ -45,12 +45,16 @@
     return text;
   }
 
+  // Locales and options as 08_intl_guards.js checks them, in this one wrapper of the method.
   const builtinLocaleCompare = String.prototype.localeCompare;
   replaceMethod(String.prototype, "localeCompare", {
     localeCompare(that, locales, options) {
       const what = "String.prototype.localeCompare";
       const text = checkRuns(receiverString(this, what), what);
-      return ReflectApply(builtinLocaleCompare, text, [checkRuns(stringOf(that), what), locales, options]);
+      const compared = checkRuns(stringOf(that), what);
+      if (locales === undefined && options === undefined) return ReflectApply(builtinLocaleCompare, text, [compared]);
+      const checked = checkedCompareArguments(locales, options);
+      return ReflectApply(builtinLocaleCompare, text, [compared, checked[0], checked[1]]);
     },
   }.localeCompare, 1);
 
