@@ -10,6 +10,8 @@ checked), so DNS answers and odd spellings of an address (`0x7f000001`, `127.1`,
   addresses and CIDR ranges (`"10.1.2.0/24"`). An allowed name lets its resolved
   addresses through, whatever range they are in.
 - `deny` entries: the same forms (not `"public"`); a deny always wins.
+- `dns_servers`: where the app's names are looked up (`"10.0.0.2"`, `"127.0.0.1:5353"`,
+  `"[::1]:53"`; dns.py); none: the system's resolvers.
 
 `decide(policy, host, addresses)` is the pure function: given what a resolver answered,
 it returns the addresses that may be connected to, or raises `EgressRefused` naming why.
@@ -104,15 +106,17 @@ class EgressPolicy:
     allow_networks: tuple[IPNetwork, ...] = ()
     deny_names: tuple[str, ...] = ()
     deny_networks: tuple[IPNetwork, ...] = ()
+    dns_servers: tuple[str, ...] = ()
 
     @classmethod
-    def parse(cls, allow: Iterable[str] | None = None, deny: Iterable[str] = ()) -> EgressPolicy:
+    def parse(cls, allow: Iterable[str] | None = None, deny: Iterable[str] = (),
+              dns_servers: Iterable[str] = ()) -> EgressPolicy:
         """`allow=None` means `["public"]`; raises EgressConfigError naming a bad entry."""
         allow_names, allow_networks, allow_public = _entries(["public"] if allow is None else allow, "allow")
         deny_names, deny_networks, deny_public = _entries(deny, "deny")
         if deny_public:
             raise EgressConfigError("deny: 'public' cannot be denied as a whole; leave it out of allow instead")
-        return cls(allow_public, allow_names, allow_networks, deny_names, deny_networks)
+        return cls(allow_public, allow_names, allow_networks, deny_names, deny_networks, _servers(dns_servers))
 
     def check_name(self, host: str) -> None:
         """Refuses a name the deny list names, before anything is resolved."""
@@ -157,6 +161,31 @@ def _entries(values: Iterable[str], key: str) -> tuple[tuple[str, ...], tuple[IP
                                     "CIDR range or 'public'")
         names.append(entry)
     return tuple(names), tuple(networks), public
+
+
+def _servers(values: Iterable[str]) -> tuple[str, ...]:
+    """DNS servers as "address:port" ("[address]:port" for IPv6), port 53 unless given."""
+    if isinstance(values, str):
+        raise EgressConfigError(f"dns_servers: expected a list of strings, got the string {values!r}")
+    servers = []
+    for value in values:
+        text = value.strip() if isinstance(value, str) else ""
+        host, port = text, "53"
+        if text.startswith("["):
+            host, _, rest = text[1:].partition("]")
+            port = rest.removeprefix(":") if rest.startswith(":") else ("" if rest else "53")
+        elif text.count(":") == 1:
+            host, port = text.split(":")
+        try:
+            address = ipaddress.ip_address(host)
+            number = int(port) if port.isdigit() else 0
+        except ValueError:
+            number = 0
+        if not 0 < number < 65536:
+            raise EgressConfigError(f"dns_servers: {value!r} is not a DNS server's address like \"10.0.0.2\", "
+                                    "\"127.0.0.1:5353\" or \"[::1]:53\"")
+        servers.append(f"[{address}]:{number}" if address.version == 6 else f"{address}:{number}")
+    return tuple(servers)
 
 
 def _is_name(entry: str) -> bool:

@@ -9,7 +9,8 @@ httpcore's pool looks over all its connections for each request it places, each 
 system call, and an app whose 64 isolates shared one pool spent 7.4 ms of CPU per proxied
 request, 1.4 ms with a pool each (bench notes, 2026-12-06).
 
-The check sits in the network backend: `connect_tcp` resolves the name itself, keeps the
+The check sits in the network backend: `connect_tcp` resolves the name itself (dns.py: each
+pool's lookups on c-ares, which holds no thread while a DNS server stalls), keeps the
 addresses the policy allows (egress.decide) and connects to one of those addresses; TLS
 still verifies and sends SNI for the name, and the Host header is the name. What is
 connected is what was checked, whatever the DNS answers or the URL's spelling.
@@ -17,10 +18,7 @@ connected is what was checked, whatever the DNS answers or the URL's spelling.
 
 from __future__ import annotations
 
-import asyncio
 import importlib
-import ipaddress
-import socket
 import ssl
 import threading
 from collections.abc import Awaitable, Callable, Iterable
@@ -28,7 +26,8 @@ from typing import Any
 
 import httpcore
 
-from .egress import EgressPolicy, EgressRefused, decide, normalize_host
+from .dns import IsolateLookups, LookupFailed
+from .egress import EgressPolicy, EgressRefused, decide
 
 Resolver = Callable[[str, int], Awaitable[list[str]]]
 
@@ -38,20 +37,6 @@ Resolver = Callable[[str, int], Awaitable[list[str]]]
 READ_BYTES = 256 * 1024
 # Idle connections a pool keeps for its isolate's next requests.
 KEEPALIVE_CONNECTIONS = 8
-
-
-async def resolve(host: str, port: int) -> list[str]:
-    """The addresses of `host` (an IP literal stands for itself), as the system resolver answers."""
-    host = normalize_host(host)
-    try:
-        return [str(ipaddress.ip_address(host))]
-    except ValueError:
-        pass
-    try:
-        infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except socket.gaierror as exc:
-        raise httpcore.ConnectError(f"cannot resolve {host!r}: {exc.strerror or exc}") from None
-    return [str(info[4][0]) for info in infos]
 
 
 class _WideReads(httpcore.AsyncNetworkStream):
@@ -88,7 +73,11 @@ class _CheckedBackend(httpcore.AsyncNetworkBackend):
 
     async def connect_tcp(self, host: str, port: int, timeout: float | None = None, local_address: str | None = None,
                           socket_options: Iterable[Any] | None = None) -> httpcore.AsyncNetworkStream:
-        allowed = decide(self._policy, host, await self._resolve(host, port))
+        try:
+            addresses = await self._resolve(host, port)
+        except LookupFailed as exc:
+            raise httpcore.ConnectError(str(exc)) from None
+        allowed = decide(self._policy, host, addresses)
         failure: Exception | None = None
         for address in allowed:
             try:
@@ -111,7 +100,8 @@ class _CheckedBackend(httpcore.AsyncNetworkBackend):
 class FetchClient:
     """TLS context and connection pools shared by every isolate of the process."""
 
-    def __init__(self, resolver: Resolver = resolve, ssl_context: ssl.SSLContext | None = None) -> None:
+    def __init__(self, resolver: Resolver | None = None, ssl_context: ssl.SSLContext | None = None) -> None:
+        # `resolver`: every pool's lookups, for tests; else each pool has its own (dns.IsolateLookups).
         # What a first request would otherwise load: the CA store, and anyio with its asyncio
         # backend, which httpcore imports on first use (measured here: ~220 ms).
         importlib.import_module("anyio._backends._asyncio")
@@ -126,7 +116,7 @@ class FetchClient:
         return httpcore.AsyncConnectionPool(
             ssl_context=self.ssl_context, http1=True, http2=True, max_connections=None,
             max_keepalive_connections=KEEPALIVE_CONNECTIONS, keepalive_expiry=30.0,
-            network_backend=_CheckedBackend(policy, self._resolver))
+            network_backend=_CheckedBackend(policy, self._resolver or IsolateLookups(policy.dns_servers)))
 
 
 _shared: FetchClient | None = None

@@ -296,21 +296,22 @@ def _limits(checker: _Checker, value: Any, key: str) -> AppLimits:
 
 
 def _egress(checker: _Checker, app: dict[str, Any], key: str) -> EgressPolicy | None:
-    """`[apps.egress]`: `allow` and `deny` lists (engine/egress.py); `outbound_hosts` is the old `allow`."""
+    """`[apps.egress]`: `allow` and `deny` lists and `dns_servers` (engine/egress.py);
+    `outbound_hosts` is the old `allow`."""
     if "egress" not in app:
         return None
-    table = checker.table(app["egress"], f"{key}.egress", {"allow", "deny"})
+    table = checker.table(app["egress"], f"{key}.egress", {"allow", "deny", "dns_servers"})
     if "allow" in table and app.get("outbound_hosts") is not None:
         raise checker.fail(f"{key}.outbound_hosts", "is the deprecated name of egress.allow: give only egress.allow")
     lists = {}
-    for name in ("allow", "deny"):
+    for name in ("allow", "deny", "dns_servers"):
         value = table.get(name)
         if value is not None and (not isinstance(value, list) or not all(isinstance(v, str) for v in value)):
             raise checker.fail(f"{key}.egress.{name}", f"expected a list of strings, got {_describe(value)}")
         lists[name] = value
     try:
         allow = lists["allow"] if lists["allow"] is not None else app.get("outbound_hosts")
-        return EgressPolicy.parse(allow=allow, deny=lists["deny"] or ())
+        return EgressPolicy.parse(allow=allow, deny=lists["deny"] or (), dns_servers=lists["dns_servers"] or ())
     except EgressConfigError as exc:
         raise checker.fail(f"{key}.egress", str(exc)) from None
 

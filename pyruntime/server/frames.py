@@ -125,4 +125,4 @@ def _wire_egress(policy: EgressPolicy) -> dict[str, Any]:
 def _egress_from_wire(wire: dict[str, Any]) -> EgressPolicy:
     networks = {name: tuple(ipaddress.ip_network(text) for text in wire[name])
                 for name in ("allow_networks", "deny_networks")}
-    return EgressPolicy(**{**wire, **networks})
+    return EgressPolicy(**{**wire, **networks, "dns_servers": tuple(wire["dns_servers"])})

@@ -4,12 +4,14 @@ upstream and the server itself are refused unless allowed), the redirect bypass,
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from urllib.parse import quote
 
 import httpx
 import pytest
 from conftest import HTTP_SERVERS, worker_rss_kb
+from dns_server import LoopbackDns
 
 from pyruntime.server.config import ConfigError, load_config
 
@@ -167,6 +169,9 @@ def test_limits_and_egress_config_are_checked(tmp_path: Path):
         ('[apps.egress]\nblock = []\n', r"apps\[0\] \(a\)\.egress\.block: unknown key"),
         ('outbound_hosts = ["x.example"]\n[apps.egress]\nallow = ["y.example"]\n',
          r"outbound_hosts: is the deprecated name of egress.allow"),
+        ('[apps.egress]\ndns_servers = ["ns1.example"]\n',
+         r"apps\[0\] \(a\)\.egress: dns_servers: 'ns1.example' is not a DNS server's address like \"10.0.0.2\""),
+        ('[apps.egress]\ndns_servers = "10.0.0.2"\n', r"egress\.dns_servers: expected a list of strings"),
         ('[apps.limits]\nmax_subrequests = 0\n', r"apps\[0\] \(a\)\.limits\.max_subrequests: must be > 0"),
         ('[apps.limits]\nsubrequest_timeout_s = "x"\n', r"subrequest_timeout_s: expected a number"),
         ('[apps.limits]\nmax_concurrent_subrequests = 1.5\n', r"max_concurrent_subrequests: expected an integer"),
@@ -177,9 +182,11 @@ def test_limits_and_egress_config_are_checked(tmp_path: Path):
             load_config(tmp_path / "pyruntime.toml")
     (tmp_path / "pyruntime.toml").write_text(
         base + '[apps.egress]\nallow = ["public", "10.0.0.0/8"]\ndeny = ["*.bad.example"]\n'
+        'dns_servers = ["10.0.0.2", "[::1]:5353"]\n'
         '[apps.limits]\nmax_subrequests = 7\nsubrequest_timeout_s = 2.5\nmax_concurrent_subrequests = 3\n')
     app = load_config(tmp_path / "pyruntime.toml").apps[0]
     assert app.egress is not None and app.egress.allow_public and app.egress.deny_names == ("*.bad.example",)
+    assert app.egress.dns_servers == ("10.0.0.2:53", "[::1]:5353")
     assert (app.limits.max_subrequests, app.limits.subrequest_timeout_s, app.limits.max_concurrent_subrequests) \
         == (7, 2.5, 3)
 
@@ -349,3 +356,63 @@ def test_an_engine_process_relays_an_upstream_body_too(start_server, tmp_path: P
     _one_isolate_serves_during_a_relay(server, upstream, "/r")
     assert httpx.get(server.url + "/o/hello", timeout=30).text == "hello"  # the other app's engine too
     assert not server.events("limit_exceeded")
+
+
+STALLING_APP = """
+export default {
+  async fetch(request) {
+    const id = new URL(request.url).searchParams.get("id");
+    const lookups = [...Array(8)].map((_, i) => fetch(`http://n${id}-${i}.stall.test/`));
+    const outcomes = await Promise.allSettled(lookups);
+    return new Response(outcomes.map((o) => o.reason ? o.reason.message : o.value.status).join("\\n"));
+  },
+};
+"""
+
+
+def test_one_apps_stalled_dns_lookups_hold_up_no_other_apps_fetch(start_server, tmp_path: Path, upstream):
+    """Two apps in one worker process: one fetches 32 names whose DNS never answers (far more
+    than the four threads the system resolver ran lookups in, shared by every app), and the
+    other's fetch by name still resolves and answers while they wait."""
+    stalled = LoopbackDns(held=True)
+    dns = LoopbackDns({"svc.test": "127.0.0.1"})
+    (tmp_path / "stalling.js").write_text(STALLING_APP)
+    (tmp_path / "proxy.js").write_text(PROXY_APP)
+    (tmp_path / "pyruntime.toml").write_text(f"""
+[server]
+isolation = "shared"
+
+[[apps]]
+name = "stalling"
+script = "stalling.js"
+routes = ["/stalling/*"]
+pool_size = 4
+[apps.egress]
+dns_servers = ["{stalled.address}"]
+
+[[apps]]
+name = "other"
+script = "proxy.js"
+routes = ["/other/*"]
+[apps.egress]
+allow = ["svc.test"]
+dns_servers = ["{dns.address}"]
+""")
+    try:
+        server = start_server("--config", str(tmp_path / "pyruntime.toml"))
+        with ThreadPoolExecutor(4) as pool:
+            stalling = [pool.submit(httpx.get, f"{server.url}/stalling/x?id={i}", timeout=60) for i in range(4)]
+            stalled.wait_for(32)
+            answer = get(server, "other", f"http://svc.test:{upstream.port}/echo")
+            assert answer.status_code == 200 and answer.json()["path"] == "/echo"
+            assert not any(request.done() for request in stalling)
+            stalled.release()
+            for request in stalling:
+                response = request.result()
+                assert response.status_code == 200
+                assert response.text.count("cannot resolve 'n") == 8, response.text
+        assert get(server, "other", f"http://svc.test:{upstream.port}/echo").status_code == 200
+    finally:
+        stalled.release()
+        stalled.close()
+        dns.close()

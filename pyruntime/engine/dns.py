@@ -1,0 +1,111 @@
+"""Name lookups for outbound fetch, on c-ares: a DNS server that takes its time holds no thread.
+
+Why not the event loop's `getaddrinfo`: uvloop runs it in libuv's pool of four threads, which
+every app of a process shares. An app that fetched names whose DNS never answers (names of its
+own domain, whose servers it makes stall) held all four for the resolver's timeout, and every
+other app's fetches in the process waited behind them. c-ares sends each query from one event
+thread per channel and waits for all of them at once: a stalled lookup holds only itself.
+
+- One channel per process and server list (`[apps.egress] dns_servers`, else the system's
+  `/etc/resolv.conf`, its timeouts and search domains); `/etc/hosts` is read first, as the
+  system resolver does. Numeric spellings (`127.1`, `0x7f000001`) mean what `inet_aton`
+  says, as with `getaddrinfo`; c-ares would send them to DNS.
+- `IsolateLookups`: one isolate's lookups, at most `MAX_LOOKUPS` at once. c-ares cannot cancel
+  one query, so a lookup whose request has ended runs on to its timeout; the bound keeps what
+  an isolate leaves running small, whatever its requests start.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import os
+import socket
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+import pycares
+
+from .egress import normalize_host
+from .errors import Error
+
+# Lookups one isolate may have running at once, those its ended requests left included.
+MAX_LOOKUPS = 32
+
+
+class LookupFailed(Error):
+    """A name could not be resolved; the message names it and why."""
+
+
+def numeric_address(host: str) -> str | None:
+    """The address a numeric host spells (`::1`, `127.0.0.1`, and `inet_aton`'s `127.1`,
+    `0x7f000001`, `2130706433`, `0177.0.0.1`), else None."""
+    try:
+        return str(ipaddress.ip_address(host))
+    except ValueError:
+        pass
+    if host and host[-1:].isalnum() and all(c.isalnum() or c == "." for c in host):
+        try:
+            return socket.inet_ntoa(socket.inet_aton(host))
+        except OSError:
+            return None
+    return None
+
+
+_channels: dict[tuple[int, tuple[str, ...]], pycares.Channel] = {}
+_channels_lock = threading.Lock()
+
+
+def channel(servers: Sequence[str] = ()) -> pycares.Channel:
+    """The process's channel for `servers` ("ip" or "ip:port"; none: the system's), made on
+    first use. Keyed by process too: a channel's event thread does not survive a fork."""
+    key = (os.getpid(), tuple(servers))
+    with _channels_lock:
+        found = _channels.get(key)
+        if found is None:
+            found = _channels[key] = pycares.Channel(servers=list(servers) or None)
+        return found
+
+
+class IsolateLookups:
+    """The lookups of one isolate's fetches (fetch_client.Resolver): addresses of a name, through
+    the channel of `servers`, at most MAX_LOOKUPS running at once."""
+
+    def __init__(self, servers: Sequence[str] = ()) -> None:
+        self._servers = tuple(servers)
+        self.running = 0
+
+    async def __call__(self, host: str, port: int) -> list[str]:
+        host = normalize_host(host)
+        numeric = numeric_address(host)
+        if numeric is not None:
+            return [numeric]
+        if self.running >= MAX_LOOKUPS:
+            raise LookupFailed(f"cannot resolve {host!r}: this isolate has {MAX_LOOKUPS} DNS lookups running, "
+                               "the most it may (lookups its ended requests started run to their timeout)")
+        loop = asyncio.get_running_loop()
+        answer: asyncio.Future[list[str]] = loop.create_future()
+        self.running += 1
+
+        def settle(result: Any, error: int | None) -> None:  # on the loop's thread
+            self.running -= 1
+            if answer.done():
+                return
+            if error:
+                answer.set_exception(LookupFailed(f"cannot resolve {host!r}: {pycares.errno.strerror(error)}"))
+            else:
+                answer.set_result(list(dict.fromkeys(node.addr[0].decode() for node in result.nodes)))
+
+        def done(result: Any, error: int | None) -> None:  # on c-ares's thread, or in getaddrinfo's call
+            try:
+                loop.call_soon_threadsafe(settle, result, error)
+            except RuntimeError:  # the loop is closed: nobody waits for the answer
+                pass
+
+        try:
+            channel(self._servers).getaddrinfo(host, port, type=socket.SOCK_STREAM, callback=done)
+        except Exception:
+            self.running -= 1
+            raise
+        return await answer

@@ -1,0 +1,95 @@
+"""Outbound fetch's name lookups (engine/dns.py) against real DNS servers on loopback: names
+resolve on the servers configured, lookups a server stalls hold nothing another lookup needs,
+and an isolate's lookups running at once are bounded."""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+
+import pytest
+from dns_server import LoopbackDns
+
+from pyruntime.engine.dns import MAX_LOOKUPS, IsolateLookups, LookupFailed
+from pyruntime.engine.egress import EgressPolicy, EgressRefused, decide, is_public
+
+
+@pytest.fixture
+def dns():
+    server = LoopbackDns({"svc.test": "127.0.0.7"})
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def stalled():
+    server = LoopbackDns(held=True)
+    yield server
+    server.release()
+    server.close()
+
+
+def test_a_name_is_looked_up_on_the_configured_server(dns):
+    assert asyncio.run(IsolateLookups([dns.address])("SVC.test.", 443)) == ["127.0.0.7"]
+    assert "svc.test" in dns.names
+    with pytest.raises(LookupFailed, match=r"cannot resolve 'nope\.test': .*"):
+        asyncio.run(IsolateLookups([dns.address])("nope.test", 443))
+
+
+@pytest.mark.parametrize("spelling", ["0x7f000001", "127.1", "2130706433", "0177.0.0.1", "[::ffff:127.0.0.1]",
+                                      "localhost"])
+def test_odd_spellings_resolve_to_what_they_mean(spelling, stalled):
+    """Numeric spellings as `inet_aton` reads them (0177 is octal), and localhost from the hosts
+    file, without asking DNS (the only server configured answers nothing)."""
+    addresses = asyncio.run(IsolateLookups([stalled.address])(spelling, 80))
+    assert addresses and not any(is_public(ipaddress.ip_address(a)) for a in addresses)
+    assert any((ip.ipv4_mapped if ip.version == 6 else ip) == ipaddress.IPv4Address("127.0.0.1")
+               for ip in map(ipaddress.ip_address, addresses))
+    with pytest.raises(EgressRefused):
+        decide(EgressPolicy.parse(), spelling, addresses)
+    assert stalled.names == []
+
+
+def test_lookups_a_server_stalls_hold_up_no_other_lookup(dns, stalled):
+    """Far more stalled lookups than libuv's four resolver threads (which getaddrinfo used, and
+    which one app's stalled names used to fill), from two isolates: another isolate's lookup,
+    and a hosts-file one of the stalled isolates, answer while all of them wait."""
+
+    async def run():
+        stalling = [IsolateLookups([stalled.address]) for _ in range(2)]
+        waiting = [asyncio.ensure_future(lookups(f"n{i}.stall.test", 80))
+                   for i, lookups in enumerate(stalling * 12)]
+        await asyncio.to_thread(stalled.wait_for, len(waiting))
+        assert await IsolateLookups([dns.address])("svc.test", 80) == ["127.0.0.7"]
+        assert "127.0.0.1" in await stalling[0]("localhost", 80)
+        assert not any(task.done() for task in waiting)
+        stalled.release()
+        for task in waiting:
+            with pytest.raises(LookupFailed, match="cannot resolve 'n"):
+                await task
+        assert [lookups.running for lookups in stalling] == [0, 0]
+
+    asyncio.run(run())
+
+
+def test_an_isolate_runs_at_most_max_lookups_even_after_its_requests_end(dns, stalled):
+    """c-ares cannot cancel one query: a lookup whose request ended runs on, and counts."""
+
+    async def run():
+        lookups = IsolateLookups([stalled.address])
+        waiting = [asyncio.ensure_future(lookups(f"n{i}.stall.test", 80)) for i in range(MAX_LOOKUPS)]
+        await asyncio.to_thread(stalled.wait_for, MAX_LOOKUPS)
+        for task in waiting:  # their requests end
+            task.cancel()
+        await asyncio.gather(*waiting, return_exceptions=True)
+        with pytest.raises(LookupFailed, match=f"this isolate has {MAX_LOOKUPS} DNS lookups running"):
+            await lookups("one.more.test", 80)
+        assert "one.more.test" not in stalled.names
+        assert await IsolateLookups([dns.address])("svc.test", 80) == ["127.0.0.7"]  # another isolate's
+        stalled.release()
+        while lookups.running:
+            await asyncio.sleep(0.01)
+        stalled.answers["late.test"] = "127.0.0.8"
+        assert await lookups("late.test", 80) == ["127.0.0.8"]
+
+    asyncio.run(run())
