@@ -10,9 +10,11 @@ thread per channel and waits for all of them at once: a stalled lookup holds onl
   `/etc/resolv.conf`, its timeouts and search domains); `/etc/hosts` is read first, as the
   system resolver does. Numeric spellings (`127.1`, `0x7f000001`) mean what `inet_aton`
   says, as with `getaddrinfo`; c-ares would send them to DNS.
-- `IsolateLookups`: one isolate's lookups, at most `MAX_LOOKUPS` at once. c-ares cannot cancel
-  one query, so a lookup whose request has ended runs on to its timeout; the bound keeps what
-  an isolate leaves running small, whatever its requests start.
+- `IsolateLookups`: one isolate's lookups; fetches of one name at once share its lookup, and
+  at most `MAX_LOOKUPS` names are looked up at once (more wait for a slot). c-ares cannot
+  cancel one query, so a lookup whose request has ended runs on to its timeout: the bound
+  keeps what an isolate leaves running small, whatever its requests start, and what waits
+  for a slot is its own isolate's next lookups, no other's.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ import pycares
 from .egress import normalize_host
 from .errors import Error
 
-# Lookups one isolate may have running at once, those its ended requests left included.
+# Names one isolate may have looked up at once, those its ended requests left included.
 MAX_LOOKUPS = 32
 
 
@@ -70,28 +72,46 @@ def channel(servers: Sequence[str] = ()) -> pycares.Channel:
 
 class IsolateLookups:
     """The lookups of one isolate's fetches (fetch_client.Resolver): addresses of a name, through
-    the channel of `servers`, at most MAX_LOOKUPS running at once."""
+    the channel of `servers`. Fetches that want the same name at once share one lookup; past
+    MAX_LOOKUPS names running, a lookup waits for one of them to end."""
 
     def __init__(self, servers: Sequence[str] = ()) -> None:
         self._servers = tuple(servers)
-        self.running = 0
+        self._slots: asyncio.Semaphore | None = None
+        self._running: dict[tuple[str, int], asyncio.Future[list[str]]] = {}
+
+    @property
+    def running(self) -> int:
+        """Names being looked up now, those whose fetches have ended included."""
+        return len(self._running)
 
     async def __call__(self, host: str, port: int) -> list[str]:
         host = normalize_host(host)
         numeric = numeric_address(host)
         if numeric is not None:
             return [numeric]
-        if self.running >= MAX_LOOKUPS:
-            raise LookupFailed(f"cannot resolve {host!r}: this isolate has {MAX_LOOKUPS} DNS lookups running, "
-                               "the most it may (lookups its ended requests started run to their timeout)")
+        answer = self._running.get((host, port))
+        if answer is None:
+            if self._slots is None:
+                self._slots = asyncio.Semaphore(MAX_LOOKUPS)
+            await self._slots.acquire()
+            answer = self._running.get((host, port))  # another fetch's, started while this one waited
+            if answer is None:
+                answer = self._start(host, port)
+            else:
+                self._slots.release()
+        return await asyncio.shield(answer)
+
+    def _start(self, host: str, port: int) -> asyncio.Future[list[str]]:
         loop = asyncio.get_running_loop()
         answer: asyncio.Future[list[str]] = loop.create_future()
-        self.running += 1
+        key = (host, port)
+        slots = self._slots
+        assert slots is not None
 
         def settle(result: Any, error: int | None) -> None:  # on the loop's thread
-            self.running -= 1
-            if answer.done():
-                return
+            del self._running[key]
+            slots.release()
             if error:
                 answer.set_exception(LookupFailed(f"cannot resolve {host!r}: {pycares.errno.strerror(error)}"))
             else:
@@ -103,9 +123,11 @@ class IsolateLookups:
             except RuntimeError:  # the loop is closed: nobody waits for the answer
                 pass
 
+        self._running[key] = answer
         try:
             channel(self._servers).getaddrinfo(host, port, type=socket.SOCK_STREAM, callback=done)
         except Exception:
-            self.running -= 1
+            del self._running[key]
+            slots.release()
             raise
-        return await answer
+        return answer

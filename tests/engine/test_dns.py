@@ -72,8 +72,9 @@ def test_lookups_a_server_stalls_hold_up_no_other_lookup(dns, stalled):
     asyncio.run(run())
 
 
-def test_an_isolate_runs_at_most_max_lookups_even_after_its_requests_end(dns, stalled):
-    """c-ares cannot cancel one query: a lookup whose request ended runs on, and counts."""
+def test_an_isolate_looks_up_at_most_max_lookups_names_even_after_its_requests_end(dns, stalled):
+    """c-ares cannot cancel one query: a lookup whose request ended runs on and holds its slot,
+    and the isolate's next lookup waits for one; another isolate's does not."""
 
     async def run():
         lookups = IsolateLookups([stalled.address])
@@ -82,14 +83,29 @@ def test_an_isolate_runs_at_most_max_lookups_even_after_its_requests_end(dns, st
         for task in waiting:  # their requests end
             task.cancel()
         await asyncio.gather(*waiting, return_exceptions=True)
-        with pytest.raises(LookupFailed, match=f"this isolate has {MAX_LOOKUPS} DNS lookups running"):
-            await lookups("one.more.test", 80)
-        assert "one.more.test" not in stalled.names
-        assert await IsolateLookups([dns.address])("svc.test", 80) == ["127.0.0.7"]  # another isolate's
-        stalled.release()
-        while lookups.running:
-            await asyncio.sleep(0.01)
+        assert lookups.running == MAX_LOOKUPS
         stalled.answers["late.test"] = "127.0.0.8"
-        assert await lookups("late.test", 80) == ["127.0.0.8"]
+        late = asyncio.ensure_future(lookups("late.test", 80))
+        assert await IsolateLookups([dns.address])("svc.test", 80) == ["127.0.0.7"]  # another isolate's
+        assert "late.test" not in stalled.names and not late.done()
+        stalled.release()
+        assert await late == ["127.0.0.8"]
+        assert lookups.running == 0
+
+    asyncio.run(run())
+
+
+def test_fetches_of_one_name_at_once_share_its_lookup(stalled):
+    """A fan-out of many fetches to one new host is one lookup, not one per fetch (nor a wait
+    for slots)."""
+
+    async def run():
+        lookups = IsolateLookups([stalled.address])
+        stalled.answers["api.test"] = "127.0.0.9"
+        together = [asyncio.ensure_future(lookups("api.test", 443)) for _ in range(3 * MAX_LOOKUPS)]
+        await asyncio.to_thread(stalled.wait_for, 1)
+        assert lookups.running == 1
+        stalled.release()
+        assert await asyncio.gather(*together) == [["127.0.0.9"]] * (3 * MAX_LOOKUPS)
 
     asyncio.run(run())
