@@ -8,8 +8,9 @@ thread per channel and waits for all of them at once: a stalled lookup holds onl
 
 - One channel per process and server list (`[apps.egress] dns_servers`, else the system's
   `/etc/resolv.conf`, its timeouts and search domains); `/etc/hosts` is read first, as the
-  system resolver does. Numeric spellings (`127.1`, `0x7f000001`) mean what `inet_aton`
-  says, as with `getaddrinfo`; c-ares would send them to DNS.
+  system resolver does, and `localhost` is loopback in both families (RFC 6761). Numeric
+  spellings (`127.1`, `0x7f000001`) mean what `inet_aton` says, as with `getaddrinfo`;
+  c-ares would send them to DNS.
 - `IsolateLookups`: one isolate's lookups; fetches of one name at once share its lookup, and
   at most `MAX_LOOKUPS` names are looked up at once (more wait for a slot). c-ares cannot
   cancel one query, so a lookup whose request has ended runs on to its timeout: the bound
