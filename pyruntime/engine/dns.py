@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import os
+import re
 import socket
 import threading
 from collections.abc import Sequence
@@ -35,6 +36,11 @@ from .errors import Error
 
 # Names one isolate may have looked up at once, those its ended requests left included.
 MAX_LOOKUPS = 32
+# What DNS can resolve: at most 253 characters, in labels of letters, digits, '-' and '_' (the
+# URL parser has made an international name its xn-- form by then). Anything else would never
+# resolve, and c-ares would read a name with a NUL in it as the part before the NUL.
+MAX_NAME = 253
+_NAME = re.compile(r"[a-z0-9_-]{1,63}(\.[a-z0-9_-]{1,63})*", re.ASCII)
 
 
 class LookupFailed(Error):
@@ -87,10 +93,14 @@ class IsolateLookups:
         return len(self._running)
 
     async def __call__(self, host: str, port: int) -> list[str]:
+        if len(host) > MAX_NAME + 3:  # room for the brackets and a final dot normalize_host drops
+            raise LookupFailed(f"cannot resolve {host[:64]!r}...: a host name has at most {MAX_NAME} characters")
         host = normalize_host(host)
         numeric = numeric_address(host)
         if numeric is not None:
             return [numeric]
+        if len(host) > MAX_NAME or not _NAME.fullmatch(host):
+            raise LookupFailed(f"cannot resolve {host!r}: not a host name DNS can resolve")
         answer = self._running.get((host, port))
         if answer is None:
             if self._slots is None:

@@ -36,6 +36,20 @@ def test_a_name_is_looked_up_on_the_configured_server(dns):
         asyncio.run(IsolateLookups([dns.address])("nope.test", 443))
 
 
+@pytest.mark.parametrize("host, problem", [
+    ("a" * 10_000_000 + ".com", r"'a{64}'\.\.\.: a host name has at most 253 characters"),
+    (("a" * 63 + ".") * 3 + "a" * 62, "not a host name DNS can resolve"),  # 254 characters
+    ("ex\x00ample.com", "not a host name DNS can resolve"),
+    ("exa mple.com", "not a host name DNS can resolve"),
+    ("", "not a host name DNS can resolve"),
+    ("a..b", "not a host name DNS can resolve"),
+])
+def test_a_name_dns_cannot_resolve_is_refused_before_any_query(host, problem, stalled):
+    with pytest.raises(LookupFailed, match=problem):
+        asyncio.run(IsolateLookups([stalled.address])(host, 80))
+    assert stalled.names == []
+
+
 @pytest.mark.parametrize("spelling", ["0x7f000001", "127.1", "2130706433", "0177.0.0.1", "[::ffff:127.0.0.1]",
                                       "localhost"])
 def test_odd_spellings_resolve_to_what_they_mean(spelling, stalled):
