@@ -11,14 +11,14 @@ import time
 
 
 class LoopbackDns:
-    def __init__(self, answers: dict[str, str] | None = None, held: bool = False) -> None:
+    def __init__(self, answers: dict[str, str] | None = None, held: bool = False, port: int = 0) -> None:
         self.answers = {name.lower(): address for name, address in (answers or {}).items()}
         self.held = held
         self.names: list[str] = []  # every query's name, in arrival order
         self._waiting: list[tuple[bytes, tuple[str, int]]] = []
         self._lock = threading.Lock()
         self._sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self._sock.bind(("127.0.0.1", 0))
+        self._sock.bind(("127.0.0.1", port))
         self._sock.settimeout(0.05)  # so that `close` ends the thread soon
         self._closed = False
         self.address = f"127.0.0.1:{self._sock.getsockname()[1]}"
