@@ -370,17 +370,21 @@ export default {
 """
 
 
-def test_one_apps_stalled_dns_lookups_hold_up_no_other_apps_fetch(start_server, tmp_path: Path, upstream):
-    """Two apps in one worker process: one fetches 32 names whose DNS never answers (far more
-    than the four threads the system resolver ran lookups in, shared by every app), and the
-    other's fetch by name still resolves and answers while they wait."""
+@pytest.mark.parametrize("isolation", ["shared", "process"])
+def test_one_apps_stalled_dns_lookups_hold_up_no_other_apps_fetch(start_server, tmp_path: Path, upstream,
+                                                                   isolation: str):
+    """Two apps: one fetches 32 names whose DNS never answers (far more than the four threads
+    the system resolver ran lookups in, shared by every app of a process), and the other's
+    fetch by name still resolves on its own DNS server and answers while they wait. In one
+    worker process ("shared"), and each app in an engine process of its own ("process", where
+    `dns_servers` reaches the app's process with its config)."""
     stalled = LoopbackDns(held=True)
     dns = LoopbackDns({"svc.test": "127.0.0.1"})
     (tmp_path / "stalling.js").write_text(STALLING_APP)
     (tmp_path / "proxy.js").write_text(PROXY_APP)
     (tmp_path / "pyruntime.toml").write_text(f"""
 [server]
-isolation = "shared"
+isolation = "{isolation}"
 
 [[apps]]
 name = "stalling"
