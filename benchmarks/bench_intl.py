@@ -28,4 +28,4 @@ const operations = {
 """
 
 if __name__ == "__main__":
-    sys.exit(compare(OPERATIONS_JS, 20000, "Intl operations beside Node", "benchmarks/bench_intl.py", "intl"))
+    sys.exit(compare(OPERATIONS_JS, 200, "Intl operations beside Node", "benchmarks/bench_intl.py", "intl"))
