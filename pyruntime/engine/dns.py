@@ -117,6 +117,7 @@ class IsolateLookups:
         loop = asyncio.get_running_loop()
         answer: asyncio.Future[list[str]] = loop.create_future()
         key = (host, port)
+        loop_thread = threading.get_ident()
         slots = self._slots
         assert slots is not None
 
@@ -129,6 +130,9 @@ class IsolateLookups:
                 answer.set_result(list(dict.fromkeys(node.addr[0].decode() for node in result.nodes)))
 
         def done(result: Any, error: int | None) -> None:  # on c-ares's thread, or in getaddrinfo's call
+            if threading.get_ident() == loop_thread:  # answered at once (the hosts file): no wake-up
+                settle(result, error)
+                return
             try:
                 loop.call_soon_threadsafe(settle, result, error)
             except RuntimeError:  # the loop is closed: nobody waits for the answer
