@@ -84,7 +84,11 @@ class IsolateLookups:
 
     def __init__(self, servers: Sequence[str] = ()) -> None:
         self._servers = tuple(servers)
-        self._slots: asyncio.Semaphore | None = None
+        # The lookups of the event loop this isolate's fetches run on; a new loop (the last one
+        # was closed: a host calling asyncio.run for each request) starts afresh, as the old
+        # loop's lookups can never settle and hold no slot it uses.
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._slots = asyncio.Semaphore(MAX_LOOKUPS)
         self._running: dict[tuple[str, int], asyncio.Future[list[str]]] = {}
 
     @property
@@ -101,28 +105,29 @@ class IsolateLookups:
             return [numeric]
         if len(host) > MAX_NAME or not _NAME.fullmatch(host):
             raise LookupFailed(f"cannot resolve {host!r}: not a host name DNS can resolve")
+        loop = asyncio.get_running_loop()
+        if loop is not self._loop:
+            self._loop = loop
+            self._slots = asyncio.Semaphore(MAX_LOOKUPS)
+            self._running = {}
         answer = self._running.get((host, port))
         if answer is None:
-            if self._slots is None:
-                self._slots = asyncio.Semaphore(MAX_LOOKUPS)
             await self._slots.acquire()
             answer = self._running.get((host, port))  # another fetch's, started while this one waited
             if answer is None:
-                answer = self._start(host, port)
+                answer = self._start(loop, host, port)
             else:
                 self._slots.release()
         return await asyncio.shield(answer)
 
-    def _start(self, host: str, port: int) -> asyncio.Future[list[str]]:
-        loop = asyncio.get_running_loop()
+    def _start(self, loop: asyncio.AbstractEventLoop, host: str, port: int) -> asyncio.Future[list[str]]:
         answer: asyncio.Future[list[str]] = loop.create_future()
         key = (host, port)
         loop_thread = threading.get_ident()
-        slots = self._slots
-        assert slots is not None
+        running, slots = self._running, self._slots
 
         def settle(result: Any, error: int | None) -> None:  # on the loop's thread
-            del self._running[key]
+            del running[key]
             slots.release()
             if error:
                 answer.set_exception(LookupFailed(f"cannot resolve {host!r}: {pycares.errno.strerror(error)}"))
@@ -138,11 +143,11 @@ class IsolateLookups:
             except RuntimeError:  # the loop is closed: nobody waits for the answer
                 pass
 
-        self._running[key] = answer
+        running[key] = answer
         try:
             channel(self._servers).getaddrinfo(host, port, type=socket.SOCK_STREAM, callback=done)
         except Exception:
-            del self._running[key]
+            del running[key]
             slots.release()
             raise
         return answer

@@ -114,6 +114,28 @@ def test_an_isolate_looks_up_at_most_max_lookups_names_even_after_its_requests_e
     asyncio.run(run())
 
 
+def test_a_new_event_loop_starts_afresh_without_the_closed_ones_lookups(stalled):
+    """A host that calls asyncio.run for each request: the lookup the last loop left running can
+    never settle there, and must neither be awaited nor hold a slot in the next loop."""
+    lookups = IsolateLookups([stalled.address])
+    stalled.answers["api.test"] = "127.0.0.9"
+
+    async def leave_running() -> None:
+        for i in range(MAX_LOOKUPS):
+            asyncio.ensure_future(lookups(f"n{i}.stall.test", 80))
+        waiting = asyncio.ensure_future(lookups("api.test", 80))
+        await asyncio.sleep(0)
+        assert lookups.running == MAX_LOOKUPS and not waiting.done()  # api.test waits for a slot
+
+    asyncio.run(leave_running())
+    stalled.release()
+
+    async def look_up_again() -> list[str]:
+        return await asyncio.wait_for(lookups("api.test", 80), 60)
+
+    assert asyncio.run(look_up_again()) == ["127.0.0.9"]
+
+
 def test_fetches_of_one_name_at_once_share_its_lookup(stalled):
     """A fan-out of many fetches to one new host is one lookup, not one per fetch (nor a wait
     for slots)."""
