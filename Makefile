@@ -9,7 +9,7 @@ export CXX := ccache g++
 
 SOURCES := setup.py pyproject.toml $(wildcard ext/*.cc ext/*.h ext/*.pyx ext/*.py ext/js/*.js ext/js/warmup/*.js pyruntime/*.py pyruntime/*/*.py)
 
-.PHONY: install system test test-quick test-cpp test-py test-asan serve bench bench-http bench-http-ab bench-proxy bench-background bench-stream bench-regexp bench-intl bench-idle bench-cold-start bench-isolation bench-blast soak lint clean
+.PHONY: install system test test-quick test-cpp test-py test-asan serve bench bench-http bench-http-ab bench-proxy bench-background bench-stream bench-regexp bench-intl bench-dns bench-idle bench-cold-start bench-isolation bench-blast soak lint clean
 
 install: $(VENV)/.installed
 
@@ -103,6 +103,10 @@ bench-regexp: install
 # Intl operations (the cost of ext/js/08_intl_guards.js) beside Node; with BASELINE, another build's.
 bench-intl: install
 	$(PY) benchmarks/bench_intl.py $(if $(BASELINE),--baseline $(BASELINE))
+
+# What a name lookup of outbound fetch costs: c-ares (engine/dns.py) beside getaddrinfo.
+bench-dns: install
+	$(PY) benchmarks/bench_dns.py
 
 # A server's CPU while idle after load, beside Node's; with BASELINE (another build's
 # PYTHONPATH) that build too, in turn.
