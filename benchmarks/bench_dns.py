@@ -8,7 +8,8 @@ answers (`tests/dns_server.py`). c-ares can be pointed at that server; `getaddri
 /etc/resolv.conf, so its DNS-name row is measured only when this runs as root where
 `unshare(1)` can give it a mount namespace whose /etc/resolv.conf names that server on
 127.0.0.1:53 (the machine's own file is not touched); else that row says it was skipped.
-The CPU is the process's (all threads: c-ares's event thread, libuv's pool), per lookup,
+Both run on uvloop, as the servers do (its `getaddrinfo` is libuv's, in libuv's threads; asyncio's
+own loop would use its default executor). The CPU is the process's (all threads), per lookup,
 the median of the rounds; the loopback server runs in this process too, and the `getaddrinfo`
 row pays for the query glibc sends each time (c-ares answers from its cache).
 """
@@ -27,6 +28,8 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+
+import uvloop
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
@@ -96,12 +99,12 @@ def main() -> int:
     args = parser.parse_args()
     if args.inside:  # in the namespace: the server on port 53, which the system's resolver asks
         dns = LoopbackDns({NAME: "127.0.0.7"}, port=53)
-        print(json.dumps(asyncio.run(measure(dns, args.lookups, args.rounds, system_dns=True))))
+        print(json.dumps(uvloop.run(measure(dns, args.lookups, args.rounds, system_dns=True))))
         return 0
     found = in_namespace(args)
     if found is None:
         dns = LoopbackDns({NAME: "127.0.0.7"})
-        found = asyncio.run(measure(dns, args.lookups, args.rounds, system_dns=False))
+        found = uvloop.run(measure(dns, args.lookups, args.rounds, system_dns=False))
     rows = [[name, "skipped: needs root and unshare(1)" if us is None else f"{us:.1f}"] for name, us in found.items()]
     lines = ["# Name lookups of outbound fetch: c-ares beside getaddrinfo", "",
              f"`benchmarks/bench_dns.py --lookups {args.lookups} --rounds {args.rounds}`; process CPU per lookup, "
