@@ -84,6 +84,7 @@ class IsolateLookups:
 
     def __init__(self, servers: Sequence[str] = ()) -> None:
         self._servers = tuple(servers)
+        self._channel: pycares.Channel | None = None  # the process's channel for `servers`, at the first lookup
         # The lookups of the event loop this isolate's fetches run on; a new loop (the last one
         # was closed: a host calling asyncio.run for each request) starts afresh, as the old
         # loop's lookups can never settle and hold no slot it uses.
@@ -143,9 +144,11 @@ class IsolateLookups:
             except RuntimeError:  # the loop is closed: nobody waits for the answer
                 pass
 
+        if self._channel is None:
+            self._channel = channel(self._servers)
         running[key] = answer
         try:
-            channel(self._servers).getaddrinfo(host, port, type=socket.SOCK_STREAM, callback=done)
+            self._channel.getaddrinfo(host, port, type=socket.SOCK_STREAM, callback=done)
         except Exception:
             del running[key]
             slots.release()
