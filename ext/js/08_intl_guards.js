@@ -7,9 +7,10 @@
 //
 // So every entry point that takes locales or options (the constructors, `supportedLocalesOf`,
 // `getCanonicalLocales`, `DisplayNames.prototype.of`, the `toLocale*` methods, and
-// `localeCompare` through 08_unicode_guards' wrapper of it) first reads a locale list as the spec's CanonicalizeLocaleList does (its length
-// once, then each index present, in order, an object other than an Intl.Locale converted to a
-// string once) into a private copy, refusing more than MAX_LOCALES entries or a tag past
+// `localeCompare` through 08_unicode_guards' wrapper of it) first reads a locale list as the
+// spec's CanonicalizeLocaleList does (its length once, then each index present, in order, an
+// object other than an Intl.Locale converted to a string once) into a private copy,
+// refusing more than MAX_LOCALES entries or a tag past
 // MAX_TEXT characters; options go to the builtin behind a proxy that refuses a string past
 // MAX_TEXT as the builtin reads it. Methods are wrapped by 07_builtin_guards' `guard()`;
 // constructors, which it cannot wrap, are proxies of V8's own, installed as their prototypes'
@@ -130,10 +131,11 @@ const { checkedCompareArguments } = (function installIntlGuards() {
   for (const name of ["toLocaleString", "toLocaleDateString", "toLocaleTimeString"]) {
     guard(Date.prototype, name, localesCheck(`Date.prototype.${name}`, 0, true));
   }
-  // localeCompare's locales and options, checked by 08_unicode_guards' one wrapper of it.
+  // localeCompare's arguments for the builtin, its locales and options checked: for
+  // 08_unicode_guards' one wrapper of it.
   const compareHandler = optionsHandler("String.prototype.localeCompare");
-  const checkedCompareArguments = (locales, options) =>
-    [checkedLocales(locales, "String.prototype.localeCompare"), checkedOptions(options, compareHandler)];
+  const checkedCompareArguments = (that, locales, options) =>
+    [that, checkedLocales(locales, "String.prototype.localeCompare"), checkedOptions(options, compareHandler)];
   return { checkedCompareArguments };
 })();
 

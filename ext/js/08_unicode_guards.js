@@ -53,8 +53,7 @@ const { checkedCompareArguments } = internal;
       const text = checkRuns(receiverString(this, what), what);
       const compared = checkRuns(stringOf(that), what);
       if (locales === undefined && options === undefined) return ReflectApply(builtinLocaleCompare, text, [compared]);
-      const checked = checkedCompareArguments(locales, options);
-      return ReflectApply(builtinLocaleCompare, text, [compared, checked[0], checked[1]]);
+      return ReflectApply(builtinLocaleCompare, text, checkedCompareArguments(compared, locales, options));
     },
   }.localeCompare, 1);
 
