@@ -50,9 +50,11 @@ def test_a_name_is_looked_up_on_the_configured_server(dns):
     ("a..b", "not a host name DNS can resolve"),
 ])
 def test_a_name_dns_cannot_resolve_is_refused_before_any_query(host, problem, stalled):
+    lookups = IsolateLookups([stalled.address])
     with pytest.raises(LookupFailed, match=problem):
-        asyncio.run(IsolateLookups([stalled.address])(host, 80))
+        asyncio.run(lookups(host, 80))
     assert stalled.names == []
+    assert "127.0.0.1" in asyncio.run(lookups("localhost", 80))  # the isolate's lookups go on
 
 
 @pytest.mark.parametrize("spelling", ["0x7f000001", "127.1", "2130706433", "0177.0.0.1", "[::ffff:127.0.0.1]",
